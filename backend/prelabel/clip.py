@@ -1,0 +1,158 @@
+"""open_clip models: the one door through which Prelabel loads CLIP and encodes images and texts.
+
+A model is named the way open_clip names it, plus a JSON config path for models it does not ship:
+  ViT-B-32 + laion2b_s34b_b79k     a model name with a pretrained tag (weights from open_clip's hub)
+  hf-hub:org/repo                  a model and weights published on the Hugging Face hub
+  ViT-B-32 + /path/to/weights.pt   a model name (or config .json) with a local checkpoint
+  /path/to/config.json             a config shipped as data: random weights unless a checkpoint is given
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*")
+
+
+class ClipLoadError(RuntimeError):
+    """The model or weights named in settings cannot be loaded (unknown name, missing file, no network)."""
+
+
+def pick_device(requested: str = "auto") -> str:
+    """'auto' picks CUDA, then Apple's MPS, then the CPU."""
+    import torch
+
+    if requested != "auto":
+        return requested
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+@dataclass
+class ClipModel:
+    """A loaded open_clip model with its image preprocessing and tokenizer, ready to encode in batches."""
+
+    model: object
+    preprocess: object
+    tokenizer: object
+    device: str
+    name: str
+    batch_size: int = 32
+
+    @property
+    def context_length(self) -> int:
+        return int(getattr(self.tokenizer, "context_length", 77))
+
+    def encode_images(self, images: Sequence) -> np.ndarray:
+        """PIL images -> L2-normalised rows."""
+        import torch
+
+        rows = []
+        for start in range(0, len(images), self.batch_size):
+            batch = torch.stack([self.preprocess(image) for image in images[start:start + self.batch_size]])
+            rows.append(self._run(self.model.encode_image, batch.to(self.device)))
+        return _normalise(np.concatenate(rows)) if rows else np.zeros((0, self.dimension), np.float32)
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Texts -> L2-normalised rows. A text longer than the text tower's context is split into sentences
+        (then word chunks) whose embeddings are averaged, so nothing is cut off."""
+        chunks, owner = [], []
+        for number, text in enumerate(texts):
+            for chunk in self.split_for_context(text):
+                chunks.append(chunk)
+                owner.append(number)
+        if not chunks:
+            return np.zeros((0, self.dimension), np.float32)
+        rows = []
+        for start in range(0, len(chunks), self.batch_size):
+            tokens = self.tokenizer(chunks[start:start + self.batch_size])
+            rows.append(self._run(self.model.encode_text, tokens.to(self.device)))
+        chunk_rows = _normalise(np.concatenate(rows))
+        result = np.zeros((len(texts), chunk_rows.shape[1]), np.float32)
+        np.add.at(result, np.asarray(owner), chunk_rows)
+        return _normalise(result)
+
+    @functools.cached_property
+    def dimension(self) -> int:
+        return int(self.encode_texts(["a"]).shape[1])
+
+    def split_for_context(self, text: str) -> list[str]:
+        """Whole sentences packed into pieces that fit the context; an over-long sentence by words."""
+        text = " ".join(text.split())
+        if self._fits(text):
+            return [text]
+        pieces: list[str] = []
+        current = ""
+        for unit in self._units(text):
+            joined = f"{current} {unit}".strip()
+            if current and not self._fits(joined):
+                pieces.append(current)
+                joined = unit
+            current = joined
+        if current:
+            pieces.append(current)
+        return pieces
+
+    def _units(self, text: str) -> list[str]:
+        units = []
+        for sentence in filter(None, _SENTENCE_END.split(text)):
+            if self._fits(sentence):
+                units.append(sentence)
+            else:
+                units.extend(sentence.split())
+        return units
+
+    def _fits(self, text: str) -> bool:
+        encode = getattr(self.tokenizer, "encode", None)
+        if encode is None:  # tokenizers without a plain encode(): a conservative estimate, 2 tokens a word
+            return 2 * len(text.split()) + 2 <= self.context_length
+        return len(encode(text)) + 2 <= self.context_length  # +2: start and end tokens
+
+    def _run(self, encode, batch) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode(), torch.autocast(self.device, enabled=self.device == "cuda"):
+            return encode(batch).float().cpu().numpy()
+
+
+def load_clip(model: str, pretrained: str | None = None, device: str = "auto",
+              batch_size: int = 32) -> ClipModel:
+    """Build an open_clip model and its transforms; CUDA runs in half precision."""
+    try:
+        import open_clip
+
+        model_name = model
+        if model.endswith(".json"):
+            path = Path(model)
+            if not path.is_file():
+                raise ClipLoadError(f"model config {model} not found")
+            open_clip.add_model_config(path)
+            model_name = path.stem
+        if pretrained and not Path(pretrained).exists() and ("/" in pretrained or pretrained.endswith(
+                (".pt", ".pth", ".bin", ".safetensors"))):
+            raise ClipLoadError(f"checkpoint {pretrained} not found")
+        chosen = pick_device(device)
+        precision = "fp16" if chosen == "cuda" else "fp32"
+        clip_model, _, preprocess = open_clip.create_model_and_transforms(
+            model_name, pretrained=pretrained or None, device=chosen, precision=precision)
+        clip_model.eval()
+        tokenizer = open_clip.get_tokenizer(model_name)
+    except ClipLoadError:
+        raise
+    except Exception as exc:  # open_clip raises RuntimeError, ValueError, OSError, hub errors...
+        raise ClipLoadError(f"cannot load open_clip model {model!r} with weights {pretrained!r}: {exc}") from exc
+    return ClipModel(clip_model, preprocess, tokenizer, chosen, model_name, batch_size)
+
+
+def _normalise(rows: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return (rows / np.where(norms == 0, 1, norms)).astype(np.float32)
