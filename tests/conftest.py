@@ -44,3 +44,52 @@ def minilm_encoder(minilm_path):
     from prelabel.encoders import load_text_encoder
 
     return load_text_encoder(f"sentence-transformers:{minilm_path}")
+
+
+@pytest.fixture(scope="session")
+def tiny_clip():
+    """A tiny open_clip model built from tests/data/tiny-clip.json: random weights, the real code path."""
+    from prelabel.clip import load_clip
+
+    return load_clip(str(TINY_CLIP_CONFIG), None, "cpu")
+
+
+@pytest.fixture
+def stub_llm():
+    from stub_llm import StubLLM
+
+    with StubLLM() as stub:
+        yield stub
+
+
+def solid_image(path: Path, colour: tuple[int, int, int], size=(64, 48)) -> Path:
+    """A real JPEG of one colour; the stub LLM tells images apart by colour (see answer_by_colour)."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, colour).save(path, format="JPEG", quality=95)
+    return path
+
+
+def answer_by_colour(answers: dict[str, str], stage2: str = "none"):
+    """A stub handler: stage-1 JSON chosen by the image's dominant colour (red/green/blue), or `stage2` for
+    the text-only stage-2 question."""
+    import io
+    import json
+
+    from PIL import Image
+    from stub_llm import request_images
+
+    def handler(body: dict) -> str:
+        images = request_images(body)
+        if not images:
+            return stage2
+        red, green, blue = Image.open(io.BytesIO(images[0])).convert("RGB").resize((1, 1)).getpixel((0, 0))
+        colour = max((red, "red"), (green, "green"), (blue, "blue"))[1]
+        answer = answers.get(colour)
+        if answer is None or answer.startswith("{") or answer.startswith("RAW:"):
+            return answer.removeprefix("RAW:") if answer else "{}"
+        return json.dumps({"description": f"A photo of a {answer} on a leaf.", "classification": answer,
+                           "candidates": [answer]})
+
+    return handler

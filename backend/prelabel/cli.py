@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from dataclasses import replace
+from pathlib import Path
 
 import click
 
+from prelabel.clip import ClipLoadError
+from prelabel.descriptions import DescriptionsError
 from prelabel.encoders import SpecError, load_text_encoder
 from prelabel.normalize import Normalizer
+from prelabel.settings import Settings, SettingsError, documented
 from prelabel.vocab import VocabError, Vocabulary, load_vocabulary
+
+# Everything a bad setting, file or model name can raise while the parts are built: exit 2, message on stderr.
+SETUP_ERRORS = (VocabError, SpecError, ClipLoadError, DescriptionsError, SettingsError, ValueError)
 
 
 class BadInput(click.ClickException):
@@ -22,6 +31,13 @@ class BadInput(click.ClickException):
 @click.version_option(package_name="prelabel")
 def main() -> None:
     """Prelabel: pre-labels inspection photos for Label Studio."""
+
+
+def read_settings(**overrides) -> Settings:
+    try:
+        return Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as exc:
+        raise BadInput(str(exc)) from None
 
 
 def read_vocabulary(path: str) -> Vocabulary:
@@ -53,6 +69,109 @@ def normalize(vocab_path: str, encoder_spec: str | None, embedding_threshold: fl
         result = normalizer.normalize(line.rstrip("\r\n"))
         stdout.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
         stdout.flush()
+
+
+@main.command()
+@click.option("--vocab", "vocab_path", default=None, help="Vocabulary YAML file (default: PRELABEL_VOCAB).")
+@click.argument("images", nargs=-1, required=True)
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Label Studio import JSON.")
+@click.option("--from-name", default="label", show_default=True, help="Name of the <Choices> in the config.")
+@click.option("--to-name", default="image", show_default=True, help="Name of the <Image> in the config.")
+@click.option("--data-key", default="image", show_default=True, help="Task data key of the image ($image).")
+@click.option("--image-root", type=click.Path(file_okay=False, exists=True), default=None,
+              help="LOCAL_FILES_DOCUMENT_ROOT of Label Studio: images become /data/local-files/?d=... URLs.")
+@click.option("--no-mllm", is_flag=True, help="CLIP only, even if PRELABEL_LLM_BASE_URL is set.")
+@click.option("--no-clip", is_flag=True, help="MLLM and normaliser only, even if PRELABEL_CLIP_MODEL is set.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=None, help="MLLM requests in flight.")
+def predict(vocab_path, images, out_path, from_name, to_name, data_key, image_root, no_mllm, no_clip,
+            concurrency) -> None:
+    """Pre-label IMAGES (files or directories) and write Label Studio tasks with predictions."""
+    from tqdm import tqdm
+
+    from prelabel.factory import build_pipeline
+    from prelabel.images import find_images
+    from prelabel.pipeline import ImageInput, summarise
+    from prelabel.tasks import Control, import_task, local_files_url
+
+    settings = read_settings(vocab=vocab_path, llm_concurrency=concurrency)
+    settings = replace(settings, llm_base_url="" if no_mllm else settings.llm_base_url,
+                       clip_model="" if no_clip else settings.clip_model)
+    try:
+        paths = find_images(list(images))
+    except FileNotFoundError as exc:
+        raise BadInput(str(exc)) from None
+    if image_root:
+        outside = [p for p in paths if not p.resolve().is_relative_to(Path(image_root).resolve())]
+        if outside:
+            raise BadInput(f"{outside[0]} is not under --image-root {image_root}")
+    try:
+        pipeline = build_pipeline(settings)
+    except SETUP_ERRORS as exc:
+        raise BadInput(str(exc)) from None
+    control = Control(from_name=from_name, to_name=to_name, data_key=data_key)
+    inputs = [ImageInput(str(path), path.read_bytes, ref=path) for path in paths]
+    started = time.perf_counter()
+    with tqdm(total=len(inputs), unit="image", file=sys.stderr, disable=None) as bar:
+        predictions = pipeline.predict(inputs, progress=lambda _: bar.update())
+    model_version = pipeline.model_version
+    tasks = [import_task(p, local_files_url(p.ref, Path(image_root)) if image_root else str(p.ref),
+                         model_version, control) for p in predictions]
+    Path(out_path).write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
+    summary = summarise(predictions, pipeline.mllm, time.perf_counter() - started)
+    report_summary(summary, predictions, out_path, model_version)
+
+
+def report_summary(summary: dict, predictions, out_path: str, model_version: str) -> None:
+    echo = lambda text: click.echo(text, err=True)  # noqa: E731 - stdout stays free for data
+    echo(f"wrote {summary['images']} tasks to {out_path} (model_version {model_version})")
+    echo(f"images: {summary['images']}, labelled: {summary['labelled']}, failed: {summary['failed']}"
+         + (f" {summary['failures_by_cause']}" if summary["failures_by_cause"] else ""))
+    if summary["stage_errors"]:
+        echo(f"stage errors: {summary['stage_errors']}")
+    tokens = summary["tokens"]
+    echo(f"MLLM calls: {summary['mllm_calls']} (retries {summary['mllm_retries']}), cache hits: "
+         f"{summary['cache_hits']}, tokens: {tokens.get('prompt', 0)} prompt + {tokens.get('completion', 0)} "
+         f"completion, seconds: {summary['seconds']}")
+    for prediction in predictions:
+        if prediction.failed:
+            echo(f"failed: {prediction.source}: {'; '.join(f'{k}: {v}' for k, v in prediction.errors.items())}")
+
+
+@main.group()
+def vocab() -> None:
+    """Work on vocabularies."""
+
+
+@vocab.command()
+@click.option("--vocab", "vocab_path", default=None, help="Vocabulary YAML file (default: PRELABEL_VOCAB).")
+@click.option("--force", is_flag=True, help="Regenerate descriptions that are already in the file.")
+def describe(vocab_path: str | None, force: bool) -> None:
+    """Write five class descriptions per label with the MLLM into <vocab>.descriptions.yaml."""
+    from prelabel.descriptions import describe_vocabulary, descriptions_path
+    from prelabel.factory import mllm_client
+    from prelabel.mllm import MLLMError
+
+    settings = read_settings(vocab=vocab_path)
+    vocabulary = read_vocabulary(settings.vocab)
+    client = mllm_client(settings)
+    if client is None:
+        raise BadInput("PRELABEL_LLM_BASE_URL is not set: describing classes needs an MLLM endpoint")
+    path = descriptions_path(settings.vocab)
+    try:
+        done = describe_vocabulary(vocabulary, path, client.describe_class, force=force,
+                                   progress=lambda label: click.echo(f"described {label}", err=True))
+    except DescriptionsError as exc:
+        raise BadInput(str(exc)) from None
+    except MLLMError as exc:
+        raise click.ClickException(f"the MLLM failed ({exc}); what was described before is saved in {path}") from None
+    click.echo(f"{len(done)} label(s) described, {len(vocabulary) - len(done)} already in {path}", err=True)
+
+
+@main.command("settings")
+def show_settings() -> None:
+    """Every environment variable Prelabel reads, with its default."""
+    for name, default, meaning in documented():
+        click.echo(f"{name}={default}\n    {meaning}")
 
 
 if __name__ == "__main__":

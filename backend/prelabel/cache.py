@@ -1,0 +1,51 @@
+"""A small durable key-value cache in SQLite, for MLLM answers.
+
+Why SQLite on disk and not Redis: the Redis that RQ uses may keep nothing on disk (as on our CI machines and in
+many deployments), while a repeated MLLM call costs money and seconds; SQLite survives restarts, needs no
+server, and serves the threads and processes of one machine (WAL mode). Workers on several machines either
+share the data directory or each keep their own cache (a miss only costs one call).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+
+def cache_key(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+class ResponseCache:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self._connection() as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("CREATE TABLE IF NOT EXISTS responses "
+                               "(key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)")
+
+    def _connection(self) -> sqlite3.Connection:
+        # One connection per thread: sqlite3 connections must not be shared between threads.
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self.path, timeout=30)
+            self._local.connection = connection
+        return connection
+
+    def get(self, key: str) -> dict | None:
+        row = self._connection().execute("SELECT value FROM responses WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, key: str, value: dict) -> None:
+        with self._connection() as connection:
+            connection.execute("INSERT OR REPLACE INTO responses (key, value, created) VALUES (?, ?, ?)",
+                               (key, json.dumps(value, ensure_ascii=False), time.time()))
+
+    def __len__(self) -> int:
+        return self._connection().execute("SELECT count(*) FROM responses").fetchone()[0]

@@ -1,0 +1,84 @@
+"""Class descriptions: five short texts per label, written by the MLLM once and kept in a sibling file of the
+vocabulary (`<vocab>.descriptions.yaml`) where experts read and edit them. CLIP's class features use them.
+
+What is in the file is never regenerated unless asked (`prelabel vocab describe --force`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from prelabel.vocab import Label, Vocabulary
+
+HEADER = """\
+# Class descriptions for CLIP's class features, five per label, written by `prelabel vocab describe`.
+# Edit freely: a label listed here is not regenerated unless you run `prelabel vocab describe --force`.
+"""
+
+
+class DescriptionsError(ValueError):
+    pass
+
+
+def descriptions_path(vocab_path: str | Path) -> Path:
+    path = Path(vocab_path)
+    return path.with_name(path.stem + ".descriptions.yaml")
+
+
+def load_descriptions(path: str | Path) -> dict[str, list[str]]:
+    """Label -> descriptions; a missing file is an empty one."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise DescriptionsError(f"{where}: malformed YAML: {getattr(exc, 'problem', exc)}") from None
+    table = data.get("descriptions", {}) if isinstance(data, dict) else None
+    if not isinstance(table, dict) or not all(
+            isinstance(texts, list) and all(isinstance(t, str) for t in texts) for texts in table.values()):
+        raise DescriptionsError(f"{path}: expected 'descriptions:' mapping each label to a list of texts")
+    return {str(label): [t.strip() for t in texts if t.strip()] for label, texts in table.items()}
+
+
+def save_descriptions(path: str | Path, descriptions: dict[str, list[str]]) -> None:
+    """Written to a temporary file and renamed, so an interrupted run never leaves half a file."""
+    path = Path(path)
+    body = yaml.safe_dump({"descriptions": descriptions}, allow_unicode=True, sort_keys=False, width=110)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(HEADER + body, encoding="utf-8")
+    temporary.replace(path)
+
+
+def class_name(entry: Label) -> str:
+    """How a class is named in prompts: the label with its first English name, if that says something more."""
+    english = entry.english_names()
+    return f"{entry.label} ({english[0]})" if english and english[0].lower() != entry.label.lower() else entry.label
+
+
+def class_texts(vocabulary: Vocabulary, descriptions: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Every description of every label: the expert's `description` field first, then the generated ones."""
+    return {entry.label: ([entry.description] if entry.description else []) + descriptions.get(entry.label, [])
+            for entry in vocabulary}
+
+
+def describe_vocabulary(vocabulary: Vocabulary, path: str | Path, describe: Callable[[str], list[str]],
+                        force: bool = False, progress: Callable[[str], None] | None = None) -> list[str]:
+    """Generate what is missing (everything, with force) and save after each label, so an interruption
+    loses nothing already paid for. Returns the labels described."""
+    descriptions = load_descriptions(path)
+    done = []
+    for entry in vocabulary:
+        if descriptions.get(entry.label) and not force:
+            continue
+        descriptions[entry.label] = describe(class_name(entry))
+        save_descriptions(path, descriptions)
+        done.append(entry.label)
+        if progress:
+            progress(entry.label)
+    return done

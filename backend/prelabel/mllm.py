@@ -1,0 +1,332 @@
+"""The multimodal LLM, through the `openai` client: any OpenAI-compatible endpoint.
+
+Three questions are asked (prompts after methods.md, sections 2 and 3):
+- stage 1, per image: a description (DF), a classification against the label list (PF) and the candidate names
+  seen, as JSON (JSON-schema output where the server supports it, a tolerant parser otherwise);
+- stage 2 (TLAC), text only: given the label list and the stage-1 answer, exactly one label or "none";
+- class descriptions: five short descriptions per label, written once into the vocabulary's sibling file.
+
+Transient failures (429, 5xx, timeouts, lost connections) are retried with exponential backoff and jitter,
+honouring Retry-After; anything else becomes an MLLMError with a short cause, never a crash of the run.
+"""
+
+from __future__ import annotations
+
+import datetime
+import email.utils
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import openai
+
+from prelabel.cache import ResponseCache, cache_key
+
+T = TypeVar("T")
+STAGE1_VERSION = "stage1-v1"
+STAGE2_VERSION = "stage2-v1"
+MAX_BACKOFF = 30.0
+
+STAGE1_PROMPT = """Look at the image and answer with a JSON object with three fields:
+"description": What do you see? Describe any object precisely, including its type or class.
+"classification": Classify the image given the class labels. Answer using a single word if possible. \
+Here are the class labels: {labels}
+"candidates": the names of the organisms, diseases or defects you see, most likely first, as you would name them \
+(scientific or common names, in any language).
+If nothing in the image fits, say so in the description and give "none" as the classification."""
+
+STAGE1_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "description": {"type": "string"},
+        "classification": {"type": "string"},
+        "candidates": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["description", "classification", "candidates"],
+    "additionalProperties": False,
+}
+
+STAGE2_PROMPT = """You are given a list of class labels, with other names for each in parentheses, and an answer \
+that describes an image. Return the exact class label from the list that matches the answer, or the semantically \
+closest one. If no label fits at all, return none. Reply with the label only, with no other words.
+
+Class labels:
+{labels}
+
+Answer: {answer}"""
+
+# The five class-description prompts of "What Do You See?" (methods.md, section 2).
+DESCRIPTION_PROMPTS = (
+    "Describe what a {c} looks like in one or two sentences.",
+    "How can you identify a {c} in one or two sentences?",
+    "What does a {c} look like? Respond with one or two sentences.",
+    "Describe an image from the internet of a {c}. Respond with one or two sentences.",
+    "A short caption of an image of a {c}.",
+)
+
+
+class MLLMError(Exception):
+    """A failed MLLM call; `cause` is one word for summaries: timeout, rate_limited, server_error, connection,
+    rejected, malformed or refused."""
+
+    def __init__(self, cause: str, detail: str):
+        super().__init__(f"{cause}: {detail}")
+        self.cause = cause
+
+
+@dataclass(frozen=True)
+class Stage1Answer:
+    description: str
+    classification: str
+    candidates: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {"description": self.description, "classification": self.classification,
+                "candidates": list(self.candidates)}
+
+
+@dataclass
+class CallStats:
+    """Counters shared by the threads of one run (and read by /metrics)."""
+
+    calls: int = 0
+    retries: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    def failed(self, cause: str) -> None:
+        with self._lock:
+            self.failures[cause] = self.failures.get(cause, 0) + 1
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class MLLMClient:
+    """Thread-safe: one client serves every worker thread of a run."""
+
+    def __init__(self, client: openai.OpenAI, model: str, cache: ResponseCache | None = None, retries: int = 4,
+                 json_schema: bool = True, sleep: Callable[[float], None] = time.sleep,
+                 backoff_base: float = 0.5):
+        self.client = client
+        self.model = model
+        self.cache = cache
+        self.retries = retries
+        self.json_schema = json_schema
+        self.stats = CallStats()
+        self._sleep = sleep
+        self._backoff_base = backoff_base
+
+    @classmethod
+    def from_settings(cls, settings, cache: ResponseCache | None = None) -> MLLMClient:
+        # The client's own retries are off: ours honour Retry-After and count what they do.
+        client = openai.OpenAI(base_url=settings.llm_base_url, api_key=settings.llm_api_key or "none",
+                               timeout=settings.llm_timeout, max_retries=0)
+        return cls(client, settings.llm_model, cache, settings.llm_retries, settings.llm_json_schema)
+
+    # ---- the three questions --------------------------------------------------------------------------
+
+    def stage1(self, image_hash: str, data_url: str, labels: list[str]) -> tuple[Stage1Answer, bool]:
+        """Description, classification and candidates for one image; (answer, came from cache)."""
+        key = cache_key("stage1", STAGE1_VERSION, self.model, image_hash, labels)
+        messages = [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": data_url}},
+            {"type": "text", "text": STAGE1_PROMPT.format(labels=", ".join(labels))},
+        ]}]
+        return self._cached(key, lambda: self._chat(messages, schema=("stage1", STAGE1_SCHEMA)), parse_stage1)
+
+    def stage2(self, answer: str, label_lines: list[str], vocabulary_version: str) -> tuple[str, bool]:
+        """TLAC stage 2: the label the model picks for a stage-1 answer (raw text, normalised by the caller)."""
+        key = cache_key("stage2", STAGE2_VERSION, self.model, vocabulary_version, answer)
+        prompt = STAGE2_PROMPT.format(labels="\n".join(f"- {line}" for line in label_lines), answer=answer)
+        return self._cached(key, lambda: self._chat([{"role": "user", "content": prompt}]), parse_stage2)
+
+    def describe_class(self, name: str) -> list[str]:
+        """Five short descriptions of a class, one call each."""
+        descriptions = []
+        for prompt in DESCRIPTION_PROMPTS:
+            reply = self._chat([{"role": "user", "content": prompt.format(c=name)}])
+            text = " ".join(reply["content"].split())
+            if not text:
+                raise self._failure("refused", f"empty description for {name!r}")
+            descriptions.append(text)
+        return descriptions
+
+    # ---- calling ----------------------------------------------------------------------------------------
+
+    def _cached(self, key: str, call: Callable[[], dict], parse: Callable[[str], T]) -> tuple[T, bool]:
+        """(parsed answer, came from cache). Only answers that parse are cached: a malformed one is asked again
+        on the next run rather than remembered."""
+        if self.cache is not None:
+            found = self.cache.get(key)
+            if found is not None:
+                self.stats.add(cache_hits=1)
+                return parse(found["content"]), True
+        reply = call()
+        try:
+            parsed = parse(reply["content"])
+        except MLLMError as exc:
+            self.stats.failed(exc.cause)  # counted like every other failure
+            raise
+        if self.cache is not None:
+            self.cache.put(key, reply)
+        return parsed, False
+
+    def _chat(self, messages: list[dict], schema: tuple[str, dict] | None = None) -> dict:
+        """One chat completion with retries: {"content": str, "prompt_tokens": int, "completion_tokens": int}."""
+        extra = {}
+        if schema and self.json_schema:
+            extra["response_format"] = {"type": "json_schema",
+                                        "json_schema": {"name": schema[0], "schema": schema[1], "strict": True}}
+        attempt = 0
+        while True:
+            try:
+                self.stats.add(calls=1)
+                response = self.client.chat.completions.create(model=self.model, messages=messages, **extra)
+                return self._reply(response)
+            except openai.BadRequestError as exc:
+                if "response_format" in extra:
+                    # Servers without JSON-schema output refuse the field: ask plainly, parse tolerantly.
+                    self.json_schema = False
+                    extra = {}
+                    continue
+                raise self._failure("rejected", exc) from None
+            except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
+                    openai.APIConnectionError) as exc:
+                cause = _transient_cause(exc)
+                if attempt >= self.retries:
+                    raise self._failure(cause, exc) from None
+                self.stats.add(retries=1)
+                self._sleep(self._delay(attempt, exc))
+                attempt += 1
+            except (openai.APIResponseValidationError, ValueError) as exc:
+                # A body that claims JSON but is not surfaces as json.JSONDecodeError (a ValueError), unwrapped.
+                raise self._failure("malformed", exc) from None
+            except openai.APIStatusError as exc:
+                raise self._failure("rejected", exc) from None
+
+    def _reply(self, response) -> dict:
+        # The client does not validate bodies: a text/plain body comes back as a bare string, and a JSON body of
+        # the wrong shape as a ChatCompletion holding whatever the server sent. Read it defensively.
+        choices = getattr(response, "choices", None)
+        message = getattr(choices[0], "message", None) if isinstance(choices, list) and choices else None
+        if not hasattr(message, "content"):  # None, or a message that is a bare string
+            raise self._failure("malformed", f"no answer in the response: {str(response)[:200]!r}")
+        refusal = getattr(message, "refusal", None)
+        if refusal:
+            raise self._failure("refused", refusal)
+        content = getattr(message, "content", None)
+        if content is not None and not isinstance(content, str):
+            raise self._failure("malformed", f"the answer is not text: {content!r:.200}")
+        usage = getattr(response, "usage", None)
+        prompt = _tokens(getattr(usage, "prompt_tokens", 0))
+        completion = _tokens(getattr(usage, "completion_tokens", 0))
+        self.stats.add(prompt_tokens=prompt, completion_tokens=completion)
+        return {"content": content or "", "prompt_tokens": prompt, "completion_tokens": completion}
+
+    def _failure(self, cause: str, detail: object) -> MLLMError:
+        self.stats.failed(cause)
+        return MLLMError(cause, str(detail)[:300])
+
+    def _delay(self, attempt: int, exc: Exception) -> float:
+        response = getattr(exc, "response", None)
+        retry_after = retry_after_seconds(response.headers) if response is not None else None
+        if retry_after is not None:
+            return min(retry_after, MAX_BACKOFF)
+        backoff = self._backoff_base * 2 ** attempt
+        return min(backoff + random.uniform(0, backoff), MAX_BACKOFF)
+
+
+def _tokens(value: object) -> int:
+    """A token count as the server reported it; anything but a non-negative integer counts as none."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _transient_cause(exc: Exception) -> str:
+    if isinstance(exc, openai.RateLimitError):
+        return "rate_limited"
+    if isinstance(exc, openai.InternalServerError):
+        return "server_error"
+    if isinstance(exc, openai.APITimeoutError):
+        return "timeout"
+    return "connection"
+
+
+def retry_after_seconds(headers) -> float | None:
+    """Retry-After in seconds or as an HTTP date, or OpenAI's retry-after-ms."""
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds:
+        try:
+            return max(0.0, float(milliseconds) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None  # unreadable: the caller backs off as if there were none
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)  # HTTP dates are GMT ("-0000" parses as naive)
+    return max(0.0, when.timestamp() - time.time())
+
+
+def parse_stage2(content: str) -> str:
+    """The stage-2 reply: one label (or "none") as the model wrote it, for the normaliser to read."""
+    text = _FENCE.sub("", content.strip()).strip().strip("\"'`")
+    if not text:
+        raise MLLMError("refused", "empty answer to the stage-2 question")
+    return text
+
+
+_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
+
+
+def parse_stage1(content: str) -> Stage1Answer:
+    """Read the stage-1 JSON; tolerant of code fences, text around the object and missing fields,
+    not of an answer that holds no JSON object at all."""
+    text = _FENCE.sub("", content.strip())
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        raise MLLMError("malformed", f"no JSON object in the answer: {content[:200]!r}")
+    try:
+        data = json.loads(text[start:end + 1])
+    except json.JSONDecodeError as exc:
+        raise MLLMError("malformed", f"invalid JSON ({exc.msg}): {content[:200]!r}") from None
+    if not isinstance(data, dict):
+        raise MLLMError("malformed", f"expected a JSON object: {content[:200]!r}")
+    candidates = data.get("candidates") or []
+    if isinstance(candidates, str):
+        candidates = [candidates]
+    if not isinstance(candidates, list):
+        raise MLLMError("malformed", f"candidates is not a list: {content[:200]!r}")
+    values = [data.get("description"), data.get("classification"), *candidates]
+    if any(isinstance(value, dict | list) for value in values):  # str() of these would be a nonsense name
+        raise MLLMError("malformed", f"a field holds an object or list, not text: {content[:200]!r}")
+    answer = Stage1Answer(
+        description=str(data.get("description") or "").strip(),
+        classification=str(data.get("classification") or "").strip(),
+        candidates=tuple(str(c).strip() for c in candidates if str(c).strip()),
+    )
+    if not (answer.description or answer.classification or answer.candidates):
+        raise MLLMError("refused", f"the answer names nothing: {content[:200]!r}")
+    return answer

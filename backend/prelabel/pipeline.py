@@ -1,0 +1,302 @@
+"""The pre-labelling pipeline: candidates (MLLM stage 1) -> normalise (+ TLAC stage 2) -> CLIP fusion -> rank.
+
+Each stage can be off (no MLLM endpoint, no CLIP model) and each can fail for one image without stopping the
+others: a failure is recorded with its cause in that image's result, and what the other stages found still
+ranks the labels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from prelabel import fusion
+from prelabel.clip import ClipModel
+from prelabel.images import ImageError, PreparedImage, prepare_image
+from prelabel.mllm import STAGE1_VERSION, STAGE2_VERSION, MLLMClient, MLLMError, Stage1Answer
+from prelabel.normalize import AMBIGUOUS, Normalizer
+from prelabel.settings import Settings
+from prelabel.vocab import Vocabulary
+
+log = logging.getLogger(__name__)
+TOP_K = 5
+DESCRIPTION_WEIGHT = 0.8  # a name found in the free description counts a little less than a named candidate
+STAGE2_WEIGHT = 0.9  # stage 2 is asked only when stage 1 was unsure; its pick beats a fuzzy stage-1 match
+AMBIGUOUS_WEIGHT = 0.5  # a generic name ("weevil") lends its labels a little weight, never a decision
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    source: str  # what people know the image by: a path, a task's image URL
+    load: Callable[[], bytes]
+    ref: object = None  # the caller's handle, e.g. a Label Studio task id
+
+
+@dataclass
+class ImagePrediction:
+    source: str
+    ref: object
+    label: str | None = None
+    score: float = 0.0
+    ranking: list[tuple[str, float]] = field(default_factory=list)
+    stage_scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    evidence: dict = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)  # stage -> "cause: detail"
+    cached: bool = False
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        """No prediction could be made: the image itself was unusable, or every stage failed."""
+        return self.label is None and bool(self.errors)
+
+    @property
+    def failure_cause(self) -> str | None:
+        if not self.failed:
+            return None
+        stage, message = next(iter(self.errors.items()))
+        return f"{stage}:{message.split(':', 1)[0]}"
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "label": self.label, "score": round(self.score, 4),
+                "ranking": [[label, round(score, 4)] for label, score in self.ranking],
+                "stage_scores": {stage: {k: round(v, 4) for k, v in scores.items()}
+                                 for stage, scores in self.stage_scores.items()},
+                "evidence": self.evidence, "errors": self.errors}
+
+
+@dataclass
+class _Work:
+    """What the per-image thread hands to the CLIP batch: dropped once the image is done."""
+
+    prediction: ImagePrediction
+    image: PreparedImage | None = None
+    answer: Stage1Answer | None = None
+    mllm_scores: dict[str, float] = field(default_factory=dict)
+    fused: np.ndarray | None = None  # the fused CLIP distribution over labels
+    started: float = 0.0
+
+
+class Pipeline:
+    def __init__(self, vocabulary: Vocabulary, normalizer: Normalizer, settings: Settings,
+                 mllm: MLLMClient | None = None, clip: ClipModel | None = None,
+                 class_texts: dict[str, list[str]] | None = None,
+                 feature_store: fusion.ClassFeatureStore | None = None):
+        self.vocabulary = vocabulary
+        self.normalizer = normalizer
+        self.settings = settings
+        self.mllm = mllm
+        self.clip = clip
+        self.class_texts = class_texts or {}
+        self.features = settings.fusion_feature_set
+        unknown = self.features - set(fusion.FEATURES)
+        if unknown:
+            raise ValueError(f"PRELABEL_FUSION_FEATURES: unknown feature(s) {sorted(unknown)}; "
+                             f"expected any of {', '.join(fusion.FEATURES)}")
+        self._feature_store = feature_store or fusion.ClassFeatureStore(None)
+        self._labels = vocabulary.label_values
+        self._label_lines = [_label_line(entry) for entry in vocabulary]
+
+    @property
+    def model_version(self) -> str:
+        """Changes whenever the vocabulary or anything that changes predictions changes (and only then)."""
+        s = self.settings
+        knobs = [STAGE1_VERSION, STAGE2_VERSION, bool(self.mllm) and s.llm_model, bool(self.clip) and s.clip_model,
+                 bool(self.clip) and s.clip_pretrained, sorted(self.features), s.clip_weight, s.stage2,
+                 s.stage2_below, s.text_encoder, s.image_max_side, self.class_texts]
+        digest = hashlib.sha256(json.dumps(knobs, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        return f"prelabel-{self.vocabulary.version[:8]}-{digest[:8]}"
+
+    def class_matrix(self) -> np.ndarray | None:
+        if self.clip is None:
+            return None
+        identity = f"{self.settings.clip_model}:{self.settings.clip_pretrained}"
+        return self._feature_store.get(self.clip, identity, self.vocabulary, self.class_texts)
+
+    def predict(self, inputs: Iterable[ImageInput],
+                progress: Callable[[ImagePrediction], None] | None = None) -> list[ImagePrediction]:
+        """Run every image; results in input order. MLLM calls run concurrently; CLIP encodes in batches as
+        images come back, so memory holds only the images in flight."""
+        inputs = list(inputs)
+        results: list[ImagePrediction | None] = [None] * len(inputs)
+        class_matrix = self.class_matrix()
+        batch: list[tuple[int, _Work]] = []
+        batch_size = self.clip.batch_size if self.clip else 1
+
+        def finish(pending: list[tuple[int, _Work]]) -> None:
+            self._clip_stage(pending, class_matrix)
+            for index, work in pending:
+                self._rank(work)
+                work.prediction.seconds = time.perf_counter() - work.started
+                results[index] = work.prediction
+                if progress:
+                    progress(work.prediction)
+
+        with ThreadPoolExecutor(max_workers=max(1, self.settings.llm_concurrency)) as pool:
+            futures = {pool.submit(self._guarded_first_stages, item): index for index, item in enumerate(inputs)}
+            for future in as_completed(futures):
+                batch.append((futures[future], future.result()))
+                if len(batch) >= batch_size:
+                    finish(batch)
+                    batch = []
+        finish(batch)
+        return [result for result in results if result is not None]
+
+    # ---- stages -----------------------------------------------------------------------------------------
+
+    def _guarded_first_stages(self, item: ImageInput) -> _Work:
+        try:
+            return self._first_stages(item)
+        except Exception as exc:  # a bug must cost one image, not a bulk run of thousands
+            log.exception("pipeline failed on %s", item.source)
+            work = _Work(ImagePrediction(item.source, item.ref), started=time.perf_counter())
+            work.prediction.errors["pipeline"] = f"internal: {type(exc).__name__}: {exc}"
+            return work
+
+    def _first_stages(self, item: ImageInput) -> _Work:
+        """Per image, in a worker thread: load, stage 1, normalise, stage 2."""
+        work = _Work(ImagePrediction(item.source, item.ref), started=time.perf_counter())
+        errors = work.prediction.errors
+        try:
+            work.image = prepare_image(item.load(), item.source, self.settings.image_max_side)
+        except ImageError as exc:
+            errors["image"] = f"unreadable: {exc}"
+            return work
+        except Exception as exc:  # a fetch failure (HTTP, file) is this image's problem, not the run's
+            errors["image"] = f"unavailable: {type(exc).__name__}: {exc}"
+            return work
+        if self.mllm is None:
+            return work
+        try:
+            work.answer, work.prediction.cached = self.mllm.stage1(work.image.content_hash, work.image.data_url,
+                                                                   self._labels)
+        except MLLMError as exc:
+            errors["stage1"] = str(exc)
+            return work
+        work.prediction.evidence["stage1"] = work.answer.to_dict()
+        self._normalise_answer(work)
+        return work
+
+    def _normalise_answer(self, work: _Work) -> None:
+        answer = work.answer
+        named = [(text, 1.0) for text in dict.fromkeys([answer.classification, *answer.candidates]) if text]
+        named.append((answer.description, DESCRIPTION_WEIGHT))
+        found = []
+        for text, weight in named:
+            result = self.normalizer.normalize(text)
+            found.append({"text": text, **{k: v for k, v in result.to_dict().items() if k != "input"}})
+            self._credit(work.mllm_scores, result, weight)
+        work.prediction.evidence["candidates"] = found
+        best = max(work.mllm_scores.values(), default=0.0)
+        if self.settings.stage2 and best < self.settings.stage2_below:
+            self._stage2(work)
+
+    def _stage2(self, work: _Work) -> None:
+        answer = work.answer
+        text = "; ".join(part for part in (answer.classification, ", ".join(answer.candidates),
+                                           answer.description) if part)
+        try:
+            reply, _ = self.mllm.stage2(text, self._label_lines, self.vocabulary.version)
+        except MLLMError as exc:
+            work.prediction.errors["stage2"] = str(exc)
+            return
+        result = self.normalizer.normalize(reply)
+        work.prediction.evidence["stage2"] = {"answer": reply, "label": result.label, "method": result.method,
+                                              "score": round(result.score, 4)}
+        self._credit(work.mllm_scores, result, STAGE2_WEIGHT)
+
+    @staticmethod
+    def _credit(scores: dict[str, float], result, weight: float) -> None:
+        if result.label:
+            scores[result.label] = max(scores.get(result.label, 0.0), weight * result.score)
+        elif result.method == AMBIGUOUS:
+            for alternative in result.alternatives:
+                scores[alternative.label] = max(scores.get(alternative.label, 0.0),
+                                                weight * AMBIGUOUS_WEIGHT * alternative.score)
+
+    def _clip_stage(self, pending: list[tuple[int, _Work]], class_matrix: np.ndarray | None) -> None:
+        usable = [work for _, work in pending if work.image is not None]
+        if class_matrix is None or not usable:
+            return
+        images = self.clip.encode_images([work.image.image for work in usable])
+        texts, slots = [], []
+        for number, work in enumerate(usable):
+            if work.answer is None:
+                continue
+            for feature, text in (("description", work.answer.description), ("guess", work.answer.classification)):
+                if text and feature in self.features:
+                    texts.append(text)
+                    slots.append((number, feature))
+        encoded = self.clip.encode_texts(texts) if texts else []
+        by_image: dict[int, dict[str, np.ndarray]] = {}
+        for (number, feature), row in zip(slots, encoded, strict=True):
+            by_image.setdefault(number, {})[feature] = row
+        for number, work in enumerate(usable):
+            parts = by_image.get(number, {})
+            if "image" in self.features:
+                parts["image"] = images[number]
+            image_only = fusion.probabilities(class_matrix, images[number])
+            query = fusion.mean_direction(list(parts.values()))
+            fused = fusion.probabilities(class_matrix, query) if query is not None else image_only
+            work.prediction.stage_scores["clip_image"] = self._top(image_only)
+            work.prediction.stage_scores["fused"] = self._top(fused)
+            work.prediction.evidence["fusion_features"] = sorted(parts)
+            work.fused = fused
+        for work in usable:
+            work.image = None  # the picture is no longer needed: keep memory to the images in flight
+
+    def _rank(self, work: _Work) -> None:
+        prediction = work.prediction
+        if work.mllm_scores:
+            prediction.stage_scores["mllm"] = dict(sorted(work.mllm_scores.items(), key=lambda kv: -kv[1])[:TOP_K])
+        mllm = np.array([work.mllm_scores.get(label, 0.0) for label in self._labels]) if work.mllm_scores else None
+        final = final_scores(work.fused, mllm, self.settings.clip_weight)
+        if final is None:
+            return
+        prediction.stage_scores["final"] = self._top(final)
+        prediction.ranking = list(prediction.stage_scores["final"].items())
+        prediction.label, prediction.score = prediction.ranking[0]
+
+    def _top(self, scores: np.ndarray) -> dict[str, float]:
+        order = np.argsort(-scores, kind="stable")[:TOP_K]
+        return {self._labels[i]: float(scores[i]) for i in order}
+
+
+def final_scores(fused: np.ndarray | None, mllm: np.ndarray | None, clip_weight: float) -> np.ndarray | None:
+    """clip_weight x fused CLIP + (1 - clip_weight) x MLLM-normalised; either alone when the other is absent."""
+    if fused is not None and mllm is not None:
+        return clip_weight * fused + (1 - clip_weight) * mllm
+    return fused if fused is not None else mllm
+
+
+def _label_line(entry) -> str:
+    others = [name.text for name in entry.names() if name.kind != "label" and name.text != entry.label]
+    return f"{entry.label} ({'; '.join(others)})" if others else entry.label
+
+
+def summarise(predictions: list[ImagePrediction], mllm: MLLMClient | None, seconds: float) -> dict:
+    """The end-of-run summary: images, failures by cause, MLLM calls, cache hits, tokens, seconds."""
+    failures = Counter(p.failure_cause for p in predictions if p.failed)
+    stage_errors = Counter(f"{stage}:{message.split(':', 1)[0]}" for p in predictions
+                           for stage, message in p.errors.items())
+    stats = mllm.stats if mllm else None
+    return {
+        "images": len(predictions),
+        "labelled": sum(1 for p in predictions if p.label),
+        "failed": sum(failures.values()),
+        "failures_by_cause": dict(failures),
+        "stage_errors": dict(stage_errors),
+        "mllm_calls": stats.calls if stats else 0,
+        "mllm_retries": stats.retries if stats else 0,
+        "cache_hits": stats.cache_hits if stats else 0,
+        "tokens": {"prompt": stats.prompt_tokens, "completion": stats.completion_tokens} if stats else {},
+        "seconds": round(seconds, 2),
+    }

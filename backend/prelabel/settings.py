@@ -1,0 +1,123 @@
+"""Every setting in one place: read from environment variables, each with a documented default.
+
+Code never reads os.environ elsewhere: a Settings object is built once at the edge (CLI, service, worker)
+and passed in. `prelabel settings` prints this table; docs and docker-compose.yml are checked against it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value of the wrong type."""
+
+
+def _env(name: str, help: str) -> dict:
+    return {"env": name, "help": help}
+
+
+@dataclass(frozen=True)
+class Settings:
+    # What to label with.
+    vocab: str = field(default="vocab/plant-quarantine-pests.yaml", metadata=_env(
+        "PRELABEL_VOCAB", "Vocabulary YAML file (vocab/README.md)."))
+    data_dir: str = field(default="var", metadata=_env(
+        "PRELABEL_DATA_DIR", "Directory for the MLLM response cache, class-feature cache and learned data."))
+    # Stage 1 and 2: the multimodal LLM.
+    llm_base_url: str = field(default="", metadata=_env(
+        "PRELABEL_LLM_BASE_URL", "OpenAI-compatible endpoint (OpenAI, Azure, vLLM, Ollama, Gemini); empty: MLLM off."))
+    llm_api_key: str = field(default="none", metadata=_env(
+        "PRELABEL_LLM_API_KEY", "API key for the endpoint (local servers accept any)."))
+    llm_model: str = field(default="gpt-4o-mini", metadata=_env(
+        "PRELABEL_LLM_MODEL", "Model name as the endpoint knows it."))
+    llm_timeout: float = field(default=60.0, metadata=_env(
+        "PRELABEL_LLM_TIMEOUT", "Seconds one MLLM request may take before it is retried."))
+    llm_concurrency: int = field(default=8, metadata=_env(
+        "PRELABEL_LLM_CONCURRENCY", "MLLM requests in flight at once, per process."))
+    llm_retries: int = field(default=4, metadata=_env(
+        "PRELABEL_LLM_RETRIES", "Retries on 429, 5xx and timeouts "
+        "(exponential backoff with jitter, Retry-After honoured)."))
+    llm_json_schema: bool = field(default=True, metadata=_env(
+        "PRELABEL_LLM_JSON_SCHEMA", "Ask for JSON-schema output; false for servers without it "
+        "(a tolerant parser reads the answer)."))
+    image_max_side: int = field(default=1024, metadata=_env(
+        "PRELABEL_IMAGE_MAX_SIDE", "Images are downscaled to this longest side (pixels) before they are sent."))
+    stage2: bool = field(default=True, metadata=_env(
+        "PRELABEL_STAGE2", "TLAC stage 2: a text-only call picks one label when stage-1 names do not normalise."))
+    stage2_below: float = field(default=0.9, metadata=_env(
+        "PRELABEL_STAGE2_BELOW", "Stage 2 runs when the best normalised stage-1 score is below this."))
+    # Stage 3: CLIP fusion.
+    clip_model: str = field(default="ViT-B-32", metadata=_env(
+        "PRELABEL_CLIP_MODEL", "open_clip model name, hf-hub:org/repo, or a config .json; empty: CLIP off."))
+    clip_pretrained: str = field(default="laion2b_s34b_b79k", metadata=_env(
+        "PRELABEL_CLIP_PRETRAINED", "open_clip pretrained tag or a local checkpoint path."))
+    device: str = field(default="auto", metadata=_env(
+        "PRELABEL_DEVICE", "auto (CUDA in half precision, then MPS, then CPU), cuda, mps or cpu."))
+    fusion_features: str = field(default="image,description,guess", metadata=_env(
+        "PRELABEL_FUSION_FEATURES", "Query features fused (IF, DF, PF): any of image, description, guess."))
+    clip_weight: float = field(default=0.4, metadata=_env(
+        "PRELABEL_CLIP_WEIGHT", "Weight of the fused CLIP score in the final score; "
+        "the MLLM-normalised score gets the rest."))
+    text_encoder: str = field(default="", metadata=_env(
+        "PRELABEL_TEXT_ENCODER", "SPEC for the normaliser's embedding stage (README); empty: off."))
+    # The Label Studio backend.
+    label_studio_url: str = field(default="http://localhost:8080", metadata=_env(
+        "LABEL_STUDIO_URL", "Label Studio base URL, for images and for writing predictions."))
+    label_studio_api_key: str = field(default="", metadata=_env(
+        "LABEL_STUDIO_API_KEY", "Legacy token or Personal Access Token of a Label Studio user."))
+    redis_url: str = field(default="redis://127.0.0.1:6379/0", metadata=_env(
+        "REDIS_URL", "Redis for the RQ queues (shared by every service and worker)."))
+    basic_auth_user: str = field(default="", metadata=_env(
+        "BASIC_AUTH_USER", "HTTP Basic auth user the backend requires (as set on the backend in Label Studio)."))
+    basic_auth_pass: str = field(default="", metadata=_env(
+        "BASIC_AUTH_PASS", "HTTP Basic auth password."))
+    sync_budget: float = field(default=20.0, metadata=_env(
+        "PRELABEL_SYNC_BUDGET", "Seconds /predict may compute synchronously (Label Studio waits 100 s)."))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
+        environ = os.environ if environ is None else environ
+        values = {}
+        for spec in fields(cls):
+            name = spec.metadata["env"]
+            if name in environ:
+                values[spec.name] = _convert(name, environ[name], spec.type)
+        return replace(cls(**values), **overrides)
+
+    @property
+    def mllm_enabled(self) -> bool:
+        return bool(self.llm_base_url)
+
+    @property
+    def clip_enabled(self) -> bool:
+        return bool(self.clip_model)
+
+    @property
+    def fusion_feature_set(self) -> frozenset[str]:
+        return frozenset(part.strip() for part in self.fusion_features.split(",") if part.strip())
+
+
+def documented() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) for every setting."""
+    return [(spec.metadata["env"], str(spec.default), spec.metadata["help"]) for spec in fields(Settings)]
+
+
+def _convert(name: str, raw: str, kind: str):
+    try:
+        if kind == "bool":
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected {kind}") from None
+    return raw

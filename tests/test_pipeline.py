@@ -1,0 +1,179 @@
+"""The pipeline with real parts: the stub LLM over HTTP through the openai client, the tiny open_clip model,
+SQLite cache, real JPEG files. Each stage on, off, and failing."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from conftest import EXAMPLE_VOCAB, TINY_CLIP_CONFIG, answer_by_colour, solid_image
+from prelabel.factory import build_pipeline
+from prelabel.pipeline import ImageInput, final_scores
+from prelabel.settings import Settings
+from prelabel.vocab import load_vocabulary
+
+RED, GREEN, BLUE = (220, 20, 20), (20, 220, 20), (20, 20, 220)
+
+
+def settings_for(tmp_path, stub=None, **overrides) -> Settings:
+    values = {"vocab": str(EXAMPLE_VOCAB), "data_dir": str(tmp_path / "var"), "llm_base_url": stub.url if stub else "",
+              "clip_model": str(TINY_CLIP_CONFIG), "clip_pretrained": "", "device": "cpu", "llm_retries": 1}
+    values.update(overrides)
+    return Settings.from_env({}, **values)
+
+
+def pipeline_for(tmp_path, tiny_clip, stub=None, **overrides):
+    settings = settings_for(tmp_path, stub, **overrides)
+    return build_pipeline(settings, clip=tiny_clip if settings.clip_model else None)
+
+
+def inputs(tmp_path, *colours) -> list[ImageInput]:
+    paths = [solid_image(tmp_path / f"img{i}.jpg", colour) for i, colour in enumerate(colours)]
+    return [ImageInput(str(path), path.read_bytes, ref=path.name) for path in paths]
+
+
+def test_named_labels_win_and_every_stage_score_is_kept(tmp_path, tiny_clip, stub_llm):
+    stub_llm.handler = answer_by_colour({"red": "BMSB", "green": "これはコクゾウムシの成虫です", "blue": "rice weevils"})
+    pipeline = pipeline_for(tmp_path, tiny_clip, stub_llm)
+    results = pipeline.predict(inputs(tmp_path, RED, GREEN, BLUE))
+    assert [r.label for r in results] == ["Halyomorpha halys", "Sitophilus zeamais", "Sitophilus oryzae"]
+    assert [r.ref for r in results] == ["img0.jpg", "img1.jpg", "img2.jpg"]
+    for result in results:
+        assert set(result.stage_scores) == {"mllm", "clip_image", "fused", "final"}
+        assert 0 < result.score <= 1
+        assert result.ranking[0] == (result.label, result.score)
+        assert result.evidence["fusion_features"] == ["description", "guess", "image"]
+        assert not result.errors
+    assert results[0].evidence["candidates"][0] == {
+        "text": "BMSB", "label": "Halyomorpha halys", "score": 0.97, "method": "alias", "alternatives": []}
+    assert stub_llm.calls == 3  # one stage-1 call per image, no stage 2: every answer was decisive
+
+
+def test_stage2_asks_for_one_label_when_stage1_is_unsure(tmp_path, tiny_clip, stub_llm):
+    stub_llm.handler = answer_by_colour({"red": "a small snout beetle in stored grain"}, stage2="Sitophilus zeamais")
+    pipeline = pipeline_for(tmp_path, tiny_clip, stub_llm)
+    [result] = pipeline.predict(inputs(tmp_path, RED))
+    assert result.label == "Sitophilus zeamais"
+    assert result.evidence["stage2"] == {"answer": "Sitophilus zeamais", "label": "Sitophilus zeamais",
+                                         "method": "exact", "score": 1.0}
+    stage2_request = stub_llm.requests[1]
+    prompt = stage2_request["messages"][0]["content"]
+    assert "Sitophilus zeamais (maize weevil; コクゾウムシ)" in prompt and "snout beetle" in prompt
+    assert stub_llm.calls == 2
+
+
+def test_stage2_can_be_switched_off_and_its_none_changes_nothing(tmp_path, tiny_clip, stub_llm):
+    stub_llm.handler = answer_by_colour({"red": "an unknown speck"}, stage2="none")
+    [with_stage2] = pipeline_for(tmp_path, tiny_clip, stub_llm).predict(inputs(tmp_path, RED))
+    assert with_stage2.evidence["stage2"]["label"] is None and "mllm" not in with_stage2.stage_scores
+    assert with_stage2.label is not None  # CLIP still ranks
+    stub_llm.reset()
+    [without] = pipeline_for(tmp_path / "b", tiny_clip, stub_llm, stage2=False).predict(inputs(tmp_path, RED))
+    assert "stage2" not in without.evidence and stub_llm.calls == 1
+
+
+def test_a_malformed_answer_fails_that_stage_only(tmp_path, tiny_clip, stub_llm):
+    stub_llm.handler = answer_by_colour({"red": "RAW:I think it is a bug, sorry no JSON", "green": "BMSB"})
+    results = pipeline_for(tmp_path, tiny_clip, stub_llm).predict(inputs(tmp_path, RED, GREEN))
+    broken, fine = results
+    assert broken.errors["stage1"].startswith("malformed:")
+    assert broken.label is not None and not broken.failed  # CLIP on the image alone still ranks the labels
+    assert broken.evidence["fusion_features"] == ["image"]
+    assert fine.label == "Halyomorpha halys" and not fine.errors
+
+
+def test_unusable_images_fail_alone(tmp_path, tiny_clip, stub_llm):
+    stub_llm.handler = answer_by_colour({"red": "BMSB"})
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+
+    def unreachable() -> bytes:
+        raise ConnectionError("http://ls.example/data/upload/1.jpg: connection refused")
+
+    items = [*inputs(tmp_path, RED), ImageInput(str(corrupt), corrupt.read_bytes),
+             ImageInput("http://ls.example/data/upload/1.jpg", unreachable)]
+    good, bad, gone = pipeline_for(tmp_path, tiny_clip, stub_llm).predict(items)
+    assert good.label == "Halyomorpha halys"
+    assert bad.failed and bad.failure_cause == "image:unreadable" and "corrupt.jpg" in bad.errors["image"]
+    assert gone.failed and gone.failure_cause == "image:unavailable" and "connection refused" in gone.errors["image"]
+    assert stub_llm.calls == 1
+
+
+def test_clip_only_and_mllm_only(tmp_path, tiny_clip, stub_llm):
+    clip_only = pipeline_for(tmp_path, tiny_clip, None)
+    [result] = clip_only.predict(inputs(tmp_path, RED))
+    assert set(result.stage_scores) == {"clip_image", "fused", "final"}
+    assert result.stage_scores["final"] == result.stage_scores["fused"] == result.stage_scores["clip_image"]
+    stub_llm.handler = answer_by_colour({"red": "Halyomorpha halys"})
+    mllm_only = pipeline_for(tmp_path, tiny_clip, stub_llm, clip_model="")
+    assert mllm_only.clip is None
+    [result] = mllm_only.predict(inputs(tmp_path, RED))
+    assert set(result.stage_scores) == {"mllm", "final"}
+    assert (result.label, result.score) == ("Halyomorpha halys", 1.0)
+
+
+def test_query_features_are_switchable(tmp_path, tiny_clip, stub_llm):
+    stub_llm.handler = answer_by_colour({"red": "BMSB"})
+    pipeline = pipeline_for(tmp_path, tiny_clip, stub_llm, fusion_features="description,guess")
+    [result] = pipeline.predict(inputs(tmp_path, RED))
+    assert result.evidence["fusion_features"] == ["description", "guess"]
+    assert result.stage_scores["fused"] != result.stage_scores["clip_image"]
+    with pytest.raises(ValueError, match="unknown feature"):
+        pipeline_for(tmp_path, tiny_clip, stub_llm, fusion_features="image,smell")
+
+
+def test_final_score_combines_stages():
+    fused, mllm = np.array([0.7, 0.3]), np.array([0.0, 1.0])
+    assert np.allclose(final_scores(fused, mllm, 0.4), [0.28, 0.72])  # an exactly named label outweighs CLIP
+    assert final_scores(fused, None, 0.4) is fused
+    assert final_scores(None, mllm, 0.4) is mllm
+    assert final_scores(None, None, 0.4) is None
+
+
+def test_second_run_is_served_from_the_cache_after_a_restart(tmp_path, tiny_clip, stub_llm):
+    stub_llm.handler = answer_by_colour({"red": "BMSB", "green": "rice weevil"})
+    images = inputs(tmp_path, RED, GREEN)
+    first = pipeline_for(tmp_path, tiny_clip, stub_llm).predict(images)
+    assert stub_llm.calls == 2
+    restarted = pipeline_for(tmp_path, tiny_clip, stub_llm)  # new client, new SQLite connection, same data_dir
+    second = restarted.predict(images)
+    assert stub_llm.calls == 2
+    assert restarted.mllm.stats.cache_hits == 2 and restarted.mllm.stats.calls == 0
+    assert [r.label for r in second] == [r.label for r in first]
+    assert all(r.cached for r in second)
+
+
+def test_concurrency_is_bounded(tmp_path, tiny_clip, stub_llm):
+    in_flight, peak, lock = 0, 0, threading.Lock()
+    answer = answer_by_colour({"red": "BMSB", "green": "BMSB", "blue": "BMSB"})
+
+    def counting(body):
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        time.sleep(0.2)
+        with lock:
+            in_flight -= 1
+        return answer(body)
+
+    stub_llm.handler = counting
+    colours = [(20 + i * 10, 20, 220) for i in range(12)]
+    results = pipeline_for(tmp_path, tiny_clip, stub_llm, llm_concurrency=3).predict(inputs(tmp_path, *colours))
+    assert len(results) == 12 and all(r.label == "Halyomorpha halys" for r in results)
+    assert peak == 3
+
+
+def test_model_version_follows_vocabulary_and_settings(tmp_path, tiny_clip, stub_llm):
+    base = pipeline_for(tmp_path, tiny_clip, stub_llm)
+    assert base.model_version == pipeline_for(tmp_path, tiny_clip, stub_llm).model_version
+    assert base.model_version.startswith(f"prelabel-{load_vocabulary(EXAMPLE_VOCAB).version[:8]}-")
+    assert base.model_version != pipeline_for(tmp_path, tiny_clip, stub_llm, clip_weight=0.9).model_version
+    assert base.model_version != pipeline_for(tmp_path, tiny_clip, stub_llm, llm_model="other").model_version
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(EXAMPLE_VOCAB.read_text(encoding="utf-8").replace("[BMSB]", "[BMSB, marmorated bug]"),
+                       encoding="utf-8")
+    assert base.model_version != pipeline_for(tmp_path, tiny_clip, stub_llm, vocab=str(changed)).model_version
