@@ -78,6 +78,7 @@ def answer_by_colour(answers: dict[str, str], stage2: str = "none"):
     import json
 
     from PIL import Image
+
     from stub_llm import request_images
 
     def handler(body: dict) -> str:

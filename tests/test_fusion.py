@@ -122,7 +122,7 @@ def test_local_checkpoint_loads_like_a_users_weights(tiny_clip, tmp_path):
 def test_unloadable_models_raise_a_clear_error(tmp_path):
     with pytest.raises(ClipLoadError, match="No-Such-Model"):
         load_clip("No-Such-Model", None, "cpu")
-    with pytest.raises(ClipLoadError, match="checkpoint .* not found"):
+    with pytest.raises(ClipLoadError, match=r"checkpoint .* not found"):
         load_clip(str(TINY_CLIP_CONFIG), str(tmp_path / "missing.pt"), "cpu")
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a checkpoint")

@@ -19,8 +19,8 @@ RED, GREEN, BLUE = (220, 20, 20), (20, 220, 20), (20, 20, 220)
 
 
 def settings_for(tmp_path, stub=None, **overrides) -> Settings:
-    values = {"vocab": str(EXAMPLE_VOCAB), "data_dir": str(tmp_path / "var"), "llm_base_url": stub.url if stub else "",
-              "clip_model": str(TINY_CLIP_CONFIG), "clip_pretrained": "", "device": "cpu", "llm_retries": 1}
+    values = {"vocab": str(EXAMPLE_VOCAB), "data_dir": str(tmp_path / "var"),
+              "llm_base_url": stub.url if stub else "", "clip_model": str(TINY_CLIP_CONFIG), "clip_pretrained": "", "device": "cpu", "llm_retries": 1}
     values.update(overrides)
     return Settings.from_env({}, **values)
 
