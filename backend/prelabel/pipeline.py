@@ -107,13 +107,7 @@ class Pipeline:
 
     @property
     def model_version(self) -> str:
-        """Changes whenever the vocabulary or anything that changes predictions changes (and only then)."""
-        s = self.settings
-        knobs = [STAGE1_VERSION, STAGE2_VERSION, bool(self.mllm) and s.llm_model, bool(self.clip) and s.clip_model,
-                 bool(self.clip) and s.clip_pretrained, sorted(self.features), s.clip_weight, s.stage2,
-                 s.stage2_below, s.text_encoder, s.image_max_side, self.class_texts]
-        digest = hashlib.sha256(json.dumps(knobs, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-        return f"prelabel-{self.vocabulary.version[:8]}-{digest[:8]}"
+        return model_version(self.settings, self.vocabulary, self.class_texts)
 
     def class_matrix(self) -> np.ndarray | None:
         if self.clip is None:
@@ -268,6 +262,17 @@ class Pipeline:
     def _top(self, scores: np.ndarray) -> dict[str, float]:
         order = np.argsort(-scores, kind="stable")[:TOP_K]
         return {self._labels[i]: float(scores[i]) for i in order}
+
+
+def model_version(settings: Settings, vocabulary: Vocabulary, class_texts: dict[str, list[str]]) -> str:
+    """Changes whenever the vocabulary, the class descriptions or a setting that changes predictions changes,
+    and only then. The service computes it without loading any model; workers check they agree."""
+    s = settings
+    knobs = [STAGE1_VERSION, STAGE2_VERSION, s.mllm_enabled and s.llm_model, s.clip_enabled and s.clip_model,
+             s.clip_enabled and s.clip_pretrained, sorted(s.fusion_feature_set), s.clip_weight, s.stage2,
+             s.stage2_below, s.text_encoder, s.image_max_side, class_texts]
+    digest = hashlib.sha256(json.dumps(knobs, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    return f"prelabel-{vocabulary.version[:8]}-{digest[:8]}"
 
 
 def final_scores(fused: np.ndarray | None, mllm: np.ndarray | None, clip_weight: float) -> np.ndarray | None:

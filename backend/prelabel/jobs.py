@@ -1,0 +1,213 @@
+"""RQ jobs: pre-label tasks, handle reviewer feedback. Run by `prelabel worker` (prelabel.worker).
+
+A worker process builds its WorkerContext once (models loaded once per process, never per job); the job
+functions below take plain arguments, so any machine sharing the Redis can run them. Every job is idempotent:
+results are keyed by (model_version, task), and a prediction is written only by whoever claims it and only if
+the task has none of that model_version yet.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from dataclasses import dataclass, field
+
+from redis import Redis
+from rq import Queue, Retry, get_current_job
+from rq.job import Job
+
+from prelabel.descriptions import class_texts, descriptions_path, load_descriptions
+from prelabel.metrics import Metrics
+from prelabel.pipeline import ImageInput, ImagePrediction, Pipeline, model_version
+from prelabel.results import ResultStore
+from prelabel.settings import Settings
+from prelabel.studio import LabelStudio, StudioError
+from prelabel.tasks import Control, prediction_json
+from prelabel.vocab import Vocabulary, load_vocabulary
+
+log = logging.getLogger(__name__)
+
+INTERACTIVE, PREDICT, FEEDBACK = "prelabel-interactive", "prelabel-predict", "prelabel-feedback"
+QUEUES = (INTERACTIVE, PREDICT, FEEDBACK)  # a worker serves them in this order: people waiting come first
+TASKS_PER_JOB = 16
+JOB_TIMEOUT = 3600
+RETRY = Retry(max=3, interval=[10, 60, 300])  # for Label Studio or Redis being away for a while
+
+
+class VersionMismatch(RuntimeError):
+    """The worker's settings or vocabulary differ from the service's: its predictions would be mislabelled."""
+
+
+@dataclass
+class WorkerContext:
+    """What one worker process keeps between jobs. Parts are built on first use and then reused."""
+
+    settings: Settings
+    redis: Redis
+    _pipeline: Pipeline | None = field(default=None, repr=False)
+    _studio: LabelStudio | None = field(default=None, repr=False)
+
+    @property
+    def pipeline(self) -> Pipeline:
+        if self._pipeline is None:
+            from prelabel.factory import build_pipeline
+
+            self._pipeline = build_pipeline(self.settings)
+        return self._pipeline
+
+    @functools.cached_property
+    def vocabulary(self) -> Vocabulary:
+        return self._pipeline.vocabulary if self._pipeline else load_vocabulary(self.settings.vocab)
+
+    @functools.cached_property
+    def model_version(self) -> str:
+        """Without loading a model: a feedback-only worker needs the version, not CLIP."""
+        texts = class_texts(self.vocabulary, load_descriptions(descriptions_path(self.settings.vocab)))
+        return model_version(self.settings, self.vocabulary, texts)
+
+    @property
+    def studio(self) -> LabelStudio:
+        if self._studio is None:
+            self._studio = LabelStudio(self.settings.label_studio_url, self.settings.label_studio_api_key)
+        return self._studio
+
+    @property
+    def results(self) -> ResultStore:
+        return ResultStore(self.redis)
+
+    @property
+    def metrics(self) -> Metrics:
+        return Metrics(self.redis)
+
+
+_context: WorkerContext | None = None
+
+
+def install_context(context: WorkerContext) -> None:
+    """Called once by `prelabel worker` before it takes jobs."""
+    global _context
+    _context = context
+
+
+def context() -> WorkerContext:
+    global _context
+    if _context is None:  # a plain `rq worker` running our jobs: build from the environment
+        settings = Settings.from_env()
+        _context = WorkerContext(settings, Redis.from_url(settings.redis_url))
+    return _context
+
+
+# ---- enqueueing (used by the service and `prelabel run`) ----------------------------------------------------
+
+def queue(redis: Redis, name: str) -> Queue:
+    return Queue(name, connection=redis)
+
+
+def enqueue_predictions(redis: Redis, project_id: int, tasks: list[dict], control: Control, version: str,
+                        queue_name: str = PREDICT) -> list[Job]:
+    """Queue tasks in jobs of TASKS_PER_JOB; a task already queued for this model_version is not queued again."""
+    results = ResultStore(redis)
+    fresh = [task for task in tasks if results.mark_pending(version, task["id"])]
+    jobs = []
+    for start in range(0, len(fresh), TASKS_PER_JOB):
+        chunk = [{"id": task["id"], "data": task.get("data", {})} for task in fresh[start:start + TASKS_PER_JOB]]
+        jobs.append(queue(redis, queue_name).enqueue(
+            predict_tasks, project_id=project_id, tasks=chunk, control=control.to_dict(),
+            model_version=version, job_timeout=JOB_TIMEOUT, retry=RETRY, result_ttl=7 * 24 * 3600,
+            failure_ttl=30 * 24 * 3600, description=f"pre-label {len(chunk)} task(s) of project {project_id}",
+            meta={"project": project_id, "total": len(chunk), "done": 0}))
+    return jobs
+
+
+# ---- jobs ---------------------------------------------------------------------------------------------------
+
+def predict_tasks(project_id: int, tasks: list[dict], control: dict, model_version: str) -> dict:
+    """Pre-label tasks; store every result; write the ones handed over to the worker into Label Studio."""
+    ctx = context()
+    pipeline = ctx.pipeline
+    if pipeline.model_version != model_version:
+        raise VersionMismatch(f"this worker predicts as {pipeline.model_version}, the job asks for {model_version}: "
+                              "give the service and the workers the same settings and vocabulary")
+    control_ = Control.from_dict(control)
+    job = get_current_job()
+    started, before = time.perf_counter(), _mllm_counts(pipeline)
+    inputs = [ImageInput(str(task["data"].get(control_.data_key, "")), _loader(ctx, task, control_), ref=task["id"])
+              for task in tasks]
+
+    def progress(_: ImagePrediction) -> None:
+        if job is not None:
+            job.meta["done"] = job.meta.get("done", 0) + 1
+            job.save_meta()
+
+    predictions = pipeline.predict(inputs, progress=progress)
+    written = deliver(ctx, project_id, predictions, control_, model_version)
+    _count(ctx, before, pipeline, predictions, time.perf_counter() - started)
+    failed = {p.ref: p.errors for p in predictions if p.failed}
+    for task_id, errors in failed.items():
+        log.warning("task %s of project %s not pre-labelled: %s", task_id, project_id, errors)
+    return {"tasks": len(predictions), "labelled": sum(1 for p in predictions if p.label), "written": written,
+            "failed": failed}
+
+
+def _loader(ctx: WorkerContext, task: dict, control: Control):
+    value = task.get("data", {}).get(control.data_key)
+    if not value:
+        def missing() -> bytes:
+            raise StudioError(f"task {task['id']} has no '{control.data_key}' in its data")
+        return missing
+    return functools.partial(ctx.studio.fetch_image, str(value), task["id"])
+
+
+def deliver(ctx: WorkerContext, project_id: int, predictions: list[ImagePrediction], control: Control,
+            model_version: str) -> int:
+    """Store results; write those handed over (claimed first, so nobody writes twice). Returns writes made."""
+    results, written, version_checked = ctx.results, 0, False
+    for prediction in predictions:
+        found = prediction_json(prediction, model_version, control)
+        results.put(model_version, prediction.ref, found)
+        results.clear_pending(model_version, prediction.ref)
+        if found is None or not results.handed_over(model_version, prediction.ref):
+            continue
+        if not results.claim(model_version, prediction.ref):
+            continue
+        try:
+            if not version_checked:
+                ctx.studio.ensure_model_version(project_id, model_version)
+                version_checked = True
+            if model_version not in ctx.studio.model_versions_of(prediction.ref):
+                ctx.studio.create_prediction(prediction.ref, found)
+                written += 1
+        except StudioError:
+            results.release(model_version, prediction.ref)  # the retry must be able to deliver it
+            raise
+    return written
+
+
+def _count(ctx: WorkerContext, before: tuple[int, int, int], pipeline: Pipeline,
+           predictions: list[ImagePrediction], seconds: float) -> None:
+    metrics = ctx.metrics
+    metrics.observe("job", seconds, kind="predict")
+    metrics.add("images_total", len(predictions))
+    metrics.add("images_failed_total", sum(1 for p in predictions if p.failed))
+    for name, old, new in zip(("mllm_calls_total", "mllm_cache_hits_total", "mllm_tokens_total"), before,
+                              _mllm_counts(pipeline), strict=True):
+        metrics.add(name, new - old)
+
+
+def _mllm_counts(pipeline: Pipeline) -> tuple[int, int, int]:
+    stats = pipeline.mllm.stats if pipeline.mllm is not None else None
+    return (stats.calls, stats.cache_hits, stats.tokens) if stats else (0, 0, 0)
+
+
+def sync_model_version(project_id: int, model_version: str) -> str:
+    """Set project.model_version to ours (Label Studio sets it to the backend's title when one is added)."""
+    context().studio.ensure_model_version(project_id, model_version)
+    return model_version
+
+
+def handle_feedback(action: str, project_id: int | None, annotation_ids: list[int]) -> dict:
+    """A reviewer's annotation: read it back from Label Studio (the webhook is only a hint) and record it."""
+    from prelabel.feedback import record_feedback
+
+    return record_feedback(context(), action, project_id, annotation_ids)

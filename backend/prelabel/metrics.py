@@ -1,0 +1,32 @@
+"""Prometheus metrics kept in Redis, so every service process and every worker, on any machine, adds to the
+same numbers, and /metrics on any backend instance shows them all."""
+
+from __future__ import annotations
+
+KEY = "prelabel:metrics"
+
+
+class Metrics:
+    def __init__(self, redis, key: str = KEY):
+        self.redis = redis
+        self.key = key
+
+    def add(self, name: str, value: float = 1.0, **labels: str) -> None:
+        field = name + ("{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}" if labels else "")
+        self.redis.hincrbyfloat(self.key, field, value)
+
+    def observe(self, name: str, seconds: float, **labels: str) -> None:
+        """A latency: Prometheus summary style, _sum and _count."""
+        self.add(f"{name}_seconds_sum", seconds, **labels)
+        self.add(f"{name}_seconds_count", 1, **labels)
+
+    def counters(self) -> dict[str, float]:
+        return {field.decode() if isinstance(field, bytes) else field: float(value)
+                for field, value in self.redis.hgetall(self.key).items()}
+
+    def render(self, gauges: dict[str, float]) -> str:
+        """Prometheus text format: the counters from Redis and the gauges the caller measured just now."""
+        lines = []
+        for field, value in sorted({**self.counters(), **gauges}.items()):
+            lines.append(f"prelabel_{field} {value:g}")
+        return "\n".join(lines) + "\n"

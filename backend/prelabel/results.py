@@ -1,0 +1,66 @@
+"""Prediction results shared by the service and the workers through Redis, and who delivers each one.
+
+A task's prediction reaches Label Studio exactly once per model_version, by one of two ways: in a /predict
+response (Label Studio stores it) or written by a worker through the API. Whoever delivers first claims the
+(model_version, task) pair in Redis; the other gives up. The service waits a short budget for an interactive
+result; when it gives up it asks the worker to deliver (`hand_over`) and then looks once more, and the worker,
+after storing a result, checks whether it was handed over: one of the two always sees the other's write, and
+the claim makes sure only one of them delivers.
+
+Results are derived data (a worker can recompute them), so Redis, even without persistence, is the right place.
+"""
+
+from __future__ import annotations
+
+import json
+
+RESULT_TTL = 7 * 24 * 3600
+PENDING_TTL = 3600  # a task queued this long ago and still not done may be queued again
+
+
+class ResultStore:
+    def __init__(self, redis, prefix: str = "prelabel"):
+        self.redis = redis
+        self.prefix = prefix
+
+    def _key(self, kind: str, model_version: str) -> str:
+        return f"{self.prefix}:{kind}:{model_version}"
+
+    def put(self, model_version: str, task_id: int, prediction: dict | None) -> None:
+        """Store a task's prediction; None records that the pipeline found no label for it."""
+        key = self._key("result", model_version)
+        self.redis.hset(key, str(task_id), json.dumps(prediction))
+        self.redis.expire(key, RESULT_TTL)
+
+    def get(self, model_version: str, task_id: int) -> tuple[bool, dict | None]:
+        """(found, prediction): a stored None means 'done, no label'."""
+        raw = self.redis.hget(self._key("result", model_version), str(task_id))
+        return (False, None) if raw is None else (True, json.loads(raw))
+
+    def claim(self, model_version: str, task_id: int) -> bool:
+        """True for exactly one caller per (model_version, task): that caller delivers the prediction."""
+        key = self._key("claimed", model_version)
+        won = bool(self.redis.sadd(key, str(task_id)))
+        self.redis.expire(key, RESULT_TTL)
+        return won
+
+    def release(self, model_version: str, task_id: int) -> None:
+        """Undo a claim whose delivery failed, so a retry can deliver."""
+        self.redis.srem(self._key("claimed", model_version), str(task_id))
+
+    def hand_over(self, model_version: str, task_ids: list[int]) -> None:
+        """From now on the worker delivers these tasks itself (written through the API)."""
+        if task_ids:
+            key = self._key("worker-delivers", model_version)
+            self.redis.sadd(key, *map(str, task_ids))
+            self.redis.expire(key, RESULT_TTL)
+
+    def handed_over(self, model_version: str, task_id: int) -> bool:
+        return bool(self.redis.sismember(self._key("worker-delivers", model_version), str(task_id)))
+
+    def mark_pending(self, model_version: str, task_id: int) -> bool:
+        """False when the task is already queued for this model_version (do not queue it twice)."""
+        return bool(self.redis.set(f"{self._key('pending', model_version)}:{task_id}", 1, nx=True, ex=PENDING_TTL))
+
+    def clear_pending(self, model_version: str, task_id: int) -> None:
+        self.redis.delete(f"{self._key('pending', model_version)}:{task_id}")

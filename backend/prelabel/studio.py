@@ -1,0 +1,97 @@
+"""Talking to Label Studio: images of tasks, predictions, annotations, the project's model_version.
+
+Predictions and reads go through label-studio-sdk. Images are fetched with the SDK's own Authorization
+header (it handles legacy tokens and Personal Access Tokens, which it exchanges for access tokens), because
+the SDK's file helper sends a PAT unexchanged and is refused (docs/label-studio-testing.md).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from urllib.parse import urljoin, urlparse
+
+import requests
+
+CLOUD_SCHEMES = ("s3:", "gs:", "azure-blob:")
+
+
+class StudioError(RuntimeError):
+    """Label Studio could not be reached, or refused a request (the message says which and why)."""
+
+
+class LabelStudio:
+    def __init__(self, url: str, api_key: str, timeout: float = 30.0):
+        from label_studio_sdk import LabelStudio as SDK
+
+        if not url.startswith(("http://", "https://")):
+            raise StudioError(f"LABEL_STUDIO_URL must start with http:// or https://, got {url!r}")
+        if not api_key:
+            raise StudioError("LABEL_STUDIO_API_KEY is not set: Prelabel needs a token to read images and "
+                              "write predictions (a legacy token or a Personal Access Token)")
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.sdk = SDK(base_url=self.url, api_key=api_key, timeout=timeout)
+        self._session = requests.Session()
+
+    # ---- images ------------------------------------------------------------------------------------------
+
+    def image_url(self, value: str, task_id: int | None) -> str:
+        """Where the bytes of a task's image are: Label Studio paths, cloud URIs (presigned), or as given."""
+        if value.startswith(CLOUD_SCHEMES):
+            if task_id is None:
+                raise StudioError(f"{value}: a cloud storage URI needs its task id to be presigned")
+            encoded = base64.urlsafe_b64encode(value.encode()).decode()
+            return f"{self.url}/tasks/{task_id}/presign/?fileuri={encoded}"
+        return urljoin(self.url + "/", value)
+
+    def fetch_image(self, value: str, task_id: int | None = None) -> bytes:
+        url = self.image_url(value, task_id)
+        # Our token goes only to Label Studio itself, never to a third-party host named in task data.
+        own = urlparse(url).netloc == urlparse(self.url).netloc
+        headers = {"Authorization": self._authorization()} if own else {}
+        try:
+            response = self._session.get(url, headers=headers, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise StudioError(f"cannot fetch {value}: {exc}") from None
+        if response.status_code != 200:
+            raise StudioError(f"cannot fetch {value}: HTTP {response.status_code} from {url}")
+        return response.content
+
+    def _authorization(self) -> str:
+        return self.sdk._client_wrapper.get_headers()["Authorization"]
+
+    # ---- projects, tasks, predictions, annotations --------------------------------------------------------
+
+    def project(self, project_id: int):
+        return self._call("read project", self.sdk.projects.get, id=project_id)
+
+    def ensure_model_version(self, project_id: int, model_version: str) -> None:
+        """Keep project.model_version equal to ours: Label Studio's score column and uncertainty sampling only
+        count predictions of the project's model_version."""
+        if self.project(project_id).model_version != model_version:
+            self._call("update project", self.sdk.projects.update, id=project_id, model_version=model_version)
+
+    def tasks(self, project_id: int) -> Iterator:
+        return iter(self._call("list tasks", self.sdk.tasks.list, project=project_id, fields="all"))
+
+    def task(self, task_id: int):
+        return self._call("read task", self.sdk.tasks.get, id=task_id)
+
+    def model_versions_of(self, task_id: int) -> set[str]:
+        return {p.model_version for p in self._call("list predictions", self.sdk.predictions.list, task=task_id)}
+
+    def create_prediction(self, task_id: int, prediction: dict) -> None:
+        self._call("write prediction", self.sdk.predictions.create, task=task_id, result=prediction["result"],
+                   score=prediction["score"], model_version=prediction["model_version"])
+
+    def annotation(self, annotation_id: int):
+        return self._call("read annotation", self.sdk.annotations.get, id=annotation_id)
+
+    def _call(self, what: str, function, **kwargs):
+        try:
+            return function(**kwargs)
+        except Exception as exc:  # the SDK raises httpx errors and its own ApiError
+            status = getattr(exc, "status_code", None)
+            detail = f"HTTP {status}: {getattr(exc, 'body', '')}" if status else f"{type(exc).__name__}: {exc}"
+            raise StudioError(f"Label Studio at {self.url}: cannot {what} ({detail})") from exc
