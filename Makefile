@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench install
+.PHONY: demo test lint bench install services
 
 install: $(VENV)/.installed
 
@@ -20,8 +20,13 @@ demo: install
 lint: install
 	$(BIN)/ruff check backend tests bench
 
-test: lint
+test: lint services
 	$(BIN)/python -m pytest
+
+# What the tests talk to: a Redis on 127.0.0.1:6379 and Label Studio 1.23.2 in its own venv (.venvs-ls).
+services:
+	scripts/ensure-redis.sh
+	scripts/install-label-studio.sh
 
 bench: install
 	$(BIN)/python bench/normalize_bench.py

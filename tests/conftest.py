@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from labelstudio import label_studio_fixture
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 EXAMPLE_VOCAB = ROOT / "vocab" / "plant-quarantine-pests.yaml"
@@ -15,6 +17,27 @@ TINY_CLIP_CONFIG = DATA / "tiny-clip.json"
 # Nothing in the tests may reach a model hub: a download attempt fails instead of hanging.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+# One real Label Studio for the whole session: its first start runs migrations (about 50 s).
+label_studio = pytest.fixture(scope="session", name="label_studio")(label_studio_fixture)
+
+TEST_REDIS_URL = os.environ.get("PRELABEL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def redis_conn():
+    """The real Redis (make test starts one if none answers), on a database of its own, emptied per test."""
+    from redis import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    connection = Redis.from_url(TEST_REDIS_URL)
+    try:
+        connection.flushdb()
+    except RedisConnectionError as exc:
+        pytest.fail(f"no Redis at {TEST_REDIS_URL} ({exc}): `make test` starts one (scripts/ensure-redis.sh)")
+    yield connection
+    connection.flushdb()
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,14 +34,17 @@ def prepare_image(data: bytes, source: str, max_side: int = 1024) -> PreparedIma
     if not data:
         raise ImageError(f"{source}: empty file")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            image.load()  # decode now: a truncated file fails here, not later inside CLIP
-            image = _upright(image)
+        image = Image.open(io.BytesIO(data))
+        # Checked here rather than by turning Pillow's warning into an error: warning filters are process-wide
+        # and images are prepared in many threads at once.
+        if image.width * image.height > (Image.MAX_IMAGE_PIXELS or float("inf")):
+            raise ImageError(f"{source}: {image.width}x{image.height} pixels is more than Pillow's limit of "
+                             f"{Image.MAX_IMAGE_PIXELS} (a decompression bomb?)")
+        image.load()  # decode now: a truncated file fails here, not later inside CLIP
+        image = _upright(image)
     except UnidentifiedImageError:
         raise ImageError(f"{source}: not an image, or in a format Pillow cannot read") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageError(f"{source}: not a readable image ({exc})") from None
     image = image.convert("RGB")
     if max(image.size) > max_side:
@@ -73,14 +75,15 @@ def _upright(image: Image.Image) -> Image.Image:
 
 
 def find_images(paths: list[str]) -> list[Path]:
-    """Files as given, and image files under directories (recursively, sorted). Missing paths raise."""
-    found: list[Path] = []
+    """Files as given, and image files under directories (recursively, sorted), each once. Missing paths raise."""
+    found: dict[Path, None] = {}
     for name in paths:
         path = Path(name)
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+            found.update(dict.fromkeys(sorted(p for p in path.rglob("*")
+                                              if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)))
         elif path.is_file():
-            found.append(path)
+            found[path] = None
         else:
             raise FileNotFoundError(f"{name}: no such file or directory")
-    return found
+    return list(found)

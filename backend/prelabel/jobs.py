@@ -127,6 +127,9 @@ def predict_tasks(project_id: int, tasks: list[dict], control: dict, model_versi
     ctx = context()
     pipeline = ctx.pipeline
     if pipeline.model_version != model_version:
+        job = get_current_job()
+        if job is not None:
+            job.retries_left = 0  # a retry would meet the same settings: fail for good, visibly
         raise VersionMismatch(f"this worker predicts as {pipeline.model_version}, the job asks for {model_version}: "
                               "give the service and the workers the same settings and vocabulary")
     control_ = Control.from_dict(control)

@@ -305,11 +305,11 @@ def parse_stage1(content: str) -> Stage1Answer:
     """Read the stage-1 JSON; tolerant of code fences, text around the object and missing fields,
     not of an answer that holds no JSON object at all."""
     text = _FENCE.sub("", content.strip())
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end <= start:
+    start = text.find("{")
+    if start < 0:
         raise MLLMError("malformed", f"no JSON object in the answer: {content[:200]!r}")
     try:
-        data = json.loads(text[start:end + 1])
+        data, _ = json.JSONDecoder().raw_decode(text, start)  # prose after the object, braces and all, is ignored
     except json.JSONDecodeError as exc:
         raise MLLMError("malformed", f"invalid JSON ({exc.msg}): {content[:200]!r}") from None
     if not isinstance(data, dict):

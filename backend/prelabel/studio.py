@@ -68,7 +68,26 @@ class LabelStudio:
 
     def ensure_model_version(self, project_id: int, model_version: str) -> None:
         """Keep project.model_version equal to ours: Label Studio's score column and uncertainty sampling only
-        count predictions of the project's model_version."""
+        count predictions of the project's model_version.
+
+        Label Studio 1.23 accepts as project.model_version only an ML backend's *title* (the "live model": the
+        editor then asks the backend for tasks without a prediction) or the version of existing predictions.
+        So our backend's title becomes the model_version: a renamed backend whose old title was the project's
+        model_version carries the project along (ml/models.py, MLBackend.save), and both features work.
+        Ours are the backends titled "prelabel..." or titled as the project's model_version."""
+        project = self.project(project_id)
+        if project.model_version == model_version:
+            return
+        current = (project.model_version or "").lower()
+        for backend in self._call("list ML backends", self.sdk.ml.list, project=project_id):
+            title = (backend.title or "").lower()
+            if title != model_version.lower() and (title.startswith("prelabel") or (current and title == current)):
+                # Label Studio re-validates the whole backend on PATCH (health and setup): url and project must
+                # come along, and an empty password keeps the stored one.
+                auth = ({"auth_method": "BASIC_AUTH", "basic_auth_user": backend.basic_auth_user,
+                         "basic_auth_pass": ""} if str(backend.auth_method).endswith("BASIC_AUTH") else {})
+                self._call("rename ML backend", self.sdk.ml.update, id=backend.id, title=model_version,
+                           url=backend.url, project=project_id, **auth)
         if self.project(project_id).model_version != model_version:
             self._call("update project", self.sdk.projects.update, id=project_id, model_version=model_version)
 

@@ -1,0 +1,226 @@
+"""End to end against a real Label Studio 1.23.2: the backend under gunicorn (`prelabel serve`), a real
+`prelabel worker` process, the real Redis; the MLLM is the stub server, CLIP the tiny model.
+
+The tests run in file order and share one project: connect, bulk predictions, one interactive task,
+`prelabel run`, no duplicates on re-predicting, then a reviewer's correction reaching a feedback job.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from redis import Redis
+from rq import Worker
+from rq.registry import FinishedJobRegistry
+
+from conftest import EXAMPLE_VOCAB, TEST_REDIS_URL, TINY_CLIP_CONFIG, answer_by_colour, solid_image
+from labelstudio import free_port
+from prelabel import jobs
+from stub_llm import StubLLM
+
+BIN = Path(sys.executable).parent
+CONFIG = ('<View><Image name="image" value="$image"/><Choices name="label" toName="image" choice="single">'
+          '<Choice value="Halyomorpha halys"/><Choice value="Sitophilus oryzae"/><Choice value="Sitophilus zeamais"/>'
+          '</Choices></View>')
+COLOURS = {"red": (220, 20, 20), "green": (20, 220, 20), "blue": (20, 20, 220),
+           "red2": (200, 40, 30), "green2": (30, 200, 40)}
+EXPECTED = {"red": "Halyomorpha halys", "green": "Sitophilus oryzae", "blue": "Sitophilus zeamais",
+            "red2": "Halyomorpha halys", "green2": "Sitophilus oryzae"}
+
+
+def wait_until(check, timeout: float = 60, every: float = 0.5, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def redis():
+    connection = Redis.from_url(TEST_REDIS_URL)
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+
+
+@pytest.fixture(scope="module")
+def stub():
+    with StubLLM(answer_by_colour({"red": "BMSB", "green": "rice weevil", "blue": "これはコクゾウムシです"})) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def env(label_studio, stub, redis, tmp_path_factory) -> dict[str, str]:
+    return {**os.environ, "LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.token,
+            "REDIS_URL": TEST_REDIS_URL, "PRELABEL_LLM_BASE_URL": stub.url, "PRELABEL_VOCAB": str(EXAMPLE_VOCAB),
+            "PRELABEL_CLIP_MODEL": str(TINY_CLIP_CONFIG), "PRELABEL_CLIP_PRETRAINED": "", "PRELABEL_DEVICE": "cpu",
+            "PRELABEL_DATA_DIR": str(tmp_path_factory.mktemp("prelabel-var")), "PRELABEL_SYNC_BUDGET": "60"}
+
+
+def start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, 15)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+
+
+@pytest.fixture(scope="module")
+def backend_url(env, tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    process = start([str(BIN / "prelabel"), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                    env, log)
+    url = f"http://127.0.0.1:{port}"
+
+    def up():
+        assert process.poll() is None, log.read_text()
+        try:
+            return requests.get(f"{url}/health", timeout=2).status_code == 200
+        except requests.RequestException:  # not listening yet, or the gunicorn worker still booting
+            return False
+
+    wait_until(up, 60, what="prelabel serve")
+    yield url
+    stop(process)
+
+
+@pytest.fixture(scope="module")
+def worker(env, redis, tmp_path_factory):
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    process = start([str(BIN / "prelabel"), "worker", "--name", "e2e-worker"], env, log)
+
+    def registered():
+        assert process.poll() is None, log.read_text()
+        return Worker.count(connection=redis) > 0
+
+    wait_until(registered, 120, what="prelabel worker to register")
+    yield log
+    stop(process)
+
+
+@pytest.fixture(scope="module")
+def project(label_studio):
+    client = label_studio.client()
+    created = client.projects.create(title="Prelabel end to end", label_config=CONFIG)
+    folder = label_studio.files_root / "e2e"
+    for name, colour in COLOURS.items():
+        solid_image(folder / f"{name}.jpg", colour)
+    (folder / "broken.jpg").write_bytes(b"this is not a jpeg")
+    client.import_storage.local.create(project=created.id, path=str(folder))
+    names = [*COLOURS, "broken"]
+    client.projects.import_tasks(id=created.id, request=[{"image": f"/data/local-files/?d=e2e/{n}.jpg"} for n in names])
+    ids = {task.data["image"].split("/")[-1].removesuffix(".jpg"): task.id
+           for task in client.tasks.list(project=created.id)}
+    assert set(ids) == set(names)
+    return created.id, ids
+
+
+def predictions_of(label_studio, task_id: int) -> list:
+    return list(label_studio.client().predictions.list(task=task_id))
+
+
+def current_version(backend_url) -> str:
+    return requests.get(f"{backend_url}/versions", timeout=5).json()["versions"][0]
+
+
+def retrieve(label_studio, project_id: int, task_ids: list[int]) -> None:
+    label_studio.client().actions.create(id="retrieve_tasks_predictions", project=project_id,
+                                         selected_items={"all": False, "included": task_ids})
+
+
+def test_connecting_the_backend_sets_the_project_model_version(label_studio, backend_url, worker, project):
+    project_id, _ = project
+    client = label_studio.client()
+    client.ml.create(project=project_id, url=backend_url, title="Prelabel", is_interactive=False)
+    version = current_version(backend_url)
+    wait_until(lambda: client.projects.get(id=project_id).model_version == version, 60,
+               what="project.model_version to become the backend's")
+    hooks = list(client.webhooks.list(project=project_id))
+    assert any(hook.url == f"{backend_url}/webhook" for hook in hooks)
+
+
+def test_bulk_predictions_are_written_by_the_worker(label_studio, backend_url, worker, project, redis):
+    project_id, ids = project
+    version = current_version(backend_url)
+    selected = [ids["red"], ids["green"], ids["blue"], ids["broken"]]
+    retrieve(label_studio, project_id, selected)  # four tasks: not interactive, handed to the worker
+    for name in ("red", "green", "blue"):
+        found = wait_until(lambda n=name: predictions_of(label_studio, ids[n]), 120, what=f"prediction of {name}")
+        [prediction] = found
+        assert prediction.model_version == version
+        assert prediction.result[0]["value"]["choices"] == [EXPECTED[name]]
+        assert 0 < prediction.score <= 1
+    results = [job.return_value() for job in
+               (jobs.queue(redis, jobs.PREDICT).fetch_job(i) for i in FinishedJobRegistry(jobs.PREDICT,
+                                                                                          connection=redis).get_job_ids())]
+    failed = {task: errors for result in results for task, errors in result["failed"].items()}
+    assert set(failed) == {str(ids["broken"])} or set(failed) == {ids["broken"]}
+    assert "unreadable" in next(iter(failed.values()))["image"]
+    assert predictions_of(label_studio, ids["broken"]) == []
+    assert "not pre-labelled" in worker.read_text()  # the reason is logged
+
+
+def test_a_single_task_is_answered_interactively(label_studio, backend_url, worker, project):
+    project_id, ids = project
+    retrieve(label_studio, project_id, [ids["red2"]])  # returns once /predict has answered
+    found = predictions_of(label_studio, ids["red2"])
+    assert [p.result[0]["value"]["choices"] for p in found] == [[EXPECTED["red2"]]]
+    time.sleep(2)  # the worker must not write it a second time
+    assert len(predictions_of(label_studio, ids["red2"])) == 1
+
+
+def test_prelabel_run_queues_the_rest_and_shows_progress(label_studio, env, worker, project):
+    project_id, ids = project
+    completed = subprocess.run([str(BIN / "prelabel"), "run", "--project", str(project_id), "--all"], env=env,
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    assert f"project {project_id}: 2 task(s) queued in 1 job(s), 4 already pre-labelled" in completed.stderr
+    assert "done: 2 task(s), 1 prediction(s) written" in completed.stderr  # green2, and broken (no label)
+    [prediction] = predictions_of(label_studio, ids["green2"])
+    assert prediction.result[0]["value"]["choices"] == [EXPECTED["green2"]]
+    again = subprocess.run([str(BIN / "prelabel"), "run", "--project", str(project_id), "--tasks",
+                            str(ids["green2"])], env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "0 task(s) queued in 0 job(s), 1 already pre-labelled" in again.stderr
+
+
+def test_re_predicting_never_duplicates(label_studio, backend_url, worker, project):
+    project_id, ids = project
+    retrieve(label_studio, project_id, list(ids.values()))
+    time.sleep(3)
+    version = current_version(backend_url)
+    for name, task_id in ids.items():
+        versions = [p.model_version for p in predictions_of(label_studio, task_id)]
+        assert versions == ([] if name == "broken" else [version]), name
+
+
+def test_a_correction_reaches_a_feedback_job(label_studio, backend_url, worker, project, redis):
+    _, ids = project
+    client = label_studio.client()
+    client.annotations.create(id=ids["red"], result=[{
+        "from_name": "label", "to_name": "image", "type": "choices", "value": {"choices": ["Sitophilus oryzae"]}}])
+
+    def feedback():
+        registry = FinishedJobRegistry(jobs.FEEDBACK, connection=redis)
+        found = [jobs.queue(redis, jobs.FEEDBACK).fetch_job(i).return_value() for i in registry.get_job_ids()]
+        return [event for result in found if result for event in result["events"]]
+
+    [event] = wait_until(feedback, 60, what="the feedback job")
+    assert event["status"] == "corrected"
+    assert (event["label"], event["predicted"], event["task"]) == ("Sitophilus oryzae", "Halyomorpha halys",
+                                                                   ids["red"])

@@ -1,0 +1,194 @@
+"""Contract tests of every endpoint through Flask's test client, against the real Redis (no models loaded)."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from rq.job import Job
+
+from conftest import EXAMPLE_VOCAB, TEST_REDIS_URL
+from prelabel import jobs
+from prelabel.results import ResultStore
+from prelabel.service import create_app
+from prelabel.settings import Settings
+
+CONFIG = ('<View><Image name="image" value="$image"/><Choices name="label" toName="image">'
+          '<Choice value="Halyomorpha halys"/><Choice value="Sitophilus oryzae" alias="SO"/><Choice value="Cat"/>'
+          '</Choices></View>')
+
+
+def make_app(tmp_path, redis_conn, **overrides):
+    settings = Settings.from_env({}, vocab=str(EXAMPLE_VOCAB), redis_url=TEST_REDIS_URL, clip_model="",
+                                 data_dir=str(tmp_path), **overrides)
+    return create_app(settings, redis=redis_conn)
+
+
+@pytest.fixture
+def app(tmp_path, redis_conn):
+    return make_app(tmp_path, redis_conn)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def version(app) -> str:
+    return app.extensions["prelabel"].model_version
+
+
+def tasks(*ids: int) -> list[dict]:
+    return [{"id": i, "project": 7, "data": {"image": f"/data/upload/7/{i}.jpg"}} for i in ids]
+
+
+def test_health_is_instant_and_loads_nothing(client, app):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json == {"status": "UP", "model_class": "Prelabel", "model_version": version(app)}
+
+
+def test_health_answers_with_redis_gone(tmp_path):
+    from redis import Redis
+
+    settings = Settings.from_env({}, vocab=str(EXAMPLE_VOCAB), clip_model="", data_dir=str(tmp_path))
+    app = create_app(settings, redis=Redis(port=9, socket_connect_timeout=0.2))  # nothing listens on port 9
+    assert app.test_client().get("/health").status_code == 200
+    setup = app.test_client().post("/setup", json={"schema": CONFIG, "project": "3.1700000000"})
+    assert setup.status_code == 200  # the model_version sync is skipped, not the answer
+
+
+def test_setup_returns_the_model_version_and_reports_label_mismatches(client, app, redis_conn):
+    response = client.post("/setup", json={"project": "3.1700000000", "schema": CONFIG, "hostname": "http://ls",
+                                           "access_token": "x", "extra_params": {}})
+    assert response.status_code == 200
+    body = response.json
+    assert body["model_version"] == version(app)
+    assert body["config"]["missing_from_vocabulary"] == ["Cat"]
+    assert len(body["config"]["missing_from_config"]) == 28
+    queued = jobs.queue(redis_conn, jobs.INTERACTIVE).jobs
+    assert [(j.func_name, j.args) for j in queued] == [("prelabel.jobs.sync_model_version", (3, version(app)))]
+
+
+@pytest.mark.parametrize("schema, message", [
+    ("", "the labeling config is empty"),
+    ("<View><Text name='t' value='$t'/><Choices name='c' toName='t'><Choice value='x'/></Choices></View>",
+     "no <Choices> or <Taxonomy> whose toName is an <Image>"),
+    ("<View><Image", "cannot be parsed"),
+])
+def test_setup_rejects_configs_it_cannot_label(client, schema, message):
+    response = client.post("/setup", json={"project": "1.1", "schema": schema})
+    assert response.status_code == 400
+    assert message in response.json["error"]
+
+
+@pytest.mark.parametrize("path", ["/setup", "/predict", "/webhook"])
+def test_bad_json_is_a_400(client, path):
+    response = client.post(path, data="{not json", content_type="application/json")
+    assert response.status_code == 400
+    assert response.json == {"error": "expected a JSON object body"}
+    assert client.post(path, json=[1, 2]).status_code == 400
+
+
+@pytest.mark.parametrize("body", [{"tasks": "nope"}, {"tasks": [{"data": {}}]}, {"tasks": [{"id": "1"}]}, {}])
+def test_predict_rejects_malformed_tasks(client, body):
+    response = client.post("/predict", json={**body, "label_config": CONFIG})
+    assert response.status_code == 400 and "integer 'id'" in response.json["error"]
+
+
+def test_predict_answers_cached_results_once_and_queues_the_rest(client, app, redis_conn):
+    store = ResultStore(redis_conn)
+    prediction = {"model_version": version(app), "score": 0.9, "result": [{"value": {"choices": ["SO"]}}]}
+    store.put(version(app), 1, prediction)
+    store.put(version(app), 2, None)  # done, but no label found
+    response = client.post("/predict", json={"tasks": tasks(1, 2, 3, 4), "label_config": CONFIG, "project": "7.1"})
+    assert response.status_code == 200
+    assert response.json["results"] == [prediction, [], [], []]  # one item per task, in order
+    assert response.json["model_version"] == version(app)
+    [job] = jobs.queue(redis_conn, jobs.PREDICT).jobs  # no worker is running: nothing waits, all is queued
+    assert [t["id"] for t in job.kwargs["tasks"]] == [3, 4]
+    assert job.kwargs["control"]["results"]["Sitophilus oryzae"] == "SO"
+    assert store.handed_over(version(app), 3) and store.handed_over(version(app), 4)
+    # Asked again: task 1 was delivered already (never two predictions of one version); 3 and 4 are pending.
+    again = client.post("/predict", json={"tasks": tasks(1, 3, 4), "label_config": CONFIG, "project": "7.1"})
+    assert again.json["results"] == [[], [], []]
+    assert len(jobs.queue(redis_conn, jobs.PREDICT).jobs) == 1
+
+
+def test_oversize_batches_are_split_into_jobs(client, redis_conn):
+    response = client.post("/predict", json={"tasks": tasks(*range(1, 1001)), "label_config": CONFIG})
+    assert response.status_code == 200
+    assert response.json["results"] == [[]] * 1000
+    queued = jobs.queue(redis_conn, jobs.PREDICT).jobs
+    assert len(queued) == 63 and sum(len(j.kwargs["tasks"]) for j in queued) == 1000
+    huge = json.dumps({"tasks": [], "label_config": "x" * (65 * 1024 * 1024)})
+    too_big = client.post("/predict", data=huge, content_type="application/json")
+    assert too_big.status_code == 413 and "error" in too_big.json
+
+
+def test_predict_with_a_config_it_cannot_label(client):
+    response = client.post("/predict", json={"tasks": tasks(1), "label_config": "<View></View>"})
+    assert response.status_code == 400 and "no <Choices>" in response.json["error"]
+
+
+def test_webhook_queues_feedback_at_once(client, redis_conn):
+    created = {"action": "ANNOTATION_CREATED", "project": {"id": 7, "label_config": CONFIG},
+               "annotation": {"id": 55, "task": 3, "result": []}, "task": {"id": 3, "data": {}}}
+    response = client.post("/webhook", json=created)
+    assert response.status_code == 202 and response.json["status"] == "queued"
+    job = Job.fetch(response.json["job"], connection=redis_conn)
+    assert (job.func_name, job.args) == ("prelabel.jobs.handle_feedback", ("ANNOTATION_CREATED", 7, [55]))
+    deleted = client.post("/webhook", json={"action": "ANNOTATIONS_DELETED", "project": {"id": 7},
+                                           "annotations": [{"id": 55}, {"id": 56}]})
+    assert Job.fetch(deleted.json["job"], connection=redis_conn).args == ("ANNOTATIONS_DELETED", 7, [55, 56])
+    train = client.post("/webhook", json={"action": "START_TRAINING", "project": {"id": 7}})
+    assert train.status_code == 202
+    assert len(jobs.queue(redis_conn, jobs.FEEDBACK).jobs) == 3
+
+
+def test_webhook_ignores_unknown_events_and_refuses_empty_ones(client, redis_conn):
+    assert client.post("/webhook", json={"action": "PROJECT_UPDATED"}).json == {
+        "status": "ignored", "action": "PROJECT_UPDATED"}
+    assert client.post("/webhook", json={"action": "TASKS_CREATED", "tasks": []}).json["status"] == "ignored"
+    empty = client.post("/webhook", json={"action": "ANNOTATION_UPDATED", "project": {"id": 1}})
+    assert empty.status_code == 400 and "without annotation ids" in empty.json["error"]
+    assert len(jobs.queue(redis_conn, jobs.FEEDBACK).jobs) == 0
+
+
+def test_basic_auth(tmp_path, redis_conn):
+    app = make_app(tmp_path, redis_conn, basic_auth_user="ls", basic_auth_pass="secret")
+    client = app.test_client()
+
+    def auth(user: str, password: str) -> dict:
+        return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+    denied = client.get("/health")
+    assert denied.status_code == 401 and denied.headers["WWW-Authenticate"].startswith("Basic")
+    assert client.get("/health", headers=auth("ls", "wrong")).status_code == 401
+    assert client.post("/predict", json={"tasks": []}, headers=auth("x", "secret")).status_code == 401
+    assert client.get("/health", headers=auth("ls", "secret")).status_code == 200
+    assert client.get("/metrics", headers=auth("ls", "secret")).status_code == 200
+    # Label Studio's webhooks carry no auth: accepted, and only ever a hint (the job reads the annotation back).
+    assert client.post("/webhook", json={"action": "START_TRAINING", "project": {"id": 1}}).status_code == 202
+
+
+def test_versions_and_metrics(client, app):
+    assert client.get("/versions").json == {"versions": [version(app)]}
+    client.get("/health")
+    client.post("/predict", json={"tasks": tasks(9), "label_config": CONFIG})
+    text = client.get("/metrics").data.decode()
+    assert 'prelabel_requests_total{endpoint="health",status="200"} 1' in text
+    assert 'prelabel_requests_total{endpoint="predict",status="200"} 1' in text
+    assert 'prelabel_jobs_queued{queue="prelabel-predict"} 1' in text
+    assert 'prelabel_request_seconds_count{endpoint="health"} 1' in text
+    assert "prelabel_workers 0" in text
+
+
+def test_a_broken_vocabulary_stops_the_start(tmp_path, redis_conn):
+    from prelabel.vocab import VocabError
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("domain: d\nlabels: [\n", encoding="utf-8")
+    with pytest.raises(VocabError, match="malformed YAML"):
+        create_app(Settings.from_env({}, vocab=str(broken), clip_model=""), redis=redis_conn)
