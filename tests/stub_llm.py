@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 MODEL_ID = "stub-vision"
 TOKENS_PER_IMAGE = 85
@@ -65,6 +65,12 @@ class _Scripted:
     delay: float = 0.0
 
 
+class _KeepAliveHandler(WSGIRequestHandler):
+    # HTTP/1.1 keeps connections open between requests, as real endpoints do; HTTP/1.0 (werkzeug's default)
+    # makes the client open a connection, and the server a thread, per request.
+    protocol_version = "HTTP/1.1"
+
+
 class StubLLM:
     """OpenAI-compatible chat-completions server on 127.0.0.1 in a background thread.
 
@@ -87,7 +93,7 @@ class StubLLM:
     def start(self) -> StubLLM:
         if self._server is not None:
             return self
-        self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
+        self._server = make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=_KeepAliveHandler)
         self.url = f"http://127.0.0.1:{self._server.server_port}/v1"
         # A short poll interval: shutdown() waits for the serve loop to notice, 0.5 s by default.
         self._thread = threading.Thread(

@@ -11,7 +11,7 @@ from conftest import DATA, TINY_CLIP_CONFIG
 from prelabel import textnorm
 from prelabel.encoders import SpecError, load_text_encoder
 from prelabel.normalize import Normalizer, allowed_edits
-from prelabel.vocab import parse_vocabulary
+from prelabel.vocab import parse_vocabulary, with_learned
 
 CASES = yaml.safe_load((DATA / "normalize_cases.yaml").read_text(encoding="utf-8"))
 FORMS = ["exact", "alias", "case", "width", "punct", "ja-hiragana", "ja-longvowel", "ja-suffix", "ja-sentence",
@@ -117,10 +117,13 @@ labels:
     assert Normalizer(vocabulary).normalize("a flower thrips on a rose").label == "A"
 
 
-def test_extra_names_count_as_aliases(example_vocab):
-    normalizer = Normalizer(example_vocab, extra_names=[("marble bug", "Halyomorpha halys")])
-    assert normalizer.normalize("marble bug").method == "alias"
+def test_learned_synonyms_are_names_with_their_own_method(example_vocab):
+    learned = with_learned(example_vocab, [("marble bug", "Halyomorpha halys")])
+    assert learned.version != example_vocab.version
+    normalizer = Normalizer(learned)
+    assert (normalizer.normalize("marble bug").method, normalizer.normalize("marble bug").score) == ("learned", 0.95)
     assert normalizer.normalize("two marble bugs on a leaf").label == "Halyomorpha halys"
+    assert Normalizer(example_vocab).normalize("marble bug").label is None
 
 
 def test_writing_rules():

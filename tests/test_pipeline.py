@@ -49,8 +49,11 @@ def test_named_labels_win_and_every_stage_score_is_kept(tmp_path, tiny_clip, stu
         assert result.ranking[0] == (result.label, result.score)
         assert result.evidence["fusion_features"] == ["description", "guess", "image"]
         assert not result.errors
-    assert results[0].evidence["candidates"][0] == {
-        "text": "BMSB", "label": "Halyomorpha halys", "score": 0.97, "method": "alias", "alternatives": []}
+    assert results[0].evidence["candidates"][0] == {"text": "BMSB", "source": "classification",
+                                                    "label": "Halyomorpha halys", "score": 0.97, "method": "alias",
+                                                    "alternatives": []}
+    assert [c["source"] for c in results[0].evidence["candidates"]] == ["classification", "candidate",
+                                                                        "description"]
     assert stub_llm.calls == 3  # one stage-1 call per image, no stage 2: every answer was decisive
 
 

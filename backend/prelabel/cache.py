@@ -35,6 +35,9 @@ class ResponseCache:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             connection = sqlite3.connect(self.path, timeout=30)
+            # No fsync per answer: with WAL this cannot corrupt the file, and a power cut loses at most the last
+            # few answers of a cache, which are asked again. 16 threads each waiting on a disk flush would not.
+            connection.execute("PRAGMA synchronous=NORMAL")
             self._local.connection = connection
         return connection
 

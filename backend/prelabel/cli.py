@@ -6,6 +6,7 @@ import json
 import sys
 import time
 from dataclasses import replace
+from datetime import UTC
 from pathlib import Path
 
 import click
@@ -165,6 +166,108 @@ def describe(vocab_path: str | None, force: bool) -> None:
     except MLLMError as exc:
         raise click.ClickException(f"the MLLM failed ({exc}); what was described before is saved in {path}") from None
     click.echo(f"{len(done)} label(s) described, {len(vocabulary) - len(done)} already in {path}", err=True)
+
+
+def open_learning(vocab_path: str | None):
+    from prelabel.factory import learned_store
+    from prelabel.learning import Learning
+
+    settings = read_settings(vocab=vocab_path)
+    vocabulary = read_vocabulary(settings.vocab)
+    try:
+        return settings, Learning(learned_store(settings), Normalizer(vocabulary), settings.promote_after)
+    except Exception as exc:  # a bad PRELABEL_DATABASE_URL, an unreachable PostgreSQL
+        raise BadInput(f"cannot open the learned store {settings.learned_url}: {exc}") from None
+
+
+@vocab.command()
+@click.option("--vocab", "vocab_path", default=None, help="Vocabulary YAML file (default: PRELABEL_VOCAB).")
+def review(vocab_path: str | None) -> None:
+    """Pending learned synonyms and conflicts, with counts, reviewers and example tasks."""
+    settings, learning = open_learning(vocab_path)
+    found = learning.review()
+    base = settings.label_studio_url.rstrip("/")
+
+    def links(tasks) -> str:
+        return " ".join(f"{base}/projects/{project}/data?task={task}" for project, task in tasks)
+
+    click.echo(f"synonyms in force: {len(found['in_force'])}")
+    for string, label in found["in_force"]:
+        click.echo(f"  {string!r} -> {label}")
+    click.echo(f"pending (promoted after {settings.promote_after} agreeing annotations from 2+ reviewers, "
+               f"or `prelabel vocab accept`): {len(found['pending'])}")
+    for entry in sorted(found["pending"], key=lambda e: -e["count"]):
+        click.echo(f"  {entry['string']!r} -> {entry['label']}: {entry['count']} annotation(s), reviewers "
+                   f"{entry['reviewers']}  {links(entry['tasks'])}")
+    click.echo(f"conflicts (never promoted automatically): {len(found['conflicts'])}")
+    for entry in found["conflicts"]:
+        click.echo(f"  {entry['string']!r} -> {entry['label']} ({entry['status']}): {entry['count']} annotation(s), "
+                   f"but also {entry['other_labels']}  {links(entry['tasks'])}")
+    click.echo(f"new class? (labels outside the vocabulary): {len(found['new_classes'])}")
+    for entry in found["new_classes"]:
+        click.echo(f"  {entry['label']!r}: {entry['count']} annotation(s), MLLM said {entry['strings']}  "
+                   f"{links(entry['tasks'])}")
+    click.echo("evidence: " + ", ".join(f"{kind} {count}" for kind, count in sorted(found["evidence"].items())))
+
+
+@vocab.command()
+@click.argument("string")
+@click.argument("label")
+@click.option("--vocab", "vocab_path", default=None, help="Vocabulary YAML file (default: PRELABEL_VOCAB).")
+@click.option("--by", default=None, help="Who decides (default: the login name).")
+def accept(string: str, label: str, vocab_path: str | None, by: str | None) -> None:
+    """Put STRING in force as a synonym of LABEL."""
+    decide(string, label, vocab_path, by, accept=True)
+
+
+@vocab.command()
+@click.argument("string")
+@click.argument("label")
+@click.option("--vocab", "vocab_path", default=None, help="Vocabulary YAML file (default: PRELABEL_VOCAB).")
+@click.option("--by", default=None, help="Who decides (default: the login name).")
+def reject(string: str, label: str, vocab_path: str | None, by: str | None) -> None:
+    """Never use STRING as a synonym of LABEL (nor promote it automatically)."""
+    decide(string, label, vocab_path, by, accept=False)
+
+
+def decide(string: str, label: str, vocab_path: str | None, by: str | None, accept: bool) -> None:
+    import getpass
+
+    _, learning = open_learning(vocab_path)
+    try:
+        click.echo(learning.decide(string, label, accept=accept, by=by or getpass.getuser()))
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+
+
+@vocab.command()
+@click.option("--vocab", "vocab_path", default=None, help="Vocabulary YAML file (default: PRELABEL_VOCAB).")
+@click.option("--out", "out_path", default="-", show_default=True, help="Where to write the YAML (- for stdout).")
+def export(vocab_path: str | None, out_path: str) -> None:
+    """Write the merged dictionary (the expert's file plus the synonyms in force) as YAML."""
+    from prelabel.vocab import dump_vocabulary, with_learned
+
+    _, learning = open_learning(vocab_path)
+    merged = with_learned(learning.normalizer.vocabulary, learning.store.synonyms_in_force())
+    text = dump_vocabulary(merged)
+    if out_path == "-":
+        click.echo(text, nl=False)
+    else:
+        Path(out_path).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out_path} (version {merged.version})", err=True)
+
+
+@vocab.command("log")
+@click.option("--vocab", "vocab_path", default=None, help="Vocabulary YAML file (default: PRELABEL_VOCAB).")
+@click.option("--limit", default=50, show_default=True, type=int)
+def change_log(vocab_path: str | None, limit: int) -> None:
+    """The change log of learned synonyms: what, when, from which annotations or command."""
+    from datetime import datetime
+
+    _, learning = open_learning(vocab_path)
+    for at, what, string, label, source in learning.changes(limit):
+        when = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        click.echo(f"{when}  {what:9} {string!r} -> {label}  ({source})")
 
 
 @vocab.command("labelconfig")

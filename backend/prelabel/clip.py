@@ -10,6 +10,7 @@ A model is named the way open_clip names it, plus a JSON config path for models 
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -125,10 +126,12 @@ class ClipModel:
 
 
 def load_clip(model: str, pretrained: str | None = None, device: str = "auto",
-              batch_size: int = 32) -> ClipModel:
-    """Build an open_clip model and its transforms; CUDA runs in half precision."""
+              batch_size: int = 32, threads: int = 0) -> ClipModel:
+    """Build an open_clip model and its transforms; CUDA runs in half precision. On a CPU, `threads` (0: the
+    cores less one) bounds torch's threads: with all cores, CLIP starves the threads waiting on the MLLM."""
     try:
         import open_clip
+        import torch
 
         model_name = model
         if model.endswith(".json"):
@@ -141,6 +144,8 @@ def load_clip(model: str, pretrained: str | None = None, device: str = "auto",
                 (".pt", ".pth", ".bin", ".safetensors"))):
             raise ClipLoadError(f"checkpoint {pretrained} not found")
         chosen = pick_device(device)
+        if chosen == "cpu":
+            torch.set_num_threads(threads or max(1, (os.cpu_count() or 2) - 1))
         precision = "fp16" if chosen == "cuda" else "fp32"
         clip_model, _, preprocess = open_clip.create_model_and_transforms(
             model_name, pretrained=pretrained or None, device=chosen, precision=precision)

@@ -16,7 +16,8 @@ from prelabel.mllm import MLLMClient
 from prelabel.normalize import Normalizer
 from prelabel.pipeline import Pipeline
 from prelabel.settings import Settings
-from prelabel.vocab import Vocabulary, load_vocabulary
+from prelabel.store import LearnedStore
+from prelabel.vocab import Vocabulary, load_vocabulary, with_learned
 
 
 def response_cache(settings: Settings) -> ResponseCache:
@@ -30,22 +31,34 @@ def mllm_client(settings: Settings) -> MLLMClient | None:
 def clip_model(settings: Settings) -> ClipModel | None:
     if not settings.clip_enabled:
         return None
-    return load_clip(settings.clip_model, settings.clip_pretrained or None, settings.device)
+    return load_clip(settings.clip_model, settings.clip_pretrained or None, settings.device,
+                     threads=settings.torch_threads)
 
 
-def build_pipeline(settings: Settings, vocabulary: Vocabulary | None = None,
-                   extra_names: list[tuple[str, str]] | None = None, clip: ClipModel | None = None) -> Pipeline:
-    """Everything a prediction needs. Raises VocabError, SpecError, ClipLoadError or DescriptionsError with a
-    message fit for a user when a setting names something that cannot be loaded."""
-    vocabulary = vocabulary or load_vocabulary(settings.vocab)
-    encoder = load_text_encoder(settings.text_encoder, settings.device) if settings.text_encoder else None
-    normalizer = Normalizer(vocabulary, text_encoder=encoder, extra_names=extra_names or ())
-    texts = class_descriptions.class_texts(
+def learned_store(settings: Settings) -> LearnedStore:
+    return LearnedStore(settings.learned_url)
+
+
+def class_texts_for(vocabulary: Vocabulary) -> dict[str, list[str]]:
+    return class_descriptions.class_texts(
         vocabulary, class_descriptions.load_descriptions(class_descriptions.descriptions_path(vocabulary.source)))
+
+
+def build_pipeline(settings: Settings, vocabulary: Vocabulary | None = None, clip: ClipModel | None = None,
+                   reuse: Pipeline | None = None) -> Pipeline:
+    """Everything a prediction needs. Without `vocabulary`: the expert's file plus the synonyms learned from
+    reviewers. `reuse` takes the loaded models of an older pipeline (a vocabulary change loads no model).
+    Raises VocabError, SpecError, ClipLoadError or DescriptionsError with a message fit for a user when a
+    setting names something that cannot be loaded."""
+    if vocabulary is None:
+        vocabulary = with_learned(load_vocabulary(settings.vocab), learned_store(settings).synonyms_in_force())
+    if reuse is not None:
+        encoder, mllm, clip = reuse.normalizer.text_encoder, reuse.mllm, reuse.clip
+    else:
+        encoder = load_text_encoder(settings.text_encoder, settings.device) if settings.text_encoder else None
+        mllm, clip = mllm_client(settings), clip if clip is not None else clip_model(settings)
     return Pipeline(
-        vocabulary, normalizer, settings,
-        mllm=mllm_client(settings),
-        clip=clip if clip is not None else clip_model(settings),
-        class_texts=texts,
-        feature_store=ClassFeatureStore(Path(settings.data_dir) / "class-features"),
+        vocabulary, Normalizer(vocabulary, text_encoder=encoder), settings, mllm=mllm, clip=clip,
+        class_texts=class_texts_for(vocabulary),
+        feature_store=reuse.feature_store if reuse else ClassFeatureStore(Path(settings.data_dir) / "class-features"),
     )

@@ -1,4 +1,4 @@
-"""Reviewer feedback: what a reviewer's annotation says about a pre-label.
+"""Reviewer feedback jobs: what a reviewer's annotation says about a pre-label, recorded by prelabel.learning.
 
 The webhook only says *that* something happened; the annotation is read back from Label Studio's API before
 anything is recorded, so nobody can change what Prelabel learns by posting to /webhook.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from prelabel.labelconfig import LabelConfigError, read_label_config
+from prelabel.learning import verdicts
 
 log = logging.getLogger(__name__)
 
@@ -22,25 +23,42 @@ def annotated_label(annotation, control) -> str | None:
 
 
 def record_feedback(ctx, action: str, project_id: int | None, annotation_ids: list[int]) -> dict:
-    """Read each annotation back and compare it with what was predicted for its task."""
+    """Created or updated annotations replace what they contributed; deleted ones retract it; START_TRAINING
+    settles every learned synonym again (after PRELABEL_PROMOTE_AFTER changed, say)."""
+    learning = ctx.learning
+    if action == "START_TRAINING":
+        return {"action": action, "project": project_id, "changes": learning.settle_all()}
     events = []
     for annotation_id in annotation_ids:
         if action == "ANNOTATIONS_DELETED":
-            events.append({"annotation": annotation_id, "status": "deleted"})
+            events.append({"annotation": annotation_id, "status": "deleted",
+                           "changes": learning.retract(annotation_id)})
             continue
-        annotation = ctx.studio.annotation(annotation_id)
-        project = ctx.studio.project(annotation.project or project_id)
-        try:
-            control = read_label_config(project.label_config, ctx.vocabulary).control
-        except LabelConfigError as exc:
-            events.append({"annotation": annotation_id, "status": "unusable config", "detail": str(exc)})
-            continue
-        label = annotated_label(annotation, control)
-        found, predicted = ctx.results.get(ctx.model_version, annotation.task)
-        predicted_label = control.label_of(predicted["result"][0]["value"]) if found and predicted else None
-        status = ("cancelled" if annotation.was_cancelled else "no classification" if label is None
-                  else "confirmed" if label == predicted_label else "corrected")
-        events.append({"annotation": annotation_id, "task": annotation.task, "label": label,
-                       "predicted": predicted_label, "status": status, "reviewer": annotation.completed_by})
-        log.info("feedback on task %s: %s (%s -> %s)", annotation.task, status, predicted_label, label)
+        events.append(_annotation(ctx, annotation_id, project_id))
     return {"action": action, "project": project_id, "events": events}
+
+
+def _annotation(ctx, annotation_id: int, project_id: int | None) -> dict:
+    annotation = ctx.studio.annotation(annotation_id)
+    project_id = annotation.project or project_id
+    project = ctx.studio.project(project_id)
+    vocabulary = ctx.base_vocabulary
+    try:
+        control = read_label_config(project.label_config, vocabulary).control
+    except LabelConfigError as exc:
+        return {"annotation": annotation_id, "status": "unusable config", "detail": str(exc)}
+    label = annotated_label(annotation, control)
+    kept = ctx.store.prediction_evidence(annotation.task)
+    candidates = [c for c in (kept or {}).get("evidence", {}).get("candidates", [])
+                  if c.get("source") != "description"]
+    found = verdicts(label, bool(annotation.was_cancelled), label in vocabulary.label_values, candidates,
+                     ctx.learning.normalizer)
+    changes = ctx.learning.record(annotation_id, annotation.task, project_id, annotation.completed_by, found)
+    predicted = kept["label"] if kept else None
+    status = ("cancelled" if annotation.was_cancelled else "no classification" if label is None
+              else "new class" if label not in vocabulary.label_values
+              else "confirmed" if label == predicted else "corrected")
+    log.info("feedback on task %s: %s (%s -> %s) %s", annotation.task, status, predicted, label, changes)
+    return {"annotation": annotation_id, "task": annotation.task, "label": label, "predicted": predicted,
+            "status": status, "reviewer": annotation.completed_by,
+            "evidence": [v.kind for v in found], "changes": changes}

@@ -74,7 +74,10 @@ class ClassFeatureStore:
 
     def get(self, clip: ClipModel, clip_identity: str, vocabulary: Vocabulary,
             texts: dict[str, list[str]]) -> np.ndarray:
-        key = hashlib.sha256(json.dumps([clip_identity, vocabulary.version, texts], sort_keys=True,
+        # Keyed by what the features are made of, not the vocabulary version: a learned synonym changes the
+        # version but not one class feature.
+        made_of = [(entry.label, entry.english_names()) for entry in vocabulary]
+        key = hashlib.sha256(json.dumps([clip_identity, made_of, texts], sort_keys=True,
                                         ensure_ascii=False).encode()).hexdigest()[:20]
         if key in self._memory:
             return self._memory[key]

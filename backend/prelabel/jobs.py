@@ -17,14 +17,17 @@ from redis import Redis
 from rq import Queue, Retry, get_current_job
 from rq.job import Job
 
-from prelabel.descriptions import class_texts, descriptions_path, load_descriptions
+from prelabel.factory import class_texts_for
+from prelabel.learning import Learning
 from prelabel.metrics import Metrics
+from prelabel.normalize import Normalizer
 from prelabel.pipeline import ImageInput, ImagePrediction, Pipeline, model_version
 from prelabel.results import ResultStore
 from prelabel.settings import Settings
+from prelabel.store import LearnedStore
 from prelabel.studio import LabelStudio, StudioError
 from prelabel.tasks import Control, prediction_json
-from prelabel.vocab import Vocabulary, load_vocabulary
+from prelabel.vocab import Vocabulary, load_vocabulary, with_learned
 
 log = logging.getLogger(__name__)
 
@@ -50,21 +53,40 @@ class WorkerContext:
 
     @property
     def pipeline(self) -> Pipeline:
-        if self._pipeline is None:
-            from prelabel.factory import build_pipeline
+        """The pipeline, rebuilt (without reloading models) when the synonyms in force have changed."""
+        from prelabel.factory import build_pipeline
 
-            self._pipeline = build_pipeline(self.settings)
+        vocabulary = self.vocabulary
+        if self._pipeline is None:
+            self._pipeline = build_pipeline(self.settings, vocabulary)
+        elif self._pipeline.vocabulary.version != vocabulary.version:
+            log.info("vocabulary changed (%s -> %s): rebuilding the normaliser", self._pipeline.vocabulary.version,
+                     vocabulary.version)
+            self._pipeline = build_pipeline(self.settings, vocabulary, reuse=self._pipeline)
         return self._pipeline
 
     @functools.cached_property
-    def vocabulary(self) -> Vocabulary:
-        return self._pipeline.vocabulary if self._pipeline else load_vocabulary(self.settings.vocab)
+    def base_vocabulary(self) -> Vocabulary:
+        """The expert's file, as written."""
+        return load_vocabulary(self.settings.vocab)
 
-    @functools.cached_property
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """The expert's file plus the synonyms in force now (read from the store at every call)."""
+        return with_learned(self.base_vocabulary, self.store.synonyms_in_force())
+
+    @property
     def model_version(self) -> str:
         """Without loading a model: a feedback-only worker needs the version, not CLIP."""
-        texts = class_texts(self.vocabulary, load_descriptions(descriptions_path(self.settings.vocab)))
-        return model_version(self.settings, self.vocabulary, texts)
+        return model_version(self.settings, self.vocabulary, class_texts_for(self.base_vocabulary))
+
+    @functools.cached_property
+    def store(self) -> LearnedStore:
+        return LearnedStore(self.settings.learned_url)
+
+    @functools.cached_property
+    def learning(self) -> Learning:
+        return Learning(self.store, Normalizer(self.base_vocabulary), self.settings.promote_after)
 
     @property
     def studio(self) -> LabelStudio:
@@ -166,6 +188,8 @@ def deliver(ctx: WorkerContext, project_id: int, predictions: list[ImagePredicti
             model_version: str) -> int:
     """Store results; write those handed over (claimed first, so nobody writes twice). Returns writes made."""
     results, written, version_checked = ctx.results, 0, False
+    ctx.store.save_prediction_evidence([evidence_row(p, project_id, model_version, ctx.pipeline.vocabulary.version)
+                                        for p in predictions])
     for prediction in predictions:
         found = prediction_json(prediction, model_version, control)
         results.put(model_version, prediction.ref, found)
@@ -185,6 +209,15 @@ def deliver(ctx: WorkerContext, project_id: int, predictions: list[ImagePredicti
             results.release(model_version, prediction.ref)  # the retry must be able to deliver it
             raise
     return written
+
+
+def evidence_row(prediction: ImagePrediction, project_id: int, version: str, vocabulary_version: str) -> dict:
+    """What feedback needs later: raw MLLM strings, how each normalised, stage scores, the final label."""
+    return {"task_id": prediction.ref, "project_id": project_id, "model_version": version,
+            "vocabulary_version": vocabulary_version, "label": prediction.label,
+            "evidence": {"candidates": prediction.evidence.get("candidates", []),
+                         "stage2": prediction.evidence.get("stage2"), "stage_scores": prediction.stage_scores,
+                         "errors": prediction.errors}}
 
 
 def _count(ctx: WorkerContext, before: tuple[int, int, int], pipeline: Pipeline,

@@ -25,9 +25,9 @@ from prelabel import textnorm
 from prelabel.textnorm import Token
 from prelabel.vocab import Vocabulary
 
-EXACT, ALIAS, RULE, FUZZY, EMBEDDING, AMBIGUOUS, NONE = (
-    "exact", "alias", "rule", "fuzzy", "embedding", "ambiguous", "none")
-_SCORES = {EXACT: 1.0, ALIAS: 0.97, RULE: 0.92}
+EXACT, ALIAS, LEARNED, RULE, FUZZY, EMBEDDING, AMBIGUOUS, NONE = (
+    "exact", "alias", "learned", "rule", "fuzzy", "embedding", "ambiguous", "none")
+_SCORES = {EXACT: 1.0, ALIAS: 0.97, LEARNED: 0.95, RULE: 0.92}
 _MAX_ALTERNATIVES = 10
 _MAX_FUZZY_VARIANTS = 8
 _FUZZY_PREFIX = 7
@@ -102,8 +102,8 @@ class _Index:
 class Normalizer:
     """Maps answers onto one vocabulary. Build it once (indexing is the slow part); normalize() is cheap.
 
-    `extra_names` are (name, label) pairs added at run time, such as reviewer-confirmed synonyms; they count
-    like aliases. `text_encoder` switches the embedding stage on (see prelabel.encoders).
+    Synonyms learned from reviewers arrive as the vocabulary's `learned` names (vocab.with_learned): method
+    "learned". `text_encoder` switches the embedding stage on (see prelabel.encoders).
     """
 
     def __init__(
@@ -112,7 +112,6 @@ class Normalizer:
         text_encoder=None,
         embedding_threshold: float | None = None,
         embedding_margin: float = 0.1,
-        extra_names: Iterable[tuple[str, str]] = (),
     ):
         self.vocabulary = vocabulary
         self._index = _Index()
@@ -123,10 +122,8 @@ class Normalizer:
                 parts = textnorm.tokens(entry.parent)
                 self._add_group(textnorm.compact(parts), entry.label)
                 self._index.words.update(part.text for part in parts)
-        for text, label in extra_names:
-            self._add_name(text, label, ALIAS, None)
         self._index_deletes()
-        self._encoder = text_encoder
+        self.text_encoder = text_encoder
         self._embedding_threshold = (
             embedding_threshold if embedding_threshold is not None
             else getattr(text_encoder, "default_threshold", 0.65))
@@ -138,7 +135,7 @@ class Normalizer:
     def _add_name(self, text: str, label: str, kind: str, language: str | None) -> None:
         index = self._index
         core = textnorm.scientific_core(text) if kind in ("label", "scientific") else text
-        exact_kind = ALIAS if kind == ALIAS else EXACT
+        exact_kind = kind if kind in (ALIAS, LEARNED) else EXACT
         for written in {text, core}:
             index.exact[textnorm.light_key(written)].setdefault(label, exact_kind)
         parts = textnorm.tokens(core)
@@ -183,7 +180,7 @@ class Normalizer:
                 if name.language in (None, "en") and name.text.isascii():
                     texts.append(textnorm.scientific_core(name.text))
                     labels.append(entry.label)
-        return self._encoder.encode(texts), labels
+        return self.text_encoder.encode(texts), labels
 
     # ---- normalising ----------------------------------------------------------------------------------
 
@@ -207,9 +204,15 @@ class Normalizer:
         groups = [m for m in matches if not m.specific] or [m for m in fuzzy if not m.specific]
         if groups:
             return self._ambiguous(text, _outermost(groups))
-        if self._encoder is not None:
+        if self.text_encoder is not None:
             return self._embedding(text, light)
         return Normalized(text, None, 0.0, NONE)
+
+    def is_group_name(self, text: str) -> bool:
+        """Is the text, less common words, only a group name ("a weevil", "Sitophilus sp.", ゾウムシ)?"""
+        words = [p for p in textnorm.tokens(text) if p.text not in textnorm.COMMON_WORDS and p.text != "sp"]
+        key = textnorm.compact(words)
+        return key in self._index.groups and not self._index.phrases.get(key)
 
     def normalize_many(self, texts: Iterable[str]) -> list[Normalized]:
         return [self.normalize(text) for text in texts]
@@ -307,7 +310,7 @@ class Normalizer:
         return Normalized(text, None, 0.0, AMBIGUOUS, alternatives)
 
     def _embedding(self, text: str, light: str) -> Normalized:
-        query = self._encoder.encode([light])[0]
+        query = self.text_encoder.encode([light])[0]
         similarity = self._name_matrix @ query
         best: dict[str, float] = {}
         for label, value in zip(self._name_labels, similarity.tolist(), strict=True):

@@ -101,7 +101,7 @@ class Pipeline:
         if unknown:
             raise ValueError(f"PRELABEL_FUSION_FEATURES: unknown feature(s) {sorted(unknown)}; "
                              f"expected any of {', '.join(fusion.FEATURES)}")
-        self._feature_store = feature_store or fusion.ClassFeatureStore(None)
+        self.feature_store = feature_store or fusion.ClassFeatureStore(None)
         self._labels = vocabulary.label_values
         self._label_lines = [_label_line(entry) for entry in vocabulary]
 
@@ -113,7 +113,7 @@ class Pipeline:
         if self.clip is None:
             return None
         identity = f"{self.settings.clip_model}:{self.settings.clip_pretrained}"
-        return self._feature_store.get(self.clip, identity, self.vocabulary, self.class_texts)
+        return self.feature_store.get(self.clip, identity, self.vocabulary, self.class_texts)
 
     def predict(self, inputs: Iterable[ImageInput],
                 progress: Callable[[ImagePrediction], None] | None = None) -> list[ImagePrediction]:
@@ -121,12 +121,14 @@ class Pipeline:
         images come back, so memory holds only the images in flight."""
         inputs = list(inputs)
         results: list[ImagePrediction | None] = [None] * len(inputs)
-        class_matrix = self.class_matrix()
         batch: list[tuple[int, _Work]] = []
         batch_size = self.clip.batch_size if self.clip else 1
+        class_matrix: list[np.ndarray | None] = []  # built on the first batch, while the first MLLM calls run
 
         def finish(pending: list[tuple[int, _Work]]) -> None:
-            self._clip_stage(pending, class_matrix)
+            if not class_matrix:
+                class_matrix.append(self.class_matrix())
+            self._clip_stage(pending, class_matrix[0])
             for index, work in pending:
                 self._rank(work)
                 work.prediction.seconds = time.perf_counter() - work.started
@@ -181,12 +183,16 @@ class Pipeline:
 
     def _normalise_answer(self, work: _Work) -> None:
         answer = work.answer
-        named = [(text, 1.0) for text in dict.fromkeys([answer.classification, *answer.candidates]) if text]
-        named.append((answer.description, DESCRIPTION_WEIGHT))
+        named = [(text, "candidate", 1.0) for text in dict.fromkeys(answer.candidates) if text]
+        if answer.classification:
+            named.insert(0, (answer.classification, "classification", 1.0))
+        if answer.description:
+            named.append((answer.description, "description", DESCRIPTION_WEIGHT))
         found = []
-        for text, weight in named:
+        for text, source, weight in named:
             result = self.normalizer.normalize(text)
-            found.append({"text": text, **{k: v for k, v in result.to_dict().items() if k != "input"}})
+            found.append({"text": text, "source": source,
+                          **{k: v for k, v in result.to_dict().items() if k != "input"}})
             self._credit(work.mllm_scores, result, weight)
         work.prediction.evidence["candidates"] = found
         best = max(work.mllm_scores.values(), default=0.0)

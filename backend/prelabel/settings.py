@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 
 
 class SettingsError(ValueError):
@@ -56,6 +57,9 @@ class Settings:
         "PRELABEL_CLIP_PRETRAINED", "open_clip pretrained tag or a local checkpoint path."))
     device: str = field(default="auto", metadata=_env(
         "PRELABEL_DEVICE", "auto (CUDA in half precision, then MPS, then CPU), cuda, mps or cpu."))
+    torch_threads: int = field(default=0, metadata=_env(
+        "PRELABEL_TORCH_THREADS", "CPU threads for CLIP; 0: one fewer than the cores on a CPU (the MLLM's threads "
+        "need one), torch's default on a GPU."))
     fusion_features: str = field(default="image,description,guess", metadata=_env(
         "PRELABEL_FUSION_FEATURES", "Query features fused (IF, DF, PF): any of image, description, guess."))
     clip_weight: float = field(default=0.4, metadata=_env(
@@ -63,6 +67,13 @@ class Settings:
         "the MLLM-normalised score gets the rest."))
     text_encoder: str = field(default="", metadata=_env(
         "PRELABEL_TEXT_ENCODER", "SPEC for the normaliser's embedding stage (README); empty: off."))
+    # Learning from reviewers.
+    database_url: str = field(default="", metadata=_env(
+        "PRELABEL_DATABASE_URL", "Learned data: sqlite:///PATH (one machine) or postgresql://... (workers on "
+        "several machines); empty: sqlite in PRELABEL_DATA_DIR/learned.sqlite."))
+    promote_after: int = field(default=3, metadata=_env(
+        "PRELABEL_PROMOTE_AFTER", "Agreeing annotations (from at least two reviewers) that promote a learned "
+        "synonym without an expert."))
     # The Label Studio backend.
     label_studio_url: str = field(default="http://localhost:8080", metadata=_env(
         "LABEL_STUDIO_URL", "Label Studio base URL, for images and for writing predictions."))
@@ -86,6 +97,10 @@ class Settings:
             if name in environ:
                 values[spec.name] = _convert(name, environ[name], spec.type)
         return replace(cls(**values), **overrides)
+
+    @property
+    def learned_url(self) -> str:
+        return self.database_url or f"sqlite:///{Path(self.data_dir).resolve() / 'learned.sqlite'}"
 
     @property
     def mllm_enabled(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -59,6 +59,7 @@ class Label:
     parent: str | None = None
     description: str | None = None
     line: int = 0
+    learned: tuple[str, ...] = ()  # reviewer-confirmed synonyms (prelabel.learning), not written by experts
 
     def names(self) -> Iterator[Name]:
         """Every string that names this label, the label value itself first."""
@@ -70,6 +71,8 @@ class Label:
                 yield Name(text, "common", language)
         for text in self.aliases:
             yield Name(text, "alias")
+        for text in self.learned:
+            yield Name(text, "learned")
 
     def english_names(self) -> tuple[str, ...]:
         return self.common.get("en", ())
@@ -106,6 +109,40 @@ class Vocabulary:
             cached = {entry.label: entry for entry in self.labels}
             object.__setattr__(self, "_by_label_cache", cached)
         return cached
+
+
+def with_learned(vocabulary: Vocabulary, synonyms: list[tuple[str, str]]) -> Vocabulary:
+    """The vocabulary as predictions use it: the expert's file plus (string, label) synonyms learned from
+    reviewers. Its version changes whenever the learned set changes."""
+    if not synonyms:
+        return vocabulary
+    learned: dict[str, list[str]] = {}
+    for text, label in synonyms:
+        learned.setdefault(label, []).append(text)
+    labels = tuple(replace(entry, learned=tuple(sorted(learned.get(entry.label, ())))) for entry in vocabulary)
+    return Vocabulary(vocabulary.domain, labels, vocabulary.source)
+
+
+def dump_vocabulary(vocabulary: Vocabulary) -> str:
+    """The vocabulary as YAML in the documented schema; learned synonyms are written as aliases."""
+    entries = []
+    for entry in vocabulary:
+        item: dict = {"label": entry.label}
+        if entry.scientific:
+            item["scientific"] = list(entry.scientific)
+        if entry.common:
+            item["common"] = {language: list(names) for language, names in entry.common.items()}
+        if entry.aliases or entry.learned:
+            item["aliases"] = list(dict.fromkeys([*entry.aliases, *entry.learned]))
+        if entry.parent:
+            item["parent"] = entry.parent
+        if entry.description:
+            item["description"] = entry.description
+        entries.append(item)
+    header = (f"# {vocabulary.domain}: exported by `prelabel vocab export` (version {vocabulary.version}),\n"
+              "# the expert's dictionary with the synonyms learned from reviewers merged in as aliases.\n")
+    return header + yaml.safe_dump({"domain": vocabulary.domain, "labels": entries}, allow_unicode=True,
+                                   sort_keys=False, width=110)
 
 
 def _version_of(domain: str, labels: tuple[Label, ...]) -> str:

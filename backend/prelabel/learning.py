@@ -1,0 +1,247 @@
+"""Learning from reviewers: the words the MLLM used for an image become synonyms of the label the reviewer chose,
+under rules a domain expert controls.
+
+- Evidence: for each current annotation, every raw MLLM string of its task that did not normalise to the chosen
+  label becomes "string -> label"; one that did is a confirmation. Cancelled annotations, annotations without a
+  classification and labels outside the vocabulary ("new class?") are recorded as such, never as synonyms.
+- A synonym is pending until promoted: automatically after K agreeing annotations from at least two distinct
+  reviewers with no conflicting evidence, or by an expert (accept). A string pointing at two labels, or at
+  another label than the vocabulary gives it, is a conflict: never promoted automatically.
+- Strings too generic to be names (common words, very short strings, long sentences, a group name such as
+  "weevil" or "Sitophilus sp." that fits several labels) are never learned.
+- Every change to the synonyms in force is logged (what, when, from which annotations or command).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from prelabel import textnorm
+from prelabel.normalize import ALIAS, EXACT, LEARNED, RULE, Normalizer
+from prelabel.store import LearnedStore
+
+MIN_CHARACTERS = 4
+MAX_WORDS = 6  # an MLLM sentence is not a name
+GENERIC_WORDS = frozenset({
+    "insect", "bug", "pest", "beetle", "moth", "fly", "larva", "caterpillar", "worm", "mite", "spider", "animal",
+    "organism", "creature", "disease", "fungus", "mold", "damage", "unknown", "none", "nothing", "object", "thing",
+    "specimen", "sample", "leaf", "plant", "fruit", "seed", "grain", "image", "photo", "picture",
+})
+SETTLED = (EXACT, ALIAS, LEARNED, RULE)  # the vocabulary itself says which label these strings mean
+
+
+def key_of(string: str) -> str:
+    return textnorm.name_key(string)
+
+
+def learnable(string: str, normalizer: Normalizer) -> bool:
+    """Could this string be a name? Not if it is short, common, a sentence, or a group name."""
+    words = [token.text for token in textnorm.tokens(string)]
+    meaningful = [w for w in words if w not in textnorm.COMMON_WORDS and w not in GENERIC_WORDS and w != "sp"]
+    if len(key_of(string)) < MIN_CHARACTERS or not meaningful or len(words) > MAX_WORDS:
+        return False
+    return not normalizer.is_group_name(string)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one annotation says: its rows of evidence."""
+
+    kind: str  # synonym, confirmation, new_class, cancelled, no_classification, no_evidence
+    string: str | None = None
+    label: str | None = None
+
+
+def verdicts(label: str | None, cancelled: bool, in_vocabulary: bool, candidates: list[dict],
+             normalizer: Normalizer) -> list[Verdict]:
+    """Compare the annotated label with the prediction evidence (each candidate: text, label, method)."""
+    if cancelled:
+        return [Verdict("cancelled")]
+    if label is None:
+        return [Verdict("no_classification")]
+    if not candidates:
+        return [Verdict("no_evidence", label=label)]
+    if not in_vocabulary:
+        return [Verdict("new_class", c["text"], label) for c in candidates] or [Verdict("new_class", label=label)]
+    found = []
+    for candidate in candidates:
+        if candidate.get("label") == label:
+            found.append(Verdict("confirmation", candidate["text"], label))
+        elif learnable(candidate["text"], normalizer):
+            found.append(Verdict("synonym", candidate["text"], label))
+    return found
+
+
+class Learning:
+    """The rules above over a LearnedStore. `normalizer` is built on the expert's vocabulary alone."""
+
+    def __init__(self, store: LearnedStore, normalizer: Normalizer, min_agreements: int = 3):
+        self.store = store
+        self.normalizer = normalizer
+        self.min_agreements = min_agreements
+
+    # ---- evidence from annotations -----------------------------------------------------------------------
+
+    def record(self, annotation_id: int, task_id: int, project_id: int | None, reviewer: int | None,
+               found: list[Verdict]) -> list[str]:
+        """Replace what this annotation contributes (an update replaces, never adds). Returns changes made."""
+        now = time.time()
+        with self.store.transaction(exclusive=True) as run:
+            keys = self._drop(run, annotation_id)
+            seen = set()
+            for verdict in found:
+                key = key_of(verdict.string) if verdict.string else None
+                if (verdict.kind, key, verdict.label) in seen:
+                    continue  # the same string twice in one answer is one piece of evidence
+                seen.add((verdict.kind, key, verdict.label))
+                run("INSERT INTO annotation_evidence (annotation_id, task_id, project_id, reviewer, kind, string, "
+                    "key, label, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (annotation_id, task_id, project_id, reviewer, verdict.kind, verdict.string, key,
+                     verdict.label, now))
+                if key:
+                    keys.add(key)
+            return self._settle(run, keys, f"annotation {annotation_id}")
+
+    def retract(self, annotation_id: int) -> list[str]:
+        """An annotation was deleted: what it contributed goes, and what depended on it is settled again."""
+        with self.store.transaction(exclusive=True) as run:
+            return self._settle(run, self._drop(run, annotation_id), f"annotation {annotation_id} deleted")
+
+    def settle_all(self) -> list[str]:
+        """Apply the rule to every string again (after the rule itself changed)."""
+        with self.store.transaction(exclusive=True) as run:
+            keys = {key for (key,) in run("SELECT DISTINCT key FROM annotation_evidence WHERE key IS NOT NULL "
+                                          "UNION SELECT key FROM synonyms")}
+            return self._settle(run, keys, "settled again")
+
+    @staticmethod
+    def _drop(run, annotation_id: int) -> set[str]:
+        keys = {key for (key,) in run("SELECT DISTINCT key FROM annotation_evidence WHERE annotation_id = ? "
+                                      "AND key IS NOT NULL", (annotation_id,))}
+        run("DELETE FROM annotation_evidence WHERE annotation_id = ?", (annotation_id,))
+        return keys
+
+    # ---- promotion ---------------------------------------------------------------------------------------
+
+    def _settle(self, run, keys: set[str], source: str) -> list[str]:
+        """Promote what now meets the rule, demote automatic promotions that no longer do."""
+        changes = []
+        for key in sorted(keys):
+            support = self._support(run, key)
+            decided = dict(run("SELECT label, status FROM synonyms WHERE key = ?", (key,)))
+            conflict = len(support) > 1
+            for label in set(support) | set(decided):
+                count, reviewers, string, annotations = support.get(label, (0, set(), None, []))
+                status = decided.get(label)
+                if status in ("accepted", "rejected"):
+                    continue  # an expert decided: the rule does not overrule them
+                ok = (count >= self.min_agreements and len(reviewers) >= 2 and not conflict
+                      and not self._contradicts_vocabulary(string, label))
+                if ok and status is None:
+                    run("INSERT INTO synonyms (key, string, label, status, decided_by, decided) "
+                        "VALUES (?, ?, ?, 'promoted', 'reviewers', ?) ON CONFLICT (key, label) DO NOTHING",
+                        (key, string, label, time.time()))
+                    changes.append(self._log(run, "promoted", string, label,
+                                             f"{source}; agreeing annotations {sorted(annotations)}"))
+                elif not ok and status == "promoted":
+                    string = string or run("SELECT string FROM synonyms WHERE key = ? AND label = ?",
+                                           (key, label))[0][0]
+                    run("DELETE FROM synonyms WHERE key = ? AND label = ?", (key, label))
+                    changes.append(self._log(run, "demoted", string, label, f"{source}; the rule no longer holds"))
+        return changes
+
+    @staticmethod
+    def _support(run, key: str) -> dict[str, tuple[int, set, str, list[int]]]:
+        """label -> (agreeing annotations, reviewers, the string as first written, annotation ids)."""
+        found: dict[str, tuple[int, set, str, list[int]]] = {}
+        for label, reviewer, string, annotation in run(
+                "SELECT label, reviewer, string, annotation_id FROM annotation_evidence "
+                "WHERE key = ? AND kind = 'synonym' ORDER BY created, annotation_id", (key,)):
+            count, reviewers, first, annotations = found.get(label, (0, set(), string, []))
+            found[label] = (count + 1, reviewers | {reviewer}, first, [*annotations, annotation])
+        return found
+
+    def _contradicts_vocabulary(self, string: str | None, label: str) -> bool:
+        if not string:
+            return False
+        result = self.normalizer.normalize(string)
+        return result.method in SETTLED and result.label not in (None, label)
+
+    @staticmethod
+    def _log(run, what: str, string: str | None, label: str | None, source: str) -> str:
+        run("INSERT INTO changes (at, what, string, label, source) VALUES (?, ?, ?, ?, ?)",
+            (time.time(), what, string, label, source))
+        return f"{what}: {string!r} -> {label}"
+
+    # ---- experts -----------------------------------------------------------------------------------------
+
+    def decide(self, string: str, label: str, accept: bool, by: str) -> str:
+        """An expert's accept or reject; an accepted string leaves any other label it was in force for."""
+        if label not in self.normalizer.vocabulary.label_values:
+            raise ValueError(f"{label!r} is not a label of the vocabulary")
+        key = key_of(string)
+        if not key:
+            raise ValueError(f"{string!r} holds no name")
+        status = "accepted" if accept else "rejected"
+        with self.store.transaction(exclusive=True) as run:
+            if accept:
+                for (other,) in run("SELECT label FROM synonyms WHERE key = ? AND label <> ? AND status IN "
+                                    "('promoted', 'accepted')", (key, label)):
+                    run("UPDATE synonyms SET status = 'rejected', decided_by = ?, decided = ? WHERE key = ? "
+                        "AND label = ?", (by, time.time(), key, other))
+                    self._log(run, "rejected", string, other, f"command: accept {label} by {by}")
+            run("INSERT INTO synonyms (key, string, label, status, decided_by, decided) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (key, label) DO UPDATE SET status = excluded.status, decided_by = excluded.decided_by, "
+                "decided = excluded.decided", (key, string, label, status, by, time.time()))
+            return self._log(run, status, string, label, f"command: {'accept' if accept else 'reject'} by {by}")
+
+    # ---- what the expert reviews -------------------------------------------------------------------------
+
+    def review(self) -> dict:
+        """Pending synonyms and conflicts with counts, reviewers and example tasks; new-class candidates."""
+        decided = {(key, label): status for key, label, status in self.store.query(
+            "SELECT key, label, status FROM synonyms")}
+        rows = self.store.query(
+            "SELECT key, label, string, reviewer, task_id, project_id FROM annotation_evidence "
+            "WHERE kind = 'synonym' ORDER BY created")
+        grouped: dict[tuple[str, str], dict] = {}
+        for key, label, string, reviewer, task, project in rows:
+            entry = grouped.setdefault((key, label), {"string": string, "label": label, "count": 0,
+                                                      "reviewers": set(), "tasks": []})
+            entry["count"] += 1
+            entry["reviewers"].add(reviewer)
+            if len(entry["tasks"]) < 5 and (project, task) not in entry["tasks"]:
+                entry["tasks"].append((project, task))
+        labels_of: dict[str, set[str]] = {}
+        for key, label in grouped:
+            labels_of.setdefault(key, set()).add(label)
+        pending, conflicts = [], []
+        for (key, label), entry in grouped.items():
+            entry["status"] = decided.get((key, label), "pending")
+            entry["reviewers"] = sorted(r for r in entry["reviewers"] if r is not None)
+            vocabulary_says = self.normalizer.normalize(entry["string"])
+            if len(labels_of[key]) > 1 or (vocabulary_says.method in SETTLED and vocabulary_says.label != label):
+                entry["other_labels"] = sorted(labels_of[key] - {label} | (
+                    {vocabulary_says.label} if vocabulary_says.method in SETTLED and vocabulary_says.label != label
+                    else set()))
+                conflicts.append(entry)
+            elif entry["status"] == "pending":
+                pending.append(entry)
+        new_classes: dict[str, dict] = {}
+        for label, string, task, project in self.store.query(
+                "SELECT label, string, task_id, project_id FROM annotation_evidence WHERE kind = 'new_class' "
+                "ORDER BY created"):
+            entry = new_classes.setdefault(label, {"label": label, "count": 0, "strings": [], "tasks": []})
+            entry["count"] += 1
+            if string and string not in entry["strings"]:
+                entry["strings"].append(string)
+            if len(entry["tasks"]) < 5 and (project, task) not in entry["tasks"]:
+                entry["tasks"].append((project, task))
+        counts = dict(self.store.query("SELECT kind, count(*) FROM annotation_evidence GROUP BY kind"))
+        return {"pending": pending, "conflicts": conflicts, "new_classes": list(new_classes.values()),
+                "in_force": self.store.synonyms_in_force(), "evidence": counts}
+
+    def changes(self, limit: int = 50) -> list[tuple]:
+        return self.store.query("SELECT at, what, string, label, source FROM changes ORDER BY id DESC LIMIT ?",
+                                (limit,))

@@ -1,0 +1,124 @@
+"""The durable store of what Prelabel learns: prediction evidence, reviewer evidence, synonyms, change log.
+
+SQLite (the default, `sqlite:///PATH`) for one machine, PostgreSQL (`postgresql://...`) for workers on several
+machines; the same SQL runs on both. Redis is not used here: it may keep nothing on disk.
+
+Why no update is lost: feedback writes are serialised by the database itself (SQLite's BEGIN IMMEDIATE, a
+PostgreSQL transaction-scoped advisory lock), and counts are never stored: each annotation owns its evidence
+rows, replaced whole in one transaction when it changes, and every count is a query over the current rows.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS prediction_evidence (
+        task_id INTEGER NOT NULL, model_version TEXT NOT NULL, project_id INTEGER,
+        vocabulary_version TEXT NOT NULL, label TEXT, evidence TEXT NOT NULL, created REAL NOT NULL,
+        PRIMARY KEY (task_id, model_version))""",
+    """CREATE TABLE IF NOT EXISTS annotation_evidence (
+        annotation_id INTEGER NOT NULL, task_id INTEGER NOT NULL, project_id INTEGER, reviewer INTEGER,
+        kind TEXT NOT NULL, string TEXT, key TEXT, label TEXT, created REAL NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS annotation_evidence_annotation ON annotation_evidence (annotation_id)",
+    "CREATE INDEX IF NOT EXISTS annotation_evidence_key ON annotation_evidence (key)",
+    """CREATE TABLE IF NOT EXISTS synonyms (
+        key TEXT NOT NULL, string TEXT NOT NULL, label TEXT NOT NULL, status TEXT NOT NULL,
+        decided_by TEXT NOT NULL, decided REAL NOT NULL, PRIMARY KEY (key, label))""",
+    """CREATE TABLE IF NOT EXISTS changes (
+        id {serial}, at REAL NOT NULL, what TEXT NOT NULL, string TEXT, label TEXT, source TEXT NOT NULL)""",
+]
+FEEDBACK_LOCK = 7_314_159  # any constant: the advisory lock all feedback transactions take on PostgreSQL
+
+
+class LearnedStore:
+    """One store per process; each thread gets its own connection."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.postgres = url.startswith(("postgresql://", "postgres://"))
+        if not self.postgres:
+            if not url.startswith("sqlite:///"):
+                raise ValueError(f"PRELABEL_DATABASE_URL: expected sqlite:///PATH or postgresql://..., got {url!r}")
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        serial = "BIGSERIAL PRIMARY KEY" if self.postgres else "INTEGER PRIMARY KEY AUTOINCREMENT"
+        with self.transaction(exclusive=True) as run:
+            for statement in SCHEMA:
+                run(statement.format(serial=serial))
+
+    def _connection(self):
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            if self.postgres:
+                import psycopg
+
+                connection = psycopg.connect(self.url, autocommit=True)
+            else:
+                connection = sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=60, isolation_level=None)
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA busy_timeout=60000")
+            self._local.connection = connection
+        return connection
+
+    @contextmanager
+    def transaction(self, exclusive: bool = False) -> Iterator:
+        """Yields run(sql, params) -> rows. exclusive: one such transaction at a time, on any machine."""
+        connection = self._connection()
+        if self.postgres:
+            with connection.transaction(), connection.cursor() as cursor:
+                if exclusive:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", (FEEDBACK_LOCK,))
+                yield lambda sql, params=(): self._run(cursor, sql, params)
+            return
+        cursor = connection.cursor()
+        cursor.execute("BEGIN IMMEDIATE" if exclusive else "BEGIN")
+        try:
+            yield lambda sql, params=(): self._run(cursor, sql, params)
+        except BaseException:
+            connection.rollback()
+            raise
+        connection.commit()
+
+    def _run(self, cursor, sql: str, params) -> list[tuple]:
+        cursor.execute(sql.replace("?", "%s") if self.postgres else sql, tuple(params))
+        return cursor.fetchall() if cursor.description else []
+
+    def query(self, sql: str, params=()) -> list[tuple]:
+        with self.transaction() as run:
+            return run(sql, params)
+
+    # ---- prediction evidence (written by prediction jobs) --------------------------------------------------
+
+    def save_prediction_evidence(self, rows: list[dict]) -> None:
+        with self.transaction() as run:
+            for row in rows:
+                run("DELETE FROM prediction_evidence WHERE task_id = ? AND model_version = ?",
+                    (row["task_id"], row["model_version"]))
+                run("INSERT INTO prediction_evidence (task_id, model_version, project_id, vocabulary_version, label, "
+                    "evidence, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (row["task_id"], row["model_version"], row.get("project_id"), row["vocabulary_version"],
+                     row.get("label"), json.dumps(row["evidence"], ensure_ascii=False), time.time()))
+
+    def prediction_evidence(self, task_id: int) -> dict | None:
+        """The latest prediction evidence kept for a task, whatever its model_version."""
+        rows = self.query("SELECT model_version, vocabulary_version, label, evidence FROM prediction_evidence "
+                          "WHERE task_id = ? ORDER BY created DESC LIMIT 1", (task_id,))
+        if not rows:
+            return None
+        version, vocabulary_version, label, evidence = rows[0]
+        return {"model_version": version, "vocabulary_version": vocabulary_version, "label": label,
+                "evidence": json.loads(evidence)}
+
+    # ---- synonyms in force -------------------------------------------------------------------------------
+
+    def synonyms_in_force(self) -> list[tuple[str, str]]:
+        """(string, label) pairs that predictions use: promoted by reviewers' agreement or accepted by experts."""
+        return [(string, label) for string, label in self.query(
+            "SELECT string, label FROM synonyms WHERE status IN ('promoted', 'accepted') ORDER BY key, label")]
