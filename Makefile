@@ -23,9 +23,11 @@ lint: install
 test: lint services
 	$(BIN)/python -m pytest
 
-# What the tests talk to: a Redis on 127.0.0.1:6379 and Label Studio 1.23.2 in its own venv (.venvs-ls).
+# What the tests talk to: Redis on 127.0.0.1:6379, PostgreSQL on 127.0.0.1:5432 (the learned store's
+# several-machine mode), and Label Studio 1.23.2 in its own venv (.venvs-ls).
 services:
 	scripts/ensure-redis.sh
+	scripts/ensure-postgres.sh
 	scripts/install-label-studio.sh
 
 bench: install

@@ -117,3 +117,27 @@ def answer_by_colour(answers: dict[str, str], stage2: str = "none"):
                            "candidates": [answer]})
 
     return handler
+
+
+TEST_POSTGRES_URL = os.environ.get("PRELABEL_TEST_POSTGRES_URL", "postgresql://postgres:postgres@127.0.0.1:5432")
+
+
+def fresh_postgres_database(name: str) -> str:
+    """An empty PostgreSQL database (make test starts the server: scripts/ensure-postgres.sh)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(f"{TEST_POSTGRES_URL}/postgres", autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            connection.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"no PostgreSQL at {TEST_POSTGRES_URL} ({exc}): `make test` starts one")
+    return f"{TEST_POSTGRES_URL}/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path) -> str:
+    """The learned store on both databases it supports."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'learned.sqlite'}"
+    return fresh_postgres_database("prelabel_test")

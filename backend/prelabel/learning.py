@@ -22,6 +22,7 @@ from prelabel.normalize import ALIAS, EXACT, LEARNED, RULE, Normalizer
 from prelabel.store import LearnedStore
 
 MIN_CHARACTERS = 4
+MIN_KANA = 3  # three kana already make a name (ハダニ); three letters rarely do
 MAX_WORDS = 6  # an MLLM sentence is not a name
 GENERIC_WORDS = frozenset({
     "insect", "bug", "pest", "beetle", "moth", "fly", "larva", "caterpillar", "worm", "mite", "spider", "animal",
@@ -39,7 +40,8 @@ def learnable(string: str, normalizer: Normalizer) -> bool:
     """Could this string be a name? Not if it is short, common, a sentence, or a group name."""
     words = [token.text for token in textnorm.tokens(string)]
     meaningful = [w for w in words if w not in textnorm.COMMON_WORDS and w not in GENERIC_WORDS and w != "sp"]
-    if len(key_of(string)) < MIN_CHARACTERS or not meaningful or len(words) > MAX_WORDS:
+    key = key_of(string)
+    if len(key) < (MIN_CHARACTERS if key.isascii() else MIN_KANA) or not meaningful or len(words) > MAX_WORDS:
         return False
     return not normalizer.is_group_name(string)
 

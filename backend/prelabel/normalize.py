@@ -210,7 +210,7 @@ class Normalizer:
 
     def is_group_name(self, text: str) -> bool:
         """Is the text, less common words, only a group name ("a weevil", "Sitophilus sp.", ゾウムシ)?"""
-        words = [p for p in textnorm.tokens(text) if p.text not in textnorm.COMMON_WORDS and p.text != "sp"]
+        words = [p for p in textnorm.tokens(text) if p.text not in ("a", "an", "the", "some", "sp")]
         key = textnorm.compact(words)
         return key in self._index.groups and not self._index.phrases.get(key)
 

@@ -21,18 +21,18 @@ from pathlib import Path
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS prediction_evidence (
         task_id INTEGER NOT NULL, model_version TEXT NOT NULL, project_id INTEGER,
-        vocabulary_version TEXT NOT NULL, label TEXT, evidence TEXT NOT NULL, created REAL NOT NULL,
+        vocabulary_version TEXT NOT NULL, label TEXT, evidence TEXT NOT NULL, created DOUBLE PRECISION NOT NULL,
         PRIMARY KEY (task_id, model_version))""",
     """CREATE TABLE IF NOT EXISTS annotation_evidence (
         annotation_id INTEGER NOT NULL, task_id INTEGER NOT NULL, project_id INTEGER, reviewer INTEGER,
-        kind TEXT NOT NULL, string TEXT, key TEXT, label TEXT, created REAL NOT NULL)""",
+        kind TEXT NOT NULL, string TEXT, key TEXT, label TEXT, created DOUBLE PRECISION NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS annotation_evidence_annotation ON annotation_evidence (annotation_id)",
     "CREATE INDEX IF NOT EXISTS annotation_evidence_key ON annotation_evidence (key)",
     """CREATE TABLE IF NOT EXISTS synonyms (
         key TEXT NOT NULL, string TEXT NOT NULL, label TEXT NOT NULL, status TEXT NOT NULL,
-        decided_by TEXT NOT NULL, decided REAL NOT NULL, PRIMARY KEY (key, label))""",
+        decided_by TEXT NOT NULL, decided DOUBLE PRECISION NOT NULL, PRIMARY KEY (key, label))""",
     """CREATE TABLE IF NOT EXISTS changes (
-        id {serial}, at REAL NOT NULL, what TEXT NOT NULL, string TEXT, label TEXT, source TEXT NOT NULL)""",
+        id {serial}, at DOUBLE PRECISION NOT NULL, what TEXT NOT NULL, string TEXT, label TEXT, source TEXT NOT NULL)""",
 ]
 FEEDBACK_LOCK = 7_314_159  # any constant: the advisory lock all feedback transactions take on PostgreSQL
 

@@ -1,0 +1,245 @@
+"""Learning from reviewers: every rule, on SQLite and on PostgreSQL, and the vocab commands an expert uses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import EXAMPLE_VOCAB
+from prelabel.learning import Learning, Verdict, learnable, verdicts
+from prelabel.normalize import Normalizer
+from prelabel.store import LearnedStore
+from prelabel.vocab import load_vocabulary, parse_vocabulary, with_learned
+
+BMSB = "Halyomorpha halys"
+PRELABEL = str(Path(sys.executable).parent / "prelabel")
+
+
+@pytest.fixture(scope="module")
+def normalizer():
+    return Normalizer(load_vocabulary(EXAMPLE_VOCAB))
+
+
+@pytest.fixture
+def learning(store_url, normalizer):
+    return Learning(LearnedStore(store_url), normalizer, min_agreements=3)
+
+
+def candidate(text: str, normalizer: Normalizer, source: str = "candidate") -> dict:
+    result = normalizer.normalize(text)
+    return {"text": text, "source": source, "label": result.label, "method": result.method}
+
+
+def synonym(text: str, label: str = BMSB) -> list[Verdict]:
+    return [Verdict("synonym", text, label)]
+
+
+# ---- what an annotation says -------------------------------------------------------------------------------------
+
+def test_verdicts_compare_the_annotation_with_the_evidence(normalizer):
+    said = [candidate("marble bug", normalizer), candidate("BMSB", normalizer), candidate("weevil", normalizer)]
+    found = verdicts(BMSB, False, True, said, normalizer)
+    assert found == [Verdict("synonym", "marble bug", BMSB), Verdict("confirmation", "BMSB", BMSB)]
+    # The reviewer chose another label than the one a string normalised to: that string is evidence for it.
+    wrong = verdicts("Nezara viridula", False, True, [candidate("BMSB", normalizer)], normalizer)
+    assert wrong == [Verdict("synonym", "BMSB", "Nezara viridula")]
+
+
+def test_what_is_never_a_synonym(normalizer):
+    said = [candidate("marble bug", normalizer)]
+    assert verdicts(BMSB, True, True, said, normalizer) == [Verdict("cancelled")]
+    assert verdicts(None, False, True, said, normalizer) == [Verdict("no_classification")]
+    assert verdicts("Vespa velutina", False, False, said, normalizer) == [
+        Verdict("new_class", "marble bug", "Vespa velutina")]
+    assert verdicts(BMSB, False, True, [], normalizer) == [Verdict("no_evidence", label=BMSB)]
+
+
+@pytest.mark.parametrize("text", ["insect", "bug", "a weevil", "weevils", "Sitophilus sp.", "ゾウムシ", "stink bug",
+                                  "Pentatomidae", "pest", "it", "This is a small brown beetle on a green leaf today"])
+def test_generic_strings_are_never_learned(text, normalizer):
+    assert not learnable(text, normalizer)
+
+
+@pytest.mark.parametrize("text", ["marble bug", "brown marble bug", "クサギ", "shield bug Halyomorpha"])
+def test_name_like_strings_can_be_learned(text, normalizer):
+    assert learnable(text, normalizer)
+
+
+# ---- promotion ---------------------------------------------------------------------------------------------------
+
+def test_promotion_needs_k_annotations_from_two_reviewers(learning):
+    assert learning.record(1, 10, 1, 100, synonym("marble bug")) == []
+    assert learning.record(2, 11, 1, 100, synonym("Marble bugs")) == []  # same key, same reviewer
+    assert learning.record(3, 12, 1, 100, synonym("marble bug")) == []  # K reached, but one reviewer
+    assert learning.store.synonyms_in_force() == []
+    changes = learning.record(4, 13, 1, 101, synonym("marble bug"))
+    assert changes == [f"promoted: 'marble bug' -> {BMSB}"]
+    assert learning.store.synonyms_in_force() == [("marble bug", BMSB)]
+    [(_, what, string, label, source)] = learning.changes()
+    assert (what, string, label) == ("promoted", "marble bug", BMSB)
+    assert "agreeing annotations [1, 2, 3, 4]" in source
+
+
+def test_the_same_string_twice_in_one_answer_counts_once(learning):
+    assert learning.record(1, 10, 1, 100, synonym("marble bug") * 2 + synonym("Marble Bug")) == []
+    assert learning.review()["pending"][0]["count"] == 1
+
+
+def test_a_string_pointing_at_two_labels_is_a_conflict(learning):
+    for annotation, reviewer in ((1, 100), (2, 101), (3, 102)):
+        learning.record(annotation, annotation, 1, reviewer, synonym("green shield bug"))
+    learning.record(4, 4, 1, 103, synonym("green shield bug", "Nezara viridula"))
+    assert learning.store.synonyms_in_force() == []  # demoted? never promoted: the conflict came last here
+    conflicts = learning.review()["conflicts"]
+    assert {(c["label"], tuple(c["other_labels"])) for c in conflicts} == {
+        (BMSB, ("Nezara viridula",)), ("Nezara viridula", (BMSB,))}
+
+
+def test_a_conflict_demotes_an_automatic_promotion(learning):
+    for annotation, reviewer in ((1, 100), (2, 101), (3, 102)):
+        learning.record(annotation, annotation, 1, reviewer, synonym("green shield bug"))
+    assert learning.store.synonyms_in_force() == [("green shield bug", BMSB)]
+    changes = learning.record(4, 4, 1, 103, synonym("green shield bug", "Nezara viridula"))
+    assert changes == [f"demoted: 'green shield bug' -> {BMSB}"]
+    assert learning.store.synonyms_in_force() == []
+
+
+def test_contradicting_the_vocabulary_is_a_conflict(learning):
+    # The dictionary says "rice weevil" is Sitophilus oryzae: reviewers cannot teach it to mean another label.
+    for annotation, reviewer in ((1, 100), (2, 101), (3, 102)):
+        learning.record(annotation, annotation, 1, reviewer, synonym("rice weevil", "Sitophilus zeamais"))
+    assert learning.store.synonyms_in_force() == []
+    [conflict] = learning.review()["conflicts"]
+    assert conflict["other_labels"] == ["Sitophilus oryzae"]
+
+
+def test_updates_replace_and_deletions_retract(learning):
+    for annotation, reviewer in ((1, 100), (2, 101), (3, 102)):
+        learning.record(annotation, annotation, 1, reviewer, synonym("marble bug"))
+    assert learning.store.synonyms_in_force() == [("marble bug", BMSB)]
+    # Annotation 3 is updated to a cancelled one: its evidence is replaced, counts fall to 2, the rule fails.
+    assert learning.record(3, 3, 1, 102, [Verdict("cancelled")]) == [f"demoted: 'marble bug' -> {BMSB}"]
+    assert learning.review()["pending"][0]["count"] == 2
+    learning.record(5, 5, 1, 103, synonym("marble bug"))
+    assert learning.store.synonyms_in_force() == [("marble bug", BMSB)]
+    assert learning.retract(5) == [f"demoted: 'marble bug' -> {BMSB}"]
+    assert learning.retract(5) == []  # deleting twice changes nothing
+    evidence = learning.review()["evidence"]
+    assert evidence == {"synonym": 2, "cancelled": 1}  # always what the current annotations say
+
+
+def test_experts_decide_over_the_rule(learning):
+    learning.record(1, 1, 1, 100, synonym("marble bug"))
+    assert learning.decide("marble bug", BMSB, accept=True, by="expert") == f"accepted: 'marble bug' -> {BMSB}"
+    assert learning.store.synonyms_in_force() == [("marble bug", BMSB)]
+    learning.retract(1)
+    assert learning.store.synonyms_in_force() == [("marble bug", BMSB)]  # accepted stays, whatever the evidence
+    learning.decide("shield bug", BMSB, accept=False, by="expert")
+    for annotation, reviewer in ((2, 100), (3, 101), (4, 102)):
+        learning.record(annotation, annotation, 1, reviewer, synonym("shield bug"))
+    assert ("shield bug", BMSB) not in learning.store.synonyms_in_force()  # rejected is never promoted
+    # Accepting a string for another label takes it away from the first.
+    learning.decide("marble bug", "Nezara viridula", accept=True, by="expert")
+    assert learning.store.synonyms_in_force() == [("marble bug", "Nezara viridula")]
+    with pytest.raises(ValueError, match="not a label of the vocabulary"):
+        learning.decide("x", "No such label", accept=True, by="expert")
+    whats = [row[1] for row in learning.changes()]
+    assert whats == ["accepted", "rejected", "rejected", "accepted"]
+
+
+def test_settling_again_after_the_rule_changed(store_url, normalizer):
+    strict = Learning(LearnedStore(store_url), normalizer, min_agreements=5)
+    for annotation, reviewer in ((1, 100), (2, 101), (3, 102)):
+        strict.record(annotation, annotation, 1, reviewer, synonym("marble bug"))
+    assert strict.store.synonyms_in_force() == []
+    lenient = Learning(LearnedStore(store_url), normalizer, min_agreements=3)
+    assert lenient.settle_all() == [f"promoted: 'marble bug' -> {BMSB}"]
+
+
+def test_new_classes_are_collected_for_the_expert(learning):
+    learning.record(1, 7, 2, 100, [Verdict("new_class", "yellow-legged hornet", "Vespa velutina")])
+    learning.record(2, 8, 2, 101, [Verdict("new_class", "Asian hornet", "Vespa velutina")])
+    [entry] = learning.review()["new_classes"]
+    assert entry == {"label": "Vespa velutina", "count": 2, "strings": ["yellow-legged hornet", "Asian hornet"],
+                     "tasks": [(2, 7), (2, 8)]}
+
+
+def test_every_change_bumps_the_vocabulary_version(learning, normalizer):
+    base = normalizer.vocabulary
+    for annotation, reviewer in ((1, 100), (2, 101), (3, 102)):
+        learning.record(annotation, annotation, 1, reviewer, synonym("marble bug"))
+    promoted = with_learned(base, learning.store.synonyms_in_force())
+    assert promoted.version != base.version
+    assert Normalizer(promoted).normalize("marble bug").label == BMSB
+    learning.decide("marble bug", BMSB, accept=False, by="expert")
+    assert with_learned(base, learning.store.synonyms_in_force()).version == base.version
+
+
+def test_prediction_evidence_is_kept_per_task(store_url):
+    store = LearnedStore(store_url)
+    row = {"task_id": 5, "project_id": 1, "model_version": "v1", "vocabulary_version": "abc", "label": BMSB,
+           "evidence": {"candidates": [{"text": "BMSB", "label": BMSB}]}}
+    store.save_prediction_evidence([row])
+    store.save_prediction_evidence([{**row, "model_version": "v2", "label": "Nezara viridula"}])
+    store.save_prediction_evidence([row])  # idempotent: a re-run job replaces its row
+    kept = store.prediction_evidence(5)
+    assert kept["model_version"] == "v1" and kept["evidence"]["candidates"][0]["text"] == "BMSB"
+    assert store.query("SELECT count(*) FROM prediction_evidence")[0][0] == 2
+    assert store.prediction_evidence(6) is None
+
+
+def test_bad_store_urls():
+    with pytest.raises(ValueError, match="expected sqlite:///PATH or postgresql://"):
+        LearnedStore("mysql://x")
+
+
+# ---- the expert's commands -----------------------------------------------------------------------------------------
+
+def run(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PRELABEL_DATA_DIR": str(tmp_path), "PRELABEL_VOCAB": str(EXAMPLE_VOCAB),
+           "LABEL_STUDIO_URL": "http://ls.example:8080"}
+    return subprocess.run([PRELABEL, "vocab", *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_review_accept_reject_export_and_log(tmp_path, normalizer):
+    learning = Learning(LearnedStore(f"sqlite:///{tmp_path / 'learned.sqlite'}"), normalizer)
+    learning.record(1, 11, 3, 100, synonym("marble bug"))
+    learning.record(2, 12, 3, 101, synonym("marble bug"))
+    learning.record(3, 13, 3, 100, synonym("rice weevil", "Sitophilus zeamais"))
+    learning.record(4, 14, 3, 100, [Verdict("new_class", "hornet", "Vespa velutina")])
+    review = run(tmp_path, "review")
+    assert review.returncode == 0, review.stderr
+    out = review.stdout
+    assert f"'marble bug' -> {BMSB}: 2 annotation(s), reviewers [100, 101]" in out
+    assert "http://ls.example:8080/projects/3/data?task=11" in out
+    assert "'rice weevil' -> Sitophilus zeamais (pending): 1 annotation(s), but also ['Sitophilus oryzae']" in out
+    assert "'Vespa velutina': 1 annotation(s), MLLM said ['hornet']" in out
+    accepted = run(tmp_path, "accept", "marble bug", BMSB, "--by", "dr-tanaka")
+    assert accepted.returncode == 0 and accepted.stdout.strip() == f"accepted: 'marble bug' -> {BMSB}"
+    assert run(tmp_path, "reject", "rice weevil", "Sitophilus zeamais").returncode == 0
+    bad = run(tmp_path, "accept", "x y z", "Nope")
+    assert bad.returncode == 2 and "'Nope' is not a label of the vocabulary" in bad.stderr
+    exported = tmp_path / "merged.yaml"
+    assert run(tmp_path, "export", "--out", str(exported)).returncode == 0
+    merged = load_vocabulary(exported)
+    assert "marble bug" in merged.get(BMSB).aliases
+    assert len(merged) == len(normalizer.vocabulary)
+    assert yaml.safe_load(EXAMPLE_VOCAB.read_text(encoding="utf-8")) != yaml.safe_load(exported.read_text())
+    assert "marble bug" not in EXAMPLE_VOCAB.read_text(encoding="utf-8")  # the expert's file is never rewritten
+    log = run(tmp_path, "log").stdout.splitlines()
+    assert "rejected  'rice weevil' -> Sitophilus zeamais  (command: reject by" in log[0]
+    assert f"accepted  'marble bug' -> {BMSB}  (command: accept by dr-tanaka)" in log[1]
+
+
+def test_export_of_a_vocabulary_without_learning_round_trips(tmp_path):
+    def content(vocabulary):
+        return [(e.label, e.scientific, e.common, e.aliases, e.parent, e.description) for e in vocabulary]
+
+    exported = run(tmp_path, "export")
+    assert exported.returncode == 0
+    assert content(parse_vocabulary(exported.stdout)) == content(load_vocabulary(EXAMPLE_VOCAB))
