@@ -32,7 +32,8 @@ SCHEMA = [
         key TEXT NOT NULL, string TEXT NOT NULL, label TEXT NOT NULL, status TEXT NOT NULL,
         decided_by TEXT NOT NULL, decided DOUBLE PRECISION NOT NULL, PRIMARY KEY (key, label))""",
     """CREATE TABLE IF NOT EXISTS changes (
-        id {serial}, at DOUBLE PRECISION NOT NULL, what TEXT NOT NULL, string TEXT, label TEXT, source TEXT NOT NULL)""",
+        id {serial}, at DOUBLE PRECISION NOT NULL, what TEXT NOT NULL, string TEXT, label TEXT,
+        source TEXT NOT NULL)""",
 ]
 FEEDBACK_LOCK = 7_314_159  # any constant: the advisory lock all feedback transactions take on PostgreSQL
 
