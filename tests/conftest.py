@@ -94,9 +94,13 @@ def solid_image(path: Path, colour: tuple[int, int, int], size=(64, 48)) -> Path
     return path
 
 
+PALETTE = {"red": (220, 20, 20), "green": (20, 220, 20), "blue": (20, 20, 220), "yellow": (220, 220, 20),
+           "magenta": (220, 20, 220), "cyan": (20, 220, 220)}
+
+
 def answer_by_colour(answers: dict[str, str], stage2: str = "none"):
-    """A stub handler: stage-1 JSON chosen by the image's dominant colour (red/green/blue), or `stage2` for
-    the text-only stage-2 question."""
+    """A stub handler: stage-1 JSON chosen by the image's colour (the nearest of PALETTE), or `stage2` for the
+    text-only stage-2 question. An answer starting "RAW:" is sent as it is (malformed answers)."""
     import io
     import json
 
@@ -108,8 +112,8 @@ def answer_by_colour(answers: dict[str, str], stage2: str = "none"):
         images = request_images(body)
         if not images:
             return stage2
-        red, green, blue = Image.open(io.BytesIO(images[0])).convert("RGB").resize((1, 1)).getpixel((0, 0))
-        colour = max((red, "red"), (green, "green"), (blue, "blue"))[1]
+        pixel = Image.open(io.BytesIO(images[0])).convert("RGB").resize((1, 1)).getpixel((0, 0))
+        colour = min(PALETTE, key=lambda name: sum((a - b) ** 2 for a, b in zip(PALETTE[name], pixel, strict=True)))
         answer = answers.get(colour)
         if answer is None or answer.startswith("{") or answer.startswith("RAW:"):
             return answer.removeprefix("RAW:") if answer else "{}"

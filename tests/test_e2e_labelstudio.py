@@ -22,6 +22,7 @@ from rq.registry import FinishedJobRegistry
 from conftest import EXAMPLE_VOCAB, TEST_REDIS_URL, TINY_CLIP_CONFIG, answer_by_colour, solid_image
 from labelstudio import free_port
 from prelabel import jobs
+from prelabel.store import LearnedStore
 from stub_llm import StubLLM
 
 BIN = Path(sys.executable).parent
@@ -54,7 +55,8 @@ def redis():
 
 @pytest.fixture(scope="module")
 def stub():
-    with StubLLM(answer_by_colour({"red": "BMSB", "green": "rice weevil", "blue": "これはコクゾウムシです"})) as server:
+    answers = {"red": "BMSB", "green": "rice weevil", "blue": "これはコクゾウムシです", "yellow": "brown marble bug"}
+    with StubLLM(answer_by_colour(answers)) as server:
         yield server
 
 
@@ -224,3 +226,41 @@ def test_a_correction_reaches_a_feedback_job(label_studio, backend_url, worker, 
     assert event["status"] == "corrected"
     assert (event["label"], event["predicted"], event["task"]) == ("Sitophilus oryzae", "Halyomorpha halys",
                                                                    ids["red"])
+    assert event["evidence"] == ["synonym"]  # "BMSB" -> Sitophilus oryzae: pending, and a conflict for the expert
+
+
+def test_reviewers_teach_a_synonym_that_re_predictions_use(label_studio, backend_url, worker, project, env, redis):
+    """The MLLM says a string the vocabulary does not know; three reviewers (two people) annotate it as
+    Halyomorpha halys; the synonym is promoted, the version moves, and a new prediction uses it."""
+    project_id, _ = project
+    client = label_studio.client()
+    folder = label_studio.files_root / "e2e"
+    shades = [(220, 220, 20), (210, 215, 30), (225, 210, 25), (215, 225, 15)]
+    for number, colour in enumerate(shades):
+        solid_image(folder / f"yellow{number}.jpg", colour)
+    client.projects.import_tasks(id=project_id, request=[{"image": f"/data/local-files/?d=e2e/yellow{n}.jpg"}
+                                                         for n in range(4)])
+    yellow = sorted(task.id for task in client.tasks.list(project=project_id) if "yellow" in task.data["image"])
+    before = current_version(backend_url)
+    retrieve(label_studio, project_id, yellow[:3])
+    for task_id in yellow[:3]:
+        wait_until(lambda t=task_id: predictions_of(label_studio, t), 120, what=f"prediction of task {task_id}")
+    me = client.users.whoami().id
+    colleague = client.users.create(username="second-reviewer", email="second@example.com",
+                                    password="second-reviewer-password").id
+    for task_id, reviewer in zip(yellow[:3], (me, colleague, me), strict=True):
+        client.annotations.create(id=task_id, completed_by=reviewer, result=[{
+            "from_name": "label", "to_name": "image", "type": "choices", "value": {"choices": ["Halyomorpha halys"]}}])
+    after = wait_until(lambda: (v := current_version(backend_url)) != before and v, 90,
+                       what="the learned synonym to change the model_version")
+    store = LearnedStore(f"sqlite:///{Path(env['PRELABEL_DATA_DIR']).resolve() / 'learned.sqlite'}")
+    assert store.synonyms_in_force() == [("brown marble bug", "Halyomorpha halys")]
+    retrieve(label_studio, project_id, [yellow[3]])  # one task: answered interactively, with the new version
+    [prediction] = predictions_of(label_studio, yellow[3])
+    assert prediction.model_version == after
+    assert prediction.result[0]["value"]["choices"] == ["Halyomorpha halys"]
+    kept = store.prediction_evidence(yellow[3])
+    assert kept["model_version"] == after
+    assert kept["evidence"]["candidates"][0] == {
+        "text": "brown marble bug", "source": "classification", "label": "Halyomorpha halys", "score": 0.95,
+        "method": "learned", "alternatives": []}

@@ -167,7 +167,7 @@ def test_concurrency_is_bounded(tmp_path, tiny_clip, stub_llm):
         return answer(body)
 
     stub_llm.handler = counting
-    colours = [(20 + i * 10, 20, 220) for i in range(12)]
+    colours = [(20, 20, 110 + i * 10) for i in range(12)]
     results = pipeline_for(tmp_path, tiny_clip, stub_llm, llm_concurrency=3).predict(inputs(tmp_path, *colours))
     assert len(results) == 12 and all(r.label == "Halyomorpha halys" for r in results)
     assert peak == 3

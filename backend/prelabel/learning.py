@@ -66,8 +66,11 @@ def verdicts(label: str | None, cancelled: bool, in_vocabulary: bool, candidates
         return [Verdict("no_evidence", label=label)]
     if not in_vocabulary:
         return [Verdict("new_class", c["text"], label) for c in candidates] or [Verdict("new_class", label=label)]
-    found = []
+    found, seen = [], set()
     for candidate in candidates:
+        if key_of(candidate["text"]) in seen:
+            continue  # the classification is often among the candidates too: one string, one verdict
+        seen.add(key_of(candidate["text"]))
         if candidate.get("label") == label:
             found.append(Verdict("confirmation", candidate["text"], label))
         elif learnable(candidate["text"], normalizer):

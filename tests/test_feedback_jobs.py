@@ -1,0 +1,127 @@
+"""Feedback jobs through real RQ workers at once, reading real annotations back from a real Label Studio, on
+SQLite and on PostgreSQL: every piece of evidence is counted exactly once, whatever the interleaving."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from rq.registry import FailedJobRegistry
+
+from conftest import EXAMPLE_VOCAB, TEST_REDIS_URL
+from prelabel import jobs
+from prelabel.learning import Learning
+from prelabel.normalize import Normalizer
+from prelabel.store import LearnedStore
+from prelabel.vocab import load_vocabulary
+
+BIN = Path(sys.executable).parent
+BMSB = "Halyomorpha halys"
+CONFIG = ('<View><Image name="image" value="$image"/><Choices name="label" toName="image">'
+          '<Choice value="Halyomorpha halys"/><Choice value="Nezara viridula"/></Choices></View>')
+TASKS = 24
+WORKERS = 3
+
+
+def choice(label: str) -> list[dict]:
+    return [{"from_name": "label", "to_name": "image", "type": "choices", "value": {"choices": [label]}}]
+
+
+@pytest.fixture(scope="module")
+def annotated(label_studio):
+    """A project of TASKS tasks, each annotated BMSB by one of three reviewers (no backend: no webhooks)."""
+    client = label_studio.client()
+    project = client.projects.create(title="Feedback at once", label_config=CONFIG)
+    client.projects.import_tasks(id=project.id, request=[{"image": f"/data/upload/{i}.jpg"} for i in range(TASKS)])
+    tasks = [task.id for task in client.tasks.list(project=project.id)]
+    me = client.users.whoami().id
+    reviewers = [me] + [client.users.create(username=f"reviewer{i}", email=f"reviewer{i}@example.com",
+                                            password="reviewer-password").id for i in range(2)]
+    annotations = {}
+    for number, task in enumerate(tasks):
+        created = client.annotations.create(id=task, result=choice(BMSB), completed_by=reviewers[number % 3])
+        annotations[created.id] = task
+    return project.id, annotations, reviewers
+
+
+def run_workers(env: dict) -> list[str]:
+    """WORKERS real `prelabel worker --burst` processes on the feedback queue, all at once."""
+    processes = [subprocess.Popen([str(BIN / "prelabel"), "worker", "--queues", jobs.FEEDBACK, "--burst",
+                                   "--name", f"feedback-{i}"], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True) for i in range(WORKERS)]
+    return [process.communicate(timeout=600)[0] for process in processes]
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_many_feedback_jobs_at_once_count_each_annotation_once(database, annotated, label_studio, tmp_path,
+                                                               store_url_for):
+    project_id, annotations, reviewers = annotated
+    url = store_url_for(database)
+    store = LearnedStore(url)
+    # What prediction jobs kept for each task: the MLLM said a string the vocabulary does not know, and BMSB.
+    store.save_prediction_evidence([{
+        "task_id": task, "project_id": project_id, "model_version": "v1", "vocabulary_version": "x", "label": None,
+        "evidence": {"candidates": [
+            {"text": "marble bug", "source": "classification", "label": None, "method": "none"},
+            {"text": "BMSB", "source": "candidate", "label": BMSB, "method": "alias"},
+            {"text": "A bug on a leaf.", "source": "description", "label": None, "method": "ambiguous"}]}}
+        for task in annotations.values()])
+    redis = Redis.from_url(TEST_REDIS_URL)
+    redis.flushdb()
+    queue = jobs.queue(redis, jobs.FEEDBACK)
+    ids = list(annotations)
+    for annotation_id in ids:
+        queue.enqueue(jobs.handle_feedback, "ANNOTATION_CREATED", project_id, [annotation_id])
+    for annotation_id in ids[::3]:  # Label Studio sends UPDATED too: the same evidence must not count twice
+        queue.enqueue(jobs.handle_feedback, "ANNOTATION_UPDATED", project_id, [annotation_id])
+    env = {**os.environ, "REDIS_URL": TEST_REDIS_URL, "LABEL_STUDIO_URL": label_studio.url,
+           "LABEL_STUDIO_API_KEY": label_studio.token, "PRELABEL_DATABASE_URL": url,
+           "PRELABEL_VOCAB": str(EXAMPLE_VOCAB), "PRELABEL_CLIP_MODEL": "", "PRELABEL_LLM_BASE_URL": "",
+           "PRELABEL_DATA_DIR": str(tmp_path)}
+    logs = run_workers(env)
+    assert FailedJobRegistry(queue=queue).count == 0, "\n".join(logs)
+    assert sum(log.count("Job OK") for log in logs) == len(ids) + len(ids[::3])
+
+    counts = dict(store.query("SELECT kind, count(*) FROM annotation_evidence GROUP BY kind"))
+    assert counts == {"synonym": TASKS, "confirmation": TASKS}
+    per_annotation = store.query("SELECT annotation_id, count(*) FROM annotation_evidence GROUP BY annotation_id")
+    assert sorted(per_annotation) == sorted((a, 2) for a in ids)
+    assert store.synonyms_in_force() == [("marble bug", BMSB)]
+    learning = Learning(store, Normalizer(load_vocabulary(EXAMPLE_VOCAB)))
+    assert [row[1] for row in learning.changes()] == ["promoted"]  # promoted once, however many jobs raced
+    review = learning.review()
+    assert review["pending"] == [] and review["conflicts"] == []  # the synonym is in force, nothing else
+
+    # Reviewers delete all but two annotations: their evidence is retracted, and the rule no longer holds.
+    client = label_studio.client()
+    for annotation_id in ids[2:]:
+        client.annotations.delete(id=annotation_id)
+        queue.enqueue(jobs.handle_feedback, "ANNOTATIONS_DELETED", project_id, [annotation_id])
+    logs = run_workers(env)
+    assert FailedJobRegistry(queue=queue).count == 0, "\n".join(logs)
+    counts = dict(store.query("SELECT kind, count(*) FROM annotation_evidence GROUP BY kind"))
+    assert counts == {"synonym": 2, "confirmation": 2}
+    assert store.synonyms_in_force() == []
+    assert [row[1] for row in learning.changes()] == ["demoted", "promoted"]
+    # Put the annotations back for the other database's run.
+    for annotation_id in ids[2:]:
+        task = annotations.pop(annotation_id)
+        created = client.annotations.create(id=task, result=choice(BMSB),
+                                            completed_by=reviewers[len(annotations) % 3])
+        annotations[created.id] = task
+    redis.flushdb()
+
+
+@pytest.fixture
+def store_url_for(tmp_path):
+    from conftest import fresh_postgres_database
+
+    def make(database: str) -> str:
+        return (f"sqlite:///{tmp_path / 'learned.sqlite'}" if database == "sqlite"
+                else fresh_postgres_database("prelabel_feedback_test"))
+
+    return make
