@@ -168,11 +168,13 @@ def test_bulk_predictions_are_written_by_the_worker(label_studio, backend_url, w
         assert prediction.model_version == version
         assert prediction.result[0]["value"]["choices"] == [EXPECTED[name]]
         assert 0 < prediction.score <= 1
-    results = [job.return_value() for job in
-               (jobs.queue(redis, jobs.PREDICT).fetch_job(i) for i in FinishedJobRegistry(jobs.PREDICT,
-                                                                                          connection=redis).get_job_ids())]
-    failed = {task: errors for result in results for task, errors in result["failed"].items()}
-    assert set(failed) == {str(ids["broken"])} or set(failed) == {ids["broken"]}
+    def failed_tasks():  # the job returns once it has written every prediction: wait for its result
+        registry = FinishedJobRegistry(jobs.PREDICT, connection=redis)
+        results = [jobs.queue(redis, jobs.PREDICT).fetch_job(i).return_value() for i in registry.get_job_ids()]
+        return {task: errors for result in results if result for task, errors in result["failed"].items()}
+
+    failed = wait_until(failed_tasks, 60, what="the prediction job's result")
+    assert set(failed) == {ids["broken"]}
     assert "unreadable" in next(iter(failed.values()))["image"]
     assert predictions_of(label_studio, ids["broken"]) == []
     assert "not pre-labelled" in worker.read_text()  # the reason is logged

@@ -1,0 +1,62 @@
+"""Talking to Label Studio: image URLs of every kind, the token's reach, and clear errors when it is away."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import pytest
+import requests
+from PIL import Image
+
+from prelabel.studio import LabelStudio, StudioError
+
+
+def test_image_urls_of_every_kind():
+    studio = LabelStudio("http://ls.local:8080/", "token")
+    assert studio.image_url("/data/upload/3/abc.jpg", 1) == "http://ls.local:8080/data/upload/3/abc.jpg"
+    assert studio.image_url("/data/local-files/?d=batch1/a.jpg", 1) == (
+        "http://ls.local:8080/data/local-files/?d=batch1/a.jpg")
+    presigned = studio.image_url("s3://bucket/photos/a.jpg", 42)
+    encoded = base64.urlsafe_b64encode(b"s3://bucket/photos/a.jpg").decode()
+    assert presigned == f"http://ls.local:8080/tasks/42/presign/?fileuri={encoded}"
+    assert studio.image_url("gs://b/x.png", 7).startswith("http://ls.local:8080/tasks/7/presign/")
+    assert studio.image_url("https://cdn.example/x.jpg", 1) == "https://cdn.example/x.jpg"
+    with pytest.raises(StudioError, match="needs its task id"):
+        studio.image_url("azure-blob://c/x.jpg", None)
+
+
+def test_settings_it_cannot_work_with():
+    with pytest.raises(StudioError, match="LABEL_STUDIO_API_KEY is not set"):
+        LabelStudio("http://ls.local:8080", "")
+    with pytest.raises(StudioError, match="must start with http"):
+        LabelStudio("ls.local:8080", "token")
+
+
+def test_an_unreachable_label_studio_is_a_clear_error():
+    studio = LabelStudio("http://127.0.0.1:9", "token", timeout=2)  # nothing listens on port 9
+    with pytest.raises(StudioError, match=r"cannot fetch /data/upload/1.jpg: .*"):
+        studio.fetch_image("/data/upload/1.jpg", 1)
+    with pytest.raises(StudioError, match=r"Label Studio at http://127.0.0.1:9: cannot read project"):
+        studio.project(1)
+
+
+def test_uploaded_images_and_refusals_against_a_real_label_studio(label_studio):
+    client = label_studio.client()
+    project = client.projects.create(title="Upload test", label_config=(
+        '<View><Image name="image" value="$image"/><Choices name="label" toName="image">'
+        '<Choice value="A"/></Choices></View>'))
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 6), (1, 2, 3)).save(buffer, format="PNG")
+    uploaded = requests.post(f"{label_studio.url}/api/projects/{project.id}/import", headers=label_studio.headers,
+                             files={"file": ("photo.png", buffer.getvalue(), "image/png")}, timeout=30)
+    assert uploaded.status_code == 201, uploaded.text
+    [task] = list(client.tasks.list(project=project.id))
+    assert task.data["image"].startswith("/data/upload/")
+    studio = LabelStudio(label_studio.url, label_studio.token)
+    assert studio.fetch_image(task.data["image"], task.id) == buffer.getvalue()
+    with pytest.raises(StudioError, match=r"missing.png: HTTP [45]\d\d from"):  # 1.23.2 answers 500
+        studio.fetch_image(f"/data/upload/{project.id}/missing.png", task.id)
+    refused = LabelStudio(label_studio.url, "wrong-token")
+    with pytest.raises(StudioError, match="HTTP 401"):
+        refused.fetch_image(task.data["image"], task.id)
