@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from prelabel.factory import build_pipeline  # noqa: E402
+from prelabel.mllm import CallStats  # noqa: E402
 from prelabel.pipeline import ImageInput, ImagePrediction, Pipeline, summarise  # noqa: E402
 from prelabel.settings import Settings  # noqa: E402
 from stub_llm import StubLLM, request_images  # noqa: E402
@@ -118,6 +119,14 @@ def run(pipeline: Pipeline, paths: list[Path], stub: StubLLM) -> dict:
             "wrong": wrong_labels(predictions)}
 
 
+def warm(pipeline: Pipeline, paths: list[Path], stub: StubLLM) -> None:
+    """One round of other images first, as a worker process that has served a few is warm: the openai client's
+    and pydantic's lazy set-up, the SQLite connections, torch's first calls. Not counted anywhere."""
+    run(pipeline, paths, stub)
+    if pipeline.mllm is not None:
+        pipeline.mllm.stats = CallStats()
+
+
 def wrong_labels(predictions: list[ImagePrediction]) -> int:
     """Images whose label is not the one the stub named (or that failed): each would void the figure."""
     wrong = 0
@@ -181,8 +190,11 @@ def main() -> int:
         folder = Path(temporary)
         (folder / "images").mkdir()
         paths = make_images(folder / "images", args.images)
+        (folder / "warm-up").mkdir()
+        warm_up = make_images(folder / "warm-up", args.concurrency, seed=99)
         with StubLLM(handler=handler, latency=args.latency) as stub:
             pipeline, built = build(args, stub.url, folder / "data", str(TINY_CLIP))
+            warm(pipeline, warm_up, stub)
             first = run(pipeline, paths, stub)
             report("run 1, tiny CLIP, empty cache", first, limit, built)
             del pipeline
@@ -193,6 +205,7 @@ def main() -> int:
             del pipeline
 
             pipeline, built = build(args, stub.url, folder / "data-no-clip", "")
+            warm(pipeline, warm_up, stub)
             ceiling = run(pipeline, paths, stub)
             report("run 3, CLIP off, empty cache (ceiling)", ceiling, limit, built)
             stage2 = sum(1 for body in stub.requests if not request_images(body))

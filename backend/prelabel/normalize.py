@@ -168,9 +168,10 @@ class Normalizer:
     def _index_deletes(self) -> None:
         """Symmetric-delete index (SymSpell): a misspelt word and its vocabulary word share a deletion.
         Only a prefix is indexed (SymSpell's prefix trick): words within the edits have prefixes within them."""
+        deletes = self._index.deletes
         for word in self._index.words:
             for variant in _deletions(word[:_FUZZY_PREFIX], allowed_edits(word)):
-                self._index.deletes[variant].add(word)
+                deletes[variant].add(word)
 
     def _embed_names(self) -> tuple[np.ndarray, list[str]]:
         texts, labels = [], []
@@ -340,10 +341,10 @@ def _ranked_labels(matches: list[_Match]) -> list[str]:
 
 
 def _deletions(word: str, depth: int) -> set[str]:
-    """The word and every string made by deleting up to `depth` characters from it."""
+    """The word and every string made by deleting up to `depth` (at most 2) characters from it."""
     found = {word}
-    frontier = {word}
-    for _ in range(depth):
-        frontier = {w[:i] + w[i + 1:] for w in frontier for i in range(len(w))}
-        found |= frontier
+    if depth >= 1:
+        found.update(word[:i] + word[i + 1:] for i in range(len(word)))
+    if depth >= 2:
+        found.update(word[:i] + word[i + 1:j] + word[j + 1:] for i in range(len(word)) for j in range(i + 1, len(word)))
     return found
