@@ -11,13 +11,11 @@ from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from prelabel import jobs
-from prelabel.factory import class_texts_for, learned_store
+from prelabel.factory import VocabularyInForce
 from prelabel.labelconfig import read_label_config
-from prelabel.pipeline import model_version
 from prelabel.results import ResultStore
 from prelabel.settings import Settings
 from prelabel.studio import LabelStudio
-from prelabel.vocab import load_vocabulary, with_learned
 
 
 @dataclass
@@ -30,9 +28,7 @@ class Queued:
 
 def queue_project(settings: Settings, redis: Redis, project_id: int, wanted: set[int] | None) -> Queued:
     """Queue the project's tasks (all, or `wanted`) that have no prediction of the current model_version."""
-    base = load_vocabulary(settings.vocab)
-    vocabulary = with_learned(base, learned_store(settings).synonyms_in_force())
-    version = model_version(settings, vocabulary, class_texts_for(base))
+    vocabulary, version = VocabularyInForce(settings).current()
     studio = LabelStudio(settings.label_studio_url, settings.label_studio_api_key)
     project = studio.project(project_id)
     control = read_label_config(project.label_config, vocabulary).control

@@ -5,6 +5,7 @@ The CLI, the web service and the workers all build their pipeline here, so they 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from prelabel import descriptions as class_descriptions
@@ -14,10 +15,12 @@ from prelabel.encoders import load_text_encoder
 from prelabel.fusion import ClassFeatureStore
 from prelabel.mllm import MLLMClient
 from prelabel.normalize import Normalizer
-from prelabel.pipeline import Pipeline
+from prelabel.pipeline import Pipeline, model_version
 from prelabel.settings import Settings
 from prelabel.store import LearnedStore
 from prelabel.vocab import Vocabulary, load_vocabulary, with_learned
+
+log = logging.getLogger(__name__)
 
 
 def response_cache(settings: Settings) -> ResponseCache:
@@ -42,6 +45,32 @@ def learned_store(settings: Settings) -> LearnedStore:
 def class_texts_for(vocabulary: Vocabulary) -> dict[str, list[str]]:
     return class_descriptions.class_texts(
         vocabulary, class_descriptions.load_descriptions(class_descriptions.descriptions_path(vocabulary.source)))
+
+
+class VocabularyInForce:
+    """The expert's vocabulary plus the synonyms learned from reviewers that are in force now, and the
+    model_version they make. The service, the workers and `prelabel run` all ask this one object, so they agree;
+    it reads the store at every call (a promotion anywhere shows at once) and rebuilds only on a change."""
+
+    def __init__(self, settings: Settings, store: LearnedStore | None = None):
+        self.settings = settings
+        self.base = load_vocabulary(settings.vocab)
+        self.class_texts = class_texts_for(self.base)
+        self.store = store or learned_store(settings)
+        self._current: tuple[tuple, Vocabulary, str] | None = None
+
+    def current(self) -> tuple[Vocabulary, str]:
+        try:
+            synonyms = tuple(self.store.synonyms_in_force())
+        except Exception:  # the store away (PostgreSQL restarting): keep answering with what was in force
+            if self._current is None:
+                raise
+            log.warning("learned store unreachable; using the vocabulary last in force", exc_info=True)
+            synonyms = self._current[0]
+        if self._current is None or self._current[0] != synonyms:
+            vocabulary = with_learned(self.base, list(synonyms))
+            self._current = (synonyms, vocabulary, model_version(self.settings, vocabulary, self.class_texts))
+        return self._current[1], self._current[2]
 
 
 def build_pipeline(settings: Settings, vocabulary: Vocabulary | None = None, clip: ClipModel | None = None,

@@ -17,17 +17,17 @@ from redis import Redis
 from rq import Queue, Retry, get_current_job
 from rq.job import Job
 
-from prelabel.factory import class_texts_for
+from prelabel.factory import VocabularyInForce
 from prelabel.learning import Learning
 from prelabel.metrics import Metrics
 from prelabel.normalize import Normalizer
-from prelabel.pipeline import ImageInput, ImagePrediction, Pipeline, model_version
+from prelabel.pipeline import ImageInput, ImagePrediction, Pipeline
 from prelabel.results import ResultStore
 from prelabel.settings import Settings
 from prelabel.store import LearnedStore
 from prelabel.studio import LabelStudio, StudioError
 from prelabel.tasks import Control, prediction_json
-from prelabel.vocab import Vocabulary, load_vocabulary, with_learned
+from prelabel.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -66,23 +66,27 @@ class WorkerContext:
         return self._pipeline
 
     @functools.cached_property
+    def in_force(self) -> VocabularyInForce:
+        return VocabularyInForce(self.settings)
+
+    @property
     def base_vocabulary(self) -> Vocabulary:
         """The expert's file, as written."""
-        return load_vocabulary(self.settings.vocab)
+        return self.in_force.base
 
     @property
     def vocabulary(self) -> Vocabulary:
-        """The expert's file plus the synonyms in force now (read from the store at every call)."""
-        return with_learned(self.base_vocabulary, self.store.synonyms_in_force())
+        """The expert's file plus the synonyms in force now (the store is read at every call)."""
+        return self.in_force.current()[0]
 
     @property
     def model_version(self) -> str:
         """Without loading a model: a feedback-only worker needs the version, not CLIP."""
-        return model_version(self.settings, self.vocabulary, class_texts_for(self.base_vocabulary))
+        return self.in_force.current()[1]
 
-    @functools.cached_property
+    @property
     def store(self) -> LearnedStore:
-        return LearnedStore(self.settings.learned_url)
+        return self.in_force.store
 
     @functools.cached_property
     def learning(self) -> Learning:

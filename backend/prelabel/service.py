@@ -18,14 +18,12 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from werkzeug.exceptions import HTTPException
 
 from prelabel import jobs
-from prelabel.factory import class_texts_for
+from prelabel.factory import VocabularyInForce
 from prelabel.labelconfig import LabelConfigError, read_label_config
 from prelabel.metrics import Metrics
-from prelabel.pipeline import model_version
 from prelabel.results import ResultStore
 from prelabel.settings import Settings
-from prelabel.store import LearnedStore
-from prelabel.vocab import Vocabulary, load_vocabulary, with_learned
+from prelabel.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
@@ -36,34 +34,19 @@ FEEDBACK_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DEL
 
 @dataclass
 class Backend:
-    """What the request handlers share: settings, the expert's vocabulary, Redis, the learned store."""
+    """What the request handlers share: settings, Redis, and the vocabulary in force."""
 
     settings: Settings
-    base_vocabulary: Vocabulary
     redis: Redis
-    store: LearnedStore
-    class_texts: dict[str, list[str]]
-    _current: tuple[tuple, Vocabulary, str] | None = None
-
-    def current(self) -> tuple[Vocabulary, str]:
-        """The vocabulary in force (with learned synonyms) and its model_version; follows every promotion."""
-        try:
-            synonyms = tuple(self.store.synonyms_in_force())
-        except Exception:  # the store away: keep answering with what was in force
-            log.warning("learned store unreachable; using the last vocabulary", exc_info=True)
-            synonyms = self._current[0] if self._current else ()
-        if self._current is None or self._current[0] != synonyms:
-            vocabulary = with_learned(self.base_vocabulary, list(synonyms))
-            self._current = (synonyms, vocabulary, model_version(self.settings, vocabulary, self.class_texts))
-        return self._current[1], self._current[2]
+    in_force: VocabularyInForce
 
     @property
     def vocabulary(self) -> Vocabulary:
-        return self.current()[0]
+        return self.in_force.current()[0]
 
     @property
     def model_version(self) -> str:
-        return self.current()[1]
+        return self.in_force.current()[1]
 
     @property
     def results(self) -> ResultStore:
@@ -80,12 +63,12 @@ class Backend:
 def create_app(settings: Settings | None = None, redis: Redis | None = None) -> Flask:
     """The application factory. A broken vocabulary or setting stops the start with its message."""
     settings = settings or Settings.from_env()
-    vocabulary = load_vocabulary(settings.vocab)
+    in_force = VocabularyInForce(settings)
+    in_force.current()  # a broken vocabulary or an unreachable store stops the start here, with its message
     redis = redis or Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=5)
     app = Flask("prelabel")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
-    app.extensions["prelabel"] = Backend(settings, vocabulary, redis, LearnedStore(settings.learned_url),
-                                         class_texts_for(vocabulary))
+    app.extensions["prelabel"] = Backend(settings, redis, in_force)
     app.register_blueprint(api)
     return app
 
