@@ -250,9 +250,9 @@ def test_reviewers_teach_a_synonym_that_re_predictions_use(label_studio, backend
     me = client.users.whoami().id
     colleague = client.users.create(username="second-reviewer", email="second@example.com",
                                     password="second-reviewer-password").id
-    for task_id, reviewer in zip(yellow[:3], (me, colleague, me), strict=True):
-        client.annotations.create(id=task_id, completed_by=reviewer, result=[{
-            "from_name": "label", "to_name": "image", "type": "choices", "value": {"choices": ["Halyomorpha halys"]}}])
+    annotations = [client.annotations.create(id=task_id, completed_by=reviewer, result=[{
+        "from_name": "label", "to_name": "image", "type": "choices", "value": {"choices": ["Halyomorpha halys"]}}]).id
+        for task_id, reviewer in zip(yellow[:3], (me, colleague, me), strict=True)]
     after = wait_until(lambda: (v := current_version(backend_url)) != before and v, 90,
                        what="the learned synonym to change the model_version")
     store = LearnedStore(f"sqlite:///{Path(env['PRELABEL_DATA_DIR']).resolve() / 'learned.sqlite'}")
@@ -266,3 +266,9 @@ def test_reviewers_teach_a_synonym_that_re_predictions_use(label_studio, backend
     assert kept["evidence"]["candidates"][0] == {
         "text": "brown marble bug", "source": "classification", "label": "Halyomorpha halys", "score": 0.95,
         "method": "learned", "alternatives": []}
+    # A reviewer deletes one annotation: Label Studio's ANNOTATIONS_DELETED webhook retracts its evidence, the
+    # rule no longer holds (2 < 3), the synonym is demoted and the model_version goes back.
+    client.annotations.delete(id=annotations[2])
+    wait_until(lambda: current_version(backend_url) == before, 90, what="the demotion to restore the version")
+    assert store.synonyms_in_force() == []
+    assert [what for _, what, *_ in store.query("SELECT at, what FROM changes ORDER BY id")] == ["promoted", "demoted"]

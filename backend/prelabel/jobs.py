@@ -203,7 +203,7 @@ def deliver(ctx: WorkerContext, project_id: int, predictions: list[ImagePredicti
         if not results.claim(model_version, prediction.ref):
             continue
         try:
-            if not version_checked:
+            if project_id and not version_checked:  # a /predict without a project id names none
                 ctx.studio.ensure_model_version(project_id, model_version)
                 version_checked = True
             if model_version not in ctx.studio.model_versions_of(prediction.ref):

@@ -1,0 +1,54 @@
+"""The failed-job registry as a user sees it (`prelabel jobs`), with a real Redis and a real worker process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from rq.registry import FailedJobRegistry
+
+from conftest import EXAMPLE_VOCAB, TEST_REDIS_URL
+from prelabel import jobs
+from prelabel.tasks import Control
+
+PRELABEL = str(Path(sys.executable).parent / "prelabel")
+
+
+def run(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "REDIS_URL": TEST_REDIS_URL, "PRELABEL_VOCAB": str(EXAMPLE_VOCAB),
+           "PRELABEL_CLIP_MODEL": "", "PRELABEL_LLM_BASE_URL": "", "PRELABEL_DATA_DIR": str(tmp_path),
+           "LABEL_STUDIO_URL": "http://127.0.0.1:9", "LABEL_STUDIO_API_KEY": "unused"}
+    return subprocess.run([PRELABEL, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_a_job_for_another_model_version_fails_at_once_and_is_listed(tmp_path, redis_conn):
+    tasks = [{"id": 1, "data": {"image": "/data/upload/1.jpg"}}, {"id": 2, "data": {"image": "/data/upload/2.jpg"}}]
+    [job] = jobs.enqueue_predictions(redis_conn, 5, tasks, Control(), "prelabel-00000000-00000000")
+    assert job.meta == {"project": 5, "total": 2, "done": 0}  # progress lives in job.meta
+    assert jobs.enqueue_predictions(redis_conn, 5, tasks, Control(), "prelabel-00000000-00000000") == []
+    worker = run(tmp_path, "worker", "--queues", jobs.PREDICT, "--burst")
+    assert worker.returncode == 0, worker.stderr
+    registry = FailedJobRegistry(queue=jobs.queue(redis_conn, jobs.PREDICT))
+    assert registry.get_job_ids() == [job.id]  # failed for good: no retries for a settings mismatch
+    listed = run(tmp_path, "jobs")
+    assert listed.returncode == 0
+    lines = listed.stdout.splitlines()
+    assert "prelabel-predict: 0 queued, 0 running, 1 failed" in lines
+    [failure] = [line for line in lines if line.startswith("  failed ")]
+    assert job.id in failure and "pre-label 2 task(s) of project 5" in failure
+    assert "VersionMismatch: this worker predicts as prelabel-" in failure
+    requeued = run(tmp_path, "jobs", "--requeue")
+    assert f"  requeued {job.id}" in requeued.stdout
+    assert registry.count == 0 and len(jobs.queue(redis_conn, jobs.PREDICT)) == 1
+
+
+def test_run_needs_a_choice_of_tasks_and_a_reachable_label_studio(tmp_path, redis_conn):
+    both = run(tmp_path, "run", "--project", "1")
+    assert both.returncode == 2 and "give either --all or --tasks" in both.stderr
+    bad = run(tmp_path, "run", "--project", "1", "--tasks", "1,x")
+    assert bad.returncode == 2 and "expected comma-separated integers" in bad.stderr
+    away = run(tmp_path, "run", "--project", "1", "--all")
+    assert away.returncode == 1
+    assert "Label Studio at http://127.0.0.1:9: cannot read project" in away.stderr
