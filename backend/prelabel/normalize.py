@@ -215,9 +215,6 @@ class Normalizer:
         key = textnorm.compact(words)
         return key in self._index.groups and not self._index.phrases.get(key)
 
-    def normalize_many(self, texts: Iterable[str]) -> list[Normalized]:
-        return [self.normalize(text) for text in texts]
-
     def _matches(self, parts: Sequence[Token]) -> list[_Match]:
         """Every name and group key found in the answer, with its position."""
         index = self._index
