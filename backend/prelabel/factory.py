@@ -5,17 +5,23 @@ The CLI, the web service and the workers all build their pipeline here, so they 
 
 from __future__ import annotations
 
+import functools
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+
+from redis import Redis
 
 from prelabel import descriptions as class_descriptions
 from prelabel.cache import ResponseCache
 from prelabel.clip import ClipModel, load_clip
 from prelabel.encoders import load_text_encoder
 from prelabel.fusion import ClassFeatureStore
+from prelabel.metrics import Metrics
 from prelabel.mllm import MLLMClient
 from prelabel.normalize import Normalizer
 from prelabel.pipeline import Pipeline, model_version
+from prelabel.results import ResultStore
 from prelabel.settings import Settings
 from prelabel.store import LearnedStore
 from prelabel.vocab import Vocabulary, load_vocabulary, with_learned
@@ -91,3 +97,33 @@ def build_pipeline(settings: Settings, vocabulary: Vocabulary | None = None, cli
         class_texts=class_texts_for(vocabulary),
         feature_store=reuse.feature_store if reuse else ClassFeatureStore(Path(settings.data_dir) / "class-features"),
     )
+
+
+@dataclass
+class Shared:
+    """What the web service and the workers both hold: settings, Redis, and the vocabulary in force."""
+
+    settings: Settings
+    redis: Redis
+
+    @functools.cached_property
+    def in_force(self) -> VocabularyInForce:
+        return VocabularyInForce(self.settings)
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """The expert's file plus the synonyms in force now (the store is read at every call)."""
+        return self.in_force.current()[0]
+
+    @property
+    def model_version(self) -> str:
+        """Computed without loading any model."""
+        return self.in_force.current()[1]
+
+    @property
+    def results(self) -> ResultStore:
+        return ResultStore(self.redis)
+
+    @property
+    def metrics(self) -> Metrics:
+        return Metrics(self.redis)

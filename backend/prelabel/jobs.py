@@ -17,9 +17,8 @@ from redis import Redis
 from rq import Queue, Retry, get_current_job
 from rq.job import Job
 
-from prelabel.factory import VocabularyInForce
+from prelabel.factory import Shared, build_pipeline
 from prelabel.learning import Learning
-from prelabel.metrics import Metrics
 from prelabel.normalize import Normalizer
 from prelabel.pipeline import ImageInput, ImagePrediction, Pipeline
 from prelabel.results import ResultStore
@@ -43,19 +42,15 @@ class VersionMismatch(RuntimeError):
 
 
 @dataclass
-class WorkerContext:
+class WorkerContext(Shared):
     """What one worker process keeps between jobs. Parts are built on first use and then reused."""
 
-    settings: Settings
-    redis: Redis
     _pipeline: Pipeline | None = field(default=None, repr=False)
     _studio: LabelStudio | None = field(default=None, repr=False)
 
     @property
     def pipeline(self) -> Pipeline:
         """The pipeline, rebuilt (without reloading models) when the synonyms in force have changed."""
-        from prelabel.factory import build_pipeline
-
         vocabulary = self.vocabulary
         if self._pipeline is None:
             self._pipeline = build_pipeline(self.settings, vocabulary)
@@ -65,24 +60,10 @@ class WorkerContext:
             self._pipeline = build_pipeline(self.settings, vocabulary, reuse=self._pipeline)
         return self._pipeline
 
-    @functools.cached_property
-    def in_force(self) -> VocabularyInForce:
-        return VocabularyInForce(self.settings)
-
     @property
     def base_vocabulary(self) -> Vocabulary:
         """The expert's file, as written."""
         return self.in_force.base
-
-    @property
-    def vocabulary(self) -> Vocabulary:
-        """The expert's file plus the synonyms in force now (the store is read at every call)."""
-        return self.in_force.current()[0]
-
-    @property
-    def model_version(self) -> str:
-        """Without loading a model: a feedback-only worker needs the version, not CLIP."""
-        return self.in_force.current()[1]
 
     @property
     def store(self) -> LearnedStore:
@@ -98,13 +79,6 @@ class WorkerContext:
             self._studio = LabelStudio(self.settings.label_studio_url, self.settings.label_studio_api_key)
         return self._studio
 
-    @property
-    def results(self) -> ResultStore:
-        return ResultStore(self.redis)
-
-    @property
-    def metrics(self) -> Metrics:
-        return Metrics(self.redis)
 
 
 _context: WorkerContext | None = None

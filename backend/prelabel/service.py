@@ -9,7 +9,6 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from dataclasses import dataclass
 
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 from redis import Redis
@@ -18,12 +17,9 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from werkzeug.exceptions import HTTPException
 
 from prelabel import jobs
-from prelabel.factory import VocabularyInForce
+from prelabel.factory import Shared
 from prelabel.labelconfig import LabelConfigError, read_label_config
-from prelabel.metrics import Metrics
-from prelabel.results import ResultStore
 from prelabel.settings import Settings
-from prelabel.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
@@ -32,29 +28,8 @@ POLL = 0.1
 FEEDBACK_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED", "START_TRAINING"}
 
 
-@dataclass
-class Backend:
-    """What the request handlers share: settings, Redis, and the vocabulary in force."""
-
-    settings: Settings
-    redis: Redis
-    in_force: VocabularyInForce
-
-    @property
-    def vocabulary(self) -> Vocabulary:
-        return self.in_force.current()[0]
-
-    @property
-    def model_version(self) -> str:
-        return self.in_force.current()[1]
-
-    @property
-    def results(self) -> ResultStore:
-        return ResultStore(self.redis)
-
-    @property
-    def metrics(self) -> Metrics:
-        return Metrics(self.redis)
+class Backend(Shared):
+    """What the request handlers share (settings, Redis, the vocabulary in force), and the workers' count."""
 
     def workers(self, queue_name: str) -> int:
         return Worker.count(connection=self.redis, queue=jobs.queue(self.redis, queue_name))
@@ -63,12 +38,12 @@ class Backend:
 def create_app(settings: Settings | None = None, redis: Redis | None = None) -> Flask:
     """The application factory. A broken vocabulary or setting stops the start with its message."""
     settings = settings or Settings.from_env()
-    in_force = VocabularyInForce(settings)
-    in_force.current()  # a broken vocabulary or an unreachable store stops the start here, with its message
     redis = redis or Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=5)
+    shared = Backend(settings, redis)
+    shared.in_force.current()  # a broken vocabulary or an unreachable store stops the start here, with its message
     app = Flask("prelabel")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
-    app.extensions["prelabel"] = Backend(settings, redis, in_force)
+    app.extensions["prelabel"] = shared
     app.register_blueprint(api)
     return app
 
