@@ -231,6 +231,23 @@ def test_a_correction_reaches_a_feedback_job(label_studio, backend_url, worker, 
     assert event["evidence"] == ["synonym"]  # "BMSB" -> Sitophilus oryzae: pending, and a conflict for the expert
 
 
+def test_accepting_pre_labels_in_bulk_confirms_them(label_studio, worker, project, redis):
+    """Label Studio's "predictions to annotations" action sends ANNOTATIONS_CREATED: each is a confirmation."""
+    project_id, ids = project
+    label_studio.client().actions.create(id="predictions_to_annotations", project=project_id,
+                                         selected_items={"all": False, "included": [ids["blue"], ids["green"]]})
+
+    def confirmations():
+        registry = FinishedJobRegistry(jobs.FEEDBACK, connection=redis)
+        results = [jobs.queue(redis, jobs.FEEDBACK).fetch_job(i).return_value() for i in registry.get_job_ids()]
+        return [event for result in results if result and result["action"] == "ANNOTATIONS_CREATED"
+                for event in result["events"]]
+
+    events = wait_until(lambda: len(found := confirmations()) == 2 and found, 60, what="ANNOTATIONS_CREATED")
+    assert {(e["task"], e["status"], e["label"]) for e in events} == {
+        (ids["blue"], "confirmed", EXPECTED["blue"]), (ids["green"], "confirmed", EXPECTED["green"])}
+
+
 def test_reviewers_teach_a_synonym_that_re_predictions_use(label_studio, backend_url, worker, project, env, redis):
     """The MLLM says a string the vocabulary does not know; three reviewers (two people) annotate it as
     Halyomorpha halys; the synonym is promoted, the version moves, and a new prediction uses it."""

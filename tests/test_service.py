@@ -144,7 +144,10 @@ def test_webhook_queues_feedback_at_once(client, redis_conn):
     assert Job.fetch(deleted.json["job"], connection=redis_conn).args == ("ANNOTATIONS_DELETED", 7, [55, 56])
     train = client.post("/webhook", json={"action": "START_TRAINING", "project": {"id": 7}})
     assert train.status_code == 202
-    assert len(jobs.queue(redis_conn, jobs.FEEDBACK).jobs) == 3
+    accepted = client.post("/webhook", json={"action": "ANNOTATIONS_CREATED", "project": {"id": 7},
+                                            "annotation": [{"id": 60, "task": 1}, {"id": 61, "task": 2}]})
+    assert Job.fetch(accepted.json["job"], connection=redis_conn).args == ("ANNOTATIONS_CREATED", 7, [60, 61])
+    assert len(jobs.queue(redis_conn, jobs.FEEDBACK).jobs) == 4
 
 
 def test_webhook_ignores_unknown_events_and_refuses_empty_ones(client, redis_conn):

@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
 MAX_BODY = 64 * 1024 * 1024  # a /predict of many thousands of tasks still fits
 POLL = 0.1
-FEEDBACK_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED", "START_TRAINING"}
+# ANNOTATIONS_CREATED comes from the "predictions to annotations" action: reviewers accepting pre-labels in bulk.
+FEEDBACK_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED",
+                    "START_TRAINING"}
 
 
 class Backend(Shared):
@@ -204,9 +206,10 @@ def webhook():
         ids = [a.get("id") for a in body.get("annotations") or [] if isinstance(a, dict)]
     elif action == "START_TRAINING":
         ids = []
-    else:
+    else:  # one annotation, or a list of them for ANNOTATIONS_CREATED
         annotation = body.get("annotation")
-        ids = [annotation.get("id")] if isinstance(annotation, dict) else []
+        listed = annotation if isinstance(annotation, list) else [annotation]
+        ids = [a.get("id") for a in listed if isinstance(a, dict)]
     ids = [i for i in ids if isinstance(i, int)]
     if action != "START_TRAINING" and not ids:
         raise BadRequest(f"{action} without annotation ids")
