@@ -57,6 +57,11 @@ def test_health_answers_with_redis_gone(tmp_path):
     assert app.test_client().get("/health").status_code == 200
     setup = app.test_client().post("/setup", json={"schema": CONFIG, "project": "3.1700000000"})
     assert setup.status_code == 200  # the model_version sync is skipped, not the answer
+    for path, body in (("/predict", {"tasks": tasks(1), "label_config": CONFIG}),
+                       ("/webhook", {"action": "START_TRAINING", "project": {"id": 1}})):
+        response = app.test_client().post(path, json=body)
+        assert response.status_code == 503, path
+        assert "the job queue (Redis at redis://127.0.0.1:6379/0) is unreachable" in response.json["error"]
 
 
 def test_setup_returns_the_model_version_and_reports_label_mismatches(client, app, redis_conn):

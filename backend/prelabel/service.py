@@ -12,6 +12,7 @@ import time
 
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Worker
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 from werkzeug.exceptions import HTTPException
@@ -86,6 +87,13 @@ def count_request(response):
 @api.app_errorhandler(HTTPException)
 def http_error(error: HTTPException):
     return jsonify(error=error.description), error.code
+
+
+@api.app_errorhandler(RedisError)
+def queue_unreachable(error: RedisError):
+    # Label Studio shows this message; nothing was queued, so a retry later loses nothing.
+    log.error("Redis unreachable: %s", error)
+    return jsonify(error=f"the job queue (Redis at {backend().settings.redis_url}) is unreachable: {error}"), 503
 
 
 def json_body() -> dict:
