@@ -183,3 +183,32 @@ def test_model_version_follows_vocabulary_and_settings(tmp_path, tiny_clip, stub
     changed.write_text(EXAMPLE_VOCAB.read_text(encoding="utf-8").replace("[BMSB]", "[BMSB, marmorated bug]"),
                        encoding="utf-8")
     assert base.model_version != pipeline_for(tmp_path, tiny_clip, stub_llm, vocab=str(changed)).model_version
+
+
+def test_memory_holds_only_the_images_in_flight(tmp_path, tiny_clip, stub_llm):
+    """However many images are given, only the threads' share plus two CLIP batches are loaded at once."""
+    stub_llm.handler = answer_by_colour({"blue": "BMSB"})
+    path = solid_image(tmp_path / "one.jpg", (20, 20, 220))
+    loaded, outstanding, peak, lock = 0, 0, 0, threading.Lock()
+
+    def load() -> bytes:
+        nonlocal loaded, outstanding, peak
+        with lock:
+            loaded += 1
+            outstanding += 1
+            peak = max(peak, outstanding)
+        return path.read_bytes()
+
+    def done(_) -> None:
+        nonlocal outstanding
+        with lock:
+            outstanding -= 1
+
+    tiny_clip.batch_size, old = 4, tiny_clip.batch_size
+    try:
+        pipeline = pipeline_for(tmp_path, tiny_clip, stub_llm, llm_concurrency=2)
+        results = pipeline.predict([ImageInput(f"img{i}", load, ref=i) for i in range(40)], progress=done)
+    finally:
+        tiny_clip.batch_size = old
+    assert [r.ref for r in results] == list(range(40)) and loaded == 40
+    assert peak <= 2 + 2 * 4  # not 40

@@ -8,12 +8,13 @@ ranks the labels.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -118,7 +119,7 @@ class Pipeline:
     def predict(self, inputs: Iterable[ImageInput],
                 progress: Callable[[ImagePrediction], None] | None = None) -> list[ImagePrediction]:
         """Run every image; results in input order. MLLM calls run concurrently; CLIP encodes in batches as
-        images come back, so memory holds only the images in flight."""
+        images come back; memory holds only the images in flight, for ten images or a hundred thousand."""
         inputs = list(inputs)
         results: list[ImagePrediction | None] = [None] * len(inputs)
         batch: list[tuple[int, _Work]] = []
@@ -136,13 +137,27 @@ class Pipeline:
                 if progress:
                     progress(work.prediction)
 
-        with ThreadPoolExecutor(max_workers=max(1, self.settings.llm_concurrency)) as pool:
-            futures = {pool.submit(self._guarded_first_stages, item): index for index, item in enumerate(inputs)}
-            for future in as_completed(futures):
-                batch.append((futures[future], future.result()))
+        # Only so many images are loaded at once, however many are given: the threads' share plus two CLIP
+        # batches. Topping up before each CLIP batch keeps every MLLM thread busy while CLIP runs.
+        threads = max(1, self.settings.llm_concurrency)
+        in_flight = threads + 2 * batch_size
+        waiting = iter(enumerate(inputs))
+        running: dict = {}
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+
+            def top_up() -> None:
+                for index, item in itertools.islice(waiting, max(0, in_flight - len(running) - len(batch))):
+                    running[pool.submit(self._guarded_first_stages, item)] = index
+
+            top_up()
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                batch.extend((running.pop(future), future.result()) for future in done)
+                top_up()
                 if len(batch) >= batch_size:
                     finish(batch)
-                    batch = []
+                    batch.clear()
+                    top_up()  # the batch's room is free again: without this the loop could end early
         finish(batch)
         return [result for result in results if result is not None]
 
