@@ -11,16 +11,23 @@ from rq.registry import FailedJobRegistry
 
 from conftest import EXAMPLE_VOCAB, TEST_REDIS_URL
 from prelabel import jobs
+from prelabel.factory import VocabularyInForce
+from prelabel.results import ResultStore
+from prelabel.settings import Settings
 from prelabel.tasks import Control
 
 PRELABEL = str(Path(sys.executable).parent / "prelabel")
 
 
+def environment(tmp_path) -> dict[str, str]:
+    return {"REDIS_URL": TEST_REDIS_URL, "PRELABEL_VOCAB": str(EXAMPLE_VOCAB), "PRELABEL_CLIP_MODEL": "",
+            "PRELABEL_LLM_BASE_URL": "", "PRELABEL_DATA_DIR": str(tmp_path),
+            "LABEL_STUDIO_URL": "http://127.0.0.1:9", "LABEL_STUDIO_API_KEY": "unused"}
+
+
 def run(tmp_path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "REDIS_URL": TEST_REDIS_URL, "PRELABEL_VOCAB": str(EXAMPLE_VOCAB),
-           "PRELABEL_CLIP_MODEL": "", "PRELABEL_LLM_BASE_URL": "", "PRELABEL_DATA_DIR": str(tmp_path),
-           "LABEL_STUDIO_URL": "http://127.0.0.1:9", "LABEL_STUDIO_API_KEY": "unused"}
-    return subprocess.run([PRELABEL, *args], env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([PRELABEL, *args], env={**os.environ, **environment(tmp_path)}, capture_output=True,
+                          text=True, timeout=300)
 
 
 def test_a_job_for_another_model_version_fails_at_once_and_is_listed(tmp_path, redis_conn):
@@ -52,3 +59,21 @@ def test_run_needs_a_choice_of_tasks_and_a_reachable_label_studio(tmp_path, redi
     away = run(tmp_path, "run", "--project", "1", "--all")
     assert away.returncode == 1
     assert "Label Studio at http://127.0.0.1:9: cannot read project" in away.stderr
+
+
+def test_a_job_queued_before_a_vocabulary_change_predicts_at_the_version_in_force(tmp_path, redis_conn):
+    """A synonym promoted while jobs wait changes only the vocabulary part of model_version: the tasks are
+    still wanted, so the job predicts (and would write) at the version in force instead of failing."""
+    current = VocabularyInForce(Settings.from_env(environment(tmp_path))).current()[1]
+    older = "prelabel-00000000-" + current.rsplit("-", 1)[-1]
+    tasks = [{"id": 1, "data": {"image": "/data/upload/1.jpg"}}]
+    ResultStore(redis_conn).hand_over(older, [1])
+    [job] = jobs.enqueue_predictions(redis_conn, 5, tasks, Control(), older)
+    assert run(tmp_path, "worker", "--queues", jobs.PREDICT, "--burst").returncode == 0
+    job.refresh()
+    assert job.get_status() == "finished"
+    outcome = job.return_value()
+    assert outcome["model_version"] == current
+    assert "unavailable" in outcome["failed"][1]["image"]  # Label Studio is not running: that task only fails
+    assert ResultStore(redis_conn).get(current, 1) == (True, None)
+    assert ResultStore(redis_conn).handed_over(current, 1)  # the hand-over follows the task to the new version

@@ -126,16 +126,11 @@ def predict_tasks(project_id: int, tasks: list[dict], control: dict, model_versi
     """Pre-label tasks; store every result; write the ones handed over to the worker into Label Studio."""
     ctx = context()
     pipeline = ctx.pipeline
-    if pipeline.model_version != model_version:
-        job = get_current_job()
-        if job is not None:
-            job.retries_left = 0  # a retry would meet the same settings: fail for good, visibly
-        raise VersionMismatch(f"this worker predicts as {pipeline.model_version}, the job asks for {model_version}: "
-                              "give the service and the workers the same settings and vocabulary")
-    control_ = Control.from_dict(control)
     job = get_current_job()
+    model_version = _version_to_predict(ctx, pipeline, tasks, model_version, job)
+    where = Control.from_dict(control)
     started, before = time.perf_counter(), _mllm_counts(pipeline)
-    inputs = [ImageInput(str(task["data"].get(control_.data_key, "")), _loader(ctx, task, control_), ref=task["id"])
+    inputs = [ImageInput(str(task["data"].get(where.data_key, "")), _loader(ctx, task, where), ref=task["id"])
               for task in tasks]
 
     def progress(_: ImagePrediction) -> None:
@@ -144,13 +139,30 @@ def predict_tasks(project_id: int, tasks: list[dict], control: dict, model_versi
             job.save_meta()
 
     predictions = pipeline.predict(inputs, progress=progress)
-    written = deliver(ctx, project_id, predictions, control_, model_version)
+    written = deliver(ctx, project_id, predictions, where, model_version, pipeline.vocabulary.version)
     _count(ctx, before, pipeline, predictions, time.perf_counter() - started)
     failed = {p.ref: p.errors for p in predictions if p.failed}
     for task_id, errors in failed.items():
         log.warning("task %s of project %s not pre-labelled: %s", task_id, project_id, errors)
     return {"tasks": len(predictions), "labelled": sum(1 for p in predictions if p.label), "written": written,
-            "failed": failed}
+            "failed": failed, "model_version": model_version}
+
+
+def _version_to_predict(ctx: WorkerContext, pipeline: Pipeline, tasks: list[dict], queued: str, job) -> str:
+    """The job's model_version, or the current one when only the vocabulary moved on since it was queued (a
+    synonym promoted meanwhile): the tasks are still wanted, at the version in force. Different settings
+    (model_version is prelabel-<vocabulary>-<settings>) would mislabel predictions: that fails for good."""
+    current = pipeline.model_version
+    if current == queued:
+        return queued
+    if current.rsplit("-", 1)[-1] != queued.rsplit("-", 1)[-1]:
+        if job is not None:
+            job.retries_left = 0  # a retry would meet the same settings: fail for good, visibly
+        raise VersionMismatch(f"this worker predicts as {current}, the job asks for {queued}: give the service "
+                              "and the workers the same settings and class descriptions")
+    log.info("the vocabulary moved on since this job was queued: predicting as %s, not %s", current, queued)
+    ctx.results.hand_over(current, [t["id"] for t in tasks if ctx.results.handed_over(queued, t["id"])])
+    return current
 
 
 def _loader(ctx: WorkerContext, task: dict, control: Control):
@@ -163,10 +175,10 @@ def _loader(ctx: WorkerContext, task: dict, control: Control):
 
 
 def deliver(ctx: WorkerContext, project_id: int, predictions: list[ImagePrediction], control: Control,
-            model_version: str) -> int:
+            model_version: str, vocabulary_version: str) -> int:
     """Store results; write those handed over (claimed first, so nobody writes twice). Returns writes made."""
     results, written, version_checked = ctx.results, 0, False
-    ctx.store.save_prediction_evidence([evidence_row(p, project_id, model_version, ctx.pipeline.vocabulary.version)
+    ctx.store.save_prediction_evidence([evidence_row(p, project_id, model_version, vocabulary_version)
                                         for p in predictions])
     for prediction in predictions:
         found = prediction_json(prediction, model_version, control)
