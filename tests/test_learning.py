@@ -243,3 +243,24 @@ def test_export_of_a_vocabulary_without_learning_round_trips(tmp_path):
     exported = run(tmp_path, "export")
     assert exported.returncode == 0
     assert content(parse_vocabulary(exported.stdout)) == content(load_vocabulary(EXAMPLE_VOCAB))
+
+
+def test_the_vocabulary_in_force_survives_the_store_going_away(tmp_path):
+    """PostgreSQL restarting must not stop /health or /predict: the last vocabulary in force is kept."""
+    import psycopg
+
+    from conftest import TEST_POSTGRES_URL, fresh_postgres_database
+    from prelabel.factory import VocabularyInForce
+    from prelabel.settings import Settings
+
+    url = fresh_postgres_database("prelabel_away_test")
+    in_force = VocabularyInForce(Settings.from_env({}, vocab=str(EXAMPLE_VOCAB), database_url=url))
+    Learning(in_force.store, Normalizer(in_force.base)).decide("marble bug", BMSB, accept=True, by="expert")
+    vocabulary, version = in_force.current()
+    assert "marble bug" in vocabulary.get(BMSB).learned
+    with psycopg.connect(f"{TEST_POSTGRES_URL}/postgres", autocommit=True) as connection:
+        connection.execute('DROP DATABASE "prelabel_away_test" WITH (FORCE)')
+    assert in_force.current() == (vocabulary, version)
+    fresh = VocabularyInForce(Settings.from_env({}, vocab=str(EXAMPLE_VOCAB), database_url=url), in_force.store)
+    with pytest.raises(psycopg.OperationalError):
+        fresh.current()  # with nothing in force yet, a start fails loudly instead of guessing
