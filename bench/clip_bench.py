@@ -23,7 +23,7 @@ if str(ROOT / "backend") not in sys.path:  # when the package is not installed
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from prelabel.clip import ClipModel, load_clip  # noqa: E402
+from prelabel.pipeline.clip import ClipModel, load_clip  # noqa: E402
 
 TINY_CLIP = ROOT / "tests" / "data" / "tiny-clip.json"
 NAMES = ["rice weevil", "brown marmorated stink bug", "green peach aphid", "codling moth", "khapra beetle",

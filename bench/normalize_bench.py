@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from prelabel.normalize import Normalizer
-from prelabel.vocab import load_vocabulary
+from prelabel.vocabulary.normalize import Normalizer
+from prelabel.vocabulary.vocab import load_vocabulary
 
 SYLLABLES = ["ka", "ri", "mo", "to", "la", "ne", "si", "pha", "ru", "go", "mi", "ta", "be", "lo", "chi",
              "nu", "ra", "de", "vi", "po", "ze"]

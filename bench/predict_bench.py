@@ -34,10 +34,13 @@ for folder in (ROOT / "tests", ROOT / "backend"):  # stub_llm lives in tests/; b
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from prelabel.factory import build_pipeline  # noqa: E402
-from prelabel.mllm import CallStats  # noqa: E402
-from prelabel.pipeline import ImageInput, ImagePrediction, Pipeline, summarise  # noqa: E402
+from prelabel.pipeline.factory import build_pipeline  # noqa: E402
+from prelabel.pipeline.mllm import CallStats  # noqa: E402
+from prelabel.pipeline.pipeline import Pipeline  # noqa: E402
+from prelabel.pipeline.result import ImageInput, ImagePrediction  # noqa: E402
+from prelabel.pipeline.summary import summarise  # noqa: E402
 from prelabel.settings import Settings  # noqa: E402
+from prelabel.vocabulary.vocab import load_vocabulary  # noqa: E402
 from stub_llm import StubLLM, request_images  # noqa: E402
 
 VOCAB = ROOT / "vocab" / "plant-quarantine-pests.yaml"
@@ -143,7 +146,7 @@ def build(args: argparse.Namespace, url: str, data_dir: Path, clip_model: str) -
                                  clip_model=clip_model, clip_pretrained="", data_dir=str(data_dir),
                                  device=args.device)
     started = time.perf_counter()
-    pipeline = build_pipeline(settings)
+    pipeline = build_pipeline(settings, load_vocabulary(settings.vocab))
     return pipeline, time.perf_counter() - started
 
 

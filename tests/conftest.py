@@ -42,14 +42,14 @@ def redis_conn():
 
 @pytest.fixture(scope="session")
 def example_vocab():
-    from prelabel.vocab import load_vocabulary
+    from prelabel.vocabulary.vocab import load_vocabulary
 
     return load_vocabulary(EXAMPLE_VOCAB)
 
 
 @pytest.fixture(scope="session")
 def normalizer(example_vocab):
-    from prelabel.normalize import Normalizer
+    from prelabel.vocabulary.normalize import Normalizer
 
     return Normalizer(example_vocab)
 
@@ -64,7 +64,7 @@ def minilm_path() -> str:
 
 @pytest.fixture(scope="session")
 def minilm_encoder(minilm_path):
-    from prelabel.encoders import load_text_encoder
+    from prelabel.pipeline.encoders import load_text_encoder
 
     return load_text_encoder(f"sentence-transformers:{minilm_path}")
 
@@ -72,7 +72,7 @@ def minilm_encoder(minilm_path):
 @pytest.fixture(scope="session")
 def tiny_clip():
     """A tiny open_clip model built from tests/data/tiny-clip.json: random weights, the real code path."""
-    from prelabel.clip import load_clip
+    from prelabel.pipeline.clip import load_clip
 
     return load_clip(str(TINY_CLIP_CONFIG), None, "cpu")
 

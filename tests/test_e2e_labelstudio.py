@@ -21,8 +21,8 @@ from rq.registry import FinishedJobRegistry
 
 from conftest import EXAMPLE_VOCAB, TEST_REDIS_URL, TINY_CLIP_CONFIG, answer_by_colour, solid_image
 from labelstudio import free_port
-from prelabel import jobs
-from prelabel.store import LearnedStore
+from prelabel.jobs import queues
+from prelabel.learning.store import LearnedStore
 from stub_llm import StubLLM
 
 BIN = Path(sys.executable).parent
@@ -169,8 +169,8 @@ def test_bulk_predictions_are_written_by_the_worker(label_studio, backend_url, w
         assert prediction.result[0]["value"]["choices"] == [EXPECTED[name]]
         assert 0 < prediction.score <= 1
     def failed_tasks():  # the job returns once it has written every prediction: wait for its result
-        registry = FinishedJobRegistry(jobs.PREDICT, connection=redis)
-        results = [jobs.queue(redis, jobs.PREDICT).fetch_job(i).return_value() for i in registry.get_job_ids()]
+        registry = FinishedJobRegistry(queues.PREDICT, connection=redis)
+        results = [queues.queue(redis, queues.PREDICT).fetch_job(i).return_value() for i in registry.get_job_ids()]
         return {task: errors for result in results if result for task, errors in result["failed"].items()}
 
     failed = wait_until(failed_tasks, 60, what="the prediction job's result")
@@ -220,8 +220,8 @@ def test_a_correction_reaches_a_feedback_job(label_studio, backend_url, worker, 
         "from_name": "label", "to_name": "image", "type": "choices", "value": {"choices": ["Sitophilus oryzae"]}}])
 
     def feedback():
-        registry = FinishedJobRegistry(jobs.FEEDBACK, connection=redis)
-        found = [jobs.queue(redis, jobs.FEEDBACK).fetch_job(i).return_value() for i in registry.get_job_ids()]
+        registry = FinishedJobRegistry(queues.FEEDBACK, connection=redis)
+        found = [queues.queue(redis, queues.FEEDBACK).fetch_job(i).return_value() for i in registry.get_job_ids()]
         return [event for result in found if result for event in result["events"]]
 
     [event] = wait_until(feedback, 60, what="the feedback job")
@@ -238,8 +238,8 @@ def test_accepting_pre_labels_in_bulk_confirms_them(label_studio, worker, projec
                                          selected_items={"all": False, "included": [ids["blue"], ids["green"]]})
 
     def confirmations():
-        registry = FinishedJobRegistry(jobs.FEEDBACK, connection=redis)
-        results = [jobs.queue(redis, jobs.FEEDBACK).fetch_job(i).return_value() for i in registry.get_job_ids()]
+        registry = FinishedJobRegistry(queues.FEEDBACK, connection=redis)
+        results = [queues.queue(redis, queues.FEEDBACK).fetch_job(i).return_value() for i in registry.get_job_ids()]
         return [event for result in results if result and result["action"] == "ANNOTATIONS_CREATED"
                 for event in result["events"]]
 

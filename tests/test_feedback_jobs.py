@@ -13,11 +13,11 @@ from redis import Redis
 from rq.registry import FailedJobRegistry
 
 from conftest import EXAMPLE_VOCAB, TEST_REDIS_URL
-from prelabel import jobs
-from prelabel.learning import Learning
-from prelabel.normalize import Normalizer
-from prelabel.store import LearnedStore
-from prelabel.vocab import load_vocabulary
+from prelabel.jobs import queues
+from prelabel.learning.rules import Learning
+from prelabel.learning.store import LearnedStore
+from prelabel.vocabulary.normalize import Normalizer
+from prelabel.vocabulary.vocab import load_vocabulary
 
 BIN = Path(sys.executable).parent
 BMSB = "Halyomorpha halys"
@@ -50,7 +50,7 @@ def annotated(label_studio):
 
 def run_workers(env: dict) -> list[str]:
     """WORKERS real `prelabel worker --burst` processes on the feedback queue, all at once."""
-    processes = [subprocess.Popen([str(BIN / "prelabel"), "worker", "--queues", jobs.FEEDBACK, "--burst",
+    processes = [subprocess.Popen([str(BIN / "prelabel"), "worker", "--queues", queues.FEEDBACK, "--burst",
                                    "--name", f"feedback-{i}"], env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True) for i in range(WORKERS)]
     return [process.communicate(timeout=600)[0] for process in processes]
@@ -72,12 +72,12 @@ def test_many_feedback_jobs_at_once_count_each_annotation_once(database, annotat
         for task in annotations.values()])
     redis = Redis.from_url(TEST_REDIS_URL)
     redis.flushdb()
-    queue = jobs.queue(redis, jobs.FEEDBACK)
+    queue = queues.queue(redis, queues.FEEDBACK)
     ids = list(annotations)
     for annotation_id in ids:
-        queue.enqueue(jobs.handle_feedback, "ANNOTATION_CREATED", project_id, [annotation_id])
+        queues.enqueue_feedback(redis, "ANNOTATION_CREATED", project_id, [annotation_id])
     for annotation_id in ids[::3]:  # Label Studio sends UPDATED too: the same evidence must not count twice
-        queue.enqueue(jobs.handle_feedback, "ANNOTATION_UPDATED", project_id, [annotation_id])
+        queues.enqueue_feedback(redis, "ANNOTATION_UPDATED", project_id, [annotation_id])
     env = {**os.environ, "REDIS_URL": TEST_REDIS_URL, "LABEL_STUDIO_URL": label_studio.url,
            "LABEL_STUDIO_API_KEY": label_studio.token, "PRELABEL_DATABASE_URL": url,
            "PRELABEL_VOCAB": str(EXAMPLE_VOCAB), "PRELABEL_CLIP_MODEL": "", "PRELABEL_LLM_BASE_URL": "",
@@ -100,7 +100,7 @@ def test_many_feedback_jobs_at_once_count_each_annotation_once(database, annotat
     client = label_studio.client()
     for annotation_id in ids[2:]:
         client.annotations.delete(id=annotation_id)
-        queue.enqueue(jobs.handle_feedback, "ANNOTATIONS_DELETED", project_id, [annotation_id])
+        queues.enqueue_feedback(redis, "ANNOTATIONS_DELETED", project_id, [annotation_id])
     logs = run_workers(env)
     assert FailedJobRegistry(queue=queue).count == 0, "\n".join(logs)
     counts = dict(store.query("SELECT kind, count(*) FROM annotation_evidence GROUP BY kind"))

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import TINY_CLIP_CONFIG
-from prelabel import fusion
-from prelabel.clip import ClipLoadError, load_clip
-from prelabel.vocab import parse_vocabulary
+from prelabel.pipeline import fusion
+from prelabel.pipeline.clip import ClipLoadError, load_clip
+from prelabel.vocabulary.vocab import parse_vocabulary
 
 VOCAB = parse_vocabulary("""
 domain: d
@@ -133,7 +133,7 @@ def test_unloadable_models_raise_a_clear_error(tmp_path):
 def test_device_auto_picks_cpu_without_accelerators():
     import torch
 
-    from prelabel.clip import pick_device
+    from prelabel.pipeline.clip import pick_device
 
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert pick_device("auto") in (expected, "mps")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from prelabel.images import IMAGE_SUFFIXES, ImageError, PreparedImage, find_images, prepare_image
+from prelabel.pipeline.images import IMAGE_SUFFIXES, ImageError, PreparedImage, find_images, prepare_image
 
 RED, BLUE = (220, 20, 20), (20, 20, 220)
 

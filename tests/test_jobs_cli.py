@@ -10,11 +10,11 @@ from pathlib import Path
 from rq.registry import FailedJobRegistry
 
 from conftest import EXAMPLE_VOCAB, TEST_REDIS_URL
-from prelabel import jobs
-from prelabel.factory import VocabularyInForce
-from prelabel.results import ResultStore
+from prelabel.jobs import queues
+from prelabel.jobs.delivery import ResultStore
+from prelabel.parts import Parts
 from prelabel.settings import Settings
-from prelabel.tasks import Control
+from prelabel.studio.labelconfig import Control
 
 PRELABEL = str(Path(sys.executable).parent / "prelabel")
 
@@ -32,12 +32,12 @@ def run(tmp_path, *args: str) -> subprocess.CompletedProcess:
 
 def test_a_job_for_another_model_version_fails_at_once_and_is_listed(tmp_path, redis_conn):
     tasks = [{"id": 1, "data": {"image": "/data/upload/1.jpg"}}, {"id": 2, "data": {"image": "/data/upload/2.jpg"}}]
-    [job] = jobs.enqueue_predictions(redis_conn, 5, tasks, Control(), "prelabel-00000000-00000000")
+    [job] = queues.enqueue_predictions(redis_conn, 5, tasks, Control(), "prelabel-00000000-00000000")
     assert job.meta == {"project": 5, "total": 2, "done": 0}  # progress lives in job.meta
-    assert jobs.enqueue_predictions(redis_conn, 5, tasks, Control(), "prelabel-00000000-00000000") == []
-    worker = run(tmp_path, "worker", "--queues", jobs.PREDICT, "--burst")
+    assert queues.enqueue_predictions(redis_conn, 5, tasks, Control(), "prelabel-00000000-00000000") == []
+    worker = run(tmp_path, "worker", "--queues", queues.PREDICT, "--burst")
     assert worker.returncode == 0, worker.stderr
-    registry = FailedJobRegistry(queue=jobs.queue(redis_conn, jobs.PREDICT))
+    registry = FailedJobRegistry(queue=queues.queue(redis_conn, queues.PREDICT))
     assert registry.get_job_ids() == [job.id]  # failed for good: no retries for a settings mismatch
     listed = run(tmp_path, "jobs")
     assert listed.returncode == 0
@@ -48,7 +48,7 @@ def test_a_job_for_another_model_version_fails_at_once_and_is_listed(tmp_path, r
     assert "VersionMismatch: this worker predicts as prelabel-" in failure
     requeued = run(tmp_path, "jobs", "--requeue")
     assert f"  requeued {job.id}" in requeued.stdout
-    assert registry.count == 0 and len(jobs.queue(redis_conn, jobs.PREDICT)) == 1
+    assert registry.count == 0 and len(queues.queue(redis_conn, queues.PREDICT)) == 1
 
 
 def test_run_needs_a_choice_of_tasks_and_a_reachable_label_studio(tmp_path, redis_conn):
@@ -64,12 +64,12 @@ def test_run_needs_a_choice_of_tasks_and_a_reachable_label_studio(tmp_path, redi
 def test_a_job_queued_before_a_vocabulary_change_predicts_at_the_version_in_force(tmp_path, redis_conn):
     """A synonym promoted while jobs wait changes only the vocabulary part of model_version: the tasks are
     still wanted, so the job predicts (and would write) at the version in force instead of failing."""
-    current = VocabularyInForce(Settings.from_env(environment(tmp_path))).current()[1]
-    older = "prelabel-00000000-" + current.rsplit("-", 1)[-1]
+    in_force = Parts(Settings.from_env(environment(tmp_path))).in_force.current().model_version
+    current, older = str(in_force), f"prelabel-00000000-{in_force.settings}"
     tasks = [{"id": 1, "data": {"image": "/data/upload/1.jpg"}}]
     ResultStore(redis_conn).hand_over(older, [1])
-    [job] = jobs.enqueue_predictions(redis_conn, 5, tasks, Control(), older)
-    assert run(tmp_path, "worker", "--queues", jobs.PREDICT, "--burst").returncode == 0
+    [job] = queues.enqueue_predictions(redis_conn, 5, tasks, Control(), older)
+    assert run(tmp_path, "worker", "--queues", queues.PREDICT, "--burst").returncode == 0
     job.refresh()
     assert job.get_status() == "finished"
     outcome = job.return_value()

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import ROOT
-from prelabel.labelconfig import LabelConfigError, make_label_config, read_label_config
-from prelabel.tasks import Control
+from prelabel.studio.labelconfig import Control, LabelConfigError, make_label_config, read_label_config
 
 
 def test_choices_with_aliases(example_vocab):
@@ -62,7 +61,7 @@ def test_the_shipped_config_matches_the_example_vocabulary(example_vocab):
 
 
 def test_names_with_xml_characters_are_escaped():
-    from prelabel.vocab import parse_vocabulary
+    from prelabel.vocabulary.vocab import parse_vocabulary
 
     vocabulary = parse_vocabulary('domain: d\nlabels:\n  - label: \'Tom & "Jerry" <x>\'\n')
     report = read_label_config(make_label_config(vocabulary), vocabulary)

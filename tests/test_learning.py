@@ -11,10 +11,10 @@ import pytest
 import yaml
 
 from conftest import EXAMPLE_VOCAB
-from prelabel.learning import Learning, Verdict, learnable, verdicts
-from prelabel.normalize import Normalizer
-from prelabel.store import LearnedStore
-from prelabel.vocab import load_vocabulary, parse_vocabulary, with_learned
+from prelabel.learning.rules import Learning, Verdict, learnable, verdicts
+from prelabel.learning.store import LearnedStore
+from prelabel.vocabulary.normalize import Normalizer
+from prelabel.vocabulary.vocab import load_vocabulary, parse_vocabulary, with_learned
 
 BMSB = "Halyomorpha halys"
 PRELABEL = str(Path(sys.executable).parent / "prelabel")
@@ -250,17 +250,17 @@ def test_the_vocabulary_in_force_survives_the_store_going_away(tmp_path):
     import psycopg
 
     from conftest import TEST_POSTGRES_URL, fresh_postgres_database
-    from prelabel.factory import VocabularyInForce
+    from prelabel.learning.in_force import VocabularyInForce
     from prelabel.settings import Settings
 
     url = fresh_postgres_database("prelabel_away_test")
-    in_force = VocabularyInForce(Settings.from_env({}, vocab=str(EXAMPLE_VOCAB), database_url=url))
+    in_force = VocabularyInForce(Settings.from_env({}, vocab=str(EXAMPLE_VOCAB), database_url=url), LearnedStore(url))
     Learning(in_force.store, Normalizer(in_force.base)).decide("marble bug", BMSB, accept=True, by="expert")
-    vocabulary, version = in_force.current()
-    assert "marble bug" in vocabulary.get(BMSB).learned
+    before = in_force.current()
+    assert "marble bug" in before.vocabulary.get(BMSB).learned
     with psycopg.connect(f"{TEST_POSTGRES_URL}/postgres", autocommit=True) as connection:
         connection.execute('DROP DATABASE "prelabel_away_test" WITH (FORCE)')
-    assert in_force.current() == (vocabulary, version)
+    assert in_force.current() == before
     fresh = VocabularyInForce(Settings.from_env({}, vocab=str(EXAMPLE_VOCAB), database_url=url), in_force.store)
     with pytest.raises(psycopg.OperationalError):
         fresh.current()  # with nothing in force yet, a start fails loudly instead of guessing

@@ -18,9 +18,9 @@ import openai
 import pytest
 from PIL import Image
 
-from prelabel.cache import ResponseCache
-from prelabel.images import PreparedImage, prepare_image
-from prelabel.mllm import (
+from prelabel.pipeline.cache import ResponseCache
+from prelabel.pipeline.images import PreparedImage, prepare_image
+from prelabel.pipeline.mllm import (
     DESCRIPTION_PROMPTS,
     MAX_BACKOFF,
     STAGE1_SCHEMA,

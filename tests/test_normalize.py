@@ -8,10 +8,10 @@ import pytest
 import yaml
 
 from conftest import DATA, TINY_CLIP_CONFIG
-from prelabel import textnorm
-from prelabel.encoders import SpecError, load_text_encoder
-from prelabel.normalize import Normalizer, allowed_edits
-from prelabel.vocab import parse_vocabulary, with_learned
+from prelabel.pipeline.encoders import SpecError, load_text_encoder
+from prelabel.vocabulary import textnorm
+from prelabel.vocabulary.normalize import Normalizer, allowed_edits
+from prelabel.vocabulary.vocab import parse_vocabulary, with_learned
 
 CASES = yaml.safe_load((DATA / "normalize_cases.yaml").read_text(encoding="utf-8"))
 FORMS = ["exact", "alias", "case", "width", "punct", "ja-hiragana", "ja-longvowel", "ja-suffix", "ja-sentence",

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 
 from conftest import EXAMPLE_VOCAB, TINY_CLIP_CONFIG, answer_by_colour, solid_image
-from prelabel.factory import build_pipeline
-from prelabel.pipeline import ImageInput, final_scores
+from prelabel.pipeline.factory import build_pipeline
+from prelabel.pipeline.identity import ModelVersion
+from prelabel.pipeline.pipeline import final_scores
+from prelabel.pipeline.result import ImageInput
 from prelabel.settings import Settings
-from prelabel.vocab import load_vocabulary
+from prelabel.vocabulary.vocab import load_vocabulary
 
 RED, GREEN, BLUE = (220, 20, 20), (20, 220, 20), (20, 20, 220)
 
@@ -28,7 +30,7 @@ def settings_for(tmp_path, stub=None, **overrides) -> Settings:
 
 def pipeline_for(tmp_path, tiny_clip, stub=None, **overrides):
     settings = settings_for(tmp_path, stub, **overrides)
-    return build_pipeline(settings, clip=tiny_clip if settings.clip_model else None)
+    return build_pipeline(settings, load_vocabulary(settings.vocab), clip=tiny_clip if settings.clip_model else None)
 
 
 def inputs(tmp_path, *colours) -> list[ImageInput]:
@@ -176,7 +178,9 @@ def test_concurrency_is_bounded(tmp_path, tiny_clip, stub_llm):
 def test_model_version_follows_vocabulary_and_settings(tmp_path, tiny_clip, stub_llm):
     base = pipeline_for(tmp_path, tiny_clip, stub_llm)
     assert base.model_version == pipeline_for(tmp_path, tiny_clip, stub_llm).model_version
-    assert base.model_version.startswith(f"prelabel-{load_vocabulary(EXAMPLE_VOCAB).version[:8]}-")
+    assert str(base.model_version).startswith(f"prelabel-{load_vocabulary(EXAMPLE_VOCAB).version[:8]}-")
+    assert ModelVersion.parse(str(base.model_version)) == base.model_version
+    assert ModelVersion.parse("prelabel-v1") is None and ModelVersion.parse("other-0123abcd-0123abcd") is None
     assert base.model_version != pipeline_for(tmp_path, tiny_clip, stub_llm, clip_weight=0.9).model_version
     assert base.model_version != pipeline_for(tmp_path, tiny_clip, stub_llm, llm_model="other").model_version
     changed = tmp_path / "changed.yaml"

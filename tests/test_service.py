@@ -9,9 +9,9 @@ import pytest
 from rq.job import Job
 
 from conftest import EXAMPLE_VOCAB, TEST_REDIS_URL
-from prelabel import jobs
-from prelabel.results import ResultStore
-from prelabel.service import create_app
+from prelabel.jobs import queues
+from prelabel.jobs.delivery import ResultStore
+from prelabel.service.app import create_app
 from prelabel.settings import Settings
 
 CONFIG = ('<View><Image name="image" value="$image"/><Choices name="label" toName="image">'
@@ -22,7 +22,7 @@ CONFIG = ('<View><Image name="image" value="$image"/><Choices name="label" toNam
 def make_app(tmp_path, redis_conn, **overrides):
     settings = Settings.from_env({}, vocab=str(EXAMPLE_VOCAB), redis_url=TEST_REDIS_URL, clip_model="",
                                  data_dir=str(tmp_path), **overrides)
-    return create_app(settings, redis=redis_conn)
+    return create_app(settings)
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def client(app):
 
 
 def version(app) -> str:
-    return app.extensions["prelabel"].model_version
+    return str(app.extensions["prelabel"].parts.in_force.current().model_version)
 
 
 def tasks(*ids: int) -> list[dict]:
@@ -50,10 +50,9 @@ def test_health_is_instant_and_loads_nothing(client, app):
 
 
 def test_health_answers_with_redis_gone(tmp_path):
-    from redis import Redis
-
-    settings = Settings.from_env({}, vocab=str(EXAMPLE_VOCAB), clip_model="", data_dir=str(tmp_path))
-    app = create_app(settings, redis=Redis(port=9, socket_connect_timeout=0.2))  # nothing listens on port 9
+    settings = Settings.from_env({}, vocab=str(EXAMPLE_VOCAB), clip_model="", data_dir=str(tmp_path),
+                                 redis_url="redis://127.0.0.1:9/0")  # nothing listens on port 9
+    app = create_app(settings)
     assert app.test_client().get("/health").status_code == 200
     setup = app.test_client().post("/setup", json={"schema": CONFIG, "project": "3.1700000000"})
     assert setup.status_code == 200  # the model_version sync is skipped, not the answer
@@ -61,7 +60,7 @@ def test_health_answers_with_redis_gone(tmp_path):
                        ("/webhook", {"action": "START_TRAINING", "project": {"id": 1}})):
         response = app.test_client().post(path, json=body)
         assert response.status_code == 503, path
-        assert "the job queue (Redis at redis://127.0.0.1:6379/0) is unreachable" in response.json["error"]
+        assert "the job queue (Redis at redis://127.0.0.1:9/0) is unreachable" in response.json["error"]
 
 
 def test_setup_returns_the_model_version_and_reports_label_mismatches(client, app, redis_conn):
@@ -72,8 +71,8 @@ def test_setup_returns_the_model_version_and_reports_label_mismatches(client, ap
     assert body["model_version"] == version(app)
     assert body["config"]["missing_from_vocabulary"] == ["Cat"]
     assert len(body["config"]["missing_from_config"]) == 28
-    queued = jobs.queue(redis_conn, jobs.INTERACTIVE).jobs
-    assert [(j.func_name, j.args) for j in queued] == [("prelabel.jobs.sync_model_version", (3, version(app)))]
+    queued = queues.queue(redis_conn, queues.INTERACTIVE).jobs
+    assert [(j.func_name, j.args) for j in queued] == [("prelabel.jobs.predict.sync_model_version", (3, version(app)))]
 
 
 @pytest.mark.parametrize("schema, message", [
@@ -111,21 +110,21 @@ def test_predict_answers_cached_results_once_and_queues_the_rest(client, app, re
     assert response.status_code == 200
     assert response.json["results"] == [prediction, [], [], []]  # one item per task, in order
     assert response.json["model_version"] == version(app)
-    [job] = jobs.queue(redis_conn, jobs.PREDICT).jobs  # no worker is running: nothing waits, all is queued
+    [job] = queues.queue(redis_conn, queues.PREDICT).jobs  # no worker is running: nothing waits, all is queued
     assert [t["id"] for t in job.kwargs["tasks"]] == [3, 4]
     assert job.kwargs["control"]["results"]["Sitophilus oryzae"] == "SO"
     assert store.handed_over(version(app), 3) and store.handed_over(version(app), 4)
     # Asked again: task 1 was delivered already (never two predictions of one version); 3 and 4 are pending.
     again = client.post("/predict", json={"tasks": tasks(1, 3, 4), "label_config": CONFIG, "project": "7.1"})
     assert again.json["results"] == [[], [], []]
-    assert len(jobs.queue(redis_conn, jobs.PREDICT).jobs) == 1
+    assert len(queues.queue(redis_conn, queues.PREDICT).jobs) == 1
 
 
 def test_oversize_batches_are_split_into_jobs(client, redis_conn):
     response = client.post("/predict", json={"tasks": tasks(*range(1, 1001)), "label_config": CONFIG})
     assert response.status_code == 200
     assert response.json["results"] == [[]] * 1000
-    queued = jobs.queue(redis_conn, jobs.PREDICT).jobs
+    queued = queues.queue(redis_conn, queues.PREDICT).jobs
     assert len(queued) == 63 and sum(len(j.kwargs["tasks"]) for j in queued) == 1000
     huge = json.dumps({"tasks": [], "label_config": "x" * (65 * 1024 * 1024)})
     too_big = client.post("/predict", data=huge, content_type="application/json")
@@ -143,7 +142,7 @@ def test_webhook_queues_feedback_at_once(client, redis_conn):
     response = client.post("/webhook", json=created)
     assert response.status_code == 202 and response.json["status"] == "queued"
     job = Job.fetch(response.json["job"], connection=redis_conn)
-    assert (job.func_name, job.args) == ("prelabel.jobs.handle_feedback", ("ANNOTATION_CREATED", 7, [55]))
+    assert (job.func_name, job.args) == ("prelabel.jobs.feedback.handle_feedback", ("ANNOTATION_CREATED", 7, [55]))
     deleted = client.post("/webhook", json={"action": "ANNOTATIONS_DELETED", "project": {"id": 7},
                                            "annotations": [{"id": 55}, {"id": 56}]})
     assert Job.fetch(deleted.json["job"], connection=redis_conn).args == ("ANNOTATIONS_DELETED", 7, [55, 56])
@@ -152,7 +151,7 @@ def test_webhook_queues_feedback_at_once(client, redis_conn):
     accepted = client.post("/webhook", json={"action": "ANNOTATIONS_CREATED", "project": {"id": 7},
                                             "annotation": [{"id": 60, "task": 1}, {"id": 61, "task": 2}]})
     assert Job.fetch(accepted.json["job"], connection=redis_conn).args == ("ANNOTATIONS_CREATED", 7, [60, 61])
-    assert len(jobs.queue(redis_conn, jobs.FEEDBACK).jobs) == 4
+    assert len(queues.queue(redis_conn, queues.FEEDBACK).jobs) == 4
 
 
 def test_webhook_ignores_unknown_events_and_refuses_empty_ones(client, redis_conn):
@@ -161,7 +160,7 @@ def test_webhook_ignores_unknown_events_and_refuses_empty_ones(client, redis_con
     assert client.post("/webhook", json={"action": "TASKS_CREATED", "tasks": []}).json["status"] == "ignored"
     empty = client.post("/webhook", json={"action": "ANNOTATION_UPDATED", "project": {"id": 1}})
     assert empty.status_code == 400 and "without annotation ids" in empty.json["error"]
-    assert len(jobs.queue(redis_conn, jobs.FEEDBACK).jobs) == 0
+    assert len(queues.queue(redis_conn, queues.FEEDBACK).jobs) == 0
 
 
 def test_basic_auth(tmp_path, redis_conn):
@@ -194,9 +193,9 @@ def test_versions_and_metrics(client, app):
 
 
 def test_a_broken_vocabulary_stops_the_start(tmp_path, redis_conn):
-    from prelabel.vocab import VocabError
+    from prelabel.vocabulary.vocab import VocabError
 
     broken = tmp_path / "broken.yaml"
     broken.write_text("domain: d\nlabels: [\n", encoding="utf-8")
     with pytest.raises(VocabError, match="malformed YAML"):
-        create_app(Settings.from_env({}, vocab=str(broken), clip_model=""), redis=redis_conn)
+        create_app(Settings.from_env({}, vocab=str(broken), clip_model=""))

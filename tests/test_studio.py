@@ -9,7 +9,7 @@ import pytest
 import requests
 from PIL import Image
 
-from prelabel.studio import LabelStudio, StudioError
+from prelabel.studio.client import LabelStudio, StudioError
 
 
 def test_image_urls_of_every_kind():

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from prelabel.vocab import VocabError, load_vocabulary, parse_vocabulary
+from prelabel.vocabulary.vocab import VocabError, load_vocabulary, parse_vocabulary
 
 
 def write(tmp_path, text: str):

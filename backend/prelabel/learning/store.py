@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from prelabel.perthread import PerThread
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS prediction_evidence (
@@ -48,30 +49,32 @@ class LearnedStore:
             if not url.startswith("sqlite:///"):
                 raise ValueError(f"PRELABEL_DATABASE_URL: expected sqlite:///PATH or postgresql://..., got {url!r}")
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
+        self._connections = PerThread(self._connect)
         serial = "BIGSERIAL PRIMARY KEY" if self.postgres else "INTEGER PRIMARY KEY AUTOINCREMENT"
         with self.transaction(exclusive=True) as run:
             for statement in SCHEMA:
                 run(statement.format(serial=serial))
 
-    def _connection(self):
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            if self.postgres:
-                import psycopg
+    def _connect(self):
+        if self.postgres:
+            import psycopg
 
-                connection = psycopg.connect(self.url, autocommit=True)
-            else:
-                connection = sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=60, isolation_level=None)
-                connection.execute("PRAGMA journal_mode=WAL")
-                connection.execute("PRAGMA busy_timeout=60000")
-            self._local.connection = connection
+            return psycopg.connect(self.url, autocommit=True)
+        # Closed by close() from whichever thread ends the store's life, hence check_same_thread off; each
+        # connection is still used by its own thread only.
+        connection = sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=60, isolation_level=None,
+                                     check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA busy_timeout=60000")
         return connection
+
+    def close(self) -> None:
+        self._connections.close()
 
     @contextmanager
     def transaction(self, exclusive: bool = False) -> Iterator:
         """Yields run(sql, params) -> rows. exclusive: one such transaction at a time, on any machine."""
-        connection = self._connection()
+        connection = self._connections.get()
         if self.postgres:
             with connection.transaction(), connection.cursor() as cursor:
                 if exclusive:

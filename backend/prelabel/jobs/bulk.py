@@ -10,12 +10,10 @@ from redis import Redis
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
-from prelabel import jobs
-from prelabel.factory import VocabularyInForce
-from prelabel.labelconfig import read_label_config
-from prelabel.results import ResultStore
-from prelabel.settings import Settings
-from prelabel.studio import LabelStudio
+from prelabel.jobs import queues
+from prelabel.jobs.delivery import ResultStore
+from prelabel.parts import Parts
+from prelabel.studio.labelconfig import read_label_config
 
 
 @dataclass
@@ -26,12 +24,12 @@ class Queued:
     jobs: list[Job]
 
 
-def queue_project(settings: Settings, redis: Redis, project_id: int, wanted: set[int] | None) -> Queued:
+def queue_project(parts: Parts, project_id: int, wanted: set[int] | None) -> Queued:
     """Queue the project's tasks (all, or `wanted`) that have no prediction of the current model_version."""
-    vocabulary, version = VocabularyInForce(settings).current()
-    studio = LabelStudio(settings.label_studio_url, settings.label_studio_api_key)
+    in_force = parts.in_force.current()
+    version, studio = str(in_force.model_version), parts.studio
     project = studio.project(project_id)
-    control = read_label_config(project.label_config, vocabulary).control
+    control = read_label_config(project.label_config, in_force.vocabulary).control
     studio.ensure_model_version(project_id, version)
     selected, skipped = [], 0
     for task in studio.tasks(project_id):
@@ -41,8 +39,8 @@ def queue_project(settings: Settings, redis: Redis, project_id: int, wanted: set
             skipped += 1
             continue
         selected.append({"id": task.id, "data": task.data})
-    ResultStore(redis).hand_over(version, [task["id"] for task in selected])
-    queued = jobs.enqueue_predictions(redis, project_id, selected, control, version)
+    ResultStore(parts.redis).hand_over(version, [task["id"] for task in selected])
+    queued = queues.enqueue_predictions(parts.redis, project_id, selected, control, version)
     return Queued(version, len(selected), skipped, queued)
 
 
@@ -72,8 +70,8 @@ def follow(redis: Redis, queued: list[Job], echo: Callable[[str], None], poll: f
             statuses = [job.get_status(refresh=False) for job in queued]
             if all(status in (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELED) for status in statuses):
                 break
-            if not warned and jobs.queue(redis, jobs.PREDICT).count and _no_workers(redis):
-                echo(f"no worker serves {jobs.PREDICT}: start one with `prelabel worker` (the jobs wait)")
+            if not warned and queues.queue(redis, queues.PREDICT).count and _no_workers(redis):
+                echo(f"no worker serves {queues.PREDICT}: start one with `prelabel worker` (the jobs wait)")
                 warned = True
             time.sleep(poll)
     results = [job.return_value() or {} for job in queued]
@@ -85,13 +83,13 @@ def follow(redis: Redis, queued: list[Job], echo: Callable[[str], None], poll: f
 def _no_workers(redis: Redis) -> bool:
     from rq import Worker
 
-    return Worker.count(connection=redis, queue=jobs.queue(redis, jobs.PREDICT)) == 0
+    return Worker.count(connection=redis, queue=queues.queue(redis, queues.PREDICT)) == 0
 
 
 def describe_queues(redis: Redis, requeue: bool = False) -> list[str]:
     lines = []
-    for name in jobs.QUEUES:
-        queue = jobs.queue(redis, name)
+    for name in queues.QUEUES:
+        queue = queues.queue(redis, name)
         failed = FailedJobRegistry(queue=queue)
         lines.append(f"{name}: {len(queue)} queued, {StartedJobRegistry(queue=queue).count} running, "
                      f"{failed.count} failed")

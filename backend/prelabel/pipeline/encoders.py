@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from prelabel.clip import ClipLoadError, ClipModel, load_clip
+from prelabel.pipeline.clip import ClipLoadError, ClipModel, load_clip
 
 
 class SpecError(ValueError):

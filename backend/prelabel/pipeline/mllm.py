@@ -1,6 +1,6 @@
 """The multimodal LLM, through the `openai` client: any OpenAI-compatible endpoint.
 
-Three questions are asked (prompts after methods.md, sections 2 and 3):
+Three questions are asked (the prompts are in prelabel.pipeline.prompts):
 - stage 1, per image: a description (DF), a classification against the label list (PF) and the candidate names
   seen, as JSON (JSON-schema output where the server supports it, a tolerant parser otherwise);
 - stage 2 (TLAC), text only: given the label list and the stage-1 answer, exactly one label or "none";
@@ -25,49 +25,18 @@ from typing import TypeVar
 
 import openai
 
-from prelabel.cache import ResponseCache, cache_key
+from prelabel.pipeline.cache import ResponseCache, cache_key
+from prelabel.pipeline.prompts import (
+    DESCRIPTION_PROMPTS,
+    STAGE1_PROMPT,
+    STAGE1_SCHEMA,
+    STAGE1_VERSION,
+    STAGE2_PROMPT,
+    STAGE2_VERSION,
+)
 
 T = TypeVar("T")
-STAGE1_VERSION = "stage1-v1"
-STAGE2_VERSION = "stage2-v1"
 MAX_BACKOFF = 30.0
-
-STAGE1_PROMPT = """Look at the image and answer with a JSON object with three fields:
-"description": What do you see? Describe any object precisely, including its type or class.
-"classification": Classify the image given the class labels. Answer using a single word if possible. \
-Here are the class labels: {labels}
-"candidates": the names of the organisms, diseases or defects you see, most likely first, as you would name them \
-(scientific or common names, in any language).
-If nothing in the image fits, say so in the description and give "none" as the classification."""
-
-STAGE1_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "description": {"type": "string"},
-        "classification": {"type": "string"},
-        "candidates": {"type": "array", "items": {"type": "string"}},
-    },
-    "required": ["description", "classification", "candidates"],
-    "additionalProperties": False,
-}
-
-STAGE2_PROMPT = """You are given a list of class labels, with other names for each in parentheses, and an answer \
-that describes an image. Return the exact class label from the list that matches the answer, or the semantically \
-closest one. If no label fits at all, return none. Reply with the label only, with no other words.
-
-Class labels:
-{labels}
-
-Answer: {answer}"""
-
-# The five class-description prompts of "What Do You See?" (methods.md, section 2).
-DESCRIPTION_PROMPTS = (
-    "Describe what a {c} looks like in one or two sentences.",
-    "How can you identify a {c} in one or two sentences?",
-    "What does a {c} look like? Respond with one or two sentences.",
-    "Describe an image from the internet of a {c}. Respond with one or two sentences.",
-    "A short caption of an image of a {c}.",
-)
 
 
 class MLLMError(Exception):

@@ -13,13 +13,24 @@ Results are derived data (a worker can recompute them), so Redis, even without p
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
+
+from redis import Redis
+
+from prelabel.pipeline.result import ImagePrediction
+from prelabel.studio.client import StudioError
+from prelabel.studio.labelconfig import Control
+from prelabel.studio.predictions import prediction_json
+
+if TYPE_CHECKING:  # the context holds the result store: a type only, not an import cycle at run time
+    from prelabel.jobs.context import WorkerContext
 
 RESULT_TTL = 7 * 24 * 3600
 PENDING_TTL = 3600  # a task queued this long ago and still not done may be queued again
 
 
 class ResultStore:
-    def __init__(self, redis, prefix: str = "prelabel"):
+    def __init__(self, redis: Redis, prefix: str = "prelabel"):
         self.redis = redis
         self.prefix = prefix
 
@@ -64,3 +75,39 @@ class ResultStore:
 
     def clear_pending(self, model_version: str, task_id: int) -> None:
         self.redis.delete(f"{self._key('pending', model_version)}:{task_id}")
+
+
+def deliver(ctx: WorkerContext, project_id: int, predictions: list[ImagePrediction], control: Control,
+            model_version: str, vocabulary_version: str) -> int:
+    """Store results; write those handed over (claimed first, so nobody writes twice). Returns writes made."""
+    results, studio, written, version_checked = ctx.results, ctx.parts.studio, 0, False
+    ctx.parts.store.save_prediction_evidence([evidence_row(p, project_id, model_version, vocabulary_version)
+                                              for p in predictions])
+    for prediction in predictions:
+        found = prediction_json(prediction, model_version, control)
+        results.put(model_version, prediction.ref, found)
+        results.clear_pending(model_version, prediction.ref)
+        if found is None or not results.handed_over(model_version, prediction.ref):
+            continue
+        if not results.claim(model_version, prediction.ref):
+            continue
+        try:
+            if project_id and not version_checked:  # a /predict without a project id names none
+                studio.ensure_model_version(project_id, model_version)
+                version_checked = True
+            if model_version not in studio.model_versions_of(prediction.ref):
+                studio.create_prediction(prediction.ref, found)
+                written += 1
+        except StudioError:
+            results.release(model_version, prediction.ref)  # the retry must be able to deliver it
+            raise
+    return written
+
+
+def evidence_row(prediction: ImagePrediction, project_id: int, version: str, vocabulary_version: str) -> dict:
+    """What feedback needs later: raw MLLM strings, how each normalised, stage scores, the final label."""
+    return {"task_id": prediction.ref, "project_id": project_id, "model_version": version,
+            "vocabulary_version": vocabulary_version, "label": prediction.label,
+            "evidence": {"candidates": prediction.evidence.get("candidates", []),
+                         "stage2": prediction.evidence.get("stage2"), "stage_scores": prediction.stage_scores,
+                         "errors": prediction.errors}}

@@ -7,71 +7,30 @@ ranks the labels.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from prelabel import fusion
-from prelabel.clip import ClipModel
-from prelabel.images import ImageError, PreparedImage, prepare_image
-from prelabel.mllm import STAGE1_VERSION, STAGE2_VERSION, MLLMClient, MLLMError, Stage1Answer
-from prelabel.normalize import AMBIGUOUS, Normalizer
+from prelabel.pipeline import fusion
+from prelabel.pipeline.clip import ClipModel
+from prelabel.pipeline.identity import ModelVersion, model_version
+from prelabel.pipeline.images import ImageError, PreparedImage, prepare_image
+from prelabel.pipeline.mllm import MLLMClient, MLLMError, Stage1Answer
+from prelabel.pipeline.result import ImageInput, ImagePrediction
 from prelabel.settings import Settings
-from prelabel.vocab import Vocabulary
+from prelabel.vocabulary.normalize import AMBIGUOUS, Normalizer
+from prelabel.vocabulary.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
 TOP_K = 5
 DESCRIPTION_WEIGHT = 0.8  # a name found in the free description counts a little less than a named candidate
 STAGE2_WEIGHT = 0.9  # stage 2 is asked only when stage 1 was unsure; its pick beats a fuzzy stage-1 match
 AMBIGUOUS_WEIGHT = 0.5  # a generic name ("weevil") lends its labels a little weight, never a decision
-
-
-@dataclass(frozen=True)
-class ImageInput:
-    source: str  # what people know the image by: a path, a task's image URL
-    load: Callable[[], bytes]
-    ref: object = None  # the caller's handle, e.g. a Label Studio task id
-
-
-@dataclass
-class ImagePrediction:
-    source: str
-    ref: object
-    label: str | None = None
-    score: float = 0.0
-    ranking: list[tuple[str, float]] = field(default_factory=list)
-    stage_scores: dict[str, dict[str, float]] = field(default_factory=dict)
-    evidence: dict = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)  # stage -> "cause: detail"
-    cached: bool = False
-    seconds: float = 0.0
-
-    @property
-    def failed(self) -> bool:
-        """No prediction could be made: the image itself was unusable, or every stage failed."""
-        return self.label is None and bool(self.errors)
-
-    @property
-    def failure_cause(self) -> str | None:
-        if not self.failed:
-            return None
-        stage, message = next(iter(self.errors.items()))
-        return f"{stage}:{message.split(':', 1)[0]}"
-
-    def to_dict(self) -> dict:
-        return {"source": self.source, "label": self.label, "score": round(self.score, 4),
-                "ranking": [[label, round(score, 4)] for label, score in self.ranking],
-                "stage_scores": {stage: {k: round(v, 4) for k, v in scores.items()}
-                                 for stage, scores in self.stage_scores.items()},
-                "evidence": self.evidence, "errors": self.errors}
 
 
 @dataclass
@@ -107,8 +66,13 @@ class Pipeline:
         self._label_lines = [_label_line(entry) for entry in vocabulary]
 
     @property
-    def model_version(self) -> str:
+    def model_version(self) -> ModelVersion:
         return model_version(self.settings, self.vocabulary, self.class_texts)
+
+    def close(self) -> None:
+        """Release the MLLM cache's connections (models are freed with the object)."""
+        if self.mllm is not None and self.mllm.cache is not None:
+            self.mllm.cache.close()
 
     def class_matrix(self) -> np.ndarray | None:
         if self.clip is None:
@@ -285,17 +249,6 @@ class Pipeline:
         return {self._labels[i]: float(scores[i]) for i in order}
 
 
-def model_version(settings: Settings, vocabulary: Vocabulary, class_texts: dict[str, list[str]]) -> str:
-    """Changes whenever the vocabulary, the class descriptions or a setting that changes predictions changes,
-    and only then. The service computes it without loading any model; workers check they agree."""
-    s = settings
-    knobs = [STAGE1_VERSION, STAGE2_VERSION, s.mllm_enabled and s.llm_model, s.clip_enabled and s.clip_model,
-             s.clip_enabled and s.clip_pretrained, sorted(s.fusion_feature_set), s.clip_weight, s.stage2,
-             s.stage2_below, s.text_encoder, s.image_max_side, class_texts]
-    digest = hashlib.sha256(json.dumps(knobs, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-    return f"prelabel-{vocabulary.version[:8]}-{digest[:8]}"
-
-
 def final_scores(fused: np.ndarray | None, mllm: np.ndarray | None, clip_weight: float) -> np.ndarray | None:
     """clip_weight x fused CLIP + (1 - clip_weight) x MLLM-normalised; either alone when the other is absent."""
     if fused is not None and mllm is not None:
@@ -306,23 +259,3 @@ def final_scores(fused: np.ndarray | None, mllm: np.ndarray | None, clip_weight:
 def _label_line(entry) -> str:
     others = [name.text for name in entry.names() if name.kind != "label" and name.text != entry.label]
     return f"{entry.label} ({'; '.join(others)})" if others else entry.label
-
-
-def summarise(predictions: list[ImagePrediction], mllm: MLLMClient | None, seconds: float) -> dict:
-    """The end-of-run summary: images, failures by cause, MLLM calls, cache hits, tokens, seconds."""
-    failures = Counter(p.failure_cause for p in predictions if p.failed)
-    stage_errors = Counter(f"{stage}:{message.split(':', 1)[0]}" for p in predictions
-                           for stage, message in p.errors.items())
-    stats = mllm.stats if mllm else None
-    return {
-        "images": len(predictions),
-        "labelled": sum(1 for p in predictions if p.label),
-        "failed": sum(failures.values()),
-        "failures_by_cause": dict(failures),
-        "stage_errors": dict(stage_errors),
-        "mllm_calls": stats.calls if stats else 0,
-        "mllm_retries": stats.retries if stats else 0,
-        "cache_hits": stats.cache_hits if stats else 0,
-        "tokens": {"prompt": stats.prompt_tokens, "completion": stats.completion_tokens} if stats else {},
-        "seconds": round(seconds, 2),
-    }

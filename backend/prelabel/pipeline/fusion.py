@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from prelabel.clip import ClipModel
-from prelabel.vocab import Vocabulary
+from prelabel.pipeline.clip import ClipModel
+from prelabel.vocabulary.vocab import Vocabulary
 
 PHOTO_TEMPLATE = "a photo of a {}."
 LOGIT_SCALE = 100.0  # CLIP's learned temperature, as the released models have it

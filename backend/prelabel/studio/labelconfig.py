@@ -9,8 +9,46 @@ from __future__ import annotations
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 
-from prelabel.tasks import Control
-from prelabel.vocab import Vocabulary
+from prelabel.vocabulary.vocab import Vocabulary
+
+
+@dataclass(frozen=True)
+class Control:
+    """Where a label goes in the labeling config: a <Choices> or <Taxonomy> named from_name over an <Image>
+    named to_name whose value is $data_key. `results` maps a Choice value to what a result stores (its alias,
+    if it has one); `paths` gives a taxonomy label's path of values."""
+
+    from_name: str = "label"
+    to_name: str = "image"
+    data_key: str = "image"
+    kind: str = "choices"  # or "taxonomy"
+    results: dict[str, str] = field(default_factory=dict)
+    paths: dict[str, list[str]] = field(default_factory=dict)
+
+    def value(self, label: str) -> dict:
+        if self.kind == "taxonomy":
+            return {"taxonomy": [self.paths.get(label, [label])]}
+        return {"choices": [self.results.get(label, label)]}
+
+    def label_of(self, value: dict) -> str | None:
+        """The vocabulary label a result value names (the reverse of value())."""
+        if self.kind == "taxonomy":
+            paths = value.get("taxonomy") or []
+            return paths[0][-1] if paths and paths[0] else None
+        choices = value.get("choices") or []
+        if not choices:
+            return None
+        back = {stored: label for label, stored in self.results.items()}
+        return back.get(choices[0], choices[0])
+
+    def to_dict(self) -> dict:
+        return {"from_name": self.from_name, "to_name": self.to_name, "data_key": self.data_key, "kind": self.kind,
+                "results": self.results, "paths": self.paths}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Control:
+        return cls(**data)
+
 
 
 class LabelConfigError(ValueError):

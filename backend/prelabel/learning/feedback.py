@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 
-from prelabel.labelconfig import LabelConfigError, read_label_config
-from prelabel.learning import verdicts
+from prelabel.learning.rules import Learning, verdicts
+from prelabel.studio.client import LabelStudio
+from prelabel.studio.labelconfig import LabelConfigError, read_label_config
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +23,10 @@ def annotated_label(annotation, control) -> str | None:
     return None
 
 
-def record_feedback(ctx, action: str, project_id: int | None, annotation_ids: list[int]) -> dict:
+def record_feedback(studio: LabelStudio, learning: Learning, action: str, project_id: int | None,
+                    annotation_ids: list[int]) -> dict:
     """Created or updated annotations replace what they contributed; deleted ones retract it; START_TRAINING
     settles every learned synonym again (after PRELABEL_PROMOTE_AFTER changed, say)."""
-    learning = ctx.learning
     if action == "START_TRAINING":
         return {"action": action, "project": project_id, "changes": learning.settle_all()}
     events = []
@@ -34,26 +35,26 @@ def record_feedback(ctx, action: str, project_id: int | None, annotation_ids: li
             events.append({"annotation": annotation_id, "status": "deleted",
                            "changes": learning.retract(annotation_id)})
             continue
-        events.append(_annotation(ctx, annotation_id, project_id))
+        events.append(_annotation(studio, learning, annotation_id, project_id))
     return {"action": action, "project": project_id, "events": events}
 
 
-def _annotation(ctx, annotation_id: int, project_id: int | None) -> dict:
-    annotation = ctx.studio.annotation(annotation_id)
+def _annotation(studio: LabelStudio, learning: Learning, annotation_id: int, project_id: int | None) -> dict:
+    annotation = studio.annotation(annotation_id)
     project_id = annotation.project or project_id
-    project = ctx.studio.project(project_id)
-    vocabulary = ctx.base_vocabulary
+    project = studio.project(project_id)
+    vocabulary = learning.normalizer.vocabulary
     try:
         control = read_label_config(project.label_config, vocabulary).control
     except LabelConfigError as exc:
         return {"annotation": annotation_id, "status": "unusable config", "detail": str(exc)}
     label = annotated_label(annotation, control)
-    kept = ctx.store.prediction_evidence(annotation.task)
+    kept = learning.store.prediction_evidence(annotation.task)
     candidates = [c for c in (kept or {}).get("evidence", {}).get("candidates", [])
                   if c.get("source") != "description"]
     found = verdicts(label, bool(annotation.was_cancelled), label in vocabulary.label_values, candidates,
-                     ctx.learning.normalizer)
-    changes = ctx.learning.record(annotation_id, annotation.task, project_id, annotation.completed_by, found)
+                     learning.normalizer)
+    changes = learning.record(annotation_id, annotation.task, project_id, annotation.completed_by, found)
     predicted = kept["label"] if kept else None
     status = ("cancelled" if annotation.was_cancelled else "no classification" if label is None
               else "new class" if label not in vocabulary.label_values

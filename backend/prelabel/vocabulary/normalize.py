@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from rapidfuzz.distance import DamerauLevenshtein
 
-from prelabel import textnorm
-from prelabel.textnorm import Token
-from prelabel.vocab import Vocabulary
+from prelabel.vocabulary import textnorm
+from prelabel.vocabulary.textnorm import Token
+from prelabel.vocabulary.vocab import Vocabulary
 
 EXACT, ALIAS, LEARNED, RULE, FUZZY, EMBEDDING, AMBIGUOUS, NONE = (
     "exact", "alias", "learned", "rule", "fuzzy", "embedding", "ambiguous", "none")

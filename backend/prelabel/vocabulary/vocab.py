@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from prelabel import textnorm
+from prelabel.vocabulary import textnorm
 
 # Faster C parser when PyYAML was built with libyaml; the composed nodes carry line marks either way.
 _BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

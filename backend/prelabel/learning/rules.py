@@ -17,9 +17,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from prelabel import textnorm
-from prelabel.normalize import ALIAS, EXACT, LEARNED, RULE, Normalizer
-from prelabel.store import LearnedStore
+from prelabel.learning.store import LearnedStore
+from prelabel.vocabulary import textnorm
+from prelabel.vocabulary.normalize import ALIAS, EXACT, LEARNED, RULE, Normalizer
 
 MIN_CHARACTERS = 4
 MIN_KANA = 3  # three kana already make a name (ハダニ); three letters rarely do

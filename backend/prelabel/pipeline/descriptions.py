@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from prelabel.vocab import Label, Vocabulary
+from prelabel.vocabulary.vocab import Label, Vocabulary
 
 HEADER = """\
 # Class descriptions for CLIP's class features, five per label, written by `prelabel vocab describe`.
@@ -65,6 +65,11 @@ def class_texts(vocabulary: Vocabulary, descriptions: dict[str, list[str]]) -> d
     """Every description of every label: the expert's `description` field first, then the generated ones."""
     return {entry.label: ([entry.description] if entry.description else []) + descriptions.get(entry.label, [])
             for entry in vocabulary}
+
+
+def class_texts_for(vocabulary: Vocabulary) -> dict[str, list[str]]:
+    """The expert's descriptions and the generated ones kept beside the vocabulary file."""
+    return class_texts(vocabulary, load_descriptions(descriptions_path(vocabulary.source)))
 
 
 def describe_vocabulary(vocabulary: Vocabulary, path: str | Path, describe: Callable[[str], list[str]],

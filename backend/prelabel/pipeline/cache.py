@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-import threading
 import time
 from pathlib import Path
+
+from prelabel.perthread import PerThread
 
 
 def cache_key(*parts: object) -> str:
@@ -24,22 +25,24 @@ class ResponseCache:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
+        self._connections = PerThread(self._connect)
         with self._connection() as connection:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("CREATE TABLE IF NOT EXISTS responses "
                                "(key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)")
 
-    def _connection(self) -> sqlite3.Connection:
-        # One connection per thread: sqlite3 connections must not be shared between threads.
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = sqlite3.connect(self.path, timeout=30)
-            # No fsync per answer: with WAL this cannot corrupt the file, and a power cut loses at most the last
-            # few answers of a cache, which are asked again. 16 threads each waiting on a disk flush would not.
-            connection.execute("PRAGMA synchronous=NORMAL")
-            self._local.connection = connection
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)  # closed by close()
+        # No fsync per answer: with WAL this cannot corrupt the file, and a power cut loses at most the last
+        # few answers of a cache, which are asked again. 16 threads each waiting on a disk flush would not.
+        connection.execute("PRAGMA synchronous=NORMAL")
         return connection
+
+    def _connection(self) -> sqlite3.Connection:
+        return self._connections.get()
+
+    def close(self) -> None:
+        self._connections.close()
 
     def get(self, key: str) -> dict | None:
         row = self._connection().execute("SELECT value FROM responses WHERE key = ?", (key,)).fetchone()

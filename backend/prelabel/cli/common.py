@@ -1,0 +1,57 @@
+"""What every command shares: reading settings and vocabularies, and turning bad input into exit code 2."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from prelabel.parts import Parts
+from prelabel.pipeline.clip import ClipLoadError
+from prelabel.pipeline.descriptions import DescriptionsError
+from prelabel.pipeline.encoders import SpecError
+from prelabel.settings import Settings, SettingsError
+from prelabel.vocabulary.vocab import VocabError, Vocabulary, load_vocabulary
+
+# Everything a bad setting, file or model name can raise while the parts are built: exit 2, message on stderr.
+SETUP_ERRORS = (VocabError, SpecError, ClipLoadError, DescriptionsError, SettingsError, ValueError)
+
+VOCAB_OPTION = click.option("--vocab", "vocab_path", default=None,
+                            help="Vocabulary YAML file (default: PRELABEL_VOCAB).")
+
+
+class BadInput(click.ClickException):
+    """A bad argument, vocabulary or SPEC: message on stderr, exit code 2 (as for a usage error)."""
+
+    exit_code = 2
+
+
+def read_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as exc:
+        raise BadInput(str(exc)) from None
+
+
+def read_vocabulary(path: str) -> Vocabulary:
+    try:
+        return load_vocabulary(path)
+    except VocabError as exc:
+        raise BadInput(str(exc)) from None
+
+
+def echo_err(text: str) -> None:
+    """Messages for people go to stderr; stdout stays free for data."""
+    click.echo(text, err=True)
+
+
+@contextmanager
+def open_parts(settings: Settings) -> Iterator[Parts]:
+    """The command's shared parts, closed when it returns."""
+    parts = Parts(settings)
+    try:
+        yield parts
+    finally:
+        parts.close()

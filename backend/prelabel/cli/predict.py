@@ -1,0 +1,110 @@
+"""`prelabel normalize` and `prelabel predict`: the pipeline on text and on image files, without Label Studio."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from prelabel.cli.common import SETUP_ERRORS, BadInput, echo_err, open_parts, read_settings, read_vocabulary
+from prelabel.pipeline.encoders import SpecError, load_text_encoder
+from prelabel.pipeline.result import ImagePrediction
+from prelabel.vocabulary.normalize import Normalizer
+
+
+@click.command()
+@click.option("--vocab", "vocab_path", required=True, help="Vocabulary YAML file.")
+@click.option("--text-encoder", "encoder_spec", default=None,
+              help="Turns the embedding stage on: open_clip:MODEL:PRETRAINED or sentence-transformers:PATH.")
+@click.option("--embedding-threshold", type=float, default=None,
+              help="Cosine similarity the nearest name must reach (default: the encoder's own).")
+def normalize(vocab_path: str, encoder_spec: str | None, embedding_threshold: float | None) -> None:
+    """Map answers (one per line on stdin) onto the vocabulary; one JSON object per line on stdout."""
+    vocabulary = read_vocabulary(vocab_path)
+    encoder = None
+    if encoder_spec:
+        try:
+            encoder = load_text_encoder(encoder_spec)
+        except SpecError as exc:
+            raise BadInput(str(exc)) from None
+    normalizer = Normalizer(vocabulary, text_encoder=encoder, embedding_threshold=embedding_threshold)
+    stdin = click.get_text_stream("stdin", encoding="utf-8", errors="replace")
+    stdout = click.get_text_stream("stdout", encoding="utf-8")
+    for line in stdin:
+        result = normalizer.normalize(line.rstrip("\r\n"))
+        stdout.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+        stdout.flush()
+
+
+@click.command()
+@click.option("--vocab", "vocab_path", default=None, help="Vocabulary YAML file (default: PRELABEL_VOCAB).")
+@click.argument("images", nargs=-1, required=True)
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Label Studio import JSON.")
+@click.option("--from-name", default="label", show_default=True, help="Name of the <Choices> in the config.")
+@click.option("--to-name", default="image", show_default=True, help="Name of the <Image> in the config.")
+@click.option("--data-key", default="image", show_default=True, help="Task data key of the image ($image).")
+@click.option("--image-root", type=click.Path(file_okay=False, exists=True), default=None,
+              help="LOCAL_FILES_DOCUMENT_ROOT of Label Studio: images become /data/local-files/?d=... URLs.")
+@click.option("--no-mllm", is_flag=True, help="CLIP only, even if PRELABEL_LLM_BASE_URL is set.")
+@click.option("--no-clip", is_flag=True, help="MLLM and normaliser only, even if PRELABEL_CLIP_MODEL is set.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=None, help="MLLM requests in flight.")
+def predict(vocab_path: str | None, images: tuple[str, ...], out_path: str, from_name: str, to_name: str,
+            data_key: str, image_root: str | None, no_mllm: bool, no_clip: bool, concurrency: int | None) -> None:
+    """Pre-label IMAGES (files or directories) and write Label Studio tasks with predictions."""
+    from tqdm import tqdm
+
+    from prelabel.pipeline.factory import build_pipeline
+    from prelabel.pipeline.images import find_images
+    from prelabel.pipeline.result import ImageInput
+    from prelabel.pipeline.summary import summarise
+    from prelabel.studio.labelconfig import Control
+    from prelabel.studio.predictions import import_task, local_files_url
+
+    settings = read_settings(vocab=vocab_path, llm_concurrency=concurrency)
+    settings = replace(settings, llm_base_url="" if no_mllm else settings.llm_base_url,
+                       clip_model="" if no_clip else settings.clip_model)
+    try:
+        paths = find_images(list(images))
+    except FileNotFoundError as exc:
+        raise BadInput(str(exc)) from None
+    if image_root:
+        outside = [p for p in paths if not p.resolve().is_relative_to(Path(image_root).resolve())]
+        if outside:
+            raise BadInput(f"{outside[0]} is not under --image-root {image_root}")
+    with open_parts(settings) as parts:
+        try:
+            pipeline = build_pipeline(settings, parts.in_force.current().vocabulary)
+        except SETUP_ERRORS as exc:
+            raise BadInput(str(exc)) from None
+        control = Control(from_name=from_name, to_name=to_name, data_key=data_key)
+        inputs = [ImageInput(str(path), path.read_bytes, ref=path) for path in paths]
+        started = time.perf_counter()
+        with tqdm(total=len(inputs), unit="image", file=sys.stderr, disable=None) as bar:
+            predictions = pipeline.predict(inputs, progress=lambda _: bar.update())
+        pipeline.close()
+    model_version = str(pipeline.model_version)
+    tasks = [import_task(p, local_files_url(p.ref, Path(image_root)) if image_root else str(p.ref),
+                         model_version, control) for p in predictions]
+    Path(out_path).write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
+    summary = summarise(predictions, pipeline.mllm, time.perf_counter() - started)
+    report_summary(summary, predictions, out_path, model_version)
+
+
+def report_summary(summary: dict, predictions: list[ImagePrediction], out_path: str, model_version: str) -> None:
+    echo_err(f"wrote {summary['images']} tasks to {out_path} (model_version {model_version})")
+    echo_err(f"images: {summary['images']}, labelled: {summary['labelled']}, failed: {summary['failed']}"
+             + (f" {summary['failures_by_cause']}" if summary["failures_by_cause"] else ""))
+    if summary["stage_errors"]:
+        echo_err(f"stage errors: {summary['stage_errors']}")
+    tokens = summary["tokens"]
+    echo_err(f"MLLM calls: {summary['mllm_calls']} (retries {summary['mllm_retries']}), cache hits: "
+             f"{summary['cache_hits']}, tokens: {tokens.get('prompt', 0)} prompt + {tokens.get('completion', 0)} "
+             f"completion, seconds: {summary['seconds']}")
+    for prediction in predictions:
+        if prediction.failed:
+            echo_err(f"failed: {prediction.source}: "
+                     f"{'; '.join(f'{k}: {v}' for k, v in prediction.errors.items())}")

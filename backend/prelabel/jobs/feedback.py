@@ -1,0 +1,10 @@
+"""The feedback job: a reviewer's annotation, read back from Label Studio and recorded by prelabel.learning."""
+
+from __future__ import annotations
+
+from prelabel.jobs.context import WorkerContext
+from prelabel.learning.feedback import record_feedback
+
+
+def handle_feedback(ctx: WorkerContext, action: str, project_id: int | None, annotation_ids: list[int]) -> dict:
+    return record_feedback(ctx.parts.studio, ctx.learning, action, project_id, annotation_ids)

@@ -1,0 +1,56 @@
+"""Putting work on the queues: the one API the service and `prelabel run` use to hand work to workers.
+
+Jobs are named by their dotted path, so queueing imports none of the pipeline (the web service stays light);
+`prelabel worker` (prelabel.jobs.worker) runs them with its models loaded once. Queues, in the order a worker
+serves them: people waiting come first.
+"""
+
+from __future__ import annotations
+
+from redis import Redis
+from rq import Queue, Retry
+from rq.job import Job
+
+from prelabel.jobs.delivery import ResultStore
+from prelabel.studio.labelconfig import Control
+
+INTERACTIVE, PREDICT, FEEDBACK = "prelabel-interactive", "prelabel-predict", "prelabel-feedback"
+QUEUES = (INTERACTIVE, PREDICT, FEEDBACK)
+TASKS_PER_JOB = 16
+JOB_TIMEOUT = 3600
+RESULT_TTL = 7 * 24 * 3600
+FAILURE_TTL = 30 * 24 * 3600
+RETRY = Retry(max=3, interval=[10, 60, 300])  # for Label Studio or Redis being away for a while
+
+
+def queue(redis: Redis, name: str) -> Queue:
+    return Queue(name, connection=redis)
+
+
+def enqueue_predictions(redis: Redis, project_id: int, tasks: list[dict], control: Control, version: str,
+                        queue_name: str = PREDICT) -> list[Job]:
+    """Queue tasks in jobs of TASKS_PER_JOB; a task already queued for this model_version is not queued again."""
+    results = ResultStore(redis)
+    fresh = [task for task in tasks if results.mark_pending(version, task["id"])]
+    jobs = []
+    for start in range(0, len(fresh), TASKS_PER_JOB):
+        chunk = [{"id": task["id"], "data": task.get("data", {})} for task in fresh[start:start + TASKS_PER_JOB]]
+        jobs.append(queue(redis, queue_name).enqueue(
+            "prelabel.jobs.predict.predict_tasks", project_id=project_id, tasks=chunk, control=control.to_dict(),
+            model_version=version, job_timeout=JOB_TIMEOUT, retry=RETRY, result_ttl=RESULT_TTL,
+            failure_ttl=FAILURE_TTL, description=f"pre-label {len(chunk)} task(s) of project {project_id}",
+            meta={"project": project_id, "total": len(chunk), "done": 0}))
+    return jobs
+
+
+def enqueue_feedback(redis: Redis, action: str, project_id: int | None, annotation_ids: list[int]) -> Job:
+    return queue(redis, FEEDBACK).enqueue(
+        "prelabel.jobs.feedback.handle_feedback", action, project_id, annotation_ids, retry=RETRY,
+        result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL, description=f"{action} of project {project_id}")
+
+
+def enqueue_version_sync(redis: Redis, project_id: int, version: str) -> Job:
+    """Set the project's model_version to ours, once per (project, version)."""
+    return queue(redis, INTERACTIVE).enqueue(
+        "prelabel.jobs.predict.sync_model_version", project_id, version,
+        job_id=f"sync-version-{project_id}-{version}", result_ttl=3600)

@@ -1,0 +1,61 @@
+"""`prelabel worker`: an RQ worker that loads the models once and hands them to every job it runs.
+
+rq's default Worker forks a child per job: CUDA does not survive a fork, and reloading CLIP per job costs
+seconds. PrelabelWorker is a SimpleWorker (jobs run in the worker process itself) whose jobs receive the
+worker's context as their first argument, so no job builds anything from the environment and nothing is kept
+in a module global. Run one per GPU or CPU box; all of them share the one Redis (README, "Scaling out").
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rq import SimpleWorker
+from rq.job import Job
+from rq.queue import Queue
+
+from prelabel.jobs.context import WorkerContext
+from prelabel.jobs.queues import INTERACTIVE, PREDICT, queue
+from prelabel.parts import Parts
+from prelabel.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class PrelabelJob(Job):
+    """A job whose function is called with the running worker's context first."""
+
+    context: WorkerContext | None = None
+
+    def _execute(self) -> Any:
+        # rq 3 calls _execute() from perform(); pinned to rq 3 in pyproject.toml for that reason.
+        if self.context is None:
+            raise RuntimeError(f"job {self.id} needs Prelabel's worker: run it with `prelabel worker`")
+        return self.func(self.context, *self.args, **self.kwargs)
+
+
+class PrelabelWorker(SimpleWorker):
+    job_class = PrelabelJob
+
+    def __init__(self, queues: list[Queue], context: WorkerContext, **kwargs: Any):
+        super().__init__(queues, connection=context.parts.redis, **kwargs)
+        self.context = context
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        if isinstance(job, PrelabelJob):
+            job.context = self.context
+        super().execute_job(job, queue)
+
+
+def run_worker(settings: Settings, queue_names: list[str], burst: bool = False, name: str | None = None) -> bool:
+    context = WorkerContext(Parts(settings))
+    try:
+        if INTERACTIVE in queue_names or PREDICT in queue_names:
+            pipeline = context.pipeline()  # load the models now, once, before the first job waits for them
+            log.info("pipeline ready: %s", pipeline.model_version)
+        worker = PrelabelWorker([queue(context.parts.redis, n) for n in queue_names], context, name=name)
+        # The scheduler moves retried jobs back into their queue after their backoff interval.
+        return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    finally:
+        context.close()

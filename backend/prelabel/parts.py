@@ -1,0 +1,60 @@
+"""The shared parts of one process, built from Settings in one place and passed down.
+
+The web service (one Parts per application), each worker (one per process) and each CLI command build a Parts
+and hand its members to the code that needs them; nothing else opens a Redis connection, a Label Studio client
+or a learned store. Members are built on first use, so a command builds only what it touches (`prelabel vocab
+review` never connects to Redis), and `close()` ends the ones that were built.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from redis import Redis
+
+from prelabel.learning.in_force import VocabularyInForce
+from prelabel.learning.store import LearnedStore
+from prelabel.settings import Settings
+from prelabel.studio.client import LabelStudio
+
+# Redis timeouts, the same for every connection Prelabel opens: a Redis that is away must cost a request a few
+# seconds, not hang it (rq's worker raises the read timeout above its own blocking dequeue by itself).
+REDIS_CONNECT_TIMEOUT = 2.0
+REDIS_TIMEOUT = 10.0
+
+
+def connect_redis(url: str) -> Redis:
+    return Redis.from_url(url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT, socket_timeout=REDIS_TIMEOUT,
+                          health_check_interval=30)
+
+
+@dataclass
+class Parts:
+    settings: Settings
+
+    @functools.cached_property
+    def redis(self) -> Redis:
+        return connect_redis(self.settings.redis_url)
+
+    @functools.cached_property
+    def store(self) -> LearnedStore:
+        """The learned store (SQLite on one machine, PostgreSQL across machines)."""
+        return LearnedStore(self.settings.learned_url)
+
+    @functools.cached_property
+    def in_force(self) -> VocabularyInForce:
+        """The expert's vocabulary plus the learned synonyms in force; ask `.current()` once per request or job."""
+        return VocabularyInForce(self.settings, self.store)
+
+    @functools.cached_property
+    def studio(self) -> LabelStudio:
+        """Label Studio's API; raises StudioError when LABEL_STUDIO_URL or LABEL_STUDIO_API_KEY is unusable."""
+        return LabelStudio(self.settings.label_studio_url, self.settings.label_studio_api_key)
+
+    def close(self) -> None:
+        built = self.__dict__
+        if "store" in built:
+            self.store.close()
+        if "redis" in built:
+            self.redis.close()

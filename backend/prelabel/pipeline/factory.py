@@ -1,0 +1,52 @@
+"""Builds a pipeline from settings: the one place that decides which models to load (open_clip's factory idea).
+
+The CLI, the web service's workers and the benchmarks all build their pipeline here, so they predict alike.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prelabel.pipeline.cache import ResponseCache
+from prelabel.pipeline.clip import ClipModel, load_clip
+from prelabel.pipeline.descriptions import class_texts_for
+from prelabel.pipeline.encoders import load_text_encoder
+from prelabel.pipeline.fusion import ClassFeatureStore
+from prelabel.pipeline.mllm import MLLMClient
+from prelabel.pipeline.pipeline import Pipeline
+from prelabel.settings import Settings
+from prelabel.vocabulary.normalize import Normalizer
+from prelabel.vocabulary.vocab import Vocabulary
+
+
+def response_cache(settings: Settings) -> ResponseCache:
+    return ResponseCache(Path(settings.data_dir) / "mllm-cache.sqlite")
+
+
+def mllm_client(settings: Settings) -> MLLMClient | None:
+    return MLLMClient.from_settings(settings, response_cache(settings)) if settings.mllm_enabled else None
+
+
+def clip_model(settings: Settings) -> ClipModel | None:
+    if not settings.clip_enabled:
+        return None
+    return load_clip(settings.clip_model, settings.clip_pretrained or None, settings.device,
+                     threads=settings.torch_threads)
+
+
+def build_pipeline(settings: Settings, vocabulary: Vocabulary, clip: ClipModel | None = None,
+                   reuse: Pipeline | None = None) -> Pipeline:
+    """Everything a prediction needs, for this vocabulary (usually the one in force: expert's file plus learned
+    synonyms). `reuse` takes the loaded models of an older pipeline (a vocabulary change loads no model).
+    Raises VocabError, SpecError, ClipLoadError or DescriptionsError with a message fit for a user when a
+    setting names something that cannot be loaded."""
+    if reuse is not None:
+        encoder, mllm, clip = reuse.normalizer.text_encoder, reuse.mllm, reuse.clip
+    else:
+        encoder = load_text_encoder(settings.text_encoder, settings.device) if settings.text_encoder else None
+        mllm, clip = mllm_client(settings), clip if clip is not None else clip_model(settings)
+    return Pipeline(
+        vocabulary, Normalizer(vocabulary, text_encoder=encoder), settings, mllm=mllm, clip=clip,
+        class_texts=class_texts_for(vocabulary),
+        feature_store=reuse.feature_store if reuse else ClassFeatureStore(Path(settings.data_dir) / "class-features"),
+    )
