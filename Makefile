@@ -19,6 +19,8 @@ demo: install
 
 lint: install
 	$(BIN)/ruff check backend tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint services
 	$(BIN)/python -m pytest

@@ -1,28 +1,49 @@
-"""Shared fixtures: the shipped example vocabulary, real small models, and paths."""
+"""Fixtures: the real services the tests talk to, real small models, the stub MLLM. Helpers: tests/helpers.py."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from labelstudio import label_studio_fixture
-
-ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data"
-EXAMPLE_VOCAB = ROOT / "vocab" / "plant-quarantine-pests.yaml"
-TINY_CLIP_CONFIG = DATA / "tiny-clip.json"
+from helpers import EXAMPLE_VOCAB, TEST_REDIS_URL, TINY_CLIP_CONFIG, fresh_postgres_database
+from labelstudio import LabelStudio, launch_label_studio
 
 # Nothing in the tests may reach a model hub: a download attempt fails instead of hanging.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+_LABEL_STUDIO = pytest.StashKey[tuple[LabelStudio, Path]]()
 
-# One real Label Studio for the whole session: its first start runs migrations (about 50 s).
-label_studio = pytest.fixture(scope="session", name="label_studio")(label_studio_fixture)
 
-TEST_REDIS_URL = os.environ.get("PRELABEL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """One real Label Studio for the session, launched as soon as collection shows a test needs it: its first
+    start (migrations, about 50 s on one core) overlaps with the tests that do not need it, which run first
+    (a stable sort keeps every module's own order)."""
+    needs = [item for item in items if "label_studio" in getattr(item, "fixturenames", ())]
+    if not needs:
+        return
+    items[:] = [item for item in items if item not in needs] + needs
+    base_dir = Path(tempfile.mkdtemp(prefix="prelabel-label-studio-"))
+    config.stash[_LABEL_STUDIO] = (launch_label_studio(base_dir), base_dir)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    launched = config.stash.get(_LABEL_STUDIO, None)
+    if launched is not None:
+        launched[0].stop()
+        shutil.rmtree(launched[1], ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def label_studio(request: pytest.FixtureRequest) -> LabelStudio:
+    ls, _ = request.config.stash[_LABEL_STUDIO]
+    ls.wait_ready()
+    return ls
 
 
 @pytest.fixture
@@ -78,65 +99,11 @@ def tiny_clip():
 
 
 @pytest.fixture
-def stub_llm():
+def stub_llm() -> Iterator:
     from stub_llm import StubLLM
 
     with StubLLM() as stub:
         yield stub
-
-
-def solid_image(path: Path, colour: tuple[int, int, int], size=(64, 48)) -> Path:
-    """A real JPEG of one colour; the stub LLM tells images apart by colour (see answer_by_colour)."""
-    from PIL import Image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, colour).save(path, format="JPEG", quality=95)
-    return path
-
-
-PALETTE = {"red": (220, 20, 20), "green": (20, 220, 20), "blue": (20, 20, 220), "yellow": (220, 220, 20),
-           "magenta": (220, 20, 220), "cyan": (20, 220, 220)}
-
-
-def answer_by_colour(answers: dict[str, str], stage2: str = "none"):
-    """A stub handler: stage-1 JSON chosen by the image's colour (the nearest of PALETTE), or `stage2` for the
-    text-only stage-2 question. An answer starting "RAW:" is sent as it is (malformed answers)."""
-    import io
-    import json
-
-    from PIL import Image
-
-    from stub_llm import request_images
-
-    def handler(body: dict) -> str:
-        images = request_images(body)
-        if not images:
-            return stage2
-        pixel = Image.open(io.BytesIO(images[0])).convert("RGB").resize((1, 1)).getpixel((0, 0))
-        colour = min(PALETTE, key=lambda name: sum((a - b) ** 2 for a, b in zip(PALETTE[name], pixel, strict=True)))
-        answer = answers.get(colour)
-        if answer is None or answer.startswith("{") or answer.startswith("RAW:"):
-            return answer.removeprefix("RAW:") if answer else "{}"
-        return json.dumps({"description": f"A photo of a {answer} on a leaf.", "classification": answer,
-                           "candidates": [answer]})
-
-    return handler
-
-
-TEST_POSTGRES_URL = os.environ.get("PRELABEL_TEST_POSTGRES_URL", "postgresql://postgres:postgres@127.0.0.1:5432")
-
-
-def fresh_postgres_database(name: str) -> str:
-    """An empty PostgreSQL database (make test starts the server: scripts/ensure-postgres.sh)."""
-    import psycopg
-
-    try:
-        with psycopg.connect(f"{TEST_POSTGRES_URL}/postgres", autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            connection.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"no PostgreSQL at {TEST_POSTGRES_URL} ({exc}): `make test` starts one")
-    return f"{TEST_POSTGRES_URL}/{name}"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -144,4 +111,4 @@ def store_url(request, tmp_path) -> str:
     """The learned store on both databases it supports."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'learned.sqlite'}"
-    return fresh_postgres_database("prelabel_test")
+    return fresh_postgres_database(f"prelabel_test_{os.getpid()}")

@@ -81,6 +81,14 @@ class LabelStudio:
         except OSError:
             return "(no log)"
 
+    def wait_ready(self, timeout: float = 180) -> None:
+        """Block until /health answers and the token works; stop the server if it never does."""
+        try:
+            _wait_ready(self, time.monotonic() + timeout)
+        except BaseException:
+            self.stop()
+            raise
+
     def stop(self) -> None:
         """Terminate the whole process group: label-studio and anything it started. Safe to call twice."""
         if self.process.poll() is None:
@@ -168,8 +176,9 @@ def _wait_ready(ls: LabelStudio, deadline: float) -> None:
     raise TimeoutError(f"Label Studio at {ls.url} not ready in time; log tail:\n{ls.log_tail()}")
 
 
-def start_label_studio(base_dir: Path, port: int | None = None, timeout: float = 180) -> LabelStudio:
-    """Start Label Studio with its data, files root, token and log under base_dir; return once it answers.
+def launch_label_studio(base_dir: Path, port: int | None = None) -> LabelStudio:
+    """Start Label Studio with its data, files root, token and log under base_dir, without waiting for it:
+    its first start (migrations) takes tens of seconds that other tests can use. Call wait_ready() before use.
 
     Starting again on the same base_dir reuses the database (no migrations, same user and token).
     """
@@ -202,11 +211,13 @@ def start_label_studio(base_dir: Path, port: int | None = None, timeout: float =
     )
     ls = LabelStudio(url, token, data_dir, files_root, log_path, process, log)
     atexit.register(ls.stop)  # no orphaned server if the test run dies before stop()
-    try:
-        _wait_ready(ls, time.monotonic() + timeout)
-    except BaseException:
-        ls.stop()
-        raise
+    return ls
+
+
+def start_label_studio(base_dir: Path, port: int | None = None, timeout: float = 180) -> LabelStudio:
+    """Start Label Studio (launch_label_studio) and return once it answers."""
+    ls = launch_label_studio(base_dir, port)
+    ls.wait_ready(timeout)
     return ls
 
 

@@ -1,4 +1,5 @@
-"""`prelabel normalize` as other programs call it: a real process, stdin in, JSON lines out, exit codes."""
+"""`prelabel normalize` as other programs call it: stdin in, JSON lines out, exit codes. One test pipes through a
+real process (the console script and its streams); the rest run the command in process."""
 
 from __future__ import annotations
 
@@ -7,25 +8,26 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import EXAMPLE_VOCAB, TINY_CLIP_CONFIG
+from helpers import EXAMPLE_VOCAB, TINY_CLIP_CONFIG, invoke
 
 PRELABEL = str(Path(sys.executable).parent / "prelabel")
 
 
-def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run([PRELABEL, *args], input=stdin.encode("utf-8"), capture_output=True, timeout=300)
+def run(*args: str, stdin: str = ""):
+    return invoke(*args, stdin=stdin)
 
 
-def lines(completed: subprocess.CompletedProcess) -> list[dict]:
-    return [json.loads(line) for line in completed.stdout.decode("utf-8").splitlines()]
+def lines(completed) -> list[dict]:
+    return [json.loads(line) for line in completed.stdout.splitlines()]
 
 
 def test_one_json_object_per_input_line_in_order():
     answers = ["BMSB", "", "This is likely an adult brown marmorated stink bug on a leaf.", "weevils",
                "クサギカメムシの成虫", "a house cat", "Halyomorpha halis"]
-    completed = run("normalize", "--vocab", str(EXAMPLE_VOCAB), stdin="\n".join(answers) + "\n")
+    completed = subprocess.run([PRELABEL, "normalize", "--vocab", str(EXAMPLE_VOCAB)], capture_output=True,
+                               input=("\n".join(answers) + "\n").encode("utf-8"), timeout=300)
     assert completed.returncode == 0, completed.stderr
-    results = lines(completed)
+    results = [json.loads(line) for line in completed.stdout.decode("utf-8").splitlines()]
     assert [r["input"] for r in results] == answers
     for result in results:
         assert set(result) == {"input", "label", "score", "method", "alternatives"}
@@ -47,26 +49,26 @@ def test_bad_vocabulary_exits_2_with_the_problems_on_stderr(tmp_path):
     broken = tmp_path / "broken.yaml"
     broken.write_text("domain: d\nlabels:\n  - label: A\n    aliases: [x\n", encoding="utf-8")
     completed = run("normalize", "--vocab", str(broken), stdin="x\n")
-    assert completed.returncode == 2
-    assert completed.stdout == b""
-    assert f"{broken}:5: malformed YAML" in completed.stderr.decode()
+    assert completed.exit_code == 2
+    assert completed.stdout == ""
+    assert f"{broken}:5: malformed YAML" in completed.stderr
     missing = run("normalize", "--vocab", str(tmp_path / "none.yaml"), stdin="x\n")
-    assert missing.returncode == 2 and "file not found" in missing.stderr.decode()
+    assert missing.exit_code == 2 and "file not found" in missing.stderr
 
 
 def test_bad_encoder_spec_exits_2(tmp_path):
     completed = run("normalize", "--vocab", str(EXAMPLE_VOCAB), "--text-encoder", "bert:x", stdin="x\n")
-    assert completed.returncode == 2
-    assert "unknown kind 'bert'" in completed.stderr.decode()
+    assert completed.exit_code == 2
+    assert "unknown kind 'bert'" in completed.stderr
     completed = run("normalize", "--vocab", str(EXAMPLE_VOCAB), "--text-encoder",
                     f"sentence-transformers:{tmp_path}/nothing", stdin="x\n")
-    assert completed.returncode == 2 and "is not a directory" in completed.stderr.decode()
+    assert completed.exit_code == 2 and "is not a directory" in completed.stderr
 
 
 def test_missing_vocab_option_is_a_usage_error():
     completed = run("normalize", stdin="x\n")
-    assert completed.returncode == 2
-    assert "--vocab" in completed.stderr.decode()
+    assert completed.exit_code == 2
+    assert "--vocab" in completed.stderr
 
 
 def test_embedding_stage_from_the_command_line(minilm_path, tmp_path):
@@ -74,10 +76,10 @@ def test_embedding_stage_from_the_command_line(minilm_path, tmp_path):
     vocabulary.write_text("domain: defects\nlabels:\n  - label: corrosion\n  - label: scratch\n", encoding="utf-8")
     completed = run("normalize", "--vocab", str(vocabulary), "--text-encoder",
                     f"sentence-transformers:{minilm_path}", stdin="rust\nscratches\n")
-    assert completed.returncode == 0, completed.stderr
+    assert completed.exit_code == 0, completed.stderr
     results = lines(completed)
     assert [(r["label"], r["method"]) for r in results] == [("corrosion", "embedding"), ("scratch", "rule")]
     tiny = run("normalize", "--vocab", str(vocabulary), "--text-encoder", f"open_clip:{TINY_CLIP_CONFIG}:",
                stdin="rust\n")
-    assert tiny.returncode == 0, tiny.stderr
+    assert tiny.exit_code == 0, tiny.stderr
     assert len(lines(tiny)) == 1

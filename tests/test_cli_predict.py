@@ -1,26 +1,24 @@
-"""`prelabel predict` and `prelabel vocab describe` as a user runs them: real processes, the stub LLM over HTTP."""
+"""`prelabel predict` and `prelabel vocab describe` as a user runs them (in process), the stub LLM over HTTP."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
-from conftest import EXAMPLE_VOCAB, TINY_CLIP_CONFIG, answer_by_colour, solid_image
+from helpers import EXAMPLE_VOCAB, TINY_CLIP_CONFIG, answer_by_colour, invoke, solid_image
 
 PRELABEL = str(Path(sys.executable).parent / "prelabel")
 
 
-def run(tmp_path, stub, *args: str, **env: str) -> subprocess.CompletedProcess:
-    environ = {**os.environ, "PRELABEL_DATA_DIR": str(tmp_path / "var"), "PRELABEL_CLIP_MODEL": str(TINY_CLIP_CONFIG),
+def run(tmp_path, stub, *args: str, **env: str):
+    environ = {"PRELABEL_DATA_DIR": str(tmp_path / "var"), "PRELABEL_CLIP_MODEL": str(TINY_CLIP_CONFIG),
                "PRELABEL_CLIP_PRETRAINED": "", "PRELABEL_DEVICE": "cpu", "PRELABEL_LLM_RETRIES": "0",
                "PRELABEL_LLM_BASE_URL": stub.url if stub else "", **env}
-    return subprocess.run([PRELABEL, *args], env=environ, capture_output=True, text=True, timeout=300)
+    return invoke(*args, env=environ)
 
 
 def test_predict_writes_label_studio_tasks_and_a_summary(tmp_path, stub_llm):
@@ -34,7 +32,7 @@ def test_predict_writes_label_studio_tasks_and_a_summary(tmp_path, stub_llm):
     out = tmp_path / "tasks.json"
     completed = run(tmp_path, stub_llm, "predict", "--vocab", str(EXAMPLE_VOCAB), str(images), "--out", str(out),
                     "--image-root", str(tmp_path))
-    assert completed.returncode == 0, completed.stderr
+    assert completed.exit_code == 0, completed.stderr
     tasks = json.loads(out.read_text(encoding="utf-8"))
     assert [t["data"]["image"] for t in tasks] == [
         "/data/local-files/?d=photos/a.jpg", "/data/local-files/?d=photos/c.jpg", "/data/local-files/?d=photos/d.jpg",
@@ -55,7 +53,7 @@ def test_predict_writes_label_studio_tasks_and_a_summary(tmp_path, stub_llm):
     assert "failed: " in err and "d.jpg" in err
     # The same images again: every answer comes from the cache.
     again = run(tmp_path, stub_llm, "predict", "--vocab", str(EXAMPLE_VOCAB), str(images), "--out", str(out))
-    assert again.returncode == 0
+    assert again.exit_code == 0
     assert "MLLM calls: 1 (retries 0), cache hits: 2" in again.stderr  # only the malformed one is asked again
     assert stub_llm.calls == 4  # 3 first run + the malformed one asked again (malformed answers are not cached)
 
@@ -66,11 +64,11 @@ def test_predict_without_mllm_or_clip_switches(tmp_path, stub_llm):
     out = tmp_path / "t.json"
     clip_only = run(tmp_path, stub_llm, "predict", "--vocab", str(EXAMPLE_VOCAB), str(image), "--out", str(out),
                     "--no-mllm")
-    assert clip_only.returncode == 0 and stub_llm.calls == 0
+    assert clip_only.exit_code == 0 and stub_llm.calls == 0
     assert set(json.loads(out.read_text())[0]["meta"]["prelabel"]["stage_scores"]) == {"clip_image", "fused", "final"}
     mllm_only = run(tmp_path, stub_llm, "predict", "--vocab", str(EXAMPLE_VOCAB), str(image), "--out", str(out),
                     "--no-clip")
-    assert mllm_only.returncode == 0
+    assert mllm_only.exit_code == 0
     task = json.loads(out.read_text())[0]
     assert task["predictions"][0]["score"] == 0.97 and task["data"]["image"] == str(image)  # the alias score
 
@@ -79,24 +77,24 @@ def test_predict_bad_arguments_exit_2(tmp_path, stub_llm):
     image = solid_image(tmp_path / "x.jpg", (1, 2, 3))
     out = str(tmp_path / "t.json")
     missing = run(tmp_path, stub_llm, "predict", "--vocab", str(EXAMPLE_VOCAB), str(tmp_path / "nope"), "--out", out)
-    assert missing.returncode == 2 and "no such file or directory" in missing.stderr
+    assert missing.exit_code == 2 and "no such file or directory" in missing.stderr
     bad_vocab = tmp_path / "bad.yaml"
     bad_vocab.write_text("domain: d\nlabels: {}\n")
     completed = run(tmp_path, stub_llm, "predict", "--vocab", str(bad_vocab), str(image), "--out", out)
-    assert completed.returncode == 2 and "labels: expected a list of labels" in completed.stderr
+    assert completed.exit_code == 2 and "labels: expected a list of labels" in completed.stderr
     bad_model = run(tmp_path, stub_llm, "predict", "--vocab", str(EXAMPLE_VOCAB), str(image), "--out", out,
                     PRELABEL_CLIP_MODEL="No-Such-Model")
-    assert bad_model.returncode == 2 and "No-Such-Model" in bad_model.stderr
+    assert bad_model.exit_code == 2 and "No-Such-Model" in bad_model.stderr
     bad_setting = run(tmp_path, stub_llm, "predict", "--vocab", str(EXAMPLE_VOCAB), str(image), "--out", out,
                       PRELABEL_LLM_CONCURRENCY="many")
-    assert bad_setting.returncode == 2 and "PRELABEL_LLM_CONCURRENCY='many': expected int" in bad_setting.stderr
+    assert bad_setting.exit_code == 2 and "PRELABEL_LLM_CONCURRENCY='many': expected int" in bad_setting.stderr
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     outside = run(tmp_path, stub_llm, "predict", "--vocab", str(EXAMPLE_VOCAB), str(image), "--out", out,
                   "--image-root", str(elsewhere))
-    assert outside.returncode == 2 and "is not under --image-root" in outside.stderr
+    assert outside.exit_code == 2 and "is not under --image-root" in outside.stderr
     no_images = run(tmp_path, stub_llm, "predict", "--out", out)
-    assert no_images.returncode == 2
+    assert no_images.exit_code == 2
     assert not Path(out).exists()
 
 
@@ -105,7 +103,7 @@ def test_unreachable_mllm_fails_images_not_the_run(tmp_path):
     out = tmp_path / "t.json"
     completed = run(tmp_path, None, "predict", "--vocab", str(EXAMPLE_VOCAB), str(image), "--out", str(out),
                     PRELABEL_LLM_BASE_URL="http://127.0.0.1:9/v1", PRELABEL_LLM_TIMEOUT="2")
-    assert completed.returncode == 0, completed.stderr
+    assert completed.exit_code == 0, completed.stderr
     assert "stage errors: {'stage1:connection': 1}" in completed.stderr
     assert json.loads(out.read_text())[0]["predictions"]  # CLIP alone still pre-labels
 
@@ -116,7 +114,7 @@ def test_vocab_describe_writes_once_and_keeps_expert_edits(tmp_path, stub_llm):
     vocab.write_text("domain: d\nlabels:\n  - label: Halyomorpha halys\n"
                      "    common: {en: [brown marmorated stink bug]}\n  - label: Sitophilus oryzae\n", encoding="utf-8")
     completed = run(tmp_path, stub_llm, "vocab", "describe", "--vocab", str(vocab))
-    assert completed.returncode == 0, completed.stderr
+    assert completed.exit_code == 0, completed.stderr
     assert stub_llm.calls == 10
     path = tmp_path / "pests.descriptions.yaml"
     written = yaml.safe_load(path.read_text(encoding="utf-8"))["descriptions"]
@@ -126,11 +124,11 @@ def test_vocab_describe_writes_once_and_keeps_expert_edits(tmp_path, stub_llm):
     edited = path.read_text(encoding="utf-8").replace(written["Sitophilus oryzae"][0], "Expert text.")
     path.write_text(edited, encoding="utf-8")
     again = run(tmp_path, stub_llm, "vocab", "describe", "--vocab", str(vocab))
-    assert again.returncode == 0 and stub_llm.calls == 10
+    assert again.exit_code == 0 and stub_llm.calls == 10
     assert "0 label(s) described, 2 already in" in again.stderr
     assert "Expert text." in path.read_text(encoding="utf-8")
     forced = run(tmp_path, stub_llm, "vocab", "describe", "--vocab", str(vocab), "--force")
-    assert forced.returncode == 0 and stub_llm.calls == 20
+    assert forced.exit_code == 0 and stub_llm.calls == 20
     assert "Expert text." not in path.read_text(encoding="utf-8")
 
 
@@ -142,21 +140,21 @@ def test_vocab_describe_keeps_what_was_done_when_the_mllm_fails(tmp_path, stub_l
         stub_llm.enqueue(content="A description.")
     stub_llm.enqueue(status=500)  # PRELABEL_LLM_RETRIES=0: the sixth call fails for good
     completed = run(tmp_path, stub_llm, "vocab", "describe", "--vocab", str(vocab))
-    assert completed.returncode == 1
+    assert completed.exit_code == 1
     assert "server_error" in completed.stderr and "is saved in" in completed.stderr
     saved = yaml.safe_load((tmp_path / "pests.descriptions.yaml").read_text(encoding="utf-8"))["descriptions"]
     assert list(saved) == ["Halyomorpha halys"]
     resumed = run(tmp_path, stub_llm, "vocab", "describe", "--vocab", str(vocab))
-    assert resumed.returncode == 0
+    assert resumed.exit_code == 0
     assert "29 label(s) described, 1 already in" in resumed.stderr
 
 
 def test_vocab_describe_needs_an_endpoint(tmp_path):
     completed = run(tmp_path, None, "vocab", "describe", "--vocab", str(EXAMPLE_VOCAB))
-    assert completed.returncode == 2 and "PRELABEL_LLM_BASE_URL is not set" in completed.stderr
+    assert completed.exit_code == 2 and "PRELABEL_LLM_BASE_URL is not set" in completed.stderr
 
 
 def test_settings_lists_every_variable():
-    completed = subprocess.run([PRELABEL, "settings"], capture_output=True, text=True, check=True)
+    completed = invoke("settings")
     for name in ("PRELABEL_LLM_BASE_URL", "PRELABEL_CLIP_MODEL", "REDIS_URL", "LABEL_STUDIO_API_KEY"):
         assert f"{name}=" in completed.stdout

@@ -10,16 +10,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 from redis import Redis
 from rq import Worker
-from rq.registry import FinishedJobRegistry
+from rq.registry import FinishedJobRegistry, StartedJobRegistry
 
-from conftest import EXAMPLE_VOCAB, TEST_REDIS_URL, TINY_CLIP_CONFIG, answer_by_colour, solid_image
+from helpers import EXAMPLE_VOCAB, TEST_REDIS_URL, TINY_CLIP_CONFIG, answer_by_colour, solid_image, wait_until
 from labelstudio import free_port
 from prelabel.jobs import queues
 from prelabel.learning.store import LearnedStore
@@ -35,14 +34,17 @@ EXPECTED = {"red": "Halyomorpha halys", "green": "Sitophilus oryzae", "blue": "S
             "red2": "Halyomorpha halys", "green2": "Sitophilus oryzae"}
 
 
-def wait_until(check, timeout: float = 60, every: float = 0.5, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+def finished_results(redis: Redis, queue_name: str) -> list[dict]:
+    """What the finished prediction jobs of a queue returned (other jobs there return no dict)."""
+    queue = queues.queue(redis, queue_name)
+    found = [queue.fetch_job(i).return_value() for i in FinishedJobRegistry(queue=queue).get_job_ids()]
+    return [result for result in found if isinstance(result, dict) and "tasks" in result]
+
+
+def idle(redis: Redis) -> bool:
+    """No prediction job waits or runs."""
+    return all(queues.queue(redis, name).count == 0 and StartedJobRegistry(queue=queues.queue(redis, name)).count == 0
+               for name in (queues.INTERACTIVE, queues.PREDICT))
 
 
 @pytest.fixture(scope="module")
@@ -180,12 +182,14 @@ def test_bulk_predictions_are_written_by_the_worker(label_studio, backend_url, w
     assert "not pre-labelled" in worker.read_text()  # the reason is logged
 
 
-def test_a_single_task_is_answered_interactively(label_studio, backend_url, worker, project):
+def test_a_single_task_is_answered_interactively(label_studio, backend_url, worker, project, redis):
     project_id, ids = project
     retrieve(label_studio, project_id, [ids["red2"]])  # returns once /predict has answered
     found = predictions_of(label_studio, ids["red2"])
     assert [p.result[0]["value"]["choices"] for p in found] == [[EXPECTED["red2"]]]
-    time.sleep(2)  # the worker must not write it a second time
+    # The worker that computed it has finished its job and wrote nothing itself: the response delivered it.
+    [outcome] = wait_until(lambda: finished_results(redis, queues.INTERACTIVE), 60, what="the interactive job")
+    assert outcome["tasks"] == 1 and outcome["written"] == 0
     assert len(predictions_of(label_studio, ids["red2"])) == 1
 
 
@@ -203,10 +207,10 @@ def test_prelabel_run_queues_the_rest_and_shows_progress(label_studio, env, work
     assert again.returncode == 0 and "0 task(s) queued in 0 job(s), 1 already pre-labelled" in again.stderr
 
 
-def test_re_predicting_never_duplicates(label_studio, backend_url, worker, project):
+def test_re_predicting_never_duplicates(label_studio, backend_url, worker, project, redis):
     project_id, ids = project
-    retrieve(label_studio, project_id, list(ids.values()))
-    time.sleep(3)
+    retrieve(label_studio, project_id, list(ids.values()))  # /predict has queued whatever it would queue
+    wait_until(lambda: idle(redis), 60, what="every queued prediction job to finish")
     version = current_version(backend_url)
     for name, task_id in ids.items():
         versions = [p.model_version for p in predictions_of(label_studio, task_id)]

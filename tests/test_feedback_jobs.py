@@ -12,7 +12,7 @@ import pytest
 from redis import Redis
 from rq.registry import FailedJobRegistry
 
-from conftest import EXAMPLE_VOCAB, TEST_REDIS_URL
+from helpers import EXAMPLE_VOCAB, TEST_REDIS_URL
 from prelabel.jobs import queues
 from prelabel.learning.rules import Learning
 from prelabel.learning.store import LearnedStore
@@ -56,11 +56,9 @@ def run_workers(env: dict) -> list[str]:
     return [process.communicate(timeout=600)[0] for process in processes]
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
-def test_many_feedback_jobs_at_once_count_each_annotation_once(database, annotated, label_studio, tmp_path,
-                                                               store_url_for):
+def test_many_feedback_jobs_at_once_count_each_annotation_once(store_url, annotated, label_studio, tmp_path):
     project_id, annotations, reviewers = annotated
-    url = store_url_for(database)
+    url = store_url
     store = LearnedStore(url)
     # What prediction jobs kept for each task: the MLLM said a string the vocabulary does not know, and BMSB.
     store.save_prediction_evidence([{
@@ -114,14 +112,3 @@ def test_many_feedback_jobs_at_once_count_each_annotation_once(database, annotat
                                             completed_by=reviewers[len(annotations) % 3])
         annotations[created.id] = task
     redis.flushdb()
-
-
-@pytest.fixture
-def store_url_for(tmp_path):
-    from conftest import fresh_postgres_database
-
-    def make(database: str) -> str:
-        return (f"sqlite:///{tmp_path / 'learned.sqlite'}" if database == "sqlite"
-                else fresh_postgres_database("prelabel_feedback_test"))
-
-    return make

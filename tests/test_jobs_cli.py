@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rq.registry import FailedJobRegistry
 
-from conftest import EXAMPLE_VOCAB, TEST_REDIS_URL
+from helpers import EXAMPLE_VOCAB, TEST_REDIS_URL, invoke
 from prelabel.jobs import queues
 from prelabel.jobs.delivery import ResultStore
 from prelabel.parts import Parts
@@ -25,9 +25,14 @@ def environment(tmp_path) -> dict[str, str]:
             "LABEL_STUDIO_URL": "http://127.0.0.1:9", "LABEL_STUDIO_API_KEY": "unused"}
 
 
-def run(tmp_path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([PRELABEL, *args], env={**os.environ, **environment(tmp_path)}, capture_output=True,
-                          text=True, timeout=300)
+def run(tmp_path, *args: str):
+    return invoke(*args, env=environment(tmp_path))
+
+
+def run_worker(tmp_path, queue_name: str) -> subprocess.CompletedProcess:
+    """A real worker process: it forks rq's scheduler and installs signal handlers, so it runs apart."""
+    return subprocess.run([PRELABEL, "worker", "--queues", queue_name, "--burst"],
+                          env={**os.environ, **environment(tmp_path)}, capture_output=True, text=True, timeout=300)
 
 
 def test_a_job_for_another_model_version_fails_at_once_and_is_listed(tmp_path, redis_conn):
@@ -35,12 +40,12 @@ def test_a_job_for_another_model_version_fails_at_once_and_is_listed(tmp_path, r
     [job] = queues.enqueue_predictions(redis_conn, 5, tasks, Control(), "prelabel-00000000-00000000")
     assert job.meta == {"project": 5, "total": 2, "done": 0}  # progress lives in job.meta
     assert queues.enqueue_predictions(redis_conn, 5, tasks, Control(), "prelabel-00000000-00000000") == []
-    worker = run(tmp_path, "worker", "--queues", queues.PREDICT, "--burst")
+    worker = run_worker(tmp_path, queues.PREDICT)
     assert worker.returncode == 0, worker.stderr
     registry = FailedJobRegistry(queue=queues.queue(redis_conn, queues.PREDICT))
     assert registry.get_job_ids() == [job.id]  # failed for good: no retries for a settings mismatch
     listed = run(tmp_path, "jobs")
-    assert listed.returncode == 0
+    assert listed.exit_code == 0
     lines = listed.stdout.splitlines()
     assert "prelabel-predict: 0 queued, 0 running, 1 failed" in lines
     [failure] = [line for line in lines if line.startswith("  failed ")]
@@ -53,11 +58,11 @@ def test_a_job_for_another_model_version_fails_at_once_and_is_listed(tmp_path, r
 
 def test_run_needs_a_choice_of_tasks_and_a_reachable_label_studio(tmp_path, redis_conn):
     both = run(tmp_path, "run", "--project", "1")
-    assert both.returncode == 2 and "give either --all or --tasks" in both.stderr
+    assert both.exit_code == 2 and "give either --all or --tasks" in both.stderr
     bad = run(tmp_path, "run", "--project", "1", "--tasks", "1,x")
-    assert bad.returncode == 2 and "expected comma-separated integers" in bad.stderr
+    assert bad.exit_code == 2 and "expected comma-separated integers" in bad.stderr
     away = run(tmp_path, "run", "--project", "1", "--all")
-    assert away.returncode == 1
+    assert away.exit_code == 1
     assert "Label Studio at http://127.0.0.1:9: cannot read project" in away.stderr
 
 
@@ -69,7 +74,7 @@ def test_a_job_queued_before_a_vocabulary_change_predicts_at_the_version_in_forc
     tasks = [{"id": 1, "data": {"image": "/data/upload/1.jpg"}}]
     ResultStore(redis_conn).hand_over(older, [1])
     [job] = queues.enqueue_predictions(redis_conn, 5, tasks, Control(), older)
-    assert run(tmp_path, "worker", "--queues", queues.PREDICT, "--burst").returncode == 0
+    assert run_worker(tmp_path, queues.PREDICT).returncode == 0
     job.refresh()
     assert job.get_status() == "finished"
     outcome = job.return_value()

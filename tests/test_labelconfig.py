@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 from prelabel.studio.labelconfig import Control, LabelConfigError, make_label_config, read_label_config
 
 

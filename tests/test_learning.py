@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import EXAMPLE_VOCAB
+from helpers import EXAMPLE_VOCAB, invoke
 from prelabel.learning.rules import Learning, Verdict, learnable, verdicts
 from prelabel.learning.store import LearnedStore
 from prelabel.vocabulary.normalize import Normalizer
@@ -18,11 +16,6 @@ from prelabel.vocabulary.vocab import load_vocabulary, parse_vocabulary, with_le
 
 BMSB = "Halyomorpha halys"
 PRELABEL = str(Path(sys.executable).parent / "prelabel")
-
-
-@pytest.fixture(scope="module")
-def normalizer():
-    return Normalizer(load_vocabulary(EXAMPLE_VOCAB))
 
 
 @pytest.fixture
@@ -200,10 +193,10 @@ def test_bad_store_urls():
 
 # ---- the expert's commands -----------------------------------------------------------------------------------------
 
-def run(tmp_path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PRELABEL_DATA_DIR": str(tmp_path), "PRELABEL_VOCAB": str(EXAMPLE_VOCAB),
+def run(tmp_path, *args: str):
+    env = {"PRELABEL_DATA_DIR": str(tmp_path), "PRELABEL_VOCAB": str(EXAMPLE_VOCAB), "PRELABEL_DATABASE_URL": "",
            "LABEL_STUDIO_URL": "http://ls.example:8080"}
-    return subprocess.run([PRELABEL, "vocab", *args], env=env, capture_output=True, text=True, timeout=120)
+    return invoke("vocab", *args, env=env)
 
 
 def test_review_accept_reject_export_and_log(tmp_path, normalizer):
@@ -213,19 +206,19 @@ def test_review_accept_reject_export_and_log(tmp_path, normalizer):
     learning.record(3, 13, 3, 100, synonym("rice weevil", "Sitophilus zeamais"))
     learning.record(4, 14, 3, 100, [Verdict("new_class", "hornet", "Vespa velutina")])
     review = run(tmp_path, "review")
-    assert review.returncode == 0, review.stderr
+    assert review.exit_code == 0, review.stderr
     out = review.stdout
     assert f"'marble bug' -> {BMSB}: 2 annotation(s), reviewers [100, 101]" in out
     assert "http://ls.example:8080/projects/3/data?task=11" in out
     assert "'rice weevil' -> Sitophilus zeamais (pending): 1 annotation(s), but also ['Sitophilus oryzae']" in out
     assert "'Vespa velutina': 1 annotation(s), MLLM said ['hornet']" in out
     accepted = run(tmp_path, "accept", "marble bug", BMSB, "--by", "dr-tanaka")
-    assert accepted.returncode == 0 and accepted.stdout.strip() == f"accepted: 'marble bug' -> {BMSB}"
-    assert run(tmp_path, "reject", "rice weevil", "Sitophilus zeamais").returncode == 0
+    assert accepted.exit_code == 0 and accepted.stdout.strip() == f"accepted: 'marble bug' -> {BMSB}"
+    assert run(tmp_path, "reject", "rice weevil", "Sitophilus zeamais").exit_code == 0
     bad = run(tmp_path, "accept", "x y z", "Nope")
-    assert bad.returncode == 2 and "'Nope' is not a label of the vocabulary" in bad.stderr
+    assert bad.exit_code == 2 and "'Nope' is not a label of the vocabulary" in bad.stderr
     exported = tmp_path / "merged.yaml"
-    assert run(tmp_path, "export", "--out", str(exported)).returncode == 0
+    assert run(tmp_path, "export", "--out", str(exported)).exit_code == 0
     merged = load_vocabulary(exported)
     assert "marble bug" in merged.get(BMSB).aliases
     assert len(merged) == len(normalizer.vocabulary)
@@ -241,7 +234,7 @@ def test_export_of_a_vocabulary_without_learning_round_trips(tmp_path):
         return [(e.label, e.scientific, e.common, e.aliases, e.parent, e.description) for e in vocabulary]
 
     exported = run(tmp_path, "export")
-    assert exported.returncode == 0
+    assert exported.exit_code == 0
     assert content(parse_vocabulary(exported.stdout)) == content(load_vocabulary(EXAMPLE_VOCAB))
 
 
@@ -249,7 +242,7 @@ def test_the_vocabulary_in_force_survives_the_store_going_away(tmp_path):
     """PostgreSQL restarting must not stop /health or /predict: the last vocabulary in force is kept."""
     import psycopg
 
-    from conftest import TEST_POSTGRES_URL, fresh_postgres_database
+    from helpers import TEST_POSTGRES_URL, fresh_postgres_database
     from prelabel.learning.in_force import VocabularyInForce
     from prelabel.settings import Settings
 

@@ -10,7 +10,7 @@ import io
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -46,9 +46,10 @@ class Sleeps(list):
 
 
 @pytest.fixture
-def stub() -> Iterator[StubLLM]:
-    with StubLLM(handler=lambda body: json.dumps(ANSWER)) as server:
-        yield server
+def stub(stub_llm: StubLLM) -> StubLLM:
+    """The stub MLLM answering ANSWER unless a test scripts something else."""
+    stub_llm.handler = lambda body: json.dumps(ANSWER)
+    return stub_llm
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 import yaml
 
-from conftest import DATA, TINY_CLIP_CONFIG
+from helpers import DATA, TINY_CLIP_CONFIG
 from prelabel.pipeline.encoders import SpecError, load_text_encoder
 from prelabel.vocabulary import textnorm
 from prelabel.vocabulary.normalize import Normalizer, allowed_edits
@@ -182,9 +182,21 @@ def test_open_clip_text_tower_as_encoder(example_vocab):
     rows = encoder.encode(["rice weevil", "a much longer description. " * 40])
     assert rows.shape == (2, 32)
     assert abs(float((rows ** 2).sum(axis=1)[1]) - 1.0) < 1e-5
-    normalizer = Normalizer(example_vocab, text_encoder=encoder, embedding_threshold=-1.0, embedding_margin=0)
-    result = normalizer.normalize("a photograph of a sunset")
-    assert result.method == "embedding" and result.label in example_vocab.label_values
+    # The nearest name, worked out here from the encoder: the stage must pick its label, with its cosine.
+    answer = "a photograph of a sunset"
+    names = [(n.text, e.label) for e in example_vocab for n in e.names()
+             if n.language in (None, "en") and n.text.isascii()]
+    cosines = encoder.encode([textnorm.scientific_core(text) for text, _ in names]) @ encoder.encode([answer])[0]
+    best: dict[str, float] = {}
+    for (_, label), cosine in zip(names, cosines.tolist(), strict=True):
+        best[label] = max(best.get(label, -1.0), cosine)
+    nearest = max(best, key=best.__getitem__)
+    lenient = Normalizer(example_vocab, text_encoder=encoder, embedding_threshold=-1.0, embedding_margin=0)
+    result = lenient.normalize(answer)
+    assert (result.method, result.label) == ("embedding", nearest)
+    assert result.score == pytest.approx(max(0.0, best[nearest]), abs=1e-4)
+    strict = Normalizer(example_vocab, text_encoder=encoder, embedding_threshold=best[nearest] + 0.01)
+    assert (strict.normalize(answer).method, strict.normalize(answer).label) == ("none", None)
 
 
 @pytest.mark.parametrize("spec, message", [

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import EXAMPLE_VOCAB, TINY_CLIP_CONFIG, answer_by_colour, solid_image
+from helpers import EXAMPLE_VOCAB, TINY_CLIP_CONFIG, answer_by_colour, solid_image
 from prelabel.pipeline.factory import build_pipeline
 from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.pipeline import final_scores

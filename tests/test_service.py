@@ -8,7 +8,7 @@ import json
 import pytest
 from rq.job import Job
 
-from conftest import EXAMPLE_VOCAB, TEST_REDIS_URL
+from helpers import EXAMPLE_VOCAB, TEST_REDIS_URL
 from prelabel.jobs import queues
 from prelabel.jobs.delivery import ResultStore
 from prelabel.service.app import create_app
@@ -199,3 +199,15 @@ def test_a_broken_vocabulary_stops_the_start(tmp_path, redis_conn):
     broken.write_text("domain: d\nlabels: [\n", encoding="utf-8")
     with pytest.raises(VocabError, match="malformed YAML"):
         create_app(Settings.from_env({}, vocab=str(broken), clip_model=""))
+
+
+def test_importing_the_service_loads_no_model_library():
+    """gunicorn imports the service in every process it starts: it must stay light (no openai, torch, numpy)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, prelabel.service.app; "
+            "print(sorted(m for m in ('openai', 'torch', 'open_clip', 'numpy') if m in sys.modules))")
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "[]"

@@ -1,4 +1,4 @@
-"""The stub LLM server, driven by the real openai client, answers and fails the way the production code will see."""
+"""The stub_llm LLM server, driven by the real openai client, answers and fails the way the production code will see."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import base64
 import io
 import json
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import openai
@@ -19,14 +18,8 @@ USER_HI = [{"role": "user", "content": "hi"}]
 
 
 @pytest.fixture
-def stub() -> Iterator[StubLLM]:
-    with StubLLM() as server:
-        yield server
-
-
-@pytest.fixture
-def client(stub: StubLLM) -> openai.OpenAI:
-    return openai.OpenAI(base_url=stub.url, api_key="x", max_retries=0, timeout=5)
+def client(stub_llm: StubLLM) -> openai.OpenAI:
+    return openai.OpenAI(base_url=stub_llm.url, api_key="x", max_retries=0, timeout=5)
 
 
 def _png() -> bytes:
@@ -35,8 +28,8 @@ def _png() -> bytes:
     return buffer.getvalue()
 
 
-def test_normal_answer_and_usage(stub: StubLLM, client: openai.OpenAI) -> None:
-    stub.handler = lambda body: "a b c"
+def test_normal_answer_and_usage(stub_llm: StubLLM, client: openai.OpenAI) -> None:
+    stub_llm.handler = lambda body: "a b c"
     response = client.chat.completions.create(
         model="any-model", messages=[{"role": "user", "content": "one two three"}]
     )
@@ -49,17 +42,17 @@ def test_normal_answer_and_usage(stub: StubLLM, client: openai.OpenAI) -> None:
     assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (3, 3, 6)
 
 
-def test_default_answer_models_and_token_override(stub: StubLLM, client: openai.OpenAI) -> None:
+def test_default_answer_models_and_token_override(stub_llm: StubLLM, client: openai.OpenAI) -> None:
     assert [m.id for m in client.models.list()] == ["stub-vision"]
     assert client.chat.completions.create(model="m", messages=USER_HI).choices[0].message.content == "{}"
 
-    stub.handler = lambda body: {"content": "ok", "prompt_tokens": 1000, "completion_tokens": 7}
+    stub_llm.handler = lambda body: {"content": "ok", "prompt_tokens": 1000, "completion_tokens": 7}
     usage = client.chat.completions.create(model="m", messages=USER_HI).usage
     assert usage is not None
     assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (1000, 7, 1007)
 
 
-def test_handler_sees_images_text_and_response_format(stub: StubLLM, client: openai.OpenAI) -> None:
+def test_handler_sees_images_text_and_response_format(stub_llm: StubLLM, client: openai.OpenAI) -> None:
     png = _png()
 
     def handler(body: dict) -> str:
@@ -67,7 +60,7 @@ def test_handler_sees_images_text_and_response_format(stub: StubLLM, client: ope
         width, height = Image.open(io.BytesIO(image)).size
         return json.dumps({"width": width, "height": height, "text": request_text(body)})
 
-    stub.handler = handler
+    stub_llm.handler = handler
     schema = {"name": "size", "schema": {"type": "object"}}
     data_url = "data:image/png;base64," + base64.b64encode(png).decode()
     response = client.chat.completions.create(
@@ -89,57 +82,57 @@ def test_handler_sees_images_text_and_response_format(stub: StubLLM, client: ope
         "height": 3,
         "text": "You label photos.\nWhat pest?",
     }
-    assert request_images(stub.requests[0]) == [png]
-    assert stub.requests[0]["response_format"] == {"type": "json_schema", "json_schema": schema}
+    assert request_images(stub_llm.requests[0]) == [png]
+    assert stub_llm.requests[0]["response_format"] == {"type": "json_schema", "json_schema": schema}
     assert response.usage is not None
     assert response.usage.prompt_tokens == 5 + 85  # five words plus one image
 
 
-def test_rate_limit_carries_retry_after(stub: StubLLM, client: openai.OpenAI) -> None:
-    stub.enqueue(status=429, headers={"Retry-After": "1"})
+def test_rate_limit_carries_retry_after(stub_llm: StubLLM, client: openai.OpenAI) -> None:
+    stub_llm.enqueue(status=429, headers={"Retry-After": "1"})
     with pytest.raises(openai.RateLimitError) as caught:
         client.chat.completions.create(model="m", messages=USER_HI)
     assert caught.value.status_code == 429
     assert caught.value.response.headers["retry-after"] == "1"
 
 
-def test_server_error(stub: StubLLM, client: openai.OpenAI) -> None:
-    stub.enqueue(status=500)
+def test_server_error(stub_llm: StubLLM, client: openai.OpenAI) -> None:
+    stub_llm.enqueue(status=500)
     with pytest.raises(openai.InternalServerError) as caught:
         client.chat.completions.create(model="m", messages=USER_HI)
     assert caught.value.status_code == 500
 
 
-def test_invalid_json_body_raises_plain_json_error(stub: StubLLM, client: openai.OpenAI) -> None:
+def test_invalid_json_body_raises_plain_json_error(stub_llm: StubLLM, client: openai.OpenAI) -> None:
     # The openai client does not wrap this: callers must catch json.JSONDecodeError (a ValueError) themselves.
-    stub.enqueue(raw_body="not json")
+    stub_llm.enqueue(raw_body="not json")
     with pytest.raises(json.JSONDecodeError) as caught:
         client.chat.completions.create(model="m", messages=USER_HI)
     assert not isinstance(caught.value, openai.OpenAIError)
-    assert stub.calls == 1  # and it is not retried
+    assert stub_llm.calls == 1  # and it is not retried
 
 
-def test_non_json_content_type_is_returned_as_text_unless_strict(stub: StubLLM, client: openai.OpenAI) -> None:
-    stub.enqueue(raw_body="not json", headers={"Content-Type": "text/plain"})
+def test_non_json_content_type_is_returned_as_text_unless_strict(stub_llm: StubLLM, client: openai.OpenAI) -> None:
+    stub_llm.enqueue(raw_body="not json", headers={"Content-Type": "text/plain"})
     assert client.chat.completions.create(model="m", messages=USER_HI) == "not json"
 
-    strict = openai.OpenAI(base_url=stub.url, api_key="x", max_retries=0, _strict_response_validation=True)
-    stub.enqueue(raw_body="not json", headers={"Content-Type": "text/plain"})
+    strict = openai.OpenAI(base_url=stub_llm.url, api_key="x", max_retries=0, _strict_response_validation=True)
+    stub_llm.enqueue(raw_body="not json", headers={"Content-Type": "text/plain"})
     with pytest.raises(openai.APIResponseValidationError):
         strict.chat.completions.create(model="m", messages=USER_HI)
 
 
-def test_delay_beyond_timeout_raises_timeout(stub: StubLLM, client: openai.OpenAI) -> None:
-    stub.enqueue(delay=5)
+def test_delay_beyond_timeout_raises_timeout(stub_llm: StubLLM, client: openai.OpenAI) -> None:
+    stub_llm.enqueue(delay=5)
     started = time.monotonic()
     with pytest.raises(openai.APITimeoutError):
         client.with_options(timeout=0.3).chat.completions.create(model="m", messages=USER_HI)
     assert time.monotonic() - started < 2
 
 
-def test_serves_requests_in_parallel(stub: StubLLM, client: openai.OpenAI) -> None:
-    stub.latency = 0.5
-    stub.handler = lambda body: request_text(body)
+def test_serves_requests_in_parallel(stub_llm: StubLLM, client: openai.OpenAI) -> None:
+    stub_llm.latency = 0.5
+    stub_llm.handler = lambda body: request_text(body)
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=16) as pool:
         answers = list(
@@ -153,15 +146,15 @@ def test_serves_requests_in_parallel(stub: StubLLM, client: openai.OpenAI) -> No
             )
         )
     assert answers == [str(i) for i in range(16)]
-    assert stub.calls == 16
+    assert stub_llm.calls == 16
     assert time.monotonic() - started < 3  # serial would take 8 s
 
 
-def test_queue_is_fifo_before_handler_and_requests_are_recorded(stub: StubLLM, client: openai.OpenAI) -> None:
-    stub.handler = lambda body: "from handler"
-    stub.enqueue(content="first")
-    stub.enqueue(status=500)
-    stub.enqueue(content="third")
+def test_queue_is_fifo_before_handler_and_requests_are_recorded(stub_llm: StubLLM, client: openai.OpenAI) -> None:
+    stub_llm.handler = lambda body: "from handler"
+    stub_llm.enqueue(content="first")
+    stub_llm.enqueue(status=500)
+    stub_llm.enqueue(content="third")
 
     def ask(text: str) -> str | None:
         return (
@@ -175,29 +168,29 @@ def test_queue_is_fifo_before_handler_and_requests_are_recorded(stub: StubLLM, c
         ask("2")
     assert ask("3") == "third"
     assert ask("4") == "from handler"
-    assert [request_text(body) for body in stub.requests] == ["1", "2", "3", "4"]
-    assert stub.calls == 4
+    assert [request_text(body) for body in stub_llm.requests] == ["1", "2", "3", "4"]
+    assert stub_llm.calls == 4
 
-    stub.enqueue(content="dropped by reset")
-    stub.reset()
-    assert (stub.calls, stub.requests) == (0, [])
+    stub_llm.enqueue(content="dropped by reset")
+    stub_llm.reset()
+    assert (stub_llm.calls, stub_llm.requests) == (0, [])
     assert ask("5") == "from handler"
 
 
-def test_default_client_retries_server_errors_twice(stub: StubLLM) -> None:
+def test_default_client_retries_server_errors_twice(stub_llm: StubLLM) -> None:
     # retry-after-ms keeps the client's own backoff (0.5 s, then 1 s) out of the test's running time.
     for _ in range(2):
-        stub.enqueue(status=500, headers={"retry-after-ms": "10"})
-    stub.enqueue(content="finally")
-    default_client = openai.OpenAI(base_url=stub.url, api_key="x")
+        stub_llm.enqueue(status=500, headers={"retry-after-ms": "10"})
+    stub_llm.enqueue(content="finally")
+    default_client = openai.OpenAI(base_url=stub_llm.url, api_key="x")
     assert default_client.max_retries == 2
     assert default_client.chat.completions.create(model="m", messages=USER_HI).choices[0].message.content == "finally"
-    assert stub.calls == 3
+    assert stub_llm.calls == 3
 
 
 def test_stopped_server_refuses_connections() -> None:
-    stub = StubLLM().start()
-    client = openai.OpenAI(base_url=stub.url, api_key="x", max_retries=0, timeout=2)
-    stub.stop()
+    stub_llm = StubLLM().start()
+    client = openai.OpenAI(base_url=stub_llm.url, api_key="x", max_retries=0, timeout=2)
+    stub_llm.stop()
     with pytest.raises(openai.APIConnectionError):
         client.chat.completions.create(model="m", messages=USER_HI)

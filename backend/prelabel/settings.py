@@ -95,7 +95,7 @@ class Settings:
         for spec in fields(cls):
             name = spec.metadata["env"]
             if name in environ:
-                values[spec.name] = _convert(name, environ[name], spec.type)
+                values[spec.name] = _convert(name, environ[name], str(spec.type))
         return replace(cls(**values), **overrides)
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import time
@@ -32,12 +33,15 @@ def normalize(vocab_path: str, encoder_spec: str | None, embedding_threshold: fl
         except SpecError as exc:
             raise BadInput(str(exc)) from None
     normalizer = Normalizer(vocabulary, text_encoder=encoder, embedding_threshold=embedding_threshold)
-    stdin = click.get_text_stream("stdin", encoding="utf-8", errors="replace")
-    stdout = click.get_text_stream("stdout", encoding="utf-8")
+    # UTF-8 whatever the locale says: answers are Japanese as often as English. An undecodable byte costs its
+    # line a replacement character, never the run.
+    stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+    stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8")
     for line in stdin:
         result = normalizer.normalize(line.rstrip("\r\n"))
         stdout.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
-        stdout.flush()
+        stdout.flush()  # a program feeding answers one by one reads each result at once
+    stdout.detach()  # the underlying stream stays open for whoever owns it
 
 
 @click.command()

@@ -95,7 +95,8 @@ def describe_queues(redis: Redis, requeue: bool = False) -> list[str]:
                      f"{failed.count} failed")
         for job_id in failed.get_job_ids():
             job = Job.fetch(job_id, connection=redis)
-            error = (job.latest_result().exc_string if job.latest_result() else "") or ""
+            latest = job.latest_result()
+            error = (latest.exc_string if latest is not None else "") or ""
             last = error.strip().splitlines()[-1] if error.strip() else "no error recorded"
             lines.append(f"  failed {job_id}: {job.description}: {last}")
             if requeue:

@@ -13,17 +13,14 @@ Results are derived data (a worker can recompute them), so Redis, even without p
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 from redis import Redis
 
+from prelabel.learning.store import LearnedStore
 from prelabel.pipeline.result import ImagePrediction
-from prelabel.studio.client import StudioError
+from prelabel.studio.client import LabelStudio, StudioError
 from prelabel.studio.labelconfig import Control
 from prelabel.studio.predictions import prediction_json
-
-if TYPE_CHECKING:  # the context holds the result store: a type only, not an import cycle at run time
-    from prelabel.jobs.context import WorkerContext
 
 RESULT_TTL = 7 * 24 * 3600
 PENDING_TTL = 3600  # a task queued this long ago and still not done may be queued again
@@ -77,12 +74,12 @@ class ResultStore:
         self.redis.delete(f"{self._key('pending', model_version)}:{task_id}")
 
 
-def deliver(ctx: WorkerContext, project_id: int, predictions: list[ImagePrediction], control: Control,
-            model_version: str, vocabulary_version: str) -> int:
+def deliver(results: ResultStore, studio: LabelStudio, store: LearnedStore, project_id: int,
+            predictions: list[ImagePrediction], control: Control, model_version: str, vocabulary_version: str) -> int:
     """Store results; write those handed over (claimed first, so nobody writes twice). Returns writes made."""
-    results, studio, written, version_checked = ctx.results, ctx.parts.studio, 0, False
-    ctx.parts.store.save_prediction_evidence([evidence_row(p, project_id, model_version, vocabulary_version)
-                                              for p in predictions])
+    written, version_checked = 0, False
+    store.save_prediction_evidence([evidence_row(p, project_id, model_version, vocabulary_version)
+                                    for p in predictions])
     for prediction in predictions:
         found = prediction_json(prediction, model_version, control)
         results.put(model_version, prediction.ref, found)

@@ -46,7 +46,8 @@ def predict_tasks(ctx: WorkerContext, project_id: int, tasks: list[dict], contro
             job.save_meta()
 
     predictions = pipeline.predict(inputs, progress=progress)
-    written = deliver(ctx, project_id, predictions, where, version, pipeline.vocabulary.version)
+    written = deliver(ctx.results, ctx.parts.studio, ctx.parts.store, project_id, predictions, where, version,
+                      pipeline.vocabulary.version)
     _count(ctx, before, pipeline, predictions, time.perf_counter() - started)
     failed = {p.ref: p.errors for p in predictions if p.failed}
     for task_id, errors in failed.items():

@@ -42,6 +42,8 @@ def record_feedback(studio: LabelStudio, learning: Learning, action: str, projec
 def _annotation(studio: LabelStudio, learning: Learning, annotation_id: int, project_id: int | None) -> dict:
     annotation = studio.annotation(annotation_id)
     project_id = annotation.project or project_id
+    if project_id is None:
+        return {"annotation": annotation_id, "status": "no project", "detail": "the annotation names no project"}
     project = studio.project(project_id)
     vocabulary = learning.normalizer.vocabulary
     try:

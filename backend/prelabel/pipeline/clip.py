@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,9 +43,9 @@ def pick_device(requested: str = "auto") -> str:
 class ClipModel:
     """A loaded open_clip model with its image preprocessing and tokenizer, ready to encode in batches."""
 
-    model: object
-    preprocess: object
-    tokenizer: object
+    model: Any  # an open_clip CLIP module
+    preprocess: Any  # PIL image -> tensor
+    tokenizer: Any  # texts -> token tensor
     device: str
     name: str
     batch_size: int = 32

@@ -42,7 +42,7 @@ def class_features(clip: ClipModel, vocabulary: Vocabulary, texts: dict[str, lis
                                       for entry in vocabulary])
     description_rows = _mean_rows(clip, [texts.get(label, []) for label in labels])
     rows = [mean_direction([label_rows[i], template_rows[i], description_rows[i]]) for i in range(len(labels))]
-    return np.stack(rows).astype(np.float32)
+    return np.stack([row for row in rows if row is not None]).astype(np.float32)  # the label row is never None
 
 
 def _mean_rows(clip: ClipModel, groups: list[list[str]]) -> list[np.ndarray | None]:

@@ -34,7 +34,7 @@ def prepare_image(data: bytes, source: str, max_side: int = 1024) -> PreparedIma
     if not data:
         raise ImageError(f"{source}: empty file")
     try:
-        image = Image.open(io.BytesIO(data))
+        image: Image.Image = Image.open(io.BytesIO(data))
         # Checked here rather than by turning Pillow's warning into an error: warning filters are process-wide
         # and images are prepared in many threads at once.
         if image.width * image.height > (Image.MAX_IMAGE_PIXELS or float("inf")):

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import openai
 
@@ -155,9 +155,9 @@ class MLLMClient:
             self.cache.put(key, reply)
         return parsed, False
 
-    def _chat(self, messages: list[dict], schema: tuple[str, dict] | None = None) -> dict:
+    def _chat(self, messages: list[Any], schema: tuple[str, dict] | None = None) -> dict:
         """One chat completion with retries: {"content": str, "prompt_tokens": int, "completion_tokens": int}."""
-        extra = {}
+        extra: dict[str, Any] = {}
         if schema and self.json_schema:
             extra["response_format"] = {"type": "json_schema",
                                         "json_schema": {"name": schema[0], "schema": schema[1], "strict": True}}

@@ -151,17 +151,17 @@ class Pipeline:
         if self.mllm is None:
             return work
         try:
-            work.answer, work.prediction.cached = self.mllm.stage1(work.image.content_hash, work.image.data_url,
-                                                                   self._labels)
+            answer, work.prediction.cached = self.mllm.stage1(work.image.content_hash, work.image.data_url,
+                                                              self._labels)
         except MLLMError as exc:
             errors["stage1"] = str(exc)
             return work
-        work.prediction.evidence["stage1"] = work.answer.to_dict()
-        self._normalise_answer(work)
+        work.answer = answer
+        work.prediction.evidence["stage1"] = answer.to_dict()
+        self._normalise_answer(work, answer, self.mllm)
         return work
 
-    def _normalise_answer(self, work: _Work) -> None:
-        answer = work.answer
+    def _normalise_answer(self, work: _Work, answer: Stage1Answer, mllm: MLLMClient) -> None:
         named = [(text, "candidate", 1.0) for text in dict.fromkeys(answer.candidates) if text]
         if answer.classification:
             named.insert(0, (answer.classification, "classification", 1.0))
@@ -176,14 +176,13 @@ class Pipeline:
         work.prediction.evidence["candidates"] = found
         best = max(work.mllm_scores.values(), default=0.0)
         if self.settings.stage2 and best < self.settings.stage2_below:
-            self._stage2(work)
+            self._stage2(work, answer, mllm)
 
-    def _stage2(self, work: _Work) -> None:
-        answer = work.answer
+    def _stage2(self, work: _Work, answer: Stage1Answer, mllm: MLLMClient) -> None:
         text = "; ".join(part for part in (answer.classification, ", ".join(answer.candidates),
                                            answer.description) if part)
         try:
-            reply, _ = self.mllm.stage2(text, self._label_lines, self.vocabulary.version)
+            reply, _ = mllm.stage2(text, self._label_lines, self.vocabulary.version)
         except MLLMError as exc:
             work.prediction.errors["stage2"] = str(exc)
             return
@@ -202,10 +201,12 @@ class Pipeline:
                                                 weight * AMBIGUOUS_WEIGHT * alternative.score)
 
     def _clip_stage(self, pending: list[tuple[int, _Work]], class_matrix: np.ndarray | None) -> None:
-        usable = [work for _, work in pending if work.image is not None]
-        if class_matrix is None or not usable:
+        pictured = [(work, work.image) for _, work in pending if work.image is not None]
+        clip = self.clip
+        if clip is None or class_matrix is None or not pictured:
             return
-        images = self.clip.encode_images([work.image.image for work in usable])
+        usable = [work for work, _ in pictured]
+        images = clip.encode_images([image.image for _, image in pictured])
         texts, slots = [], []
         for number, work in enumerate(usable):
             if work.answer is None:
@@ -214,7 +215,7 @@ class Pipeline:
                 if text and feature in self.features:
                     texts.append(text)
                     slots.append((number, feature))
-        encoded = self.clip.encode_texts(texts) if texts else []
+        encoded = clip.encode_texts(texts) if texts else np.zeros((0, 0), np.float32)
         by_image: dict[int, dict[str, np.ndarray]] = {}
         for (number, feature), row in zip(slots, encoded, strict=True):
             by_image.setdefault(number, {})[feature] = row

@@ -149,14 +149,13 @@ def webhook() -> Response | tuple[Response, int]:
     project = body.get("project")
     project_id = _project_id(project.get("id") if isinstance(project, dict) else project)
     if action == "ANNOTATIONS_DELETED":
-        ids = [a.get("id") for a in body.get("annotations") or [] if isinstance(a, dict)]
+        listed = body.get("annotations") or []
     elif action == "START_TRAINING":
-        ids = []
+        listed = []
     else:  # one annotation, or a list of them for ANNOTATIONS_CREATED
         annotation = body.get("annotation")
         listed = annotation if isinstance(annotation, list) else [annotation]
-        ids = [a.get("id") for a in listed if isinstance(a, dict)]
-    ids = [i for i in ids if isinstance(i, int)]
+    ids = [a["id"] for a in listed if isinstance(a, dict) and isinstance(a.get("id"), int)]
     if action != "START_TRAINING" and not ids:
         raise BadRequest(f"{action} without annotation ids")
     job = queues.enqueue_feedback(backend().redis, action, project_id, ids)

@@ -110,7 +110,7 @@ def _taxonomy_paths(root: ElementTree.Element, name: str) -> dict[str, list[str]
 
     def walk(node: ElementTree.Element, trail: list[str]) -> None:
         for child in node.findall("Choice"):
-            path = [*trail, child.get("alias") or child.get("value", "")]
+            path = [*trail, child.get("alias") or child.get("value") or ""]
             paths.setdefault(child.get("value", ""), path)
             walk(child, path)
 

@@ -128,7 +128,10 @@ class Normalizer:
             embedding_threshold if embedding_threshold is not None
             else getattr(text_encoder, "default_threshold", 0.65))
         self._embedding_margin = embedding_margin
-        self._name_matrix, self._name_labels = self._embed_names() if text_encoder else (None, [])
+        self._name_matrix: np.ndarray | None = None
+        self._name_labels: list[str] = []
+        if text_encoder is not None:
+            self._name_matrix, self._name_labels = self._embed_names()
 
     # ---- building the index ---------------------------------------------------------------------------
 
@@ -276,7 +279,7 @@ class Normalizer:
         limit = allowed_edits(word)
         if not limit:
             return []
-        candidates = set()
+        candidates: set[str] = set()
         for variant in _deletions(word[:_FUZZY_PREFIX], limit):
             candidates.update(self._index.deletes.get(variant, ()))
         scored = [(candidate, DamerauLevenshtein.distance(word, candidate, score_cutoff=limit))

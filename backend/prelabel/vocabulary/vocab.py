@@ -11,13 +11,17 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from prelabel.vocabulary import textnorm
 
 # Faster C parser when PyYAML was built with libyaml; the composed nodes carry line marks either way.
-_BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if TYPE_CHECKING:
+    _BASE_LOADER = yaml.SafeLoader
+else:
+    _BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _YAML_LOADER(_BASE_LOADER):

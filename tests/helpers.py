@@ -1,0 +1,93 @@
+"""What many test modules use: paths, real test images, stub-MLLM answer scripts, waiting on events, and the
+`prelabel` command run in process. Fixtures live in conftest.py; everything importable lives here."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+EXAMPLE_VOCAB = ROOT / "vocab" / "plant-quarantine-pests.yaml"
+DEFECTS_VOCAB = ROOT / "vocab" / "manufacturing-defects.yaml"
+TINY_CLIP_CONFIG = DATA / "tiny-clip.json"
+TEST_REDIS_URL = os.environ.get("PRELABEL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+TEST_POSTGRES_URL = os.environ.get("PRELABEL_TEST_POSTGRES_URL", "postgresql://postgres:postgres@127.0.0.1:5432")
+
+T = TypeVar("T")
+
+
+def wait_until(check: Callable[[], T], timeout: float = 60, every: float = 0.2, what: str = "condition") -> T:
+    """Poll until `check` returns something truthy (the event that proves a thing happened), and return it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def invoke(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> Any:
+    """The `prelabel` command in this process (click's CliRunner): exit_code, stdout and stderr kept apart.
+    Argument parsing, messages and exit codes need no new process; the few tests where the process boundary
+    matters (a pipe, a worker, the service) start the real command."""
+    from click.testing import CliRunner
+
+    from prelabel.cli import main
+
+    return CliRunner().invoke(main, list(args), input=stdin, env=env, catch_exceptions=False)
+
+
+def solid_image(path: Path, colour: tuple[int, int, int], size: tuple[int, int] = (64, 48)) -> Path:
+    """A real JPEG of one colour; the stub LLM tells images apart by colour (see answer_by_colour)."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, colour).save(path, format="JPEG", quality=95)
+    return path
+
+
+PALETTE = {"red": (220, 20, 20), "green": (20, 220, 20), "blue": (20, 20, 220), "yellow": (220, 220, 20),
+           "magenta": (220, 20, 220), "cyan": (20, 220, 220)}
+
+
+def answer_by_colour(answers: dict[str, str], stage2: str = "none") -> Callable[[dict], str]:
+    """A stub handler: stage-1 JSON chosen by the image's colour (the nearest of PALETTE), or `stage2` for the
+    text-only stage-2 question. An answer starting "RAW:" is sent as it is (malformed answers)."""
+    from PIL import Image
+
+    from stub_llm import request_images
+
+    def handler(body: dict) -> str:
+        images = request_images(body)
+        if not images:
+            return stage2
+        pixel = Image.open(io.BytesIO(images[0])).convert("RGB").resize((1, 1)).getpixel((0, 0))
+        colour = min(PALETTE, key=lambda name: sum((a - b) ** 2 for a, b in zip(PALETTE[name], pixel, strict=True)))
+        answer = answers.get(colour)
+        if answer is None or answer.startswith("{") or answer.startswith("RAW:"):
+            return answer.removeprefix("RAW:") if answer else "{}"
+        return json.dumps({"description": f"A photo of a {answer} on a leaf.", "classification": answer,
+                           "candidates": [answer]})
+
+    return handler
+
+
+def fresh_postgres_database(name: str) -> str:
+    """An empty PostgreSQL database (make test starts the server: scripts/ensure-postgres.sh)."""
+    import psycopg
+    import pytest
+
+    try:
+        with psycopg.connect(f"{TEST_POSTGRES_URL}/postgres", autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            connection.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"no PostgreSQL at {TEST_POSTGRES_URL} ({exc}): `make test` starts one")
+    return f"{TEST_POSTGRES_URL}/{name}"
