@@ -27,6 +27,7 @@ from prelabel.pipeline.mllm import (
     MLLMClient,
     MLLMError,
     Stage1Answer,
+    Usage,
     parse_stage1,
     retry_after_seconds,
 )
@@ -82,7 +83,9 @@ def image() -> PreparedImage:
 
 
 def _ask(mllm: MLLMClient, image: PreparedImage, labels: list[str] = LABELS) -> tuple[Stage1Answer, bool]:
-    return mllm.stage1(image.content_hash, image.data_url, labels)
+    """(answer, came from the cache)."""
+    answer, usage = mllm.stage1(image.content_hash, image.data_url, labels)
+    return answer, usage.cached
 
 
 def _fails(cause: str, call: Callable[[], object]) -> MLLMError:
@@ -100,9 +103,9 @@ def test_stage1_sends_image_labels_and_schema_and_counts_tokens(stub: StubLLM, m
     stub.handler = lambda body: {"content": json.dumps(ANSWER), "prompt_tokens": 321, "completion_tokens": 17}
     mllm = make_client()
 
-    answer, cached = _ask(mllm, image)
+    answer, usage = mllm.stage1(image.content_hash, image.data_url, LABELS)
 
-    assert (answer, cached) == (EXPECTED, False)
+    assert (answer, usage) == (EXPECTED, Usage(cached=False, calls=1, prompt_tokens=321, completion_tokens=17))
     (body,) = stub.requests
     assert body["model"] == "stub-vision"
     (jpeg,) = request_images(body)
@@ -469,10 +472,14 @@ def test_stage2_is_cached_by_answer_and_vocabulary_version(stub: StubLLM, make_c
                                                            tmp_path: Path) -> None:
     stub.handler = lambda body: "Aphid"
     mllm = make_client(cache=ResponseCache(tmp_path / "cache.sqlite"))
-    assert mllm.stage2("green insects", ["Aphid (greenfly)"], "v1") == ("Aphid", False)
-    assert mllm.stage2("green insects", ["Aphid (greenfly)"], "v1") == ("Aphid", True)
-    assert mllm.stage2("green insects", ["Aphid (greenfly)"], "v2") == ("Aphid", False)
-    assert mllm.stage2("white insects", ["Aphid (greenfly)"], "v2") == ("Aphid", False)
+    def ask(answer: str, version: str) -> tuple[str, bool]:
+        reply, usage = mllm.stage2(answer, ["Aphid (greenfly)"], version)
+        return reply, usage.cached
+
+    assert ask("green insects", "v1") == ("Aphid", False)
+    assert ask("green insects", "v1") == ("Aphid", True)
+    assert ask("green insects", "v2") == ("Aphid", False)
+    assert ask("white insects", "v2") == ("Aphid", False)
     assert stub.calls == 3
 
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from helpers import EXAMPLE_VOCAB, TINY_CLIP_CONFIG, answer_by_colour, solid_image
+from prelabel.pipeline.decision import final_scores
 from prelabel.pipeline.factory import build_pipeline
 from prelabel.pipeline.identity import ModelVersion
-from prelabel.pipeline.pipeline import final_scores
 from prelabel.pipeline.result import ImageInput
 from prelabel.settings import Settings
 from prelabel.vocabulary.vocab import load_vocabulary
@@ -72,14 +72,56 @@ def test_stage2_asks_for_one_label_when_stage1_is_unsure(tmp_path, tiny_clip, st
     assert stub_llm.calls == 2
 
 
-def test_stage2_can_be_switched_off_and_its_none_changes_nothing(tmp_path, tiny_clip, stub_llm):
+def test_stage2_can_be_switched_off_and_its_none_is_an_honest_none(tmp_path, tiny_clip, stub_llm):
     stub_llm.handler = answer_by_colour({"red": "an unknown speck"}, stage2="none")
     [with_stage2] = pipeline_for(tmp_path, tiny_clip, stub_llm).predict(inputs(tmp_path, RED))
     assert with_stage2.evidence["stage2"]["label"] is None and "mllm" not in with_stage2.stage_scores
-    assert with_stage2.label is not None  # CLIP still ranks
+    # Nothing the MLLM said names a label: CLIP ranks the runner-ups for the reviewer, but decides nothing.
+    assert (with_stage2.state, with_stage2.label) == ("none", None)
+    assert "no name the MLLM used is in the vocabulary" in with_stage2.reason
+    assert len(with_stage2.ranking) == 5 and not with_stage2.failed
     stub_llm.reset()
     [without] = pipeline_for(tmp_path / "b", tiny_clip, stub_llm, stage2=False).predict(inputs(tmp_path, RED))
-    assert "stage2" not in without.evidence and stub_llm.calls == 1
+    assert "stage2" not in without.evidence and stub_llm.calls == 1 and without.state == "none"
+
+
+def test_clip_never_turns_an_explicit_none_into_a_label(tmp_path, tiny_clip, stub_llm):
+    """The MLLM called the image a house cat and stage 2 said none: CLIP's softmax, however peaked, is no label."""
+    stub_llm.handler = answer_by_colour({"red": '{"description": "A house cat on a sofa.", "classification": '
+                                                '"none", "candidates": ["house cat"]}'}, stage2="none")
+    [result] = pipeline_for(tmp_path, tiny_clip, stub_llm).predict(inputs(tmp_path, RED))
+    assert (result.state, result.label, result.score) == ("none", None, 0.0)
+    assert result.reason == "the MLLM saw nothing from the label list (it answered 'none')"
+    assert result.stage_scores["fused"]  # CLIP ran, and its ranking is kept as evidence
+    [clip_only] = pipeline_for(tmp_path / "c", tiny_clip, None).predict(inputs(tmp_path, RED))
+    assert clip_only.state == "label" and clip_only.reason == "CLIP alone (no MLLM configured)"
+
+
+def test_stage2_vetoes_a_fuzzy_match_it_contradicts(tmp_path, tiny_clip, stub_llm):
+    """ヒメマルカツオブシムシ is not in the vocabulary; one letter from a regulated species. Stage 2 says none:
+    the fuzzy match is kept in the evidence, vetoed, and the reviewer gets an honest none."""
+    stub_llm.handler = answer_by_colour({"red": "Halyomorpha halis"}, stage2="none")
+    [vetoed] = pipeline_for(tmp_path, tiny_clip, stub_llm).predict(inputs(tmp_path, RED))
+    assert [c["method"] for c in vetoed.evidence["candidates"][:1]] == ["fuzzy"]
+    assert vetoed.evidence["vetoed"] == ["Halyomorpha halys"]
+    assert (vetoed.state, vetoed.label) == ("none", None)
+    assert "contradicts the weaker match to Halyomorpha halys" in vetoed.reason
+    stub_llm.reset()
+    stub_llm.handler = answer_by_colour({"red": "Halyomorpha halis"}, stage2="Halyomorpha halys")
+    [confirmed] = pipeline_for(tmp_path / "b", tiny_clip, stub_llm).predict(inputs(tmp_path, RED))
+    assert (confirmed.state, confirmed.label) == ("label", "Halyomorpha halys") and "vetoed" not in confirmed.evidence
+    stub_llm.reset()
+    stub_llm.handler = answer_by_colour({"red": "Halyomorpha halis"}, stage2="Nezara viridula")
+    [overruled] = pipeline_for(tmp_path / "c", tiny_clip, stub_llm).predict(inputs(tmp_path, RED))
+    assert overruled.label == "Nezara viridula" and overruled.evidence["vetoed"] == ["Halyomorpha halys"]
+
+
+def test_a_generic_name_alone_is_no_decision(tmp_path, tiny_clip, stub_llm):
+    stub_llm.handler = answer_by_colour({"red": "weevil"}, stage2="a weevil")
+    [result] = pipeline_for(tmp_path, tiny_clip, stub_llm).predict(inputs(tmp_path, RED))
+    assert (result.state, result.label) == ("none", None)
+    assert result.reason.startswith("'weevil' fits 3 labels")
+    assert set(result.stage_scores["mllm"]) == {"Sitophilus zeamais", "Sitophilus oryzae", "Sitophilus granarius"}
 
 
 def test_a_malformed_answer_fails_that_stage_only(tmp_path, tiny_clip, stub_llm):
@@ -87,7 +129,9 @@ def test_a_malformed_answer_fails_that_stage_only(tmp_path, tiny_clip, stub_llm)
     results = pipeline_for(tmp_path, tiny_clip, stub_llm).predict(inputs(tmp_path, RED, GREEN))
     broken, fine = results
     assert broken.errors["stage1"].startswith("malformed:")
-    assert broken.label is not None and not broken.failed  # CLIP on the image alone still ranks the labels
+    # A failure, tried again later (malformed answers are not cached); CLIP's ranking is kept as evidence.
+    assert broken.failed and broken.label is None and broken.ranking
+    assert broken.reason == "the MLLM did not answer (malformed); Prelabel will try again"
     assert broken.evidence["fusion_features"] == ["image"]
     assert fine.label == "Halyomorpha halys" and not fine.errors
 

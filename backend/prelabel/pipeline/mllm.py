@@ -59,6 +59,16 @@ class Stage1Answer:
                 "candidates": list(self.candidates)}
 
 
+@dataclass(frozen=True)
+class Usage:
+    """What one question cost: a cache hit costs nothing; `calls` counts retries too."""
+
+    cached: bool = False
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
 @dataclass
 class CallStats:
     """Counters shared by the threads of one run (and read by /metrics)."""
@@ -109,8 +119,8 @@ class MLLMClient:
 
     # ---- the three questions --------------------------------------------------------------------------
 
-    def stage1(self, image_hash: str, data_url: str, labels: list[str]) -> tuple[Stage1Answer, bool]:
-        """Description, classification and candidates for one image; (answer, came from cache)."""
+    def stage1(self, image_hash: str, data_url: str, labels: list[str]) -> tuple[Stage1Answer, Usage]:
+        """Description, classification and candidates for one image, and what asking cost."""
         key = cache_key("stage1", STAGE1_VERSION, self.model, image_hash, labels)
         messages = [{"role": "user", "content": [
             {"type": "image_url", "image_url": {"url": data_url}},
@@ -118,7 +128,7 @@ class MLLMClient:
         ]}]
         return self._cached(key, lambda: self._chat(messages, schema=("stage1", STAGE1_SCHEMA)), parse_stage1)
 
-    def stage2(self, answer: str, label_lines: list[str], vocabulary_version: str) -> tuple[str, bool]:
+    def stage2(self, answer: str, label_lines: list[str], vocabulary_version: str) -> tuple[str, Usage]:
         """TLAC stage 2: the label the model picks for a stage-1 answer (raw text, normalised by the caller)."""
         key = cache_key("stage2", STAGE2_VERSION, self.model, vocabulary_version, answer)
         prompt = STAGE2_PROMPT.format(labels="\n".join(f"- {line}" for line in label_lines), answer=answer)
@@ -137,14 +147,14 @@ class MLLMClient:
 
     # ---- calling ----------------------------------------------------------------------------------------
 
-    def _cached(self, key: str, call: Callable[[], dict], parse: Callable[[str], T]) -> tuple[T, bool]:
-        """(parsed answer, came from cache). Only answers that parse are cached: a malformed one is asked again
-        on the next run rather than remembered."""
+    def _cached(self, key: str, call: Callable[[], dict], parse: Callable[[str], T]) -> tuple[T, Usage]:
+        """(parsed answer, its cost). Only answers that parse are cached: a malformed one is asked again on the
+        next run rather than remembered."""
         if self.cache is not None:
             found = self.cache.get(key)
             if found is not None:
                 self.stats.add(cache_hits=1)
-                return parse(found["content"]), True
+                return parse(found["content"]), Usage(cached=True)
         reply = call()
         try:
             parsed = parse(reply["content"])
@@ -152,8 +162,8 @@ class MLLMClient:
             self.stats.failed(exc.cause)  # counted like every other failure
             raise
         if self.cache is not None:
-            self.cache.put(key, reply)
-        return parsed, False
+            self.cache.put(key, {k: reply[k] for k in ("content", "prompt_tokens", "completion_tokens")})
+        return parsed, Usage(False, reply["calls"], reply["prompt_tokens"], reply["completion_tokens"])
 
     def _chat(self, messages: list[Any], schema: tuple[str, dict] | None = None) -> dict:
         """One chat completion with retries: {"content": str, "prompt_tokens": int, "completion_tokens": int}."""
@@ -161,12 +171,13 @@ class MLLMClient:
         if schema and self.json_schema:
             extra["response_format"] = {"type": "json_schema",
                                         "json_schema": {"name": schema[0], "schema": schema[1], "strict": True}}
-        attempt = 0
+        attempt, calls = 0, 0
         while True:
             try:
                 self.stats.add(calls=1)
+                calls += 1
                 response = self.client.chat.completions.create(model=self.model, messages=messages, **extra)
-                return self._reply(response)
+                return {**self._reply(response), "calls": calls}
             except openai.BadRequestError as exc:
                 if "response_format" in extra:
                     # Servers without JSON-schema output refuse the field: ask plainly, parse tolerantly.

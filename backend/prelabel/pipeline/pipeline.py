@@ -18,19 +18,17 @@ import numpy as np
 
 from prelabel.pipeline import fusion
 from prelabel.pipeline.clip import ClipModel
+from prelabel.pipeline.decision import DESCRIPTION_WEIGHT, STAGE2_WEIGHT, Credits, conclude, top
 from prelabel.pipeline.identity import ModelVersion, model_version
 from prelabel.pipeline.images import ImageError, PreparedImage, prepare_image
-from prelabel.pipeline.mllm import MLLMClient, MLLMError, Stage1Answer
+from prelabel.pipeline.mllm import MLLMClient, MLLMError, Stage1Answer, Usage
 from prelabel.pipeline.result import ImageInput, ImagePrediction
 from prelabel.settings import Settings
-from prelabel.vocabulary.normalize import AMBIGUOUS, Normalizer
+from prelabel.vocabulary.normalize import NONE as NO_MATCH
+from prelabel.vocabulary.normalize import Normalizer
 from prelabel.vocabulary.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
-TOP_K = 5
-DESCRIPTION_WEIGHT = 0.8  # a name found in the free description counts a little less than a named candidate
-STAGE2_WEIGHT = 0.9  # stage 2 is asked only when stage 1 was unsure; its pick beats a fuzzy stage-1 match
-AMBIGUOUS_WEIGHT = 0.5  # a generic name ("weevil") lends its labels a little weight, never a decision
 
 
 @dataclass
@@ -40,7 +38,7 @@ class _Work:
     prediction: ImagePrediction
     image: PreparedImage | None = None
     answer: Stage1Answer | None = None
-    mllm_scores: dict[str, float] = field(default_factory=dict)
+    credits: Credits = field(default_factory=Credits)
     fused: np.ndarray | None = None  # the fused CLIP distribution over labels
     started: float = 0.0
 
@@ -97,6 +95,7 @@ class Pipeline:
             for index, work in pending:
                 self._rank(work)
                 work.prediction.seconds = time.perf_counter() - work.started
+                work.prediction.usage["seconds"] = round(work.prediction.seconds, 3)
                 results[index] = work.prediction
                 if progress:
                     progress(work.prediction)
@@ -151,12 +150,13 @@ class Pipeline:
         if self.mllm is None:
             return work
         try:
-            answer, work.prediction.cached = self.mllm.stage1(work.image.content_hash, work.image.data_url,
-                                                              self._labels)
+            answer, usage = self.mllm.stage1(work.image.content_hash, work.image.data_url, self._labels)
         except MLLMError as exc:
             errors["stage1"] = str(exc)
             return work
         work.answer = answer
+        work.prediction.cached = usage.cached
+        _count(work.prediction, usage)
         work.prediction.evidence["stage1"] = answer.to_dict()
         self._normalise_answer(work, answer, self.mllm)
         return work
@@ -172,33 +172,30 @@ class Pipeline:
             result = self.normalizer.normalize(text)
             found.append({"text": text, "source": source,
                           **{k: v for k, v in result.to_dict().items() if k != "input"}})
-            self._credit(work.mllm_scores, result, weight)
+            work.credits.add(result, weight)
         work.prediction.evidence["candidates"] = found
-        best = max(work.mllm_scores.values(), default=0.0)
-        if self.settings.stage2 and best < self.settings.stage2_below:
+        if self.settings.stage2 and work.credits.best() < self.settings.stage2_below:
             self._stage2(work, answer, mllm)
 
     def _stage2(self, work: _Work, answer: Stage1Answer, mllm: MLLMClient) -> None:
         text = "; ".join(part for part in (answer.classification, ", ".join(answer.candidates),
                                            answer.description) if part)
         try:
-            reply, _ = mllm.stage2(text, self._label_lines, self.vocabulary.version)
+            reply, usage = mllm.stage2(text, self._label_lines, self.vocabulary.version)
         except MLLMError as exc:
             work.prediction.errors["stage2"] = str(exc)
             return
+        _count(work.prediction, usage)
         result = self.normalizer.normalize(reply)
         work.prediction.evidence["stage2"] = {"answer": reply, "label": result.label, "method": result.method,
                                               "score": round(result.score, 4)}
-        self._credit(work.mllm_scores, result, STAGE2_WEIGHT)
-
-    @staticmethod
-    def _credit(scores: dict[str, float], result, weight: float) -> None:
-        if result.label:
-            scores[result.label] = max(scores.get(result.label, 0.0), weight * result.score)
-        elif result.method == AMBIGUOUS:
-            for alternative in result.alternatives:
-                scores[alternative.label] = max(scores.get(alternative.label, 0.0),
-                                                weight * AMBIGUOUS_WEIGHT * alternative.score)
+        # Stage 2 was asked because stage 1 was unsure: a weak stage-1 match it contradicts (with a label of its
+        # own, or an explicit none) no longer counts. An ambiguous stage-2 answer contradicts nothing.
+        if result.label or result.method == NO_MATCH:
+            vetoed = work.credits.veto(keep=result.label)
+            if vetoed:
+                work.prediction.evidence["vetoed"] = vetoed
+        work.credits.add(result, STAGE2_WEIGHT)
 
     def _clip_stage(self, pending: list[tuple[int, _Work]], class_matrix: np.ndarray | None) -> None:
         pictured = [(work, work.image) for _, work in pending if work.image is not None]
@@ -234,27 +231,19 @@ class Pipeline:
             work.image = None  # the picture is no longer needed: keep memory to the images in flight
 
     def _rank(self, work: _Work) -> None:
-        prediction = work.prediction
-        if work.mllm_scores:
-            prediction.stage_scores["mllm"] = dict(sorted(work.mllm_scores.items(), key=lambda kv: -kv[1])[:TOP_K])
-        mllm = np.array([work.mllm_scores.get(label, 0.0) for label in self._labels]) if work.mllm_scores else None
-        final = final_scores(work.fused, mllm, self.settings.clip_weight)
-        if final is None:
-            return
-        prediction.stage_scores["final"] = self._top(final)
-        prediction.ranking = list(prediction.stage_scores["final"].items())
-        prediction.label, prediction.score = prediction.ranking[0]
+        conclude(work.prediction, self._labels, work.credits, work.fused, self.settings.clip_weight,
+                 mllm_configured=self.mllm is not None)
 
     def _top(self, scores: np.ndarray) -> dict[str, float]:
-        order = np.argsort(-scores, kind="stable")[:TOP_K]
-        return {self._labels[i]: float(scores[i]) for i in order}
+        return top(self._labels, scores)
 
 
-def final_scores(fused: np.ndarray | None, mllm: np.ndarray | None, clip_weight: float) -> np.ndarray | None:
-    """clip_weight x fused CLIP + (1 - clip_weight) x MLLM-normalised; either alone when the other is absent."""
-    if fused is not None and mllm is not None:
-        return clip_weight * fused + (1 - clip_weight) * mllm
-    return fused if fused is not None else mllm
+def _count(prediction: ImagePrediction, usage: Usage) -> None:
+    """What this image's questions cost, kept with its evidence for the PoC report."""
+    spent = prediction.usage
+    for name, value in (("mllm_calls", usage.calls), ("cache_hits", int(usage.cached)),
+                        ("prompt_tokens", usage.prompt_tokens), ("completion_tokens", usage.completion_tokens)):
+        spent[name] = spent.get(name, 0) + value
 
 
 def _label_line(entry) -> str:

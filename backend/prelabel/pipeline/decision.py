@@ -1,0 +1,149 @@
+"""From what each stage found to what Prelabel concludes for one image: a label, an honest none, or a failure,
+with a score and a reason a reviewer can read.
+
+Precision before coverage: a wrong label costs a reviewer more than none. So, when the MLLM answered:
+- only a label the MLLM named specifically (stage 1 or stage 2, through any match but "ambiguous") can be the
+  decision; CLIP re-ranks among those labels and never turns an explicit none into a label;
+- a weak stage-1 match (fuzzy, embedding) that stage 2 contradicts (another label, or an explicit none) is
+  vetoed: it stays in the evidence, marked, but no longer counts;
+- a name that fits several labels lends them a little weight for the ranking, never a decision.
+When the MLLM is off (CLIP-only configuration), CLIP's ranking decides alone. When it was configured but did not
+answer, or the image could not be used, the outcome is a failure: shown, not cached, tried again.
+
+The score is the final score of the chosen label: clip_weight x fused CLIP + (1 - clip_weight) x the MLLM's
+normalised credit (1.0 exact, 0.97 alias, 0.95 learned, 0.92 rule, 0.9 x stage 2, 0.8 x a name in the
+description, about 0.5-0.8 fuzzy); CLIP alone, its softmax. Higher means more, and stronger, evidence for the
+label; the PoC report measures how well it is calibrated on the customer's own data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from prelabel.pipeline.result import FAILED, LABEL, NONE, ImagePrediction
+from prelabel.vocabulary.normalize import AMBIGUOUS, EMBEDDING, FUZZY, Normalized
+
+TOP_K = 5
+DESCRIPTION_WEIGHT = 0.8  # a name found in the free description counts a little less than a named candidate
+STAGE2_WEIGHT = 0.9  # stage 2 is asked only when stage 1 was unsure; its pick beats a fuzzy stage-1 match
+AMBIGUOUS_WEIGHT = 0.5  # a generic name ("weevil") lends its labels a little weight, never a decision
+WEAK = frozenset({FUZZY, EMBEDDING})  # decisive matches that stage 2 may overrule
+# What an MLLM writes when it sees nothing it was asked about (compared after light normalisation).
+NONE_ANSWERS = frozenset({"none", "nothing", "n/a", "na", "no", "unknown", "other", "no defect", "no defects",
+                          "none of these", "none of the above", "not applicable", "なし", "該当なし", "不明", "なし。"})
+
+
+@dataclass(frozen=True)
+class Credit:
+    score: float
+    method: str
+    text: str  # the words that earned it
+
+
+@dataclass
+class Credits:
+    """The MLLM's support for each label, the best credit per label."""
+
+    by_label: dict[str, Credit] = field(default_factory=dict)
+
+    def add(self, result: Normalized, weight: float) -> None:
+        if result.label:
+            self._keep(result.label, Credit(weight * result.score, result.method, result.input))
+        elif result.method == AMBIGUOUS:
+            for alternative in result.alternatives:
+                self._keep(alternative.label,
+                           Credit(weight * AMBIGUOUS_WEIGHT * alternative.score, AMBIGUOUS, result.input))
+
+    def _keep(self, label: str, credit: Credit) -> None:
+        if label not in self.by_label or credit.score > self.by_label[label].score:
+            self.by_label[label] = credit
+
+    def best(self) -> float:
+        return max((credit.score for credit in self.by_label.values()), default=0.0)
+
+    def veto(self, keep: str | None) -> list[str]:
+        """Stage 2 named `keep` (or None for an explicit none): weak credits for any other label no longer
+        count. Returns those labels."""
+        vetoed = [label for label, credit in self.by_label.items() if label != keep and credit.method in WEAK]
+        for label in vetoed:
+            del self.by_label[label]
+        return vetoed
+
+    def decisive(self) -> set[str]:
+        """Labels the MLLM named specifically: the only ones that can become the decision."""
+        return {label for label, credit in self.by_label.items() if credit.method != AMBIGUOUS}
+
+    def vector(self, labels: list[str]) -> np.ndarray | None:
+        if not self.by_label:
+            return None
+        return np.array([self.by_label[label].score if label in self.by_label else 0.0 for label in labels])
+
+
+def final_scores(fused: np.ndarray | None, mllm: np.ndarray | None, clip_weight: float) -> np.ndarray | None:
+    """clip_weight x fused CLIP + (1 - clip_weight) x MLLM-normalised; either alone when the other is absent."""
+    if fused is not None and mllm is not None:
+        return clip_weight * fused + (1 - clip_weight) * mllm
+    return fused if fused is not None else mllm
+
+
+def top(labels: list[str], scores: np.ndarray, k: int = TOP_K, among: set[str] | None = None) -> dict[str, float]:
+    order = np.argsort(-scores, kind="stable")
+    picked = [i for i in order if among is None or labels[i] in among][:k]
+    return {labels[i]: float(scores[i]) for i in picked}
+
+
+def conclude(prediction: ImagePrediction, labels: list[str], credits: Credits, fused: np.ndarray | None,
+             clip_weight: float, mllm_configured: bool) -> None:
+    """Set the prediction's state, label, score, ranking and reason from the stages' findings."""
+    if credits.by_label:
+        prediction.stage_scores["mllm"] = dict(sorted(((label, credit.score) for label, credit
+                                                       in credits.by_label.items()), key=lambda kv: -kv[1])[:TOP_K])
+    final = final_scores(fused, credits.vector(labels), clip_weight)
+    if final is not None:
+        prediction.stage_scores["final"] = top(labels, final)
+        prediction.ranking = list(prediction.stage_scores["final"].items())
+    errors = prediction.errors
+    if "image" in errors or "pipeline" in errors:
+        prediction.state = FAILED
+        prediction.reason = f"the image could not be used ({errors.get('image') or errors.get('pipeline')})"
+        return
+    if mllm_configured and "stage1" in errors:
+        prediction.state = FAILED
+        prediction.reason = f"the MLLM did not answer ({errors['stage1'].split(':', 1)[0]}); Prelabel will try again"
+        return
+    if final is None:
+        prediction.state, prediction.reason = NONE, "no stage ran: neither an MLLM nor CLIP is configured"
+        return
+    allowed = credits.decisive() if mllm_configured else set(labels)
+    if not allowed:
+        prediction.state, prediction.reason = NONE, none_reason(prediction)
+        return
+    (label, score), = top(labels, final, 1, among=allowed).items()
+    prediction.state, prediction.label, prediction.score = LABEL, label, score
+    credit = credits.by_label.get(label)
+    prediction.reason = (f"named by the MLLM ({credit.method} match of {credit.text[:80]!r})" if credit
+                         else "CLIP alone (no MLLM configured)")
+
+
+def none_reason(prediction: ImagePrediction) -> str:
+    """Why nothing the MLLM said became a label, in the reviewer's words."""
+    evidence = prediction.evidence
+    stage1 = evidence.get("stage1") or {}
+    classification = str(stage1.get("classification") or "")
+    if " ".join(classification.lower().split()).strip(".。!") in NONE_ANSWERS:
+        return f"the MLLM saw nothing from the label list (it answered {classification!r})"
+    stage2 = evidence.get("stage2") or {}
+    vetoed = evidence.get("vetoed") or []
+    if vetoed and stage2:
+        return (f"stage 2 answered {stage2.get('answer', '')[:60]!r}, which contradicts the weaker match to "
+                f"{', '.join(vetoed[:3])}")
+    ambiguous = [c for c in evidence.get("candidates", []) if c.get("method") == AMBIGUOUS]
+    if ambiguous:
+        first = ambiguous[0]
+        return (f"{first['text'][:60]!r} fits {len(first.get('alternatives', []))} labels and nothing named one of "
+                "them")
+    if stage2.get("method") == NONE or (stage2.get("label") is None and stage2):
+        return f"no name the MLLM used is in the vocabulary, and stage 2 answered {stage2.get('answer', '')[:60]!r}"
+    return "no name the MLLM used is in the vocabulary"
