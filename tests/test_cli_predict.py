@@ -45,10 +45,10 @@ def test_predict_writes_label_studio_tasks_and_a_summary(tmp_path, stub_llm):
     assert tasks[1]["predictions"][0]["result"][0]["value"]["choices"] == ["Sitophilus oryzae"]
     assert tasks[2]["predictions"] == [] and "image" in tasks[2]["meta"]["prelabel"]["errors"]
     malformed = tasks[3]["meta"]["prelabel"]
-    assert malformed["errors"]["stage1"].startswith("malformed") and tasks[3]["predictions"]  # CLIP still labels
+    assert malformed["errors"]["stage1"].startswith("malformed") and malformed["state"] == "failed"
     assert set(tasks[0]["meta"]["prelabel"]["stage_scores"]) == {"mllm", "clip_image", "fused", "final"}
     err = completed.stderr
-    assert "images: 4, labelled: 3, failed: 1 {'image:unreadable': 1}" in err
+    assert "images: 4, labelled: 2, failed: 2 {'image:unreadable': 1, 'stage1:malformed': 1}" in err
     assert "MLLM calls: 3 (retries 0), cache hits: 0, tokens: " in err
     assert "failed: " in err and "d.jpg" in err
     # The same images again: every answer comes from the cache.
@@ -105,7 +105,9 @@ def test_unreachable_mllm_fails_images_not_the_run(tmp_path):
                     PRELABEL_LLM_BASE_URL="http://127.0.0.1:9/v1", PRELABEL_LLM_TIMEOUT="2")
     assert completed.exit_code == 0, completed.stderr
     assert "stage errors: {'stage1:connection': 1}" in completed.stderr
-    assert json.loads(out.read_text())[0]["predictions"]  # CLIP alone still pre-labels
+    failed = json.loads(out.read_text())[0]["meta"]["prelabel"]
+    assert failed["state"] == "failed" and failed["ranking"]  # listed as failed; CLIP's ranking kept as evidence
+    assert "failed: " in completed.stderr and "x.jpg" in completed.stderr
 
 
 def test_vocab_describe_writes_once_and_keeps_expert_edits(tmp_path, stub_llm):
