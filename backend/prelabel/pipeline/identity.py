@@ -39,6 +39,20 @@ class ModelVersion:
         return self.settings == other.settings
 
 
+FAILED_SUFFIX = "-failed"
+
+
+def failure_version(version: str) -> str:
+    """The model_version a failure-state prediction is written with: it shows the reviewer what went wrong, and,
+    not being the project's model_version, Label Studio asks the backend again for the task (it heals)."""
+    return version + FAILED_SUFFIX
+
+
+def is_ours(version: str | None) -> bool:
+    """Written by Prelabel (a current, superseded or failure prediction), not by another backend or a person."""
+    return bool(version) and ModelVersion.parse((version or "").removesuffix(FAILED_SUFFIX)) is not None
+
+
 def model_version(settings: Settings, vocabulary: Vocabulary, class_texts: dict[str, list[str]]) -> ModelVersion:
     """Changes whenever the vocabulary, the class descriptions or a setting that changes predictions changes,
     and only then."""
