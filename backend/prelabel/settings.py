@@ -86,7 +86,14 @@ class Settings:
     basic_auth_pass: str = field(default="", metadata=_env(
         "BASIC_AUTH_PASS", "HTTP Basic auth password."))
     sync_budget: float = field(default=20.0, metadata=_env(
-        "PRELABEL_SYNC_BUDGET", "Seconds /predict may compute synchronously (Label Studio waits 100 s)."))
+        "PRELABEL_SYNC_BUDGET", "Seconds /predict may wait for workers to answer in the response (Label Studio "
+        "waits 100 s)."))
+    sync_tasks: int = field(default=8, metadata=_env(
+        "PRELABEL_SYNC_TASKS", "A /predict of at most this many new tasks (opening a task, Retrieve predictions on a "
+        "few) waits for them and answers in the response; larger ones are written by the workers."))
+    keep_superseded: bool = field(default=False, metadata=_env(
+        "PRELABEL_KEEP_SUPERSEDED", "Keep Prelabel's older predictions of a task when a new model_version predicts "
+        "it (by default they are removed from tasks nobody has annotated yet)."))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
