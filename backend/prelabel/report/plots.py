@@ -129,6 +129,6 @@ def stage_bars(stages: Mapping[str, Mapping]) -> bytes:
     axes.set_yticks(positions, names)
     axes.set_xlim(0, 1)
     axes.set_xlabel("top-1 accuracy (95% interval)")
-    for position, value in zip(positions, values, strict=True):
-        axes.text(min(value + 0.02, 0.9), position, f"{value:.0%}", va="center", fontsize=8)
+    for position, value, entry in zip(positions, values, stages.values(), strict=True):
+        axes.text(min(entry["high"] + 0.02, 0.93), position + 0.32, f"{value:.0%}", va="center", fontsize=8)
     return _png(figure)

@@ -103,7 +103,7 @@ def export_project(studio: LabelStudio, project_id: int, annotated_only: bool, d
     included (the report says how many it left out)."""
     exports = studio.sdk.projects.exports
     created = call(studio, "create an export snapshot", exports.create, id=project_id, title="prelabel report",
-                   task_filter_options={"only_with_annotations": True} if annotated_only else None,
+                   task_filter_options={"only_with_annotations": annotated_only},
                    serialization_options={"predictions": {"only_id": False}})
     try:
         deadline = time.monotonic() + EXPORT_TIMEOUT
