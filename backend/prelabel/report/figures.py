@@ -146,9 +146,9 @@ def pick_version(found: Counter, required: Sequence[str], preferred: Sequence[st
     if not found:
         raise ReportInputError(f"none of {what} has a pre-label (a prediction, or Prelabel's evidence in the "
                                "learned store or in meta.prelabel)")
-    for version in preferred:
-        if version and version in found:
-            return version
+    for wanted in preferred:
+        if wanted and wanted in found:
+            return wanted
     return min(found, key=lambda version: (-found[version], version))
 
 

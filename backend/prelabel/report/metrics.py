@@ -14,6 +14,7 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from prelabel.report.records import Row
 
@@ -253,19 +254,19 @@ def scored(rows: Sequence[Row]) -> list[Row]:
 def reliability(rows: Sequence[Row], bins: int = 10) -> tuple[list[dict], float]:
     """Equal-width score bins [i/bins, (i+1)/bins) (the last one closed) with their mean score and
     accuracy; the expected calibration error sum_b (w_b / w) |accuracy_b - score_b|."""
-    table = []
-    rows = scored(rows)
-    total = sum(row.weight for row in rows)
+    table: list[dict] = []
+    pairs = [(row.score or 0.0, row) for row in scored(rows)]
+    total = sum(row.weight for _, row in pairs)
     ece = 0.0
     for number in range(bins):
         low, high = number / bins, (number + 1) / bins
-        inside = [row for row in rows if low <= row.score < high or (number == bins - 1 and row.score == high)]
-        weight = sum(row.weight for row in inside)
+        inside = [(s, row) for s, row in pairs if low <= s < high or (number == bins - 1 and s == high)]
+        weight = sum(row.weight for _, row in inside)
         if not inside:
             table.append({"low": low, "high": high, "tasks": 0, "score": None, "accuracy": None})
             continue
-        mean_score = sum(row.score * row.weight for row in inside) / weight  # type: ignore[operator]
-        hit_rate = sum(row.weight for row in inside if row.correct) / weight
+        mean_score = sum(s * row.weight for s, row in inside) / weight
+        hit_rate = sum(row.weight for _, row in inside if row.correct) / weight
         ece += weight / total * abs(hit_rate - mean_score)
         table.append({"low": low, "high": high, "tasks": len(inside), "score": mean_score, "accuracy": hit_rate})
     return table, ece
@@ -275,7 +276,7 @@ def coverage_curve(rows: Sequence[Row]) -> list[dict]:
     """For each score threshold t (the scores found): the share of all tasks with a label scored >= t
     (coverage; tasks where Prelabel said none are never covered) and the accuracy on them."""
     total = sum(row.weight for row in rows)
-    ordered = sorted(scored(rows), key=lambda row: -row.score)  # type: ignore[operator]
+    ordered = sorted(scored(rows), key=lambda row: -(row.score or 0.0))
     points, weight, hits = [], 0.0, 0.0
     for index, row in enumerate(ordered):
         weight += row.weight
@@ -328,12 +329,12 @@ def reviewer_time(rows: Sequence[Row], without_prelabel: Sequence[float]) -> dic
     per image with pre-labels (accuracy x accepted + (1 - accuracy) x corrected) with the time without:
     the tasks without a pre-label where there are some, else a corrected task (labelling it yourself)."""
     timed = [row for row in rows if row.lead_time is not None]
-    accepted = [row.lead_time for row in timed if row.correct]
-    corrected = [row.lead_time for row in timed if not row.correct]
+    accepted = [row.lead_time or 0.0 for row in timed if row.correct]
+    corrected = [row.lead_time or 0.0 for row in timed if not row.correct]
     groups = {"accepted": _times(accepted), "corrected": _times(corrected),
               "without_prelabel": _times(without_prelabel)}
     share = accuracy(timed).value if timed else 0.0
-    result = {**groups, "accepted_share": share, "baseline": None, "seconds_per_image": None,
+    result: dict[str, Any] = {**groups, "accepted_share": share, "baseline": None, "seconds_per_image": None,
               "saved_per_1000_seconds": None}
     if not accepted or not corrected:
         return result

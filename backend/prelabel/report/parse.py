@@ -60,7 +60,7 @@ def read_tasks(tasks: Iterable[dict], none_choice: str, from_name: str | None = 
 
 
 def read_task(task: dict, number: int, none_choice: str, from_name: str | None = None) -> TaskRecord:
-    meta = task.get("meta") if isinstance(task.get("meta"), dict) else {}
+    meta: dict = task["meta"] if isinstance(task.get("meta"), dict) else {}
     record = TaskRecord(task_id=int(task.get("id") or number), source=_source(task.get("data") or {}))
     counted, snapshots = [], []
     for entry in task.get("annotations") or []:
@@ -100,7 +100,7 @@ def attach_evidence(record: TaskRecord, version: str, evidence: Evidence) -> Non
 
 def evidence_from(entry: Mapping, label: str | None, origin: str) -> Evidence:
     """From `meta.prelabel` (ImagePrediction.to_dict: evidence nested) or a learned-store row (flat)."""
-    inner = entry.get("evidence") if isinstance(entry.get("evidence"), Mapping) else entry
+    inner: Mapping = entry["evidence"] if isinstance(entry.get("evidence"), Mapping) else entry
     stage_scores = entry.get("stage_scores") or inner.get("stage_scores") or {}
     final = stage_scores.get("final") or {}
     ranking = [item[0] for item in entry.get("ranking") or [] if item]
