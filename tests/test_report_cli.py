@@ -187,13 +187,15 @@ def test_prelabel_predict_output_with_annotations(tmp_path):
 
 
 def test_a_sample_weights_the_strata_back(tmp_path):
-    # Sample design: 傷 10 tasks (2 sampled), 汚れ 4 (4 sampled), none 6 (2 sampled, 1 reviewed so far).
+    # Sample design: 傷 10 tasks (2 sampled), 汚れ 4 (4 sampled), none 6 (2 sampled, 1 reviewed so far),
+    # へこみ 3 (1 sampled, not reviewed yet: no weight, and the report says it does not cover those 3 tasks).
     def mark(stratum):
         return {"prelabel_sample": {"id": "2026-01-05T00:00:00Z-seed7", "seed": 7, "model_version": V1,
                                     "stratum": stratum, "strata": [
                                         {"label": "傷", "population": 10, "sampled": 2},
                                         {"label": "汚れ", "population": 4, "sampled": 4},
-                                        {"label": None, "population": 6, "sampled": 2}]}}
+                                        {"label": None, "population": 6, "sampled": 2},
+                                        {"label": "へこみ", "population": 3, "sampled": 1}]}}
     tasks = [task(1, [annotation("傷")], [prediction("傷", 0.9)], mark("傷")),
              task(2, [annotation("汚れ")], [prediction("傷", 0.9)], mark("傷")),
              *[task(3 + i, [annotation("汚れ")], [prediction("汚れ", 0.9)], mark("汚れ")) for i in range(4)],
@@ -208,7 +210,10 @@ def test_a_sample_weights_the_strata_back(tmp_path):
     top1 = metrics["accuracy"]["top1"]
     assert (top1["value"], top1["n"], top1["n_effective"]) == (0.75, 7, pytest.approx(400 / 90))
     assert metrics["weighted"] and metrics["counts"]["outside_sample"] == 1
-    assert {s["label"]: s["weight"] for s in metrics["sample"]["strata"]} == {"傷": 5.0, "汚れ": 1.0, "(none)": 6.0}
+    assert {s["label"]: s["weight"] for s in metrics["sample"]["strata"]} == {
+        "傷": 5.0, "汚れ": 1.0, "(none)": 6.0, "へこみ": None}
+    assert metrics["sample"]["unreviewed_population"] == 3
+    assert any("hold 3 task(s): the estimates do not cover them" in line for line in metrics["policies"])
     assert any("weighted estimates for the whole project" in line for line in metrics["policies"])
     # 汚れ recall, weighted: reviewed 汚れ are task 2 (weight 5, missed) and 3-6 (weight 1, found): 4 / 9
     assert {c["label"]: c["recall"] for c in metrics["classes"]}["汚れ"] == pytest.approx(4 / 9)
