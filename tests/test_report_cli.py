@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from prelabel.cli import main
-from prelabel.store import LearnedStore
+from prelabel.learning.store import LearnedStore
 
 V1, V2 = "prelabel-aaaa-1111", "prelabel-bbbb-2222"
 VOCAB = """domain: defects

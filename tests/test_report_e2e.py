@@ -24,7 +24,7 @@ import pytest
 import requests
 from PIL import Image
 
-from conftest import ROOT, TINY_CLIP_CONFIG, answer_by_colour, solid_image
+from helpers import ROOT, TINY_CLIP_CONFIG, answer_by_colour, solid_image
 from stub_llm import StubLLM
 
 PRELABEL = str(Path(sys.executable).parent / "prelabel")
