@@ -46,6 +46,18 @@ class Settings:
         "(a tolerant parser reads the answer)."))
     image_max_side: int = field(default=1024, metadata=_env(
         "PRELABEL_IMAGE_MAX_SIDE", "Images are downscaled to this longest side (pixels) before they are sent."))
+    image_detail: str = field(default="auto", metadata=_env(
+        "PRELABEL_IMAGE_DETAIL", "The image detail the MLLM is asked to use (OpenAI's low, high or auto); low costs "
+        "fewest tokens. Counted in the PoC report's cost."))
+    fetch_concurrency: int = field(default=8, metadata=_env(
+        "PRELABEL_FETCH_CONCURRENCY", "Images downloaded at once per worker (measured fastest against Label "
+        "Studio: README, benchmarks)."))
+    shortlist_above: int = field(default=50, metadata=_env(
+        "PRELABEL_SHORTLIST_ABOVE", "Vocabularies larger than this give each prompt a shortlist of labels, not all "
+        "of them."))
+    shortlist_size: int = field(default=20, metadata=_env(
+        "PRELABEL_SHORTLIST_SIZE", "Labels in a shortlist: CLIP's best for the image in stage 1; the names stage 1 "
+        "matched, then CLIP's best, in stage 2."))
     stage2: bool = field(default=True, metadata=_env(
         "PRELABEL_STAGE2", "TLAC stage 2: a text-only call picks one label when stage-1 names do not normalise."))
     stage2_below: float = field(default=0.9, metadata=_env(
