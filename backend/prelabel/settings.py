@@ -103,6 +103,9 @@ class Settings:
     sync_tasks: int = field(default=8, metadata=_env(
         "PRELABEL_SYNC_TASKS", "A /predict of at most this many new tasks (opening a task, Retrieve predictions on a "
         "few) waits for them and answers in the response; larger ones are written by the workers."))
+    reconcile_after: float = field(default=90.0, metadata=_env(
+        "PRELABEL_RECONCILE_AFTER", "Seconds after a /predict response until a worker checks that Label Studio "
+        "stored its predictions, and writes what a lost response lost."))
     keep_superseded: bool = field(default=False, metadata=_env(
         "PRELABEL_KEEP_SUPERSEDED", "Keep Prelabel's older predictions of a task when a new model_version predicts "
         "it (by default they are removed from tasks nobody has annotated yet)."))

@@ -23,7 +23,9 @@ TASKS_PER_JOB = 64
 JOB_TIMEOUT = 1800
 RESULT_TTL = 7 * 24 * 3600
 FAILURE_TTL = 30 * 24 * 3600
-RETRY = Retry(max=3, interval=[10, 60, 300])  # for Label Studio or Redis being away for a while
+# Label Studio or the MLLM away for a while: tried again within seconds, then for about four minutes in all,
+# so a short outage leaves no gap (results already computed are kept and not asked again).
+RETRY = Retry(max=5, interval=[5, 15, 30, 60, 120])
 
 
 def queue(redis: Redis, name: str) -> Queue:

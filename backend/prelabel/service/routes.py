@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
 POLL = 0.1
 MAX_ID = 2 ** 63  # task ids are 64-bit signed integers in Label Studio's database and in ours
-LEDGER_GRACE = 90.0  # seconds Label Studio has to store a response's predictions before the reconciler looks
 # ANNOTATIONS_CREATED comes from the "predictions to annotations" action: reviewers accepting pre-labels in bulk.
 FEEDBACK_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED",
                     "START_TRAINING"}
@@ -152,7 +151,7 @@ def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]
     delivered = [task_id for task_id, answer in answers.items() if answer.get("model_version") == version]
     # Label Studio stores a response's predictions after it arrives, if the caller is still there: the
     # reconciler checks it did, and writes what a lost response lost (prelabel.jobs.maintenance).
-    results.ledger_add(version, project_id, delivered, due_in=LEDGER_GRACE)
+    results.ledger_add(version, project_id, delivered, due_in=this.settings.reconcile_after)
     return answers
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections import Counter
 from collections.abc import Iterator
 from urllib.parse import urljoin, urlparse
 
@@ -44,6 +45,7 @@ class LabelStudio:
         self.timeout = timeout
         self.sdk = SDK(base_url=self.url, api_key=api_key, timeout=timeout)
         self._session = requests.Session()
+        self.calls: Counter[str] = Counter()  # HTTP calls made, by what they did (metrics, benchmarks)
 
     # ---- images ------------------------------------------------------------------------------------------
 
@@ -57,6 +59,7 @@ class LabelStudio:
         return urljoin(self.url + "/", value)
 
     def fetch_image(self, value: str, task_id: int | None = None) -> bytes:
+        self.calls["fetch image"] += 1
         url = self.image_url(value, task_id)
         # Our token goes only to Label Studio itself, never to a third-party host named in task data.
         own = urlparse(url).netloc == urlparse(self.url).netloc
@@ -136,6 +139,7 @@ class LabelStudio:
         return int(getattr(body, "created", None) or len(predictions))
 
     def delete_prediction(self, prediction_id: int) -> None:
+        self.calls["delete prediction"] += 1
         try:
             self.sdk.predictions.delete(id=prediction_id)
         except Exception as exc:
@@ -144,6 +148,7 @@ class LabelStudio:
                                   f"({type(exc).__name__})") from exc
 
     def _get_json(self, path: str, params: dict) -> dict | list:
+        self.calls[f"read {path}"] += 1
         url = f"{self.url}{path}"
         try:
             response = self._session.get(url, params=params, headers={"Authorization": self._authorization()},
@@ -161,6 +166,7 @@ class LabelStudio:
         return self._call("read annotation", self.sdk.annotations.get, id=annotation_id)
 
     def _call(self, what: str, function, **kwargs):
+        self.calls[what] += 1
         try:
             return function(**kwargs)
         except Exception as exc:  # the SDK raises httpx errors and its own ApiError
