@@ -118,7 +118,8 @@ def test_small_vocabularies_get_checkboxes_large_ones_a_searchable_taxonomy():
 
 def test_none_choice_and_evidence_are_found_in_any_config(example_vocab):
     config = ('<View><Image name="photo" value="$url"/><Choices name="pest" toName="photo">'
-              '<Choice value="クサギカメムシ" alias="Halyomorpha halys"/><Choice value="該当なし" alias="None of these"/>'
+              '<Choice value="クサギカメムシ" alias="Halyomorpha halys"/>'
+              '<Choice value="該当なし" alias="None of these"/>'
               '<Choice value="Cat"/></Choices><TextArea name="prelabel_evidence" toName="photo"/>'
               '<TextArea name="notes" toName="photo"/></View>')
     report = read_label_config(config, example_vocab)
