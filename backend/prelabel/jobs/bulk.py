@@ -29,7 +29,7 @@ def queue_project(parts: Parts, project_id: int, wanted: set[int] | None) -> Que
     in_force = parts.in_force.current()
     version, studio = str(in_force.model_version), parts.studio
     project = studio.project(project_id)
-    control = read_label_config(project.label_config, in_force.vocabulary).control
+    control = read_label_config(project.label_config, in_force.vocabulary, parts.settings.none_choice).control
     studio.ensure_model_version(project_id, version)
     selected, skipped = [], 0
     for task in studio.tasks(project_id):
