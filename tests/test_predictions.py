@@ -94,8 +94,8 @@ def test_a_label_is_its_choice_the_evidence_and_its_score(predictions, shipped):
     lines = text_of(written).splitlines()
     assert lines[0] == f"Suggested: {BMSB}, {round(found.score * 100)}%"
     assert lines[1] == "Why: named by the MLLM (alias match of 'BMSB')"
-    assert f'  classification "BMSB" -> {BMSB}: alias 97%' in lines
-    assert any(line.startswith('  description "A photo of a BMSB on a leaf." -> ') for line in lines)
+    assert f'- classification "BMSB" -> {BMSB}: alias 97%' in lines
+    assert any(line.startswith('- description "A photo of a BMSB on a leaf." -> ') for line in lines)
     assert sum('"BMSB"' in line for line in lines) == 1  # the classification, also a candidate, listed once
     assert lines[-2] == "Stages: image ok; stage 1 answered; stage 2 not asked; CLIP fused description, guess, image"
     assert lines[-1] == f"model_version: {VERSION}"
@@ -111,16 +111,16 @@ def test_the_mllm_s_none_is_the_none_choice_with_its_reason(predictions, shipped
     assert written["result"][0]["value"] == {"taxonomy": [["None of these"]]}
     lines = text_of(written).splitlines()
     assert lines[0] == "Suggested: none of these. The MLLM saw nothing from the label list (it answered 'none')"
-    assert '  classification "none" -> no label: no match' in lines
-    assert lines[2].startswith("  ") and any(line.startswith("Closest labels: ") for line in lines)
+    assert '- classification "none" -> no label: no match' in lines
+    assert lines[2].startswith("- ") and any(line.startswith("Closest labels (CLIP alone): ") for line in lines)
 
 
 def test_stage_2_vetoes_a_weak_match_and_the_evidence_says_so(predictions, shipped):
     found = predictions["blue"]
     assert (found.state, found.label) == (LABEL, "Nezara viridula")
     text = text_of(prediction_json(found, VERSION, shipped))
-    assert f'  classification "Halyomorpha halis" -> {BMSB}: fuzzy 83%, vetoed by stage 2' in text
-    assert '  stage 2 "Nezara viridula" -> Nezara viridula: exact 100%' in text
+    assert f'- classification "Halyomorpha halis" -> {BMSB}: fuzzy 83%, vetoed by stage 2' in text
+    assert '- stage 2 "Nezara viridula" -> Nezara viridula: exact 100%' in text
     assert "stage 1 answered; stage 2 answered;" in text
 
 
@@ -199,7 +199,7 @@ def test_hostile_words_are_cleaned_cut_and_bounded():
     assert lines[0].startswith("Suggested: none of these. No name the MLLM used is in the vocabulary")
     assert '"クサギカメムシ<script>alert(1)</script>[31m tab next line' in text  # quoted as is, Japanese kept
     assert lines[-1] == f"model_version: {VERSION}"  # kept when the rest is cut
-    assert "  … and 31 more" in lines  # the description and 40 candidates: 10 listed
+    assert "- … and 31 more" in lines  # the description and 40 candidates: 10 listed
     assert any("stage 2 failed (timeout: zzz" in line for line in lines)
     assert max(len(quote) for line in lines for quote in line.split('"')[1::2]) == MAX_DESCRIPTION
 
@@ -207,7 +207,7 @@ def test_hostile_words_are_cleaned_cut_and_bounded():
 def test_long_words_are_cut_with_an_ellipsis():
     prediction = ImagePrediction("s", 1, state=NONE, reason="r", evidence={"candidates": [
         {"text": "w" * 1000, "source": "candidate", "label": None, "method": "none", "alternatives": []}]})
-    line = next(line for line in evidence_text(prediction, VERSION).splitlines() if line.startswith("  candidate"))
+    line = next(line for line in evidence_text(prediction, VERSION).splitlines() if line.startswith("- candidate"))
     assert f'"{"w" * (MAX_WORDS - 1)}…"' in line
 
 
@@ -218,5 +218,5 @@ def test_ambiguous_names_list_the_labels_they_fit(normalizer):
                                                            **{k: v for k, v in result.to_dict().items()
                                                               if k != "input"}}]})
     text = evidence_text(prediction, VERSION)
-    assert '  classification "weevil" -> no label: ambiguous, fits Sitophilus' in text
+    assert '- classification "weevil" -> no label: ambiguous, fits Sitophilus' in text
     assert "Stages: image ok; stage 1 off (no MLLM configured); CLIP off" in text

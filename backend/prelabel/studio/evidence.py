@@ -1,13 +1,14 @@
 """The reviewer's text: why Prelabel suggests a label (or none, or failed), shown on Label Studio's labeling page
 in the config's evidence TextArea (labelconfig.EVIDENCE_NAME), read-only.
 
-Plain lines, in English, readable at a glance, the decision first:
+Plain lines (Label Studio shows each on its own line and drops leading spaces, hence the dashes), in English,
+readable at a glance, the decision first:
 
     Suggested: Halyomorpha halys, 86%
     Why: named by the MLLM (alias match of 'BMSB')
     MLLM's words, and how each matched the vocabulary:
-      classification "BMSB" -> Halyomorpha halys: alias 97%
-      description "A photo of a BMSB on a leaf." -> Halyomorpha halys: alias 97%
+    - classification "BMSB" -> Halyomorpha halys: alias 97%
+    - description "A photo of a BMSB on a leaf." -> Halyomorpha halys: alias 97%
     Runner-ups: Nezara viridula 9%, Sitophilus oryzae 3%
     Stages: image ok; stage 1 answered; stage 2 not asked; CLIP fused description, guess, image
     model_version: prelabel-1a2b3c4d-5e6f7a8b
@@ -76,6 +77,8 @@ def evidence_text(prediction: ImagePrediction, model_version: str, control: Cont
     runners = [(label, score) for label, score in prediction.ranking if label != prediction.label]
     if runners:
         heading = "Runner-ups" if prediction.state == LABEL else "Closest labels"
+        if "mllm" not in prediction.stage_scores and "fused" in prediction.stage_scores:
+            heading += " (CLIP alone)"  # the MLLM named none of them: a picture's likeness, not a finding
         lines.append(f"{heading}: " + ", ".join(f"{name(label)} {percent(score)}"
                                                  for label, score in runners[:MAX_RUNNER_UPS]))
     lines.append("Stages: " + "; ".join(_stages(prediction)))
@@ -110,18 +113,18 @@ def _words(prediction: ImagePrediction, name) -> list[str]:
     for candidate in distinct[:MAX_LINES_OF_WORDS]:
         source = str(candidate.get("source") or "candidate")
         limit = MAX_DESCRIPTION if source == "description" else MAX_WORDS
-        line = f"  {clean(source, 20)} {quoted(candidate['text'], limit)} -> {_match(candidate, name)}"
+        line = f"- {clean(source, 20)} {quoted(candidate['text'], limit)} -> {_match(candidate, name)}"
         if candidate.get("label") in vetoed:
             line += ", vetoed by stage 2"
         lines.append(line)
     if len(distinct) > MAX_LINES_OF_WORDS:
-        lines.append(f"  … and {len(distinct) - MAX_LINES_OF_WORDS} more")
+        lines.append(f"- … and {len(distinct) - MAX_LINES_OF_WORDS} more")
     if not lines:
         stage1 = evidence.get("stage1") or {}
-        lines = [f"  {key} {quoted(stage1[key])}" for key in ("classification", "description") if stage1.get(key)]
+        lines = [f"- {key} {quoted(stage1[key])}" for key in ("classification", "description") if stage1.get(key)]
     stage2 = evidence.get("stage2")
     if stage2:
-        lines.append(f"  stage 2 {quoted(stage2.get('answer', ''))} -> {_match(stage2, name)}")
+        lines.append(f"- stage 2 {quoted(stage2.get('answer', ''))} -> {_match(stage2, name)}")
     return ["MLLM's words, and how each matched the vocabulary:", *lines] if lines else []
 
 
@@ -179,4 +182,4 @@ def _bounded(lines: list[str]) -> str:
             break
         kept.append(line)
         size += len(line) + 1
-    return "\n".join([*kept, "  … (cut)", lines[-1]])
+    return "\n".join([*kept, "… (cut)", lines[-1]])
