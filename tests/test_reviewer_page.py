@@ -5,14 +5,17 @@ real pipeline (the stub MLLM over HTTP, the tiny CLIP) and written with predicti
 Three projects: the shipped config for the example vocabulary (a Taxonomy with search, 30 labels), a
 Japanese-valued config with aliases (checkboxes, 5 labels), and a 300-label vocabulary. For each page: the
 suggested choice is selected, the evidence (the MLLM's words, how they matched) is visible without scrolling,
-and for a none or failed task its state and reason are. Screenshots are kept in tests/artifacts/reviewer/.
+and for a none or failed task its state and reason are. Screenshots are kept in tests/artifacts/reviewer/;
+PRELABEL_UPDATE_DOCS=1 also writes docs/reviewer.png for the README.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +34,7 @@ from prelabel.vocabulary.vocab import Vocabulary, load_vocabulary, parse_vocabul
 from stub_llm import StubLLM, request_images
 
 ARTIFACTS = ROOT / "tests" / "artifacts" / "reviewer"
-CHROMIUM = os.environ.get("PRELABEL_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 VIEWPORT = {"width": 1440, "height": 900}  # a laptop screen
 BMSB = "Halyomorpha halys"
 EVIDENCE = "[data-testid='htx-textbox-content']"  # one block per string of the textarea result
@@ -141,8 +144,24 @@ def stub() -> Iterator[StubLLM]:
         yield server
 
 
+def japanese_fonts(folder: Path) -> dict[str, str]:
+    """A fontconfig file for our Chromium alone: the machine's fonts plus the IPAexGothic that
+    matplotlib-fontja ships (a dependency of the report), so Japanese choices are text in the screenshots, not
+    boxes. Nothing is installed on the machine: the report's test relies on it having no Japanese font."""
+    spec = importlib.util.find_spec("matplotlib_fontja")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    fonts = Path(next(iter(spec.submodule_search_locations))) / "fonts"
+    config = folder / "fonts.conf"
+    config.write_text('<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>\n'
+                      '  <include ignore_missing="yes">/etc/fonts/fonts.conf</include>\n'
+                      f"  <dir>{fonts}</dir>\n  <cachedir>{folder / 'fontconfig-cache'}</cachedir>\n"
+                      "</fontconfig>\n", encoding="utf-8")
+    return {"FONTCONFIG_FILE": str(config)}
+
+
 @pytest.fixture(scope="module")
-def page(label_studio: LabelStudio):
+def page(label_studio: LabelStudio, tmp_path_factory):
     """One logged-in browser page for the module."""
     from playwright.sync_api import sync_playwright
 
@@ -150,8 +169,9 @@ def page(label_studio: LabelStudio):
         pytest.fail(f"no Chromium at {CHROMIUM}: `make services` installs it (scripts/ensure-chromium.sh)")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     print(f"\nscreenshots of the labeling page: {ARTIFACTS}")
+    env = {**os.environ, **japanese_fonts(tmp_path_factory.mktemp("chromium"))}
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, env=env, args=[
             "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"])
         context = browser.new_context(viewport=VIEWPORT)
@@ -215,6 +235,8 @@ def test_a_pre_labelled_task_shows_its_label_and_why(page, label_studio, shipped
     assert lines[-1] == f"model_version: {shipped.version}"
     assert seen["evidence_box"]["head_visible"]  # the first line (the decision) without scrolling
     assert seen["textarea_inputs"] == 0  # read-only: no input box for the reviewer to type into
+    if os.environ.get("PRELABEL_UPDATE_DOCS"):  # the README's screenshot
+        shutil.copy(ARTIFACTS / f"{shipped.id}-red.png", ROOT / "docs" / "reviewer.png")
 
 
 def test_a_none_task_shows_the_none_choice_and_its_reason(page, label_studio, shipped):
