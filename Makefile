@@ -27,7 +27,7 @@ test: lint services
 
 # What the tests talk to: Redis on 127.0.0.1:6379, PostgreSQL on 127.0.0.1:5432 (the learned store's
 # several-machine mode), Label Studio 1.23.2 in its own venv (.venvs-ls), and headless Chromium (the report's
-# screenshot).
+# screenshot, the labeling page).
 services:
 	scripts/ensure-redis.sh
 	scripts/ensure-postgres.sh

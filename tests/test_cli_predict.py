@@ -37,14 +37,22 @@ def test_predict_writes_label_studio_tasks_and_a_summary(tmp_path, stub_llm):
     assert [t["data"]["image"] for t in tasks] == [
         "/data/local-files/?d=photos/a.jpg", "/data/local-files/?d=photos/c.jpg", "/data/local-files/?d=photos/d.jpg",
         "/data/local-files/?d=photos/sub/b.jpg"]
+    # Predictions fit the config `prelabel vocab labelconfig` prints: the taxonomy, and the evidence for reviewers.
     first = tasks[0]["predictions"][0]
     assert first["model_version"].startswith("prelabel-")
-    assert first["result"] == [{"id": "prelabel", "from_name": "label", "to_name": "image", "type": "choices",
-                                "value": {"choices": ["Halyomorpha halys"]}}]
+    choice, evidence = first["result"]
+    assert choice == {"id": "prelabel", "from_name": "label", "to_name": "image", "type": "taxonomy",
+                      "value": {"taxonomy": [["Halyomorpha halys"]]}}
+    assert evidence["from_name"] == "prelabel_evidence" and evidence["readonly"] is True
+    assert evidence["value"]["text"][0].startswith("Suggested: Halyomorpha halys, ")
     assert 0 < first["score"] <= 1
-    assert tasks[1]["predictions"][0]["result"][0]["value"]["choices"] == ["Sitophilus oryzae"]
-    assert tasks[2]["predictions"][0]["model_version"].endswith("-failed")  # shown as a failure, asked again
+    assert tasks[1]["predictions"][0]["result"][0]["value"]["taxonomy"] == [["Sitophilus oryzae"]]
+    # An unreadable image: the evidence says why, under the failure version (Label Studio asks again).
+    [failed] = tasks[2]["predictions"]
+    assert failed["model_version"] == first["model_version"] + "-failed"
     assert "image" in tasks[2]["meta"]["prelabel"]["errors"]
+    assert [r["type"] for r in failed["result"]] == ["textarea"]
+    assert failed["result"][0]["value"]["text"][0].startswith("Not pre-labelled: the image could not be used")
     malformed = tasks[3]["meta"]["prelabel"]
     assert malformed["errors"]["stage1"].startswith("malformed") and malformed["state"] == "failed"
     assert set(tasks[0]["meta"]["prelabel"]["stage_scores"]) == {"mllm", "clip_image", "fused", "final"}
@@ -72,6 +80,30 @@ def test_predict_without_mllm_or_clip_switches(tmp_path, stub_llm):
     assert mllm_only.exit_code == 0
     task = json.loads(out.read_text())[0]
     assert task["predictions"][0]["score"] == 0.97 and task["data"]["image"] == str(image)  # the alias score
+
+
+def test_predict_fits_the_project_s_own_config(tmp_path, stub_llm):
+    stub_llm.handler = answer_by_colour({"red": "BMSB", "green": "rice weevil"})
+    red, green = solid_image(tmp_path / "r.jpg", (220, 20, 20)), solid_image(tmp_path / "g.jpg", (20, 220, 20))
+    config = tmp_path / "config.xml"
+    config.write_text('<View><Image name="photo" value="$url"/><Choices name="pest" toName="photo">'
+                      '<Choice value="クサギカメムシ" alias="Halyomorpha halys"/><Choice value="Nothing" '
+                      'alias="None of these"/></Choices></View>', encoding="utf-8")
+    out = tmp_path / "t.json"
+    completed = run(tmp_path, stub_llm, "predict", "--vocab", str(EXAMPLE_VOCAB), str(red), str(green),
+                    "--out", str(out), "--label-config", str(config))
+    assert completed.exit_code == 0, completed.stderr
+    by_file = {Path(task["data"]["url"]).name: task["predictions"][0] for task in json.loads(out.read_text())}
+    assert by_file["r.jpg"]["result"] == [{"id": "prelabel", "from_name": "pest", "to_name": "photo",
+                                           "type": "choices", "value": {"choices": ["Halyomorpha halys"]}}]
+    # Sitophilus oryzae has no choice in this config: the none choice, and no evidence (no TextArea for it).
+    assert by_file["g.jpg"]["result"][0]["value"] == {"choices": ["None of these"]}
+    assert by_file["g.jpg"]["score"] == 0.0
+    config.write_text("<View><Image name='i' value='$i'/></View>", encoding="utf-8")
+    refused = run(tmp_path, stub_llm, "predict", "--vocab", str(EXAMPLE_VOCAB), str(red), "--out", str(out),
+                  "--label-config", str(config))
+    assert refused.exit_code == 2 and "--label-config" in refused.stderr
+    assert "no <Choices> or <Taxonomy>" in refused.stderr
 
 
 def test_predict_bad_arguments_exit_2(tmp_path, stub_llm):

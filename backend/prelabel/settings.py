@@ -86,6 +86,10 @@ class Settings:
     promote_after: int = field(default=3, metadata=_env(
         "PRELABEL_PROMOTE_AFTER", "Agreeing annotations (from at least two reviewers) that promote a learned "
         "synonym without an expert."))
+    # What reviewers see in Label Studio.
+    none_choice: str = field(default="None of these", metadata=_env(
+        "PRELABEL_NONE_CHOICE", "The labeling config's choice (value or alias) for \"nothing in the vocabulary fits\": "
+        "predicted when Prelabel finds no label; a reviewer's pick of it is a verdict, never a synonym."))
     # The Label Studio backend.
     label_studio_url: str = field(default="http://localhost:8080", metadata=_env(
         "LABEL_STUDIO_URL", "Label Studio base URL, for images and for writing predictions."))

@@ -152,8 +152,13 @@ def change_log(vocab_path: str | None, limit: int) -> None:
 
 @vocab.command("labelconfig")
 @VOCAB_OPTION
-def labelconfig(vocab_path: str | None) -> None:
-    """Print a Label Studio labeling config with one <Choice> per label of the vocabulary."""
+@click.option("--language", default=None, metavar="LANG",
+              help="Show each label's first common name in LANG (e.g. ja); the label is stored as its alias.")
+def labelconfig(vocab_path: str | None, language: str | None) -> None:
+    """Print the Label Studio labeling config for the vocabulary, laid out for reviewers: the image, one choice
+    per label plus the PRELABEL_NONE_CHOICE choice (checkboxes up to 10, a searchable Taxonomy beyond), and the
+    read-only evidence text Prelabel's predictions fill."""
     from prelabel.studio.labelconfig import make_label_config
 
-    click.echo(make_label_config(read_vocabulary(read_settings(vocab=vocab_path).vocab)), nl=False)
+    settings = read_settings(vocab=vocab_path)
+    click.echo(make_label_config(read_vocabulary(settings.vocab), settings.none_choice, language), nl=False)

@@ -3,7 +3,8 @@ under rules a domain expert controls.
 
 - Evidence: for each current annotation, every raw MLLM string of its task that did not normalise to the chosen
   label becomes "string -> label"; one that did is a confirmation. Cancelled annotations, annotations without a
-  classification and labels outside the vocabulary ("new class?") are recorded as such, never as synonyms.
+  classification and labels outside the vocabulary ("new class?") are recorded as such, never as synonyms; so
+  is a reviewer's "none of these" (the prediction was wrong, or nothing fits): a verdict of its own.
 - A synonym is pending until promoted: automatically after K agreeing annotations from at least two distinct
   reviewers with no conflicting evidence, or by an expert (accept). A string pointing at two labels, or at
   another label than the vocabulary gives it, is a conflict: never promoted automatically.
@@ -50,16 +51,19 @@ def learnable(string: str, normalizer: Normalizer) -> bool:
 class Verdict:
     """What one annotation says: its rows of evidence."""
 
-    kind: str  # synonym, confirmation, new_class, cancelled, no_classification, no_evidence
+    kind: str  # synonym, confirmation, new_class, nothing_fits, cancelled, no_classification, no_evidence
     string: str | None = None
     label: str | None = None
 
 
 def verdicts(label: str | None, cancelled: bool, in_vocabulary: bool, candidates: list[dict],
-             normalizer: Normalizer) -> list[Verdict]:
-    """Compare the annotated label with the prediction evidence (each candidate: text, label, method)."""
+             normalizer: Normalizer, nothing_fits: bool = False) -> list[Verdict]:
+    """Compare the annotated label with the prediction evidence (each candidate: text, label, method).
+    `nothing_fits`: the reviewer chose the config's "none of these": one verdict, no string learned."""
     if cancelled:
         return [Verdict("cancelled")]
+    if nothing_fits:
+        return [Verdict("nothing_fits")]
     if label is None:
         return [Verdict("no_classification")]
     if not candidates:

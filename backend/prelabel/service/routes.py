@@ -71,22 +71,20 @@ def setup() -> Response | tuple[Response, int]:
     this = backend()
     in_force = this.parts.in_force.current()
     version = str(in_force.model_version)
+    none_choice = this.settings.none_choice
+    project_id = _project_id(body.get("project"))
     try:
-        report = read_label_config(body.get("schema") or "", in_force.vocabulary)
+        report = read_label_config(body.get("schema") or "", in_force.vocabulary, none_choice)
     except LabelConfigError as exc:
         return jsonify(error=str(exc)), 400
-    if report.missing_from_vocabulary:
-        log.warning("labels in the config but not in the vocabulary (never predicted): %s",
-                    report.missing_from_vocabulary)
-    if report.missing_from_config:
-        log.warning("vocabulary labels missing from the config: %d", len(report.missing_from_config))
-    project_id = _project_id(body.get("project"))
+    for problem in report.problems(none_choice):  # the same sentences as config.problems in the answer
+        log.warning("labeling config of project %s: %s", project_id, problem)
     if project_id is not None:
         try:
             queues.enqueue_version_sync(this.redis, project_id, version)
         except Exception:  # Redis away: /setup still answers; the next prediction job fixes the version
             log.warning("could not queue the model_version update of project %s", project_id, exc_info=True)
-    return jsonify(model_version=version, config=report.to_dict())
+    return jsonify(model_version=version, config=report.to_dict(none_choice))
 
 
 @api.get("/versions")
