@@ -154,18 +154,23 @@ def name_key(name: str) -> str:
     return compact(tokens(scientific_core(name)))
 
 
-_AUTHOR_START = re.compile(r"^(\(|[A-Z\u00c0-\u00de]|\d)")
+# A binomial: a capitalised Latin genus, then a lower-case epithet (letters and hyphens only).
+_GENUS = re.compile(r"^[A-Z][a-z]+$")
+_EPITHET = re.compile(r"^[a-z][a-z-]*\.?$")
+# Where an author citation begins: an opening bracket, a capitalised word, or a year.
+_AUTHOR_START = re.compile(r"^(\(|[A-Z\u00c0-\u00de]|1[5-9]\d\d\b|20\d\d\b)")
 
 
 def scientific_core(name: str) -> str:
     """'Halyomorpha halys (Stål, 1855)' -> 'Halyomorpha halys'; an answer may carry author and year.
 
-    Only a name shaped like one (capitalised genus, lower-case epithet) is cut: after the genus, the name goes
-    on while words start lower case ('subsp.', 'var.'); a word starting upper case, with '(' or with a digit
-    begins the author citation. 'Colorado Potato Beetle' is left whole.
+    Only a name shaped like a binomial (a capitalised Latin genus, a lower-case epithet) is cut: after the
+    genus, the name goes on while words start lower case ('subsp.', 'var.'); a word starting upper case, with
+    '(' or a year begins the author citation. 'Colorado Potato Beetle' is left whole, and so are names whose
+    numbers or letters tell labels apart ('RT flaw type 1', 'Weld type 2', 'Crack A').
     """
     words = name.split()
-    if len(words) < 2 or not words[0][:1].isupper() or not words[1][:1].islower():
+    if len(words) < 2 or not _GENUS.match(words[0]) or not _EPITHET.match(words[1]):
         return name
     core = [words[0]]
     for word in words[1:]:
