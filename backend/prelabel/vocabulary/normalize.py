@@ -455,10 +455,12 @@ class Normalizer:
         return not _denied(parts, match.end)
 
     def _group_stands(self, parts: Sequence[Token], match: _Match) -> bool:
-        """A Japanese group word with a noun glued before it that none of its labels' names has is part of
-        another thing's name: ミカン + コナジラミ is another whitefly, はんだ + 不良 no casting defect."""
+        """A group word with a modifier before it that none of its labels' names has is part of another
+        thing's name: "warped part", "cowpea weevil", ミカン + コナジラミ (another whitefly), はんだ + 不良 (no
+        casting defect). Its labels would be unrelated guesses: none, rather than ambiguous."""
         before = parts[match.start - 1] if match.start > 0 and parts[match.start].joined else None
-        if before is None or not before.japanese or before.word_class not in _COMPOUNDING:
+        if before is None or (before.japanese and before.word_class not in _COMPOUNDING) or (
+                not before.japanese and (before.text in textnorm.FUNCTION_WORDS or before.script == "number")):
             return True
         return any(before.text in self._index.label_words[label] for label in match.labels)
 

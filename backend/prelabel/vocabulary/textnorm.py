@@ -80,7 +80,8 @@ FUNCTION_WORDS = frozenset([
     "seem", "appears", "appear", "looks", "look", "like", "likely", "probably", "possibly", "possible",
     "probable", "perhaps", "maybe", "may", "might", "could", "would", "should", "can", "i", "think",
     "answer", "kind", "sort", "type", "form", "which", "what", "as", "visible", "shows", "show", "showing",
-    "shown", "very", "only",
+    "shown", "very", "only", "unidentified", "unknown", "suspected", "typical", "similar", "other", "another",
+    "same", "such", "certain", "apparent", "visible", "possibly",
 ])
 PREPOSITIONS = frozenset(["in", "on", "at", "along", "of", "inside", "within", "near", "around", "beside",
                           "between", "under", "across", "through", "from", "over", "behind", "into", "onto"])
