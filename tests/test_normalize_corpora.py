@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 from prelabel.vocabulary.normalize import Normalizer
 from prelabel.vocabulary.vocab import load_vocabulary
 

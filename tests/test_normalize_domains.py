@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 from prelabel.vocabulary import textnorm
 from prelabel.vocabulary.normalize import HEAD_SCORE, Normalizer
 from prelabel.vocabulary.vocab import load_vocabulary, parse_vocabulary

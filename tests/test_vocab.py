@@ -224,7 +224,7 @@ def test_names_that_differ_by_a_number_or_letter_are_different_names(tmp_path):
 
 
 def test_the_shipped_vocabularies_load():
-    from conftest import ROOT
+    from helpers import ROOT
 
     for path in sorted((ROOT / "vocab").glob("*.yaml")):
         if path.name.count(".") == 1:  # not a <vocab>.descriptions.yaml or <vocab>.suggested.yaml beside it

@@ -355,7 +355,7 @@ class Normalizer:
                 found.append(self._taxon(parts, first, last, key))
             head = index.heads.get(key)
             shared = self._loanword_labels(key) if head is not None and _is_katakana(key) else None
-            if shared and len(shared | {head.label}) > 1:
+            if head is not None and shared and len(shared | {head.label}) > 1:
                 # ピンホール of 塗膜ピンホール is the "pinhole" that casting and coating pinholes share.
                 found.append(_Match(first, last, frozenset(shared | {head.label}), GROUP))
             elif head is not None:
@@ -784,7 +784,7 @@ def _plausible_typo(word: str, candidate: str, edits: int) -> bool:
     if len(longer) - len(shorter) >= 2 and shorter in longer:
         return False
     if edits >= 2 and not word.isascii():
-        positions = sorted(op[1] for op in Levenshtein.editops(word, candidate))
+        positions = sorted(op.src_pos for op in Levenshtein.editops(word, candidate))
         if any(b - a <= 1 for a, b in itertools.pairwise(positions)):
             return False
     return True
