@@ -322,6 +322,12 @@ class Normalizer:
             return self._embedding(text, light)
         return Normalized(text, None, 0.0, NONE)
 
+    def labels_named(self, text: str) -> set[str]:
+        """Every label a name of which the text holds, by the rules alone (no typo is corrected): what a
+        description or a suggested name says besides its own label."""
+        return {label for match in self._read(textnorm.tokens(text)) if match.kind == NAME
+                for label in match.labels}
+
     def is_group_name(self, text: str) -> bool:
         """Is the text, less common words, only a group name ("a weevil", "Sitophilus sp.", ゾウムシ)?"""
         words = [p for p in textnorm.tokens(text) if p.text not in ("a", "an", "the", "some", "sp")]
