@@ -81,8 +81,8 @@ def test_describe_checks_every_description_before_writing_or_caching_it(tmp_path
     err = first.stderr
     assert ("3 label(s) described: 9 description(s) kept, 6 flagged (1 no answer, 1 refusal, 1 names another "
             "label, 1 empty, 1 too short, 1 too long)") in err
-    assert "flagged weld porosity: 'It looks like a casting blowhole in a cast part.': names another label " \
-           "(casting gas porosity)" in err
+    assert "flagged weld porosity: 'It looks like a casting blowhole in a cast part.': names another label: " \
+           "casting gas porosity" in err
     written = yaml.safe_load((tmp_path / "defects.descriptions.yaml").read_text(encoding="utf-8"))["descriptions"]
     assert written["weld porosity"] == ["Small round holes in the weld bead, single or in clusters."]
     assert len(written["casting gas porosity"]) == 3 and len(written["scratch"]) == 5
@@ -146,6 +146,7 @@ SUGGESTIONS = {
         {"name": "surface pit", "kind": "common", "language": "en"},  # scratch receives it too
         {"name": "I am sorry, I cannot help with that", "kind": "common", "language": "en"},
         {"name": "Weld Porosity", "kind": "common", "language": "en"},  # a name it already has
+        {"name": "きこう", "kind": "common", "language": "ja"},  # a writing of one the normaliser reads (気孔)
     ]},
     "scratch": {"names": ["surface pit", "score mark", "run", "a long thin mark left on a surface by a tool"]},
 }
@@ -177,21 +178,21 @@ def test_suggest_keeps_names_for_review_and_flags_the_contradictory_and_malforme
     assert statuses[("weld porosity", "WP")] == ("pending", "")
     assert statuses[("weld porosity", "weld pore")] == ("pending", "")
     assert statuses[("scratch", "score mark")] == ("pending", "")
-    assert statuses[("weld porosity", "porosity")][1].startswith("group word (fits casting gas porosity, weld")
-    assert statuses[("weld porosity", "casting blowhole")] == ("flagged", "names another label "
-                                                                          "(casting gas porosity)")
+    assert statuses[("weld porosity", "porosity")][1].startswith("group word: fits casting gas porosity, weld")
+    assert statuses[("weld porosity", "casting blowhole")] == ("flagged", "names another label: "
+                                                                          "casting gas porosity")
     assert statuses[("weld porosity", "ブローホール")][0] == "flagged"
-    assert statuses[("weld porosity", "surface pit")] == ("flagged", "two labels received it (weld porosity, "
-                                                                     "scratch)")
+    assert statuses[("weld porosity", "surface pit")] == ("flagged", "two labels received it: weld porosity, "
+                                                                     "scratch")
     assert statuses[("scratch", "surface pit")][0] == "flagged"
-    assert statuses[("scratch", "run")] == ("flagged", "everyday word (means other things in answers)")
+    assert statuses[("scratch", "run")] == ("flagged", "everyday word: means other things in answers")
     assert statuses[("scratch", "a long thin mark left on a surface by a tool")] == ("flagged",
-                                                                                     "not a name (a sentence)")
+                                                                                     "not a name: a sentence")
     assert statuses[("weld porosity", "I am sorry, I cannot help with that")][1].startswith("refusal")
     assert ("weld porosity", "Weld Porosity") not in found and found[("weld porosity", "WP")]["kind"] == "alias"
     assert found[("weld porosity", "weld pore")]["language"] == "en"
     assert "2 label(s) asked: 3 name(s) to review, 8 flagged (" in first.stderr
-    assert "1 already names of their label" in first.stderr
+    assert "2 already names of their label" in first.stderr
     assert "no usable answer for 1 label(s), asked again next time: casting gas porosity (malformed" in first.stderr
     # Nothing flagged is used; nothing is used before an expert accepts it.
     assert Normalizer(expert_vocabulary(str(vocab))).normalize("weld pore").label is None
@@ -223,7 +224,7 @@ def test_accepted_suggestions_are_names_in_force_and_exported(tmp_path, stub_llm
     assert run(tmp_path, None, "reject", "score mark", "scratch", vocab=vocab).exit_code == 0
     assert load_suggested(tmp_path)[("scratch", "score mark")]["status"] == "rejected"
     flagged = run(tmp_path, None, "accept", "porosity", "weld porosity", vocab=vocab)
-    assert flagged.exit_code == 2 and "is flagged (group word" in flagged.stderr
+    assert flagged.exit_code == 2 and "is flagged (group word: fits" in flagged.stderr
     log = run(tmp_path, None, "log", vocab=vocab).stdout.splitlines()
     assert "rejected  'score mark' -> scratch  (command: reject suggested name by" in log[0]
     assert "accepted  'WP' -> weld porosity  (command: accept suggested name by dr-sato)" in log[1]
@@ -233,7 +234,7 @@ def test_accepted_suggestions_are_names_in_force_and_exported(tmp_path, stub_llm
     assert "suggested names: 1 to decide, 8 flagged (never used), 1 accepted, 1 rejected" in review
     assert "  pending  'weld pore' -> weld porosity (common, en)" in review
     assert "  accepted 'WP' -> weld porosity (alias)" in review
-    assert "  flagged  'run' -> scratch (common, en): everyday word (means other things in answers)" in review
+    assert "  flagged  'run' -> scratch (common, en): everyday word: means other things in answers" in review
 
 
 # ---- review, log: each string once, nothing to show said so --------------------------------------------------

@@ -36,7 +36,7 @@ def read_expert_vocabulary(path: str) -> Vocabulary:
 
 def flag_summary(flags: Sequence[object]) -> str:
     """'3 flagged (2 no answer, 1 refusal)': the count of each kind of flag."""
-    kinds = Counter(getattr(flag, "kind", str(flag).split(" (")[0]) for flag in flags)
+    kinds = Counter(getattr(flag, "kind", str(flag).split(": ")[0]) for flag in flags)
     return f"{len(flags)} flagged" + (f" ({', '.join(f'{n} {kind}' for kind, n in kinds.most_common())})"
                                       if flags else "")
 

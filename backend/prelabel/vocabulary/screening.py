@@ -39,7 +39,7 @@ class Flag:
     detail: str = ""
 
     def __str__(self) -> str:
-        return f"{self.kind} ({self.detail})" if self.detail else self.kind
+        return f"{self.kind}: {self.detail}" if self.detail else self.kind
 
 
 def check_description(text: str, label: str, normalizer: Normalizer) -> Flag | None:
@@ -80,6 +80,10 @@ def check_name(text: str, label: str, normalizer: Normalizer) -> Flag | None:
     words = textnorm.tokens(text)
     if result.method == NONE and len(words) == 1 and not words[0].japanese and everyday.is_everyday(words[0].text):
         return Flag("everyday word", "means other things in answers")
+    if result.method == NONE and result.alternatives:
+        # This label's own head word, which its names tie to one process (バリ of 成形バリ): alone it may be
+        # another process's defect, which is why the vocabulary qualifies it.
+        return Flag("qualified word", "the vocabulary's names qualify it; alone it may mean another thing")
     return None
 
 
@@ -88,12 +92,7 @@ def _junk(text: str) -> Flag | None:
     if not folded:
         return Flag("empty")
     if folded in _NO_ANSWERS:
-        return Flag("no answer", repr(text.strip()))
+        return Flag("no answer")
     if _REFUSAL.search(text):
-        return Flag("refusal", _first_words(text))
+        return Flag("refusal")
     return None
-
-
-def _first_words(text: str, count: int = 8) -> str:
-    words = text.split()
-    return " ".join(words[:count]) + (" ..." if len(words) > count else "")

@@ -18,11 +18,12 @@ from pathlib import Path
 import yaml
 
 from prelabel.vocabulary import textnorm
-from prelabel.vocabulary.normalize import Normalizer
+from prelabel.vocabulary.normalize import ALIAS, EXACT, LEARNED, RULE, SUGGESTED, Normalizer
 from prelabel.vocabulary.screening import check_name
 from prelabel.vocabulary.vocab import Label, Name, Vocabulary
 
 PENDING, ACCEPTED, REJECTED, FLAGGED = "pending", "accepted", "rejected", "flagged"
+_READ_AS_IS = (EXACT, ALIAS, SUGGESTED, LEARNED, RULE)
 STATUSES = (PENDING, ACCEPTED, REJECTED, FLAGGED)
 KINDS = ("common", "scientific", "alias")
 _LANGUAGE = re.compile(r"^[a-z]{2}$")
@@ -158,8 +159,9 @@ def suggest_vocabulary(vocabulary: Vocabulary, path: str | Path, ask: Callable[[
             continue
         for suggestion in answer:
             key = textnorm.name_key(suggestion.name)
-            if key in listed:
-                report.already_named += 1
+            said = normalizer.normalize(suggestion.name)
+            if key in listed or (said.label == entry.label and said.method in _READ_AS_IS):
+                report.already_named += 1  # a name it has, or a writing of one the normaliser reads (さび: 錆)
                 continue
             if key in decided or any(textnorm.name_key(s.name) == key for s in fresh):
                 continue
@@ -188,7 +190,7 @@ def _flag_shared(suggestions: list[Suggestion]) -> list[Suggestion]:
     for s in suggestions:
         others = sorted(owners[textnorm.name_key(s.name)] - {s.label})
         if others and s.status == PENDING:
-            s = replace(s, status=FLAGGED, reason=f"two labels received it ({s.label}, {', '.join(others)})")
+            s = replace(s, status=FLAGGED, reason=f"two labels received it: {s.label}, {', '.join(others)}")
         found.append(s)
     return found
 
