@@ -34,6 +34,7 @@ def check(normalizers, domain: str, text: str, label: str | None, alternatives: 
     (DEFECTS, "おそらくタレです。", "paint run"),
     (DEFECTS, "傷あり", "scratch"),
     (DEFECTS, "成形品にひけがあります", "sink mark"),  # and hiragana for a katakana name
+    (DEFECTS, "錆発生", "corrosion"), (DEFECTS, "傷有り", "scratch"), (DEFECTS, "打痕多数", "dent"),
     (PESTS, "葉裏にナミハダニが多数寄生しています。", "Tetranychus urticae"),
     (PESTS, "ナシの花に火傷病の症状があります。", "Erwinia amylovora"),
     (PESTS, "葉の上にまめこがねがいます", "Popillia japonica"),  # a hiragana name in a hiragana sentence
@@ -96,7 +97,7 @@ def test_two_kanji_writings_are_never_compared_by_reading(normalizers):
     # Japanese words that make a name part of another thing, or deny it.
     (DEFECTS, "スパッタリング成膜", None), (DEFECTS, "変色防止剤が塗布されています。", None),
     (DEFECTS, "錆止め塗装が施されています。", None), (DEFECTS, "耐腐食性の高いステンレス材です。", None),
-    (DEFECTS, "ブリッジダイオード", None), (DEFECTS, "錆は見当たりません。", None),
+    (DEFECTS, "ブリッジダイオード", None), (DEFECTS, "錆は見当たりません。", None), (DEFECTS, "傷跡", None),
     # A prepositional phrase completes a name; the words it uses are a place, not another name.
     (DEFECTS, "voids in the BGA solder balls", "solder void"),
     (DEFECTS, "A crack along the weld line of the pipe.", "weld crack"),

@@ -40,7 +40,8 @@ def is_kana(char: str) -> bool:
 
 
 # Word classes, from Sudachi's first part-of-speech level (UniDic). "process" is a noun that takes する
-# (サ変可能: 溶接, 成形, 鋳造): it names a process, so it tells which process a defect word belongs to.
+# (サ変可能: 溶接, 成形, 鋳造): it names a process, so it tells which process a defect word belongs to;
+# "adverbial" a noun that may be used as an adverb (副詞可能: 多数, 周辺).
 _CLASSES = {"名詞": "noun", "代名詞": "noun", "動詞": "verb", "形容詞": "adjective", "形状詞": "adjective",
             "助詞": "particle", "助動詞": "auxiliary", "接頭辞": "prefix", "接尾辞": "suffix", "副詞": "adverb",
             "連体詞": "adnominal", "接続詞": "conjunction", "感動詞": "interjection", "補助記号": "punctuation",
@@ -95,6 +96,8 @@ def analyse(text: str) -> tuple[Morpheme, ...]:
         word_class = _CLASSES.get(pos[0], "other")
         if word_class == "noun" and pos[2] == "サ変可能":
             word_class = "process"
+        elif word_class == "noun" and pos[2] == "副詞可能":
+            word_class = "adverbial"  # 多数, 周辺, 一部: how much or where, never the head of a compound
         found.append(Morpheme(morpheme.surface(), morpheme.normalized_form(), morpheme.reading_form(), word_class,
                               pos[1] == "数詞", not morpheme.is_oov()))
     return tuple(found)

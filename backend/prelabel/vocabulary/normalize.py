@@ -46,7 +46,8 @@ NAME, GROUP, HEAD = "name", "group", "head"
 _JA_NOT_AFTER = ("ナシ", "無", "ナイ", "防止", "止")
 _JA_NOT_BEFORE = frozenset(["耐", "防", "非", "無", "抗"])  # prefixes: 耐食, 防錆, 非...
 _JA_NEGATIONS = frozenset(["ナイ", "無", "ン", "ズ", "ヌ", "ナカッ"])  # ない, 無い, ません, ず, ぬ, なかった
-_JA_KIND_SUFFIXES = frozenset(["類"])  # ハダニ類: spider mites, as a kind
+_JA_KIND_SUFFIXES = frozenset(["類"])
+_JA_EXISTENCE = frozenset(["有", "アリ", "在"])  # 有り, あり: present  # ハダニ類: spider mites, as a kind
 _JA_COORDINATORS = frozenset(["ト", "ヤ", "カ", "マタ", "ハ", "オヨビ", "及", "並", "モ"])
 _COMPOUNDING = ("noun", "process", "prefix", "suffix")
 _FUNCTION_CLASSES = ("particle", "auxiliary", "verb", "adjective", "adverb", "conjunction", "adnominal")
@@ -446,13 +447,19 @@ class Normalizer:
         if before is not None and before.word_class == "prefix" and before.text in _JA_NOT_BEFORE:
             return False
         if before is not None and before.word_class in ("noun", "process"):
-            if before.written == "katakana" == first.written:
-                return False  # a katakana word before a katakana name makes another name: ナンゴク + ナミハダニ
+            if before.written == "katakana" == first.written and not match.labels.isdisjoint(
+                    self._index.binomial_labels):
+                # A katakana word before a katakana species name makes another species: ナンゴク + ナミハダニ
+                # (before a defect it says where: ボルト + サビ).
+                return False
             if before.word_class == "process" and not any(
                     before.text in self._index.label_words[label] for label in match.labels):
                 return False  # another process's defect: 溶接 + 焼け
-        if after is not None and after.word_class in ("noun", "process") and after.written == last.written:
-            return False  # the name qualifies what follows: 変色 + 防止剤, ブリッジ + ダイオード
+        if after is not None and after.word_class == "noun" and after.written == last.written and (
+                after.text not in _JA_EXISTENCE):
+            # The name qualifies the noun that follows: 変色 + 防止剤, ブリッジ + ダイオード, 傷 + 跡. Not a
+            # process noun (錆 + 発生: rust occurring) nor "present" (傷 + 有り).
+            return False
         negation = parts[match.end:match.end + 2]
         if negation and negation[0].word_class == "particle" and len(negation) > 1:
             negation = negation[1:]
