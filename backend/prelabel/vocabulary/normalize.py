@@ -129,7 +129,7 @@ class _Index:
     kana_names: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     kanji_names: dict[str, tuple[set[str], str]] = field(default_factory=dict)  # one kanji word -> labels, reading
     words: set[str] = field(default_factory=set)
-    label_words: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    word_labels: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # word -> labels it names
     units: dict[str, tuple[Token, ...]] = field(default_factory=dict)  # fuzzy units of names -> their tokens
     deletes: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     max_key: int = 1  # the longest name key, in characters: no longer span of an answer can be a name
@@ -189,7 +189,8 @@ class Normalizer:
         key = textnorm.compact(parts)
         is_japanese = any(part.japanese for part in parts)
         index.words.update(part.text for part in parts)
-        index.label_words[label].update(part.text for part in parts)
+        for part in parts:
+            index.word_labels[part.text].add(label)
         for unit in _units(parts):
             index.units.setdefault(textnorm.compact(parts[unit[0]:unit[1]]), tuple(parts[unit[0]:unit[1]]))
         if not key or (len(key) < _MIN_PHRASE and not is_japanese):
@@ -452,8 +453,7 @@ class Normalizer:
                 # A katakana word before a katakana species name makes another species: ナンゴク + ナミハダニ
                 # (before a defect it says where: ボルト + サビ).
                 return False
-            if before.word_class == "process" and not any(
-                    before.text in self._index.label_words[label] for label in match.labels):
+            if before.word_class == "process" and self._names_none_of(before.text, match.labels):
                 return False  # another process's defect: 溶接 + 焼け
         if after is not None and after.word_class == "noun" and after.written == last.written and (
                 after.text not in _JA_EXISTENCE):
@@ -475,7 +475,12 @@ class Normalizer:
         if before is None or (before.japanese and before.word_class not in _COMPOUNDING) or (
                 not before.japanese and (before.text in textnorm.FUNCTION_WORDS or before.script == "number")):
             return True
-        return any(before.text in self._index.label_words[label] for label in match.labels)
+        return not self._names_none_of(before.text, match.labels)
+
+    def _names_none_of(self, word: str, labels: frozenset[str]) -> bool:
+        """Is the word in no name of these labels? (A group word may have thousands of labels: the word's own
+        labels are the short side to look through.)"""
+        return labels.isdisjoint(self._index.word_labels.get(word, ()))
 
     def _head_stands_alone(self, parts: Sequence[Token], first: int, last: int, head: _Head) -> bool:
         """May this head word decide its label: alone in its phrase, no everyday word, tied to no process?"""
