@@ -15,14 +15,15 @@ from __future__ import annotations
 import functools
 import math
 
-from wordfreq import get_frequency_dict
-
 REAL_WORD = 3.0
 EVERYDAY = 4.0
 
 
 @functools.cache
 def _frequencies(language: str) -> dict[str, float]:
+    # Imported on first use: wordfreq's import costs 0.4 s that the web service need not pay to answer /health.
+    from wordfreq import get_frequency_dict
+
     # "small" lists words down to about Zipf 3, all these questions need; "large" would cost seconds to load.
     return get_frequency_dict(language, wordlist="small")
 

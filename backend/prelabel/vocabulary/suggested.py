@@ -14,16 +14,17 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from prelabel.vocabulary import textnorm
-from prelabel.vocabulary.normalize import ALIAS, EXACT, LEARNED, RULE, SUGGESTED, Normalizer
-from prelabel.vocabulary.screening import check_name
 from prelabel.vocabulary.vocab import Label, Name, Vocabulary
 
+if TYPE_CHECKING:  # the normaliser is only needed to suggest: the vocabulary in force reads this file without it
+    from prelabel.vocabulary.normalize import Normalizer
+
 PENDING, ACCEPTED, REJECTED, FLAGGED = "pending", "accepted", "rejected", "flagged"
-_READ_AS_IS = (EXACT, ALIAS, SUGGESTED, LEARNED, RULE)
 STATUSES = (PENDING, ACCEPTED, REJECTED, FLAGGED)
 KINDS = ("common", "scientific", "alias")
 _LANGUAGE = re.compile(r"^[a-z]{2}$")
@@ -140,6 +141,10 @@ def suggest_vocabulary(vocabulary: Vocabulary, path: str | Path, ask: Callable[[
                        progress: Callable[[str, list[Suggestion]], None] | None = None) -> SuggestReport:
     """Ask for what is missing (everything asked for, with force), check each name, save after each label (an
     interruption loses nothing already paid for). Decisions already taken on a name are kept."""
+    from prelabel.vocabulary.normalize import ALIAS, EXACT, LEARNED, RULE, SUGGESTED
+    from prelabel.vocabulary.screening import check_name
+
+    read_as_is = (EXACT, ALIAS, SUGGESTED, LEARNED, RULE)
     suggestions = load_suggestions(path)
     report = SuggestReport([], 0, 0, [], 0)
     for entry in vocabulary:
@@ -160,7 +165,7 @@ def suggest_vocabulary(vocabulary: Vocabulary, path: str | Path, ask: Callable[[
         for suggestion in answer:
             key = textnorm.name_key(suggestion.name)
             said = normalizer.normalize(suggestion.name)
-            if key in listed or (said.label == entry.label and said.method in _READ_AS_IS):
+            if key in listed or (said.label == entry.label and said.method in read_as_is):
                 report.already_named += 1  # a name it has, or a writing of one the normaliser reads (さび: 錆)
                 continue
             if key in decided or any(textnorm.name_key(s.name) == key for s in fresh):

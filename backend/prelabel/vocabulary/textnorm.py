@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import jaconv
-from lemminflect import getAllLemmas
 
 from prelabel.vocabulary import japanese
 
@@ -213,6 +212,14 @@ def fold_word(word: str) -> str:
     return SPELLING.get(word, word)
 
 
+def _lemmas(word: str) -> dict[str, tuple[str, ...]]:
+    # Imported on first use: lemminflect's import costs a quarter of a second the web service need not pay to
+    # answer /health.
+    from lemminflect import getAllLemmas
+
+    return getAllLemmas(word)
+
+
 def singular(word: str) -> str:
     """English plural to singular: lemminflect's noun lemma for the words it knows ("analyses" -> "analysis",
     "pores" -> "pore"), the rules below for the rest (Latin names, rare words: "whiteflies", "misruns"). Applied
@@ -222,7 +229,7 @@ def singular(word: str) -> str:
         return _IRREGULAR[word]
     if len(word) < 4 or not word.isalpha():
         return word
-    lemmas = getAllLemmas(word).get("NOUN")
+    lemmas = _lemmas(word).get("NOUN")
     if lemmas:
         return lemmas[0]
     if word.endswith("ies") and len(word) > 4:
@@ -243,7 +250,7 @@ def is_process_word(token: Token) -> bool:
     if token.japanese:
         return token.word_class == "process"
     word = token.surface.casefold()
-    return word.endswith("ing") and any(lemma != word for lemma in getAllLemmas(word).get("VERB", ()))
+    return word.endswith("ing") and any(lemma != word for lemma in _lemmas(word).get("VERB", ()))
 
 
 def is_particle_no(token: Token) -> bool:
