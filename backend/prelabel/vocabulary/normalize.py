@@ -159,8 +159,10 @@ class Normalizer:
         self.vocabulary = vocabulary
         self._index = _Index()
         for entry in vocabulary:
+            scientific = {name.text for name in entry.suggested if name.kind == "scientific"}
             for name in entry.names():
-                self._add_name(name.text, entry.label, name.kind)
+                self._add_name(name.text, entry.label, name.kind,
+                               scientific=name.kind in ("label", "scientific") or name.text in scientific)
             if entry.parent:
                 parts = textnorm.tokens(entry.parent)
                 self._index.taxa[textnorm.compact(parts)].add(entry.label)
@@ -179,9 +181,9 @@ class Normalizer:
 
     # ---- building the index ---------------------------------------------------------------------------
 
-    def _add_name(self, text: str, label: str, kind: str) -> None:
+    def _add_name(self, text: str, label: str, kind: str, scientific: bool) -> None:
         index = self._index
-        core = textnorm.scientific_core(text) if kind in ("label", "scientific") else text
+        core = textnorm.scientific_core(text) if scientific else text
         exact_kind = kind if kind in (ALIAS, LEARNED, SUGGESTED) else EXACT
         for written in {text, core}:
             index.exact[textnorm.light_key(written)].setdefault(label, exact_kind)
@@ -209,8 +211,7 @@ class Normalizer:
         if len(parts) == 1 and parts[0].script == "kanji" and parts[0].reading:
             labels, _ = index.kanji_names.setdefault(key, (set(), parts[0].reading))
             labels.add(label)
-        binomial = kind in ("label", "scientific") and not is_japanese and len(parts) >= 2 and bool(
-            textnorm.GENUS.match(core.split()[0]))
+        binomial = scientific and not is_japanese and len(parts) >= 2 and bool(textnorm.GENUS.match(core.split()[0]))
         if binomial:
             genus, rest = parts[0].text, textnorm.compact(parts[1:])
             index.taxa[genus].add(label)
