@@ -36,3 +36,4 @@ services:
 
 bench: install
 	$(BIN)/python bench/normalize_bench.py
+	$(BIN)/python bench/normalize_corpus.py

@@ -1,13 +1,11 @@
-"""`prelabel predict` and `prelabel vocab describe` as a user runs them (in process), the stub LLM over HTTP."""
+"""`prelabel predict` as a user runs it (in process), the stub LLM over HTTP (`prelabel vocab describe`:
+test_cli_vocab.py)."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
-
-import yaml
 
 from helpers import EXAMPLE_VOCAB, TINY_CLIP_CONFIG, answer_by_colour, invoke, solid_image
 
@@ -141,52 +139,6 @@ def test_unreachable_mllm_fails_images_not_the_run(tmp_path):
     failed = json.loads(out.read_text())[0]["meta"]["prelabel"]
     assert failed["state"] == "failed" and failed["ranking"]  # listed as failed; CLIP's ranking kept as evidence
     assert "failed: " in completed.stderr and "x.jpg" in completed.stderr
-
-
-def test_vocab_describe_writes_once_and_keeps_expert_edits(tmp_path, stub_llm):
-    stub_llm.handler = lambda body: f"It looks like {body['messages'][0]['content'][-30:]}"
-    vocab = tmp_path / "pests.yaml"
-    vocab.write_text("domain: d\nlabels:\n  - label: Halyomorpha halys\n"
-                     "    common: {en: [brown marmorated stink bug]}\n  - label: Sitophilus oryzae\n", encoding="utf-8")
-    completed = run(tmp_path, stub_llm, "vocab", "describe", "--vocab", str(vocab))
-    assert completed.exit_code == 0, completed.stderr
-    assert stub_llm.calls == 10
-    path = tmp_path / "pests.descriptions.yaml"
-    written = yaml.safe_load(path.read_text(encoding="utf-8"))["descriptions"]
-    assert list(written) == ["Halyomorpha halys", "Sitophilus oryzae"] and all(len(v) == 5 for v in written.values())
-    assert "Halyomorpha halys (brown marmorated stink bug)" in stub_llm.requests[0]["messages"][0]["content"]
-    # An expert edits one description; describing again changes nothing and calls nobody.
-    edited = path.read_text(encoding="utf-8").replace(written["Sitophilus oryzae"][0], "Expert text.")
-    path.write_text(edited, encoding="utf-8")
-    again = run(tmp_path, stub_llm, "vocab", "describe", "--vocab", str(vocab))
-    assert again.exit_code == 0 and stub_llm.calls == 10
-    assert "0 label(s) described, 2 already in" in again.stderr
-    assert "Expert text." in path.read_text(encoding="utf-8")
-    forced = run(tmp_path, stub_llm, "vocab", "describe", "--vocab", str(vocab), "--force")
-    assert forced.exit_code == 0 and stub_llm.calls == 20
-    assert "Expert text." not in path.read_text(encoding="utf-8")
-
-
-def test_vocab_describe_keeps_what_was_done_when_the_mllm_fails(tmp_path, stub_llm):
-    vocab = tmp_path / "pests.yaml"
-    shutil.copy(EXAMPLE_VOCAB, vocab)
-    stub_llm.handler = lambda body: "A description."
-    for _ in range(5):
-        stub_llm.enqueue(content="A description.")
-    stub_llm.enqueue(status=500)  # PRELABEL_LLM_RETRIES=0: the sixth call fails for good
-    completed = run(tmp_path, stub_llm, "vocab", "describe", "--vocab", str(vocab))
-    assert completed.exit_code == 1
-    assert "server_error" in completed.stderr and "is saved in" in completed.stderr
-    saved = yaml.safe_load((tmp_path / "pests.descriptions.yaml").read_text(encoding="utf-8"))["descriptions"]
-    assert list(saved) == ["Halyomorpha halys"]
-    resumed = run(tmp_path, stub_llm, "vocab", "describe", "--vocab", str(vocab))
-    assert resumed.exit_code == 0
-    assert "29 label(s) described, 1 already in" in resumed.stderr
-
-
-def test_vocab_describe_needs_an_endpoint(tmp_path):
-    completed = run(tmp_path, None, "vocab", "describe", "--vocab", str(EXAMPLE_VOCAB))
-    assert completed.exit_code == 2 and "PRELABEL_LLM_BASE_URL is not set" in completed.stderr
 
 
 def test_settings_lists_every_variable():

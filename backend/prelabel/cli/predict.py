@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from prelabel.cli.common import SETUP_ERRORS, BadInput, echo_err, open_parts, read_settings, read_vocabulary
+from prelabel.cli.common import SETUP_ERRORS, BadInput, echo_err, open_parts, read_settings
+from prelabel.cli.vocab import read_expert_vocabulary
 from prelabel.pipeline.encoders import SpecError, load_text_encoder
 from prelabel.pipeline.result import ImagePrediction
 from prelabel.vocabulary.normalize import Normalizer
@@ -25,7 +26,7 @@ from prelabel.vocabulary.normalize import Normalizer
               help="Cosine similarity the nearest name must reach (default: the encoder's own).")
 def normalize(vocab_path: str, encoder_spec: str | None, embedding_threshold: float | None) -> None:
     """Map answers (one per line on stdin) onto the vocabulary; one JSON object per line on stdout."""
-    vocabulary = read_vocabulary(vocab_path)
+    vocabulary = read_expert_vocabulary(vocab_path)  # the file and the suggested names experts accepted
     encoder = None
     if encoder_spec:
         try:
