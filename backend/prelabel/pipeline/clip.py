@@ -10,6 +10,7 @@ A model is named the way open_clip names it, plus a JSON config path for models 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import re
 from collections.abc import Sequence
@@ -24,6 +25,16 @@ _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*")
 
 class ClipLoadError(RuntimeError):
     """The model or weights named in settings cannot be loaded (unknown name, missing file, no network)."""
+
+
+# CLIP's packages are an extra (pyproject.toml): the core installs without torch's several GB.
+CLIP_PACKAGES = ("torch", "open_clip")
+CLIP_EXTRA = "pip install 'prelabel[clip]'"
+
+
+def missing_clip_packages() -> list[str]:
+    """The CLIP packages that are not installed, found without importing them (torch takes seconds)."""
+    return [name for name in CLIP_PACKAGES if importlib.util.find_spec(name) is None]
 
 
 def pick_device(requested: str = "auto") -> str:
