@@ -37,6 +37,16 @@ def missing_clip_packages() -> list[str]:
     return [name for name in CLIP_PACKAGES if importlib.util.find_spec(name) is None]
 
 
+def clip_missing_message(model: str) -> str | None:
+    """What to do when CLIP is configured (PRELABEL_CLIP_MODEL=model) but not installed; None when it is."""
+    missing = missing_clip_packages()
+    if not missing:
+        return None
+    return (f"CLIP is on (PRELABEL_CLIP_MODEL={model}) but {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not installed: {CLIP_EXTRA}, or set PRELABEL_CLIP_MODEL= "
+            "(empty) to run the MLLM alone")
+
+
 def pick_device(requested: str = "auto") -> str:
     """'auto' picks CUDA, then Apple's MPS, then the CPU."""
     import torch

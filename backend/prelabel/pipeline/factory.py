@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prelabel.pipeline.cache import ResponseCache
-from prelabel.pipeline.clip import CLIP_EXTRA, ClipLoadError, ClipModel, load_clip, missing_clip_packages
+from prelabel.pipeline.clip import ClipLoadError, ClipModel, clip_missing_message, load_clip
 from prelabel.pipeline.descriptions import class_texts_for
 from prelabel.pipeline.encoders import load_text_encoder
 from prelabel.pipeline.fusion import ClassFeatureStore
@@ -32,11 +32,9 @@ def clip_model(settings: Settings) -> ClipModel | None:
     ClipLoadError in one line that names the settings to change."""
     if not settings.clip_enabled:
         return None
-    missing = missing_clip_packages()
+    missing = clip_missing_message(settings.clip_model)
     if missing:
-        raise ClipLoadError(f"CLIP is on (PRELABEL_CLIP_MODEL={settings.clip_model}) but {' and '.join(missing)} "
-                            f"{'is' if len(missing) == 1 else 'are'} not installed: {CLIP_EXTRA}, or set "
-                            "PRELABEL_CLIP_MODEL= (empty) to run the MLLM alone")
+        raise ClipLoadError(missing)
     try:
         return load_clip(settings.clip_model, settings.clip_pretrained or None, settings.device,
                          threads=settings.torch_threads)
