@@ -12,8 +12,8 @@ from prelabel.cli.common import VOCAB_OPTION, BadInput, echo_err, open_parts, re
 @click.command()
 @click.option("--project", "project_id", type=int, default=None, help="An existing project's id.")
 @click.option("--title", default=None, help="The project's title: found by exact title, or created.")
-@click.option("--images", "images_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
-              help="A directory of photos below Label Studio's LOCAL_FILES_DOCUMENT_ROOT: a Local Files storage.")
+@click.option("--images", "images_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="A directory of photos below LOCAL_FILES_DOCUMENT_ROOT, as Label Studio's machine sees it.")
 @click.option("--urls", "urls_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="A text file of image URLs, one a line: one task each.")
 @click.option("--backend-url", default=None, help="Where Label Studio reaches `prelabel serve`, e.g. http://host:9090.")

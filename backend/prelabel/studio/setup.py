@@ -11,6 +11,7 @@ Every refusal by Label Studio becomes one sentence, in Label Studio's words, tha
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -102,7 +103,8 @@ def _project(call: Caller, wanted: Wanted, changed: Callable[[str], None]) -> An
 def _storage(call: Caller, project_id: int, images_dir: Path, changed: Callable[[str], None]) -> None:
     """One Local Files storage for the directory, synced: a sync imports only files it has not seen."""
     local = call.studio.sdk.import_storage.local
-    path = str(images_dir.resolve())
+    # As given, made absolute, symlinks kept: Label Studio compares it with its root as written.
+    path = os.path.normpath(images_dir.absolute())
     storages = [s for s in call("list storages", local.list, project=project_id)
                 if (s.path or "").rstrip("/") == path]
     if storages:
