@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -80,7 +81,7 @@ def wait_worker(started: Started, redis_url: str, name: str, timeout: float = 60
         redis.close()
 
 
-def _wait(started: Started, timeout: float, what: str, check) -> None:
+def _wait(started: Started, timeout: float, what: str, check: Callable[[], bool]) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not processes.alive(started):

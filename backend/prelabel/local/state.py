@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,7 +60,7 @@ class State:
         temporary.write_text(json.dumps(data, indent=1), encoding="utf-8")
         temporary.replace(self.path)  # whole or not at all: a later `down` must be able to read it
 
-    def secret(self, name: str, make=lambda: secrets.token_urlsafe(24)) -> str:
+    def secret(self, name: str, make: Callable[[], str] = lambda: secrets.token_urlsafe(24)) -> str:
         """The secret kept in <dir>/<name>, made on first use; only the owner may read the file."""
         path = self.directory / name
         if not path.exists():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -92,7 +93,7 @@ def bring_up(settings: Settings, options: Options, say: Callable[[str], None]) -
         data = state.directory / "label-studio"
         if not (data / "label_studio.sqlite3").exists():
             say("starting Label Studio for the first time: it sets up its database (about a minute)")
-        studio = labelstudio.launch(venv, data, root, _port(state, "label-studio", options.label_studio_port),
+        studio = labelstudio.launch(venv, data, root, _port(state, "label-studio", options.label_studio_port, say),
                                     LABEL_STUDIO_USER, state.label_studio_password, state.label_studio_token,
                                     state.logs / "label-studio.log")
         _record(state, studio, report)
@@ -110,7 +111,7 @@ def bring_up(settings: Settings, options: Options, say: Callable[[str], None]) -
     fingerprint = hashlib.sha256(json.dumps(asdict(child), sort_keys=True).encode()).hexdigest()[:16]
     backend = _running(state, "backend", fingerprint, say)
     if backend is None:
-        backend = services.launch_backend(_port(state, "backend", options.backend_port), env,
+        backend = services.launch_backend(_port(state, "backend", options.backend_port, say), env,
                                           state.logs / "backend.log", fingerprint)
         _record(state, backend, report)
     report.backend_url = f"http://127.0.0.1:{backend.port}"
@@ -142,8 +143,6 @@ def bring_up(settings: Settings, options: Options, say: Callable[[str], None]) -
 
 def check(settings: Settings, images: Path, say: Callable[[str], None]) -> None:
     """What must be right before anything starts; one line for what is only worth knowing."""
-    import re
-
     if not images.is_dir():
         raise UpError(f"--images {images}: no such directory")
     pattern = re.compile(IMAGE_FILES)
@@ -198,12 +197,15 @@ def _running(state: State, name: str, fingerprint: str | None = None,
     return None
 
 
-def _port(state: State, name: str, preferred: int) -> int:
+def _port(state: State, name: str, preferred: int, say: Callable[[str], None] = lambda _: None) -> int:
     """The port it had (URLs stay the same), else `preferred` when free, else any free port."""
     started = state.processes.get(name)
     if started is not None and started.port and processes.port_free(started.port):
         return started.port
-    return processes.free_port(preferred)
+    port = processes.free_port(preferred)
+    if preferred and port != preferred:
+        say(f"port {preferred} is taken: {name} gets port {port}")
+    return port
 
 
 def _record(state: State, started: Started, report: Report) -> None:
