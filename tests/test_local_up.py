@@ -145,6 +145,27 @@ def test_up_without_clip_installed_says_what_to_install_and_starts_nothing(tmp_p
     assert not (tmp_path / "up" / "state.json").exists()
 
 
+def test_up_says_what_to_set_when_the_clip_weights_cannot_be_downloaded(stub, tmp_path):
+    """No network to the model hub (HF_HUB_OFFLINE): the worker stops, and `up` repeats its one line."""
+    photos = tmp_path / "site" / "photos"
+    solid_image(photos / "a.jpg", (220, 20, 20))
+    env = {**os.environ, "PRELABEL_LLM_BASE_URL": stub.url, "PRELABEL_VOCAB": str(EXAMPLE_VOCAB),
+           "PRELABEL_CLIP_MODEL": "hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "PRELABEL_DEVICE": "cpu",
+           "PRELABEL_DATA_DIR": str(tmp_path / "var"), "PRELABEL_LABEL_STUDIO_VENV": str(ROOT / ".venvs-ls"),
+           "HF_HUB_OFFLINE": "1"}
+    directory = tmp_path / "up"
+    try:
+        result = run([str(BIN / "prelabel"), "up", "--images", str(photos), "--dir", str(directory),
+                      "--label-studio-port", "0", "--backend-port", "0"], env)
+    finally:
+        stopped = run([str(BIN / "prelabel"), "down", "--dir", str(directory)], env)
+    assert result.returncode == 1, result.stderr
+    assert "prelabel worker stopped: cannot load open_clip model" in result.stderr
+    assert "set PRELABEL_CLIP_MODEL and PRELABEL_CLIP_PRETRAINED to a local model and checkpoint" in result.stderr
+    assert f"prelabel down --dir {directory}" in result.stderr
+    assert stopped.returncode == 0 and recorded(directory) == {}
+
+
 def test_up_needs_photos(tmp_path):
     (tmp_path / "empty").mkdir()
     result = invoke("up", "--images", str(tmp_path / "empty"), "--dir", str(tmp_path / "up"))

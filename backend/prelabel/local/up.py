@@ -120,10 +120,11 @@ def bring_up(settings: Settings, options: Options, say: Callable[[str], None]) -
         worker = services.launch_worker(env, state.logs / "worker.log", fingerprint, f"prelabel-up-{int(time.time())}")
         _record(state, worker, report)
 
+    # Label Studio last: its first start takes longest, and a worker that cannot load CLIP says so meanwhile.
     auth = (BACKEND_USER, state.backend_password)
     services.wait_backend(backend, report.backend_url, auth)
-    labelstudio.wait_ready(studio, report.label_studio_url, state.label_studio_token)
     services.wait_worker(worker, report.redis_url, worker.command[-1])
+    labelstudio.wait_ready(studio, report.label_studio_url, state.label_studio_token)
 
     # The project, then the pre-labels.
     vocabulary = load_vocabulary(child.vocab)
