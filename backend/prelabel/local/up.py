@@ -225,6 +225,7 @@ def _pre_label(settings: Settings, report: Report, say: Callable[[str], None]) -
         if queued.jobs:
             say(f"pre-labelling {queued.tasks} task(s) ({queued.skipped} already pre-labelled)")
             outcome = bulk.follow(parts.redis, queued.jobs, echo=say)
-            report.written, report.failed_jobs = outcome.written, len(outcome.failed)
+            say(outcome.summary())
+            report.written, report.failed_jobs = outcome.written, len(outcome.failed_jobs)
     finally:
         parts.close()
