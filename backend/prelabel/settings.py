@@ -113,6 +113,10 @@ class Settings:
     keep_superseded: bool = field(default=False, metadata=_env(
         "PRELABEL_KEEP_SUPERSEDED", "Keep Prelabel's older predictions of a task when a new model_version predicts "
         "it (by default they are removed from tasks nobody has annotated yet)."))
+    # `prelabel up`: everything on one machine, without Docker.
+    label_studio_venv: str = field(default=".venvs-ls", metadata=_env(
+        "PRELABEL_LABEL_STUDIO_VENV", "Label Studio's own virtual environment for `prelabel up` (label-studio "
+        "1.23.2 is installed there when missing)."))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -139,6 +143,13 @@ class Settings:
     @property
     def fusion_feature_set(self) -> frozenset[str]:
         return frozenset(part.strip() for part in self.fusion_features.split(",") if part.strip())
+
+
+def process_environment(overrides: Mapping[str, str], drop: tuple[str, ...] = ()) -> dict[str, str]:
+    """The environment of a process we start (`prelabel up`): ours less `drop`, with `overrides`. Children
+    inherit the settings we were given (an MLLM endpoint, CLIP) and get the ones `up` decides."""
+    environ = {name: value for name, value in os.environ.items() if name not in drop}
+    return {**environ, **overrides}
 
 
 def documented() -> list[tuple[str, str, str]]:
