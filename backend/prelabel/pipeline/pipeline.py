@@ -196,8 +196,11 @@ class Pipeline:
     def _stage2(self, work: _Work, answer: Stage1Answer, mllm: MLLMClient) -> None:
         text = "; ".join(part for part in (answer.classification, ", ".join(answer.candidates),
                                            answer.description) if part)
+        lines = self._stage2_lines(work)
+        if not lines:  # a large vocabulary, no CLIP, and stage 1 named nothing near any label: nothing to pick from
+            return
         try:
-            reply, usage = mllm.stage2(text, self._stage2_lines(work), self.vocabulary.version)
+            reply, usage = mllm.stage2(text, lines, self.vocabulary.version)
         except MLLMError as exc:
             work.prediction.errors["stage2"] = str(exc)
             return
