@@ -46,6 +46,19 @@ class Settings:
         "(a tolerant parser reads the answer)."))
     image_max_side: int = field(default=1024, metadata=_env(
         "PRELABEL_IMAGE_MAX_SIDE", "Images are downscaled to this longest side (pixels) before they are sent."))
+    image_max_pixels: int = field(default=40_000_000, metadata=_env(
+        "PRELABEL_IMAGE_MAX_PIXELS", "Largest image decoded at full size (pixels); a larger JPEG is decoded at 1/2, "
+        "1/4 or 1/8 scale, any other larger image is refused. Bounds a worker's memory per image."))
+    image_decodes: int = field(default=2, metadata=_env(
+        "PRELABEL_IMAGE_DECODES", "Large images (over 4 megapixels once decoded) decoded at once per process; "
+        "the others wait their turn."))
+    image_max_bytes: int = field(default=50 * 1024 * 1024, metadata=_env(
+        "PRELABEL_IMAGE_MAX_BYTES", "Largest image download (bytes); a larger one fails its task."))
+    image_timeout: float = field(default=60.0, metadata=_env(
+        "PRELABEL_IMAGE_TIMEOUT", "Seconds one image download may take in all (connection, redirects, body)."))
+    image_hosts: str = field(default="", metadata=_env(
+        "PRELABEL_IMAGE_HOSTS", "Hosts task images may be fetched from besides LABEL_STUDIO_URL, comma-separated: "
+        "host, host:port or *.domain (docs/security.md); empty: Label Studio and its cloud storages only."))
     stage2: bool = field(default=True, metadata=_env(
         "PRELABEL_STAGE2", "TLAC stage 2: a text-only call picks one label when stage-1 names do not normalise."))
     stage2_below: float = field(default=0.9, metadata=_env(
@@ -87,6 +100,15 @@ class Settings:
         "BASIC_AUTH_PASS", "HTTP Basic auth password."))
     sync_budget: float = field(default=20.0, metadata=_env(
         "PRELABEL_SYNC_BUDGET", "Seconds /predict may compute synchronously (Label Studio waits 100 s)."))
+    label_config_max_bytes: int = field(default=2 * 1024 * 1024, metadata=_env(
+        "PRELABEL_LABEL_CONFIG_MAX_BYTES", "Largest labeling config /setup and /predict parse (bytes); a larger "
+        "one is refused with 413."))
+    feedback_queue_max: int = field(default=1000, metadata=_env(
+        "PRELABEL_FEEDBACK_QUEUE_MAX", "Feedback jobs waiting at most; beyond, /webhook answers 503 (a flood of "
+        "webhooks cannot grow Redis without bound)."))
+    webhook_window: float = field(default=300.0, metadata=_env(
+        "PRELABEL_WEBHOOK_WINDOW", "Seconds a webhook naming the same action and annotations as one still "
+        "waiting queues no second job."))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
