@@ -15,8 +15,9 @@ from rq import Worker
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 from werkzeug.exceptions import HTTPException
 
-from prelabel.jobs import queues
-from prelabel.studio.labelconfig import Control, LabelConfigError, read_label_config
+from prelabel.jobs import admission, queues
+from prelabel.studio.labelconfig import Control, LabelConfigError
+from prelabel.text import quote
 
 if TYPE_CHECKING:
     from prelabel.service.app import Backend
@@ -58,12 +59,12 @@ def setup() -> Response | tuple[Response, int]:
     in_force = this.parts.in_force.current()
     version = str(in_force.model_version)
     try:
-        report = read_label_config(body.get("schema") or "", in_force.vocabulary)
+        report = this.configs.read(body.get("schema") or "", in_force.vocabulary)
     except LabelConfigError as exc:
         return jsonify(error=str(exc)), 400
     if report.missing_from_vocabulary:
         log.warning("labels in the config but not in the vocabulary (never predicted): %s",
-                    report.missing_from_vocabulary)
+                    quote(report.missing_from_vocabulary, 500))
     if report.missing_from_config:
         log.warning("vocabulary labels missing from the config: %d", len(report.missing_from_config))
     project_id = _project_id(body.get("project"))
@@ -90,7 +91,7 @@ def predict() -> Response:
     in_force = this.parts.in_force.current()
     version = str(in_force.model_version)
     try:
-        control = read_label_config(body.get("label_config") or "", in_force.vocabulary).control
+        control = this.configs.read(body.get("label_config") or "", in_force.vocabulary).control
     except LabelConfigError as exc:
         raise BadRequest(str(exc)) from None
     project_id = _project_id(body.get("project")) or _project_id(tasks[0].get("project") if tasks else None)
@@ -158,7 +159,20 @@ def webhook() -> Response | tuple[Response, int]:
     ids = [a["id"] for a in listed if isinstance(a, dict) and isinstance(a.get("id"), int)]
     if action != "START_TRAINING" and not ids:
         raise BadRequest(f"{action} without annotation ids")
-    job = queues.enqueue_feedback(backend().redis, action, project_id, ids)
+    return _admit(action, project_id, ids)
+
+
+def _admit(action: str, project_id: int | None, ids: list[int]) -> tuple[Response, int]:
+    """Queue the feedback job unless the same one is waiting; 503 when the feedback queue is full."""
+    this = backend()
+    try:
+        job = admission.admit_feedback(this.redis, action, project_id, ids, this.settings.webhook_window,
+                                       this.settings.feedback_queue_max)
+    except admission.FeedbackQueueFull as exc:
+        log.warning("%s", exc)
+        return jsonify(error=str(exc)), 503
+    if job is None:
+        return jsonify(status="duplicate", detail="the same feedback job is already waiting"), 200
     return jsonify(status="queued", job=job.id), 202
 
 
