@@ -17,7 +17,7 @@ from prelabel.settings import Settings
 
 MASK = "***"
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s/@:]*:)(?P<password>[^\s/@]+)@")
-MIN_SECRET = 4  # shorter "secrets" ("none", "") would mask ordinary words
+MIN_SECRET = 6  # shorter "secrets" ("none", "admin") would mask ordinary words; use longer ones
 
 
 def redact_url(url: str) -> str:

@@ -46,7 +46,7 @@ _UPLOAD = re.compile(r"/data/upload/[^?#]+")
 _QUERY_PATHS = {"/data/local-files/": "d=", "/storage-data/uploaded/": "filepath="}
 _PRESIGN = re.compile(r"/(?:tasks|projects)/\d+/(?:presign|resolve)/")
 _FILE_PATHS_TEXT = "/data/upload/, /data/local-files/?d=, /storage-data/uploaded/, /tasks/<id>/presign/"
-_UNSAFE = re.compile(r"[\\\x00-\x1f\x7f]")
+_UNSAFE = re.compile("[\\\\\x00-\x1f\x7f\ud800-\udfff]")  # backslashes, control characters, lone surrogates
 
 
 class FetchError(StudioError):
@@ -139,7 +139,7 @@ class ImageFetcher:
             return FetchError(f"refused {text.quote(value)}{hop}: {reason}")
 
         if _UNSAFE.search(url):
-            raise refuse("the URL holds backslashes or control characters")
+            raise refuse("the URL holds backslashes, control characters or lone surrogates")
         parts = urlsplit(_requote(url))
         if parts.scheme not in ("http", "https"):
             raise refuse("only http and https URLs and Label Studio paths are fetched")
@@ -222,7 +222,10 @@ class ImageFetcher:
                 raise FetchError(f"cannot fetch {text.quote(value)}: HTTP {response.status} from "
                                  f"{text.quote(target.url)}", transient=response.status >= 500,
                                  status=response.status)
-            return None, self._body(response, value)
+            body = self._body(response, value)
+            if expired.is_set():  # the timer cut the body short: an end of file, not the end of the image
+                raise FetchError(late, transient=True)
+            return None, body
         except FetchError:
             if expired.is_set():
                 raise FetchError(late, transient=True) from None
@@ -250,6 +253,9 @@ class ImageFetcher:
             if size > cap:
                 raise FetchError(too_big)
             chunks.append(chunk)
+        if declared and declared.isdigit() and size != int(declared):
+            raise FetchError(f"cannot fetch {text.quote(value)}: the connection ended after {size} of {declared} "
+                             "bytes", transient=True)
         return b"".join(chunks)
 
 
