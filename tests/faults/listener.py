@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,13 +32,19 @@ class Route:
 
 
 class Listener:
-    def __init__(self, host: str = "127.0.0.1"):
+    def __init__(self, host: str = "127.0.0.1", tls: tuple[str, str] | None = None):
+        """tls: (certificate file, key file) to serve HTTPS."""
         self.host = host
+        self.scheme = "https" if tls else "http"
         self.hits: list[Hit] = []
         self.routes: dict[str, Route] = {}
         self.sent: dict[str, int] = {}  # bytes of body sent per path before the client went away
         self._lock = threading.Lock()
         self._server = _server(self, host)
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True, name=f"listener-{self.port}")
@@ -45,7 +52,7 @@ class Listener:
     @property
     def origin(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}"
 
     def route(self, path: str, **options) -> Listener:
         self.routes[path] = Route(**options)

@@ -199,6 +199,41 @@ def test_a_long_value_is_quoted_short(studio):
     assert len(message) < 600
 
 
+# ---- TLS ---------------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (openssl, as an operator would make one)."""
+    import subprocess
+
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def test_https_certificates_are_verified(studio, certificate):
+    with Listener(tls=certificate) as storage:
+        storage.route("/a.png", body=png())
+        policy = fetcher(studio, hosts=f"127.0.0.1:{storage.port}")
+        refused(lambda: policy.fetch(f"{storage.origin}/a.png", 1), "cannot fetch", "CERTIFICATE_VERIFY_FAILED")
+        policy._tls.load_verify_locations(certificate[0])  # the operator's own authority, trusted
+        assert policy.fetch(f"{storage.origin}/a.png", 1) == png()  # to the checked address, named as in the URL
+
+
+def test_a_tls_handshake_that_never_ends_is_held_no_longer_than_the_deadline(studio):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, then says nothing
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        refused(lambda: fetcher(studio, hosts=f"127.0.0.1:{port}", timeout=1.5).fetch(
+            f"https://127.0.0.1:{port}/a.png", 1), "took longer than PRELABEL_IMAGE_TIMEOUT (1.5 s)")
+        assert time.monotonic() - started < 2.5
+
+
 # ---- through a real worker, from task data in the real Label Studio --------------------------------------------
 
 def test_hostile_image_values_in_real_tasks_fail_their_task_only(label_studio, tmp_path, victim):

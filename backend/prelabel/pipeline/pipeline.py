@@ -250,7 +250,7 @@ def _count(prediction: ImagePrediction, usage: Usage) -> None:
 
 def _shown(source: str) -> str:
     """What a result calls its image: a task value may be a 10 MB data URL, which no result or log line repeats."""
-    return quote(source, 1000)
+    return source if len(source) <= 1000 and source.isprintable() else quote(source, 1000)
 
 
 def _label_line(entry) -> str:

@@ -101,7 +101,7 @@ class ImageFetcher:
         self.limits = limits or FetchLimits()
         self.allowed = [_allowed_entry(entry) for entry in self.limits.hosts.split(",") if entry.strip()]
         self._resolve = resolve
-        self._tls = ssl.create_default_context(cafile=_ca_file())
+        self._tls = _tls_context()
 
     # ---- where a value points --------------------------------------------------------------------------------
 
@@ -227,11 +227,11 @@ class ImageFetcher:
                 raise FetchError(late, transient=True)
             return None, body
         except FetchError:
-            if expired.is_set():
+            if expired.is_set() or time.monotonic() >= deadline:
                 raise FetchError(late, transient=True) from None
             raise
         except (OSError, http.client.HTTPException, ValueError) as exc:
-            if expired.is_set():
+            if expired.is_set() or time.monotonic() >= deadline:  # the timer, or the socket's own timeout
                 raise FetchError(late, transient=True) from None
             reason = text.clean(f"{type(exc).__name__}: {exc}", text.VALUE)
             raise FetchError(f"cannot fetch {text.quote(value)}: {reason}", transient=True) from None
@@ -327,12 +327,15 @@ def _requote(url: str) -> str:
     return requote_uri(url)
 
 
-def _ca_file() -> str | None:
-    try:
+def _tls_context() -> ssl.SSLContext:
+    """Certificates verified against the system's authorities (SSL_CERT_FILE honoured) and certifi's, which
+    requests used before."""
+    context = ssl.create_default_context()
+    with contextlib.suppress(ImportError):
         import certifi
-    except ImportError:
-        return None
-    return certifi.where()
+
+        context.load_verify_locations(certifi.where())
+    return context
 
 
 def _expire(sock: socket.socket, expired: threading.Event) -> None:
