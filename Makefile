@@ -26,11 +26,13 @@ test: lint services
 	$(BIN)/python -m pytest
 
 # What the tests talk to: Redis on 127.0.0.1:6379, PostgreSQL on 127.0.0.1:5432 (the learned store's
-# several-machine mode), and Label Studio 1.23.2 in its own venv (.venvs-ls).
+# several-machine mode), Label Studio 1.23.2 in its own venv (.venvs-ls), and headless Chromium (the report's
+# screenshot).
 services:
 	scripts/ensure-redis.sh
 	scripts/ensure-postgres.sh
 	scripts/install-label-studio.sh
+	scripts/ensure-chromium.sh
 
 bench: install
 	$(BIN)/python bench/normalize_bench.py

@@ -91,3 +91,24 @@ def fresh_postgres_database(name: str) -> str:
     except psycopg.OperationalError as exc:
         pytest.fail(f"no PostgreSQL at {TEST_POSTGRES_URL} ({exc}): `make test` starts one")
     return f"{TEST_POSTGRES_URL}/{name}"
+
+
+def image_project(label_studio: Any, title: str, config: str, images: dict[str, tuple[int, int, int]],
+                  folder: str, extra_files: dict[str, bytes] | None = None) -> tuple[int, dict[str, int]]:
+    """A Label Studio project whose tasks are solid-colour JPEGs served as local files (a folder under the
+    harness's files root with a local-files storage): (project id, {image name: task id})."""
+    client = label_studio.client()
+    created = client.projects.create(title=title, label_config=config)
+    root = label_studio.files_root / folder
+    for name, colour in images.items():
+        solid_image(root / f"{name}.jpg", colour)
+    for name, content in (extra_files or {}).items():
+        root.mkdir(parents=True, exist_ok=True)
+        (root / f"{name}.jpg").write_bytes(content)
+    client.import_storage.local.create(project=created.id, path=str(root))
+    names = [*images, *(extra_files or {})]
+    client.projects.import_tasks(id=created.id, request=[{"image": f"/data/local-files/?d={folder}/{n}.jpg"}
+                                                          for n in names])
+    ids = {task.data["image"].split("/")[-1].removesuffix(".jpg"): task.id
+           for task in client.tasks.list(project=created.id)}
+    return created.id, ids

@@ -43,7 +43,8 @@ def test_predict_writes_label_studio_tasks_and_a_summary(tmp_path, stub_llm):
                                 "value": {"choices": ["Halyomorpha halys"]}}]
     assert 0 < first["score"] <= 1
     assert tasks[1]["predictions"][0]["result"][0]["value"]["choices"] == ["Sitophilus oryzae"]
-    assert tasks[2]["predictions"] == [] and "image" in tasks[2]["meta"]["prelabel"]["errors"]
+    assert tasks[2]["predictions"][0]["model_version"].endswith("-failed")  # shown as a failure, asked again
+    assert "image" in tasks[2]["meta"]["prelabel"]["errors"]
     malformed = tasks[3]["meta"]["prelabel"]
     assert malformed["errors"]["stage1"].startswith("malformed") and malformed["state"] == "failed"
     assert set(tasks[0]["meta"]["prelabel"]["stage_scores"]) == {"mllm", "clip_image", "fused", "final"}

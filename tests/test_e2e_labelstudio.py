@@ -34,13 +34,6 @@ EXPECTED = {"red": "Halyomorpha halys", "green": "Sitophilus oryzae", "blue": "S
             "red2": "Halyomorpha halys", "green2": "Sitophilus oryzae"}
 
 
-def finished_results(redis: Redis, queue_name: str) -> list[dict]:
-    """What the finished prediction jobs of a queue returned (other jobs there return no dict)."""
-    queue = queues.queue(redis, queue_name)
-    found = [queue.fetch_job(i).return_value() for i in FinishedJobRegistry(queue=queue).get_job_ids()]
-    return [result for result in found if isinstance(result, dict) and "tasks" in result]
-
-
 def idle(redis: Redis) -> bool:
     """No prediction job waits or runs."""
     return all(queues.queue(redis, name).count == 0 and StartedJobRegistry(queue=queues.queue(redis, name)).count == 0
@@ -67,7 +60,8 @@ def env(label_studio, stub, redis, tmp_path_factory) -> dict[str, str]:
     return {**os.environ, "LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.token,
             "REDIS_URL": TEST_REDIS_URL, "PRELABEL_LLM_BASE_URL": stub.url, "PRELABEL_VOCAB": str(EXAMPLE_VOCAB),
             "PRELABEL_CLIP_MODEL": str(TINY_CLIP_CONFIG), "PRELABEL_CLIP_PRETRAINED": "", "PRELABEL_DEVICE": "cpu",
-            "PRELABEL_DATA_DIR": str(tmp_path_factory.mktemp("prelabel-var")), "PRELABEL_SYNC_BUDGET": "60"}
+            "PRELABEL_DATA_DIR": str(tmp_path_factory.mktemp("prelabel-var")), "PRELABEL_SYNC_BUDGET": "60",
+            "PRELABEL_SYNC_TASKS": "2"}
 
 
 def start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
@@ -159,36 +153,40 @@ def test_connecting_the_backend_sets_the_project_model_version(label_studio, bac
     assert any(hook.url == f"{backend_url}/webhook" for hook in hooks)
 
 
+def job_results(redis: Redis, queue_name: str) -> list[dict]:
+    queue = queues.queue(redis, queue_name)
+    found = [queue.fetch_job(i).return_value() for i in FinishedJobRegistry(queue=queue).get_job_ids()]
+    return [result for result in found if isinstance(result, dict) and "tasks" in result]
+
+
 def test_bulk_predictions_are_written_by_the_worker(label_studio, backend_url, worker, project, redis):
     project_id, ids = project
     version = current_version(backend_url)
     selected = [ids["red"], ids["green"], ids["blue"], ids["broken"]]
-    retrieve(label_studio, project_id, selected)  # four tasks: not interactive, handed to the worker
+    retrieve(label_studio, project_id, selected)  # more than PRELABEL_SYNC_TASKS: handed to the worker
     for name in ("red", "green", "blue"):
         found = wait_until(lambda n=name: predictions_of(label_studio, ids[n]), 120, what=f"prediction of {name}")
         [prediction] = found
         assert prediction.model_version == version
         assert prediction.result[0]["value"]["choices"] == [EXPECTED[name]]
         assert 0 < prediction.score <= 1
-    def failed_tasks():  # the job returns once it has written every prediction: wait for its result
-        registry = FinishedJobRegistry(queues.PREDICT, connection=redis)
-        results = [queues.queue(redis, queues.PREDICT).fetch_job(i).return_value() for i in registry.get_job_ids()]
-        return {task: errors for result in results if result for task, errors in result["failed"].items()}
-
-    failed = wait_until(failed_tasks, 60, what="the prediction job's result")
-    assert set(failed) == {ids["broken"]}
-    assert "unreadable" in next(iter(failed.values()))["image"]
-    assert predictions_of(label_studio, ids["broken"]) == []
+    [outcome] = wait_until(lambda: job_results(redis, queues.PREDICT), 60, what="the prediction job's result")
+    assert (outcome["tasks"], outcome["labelled"], outcome["written"]) == (4, 3, 4)
+    assert set(outcome["failed"]) == {ids["broken"]} and "could not be used" in outcome["failed"][ids["broken"]]
+    assert outcome["failures_by_cause"] == {"image:unreadable": 1}
+    # The failure is shown (a prediction of the failure version), not cached: the task lacks the current version.
+    [failure] = predictions_of(label_studio, ids["broken"])
+    assert failure.model_version == f"{version}-failed"
     assert "not pre-labelled" in worker.read_text()  # the reason is logged
 
 
-def test_a_single_task_is_answered_interactively(label_studio, backend_url, worker, project, redis):
+def test_a_handful_of_tasks_is_answered_in_the_response(label_studio, backend_url, worker, project, redis):
     project_id, ids = project
     retrieve(label_studio, project_id, [ids["red2"]])  # returns once /predict has answered
     found = predictions_of(label_studio, ids["red2"])
     assert [p.result[0]["value"]["choices"] for p in found] == [[EXPECTED["red2"]]]
     # The worker that computed it has finished its job and wrote nothing itself: the response delivered it.
-    [outcome] = wait_until(lambda: finished_results(redis, queues.INTERACTIVE), 60, what="the interactive job")
+    [outcome] = wait_until(lambda: job_results(redis, queues.INTERACTIVE), 60, what="the interactive job")
     assert outcome["tasks"] == 1 and outcome["written"] == 0
     assert len(predictions_of(label_studio, ids["red2"])) == 1
 
@@ -198,10 +196,12 @@ def test_prelabel_run_queues_the_rest_and_shows_progress(label_studio, env, work
     completed = subprocess.run([str(BIN / "prelabel"), "run", "--project", str(project_id), "--all"], env=env,
                                capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr
+    # green2 is new; broken failed before and is tried again (a failure is never "already pre-labelled").
     assert f"project {project_id}: 2 task(s) queued in 1 job(s), 4 already pre-labelled" in completed.stderr
-    assert "done: 2 task(s), 1 prediction(s) written" in completed.stderr  # green2, and broken (no label)
+    assert "done: 2 task(s): 1 labelled, 1 failed (image:unreadable 1); 1 prediction(s) written" in completed.stderr
     [prediction] = predictions_of(label_studio, ids["green2"])
     assert prediction.result[0]["value"]["choices"] == [EXPECTED["green2"]]
+    assert len(predictions_of(label_studio, ids["broken"])) == 1  # its failure is not written twice
     again = subprocess.run([str(BIN / "prelabel"), "run", "--project", str(project_id), "--tasks",
                             str(ids["green2"])], env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "0 task(s) queued in 0 job(s), 1 already pre-labelled" in again.stderr
@@ -214,7 +214,36 @@ def test_re_predicting_never_duplicates(label_studio, backend_url, worker, proje
     version = current_version(backend_url)
     for name, task_id in ids.items():
         versions = [p.model_version for p in predictions_of(label_studio, task_id)]
-        assert versions == ([] if name == "broken" else [version]), name
+        assert versions == ([f"{version}-failed"] if name == "broken" else [version]), name
+
+
+def test_a_failed_image_heals_once_it_is_back(label_studio, backend_url, worker, project, redis):
+    """The image was unreadable; the file is fixed: the next Retrieve predicts it, and the failure goes."""
+    project_id, ids = project
+    solid_image(label_studio.files_root / "e2e" / "broken.jpg", (20, 20, 220))
+    retrieve(label_studio, project_id, [ids["broken"]])
+    [prediction] = wait_until(lambda: [p for p in predictions_of(label_studio, ids["broken"])
+                                       if p.model_version == current_version(backend_url)], 60, what="the heal")
+    assert prediction.result[0]["value"]["choices"] == [EXPECTED["blue"]]
+    wait_until(lambda: len(predictions_of(label_studio, ids["broken"])) == 1, 60,
+               what="the superseded failure prediction to be removed")
+
+
+def test_deleted_predictions_come_back(label_studio, env, worker, project, stub):
+    """What Label Studio holds decides what is delivered: a prediction deleted there is written again, from the
+    kept result (no MLLM call)."""
+    project_id, ids = project
+    client = label_studio.client()
+    for prediction in predictions_of(label_studio, ids["red"]):
+        client.predictions.delete(id=prediction.id)
+    calls = stub.calls
+    completed = subprocess.run([str(BIN / "prelabel"), "run", "--project", str(project_id), "--all"], env=env,
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    assert "1 task(s) queued" in completed.stderr
+    [prediction] = predictions_of(label_studio, ids["red"])
+    assert prediction.result[0]["value"]["choices"] == [EXPECTED["red"]]
+    assert stub.calls == calls
 
 
 def test_a_correction_reaches_a_feedback_job(label_studio, backend_url, worker, project, redis):

@@ -498,8 +498,9 @@ def test_stage2_is_cached_by_answer_and_vocabulary_version(stub: StubLLM, make_c
 def test_stage2_returns_the_label_text(stub: StubLLM, make_client: MakeClient, content: str, expected: str) -> None:
     stub.enqueue(content=content)
     mllm = make_client()
-    assert mllm.stage2("Small green insects; candidates: greenfly", ["Aphid (greenfly, Aphidoidea)", "Whitefly"],
-                       "v1") == (expected, False)
+    reply, usage = mllm.stage2("Small green insects; candidates: greenfly", ["Aphid (greenfly, Aphidoidea)",
+                                                                            "Whitefly"], "v1")
+    assert (reply, usage.cached, usage.calls) == (expected, False, 1)
     (body,) = stub.requests
     text = request_text(body)
     assert "- Aphid (greenfly, Aphidoidea)\n- Whitefly" in text

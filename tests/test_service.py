@@ -10,7 +10,8 @@ from rq.job import Job
 
 from helpers import EXAMPLE_VOCAB, TEST_REDIS_URL
 from prelabel.jobs import queues
-from prelabel.jobs.delivery import ResultStore
+from prelabel.jobs.delivery import ResultStore, data_hash
+from prelabel.jobs.maintenance import WorkerRegistry
 from prelabel.service.app import create_app
 from prelabel.settings import Settings
 
@@ -43,17 +44,26 @@ def tasks(*ids: int) -> list[dict]:
     return [{"id": i, "project": 7, "data": {"image": f"/data/upload/7/{i}.jpg"}} for i in ids]
 
 
-def test_health_is_instant_and_loads_nothing(client, app):
+def test_health_is_instant_and_says_when_no_worker_serves(client, app, redis_conn):
     response = client.get("/health")
     assert response.status_code == 200
-    assert response.json == {"status": "UP", "model_class": "Prelabel", "model_version": version(app)}
+    assert response.json == {
+        "status": "UP", "model_class": "Prelabel", "model_version": version(app),
+        "workers": {"prelabel-interactive": 0, "prelabel-predict": 0, "prelabel-feedback": 0},
+        "warnings": ["no worker serves prelabel-interactive, prelabel-predict, prelabel-feedback: start one with "
+                     "`prelabel worker`"]}
+    WorkerRegistry(redis_conn).beat("w1", ["prelabel-interactive", "prelabel-predict", "prelabel-feedback"])
+    served = client.get("/health").json
+    assert served["workers"] == {"prelabel-interactive": 1, "prelabel-predict": 1, "prelabel-feedback": 1}
+    assert "warnings" not in served
 
 
 def test_health_answers_with_redis_gone(tmp_path):
     settings = Settings.from_env({}, vocab=str(EXAMPLE_VOCAB), clip_model="", data_dir=str(tmp_path),
                                  redis_url="redis://127.0.0.1:9/0")  # nothing listens on port 9
     app = create_app(settings)
-    assert app.test_client().get("/health").status_code == 200
+    health = app.test_client().get("/health")
+    assert health.status_code == 200 and "Redis" in health.json["warnings"][0]
     setup = app.test_client().post("/setup", json={"schema": CONFIG, "project": "3.1700000000"})
     assert setup.status_code == 200  # the model_version sync is skipped, not the answer
     for path, body in (("/predict", {"tasks": tasks(1), "label_config": CONFIG}),
@@ -95,29 +105,59 @@ def test_bad_json_is_a_400(client, path):
     assert client.post(path, json=[1, 2]).status_code == 400
 
 
-@pytest.mark.parametrize("body", [{"tasks": "nope"}, {"tasks": [{"data": {}}]}, {"tasks": [{"id": "1"}]}, {}])
-def test_predict_rejects_malformed_tasks(client, body):
-    response = client.post("/predict", json={**body, "label_config": CONFIG})
+@pytest.mark.parametrize("body", [{"tasks": "nope"}, {}])
+def test_predict_rejects_a_body_without_a_task_list(client, body):
+    response = client.post("/predict", json={**body, "label_config": CONFIG, "project": "7.1"})
     assert response.status_code == 400 and "integer 'id'" in response.json["error"]
 
 
-def test_predict_answers_cached_results_once_and_queues_the_rest(client, app, redis_conn):
+def test_predict_needs_a_project(client):
+    response = client.post("/predict", json={"tasks": [{"id": 1, "data": {}}], "label_config": CONFIG})
+    assert response.status_code == 400 and "no project" in response.json["error"]
+
+
+def test_one_bad_task_costs_only_itself(client, redis_conn):
+    """Task data that is not an object, ids Label Studio cannot have made: an empty answer each, the rest go on."""
+    bad = [{"id": 1, "data": "not an object"}, {"id": 2 ** 63, "data": {}}, {"id": True, "data": {}},
+           {"id": "3", "data": {}}, "not a task", {"id": 4, "data": {"image": "/data/upload/7/\ud800.jpg"}}]
+    response = client.post("/predict", json={"tasks": bad, "label_config": CONFIG, "project": "7.1"})
+    assert response.status_code == 200 and response.json["results"] == [[]] * 6
+    [job] = queues.queue(redis_conn, queues.PREDICT).jobs
+    assert job.kwargs["task_ids"] == [4]  # the only usable one: its data is read back from Label Studio
+
+
+def test_predict_answers_known_results_once_and_queues_the_rest(client, app, redis_conn):
     store = ResultStore(redis_conn)
     prediction = {"model_version": version(app), "score": 0.9, "result": [{"value": {"choices": ["SO"]}}]}
-    store.put(version(app), 1, prediction)
-    store.put(version(app), 2, None)  # done, but no label found
+    none = {"model_version": version(app), "score": 0.0, "result": []}  # looked, nothing fits
+    store.put(version(app), 1, data_hash(tasks(1)[0]["data"]), prediction)
+    store.put(version(app), 2, data_hash(tasks(2)[0]["data"]), none)
     response = client.post("/predict", json={"tasks": tasks(1, 2, 3, 4), "label_config": CONFIG, "project": "7.1"})
     assert response.status_code == 200
-    assert response.json["results"] == [prediction, [], [], []]  # one item per task, in order
+    assert response.json["results"] == [prediction, none, [], []]  # one item per task, in order
     assert response.json["model_version"] == version(app)
     [job] = queues.queue(redis_conn, queues.PREDICT).jobs  # no worker is running: nothing waits, all is queued
-    assert [t["id"] for t in job.kwargs["tasks"]] == [3, 4]
-    assert job.kwargs["control"]["results"]["Sitophilus oryzae"] == "SO"
+    assert job.kwargs == {"project_id": 7, "task_ids": [3, 4], "model_version": version(app)}
     assert store.handed_over(version(app), 3) and store.handed_over(version(app), 4)
-    # Asked again: task 1 was delivered already (never two predictions of one version); 3 and 4 are pending.
+    # Both answers are in the ledger: the reconciler checks later that Label Studio stored them.
+    assert redis_conn.zcard("prelabel:ledger") == 2
+    # Asked again at once: 1 and 2 are being delivered (claimed); 3 and 4 are pending in a live job.
     again = client.post("/predict", json={"tasks": tasks(1, 3, 4), "label_config": CONFIG, "project": "7.1"})
     assert again.json["results"] == [[], [], []]
     assert len(queues.queue(redis_conn, queues.PREDICT).jobs) == 1
+
+
+def test_posted_data_cannot_take_another_callers_result(client, app, redis_conn):
+    """Results are kept with the task data Label Studio holds: a caller posting other data for a task gets
+    nothing computed from Label Studio's data, and the task is queued (the worker reads the real data)."""
+    store = ResultStore(redis_conn)
+    real = tasks(1)[0]
+    store.put(version(app), 1, data_hash(real["data"]), {"model_version": version(app), "score": 1, "result": []})
+    forged = {**real, "data": {"image": "http://attacker.example/cat.jpg"}}
+    response = client.post("/predict", json={"tasks": [forged], "label_config": CONFIG, "project": "7.1"})
+    assert response.json["results"] == [[]]
+    [job] = queues.queue(redis_conn, queues.PREDICT).jobs
+    assert job.kwargs["task_ids"] == [1] and "attacker" not in json.dumps(job.kwargs)
 
 
 def test_oversize_batches_are_split_into_jobs(client, redis_conn):
@@ -125,7 +165,7 @@ def test_oversize_batches_are_split_into_jobs(client, redis_conn):
     assert response.status_code == 200
     assert response.json["results"] == [[]] * 1000
     queued = queues.queue(redis_conn, queues.PREDICT).jobs
-    assert len(queued) == 63 and sum(len(j.kwargs["tasks"]) for j in queued) == 1000
+    assert len(queued) == 16 and sum(len(j.kwargs["task_ids"]) for j in queued) == 1000
     huge = json.dumps({"tasks": [], "label_config": "x" * (65 * 1024 * 1024)})
     too_big = client.post("/predict", data=huge, content_type="application/json")
     assert too_big.status_code == 413 and "error" in too_big.json
@@ -189,7 +229,7 @@ def test_versions_and_metrics(client, app):
     assert 'prelabel_requests_total{endpoint="predict",status="200"} 1' in text
     assert 'prelabel_jobs_queued{queue="prelabel-predict"} 1' in text
     assert 'prelabel_request_seconds_count{endpoint="health"} 1' in text
-    assert "prelabel_workers 0" in text
+    assert "prelabel_workers" not in text  # no worker has ever beaten
 
 
 def test_a_broken_vocabulary_stops_the_start(tmp_path, redis_conn):

@@ -24,6 +24,17 @@ class Metrics:
         return {field.decode() if isinstance(field, bytes) else field: float(value)
                 for field, value in self.redis.hgetall(self.key).items()}
 
+    def labelled(self, name: str, label: str) -> dict[str, float]:
+        """One counter's values by one of its labels: {"image:unreadable": 3.0, ...}."""
+        found: dict[str, float] = {}
+        prefix = f'{name}{{'
+        marker = f'{label}="'
+        for field, value in self.counters().items():
+            if field.startswith(prefix) and marker in field:
+                key = field.split(marker, 1)[1].split('"', 1)[0]
+                found[key] = found.get(key, 0.0) + value
+        return found
+
     def render(self, gauges: dict[str, float]) -> str:
         """Prometheus text format: the counters from Redis and the gauges the caller measured just now."""
         lines = []

@@ -59,6 +59,18 @@ class Settings:
     image_hosts: str = field(default="", metadata=_env(
         "PRELABEL_IMAGE_HOSTS", "Hosts task images may be fetched from besides LABEL_STUDIO_URL, comma-separated: "
         "host, host:port or *.domain (docs/security.md); empty: Label Studio and its cloud storages only."))
+    image_detail: str = field(default="auto", metadata=_env(
+        "PRELABEL_IMAGE_DETAIL", "The image detail the MLLM is asked to use (OpenAI's low, high or auto); low costs "
+        "fewest tokens. Counted in the PoC report's cost."))
+    fetch_concurrency: int = field(default=8, metadata=_env(
+        "PRELABEL_FETCH_CONCURRENCY", "Images downloaded at once per worker (measured fastest against Label "
+        "Studio: README, benchmarks)."))
+    shortlist_above: int = field(default=50, metadata=_env(
+        "PRELABEL_SHORTLIST_ABOVE", "Vocabularies larger than this give each prompt a shortlist of labels, not all "
+        "of them."))
+    shortlist_size: int = field(default=20, metadata=_env(
+        "PRELABEL_SHORTLIST_SIZE", "Labels in a shortlist: CLIP's best for the image in stage 1; the names stage 1 "
+        "matched, then CLIP's best, in stage 2."))
     stage2: bool = field(default=True, metadata=_env(
         "PRELABEL_STAGE2", "TLAC stage 2: a text-only call picks one label when stage-1 names do not normalise."))
     stage2_below: float = field(default=0.9, metadata=_env(
@@ -99,7 +111,14 @@ class Settings:
     basic_auth_pass: str = field(default="", metadata=_env(
         "BASIC_AUTH_PASS", "HTTP Basic auth password."))
     sync_budget: float = field(default=20.0, metadata=_env(
-        "PRELABEL_SYNC_BUDGET", "Seconds /predict may compute synchronously (Label Studio waits 100 s)."))
+        "PRELABEL_SYNC_BUDGET", "Seconds /predict may wait for workers to answer in the response (Label Studio "
+        "waits 100 s)."))
+    sync_tasks: int = field(default=8, metadata=_env(
+        "PRELABEL_SYNC_TASKS", "A /predict of at most this many new tasks (opening a task, Retrieve predictions on a "
+        "few) waits for them and answers in the response; larger ones are written by the workers."))
+    keep_superseded: bool = field(default=False, metadata=_env(
+        "PRELABEL_KEEP_SUPERSEDED", "Keep Prelabel's older predictions of a task when a new model_version predicts "
+        "it (by default they are removed from tasks nobody has annotated yet)."))
     label_config_max_bytes: int = field(default=2 * 1024 * 1024, metadata=_env(
         "PRELABEL_LABEL_CONFIG_MAX_BYTES", "Largest labeling config /setup and /predict parse (bytes); a larger "
         "one is refused with 413."))

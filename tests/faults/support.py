@@ -15,6 +15,7 @@ from rq.job import Job
 
 from helpers import EXAMPLE_VOCAB, TEST_REDIS_URL, wait_until
 from prelabel.jobs import queues
+from prelabel.jobs.delivery import ResultStore
 from stub_llm import request_images
 
 BIN = Path(sys.executable).parent
@@ -126,6 +127,11 @@ def import_values(label_studio, project_id: int, values: list[str]) -> dict[str,
     return {task.data["image"]: task.id for task in label_studio.client().tasks.list(project=project_id)}
 
 
-def tasks_of(label_studio, project_id: int) -> list[dict]:
-    """The project's tasks as Label Studio holds them (what a job is given)."""
-    return [{"id": task.id, "data": task.data} for task in label_studio.client().tasks.list(project=project_id)]
+def queue_project(redis: Redis, label_studio, project_id: int, env: dict[str, str]) -> Job:
+    """All the project's tasks in one prediction job, at the model_version a worker with `env` predicts as, the
+    worker writing the predictions (as `prelabel run` queues them)."""
+    ids = [task.id for task in label_studio.client().tasks.list(project=project_id)]
+    version = version_for(env)
+    ResultStore(redis).hand_over(version, ids)
+    [job] = queues.enqueue_predictions(redis, project_id, ids, version)
+    return job

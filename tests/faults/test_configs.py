@@ -34,7 +34,7 @@ def app(tmp_path, redis_conn):
 def test_a_huge_labeling_config_is_refused_quickly(app):
     client = app.test_client()
     config = huge_config(24)
-    for path, body in (("/predict", {"tasks": [{"id": 1, "data": {"image": "/data/upload/1/a.png"}}],
+    for path, body in (("/predict", {"tasks": [{"id": 1, "data": {"image": "/data/upload/1/a.png"}}], "project": "1.1",
                                      "label_config": config}),
                        ("/setup", {"project": "1.1", "schema": config})):
         data = json.dumps(body)

@@ -13,12 +13,11 @@ import pytest
 import requests
 from redis import Redis
 
-from faults.support import BIN, WorkerProcess, base_env, finished, new_project, tasks_of, upload, version_for
+from faults.support import BIN, WorkerProcess, base_env, finished, new_project, queue_project, upload
 from helpers import EXAMPLE_VOCAB, TEST_REDIS_URL, invoke, solid_image, wait_until
 from labelstudio import free_port
 from prelabel.jobs import queues
 from prelabel.redact import Redactor, redact_url
-from prelabel.studio.labelconfig import Control
 from stub_llm import StubLLM
 
 REDIS_PASSWORD = "redis-pw-Zq81x"
@@ -76,7 +75,8 @@ def test_the_503_body_and_the_log_hold_no_redis_password(service):
     assert "redis://:***@127.0.0.1:9/0" in answer.json()["error"]
     config = '<View><Image name="i" value="$i"/><Choices name="c" toName="i"><Choice value="x"/></Choices></View>'
     task = {"id": 1, "data": {"i": "/data/upload/1/a.png"}}
-    predicted = requests.post(f"{url}/predict", auth=auth, timeout=30, json={"tasks": [task], "label_config": config})
+    body = {"tasks": [task], "label_config": config, "project": "1.1"}
+    predicted = requests.post(f"{url}/predict", auth=auth, timeout=30, json=body)
     assert predicted.status_code == 503
     assert leaked(answer.text + predicted.text) == []
     text = log.read_text()
@@ -139,18 +139,20 @@ def test_job_results_and_evidence_hold_no_mllm_key_that_the_server_echoes(tmp_pa
         worker = WorkerProcess(env, tmp_path / "worker.log", name="credentials")
         try:
             worker.wait_registered(redis)
-            [job] = queues.enqueue_predictions(redis, project_id, tasks_of(label_studio, project_id), Control(),
-                                               version_for(env))
+            job = queue_project(redis, label_studio, project_id, env)
             outcome = finished(job)
         finally:
             worker.stop()
-    [errors] = outcome["failed"].values()
-    assert "rejected" in errors["stage1"] and "Incorrect API key provided: ***" in errors["stage1"]
+    [reason] = outcome["failed"].values()
+    assert "the MLLM did not answer (rejected)" in reason
     from prelabel.learning.store import LearnedStore
 
     store = LearnedStore(f"sqlite:///{(tmp_path / 'var' / 'learned.sqlite').resolve()}")
-    kept = store.query("SELECT evidence FROM prediction_evidence")
-    assert leaked(repr(outcome) + repr(kept) + worker.log.read_text()) == []
+    [(kept,)] = store.query("SELECT evidence FROM prediction_evidence")
+    assert "Incorrect API key provided: ***" in kept  # the server's echo, masked
+    shown = [p.model_dump() for task in label_studio.client().tasks.list(project=project_id)
+             for p in label_studio.client().predictions.list(task=task.id)]  # the failure shown to reviewers
+    assert leaked(repr(outcome) + kept + repr(shown) + worker.log.read_text()) == []
 
 
 def test_basic_auth_is_checked_and_its_password_never_echoed(service):

@@ -9,11 +9,9 @@ import pytest
 from redis import Redis
 
 from faults.hostile import bomb_png, huge_jpeg
-from faults.support import WorkerProcess, always, base_env, finished, new_project, tasks_of, upload, version_for
+from faults.support import WorkerProcess, always, base_env, finished, new_project, queue_project, upload
 from helpers import TEST_REDIS_URL
-from prelabel.jobs import queues
 from prelabel.pipeline.images import DecodeLimits, ImageError, prepare_image
-from prelabel.studio.labelconfig import Control
 from stub_llm import StubLLM
 
 
@@ -74,15 +72,14 @@ def test_a_worker_stays_small_on_sixteen_hostile_images(label_studio, tmp_path, 
         try:
             worker.wait_registered(redis)
             before = worker.peak_rss_mb()
-            [job] = queues.enqueue_predictions(redis, project_id, tasks_of(label_studio, project_id), Control(),
-                                               version_for(env))
+            job = queue_project(redis, label_studio, project_id, env)
             outcome = finished(job)
             after = worker.peak_rss_mb()
         finally:
             worker.stop()
     failed = outcome["failed"]
     assert set(failed) == {ids[f"bomb{i}.png"] for i in range(8)}, outcome
-    assert all("PRELABEL_IMAGE_MAX_PIXELS" in errors["image"] for errors in failed.values())
+    assert all("PRELABEL_IMAGE_MAX_PIXELS" in reason for reason in failed.values())
     assert outcome["labelled"] == 8
     print(f"worker peak RSS {before:.0f} MB -> {after:.0f} MB")
     assert after - before < 300, f"peak RSS grew from {before:.0f} to {after:.0f} MB"

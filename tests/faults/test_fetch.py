@@ -8,9 +8,13 @@ import time
 
 import pytest
 from PIL import Image
+from redis import Redis
 
 from faults.listener import Listener
+from faults.support import WorkerProcess, always, base_env, finished, import_values, new_project, queue_project, upload
+from helpers import TEST_REDIS_URL
 from prelabel.studio.fetch import FetchError, FetchLimits, ImageFetcher
+from stub_llm import StubLLM
 
 TOKEN = "Token fault-catalogue-token"
 
@@ -239,24 +243,6 @@ def test_a_tls_handshake_that_never_ends_is_held_no_longer_than_the_deadline(stu
 def test_hostile_image_values_in_real_tasks_fail_their_task_only(label_studio, tmp_path, victim):
     """Task values anyone with import rights can write: each fails its own task with its reason, nothing reaches
     the victim or Label Studio's API, and the job's ordinary task is still labelled."""
-    from redis import Redis
-
-    from faults.support import (
-        WorkerProcess,
-        always,
-        base_env,
-        finished,
-        import_values,
-        new_project,
-        tasks_of,
-        upload,
-        version_for,
-    )
-    from helpers import TEST_REDIS_URL
-    from prelabel.jobs import queues
-    from prelabel.studio.labelconfig import Control
-    from stub_llm import StubLLM
-
     project_id = new_project(label_studio, "Hostile values")
     upload(label_studio, project_id, {"fine.png": png()})
     hostile = {"/api/projects": "serves no files", f"http://127.0.0.1:{victim.port}/secret": "neither LABEL_STUDIO_URL",
@@ -271,14 +257,13 @@ def test_hostile_image_values_in_real_tasks_fail_their_task_only(label_studio, t
         worker = WorkerProcess(env, tmp_path / "worker.log", name="hostile-values")
         try:
             worker.wait_registered(redis)
-            [job] = queues.enqueue_predictions(redis, project_id, tasks_of(label_studio, project_id), Control(),
-                                               version_for(env))
+            job = queue_project(redis, label_studio, project_id, env)
             outcome = finished(job)
         finally:
             worker.stop()
-    assert outcome["labelled"] == 1 and outcome["tasks"] == 7
+    assert outcome["labelled"] == 1 and outcome["tasks"] == 7, outcome
     for value, reason in hostile.items():
-        message = outcome["failed"][ids[value]]["image"]
+        message = outcome["failed"][ids[value]]
         assert "refused" in message and reason in message, (value, message)
     assert victim.hits == []
 

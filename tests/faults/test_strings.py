@@ -12,17 +12,15 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from faults.support import WorkerProcess, always, base_env, finished, import_values, new_project, tasks_of, version_for
+from faults.support import WorkerProcess, always, base_env, finished, import_values, new_project, queue_project, upload
 from helpers import EXAMPLE_VOCAB, TEST_REDIS_URL, fresh_postgres_database, solid_image
 from prelabel import text
-from prelabel.jobs import queues
 from prelabel.learning.store import LearnedStore
 from prelabel.pipeline.factory import build_pipeline
 from prelabel.pipeline.mllm import parse_stage1, parse_stage2
 from prelabel.pipeline.result import ImageInput
 from prelabel.settings import Settings
 from prelabel.studio.fetch import ImageFetcher
-from prelabel.studio.labelconfig import Control
 from prelabel.vocabulary.vocab import load_vocabulary
 from stub_llm import StubLLM
 
@@ -111,6 +109,7 @@ def test_a_10_mb_data_url_becomes_a_short_reason_and_short_log_lines(tmp_path, c
 def test_a_10_mb_data_url_in_a_real_task_through_a_real_worker(label_studio, tmp_path):
     project_id = new_project(label_studio, "Long values")
     value = "data:image/png;base64," + "iVBORw0KGgo" * 1_000_000
+    upload(label_studio, project_id, {"fine.jpg": solid_image(tmp_path / "fine.jpg", (30, 200, 30)).read_bytes()})
     ids = import_values(label_studio, project_id, [value, "javascript:\u2028alert(1)\x1b[2J"])
     redis = Redis.from_url(TEST_REDIS_URL)
     redis.flushdb()
@@ -119,14 +118,13 @@ def test_a_10_mb_data_url_in_a_real_task_through_a_real_worker(label_studio, tmp
         worker = WorkerProcess(env, tmp_path / "worker.log", name="long-values")
         try:
             worker.wait_registered(redis)
-            [job] = queues.enqueue_predictions(redis, project_id, tasks_of(label_studio, project_id), Control(),
-                                               version_for(env))
+            job = queue_project(redis, label_studio, project_id, env)
             outcome = finished(job)
         finally:
             worker.stop()
-    reason = outcome["failed"][ids[value]]["image"]
+    reason = outcome["failed"][ids[value]]
     assert "only http and https" in reason and len(reason) < 500
-    control = outcome["failed"][next(i for v, i in ids.items() if v.startswith("javascript"))]["image"]
+    control = outcome["failed"][next(i for v, i in ids.items() if v.startswith("javascript"))]
     assert "\x1b" not in control and "\u2028" not in control
     lines = Path(worker.log).read_text().splitlines()
     assert max(len(line) for line in lines) < 2000

@@ -10,6 +10,7 @@ from prelabel.cli.backend import list_jobs, run, serve, show_settings, worker
 from prelabel.cli.predict import normalize, predict
 from prelabel.cli.vocab import vocab
 from prelabel.redact import Redactor, secrets_of
+from prelabel.report.cli import add_commands as add_report_commands
 from prelabel.settings import Settings, SettingsError
 
 
@@ -36,3 +37,4 @@ def main() -> None:
 
 for command in (normalize, predict, vocab, serve, worker, run, list_jobs, show_settings):
     main.add_command(command)
+add_report_commands(main)  # `prelabel report` and `prelabel sample` (backend/prelabel/report/)

@@ -104,7 +104,7 @@ def run(project_id: int, all_tasks: bool, task_list: str | None, wait: bool) -> 
             return
         outcome = bulk.follow(parts.redis, queued.jobs, echo=echo_err)
     echo_err(outcome.summary())
-    if outcome.failed:
+    if outcome.failed_jobs:
         sys.exit(1)
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis import Redis
 from rq.job import Job, JobStatus
@@ -12,7 +13,10 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from prelabel.jobs import queues
 from prelabel.jobs.delivery import ResultStore
+from prelabel.jobs.maintenance import WorkerRegistry
+from prelabel.metrics import Metrics
 from prelabel.parts import Parts
+from prelabel.studio.client import prediction_versions
 from prelabel.studio.labelconfig import read_label_config
 
 
@@ -25,34 +29,65 @@ class Queued:
 
 
 def queue_project(parts: Parts, project_id: int, wanted: set[int] | None) -> Queued:
-    """Queue the project's tasks (all, or `wanted`) that have no prediction of the current model_version."""
+    """Queue the project's tasks (all, or `wanted`) that have no prediction of the current model_version. The
+    listing asks Label Studio for ids and prediction versions only, and jobs are queued page by page while it
+    goes on."""
     in_force = parts.in_force.current()
     version, studio = str(in_force.model_version), parts.studio
     project = studio.project(project_id)
-    control = read_label_config(project.label_config, in_force.vocabulary).control
-    studio.ensure_model_version(project_id, version)
-    selected, skipped = [], 0
-    for task in studio.tasks(project_id):
-        if wanted is not None and task.id not in wanted:
-            continue
-        if version in {p.model_version for p in task.predictions or []}:  # listed with the task: no extra call
+    read_label_config(project.label_config or "", in_force.vocabulary)  # a config Prelabel cannot use stops here
+    results = ResultStore(parts.redis)
+    selected, skipped, jobs = 0, 0, []
+    batch: list[int] = []
+
+    def flush() -> None:
+        nonlocal selected, batch
+        results.hand_over(version, batch)
+        jobs.extend(queues.enqueue_predictions(parts.redis, project_id, batch, version))
+        selected += len(batch)
+        batch = []
+
+    for task in studio.list_tasks(project_id, "id,predictions_model_versions",
+                                  ids=sorted(wanted) if wanted is not None else None):
+        if version in prediction_versions(task):
             skipped += 1
             continue
-        selected.append({"id": task.id, "data": task.data})
-    ResultStore(parts.redis).hand_over(version, [task["id"] for task in selected])
-    queued = queues.enqueue_predictions(parts.redis, project_id, selected, control, version)
-    return Queued(version, len(selected), skipped, queued)
+        batch.append(task["id"])
+        if len(batch) >= queues.TASKS_PER_JOB:
+            flush()
+    flush()
+    return Queued(version, selected, skipped, jobs)
 
 
 @dataclass
 class Outcome:
-    done: int
-    written: int
-    failed: list[str]
+    tasks: int = 0
+    labelled: int = 0
+    none: int = 0
+    written: int = 0
+    causes: Counter = field(default_factory=Counter)  # failures by cause
+    failed_jobs: list[str] = field(default_factory=list)
+
+    def add(self, result: dict) -> None:
+        self.tasks += result.get("tasks", 0)
+        self.labelled += result.get("labelled", 0)
+        self.none += result.get("none", 0)
+        self.written += result.get("written", 0)
+        self.causes.update(result.get("failures_by_cause", {}))
+        unexplained = len(result.get("failed", {})) - sum(result.get("failures_by_cause", {}).values())
+        if unexplained > 0:  # tasks that could not even be read back from Label Studio
+            self.causes["task:unavailable"] += unexplained
 
     def summary(self) -> str:
-        text = f"done: {self.done} task(s), {self.written} prediction(s) written"
-        return text + (f", {len(self.failed)} job(s) failed (see `prelabel jobs`)" if self.failed else "")
+        parts = [f"{self.labelled} labelled"] + ([f"{self.none} none"] if self.none else [])
+        failed = sum(self.causes.values())
+        if failed:
+            causes = ", ".join(f"{cause} {count}" for cause, count in self.causes.most_common())
+            parts.append(f"{failed} failed ({causes})")
+        text = f"done: {self.tasks} task(s): {', '.join(parts)}; {self.written} prediction(s) written"
+        if self.failed_jobs:
+            text += f"; {len(self.failed_jobs)} job(s) failed (see `prelabel jobs`)"
+        return text
 
 
 def follow(redis: Redis, queued: list[Job], echo: Callable[[str], None], poll: float = 0.5) -> Outcome:
@@ -61,6 +96,7 @@ def follow(redis: Redis, queued: list[Job], echo: Callable[[str], None], poll: f
 
     total = sum(job.meta.get("total", 0) for job in queued)
     warned = False
+    registry = WorkerRegistry(redis)
     with tqdm(total=total, unit="task", disable=None) as bar:
         while True:
             for job in queued:
@@ -70,29 +106,30 @@ def follow(redis: Redis, queued: list[Job], echo: Callable[[str], None], poll: f
             statuses = [job.get_status(refresh=False) for job in queued]
             if all(status in (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELED) for status in statuses):
                 break
-            if not warned and queues.queue(redis, queues.PREDICT).count and _no_workers(redis):
+            if not warned and not registry.serving().get(queues.PREDICT):
                 echo(f"no worker serves {queues.PREDICT}: start one with `prelabel worker` (the jobs wait)")
                 warned = True
             time.sleep(poll)
-    results = [job.return_value() or {} for job in queued]
-    failed = [job.id for job, status in zip(queued, statuses, strict=True) if status != JobStatus.FINISHED]
-    return Outcome(done=sum(r.get("tasks", 0) for r in results), written=sum(r.get("written", 0) for r in results),
-                   failed=failed)
-
-
-def _no_workers(redis: Redis) -> bool:
-    from rq import Worker
-
-    return Worker.count(connection=redis, queue=queues.queue(redis, queues.PREDICT)) == 0
+    outcome = Outcome()
+    for job, status in zip(queued, statuses, strict=True):
+        if status == JobStatus.FINISHED:
+            outcome.add(job.return_value() or {})
+        else:
+            outcome.failed_jobs.append(job.id)
+    return outcome
 
 
 def describe_queues(redis: Redis, requeue: bool = False) -> list[str]:
+    """Each queue with its workers (by heartbeat), jobs and failed jobs; then images that failed, by cause."""
     lines = []
+    serving = WorkerRegistry(redis).serving()
     for name in queues.QUEUES:
         queue = queues.queue(redis, name)
         failed = FailedJobRegistry(queue=queue)
-        lines.append(f"{name}: {len(queue)} queued, {StartedJobRegistry(queue=queue).count} running, "
-                     f"{failed.count} failed")
+        workers = serving.get(name, 0)
+        lines.append(f"{name}: {workers} worker(s), {len(queue)} queued, {StartedJobRegistry(queue=queue).count} "
+                     f"running, {failed.count} failed" + ("" if workers else
+                                                          " -- no worker serves it: start `prelabel worker`"))
         for job_id in failed.get_job_ids():
             job = Job.fetch(job_id, connection=redis)
             latest = job.latest_result()
@@ -102,4 +139,8 @@ def describe_queues(redis: Redis, requeue: bool = False) -> list[str]:
             if requeue:
                 failed.requeue(job_id)
                 lines.append(f"  requeued {job_id}")
+    causes = Metrics(redis).labelled("images_failed_total", "cause")
+    if causes:
+        lines.append("images that failed (tried again on the next request), by cause: " + ", ".join(
+            f"{cause} {count:g}" for cause, count in sorted(causes.items(), key=lambda kv: -kv[1])))
     return lines

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 
 from prelabel.jobs.delivery import ResultStore
 from prelabel.learning.rules import Learning
@@ -11,9 +12,12 @@ from prelabel.metrics import Metrics
 from prelabel.parts import Parts
 from prelabel.pipeline.factory import build_pipeline
 from prelabel.pipeline.pipeline import Pipeline
+from prelabel.studio.labelconfig import Control, read_label_config
 from prelabel.vocabulary.normalize import Normalizer
+from prelabel.vocabulary.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
+CONFIG_TTL = 30.0
 
 
 class WorkerContext:
@@ -25,6 +29,7 @@ class WorkerContext:
         self.results = ResultStore(parts.redis)
         self.metrics = Metrics(parts.redis)
         self._pipeline: Pipeline | None = None
+        self._controls: dict[int, tuple[float, str, Control, str | None]] = {}
 
     def pipeline(self) -> Pipeline:
         """The pipeline for the vocabulary in force now, rebuilt (without reloading models) when it changed."""
@@ -41,6 +46,26 @@ class WorkerContext:
     def learning(self) -> Learning:
         """The rules for learned synonyms, over the expert's vocabulary as written."""
         return Learning(self.parts.store, Normalizer(self.parts.in_force.base), self.settings.promote_after)
+
+    def control_of(self, project_id: int, vocabulary: Vocabulary) -> Control:
+        """Where a project's labels go, from its labeling config as Label Studio holds it (read at most every
+        CONFIG_TTL seconds per project: one project read per job at most)."""
+        cached = self._controls.get(project_id)
+        if cached is None or time.monotonic() - cached[0] > CONFIG_TTL or cached[1] != vocabulary.version:
+            project = self.parts.studio.project(project_id)
+            control = read_label_config(project.label_config or "", vocabulary).control
+            cached = (time.monotonic(), vocabulary.version, control, project.model_version)
+            self._controls[project_id] = cached
+        return cached[2]
+
+    def ensure_model_version(self, project_id: int, version: str) -> None:
+        """Keep project.model_version ours, checking Label Studio only when the last read said otherwise."""
+        cached = self._controls.get(project_id)
+        if cached is not None and cached[3] == version:
+            return
+        self.parts.studio.ensure_model_version(project_id, version)
+        if cached is not None:
+            self._controls[project_id] = (*cached[:3], version)
 
     def close(self) -> None:
         if self._pipeline is not None:

@@ -1,29 +1,43 @@
-"""Prediction results shared by the service and the workers through Redis, and who delivers each one.
+"""How a prediction reaches Label Studio exactly once per model_version, and what Redis keeps for that.
 
-A task's prediction reaches Label Studio exactly once per model_version, by one of two ways: in a /predict
-response (Label Studio stores it) or written by a worker through the API. Whoever delivers first claims the
-(model_version, task) pair in Redis; the other gives up. The service waits a short budget for an interactive
-result; when it gives up it asks the worker to deliver (`hand_over`) and then looks once more, and the worker,
-after storing a result, checks whether it was handed over: one of the two always sees the other's write, and
-the claim makes sure only one of them delivers.
+Label Studio itself is the record of what was delivered: a task has a prediction of model_version V or it does
+not (a prediction deleted there is simply missing, and is delivered again). Redis keeps only what is in flight:
 
-Results are derived data (a worker can recompute them), so Redis, even without persistence, is the right place.
+- results: each task's computed prediction per V, keyed with a hash of the task data it was computed from (read
+  back from Label Studio by the worker), so data posted to /predict cannot poison what other callers get.
+  Only decisions (a label or an honest none) are kept; failures are not, so they are tried again.
+- claims: a short lock per (V, task) taken by whoever is about to deliver it, the /predict response or a
+  worker's bulk write, so two never deliver the same task at once. A writer reads the tasks' predictions back
+  from Label Studio under the claim, writes what is missing, and releases it.
+- hand-over: a /predict that waits for a worker (a handful of tasks, interactive) delivers the results itself;
+  when it gives up it hands the tasks over and looks once more, and the worker, after storing a result, checks
+  whether it was handed over. One of the two always sees the other's write; the claim makes sure only one
+  delivers.
+- the ledger: every delivery not yet confirmed by Label Studio (a response Label Studio may never have stored, a
+  write a worker died before making). The reconciler (prelabel.jobs.maintenance) checks due entries against
+  Label Studio and delivers what is missing, so a lost response or a killed worker loses nothing.
+- pending: which job a task is queued in, so it is not queued twice while that job lives.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
+from collections.abc import Iterable
 
 from redis import Redis
 
-from prelabel.learning.store import LearnedStore
-from prelabel.pipeline.result import ImagePrediction
-from prelabel.studio.client import LabelStudio, StudioError
-from prelabel.studio.labelconfig import Control
-from prelabel.studio.predictions import prediction_json
-
 RESULT_TTL = 7 * 24 * 3600
-PENDING_TTL = 3600  # a task queued this long ago and still not done may be queued again
+FAILURE_TTL = 300
+CLAIM_TTL = 120  # a delivery in flight; after it, Label Studio's own record decides
+PENDING_TTL = 6 * 3600  # an upper bound only: a pending task whose job is gone is queued again at once
+
+
+def data_hash(data: object) -> str:
+    """Identifies a task's data as Label Studio holds it (key order does not matter)."""
+    # ASCII escapes: a lone surrogate in task data must not fail the request (hashing costs it nothing).
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 class ResultStore:
@@ -34,30 +48,48 @@ class ResultStore:
     def _key(self, kind: str, model_version: str) -> str:
         return f"{self.prefix}:{kind}:{model_version}"
 
-    def put(self, model_version: str, task_id: int, prediction: dict | None) -> None:
-        """Store a task's prediction; None records that the pipeline found no label for it."""
+    # ---- results ---------------------------------------------------------------------------------------
+
+    def put(self, model_version: str, task_id: int, data: str, prediction: dict) -> None:
+        """Keep a task's decided prediction (a label or an honest none), for the task data it was made from."""
         key = self._key("result", model_version)
-        self.redis.hset(key, str(task_id), json.dumps(prediction))
+        self.redis.hset(key, str(task_id), json.dumps({"data": data, "prediction": prediction}))
         self.redis.expire(key, RESULT_TTL)
 
-    def get(self, model_version: str, task_id: int) -> tuple[bool, dict | None]:
-        """(found, prediction): a stored None means 'done, no label'."""
+    def get(self, model_version: str, task_id: int, data: str) -> dict | None:
+        """The prediction made for exactly this task data, or None."""
         raw = self.redis.hget(self._key("result", model_version), str(task_id))
-        return (False, None) if raw is None else (True, json.loads(raw))
+        if raw is None:
+            return None
+        found = json.loads(raw)
+        return found["prediction"] if found.get("data") == data else None
+
+    def put_failure(self, model_version: str, task_id: int, data: str, prediction: dict) -> None:
+        """A failure, kept only minutes and only for a /predict waiting on this task: it shows the reviewer why,
+        and the next request asks again."""
+        key = f"{self._key('failure', model_version)}:{task_id}"
+        self.redis.set(key, json.dumps({"data": data, "prediction": prediction}), ex=FAILURE_TTL)
+
+    def get_failure(self, model_version: str, task_id: int, data: str) -> dict | None:
+        raw = self.redis.get(f"{self._key('failure', model_version)}:{task_id}")
+        if raw is None:
+            return None
+        found = json.loads(raw)
+        return found["prediction"] if found.get("data") == data else None
+
+    # ---- who delivers ----------------------------------------------------------------------------------
 
     def claim(self, model_version: str, task_id: int) -> bool:
-        """True for exactly one caller per (model_version, task): that caller delivers the prediction."""
-        key = self._key("claimed", model_version)
-        won = bool(self.redis.sadd(key, str(task_id)))
-        self.redis.expire(key, RESULT_TTL)
-        return won
+        """True for exactly one caller per (model_version, task) while a delivery is in flight."""
+        return bool(self.redis.set(f"{self._key('claim', model_version)}:{task_id}", 1, nx=True, ex=CLAIM_TTL))
 
-    def release(self, model_version: str, task_id: int) -> None:
-        """Undo a claim whose delivery failed, so a retry can deliver."""
-        self.redis.srem(self._key("claimed", model_version), str(task_id))
+    def release(self, model_version: str, task_ids: Iterable[int]) -> None:
+        keys = [f"{self._key('claim', model_version)}:{task_id}" for task_id in task_ids]
+        if keys:
+            self.redis.delete(*keys)
 
     def hand_over(self, model_version: str, task_ids: list[int]) -> None:
-        """From now on the worker delivers these tasks itself (written through the API)."""
+        """From now on a worker delivers these tasks itself (written through the API)."""
         if task_ids:
             key = self._key("worker-delivers", model_version)
             self.redis.sadd(key, *map(str, task_ids))
@@ -66,45 +98,57 @@ class ResultStore:
     def handed_over(self, model_version: str, task_id: int) -> bool:
         return bool(self.redis.sismember(self._key("worker-delivers", model_version), str(task_id)))
 
-    def mark_pending(self, model_version: str, task_id: int) -> bool:
-        """False when the task is already queued for this model_version (do not queue it twice)."""
-        return bool(self.redis.set(f"{self._key('pending', model_version)}:{task_id}", 1, nx=True, ex=PENDING_TTL))
+    # ---- pending: queued in a job that still lives -------------------------------------------------------
 
-    def clear_pending(self, model_version: str, task_id: int) -> None:
-        self.redis.delete(f"{self._key('pending', model_version)}:{task_id}")
+    def mark_pending(self, model_version: str, task_id: int, job_id: str) -> bool:
+        """False when the task is already queued for this model_version in a job that still lives."""
+        key = f"{self._key('pending', model_version)}:{task_id}"
+        if self.redis.set(key, job_id, nx=True, ex=PENDING_TTL):
+            return True
+        holder = self.redis.get(key)
+        if holder is not None and self._job_alive(holder.decode() if isinstance(holder, bytes) else str(holder)):
+            return False
+        self.redis.set(key, job_id, ex=PENDING_TTL)  # its job finished, failed or vanished: take it over
+        return True
 
+    def clear_pending(self, model_version: str, task_ids: Iterable[int]) -> None:
+        keys = [f"{self._key('pending', model_version)}:{task_id}" for task_id in task_ids]
+        if keys:
+            self.redis.delete(*keys)
 
-def deliver(results: ResultStore, studio: LabelStudio, store: LearnedStore, project_id: int,
-            predictions: list[ImagePrediction], control: Control, model_version: str, vocabulary_version: str) -> int:
-    """Store results; write those handed over (claimed first, so nobody writes twice). Returns writes made."""
-    written, version_checked = 0, False
-    store.save_prediction_evidence([evidence_row(p, project_id, model_version, vocabulary_version)
-                                    for p in predictions])
-    for prediction in predictions:
-        found = prediction_json(prediction, model_version, control)
-        results.put(model_version, prediction.ref, found)
-        results.clear_pending(model_version, prediction.ref)
-        if found is None or not results.handed_over(model_version, prediction.ref):
-            continue
-        if not results.claim(model_version, prediction.ref):
-            continue
+    def _job_alive(self, job_id: str) -> bool:
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job, JobStatus
+
         try:
-            if project_id and not version_checked:  # a /predict without a project id names none
-                studio.ensure_model_version(project_id, model_version)
-                version_checked = True
-            if model_version not in studio.model_versions_of(prediction.ref):
-                studio.create_prediction(prediction.ref, found)
-                written += 1
-        except StudioError:
-            results.release(model_version, prediction.ref)  # the retry must be able to deliver it
-            raise
-    return written
+            status = Job.fetch(job_id, connection=self.redis).get_status(refresh=False)
+        except NoSuchJobError:
+            return False
+        return status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
 
+    # ---- the ledger of unconfirmed deliveries ------------------------------------------------------------
 
-def evidence_row(prediction: ImagePrediction, project_id: int, version: str, vocabulary_version: str) -> dict:
-    """What feedback needs later: raw MLLM strings, how each normalised, stage scores, the final label."""
-    return {"task_id": prediction.ref, "project_id": project_id, "model_version": version,
-            "vocabulary_version": vocabulary_version, "label": prediction.label,
-            "evidence": {"candidates": prediction.evidence.get("candidates", []),
-                         "stage2": prediction.evidence.get("stage2"), "stage_scores": prediction.stage_scores,
-                         "errors": prediction.errors}}
+    def ledger_add(self, model_version: str, project_id: int, task_ids: Iterable[int], due_in: float) -> None:
+        """Check these deliveries against Label Studio from `due_in` seconds on, until confirmed."""
+        due = time.time() + due_in
+        entries = {json.dumps([model_version, project_id, task_id]): due for task_id in task_ids}
+        if entries:
+            self.redis.zadd(self._ledger, entries)
+
+    def ledger_confirm(self, model_version: str, project_id: int, task_ids: Iterable[int]) -> None:
+        entries = [json.dumps([model_version, project_id, task_id]) for task_id in task_ids]
+        if entries:
+            self.redis.zrem(self._ledger, *entries)
+
+    def ledger_due(self, limit: int = 1000) -> list[tuple[str, int, int]]:
+        """(model_version, project, task) entries whose check is due, oldest first."""
+        raw = self.redis.zrangebyscore(self._ledger, 0, time.time(), start=0, num=limit)
+        found = []
+        for entry in raw:
+            version, project_id, task_id = json.loads(entry)  # type: ignore[arg-type]
+            found.append((str(version), int(project_id), int(task_id)))
+        return found
+
+    @property
+    def _ledger(self) -> str:
+        return f"{self.prefix}:ledger"

@@ -1,62 +1,137 @@
 """The prediction jobs: pre-label tasks and deliver their predictions; keep project.model_version ours.
 
 Each job function takes the worker's context first (prelabel.jobs.worker hands it in) and plain arguments
-after it, so any worker sharing the Redis can run it. Every job is idempotent: results are keyed by
-(model_version, task), and a prediction is written only by whoever claims it (prelabel.jobs.delivery).
+after it, so any worker sharing the Redis can run it. A job trusts nothing it was queued with but task ids: it
+reads the tasks' data and the project's labeling config back from Label Studio, so data posted to /predict
+can neither choose the image a prediction is made from nor what is written. Every job is idempotent: results
+are kept per (model_version, task, task data), and writes go through prelabel.jobs.writer, which reads back
+what Label Studio already holds.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from rq import get_current_job
 from rq.job import Job
 
 from prelabel.jobs.context import WorkerContext
-from prelabel.jobs.delivery import deliver
+from prelabel.jobs.delivery import data_hash
+from prelabel.jobs.writer import BatchWriter, Outgoing
 from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.pipeline import Pipeline
-from prelabel.pipeline.result import ImageInput, ImagePrediction
-from prelabel.studio.client import StudioError
+from prelabel.pipeline.result import FAILED, LABEL, ImageInput, ImagePrediction
+from prelabel.studio.client import StudioError, prediction_versions
 from prelabel.studio.labelconfig import Control
+from prelabel.studio.predictions import prediction_json
 
 log = logging.getLogger(__name__)
+MAX_SOURCE = 300  # characters of an image value kept in evidence and logs (a data URL can be megabytes)
 
 
 class VersionMismatch(RuntimeError):
     """The worker's settings differ from the service's: its predictions would be mislabelled."""
 
 
-def predict_tasks(ctx: WorkerContext, project_id: int, tasks: list[dict], control: dict, model_version: str) -> dict:
-    """Pre-label tasks; store every result; write the ones handed over to the worker into Label Studio."""
+def predict_tasks(ctx: WorkerContext, project_id: int, task_ids: list[int], model_version: str) -> dict:
+    """Pre-label tasks of a project; keep every decision; write those handed over to workers."""
     pipeline = ctx.pipeline()
     job = get_current_job()
-    version = _version_to_predict(ctx, pipeline, tasks, model_version, job)
-    where = Control.from_dict(control)
+    version = _version_to_predict(ctx, pipeline, task_ids, model_version, job)
+    control = ctx.control_of(project_id, pipeline.vocabulary)
     started, before = time.perf_counter(), _mllm_counts(pipeline)
-    inputs = [ImageInput(str(task["data"].get(where.data_key, "")), _loader(ctx, task, where), ref=task["id"])
-              for task in tasks]
+    tasks, outcome = _read_back(ctx, project_id, task_ids, version)
+    results = ctx.results
+    hashes = {task_id: data_hash(data) for task_id, data in tasks.items()}
+    reused = {task_id: found for task_id in tasks
+              if (found := results.get(version, task_id, hashes[task_id])) is not None}
+    inputs = [ImageInput(_source(data, control), _loader(ctx, task_id, data, control), ref=task_id)
+              for task_id, data in tasks.items() if task_id not in reused]
+    predictions: list[ImagePrediction] = []
+    with BatchWriter(ctx.parts.studio, results, project_id, ctx.settings.keep_superseded) as writer:
+        writer.submit(Outgoing(task_id, found) for task_id, found in reused.items()
+                      if results.handed_over(version, task_id))
 
-    def progress(_: ImagePrediction) -> None:
-        if job is not None:
-            job.meta["done"] = job.meta.get("done", 0) + 1
-            job.save_meta()
+        def done(prediction: ImagePrediction) -> None:
+            task_id = prediction.ref
+            found = prediction_json(prediction, version, control)
+            if prediction.state == FAILED:
+                # Shown to the reviewer, never cached: always written here (the writer reads back what Label
+                # Studio holds, so a failure repeated is not written twice), and only signalled to a /predict
+                # that waits on the task, so it stops waiting.
+                results.put_failure(version, task_id, hashes[task_id], found)
+                writer.submit([Outgoing(task_id, found)])
+                return _progress(job, predictions, prediction)
+            results.put(version, task_id, hashes[task_id], found)
+            if results.handed_over(version, task_id):
+                writer.submit([Outgoing(task_id, found)])
+            _progress(job, predictions, prediction)
 
-    predictions = pipeline.predict(inputs, progress=progress)
-    written = deliver(ctx.results, ctx.parts.studio, ctx.parts.store, project_id, predictions, where, version,
-                      pipeline.vocabulary.version)
+        pipeline.predict(inputs, progress=done)
+    if writer.total.written:
+        ctx.ensure_model_version(project_id, version)  # Label Studio accepts it once a prediction carries it
+    ctx.parts.store.save_prediction_evidence([evidence_row(p, project_id, version, pipeline.vocabulary.version)
+                                              for p in predictions])
+    results.clear_pending(version, task_ids)
     _count(ctx, before, pipeline, predictions, time.perf_counter() - started)
-    failed = {p.ref: p.errors for p in predictions if p.failed}
-    for task_id, errors in failed.items():
-        log.warning("task %s of project %s not pre-labelled: %s", task_id, project_id, errors)
-    return {"tasks": len(predictions), "labelled": sum(1 for p in predictions if p.label), "written": written,
-            "failed": failed, "model_version": version}
+    for prediction in predictions:
+        if prediction.failed:
+            log.warning("task %s of project %s not pre-labelled: %s", prediction.ref, project_id,
+                        prediction.reason[:MAX_SOURCE])
+            outcome[prediction.ref] = prediction.reason
+    states = Counter(p.state for p in predictions)
+    return {"tasks": len(task_ids), "labelled": states[LABEL], "none": states["none"], "reused": len(reused),
+            "written": writer.total.written, "already_written": writer.total.present,
+            "superseded_removed": writer.total.superseded, "failed": outcome,
+            "failures_by_cause": dict(Counter(p.failure_cause for p in predictions if p.failed)),
+            "model_version": version}
 
 
-def _version_to_predict(ctx: WorkerContext, pipeline: Pipeline, tasks: list[dict], queued: str,
+def _progress(job: Job | None, predictions: list[ImagePrediction], prediction: ImagePrediction) -> None:
+    predictions.append(prediction)
+    if job is not None:
+        job.meta["done"] = job.meta.get("done", 0) + 1
+        job.save_meta()
+
+
+def _read_back(ctx: WorkerContext, project_id: int, task_ids: list[int],
+               version: str) -> tuple[dict[int, dict], dict[int, str]]:
+    """The tasks' data as Label Studio holds it, less those that already carry this model_version; and why
+    any other task cannot be predicted."""
+    found = {task["id"]: task for task in ctx.parts.studio.list_tasks(
+        project_id, "id,data,predictions_model_versions", ids=task_ids)}
+    tasks: dict[int, dict] = {}
+    problems: dict[int, str] = {}
+    for task_id in task_ids:
+        task = found.get(task_id)
+        if task is None:
+            problems[task_id] = f"not a task of project {project_id} in Label Studio"
+        elif not isinstance(task.get("data"), dict):
+            problems[task_id] = "its data is not an object"
+        elif version not in prediction_versions(task):
+            tasks[task_id] = task["data"]
+    return tasks, problems
+
+
+def _source(data: dict, control: Control) -> str:
+    """What people know the image by, short enough for evidence and logs."""
+    value = str(data.get(control.data_key, ""))
+    return value if len(value) <= MAX_SOURCE else value[:MAX_SOURCE] + "..."
+
+
+def _loader(ctx: WorkerContext, task_id: int, data: dict, control: Control) -> Callable[[], bytes]:
+    value = data.get(control.data_key)
+    if not isinstance(value, str) or not value:
+        def missing() -> bytes:
+            raise StudioError(f"task {task_id} has no '{control.data_key}' image in its data")
+        return missing
+    return lambda: ctx.parts.studio.fetch_image(value, task_id)
+
+
+def _version_to_predict(ctx: WorkerContext, pipeline: Pipeline, task_ids: list[int], queued: str,
                         job: Job | None) -> str:
     """The job's model_version, or the current one when only the vocabulary moved on since it was queued (a
     synonym promoted meanwhile): the tasks are still wanted, at the version in force. Different settings would
@@ -71,17 +146,21 @@ def _version_to_predict(ctx: WorkerContext, pipeline: Pipeline, tasks: list[dict
         raise VersionMismatch(f"this worker predicts as {current}, the job asks for {queued}: give the service "
                               "and the workers the same settings and class descriptions")
     log.info("the vocabulary moved on since this job was queued: predicting as %s, not %s", current, queued)
-    ctx.results.hand_over(str(current), [t["id"] for t in tasks if ctx.results.handed_over(queued, t["id"])])
+    ctx.results.hand_over(str(current), [t for t in task_ids if ctx.results.handed_over(queued, t)])
     return str(current)
 
 
-def _loader(ctx: WorkerContext, task: dict, control: Control) -> Callable[[], bytes]:
-    value = task.get("data", {}).get(control.data_key)
-    if not value:
-        def missing() -> bytes:
-            raise StudioError(f"task {task['id']} has no '{control.data_key}' in its data")
-        return missing
-    return functools.partial(ctx.parts.studio.fetch_image, str(value), task["id"])
+def evidence_row(prediction: ImagePrediction, project_id: int, version: str, vocabulary_version: str) -> dict:
+    """What feedback and the PoC report need later: raw MLLM strings, how each normalised, the stage scores,
+    the outcome and its reason, and what it cost."""
+    return {"task_id": prediction.ref, "project_id": project_id, "model_version": version,
+            "vocabulary_version": vocabulary_version, "label": prediction.label,
+            "evidence": {"candidates": prediction.evidence.get("candidates", []),
+                         "stage1": prediction.evidence.get("stage1"), "stage2": prediction.evidence.get("stage2"),
+                         "vetoed": prediction.evidence.get("vetoed", []), "stage_scores": prediction.stage_scores,
+                         "state": prediction.state, "reason": prediction.reason, "score": round(prediction.score, 4),
+                         "ranking": [[label, round(score, 4)] for label, score in prediction.ranking],
+                         "errors": prediction.errors, "usage": prediction.usage}}
 
 
 def _count(ctx: WorkerContext, before: tuple[int, int, int], pipeline: Pipeline,
@@ -89,7 +168,8 @@ def _count(ctx: WorkerContext, before: tuple[int, int, int], pipeline: Pipeline,
     metrics = ctx.metrics
     metrics.observe("job", seconds, kind="predict")
     metrics.add("images_total", len(predictions))
-    metrics.add("images_failed_total", sum(1 for p in predictions if p.failed))
+    for cause, count in Counter(p.failure_cause for p in predictions if p.failed).items():
+        metrics.add("images_failed_total", count, cause=str(cause))
     for name, old, new in zip(("mllm_calls_total", "mllm_cache_hits_total", "mllm_tokens_total"), before,
                               _mllm_counts(pipeline), strict=True):
         metrics.add(name, new - old)

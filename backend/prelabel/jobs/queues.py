@@ -7,17 +7,20 @@ serves them: people waiting come first.
 
 from __future__ import annotations
 
+import uuid
+
 from redis import Redis
 from rq import Queue, Retry
 from rq.job import Job
 
 from prelabel.jobs.delivery import ResultStore
-from prelabel.studio.labelconfig import Control
 
 INTERACTIVE, PREDICT, FEEDBACK = "prelabel-interactive", "prelabel-predict", "prelabel-feedback"
 QUEUES = (INTERACTIVE, PREDICT, FEEDBACK)
-TASKS_PER_JOB = 16
-JOB_TIMEOUT = 3600
+# Large enough that each job's bulk writes are few (every write makes Label Studio recount the project),
+# small enough that two workers share a run of a few hundred tasks.
+TASKS_PER_JOB = 64
+JOB_TIMEOUT = 1800
 RESULT_TTL = 7 * 24 * 3600
 FAILURE_TTL = 30 * 24 * 3600
 # Failed feedback jobs are kept days, not a month: /webhook is unauthenticated, and a flood of spoofed events
@@ -30,19 +33,31 @@ def queue(redis: Redis, name: str) -> Queue:
     return Queue(name, connection=redis)
 
 
-def enqueue_predictions(redis: Redis, project_id: int, tasks: list[dict], control: Control, version: str,
+def enqueue_predictions(redis: Redis, project_id: int, task_ids: list[int], version: str,
                         queue_name: str = PREDICT) -> list[Job]:
-    """Queue tasks in jobs of TASKS_PER_JOB; a task already queued for this model_version is not queued again."""
+    """Queue tasks in jobs of TASKS_PER_JOB; a task already queued for this model_version in a job that still
+    lives is not queued again. Jobs carry task ids only: the worker reads the tasks back from Label Studio."""
     results = ResultStore(redis)
-    fresh = [task for task in tasks if results.mark_pending(version, task["id"])]
-    jobs = []
-    for start in range(0, len(fresh), TASKS_PER_JOB):
-        chunk = [{"id": task["id"], "data": task.get("data", {})} for task in fresh[start:start + TASKS_PER_JOB]]
-        jobs.append(queue(redis, queue_name).enqueue(
-            "prelabel.jobs.predict.predict_tasks", project_id=project_id, tasks=chunk, control=control.to_dict(),
-            model_version=version, job_timeout=JOB_TIMEOUT, retry=RETRY, result_ttl=RESULT_TTL,
-            failure_ttl=FAILURE_TTL, description=f"pre-label {len(chunk)} task(s) of project {project_id}",
-            meta={"project": project_id, "total": len(chunk), "done": 0}))
+    jobs: list[Job] = []
+    chunk: list[int] = []
+    job_id = uuid.uuid4().hex
+
+    def flush() -> None:
+        nonlocal chunk, job_id
+        if chunk:
+            jobs.append(queue(redis, queue_name).enqueue(
+                "prelabel.jobs.predict.predict_tasks", project_id=project_id, task_ids=chunk,
+                model_version=version, job_id=job_id, job_timeout=JOB_TIMEOUT, retry=RETRY, result_ttl=RESULT_TTL,
+                failure_ttl=FAILURE_TTL, description=f"pre-label {len(chunk)} task(s) of project {project_id}",
+                meta={"project": project_id, "total": len(chunk), "done": 0}))
+            chunk, job_id = [], uuid.uuid4().hex
+
+    for task_id in dict.fromkeys(task_ids):
+        if results.mark_pending(version, task_id, job_id):
+            chunk.append(task_id)
+            if len(chunk) == TASKS_PER_JOB:
+                flush()
+    flush()
     return jobs
 
 

@@ -4,17 +4,26 @@ rq's default Worker forks a child per job: CUDA does not survive a fork, and rel
 seconds. PrelabelWorker is a SimpleWorker (jobs run in the worker process itself) whose jobs receive the
 worker's context as their first argument, so no job builds anything from the environment and nothing is kept
 in a module global. Run one per GPU or CPU box; all of them share the one Redis (README, "Scaling out").
+
+Liveness: a thread beats every few seconds, for rq (the running job's execution, with a short TTL, so a job
+whose worker was killed is found abandoned and retried within about a minute and a half, by rq's own registry
+cleanup that every worker runs) and for Prelabel (the worker registry the service counts), and runs the
+reconciler now and then (prelabel.jobs.maintenance).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from rq import SimpleWorker
+from rq.executions import Execution
 from rq.job import Job
 from rq.queue import Queue
+from rq.worker import WorkerStatus
 
+from prelabel.jobs import maintenance
 from prelabel.jobs.context import WorkerContext
 from prelabel.jobs.queues import INTERACTIVE, PREDICT, queue
 from prelabel.parts import Parts
@@ -22,6 +31,8 @@ from prelabel.redact import Redactor, protect_logs, secrets_of
 from prelabel.settings import Settings
 
 log = logging.getLogger(__name__)
+JOB_HEARTBEAT_TTL = 60  # a job not heard of for this long is abandoned (its worker died) and retried
+MAINTENANCE_EVERY = 30  # seconds between rq's registry cleanups and reconciler runs, across all workers
 
 
 class PrelabelJob(Job):
@@ -40,14 +51,51 @@ class PrelabelWorker(SimpleWorker):
     job_class = PrelabelJob
 
     def __init__(self, queues: list[Queue], context: WorkerContext, **kwargs: Any):
-        super().__init__(queues, connection=context.parts.redis, **kwargs)
+        super().__init__(queues, connection=context.parts.redis, maintenance_interval=MAINTENANCE_EVERY, **kwargs)
         self.context = context
         self.redact = Redactor(secrets_of(context.settings))
+        self.registry = maintenance.WorkerRegistry(context.parts.redis)
+        self._running: tuple[Job, Execution] | None = None
+        self._stopped = threading.Event()
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        beating = threading.Thread(target=self._beat, name="prelabel-heartbeat", daemon=True)
+        beating.start()
+        try:
+            return super().work(*args, **kwargs)
+        finally:
+            self._stopped.set()
+            beating.join(timeout=10)
+            self.registry.leave(self.name)
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         if isinstance(job, PrelabelJob):
             job.context = self.context
-        super().execute_job(job, queue)
+        execution = self.prepare_execution(job)
+        self._running = (job, execution)
+        try:
+            self.perform_job(job, queue, execution)
+        finally:
+            self._running = None
+        self.set_state(WorkerStatus.IDLE)
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        return JOB_HEARTBEAT_TTL  # kept fresh by _beat while the job runs, however long it takes
+
+    def _beat(self) -> None:
+        beats = 0
+        while not self._stopped.wait(0 if beats == 0 else maintenance.BEAT_EVERY):
+            beats += 1
+            try:
+                self.registry.beat(self.name, self.queue_names())
+                running = self._running
+                if running is not None:
+                    self.maintain_heartbeats(*running)
+                if beats % int(MAINTENANCE_EVERY / maintenance.BEAT_EVERY) == 0:
+                    maintenance.run_if_due(self.connection, self.context.parts.studio, self.context.results,
+                                           self.context.settings.keep_superseded)
+            except Exception:  # Redis or Label Studio away for a moment: the next beat tries again
+                log.warning("heartbeat or maintenance failed", exc_info=True)
 
     def handle_job_failure(self, job: Job, queue: Queue, started_job_registry=None, exc_string: str = "",
                            execution=None) -> None:

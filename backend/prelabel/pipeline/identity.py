@@ -59,6 +59,7 @@ def model_version(settings: Settings, vocabulary: Vocabulary, class_texts: dict[
     s = settings
     knobs = [STAGE1_VERSION, STAGE2_VERSION, s.mllm_enabled and s.llm_model, s.clip_enabled and s.clip_model,
              s.clip_enabled and s.clip_pretrained, sorted(s.fusion_feature_set), s.clip_weight, s.stage2,
-             s.stage2_below, s.text_encoder, s.image_max_side, class_texts]
+             s.stage2_below, s.text_encoder, s.image_max_side, s.image_detail, s.shortlist_above, s.shortlist_size,
+             class_texts]
     digest = hashlib.sha256(json.dumps(knobs, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     return ModelVersion(vocabulary.version[:8], digest[:8])

@@ -29,6 +29,8 @@ from prelabel import text as strings
 from prelabel.pipeline.cache import ResponseCache, cache_key
 from prelabel.pipeline.prompts import (
     DESCRIPTION_PROMPTS,
+    SHORTLIST_NOTE,
+    STAGE1_OPEN_PROMPT,
     STAGE1_PROMPT,
     STAGE1_SCHEMA,
     STAGE1_VERSION,
@@ -101,12 +103,13 @@ class MLLMClient:
 
     def __init__(self, client: openai.OpenAI, model: str, cache: ResponseCache | None = None, retries: int = 4,
                  json_schema: bool = True, sleep: Callable[[float], None] = time.sleep,
-                 backoff_base: float = 0.5):
+                 backoff_base: float = 0.5, image_detail: str = "auto"):
         self.client = client
         self.model = model
         self.cache = cache
         self.retries = retries
         self.json_schema = json_schema
+        self.image_detail = image_detail
         self.stats = CallStats()
         self._sleep = sleep
         self._backoff_base = backoff_base
@@ -116,23 +119,33 @@ class MLLMClient:
         # The client's own retries are off: ours honour Retry-After and count what they do.
         client = openai.OpenAI(base_url=settings.llm_base_url, api_key=settings.llm_api_key or "none",
                                timeout=settings.llm_timeout, max_retries=0)
-        return cls(client, settings.llm_model, cache, settings.llm_retries, settings.llm_json_schema)
+        return cls(client, settings.llm_model, cache, settings.llm_retries, settings.llm_json_schema,
+                   image_detail=settings.image_detail)
 
     # ---- the three questions --------------------------------------------------------------------------
 
-    def stage1(self, image_hash: str, data_url: str, labels: list[str]) -> tuple[Stage1Answer, Usage]:
-        """Description, classification and candidates for one image, and what asking cost."""
-        key = cache_key("stage1", STAGE1_VERSION, self.model, image_hash, labels)
+    def stage1(self, image_hash: str, data_url: str, labels: list[str], shortlist: bool = False,
+               ) -> tuple[Stage1Answer, Usage]:
+        """Description, classification and candidates for one image, and what asking cost. `labels` are all the
+        vocabulary's, or a shortlist (`shortlist`: the model may name something else), or none at all."""
+        key = cache_key("stage1", STAGE1_VERSION, self.model, self.image_detail, image_hash, labels, shortlist)
+        if labels:
+            text = STAGE1_PROMPT.format(labels=", ".join(labels)) + (SHORTLIST_NOTE if shortlist else "")
+        else:
+            text = STAGE1_OPEN_PROMPT
+        image: dict[str, str] = {"url": data_url}
+        if self.image_detail != "auto":  # left out when it is the default: some local servers refuse the field
+            image["detail"] = self.image_detail
         messages = [{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": data_url}},
-            {"type": "text", "text": STAGE1_PROMPT.format(labels=", ".join(labels))},
+            {"type": "image_url", "image_url": image},
+            {"type": "text", "text": text},
         ]}]
         return self._cached(key, lambda: self._chat(messages, schema=("stage1", STAGE1_SCHEMA)), parse_stage1,
                             lambda answer: json.dumps(answer.to_dict(), ensure_ascii=False))
 
     def stage2(self, answer: str, label_lines: list[str], vocabulary_version: str) -> tuple[str, Usage]:
         """TLAC stage 2: the label the model picks for a stage-1 answer (raw text, normalised by the caller)."""
-        key = cache_key("stage2", STAGE2_VERSION, self.model, vocabulary_version, answer)
+        key = cache_key("stage2", STAGE2_VERSION, self.model, vocabulary_version, answer, label_lines)
         prompt = STAGE2_PROMPT.format(labels="\n".join(f"- {line}" for line in label_lines), answer=answer)
         return self._cached(key, lambda: self._chat([{"role": "user", "content": prompt}]), parse_stage2, str)
 

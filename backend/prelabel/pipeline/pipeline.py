@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -23,6 +24,7 @@ from prelabel.pipeline.identity import ModelVersion, model_version
 from prelabel.pipeline.images import DecodeLimits, ImageError, PreparedImage, prepare_image
 from prelabel.pipeline.mllm import MLLMClient, MLLMError, Stage1Answer, Usage
 from prelabel.pipeline.result import ImageInput, ImagePrediction
+from prelabel.pipeline.shortlist import image_shortlist, stage2_shortlist
 from prelabel.settings import Settings
 from prelabel.text import MESSAGE, clean, quote
 from prelabel.vocabulary.normalize import NONE as NO_MATCH
@@ -40,6 +42,8 @@ class _Work:
     image: PreparedImage | None = None
     answer: Stage1Answer | None = None
     credits: Credits = field(default_factory=Credits)
+    image_row: np.ndarray | None = None  # CLIP's image embedding, when a shortlist needed it before stage 1
+    by_image: list[str] = field(default_factory=list)  # CLIP's shortlist for the image
     fused: np.ndarray | None = None  # the fused CLIP distribution over labels
     started: float = 0.0
 
@@ -62,7 +66,11 @@ class Pipeline:
                              f"expected any of {', '.join(fusion.FEATURES)}")
         self.feature_store = feature_store or fusion.ClassFeatureStore(None)
         self._labels = vocabulary.label_values
-        self._label_lines = [_label_line(entry) for entry in vocabulary]
+        self._label_lines = {entry.label: _label_line(entry) for entry in vocabulary}
+        self._shortlisting = len(self._labels) > settings.shortlist_above
+        self._fetching = threading.BoundedSemaphore(max(1, settings.fetch_concurrency))
+        self._clip_lock = threading.Lock()  # one CLIP call at a time: threads would only oversubscribe the cores
+        self._class_matrix: list[np.ndarray | None] = []
         self.decode_limits = DecodeLimits.from_settings(settings)  # one per pipeline: its threads share the slots
 
     @property
@@ -75,10 +83,15 @@ class Pipeline:
             self.mllm.cache.close()
 
     def class_matrix(self) -> np.ndarray | None:
+        """Computed once (or read from the feature store), by whichever thread needs it first."""
         if self.clip is None:
             return None
-        identity = f"{self.settings.clip_model}:{self.settings.clip_pretrained}"
-        return self.feature_store.get(self.clip, identity, self.vocabulary, self.class_texts)
+        with self._clip_lock:
+            if not self._class_matrix:
+                identity = f"{self.settings.clip_model}:{self.settings.clip_pretrained}"
+                self._class_matrix.append(self.feature_store.get(self.clip, identity, self.vocabulary,
+                                                                 self.class_texts))
+        return self._class_matrix[0]
 
     def predict(self, inputs: Iterable[ImageInput],
                 progress: Callable[[ImagePrediction], None] | None = None) -> list[ImagePrediction]:
@@ -88,12 +101,10 @@ class Pipeline:
         results: list[ImagePrediction | None] = [None] * len(inputs)
         batch: list[tuple[int, _Work]] = []
         batch_size = self.clip.batch_size if self.clip else 1
-        class_matrix: list[np.ndarray | None] = []  # built on the first batch, while the first MLLM calls run
 
         def finish(pending: list[tuple[int, _Work]]) -> None:
-            if not class_matrix:
-                class_matrix.append(self.class_matrix())
-            self._clip_stage(pending, class_matrix[0])
+            # Built on the first batch, while the first MLLM calls run (or by the first shortlist).
+            self._clip_stage(pending, self.class_matrix())
             for index, work in pending:
                 self._rank(work)
                 work.prediction.seconds = time.perf_counter() - work.started
@@ -142,7 +153,9 @@ class Pipeline:
         work = _Work(ImagePrediction(_shown(item.source), item.ref), started=time.perf_counter())
         errors = work.prediction.errors
         try:
-            work.image = prepare_image(item.load(), item.source, self.settings.image_max_side, self.decode_limits)
+            with self._fetching:  # Label Studio serves images fastest at a bounded concurrency (README)
+                raw = item.load()
+            work.image = prepare_image(raw, item.source, self.settings.image_max_side, self.decode_limits)
         except ImageError as exc:
             errors["image"] = clean(f"unreadable: {exc}", MESSAGE)
             return work
@@ -151,8 +164,9 @@ class Pipeline:
             return work
         if self.mllm is None:
             return work
+        labels, shortlist = self._stage1_labels(work)
         try:
-            answer, usage = self.mllm.stage1(work.image.content_hash, work.image.data_url, self._labels)
+            answer, usage = self.mllm.stage1(work.image.content_hash, work.image.data_url, labels, shortlist)
         except MLLMError as exc:
             errors["stage1"] = str(exc)
             return work
@@ -183,7 +197,7 @@ class Pipeline:
         text = "; ".join(part for part in (answer.classification, ", ".join(answer.candidates),
                                            answer.description) if part)
         try:
-            reply, usage = mllm.stage2(text, self._label_lines, self.vocabulary.version)
+            reply, usage = mllm.stage2(text, self._stage2_lines(work), self.vocabulary.version)
         except MLLMError as exc:
             work.prediction.errors["stage2"] = str(exc)
             return
@@ -205,7 +219,10 @@ class Pipeline:
         if clip is None or class_matrix is None or not pictured:
             return
         usable = [work for work, _ in pictured]
-        images = clip.encode_images([image.image for _, image in pictured])
+        fresh = [image.image for work, image in pictured if work.image_row is None]  # not encoded for a shortlist
+        with self._clip_lock:
+            encoded_images = iter(clip.encode_images(fresh) if fresh else [])
+        images = [work.image_row if work.image_row is not None else next(encoded_images) for work in usable]
         texts, slots = [], []
         for number, work in enumerate(usable):
             if work.answer is None:
@@ -214,7 +231,8 @@ class Pipeline:
                 if text and feature in self.features:
                     texts.append(text)
                     slots.append((number, feature))
-        encoded = clip.encode_texts(texts) if texts else np.zeros((0, 0), np.float32)
+        with self._clip_lock:
+            encoded = clip.encode_texts(texts) if texts else np.zeros((0, 0), np.float32)
         by_image: dict[int, dict[str, np.ndarray]] = {}
         for (number, feature), row in zip(slots, encoded, strict=True):
             by_image.setdefault(number, {})[feature] = row
@@ -231,6 +249,26 @@ class Pipeline:
             work.fused = fused
         for work in usable:
             work.image = None  # the picture is no longer needed: keep memory to the images in flight
+
+    def _stage1_labels(self, work: _Work) -> tuple[list[str], bool]:
+        """All labels, or (large vocabularies) CLIP's shortlist for this image, or none without CLIP."""
+        if not self._shortlisting:
+            return self._labels, False
+        class_matrix = self.class_matrix()
+        if class_matrix is None or work.image is None or self.clip is None:
+            return [], False
+        with self._clip_lock:
+            work.image_row = self.clip.encode_images([work.image.image])[0]
+        work.by_image = image_shortlist(self._labels, class_matrix, work.image_row, self.settings.shortlist_size)
+        work.prediction.evidence["shortlist"] = work.by_image
+        return work.by_image, True
+
+    def _stage2_lines(self, work: _Work) -> list[str]:
+        if not self._shortlisting:
+            return list(self._label_lines.values())
+        labels = stage2_shortlist(work.credits, work.prediction.evidence.get("candidates", []), work.by_image,
+                                  self.settings.shortlist_size)
+        return [self._label_lines[label] for label in labels]
 
     def _rank(self, work: _Work) -> None:
         conclude(work.prediction, self._labels, work.credits, work.fused, self.settings.clip_weight,

@@ -7,8 +7,8 @@ TLAC for stage 2.
 
 from __future__ import annotations
 
-STAGE1_VERSION = "stage1-v1"
-STAGE2_VERSION = "stage2-v1"
+STAGE1_VERSION = "stage1-v2"
+STAGE2_VERSION = "stage2-v2"
 
 STAGE1_PROMPT = """Look at the image and answer with a JSON object with three fields:
 "description": What do you see? Describe any object precisely, including its type or class.
@@ -17,6 +17,19 @@ Here are the class labels: {labels}
 "candidates": the names of the organisms, diseases or defects you see, most likely first, as you would name them \
 (scientific or common names, in any language).
 If nothing in the image fits, say so in the description and give "none" as the classification."""
+
+# A large vocabulary: the labels most likely for this image only, and the freedom to name anything else.
+SHORTLIST_NOTE = """
+These are only the most likely classes; the right one may be missing. If none of them fits, give your own best \
+name for what you see as the classification instead of "none", and in the candidates."""
+
+# No label list at all (a large vocabulary without CLIP to shortlist it): the names are matched afterwards.
+STAGE1_OPEN_PROMPT = """Look at the image and answer with a JSON object with three fields:
+"description": What do you see? Describe any object precisely, including its type or class.
+"classification": the most precise name of the organism, disease or defect you see, in a few words.
+"candidates": the names of the organisms, diseases or defects you see, most likely first, as you would name them \
+(scientific or common names, in any language).
+If you see none, say so in the description and give "none" as the classification."""
 
 STAGE1_SCHEMA = {
     "type": "object",

@@ -10,15 +10,15 @@ from __future__ import annotations
 import atexit
 import hmac
 import logging
+import threading
 import time
 
 from flask import Flask, Response, g, jsonify, request
 from redis.exceptions import RedisError
-from rq import Worker
 from werkzeug.exceptions import HTTPException
 
 from prelabel.jobs.delivery import ResultStore
-from prelabel.jobs.queues import queue
+from prelabel.jobs.maintenance import WorkerRegistry
 from prelabel.metrics import Metrics
 from prelabel.parts import Parts
 from prelabel.redact import Redactor, protect_logs, redact_url, secrets_of
@@ -28,6 +28,7 @@ from prelabel.settings import Settings
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024 * 1024  # a /predict of many thousands of tasks still fits
+SERVICE_THREADS = 8
 
 
 class Backend:
@@ -41,9 +42,14 @@ class Backend:
         self.metrics = Metrics(parts.redis)
         self.configs = LabelConfigs(parts.settings.label_config_max_bytes)  # parsed labeling configs, LRU
         self.redact = Redactor(secrets_of(parts.settings))
+        self.worker_registry = WorkerRegistry(parts.redis)
+        # Requests that wait for workers may hold all but two of a process's threads: /health and the rest are
+        # always answered at once (`prelabel serve` runs SERVICE_THREADS threads per process).
+        self.wait_slots = threading.BoundedSemaphore(max(1, SERVICE_THREADS - 2))
 
     def workers(self, queue_name: str) -> int:
-        return Worker.count(connection=self.redis, queue=queue(self.redis, queue_name))
+        """Live workers serving a queue, by their heartbeat (rq's own count forgets them when Redis restarts)."""
+        return self.worker_registry.serving().get(queue_name, 0)
 
 
 def create_app(settings: Settings | None = None, parts: Parts | None = None) -> Flask:

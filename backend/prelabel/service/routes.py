@@ -11,12 +11,13 @@ import time
 from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from rq import Worker
+from redis.exceptions import RedisError
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 from werkzeug.exceptions import HTTPException
 
 from prelabel.jobs import admission, queues
-from prelabel.studio.labelconfig import Control, LabelConfigError
+from prelabel.jobs.delivery import data_hash
+from prelabel.studio.labelconfig import LabelConfigError
 from prelabel.text import quote
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
 POLL = 0.1
+MAX_ID = 2 ** 63  # task ids are 64-bit signed integers in Label Studio's database and in ours
+LEDGER_GRACE = 90.0  # seconds Label Studio has to store a response's predictions before the reconciler looks
 # ANNOTATIONS_CREATED comes from the "predictions to annotations" action: reviewers accepting pre-labels in bulk.
 FEEDBACK_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED",
                     "START_TRAINING"}
@@ -48,8 +51,20 @@ def json_body() -> dict:
 @api.get("/health")
 @api.get("/")
 def health() -> Response:
-    return jsonify(status="UP", model_class="Prelabel",
-                   model_version=str(backend().parts.in_force.current().model_version))
+    """Always 200 when the service runs (Label Studio waits one second): what is missing is said, not failed."""
+    this = backend()
+    answer: dict = {"status": "UP", "model_class": "Prelabel",
+                    "model_version": str(this.parts.in_force.current().model_version)}
+    try:
+        serving = this.worker_registry.serving()
+    except RedisError:
+        answer["warnings"] = ["the job queue (Redis) is unreachable: predictions wait until it is back"]
+        return jsonify(answer)
+    answer["workers"] = {name: serving.get(name, 0) for name in queues.QUEUES}
+    idle = [name for name in queues.QUEUES if not serving.get(name)]
+    if idle:
+        answer["warnings"] = [f"no worker serves {', '.join(idle)}: start one with `prelabel worker`"]
+    return jsonify(answer)
 
 
 @api.post("/setup")
@@ -85,59 +100,88 @@ def versions() -> Response:
 def predict() -> Response:
     body = json_body()
     tasks = body.get("tasks")
-    if not isinstance(tasks, list) or not all(isinstance(t, dict) and isinstance(t.get("id"), int) for t in tasks):
+    if not isinstance(tasks, list):
         raise BadRequest("expected 'tasks': a list of tasks, each with an integer 'id'")
     this = backend()
     in_force = this.parts.in_force.current()
     version = str(in_force.model_version)
+    project_id = _project_id(body.get("project")) or next(
+        (found for task in tasks if isinstance(task, dict) and (found := _project_id(task.get("project")))), None)
+    if project_id is None:
+        raise BadRequest("no project: expected 'project' (Label Studio sends '<id>.<timestamp>')")
     try:
-        control = this.configs.read(body.get("label_config") or "", in_force.vocabulary).control
+        this.configs.read(body.get("label_config") or "", in_force.vocabulary)
     except LabelConfigError as exc:
         raise BadRequest(str(exc)) from None
-    project_id = _project_id(body.get("project")) or _project_id(tasks[0].get("project") if tasks else None)
-    answers = _predict(this, version, tasks, control, project_id)
-    return jsonify(results=[answers.get(task["id"], []) for task in tasks], model_version=version)
+    usable = {task["id"]: data_hash(task.get("data")) for task in tasks if _usable(task)}
+    answers = _predict(this, version, project_id, usable)
+    return jsonify(results=[answers.get(task["id"], []) if _usable(task) else [] for task in tasks],
+                   model_version=version)
 
 
-def _predict(this: Backend, version: str, tasks: list[dict], control: Control,
-             project_id: int | None) -> dict[int, dict]:
-    """Cached results at once; a small interactive request waits up to the budget for a worker; everything
-    else is handed to workers, which write the predictions into Label Studio themselves."""
+def _usable(task: object) -> bool:
+    """A task this backend can look at: an object with a task id Label Studio could have made. Anything else
+    gets an empty answer of its own; the rest of the request goes on."""
+    return (isinstance(task, dict) and isinstance(task.get("id"), int) and not isinstance(task["id"], bool)
+            and 0 < task["id"] < MAX_ID and isinstance(task.get("data"), dict))
+
+
+def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]) -> dict[int, dict]:
+    """Known results at once; a handful of new tasks waits up to the budget for a worker and is answered in
+    the response; anything larger is handed to workers, which write the predictions into Label Studio."""
     results = this.results
     answers: dict[int, dict] = {}
     missing = []
-    for task in tasks:
-        found, prediction = results.get(version, task["id"])
-        if not found:
-            missing.append(task)
-        elif prediction is not None and results.claim(version, task["id"]):
-            answers[task["id"]] = prediction
-    if not missing:
-        return answers
-    interactive = len(missing) == 1 and this.workers(queues.INTERACTIVE) > 0
-    if not interactive or project_id is None:
-        results.hand_over(version, [t["id"] for t in missing])
-    queues.enqueue_predictions(this.redis, project_id or 0, missing, control, version,
-                               queues.INTERACTIVE if interactive else queues.PREDICT)
-    if interactive and project_id is not None:
-        answers.update(_wait_for(this, version, missing[0]["id"]))
+    for task_id, data in tasks.items():
+        found = results.get(version, task_id, data)
+        if found is None:
+            missing.append(task_id)
+        elif results.claim(version, task_id):
+            answers[task_id] = found
+    if missing:
+        waiting = (len(missing) <= this.settings.sync_tasks and this.workers(queues.INTERACTIVE) > 0
+                   and this.wait_slots.acquire(blocking=False))
+        if not waiting:
+            results.hand_over(version, missing)
+            queues.enqueue_predictions(this.redis, project_id, missing, version, queues.PREDICT)
+        else:
+            try:
+                queues.enqueue_predictions(this.redis, project_id, missing, version, queues.INTERACTIVE)
+                answers.update(_wait_for(this, version, {task_id: tasks[task_id] for task_id in missing}))
+            finally:
+                this.wait_slots.release()
+    delivered = [task_id for task_id, answer in answers.items() if answer.get("model_version") == version]
+    # Label Studio stores a response's predictions after it arrives, if the caller is still there: the
+    # reconciler checks it did, and writes what a lost response lost (prelabel.jobs.maintenance).
+    results.ledger_add(version, project_id, delivered, due_in=LEDGER_GRACE)
     return answers
 
 
-def _wait_for(this: Backend, version: str, task_id: int) -> dict[int, dict]:
-    """Wait up to the budget; on giving up, hand the task to the worker, then look once more (see delivery.py)."""
+def _wait_for(this: Backend, version: str, tasks: dict[int, str]) -> dict[int, dict]:
+    """Wait up to the budget; on giving up, hand the rest to the workers, then look once more (delivery.py)."""
     results = this.results
+    answers: dict[int, dict] = {}
+    waiting = dict(tasks)
     deadline = time.monotonic() + this.settings.sync_budget
-    while time.monotonic() < deadline:
-        found, prediction = results.get(version, task_id)
-        if found:
-            return {task_id: prediction} if prediction is not None and results.claim(version, task_id) else {}
-        time.sleep(POLL)
-    results.hand_over(version, [task_id])
-    found, prediction = results.get(version, task_id)
-    if found and prediction is not None and results.claim(version, task_id):
-        return {task_id: prediction}
-    return {}
+
+    def look() -> None:
+        for task_id, data in list(waiting.items()):
+            found = results.get(version, task_id, data)
+            if found is not None:
+                del waiting[task_id]
+                if results.claim(version, task_id):
+                    answers[task_id] = found
+            elif results.get_failure(version, task_id, data) is not None:
+                del waiting[task_id]  # the worker writes the failure itself; the next request tries again
+
+    while waiting and time.monotonic() < deadline:
+        look()
+        if waiting:
+            time.sleep(POLL)
+    if waiting:
+        results.hand_over(version, list(waiting))
+        look()
+    return answers
 
 
 @api.post("/webhook")
@@ -186,7 +230,8 @@ def metrics() -> tuple[str, int, dict]:
         gauges[f"jobs_queued{label}"] = len(queue)
         gauges[f"jobs_running{label}"] = StartedJobRegistry(queue=queue).count
         gauges[f"jobs_failed{label}"] = FailedJobRegistry(queue=queue).count
-    gauges["workers"] = len(Worker.all(connection=this.redis))
+    for name, count in this.worker_registry.serving().items():
+        gauges[f'workers{{queue="{name}"}}'] = count
     return this.metrics.render(gauges), 200, {"Content-Type": "text/plain; version=0.0.4"}
 
 

@@ -8,13 +8,26 @@ unexchanged and is refused (docs/label-studio-testing.md).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+
+import requests
 
 from prelabel.redact import redact_url
 from prelabel.studio.errors import StudioError
 from prelabel.studio.fetch import FetchLimits, ImageFetcher
 
-__all__ = ["LabelStudio", "StudioError"]
+__all__ = ["LabelStudio", "StudioError", "prediction_versions"]
+TASK_PAGE = 500
+
+
+def prediction_versions(task: dict) -> set[str]:
+    """The model_versions of a listed task's predictions. Label Studio's task list gives them as one string,
+    comma-joined (data_manager/serializers.py, _pretty_results), not as a list: compare whole versions, never
+    substrings ("prelabel-a-b" is inside "prelabel-a-b-failed")."""
+    value = task.get("predictions_model_versions") or ""
+    items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else []
+    return {str(item).strip() for item in items if str(item).strip()}
 
 
 class LabelStudio:
@@ -30,6 +43,7 @@ class LabelStudio:
         self.shown_url = redact_url(self.url)  # what messages say: a password in the URL stays out of them
         self.timeout = timeout
         self.sdk = SDK(base_url=self.url, api_key=api_key, timeout=timeout)
+        self._session = requests.Session()
         self.images = ImageFetcher(self.url, self._authorization, images)
 
     # ---- images ------------------------------------------------------------------------------------------
@@ -75,18 +89,61 @@ class LabelStudio:
         if self.project(project_id).model_version != model_version:
             self._call("update project", self.sdk.projects.update, id=project_id, model_version=model_version)
 
-    def tasks(self, project_id: int) -> Iterator:
-        return iter(self._call("list tasks", self.sdk.tasks.list, project=project_id, fields="all"))
+    def list_tasks(self, project_id: int, include: str, ids: list[int] | None = None,
+                   page_size: int = TASK_PAGE) -> Iterator[dict]:
+        """The project's tasks (or those of `ids`) as JSON, page by page, only the fields in `include` (e.g.
+        "id,data,predictions_model_versions"): a 1,000-task project lists in 0.3 s this way against 3.5 s with
+        every field (docs/label-studio-testing.md). Predictions and annotations need fields=all."""
+        params: dict = {"project": project_id, "include": include, "fields": "all", "page_size": page_size}
+        if ids is not None:
+            if not ids:
+                return
+            params["query"] = json.dumps({"selectedItems": {"all": False, "included": sorted(set(ids))}})
+        page = 1
+        while True:
+            try:
+                body = self._get_json("/api/tasks/", {**params, "page": page})
+            except StudioError as exc:
+                if " 404" in str(exc) and page > 1:  # past the last page
+                    return
+                raise
+            tasks = body.get("tasks", []) if isinstance(body, dict) else []
+            yield from (task for task in tasks if isinstance(task, dict))
+            if len(tasks) < page_size:
+                return
+            page += 1
 
-    def task(self, task_id: int):
-        return self._call("read task", self.sdk.tasks.get, id=task_id)
+    def import_predictions(self, project_id: int, predictions: list[dict]) -> int:
+        """Many predictions in one call (each with its "task"); Label Studio refuses the whole call when one
+        names a task of another project. Returns how many were created."""
+        if not predictions:
+            return 0
+        body = self._call("write predictions", self.sdk.projects.import_predictions, id=project_id,
+                          request=predictions)
+        return int(getattr(body, "created", None) or len(predictions))
 
-    def model_versions_of(self, task_id: int) -> set[str]:
-        return {p.model_version for p in self._call("list predictions", self.sdk.predictions.list, task=task_id)}
+    def delete_prediction(self, prediction_id: int) -> None:
+        try:
+            self.sdk.predictions.delete(id=prediction_id)
+        except Exception as exc:
+            if getattr(exc, "status_code", None) != 404:  # already gone: what was wanted
+                raise StudioError(f"Label Studio at {self.shown_url}: cannot delete prediction {prediction_id} "
+                                  f"({type(exc).__name__})", status=getattr(exc, "status_code", None)) from exc
 
-    def create_prediction(self, task_id: int, prediction: dict) -> None:
-        self._call("write prediction", self.sdk.predictions.create, task=task_id, result=prediction["result"],
-                   score=prediction["score"], model_version=prediction["model_version"])
+    def _get_json(self, path: str, params: dict) -> dict | list:
+        url = f"{self.url}{path}"
+        try:
+            response = self._session.get(url, params=params, headers={"Authorization": self._authorization()},
+                                         timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise StudioError(f"Label Studio at {self.shown_url}: cannot read {path} ({type(exc).__name__})") from None
+        if response.status_code != 200:
+            raise StudioError(f"Label Studio at {self.shown_url}: cannot read {path} (HTTP {response.status_code})",
+                              status=response.status_code)
+        try:
+            return response.json()
+        except ValueError:
+            raise StudioError(f"Label Studio at {self.shown_url}: {path} did not answer JSON") from None
 
     def annotation(self, annotation_id: int):
         return self._call("read annotation", self.sdk.annotations.get, id=annotation_id)

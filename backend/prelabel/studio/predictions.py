@@ -5,14 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote
 
-from prelabel.pipeline.result import ImagePrediction
+from prelabel.pipeline.identity import failure_version
+from prelabel.pipeline.result import FAILED, ImagePrediction
 from prelabel.studio.labelconfig import Control
 
 
-def prediction_json(prediction: ImagePrediction, model_version: str, control: Control) -> dict | None:
-    """One Label Studio prediction, or None when the pipeline found no label for the image."""
+def prediction_json(prediction: ImagePrediction, model_version: str, control: Control) -> dict:
+    """The Label Studio prediction for a task, whatever Prelabel concluded: a label, an honest none (nothing
+    ticked) or a failure (written with the failure model_version, so Label Studio asks again)."""
+    if prediction.state == FAILED:
+        return {"model_version": failure_version(model_version), "score": 0.0, "result": []}
     if prediction.label is None:
-        return None
+        return {"model_version": model_version, "score": 0.0, "result": []}
     return {
         "model_version": model_version,
         "score": round(prediction.score, 4),
@@ -32,6 +36,5 @@ def import_task(prediction: ImagePrediction, image_value: str, model_version: st
     for the accuracy report (Label Studio keeps only result, score and model_version of a prediction)."""
     task: dict = {"data": {control.data_key: image_value},
                   "meta": {"prelabel": {**prediction.to_dict(), "model_version": model_version}}}
-    found = prediction_json(prediction, model_version, control)
-    task["predictions"] = [found] if found else []
+    task["predictions"] = [prediction_json(prediction, model_version, control)]
     return task

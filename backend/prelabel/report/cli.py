@@ -1,0 +1,167 @@
+"""`prelabel report` and `prelabel sample`: thin shells over sources, figures, sample and output."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from prelabel.report import figures
+from prelabel.report.records import ReportInputError
+from prelabel.report.sample import DEFAULT_MINIMUM, Design, allocate, choose
+
+
+class BadReportInput(click.ClickException):
+    """No annotations, a wrong export format, an unknown model_version...: message on stderr, exit code 2."""
+
+    exit_code = 2
+
+
+def _echo(text: str) -> None:
+    click.echo(text, err=True)
+
+
+def _tasks_bar(items):
+    from tqdm import tqdm
+
+    return tqdm(items, unit="task", desc="reading", file=sys.stderr, disable=None)
+
+
+def _bytes_bar(chunks):
+    from tqdm import tqdm
+
+    with tqdm(unit="B", unit_scale=True, desc="downloading", file=sys.stderr, disable=None) as bar:
+        for chunk in chunks:
+            bar.update(len(chunk))
+            yield chunk
+
+
+def _guarded(work):
+    """Bad input -> exit 2 with its message; Label Studio or the store failing -> exit 1 with its message."""
+    from prelabel.report import sources
+
+    try:
+        return work()
+    except ReportInputError as exc:
+        raise BadReportInput(str(exc)) from None
+    except sources.StudioError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.command("report")
+@click.option("--project", "project_id", type=int, default=None, help="Label Studio project id.")
+@click.option("--export", "export_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A Label Studio JSON export, or `prelabel predict` output with annotations (instead of --project).")
+@click.option("--model-version", default=None,
+              help="The version to report on (default: the sample's, else the project's, else the most frequent).")
+@click.option("--compare", nargs=2, default=None, metavar="V1 V2", help="Compare two model versions.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("prelabel-report"),
+              show_default=True, help="Folder for report.html, metrics.json and tasks.csv.")
+@click.option("--annotations", "policy", type=click.Choice(figures.POLICIES), default="latest", show_default=True,
+              help="Which annotation counts when a task has several.")
+@click.option("--target-accuracy", type=click.FloatRange(0, 1), default=0.95, show_default=True,
+              help="Accuracy the auto-accept threshold must reach.")
+@click.option("--prompt-price", type=float, default=None, help="Price per million prompt tokens.")
+@click.option("--completion-price", type=float, default=None, help="Price per million completion tokens.")
+@click.option("--vocab", "vocab_path", default=None, help="Vocabulary YAML file (default: PRELABEL_VOCAB).")
+@click.option("--from-name", default=None, help="The <Choices> to read (default: the first choices result).")
+@click.option("--unweighted", is_flag=True, help="Ignore a sample: every reviewed task counts once.")
+def report(project_id, export_path, model_version, compare, out_dir, policy, target_accuracy, prompt_price,
+           completion_price, vocab_path, from_name, unweighted) -> None:
+    """The PoC accuracy report from what reviewers accepted and corrected."""
+    if (project_id is None) == (export_path is None):
+        raise click.UsageError("give either --project ID or --export FILE")
+
+    def work():
+        # Imported here: `prelabel --help` and every other command start without Label Studio's client or
+        # matplotlib.
+        from prelabel.report import output, sources
+        from prelabel.report.parse import read_tasks
+
+        settings = sources.read_settings()
+        none = sources.none_choice(settings)
+        vocabulary = sources.vocabulary_labels(settings, vocab_path)
+        preferred, where = None, str(export_path)
+        if project_id is not None:
+            studio = sources.open_studio(settings)
+            preferred = sources.project_model_version(studio, project_id)
+            tasks = sources.export_project(studio, project_id, True, _bytes_bar)
+            records, project = read_tasks(tasks, none, from_name, _tasks_bar), project_id
+            where = f"Label Studio project {project_id} ({settings.label_studio_url})"
+        else:
+            records, project = sources.read_export_file(export_path, none, from_name, _tasks_bar)
+        store = sources.open_store(settings) if project is not None else None
+        if store is not None:
+            sources.add_store_evidence(records, store, project)
+        options = figures.Options(model_version=model_version, preferred_version=preferred,
+                                  compare=tuple(compare) if compare else None, annotation_policy=policy,
+                                  target_accuracy=target_accuracy, prompt_price=prompt_price,
+                                  completion_price=completion_price, use_sample=not unweighted,
+                                  vocabulary=vocabulary, none_choice=none, source=where)
+        built = figures.build(records, options)
+        return built, output.write(built, out_dir)
+
+    built, paths = _guarded(work)
+    top1 = built.metrics["accuracy"]["top1"]
+    _echo(f"{built.metrics['model_version']}: top-1 accuracy {top1['value']:.1%} "
+          f"({top1['low']:.1%} to {top1['high']:.1%}, 95%) on {top1['n']} reviewed task(s)"
+          + (", weighted to the whole project" if built.metrics["weighted"] else ""))
+    _echo("wrote " + ", ".join(str(path) for path in paths.values()))
+
+
+@click.command("sample")
+@click.option("--project", "project_id", type=int, required=True, help="Label Studio project id.")
+@click.option("-n", "size", type=click.IntRange(min=1), required=True, help="Tasks to review.")
+@click.option("--seed", type=int, default=None, help="Random seed (default: a new one, printed).")
+@click.option("--model-version", default=None, help="Whose predicted labels make the strata (default: the "
+              "project's, else the most frequent).")
+@click.option("--min-per-stratum", type=click.IntRange(min=1), default=DEFAULT_MINIMUM, show_default=True,
+              help="Tasks every predicted label (none included) gets at least, where it has them.")
+@click.option("--from-name", default=None, help="The <Choices> to read (default: the first choices result).")
+def sample(project_id, size, seed, model_version, min_per_stratum, from_name) -> None:
+    """Pick a stratified review sample of the project's pre-labelled tasks and make it reviewable."""
+    import random
+
+    seed = random.SystemRandom().randrange(1_000_000) if seed is None else seed
+
+    def work():
+        from prelabel.report import marking, sources
+        from prelabel.report.parse import read_tasks
+
+        settings = sources.read_settings()
+        studio = sources.open_studio(settings)
+        preferred = sources.project_model_version(studio, project_id)
+        tasks = sources.export_project(studio, project_id, False, _bytes_bar)
+        records = read_tasks(tasks, sources.none_choice(settings), from_name, _tasks_bar)
+        store = sources.open_store(settings)
+        if store is not None:
+            sources.add_store_evidence(records, store, project_id)
+        found = figures.versions_found(records)
+        version = figures.pick_version(found, [model_version] if model_version else [],
+                                       [model_version, preferred], f"the {len(records)} task(s) of the project")
+        strata: dict[str | None, list[int]] = {}
+        for record in records:
+            if version in record.predictions:
+                strata.setdefault(record.predictions[version].label, []).append(record.task_id)
+        sizes = allocate({stratum: len(ids) for stratum, ids in strata.items()}, size, min_per_stratum)
+        chosen = choose(strata, sizes, seed)
+        design = Design.new(seed, version, {stratum: len(ids) for stratum, ids in strata.items()}, sizes)
+        marked, unmarked = marking.mark_tasks(studio, tasks, chosen, design, _tasks_bar)
+        views = marking.replace_views(studio, project_id, design, list(chosen))
+        return design, marked, unmarked, views, settings.label_studio_url
+
+    design, marked, unmarked, views, url = _guarded(work)
+    _echo(f"sample {design.sample_id} of project {project_id} (model_version {design.model_version}, seed "
+          f"{design.seed}): {marked} task(s) marked in their meta" + (f", {unmarked} of an older sample unmarked"
+                                                                    if unmarked else ""))
+    for stratum in sorted(design.population, key=lambda s: (s is not None, s or "")):
+        _echo(f"  {stratum or '(none)'}: {design.sampled.get(stratum, 0)} of {design.population[stratum]}")
+    for view_id, title in views:
+        _echo(f"review in Label Studio: {url.rstrip('/')}/projects/{project_id}/data?tab={view_id}  ({title})")
+
+
+def add_commands(group: click.Group) -> None:
+    """Called by the `prelabel` command group."""
+    group.add_command(report)
+    group.add_command(sample)

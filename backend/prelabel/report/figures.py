@@ -1,0 +1,297 @@
+"""Every figure of the report from task records: the policies (which tasks and annotations count, which
+model_version, which weights) turn records into rows, and metrics.py turns rows into figures.
+
+The result is one JSON-able dict (metrics.json); the HTML page and its plots are drawn from it alone.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+from prelabel.report import metrics
+from prelabel.report.records import Annotation, Evidence, ReportInputError, Row, SampleMark, TaskRecord
+from prelabel.report.records import name as _name
+
+STAGES = ("mllm", "clip_image", "fused", "final")
+STAGE_NAMES = {"mllm": "MLLM + normaliser alone", "clip_image": "CLIP image alone", "fused": "fused CLIP",
+               "final": "final (what Prelabel predicts)"}
+POLICIES = ("latest", "first", "majority")
+MARGINS = (0.03, 0.05)
+CURVE_POINTS = 200  # enough to draw the coverage curve; metrics.json stays small for big projects
+
+
+@dataclass(frozen=True)
+class Options:
+    model_version: str | None = None  # None: the sample's, else the project's, else the most frequent
+    preferred_version: str | None = None  # the project's model_version, when known
+    compare: tuple[str, str] | None = None
+    annotation_policy: str = "latest"
+    target_accuracy: float = 0.95
+    prompt_price: float | None = None  # per million tokens
+    completion_price: float | None = None
+    use_sample: bool = True
+    vocabulary: frozenset[str] | None = None  # the labels Prelabel can give; None: unknown
+    none_choice: str = "None of these"
+    source: str = ""  # where the records came from, in words
+
+
+@dataclass
+class Report:
+    metrics: dict
+    rows: list[Row] = field(default_factory=list)
+    records: dict[int, TaskRecord] = field(default_factory=dict)
+
+
+def build(records: Sequence[TaskRecord], options: Options) -> Report:
+    annotated = [record for record in records if record.annotated]
+    if not annotated:
+        cancelled = sum(1 for record in records if record.cancelled)
+        raise ReportInputError(f"no annotated tasks in {options.source or 'the input'} ({len(records)} task(s) read"
+                               + (f", {cancelled} with cancelled annotations only" if cancelled else "")
+                               + "): reviewers must accept or correct some pre-labels first "
+                               "(`prelabel sample` picks which)")
+    version = choose_version(annotated, options)
+    sample = latest_sample(annotated) if options.use_sample else None
+    in_scope = [r for r in annotated if sample is None or (r.sample and r.sample.sample_id == sample.sample_id)]
+    rows = rows_for(in_scope, version, options.annotation_policy, sample)
+    if not rows:
+        raise ReportInputError(f"none of the {len(in_scope)} reviewed task(s) in scope has a pre-label of "
+                               f"model_version {version}")
+    without = [annotation.lead_time for record in in_scope if not record.predictions
+               for annotation in [pick_annotation(record.annotations, options.annotation_policy)]
+               if annotation.lead_time is not None]
+    found = figures(rows, without, options)
+    found.update({
+        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "source": options.source,
+        "model_version": version, "versions": dict(versions_found(annotated).most_common()),
+        "weighted": sample is not None, "sample": _sample(sample, rows),
+        "counts": _counts(records, annotated, in_scope, rows, version),
+        "outside_vocabulary": _outside(rows, options.vocabulary),
+        "vocabulary_known": options.vocabulary is not None,
+        "annotation_policy": options.annotation_policy, "none_choice": options.none_choice,
+    })
+    found["compare"] = compare(annotated, options) if options.compare else None
+    found["policies"] = policies(found, options)
+    return Report(found, rows, {record.task_id: record for record in in_scope})
+
+
+def figures(rows: Sequence[Row], without_prelabel: Sequence[float], options: Options) -> dict:
+    top1 = metrics.accuracy(rows)
+    classes = metrics.per_class(rows)
+    bins, ece = metrics.reliability(rows)
+    curve = metrics.coverage_curve(rows)
+    cells = metrics.confusion(rows)
+    labels = sorted({label for pair in cells for label in pair}, key=lambda label: (label is None, label or ""))
+    return {
+        "accuracy": {"top1": asdict(top1),
+                     "more_tasks": {f"{round(m * 100)}": top1.more_tasks_for(m) for m in MARGINS},
+                     "top_k": {str(k): asdict(value) for k, value in metrics.top_k(rows).items()}},
+        "classes": [{**asdict(score), "label": _name(score.label)} for score in classes],
+        "averages": metrics.averages(rows, classes),
+        "none": metrics.none_answers(rows),
+        "confusion": {"labels": [_name(label) for label in labels],
+                      "counts": [[cells.get((truth, predicted), (0, 0.0))[0] for predicted in labels]
+                                 for truth in labels]},
+        "confusions": [{**entry, "truth": _name(entry["truth"]), "predicted": _name(entry["predicted"])}
+                       for entry in metrics.frequent_confusions(rows)],
+        "ablation": {stage: {**asdict(value), "name": STAGE_NAMES[stage]}
+                     for stage, value in metrics.stage_accuracy(rows, STAGES).items()},
+        "methods": [{**entry, "accuracy": asdict(entry["accuracy"])} for entry in metrics.methods(rows)],
+        "unmatched": [{**entry, "reviewed_as": [[_name(label), n] for label, n in entry["reviewed_as"]]}
+                      for entry in metrics.unmatched_strings(rows)],
+        "calibration": {"bins": bins, "ece": ece, "target": options.target_accuracy,
+                        "threshold": metrics.threshold_for(curve, options.target_accuracy),
+                        "curve": _thin(curve), "scored": len(metrics.scored(rows))},
+        "reviewer_time": metrics.reviewer_time(rows, without_prelabel),
+        "cost": metrics.cost(rows, options.prompt_price, options.completion_price),
+    }
+
+
+# ---- policies: which annotation, which version, which weights ----------------------------------------------
+
+def pick_annotation(annotations: Sequence[Annotation], policy: str) -> Annotation:
+    """latest (default): the last word on the task; first: the first reviewer's; majority: the label most
+    reviewers gave, ties to the latest of them. `annotations` are oldest first."""
+    if policy == "first":
+        return annotations[0]
+    if policy == "majority":
+        counts = Counter(annotation.label for annotation in annotations)
+        best = max(counts.values())
+        return [annotation for annotation in annotations if counts[annotation.label] == best][-1]
+    return annotations[-1]
+
+
+def versions_found(records: Sequence[TaskRecord]) -> Counter:
+    return Counter(version for record in records for version in record.predictions)
+
+
+def choose_version(annotated: Sequence[TaskRecord], options: Options) -> str:
+    asked = [options.model_version] if options.model_version else []
+    sample = latest_sample(annotated)
+    return pick_version(versions_found(annotated), [*asked, *(options.compare or ())],
+                        [*asked, *(options.compare or ())[1:], sample.model_version if sample else None,
+                         options.preferred_version], f"{len(annotated)} reviewed task(s)")
+
+
+def pick_version(found: Counter, required: Sequence[str], preferred: Sequence[str | None], what: str) -> str:
+    """The first preferred version some task has, else the most frequent; every required one must exist."""
+    listing = ", ".join(f"{version} ({count} task(s))" for version, count in found.most_common()) or "none"
+    for version in required:
+        if version not in found:
+            raise ReportInputError(f"no task among {what} has a pre-label of model_version {version}; "
+                                   f"model_versions found: {listing}")
+    if not found:
+        raise ReportInputError(f"none of {what} has a pre-label (a prediction, or Prelabel's evidence in the "
+                               "learned store or in meta.prelabel)")
+    for wanted in preferred:
+        if wanted and wanted in found:
+            return wanted
+    return min(found, key=lambda version: (-found[version], version))
+
+
+def latest_sample(records: Sequence[TaskRecord]) -> SampleMark | None:
+    """The newest sample any reviewed task belongs to (sample ids start with their UTC time)."""
+    marks = [record.sample for record in records if record.sample is not None]
+    return max(marks, key=lambda mark: mark.sample_id) if marks else None
+
+
+def rows_for(records: Sequence[TaskRecord], version: str, policy: str, sample: SampleMark | None) -> list[Row]:
+    chosen = [(record, record.predictions[version], pick_annotation(record.annotations, policy))
+              for record in records if version in record.predictions]
+    weights: dict[str | None, float] = {}
+    if sample is not None:
+        reviewed = Counter(record.sample.stratum for record, _, _ in chosen)  # type: ignore[union-attr]
+        population = {stratum: size for stratum, (size, _) in sample.strata.items()}
+        weights = metrics.weights_for(population, reviewed)
+    rows = []
+    for record, prediction, annotation in chosen:
+        evidence = prediction.evidence
+        stratum = record.sample.stratum if sample is not None else prediction.label  # type: ignore[union-attr]
+        rows.append(Row(
+            task_id=record.task_id, truth=annotation.label, predicted=prediction.label,
+            weight=weights.get(stratum, 1.0) if sample is not None else 1.0, stratum=stratum,
+            score=prediction.score if prediction.label is not None else None,
+            ranking=evidence.ranking if evidence else (),
+            stages=({**stage_tops(evidence), "final": prediction.label}  # what was delivered, as top-1 counts it
+                    if evidence and evidence.stage_scores else None),
+            method=task_method(evidence) if evidence else None,
+            candidates=evidence.candidates if evidence else (), lead_time=annotation.lead_time,
+            usage=evidence.usage if evidence else {}))
+    return rows
+
+
+def stage_tops(evidence: Evidence) -> dict[str, str | None]:
+    return {stage: (max(scores, key=lambda label: scores[label]) if scores else None)
+            for stage, scores in evidence.stage_scores.items() if isinstance(scores, dict)}
+
+
+def task_method(evidence: Evidence) -> str | None:
+    """How the MLLM's answer became its label: the method of the best-scoring MLLM string (or the stage-2
+    reply) that named the MLLM stage's top label; "ambiguous" or "none" when it named none. None when no
+    MLLM answer was kept (MLLM off, or stage 1 failed)."""
+    if not evidence.candidates and evidence.stage2 is None:
+        return None
+    scores = evidence.stage_scores.get("mllm") or {}
+    top = max(scores, key=lambda label: scores[label]) if scores else None
+    named = [(float(c.get("score") or 0), str(c.get("method") or "none")) for c in evidence.candidates
+             if top is not None and c.get("label") == top]
+    stage2 = evidence.stage2 or {}
+    if top is not None and stage2.get("label") == top:
+        named.append((float(stage2.get("score") or 0), "stage2"))
+    if named:
+        return max(named, key=lambda pair: pair[0])[1]  # max keeps the first of equals: classification first
+    methods = {str(c.get("method")) for c in evidence.candidates}
+    return "ambiguous" if "ambiguous" in methods else "none"
+
+
+# ---- comparing two versions --------------------------------------------------------------------------------
+
+def compare(annotated: Sequence[TaskRecord], options: Options) -> dict:
+    first, second = options.compare  # type: ignore[misc]
+    both = [record for record in annotated if first in record.predictions and second in record.predictions]
+    pairs, changed = [], []
+    for record in both:
+        truth = pick_annotation(record.annotations, options.annotation_policy).label
+        a, b = record.predictions[first].label, record.predictions[second].label
+        pairs.append((a == truth, b == truth))
+        if a != b:
+            verdict = "fixed" if b == truth else "broken" if a == truth else "still wrong"
+            changed.append({"task_id": record.task_id, "first": _name(a), "second": _name(b),
+                            "truth": _name(truth), "verdict": verdict})
+    return {"first": first, "second": second, **metrics.paired_difference(pairs), "changed": changed}
+
+
+# ---- what the report says about itself ---------------------------------------------------------------------
+
+def policies(found: dict, options: Options) -> list[str]:
+    counts = found["counts"]
+    said = [
+        f"Counted: tasks with at least one annotation that is not cancelled ({counts['annotated']} of "
+        f"{counts['tasks']} task(s) read; {counts['cancelled_only']} with cancelled annotations only left out).",
+        f"Several annotations on a task ({counts['several_annotations']} task(s)): the {options.annotation_policy} "
+        "one counts" + (" (the label most reviewers gave, ties to the latest)." if options.annotation_policy ==
+                        "majority" else "."),
+        f"None: a reviewer choosing \"{options.none_choice}\", or submitting no choice, says none of the labels "
+        f"fits; Prelabel says none when its prediction has no choice or that one, or it kept no label.",
+    ]
+    outside = found["outside_vocabulary"]
+    if not found["vocabulary_known"]:
+        said.append("Labels outside the vocabulary: the vocabulary was not available, so they cannot be told apart.")
+    else:
+        said.append(f"Labels outside the vocabulary ({sum(e['tasks'] for e in outside)} task(s)) count as errors: "
+                    "Prelabel cannot give them; they are listed as new classes to consider.")
+    said.append(f"Model version: {found['model_version']} ({counts['rows']} reviewed task(s) with its pre-label"
+                + (f"; {counts['other_version']} reviewed task(s) only have other versions" if counts['other_version']
+                   else "") + ").")
+    sample = found["sample"]
+    if sample:
+        said.append(f"Figures are weighted estimates for the whole project: sample {sample['id']} "
+                    f"({sample['sampled']} of {sample['population']} pre-labelled tasks, stratified by predicted "
+                    f"label), each reviewed task weighted by its stratum's tasks / reviewed tasks; "
+                    f"{counts['outside_sample']} reviewed task(s) outside the sample are left out.")
+        if sample["unreviewed_population"]:
+            said.append(f"Strata with no reviewed task yet hold {sample['unreviewed_population']} task(s): "
+                        "the estimates do not cover them.")
+    else:
+        said.append("Figures are unweighted: over the reviewed tasks as they are (no `prelabel sample` found).")
+    said.append("Intervals are 95% Wilson score intervals" + (" at the Kish effective sample size." if sample else "."))
+    return said
+
+
+def _counts(records, annotated, in_scope, rows, version) -> dict:
+    return {"tasks": len(records), "annotated": len(annotated),
+            "cancelled_only": sum(1 for r in records if r.cancelled and not r.annotated),
+            "several_annotations": sum(1 for r in annotated if len(r.annotations) > 1),
+            "outside_sample": len(annotated) - len(in_scope), "rows": len(rows),
+            "other_version": sum(1 for r in in_scope if r.predictions and version not in r.predictions),
+            "without_prelabel": sum(1 for r in in_scope if not r.predictions)}
+
+
+def _sample(sample: SampleMark | None, rows: Sequence[Row]) -> dict | None:
+    if sample is None:
+        return None
+    reviewed = Counter(row.stratum for row in rows)
+    strata = [{"label": _name(stratum), "population": size, "sampled": taken, "reviewed": reviewed.get(stratum, 0),
+               "weight": size / reviewed[stratum] if reviewed.get(stratum) else None}
+              for stratum, (size, taken) in sorted(sample.strata.items(), key=lambda item: -item[1][0])]
+    return {"id": sample.sample_id, "seed": sample.seed, "model_version": sample.model_version,
+            "population": sum(s["population"] for s in strata), "sampled": sum(s["sampled"] for s in strata),
+            "strata": strata,
+            "unreviewed_population": sum(s["population"] for s in strata if not s["reviewed"])}
+
+
+def _outside(rows: Sequence[Row], vocabulary: frozenset[str] | None) -> list[dict]:
+    if vocabulary is None:
+        return []
+    counts = Counter(row.truth for row in rows if row.truth is not None and row.truth not in vocabulary)
+    return [{"label": label, "tasks": n} for label, n in counts.most_common()]
+
+
+def _thin(curve: list[dict]) -> list[dict]:
+    if len(curve) <= CURVE_POINTS:
+        return curve
+    step = len(curve) / CURVE_POINTS
+    return [curve[int(i * step)] for i in range(CURVE_POINTS)] + [curve[-1]]

@@ -1,0 +1,53 @@
+"""report.html: one self-contained page (plots as PNG data URLs, the Japanese font subset embedded), drawn
+from the metrics dict alone, so it opens offline and renders the same on any machine."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import jinja2
+
+from prelabel.report import plots
+from prelabel.report.fonts import HTML_FAMILY, font_face_css
+from prelabel.report.records import NONE_NAME
+
+TEMPLATES = Path(__file__).parent / "templates"
+FONT_SLOT = "/*prelabel-font-face*/"
+
+
+def _percent(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{100 * value:.{digits}f}%"
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["pct"] = _percent
+    env.filters["num"] = _number
+    return env
+
+
+def draw(metrics: dict) -> dict[str, str]:
+    """Every plot of the page, base64 PNG."""
+    found = {
+        "confusion": plots.confusion_matrix(metrics["confusion"]["labels"], metrics["confusion"]["counts"]),
+        "reliability": plots.reliability_diagram(metrics["calibration"]["bins"]),
+        "coverage": plots.coverage_curve(metrics["calibration"]["curve"], metrics["calibration"]["target"],
+                                         metrics["calibration"]["threshold"]),
+    }
+    if metrics["ablation"]:
+        found["stages"] = plots.stage_bars(metrics["ablation"])
+    return {name: base64.b64encode(png).decode("ascii") for name, png in found.items()}
+
+
+def render(metrics: dict) -> str:
+    page = environment().get_template("report.html.j2").render(
+        m=metrics, plots=draw(metrics), font_css=FONT_SLOT, cjk_family=HTML_FAMILY, none_name=NONE_NAME,
+        outside={entry["label"] for entry in metrics["outside_vocabulary"]})
+    # The font subset holds exactly the characters the finished page uses.
+    return page.replace(FONT_SLOT, font_face_css(page), 1)

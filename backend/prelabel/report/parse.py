@@ -1,0 +1,140 @@
+"""Label Studio JSON (an export, or `prelabel predict` output with annotations added) -> task records.
+
+Both kinds look alike: a list of tasks with `data`, `annotations`, `predictions` and `meta`. An export made
+with the quick "Export" button lists predictions by id only; then the pre-label comes from the snapshot each
+annotation keeps of the prediction it was made on (`annotation.prediction`), else from `meta.prelabel`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from prelabel.report.records import Annotation, Evidence, Prediction, ReportInputError, SampleMark, TaskRecord
+
+CLASSIFICATIONS = ("choices", "taxonomy")
+SAMPLE_KEY = "prelabel_sample"  # where `prelabel sample` marks a task in its meta
+WRONG_FORMAT = ("export the project as JSON (Label Studio: Export > JSON, not JSON-MIN or CSV), or give "
+                "`prelabel predict` output with annotations added")
+
+
+def check_export(data: Any, where: str) -> list[dict]:
+    """The tasks of a Label Studio JSON export, or ReportInputError saying why this is not one."""
+    if not isinstance(data, list):
+        raise ReportInputError(f"{where}: expected a JSON list of tasks, found a JSON {type(data).__name__}: "
+                               + WRONG_FORMAT)
+    for number, task in enumerate(data):
+        if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            hint = " (this looks like a JSON-MIN export)" if isinstance(task, dict) and "annotation_id" in task else ""
+            raise ReportInputError(f"{where}: task {number + 1} has no 'data' object{hint}: " + WRONG_FORMAT)
+        if not isinstance(task.get("annotations", []), list) or not isinstance(task.get("predictions", []), list):
+            raise ReportInputError(f"{where}: task {number + 1}: 'annotations' and 'predictions' must be lists: "
+                                   + WRONG_FORMAT)
+    return data
+
+
+def classification(result: Iterable[Mapping] | None, none_choice: str,
+                   from_name: str | None = None) -> tuple[bool, str | None]:
+    """(found, label) from a result list: the first <Choices> or <Taxonomy> region (of `from_name`, if given).
+    The none choice gives (True, None); no such region gives (False, None). Other regions (an "evidence"
+    textarea next to the choices, say) are ignored."""
+    for region in result or []:
+        if not isinstance(region, Mapping) or region.get("type") not in CLASSIFICATIONS:
+            continue
+        if from_name is not None and region.get("from_name") != from_name:
+            continue
+        value = region.get("value") or {}
+        if region["type"] == "taxonomy":
+            paths = value.get("taxonomy") or []
+            label = paths[0][-1] if paths and paths[0] else None
+        else:
+            choices = value.get("choices") or []
+            label = choices[0] if choices else None
+        return True, None if label == none_choice else label
+    return False, None
+
+
+def read_tasks(tasks: Iterable[dict], none_choice: str, from_name: str | None = None,
+               progress: Callable[[Iterable], Iterable] = lambda items: items) -> list[TaskRecord]:
+    return [read_task(task, number, none_choice, from_name) for number, task in enumerate(progress(tasks), 1)]
+
+
+def read_task(task: dict, number: int, none_choice: str, from_name: str | None = None) -> TaskRecord:
+    meta: dict = task["meta"] if isinstance(task.get("meta"), dict) else {}
+    record = TaskRecord(task_id=int(task.get("id") or number), source=_source(task.get("data") or {}))
+    counted, snapshots = [], []
+    for entry in task.get("annotations") or []:
+        if entry.get("was_cancelled"):
+            record.cancelled += 1
+            continue
+        # Policy: an annotation without a classification is the reviewer saying none (a submission that
+        # removed the pre-label and chose nothing), as is the configured "none of these" choice.
+        _, label = classification(entry.get("result"), none_choice, from_name)
+        counted.append(Annotation(label, _number(entry.get("lead_time")), entry.get("id"),
+                                  str(entry.get("updated_at") or entry.get("created_at") or "")))
+        if isinstance(entry.get("prediction"), dict) and entry["prediction"].get("model_version"):
+            snapshots.append(entry["prediction"])
+    record.annotations = tuple(sorted(counted, key=lambda a: (a.updated, a.annotation_id or 0)))
+    full = [p for p in task.get("predictions") or [] if isinstance(p, dict)]
+    for entry in sorted(snapshots, key=_created) + sorted(full, key=_created):  # full ones, latest last, win
+        version = str(entry.get("model_version") or "")
+        _, label = classification(entry.get("result"), none_choice, from_name)
+        record.predictions[version] = Prediction(version, label, _number(entry.get("score")))
+    kept = meta.get("prelabel")
+    if isinstance(kept, dict) and kept.get("model_version"):
+        attach_evidence(record, str(kept["model_version"]), evidence_from(kept, kept.get("label"), "meta"))
+    record.sample = sample_mark(meta.get(SAMPLE_KEY))
+    return record
+
+
+def attach_evidence(record: TaskRecord, version: str, evidence: Evidence) -> None:
+    """Evidence for a version the task has a Label Studio prediction of enriches it; evidence alone is a
+    pre-label too (the workers write no prediction when Prelabel says none)."""
+    shown = record.predictions.get(version)
+    if shown is None:
+        record.predictions[version] = Prediction(version, evidence.label, evidence.score, evidence)
+    else:
+        score = shown.score if shown.score is not None else evidence.score
+        record.predictions[version] = Prediction(version, shown.label, score, evidence)
+
+
+def evidence_from(entry: Mapping, label: str | None, origin: str) -> Evidence:
+    """From `meta.prelabel` (ImagePrediction.to_dict: evidence nested) or a learned-store row (flat)."""
+    inner: Mapping = entry["evidence"] if isinstance(entry.get("evidence"), Mapping) else entry
+    stage_scores = entry.get("stage_scores") or inner.get("stage_scores") or {}
+    final = stage_scores.get("final") or {}
+    ranking = [item[0] for item in entry.get("ranking") or [] if item]
+    if not ranking:
+        ranking = sorted(final, key=lambda key: -final[key])
+    score = _number(entry.get("score"))
+    if score is None and label is not None:
+        score = _number(final.get(label))
+    usage = entry.get("usage") or inner.get("usage") or {}
+    return Evidence(label=label, score=score, ranking=tuple(ranking), stage_scores=stage_scores,
+                    candidates=tuple(c for c in inner.get("candidates") or [] if isinstance(c, Mapping)),
+                    stage2=inner.get("stage2") if isinstance(inner.get("stage2"), Mapping) else None,
+                    errors=entry.get("errors") or inner.get("errors") or {},
+                    usage={k: v for k, v in usage.items() if isinstance(v, int | float)}, origin=origin)
+
+
+def sample_mark(entry: Any) -> SampleMark | None:
+    if not isinstance(entry, dict) or "id" not in entry:
+        return None
+    strata = {stratum["label"]: (int(stratum["population"]), int(stratum["sampled"]))
+              for stratum in entry.get("strata") or []}
+    return SampleMark(str(entry["id"]), entry.get("stratum"), strata, str(entry.get("model_version") or ""),
+                      entry.get("seed"))
+
+
+def _source(data: Mapping) -> str:
+    if isinstance(data.get("image"), str):
+        return data["image"]
+    return next((value for value in data.values() if isinstance(value, str)), "")
+
+
+def _created(prediction: Mapping) -> tuple[str, int]:
+    return str(prediction.get("created_at") or ""), int(prediction.get("id") or 0)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

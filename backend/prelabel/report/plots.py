@@ -1,0 +1,134 @@
+"""The report's plots, drawn from metrics.json's parts as PNG bytes (embedded in the HTML as data URLs).
+
+matplotlib's object API (Figure, no pyplot): no global state, no display needed. Text uses DejaVu Sans and
+falls back glyph by glyph to the shipped Japanese font (fonts.py), so Japanese labels are never boxes.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from collections.abc import Mapping, Sequence
+
+from matplotlib import font_manager
+from matplotlib.figure import Figure
+
+from prelabel.report.fonts import cjk_font_path
+
+DPI = 110
+LONGEST_LABEL = 28
+ACCENT, GREY, GOOD = "#1f5f99", "#9aa5b1", "#2e7d32"
+
+
+@functools.cache
+def font_family() -> list[str]:
+    path = str(cjk_font_path())
+    font_manager.fontManager.addfont(path)
+    return ["DejaVu Sans", font_manager.FontProperties(fname=path).get_name()]
+
+
+def _figure(width: float, height: float) -> Figure:
+    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    return figure
+
+
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= LONGEST_LABEL else label[:LONGEST_LABEL - 1] + "…"
+
+
+def _styled(draw):
+    """Run a drawing function with the report's fonts (matplotlib reads rcParams when text is made)."""
+    from matplotlib import rc_context
+
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        with rc_context({"font.family": font_family(), "font.size": 9, "axes.spines.top": False,
+                         "axes.spines.right": False}):
+            return draw(*args, **kwargs)
+    return wrapper
+
+
+@_styled
+def confusion_matrix(labels: Sequence[str], counts: Sequence[Sequence[int]]) -> bytes:
+    """Rows: the reviewers' labels; columns: Prelabel's. Colour: the row's share (recall on the diagonal);
+    numbers: reviewed tasks."""
+    size = len(labels)
+    side = max(4.0, 0.42 * size + 2.4)
+    figure = _figure(side + 0.8, side)
+    axes = figure.add_subplot()
+    shares = [[value / (sum(row) or 1) for value in row] for row in counts]
+    image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    axes.set_xticks(range(size), [_short(label) for label in labels], rotation=45, ha="right")
+    axes.set_yticks(range(size), [_short(label) for label in labels])
+    axes.set_xlabel("Prelabel's label")
+    axes.set_ylabel("reviewer's label")
+    for i, row in enumerate(counts):
+        for j, value in enumerate(row):
+            if value:
+                axes.text(j, i, str(value), ha="center", va="center", fontsize=8,
+                          color="white" if shares[i][j] > 0.55 else "black")
+    figure.colorbar(image, ax=axes, shrink=0.6, label="share of the row")
+    return _png(figure)
+
+
+@_styled
+def reliability_diagram(bins: Sequence[Mapping]) -> bytes:
+    """Accuracy per score bin against the diagonal a calibrated score would follow."""
+    figure = _figure(4.6, 4.0)
+    axes = figure.add_subplot()
+    filled = [b for b in bins if b["tasks"]]
+    axes.plot([0, 1], [0, 1], color=GREY, linestyle="--", linewidth=1, label="perfectly calibrated")
+    axes.bar([b["low"] for b in filled], [b["accuracy"] for b in filled],
+             width=[b["high"] - b["low"] for b in filled], align="edge", color=ACCENT, alpha=0.8,
+             edgecolor="white", label="accuracy in the bin")
+    axes.plot([b["score"] for b in filled], [b["accuracy"] for b in filled], "o", color="black", markersize=3,
+              label="mean score, accuracy")
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1.02)
+    axes.set_xlabel("Prelabel's score")
+    axes.set_ylabel("share correct")
+    axes.legend(loc="upper left", fontsize=8, frameon=False)
+    return _png(figure)
+
+
+@_styled
+def coverage_curve(curve: Sequence[Mapping], target: float, threshold: Mapping | None) -> bytes:
+    """Accepting every pre-label scored at or above a threshold: how many tasks that covers, how accurate."""
+    figure = _figure(4.6, 4.0)
+    axes = figure.add_subplot()
+    axes.plot([p["coverage"] for p in curve], [p["accuracy"] for p in curve], color=ACCENT, linewidth=1.8)
+    axes.axhline(target, color=GREY, linestyle="--", linewidth=1, label=f"target {target:.0%}")
+    if threshold:
+        axes.plot([threshold["coverage"]], [threshold["accuracy"]], "o", color=GOOD,
+                  label=f"score >= {threshold['threshold']:.2f}: {threshold['coverage']:.0%} of tasks")
+    axes.set_xlim(0, 1)
+    axes.set_ylim(min([0.5] + [p["accuracy"] for p in curve]) - 0.02, 1.01)
+    axes.set_xlabel("share of tasks auto-accepted (coverage)")
+    axes.set_ylabel("accuracy of the accepted")
+    axes.legend(loc="lower left", fontsize=8, frameon=False)
+    return _png(figure)
+
+
+@_styled
+def stage_bars(stages: Mapping[str, Mapping]) -> bytes:
+    """Each stage's top-1 accuracy with its 95% interval, on the same tasks."""
+    names = [entry["name"] for entry in stages.values()]
+    values = [entry["value"] for entry in stages.values()]
+    errors = [[v - e["low"] for v, e in zip(values, stages.values(), strict=True)],
+              [e["high"] - v for v, e in zip(values, stages.values(), strict=True)]]
+    figure = _figure(5.6, 0.5 * len(names) + 1.2)
+    axes = figure.add_subplot()
+    positions = list(range(len(names)))[::-1]
+    axes.barh(positions, values, xerr=errors, color=[ACCENT] * (len(names) - 1) + [GOOD], capsize=3, height=0.6)
+    axes.set_yticks(positions, names)
+    axes.set_xlim(0, 1)
+    axes.set_xlabel("top-1 accuracy (95% interval)")
+    for position, value, entry in zip(positions, values, stages.values(), strict=True):
+        axes.text(min(entry["high"] + 0.02, 0.93), position + 0.32, f"{value:.0%}", va="center", fontsize=8)
+    return _png(figure)

@@ -1,0 +1,105 @@
+"""What the report knows about one task, whichever source it came from (Label Studio, an export file).
+
+A label of None means "none": Prelabel said none of the vocabulary's labels fits, or a reviewer did. Every
+other value is a label as Label Studio stores it (the <Choice> value).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+NONE_NAME = "(none)"  # how the none answer is written in tables, metrics.json keys and tasks.csv
+
+
+def name(label: str | None) -> str:
+    return NONE_NAME if label is None else label
+
+
+class ReportInputError(ValueError):
+    """Input the report cannot use (no annotations, a wrong file format, an unknown model_version): the
+    message says what to do; the command exits with code 2."""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What Prelabel kept about one prediction: the learned store's row or `meta.prelabel` of the task."""
+
+    label: str | None
+    score: float | None = None
+    ranking: tuple[str, ...] = ()  # the final ranking, best first (top 5)
+    stage_scores: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    candidates: tuple[Mapping, ...] = ()  # {text, source, label, score, method, alternatives}
+    stage2: Mapping | None = None  # {answer, label, method, score}
+    errors: Mapping[str, str] = field(default_factory=dict)
+    usage: Mapping[str, float] = field(default_factory=dict)  # mllm_calls, cache_hits, tokens, seconds
+    origin: str = "meta"  # "store" or "meta"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One model_version's pre-label of a task."""
+
+    model_version: str
+    label: str | None
+    score: float | None = None
+    evidence: Evidence | None = None
+    shown: bool = True  # a Label Studio prediction existed, so the reviewer saw it; False: only evidence
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """A reviewer's answer that counts (not cancelled). label None: the reviewer said none."""
+
+    label: str | None
+    lead_time: float | None = None
+    annotation_id: int | None = None
+    updated: str = ""  # ISO time, for "latest"
+
+
+@dataclass(frozen=True)
+class SampleMark:
+    """`prelabel sample` wrote this into the task's meta: which sample, which stratum, and the whole
+    design (population and sample size per stratum), so any one annotated task carries what weighting needs."""
+
+    sample_id: str
+    stratum: str | None
+    strata: Mapping[str | None, tuple[int, int]]  # stratum -> (population, sampled)
+    model_version: str = ""
+    seed: int | None = None
+
+
+@dataclass
+class TaskRecord:
+    task_id: int
+    source: str = ""  # the task's image (data value), for people reading tasks.csv
+    annotations: tuple[Annotation, ...] = ()  # counted ones, oldest first
+    cancelled: int = 0
+    predictions: dict[str, Prediction] = field(default_factory=dict)  # by model_version
+    sample: SampleMark | None = None
+
+    @property
+    def annotated(self) -> bool:
+        return bool(self.annotations)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One reviewed task seen through one model_version: what every metric works on."""
+
+    task_id: int
+    truth: str | None
+    predicted: str | None
+    weight: float = 1.0  # tasks of the project this one stands for (1 without a sample)
+    stratum: str | None = None
+    score: float | None = None
+    ranking: tuple[str, ...] = ()
+    stages: Mapping[str, str | None] | None = None  # top-1 per stage; None: no stage scores kept
+    method: str | None = None  # how the MLLM's answer normalised (None: no MLLM answer kept)
+    candidates: tuple[Mapping, ...] = ()
+    lead_time: float | None = None
+    usage: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def correct(self) -> bool:
+        return self.predicted == self.truth
