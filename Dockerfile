@@ -14,9 +14,10 @@ WORKDIR /app
 
 # Dependencies first, in a layer of their own, so that a code change does not reinstall them. torch from PyPI
 # brings the CUDA libraries (nvidia-*-cu12 wheels) a GPU worker needs; the host needs only the NVIDIA driver
-# and the NVIDIA Container Toolkit. On a machine without a GPU the same image runs on the CPU.
+# and the NVIDIA Container Toolkit. On a machine without a GPU the same image runs on the CPU. The image holds
+# the core and the `clip` extra: the workers run CLIP.
 COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['clip']))" \
         > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt

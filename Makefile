@@ -1,21 +1,45 @@
-# Two commands on a fresh machine: `make demo` runs the main job, `make test` runs every test.
-# Both install what they need into .venv first (Python 3.11+ with venv and pip is all they assume).
+# On a fresh machine: `make demo` runs the core offline, `make up IMAGES=DIR` pre-labels a folder of photos in a
+# local Label Studio (`make down` stops it), `make test` runs every test. Each installs what it needs into .venv
+# first (Python 3.11+ with venv and pip is all they assume), and only that.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+IMAGES ?= examples/images
+UP_ARGS ?=
 
-.PHONY: demo test lint bench install services
+.PHONY: demo up down test lint bench install services
 
+# One stamp per part: the core (normaliser, CLI, backend, worker), CLIP (torch: several GB), the test tools
+# (with CLIP). Installing a larger part stamps the smaller ones it contains.
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --editable '.[test]'
+
+$(VENV)/.installed-core: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --editable .
 	touch $@
 
-demo: install
+$(VENV)/.installed-clip: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --editable '.[clip]'
+	touch $@ $(VENV)/.installed-core
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --editable '.[test]'
+	touch $@ $(VENV)/.installed-clip $(VENV)/.installed-core
+
+demo: $(VENV)/.installed-core
 	$(BIN)/prelabel normalize --vocab vocab/plant-quarantine-pests.yaml < examples/answers.txt
+	@echo "(That was the normaliser alone, offline. From photos to pre-labels in Label Studio: make up IMAGES=DIR)" >&2
+
+# CLIP is installed only when it is on: PRELABEL_CLIP_MODEL unset means the default model, set empty means off.
+CLIP_ON := $(if $(filter undefined,$(origin PRELABEL_CLIP_MODEL)),yes,$(PRELABEL_CLIP_MODEL))
+up: $(VENV)/.installed-core $(if $(CLIP_ON),$(VENV)/.installed-clip)
+	$(BIN)/prelabel up --images $(IMAGES) $(UP_ARGS)
+
+down: $(VENV)/.installed-core
+	$(BIN)/prelabel down
 
 lint: install
 	$(BIN)/ruff check backend tests bench
@@ -26,8 +50,8 @@ test: lint services
 	$(BIN)/python -m pytest
 
 # What the tests talk to: Redis on 127.0.0.1:6379, PostgreSQL on 127.0.0.1:5432 (the learned store's
-# several-machine mode), Label Studio 1.23.2 in its own venv (.venvs-ls), and headless Chromium (the report's
-# screenshot).
+# several-machine mode), Label Studio 1.23.2 in its own venv (.venvs-ls; `prelabel up` uses it too), and headless
+# Chromium (the report's screenshot, the labeling page).
 services:
 	scripts/ensure-redis.sh
 	scripts/ensure-postgres.sh
@@ -36,3 +60,4 @@ services:
 
 bench: install
 	$(BIN)/python bench/normalize_bench.py
+	$(BIN)/python bench/normalize_corpus.py

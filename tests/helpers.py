@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -112,3 +113,147 @@ def image_project(label_studio: Any, title: str, config: str, images: dict[str, 
     ids = {task.data["image"].split("/")[-1].removesuffix(".jpg"): task.id
            for task in client.tasks.list(project=created.id)}
     return created.id, ids
+
+
+# ---- real processes: the service and workers, as users start them -------------------------------------------
+
+BIN = Path(__import__("sys").executable).parent
+
+
+def start_process(command: list[str], env: dict[str, str], log: Path) -> Any:
+    """A process in its own process group (stop_process ends all of it), its output in `log`."""
+    import subprocess
+
+    return subprocess.Popen(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_process(process: Any, signal_number: int = 15) -> None:
+    import signal
+    import subprocess
+
+    if process.poll() is None:
+        os.killpg(process.pid, signal_number)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=20)
+
+
+def start_service(env: dict[str, str], log: Path) -> tuple[Any, str]:
+    """`prelabel serve` on a free port, once /health answers: (process, url)."""
+    import requests
+
+    from labelstudio import free_port
+
+    port = free_port()
+    process = start_process([str(BIN / "prelabel"), "serve", "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", "1"], env, log)
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        assert process.poll() is None, log.read_text()
+        try:
+            return requests.get(f"{url}/health", timeout=2).status_code == 200
+        except requests.RequestException:  # not listening yet, or the gunicorn worker still booting
+            return False
+
+    wait_until(up, 60, what="prelabel serve")
+    return process, url
+
+
+def start_worker(env: dict[str, str], name: str, log: Path, queues: str | None = None) -> Any:
+    """`prelabel worker`, once its heartbeat is in Redis (its models are loaded by then)."""
+    from redis import Redis
+
+    command = [str(BIN / "prelabel"), "worker", "--name", name] + (["--queues", queues] if queues else [])
+    process = start_process(command, env, log)
+    redis = Redis.from_url(env["REDIS_URL"])
+
+    def beating() -> bool:
+        assert process.poll() is None, log.read_text()
+        return redis.hexists("prelabel:workers", name)
+
+    wait_until(beating, 120, what=f"worker {name} to beat")
+    return process
+
+
+class TcpProxy:
+    """A loopback TCP proxy to a port, that can be cut and restored: to the processes behind it, the service
+    it fronts is down (connections refused) and then back. A real network fault, without stopping the service
+    other tests share."""
+
+    def __init__(self, target_port: int):
+        import socket
+        import threading
+
+        from labelstudio import free_port
+
+        self.target_port = target_port
+        self.port = free_port()
+        self._socket_module = socket
+        self._threading = threading
+        self._connections: list[Any] = []
+        self._listener: Any = None
+        self.restore()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def restore(self) -> None:
+        socket, threading = self._socket_module, self._threading
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        """Refuse new connections and break the open ones."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.shutdown(self._socket_module.SHUT_RDWR)  # wakes the thread blocked in accept()
+            listener.close()
+        for connection in self._connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(self._socket_module.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                connection.close()
+        self._connections.clear()
+
+    def _accept(self, listener: Any) -> None:
+        socket, threading = self._socket_module, self._threading
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # cut
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            self._connections += [client, upstream]
+            for source, target in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: Any, target: Any) -> None:
+        import socket
+
+        try:
+            while chunk := source.recv(65536):
+                target.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            # shutdown, not only close: the other direction's thread is blocked in recv() on these sockets, and
+            # a bare close() neither wakes it nor ends the connection (an HTTP reply read until EOF would hang).
+            for end in (source, target):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+                with contextlib.suppress(OSError):
+                    end.close()

@@ -122,7 +122,8 @@ def _token_for(base_dir: Path) -> str:
     return token
 
 
-def _server_env(url: str, token: str, data_dir: Path, files_root: Path) -> dict[str, str]:
+def _server_env(url: str, token: str, data_dir: Path, files_root: Path,
+                overrides: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     # Label Studio's get_env(NAME) reads LABEL_STUDIO_NAME, then HEARTEX_NAME, then plain NAME, so a HOST,
     # PORT, USERNAME, DJANGO_DB... from the caller's shell would leak in. The LABEL_STUDIO_ forms set below win.
@@ -147,6 +148,7 @@ def _server_env(url: str, token: str, data_dir: Path, files_root: Path) -> dict[
         "SENTRY_DSN": "",
         "FRONTEND_SENTRY_DSN": "",
         "COLLECT_ANALYTICS": "false",
+        **(overrides or {}),
     }
     env.update({f"LABEL_STUDIO_{key}": value for key, value in settings.items()})
     # Read only when the organization is created, i.e. on the first start with an empty database.
@@ -176,11 +178,13 @@ def _wait_ready(ls: LabelStudio, deadline: float) -> None:
     raise TimeoutError(f"Label Studio at {ls.url} not ready in time; log tail:\n{ls.log_tail()}")
 
 
-def launch_label_studio(base_dir: Path, port: int | None = None) -> LabelStudio:
+def launch_label_studio(base_dir: Path, port: int | None = None,
+                        overrides: dict[str, str] | None = None) -> LabelStudio:
     """Start Label Studio with its data, files root, token and log under base_dir, without waiting for it:
     its first start (migrations) takes tens of seconds that other tests can use. Call wait_ready() before use.
 
     Starting again on the same base_dir reuses the database (no migrations, same user and token).
+    `overrides` replace the settings above (without the LABEL_STUDIO_ prefix), e.g. ML_BLOCK_LOCAL_IP="true".
     """
     executable = LS_VENV / "bin" / "label-studio"
     if not executable.exists():
@@ -203,7 +207,7 @@ def launch_label_studio(base_dir: Path, port: int | None = None) -> LabelStudio:
     process = subprocess.Popen(
         command,
         cwd=base_dir,
-        env=_server_env(url, token, data_dir, files_root),
+        env=_server_env(url, token, data_dir, files_root, overrides),
         stdin=subprocess.DEVNULL,  # it prompts for a user when none is configured: fail instead of hanging
         stdout=log,
         stderr=subprocess.STDOUT,

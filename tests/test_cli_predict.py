@@ -1,13 +1,11 @@
-"""`prelabel predict` and `prelabel vocab describe` as a user runs them (in process), the stub LLM over HTTP."""
+"""`prelabel predict` as a user runs it (in process), the stub LLM over HTTP (`prelabel vocab describe`:
+test_cli_vocab.py)."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
-
-import yaml
 
 from helpers import EXAMPLE_VOCAB, TINY_CLIP_CONFIG, answer_by_colour, invoke, solid_image
 
@@ -37,14 +35,22 @@ def test_predict_writes_label_studio_tasks_and_a_summary(tmp_path, stub_llm):
     assert [t["data"]["image"] for t in tasks] == [
         "/data/local-files/?d=photos/a.jpg", "/data/local-files/?d=photos/c.jpg", "/data/local-files/?d=photos/d.jpg",
         "/data/local-files/?d=photos/sub/b.jpg"]
+    # Predictions fit the config `prelabel vocab labelconfig` prints: the taxonomy, and the evidence for reviewers.
     first = tasks[0]["predictions"][0]
     assert first["model_version"].startswith("prelabel-")
-    assert first["result"] == [{"id": "prelabel", "from_name": "label", "to_name": "image", "type": "choices",
-                                "value": {"choices": ["Halyomorpha halys"]}}]
+    choice, evidence = first["result"]
+    assert choice == {"id": "prelabel", "from_name": "label", "to_name": "image", "type": "taxonomy",
+                      "value": {"taxonomy": [["Halyomorpha halys"]]}}
+    assert evidence["from_name"] == "prelabel_evidence" and evidence["readonly"] is True
+    assert evidence["value"]["text"][0].startswith("Suggested: Halyomorpha halys, ")
     assert 0 < first["score"] <= 1
-    assert tasks[1]["predictions"][0]["result"][0]["value"]["choices"] == ["Sitophilus oryzae"]
-    assert tasks[2]["predictions"][0]["model_version"].endswith("-failed")  # shown as a failure, asked again
+    assert tasks[1]["predictions"][0]["result"][0]["value"]["taxonomy"] == [["Sitophilus oryzae"]]
+    # An unreadable image: the evidence says why, under the failure version (Label Studio asks again).
+    [failed] = tasks[2]["predictions"]
+    assert failed["model_version"] == first["model_version"] + "-failed"
     assert "image" in tasks[2]["meta"]["prelabel"]["errors"]
+    assert [r["type"] for r in failed["result"]] == ["textarea"]
+    assert failed["result"][0]["value"]["text"][0].startswith("Not pre-labelled: the image could not be used")
     malformed = tasks[3]["meta"]["prelabel"]
     assert malformed["errors"]["stage1"].startswith("malformed") and malformed["state"] == "failed"
     assert set(tasks[0]["meta"]["prelabel"]["stage_scores"]) == {"mllm", "clip_image", "fused", "final"}
@@ -72,6 +78,30 @@ def test_predict_without_mllm_or_clip_switches(tmp_path, stub_llm):
     assert mllm_only.exit_code == 0
     task = json.loads(out.read_text())[0]
     assert task["predictions"][0]["score"] == 0.97 and task["data"]["image"] == str(image)  # the alias score
+
+
+def test_predict_fits_the_project_s_own_config(tmp_path, stub_llm):
+    stub_llm.handler = answer_by_colour({"red": "BMSB", "green": "rice weevil"})
+    red, green = solid_image(tmp_path / "r.jpg", (220, 20, 20)), solid_image(tmp_path / "g.jpg", (20, 220, 20))
+    config = tmp_path / "config.xml"
+    config.write_text('<View><Image name="photo" value="$url"/><Choices name="pest" toName="photo">'
+                      '<Choice value="クサギカメムシ" alias="Halyomorpha halys"/><Choice value="Nothing" '
+                      'alias="None of these"/></Choices></View>', encoding="utf-8")
+    out = tmp_path / "t.json"
+    completed = run(tmp_path, stub_llm, "predict", "--vocab", str(EXAMPLE_VOCAB), str(red), str(green),
+                    "--out", str(out), "--label-config", str(config))
+    assert completed.exit_code == 0, completed.stderr
+    by_file = {Path(task["data"]["url"]).name: task["predictions"][0] for task in json.loads(out.read_text())}
+    assert by_file["r.jpg"]["result"] == [{"id": "prelabel", "from_name": "pest", "to_name": "photo",
+                                           "type": "choices", "value": {"choices": ["Halyomorpha halys"]}}]
+    # Sitophilus oryzae has no choice in this config: the none choice, and no evidence (no TextArea for it).
+    assert by_file["g.jpg"]["result"][0]["value"] == {"choices": ["None of these"]}
+    assert by_file["g.jpg"]["score"] == 0.0
+    config.write_text("<View><Image name='i' value='$i'/></View>", encoding="utf-8")
+    refused = run(tmp_path, stub_llm, "predict", "--vocab", str(EXAMPLE_VOCAB), str(red), "--out", str(out),
+                  "--label-config", str(config))
+    assert refused.exit_code == 2 and "--label-config" in refused.stderr
+    assert "no <Choices> or <Taxonomy>" in refused.stderr
 
 
 def test_predict_bad_arguments_exit_2(tmp_path, stub_llm):
@@ -109,52 +139,6 @@ def test_unreachable_mllm_fails_images_not_the_run(tmp_path):
     failed = json.loads(out.read_text())[0]["meta"]["prelabel"]
     assert failed["state"] == "failed" and failed["ranking"]  # listed as failed; CLIP's ranking kept as evidence
     assert "failed: " in completed.stderr and "x.jpg" in completed.stderr
-
-
-def test_vocab_describe_writes_once_and_keeps_expert_edits(tmp_path, stub_llm):
-    stub_llm.handler = lambda body: f"It looks like {body['messages'][0]['content'][-30:]}"
-    vocab = tmp_path / "pests.yaml"
-    vocab.write_text("domain: d\nlabels:\n  - label: Halyomorpha halys\n"
-                     "    common: {en: [brown marmorated stink bug]}\n  - label: Sitophilus oryzae\n", encoding="utf-8")
-    completed = run(tmp_path, stub_llm, "vocab", "describe", "--vocab", str(vocab))
-    assert completed.exit_code == 0, completed.stderr
-    assert stub_llm.calls == 10
-    path = tmp_path / "pests.descriptions.yaml"
-    written = yaml.safe_load(path.read_text(encoding="utf-8"))["descriptions"]
-    assert list(written) == ["Halyomorpha halys", "Sitophilus oryzae"] and all(len(v) == 5 for v in written.values())
-    assert "Halyomorpha halys (brown marmorated stink bug)" in stub_llm.requests[0]["messages"][0]["content"]
-    # An expert edits one description; describing again changes nothing and calls nobody.
-    edited = path.read_text(encoding="utf-8").replace(written["Sitophilus oryzae"][0], "Expert text.")
-    path.write_text(edited, encoding="utf-8")
-    again = run(tmp_path, stub_llm, "vocab", "describe", "--vocab", str(vocab))
-    assert again.exit_code == 0 and stub_llm.calls == 10
-    assert "0 label(s) described, 2 already in" in again.stderr
-    assert "Expert text." in path.read_text(encoding="utf-8")
-    forced = run(tmp_path, stub_llm, "vocab", "describe", "--vocab", str(vocab), "--force")
-    assert forced.exit_code == 0 and stub_llm.calls == 20
-    assert "Expert text." not in path.read_text(encoding="utf-8")
-
-
-def test_vocab_describe_keeps_what_was_done_when_the_mllm_fails(tmp_path, stub_llm):
-    vocab = tmp_path / "pests.yaml"
-    shutil.copy(EXAMPLE_VOCAB, vocab)
-    stub_llm.handler = lambda body: "A description."
-    for _ in range(5):
-        stub_llm.enqueue(content="A description.")
-    stub_llm.enqueue(status=500)  # PRELABEL_LLM_RETRIES=0: the sixth call fails for good
-    completed = run(tmp_path, stub_llm, "vocab", "describe", "--vocab", str(vocab))
-    assert completed.exit_code == 1
-    assert "server_error" in completed.stderr and "is saved in" in completed.stderr
-    saved = yaml.safe_load((tmp_path / "pests.descriptions.yaml").read_text(encoding="utf-8"))["descriptions"]
-    assert list(saved) == ["Halyomorpha halys"]
-    resumed = run(tmp_path, stub_llm, "vocab", "describe", "--vocab", str(vocab))
-    assert resumed.exit_code == 0
-    assert "29 label(s) described, 1 already in" in resumed.stderr
-
-
-def test_vocab_describe_needs_an_endpoint(tmp_path):
-    completed = run(tmp_path, None, "vocab", "describe", "--vocab", str(EXAMPLE_VOCAB))
-    assert completed.exit_code == 2 and "PRELABEL_LLM_BASE_URL is not set" in completed.stderr
 
 
 def test_settings_lists_every_variable():

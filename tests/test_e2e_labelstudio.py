@@ -15,11 +15,19 @@ from pathlib import Path
 import pytest
 import requests
 from redis import Redis
-from rq import Worker
 from rq.registry import FinishedJobRegistry, StartedJobRegistry
 
-from helpers import EXAMPLE_VOCAB, TEST_REDIS_URL, TINY_CLIP_CONFIG, answer_by_colour, solid_image, wait_until
-from labelstudio import free_port
+from helpers import (
+    EXAMPLE_VOCAB,
+    TEST_REDIS_URL,
+    TINY_CLIP_CONFIG,
+    answer_by_colour,
+    solid_image,
+    start_service,
+    start_worker,
+    stop_process,
+    wait_until,
+)
 from prelabel.jobs import queues
 from prelabel.learning.store import LearnedStore
 from stub_llm import StubLLM
@@ -64,52 +72,19 @@ def env(label_studio, stub, redis, tmp_path_factory) -> dict[str, str]:
             "PRELABEL_SYNC_TASKS": "2"}
 
 
-def start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, 15)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-
-
 @pytest.fixture(scope="module")
 def backend_url(env, tmp_path_factory):
-    port = free_port()
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    process = start([str(BIN / "prelabel"), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                    env, log)
-    url = f"http://127.0.0.1:{port}"
-
-    def up():
-        assert process.poll() is None, log.read_text()
-        try:
-            return requests.get(f"{url}/health", timeout=2).status_code == 200
-        except requests.RequestException:  # not listening yet, or the gunicorn worker still booting
-            return False
-
-    wait_until(up, 60, what="prelabel serve")
+    process, url = start_service(env, tmp_path_factory.mktemp("serve") / "serve.log")
     yield url
-    stop(process)
+    stop_process(process)
 
 
 @pytest.fixture(scope="module")
 def worker(env, redis, tmp_path_factory):
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    process = start([str(BIN / "prelabel"), "worker", "--name", "e2e-worker"], env, log)
-
-    def registered():
-        assert process.poll() is None, log.read_text()
-        return Worker.count(connection=redis) > 0
-
-    wait_until(registered, 120, what="prelabel worker to register")
+    process = start_worker(env, "e2e-worker", log)
     yield log
-    stop(process)
+    stop_process(process)
 
 
 @pytest.fixture(scope="module")

@@ -88,9 +88,9 @@ def test_a_string_pointing_at_two_labels_is_a_conflict(learning):
         learning.record(annotation, annotation, 1, reviewer, synonym("green shield bug"))
     learning.record(4, 4, 1, 103, synonym("green shield bug", "Nezara viridula"))
     assert learning.store.synonyms_in_force() == []  # demoted? never promoted: the conflict came last here
-    conflicts = learning.review()["conflicts"]
-    assert {(c["label"], tuple(c["other_labels"])) for c in conflicts} == {
-        (BMSB, ("Nezara viridula",)), ("Nezara viridula", (BMSB,))}
+    [conflict] = learning.review()["conflicts"]  # one string, one entry, every label it points at
+    assert conflict["string"] == "green shield bug"
+    assert [(entry["label"], entry["count"]) for entry in conflict["labels"]] == [(BMSB, 3), ("Nezara viridula", 1)]
 
 
 def test_a_conflict_demotes_an_automatic_promotion(learning):
@@ -108,7 +108,11 @@ def test_contradicting_the_vocabulary_is_a_conflict(learning):
         learning.record(annotation, annotation, 1, reviewer, synonym("rice weevil", "Sitophilus zeamais"))
     assert learning.store.synonyms_in_force() == []
     [conflict] = learning.review()["conflicts"]
-    assert conflict["other_labels"] == ["Sitophilus oryzae"]
+    assert conflict["vocabulary_says"] == "Sitophilus oryzae"
+    # Rejected by an expert, the pair is no conflict any more: it is listed as rejected.
+    learning.decide("rice weevil", "Sitophilus zeamais", accept=False, by="expert")
+    review = learning.review()
+    assert review["conflicts"] == [] and [e["string"] for e in review["rejected"]] == ["rice weevil"]
 
 
 def test_updates_replace_and_deletions_retract(learning):
@@ -210,7 +214,8 @@ def test_review_accept_reject_export_and_log(tmp_path, normalizer):
     out = review.stdout
     assert f"'marble bug' -> {BMSB}: 2 annotation(s), reviewers [100, 101]" in out
     assert "http://ls.example:8080/projects/3/data?task=11" in out
-    assert "'rice weevil' -> Sitophilus zeamais (pending): 1 annotation(s), but also ['Sitophilus oryzae']" in out
+    assert "'rice weevil': Sitophilus zeamais: 1 annotation(s), reviewers [100]  http://ls.example:8080/projects/3/" \
+           "data?task=13 (the vocabulary says Sitophilus oryzae)" in out
     assert "'Vespa velutina': 1 annotation(s), MLLM said ['hornet']" in out
     accepted = run(tmp_path, "accept", "marble bug", BMSB, "--by", "dr-tanaka")
     assert accepted.exit_code == 0 and accepted.stdout.strip() == f"accepted: 'marble bug' -> {BMSB}"

@@ -524,20 +524,32 @@ def test_describe_class_asks_the_five_prompts(stub: StubLLM, make_client: MakeCl
     stub.handler = lambda body: "  A small   sap-sucking insect,\n often green.  " + str(len(stub.requests))
     mllm = make_client()
     texts = mllm.describe_class("Aphid")
-    assert texts == [f"A small sap-sucking insect, often green. {n}" for n in range(1, 6)]
+    assert texts == [(f"A small sap-sucking insect, often green. {n}", None) for n in range(1, 6)]
     assert [request_text(body) for body in stub.requests] == [p.format(c="Aphid") for p in DESCRIPTION_PROMPTS]
     assert all("response_format" not in body and not request_images(body) for body in stub.requests)
     assert mllm.stats.calls == 5
 
 
-def test_describe_class_empty_answer_is_refused(stub: StubLLM, make_client: MakeClient) -> None:
-    stub.enqueue(content="One.")
-    stub.enqueue(content="  ")
-    mllm = make_client()
-    error = _fails("refused", lambda: mllm.describe_class("Whitefly"))
-    assert "Whitefly" in str(error)
-    assert stub.calls == 2
-    assert mllm.stats.failures == {"refused": 1}
+def test_describe_class_caches_only_what_passes_the_check(stub: StubLLM, make_client: MakeClient,
+                                                         tmp_path: Path) -> None:
+    answers = iter(["One good text.", "  ", "none", "Two good text.", "Three good text."] * 3)
+    stub.handler = lambda body: next(answers)
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    mllm = make_client(cache=cache)
+
+    def check(text: str) -> str | None:
+        return "junk" if text in ("", "none") else None
+
+    first = mllm.describe_class("Whitefly", check=check)
+    assert [flag for _, flag in first] == [None, "junk", "junk", None, None]
+    assert len(cache) == 3 and stub.calls == 5  # an empty or junk answer is neither an error nor cached
+    again = mllm.describe_class("Whitefly", check=check)
+    assert stub.calls == 7 and mllm.stats.cache_hits == 3  # only the junk is asked again
+    assert again[0][0] == "One good text."
+    mllm.describe_class("Whitefly", check=check, force=True)
+    assert stub.calls == 12  # --force: past the cache
+    stub.handler = lambda body: " "
+    assert make_client().describe_class("Whitefly")[0] == ("", "empty")  # without a check, empty is still junk
 
 
 # ---- concurrency ----------------------------------------------------------------------------------------------------
@@ -575,3 +587,15 @@ def test_sixteen_threads_get_their_own_answers(stub: StubLLM, make_client: MakeC
         again = list(pool.map(lambda i: _ask(mllm, images[i], labels=[f"Label{i}"]), range(16)))
     assert again == [(answer, True) for answer in answers]
     assert (stub.calls, mllm.stats.cache_hits) == (16, 16)
+
+
+def test_suggested_names_parse_tolerantly_but_never_guess() -> None:
+    from prelabel.pipeline.mllm import parse_suggestions
+
+    assert parse_suggestions('Here you go: {"names": ["marble bug", {"name": " BMSB ", "kind": "Alias"}]}') == [
+        {"name": "marble bug", "kind": "common", "language": None}, {"name": "BMSB", "kind": "alias", "language": None}]
+    assert parse_suggestions('```json\n{"names": []}\n```') == []
+    for malformed in ('{"names": "marble bug"}', '{"names": [3]}', "marble bug, BMSB", '{"names": [{"kind": "x"}]}'):
+        with pytest.raises(MLLMError) as caught:
+            parse_suggestions(malformed)
+        assert caught.value.cause == "malformed"

@@ -197,3 +197,35 @@ def test_single_name_without_brackets_is_a_list_of_one(tmp_path):
     """))
     assert vocabulary.get("A").aliases == ("alpha",)
     assert vocabulary.get("A").common == {"en": ("a thing",)}
+
+
+def test_names_that_differ_by_a_number_or_letter_are_different_names(tmp_path):
+    vocabulary = load_vocabulary(write(tmp_path, """
+        domain: d
+        labels:
+          - label: RT flaw type 1
+            common: {en: [type 1 flaw], ja: [第1種きず]}
+          - label: RT flaw type 2
+            common: {en: [type 2 flaw], ja: [第2種きず]}
+          - label: Crack A
+          - label: Crack B
+          - label: Weld type 1
+          - label: Weld type 2
+    """))
+    assert len(vocabulary) == 6
+    # An author citation is still cut from a binomial, so it can never tell two names apart.
+    assert problems(tmp_path, """
+        domain: d
+        labels:
+          - label: Sitophilus oryzae
+          - label: Other
+            scientific: [Sitophilus oryzae (Linnaeus, 1763)]
+    """)[0].count("name conflict") == 1
+
+
+def test_the_shipped_vocabularies_load():
+    from helpers import ROOT
+
+    for path in sorted((ROOT / "vocab").glob("*.yaml")):
+        if path.name.count(".") == 1:  # not a <vocab>.descriptions.yaml or <vocab>.suggested.yaml beside it
+            assert len(load_vocabulary(path)) >= 20, path

@@ -99,6 +99,10 @@ class Settings:
     promote_after: int = field(default=3, metadata=_env(
         "PRELABEL_PROMOTE_AFTER", "Agreeing annotations (from at least two reviewers) that promote a learned "
         "synonym without an expert."))
+    # What reviewers see in Label Studio.
+    none_choice: str = field(default="None of these", metadata=_env(
+        "PRELABEL_NONE_CHOICE", "The labeling config's choice (value or alias) for \"nothing in the vocabulary fits\": "
+        "predicted when Prelabel finds no label; a reviewer's pick of it is a verdict, never a synonym."))
     # The Label Studio backend.
     label_studio_url: str = field(default="http://localhost:8080", metadata=_env(
         "LABEL_STUDIO_URL", "Label Studio base URL, for images and for writing predictions."))
@@ -116,6 +120,9 @@ class Settings:
     sync_tasks: int = field(default=8, metadata=_env(
         "PRELABEL_SYNC_TASKS", "A /predict of at most this many new tasks (opening a task, Retrieve predictions on a "
         "few) waits for them and answers in the response; larger ones are written by the workers."))
+    reconcile_after: float = field(default=90.0, metadata=_env(
+        "PRELABEL_RECONCILE_AFTER", "Seconds after a /predict response until a worker checks that Label Studio "
+        "stored its predictions, and writes what a lost response lost."))
     keep_superseded: bool = field(default=False, metadata=_env(
         "PRELABEL_KEEP_SUPERSEDED", "Keep Prelabel's older predictions of a task when a new model_version predicts "
         "it (by default they are removed from tasks nobody has annotated yet)."))
@@ -128,6 +135,10 @@ class Settings:
     webhook_window: float = field(default=300.0, metadata=_env(
         "PRELABEL_WEBHOOK_WINDOW", "Seconds a webhook naming the same action and annotations as one still "
         "waiting queues no second job."))
+    # `prelabel up`: everything on one machine, without Docker.
+    label_studio_venv: str = field(default=".venvs-ls", metadata=_env(
+        "PRELABEL_LABEL_STUDIO_VENV", "Label Studio's own virtual environment for `prelabel up` (label-studio "
+        "1.23.2 is installed there when missing)."))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -154,6 +165,13 @@ class Settings:
     @property
     def fusion_feature_set(self) -> frozenset[str]:
         return frozenset(part.strip() for part in self.fusion_features.split(",") if part.strip())
+
+
+def process_environment(overrides: Mapping[str, str], drop: tuple[str, ...] = ()) -> dict[str, str]:
+    """The environment of a process we start (`prelabel up`): ours less `drop`, with `overrides`. Children
+    inherit the settings we were given (an MLLM endpoint, CLIP) and get the ones `up` decides."""
+    environ = {name: value for name, value in os.environ.items() if name not in drop}
+    return {**environ, **overrides}
 
 
 def documented() -> list[tuple[str, str, str]]:

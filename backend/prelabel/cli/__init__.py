@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from prelabel.cli.backend import list_jobs, run, serve, show_settings, worker
+from prelabel.cli.local import down, setup, up
 from prelabel.cli.predict import normalize, predict
 from prelabel.cli.vocab import vocab
 from prelabel.redact import Redactor, secrets_of
@@ -35,6 +36,6 @@ def main() -> None:
     """Prelabel: pre-labels inspection photos for Label Studio."""
 
 
-for command in (normalize, predict, vocab, serve, worker, run, list_jobs, show_settings):
+for command in (normalize, predict, vocab, serve, worker, run, list_jobs, show_settings, setup, up, down):
     main.add_command(command)
 add_report_commands(main)  # `prelabel report` and `prelabel sample` (backend/prelabel/report/)

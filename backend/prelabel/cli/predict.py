@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from prelabel.cli.common import SETUP_ERRORS, BadInput, echo_err, open_parts, read_settings, read_vocabulary
+from prelabel.cli.common import SETUP_ERRORS, BadInput, echo_err, open_parts, read_settings
+from prelabel.cli.vocab import read_expert_vocabulary
 from prelabel.pipeline.encoders import SpecError, load_text_encoder
 from prelabel.pipeline.result import ImagePrediction
 from prelabel.vocabulary.normalize import Normalizer
@@ -25,7 +26,7 @@ from prelabel.vocabulary.normalize import Normalizer
               help="Cosine similarity the nearest name must reach (default: the encoder's own).")
 def normalize(vocab_path: str, encoder_spec: str | None, embedding_threshold: float | None) -> None:
     """Map answers (one per line on stdin) onto the vocabulary; one JSON object per line on stdout."""
-    vocabulary = read_vocabulary(vocab_path)
+    vocabulary = read_expert_vocabulary(vocab_path)  # the file and the suggested names experts accepted
     encoder = None
     if encoder_spec:
         try:
@@ -48,16 +49,20 @@ def normalize(vocab_path: str, encoder_spec: str | None, embedding_threshold: fl
 @click.option("--vocab", "vocab_path", default=None, help="Vocabulary YAML file (default: PRELABEL_VOCAB).")
 @click.argument("images", nargs=-1, required=True)
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Label Studio import JSON.")
-@click.option("--from-name", default="label", show_default=True, help="Name of the <Choices> in the config.")
-@click.option("--to-name", default="image", show_default=True, help="Name of the <Image> in the config.")
-@click.option("--data-key", default="image", show_default=True, help="Task data key of the image ($image).")
+@click.option("--label-config", "config_path", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="The project's labeling config (XML): predictions hold only what it can show. Default: the "
+                   "config `prelabel vocab labelconfig` prints.")
+@click.option("--from-name", default=None, help="Rename the <Choices>/<Taxonomy> of the config.")
+@click.option("--to-name", default=None, help="Rename the <Image> of the config.")
+@click.option("--data-key", default=None, help="Rename the task data key of the image ($image).")
 @click.option("--image-root", type=click.Path(file_okay=False, exists=True), default=None,
               help="LOCAL_FILES_DOCUMENT_ROOT of Label Studio: images become /data/local-files/?d=... URLs.")
 @click.option("--no-mllm", is_flag=True, help="CLIP only, even if PRELABEL_LLM_BASE_URL is set.")
 @click.option("--no-clip", is_flag=True, help="MLLM and normaliser only, even if PRELABEL_CLIP_MODEL is set.")
 @click.option("--concurrency", type=click.IntRange(min=1), default=None, help="MLLM requests in flight.")
-def predict(vocab_path: str | None, images: tuple[str, ...], out_path: str, from_name: str, to_name: str,
-            data_key: str, image_root: str | None, no_mllm: bool, no_clip: bool, concurrency: int | None) -> None:
+def predict(vocab_path: str | None, images: tuple[str, ...], out_path: str, config_path: str | None,
+            from_name: str | None, to_name: str | None, data_key: str | None, image_root: str | None,
+            no_mllm: bool, no_clip: bool, concurrency: int | None) -> None:
     """Pre-label IMAGES (files or directories) and write Label Studio tasks with predictions."""
     from tqdm import tqdm
 
@@ -65,7 +70,7 @@ def predict(vocab_path: str | None, images: tuple[str, ...], out_path: str, from
     from prelabel.pipeline.images import find_images
     from prelabel.pipeline.result import ImageInput
     from prelabel.pipeline.summary import summarise
-    from prelabel.studio.labelconfig import Control
+    from prelabel.studio.labelconfig import LabelConfigError, make_label_config, read_label_config
     from prelabel.studio.predictions import import_task, local_files_url
 
     settings = read_settings(vocab=vocab_path, llm_concurrency=concurrency)
@@ -81,10 +86,21 @@ def predict(vocab_path: str | None, images: tuple[str, ...], out_path: str, from
             raise BadInput(f"{outside[0]} is not under --image-root {image_root}")
     with open_parts(settings) as parts:
         try:
-            pipeline = build_pipeline(settings, parts.in_force.current().vocabulary)
+            vocabulary = parts.in_force.current().vocabulary
         except SETUP_ERRORS as exc:
             raise BadInput(str(exc)) from None
-        control = Control(from_name=from_name, to_name=to_name, data_key=data_key)
+        try:
+            config = (Path(config_path).read_text(encoding="utf-8") if config_path
+                      else make_label_config(vocabulary, settings.none_choice))
+            control = read_label_config(config, vocabulary, settings.none_choice).control
+        except (LabelConfigError, UnicodeDecodeError) as exc:
+            raise BadInput(f"--label-config {config_path}: {exc}") from None
+        control = replace(control, from_name=from_name or control.from_name, to_name=to_name or control.to_name,
+                          data_key=data_key or control.data_key)
+        try:
+            pipeline = build_pipeline(settings, vocabulary)
+        except SETUP_ERRORS as exc:
+            raise BadInput(str(exc)) from None
         inputs = [ImageInput(str(path), path.read_bytes, ref=path) for path in paths]
         started = time.perf_counter()
         with tqdm(total=len(inputs), unit="image", file=sys.stderr, disable=None) as bar:

@@ -1,57 +1,156 @@
-"""`prelabel vocab ...`: the domain expert's commands (descriptions, learned synonyms, export, labeling config)."""
+"""`prelabel vocab ...`: the domain expert's commands (descriptions, suggested names, learned synonyms, export,
+labeling config). Each says what it did, or that there was nothing to do, and what was flagged and why."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import getpass
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
-from prelabel.cli.common import VOCAB_OPTION, BadInput, open_parts, read_settings, read_vocabulary
+from prelabel.cli.common import VOCAB_OPTION, BadInput, echo_err, open_parts, read_settings
+from prelabel.learning.in_force import expert_vocabulary
 from prelabel.learning.rules import Learning
-from prelabel.pipeline.descriptions import DescriptionsError
 from prelabel.redact import redact_url
 from prelabel.settings import Settings
+from prelabel.vocabulary import suggested as suggestions_file
 from prelabel.vocabulary.normalize import Normalizer
+from prelabel.vocabulary.vocab import VocabError, Vocabulary
 
 
 @click.group()
 def vocab() -> None:
-    """Work on vocabularies: class descriptions, learned synonyms, export, labeling config."""
+    """Work on vocabularies: class descriptions, suggested names, learned synonyms, export, labeling config."""
+
+
+def read_expert_vocabulary(path: str) -> Vocabulary:
+    """The expert's file and the suggested names they accepted; exit 2 with every problem otherwise."""
+    try:
+        return expert_vocabulary(path)
+    except (VocabError, suggestions_file.SuggestedError) as exc:
+        raise BadInput(str(exc)) from None
+
+
+def flag_summary(flags: Sequence[object]) -> str:
+    """'3 flagged (2 no answer, 1 refusal)': the count of each kind of flag."""
+    kinds = Counter(getattr(flag, "kind", str(flag).split(": ")[0]) for flag in flags)
+    return f"{len(flags)} flagged" + (f" ({', '.join(f'{n} {kind}' for kind, n in kinds.most_common())})"
+                                      if flags else "")
 
 
 @vocab.command()
 @VOCAB_OPTION
-@click.option("--force", is_flag=True, help="Regenerate descriptions that are already in the file.")
+@click.option("--force", is_flag=True, help="Describe every label again, asking the MLLM past its cache.")
 def describe(vocab_path: str | None, force: bool) -> None:
-    """Write five class descriptions per label with the MLLM into <vocab>.descriptions.yaml."""
-    from prelabel.pipeline.descriptions import describe_vocabulary, descriptions_path
+    """Write five class descriptions per label with the MLLM into <vocab>.descriptions.yaml, after checks."""
+    from prelabel.pipeline.descriptions import DescriptionsError, class_name, describe_vocabulary, descriptions_path
     from prelabel.pipeline.factory import mllm_client
     from prelabel.pipeline.mllm import MLLMError
+    from prelabel.vocabulary.screening import check_description
 
     settings = read_settings(vocab=vocab_path)
-    vocabulary = read_vocabulary(settings.vocab)
+    vocabulary = read_expert_vocabulary(settings.vocab)
     client = mllm_client(settings)
     if client is None:
         raise BadInput("PRELABEL_LLM_BASE_URL is not set: describing classes needs an MLLM endpoint")
+    normalizer = Normalizer(vocabulary)
     path = descriptions_path(settings.vocab)
+
+    def describe_one(entry):
+        return client.describe_class(class_name(entry), force=force,
+                                     check=lambda text: check_description(text, entry.label, normalizer))
+
+    def progress(label: str, kept: int, flagged: int) -> None:
+        echo_err(f"described {label}: {kept} kept" + (f", {flagged} flagged" if flagged else ""))
+
     try:
-        done = describe_vocabulary(vocabulary, path, client.describe_class, force=force,
-                                   progress=lambda label: click.echo(f"described {label}", err=True))
+        report = describe_vocabulary(vocabulary, path, describe_one, force=force, progress=progress)
     except DescriptionsError as exc:
         raise BadInput(str(exc)) from None
     except MLLMError as exc:
         raise click.ClickException(f"the MLLM failed ({exc}); what was described before is saved in {path}") from None
-    click.echo(f"{len(done)} label(s) described, {len(vocabulary) - len(done)} already in {path}", err=True)
+    if not report.described and not report.empty:
+        echo_err(f"nothing to describe: all {report.skipped} label(s) have descriptions in {path} "
+                 f"(--force describes them again)")
+        return
+    for label, text, flag in report.flagged:
+        echo_err(f"  flagged {label}: {text[:80]!r}: {flag}")
+    echo_err(f"{len(report.described)} label(s) described: {report.kept} description(s) kept, "
+             f"{flag_summary([flag for _, _, flag in report.flagged])}; {report.skipped} label(s) already in {path}")
+    if report.empty:
+        echo_err(f"every description was flagged for {len(report.empty)} label(s), left out to be asked again: "
+                 f"{', '.join(report.empty)}")
+
+
+@vocab.command()
+@VOCAB_OPTION
+@click.option("--labels", "only", default=None, help="Comma-separated labels to ask about (default: all).")
+@click.option("--force", is_flag=True, help="Ask again for labels that already have suggestions, past the cache.")
+def suggest(vocab_path: str | None, only: str | None, force: bool) -> None:
+    """Ask the MLLM for other names of each label into <vocab>.suggested.yaml, for an expert to accept or reject."""
+    from prelabel.pipeline.factory import mllm_client
+    from prelabel.pipeline.mllm import MLLMError
+
+    settings = read_settings(vocab=vocab_path)
+    vocabulary = read_expert_vocabulary(settings.vocab)
+    labels = [label.strip() for label in only.split(",") if label.strip()] if only else None
+    unknown = sorted(set(labels or ()) - set(vocabulary.label_values))
+    if unknown:
+        raise BadInput(f"not labels of the vocabulary: {', '.join(unknown)}")
+    client = mllm_client(settings)
+    if client is None:
+        raise BadInput("PRELABEL_LLM_BASE_URL is not set: suggesting names needs an MLLM endpoint")
+    languages = sorted({language for entry in vocabulary for language in entry.common}) or ["en"]
+    path = suggestions_file.suggested_path(settings.vocab)
+
+    def ask(entry) -> list[suggestions_file.Suggestion]:
+        try:
+            found = client.suggest_names(entry.label, [name.text for name in entry.names()], vocabulary.domain,
+                                         languages, force=force)
+        except MLLMError as exc:
+            if exc.cause not in ("malformed", "refused"):
+                raise  # the endpoint failed: stop, keeping what was asked before
+            raise suggestions_file.UnusableAnswer(str(exc)) from None
+        return [suggestions_file.Suggestion(
+            entry.label, item["name"], item["kind"] if item["kind"] in suggestions_file.KINDS else "common",
+            suggestions_file.parse_language(item.get("language"), item["name"], languages)
+            if item["kind"] not in ("scientific", "alias") else None) for item in found]
+
+    def progress(label: str, found: list[suggestions_file.Suggestion]) -> None:
+        pending = sum(s.status == suggestions_file.PENDING for s in found)
+        echo_err(f"suggested for {label}: {pending} to review" + (
+            f", {len(found) - pending} flagged or decided before" if len(found) > pending else ""))
+
+    try:
+        report = suggestions_file.suggest_vocabulary(vocabulary, path, ask, Normalizer(vocabulary), labels, force,
+                                                     progress)
+    except suggestions_file.SuggestedError as exc:
+        raise BadInput(str(exc)) from None
+    except MLLMError as exc:
+        raise click.ClickException(f"the MLLM failed ({exc}); what was suggested before is saved in {path}") from None
+    if not report.asked:
+        echo_err(f"nothing to suggest: every label asked for already has suggestions in {path} "
+                 f"(--force asks again)")
+        return
+    for suggestion in report.flagged:
+        echo_err(f"  flagged {suggestion.label}: {suggestion.name!r}: {suggestion.reason}")
+    flagged = flag_summary([s.reason for s in report.flagged])
+    echo_err(f"{len(report.asked)} label(s) asked: {report.kept} name(s) to review, {flagged}, "
+             f"{report.already_named} already names of their label; review them with `prelabel vocab review`")
+    if report.unusable:
+        echo_err(f"no usable answer for {len(report.unusable)} label(s), asked again next time: "
+                 f"{'; '.join(f'{label} ({why})' for label, why in report.unusable)}")
 
 
 @contextmanager
 def open_learning(vocab_path: str | None) -> Iterator[tuple[Settings, Learning]]:
-    """The learned store under the rules, over the expert's vocabulary as written."""
+    """The learned store under the rules, over the vocabulary experts decided (their file, accepted names)."""
     settings = read_settings(vocab=vocab_path)
-    vocabulary = read_vocabulary(settings.vocab)
+    vocabulary = read_expert_vocabulary(settings.vocab)
     with open_parts(settings) as parts:
         try:
             store = parts.store
@@ -63,31 +162,62 @@ def open_learning(vocab_path: str | None) -> Iterator[tuple[Settings, Learning]]
 @vocab.command()
 @VOCAB_OPTION
 def review(vocab_path: str | None) -> None:
-    """Pending learned synonyms and conflicts, with counts, reviewers and example tasks."""
+    """Learned synonyms and suggested names, each once, in the state decisions leave it, with counts, reviewers
+    and example tasks."""
     with open_learning(vocab_path) as (settings, learning):
         found = learning.review()
+    try:
+        suggested = suggestions_file.load_suggestions(suggestions_file.suggested_path(settings.vocab))
+    except suggestions_file.SuggestedError as exc:
+        raise BadInput(str(exc)) from None
+    if not any(found[part] for part in ("in_force", "pending", "conflicts", "rejected", "new_classes")) \
+            and not suggested:
+        click.echo("nothing to review yet: no synonyms learned from reviewers and no suggested names "
+                   "(`prelabel vocab suggest` asks the MLLM for some)")
+        return
     base = settings.label_studio_url.rstrip("/")
 
-    def links(tasks) -> str:
-        return " ".join(f"{base}/projects/{project}/data?task={task}" for project, task in tasks)
+    def evidence(entry: dict) -> str:
+        if not entry["count"]:
+            return ""
+        links = " ".join(f"{base}/projects/{project}/data?task={task}" for project, task in entry["tasks"])
+        return f"{entry['count']} annotation(s), reviewers {entry['reviewers']}  {links}"
 
-    click.echo(f"synonyms in force: {len(found['in_force'])}")
-    for string, label in found["in_force"]:
-        click.echo(f"  {string!r} -> {label}")
-    click.echo(f"pending (promoted after {settings.promote_after} agreeing annotations from 2+ reviewers, "
-               f"or `prelabel vocab accept`): {len(found['pending'])}")
-    for entry in sorted(found["pending"], key=lambda e: -e["count"]):
-        click.echo(f"  {entry['string']!r} -> {entry['label']}: {entry['count']} annotation(s), reviewers "
-                   f"{entry['reviewers']}  {links(entry['tasks'])}")
-    click.echo(f"conflicts (never promoted automatically): {len(found['conflicts'])}")
-    for entry in found["conflicts"]:
-        click.echo(f"  {entry['string']!r} -> {entry['label']} ({entry['status']}): {entry['count']} annotation(s), "
-                   f"but also {entry['other_labels']}  {links(entry['tasks'])}")
+    def decided(entry: dict) -> str:
+        who = "reviewers' agreement" if entry["decided_by"] == "reviewers" else entry["decided_by"]
+        return f"{entry['status']} by {who}"
+
+    click.echo(f"in force (predictions use them): {len(found['in_force'])}")
+    for entry in found["in_force"]:
+        click.echo(f"  {entry['string']!r} -> {entry['label']}: {decided(entry)}; {evidence(entry)}".rstrip("; "))
+    click.echo(f"pending (in force after {settings.promote_after} agreeing annotations from 2+ reviewers, or "
+               f"`prelabel vocab accept`): {len(found['pending'])}")
+    for entry in found["pending"]:
+        click.echo(f"  {entry['string']!r} -> {entry['label']}: {evidence(entry)}")
+    click.echo(f"conflicts (never in force by themselves; accept or reject): {len(found['conflicts'])}")
+    for conflict in found["conflicts"]:
+        points = "; ".join(f"{entry['label']}: {evidence(entry)}" for entry in conflict["labels"])
+        also = [f"in force for {', '.join(conflict['in_force'])}"] if conflict["in_force"] else []
+        if conflict["vocabulary_says"]:
+            also.append(f"the vocabulary says {conflict['vocabulary_says']}")
+        click.echo(f"  {conflict['string']!r}: {points}" + (f" ({'; '.join(also)})" if also else ""))
+    click.echo(f"rejected (never used): {len(found['rejected'])}")
+    for entry in found["rejected"]:
+        click.echo(f"  {entry['string']!r} -> {entry['label']}: {decided(entry)}; {evidence(entry)}".rstrip("; "))
     click.echo(f"new class? (labels outside the vocabulary): {len(found['new_classes'])}")
     for entry in found["new_classes"]:
-        click.echo(f"  {entry['label']!r}: {entry['count']} annotation(s), MLLM said {entry['strings']}  "
-                   f"{links(entry['tasks'])}")
-    click.echo("evidence: " + ", ".join(f"{kind} {count}" for kind, count in sorted(found["evidence"].items())))
+        links = " ".join(f"{base}/projects/{project}/data?task={task}" for project, task in entry["tasks"])
+        click.echo(f"  {entry['label']!r}: {entry['count']} annotation(s), MLLM said {entry['strings']}  {links}")
+    by_status = Counter(s.status for s in suggested)
+    click.echo(f"suggested names: {by_status['pending']} to decide, {by_status['flagged']} flagged (never used), "
+               f"{by_status['accepted']} accepted, {by_status['rejected']} rejected")
+    for status in (suggestions_file.PENDING, suggestions_file.FLAGGED, suggestions_file.ACCEPTED):
+        for s in suggested:
+            if s.status == status:
+                where = s.kind + (f", {s.language}" if s.language else "")
+                click.echo(f"  {status:8} {s.name!r} -> {s.label} ({where})" + (f": {s.reason}" if s.reason else ""))
+    click.echo("evidence: " + (", ".join(f"{kind} {count}" for kind, count in sorted(found["evidence"].items()))
+                               or "none yet"))
 
 
 @vocab.command()
@@ -96,7 +226,7 @@ def review(vocab_path: str | None) -> None:
 @VOCAB_OPTION
 @click.option("--by", default=None, help="Who decides (default: the login name).")
 def accept(string: str, label: str, vocab_path: str | None, by: str | None) -> None:
-    """Put STRING in force as a synonym of LABEL."""
+    """Use STRING as a name of LABEL: a suggested name, or a synonym learned from reviewers."""
     decide(string, label, vocab_path, by, accept=True)
 
 
@@ -106,17 +236,27 @@ def accept(string: str, label: str, vocab_path: str | None, by: str | None) -> N
 @VOCAB_OPTION
 @click.option("--by", default=None, help="Who decides (default: the login name).")
 def reject(string: str, label: str, vocab_path: str | None, by: str | None) -> None:
-    """Never use STRING as a synonym of LABEL (nor promote it automatically)."""
+    """Never use STRING as a name of LABEL (nor promote it automatically)."""
     decide(string, label, vocab_path, by, accept=False)
 
 
 def decide(string: str, label: str, vocab_path: str | None, by: str | None, accept: bool) -> None:
-    import getpass
-
-    with open_learning(vocab_path) as (_, learning):
+    """A suggested name of LABEL in <vocab>.suggested.yaml is decided there; any other string in the learned
+    store. Both decisions are in `prelabel vocab log`."""
+    who = by or getpass.getuser()
+    with open_learning(vocab_path) as (settings, learning):
         try:
-            click.echo(learning.decide(string, label, accept=accept, by=by or getpass.getuser()))
-        except ValueError as exc:
+            if label not in learning.normalizer.vocabulary.label_values:
+                raise ValueError(f"{label!r} is not a label of the vocabulary")
+            path = suggestions_file.suggested_path(settings.vocab)
+            decided = suggestions_file.decide(path, string, label, accept)
+            if decided is None:
+                click.echo(learning.decide(string, label, accept=accept, by=who))
+                return
+            click.echo(learning.log_change(decided.status, decided.name, label,
+                                           f"command: {'accept' if accept else 'reject'} suggested name by {who}"))
+            click.echo(f"recorded in {path}; it takes effect when the services start again", err=True)
+        except ValueError as exc:  # SuggestedError too: a flagged name cannot be accepted
             raise BadInput(str(exc)) from None
 
 
@@ -124,7 +264,7 @@ def decide(string: str, label: str, vocab_path: str | None, by: str | None, acce
 @VOCAB_OPTION
 @click.option("--out", "out_path", default="-", show_default=True, help="Where to write the YAML (- for stdout).")
 def export(vocab_path: str | None, out_path: str) -> None:
-    """Write the merged dictionary (the expert's file plus the synonyms in force) as YAML."""
+    """Write the merged dictionary (the expert's file, accepted suggested names, synonyms in force) as YAML."""
     from prelabel.vocabulary.vocab import dump_vocabulary, with_learned
 
     with open_learning(vocab_path) as (_, learning):
@@ -134,18 +274,19 @@ def export(vocab_path: str | None, out_path: str) -> None:
         click.echo(text, nl=False)
     else:
         Path(out_path).write_text(text, encoding="utf-8")
-        click.echo(f"wrote {out_path} (version {merged.version})", err=True)
+        echo_err(f"wrote {out_path} (version {merged.version})")
 
 
 @vocab.command("log")
 @VOCAB_OPTION
 @click.option("--limit", default=50, show_default=True, type=int)
 def change_log(vocab_path: str | None, limit: int) -> None:
-    """The change log of learned synonyms: what, when, from which annotations or command."""
-    from datetime import datetime
-
+    """The change log of learned synonyms and suggested names: what, when, from which annotations or command."""
     with open_learning(vocab_path) as (_, learning):
         changes = learning.changes(limit)
+    if not changes:
+        click.echo("no changes yet: nothing was promoted, accepted or rejected")
+        return
     for at, what, string, label, source in changes:
         when = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         click.echo(f"{when}  {what:9} {string!r} -> {label}  ({source})")
@@ -153,8 +294,13 @@ def change_log(vocab_path: str | None, limit: int) -> None:
 
 @vocab.command("labelconfig")
 @VOCAB_OPTION
-def labelconfig(vocab_path: str | None) -> None:
-    """Print a Label Studio labeling config with one <Choice> per label of the vocabulary."""
+@click.option("--language", default=None, metavar="LANG",
+              help="Show each label's first common name in LANG (e.g. ja); the label is stored as its alias.")
+def labelconfig(vocab_path: str | None, language: str | None) -> None:
+    """Print the Label Studio labeling config for the vocabulary, laid out for reviewers: the image, one choice
+    per label plus the PRELABEL_NONE_CHOICE choice (checkboxes up to 10, a searchable Taxonomy beyond), and the
+    read-only evidence text Prelabel's predictions fill."""
     from prelabel.studio.labelconfig import make_label_config
 
-    click.echo(make_label_config(read_vocabulary(read_settings(vocab=vocab_path).vocab)), nl=False)
+    settings = read_settings(vocab=vocab_path)
+    click.echo(make_label_config(read_expert_vocabulary(settings.vocab), settings.none_choice, language), nl=False)

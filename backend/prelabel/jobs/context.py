@@ -53,7 +53,7 @@ class WorkerContext:
         cached = self._controls.get(project_id)
         if cached is None or time.monotonic() - cached[0] > CONFIG_TTL or cached[1] != vocabulary.version:
             project = self.parts.studio.project(project_id)
-            control = read_label_config(project.label_config or "", vocabulary).control
+            control = read_label_config(project.label_config or "", vocabulary, self.settings.none_choice).control
             cached = (time.monotonic(), vocabulary.version, control, project.model_version)
             self._controls[project_id] = cached
         return cached[2]

@@ -84,14 +84,20 @@ def reconcile(redis: Redis, studio: LabelStudio, results: ResultStore, keep_supe
                 rewrite.append(Outgoing(task_id, kept))
             else:
                 requeue.append(task_id)
+        handled = [task_id for task_id in task_ids if task_id not in {item.task_id for item in rewrite}]
         if rewrite:
-            done["written"] += write_batch(studio, results, project_id, rewrite, keep_superseded).written
+            # The response's claim kept others off while Label Studio could still store it; it is due now.
+            results.release(version, [item.task_id for item in rewrite])
+            outcome = write_batch(studio, results, project_id, rewrite, keep_superseded)
+            done["written"] += outcome.written
+            if not outcome.busy:  # someone else delivering right now: check again on the next round
+                handled += [item.task_id for item in rewrite]
         if requeue:
             results.hand_over(version, requeue)
             enqueue_predictions(redis, project_id, requeue, version, PREDICT)
             done["requeued"] += len(requeue)
-        results.ledger_confirm(version, project_id, task_ids)
-        done["confirmed"] += len(task_ids)
+        results.ledger_confirm(version, project_id, handled)
+        done["confirmed"] += len(handled)
     if done["written"] or done["requeued"]:
         log.warning("reconciled deliveries Label Studio did not hold: %s", done)
     return done

@@ -42,7 +42,7 @@ def predict_tasks(ctx: WorkerContext, project_id: int, task_ids: list[int], mode
     job = get_current_job()
     version = _version_to_predict(ctx, pipeline, task_ids, model_version, job)
     control = ctx.control_of(project_id, pipeline.vocabulary)
-    started, before = time.perf_counter(), _mllm_counts(pipeline)
+    started, before, calls_before = time.perf_counter(), _mllm_counts(pipeline), Counter(ctx.parts.studio.calls)
     tasks, outcome = _read_back(ctx, project_id, task_ids, version)
     results = ctx.results
     hashes = {task_id: data_hash(data) for task_id, data in tasks.items()}
@@ -71,12 +71,14 @@ def predict_tasks(ctx: WorkerContext, project_id: int, task_ids: list[int], mode
             _progress(job, predictions, prediction)
 
         pipeline.predict(inputs, progress=done)
-    if writer.total.written:
+    if writer.total.current:
         ctx.ensure_model_version(project_id, version)  # Label Studio accepts it once a prediction carries it
     ctx.parts.store.save_prediction_evidence([evidence_row(p, project_id, version, pipeline.vocabulary.version)
                                               for p in predictions])
     results.clear_pending(version, task_ids)
     _count(ctx, before, pipeline, predictions, time.perf_counter() - started)
+    for what, count in (ctx.parts.studio.calls - calls_before).items():
+        ctx.metrics.add("studio_calls_total", count, what=what)
     for prediction in predictions:
         if prediction.failed:
             log.warning("task %s of project %s not pre-labelled: %s", prediction.ref, project_id,

@@ -26,7 +26,9 @@ FAILURE_TTL = 30 * 24 * 3600
 # Failed feedback jobs are kept days, not a month: /webhook is unauthenticated, and a flood of spoofed events
 # must not fill Redis for 30 days (what a failed job says is also in the worker's log).
 FEEDBACK_FAILURE_TTL = 3 * 24 * 3600
-RETRY = Retry(max=3, interval=[10, 60, 300])  # for Label Studio or Redis being away for a while
+# Label Studio or the MLLM away for a while: tried again within seconds, then for about four minutes in all,
+# so a short outage leaves no gap (results already computed are kept and not asked again).
+RETRY = Retry(max=5, interval=[5, 15, 30, 60, 120])
 
 
 def queue(redis: Redis, name: str) -> Queue:

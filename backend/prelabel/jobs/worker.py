@@ -5,10 +5,10 @@ seconds. PrelabelWorker is a SimpleWorker (jobs run in the worker process itself
 worker's context as their first argument, so no job builds anything from the environment and nothing is kept
 in a module global. Run one per GPU or CPU box; all of them share the one Redis (README, "Scaling out").
 
-Liveness: a thread beats every few seconds, for rq (the running job's execution, with a short TTL, so a job
-whose worker was killed is found abandoned and retried within about a minute and a half, by rq's own registry
-cleanup that every worker runs) and for Prelabel (the worker registry the service counts), and runs the
-reconciler now and then (prelabel.jobs.maintenance).
+Liveness: a thread beats every few seconds, for rq (the running job's execution, with a short TTL) and for
+Prelabel (the worker registry the service counts); every MAINTENANCE_EVERY seconds it runs rq's registry
+cleanup, which retries a job whose worker was killed once its heartbeat lapses (within about a minute), and the
+reconciler (prelabel.jobs.maintenance). rq alone cleans only between jobs or after a seven-minute idle wait.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from rq import SimpleWorker
 from rq.executions import Execution
 from rq.job import Job
 from rq.queue import Queue
+from rq.scheduler import RQScheduler
 from rq.worker import WorkerStatus
 
 from prelabel.jobs import maintenance
@@ -31,8 +32,8 @@ from prelabel.redact import Redactor, protect_logs, secrets_of
 from prelabel.settings import Settings
 
 log = logging.getLogger(__name__)
-JOB_HEARTBEAT_TTL = 60  # a job not heard of for this long is abandoned (its worker died) and retried
-MAINTENANCE_EVERY = 30  # seconds between rq's registry cleanups and reconciler runs, across all workers
+JOB_HEARTBEAT_TTL = 40  # a job not heard of for this long is abandoned (its worker died) and retried
+MAINTENANCE_EVERY = 20  # seconds between rq's registry cleanups and reconciler runs, across all workers
 
 
 class PrelabelJob(Job):
@@ -55,6 +56,10 @@ class PrelabelWorker(SimpleWorker):
         self.context = context
         self.redact = Redactor(secrets_of(context.settings))
         self.registry = maintenance.WorkerRegistry(context.parts.redis)
+        # rq's scheduler (retries after their backoff), run by the heartbeat thread rather than in a forked process:
+        # a killed worker's forked scheduler held its lock and delayed every retry by minutes; here the lock lasts
+        # a minute and is refreshed at every beat.
+        self.retries = RQScheduler([q.name for q in queues], connection=context.parts.redis)
         self._running: tuple[Job, Execution] | None = None
         self._stopped = threading.Event()
 
@@ -67,6 +72,7 @@ class PrelabelWorker(SimpleWorker):
             self._stopped.set()
             beating.join(timeout=10)
             self.registry.leave(self.name)
+            self.retries.release_locks()
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         if isinstance(job, PrelabelJob):
@@ -88,10 +94,16 @@ class PrelabelWorker(SimpleWorker):
             beats += 1
             try:
                 self.registry.beat(self.name, self.queue_names())
+                self.retries.acquire_locks()
+                if self.retries.acquired_locks:
+                    self.retries.enqueue_scheduled_jobs()
                 running = self._running
                 if running is not None:
                     self.maintain_heartbeats(*running)
                 if beats % int(MAINTENANCE_EVERY / maintenance.BEAT_EVERY) == 0:
+                    # rq cleans its registries (and retries abandoned jobs) only between jobs and after a long
+                    # idle wait: here it happens every MAINTENANCE_EVERY seconds, busy or idle.
+                    self.clean_registries()
                     maintenance.run_if_due(self.connection, self.context.parts.studio, self.context.results,
                                            self.context.settings.keep_superseded)
             except Exception:  # Redis or Label Studio away for a moment: the next beat tries again
@@ -112,7 +124,6 @@ def run_worker(settings: Settings, queue_names: list[str], burst: bool = False, 
             pipeline = context.pipeline()  # load the models now, once, before the first job waits for them
             log.info("pipeline ready: %s", pipeline.model_version)
         worker = PrelabelWorker([queue(context.parts.redis, n) for n in queue_names], context, name=name)
-        # The scheduler moves retried jobs back into their queue after their backoff interval.
-        return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+        return worker.work(burst=burst, logging_level="INFO")
     finally:
         context.close()

@@ -34,6 +34,7 @@ class Outgoing:
 @dataclass
 class Written:
     written: int = 0
+    current: int = 0  # of them, predictions of the current model_version (not failures)
     present: int = 0  # Label Studio already had it: nothing to write
     busy: int = 0  # another deliverer held the claim
     superseded: int = 0  # older Prelabel predictions removed
@@ -68,6 +69,7 @@ def write_batch(studio: LabelStudio, results: ResultStore, project_id: int, item
                 stale.extend(p["id"] for p in task.get("predictions") or [] if isinstance(p, dict)
                              and is_ours(p.get("model_version")) and _superseded(p["model_version"], version))
         outcome.written = studio.import_predictions(project_id, fresh)
+        outcome.current = sum(1 for item in fresh if not item["model_version"].endswith(FAILED_SUFFIX))
         for prediction_id in stale:
             studio.delete_prediction(prediction_id)
         outcome.superseded = len(stale)
@@ -147,5 +149,5 @@ class BatchWriter:
             log.warning("writing %d prediction(s) into project %s failed: %s", len(batch), self.project_id, exc)
             self._error = exc
             return
-        for name in ("written", "present", "busy", "superseded"):
+        for name in ("written", "current", "present", "busy", "superseded"):
             setattr(self.total, name, getattr(self.total, name) + getattr(done, name))

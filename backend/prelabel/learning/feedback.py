@@ -11,14 +11,16 @@ import logging
 
 from prelabel.learning.rules import Learning, verdicts
 from prelabel.studio.client import LabelStudio, StudioError
-from prelabel.studio.labelconfig import LabelConfigError, read_label_config
+from prelabel.studio.labelconfig import DEFAULT_NONE_CHOICE, LabelConfigError, read_label_config
 from prelabel.text import NAME, clean
 
 log = logging.getLogger(__name__)
 
 
 def annotated_label(annotation, control) -> str | None:
-    """The label a reviewer chose, or None when the annotation holds no classification for our control."""
+    """The label a reviewer chose, or None when the annotation holds no classification for our control. Only
+    the choices/taxonomy result counts: the evidence TextArea's text (Prelabel's, carried along when the
+    reviewer submits) and any other result are ignored."""
     for region in annotation.result or []:
         if region.get("from_name") == control.from_name and region.get("type") == control.kind:
             label = control.label_of(region.get("value") or {})
@@ -28,7 +30,7 @@ def annotated_label(annotation, control) -> str | None:
 
 
 def record_feedback(studio: LabelStudio, learning: Learning, action: str, project_id: int | None,
-                    annotation_ids: list[int]) -> dict:
+                    annotation_ids: list[int], none_choice: str = DEFAULT_NONE_CHOICE) -> dict:
     """Created or updated annotations replace what they contributed; deleted ones retract it; START_TRAINING
     settles every learned synonym again (after PRELABEL_PROMOTE_AFTER changed, say)."""
     if action == "START_TRAINING":
@@ -38,7 +40,7 @@ def record_feedback(studio: LabelStudio, learning: Learning, action: str, projec
         if action == "ANNOTATIONS_DELETED":
             events.append(_deleted(studio, learning, annotation_id))
             continue
-        events.append(_annotation(studio, learning, annotation_id, project_id))
+        events.append(_annotation(studio, learning, annotation_id, project_id, none_choice))
     return {"action": action, "project": project_id, "events": events}
 
 
@@ -62,7 +64,8 @@ def _deleted(studio: LabelStudio, learning: Learning, annotation_id: int) -> dic
     return {"annotation": annotation_id, "status": "deleted", "changes": learning.retract(annotation_id)}
 
 
-def _annotation(studio: LabelStudio, learning: Learning, annotation_id: int, project_id: int | None) -> dict:
+def _annotation(studio: LabelStudio, learning: Learning, annotation_id: int, project_id: int | None,
+                none_choice: str = DEFAULT_NONE_CHOICE) -> dict:
     annotation = _gone(studio, annotation_id)
     if annotation is None:  # deleted since, or never there (a spoofed id): whatever it contributed goes
         return {"annotation": annotation_id, "status": "not found", "changes": learning.retract(annotation_id)}
@@ -72,19 +75,20 @@ def _annotation(studio: LabelStudio, learning: Learning, annotation_id: int, pro
     project = studio.project(project_id)
     vocabulary = learning.normalizer.vocabulary
     try:
-        control = read_label_config(project.label_config, vocabulary).control
+        control = read_label_config(project.label_config, vocabulary, none_choice).control
     except LabelConfigError as exc:
         return {"annotation": annotation_id, "status": "unusable config", "detail": str(exc)}
     label = annotated_label(annotation, control)
     kept = learning.store.prediction_evidence(annotation.task)
     candidates = [c for c in (kept or {}).get("evidence", {}).get("candidates", [])
                   if c.get("source") != "description"]
+    nothing_fits = control.is_none(label)
     found = verdicts(label, bool(annotation.was_cancelled), label in vocabulary.label_values, candidates,
-                     learning.normalizer)
+                     learning.normalizer, nothing_fits=nothing_fits)
     changes = learning.record(annotation_id, annotation.task, project_id, annotation.completed_by, found)
     predicted = kept["label"] if kept else None
     status = ("cancelled" if annotation.was_cancelled else "no classification" if label is None
-              else "new class" if label not in vocabulary.label_values
+              else "nothing fits" if nothing_fits else "new class" if label not in vocabulary.label_values
               else "confirmed" if label == predicted else "corrected")
     log.info("feedback on task %s: %s (%s -> %s) %s", annotation.task, status, predicted, label, changes)
     return {"annotation": annotation_id, "task": annotation.task, "label": label, "predicted": predicted,

@@ -1,5 +1,5 @@
-"""The vocabulary in force: the expert's file plus the synonyms learned from reviewers that are in force now,
-and the model_version they make.
+"""The vocabulary in force: the expert's file, the suggested names they accepted, and the synonyms learned from
+reviewers that are in force now; and the model_version they make.
 
 The service, the workers and the CLI each ask one VocabularyInForce (built by prelabel.parts), so they agree.
 It reads the store at every call (a promotion on any machine shows at once) and rebuilds only on a change.
@@ -15,7 +15,8 @@ from prelabel.learning.store import LearnedStore
 from prelabel.pipeline.descriptions import class_texts_for
 from prelabel.pipeline.identity import ModelVersion, model_version
 from prelabel.settings import Settings
-from prelabel.vocabulary.vocab import Vocabulary, load_vocabulary, with_learned
+from prelabel.vocabulary.suggested import accepted_names, load_suggestions, suggested_path
+from prelabel.vocabulary.vocab import Vocabulary, load_vocabulary, with_learned, with_suggested
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +30,17 @@ class InForce:
     synonyms: tuple[tuple[str, str], ...]
 
 
+def expert_vocabulary(path: str) -> Vocabulary:
+    """The expert's file and the suggested names they accepted (`<vocab>.suggested.yaml`): everything experts
+    decided. Raises VocabError or SuggestedError for a file that cannot be used."""
+    vocabulary = load_vocabulary(path)
+    return with_suggested(vocabulary, accepted_names(load_suggestions(suggested_path(path)), vocabulary))
+
+
 class VocabularyInForce:
     def __init__(self, settings: Settings, store: LearnedStore):
         self.settings = settings
-        self.base = load_vocabulary(settings.vocab)
+        self.base = expert_vocabulary(settings.vocab)
         self.class_texts = class_texts_for(self.base)
         self.store = store
         self._current: InForce | None = None

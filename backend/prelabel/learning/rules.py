@@ -3,7 +3,8 @@ under rules a domain expert controls.
 
 - Evidence: for each current annotation, every raw MLLM string of its task that did not normalise to the chosen
   label becomes "string -> label"; one that did is a confirmation. Cancelled annotations, annotations without a
-  classification and labels outside the vocabulary ("new class?") are recorded as such, never as synonyms.
+  classification and labels outside the vocabulary ("new class?") are recorded as such, never as synonyms; so
+  is a reviewer's "none of these" (the prediction was wrong, or nothing fits): a verdict of its own.
 - A synonym is pending until promoted: automatically after K agreeing annotations from at least two distinct
   reviewers with no conflicting evidence, or by an expert (accept). A string pointing at two labels, or at
   another label than the vocabulary gives it, is a conflict: never promoted automatically.
@@ -50,16 +51,19 @@ def learnable(string: str, normalizer: Normalizer) -> bool:
 class Verdict:
     """What one annotation says: its rows of evidence."""
 
-    kind: str  # synonym, confirmation, new_class, cancelled, no_classification, no_evidence
+    kind: str  # synonym, confirmation, new_class, nothing_fits, cancelled, no_classification, no_evidence
     string: str | None = None
     label: str | None = None
 
 
 def verdicts(label: str | None, cancelled: bool, in_vocabulary: bool, candidates: list[dict],
-             normalizer: Normalizer) -> list[Verdict]:
-    """Compare the annotated label with the prediction evidence (each candidate: text, label, method)."""
+             normalizer: Normalizer, nothing_fits: bool = False) -> list[Verdict]:
+    """Compare the annotated label with the prediction evidence (each candidate: text, label, method).
+    `nothing_fits`: the reviewer chose the config's "none of these": one verdict, no string learned."""
     if cancelled:
         return [Verdict("cancelled")]
+    if nothing_fits:
+        return [Verdict("nothing_fits")]
     if label is None:
         return [Verdict("no_classification")]
     if not candidates:
@@ -204,35 +208,70 @@ class Learning:
     # ---- what the expert reviews -------------------------------------------------------------------------
 
     def review(self) -> dict:
-        """Pending synonyms and conflicts with counts, reviewers and example tasks; new-class candidates."""
-        decided = {(key, label): status for key, label, status in self.store.query(
-            "SELECT key, label, status FROM synonyms")}
-        rows = self.store.query(
-            "SELECT key, label, string, reviewer, task_id, project_id FROM annotation_evidence "
-            "WHERE kind = 'synonym' ORDER BY created")
+        """Every learned string once, in the state the rule and the experts' decisions leave it, with counts,
+        reviewers and example tasks: in force (promoted or accepted), pending, conflicts (one entry per string,
+        every label it points at), rejected; and new-class candidates.
+
+        A pending pair is a conflict when the string also points at another label (evidence for it, or in force
+        for it) or the vocabulary gives it another label. A rejected pair points nowhere."""
+        decided = {(key, label): (status, string, by) for key, label, status, string, by in self.store.query(
+            "SELECT key, label, status, string, decided_by FROM synonyms")}
+        support = self._review_support()
+        pairs = set(support) | set(decided)
+        in_force_labels: dict[str, set[str]] = {}
+        for (key, label), (status, _, _) in decided.items():
+            if status in ("promoted", "accepted"):
+                in_force_labels.setdefault(key, set()).add(label)
+        in_force, pending, rejected = [], [], []
+        conflicts: dict[str, dict] = {}
+        vocabulary_says: dict[str, str | None] = {}
+        for key, label in sorted(pairs):
+            status, decided_string, by = decided.get((key, label), ("pending", None, None))
+            entry = {"string": decided_string, "label": label, "status": status, "decided_by": by, "count": 0,
+                     "reviewers": [], "tasks": [], **support.get((key, label), {})}
+            if status in ("promoted", "accepted"):
+                in_force.append(entry)
+            elif status == "rejected":
+                rejected.append(entry)
+            else:
+                if key not in vocabulary_says:
+                    said = self.normalizer.normalize(entry["string"])
+                    vocabulary_says[key] = said.label if said.method in SETTLED else None
+                pending_elsewhere = {other for k, other in support if k == key and other != label
+                                     and decided.get((k, other), ("pending",))[0] == "pending"}
+                others = pending_elsewhere | (in_force_labels.get(key, set()) - {label})
+                says = vocabulary_says[key]
+                if others or (says is not None and says != label):
+                    conflict = conflicts.setdefault(key, {"string": entry["string"], "labels": [],
+                                                          "in_force": sorted(in_force_labels.get(key, ())),
+                                                          "vocabulary_says": says if says != label else None})
+                    conflict["labels"].append(entry)
+                    if says is not None and says != label:
+                        conflict["vocabulary_says"] = says
+                else:
+                    pending.append(entry)
+        counts = dict(self.store.query("SELECT kind, count(*) FROM annotation_evidence GROUP BY kind"))
+        return {"in_force": in_force, "pending": sorted(pending, key=lambda e: -e["count"]),
+                "conflicts": list(conflicts.values()), "rejected": rejected, "new_classes": self._new_classes(),
+                "evidence": counts}
+
+    def _review_support(self) -> dict[tuple[str, str], dict]:
+        """(key, label) -> the string as first written, annotations, reviewers and up to five example tasks."""
         grouped: dict[tuple[str, str], dict] = {}
-        for key, label, string, reviewer, task, project in rows:
-            entry = grouped.setdefault((key, label), {"string": string, "label": label, "count": 0,
-                                                      "reviewers": set(), "tasks": []})
+        for key, label, string, reviewer, task, project in self.store.query(
+                "SELECT key, label, string, reviewer, task_id, project_id FROM annotation_evidence "
+                "WHERE kind = 'synonym' ORDER BY created, annotation_id"):
+            entry = grouped.setdefault((key, label), {"string": string, "count": 0, "reviewers": set(), "tasks": []})
             entry["count"] += 1
-            entry["reviewers"].add(reviewer)
+            if reviewer is not None:
+                entry["reviewers"].add(reviewer)
             if len(entry["tasks"]) < 5 and (project, task) not in entry["tasks"]:
                 entry["tasks"].append((project, task))
-        labels_of: dict[str, set[str]] = {}
-        for key, label in grouped:
-            labels_of.setdefault(key, set()).add(label)
-        pending, conflicts = [], []
-        for (key, label), entry in grouped.items():
-            entry["status"] = decided.get((key, label), "pending")
-            entry["reviewers"] = sorted(r for r in entry["reviewers"] if r is not None)
-            vocabulary_says = self.normalizer.normalize(entry["string"])
-            if len(labels_of[key]) > 1 or (vocabulary_says.method in SETTLED and vocabulary_says.label != label):
-                entry["other_labels"] = sorted(labels_of[key] - {label} | (
-                    {vocabulary_says.label} if vocabulary_says.method in SETTLED and vocabulary_says.label != label
-                    else set()))
-                conflicts.append(entry)
-            elif entry["status"] == "pending":
-                pending.append(entry)
+        for entry in grouped.values():
+            entry["reviewers"] = sorted(entry["reviewers"])
+        return grouped
+
+    def _new_classes(self) -> list[dict]:
         new_classes: dict[str, dict] = {}
         for label, string, task, project in self.store.query(
                 "SELECT label, string, task_id, project_id FROM annotation_evidence WHERE kind = 'new_class' "
@@ -243,9 +282,12 @@ class Learning:
                 entry["strings"].append(string)
             if len(entry["tasks"]) < 5 and (project, task) not in entry["tasks"]:
                 entry["tasks"].append((project, task))
-        counts = dict(self.store.query("SELECT kind, count(*) FROM annotation_evidence GROUP BY kind"))
-        return {"pending": pending, "conflicts": conflicts, "new_classes": list(new_classes.values()),
-                "in_force": self.store.synonyms_in_force(), "evidence": counts}
+        return list(new_classes.values())
+
+    def log_change(self, what: str, string: str | None, label: str | None, source: str) -> str:
+        """Log a change made elsewhere (an expert's decision on a suggested name) with the others."""
+        with self.store.transaction(exclusive=True) as run:
+            return self._log(run, what, string, label, source)
 
     def changes(self, limit: int = 50) -> list[tuple]:
         return self.store.query("SELECT at, what, string, label, source FROM changes ORDER BY id DESC LIMIT ?",

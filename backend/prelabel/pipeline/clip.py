@@ -10,6 +10,7 @@ A model is named the way open_clip names it, plus a JSON config path for models 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import re
 from collections.abc import Sequence
@@ -24,6 +25,26 @@ _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*")
 
 class ClipLoadError(RuntimeError):
     """The model or weights named in settings cannot be loaded (unknown name, missing file, no network)."""
+
+
+# CLIP's packages are an extra (pyproject.toml): the core installs without torch's several GB.
+CLIP_PACKAGES = ("torch", "open_clip")
+CLIP_EXTRA = "pip install 'prelabel[clip]'"
+
+
+def missing_clip_packages() -> list[str]:
+    """The CLIP packages that are not installed, found without importing them (torch takes seconds)."""
+    return [name for name in CLIP_PACKAGES if importlib.util.find_spec(name) is None]
+
+
+def clip_missing_message(model: str) -> str | None:
+    """What to do when CLIP is configured (PRELABEL_CLIP_MODEL=model) but not installed; None when it is."""
+    missing = missing_clip_packages()
+    if not missing:
+        return None
+    return (f"CLIP is on (PRELABEL_CLIP_MODEL={model}) but {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not installed: {CLIP_EXTRA}, or set PRELABEL_CLIP_MODEL= "
+            "(empty) to run the MLLM alone")
 
 
 def pick_device(requested: str = "auto") -> str:

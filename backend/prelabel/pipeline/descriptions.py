@@ -1,12 +1,15 @@
 """Class descriptions: five short texts per label, written by the MLLM once and kept in a sibling file of the
 vocabulary (`<vocab>.descriptions.yaml`) where experts read and edit them. CLIP's class features use them.
 
-What is in the file is never regenerated unless asked (`prelabel vocab describe --force`).
+Each text is checked before it is written (prelabel.vocabulary.screening): a flagged one is reported, never
+written. What is in the file is never regenerated unless asked (`prelabel vocab describe --force`, which also
+asks the MLLM again past its cache).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -72,18 +75,38 @@ def class_texts_for(vocabulary: Vocabulary) -> dict[str, list[str]]:
     return class_texts(vocabulary, load_descriptions(descriptions_path(vocabulary.source)))
 
 
-def describe_vocabulary(vocabulary: Vocabulary, path: str | Path, describe: Callable[[str], list[str]],
-                        force: bool = False, progress: Callable[[str], None] | None = None) -> list[str]:
-    """Generate what is missing (everything, with force) and save after each label, so an interruption
-    loses nothing already paid for. Returns the labels described."""
+@dataclass
+class DescribeReport:
+    described: list[str] = field(default_factory=list)  # labels written this run
+    skipped: int = 0  # labels already in the file
+    kept: int = 0
+    flagged: list[tuple[str, str, object]] = field(default_factory=list)  # (label, text, what is wrong with it)
+    empty: list[str] = field(default_factory=list)  # labels every description of which was flagged
+
+
+def describe_vocabulary(vocabulary: Vocabulary, path: str | Path,
+                        describe: Callable[[Label], list[tuple[str, object | None]]], force: bool = False,
+                        progress: Callable[[str, int, int], None] | None = None) -> DescribeReport:
+    """Generate what is missing (everything, with force) and save after each label, so an interruption loses
+    nothing already paid for. `describe` gives each text with what a check found wrong with it (None: keep);
+    flagged texts are reported and never written. A label all of whose texts are flagged is left out, to be
+    asked again."""
     descriptions = load_descriptions(path)
-    done = []
+    report = DescribeReport()
     for entry in vocabulary:
         if descriptions.get(entry.label) and not force:
+            report.skipped += 1
             continue
-        descriptions[entry.label] = describe(class_name(entry))
-        save_descriptions(path, descriptions)
-        done.append(entry.label)
+        answers = describe(entry)
+        kept = [text for text, flag in answers if flag is None]
+        report.flagged.extend((entry.label, text, flag) for text, flag in answers if flag is not None)
+        report.kept += len(kept)
+        if kept:
+            descriptions[entry.label] = kept
+            save_descriptions(path, descriptions)
+            report.described.append(entry.label)
+        else:
+            report.empty.append(entry.label)
         if progress:
-            progress(entry.label)
-    return done
+            progress(entry.label, len(kept), len(answers) - len(kept))
+    return report

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prelabel.pipeline.cache import ResponseCache
-from prelabel.pipeline.clip import ClipModel, load_clip
+from prelabel.pipeline.clip import ClipLoadError, ClipModel, clip_missing_message, load_clip
 from prelabel.pipeline.descriptions import class_texts_for
 from prelabel.pipeline.encoders import load_text_encoder
 from prelabel.pipeline.fusion import ClassFeatureStore
@@ -28,10 +28,22 @@ def mllm_client(settings: Settings) -> MLLMClient | None:
 
 
 def clip_model(settings: Settings) -> ClipModel | None:
+    """CLIP as the settings name it, or None when it is off. A missing package or unreachable weights raise
+    ClipLoadError in one line that names the settings to change."""
     if not settings.clip_enabled:
         return None
-    return load_clip(settings.clip_model, settings.clip_pretrained or None, settings.device,
-                     threads=settings.torch_threads)
+    missing = clip_missing_message(settings.clip_model)
+    if missing:
+        raise ClipLoadError(missing)
+    try:
+        return load_clip(settings.clip_model, settings.clip_pretrained or None, settings.device,
+                         threads=settings.torch_threads)
+    except ClipLoadError as exc:
+        # Most often the weights: the model hub is unreachable (no network, a proxy, HF_HUB_OFFLINE).
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ClipLoadError(f"{first_line}; without the model hub, set PRELABEL_CLIP_MODEL and "
+                            "PRELABEL_CLIP_PRETRAINED to a local model and checkpoint, or PRELABEL_CLIP_MODEL= "
+                            "(empty) to run the MLLM alone") from exc
 
 
 def build_pipeline(settings: Settings, vocabulary: Vocabulary, clip: ClipModel | None = None,

@@ -1,10 +1,11 @@
 """The multimodal LLM, through the `openai` client: any OpenAI-compatible endpoint.
 
-Three questions are asked (the prompts are in prelabel.pipeline.prompts):
+Four questions are asked (the prompts are in prelabel.pipeline.prompts):
 - stage 1, per image: a description (DF), a classification against the label list (PF) and the candidate names
   seen, as JSON (JSON-schema output where the server supports it, a tolerant parser otherwise);
 - stage 2 (TLAC), text only: given the label list and the stage-1 answer, exactly one label or "none";
-- class descriptions: five short descriptions per label, written once into the vocabulary's sibling file.
+- class descriptions: five short descriptions per label, written once into the vocabulary's sibling file;
+- suggested names (TLAC's first stage): the other names of a label, for an expert to accept or reject.
 
 Transient failures (429, 5xx, timeouts, lost connections) are retried with exponential backoff and jitter,
 honouring Retry-After; anything else becomes an MLLMError with a short cause, never a crash of the run.
@@ -28,6 +29,7 @@ import openai
 from prelabel import text as strings
 from prelabel.pipeline.cache import ResponseCache, cache_key
 from prelabel.pipeline.prompts import (
+    DESCRIBE_VERSION,
     DESCRIPTION_PROMPTS,
     SHORTLIST_NOTE,
     STAGE1_OPEN_PROMPT,
@@ -36,6 +38,9 @@ from prelabel.pipeline.prompts import (
     STAGE1_VERSION,
     STAGE2_PROMPT,
     STAGE2_VERSION,
+    SUGGEST_PROMPT,
+    SUGGEST_SCHEMA,
+    SUGGEST_VERSION,
 )
 
 T = TypeVar("T")
@@ -149,26 +154,49 @@ class MLLMClient:
         prompt = STAGE2_PROMPT.format(labels="\n".join(f"- {line}" for line in label_lines), answer=answer)
         return self._cached(key, lambda: self._chat([{"role": "user", "content": prompt}]), parse_stage2, str)
 
-    def describe_class(self, name: str) -> list[str]:
-        """Five short descriptions of a class, one call each."""
-        descriptions = []
+    def describe_class(self, name: str, check: Callable[[str], object | None] | None = None,
+                       force: bool = False) -> list[tuple[str, object | None]]:
+        """Five short descriptions of a class, one call each: (text, what `check` found wrong with it, or None).
+        Only texts that pass the check are cached, so junk is asked again next time; `force` asks past the
+        cache."""
+        found = []
         for prompt in DESCRIPTION_PROMPTS:
-            reply = self._chat([{"role": "user", "content": prompt.format(c=name)}])
+            question = prompt.format(c=name)
+            key = cache_key("describe", DESCRIBE_VERSION, self.model, question)
+            cached = self.cache.get(key) if self.cache is not None and not force else None
+            if cached is not None:
+                self.stats.add(cache_hits=1)
+            reply = cached or self._chat([{"role": "user", "content": question}])
             text = " ".join(strings.clean(reply["content"], strings.DESCRIPTION).split())
-            if not text:
-                raise self._failure("refused", f"empty description for {name!r}")
-            descriptions.append(text)
-        return descriptions
+            flag = check(text) if check else (None if text else "empty")
+            if flag is None and cached is None and self.cache is not None:
+                # the checked, sanitised text, never the raw reply
+                self.cache.put(key, {"content": text, "prompt_tokens": reply["prompt_tokens"],
+                                     "completion_tokens": reply["completion_tokens"]})
+            found.append((text, flag))
+        return found
+
+    def suggest_names(self, label: str, names: list[str], domain: str, languages: list[str],
+                      force: bool = False) -> list[dict]:
+        """TLAC's first stage: the other names of a class, as {"name", "kind", "language"}. A malformed answer is
+        an MLLMError and is not cached; `force` asks past the cache."""
+        prompt = SUGGEST_PROMPT.format(domain=domain, label=label, names="; ".join(names) or "(none)",
+                                       languages=", ".join(languages) or "en")
+        key = cache_key("suggest", SUGGEST_VERSION, self.model, prompt)
+        messages = [{"role": "user", "content": prompt}]
+        return self._cached(key, lambda: self._chat(messages, schema=("suggest", SUGGEST_SCHEMA)), parse_suggestions,
+                            lambda found: json.dumps({"names": found}, ensure_ascii=False), force=force)[0]
 
     # ---- calling ----------------------------------------------------------------------------------------
 
     def _cached(self, key: str, call: Callable[[], dict], parse: Callable[[str], T],
-                store: Callable[[T], str]) -> tuple[T, Usage]:
+                store: Callable[[T], str], force: bool = False) -> tuple[T, Usage]:
         """(parsed answer, its cost). Only answers that parse are cached, and what is cached is the parsed,
         sanitised answer (`store` writes it back as text `parse` reads), never the raw reply: a malformed one
         is asked again on the next run rather than remembered, and nothing the server sent unchecked (a lone
-        surrogate, a control character) reaches the cache."""
-        if self.cache is not None:
+        surrogate, a control character) reaches the cache. `force` asks again past the cache (and caches the new
+        answer)."""
+        if self.cache is not None and not force:
             found = self.cache.get(key)
             if found is not None:
                 self.stats.add(cache_hits=1)
@@ -306,9 +334,9 @@ def parse_stage2(content: str) -> str:
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
 
 
-def parse_stage1(content: str) -> Stage1Answer:
-    """Read the stage-1 JSON; tolerant of code fences, text around the object and missing fields,
-    not of an answer that holds no JSON object at all."""
+def _json_object(content: str) -> dict:
+    """The JSON object in an answer; tolerant of code fences and text around it, not of an answer that holds no
+    JSON object at all."""
     text = _FENCE.sub("", content.strip())
     start = text.find("{")
     if start < 0:
@@ -319,6 +347,33 @@ def parse_stage1(content: str) -> Stage1Answer:
         raise MLLMError("malformed", f"invalid JSON ({exc.msg}): {content[:200]!r}") from None
     if not isinstance(data, dict):
         raise MLLMError("malformed", f"expected a JSON object: {content[:200]!r}")
+    return data
+
+
+def parse_suggestions(content: str) -> list[dict]:
+    """The names of a suggest answer, each {"name", "kind", "language"}; plain strings are common names."""
+    names = _json_object(content).get("names")
+    if not isinstance(names, list):
+        raise MLLMError("malformed", f"'names' is not a list: {content[:200]!r}")
+    found = []
+    for item in names:
+        if isinstance(item, str):
+            item = {"name": item}
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise MLLMError("malformed", f"a name is neither text nor an object with 'name': {item!r:.200}")
+        name = " ".join(strings.clean(item["name"], strings.SENTENCE).split())
+        if not strings.fits(name, strings.NAME):
+            continue  # no name is that long (prelabel.text): dropped, like an over-long stage-1 candidate
+        language = item.get("language")
+        found.append({"name": name, "kind": strings.clean(item.get("kind") or "common", strings.NAME).lower(),
+                      "language": strings.clean(language, strings.NAME) if isinstance(language, str) else language})
+    return found
+
+
+def parse_stage1(content: str) -> Stage1Answer:
+    """Read the stage-1 JSON; tolerant of code fences, text around the object and missing fields,
+    not of an answer that holds no JSON object at all."""
+    data = _json_object(content)
     candidates = data.get("candidates") or []
     if isinstance(candidates, str):
         candidates = [candidates]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 STAGE1_VERSION = "stage1-v2"
 STAGE2_VERSION = "stage2-v2"
+DESCRIBE_VERSION = "describe-v1"
+SUGGEST_VERSION = "suggest-v1"
 
 STAGE1_PROMPT = """Look at the image and answer with a JSON object with three fields:
 "description": What do you see? Describe any object precisely, including its type or class.
@@ -59,3 +61,28 @@ DESCRIPTION_PROMPTS = (
     "Describe an image from the internet of a {c}. Respond with one or two sentences.",
     "A short caption of an image of a {c}.",
 )
+
+# TLAC's first stage (methods.md, section 3): the other names of a class, for an expert to accept or reject.
+SUGGEST_PROMPT = """You help keep the vocabulary an inspection team labels photos with (domain: {domain}).
+Class: {label}
+Names it already has: {names}
+
+List the other names this exact class is known by: common names in each of these languages ({languages}), older \
+scientific names or standard terms, abbreviations, and words inspectors use for it. Give only names that mean \
+exactly this class: never a broader group, a related class, or a description. Answer with a JSON object \
+{{"names": [{{"name": "...", "kind": "common", "language": "en"}}]}}, where kind is common, scientific or alias \
+and language is the two-letter code of a common name. If you know no other name, give an empty list."""
+
+SUGGEST_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "names": {"type": "array", "items": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "kind": {"type": "string"}, "language": {"type": "string"}},
+            "required": ["name", "kind", "language"],
+            "additionalProperties": False,
+        }},
+    },
+    "required": ["names"],
+    "additionalProperties": False,
+}

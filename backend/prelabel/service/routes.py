@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
 POLL = 0.1
 MAX_ID = 2 ** 63  # task ids are 64-bit signed integers in Label Studio's database and in ours
-LEDGER_GRACE = 90.0  # seconds Label Studio has to store a response's predictions before the reconciler looks
 # ANNOTATIONS_CREATED comes from the "predictions to annotations" action: reviewers accepting pre-labels in bulk.
 FEEDBACK_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED",
                     "START_TRAINING"}
@@ -73,22 +72,20 @@ def setup() -> Response | tuple[Response, int]:
     this = backend()
     in_force = this.parts.in_force.current()
     version = str(in_force.model_version)
+    none_choice = this.settings.none_choice
+    project_id = _project_id(body.get("project"))
     try:
-        report = this.configs.read(body.get("schema") or "", in_force.vocabulary)
+        report = this.configs.read(body.get("schema") or "", in_force.vocabulary, none_choice)
     except LabelConfigError as exc:
         return jsonify(error=str(exc)), 400
-    if report.missing_from_vocabulary:
-        log.warning("labels in the config but not in the vocabulary (never predicted): %s",
-                    quote(report.missing_from_vocabulary, 500))
-    if report.missing_from_config:
-        log.warning("vocabulary labels missing from the config: %d", len(report.missing_from_config))
-    project_id = _project_id(body.get("project"))
+    for problem in report.problems(none_choice):  # the same sentences as config.problems in the answer
+        log.warning("labeling config of project %s: %s", project_id, quote(problem, 500))
     if project_id is not None:
         try:
             queues.enqueue_version_sync(this.redis, project_id, version)
         except Exception:  # Redis away: /setup still answers; the next prediction job fixes the version
             log.warning("could not queue the model_version update of project %s", project_id, exc_info=True)
-    return jsonify(model_version=version, config=report.to_dict())
+    return jsonify(model_version=version, config=report.to_dict(none_choice))
 
 
 @api.get("/versions")
@@ -153,7 +150,7 @@ def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]
     delivered = [task_id for task_id, answer in answers.items() if answer.get("model_version") == version]
     # Label Studio stores a response's predictions after it arrives, if the caller is still there: the
     # reconciler checks it did, and writes what a lost response lost (prelabel.jobs.maintenance).
-    results.ledger_add(version, project_id, delivered, due_in=LEDGER_GRACE)
+    results.ledger_add(version, project_id, delivered, due_in=this.settings.reconcile_after)
     return answers
 
 

@@ -9,6 +9,7 @@ unexchanged and is refused (docs/label-studio-testing.md).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 
 import requests
@@ -35,7 +36,7 @@ class LabelStudio:
         from label_studio_sdk import LabelStudio as SDK
 
         if not url.startswith(("http://", "https://")):
-            raise StudioError(f"LABEL_STUDIO_URL must start with http:// or https://, got {url!r}")
+            raise StudioError(f"LABEL_STUDIO_URL must start with http:// or https://, got {redact_url(url)!r}")
         if not api_key:
             raise StudioError("LABEL_STUDIO_API_KEY is not set: Prelabel needs a token to read images and "
                               "write predictions (a legacy token or a Personal Access Token)")
@@ -44,6 +45,7 @@ class LabelStudio:
         self.timeout = timeout
         self.sdk = SDK(base_url=self.url, api_key=api_key, timeout=timeout)
         self._session = requests.Session()
+        self.calls: Counter[str] = Counter()  # HTTP calls made, by what they did (metrics, benchmarks)
         self.images = ImageFetcher(self.url, self._authorization, images)
 
     # ---- images ------------------------------------------------------------------------------------------
@@ -54,6 +56,7 @@ class LabelStudio:
 
     def fetch_image(self, value: str, task_id: int | None = None) -> bytes:
         """The image's bytes; a FetchError (a StudioError) when the policy refuses it or it cannot be fetched."""
+        self.calls["fetch image"] += 1
         return self.images.fetch(value, task_id)
 
     def _authorization(self) -> str:
@@ -123,6 +126,7 @@ class LabelStudio:
         return int(getattr(body, "created", None) or len(predictions))
 
     def delete_prediction(self, prediction_id: int) -> None:
+        self.calls["delete prediction"] += 1
         try:
             self.sdk.predictions.delete(id=prediction_id)
         except Exception as exc:
@@ -131,6 +135,7 @@ class LabelStudio:
                                   f"({type(exc).__name__})", status=getattr(exc, "status_code", None)) from exc
 
     def _get_json(self, path: str, params: dict) -> dict | list:
+        self.calls[f"read {path}"] += 1
         url = f"{self.url}{path}"
         try:
             response = self._session.get(url, params=params, headers={"Authorization": self._authorization()},
@@ -149,6 +154,7 @@ class LabelStudio:
         return self._call("read annotation", self.sdk.annotations.get, id=annotation_id)
 
     def _call(self, what: str, function, **kwargs):
+        self.calls[what] += 1
         try:
             return function(**kwargs)
         except Exception as exc:  # the SDK raises httpx errors and its own ApiError

@@ -1,7 +1,21 @@
-"""Reading a Label Studio labeling config: which <Choices> or <Taxonomy> over which <Image> gets our label.
+"""Labeling configs: which <Choices> or <Taxonomy> over which <Image> gets our label, whether the config has a
+"none of these" choice and an evidence <TextArea>, and the config Prelabel ships (`prelabel vocab labelconfig`).
 
 Parsed with label-studio-sdk's LabelInterface; the taxonomy's nesting (which the SDK flattens) is read from
 the XML, because a taxonomy prediction names the whole path to a label.
+
+Labels and choices. A choice stands for a vocabulary label when its value or its alias is that label (value
+first): `<Choice value="錆" alias="rust"/>` shows 錆 to the reviewer, stores "rust" in results, and is the
+label "rust". A prediction must carry what the choice stores (the alias if it has one), else Label Studio
+selects nothing (docs/label-studio-testing.md).
+
+The shipped layout (make_label_config), checked in Label Studio 1.23.2 with Chromium: the image on the left; on
+the right, always in view, the label control and under it the evidence TextArea that the prediction fills
+(read-only, `maxSubmissions="1"` hides the empty input box). Up to CHECKBOXES_UP_TO choices: checkboxes, each
+with its hotkey shown. More: a <Taxonomy> with `maxUsages="1"`: the selected label is a tag in its input (in
+view however many labels there are) and its dropdown has a search box; it has no hotkeys. A <Choices
+layout="select"> was rejected: no search box, and its auto-assigned hotkeys stay active unseen (pressing 1
+silently changes the selection); vertical or inline checkboxes put a suggestion among 30 or 300 below the fold.
 """
 
 from __future__ import annotations
@@ -11,12 +25,21 @@ from dataclasses import dataclass, field
 
 from prelabel.vocabulary.vocab import Vocabulary
 
+EVIDENCE_NAME = "prelabel_evidence"  # the <TextArea name> Prelabel fills with its evidence
+DEFAULT_NONE_CHOICE = "None of these"  # PRELABEL_NONE_CHOICE's default
+CHECKBOXES_UP_TO = 10  # choices (the none included) shown as checkboxes; more become a searchable Taxonomy
+
 
 @dataclass(frozen=True)
 class Control:
     """Where a label goes in the labeling config: a <Choices> or <Taxonomy> named from_name over an <Image>
-    named to_name whose value is $data_key. `results` maps a Choice value to what a result stores (its alias,
-    if it has one); `paths` gives a taxonomy label's path of values."""
+    named to_name whose value is $data_key.
+
+    Keys of `results` (choices) and `paths` (taxonomy) are labels: the vocabulary label a choice stands for, or
+    the choice's value for a choice that stands for none. `results` gives what a result stores (the alias, if
+    any); `paths` the taxonomy path of stored values; `shown` what the reviewer reads, where it differs from
+    the label. `none` is the key of the "none of these" choice, `evidence` the name of the evidence TextArea
+    over the same image (None when the config has none)."""
 
     from_name: str = "label"
     to_name: str = "image"
@@ -24,31 +47,53 @@ class Control:
     kind: str = "choices"  # or "taxonomy"
     results: dict[str, str] = field(default_factory=dict)
     paths: dict[str, list[str]] = field(default_factory=dict)
+    shown: dict[str, str] = field(default_factory=dict)
+    none: str | None = None
+    evidence: str | None = None
+
+    def can_show(self, label: str) -> bool:
+        """Does the config offer a choice for this vocabulary label?"""
+        return label != self.none and label in (self.paths if self.kind == "taxonomy" else self.results)
+
+    def display(self, label: str) -> str:
+        """What the reviewer reads for a label: its choice's value."""
+        return self.shown.get(label, label)
 
     def value(self, label: str) -> dict:
         if self.kind == "taxonomy":
             return {"taxonomy": [self.paths.get(label, [label])]}
         return {"choices": [self.results.get(label, label)]}
 
+    def none_value(self) -> dict | None:
+        """The result value of the "none of these" choice, or None when the config has no such choice."""
+        return self.value(self.none) if self.none is not None else None
+
     def label_of(self, value: dict) -> str | None:
-        """The vocabulary label a result value names (the reverse of value())."""
+        """The label a result value names (the reverse of value()): a vocabulary label, the none choice's key, or
+        the value of a choice outside the vocabulary."""
         if self.kind == "taxonomy":
             paths = value.get("taxonomy") or []
-            return paths[0][-1] if paths and paths[0] else None
+            if not paths or not paths[0]:
+                return None
+            by_path = {tuple(path): label for label, path in self.paths.items()}
+            return by_path.get(tuple(paths[0]), paths[0][-1])
         choices = value.get("choices") or []
         if not choices:
             return None
         back = {stored: label for label, stored in self.results.items()}
         return back.get(choices[0], choices[0])
 
+    def is_none(self, label: str | None) -> bool:
+        return label is not None and label == self.none
+
     def to_dict(self) -> dict:
         return {"from_name": self.from_name, "to_name": self.to_name, "data_key": self.data_key, "kind": self.kind,
-                "results": self.results, "paths": self.paths}
+                "results": self.results, "paths": self.paths, "shown": self.shown, "none": self.none,
+                "evidence": self.evidence}
 
     @classmethod
     def from_dict(cls, data: dict) -> Control:
         return cls(**data)
-
 
 
 class LabelConfigError(ValueError):
@@ -58,18 +103,53 @@ class LabelConfigError(ValueError):
 @dataclass(frozen=True)
 class ConfigReport:
     control: Control
-    labels: list[str]  # the label values the config offers
-    missing_from_vocabulary: list[str] = field(default_factory=list)  # in the config, not in the vocabulary
-    missing_from_config: list[str] = field(default_factory=list)  # in the vocabulary, not in the config
+    labels: list[str]  # the labels the config offers (the none choice excluded)
+    missing_from_vocabulary: list[str] = field(default_factory=list)  # choices that are no vocabulary label
+    missing_from_config: list[str] = field(default_factory=list)  # vocabulary labels without a choice
 
-    def to_dict(self) -> dict:
+    def problems(self, none_choice: str = DEFAULT_NONE_CHOICE) -> list[str]:
+        """What an admin should know about this config, in words: each entry one sentence."""
+        found = []
+        if self.missing_from_config:
+            shown_as = (f"as {self.control.display(self.control.none)!r}" if self.control.none is not None
+                        else "with no choice selected")
+            found.append(f"{len(self.missing_from_config)} vocabulary label(s) have no choice in the labeling "
+                         f"config: when Prelabel finds one of them, the reviewer sees it {shown_as}, with the label "
+                         f"named in the evidence: {_listed(self.missing_from_config)}")
+        if self.missing_from_vocabulary:
+            found.append(f"{len(self.missing_from_vocabulary)} choice(s) are not labels of the vocabulary (neither "
+                         f"value nor alias): Prelabel never predicts them: {_listed(self.missing_from_vocabulary)}")
+        if self.control.none is None:
+            found.append(f"no {none_choice!r} choice (PRELABEL_NONE_CHOICE): when nothing fits, no choice is "
+                         "selected and reviewers cannot submit that nothing fits; `prelabel vocab labelconfig` "
+                         "makes a config with one")
+        if self.control.evidence is None:
+            found.append(f"no <TextArea name=\"{EVIDENCE_NAME}\"> over the image {self.control.to_name!r}: reviewers "
+                         "do not see why a label was suggested; `prelabel vocab labelconfig` makes a config with one")
+        return found
+
+    def to_dict(self, none_choice: str = DEFAULT_NONE_CHOICE) -> dict:
         return {"from_name": self.control.from_name, "to_name": self.control.to_name, "type": self.control.kind,
                 "labels": len(self.labels), "missing_from_vocabulary": self.missing_from_vocabulary,
-                "missing_from_config": self.missing_from_config}
+                "missing_from_config": self.missing_from_config,
+                "none_choice": (self.control.display(self.control.none) if self.control.none is not None
+                                else None),
+                "evidence": self.control.evidence, "problems": self.problems(none_choice)}
 
 
-def read_label_config(config: str, vocabulary: Vocabulary) -> ConfigReport:
-    """Find the first Choices or Taxonomy control over an Image; compare its labels with the vocabulary."""
+def _listed(items: list[str], most: int = 10) -> str:
+    shown = ", ".join(items[:most])
+    return shown + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
+def _same(a: str, b: str) -> bool:
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
+def read_label_config(config: str, vocabulary: Vocabulary, none_choice: str = DEFAULT_NONE_CHOICE) -> ConfigReport:
+    """Find the first Choices or Taxonomy control over an Image; compare its labels with the vocabulary; find
+    its "none of these" choice (value or alias `none_choice`, when that is no vocabulary label) and the evidence
+    TextArea over the same image."""
     from label_studio_sdk.label_interface import LabelInterface
 
     if not config or not config.strip():
@@ -80,50 +160,112 @@ def read_label_config(config: str, vocabulary: Vocabulary) -> ConfigReport:
     except Exception as exc:  # the SDK raises a mix of XML and validation errors
         raise LabelConfigError(f"the labeling config cannot be parsed: {exc}") from None
     images = {obj.name: obj for obj in interface.objects if obj.tag == "Image"}
+    known = set(vocabulary.label_values)
     for control in interface.controls:
         if control.tag not in ("Choices", "Taxonomy"):
             continue
         target = next((name for name in control.to_name if name in images), None)
         if target is None:
             continue
-        value = images[target].value or ""
+        data_key = (images[target].value or "").lstrip("$")
         if control.tag == "Choices":
-            # A <Choice alias="..."> is stored under its alias: the prediction must use it too.
-            stored = {tag.attr.get("value", label): label for label, tag in control.labels_attrs.items()}
-            labels = list(stored)
-            made = Control(control.name, target, value.lstrip("$"), "choices", results=stored)
+            choices = [(tag.attr.get("value", stored), stored) for stored, tag in control.labels_attrs.items()]
+            kind, nodes = "choices", [(value, stored, [stored]) for value, stored in choices]
         else:
-            paths = _taxonomy_paths(root, control.name)
-            labels = list(paths)
-            made = Control(control.name, target, value.lstrip("$"), "taxonomy", paths=paths)
-        known = set(vocabulary.label_values)
+            kind, nodes = "taxonomy", _taxonomy_nodes(root, control.name)
+        results: dict[str, str] = {}
+        paths: dict[str, list[str]] = {}
+        shown: dict[str, str] = {}
+        none = None
+        for value, stored, path in nodes:
+            label = value if value in known else stored if stored in known else value
+            if label in results or label in paths:
+                continue  # two choices for one label: the first one is used
+            if label not in known and none is None and (_same(value, none_choice) or _same(stored, none_choice)):
+                none = label
+            if kind == "choices":
+                results[label] = stored
+            else:
+                paths[label] = path
+            if value != label:
+                shown[label] = value
+        evidence = next((c.name for c in interface.controls if c.tag == "TextArea" and c.name == EVIDENCE_NAME
+                         and target in c.to_name), None)
+        made = Control(control.name, target, data_key, kind, results=results, paths=paths, shown=shown, none=none,
+                       evidence=evidence)
+        labels = [label for label in (paths if kind == "taxonomy" else results) if label != none]
         return ConfigReport(made, labels, [label for label in labels if label not in known],
                             [label for label in vocabulary.label_values if label not in set(labels)])
     raise LabelConfigError("the labeling config has no <Choices> or <Taxonomy> whose toName is an <Image>: "
                            "Prelabel pre-labels image classification projects")
 
 
-def _taxonomy_paths(root: ElementTree.Element, name: str) -> dict[str, list[str]]:
-    """Each leaf and inner value of a <Taxonomy> with the path of values leading to it."""
+def _taxonomy_nodes(root: ElementTree.Element, name: str) -> list[tuple[str, str, list[str]]]:
+    """(value, stored, path of stored values) for each leaf and inner choice of a <Taxonomy>."""
     taxonomy = next(node for node in root.iter("Taxonomy") if node.get("name") == name)
-    paths: dict[str, list[str]] = {}
+    nodes: list[tuple[str, str, list[str]]] = []
 
     def walk(node: ElementTree.Element, trail: list[str]) -> None:
         for child in node.findall("Choice"):
-            path = [*trail, child.get("alias") or child.get("value") or ""]
-            paths.setdefault(child.get("value", ""), path)
+            value = child.get("value", "")
+            stored = child.get("alias") or value
+            path = [*trail, stored]
+            nodes.append((value, stored, path))
             walk(child, path)
 
     walk(taxonomy, [])
-    return paths
+    return nodes
 
 
-def make_label_config(vocabulary: Vocabulary) -> str:
-    """A ready labeling config for a vocabulary: an image, one choice per label, and a box for notes."""
-    def escape(text: str) -> str:
-        return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+def _escape(text: str) -> str:
+    return (text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("\n", " "))
 
-    choices = "\n".join(f'    <Choice value="{escape(label)}"/>' for label in vocabulary.label_values)
-    return ('<View>\n  <Image name="image" value="$image" zoom="true"/>\n'
-            '  <Choices name="label" toName="image" choice="single" showInline="false">\n'
-            f"{choices}\n  </Choices>\n</View>\n")
+
+def make_label_config(vocabulary: Vocabulary, none_choice: str = DEFAULT_NONE_CHOICE,
+                      language: str | None = None) -> str:
+    """The labeling config for a vocabulary, laid out for reviewers (see the module's docstring): one choice per
+    label and a "none of these" choice, and the evidence TextArea that Prelabel's predictions fill.
+
+    `language` (e.g. "ja"): each choice shows the label's first common name in that language and stores the
+    label as its alias (labels without one, or whose name another label already shows, show the label)."""
+    choices: list[tuple[str, str | None]] = []  # (value, alias)
+    taken: set[str] = set()
+    for entry in vocabulary:
+        name = next(iter(entry.common.get(language, ())), None) if language else None
+        if name and name not in taken and name not in vocabulary.label_values:
+            choices.append((name, entry.label))
+            taken.add(name)
+        else:
+            choices.append((entry.label, None))
+            taken.add(entry.label)
+    none_shown = {"ja": "該当なし"}.get(language or "", none_choice)
+    none = (none_shown, none_choice if none_shown != none_choice else None)
+    checkboxes = len(choices) + 1 <= CHECKBOXES_UP_TO
+
+    def tag(value: str, alias: str | None) -> str:
+        return f'<Choice value="{_escape(value)}"' + (f' alias="{_escape(alias)}"' if alias else "") + "/>"
+
+    indent = "        "
+    if checkboxes:
+        items = "\n".join(indent + tag(*choice) for choice in [*choices, none])
+        control = ('      <Choices name="label" toName="image" choice="single" showInline="false">\n'
+                   f"{items}\n      </Choices>\n")
+    else:
+        items = "\n".join(indent + tag(*choice) for choice in [none, *choices])
+        control = (f'      <Taxonomy name="label" toName="image" maxUsages="1" '
+                   f'placeholder="Search {len(choices)} labels">\n{items}\n      </Taxonomy>\n')
+    return ('<View>\n'
+            '  <View style="display: flex; gap: 16px; align-items: flex-start">\n'
+            '    <View style="flex: 3; min-width: 0">\n'
+            '      <Image name="image" value="$image" zoom="true"/>\n'
+            '    </View>\n'
+            '    <View style="flex: 2; min-width: 320px">\n'
+            '      <Header value="Label"/>\n'
+            f"{control}"
+            '      <Header value="Why Prelabel suggests it"/>\n'
+            f'      <TextArea name="{EVIDENCE_NAME}" toName="image" editable="false" maxSubmissions="1" rows="3" '
+            'placeholder="No evidence: Prelabel has not pre-labelled this task"/>\n'
+            '    </View>\n'
+            '  </View>\n'
+            '</View>\n')

@@ -1,38 +1,56 @@
 """TLAC normalisation: a free-text answer -> one label of the vocabulary, or an honest none.
 
 Stages, first decisive one wins (methods.md, sections 3 and 4):
-1. exact / alias: the whole answer is a name as written (less case, width, quotes, full stop).
-2. rule: a name found inside the answer after the writing rules of textnorm (plural, spelling, kana,
-   hyphens, genus abbreviation, author citation, surrounding sentence or Japanese suffixes).
-3. fuzzy: the same after correcting one or two characters in words the vocabulary does not know.
-   A word the vocabulary knows is never corrected, so one species is never "fixed" into its sibling.
-4. A name that fits several labels (a head word such as "weevil", a genus, a family, a Japanese ending such
-   as ゾウムシ) gives none, method "ambiguous", with those labels as alternatives: never a guess.
-5. embedding (optional): nearest name by a text encoder, only when the rules found nothing at all.
+1. exact / alias / suggested / learned: the whole answer is a name as written (less case, width, quotes, stop).
+2. rule: a name found among the answer's words after the writing rules of textnorm (plural, spelling, kana,
+   okurigana, kanji or kana, hyphens, genus abbreviation, author citation), unless the words around it make it
+   part of a name of something else ("greater rice weevil", "BGA solder balls", 変色防止剤, ニセナミハダニ).
+3. fuzzy: the same after correcting one or two characters in words the vocabulary and the language do not
+   know. A known word is never corrected, so one species is never "fixed" into its sibling.
+4. A head word that only one label's names end with ("lanternfly", ハダニ) is that label, at a lower score,
+   when it stands alone, is no everyday word, and no name ties it to one process ("casting blowhole").
+5. A word several labels' names share (a head such as "weevil" or 割れ, a genus, a `parent`) gives none,
+   method "ambiguous", with those labels as alternatives: never a guess.
+6. embedding (optional): nearest name by a text encoder, only when the rules found nothing at all.
+Two different labels named in one answer are ambiguous too.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from rapidfuzz.distance import DamerauLevenshtein
+from rapidfuzz.distance import DamerauLevenshtein, Levenshtein
 
-from prelabel.vocabulary import textnorm
+from prelabel.vocabulary import everyday, japanese, loanwords, textnorm
 from prelabel.vocabulary.textnorm import Token
 from prelabel.vocabulary.vocab import Vocabulary
 
-EXACT, ALIAS, LEARNED, RULE, FUZZY, EMBEDDING, AMBIGUOUS, NONE = (
-    "exact", "alias", "learned", "rule", "fuzzy", "embedding", "ambiguous", "none")
-_SCORES = {EXACT: 1.0, ALIAS: 0.97, LEARNED: 0.95, RULE: 0.92}
+EXACT, ALIAS, SUGGESTED, LEARNED, RULE, FUZZY, EMBEDDING, AMBIGUOUS, NONE = (
+    "exact", "alias", "suggested", "learned", "rule", "fuzzy", "embedding", "ambiguous", "none")
+_SCORES = {EXACT: 1.0, ALIAS: 0.97, SUGGESTED: 0.96, LEARNED: 0.95, RULE: 0.92}
+# A label read off a head word only one label has: an inference, so below stage 2's threshold (0.9), where the
+# pipeline asks the MLLM for a second opinion.
+HEAD_SCORE = 0.85
 _MAX_ALTERNATIVES = 10
 _MAX_FUZZY_VARIANTS = 8
 _FUZZY_PREFIX = 7
-_MIN_JAPANESE_SUBSTRING = 3  # a shorter name found inside a longer run of kana is too likely a coincidence
-_MIN_PHRASE = 3  # a name of one or two letters ("A", "ga") counts only as the whole answer, never inside one
+_MIN_KANA_SUBSTRING = 3  # a shorter name found inside a run of hiragana is too likely a coincidence
+_MIN_PHRASE = 3  # a Latin name of one or two letters ("IP", "A") counts only as the whole answer
+NAME, GROUP, HEAD = "name", "group", "head"
+# Japanese words after a name that deny it or make it part of a "prevention" word: 錆なし, 変色防止剤, 錆止め.
+_JA_NOT_AFTER = ("ナシ", "無", "ナイ", "防止", "止")
+_JA_NOT_BEFORE = frozenset(["耐", "防", "非", "無", "抗"])  # prefixes: 耐食, 防錆, 非...
+_JA_NEGATIONS = frozenset(["ナイ", "無", "ン", "ズ", "ヌ", "ナカッ"])  # ない, 無い, ません, ず, ぬ, なかった
+_JA_KIND_SUFFIXES = frozenset(["類"])
+_JA_EXISTENCE = frozenset(["有", "アリ", "在"])  # 有り, あり: present  # ハダニ類: spider mites, as a kind
+_JA_COORDINATORS = frozenset(["ト", "ヤ", "カ", "マタ", "ハ", "オヨビ", "及", "並", "モ"])
+_COMPOUNDING = ("noun", "process", "prefix", "suffix")
+_FUNCTION_CLASSES = ("particle", "auxiliary", "verb", "adjective", "adverb", "conjunction", "adnominal")
 
 
 @dataclass(frozen=True)
@@ -63,47 +81,72 @@ class Normalized:
 
 @dataclass(frozen=True)
 class _Match:
-    start: int
+    start: int  # token positions, end exclusive
     end: int
     labels: frozenset[str]
-    specific: bool  # False for a group key (head word, genus, family, Japanese ending)
+    kind: str  # NAME, GROUP or HEAD
     edits: int = 0
+    accepted: bool = True  # HEAD: may decide a label on its own
 
     def inside(self, other: _Match) -> bool:
         return other.start <= self.start and self.end <= other.end and (self.start, self.end) != (
             other.start, other.end)
+
+    def overlaps(self, start: int, end: int) -> bool:
+        return self.start < end and start < self.end
+
+
+@dataclass(frozen=True)
+class _Head:
+    """A word only one label's names end with, and what the names say about it."""
+
+    label: str
+    qualified: bool  # a name ties it to one process ("casting blowhole", 成形バリ)
+    word: str  # the head word as a name writes it (whether it is an everyday word is asked when it is met)
+    kana_suffix: bool  # a kana ending of one unknown word (ハダニ of ナミハダニ): a word only if it stands alone
 
 
 def allowed_edits(word: str) -> int:
     """How many characters may be wrong in a word of this length and still be corrected."""
     if len(word) < 4:
         return 0
-    if len(word) <= (6 if _is_kana(word) else 7):
+    if len(word) <= (7 if word.isascii() else 6):
         return 1
     return 2
-
-
-def _is_kana(word: str) -> bool:
-    return not word.isascii()
 
 
 @dataclass
 class _Index:
     exact: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))  # key -> label -> kind
-    phrases: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    groups: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    names: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # Reading -> label -> was the name written with kana: kanji writings are never compared by reading alone.
+    name_readings: dict[str, dict[str, bool]] = field(default_factory=lambda: defaultdict(dict))
+    tails: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    tail_readings: dict[str, dict[str, bool]] = field(default_factory=lambda: defaultdict(dict))
+    head_candidates: dict[tuple[str, str], _Head] = field(default_factory=dict)
+    taxa: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # genus or parent -> labels
+    genera: set[str] = field(default_factory=set)
     kana_names: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    kanji_names: dict[str, tuple[set[str], str]] = field(default_factory=dict)  # one kanji word -> labels, reading
     words: set[str] = field(default_factory=set)
+    word_labels: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # word -> labels it names
+    units: dict[str, tuple[Token, ...]] = field(default_factory=dict)  # fuzzy units of names -> their tokens
     deletes: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    max_tokens: int = 1
+    max_key: int = 1  # the longest name key, in characters: no longer span of an answer can be a name
+    max_words: int = 1  # the most words of a Latin name
+    binomial_labels: set[str] = field(default_factory=set)
     max_kana_name: int = 0
+    groups: dict[str, frozenset[str]] = field(default_factory=dict)
+    heads: dict[str, _Head] = field(default_factory=dict)
+    loanwords: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # English tails by sound
 
 
 class Normalizer:
     """Maps answers onto one vocabulary. Build it once (indexing is the slow part); normalize() is cheap.
 
     Synonyms learned from reviewers arrive as the vocabulary's `learned` names (vocab.with_learned): method
-    "learned". `text_encoder` switches the embedding stage on (see prelabel.encoders).
+    "learned"; accepted suggested names as `suggested` names: method "suggested". `text_encoder` switches the
+    embedding stage on (see prelabel.pipeline.encoders).
     """
 
     def __init__(
@@ -116,12 +159,15 @@ class Normalizer:
         self.vocabulary = vocabulary
         self._index = _Index()
         for entry in vocabulary:
+            scientific = {name.text for name in entry.suggested if name.kind == "scientific"}
             for name in entry.names():
-                self._add_name(name.text, entry.label, name.kind, name.language)
+                self._add_name(name.text, entry.label, name.kind,
+                               scientific=name.kind in ("label", "scientific") or name.text in scientific)
             if entry.parent:
                 parts = textnorm.tokens(entry.parent)
-                self._add_group(textnorm.compact(parts), entry.label)
+                self._index.taxa[textnorm.compact(parts)].add(entry.label)
                 self._index.words.update(part.text for part in parts)
+        self._settle_tails()
         self._index_deletes()
         self.text_encoder = text_encoder
         self._embedding_threshold = (
@@ -135,44 +181,111 @@ class Normalizer:
 
     # ---- building the index ---------------------------------------------------------------------------
 
-    def _add_name(self, text: str, label: str, kind: str, language: str | None) -> None:
+    def _add_name(self, text: str, label: str, kind: str, scientific: bool) -> None:
         index = self._index
-        core = textnorm.scientific_core(text) if kind in ("label", "scientific") else text
-        exact_kind = kind if kind in (ALIAS, LEARNED) else EXACT
+        core = textnorm.scientific_core(text) if scientific else text
+        exact_kind = kind if kind in (ALIAS, LEARNED, SUGGESTED) else EXACT
         for written in {text, core}:
             index.exact[textnorm.light_key(written)].setdefault(label, exact_kind)
         parts = textnorm.tokens(core)
         key = textnorm.compact(parts)
-        if len(key) < _MIN_PHRASE:
-            return
-        index.phrases[key].add(label)
-        index.max_tokens = max(index.max_tokens, len(parts))
+        is_japanese = any(part.japanese for part in parts)
         index.words.update(part.text for part in parts)
-        if len(parts) == 1 and parts[0].script == "kana":
+        for part in parts:
+            index.word_labels[part.text].add(label)
+        for unit in _units(parts):
+            index.units.setdefault(textnorm.compact(parts[unit[0]:unit[1]]), tuple(parts[unit[0]:unit[1]]))
+        if not key or (len(key) < _MIN_PHRASE and not is_japanese):
+            return
+        index.names[key].add(label)
+        reading = textnorm.reading_key(parts) or (key if is_japanese else None)
+        if reading:
+            index.name_readings[reading][label] = index.name_readings[reading].get(label, False) or any(
+                part.script == "kana" for part in parts)
+        index.max_key = max(index.max_key, len(key))
+        if not is_japanese:
+            index.max_words = max(index.max_words, len(parts))
+        if all(part.script == "kana" for part in parts) and len(key) >= _MIN_KANA_SUBSTRING:
             index.kana_names[key].add(label)
             index.max_kana_name = max(index.max_kana_name, len(key))
-        latin = all(part.script == "latin" for part in parts)
-        if kind in ("label", "scientific") and latin and len(parts) >= 2 and core[:1].isupper():
+        if len(parts) == 1 and parts[0].script == "kanji" and parts[0].reading:
+            labels, _ = index.kanji_names.setdefault(key, (set(), parts[0].reading))
+            labels.add(label)
+        binomial = scientific and not is_japanese and len(parts) >= 2 and bool(textnorm.GENUS.match(core.split()[0]))
+        if binomial:
             genus, rest = parts[0].text, textnorm.compact(parts[1:])
-            self._add_group(genus, label)
-            index.phrases[genus[0] + rest].add(label)  # "H. halys"
-        if kind == "common":
-            # The endings of a common name name a group: "weevil" of "rice weevil", ゾウムシ of コクゾウムシ.
-            for start in range(1, len(parts)):
-                self._add_group(textnorm.compact(parts[start:]), label)
-            if len(parts) == 1 and parts[0].script == "kana":
-                for start in range(1, len(key) - 1):
-                    self._add_group(key[start:], label)
+            index.taxa[genus].add(label)
+            index.genera.add(genus)
+            index.binomial_labels.add(label)
+            index.names[genus[0] + rest].add(label)  # "H. halys"
+        else:
+            self._add_tails(parts, label)
 
-    def _add_group(self, key: str, label: str) -> None:
-        if key:
-            self._index.groups[key].add(label)
+    def _add_tails(self, parts: Sequence[Token], label: str) -> None:
+        """The endings of a name: "weevil" of "rice weevil", 割れ of 溶接割れ, ゾウムシ of コクゾウムシ. Shared by
+        several labels they are group words; only the last word of one label's names may be read as it."""
+        for start in range(1, len(parts)):
+            tail = parts[start:]
+            if tail[0].script == "number" or tail[0].text in textnorm.FUNCTION_WORDS or tail[0].word_class in (
+                    "particle", "auxiliary"):
+                continue
+            self._add_tail(tail, label, head=start == len(parts) - 1, modifiers=parts[:start])
+        last = parts[-1]
+        if last.script == "kana" and len(last.text) > 2:
+            # A kana word's own endings (ゾウムシ of コクゾウムシ): its parts are unknown when Sudachi does not
+            # know the word, so each ending may be a word of its own.
+            qualified = any(textnorm.is_process_word(part) for part in parts[:-1])
+            for start in range(1, len(last.text) - 1):
+                key = last.text[start:]
+                self._index.tails[key].add(label)
+                if not last.known and len(key) >= 3:
+                    self._add_head(key, label, qualified, last.surface[start:], kana_suffix=True)
+
+    def _add_tail(self, tail: Sequence[Token], label: str, head: bool, modifiers: Sequence[Token]) -> None:
+        index = self._index
+        key = textnorm.compact(tail)
+        if len(key) < (1 if tail[0].japanese else _MIN_PHRASE):
+            return
+        index.tails[key].add(label)
+        reading = textnorm.reading_key(tail) if tail[0].japanese else None
+        if reading:  # a tail with kanji, read aloud (a kana tail's reading is its key)
+            index.tail_readings[reading][label] = index.tail_readings[reading].get(label, False) or any(
+                part.script == "kana" for part in tail)
+        if head:
+            word = tail[-1].surface if tail[-1].japanese else tail[-1].text
+            self._add_head(key, label, any(textnorm.is_process_word(part) for part in modifiers), word)
+
+    def _add_head(self, key: str, label: str, qualified: bool, word: str, kana_suffix: bool = False) -> None:
+        known = self._index.head_candidates.get((key, label))
+        self._index.head_candidates[(key, label)] = _Head(
+            label, qualified or bool(known and known.qualified), word, kana_suffix)
+
+    def _settle_tails(self) -> None:
+        """Now that every name is in: a tail shared by several labels is a group word; one a single label has,
+        and that is a name's last word, is that label's head word."""
+        index = self._index
+        for key, labels in index.tails.items():
+            if key.isascii() and key.isalpha():
+                skeleton = loanwords.english_skeleton(key)
+                if loanwords.comparable(skeleton):
+                    index.loanwords[skeleton].update(labels)
+        for key, labels in index.tails.items():
+            if len(labels) > 1:
+                index.groups[key] = frozenset(labels)
+            else:
+                (label,) = labels
+                head = index.head_candidates.get((key, label))
+                if head is not None:
+                    index.heads[key] = head
+        for key, labels in index.taxa.items():
+            if len(labels) > 1:
+                index.groups[key] = frozenset(labels | index.groups.get(key, frozenset()))
 
     def _index_deletes(self) -> None:
         """Symmetric-delete index (SymSpell): a misspelt word and its vocabulary word share a deletion.
         Only a prefix is indexed (SymSpell's prefix trick): words within the edits have prefixes within them."""
         deletes = self._index.deletes
-        for word in self._index.words:
+        for word in self._index.units:  # what the fuzzy stage corrects into: Latin words, Japanese runs
             for variant in _deletions(word[:_FUZZY_PREFIX], allowed_edits(word)):
                 deletes[variant].add(word)
 
@@ -197,82 +310,340 @@ class Normalizer:
             (label, kind), = owners.items()
             return Normalized(text, label, _SCORES[kind], kind)
         parts = textnorm.tokens(text)
-        matches = self._matches(parts)
-        decided = self._decide(text, [m for m in matches if m.specific], RULE)
+        found = self._read(parts)
+        decided = self._decide_names(text, parts, found, RULE)
         if decided:
             return decided
         fuzzy = self._fuzzy_matches(parts)
-        decided = self._decide(text, [m for m in fuzzy if m.specific], FUZZY)
+        decided = self._decide_names(text, parts, fuzzy, FUZZY)
         if decided:
             return decided
-        groups = [m for m in matches if not m.specific] or [m for m in fuzzy if not m.specific]
-        if groups:
-            return self._ambiguous(text, _outermost(groups))
+        decided = self._decide_heads(text, found) or self._decide_heads(text, fuzzy)
+        if decided:
+            return decided
         if self.text_encoder is not None:
             return self._embedding(text, light)
         return Normalized(text, None, 0.0, NONE)
+
+    def labels_named(self, text: str) -> set[str]:
+        """Every label a name of which the text holds, by the rules alone (no typo is corrected): what a
+        description or a suggested name says besides its own label."""
+        return {label for match in self._read(textnorm.tokens(text)) if match.kind == NAME
+                for label in match.labels}
 
     def is_group_name(self, text: str) -> bool:
         """Is the text, less common words, only a group name ("a weevil", "Sitophilus sp.", ゾウムシ)?"""
         words = [p for p in textnorm.tokens(text) if p.text not in ("a", "an", "the", "some", "sp")]
         key = textnorm.compact(words)
-        return key in self._index.groups and not self._index.phrases.get(key)
+        return key in self._index.groups and not self._index.names.get(key)
+
+    def _read(self, parts: Sequence[Token]) -> list[_Match]:
+        """Every name, group word and head word found in the answer, after the rules about their neighbours."""
+        found = [m for m in self._matches(parts) if (m.kind != NAME or self._stands_for_itself(parts, m))
+                 and (m.kind != GROUP or self._group_stands(parts, m))]
+        return self._resolve_prepositions(parts, found)
 
     def _matches(self, parts: Sequence[Token]) -> list[_Match]:
-        """Every name and group key found in the answer, with its position."""
+        """Every name, group word and head word found in the answer, with its position."""
         index = self._index
         found = []
-        offsets = list(itertools.accumulate((len(p.text) + 1 for p in parts), initial=0))
-        for first in range(len(parts)):
-            for last in range(first + 1, min(len(parts), first + index.max_tokens) + 1):
-                key = textnorm.compact(parts[first:last])
-                span = (offsets[first], offsets[last] - 1)
-                if key in index.phrases:
-                    labels = frozenset(index.phrases[key])
-                    found.append(_Match(*span, labels, specific=len(labels) == 1))
-                if key in index.groups:
-                    found.append(_Match(*span, frozenset(index.groups[key]), specific=False))
-            part = parts[first]
-            if part.script == "kana" and len(part.text) > _MIN_JAPANESE_SUBSTRING:
-                found.extend(self._kana_substrings(part.text, offsets[first]))
+        for first, last, key, reading, japanese_span, written_with_kana in _spans(parts, index.max_key,
+                                                                                   index.max_words):
+            span = parts[first:last]
+            labels = index.names.get(key) if japanese_span or len(key) >= _MIN_PHRASE else None
+            if not labels and reading:
+                labels = _by_reading(index.name_readings.get(reading), written_with_kana)
+            if labels:
+                found.append(_Match(first, last, frozenset(labels), NAME))
+                continue
+            group = index.groups.get(key) or (
+                _by_reading(index.tail_readings.get(reading), written_with_kana) if reading else None)
+            if group and len(group) > 1:
+                found.append(_Match(first, last, frozenset(group), GROUP))
+            elif key in index.taxa:  # a genus or parent only one label has
+                found.append(self._taxon(parts, first, last, key))
+            head = index.heads.get(key)
+            shared = self._loanword_labels(key) if head is not None and _is_katakana(key) else None
+            if head is not None and shared and len(shared | {head.label}) > 1:
+                # ピンホール of 塗膜ピンホール is the "pinhole" that casting and coating pinholes share.
+                found.append(_Match(first, last, frozenset(shared | {head.label}), GROUP))
+            elif head is not None:
+                found.append(_Match(first, last, frozenset([head.label]), HEAD,
+                                    accepted=self._head_stands_alone(parts, first, last, head)))
+            elif not group and last - first == 1 and span[0].written == "katakana":
+                found.extend(self._loanword(span[0], first))
+        for position, part in enumerate(parts):
+            if part.script == "kanji" and len(part.text) > 1:
+                found.extend(self._names_ending_a_word(part, position))
+        found.extend(self._hiragana_substrings(parts))
         return found
 
-    def _kana_substrings(self, run: str, offset: int) -> Iterable[_Match]:
-        """Names inside a run of kana: a name written in hiragana inside a hiragana sentence."""
-        longest = self._index.max_kana_name
-        for start in range(len(run)):
-            for end in range(start + _MIN_JAPANESE_SUBSTRING, min(len(run), start + longest) + 1):
-                labels = self._index.kana_names.get(run[start:end])
-                if labels and (start, end) != (0, len(run)):
-                    yield _Match(offset + start, offset + end, frozenset(labels), specific=len(labels) == 1)
+    def _loanword(self, part: Token, position: int) -> Iterable[_Match]:
+        """A katakana word that is an English word of the names (クラック: "crack") is read like it, but never
+        decides a label on its own: the sound of a word is weaker evidence than its spelling."""
+        labels = self._loanword_labels(part.text)
+        if labels:
+            yield _Match(position, position + 1, frozenset(labels), GROUP if len(labels) > 1 else HEAD,
+                         accepted=False)
+
+    def _loanword_labels(self, katakana: str) -> set[str] | None:
+        skeleton = loanwords.katakana_skeleton(katakana)
+        return self._index.loanwords.get(skeleton) if loanwords.comparable(skeleton) else None
+
+    def _taxon(self, parts: Sequence[Token], first: int, last: int, key: str) -> _Match:
+        """A genus or parent of a single label names it, unless an epithet follows the genus: "Drosophila
+        melanogaster" is another species of the genus."""
+        labels = frozenset(self._index.taxa[key])
+        following = parts[last] if last < len(parts) else None
+        another_species = (key in self._index.genera and following is not None and following.script == "latin"
+                           and following.text != "sp" and following.text not in textnorm.FUNCTION_WORDS)
+        return _Match(first, last, labels, HEAD, accepted=not another_species)
+
+    def _names_ending_a_word(self, part: Token, position: int) -> Iterable[_Match]:
+        """A kanji name that ends a longer word and is read the same there is that word's head: 擦り傷 is a 傷,
+        赤錆 a 錆; 損傷 (ソンショウ) is not a 傷 (キズ)."""
+        for length in range(1, len(part.text)):
+            found = self._index.kanji_names.get(part.text[-length:])
+            if found and part.reading.endswith(found[1]):
+                yield _Match(position, position + 1, frozenset(found[0]), NAME)
+
+    def _hiragana_substrings(self, parts: Sequence[Token]) -> Iterable[_Match]:
+        """Kana names inside a run of hiragana, where Sudachi's word boundaries are unreliable: a name written
+        in hiragana inside a hiragana sentence (これははすもんよとうの幼虫です). Never inside katakana: a katakana
+        word that holds a name is another name (ナミハダニモドキ, キイロショウジョウバエ)."""
+        index = self._index
+        if not index.max_kana_name:
+            return
+        position = 0
+        while position < len(parts):
+            end = position
+            while end < len(parts) and parts[end].written == "hiragana" and (end == position or parts[end].joined):
+                end += 1
+            if end - position > 1:
+                run = "".join(part.text for part in parts[position:end])
+                starts = list(itertools.accumulate((len(p.text) for p in parts[position:end]), initial=0))
+                found = [(begin, stop) for begin in range(len(run))
+                         for stop in range(begin + _MIN_KANA_SUBSTRING, min(len(run), begin + index.max_kana_name) + 1)
+                         if run[begin:stop] in index.kana_names]
+                for begin, stop in found:
+                    if any(b <= begin and stop <= e and (b, e) != (begin, stop) for b, e in found):
+                        continue  # ここくぞうむし holds こくぞうむし: the longer name is the one written
+                    first = position + max(i for i, s in enumerate(starts) if s <= begin)
+                    last = position + min(i for i, s in enumerate(starts) if s >= stop)
+                    yield _Match(first, last, frozenset(index.kana_names[run[begin:stop]]), NAME)
+            position = max(end, position + 1)
+
+    # ---- the words around a name -----------------------------------------------------------------------
+
+    def _stands_for_itself(self, parts: Sequence[Token], match: _Match) -> bool:
+        """False when the words next to a name make it part of another name or deny it."""
+        before = parts[match.start - 1] if match.start > 0 and parts[match.start].joined else None
+        after = parts[match.end] if match.end < len(parts) and parts[match.end].joined else None
+        first, last = parts[match.start], parts[match.end - 1]
+        if not first.japanese:
+            if before is not None and not before.japanese and (
+                    before.text in textnorm.NOT_BEFORE
+                    or (before.capitals and before.text not in self._index.words)):  # "BGA solder balls"
+                return False
+            return not (after is not None and after.text in textnorm.NOT_AFTER)
+        if before is not None and before.word_class == "prefix" and before.text in _JA_NOT_BEFORE:
+            return False
+        if before is not None and before.word_class in ("noun", "process"):
+            if before.written == "katakana" == first.written and not match.labels.isdisjoint(
+                    self._index.binomial_labels):
+                # A katakana word before a katakana species name makes another species: ナンゴク + ナミハダニ
+                # (before a defect it says where: ボルト + サビ).
+                return False
+            if before.word_class == "process" and self._names_none_of(before.text, match.labels):
+                return False  # another process's defect: 溶接 + 焼け
+        if after is not None and after.word_class == "noun" and after.written == last.written and (
+                after.text not in _JA_EXISTENCE):
+            # The name qualifies the noun that follows: 変色 + 防止剤, ブリッジ + ダイオード, 傷 + 跡. Not a
+            # process noun (錆 + 発生: rust occurring) nor "present" (傷 + 有り).
+            return False
+        negation = parts[match.end:match.end + 2]
+        if negation and negation[0].word_class == "particle" and len(negation) > 1:
+            negation = negation[1:]
+        if negation and negation[0].text.startswith(_JA_NOT_AFTER):
+            return False
+        return not _denied(parts, match.end)
+
+    def _group_stands(self, parts: Sequence[Token], match: _Match) -> bool:
+        """A group word with a modifier before it that none of its labels' names has is part of another
+        thing's name: "warped part", "cowpea weevil", ミカン + コナジラミ (another whitefly), はんだ + 不良 (no
+        casting defect). Its labels would be unrelated guesses: none, rather than ambiguous."""
+        before = parts[match.start - 1] if match.start > 0 and parts[match.start].joined else None
+        if before is None or (before.japanese and before.word_class not in _COMPOUNDING) or (
+                not before.japanese and (before.text in textnorm.FUNCTION_WORDS or before.script == "number")):
+            return True
+        return not self._names_none_of(before.text, match.labels)
+
+    def _names_none_of(self, word: str, labels: frozenset[str]) -> bool:
+        """Is the word in no name of these labels? (A group word may have thousands of labels: the word's own
+        labels are the short side to look through.)"""
+        return labels.isdisjoint(self._index.word_labels.get(word, ()))
+
+    def _head_stands_alone(self, parts: Sequence[Token], first: int, last: int, head: _Head) -> bool:
+        """May this head word decide its label: alone in its phrase, no everyday word, tied to no process?"""
+        if head.qualified or _is_everyday(head.word):
+            return False
+        if head.kana_suffix and last - first != 1:
+            return False  # ゴマダラ + カミキリ: a modifier and a head, another species than ツヤハダゴマダラカミキリ
+        before = parts[first - 1] if first > 0 and parts[first].joined else None
+        after = parts[last] if last < len(parts) and parts[last].joined else None
+        return not (_compounds(before, after=False) or _compounds(after, after=True))
+
+    def _resolve_prepositions(self, parts: Sequence[Token], found: list[_Match]) -> list[_Match]:
+        """A group or head word followed by a phrase that completes a name: "crack along the weld" is a weld
+        crack, "voids in the BGA solder balls" solder voids, "flash along the parting line" parting line flash.
+        The words used are the place, not another name: "solder balls" and "weld line" there are dropped."""
+        index = self._index
+        resolved, used = [], []
+        if all(match.kind == NAME for match in found):
+            return found
+        for match in found:
+            if match.kind == NAME or parts[match.start].japanese or not match.labels.isdisjoint(
+                    index.binomial_labels):
+                # Organisms are named by their kind, not where they were found: "a weevil in rice" may be any
+                # weevil, while "a crack along the weld" is a weld crack.
+                continue
+            head = parts[match.start:match.end]
+            place = self._phrase_after(parts, match.end)
+            for length in range(len(place), 0, -1):
+                for offset in range(len(place) - length + 1):
+                    words = place[offset:offset + length]
+                    labels = index.names.get(textnorm.compact([parts[i] for i in words] + list(head)))
+                    if labels and len(labels) == 1:
+                        resolved.append(_Match(match.start, match.end, frozenset(labels), NAME))
+                        used.append((words[0], words[-1] + 1))
+                        break
+                else:
+                    continue
+                break
+        if not resolved:
+            return found
+        kept = [m for m in found if not (m.kind == NAME and any(m.overlaps(*span) for span in used))]
+        return kept + resolved
+
+    @staticmethod
+    def _phrase_after(parts: Sequence[Token], position: int) -> list[int]:
+        """Positions of the content words of a prepositional phrase after a word ("along the weld toe"): at most
+        two words (a verb: "runs") before the preposition, up to the end of the clause."""
+        words: list[int] = []
+        for skip in range(3):
+            at = position + skip
+            if at >= len(parts) or not parts[at].joined or parts[at].text in ("and", "or", "but"):
+                return words
+            if parts[at].text in textnorm.PREPOSITIONS:
+                break
+        else:
+            return words
+        for follow in range(at + 1, min(len(parts), at + 8)):
+            part = parts[follow]
+            if not part.joined or part.text in ("and", "or", "but"):
+                break
+            if part.text not in textnorm.FUNCTION_WORDS:
+                words.append(follow)
+        return words
+
+    # ---- deciding ---------------------------------------------------------------------------------------
+
+    def _decide_names(self, text: str, parts: Sequence[Token], found: list[_Match], method: str
+                      ) -> Normalized | None:
+        names = [m for m in found if m.kind == NAME]
+        if not names:
+            return None
+        if method == FUZZY:
+            fewest = min(m.edits for m in names)
+            names = [m for m in names if m.edits == fewest]
+        # A name inside a longer group word is part of it: 第5種きず is a flaw type, not a scratch (きず).
+        names = [m for m in _outermost(names) if not any(m.inside(other) for other in found if other.kind != NAME)]
+        if not names:
+            return None
+        labels = _ranked_labels(names)
+        # A group or head word listed with a name ("sink marks and flash", "porosity and undercut") is a second
+        # thing named: the answer names two defects, whichever way the head word alone would be read.
+        listed = [m for m in found if m.kind != NAME and not any(m.inside(n) or (m.start, m.end) == (
+            n.start, n.end) for n in names) and any(_listed_together(parts, m, n) for n in names)]
+        if len(labels) > 1 or any(not m.labels & set(labels) for m in listed):
+            return self._ambiguous(text, names + listed)
+        score = _SCORES.get(method) or max(0.5, 0.9 - 0.07 * names[0].edits)
+        return Normalized(text, labels[0], score, method)
+
+    def _decide_heads(self, text: str, found: list[_Match]) -> Normalized | None:
+        accepted = [m for m in found if m.kind == HEAD and m.accepted]
+        groups = [m for m in found if m.kind == GROUP]
+        if groups or len(_ranked_labels(accepted)) > 1:
+            return self._ambiguous(text, _outermost(groups + accepted))
+        if accepted:
+            return Normalized(text, _ranked_labels(accepted)[0], HEAD_SCORE, RULE)
+        mentioned = [m for m in found if m.kind == HEAD]
+        if mentioned:
+            # A head word that may not decide on its own ("blowhole", "flash", "beet armyworm"): none, with the
+            # label it would have been, for a reviewer to see.
+            labels = _ranked_labels(mentioned)
+            return Normalized(text, None, 0.0, NONE, tuple(Alternative(label, 1.0 / len(labels))
+                                                            for label in labels[:_MAX_ALTERNATIVES]))
+        return None
+
+    def _ambiguous(self, text: str, matches: list[_Match]) -> Normalized:
+        labels = _ranked_labels(matches)
+        share = 1.0 / len(labels)
+        alternatives = tuple(Alternative(label, share) for label in labels[:_MAX_ALTERNATIVES])
+        return Normalized(text, None, 0.0, AMBIGUOUS, alternatives)
+
+    # ---- fuzzy ------------------------------------------------------------------------------------------
 
     def _fuzzy_matches(self, parts: Sequence[Token]) -> list[_Match]:
-        corrections = {i: self._corrections(part.text) for i, part in enumerate(parts)
-                       if part.text not in self._index.words and part.text not in textnorm.COMMON_WORDS}
-        corrections = {i: found for i, found in corrections.items() if found}
+        """Names found after correcting the answer's unknown words (Latin) or runs of one script (Japanese)."""
+        corrections = {}
+        for start, end in _units(parts):
+            after_genus = start > 0 and parts[start - 1].text in self._index.genera
+            if self._correctable(parts[start:end], after_genus):
+                found = self._corrections(textnorm.compact(parts[start:end]))
+                if found:
+                    corrections[(start, end)] = found
         if not corrections:
             return []
-        positions = sorted(corrections)
-        offsets = list(itertools.accumulate((len(p.text) + 1 for p in parts), initial=0))
-        choices = [corrections[i] for i in positions]
-        found = []
-        for chosen in itertools.islice(itertools.product(*choices), _MAX_FUZZY_VARIANTS):
-            variant = list(parts)
-            edits_at = {}
-            for position, (word, edits) in zip(positions, chosen, strict=True):
-                variant[position] = Token(word, parts[position].script)
-                edits_at[position] = edits
-            variant_offsets = list(itertools.accumulate((len(p.text) + 1 for p in variant), initial=0))
-            for match in self._matches(variant):
-                covered = [p for p in positions if variant_offsets[p] >= match.start
-                           and variant_offsets[p + 1] - 1 <= match.end]
+        spans = sorted(corrections)
+        matches = []
+        for chosen in itertools.islice(itertools.product(*(corrections[s] for s in spans)), _MAX_FUZZY_VARIANTS):
+            variant: list[Token] = []
+            where: list[int] = []  # the answer's position of each variant token
+            edits_at: dict[int, tuple[int, int]] = {}  # variant position -> (corrected unit, its edits)
+            position = 0
+            for unit, ((start, end), (word, edits)) in enumerate(zip(spans, chosen, strict=True)):
+                variant.extend(parts[position:start])
+                where.extend(range(position, start))
+                replacement = self._replacement(word, parts[start])
+                edits_at.update({len(variant) + i: (unit, edits) for i in range(len(replacement))})
+                variant.extend(replacement)
+                where.extend([start] * (len(replacement) - 1) + [end - 1])
+                position = end
+            variant.extend(parts[position:])
+            where.extend(range(position, len(parts)))
+            for match in self._read(variant):
+                covered = dict(edits_at[i] for i in range(match.start, match.end) if i in edits_at)
                 if covered:
-                    # Report spans in the answer's own coordinates so fuzzy and rule matches compare.
-                    first = next(i for i in range(len(parts)) if variant_offsets[i + 1] - 1 >= match.start)
-                    last = next(i for i in range(len(parts)) if variant_offsets[i + 1] - 1 >= match.end)
-                    found.append(_Match(offsets[first], offsets[last + 1] - 1, match.labels, match.specific,
-                                        edits=sum(edits_at[p] for p in covered)))
-        return found
+                    start = where[match.start] if match.start < len(where) else len(parts)
+                    end = where[match.end - 1] + 1
+                    matches.append(_Match(start, end, match.labels, match.kind, sum(covered.values()),
+                                          match.accepted))
+        return matches
+
+    def _correctable(self, unit: Sequence[Token], after_genus: bool) -> bool:
+        """Only a word nobody knows is a typo: not a vocabulary word, not a word of the language (but after a
+        genus the word is an epithet, whatever else it spells: "Drosophila suzuki")."""
+        if all(part.text in self._index.words for part in unit) or unit[0].script == "number":
+            return False
+        first = unit[0]
+        if not first.japanese:
+            return first.text not in textnorm.COMMON_WORDS and (
+                after_genus or not everyday.is_real_word(first.surface.casefold()))
+        # A katakana word Sudachi knows is a real word (ヒメコガネ), never a typo of a name. Kanji are another
+        # matter: an input-method slip writes a real word of the same reading (癒合 for 融合), so a run of kanji
+        # is corrected unless every word of it is the vocabulary's own.
+        return not (first.written == "katakana" and len(unit) == 1 and first.known)
 
     def _corrections(self, word: str) -> list[tuple[str, int]]:
         """Vocabulary words within the allowed edits of `word`, the nearest ones only."""
@@ -282,33 +653,24 @@ class Normalizer:
         candidates: set[str] = set()
         for variant in _deletions(word[:_FUZZY_PREFIX], limit):
             candidates.update(self._index.deletes.get(variant, ()))
-        scored = [(candidate, DamerauLevenshtein.distance(word, candidate, score_cutoff=limit))
-                  for candidate in candidates]
-        scored = [(candidate, edits) for candidate, edits in scored
-                  if edits <= min(limit, allowed_edits(candidate))]
+        scored = []
+        for candidate in candidates:
+            edits = DamerauLevenshtein.distance(word, candidate, score_cutoff=limit)
+            if edits <= min(limit, allowed_edits(candidate)) and _plausible_typo(word, candidate, edits):
+                scored.append((candidate, edits))
         if not scored:
             return []
         best = min(edits for _, edits in scored)
         return sorted((candidate, edits) for candidate, edits in scored if edits == best)
 
-    def _decide(self, text: str, specific: list[_Match], method: str) -> Normalized | None:
-        if not specific:
-            return None
-        if method == FUZZY:
-            fewest = min(m.edits for m in specific)
-            specific = [m for m in specific if m.edits == fewest]
-        specific = _outermost(specific)
-        labels = _ranked_labels(specific)
-        if len(labels) > 1:
-            return self._ambiguous(text, specific)
-        score = _SCORES.get(method) or max(0.5, 0.9 - 0.07 * specific[0].edits)
-        return Normalized(text, labels[0], score, method)
+    def _replacement(self, word: str, original: Token) -> tuple[Token, ...]:
+        unit = self._index.units.get(word)
+        if unit is not None:
+            return unit
+        return (Token(word, original.script, word, original.word_class, original.joined, original.written,
+                      surface=word),)
 
-    def _ambiguous(self, text: str, matches: list[_Match]) -> Normalized:
-        labels = _ranked_labels(matches)
-        share = 1.0 / len(labels)
-        alternatives = tuple(Alternative(label, share) for label in labels[:_MAX_ALTERNATIVES])
-        return Normalized(text, None, 0.0, AMBIGUOUS, alternatives)
+    # ---- embedding --------------------------------------------------------------------------------------
 
     def _embedding(self, text: str, light: str) -> Normalized:
         query = self.text_encoder.encode([light])[0]
@@ -325,6 +687,128 @@ class Normalizer:
         return Normalized(text, None, 0.0, NONE, alternatives)
 
 
+def _spans(parts: Sequence[Token], longest: int, most_words: int
+           ) -> Iterable[tuple[int, int, str, str | None, bool, bool]]:
+    """Every run of words up to the longest name's length (and, in Latin script, its number of words): (first,
+    end, key, reading, has Japanese, has kana).
+    The key and reading are those of textnorm.compact and reading_key (a kana run is read as written), built
+    word by word: this loop is most of the normaliser's time."""
+    for first in range(len(parts)):
+        key = reading = ""
+        unreadable = japanese_span = kana = kanji = no_inside = False
+        for last in range(first, len(parts)):
+            part = parts[last]
+            key += part.text
+            if len(key) > longest:
+                break
+            if part.script == "kanji":
+                kanji = True
+                unreadable = unreadable or not part.reading
+                reading += part.reading
+            else:
+                reading += part.text
+            japanese_span = japanese_span or part.japanese
+            if not japanese_span and last - first >= most_words:
+                break
+            kana = kana or part.script == "kana"
+            no_inside = no_inside or (last > first and textnorm.is_particle_no(parts[last - 1]) and last - 1 > first)
+            span_key, span_reading = key, reading
+            if no_inside:  # rare: 第3種のきず
+                span = parts[first:last + 1]
+                span_key, span_reading = textnorm.compact(span), textnorm.reading_key(span) or ""
+            if not japanese_span:
+                yield first, last + 1, span_key, None, False, False
+            elif kanji:
+                yield first, last + 1, span_key, None if unreadable else span_reading, True, kana
+            else:
+                yield first, last + 1, span_key, span_key, True, kana
+
+
+def _by_reading(owners: dict[str, bool] | None, written_with_kana: bool) -> set[str] | None:
+    """The labels whose name reads like the answer's words, where one side writes the word in kana."""
+    if not owners:
+        return None
+    return {label for label, name_in_kana in owners.items() if name_in_kana or written_with_kana} or None
+
+
+def _is_katakana(text: str) -> bool:
+    return all(japanese.is_katakana(char) for char in text)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _is_everyday(word: str) -> bool:
+    """A Latin head word (folded, as "mold") or a Japanese one as the name writes it (バリ)."""
+    if word.isascii():
+        return everyday.is_everyday(word) or any(everyday.is_everyday(british) for british, american in
+                                                 textnorm.SPELLING.items() if american == word)
+    return any(everyday.is_everyday(form, "ja") for form in japanese.writings(word))
+
+
+def _denied(parts: Sequence[Token], position: int) -> bool:
+    """Is the name the subject of a negated predicate (傷は見られません, 錆がない)? Not when another noun comes
+    first: in はんだ不足でフィレットが形成されていません it is the fillet that is not formed."""
+    for part in parts[position:]:
+        if not part.joined or part.word_class in ("noun", "process", "prefix"):
+            return False
+        if part.word_class in ("auxiliary", "adjective") and part.text in _JA_NEGATIONS:
+            return True
+    return False
+
+
+def _compounds(neighbour: Token | None, after: bool) -> bool:
+    """Does this word, right next to a head word, make a compound with it ("blue mould", ブリッジ型)? A common
+    word after a head word is what it is of ("lanternfly eggs", ハダニ類), not another kind of it."""
+    if neighbour is None:
+        return False
+    if neighbour.japanese:
+        return neighbour.word_class in _COMPOUNDING and not (after and neighbour.text in _JA_KIND_SUFFIXES)
+    if after and neighbour.text in textnorm.COMMON_WORDS:
+        return False
+    return neighbour.text not in textnorm.FUNCTION_WORDS and neighbour.script != "number"
+
+
+def _listed_together(parts: Sequence[Token], one: _Match, other: _Match) -> bool:
+    """Are two matches items of one list ("X and Y", "X, Y", XとY, X、またはY)?"""
+    first, second = (one, other) if one.end <= other.start else (other, one)
+    if first.end > second.start:
+        return False
+    between = parts[first.end:second.start]
+    if not between:
+        return not parts[second.start].joined  # only punctuation between: "ハジキ、膨れ"
+    return len(between) <= 3 and all(part.text in textnorm.COORDINATORS or part.text in _JA_COORDINATORS
+                                     for part in between)
+
+
+def _units(parts: Sequence[Token]) -> list[tuple[int, int]]:
+    """What the fuzzy stage corrects: each Latin word, and each run of Japanese content words with nothing
+    between them (a compound such as 融合不良 or はんだボイド, a katakana word), the unit an input method or OCR
+    gets wrong."""
+    units = []
+    position = 0
+    while position < len(parts):
+        end = position + 1
+        if parts[position].japanese and parts[position].word_class not in _FUNCTION_CLASSES:
+            while (end < len(parts) and parts[end].joined and parts[end].japanese
+                   and parts[end].word_class not in _FUNCTION_CLASSES):
+                end += 1
+        units.append((position, end))
+        position = end
+    return units
+
+
+def _plausible_typo(word: str, candidate: str, edits: int) -> bool:
+    """A longer word that holds the whole name is a compound, not a typo (ニセナミハダニ); in kana two
+    neighbouring letters changed are another word part, not a slip (ヒメマルカツオブシムシ)."""
+    shorter, longer = sorted((word, candidate), key=len)
+    if len(longer) - len(shorter) >= 2 and shorter in longer:
+        return False
+    if edits >= 2 and not word.isascii():
+        positions = sorted(op.src_pos for op in Levenshtein.editops(word, candidate))
+        if any(b - a <= 1 for a, b in itertools.pairwise(positions)):
+            return False
+    return True
+
+
 def _outermost(matches: list[_Match]) -> list[_Match]:
     """Drop matches lying inside a longer one: 'western flower thrips' hides 'flower thrips'."""
     return [m for m in matches if not any(m.inside(other) for other in matches)]
@@ -332,12 +816,14 @@ def _outermost(matches: list[_Match]) -> list[_Match]:
 
 def _ranked_labels(matches: list[_Match]) -> list[str]:
     """Labels by how much of the answer names them, then by first mention."""
+    if len(matches) == 1:  # the common case, and a group word may have thousands of labels
+        return sorted(matches[0].labels)
     weight: dict[str, tuple[int, int]] = {}
     for match in sorted(matches, key=lambda m: m.start):
-        for label in sorted(match.labels):
+        for label in match.labels:
             length, first = weight.get(label, (0, match.start))
             weight[label] = (length + match.end - match.start, first)
-    return sorted(weight, key=lambda label: (-weight[label][0], weight[label][1], label))
+    return [label for _, _, label in sorted((-length, first, label) for label, (length, first) in weight.items())]
 
 
 def _deletions(word: str, depth: int) -> set[str]:

@@ -76,6 +76,9 @@ class Label:
     description: str | None = None
     line: int = 0
     learned: tuple[str, ...] = ()  # reviewer-confirmed synonyms (prelabel.learning), not written by experts
+    # Names the MLLM suggested and an expert accepted (prelabel.vocabulary.suggested); `kind` is the field they
+    # belong in (common, scientific, alias), for export.
+    suggested: tuple[Name, ...] = ()
 
     def names(self) -> Iterator[Name]:
         """Every string that names this label, the label value itself first."""
@@ -87,6 +90,8 @@ class Label:
                 yield Name(text, "common", language)
         for text in self.aliases:
             yield Name(text, "alias")
+        for name in self.suggested:
+            yield Name(name.text, "suggested", name.language)
         for text in self.learned:
             yield Name(text, "learned")
 
@@ -139,24 +144,44 @@ def with_learned(vocabulary: Vocabulary, synonyms: list[tuple[str, str]]) -> Voc
     return Vocabulary(vocabulary.domain, labels, vocabulary.source)
 
 
+def with_suggested(vocabulary: Vocabulary, accepted: list[tuple[str, Name]]) -> Vocabulary:
+    """The expert's file plus the suggested names they accepted, as (label, name) with the name's field as its
+    kind. Its version changes whenever an accepted name changes."""
+    if not accepted:
+        return vocabulary
+    by_label: dict[str, list[Name]] = {}
+    for label, name in accepted:
+        by_label.setdefault(label, []).append(name)
+    labels = tuple(replace(entry, suggested=tuple(by_label.get(entry.label, ()))) for entry in vocabulary)
+    return Vocabulary(vocabulary.domain, labels, vocabulary.source)
+
+
 def dump_vocabulary(vocabulary: Vocabulary) -> str:
-    """The vocabulary as YAML in the documented schema; learned synonyms are written as aliases."""
+    """The vocabulary as YAML in the documented schema: accepted suggested names in their fields, learned
+    synonyms as aliases."""
     entries = []
     for entry in vocabulary:
         item: dict = {"label": entry.label}
-        if entry.scientific:
-            item["scientific"] = list(entry.scientific)
-        if entry.common:
-            item["common"] = {language: list(names) for language, names in entry.common.items()}
-        if entry.aliases or entry.learned:
-            item["aliases"] = list(dict.fromkeys([*entry.aliases, *entry.learned]))
+        suggested = {kind: [n.text for n in entry.suggested if n.kind == kind] for kind in ("scientific", "alias")}
+        if entry.scientific or suggested["scientific"]:
+            item["scientific"] = list(dict.fromkeys([*entry.scientific, *suggested["scientific"]]))
+        common = {language: list(names) for language, names in entry.common.items()}
+        for name in entry.suggested:
+            if name.kind == "common" and name.language:
+                common.setdefault(name.language, [])
+                common[name.language] = list(dict.fromkeys([*common[name.language], name.text]))
+        if common:
+            item["common"] = common
+        if entry.aliases or entry.learned or suggested["alias"]:
+            item["aliases"] = list(dict.fromkeys([*entry.aliases, *suggested["alias"], *entry.learned]))
         if entry.parent:
             item["parent"] = entry.parent
         if entry.description:
             item["description"] = entry.description
         entries.append(item)
     header = (f"# {vocabulary.domain}: exported by `prelabel vocab export` (version {vocabulary.version}),\n"
-              "# the expert's dictionary with the synonyms learned from reviewers merged in as aliases.\n")
+              "# the expert's dictionary with the suggested names they accepted in their fields and the synonyms\n"
+              "# learned from reviewers as aliases.\n")
     return header + yaml.safe_dump({"domain": vocabulary.domain, "labels": entries}, allow_unicode=True,
                                    sort_keys=False, width=110)
 

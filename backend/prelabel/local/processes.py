@@ -1,0 +1,143 @@
+"""Start a process in a session of its own, recognise it later, and stop it and everything it started.
+
+A pid alone is not an identity: after a reboot or a long time the number may belong to another process. A
+started process is recorded with its start time (from /proc), and its session id is its pid (it is started
+with setsid). Linux never hands out a pid that still names a live session, so: if a process holds the pid
+with another start time, ours and all of its session are gone; otherwise the session's processes are ours
+(its leader, and children that outlived it). Only those are ever signalled; nothing is stopped by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+PROC = Path("/proc")
+
+
+@dataclass(frozen=True)
+class Started:
+    """A process `up` started, as the state file keeps it."""
+
+    name: str
+    pid: int  # also its session and process group id (start_new_session)
+    start_time: int  # clock ticks after boot (/proc/<pid>/stat); 0 where /proc is missing
+    command: list[str]
+    log: str
+    port: int | None = None
+    fingerprint: str = ""  # what it was started with (settings), to notice a change
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Started:
+        return cls(**data)
+
+
+def start(name: str, command: list[str], env: dict[str, str], log: Path, cwd: Path | None = None,
+          port: int | None = None, fingerprint: str = "") -> Started:
+    """Start `command` detached from us (its own session, stdin closed, output in `log`, this start's only)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    return Started(name, process.pid, _stat(process.pid).get("start", 0), command, str(log), port, fingerprint)
+
+
+def members(started: Started) -> list[int]:
+    """The live processes of the started one's session (itself included)."""
+    if not PROC.is_dir():  # no /proc (macOS): the leader, if it is still there
+        return [started.pid] if _exists(started.pid) else []
+    leader = _stat(started.pid)
+    if leader and leader["start"] != started.start_time:
+        return []  # the pid is another process's now
+    found = []
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        stat = _stat(int(entry.name))
+        if stat and stat["session"] == started.pid and stat["start"] >= started.start_time and stat["state"] != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def alive(started: Started) -> bool:
+    """The very process we started is still running (not another one that got its pid)."""
+    stat = _stat(started.pid) if PROC.is_dir() else ({"start": 0, "state": "R"} if _exists(started.pid) else {})
+    return bool(stat) and stat["start"] == started.start_time and stat["state"] != "Z"
+
+
+def stop(started: Started, timeout: float = 20.0) -> list[int]:
+    """SIGTERM to each member, SIGKILL to those still there after `timeout`; returns the pids that were there."""
+    pids = members(started)
+    _signal(pids, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and members(started):
+        time.sleep(0.1)
+    _signal(members(started), signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and members(started):
+        time.sleep(0.1)
+    return pids
+
+
+def free_port(preferred: int = 0) -> int:
+    """`preferred` if it is free on 127.0.0.1, else one the system picks (0: always the system's)."""
+    for port in ([preferred] if preferred else []) + [0]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise OSError("no free port on 127.0.0.1")
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def log_tail(path: str | Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _signal(pids: list[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stat(pid: int) -> dict:
+    """state, session and start time of a process from /proc/<pid>/stat; {} when it is gone."""
+    try:
+        text = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return {}
+    # The command name (field 2) is in parentheses and may hold spaces: read the fields after the last ")".
+    fields = text[text.rindex(")") + 2:].split()
+    return {"state": fields[0], "session": int(fields[3]), "start": int(fields[19])}

@@ -1,0 +1,104 @@
+"""Redis, `prelabel serve` and one `prelabel worker` on this machine: how each starts, and what proves it is up.
+
+Redis is our own redis-server on a free port, keeping its queues in the up directory (append-only file), never
+a Redis some other program uses. The backend and the worker are this installation's `prelabel` command.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+
+from prelabel.local import processes
+from prelabel.local.processes import Started
+from prelabel.parts import connect_redis
+
+
+class ServiceError(RuntimeError):
+    """A service did not start; the message says why, with the end of its log."""
+
+
+def redis_server() -> str:
+    found = shutil.which("redis-server")
+    if found is None:
+        raise ServiceError("redis-server is not installed: `apt-get install redis-server` (Debian, Ubuntu) or "
+                           "`brew install redis` (macOS), then `prelabel up` again")
+    return found
+
+
+def launch_redis(data_dir: Path, port: int, env: dict[str, str], log: Path) -> Started:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    command = [redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
+               "--appendonly", "yes", "--save", "", "--daemonize", "no", "--logfile", ""]
+    return processes.start("redis", command, env, log, cwd=data_dir, port=port)
+
+
+def prelabel_command() -> list[str]:
+    """This installation's `prelabel` (the script beside our Python), so the children run the same code."""
+    script = Path(sys.executable).parent / "prelabel"
+    return [str(script)] if script.exists() else [shutil.which("prelabel") or "prelabel"]
+
+
+def launch_backend(port: int, env: dict[str, str], log: Path, fingerprint: str) -> Started:
+    command = [*prelabel_command(), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    return processes.start("backend", command, env, log, port=port, fingerprint=fingerprint)
+
+
+def launch_worker(env: dict[str, str], log: Path, fingerprint: str, name: str) -> Started:
+    return processes.start("worker", [*prelabel_command(), "worker", "--name", name], env, log,
+                           fingerprint=fingerprint)
+
+
+def wait_redis(started: Started, url: str, timeout: float = 30) -> None:
+    redis = connect_redis(url)
+    try:
+        _wait(started, timeout, "Redis", lambda: bool(redis.ping()))
+    finally:
+        redis.close()
+
+
+def wait_backend(started: Started, url: str, auth: tuple[str, str], timeout: float = 60) -> None:
+    def answers() -> bool:
+        return requests.get(f"{url}/health", auth=auth, timeout=2).status_code == 200
+
+    _wait(started, timeout, "prelabel serve", answers)
+
+
+def wait_worker(started: Started, redis_url: str, name: str, timeout: float = 600) -> None:
+    """Until the worker has registered: it loads its models (CLIP) first, which may take a while."""
+    from rq import Worker
+
+    redis = connect_redis(redis_url)
+    try:
+        _wait(started, timeout, "prelabel worker",
+              lambda: any(worker.name == name for worker in Worker.all(connection=redis)))
+    finally:
+        redis.close()
+
+
+def _wait(started: Started, timeout: float, what: str, check: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not processes.alive(started):
+            raise ServiceError(_stopped(what, started))
+        try:
+            if check():
+                return
+        except Exception:  # not listening yet
+            pass
+        time.sleep(0.2)
+    raise ServiceError(f"{what} did not come up in {timeout:.0f} s; see {started.log}")
+
+
+def _stopped(what: str, started: Started) -> str:
+    """The process's own error line when it has one (a bad setting, CLIP missing), else the end of its log."""
+    tail = processes.log_tail(started.log, 40)
+    errors = [line for line in tail.splitlines() if line.startswith("Error:")]
+    if errors:
+        return f"{what} stopped: {errors[-1].removeprefix('Error:').strip()} (log: {started.log})"
+    return f"{what} stopped while starting; the end of {started.log}:\n{processes.log_tail(started.log)}"

@@ -1,0 +1,87 @@
+"""The up directory: what `prelabel up` started (state.json) and the secrets it made (files only the owner reads).
+
+    <dir>/state.json            processes (pid, start time, port, log), URLs, the project
+    <dir>/label-studio-password the Label Studio login's password     (mode 0600)
+    <dir>/label-studio-token    its API token (legacy token)           (mode 0600)
+    <dir>/backend-password      the backend's Basic auth password      (mode 0600)
+    <dir>/logs/                 one log per process
+    <dir>/redis/, <dir>/label-studio/   their data
+
+Secrets are made once and kept: Label Studio applies its user's password and token only when it creates the
+user, and the backend's password is stored in Label Studio. They are never printed, only where they are.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prelabel.local.processes import Started
+
+LABEL_STUDIO_USER = "admin@example.com"  # Label Studio logs in by e-mail address
+BACKEND_USER = "prelabel"
+
+
+@dataclass
+class State:
+    directory: Path
+    processes: dict[str, Started] = field(default_factory=dict)
+    files_root: str = ""  # Label Studio's LOCAL_FILES_DOCUMENT_ROOT, fixed at its first start
+    projects: dict[str, int] = field(default_factory=dict)  # images directory -> project id
+
+    @property
+    def path(self) -> Path:
+        return self.directory / "state.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.directory / "logs"
+
+    @classmethod
+    def load(cls, directory: Path) -> State:
+        directory = directory.resolve()
+        state = cls(directory)
+        if state.path.exists():
+            data = json.loads(state.path.read_text(encoding="utf-8"))
+            state.processes = {name: Started.from_dict(p) for name, p in data.get("processes", {}).items()}
+            state.files_root = data.get("files_root", "")
+            state.projects = data.get("projects", {})
+        return state
+
+    def save(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        data = {"processes": {name: p.to_dict() for name, p in self.processes.items()},
+                "files_root": self.files_root, "projects": self.projects}
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        temporary.replace(self.path)  # whole or not at all: a later `down` must be able to read it
+
+    def secret(self, name: str, make: Callable[[], str] = lambda: secrets.token_urlsafe(24)) -> str:
+        """The secret kept in <dir>/<name>, made on first use; only the owner may read the file."""
+        path = self.directory / name
+        if not path.exists():
+            self.directory.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as out:
+                out.write(make())
+        return path.read_text().strip()
+
+    def secret_path(self, name: str) -> Path:
+        return self.directory / name
+
+    @property
+    def label_studio_password(self) -> str:
+        return self.secret("label-studio-password")
+
+    @property
+    def label_studio_token(self) -> str:
+        # 40 hex characters: the size of a Django REST framework token key.
+        return self.secret("label-studio-token", lambda: secrets.token_hex(20))
+
+    @property
+    def backend_password(self) -> str:
+        return self.secret("backend-password")

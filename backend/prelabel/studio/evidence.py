@@ -1,0 +1,185 @@
+"""The reviewer's text: why Prelabel suggests a label (or none, or failed), shown on Label Studio's labeling page
+in the config's evidence TextArea (labelconfig.EVIDENCE_NAME), read-only.
+
+Plain lines (Label Studio shows each on its own line and drops leading spaces, hence the dashes), in English,
+readable at a glance, the decision first:
+
+    Suggested: Halyomorpha halys, 86%
+    Why: named by the MLLM (alias match of 'BMSB')
+    MLLM's words, and how each matched the vocabulary:
+    - classification "BMSB" -> Halyomorpha halys: alias 97%
+    - description "A photo of a BMSB on a leaf." -> Halyomorpha halys: alias 97%
+    Runner-ups: Nezara viridula 9%, Sitophilus oryzae 3%
+    Stages: image ok; stage 1 answered; stage 2 not asked; CLIP fused description, guess, image
+    model_version: prelabel-1a2b3c4d-5e6f7a8b
+
+The MLLM's words are quoted as they are (Japanese stays Japanese), cleaned of control and formatting characters
+and cut to a length; the whole text is bounded. It is Prelabel's, never the reviewer's: the feedback job reads
+only the choice of an annotation, never this text.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from prelabel.pipeline.result import FAILED, LABEL, ImagePrediction
+from prelabel.studio.labelconfig import Control
+
+MAX_WORDS = 160  # characters of one quoted MLLM string
+MAX_DESCRIPTION = 300  # characters of the description
+MAX_ERROR = 160  # characters of one stage error
+MAX_LINES_OF_WORDS = 10  # MLLM strings listed
+MAX_RUNNER_UPS = 4
+MAX_ALTERNATIVES = 4  # labels listed for an ambiguous name
+MAX_TEXT = 4000  # characters of the whole text
+
+
+def clean(text: object, limit: int) -> str:
+    """One line: no control or formatting characters (bidi overrides, zero-width), whitespace collapsed, at most
+    `limit` characters (an ellipsis marks a cut)."""
+    kept = []
+    for char in str(text):
+        category = unicodedata.category(char)
+        if category in ("Zs", "Zl", "Zp") or char in "\t\n\r\v\f":
+            kept.append(" ")
+        elif category[0] != "C":  # Cc control, Cf format, Cs surrogate, Co private use, Cn unassigned
+            kept.append(char)
+    line = " ".join("".join(kept).split())
+    return line if len(line) <= limit else line[:limit - 1].rstrip() + "…"
+
+
+def percent(score: float | None) -> str:
+    if score is None:
+        return "?"
+    if 0 < score < 0.005:
+        return "<1%"
+    return f"{round(score * 100)}%"
+
+
+def quoted(text: object, limit: int = MAX_WORDS) -> str:
+    return f'"{clean(text, limit)}"'
+
+
+def evidence_text(prediction: ImagePrediction, model_version: str, control: Control | None = None) -> str:
+    """The evidence for one prediction, as the reviewer reads it; `model_version` as the prediction carries it."""
+    control = control or Control()
+
+    def name(label: str) -> str:
+        shown = control.display(label)
+        text = clean(label, MAX_WORDS) if shown == label else f"{clean(shown, MAX_WORDS)} ({clean(label, MAX_WORDS)})"
+        knows_choices = bool(control.results or control.paths)  # Control() alone knows no config
+        return f"{text} [no choice in this config]" if knows_choices and not control.can_show(label) else text
+
+    lines = [_headline(prediction, control, name)]
+    if prediction.state == LABEL and prediction.reason:
+        lines.append(f"Why: {clean(prediction.reason, MAX_DESCRIPTION)}")
+    lines += _words(prediction, name)
+    runners = [(label, score) for label, score in prediction.ranking if label != prediction.label]
+    if runners:
+        heading = "Runner-ups" if prediction.state == LABEL else "Closest labels"
+        if "mllm" not in prediction.stage_scores and "fused" in prediction.stage_scores:
+            heading += " (CLIP alone)"  # the MLLM named none of them: a picture's likeness, not a finding
+        lines.append(f"{heading}: " + ", ".join(f"{name(label)} {percent(score)}"
+                                                 for label, score in runners[:MAX_RUNNER_UPS]))
+    lines.append("Stages: " + "; ".join(_stages(prediction)))
+    lines.append(f"model_version: {clean(model_version, 80)}")
+    return _bounded(lines)
+
+
+def _headline(prediction: ImagePrediction, control: Control, name) -> str:
+    if prediction.state == FAILED:
+        return f"Not pre-labelled: {clean(prediction.reason or 'a stage failed', MAX_DESCRIPTION)}"
+    label = prediction.label
+    if prediction.state == LABEL and label is not None:
+        if control.can_show(label):
+            return f"Suggested: {name(label)}, {percent(prediction.score)}"
+        return (f"Suggested: none of these. Prelabel found {clean(label, MAX_WORDS)} ({percent(prediction.score)}), "
+                "but this project's labeling config has no choice for it")
+    reason = clean(prediction.reason or "nothing in the vocabulary fits", MAX_DESCRIPTION)
+    return f"Suggested: none of these. {reason[:1].upper()}{reason[1:]}"
+
+
+def _words(prediction: ImagePrediction, name) -> list[str]:
+    """The MLLM's own words, each with how it matched; then stage 2's answer."""
+    evidence = prediction.evidence
+    vetoed = set(evidence.get("vetoed") or [])
+    distinct, seen = [], set()
+    for candidate in evidence.get("candidates") or []:
+        text = str(candidate.get("text") or "")
+        if text.strip() and text not in seen:  # the classification is often among the candidates too
+            seen.add(text)
+            distinct.append(candidate)
+    lines = []
+    for candidate in distinct[:MAX_LINES_OF_WORDS]:
+        source = str(candidate.get("source") or "candidate")
+        limit = MAX_DESCRIPTION if source == "description" else MAX_WORDS
+        line = f"- {clean(source, 20)} {quoted(candidate['text'], limit)} -> {_match(candidate, name)}"
+        if candidate.get("label") in vetoed:
+            line += ", vetoed by stage 2"
+        lines.append(line)
+    if len(distinct) > MAX_LINES_OF_WORDS:
+        lines.append(f"- … and {len(distinct) - MAX_LINES_OF_WORDS} more")
+    if not lines:
+        stage1 = evidence.get("stage1") or {}
+        lines = [f"- {key} {quoted(stage1[key])}" for key in ("classification", "description") if stage1.get(key)]
+    stage2 = evidence.get("stage2")
+    if stage2:
+        lines.append(f"- stage 2 {quoted(stage2.get('answer', ''))} -> {_match(stage2, name)}")
+    return ["MLLM's words, and how each matched the vocabulary:", *lines] if lines else []
+
+
+def _match(found: dict, name) -> str:
+    method = clean(found.get("method") or "none", 20)
+    label = found.get("label")
+    if label:
+        return f"{name(label)}: {method} {percent(found.get('score'))}"
+    alternatives = [a.get("label") for a in found.get("alternatives") or [] if isinstance(a, dict) and a.get("label")]
+    if method == "ambiguous":
+        more = len(alternatives) - MAX_ALTERNATIVES
+        return (f"no label: ambiguous, fits {', '.join(name(a) for a in alternatives[:MAX_ALTERNATIVES])}"
+                + (f" and {more} more" if more > 0 else ""))
+    nearest = f" (nearest: {', '.join(name(a) for a in alternatives[:2])})" if alternatives else ""
+    return f"no label: {'no match' if method == 'none' else method}{nearest}"
+
+
+def _stages(prediction: ImagePrediction) -> list[str]:
+    errors, evidence = prediction.errors, prediction.evidence
+    found = []
+    if "pipeline" in errors:
+        found.append(f"internal error ({clean(errors['pipeline'], MAX_ERROR)})")
+    found.append(f"image failed ({clean(errors['image'], MAX_ERROR)})" if "image" in errors else "image ok")
+    if "stage1" in errors:
+        found.append(f"stage 1 failed ({clean(errors['stage1'], MAX_ERROR)})")
+    elif evidence.get("stage1"):
+        found.append("stage 1 answered" + (" (from the cache)" if prediction.cached else ""))
+    elif "image" not in errors and "pipeline" not in errors:
+        found.append("stage 1 off (no MLLM configured)")
+    if "stage2" in errors:
+        found.append(f"stage 2 failed ({clean(errors['stage2'], MAX_ERROR)})")
+    elif evidence.get("stage2"):
+        found.append("stage 2 answered")
+    elif evidence.get("stage1"):
+        found.append("stage 2 not asked")
+    features = evidence.get("fusion_features")
+    if features:
+        found.append("CLIP fused " + ", ".join(clean(f, 20) for f in features))
+    elif "image" not in errors and "pipeline" not in errors:
+        found.append("CLIP off")
+    for stage, message in errors.items():
+        if stage not in ("pipeline", "image", "stage1", "stage2"):
+            found.append(f"{clean(stage, 20)} failed ({clean(message, MAX_ERROR)})")
+    return found
+
+
+def _bounded(lines: list[str]) -> str:
+    """At most MAX_TEXT characters, cut at a line; the last line (model_version) always kept."""
+    text = "\n".join(lines)
+    if len(text) <= MAX_TEXT:
+        return text
+    kept, size = [], len(lines[-1]) + 20
+    for line in lines[:-1]:
+        if size + len(line) + 1 > MAX_TEXT:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    return "\n".join([*kept, "… (cut)", lines[-1]])

@@ -1,0 +1,167 @@
+"""Bulk pre-labelling end to end through a real Label Studio 1.23.2: `prelabel run --all` on 1,000 tasks.
+
+Set-up: the test harness's headless Label Studio (tests/labelstudio.py), 1,000 JPEGs of about 19 KB served by
+it as local files, the stub MLLM at --latency seconds (0.3) with PRELABEL_LLM_CONCURRENCY=16, the tiny CLIP,
+Redis, and one then two `prelabel worker` processes (a fresh project and data directory for each, so no answer
+is cached). Reported per run: tasks/s and its share of the MLLM limit (16 / 0.3 = 53 tasks/s), Label Studio
+calls per task by kind (the workers count them), and that every task ends with exactly one prediction of the
+current model_version. Then what Label Studio itself allows: images served per second at 1 to 16 concurrent
+downloads, and the cost of one bulk write into the 1,000-task project.
+
+Run: .venv/bin/python bench/e2e_bench.py [--tasks 1000] [--latency 0.3] [--workers 1,2]
+Needs Redis on 127.0.0.1:6379 (database 9 is used and emptied) and Label Studio in .venvs-ls (make services).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parent.parent
+for folder in (ROOT / "tests", ROOT / "backend"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+import requests  # noqa: E402
+from PIL import Image  # noqa: E402
+from redis import Redis  # noqa: E402
+
+from labelstudio import start_label_studio  # noqa: E402
+from prelabel.studio.labelconfig import make_label_config  # noqa: E402
+from prelabel.vocabulary.vocab import load_vocabulary  # noqa: E402
+from stub_llm import StubLLM, request_images  # noqa: E402
+
+BIN = Path(sys.executable).parent
+VOCAB = ROOT / "vocab" / "plant-quarantine-pests.yaml"
+TINY_CLIP = ROOT / "tests" / "data" / "tiny-clip.json"
+REDIS_URL = "redis://127.0.0.1:6379/9"
+NAMES = ["BMSB", "rice weevil", "maize weevil", "codling moth", "GPA", "medfly", "khapra beetle", "fire blight"]
+
+
+def photo(seed: int) -> bytes:
+    """A JPEG of about 19 KB: noise compresses badly, like a photo. Its first pixel row says which name."""
+    rng = random.Random(seed)
+    image = Image.new("RGB", (240, 180))
+    image.putdata([(rng.randrange(256), rng.randrange(256), rng.randrange(256)) for _ in range(240 * 180)])
+    image.paste((seed % len(NAMES) * 30, 0, 0), (0, 0, 240, 4))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=40)
+    return buffer.getvalue()
+
+
+def answer(body: dict) -> str:
+    pictures = request_images(body)
+    if not pictures:
+        return "none"
+    name = NAMES[round(Image.open(io.BytesIO(pictures[0])).getpixel((0, 0))[0] / 30) % len(NAMES)]
+    return json.dumps({"description": f"A {name} on a leaf.", "classification": name, "candidates": [name]})
+
+
+def project(ls, title: str, folder: str, count: int) -> int:
+    client = ls.client()
+    created = client.projects.create(title=title, label_config=make_label_config(load_vocabulary(VOCAB)))
+    root = ls.files_root / folder
+    root.mkdir(parents=True, exist_ok=True)
+    for number in range(count):
+        (root / f"{number}.jpg").write_bytes(photo(number + len(folder) * 100_000 + count))
+    client.import_storage.local.create(project=created.id, path=str(root))
+    for start in range(0, count, 500):
+        client.projects.import_tasks(id=created.id, request=[
+            {"image": f"/data/local-files/?d={folder}/{n}.jpg"} for n in range(start, min(count, start + 500))])
+    return created.id
+
+
+def run(ls, stub_url: str, workers: int, count: int, workdir: Path) -> dict:
+    redis = Redis.from_url(REDIS_URL)
+    redis.flushdb()
+    project_id = project(ls, f"bench {workers} worker(s)", f"bench{workers}", count)
+    env = {**os.environ, "LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": ls.token, "REDIS_URL": REDIS_URL,
+           "PRELABEL_VOCAB": str(VOCAB), "PRELABEL_LLM_BASE_URL": stub_url, "PRELABEL_LLM_CONCURRENCY": "16",
+           "PRELABEL_CLIP_MODEL": str(TINY_CLIP), "PRELABEL_CLIP_PRETRAINED": "", "PRELABEL_DEVICE": "cpu",
+           "PRELABEL_DATA_DIR": str(workdir / f"var{workers}"), "PYTHONPATH": str(ROOT / "backend")}
+    processes = [subprocess.Popen([str(BIN / "prelabel"), "worker", "--name", f"bench-{workers}-{n}"], env=env,
+                                  stdout=(workdir / f"worker{workers}-{n}.log").open("w"), stderr=subprocess.STDOUT,
+                                  start_new_session=True) for n in range(workers)]
+    try:
+        deadline = time.monotonic() + 180
+        while len(redis.hkeys("prelabel:workers")) < workers:  # each beats once its models are loaded
+            if time.monotonic() > deadline:
+                raise RuntimeError("workers did not start")
+            time.sleep(0.2)
+        started = time.perf_counter()
+        completed = subprocess.run([str(BIN / "prelabel"), "run", "--project", str(project_id), "--all"], env=env,
+                                   capture_output=True, text=True, timeout=1800)
+        seconds = time.perf_counter() - started
+        if completed.returncode != 0:
+            raise RuntimeError(completed.stderr)
+        calls = {field.decode(): float(value) for field, value in redis.hgetall("prelabel:metrics").items()
+                 if field.startswith(b"studio_calls_total")}
+        versions = [line for line in completed.stderr.splitlines() if "already pre-labelled as" in line]
+        version = versions[0].rsplit(" ", 1)[-1] if versions else ""
+        predictions = requests.get(f"{ls.url}/api/predictions/", params={"project": project_id},
+                                   headers=ls.headers, timeout=120).json()
+        per_task: dict[int, int] = {}
+        for prediction in predictions:
+            if prediction["model_version"] == version:
+                per_task[prediction["task"]] = per_task.get(prediction["task"], 0) + 1
+        return {"workers": workers, "seconds": seconds, "tasks_per_s": count / seconds, "summary":
+                completed.stderr.strip().splitlines()[-1], "calls": calls,
+                "exactly_once": len(per_task) == count and set(per_task.values()) == {1}}
+    finally:
+        for process in processes:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=60)
+
+
+def images_served(ls, folder: str, count: int) -> dict[int, float]:
+    """Images per second Label Studio serves at each number of concurrent downloads."""
+    session = requests.Session()
+    urls = [f"{ls.url}/data/local-files/?d={folder}/{n}.jpg" for n in range(count)]
+    rates = {}
+    for concurrency in (1, 2, 4, 8, 16):
+        started = time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            list(pool.map(lambda url: session.get(url, headers=ls.headers, timeout=60).content, urls))
+        rates[concurrency] = len(urls) / (time.perf_counter() - started)
+    return rates
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--latency", type=float, default=0.3)
+    parser.add_argument("--workers", default="1,2")
+    args = parser.parse_args()
+    limit = 16 / args.latency
+    with tempfile.TemporaryDirectory() as directory, StubLLM(answer, latency=args.latency) as stub:
+        workdir = Path(directory)
+        ls = start_label_studio(workdir / "ls")
+        try:
+            for workers in (int(n) for n in args.workers.split(",")):
+                row = run(ls, stub.url, workers, args.tasks, workdir)
+                print(f"{workers} worker(s): {row['seconds']:.1f} s, {row['tasks_per_s']:.1f} tasks/s "
+                      f"({row['tasks_per_s'] / limit:.0%} of the MLLM limit {limit:.1f}); exactly once: "
+                      f"{row['exactly_once']}; {row['summary']}")
+                for what, count in sorted(row["calls"].items()):
+                    print(f"    {what}: {count / args.tasks:.3f} per task")
+            rates = images_served(ls, "bench1", min(args.tasks, 400))
+            print("images served by Label Studio per second, by concurrent downloads: "
+                  + ", ".join(f"{c}: {r:.0f}" for c, r in rates.items()))
+        finally:
+            ls.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

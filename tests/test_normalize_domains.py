@@ -1,0 +1,243 @@
+"""Each failure class of a normaliser shaped around pest names, in both shipped domains and both languages, with
+real answers: Japanese words inside sentences, spelling variation, compounds that name something else, everyday
+words, group words read off the vocabulary's structure, lists of two things, names told apart by a number."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import ROOT
+from prelabel.vocabulary import textnorm
+from prelabel.vocabulary.normalize import HEAD_SCORE, Normalizer
+from prelabel.vocabulary.vocab import load_vocabulary, parse_vocabulary
+
+PESTS, DEFECTS = "pests", "defects"
+
+
+@pytest.fixture(scope="module")
+def normalizers(normalizer) -> dict[str, Normalizer]:
+    return {PESTS: normalizer, DEFECTS: Normalizer(load_vocabulary(ROOT / "vocab" / "manufacturing-defects.yaml"))}
+
+
+def check(normalizers, domain: str, text: str, label: str | None, alternatives: set[str] | None = None) -> None:
+    result = normalizers[domain].normalize(text)
+    assert result.label == label, result
+    if alternatives is not None:
+        assert {a.label for a in result.alternatives} == alternatives, result
+
+
+@pytest.mark.parametrize("domain, text, label", [
+    # A name of one or two characters is a word of its own in a Japanese sentence (Sudachi's word boundaries)...
+    (DEFECTS, "ボルト周辺に錆が発生しています。", "corrosion"),
+    (DEFECTS, "表面に細かい傷が多数見られます", "scratch"),
+    (DEFECTS, "成形品のリブの裏側にヒケが見られます。", "sink mark"),
+    (DEFECTS, "おそらくタレです。", "paint run"),
+    (DEFECTS, "傷あり", "scratch"),
+    (DEFECTS, "成形品にひけがあります", "sink mark"),  # and hiragana for a katakana name
+    (DEFECTS, "錆発生", "corrosion"), (DEFECTS, "傷有り", "scratch"), (DEFECTS, "打痕多数", "dent"),
+    (PESTS, "葉裏にナミハダニが多数寄生しています。", "Tetranychus urticae"),
+    (PESTS, "ナシの花に火傷病の症状があります。", "Erwinia amylovora"),
+    (PESTS, "葉の上にまめこがねがいます", "Popillia japonica"),  # a hiragana name in a hiragana sentence
+    # ... and never a piece of a longer word: 損傷 is damage, タレット a turret, バリスタ a varistor.
+    (DEFECTS, "損傷", None),
+    (DEFECTS, "タレットパンチで加工した穴", None),
+    (DEFECTS, "バリスタ", None),
+    (PESTS, "ヨトウガの幼虫", None),
+    # English sentences as before.
+    (DEFECTS, "There seems to be heavy rust around the bolt heads.", "corrosion"),
+    (PESTS, "This looks like a rice weevil in the sample.", "Sitophilus oryzae"),
+])
+def test_names_inside_sentences(normalizers, domain, text, label):
+    check(normalizers, domain, text, label)
+
+
+@pytest.mark.parametrize("text, label", [
+    # Okurigana: 溶込不良 is listed, 溶込み不良 and 溶け込み不良 are the same word.
+    ("溶込み不良", "incomplete penetration"),
+    ("ルート部に溶け込み不良が見られます。", "incomplete penetration"),
+    ("溶け落ち", "burn-through"),
+    ("スラグ巻込", "slag inclusion"),
+    ("部品が錆びています。", "corrosion"),
+    ("湯回不良", "misrun"),
+    # Kanji, hiragana and katakana writings of one word; variant kanji (廻, 剝).
+    ("さび", "corrosion"), ("サビ", "corrosion"), ("きず", "scratch"), ("キズ", "scratch"),
+    ("垂れ", "paint run"), ("半田ブリッジ", "solder bridge"), ("芋はんだ", "cold solder joint"),
+    ("柚子肌", "orange peel"), ("ひけ巣", "shrinkage cavity"), ("溶接ワレ", "weld crack"),
+    ("湯廻り不良", "misrun"), ("剝がれ", "paint peeling"), ("穴の縁に返りがあります。", "burr"),
+    # Small and large kana, ヂ for ジ, a long-vowel mark left out.
+    ("ウエルドライン", "weld line"), ("はんだブリッヂ", "solder bridge"), ("テンパーカラ", "discoloration"),
+])
+def test_japanese_spelling_variation(normalizers, text, label):
+    check(normalizers, DEFECTS, text, label)
+
+
+def test_japanese_spelling_variation_in_pest_names(normalizers):
+    check(normalizers, PESTS, "灰色黴病", "Botrytis cinerea")  # かび in kanji
+    check(normalizers, PESTS, "やけど病", "Erwinia amylovora")  # 火傷 in kana
+    check(normalizers, PESTS, "シルバーリーフコナジラミ", "Bemisia tabaci")
+
+
+def test_two_kanji_writings_are_never_compared_by_reading(normalizers):
+    # 気孔 (a gas pore) and 機構 (a mechanism) are both read キコウ.
+    check(normalizers, DEFECTS, "機構", None)
+    check(normalizers, DEFECTS, "きこう", "weld porosity")  # a kana writing may mean either: the name wins
+
+
+@pytest.mark.parametrize("domain, text, label", [
+    # A Japanese katakana name inside a longer katakana word is another species.
+    (PESTS, "ニセナミハダニ", None), (PESTS, "ナミハダニモドキ", None), (PESTS, "ナンゴクナミハダニ", None),
+    (PESTS, "ヒメマルカツオブシムシ", None), (PESTS, "ヒメカツオブシムシの幼虫", None), (PESTS, "ヒメコガネ", None),
+    (PESTS, "キイロショウジョウバエ", None), (PESTS, "ゴマダラカミキリの成虫", None),
+    # An English modifier that makes another species, another thing, or denies it.
+    (PESTS, "greater rice weevil", None), (PESTS, "false codling moth", None), (PESTS, "beet armyworm", None),
+    (PESTS, "white mould", None), (PESTS, "Drosophila melanogaster", None),
+    (DEFECTS, "The BGA solder balls are uniform and well formed.", None),
+    (DEFECTS, "scratch-resistant coating", None), (DEFECTS, "no rust", None),
+    (DEFECTS, "camera flash glare on the left side", None), (DEFECTS, "chip capacitor", None),
+    # Japanese words that make a name part of another thing, or deny it.
+    (DEFECTS, "スパッタリング成膜", None), (DEFECTS, "変色防止剤が塗布されています。", None),
+    (DEFECTS, "錆止め塗装が施されています。", None), (DEFECTS, "耐腐食性の高いステンレス材です。", None),
+    (DEFECTS, "ブリッジダイオード", None), (DEFECTS, "錆は見当たりません。", None), (DEFECTS, "傷跡", None),
+    # A prepositional phrase completes a name; the words it uses are a place, not another name.
+    (DEFECTS, "voids in the BGA solder balls", "solder void"),
+    (DEFECTS, "A crack along the weld line of the pipe.", "weld crack"),
+    (DEFECTS, "a crack runs along the weld", "weld crack"),
+    (DEFECTS, "flash along the parting line", "moulding flash"),
+    # ... but an organism is named by its kind, not by where it was found.
+    (PESTS, "a weevil in rice", None),
+    # A kind of a name is still that name.
+    (DEFECTS, "pitting corrosion on the stainless flange", "corrosion"),
+    (DEFECTS, "crater crack at the end of the weld", "weld crack"),
+    (DEFECTS, "打痕と擦り傷があります。", None),  # 擦り傷 is a 傷: two defects
+])
+def test_compounds_that_name_something_else(normalizers, domain, text, label):
+    check(normalizers, domain, text, label)
+
+
+@pytest.mark.parametrize("domain, text", [
+    (DEFECTS, "A run of identical parts on the conveyor."),
+    (DEFECTS, "Reflection of the ring light on the surface."),  # "ring" is a word, never a typo of "ding"
+    (DEFECTS, "The part is shown on a white background under flash lighting."),
+    (DEFECTS, "撮影時のフラッシュが反射しています。"),
+    (DEFECTS, "ブリッジ型の測定器で撮影しています。"),
+    (PESTS, "There is a bug in the labeling software."),
+    (PESTS, "火傷に注意してください。"),
+    (PESTS, "canker sore"),
+])
+def test_everyday_words_are_not_labels(normalizers, domain, text):
+    check(normalizers, domain, text, None)
+
+
+@pytest.mark.parametrize("domain, text, alternatives", [
+    # A word several labels' names share, a parent, a genus: none, the labels as alternatives.
+    (DEFECTS, "crack", {"weld crack", "hot tear", "surface crack"}),
+    (DEFECTS, "割れ", {"weld crack", "hot tear", "surface crack"}),
+    (DEFECTS, "クラック", {"weld crack", "hot tear", "surface crack"}),  # the loanword of "crack"
+    (DEFECTS, "巣", {"casting gas porosity", "shrinkage cavity"}),
+    (DEFECTS, "ピンホール", {"coating pinhole", "casting gas porosity"}),  # "pinhole", shared in English
+    (DEFECTS, "soldering defect", {"solder bridge", "solder ball", "cold solder joint", "insufficient solder",
+                                   "solder void", "tombstoning"}),
+    (PESTS, "weevil", {"Sitophilus zeamais", "Sitophilus oryzae", "Sitophilus granarius"}),
+    (PESTS, "ミバエ類の成虫", {"Bactrocera dorsalis", "Ceratitis capitata"}),
+])
+def test_group_words_come_from_the_vocabulary(normalizers, domain, text, alternatives):
+    result = normalizers[domain].normalize(text)
+    assert (result.label, result.method) == (None, "ambiguous"), result
+    assert alternatives <= {a.label for a in result.alternatives}, result
+
+
+@pytest.mark.parametrize("domain, text, label", [
+    # A head word only one label's names end with is that label (an inference: a lower score)...
+    (PESTS, "lanternfly", "Lycorma delicatula"), (PESTS, "ハダニ", "Tetranychus urticae"),
+    (PESTS, "カツオブシムシの幼虫", "Trogoderma granarium"), (PESTS, "Tetranychidae", "Tetranychus urticae"),
+    (DEFECTS, "blisters", "blistering"), (DEFECTS, "nibs", "dirt nib"), (DEFECTS, "ブリッジ", "solder bridge"),
+    (DEFECTS, "剥離", "paint peeling"), (DEFECTS, "bridging", "solder bridge"),
+])
+def test_a_head_word_with_one_candidate_is_that_label(normalizers, domain, text, label):
+    result = normalizers[domain].normalize(text)
+    assert (result.label, result.method, result.score) == (label, "rule", HEAD_SCORE), result
+
+
+@pytest.mark.parametrize("domain, text, candidate", [
+    # ... unless a name ties it to one process (the bare word is every process's), it is an everyday word, or a
+    # modifier makes it another thing: none, the candidate shown.
+    (DEFECTS, "flash", "moulding flash"), (DEFECTS, "blowholes", "casting gas porosity"),
+    (DEFECTS, "バリ", "moulding flash"), (DEFECTS, "ブローホール", "casting gas porosity"),
+    (DEFECTS, "an unfilled crater at the weld stop", "cratering"),
+    (PESTS, "blue mould", "Botrytis cinerea"), (PESTS, "Popillia quadriguttata", "Popillia japonica"),
+])
+def test_a_head_word_that_may_not_decide_is_none_with_its_candidate(normalizers, domain, text, candidate):
+    result = normalizers[domain].normalize(text)
+    assert (result.label, result.method) == (None, "none"), result
+    assert [a.label for a in result.alternatives] == [candidate]
+
+
+def test_ambiguity_comes_from_structure_not_from_name_endings():
+    vocabulary = parse_vocabulary("""
+domain: parts
+labels:
+  - label: warpage
+    common: {en: [bent part]}
+  - label: missing part
+    common: {en: [missing part]}
+  - label: surface dent
+""")
+    normalizer = Normalizer(vocabulary)
+    # "part" ends two unrelated labels' names; a warped part is neither of them.
+    assert (normalizer.normalize("warped part").label, normalizer.normalize("warped part").alternatives) == (None, ())
+    assert normalizer.normalize("part").method == "ambiguous"
+    # "dent" ends one label's name only: that label, not "ambiguous" with one alternative.
+    assert normalizer.normalize("dent").label == "surface dent"
+
+
+@pytest.mark.parametrize("domain, text, alternatives", [
+    (DEFECTS, "porosity and undercut", {"weld porosity", "undercut"}),
+    (DEFECTS, "sink marks and flash", {"sink mark", "moulding flash"}),
+    (DEFECTS, "ヒケとウェルドラインが見られます。", {"sink mark", "weld line"}),
+    (DEFECTS, "ハジキ、膨れ", {"cratering", "blistering"}),
+    (DEFECTS, "バリとヒケ", {"moulding flash", "sink mark"}),
+    (PESTS, "rice weevils and maize weevils", {"Sitophilus oryzae", "Sitophilus zeamais"}),
+    (PESTS, "クサギカメムシとミナミアオカメムシ", {"Halyomorpha halys", "Nezara viridula"}),
+])
+def test_two_labels_in_one_answer_are_ambiguous(normalizers, domain, text, alternatives):
+    result = normalizers[domain].normalize(text)
+    assert (result.label, result.method) == (None, "ambiguous"), result
+    assert alternatives <= {a.label for a in result.alternatives}, result
+
+
+@pytest.mark.parametrize("text, label", [
+    ("RT flaw type 1", "RT flaw type 1"), ("RT flaw type 2", "RT flaw type 2"), ("type II flaw", "RT flaw type 2"),
+    ("Type-3 flaw", "RT flaw type 3"), ("第二種きず", "RT flaw type 2"), ("第２種きず", "RT flaw type 2"),
+    ("第1種傷", "RT flaw type 1"), ("第3種のきず", "RT flaw type 3"),
+    ("type 5 flaw", None), ("第5種きず", None), ("type 12 flaw", None),
+])
+def test_names_told_apart_by_a_number(normalizers, text, label):
+    check(normalizers, DEFECTS, text, label)
+
+
+def test_names_told_apart_by_a_letter():
+    normalizer = Normalizer(parse_vocabulary("domain: d\nlabels:\n  - label: Crack A\n  - label: Crack B\n"))
+    assert normalizer.normalize("crack a").label == "Crack A"
+    assert normalizer.normalize("This is Crack B.").label == "Crack B"
+    assert normalizer.normalize("crack c").label is None
+
+
+@pytest.mark.parametrize("domain, text, label", [
+    (DEFECTS, "癒合不良", "lack of fusion"),  # an input method's slip writes a real word of the same reading
+    (DEFECTS, "アンダーカッド", "undercut"),
+    (DEFECTS, "はんだボイト", "solder void"),
+    (DEFECTS, "マンハッタン現像", "tombstoning"),
+    (DEFECTS, "溶接不良", None),  # two words the vocabulary knows are never "corrected" into 溶込不良
+    (DEFECTS, "orange peal", "orange peel"),
+    (PESTS, "Drosophila suzuki", "Drosophila suzukii"),  # an epithet, whatever else it spells
+])
+def test_typos(normalizers, domain, text, label):
+    check(normalizers, domain, text, label)
+
+
+def test_writing_rules_for_japanese_and_english():
+    assert textnorm.name_key("溶け込み不良") == textnorm.name_key("溶込み不良") == textnorm.name_key("溶込不良")
+    assert textnorm.name_key("ウエルドライン") == textnorm.name_key("ウェルドライン")
+    assert textnorm.singular("analyses") == "analysis" and textnorm.singular("whiteflies") == "whitefly"
+    assert [t.text for t in textnorm.tokens("type IV flaw")] == ["type", "4", "flaw"]
+    assert [t.text for t in textnorm.tokens("I think")] == ["i", "think"]  # "I" is a numeral only after "type"

@@ -1,0 +1,222 @@
+"""What Label Studio gets for each image: the prediction JSON (studio/predictions.py) and the reviewer's evidence
+text (studio/evidence.py), for real pipeline results (the stub MLLM over HTTP, the tiny CLIP) in every state,
+against the shipped, a Japanese-alias, a subset and a bare labeling config; and hostile MLLM words."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+
+import pytest
+
+from helpers import EXAMPLE_VOCAB, TINY_CLIP_CONFIG, answer_by_colour, solid_image
+from prelabel.pipeline.factory import build_pipeline
+from prelabel.pipeline.identity import failure_version
+from prelabel.pipeline.result import FAILED, LABEL, NONE, ImageInput, ImagePrediction
+from prelabel.settings import Settings
+from prelabel.studio.evidence import MAX_DESCRIPTION, MAX_TEXT, MAX_WORDS, evidence_text
+from prelabel.studio.labelconfig import Control, make_label_config, read_label_config
+from prelabel.studio.predictions import import_task, prediction_json
+from prelabel.vocabulary.vocab import load_vocabulary
+
+VERSION = "prelabel-1a2b3c4d-5e6f7a8b"
+BMSB = "Halyomorpha halys"
+COLOURS = {"red": (220, 20, 20), "green": (20, 220, 20), "blue": (20, 20, 220), "yellow": (220, 220, 20)}
+JA_CONFIG = ('<View><Image name="photo" value="$url"/><Choices name="pest" toName="photo">'
+             '<Choice value="クサギカメムシ" alias="Halyomorpha halys"/><Choice value="ミナミアオカメムシ" '
+             'alias="Nezara viridula"/><Choice value="該当なし" alias="None of these"/></Choices>'
+             '<TextArea name="prelabel_evidence" toName="photo" editable="false" maxSubmissions="1"/></View>')
+SUBSET_CONFIG = ('<View><Image name="image" value="$image"/><Choices name="label" toName="image">'
+                 '<Choice value="Nezara viridula"/><Choice value="None of these"/></Choices>'
+                 '<TextArea name="prelabel_evidence" toName="image"/></View>')
+BARE_CONFIG = ('<View><Image name="image" value="$image"/><Choices name="label" toName="image">'
+               '<Choice value="Halyomorpha halys"/><Choice value="Nezara viridula"/></Choices></View>')
+
+
+@pytest.fixture(scope="module")
+def vocabulary():
+    return load_vocabulary(EXAMPLE_VOCAB)
+
+
+def control_for(config: str, vocabulary) -> Control:
+    return read_label_config(config, vocabulary).control
+
+
+@pytest.fixture(scope="module")
+def shipped(vocabulary) -> Control:
+    return control_for(make_label_config(vocabulary), vocabulary)
+
+
+@pytest.fixture(scope="module")
+def predictions(tmp_path_factory, tiny_clip, vocabulary) -> dict[str, ImagePrediction]:
+    """One real pipeline run: a label (alias), the MLLM's explicit none, a fuzzy match stage 2 vetoes, a
+    malformed MLLM answer (failed), an unreadable image (failed)."""
+    from stub_llm import StubLLM, request_images
+
+    tmp_path = tmp_path_factory.mktemp("predictions")
+    answers = {"red": "BMSB", "green": "none", "blue": "Halyomorpha halis", "yellow": "RAW:not json at all"}
+    by_colour = answer_by_colour(answers)
+
+    def handler(body: dict) -> str:  # stage 2 (no image) picks Nezara viridula for the fuzzy name only
+        if "Halyomorpha halis" in json.dumps(body["messages"], ensure_ascii=False) and not request_images(body):
+            return "Nezara viridula"
+        return by_colour(body)
+
+    with StubLLM(handler) as stub:
+        settings = Settings.from_env({}, vocab=str(EXAMPLE_VOCAB), data_dir=str(tmp_path / "var"),
+                                     llm_base_url=stub.url, clip_model=str(TINY_CLIP_CONFIG), clip_pretrained="",
+                                     device="cpu", llm_retries=0)
+        pipeline = build_pipeline(settings, vocabulary, clip=tiny_clip)
+        paths = [solid_image(tmp_path / f"{name}.jpg", colour) for name, colour in COLOURS.items()]
+        broken = tmp_path / "broken.jpg"
+        broken.write_bytes(b"not a jpeg")
+        found = pipeline.predict([ImageInput(str(p), p.read_bytes, ref=p.stem) for p in [*paths, broken]])
+        pipeline.close()
+    return {p.ref: p for p in found}
+
+
+def text_of(prediction: dict) -> str:
+    [item] = [r for r in prediction["result"] if r["type"] == "textarea"]
+    assert item["readonly"] is True and item["from_name"] == "prelabel_evidence"
+    [text] = item["value"]["text"]
+    return text
+
+
+def test_a_label_is_its_choice_the_evidence_and_its_score(predictions, shipped):
+    found = predictions["red"]
+    assert found.state == LABEL and found.label == BMSB
+    written = prediction_json(found, VERSION, shipped)
+    assert written["model_version"] == VERSION and written["score"] == round(found.score, 4) > 0
+    choice, evidence = written["result"]
+    assert choice == {"id": "prelabel", "from_name": "label", "to_name": "image", "type": "taxonomy",
+                      "value": {"taxonomy": [[BMSB]]}}
+    assert evidence["to_name"] == "image"
+    lines = text_of(written).splitlines()
+    assert lines[0] == f"Suggested: {BMSB}, {round(found.score * 100)}%"
+    assert lines[1] == "Why: named by the MLLM (alias match of 'BMSB')"
+    assert f'- classification "BMSB" -> {BMSB}: alias 97%' in lines
+    assert any(line.startswith('- description "A photo of a BMSB on a leaf." -> ') for line in lines)
+    assert sum('"BMSB"' in line for line in lines) == 1  # the classification, also a candidate, listed once
+    assert lines[-2] == "Stages: image ok; stage 1 answered; stage 2 not asked; CLIP fused description, guess, image"
+    assert lines[-1] == f"model_version: {VERSION}"
+    runners = next(line for line in lines if line.startswith("Runner-ups: "))
+    assert BMSB not in runners and runners.count("%") == min(4, len(found.ranking) - 1)
+
+
+def test_the_mllm_s_none_is_the_none_choice_with_its_reason(predictions, shipped):
+    found = predictions["green"]
+    assert found.state == NONE
+    written = prediction_json(found, VERSION, shipped)
+    assert written["model_version"] == VERSION and written["score"] == 0.0
+    assert written["result"][0]["value"] == {"taxonomy": [["None of these"]]}
+    lines = text_of(written).splitlines()
+    assert lines[0] == "Suggested: none of these. The MLLM saw nothing from the label list (it answered 'none')"
+    assert '- classification "none" -> no label: no match' in lines
+    assert lines[2].startswith("- ") and any(line.startswith("Closest labels (CLIP alone): ") for line in lines)
+
+
+def test_stage_2_vetoes_a_weak_match_and_the_evidence_says_so(predictions, shipped):
+    found = predictions["blue"]
+    assert (found.state, found.label) == (LABEL, "Nezara viridula")
+    text = text_of(prediction_json(found, VERSION, shipped))
+    assert f'- classification "Halyomorpha halis" -> {BMSB}: fuzzy 83%, vetoed by stage 2' in text
+    assert '- stage 2 "Nezara viridula" -> Nezara viridula: exact 100%' in text
+    assert "stage 1 answered; stage 2 answered;" in text
+
+
+@pytest.mark.parametrize("name, stage", [("yellow", "stage 1 failed (malformed"),
+                                         ("broken", "image failed (unreadable")])
+def test_a_failure_is_evidence_only_under_the_failure_version(predictions, shipped, name, stage):
+    found = predictions[name]
+    assert found.state == FAILED
+    written = prediction_json(found, VERSION, shipped)
+    assert written["model_version"] == failure_version(VERSION) and written["score"] == 0.0
+    assert [r["type"] for r in written["result"]] == ["textarea"]  # no choice: nothing was decided
+    lines = text_of(written).splitlines()
+    assert lines[0] == f"Not pre-labelled: {found.reason}"
+    assert stage in lines[-2] and lines[-1] == f"model_version: {failure_version(VERSION)}"
+
+
+def test_a_label_the_config_cannot_show_becomes_the_none_state(predictions, vocabulary):
+    found = predictions["red"]
+    written = prediction_json(found, VERSION, control_for(SUBSET_CONFIG, vocabulary))
+    assert written["score"] == 0.0 and written["result"][0]["value"] == {"choices": ["None of these"]}
+    first = text_of(written).splitlines()[0]
+    assert first == (f"Suggested: none of these. Prelabel found {BMSB} ({round(found.score * 100)}%), but this "
+                     "project's labeling config has no choice for it")
+    assert f"-> {BMSB} [no choice in this config]: alias 97%" in text_of(written)
+
+
+def test_a_japanese_config_gets_the_alias_and_the_reviewer_reads_japanese(predictions, vocabulary):
+    control = control_for(JA_CONFIG, vocabulary)
+    written = prediction_json(predictions["red"], VERSION, control)
+    assert written["result"][0] == {"id": "prelabel", "from_name": "pest", "to_name": "photo", "type": "choices",
+                                    "value": {"choices": [BMSB]}}
+    assert text_of(written).startswith(f"Suggested: クサギカメムシ ({BMSB}), ")
+    none = prediction_json(predictions["green"], VERSION, control)
+    assert none["result"][0]["value"] == {"choices": ["None of these"]}  # the alias 該当なし stores
+
+
+def test_tags_the_config_lacks_are_left_out(predictions, vocabulary):
+    bare = control_for(BARE_CONFIG, vocabulary)
+    label = prediction_json(predictions["red"], VERSION, bare)
+    assert label["result"] == [{"id": "prelabel", "from_name": "label", "to_name": "image", "type": "choices",
+                                "value": {"choices": [BMSB]}}]
+    assert prediction_json(predictions["green"], VERSION, bare)["result"] == []  # looked, nothing to show
+    failed = prediction_json(predictions["broken"], VERSION, bare)
+    assert failed == {"model_version": failure_version(VERSION), "score": 0.0, "result": []}
+
+
+def test_import_tasks_carry_one_prediction_whatever_the_state(predictions, shipped):
+    for found in predictions.values():
+        task = import_task(found, "/data/local-files/?d=x.jpg", VERSION, shipped)
+        assert task["predictions"] == [prediction_json(found, VERSION, shipped)]
+        assert task["meta"]["prelabel"]["state"] == found.state
+        json.dumps(task, ensure_ascii=False)
+
+
+# ---- the evidence text on its own ------------------------------------------------------------------------------
+
+def hostile() -> ImagePrediction:
+    words = "クサギカメムシ\u200b\u202e<script>alert(1)</script>\x00\x07\x1b[31m\ttab\r\nnext line" + "x" * 5000
+    candidates = [{"text": f"{words} {n}", "source": "candidate", "label": None, "score": 0.0, "method": "none",
+                   "alternatives": []} for n in range(40)]
+    return ImagePrediction("s", 1, state=NONE, reason="no name the MLLM used is in the vocabulary\x00" + "y" * 900,
+                           evidence={"stage1": {"classification": words, "description": words, "candidates": []},
+                                     "candidates": [{"text": words, "source": "description", "label": None,
+                                                     "score": 0, "method": "none", "alternatives": []},
+                                                    *candidates]},
+                           ranking=[(f"label{n}", 0.1) for n in range(20)],
+                           errors={"stage2": "timeout: " + "z" * 1000, "\x1bweird": "\u202eboom"})
+
+
+def test_hostile_words_are_cleaned_cut_and_bounded():
+    text = evidence_text(hostile(), VERSION)
+    assert len(text) <= MAX_TEXT
+    assert not [c for c in text if unicodedata.category(c)[0] == "C" and c != "\n"]  # no control or bidi chars
+    lines = text.splitlines()
+    assert all(len(line) <= MAX_DESCRIPTION + 200 for line in lines)
+    assert lines[0].startswith("Suggested: none of these. No name the MLLM used is in the vocabulary")
+    assert '"クサギカメムシ<script>alert(1)</script>[31m tab next line' in text  # quoted as is, Japanese kept
+    assert lines[-1] == f"model_version: {VERSION}"  # kept when the rest is cut
+    assert "- … and 31 more" in lines  # the description and 40 candidates: 10 listed
+    assert any("stage 2 failed (timeout: zzz" in line for line in lines)
+    assert max(len(quote) for line in lines for quote in line.split('"')[1::2]) == MAX_DESCRIPTION
+
+
+def test_long_words_are_cut_with_an_ellipsis():
+    prediction = ImagePrediction("s", 1, state=NONE, reason="r", evidence={"candidates": [
+        {"text": "w" * 1000, "source": "candidate", "label": None, "method": "none", "alternatives": []}]})
+    line = next(line for line in evidence_text(prediction, VERSION).splitlines() if line.startswith("- candidate"))
+    assert f'"{"w" * (MAX_WORDS - 1)}…"' in line
+
+
+def test_ambiguous_names_list_the_labels_they_fit(normalizer):
+    result = normalizer.normalize("weevil")
+    prediction = ImagePrediction("s", 1, state=NONE, reason="'weevil' fits 3 labels and nothing named one of them",
+                                 evidence={"candidates": [{"text": "weevil", "source": "classification",
+                                                           **{k: v for k, v in result.to_dict().items()
+                                                              if k != "input"}}]})
+    text = evidence_text(prediction, VERSION)
+    assert '- classification "weevil" -> no label: ambiguous, fits Sitophilus' in text
+    assert "Stages: image ok; stage 1 off (no MLLM configured); CLIP off" in text
