@@ -257,3 +257,16 @@ class TcpProxy:
                     end.shutdown(socket.SHUT_RDWR)
                 with contextlib.suppress(OSError):
                     end.close()
+
+
+def predicted_label(prediction: Any) -> str | None:
+    """The label a Label Studio prediction (or annotation) result names, whatever the control: a choice, or the
+    last step of a taxonomy path (the shipped layout uses a Taxonomy above ten labels)."""
+    result = prediction.result if hasattr(prediction, "result") else prediction["result"]
+    for region in result:
+        value = region.get("value", {})
+        if value.get("choices"):
+            return value["choices"][0]
+        if value.get("taxonomy"):
+            return value["taxonomy"][0][-1]
+    return None

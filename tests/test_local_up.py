@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from label_studio_sdk import LabelStudio
 
-from helpers import EXAMPLE_VOCAB, ROOT, TINY_CLIP_CONFIG, invoke, solid_image
+from helpers import EXAMPLE_VOCAB, ROOT, TINY_CLIP_CONFIG, invoke, predicted_label, solid_image
 from prelabel.local import processes
 from prelabel.local.processes import Started
 from stub_llm import StubLLM
@@ -89,7 +89,7 @@ def test_up_pre_labels_every_photo(deployment):
     for task_id, _ in tasks:
         [prediction] = list(ls.predictions.list(task=task_id))
         assert prediction.model_version == model_version
-        assert prediction.result[0]["value"]["choices"] == ["Halyomorpha halys"]
+        assert predicted_label(prediction) == "Halyomorpha halys"
     # What runs where, and the login: where the password is kept, never the password itself.
     password_file = directory / "label-studio-password"
     assert f"/projects/{project_id}" in first.stderr and f"password in {password_file}" in first.stderr

@@ -86,11 +86,13 @@ def test_stage2_can_be_switched_off_and_its_none_is_an_honest_none(tmp_path, tin
 
 
 def test_clip_never_turns_an_explicit_none_into_a_label(tmp_path, tiny_clip, stub_llm):
-    """The MLLM called the image a house cat and stage 2 said none: CLIP's softmax, however peaked, is no label."""
+    """The MLLM called the image a house cat, none of the labels: CLIP's softmax, however peaked, is no label,
+    and stage 2 is not asked to overrule an explicit none (it would be asked to find something)."""
     stub_llm.handler = answer_by_colour({"red": '{"description": "A house cat on a sofa.", "classification": '
-                                                '"none", "candidates": ["house cat"]}'}, stage2="none")
+                                                '"none", "candidates": ["house cat"]}'}, stage2="Halyomorpha halys")
     [result] = pipeline_for(tmp_path, tiny_clip, stub_llm).predict(inputs(tmp_path, RED))
     assert (result.state, result.label, result.score) == ("none", None, 0.0)
+    assert stub_llm.calls == 1 and "stage2" not in result.evidence
     assert result.reason == "the MLLM saw nothing from the label list (it answered 'none')"
     assert result.stage_scores["fused"]  # CLIP ran, and its ranking is kept as evidence
     [clip_only] = pipeline_for(tmp_path / "c", tiny_clip, None).predict(inputs(tmp_path, RED))

@@ -127,12 +127,17 @@ def conclude(prediction: ImagePrediction, labels: list[str], credits: Credits, f
                          else "CLIP alone (no MLLM configured)")
 
 
+def is_none_answer(text: str) -> bool:
+    """The MLLM's own way of saying that nothing from the list is there."""
+    return " ".join(text.lower().split()).strip(".。!") in NONE_ANSWERS
+
+
 def none_reason(prediction: ImagePrediction) -> str:
     """Why nothing the MLLM said became a label, in the reviewer's words."""
     evidence = prediction.evidence
     stage1 = evidence.get("stage1") or {}
     classification = str(stage1.get("classification") or "")
-    if " ".join(classification.lower().split()).strip(".。!") in NONE_ANSWERS:
+    if is_none_answer(classification):
         return f"the MLLM saw nothing from the label list (it answered {classification!r})"
     stage2 = evidence.get("stage2") or {}
     vetoed = evidence.get("vetoed") or []

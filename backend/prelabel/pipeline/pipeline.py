@@ -19,7 +19,7 @@ import numpy as np
 
 from prelabel.pipeline import fusion
 from prelabel.pipeline.clip import ClipModel
-from prelabel.pipeline.decision import DESCRIPTION_WEIGHT, STAGE2_WEIGHT, Credits, conclude, top
+from prelabel.pipeline.decision import DESCRIPTION_WEIGHT, STAGE2_WEIGHT, Credits, conclude, is_none_answer, top
 from prelabel.pipeline.identity import ModelVersion, model_version
 from prelabel.pipeline.images import DecodeLimits, ImageError, PreparedImage, prepare_image
 from prelabel.pipeline.mllm import MLLMClient, MLLMError, Stage1Answer, Usage
@@ -190,7 +190,9 @@ class Pipeline:
                           **{k: v for k, v in result.to_dict().items() if k != "input"}})
             work.credits.add(result, weight)
         work.prediction.evidence["candidates"] = found
-        if self.settings.stage2 and work.credits.best() < self.settings.stage2_below:
+        # Stage 2 settles an unsure stage 1; an explicit none with nothing named is not unsure: it is the answer.
+        explicit_none = is_none_answer(answer.classification) and not work.credits.by_label
+        if self.settings.stage2 and work.credits.best() < self.settings.stage2_below and not explicit_none:
             self._stage2(work, answer, mllm)
 
     def _stage2(self, work: _Work, answer: Stage1Answer, mllm: MLLMClient) -> None:
