@@ -129,3 +129,37 @@ def test_a_10_mb_data_url_in_a_real_task_through_a_real_worker(label_studio, tmp
     lines = Path(worker.log).read_text().splitlines()
     assert max(len(line) for line in lines) < 2000
     assert not any("\x1b[2J" in line for line in lines)
+
+
+def test_learned_synonyms_hold_only_names_and_export_always_loads_back(tmp_path):
+    """`vocab accept` refuses what would break the vocabulary (another label's name, a 5,000-character word, a line
+    separator); synonyms already stored that would break it are left out of `vocab export`, which loads back."""
+    from helpers import invoke
+    from prelabel.learning.rules import key_of
+    from prelabel.vocabulary.vocab import load_vocabulary as load
+
+    env = {"PRELABEL_VOCAB": str(EXAMPLE_VOCAB), "PRELABEL_DATA_DIR": str(tmp_path / "var"),
+           "PRELABEL_DATABASE_URL": ""}
+    refusals = {"rice weevil": "already a name of 'Sitophilus oryzae'", "x" * 5000: "5000 characters long",
+                "marble\u2028bug": "U+2028", "marble\x1b[31mbug": "U+001B", "\u202emarble bug": "U+202E"}
+    for string, reason in refusals.items():
+        result = invoke("vocab", "accept", string, BMSB, "--by", "expert", env=env)
+        assert result.exit_code == 2 and reason in result.stderr, result.stderr
+        assert len(result.stderr) < 400
+    assert invoke("vocab", "accept", "brown marble bug", BMSB, "--by", "expert", env=env).exit_code == 0
+    store = LearnedStore(f"sqlite:///{(tmp_path / 'var' / 'learned.sqlite').resolve()}")
+    with store.transaction(exclusive=True) as run:  # what an older Prelabel may have let in
+        for string in ("rice weevil", "marble\u2028bug", "stink\x85bug", "y" * 5000):
+            run("INSERT INTO synonyms (key, string, label, status, decided_by, decided) VALUES (?, ?, ?, ?, ?, ?)",
+                (key_of(string), string, BMSB, "accepted", "legacy", 0.0))
+    out = tmp_path / "exported.yaml"
+    result = invoke("vocab", "export", "--out", str(out), env=env)
+    assert result.exit_code == 0, result.stderr
+    exported = load(out)  # loads back
+    aliases = exported.get(BMSB).aliases
+    assert "brown marble bug" in aliases and "rice weevil" not in aliases
+    assert not any("\u2028" in a or "\x85" in a or len(a) > 200 for a in aliases)
+    header = out.read_text(encoding="utf-8").split("domain:")[0]
+    assert "left out: learned synonym rice weevil of 'Halyomorpha halys': already a name of 'Sitophilus oryzae'" \
+        in header
+    assert header.count("# left out:") == 4 and all(len(line) < 300 for line in header.splitlines())
