@@ -28,12 +28,14 @@ COMPOSE_DEFAULTS = {
     "REDIS_URL": "redis://redis:6379/0",
     "LABEL_STUDIO_URL": "http://label-studio:8080",
     "PRELABEL_DATA_DIR": "/data/prelabel",
+    "BASIC_AUTH_USER": "prelabel",  # Basic auth on by default wherever Prelabel's own files deploy it
 }
+REQUIRED = {"BASIC_AUTH_PASS"}  # settings compose refuses to start without (no default at all)
 # Variables docker compose itself reads from .env (not interpolated in the file).
 COMPOSE_OWN = {"COMPOSE_PROFILES", "COMPOSE_PROJECT_NAME", "COMPOSE_FILE"}
 # What a filled-in .env gives: secrets that the compose file requires (`${VAR:?...}`).
 SAMPLE_ENV = {"LABEL_STUDIO_USER_TOKEN": "0123456789abcdef0123456789abcdef01234567",
-              "LABEL_STUDIO_PASSWORD": "secret-ls", "POSTGRES_PASSWORD": "secret-pg"}
+              "LABEL_STUDIO_PASSWORD": "secret-ls", "POSTGRES_PASSWORD": "secret-pg", "BASIC_AUTH_PASS": "secret-ba"}
 
 
 # ---- a tiny compose interpolation ---------------------------------------------------------------------------
@@ -241,6 +243,20 @@ def test_one_token_for_label_studio_and_the_backend(services):
     assert 5 < len(SAMPLE_ENV["LABEL_STUDIO_USER_TOKEN"]) <= 40  # what Label Studio accepts as a token
 
 
+def test_the_backend_requires_basic_auth(services):
+    """Basic auth on by default: a user, and no start without a password (docs/security.md)."""
+    for name in ("backend", "worker", "worker-cpu"):
+        env = environment(services[name], SAMPLE_ENV)
+        assert env["BASIC_AUTH_USER"], f"{name}: BASIC_AUTH_USER has no default: the backend would run without auth"
+        assert env["BASIC_AUTH_PASS"] == SAMPLE_ENV["BASIC_AUTH_PASS"]
+        without = {k: v for k, v in SAMPLE_ENV.items() if k != "BASIC_AUTH_PASS"}
+        with pytest.raises(MissingVariable, match="BASIC_AUTH_PASS"):
+            environment(services[name], without)
+    lines = COMPOSE_FILE.read_text(encoding="utf-8").splitlines()
+    comment = lines[next(i for i, line in enumerate(lines) if line.strip().startswith("BASIC_AUTH_USER:")) - 1]
+    assert "Label Studio" in comment and "security" in comment, f"BASIC_AUTH_USER's comment says too little: {comment}"
+
+
 def test_redis_keeps_its_queues(services):
     redis = services["redis"]
     command = redis.get("command")
@@ -315,6 +331,8 @@ def test_every_setting_is_set_with_its_default(services, name):
         if var in COMPOSE_DEFAULTS:
             assert resolved[var] == COMPOSE_DEFAULTS[var], \
                 f"{name} {var} defaults to {resolved[var]!r}, expected {COMPOSE_DEFAULTS[var]!r} inside compose"
+        elif var in REQUIRED:
+            assert resolved[var] == SAMPLE_ENV[var], f"{name} {var} does not come from .env"
         elif var != "LABEL_STUDIO_API_KEY":  # defaults to the token given to label-studio (test above)
             assert getattr(compose_settings, spec.name) == spec.default, \
                 f"{name} {var} defaults to {resolved[var]!r}, settings.py to {spec.default!r}"

@@ -17,6 +17,7 @@ from prelabel.learning.in_force import VocabularyInForce
 from prelabel.learning.store import LearnedStore
 from prelabel.settings import Settings
 from prelabel.studio.client import LabelStudio
+from prelabel.studio.fetch import FetchLimits
 
 # Redis timeouts, the same for every connection Prelabel opens: a Redis that is away must cost a request a few
 # seconds, not hang it (rq's worker raises the read timeout above its own blocking dequeue by itself).
@@ -50,7 +51,8 @@ class Parts:
     @functools.cached_property
     def studio(self) -> LabelStudio:
         """Label Studio's API; raises StudioError when LABEL_STUDIO_URL or LABEL_STUDIO_API_KEY is unusable."""
-        return LabelStudio(self.settings.label_studio_url, self.settings.label_studio_api_key)
+        return LabelStudio(self.settings.label_studio_url, self.settings.label_studio_api_key,
+                           images=FetchLimits.from_settings(self.settings))
 
     def close(self) -> None:
         built = self.__dict__

@@ -46,6 +46,19 @@ class Settings:
         "(a tolerant parser reads the answer)."))
     image_max_side: int = field(default=1024, metadata=_env(
         "PRELABEL_IMAGE_MAX_SIDE", "Images are downscaled to this longest side (pixels) before they are sent."))
+    image_max_pixels: int = field(default=40_000_000, metadata=_env(
+        "PRELABEL_IMAGE_MAX_PIXELS", "Largest image decoded at full size (pixels); a larger JPEG is decoded at 1/2, "
+        "1/4 or 1/8 scale, any other larger image is refused. Bounds a worker's memory per image."))
+    image_decodes: int = field(default=2, metadata=_env(
+        "PRELABEL_IMAGE_DECODES", "Large images (over 4 megapixels once decoded) decoded at once per process; "
+        "the others wait their turn."))
+    image_max_bytes: int = field(default=50 * 1024 * 1024, metadata=_env(
+        "PRELABEL_IMAGE_MAX_BYTES", "Largest image download (bytes); a larger one fails its task."))
+    image_timeout: float = field(default=60.0, metadata=_env(
+        "PRELABEL_IMAGE_TIMEOUT", "Seconds one image download may take in all (connection, redirects, body)."))
+    image_hosts: str = field(default="", metadata=_env(
+        "PRELABEL_IMAGE_HOSTS", "Hosts task images may be fetched from besides LABEL_STUDIO_URL, comma-separated: "
+        "host, host:port or *.domain (docs/security.md); empty: Label Studio and its cloud storages only."))
     image_detail: str = field(default="auto", metadata=_env(
         "PRELABEL_IMAGE_DETAIL", "The image detail the MLLM is asked to use (OpenAI's low, high or auto); low costs "
         "fewest tokens. Counted in the PoC report's cost."))
@@ -113,6 +126,15 @@ class Settings:
     keep_superseded: bool = field(default=False, metadata=_env(
         "PRELABEL_KEEP_SUPERSEDED", "Keep Prelabel's older predictions of a task when a new model_version predicts "
         "it (by default they are removed from tasks nobody has annotated yet)."))
+    label_config_max_bytes: int = field(default=2 * 1024 * 1024, metadata=_env(
+        "PRELABEL_LABEL_CONFIG_MAX_BYTES", "Largest labeling config /setup and /predict parse (bytes); a larger "
+        "one is refused with 413."))
+    feedback_queue_max: int = field(default=1000, metadata=_env(
+        "PRELABEL_FEEDBACK_QUEUE_MAX", "Feedback jobs waiting at most; beyond, /webhook answers 503 (a flood of "
+        "webhooks cannot grow Redis without bound)."))
+    webhook_window: float = field(default=300.0, metadata=_env(
+        "PRELABEL_WEBHOOK_WINDOW", "Seconds a webhook naming the same action and annotations as one still "
+        "waiting queues no second job."))
     # `prelabel up`: everything on one machine, without Docker.
     label_studio_venv: str = field(default=".venvs-ls", metadata=_env(
         "PRELABEL_LABEL_STUDIO_VENV", "Label Studio's own virtual environment for `prelabel up` (label-studio "

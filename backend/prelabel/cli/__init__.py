@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from prelabel.cli.backend import list_jobs, run, serve, show_settings, worker
 from prelabel.cli.local import down, setup, up
 from prelabel.cli.predict import normalize, predict
 from prelabel.cli.vocab import vocab
+from prelabel.redact import Redactor, secrets_of
 from prelabel.report.cli import add_commands as add_report_commands
+from prelabel.settings import Settings, SettingsError
 
 
-@click.group()
+class _Group(click.Group):
+    """Every command's error message leaves with credentials masked (a database URL's password, a token)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            try:
+                redact = Redactor(secrets_of(Settings.from_env()))
+            except SettingsError:
+                redact = Redactor()
+            setattr(exc, "message", redact(exc.message))  # noqa: B010 (Final in click's type hints)
+            raise
+
+
+@click.group(cls=_Group)
 @click.version_option(package_name="prelabel")
 def main() -> None:
     """Prelabel: pre-labels inspection photos for Label Studio."""

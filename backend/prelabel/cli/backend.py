@@ -9,7 +9,7 @@ import click
 
 from prelabel.cli.common import SETUP_ERRORS, BadInput, echo_err, open_parts, read_settings
 from prelabel.jobs.queues import QUEUES
-from prelabel.settings import documented
+from prelabel.settings import Settings, documented
 
 
 @click.command()
@@ -21,7 +21,9 @@ def serve(host: str, port: int, workers: int) -> None:
     import os
     import shutil
 
-    read_settings()  # a bad setting stops here with its message, not inside each gunicorn process
+    settings = read_settings()  # a bad setting stops here with its message, not inside each gunicorn process
+    for line in exposure_warnings(settings, host, port):
+        echo_err(line)
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or shutil.which("gunicorn")
     if gunicorn is None:
         raise BadInput("gunicorn is not installed")
@@ -29,6 +31,29 @@ def serve(host: str, port: int, workers: int) -> None:
     os.execv(gunicorn, [gunicorn, "--bind", f"{host}:{port}", "--workers", str(workers), "--worker-class", "gthread",
                         "--threads", "8", "--timeout", "120", "--access-logfile", "-",
                         "prelabel.service.app:create_app()"])
+
+
+def exposure_warnings(settings: Settings, host: str, port: int) -> list[str]:
+    """Loud lines for a service that anyone on the network can use: no Basic auth on a non-loopback address."""
+    import ipaddress
+
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = False  # a host name: it may resolve to anything
+    if settings.basic_auth_user and not settings.basic_auth_pass:
+        return ["WARNING: BASIC_AUTH_USER is set but BASIC_AUTH_PASS is empty: the backend accepts an empty "
+                "password. Set BASIC_AUTH_PASS (docs/security.md)."]
+    if settings.basic_auth_user or loopback:
+        return []
+    bar = "WARNING: " + "!" * 100
+    return [bar,
+            f"WARNING: prelabel serve listens on {host}:{port} WITHOUT Basic auth (BASIC_AUTH_USER and "
+            "BASIC_AUTH_PASS are empty).",
+            "WARNING: anyone who reaches this port can queue predictions, read results and fill the queues.",
+            "WARNING: set both (and the same on the backend in Label Studio: Connect model > Authentication),",
+            "WARNING: or bind to 127.0.0.1 with --host. See docs/security.md.",
+            bar]
 
 
 @click.command()

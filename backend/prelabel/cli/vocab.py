@@ -15,6 +15,7 @@ import click
 from prelabel.cli.common import VOCAB_OPTION, BadInput, echo_err, open_parts, read_settings
 from prelabel.learning.in_force import expert_vocabulary
 from prelabel.learning.rules import Learning
+from prelabel.redact import redact_url
 from prelabel.settings import Settings
 from prelabel.vocabulary import suggested as suggestions_file
 from prelabel.vocabulary.normalize import Normalizer
@@ -154,7 +155,7 @@ def open_learning(vocab_path: str | None) -> Iterator[tuple[Settings, Learning]]
         try:
             store = parts.store
         except Exception as exc:  # a bad PRELABEL_DATABASE_URL, an unreachable PostgreSQL
-            raise BadInput(f"cannot open the learned store {settings.learned_url}: {exc}") from None
+            raise BadInput(f"cannot open the learned store {redact_url(settings.learned_url)}: {exc}") from None
         yield settings, Learning(store, Normalizer(vocabulary), settings.promote_after)
 
 

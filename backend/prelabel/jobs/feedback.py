@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from prelabel.jobs import admission
 from prelabel.jobs.context import WorkerContext
 from prelabel.learning.feedback import record_feedback
 
 
 def handle_feedback(ctx: WorkerContext, action: str, project_id: int | None, annotation_ids: list[int]) -> dict:
+    admission.started(ctx.parts.redis, action, project_id, annotation_ids)  # an identical webhook is news again
     return record_feedback(ctx.parts.studio, ctx.learning, action, project_id, annotation_ids,
                            ctx.settings.none_choice)

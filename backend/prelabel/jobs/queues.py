@@ -23,6 +23,9 @@ TASKS_PER_JOB = 64
 JOB_TIMEOUT = 1800
 RESULT_TTL = 7 * 24 * 3600
 FAILURE_TTL = 30 * 24 * 3600
+# Failed feedback jobs are kept days, not a month: /webhook is unauthenticated, and a flood of spoofed events
+# must not fill Redis for 30 days (what a failed job says is also in the worker's log).
+FEEDBACK_FAILURE_TTL = 3 * 24 * 3600
 # Label Studio or the MLLM away for a while: tried again within seconds, then for about four minutes in all,
 # so a short outage leaves no gap (results already computed are kept and not asked again).
 RETRY = Retry(max=5, interval=[5, 15, 30, 60, 120])
@@ -63,7 +66,7 @@ def enqueue_predictions(redis: Redis, project_id: int, task_ids: list[int], vers
 def enqueue_feedback(redis: Redis, action: str, project_id: int | None, annotation_ids: list[int]) -> Job:
     return queue(redis, FEEDBACK).enqueue(
         "prelabel.jobs.feedback.handle_feedback", action, project_id, annotation_ids, retry=RETRY,
-        result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL, description=f"{action} of project {project_id}")
+        result_ttl=RESULT_TTL, failure_ttl=FEEDBACK_FAILURE_TTL, description=f"{action} of project {project_id}")
 
 
 def enqueue_version_sync(redis: Redis, project_id: int, version: str) -> Job:

@@ -28,6 +28,7 @@ from prelabel.jobs import maintenance
 from prelabel.jobs.context import WorkerContext
 from prelabel.jobs.queues import INTERACTIVE, PREDICT, queue
 from prelabel.parts import Parts
+from prelabel.redact import Redactor, protect_logs, secrets_of
 from prelabel.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class PrelabelWorker(SimpleWorker):
     def __init__(self, queues: list[Queue], context: WorkerContext, **kwargs: Any):
         super().__init__(queues, connection=context.parts.redis, maintenance_interval=MAINTENANCE_EVERY, **kwargs)
         self.context = context
+        self.redact = Redactor(secrets_of(context.settings))
         self.registry = maintenance.WorkerRegistry(context.parts.redis)
         # rq's scheduler (retries after their backoff), run by the heartbeat thread rather than in a forked process:
         # a killed worker's forked scheduler held its lock and delayed every retry by minutes; here the lock lasts
@@ -107,8 +109,15 @@ class PrelabelWorker(SimpleWorker):
             except Exception:  # Redis or Label Studio away for a moment: the next beat tries again
                 log.warning("heartbeat or maintenance failed", exc_info=True)
 
+    def handle_job_failure(self, job: Job, queue: Queue, started_job_registry=None, exc_string: str = "",
+                           execution=None) -> None:
+        """The traceback rq keeps with a failed job (`prelabel jobs` shows it) leaves with credentials masked."""
+        super().handle_job_failure(job, queue, started_job_registry=started_job_registry,
+                                   exc_string=self.redact(exc_string), execution=execution)
+
 
 def run_worker(settings: Settings, queue_names: list[str], burst: bool = False, name: str | None = None) -> bool:
+    protect_logs(settings, ("rq.worker",))  # no credential in any log line, tracebacks included
     context = WorkerContext(Parts(settings))
     try:
         if INTERACTIVE in queue_names or PREDICT in queue_names:

@@ -1,7 +1,8 @@
 """Reviewer feedback jobs: what a reviewer's annotation says about a pre-label, recorded by prelabel.learning.
 
 The webhook only says *that* something happened; the annotation is read back from Label Studio's API before
-anything is recorded, so nobody can change what Prelabel learns by posting to /webhook.
+anything is recorded or retracted, so nobody can change what Prelabel learns by posting to /webhook: a creation
+or update records what Label Studio holds, and a deletion retracts only when Label Studio answers 404.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import logging
 
 from prelabel.learning.rules import Learning, verdicts
-from prelabel.studio.client import LabelStudio
+from prelabel.studio.client import LabelStudio, StudioError
 from prelabel.studio.labelconfig import DEFAULT_NONE_CHOICE, LabelConfigError, read_label_config
+from prelabel.text import NAME, clean
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +23,9 @@ def annotated_label(annotation, control) -> str | None:
     reviewer submits) and any other result are ignored."""
     for region in annotation.result or []:
         if region.get("from_name") == control.from_name and region.get("type") == control.kind:
-            return control.label_of(region.get("value") or {})
+            label = control.label_of(region.get("value") or {})
+            # A label outside the vocabulary is kept as a "new class" for the expert: a name, never more.
+            return clean(label, NAME) if isinstance(label, str) else None
     return None
 
 
@@ -34,16 +38,37 @@ def record_feedback(studio: LabelStudio, learning: Learning, action: str, projec
     events = []
     for annotation_id in annotation_ids:
         if action == "ANNOTATIONS_DELETED":
-            events.append({"annotation": annotation_id, "status": "deleted",
-                           "changes": learning.retract(annotation_id)})
+            events.append(_deleted(studio, learning, annotation_id))
             continue
         events.append(_annotation(studio, learning, annotation_id, project_id, none_choice))
     return {"action": action, "project": project_id, "events": events}
 
 
+def _gone(studio: LabelStudio, annotation_id: int):
+    """The annotation as Label Studio holds it, or None when Label Studio says it does not exist (404). Any
+    other failure raises: the job is retried, and nothing changes meanwhile."""
+    try:
+        return studio.annotation(annotation_id)
+    except StudioError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def _deleted(studio: LabelStudio, learning: Learning, annotation_id: int) -> dict:
+    """ANNOTATIONS_DELETED arrives unauthenticated: only an annotation Label Studio no longer has is retracted."""
+    if _gone(studio, annotation_id) is not None:
+        log.warning("ANNOTATIONS_DELETED names annotation %s, which Label Studio still holds: nothing retracted "
+                    "(a spoofed webhook?)", annotation_id)
+        return {"annotation": annotation_id, "status": "still exists", "changes": []}
+    return {"annotation": annotation_id, "status": "deleted", "changes": learning.retract(annotation_id)}
+
+
 def _annotation(studio: LabelStudio, learning: Learning, annotation_id: int, project_id: int | None,
                 none_choice: str = DEFAULT_NONE_CHOICE) -> dict:
-    annotation = studio.annotation(annotation_id)
+    annotation = _gone(studio, annotation_id)
+    if annotation is None:  # deleted since, or never there (a spoofed id): whatever it contributed goes
+        return {"annotation": annotation_id, "status": "not found", "changes": learning.retract(annotation_id)}
     project_id = annotation.project or project_id
     if project_id is None:
         return {"annotation": annotation_id, "status": "no project", "detail": "the annotation names no project"}

@@ -16,8 +16,10 @@ under rules a domain expert controls.
 from __future__ import annotations
 
 import time
+import unicodedata
 from dataclasses import dataclass
 
+from prelabel import text
 from prelabel.learning.store import LearnedStore
 from prelabel.vocabulary import textnorm
 from prelabel.vocabulary.normalize import ALIAS, EXACT, LEARNED, RULE, Normalizer
@@ -192,6 +194,8 @@ class Learning:
         key = key_of(string)
         if not key:
             raise ValueError(f"{string!r} holds no name")
+        if accept:
+            self._check_acceptable(string, label)
         status = "accepted" if accept else "rejected"
         with self.store.transaction(exclusive=True) as run:
             if accept:
@@ -204,6 +208,23 @@ class Learning:
                 "ON CONFLICT (key, label) DO UPDATE SET status = excluded.status, decided_by = excluded.decided_by, "
                 "decided = excluded.decided", (key, string, label, status, by, time.time()))
             return self._log(run, status, string, label, f"command: {'accept' if accept else 'reject'} by {by}")
+
+    def _check_acceptable(self, string: str, label: str) -> None:
+        """A synonym in force must be a name the vocabulary can hold: not longer than a name, no control or
+        invisible characters or line separators (they do not survive export), and no name another label already
+        has (the exported file would claim it twice and no longer load)."""
+        if not text.fits(string, text.NAME):
+            raise ValueError(f"{text.quote(string, 60)} is {len(string)} characters long; a learned synonym is a "
+                             f"name of at most {text.LIMITS[text.NAME]}")
+        odd = sorted({f"U+{ord(c):04X}" for c in string
+                      if c in "\x85\u2028\u2029" or unicodedata.category(c) in ("Cc", "Cf", "Cs")})
+        if odd:
+            raise ValueError(f"{text.quote(string, 60)} holds control, invisible or line-separator characters "
+                             f"({', '.join(odd)}): write the name as plain text")
+        result = self.normalizer.normalize(string)
+        if result.method in (EXACT, ALIAS) and result.label not in (None, label):
+            raise ValueError(f"{string!r} is already a name of {result.label!r} in the vocabulary: accepting it "
+                             f"for {label!r} would give one name two labels; change the vocabulary file instead")
 
     # ---- what the expert reviews -------------------------------------------------------------------------
 

@@ -1,20 +1,60 @@
-"""Images in: bytes -> an upright, downscaled RGB picture with a content hash and a data URL for the MLLM."""
+"""Images in: bytes -> an upright, downscaled RGB picture with a content hash and a data URL for the MLLM.
+
+Memory per image is bounded whatever the file claims (an 11 KB PNG can claim 9,400 x 9,400 pixels, 265 MB once
+decoded): a JPEG is decoded at 1/2, 1/4 or 1/8 scale when that still covers the size sent (libjpeg's DCT
+scaling, Pillow's draft mode); any image whose decoded size is over PRELABEL_IMAGE_MAX_PIXELS is refused before
+a pixel is decoded; the picture is downscaled before it is rotated or converted, so no full-size copy is made;
+and only PRELABEL_IMAGE_DECODES large images (over LARGE pixels decoded) are decoded at once per process.
+"""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import ExifTags, Image, UnidentifiedImageError
 
+from prelabel import text
+from prelabel.settings import Settings
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+LARGE = 4_000_000  # decoded pixels (12 MB as RGB) above which an image waits for one of the decode slots
+_CONVERT_FIRST = frozenset({"1", "P", "PA"})  # resized by nearest neighbour only: converted before downscaling
 
 
 class ImageError(ValueError):
-    """An image that cannot be used: unreadable, corrupt, or in a format Pillow does not know."""
+    """An image that cannot be used: unreadable, corrupt, too large, or in a format Pillow does not know."""
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """How large an image is decoded, and how many large ones at once: one per process, shared by its threads."""
+
+    max_pixels: int = 40_000_000
+    decodes: int = 2
+    _slots: threading.BoundedSemaphore = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_slots", threading.BoundedSemaphore(max(1, self.decodes)))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DecodeLimits:
+        return cls(settings.image_max_pixels, settings.image_decodes)
+
+    @contextlib.contextmanager
+    def slot(self, pixels: int) -> Iterator[None]:
+        """Small images go at once; a large one waits until fewer than `decodes` large ones are decoding."""
+        if pixels <= LARGE:
+            yield
+            return
+        with self._slots:
+            yield
 
 
 @dataclass(frozen=True)
@@ -29,30 +69,52 @@ class PreparedImage:
         return self.image.size
 
 
-def prepare_image(data: bytes, source: str, max_side: int = 1024) -> PreparedImage:
-    """Decode, apply EXIF orientation, downscale, and encode as a JPEG data URL."""
+def prepare_image(data: bytes, source: str, max_side: int = 1024, limits: DecodeLimits | None = None) -> PreparedImage:
+    """Decode (at reduced size where the format allows), downscale, apply EXIF orientation, and encode as a
+    JPEG data URL. Raises ImageError naming the source (shortened: it may be a 10 MB data URL)."""
+    name = text.quote(source)
     if not data:
-        raise ImageError(f"{source}: empty file")
+        raise ImageError(f"{name}: empty file")
+    limits = limits or DecodeLimits()
     try:
         image: Image.Image = Image.open(io.BytesIO(data))
         # Checked here rather than by turning Pillow's warning into an error: warning filters are process-wide
         # and images are prepared in many threads at once.
         if image.width * image.height > (Image.MAX_IMAGE_PIXELS or float("inf")):
-            raise ImageError(f"{source}: {image.width}x{image.height} pixels is more than Pillow's limit of "
+            raise ImageError(f"{name}: {image.width}x{image.height} pixels is more than Pillow's limit of "
                              f"{Image.MAX_IMAGE_PIXELS} (a decompression bomb?)")
-        image.load()  # decode now: a truncated file fails here, not later inside CLIP
-        image = _upright(image)
+        claimed = image.size
+        image.draft(None, (max_side, max_side))  # JPEG: decode at 1/2, 1/4 or 1/8 scale, still >= max_side
+        pixels = image.width * image.height
+        if pixels > limits.max_pixels:
+            raise ImageError(f"{name}: {claimed[0]}x{claimed[1]} pixels is more than PRELABEL_IMAGE_MAX_PIXELS "
+                             f"({limits.max_pixels}) and cannot be decoded at a reduced size")
+        with limits.slot(pixels):
+            image.load()  # decode now: a truncated file fails here, not later inside CLIP
+            turn = _orientation(image)
+            image = _downscaled_rgb(image, max_side)
+        image = image.transpose(turn) if turn is not None else image  # on the small picture: no full-size copy
     except UnidentifiedImageError:
-        raise ImageError(f"{source}: not an image, or in a format Pillow cannot read") from None
+        raise ImageError(f"{name}: not an image, or in a format Pillow cannot read") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageError(f"{source}: not a readable image ({exc})") from None
-    image = image.convert("RGB")
-    if max(image.size) > max_side:
-        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        if isinstance(exc, ImageError):
+            raise
+        raise ImageError(f"{name}: not a readable image ({text.clean(exc, text.VALUE)})") from None
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=90)
     data_url = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
     return PreparedImage(source, hashlib.sha256(data).hexdigest(), image, data_url)
+
+
+def _downscaled_rgb(image: Image.Image, max_side: int) -> Image.Image:
+    """RGB, longest side at most max_side. Downscaled first (thumbnail reduces by whole factors, then resamples),
+    so the conversion works on the small picture; palette and bilevel images are converted first, since they
+    can only be resized by nearest neighbour."""
+    if image.mode in _CONVERT_FIRST:
+        image = image.convert("RGB")
+    if max(image.size) > max_side:
+        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 _TRANSPOSE = {
@@ -66,12 +128,12 @@ _TRANSPOSE = {
 }
 
 
-def _upright(image: Image.Image) -> Image.Image:
-    """Apply the EXIF orientation. Not ImageOps.exif_transpose: it also re-encodes the EXIF block, which raises
-    struct.error on a tag of an unexpected type (common in camera files), and the EXIF is dropped here anyway."""
+def _orientation(image: Image.Image) -> Image.Transpose | None:
+    """The EXIF orientation as a transposition. Not ImageOps.exif_transpose: it also re-encodes the EXIF block,
+    which raises struct.error on a tag of an unexpected type (common in camera files), and the EXIF is dropped
+    here anyway."""
     orientation = image.getexif().get(ExifTags.Base.Orientation)
-    method = _TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
-    return image.transpose(method) if method is not None else image
+    return _TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
 
 
 def find_images(paths: list[str]) -> list[Path]:

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import openai
 
+from prelabel import text as strings
 from prelabel.pipeline.cache import ResponseCache, cache_key
 from prelabel.pipeline.prompts import (
     DESCRIBE_VERSION,
@@ -144,13 +145,14 @@ class MLLMClient:
             {"type": "image_url", "image_url": image},
             {"type": "text", "text": text},
         ]}]
-        return self._cached(key, lambda: self._chat(messages, schema=("stage1", STAGE1_SCHEMA)), parse_stage1)
+        return self._cached(key, lambda: self._chat(messages, schema=("stage1", STAGE1_SCHEMA)), parse_stage1,
+                            lambda answer: json.dumps(answer.to_dict(), ensure_ascii=False))
 
     def stage2(self, answer: str, label_lines: list[str], vocabulary_version: str) -> tuple[str, Usage]:
         """TLAC stage 2: the label the model picks for a stage-1 answer (raw text, normalised by the caller)."""
         key = cache_key("stage2", STAGE2_VERSION, self.model, vocabulary_version, answer, label_lines)
         prompt = STAGE2_PROMPT.format(labels="\n".join(f"- {line}" for line in label_lines), answer=answer)
-        return self._cached(key, lambda: self._chat([{"role": "user", "content": prompt}]), parse_stage2)
+        return self._cached(key, lambda: self._chat([{"role": "user", "content": prompt}]), parse_stage2, str)
 
     def describe_class(self, name: str, check: Callable[[str], object | None] | None = None,
                        force: bool = False) -> list[tuple[str, object | None]]:
@@ -165,10 +167,12 @@ class MLLMClient:
             if cached is not None:
                 self.stats.add(cache_hits=1)
             reply = cached or self._chat([{"role": "user", "content": question}])
-            text = " ".join(reply["content"].split())
+            text = " ".join(strings.clean(reply["content"], strings.DESCRIPTION).split())
             flag = check(text) if check else (None if text else "empty")
             if flag is None and cached is None and self.cache is not None:
-                self.cache.put(key, {k: reply[k] for k in ("content", "prompt_tokens", "completion_tokens")})
+                # the checked, sanitised text, never the raw reply
+                self.cache.put(key, {"content": text, "prompt_tokens": reply["prompt_tokens"],
+                                     "completion_tokens": reply["completion_tokens"]})
             found.append((text, flag))
         return found
 
@@ -181,14 +185,17 @@ class MLLMClient:
         key = cache_key("suggest", SUGGEST_VERSION, self.model, prompt)
         messages = [{"role": "user", "content": prompt}]
         return self._cached(key, lambda: self._chat(messages, schema=("suggest", SUGGEST_SCHEMA)), parse_suggestions,
-                            force=force)[0]
+                            lambda found: json.dumps({"names": found}, ensure_ascii=False), force=force)[0]
 
     # ---- calling ----------------------------------------------------------------------------------------
 
     def _cached(self, key: str, call: Callable[[], dict], parse: Callable[[str], T],
-                force: bool = False) -> tuple[T, Usage]:
-        """(parsed answer, its cost). Only answers that parse are cached: a malformed one is asked again on the
-        next run rather than remembered. `force` asks again past the cache (and caches the new answer)."""
+                store: Callable[[T], str], force: bool = False) -> tuple[T, Usage]:
+        """(parsed answer, its cost). Only answers that parse are cached, and what is cached is the parsed,
+        sanitised answer (`store` writes it back as text `parse` reads), never the raw reply: a malformed one
+        is asked again on the next run rather than remembered, and nothing the server sent unchecked (a lone
+        surrogate, a control character) reaches the cache. `force` asks again past the cache (and caches the new
+        answer)."""
         if self.cache is not None and not force:
             found = self.cache.get(key)
             if found is not None:
@@ -201,7 +208,8 @@ class MLLMClient:
             self.stats.failed(exc.cause)  # counted like every other failure
             raise
         if self.cache is not None:
-            self.cache.put(key, {k: reply[k] for k in ("content", "prompt_tokens", "completion_tokens")})
+            self.cache.put(key, {"content": store(parsed), "prompt_tokens": reply["prompt_tokens"],
+                                 "completion_tokens": reply["completion_tokens"]})
         return parsed, Usage(False, reply["calls"], reply["prompt_tokens"], reply["completion_tokens"])
 
     def _chat(self, messages: list[Any], schema: tuple[str, dict] | None = None) -> dict:
@@ -258,8 +266,14 @@ class MLLMClient:
         return {"content": content or "", "prompt_tokens": prompt, "completion_tokens": completion}
 
     def _failure(self, cause: str, detail: object) -> MLLMError:
+        """The error, its detail shortened and cleaned, and the API key masked: a server may echo it back
+        ("Incorrect API key provided: sk-..."), and the detail goes into results, evidence and logs."""
         self.stats.failed(cause)
-        return MLLMError(cause, str(detail)[:300])
+        message = strings.clean(str(detail)[:300], strings.MESSAGE)
+        key = getattr(self.client, "api_key", None)
+        if isinstance(key, str) and len(key) >= 4 and key.lower() != "none":
+            message = message.replace(key, "***")
+        return MLLMError(cause, message)
 
     def _delay(self, attempt: int, exc: Exception) -> float:
         response = getattr(exc, "response", None)
@@ -311,7 +325,7 @@ def retry_after_seconds(headers) -> float | None:
 
 def parse_stage2(content: str) -> str:
     """The stage-2 reply: one label (or "none") as the model wrote it, for the normaliser to read."""
-    text = _FENCE.sub("", content.strip()).strip().strip("\"'`")
+    text = strings.clean(_FENCE.sub("", content.strip()).strip().strip("\"'`"), strings.SENTENCE).strip()
     if not text:
         raise MLLMError("refused", "empty answer to the stage-2 question")
     return text
@@ -347,8 +361,12 @@ def parse_suggestions(content: str) -> list[dict]:
             item = {"name": item}
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise MLLMError("malformed", f"a name is neither text nor an object with 'name': {item!r:.200}")
-        found.append({"name": " ".join(item["name"].split()), "kind": str(item.get("kind") or "common").lower(),
-                      "language": item.get("language")})
+        name = " ".join(strings.clean(item["name"], strings.SENTENCE).split())
+        if not strings.fits(name, strings.NAME):
+            continue  # no name is that long (prelabel.text): dropped, like an over-long stage-1 candidate
+        language = item.get("language")
+        found.append({"name": name, "kind": strings.clean(item.get("kind") or "common", strings.NAME).lower(),
+                      "language": strings.clean(language, strings.NAME) if isinstance(language, str) else language})
     return found
 
 
@@ -364,10 +382,13 @@ def parse_stage1(content: str) -> Stage1Answer:
     values = [data.get("description"), data.get("classification"), *candidates]
     if any(isinstance(value, dict | list) for value in values):  # str() of these would be a nonsense name
         raise MLLMError("malformed", f"a field holds an object or list, not text: {content[:200]!r}")
+    # Sanitised here, before anything keeps them (prelabel.text): the description and classification are cut
+    # to their caps; a candidate is a name, and one longer than a name can be is no name at all: dropped.
+    names = (" ".join(strings.clean(c, strings.SENTENCE).split()) for c in candidates if c is not None)
     answer = Stage1Answer(
-        description=str(data.get("description") or "").strip(),
-        classification=str(data.get("classification") or "").strip(),
-        candidates=tuple(str(c).strip() for c in candidates if str(c).strip()),
+        description=strings.clean(data.get("description") or "", strings.DESCRIPTION).strip(),
+        classification=strings.clean(data.get("classification") or "", strings.SENTENCE).strip(),
+        candidates=tuple(name for name in names if name and strings.fits(name, strings.NAME)),
     )
     if not (answer.description or answer.classification or answer.candidates):
         raise MLLMError("refused", f"the answer names nothing: {content[:200]!r}")

@@ -21,11 +21,12 @@ from prelabel.pipeline import fusion
 from prelabel.pipeline.clip import ClipModel
 from prelabel.pipeline.decision import DESCRIPTION_WEIGHT, STAGE2_WEIGHT, Credits, conclude, is_none_answer, top
 from prelabel.pipeline.identity import ModelVersion, model_version
-from prelabel.pipeline.images import ImageError, PreparedImage, prepare_image
+from prelabel.pipeline.images import DecodeLimits, ImageError, PreparedImage, prepare_image
 from prelabel.pipeline.mllm import MLLMClient, MLLMError, Stage1Answer, Usage
 from prelabel.pipeline.result import ImageInput, ImagePrediction
 from prelabel.pipeline.shortlist import image_shortlist, stage2_shortlist
 from prelabel.settings import Settings
+from prelabel.text import MESSAGE, clean, quote
 from prelabel.vocabulary.normalize import NONE as NO_MATCH
 from prelabel.vocabulary.normalize import Normalizer
 from prelabel.vocabulary.vocab import Vocabulary
@@ -70,6 +71,7 @@ class Pipeline:
         self._fetching = threading.BoundedSemaphore(max(1, settings.fetch_concurrency))
         self._clip_lock = threading.Lock()  # one CLIP call at a time: threads would only oversubscribe the cores
         self._class_matrix: list[np.ndarray | None] = []
+        self.decode_limits = DecodeLimits.from_settings(settings)  # one per pipeline: its threads share the slots
 
     @property
     def model_version(self) -> ModelVersion:
@@ -141,24 +143,24 @@ class Pipeline:
         try:
             return self._first_stages(item)
         except Exception as exc:  # a bug must cost one image, not a bulk run of thousands
-            log.exception("pipeline failed on %s", item.source)
-            work = _Work(ImagePrediction(item.source, item.ref), started=time.perf_counter())
-            work.prediction.errors["pipeline"] = f"internal: {type(exc).__name__}: {exc}"
+            log.exception("pipeline failed on %s", quote(item.source))
+            work = _Work(ImagePrediction(_shown(item.source), item.ref), started=time.perf_counter())
+            work.prediction.errors["pipeline"] = clean(f"internal: {type(exc).__name__}: {exc}", MESSAGE)
             return work
 
     def _first_stages(self, item: ImageInput) -> _Work:
         """Per image, in a worker thread: load, stage 1, normalise, stage 2."""
-        work = _Work(ImagePrediction(item.source, item.ref), started=time.perf_counter())
+        work = _Work(ImagePrediction(_shown(item.source), item.ref), started=time.perf_counter())
         errors = work.prediction.errors
         try:
             with self._fetching:  # Label Studio serves images fastest at a bounded concurrency (README)
                 raw = item.load()
-            work.image = prepare_image(raw, item.source, self.settings.image_max_side)
+            work.image = prepare_image(raw, item.source, self.settings.image_max_side, self.decode_limits)
         except ImageError as exc:
-            errors["image"] = f"unreadable: {exc}"
+            errors["image"] = clean(f"unreadable: {exc}", MESSAGE)
             return work
         except Exception as exc:  # a fetch failure (HTTP, file) is this image's problem, not the run's
-            errors["image"] = f"unavailable: {type(exc).__name__}: {exc}"
+            errors["image"] = clean(f"unavailable: {type(exc).__name__}: {exc}", MESSAGE)
             return work
         if self.mllm is None:
             return work
@@ -287,6 +289,11 @@ def _count(prediction: ImagePrediction, usage: Usage) -> None:
     for name, value in (("mllm_calls", usage.calls), ("cache_hits", int(usage.cached)),
                         ("prompt_tokens", usage.prompt_tokens), ("completion_tokens", usage.completion_tokens)):
         spent[name] = spent.get(name, 0) + value
+
+
+def _shown(source: str) -> str:
+    """What a result calls its image: a task value may be a 10 MB data URL, which no result or log line repeats."""
+    return source if len(source) <= 1000 and source.isprintable() else quote(source, 1000)
 
 
 def _label_line(entry) -> str:

@@ -21,6 +21,8 @@ from prelabel.jobs.delivery import ResultStore
 from prelabel.jobs.maintenance import WorkerRegistry
 from prelabel.metrics import Metrics
 from prelabel.parts import Parts
+from prelabel.redact import Redactor, protect_logs, redact_url, secrets_of
+from prelabel.service.configs import LabelConfigs
 from prelabel.service.routes import api, backend
 from prelabel.settings import Settings
 
@@ -38,6 +40,8 @@ class Backend:
         self.redis = parts.redis
         self.results = ResultStore(parts.redis)
         self.metrics = Metrics(parts.redis)
+        self.configs = LabelConfigs(parts.settings.label_config_max_bytes)  # parsed labeling configs, LRU
+        self.redact = Redactor(secrets_of(parts.settings))
         self.worker_registry = WorkerRegistry(parts.redis)
         # Requests that wait for workers may hold all but two of a process's threads: /health and the rest are
         # always answered at once (`prelabel serve` runs SERVICE_THREADS threads per process).
@@ -51,6 +55,7 @@ class Backend:
 def create_app(settings: Settings | None = None, parts: Parts | None = None) -> Flask:
     """The application factory. A broken vocabulary or setting stops the start with its message."""
     parts = parts or Parts(settings or Settings.from_env())
+    protect_logs(parts.settings, ("gunicorn.error", "gunicorn.access"))  # no credential in any log line
     parts.in_force.current()  # a broken vocabulary or an unreachable store stops the start here, with its message
     app = Flask("prelabel")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
@@ -94,6 +99,9 @@ def http_error(error: HTTPException) -> tuple[Response, int]:
 
 
 def queue_unreachable(error: RedisError) -> tuple[Response, int]:
-    # Label Studio shows this message; nothing was queued, so a retry later loses nothing.
-    log.error("Redis unreachable: %s", error)
-    return jsonify(error=f"the job queue (Redis at {backend().settings.redis_url}) is unreachable: {error}"), 503
+    # Label Studio shows this message; nothing was queued, so a retry later loses nothing. The answer goes to
+    # unauthenticated callers too (/webhook): no password of REDIS_URL in it.
+    this = backend()
+    message = this.redact(f"the job queue (Redis at {redact_url(this.settings.redis_url)}) is unreachable: {error}")
+    log.error("%s", message)
+    return jsonify(error=message), 503

@@ -15,9 +15,10 @@ from redis.exceptions import RedisError
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 from werkzeug.exceptions import HTTPException
 
-from prelabel.jobs import queues
+from prelabel.jobs import admission, queues
 from prelabel.jobs.delivery import data_hash
-from prelabel.studio.labelconfig import LabelConfigError, read_label_config
+from prelabel.studio.labelconfig import LabelConfigError
+from prelabel.text import quote
 
 if TYPE_CHECKING:
     from prelabel.service.app import Backend
@@ -74,11 +75,11 @@ def setup() -> Response | tuple[Response, int]:
     none_choice = this.settings.none_choice
     project_id = _project_id(body.get("project"))
     try:
-        report = read_label_config(body.get("schema") or "", in_force.vocabulary, none_choice)
+        report = this.configs.read(body.get("schema") or "", in_force.vocabulary, none_choice)
     except LabelConfigError as exc:
         return jsonify(error=str(exc)), 400
     for problem in report.problems(none_choice):  # the same sentences as config.problems in the answer
-        log.warning("labeling config of project %s: %s", project_id, problem)
+        log.warning("labeling config of project %s: %s", project_id, quote(problem, 500))
     if project_id is not None:
         try:
             queues.enqueue_version_sync(this.redis, project_id, version)
@@ -106,7 +107,7 @@ def predict() -> Response:
     if project_id is None:
         raise BadRequest("no project: expected 'project' (Label Studio sends '<id>.<timestamp>')")
     try:
-        read_label_config(body.get("label_config") or "", in_force.vocabulary)
+        this.configs.read(body.get("label_config") or "", in_force.vocabulary)
     except LabelConfigError as exc:
         raise BadRequest(str(exc)) from None
     usable = {task["id"]: data_hash(task.get("data")) for task in tasks if _usable(task)}
@@ -199,7 +200,20 @@ def webhook() -> Response | tuple[Response, int]:
     ids = [a["id"] for a in listed if isinstance(a, dict) and isinstance(a.get("id"), int)]
     if action != "START_TRAINING" and not ids:
         raise BadRequest(f"{action} without annotation ids")
-    job = queues.enqueue_feedback(backend().redis, action, project_id, ids)
+    return _admit(action, project_id, ids)
+
+
+def _admit(action: str, project_id: int | None, ids: list[int]) -> tuple[Response, int]:
+    """Queue the feedback job unless the same one is waiting; 503 when the feedback queue is full."""
+    this = backend()
+    try:
+        job = admission.admit_feedback(this.redis, action, project_id, ids, this.settings.webhook_window,
+                                       this.settings.feedback_queue_max)
+    except admission.FeedbackQueueFull as exc:
+        log.warning("%s", exc)
+        return jsonify(error=str(exc)), 503
+    if job is None:
+        return jsonify(status="duplicate", detail="the same feedback job is already waiting"), 200
     return jsonify(status="queued", job=job.id), 202
 
 

@@ -1,21 +1,24 @@
 """Talking to Label Studio: images of tasks, predictions, annotations, the project's model_version.
 
-Predictions and reads go through label-studio-sdk. Images are fetched with the SDK's own Authorization
-header (it handles legacy tokens and Personal Access Tokens, which it exchanges for access tokens), because
-the SDK's file helper sends a PAT unexchanged and is refused (docs/label-studio-testing.md).
+Predictions and reads go through label-studio-sdk. Images are fetched by prelabel.studio.fetch (which hosts,
+which paths get the token, bytes and time) with the SDK's own Authorization header (it handles legacy tokens
+and Personal Access Tokens, which it exchanges for access tokens), because the SDK's file helper sends a PAT
+unexchanged and is refused (docs/label-studio-testing.md).
 """
 
 from __future__ import annotations
 
-import base64
 import json
 from collections import Counter
 from collections.abc import Iterator
-from urllib.parse import urljoin, urlparse
 
 import requests
 
-CLOUD_SCHEMES = ("s3:", "gs:", "azure-blob:")
+from prelabel.redact import redact_url
+from prelabel.studio.errors import StudioError
+from prelabel.studio.fetch import FetchLimits, ImageFetcher
+
+__all__ = ["LabelStudio", "StudioError", "prediction_versions"]
 TASK_PAGE = 500
 
 
@@ -28,49 +31,33 @@ def prediction_versions(task: dict) -> set[str]:
     return {str(item).strip() for item in items if str(item).strip()}
 
 
-class StudioError(RuntimeError):
-    """Label Studio could not be reached, or refused a request (the message says which and why)."""
-
-
 class LabelStudio:
-    def __init__(self, url: str, api_key: str, timeout: float = 30.0):
+    def __init__(self, url: str, api_key: str, timeout: float = 30.0, images: FetchLimits | None = None):
         from label_studio_sdk import LabelStudio as SDK
 
         if not url.startswith(("http://", "https://")):
-            raise StudioError(f"LABEL_STUDIO_URL must start with http:// or https://, got {url!r}")
+            raise StudioError(f"LABEL_STUDIO_URL must start with http:// or https://, got {redact_url(url)!r}")
         if not api_key:
             raise StudioError("LABEL_STUDIO_API_KEY is not set: Prelabel needs a token to read images and "
                               "write predictions (a legacy token or a Personal Access Token)")
         self.url = url.rstrip("/")
+        self.shown_url = redact_url(self.url)  # what messages say: a password in the URL stays out of them
         self.timeout = timeout
         self.sdk = SDK(base_url=self.url, api_key=api_key, timeout=timeout)
         self._session = requests.Session()
         self.calls: Counter[str] = Counter()  # HTTP calls made, by what they did (metrics, benchmarks)
+        self.images = ImageFetcher(self.url, self._authorization, images)
 
     # ---- images ------------------------------------------------------------------------------------------
 
     def image_url(self, value: str, task_id: int | None) -> str:
         """Where the bytes of a task's image are: Label Studio paths, cloud URIs (presigned), or as given."""
-        if value.startswith(CLOUD_SCHEMES):
-            if task_id is None:
-                raise StudioError(f"{value}: a cloud storage URI needs its task id to be presigned")
-            encoded = base64.urlsafe_b64encode(value.encode()).decode()
-            return f"{self.url}/tasks/{task_id}/presign/?fileuri={encoded}"
-        return urljoin(self.url + "/", value)
+        return self.images.url_for(value, task_id)
 
     def fetch_image(self, value: str, task_id: int | None = None) -> bytes:
+        """The image's bytes; a FetchError (a StudioError) when the policy refuses it or it cannot be fetched."""
         self.calls["fetch image"] += 1
-        url = self.image_url(value, task_id)
-        # Our token goes only to Label Studio itself, never to a third-party host named in task data.
-        own = urlparse(url).netloc == urlparse(self.url).netloc
-        headers = {"Authorization": self._authorization()} if own else {}
-        try:
-            response = self._session.get(url, headers=headers, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise StudioError(f"cannot fetch {value}: {exc}") from None
-        if response.status_code != 200:
-            raise StudioError(f"cannot fetch {value}: HTTP {response.status_code} from {url}")
-        return response.content
+        return self.images.fetch(value, task_id)
 
     def _authorization(self) -> str:
         return self.sdk._client_wrapper.get_headers()["Authorization"]
@@ -144,8 +131,8 @@ class LabelStudio:
             self.sdk.predictions.delete(id=prediction_id)
         except Exception as exc:
             if getattr(exc, "status_code", None) != 404:  # already gone: what was wanted
-                raise StudioError(f"Label Studio at {self.url}: cannot delete prediction {prediction_id} "
-                                  f"({type(exc).__name__})") from exc
+                raise StudioError(f"Label Studio at {self.shown_url}: cannot delete prediction {prediction_id} "
+                                  f"({type(exc).__name__})", status=getattr(exc, "status_code", None)) from exc
 
     def _get_json(self, path: str, params: dict) -> dict | list:
         self.calls[f"read {path}"] += 1
@@ -154,13 +141,14 @@ class LabelStudio:
             response = self._session.get(url, params=params, headers={"Authorization": self._authorization()},
                                          timeout=self.timeout)
         except requests.RequestException as exc:
-            raise StudioError(f"Label Studio at {self.url}: cannot read {path} ({type(exc).__name__})") from None
+            raise StudioError(f"Label Studio at {self.shown_url}: cannot read {path} ({type(exc).__name__})") from None
         if response.status_code != 200:
-            raise StudioError(f"Label Studio at {self.url}: cannot read {path} (HTTP {response.status_code})")
+            raise StudioError(f"Label Studio at {self.shown_url}: cannot read {path} (HTTP {response.status_code})",
+                              status=response.status_code)
         try:
             return response.json()
         except ValueError:
-            raise StudioError(f"Label Studio at {self.url}: {path} did not answer JSON") from None
+            raise StudioError(f"Label Studio at {self.shown_url}: {path} did not answer JSON") from None
 
     def annotation(self, annotation_id: int):
         return self._call("read annotation", self.sdk.annotations.get, id=annotation_id)
@@ -172,4 +160,5 @@ class LabelStudio:
         except Exception as exc:  # the SDK raises httpx errors and its own ApiError
             status = getattr(exc, "status_code", None)
             detail = f"HTTP {status}: {getattr(exc, 'body', '')}" if status else f"{type(exc).__name__}: {exc}"
-            raise StudioError(f"Label Studio at {self.url}: cannot {what} ({detail})") from exc
+            raise StudioError(f"Label Studio at {self.shown_url}: cannot {what} ({redact_url(detail)})",
+                              status=status) from exc

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from prelabel import text as strings
 from prelabel.vocabulary import textnorm
 
 # Faster C parser when PyYAML was built with libyaml; the composed nodes carry line marks either way.
@@ -158,7 +160,11 @@ def with_suggested(vocabulary: Vocabulary, accepted: list[tuple[str, Name]]) -> 
 
 def dump_vocabulary(vocabulary: Vocabulary) -> str:
     """The vocabulary as YAML in the documented schema: accepted suggested names in their fields, learned
-    synonyms as aliases."""
+    synonyms as aliases. What it writes always loads back: a learned synonym that would break the file (one
+    another label's names already claim, control characters or line separators that YAML does not keep, longer
+    than a name can be) is left out and listed in the header; anything else that would not load raises
+    VocabError rather than being written."""
+    left_out = _unwritable_learned(vocabulary)
     entries = []
     for entry in vocabulary:
         item: dict = {"label": entry.label}
@@ -172,8 +178,9 @@ def dump_vocabulary(vocabulary: Vocabulary) -> str:
                 common[name.language] = list(dict.fromkeys([*common[name.language], name.text]))
         if common:
             item["common"] = common
-        if entry.aliases or entry.learned or suggested["alias"]:
-            item["aliases"] = list(dict.fromkeys([*entry.aliases, *suggested["alias"], *entry.learned]))
+        learned = [name for name in entry.learned if name not in left_out.get(entry.label, ())]
+        if entry.aliases or learned or suggested["alias"]:
+            item["aliases"] = list(dict.fromkeys([*entry.aliases, *suggested["alias"], *learned]))
         if entry.parent:
             item["parent"] = entry.parent
         if entry.description:
@@ -182,8 +189,36 @@ def dump_vocabulary(vocabulary: Vocabulary) -> str:
     header = (f"# {vocabulary.domain}: exported by `prelabel vocab export` (version {vocabulary.version}),\n"
               "# the expert's dictionary with the suggested names they accepted in their fields and the synonyms\n"
               "# learned from reviewers as aliases.\n")
-    return header + yaml.safe_dump({"domain": vocabulary.domain, "labels": entries}, allow_unicode=True,
-                                   sort_keys=False, width=110)
+    for label, synonyms in left_out.items():
+        for synonym, why in synonyms.items():
+            header += f"# left out: learned synonym {strings.quote(synonym, 80)} of {label!r}: {why}\n"
+    written = header + yaml.safe_dump({"domain": vocabulary.domain, "labels": entries}, allow_unicode=True,
+                                      sort_keys=False, width=110)
+    parse_vocabulary(written, source="the exported vocabulary")  # raises VocabError, listing every problem
+    return written
+
+
+def _unwritable_learned(vocabulary: Vocabulary) -> dict[str, dict[str, str]]:
+    """label -> {learned synonym: why it cannot be written}."""
+    claimed: dict[str, str] = {}
+    for entry in vocabulary:
+        for name in entry.names():
+            if name.text not in entry.learned:
+                claimed.setdefault(textnorm.name_key(name.text), entry.label)
+    found: dict[str, dict[str, str]] = {}
+    for entry in vocabulary:
+        for synonym in entry.learned:
+            owner = claimed.setdefault(textnorm.name_key(synonym), entry.label)
+            if owner != entry.label:
+                found.setdefault(entry.label, {})[synonym] = f"already a name of {owner!r}"
+            elif strings.clean(synonym, strings.NAME) != " ".join(synonym.split()) or _unsafe(synonym):
+                found.setdefault(entry.label, {})[synonym] = "control characters, line separators or too long"
+    return found
+
+
+def _unsafe(name: str) -> bool:
+    """Characters a YAML round trip does not keep, or that no name holds."""
+    return any(c in "\x85\u2028\u2029" or unicodedata.category(c) in ("Cc", "Cf", "Cs") for c in name)
 
 
 def _version_of(domain: str, labels: tuple[Label, ...]) -> str:

@@ -1,0 +1,1 @@
+"""The fault catalogue: hostile input, faults and attacks, each against real components (README.md here)."""
