@@ -53,7 +53,8 @@ def test_what_is_never_a_synonym(normalizer):
 
 
 @pytest.mark.parametrize("text", ["insect", "bug", "a weevil", "weevils", "Sitophilus sp.", "ゾウムシ", "stink bug",
-                                  "Pentatomidae", "pest", "it", "This is a small brown beetle on a green leaf today"])
+                                  "Pentatomidae", "pest", "it", "This is a small brown beetle on a green leaf today",
+                                  "marble" * 850])
 def test_generic_strings_are_never_learned(text, normalizer):
     assert not learnable(text, normalizer)
 

@@ -62,7 +62,7 @@ class Settings:
     image_detail: str = field(default="auto", metadata=_env(
         "PRELABEL_IMAGE_DETAIL", "The image detail the MLLM is asked to use (OpenAI's low, high or auto); low costs "
         "fewest tokens. Counted in the PoC report's cost."))
-    fetch_concurrency: int = field(default=8, metadata=_env(
+    fetch_concurrency: int = field(default=4, metadata=_env(
         "PRELABEL_FETCH_CONCURRENCY", "Images downloaded at once per worker (measured fastest against Label "
         "Studio: README, benchmarks)."))
     shortlist_above: int = field(default=50, metadata=_env(

@@ -27,6 +27,7 @@ from prelabel.vocabulary.normalize import ALIAS, EXACT, LEARNED, RULE, Normalize
 MIN_CHARACTERS = 4
 MIN_KANA = 3  # three kana already make a name (ハダニ); three letters rarely do
 MAX_WORDS = 6  # an MLLM sentence is not a name
+MAX_CHARACTERS = 80  # nor is a 5,000-character "word": the longest real names are far shorter
 GENERIC_WORDS = frozenset({
     "insect", "bug", "pest", "beetle", "moth", "fly", "larva", "caterpillar", "worm", "mite", "spider", "animal",
     "organism", "creature", "disease", "fungus", "mold", "damage", "unknown", "none", "nothing", "object", "thing",
@@ -45,6 +46,8 @@ def learnable(string: str, normalizer: Normalizer) -> bool:
     meaningful = [w for w in words if w not in textnorm.COMMON_WORDS and w not in GENERIC_WORDS and w != "sp"]
     key = key_of(string)
     if len(key) < (MIN_CHARACTERS if key.isascii() else MIN_KANA) or not meaningful or len(words) > MAX_WORDS:
+        return False
+    if len(string) > MAX_CHARACTERS:
         return False
     return not normalizer.is_group_name(string)
 
