@@ -5,8 +5,9 @@ it as local files, the stub MLLM at --latency seconds (0.3) with PRELABEL_LLM_CO
 Redis, and one then two `prelabel worker` processes (a fresh project and data directory for each, so no answer
 is cached). Reported per run: tasks/s and its share of the MLLM limit (16 / 0.3 = 53 tasks/s), Label Studio
 calls per task by kind (the workers count them), and that every task ends with exactly one prediction of the
-current model_version. Then what Label Studio itself allows: images served per second at 1 to 16 concurrent
-downloads, and the cost of one bulk write into the 1,000-task project.
+current model_version. A last run has one worker read Label Studio's local files from disk
+(PRELABEL_LOCAL_FILES_ROOT). Then what Label Studio itself allows: images served per second at 1 to 16
+concurrent downloads.
 
 Run: .venv/bin/python bench/e2e_bench.py [--tasks 1000] [--latency 0.3] [--workers 1,2]
 Needs Redis on 127.0.0.1:6379 (database 9 is used and emptied) and Label Studio in .venvs-ls (make services).
@@ -82,16 +83,18 @@ def project(ls, title: str, folder: str, count: int) -> int:
     return created.id
 
 
-def run(ls, stub_url: str, workers: int, count: int, workdir: Path) -> dict:
+def run(ls, stub_url: str, workers: int, count: int, workdir: Path, from_disk: bool = False) -> dict:
     redis = Redis.from_url(REDIS_URL)
     redis.flushdb()
-    project_id = project(ls, f"bench {workers} worker(s)", f"bench{workers}", count)
+    name = f"bench{workers}{'disk' if from_disk else ''}"
+    project_id = project(ls, f"bench {workers} worker(s){' from disk' if from_disk else ''}", name, count)
     env = {**os.environ, "LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": ls.token, "REDIS_URL": REDIS_URL,
            "PRELABEL_VOCAB": str(VOCAB), "PRELABEL_LLM_BASE_URL": stub_url, "PRELABEL_LLM_CONCURRENCY": "16",
            "PRELABEL_CLIP_MODEL": str(TINY_CLIP), "PRELABEL_CLIP_PRETRAINED": "", "PRELABEL_DEVICE": "cpu",
-           "PRELABEL_DATA_DIR": str(workdir / f"var{workers}"), "PYTHONPATH": str(ROOT / "backend")}
-    processes = [subprocess.Popen([str(BIN / "prelabel"), "worker", "--name", f"bench-{workers}-{n}"], env=env,
-                                  stdout=(workdir / f"worker{workers}-{n}.log").open("w"), stderr=subprocess.STDOUT,
+           "PRELABEL_DATA_DIR": str(workdir / f"var-{name}"), "PYTHONPATH": str(ROOT / "backend"),
+           "PRELABEL_LOCAL_FILES_ROOT": str(ls.files_root) if from_disk else ""}
+    processes = [subprocess.Popen([str(BIN / "prelabel"), "worker", "--name", f"{name}-{n}"], env=env,
+                                  stdout=(workdir / f"{name}-{n}.log").open("w"), stderr=subprocess.STDOUT,
                                   start_new_session=True) for n in range(workers)]
     try:
         deadline = time.monotonic() + 180
@@ -115,7 +118,7 @@ def run(ls, stub_url: str, workers: int, count: int, workdir: Path) -> dict:
         for prediction in predictions:
             if prediction["model_version"] == version:
                 per_task[prediction["task"]] = per_task.get(prediction["task"], 0) + 1
-        return {"workers": workers, "seconds": seconds, "tasks_per_s": count / seconds, "summary":
+        return {"workers": workers, "from_disk": from_disk, "seconds": seconds, "tasks_per_s": count / seconds, "summary":
                 completed.stderr.strip().splitlines()[-1], "calls": calls,
                 "exactly_once": len(per_task) == count and set(per_task.values()) == {1}}
     finally:
@@ -148,9 +151,11 @@ def main() -> int:
         workdir = Path(directory)
         ls = start_label_studio(workdir / "ls")
         try:
-            for workers in (int(n) for n in args.workers.split(",")):
-                row = run(ls, stub.url, workers, args.tasks, workdir)
-                print(f"{workers} worker(s): {row['seconds']:.1f} s, {row['tasks_per_s']:.1f} tasks/s "
+            runs = [(int(n), False) for n in args.workers.split(",")] + [(1, True)]
+            for workers, from_disk in runs:
+                row = run(ls, stub.url, workers, args.tasks, workdir, from_disk)
+                where = "images read from disk (PRELABEL_LOCAL_FILES_ROOT)" if from_disk else "images downloaded"
+                print(f"{workers} worker(s), {where}: {row['seconds']:.1f} s, {row['tasks_per_s']:.1f} tasks/s "
                       f"({row['tasks_per_s'] / limit:.0%} of the MLLM limit {limit:.1f}); exactly once: "
                       f"{row['exactly_once']}; {row['summary']}")
                 for what, count in sorted(row["calls"].items()):

@@ -267,3 +267,20 @@ def test_hostile_image_values_in_real_tasks_fail_their_task_only(label_studio, t
         assert "refused" in message and reason in message, (value, message)
     assert victim.hits == []
 
+
+
+def test_local_files_are_read_from_disk_inside_the_root_only(tmp_path):
+    """PRELABEL_LOCAL_FILES_ROOT: Label Studio's local files read where they lie (no download); a value that
+    climbs out of the root is not read from disk (it goes to Label Studio, which refuses it)."""
+    root = tmp_path / "files"
+    (root / "photos").mkdir(parents=True)
+    (root / "photos" / "a.jpg").write_bytes(b"the photo")
+    (tmp_path / "secret.jpg").write_bytes(b"not for you")
+    with Listener() as studio:
+        disk = ImageFetcher(studio.origin, lambda: TOKEN, FetchLimits(local_root=str(root), timeout=5))
+        assert disk.fetch("/data/local-files/?d=photos/a.jpg") == b"the photo"
+        assert disk.fetch(f"{studio.origin}/data/local-files/?d=photos%2Fa.jpg") == b"the photo"
+        assert studio.hit_paths() == []  # nothing was downloaded
+        with pytest.raises(FetchError):
+            disk.fetch("/data/local-files/?d=../secret.jpg")
+        assert studio.hit_paths() == ["/data/local-files/?d=../secret.jpg"]  # asked for, not read from disk

@@ -106,7 +106,9 @@ def bring_up(settings: Settings, options: Options, say: Callable[[str], None]) -
         # Absolute: the children must find them whatever their working directory.
         "PRELABEL_VOCAB": str(Path(settings.vocab).resolve()),
         "PRELABEL_DATA_DIR": str(Path(settings.data_dir).resolve()),
-        "PRELABEL_LABEL_STUDIO_VENV": str(venv)})
+        "PRELABEL_LABEL_STUDIO_VENV": str(venv),
+        # One machine: the worker reads the photos where Label Studio does, instead of downloading them.
+        "PRELABEL_LOCAL_FILES_ROOT": str(root)})
     child = Settings.from_env(env)
     fingerprint = hashlib.sha256(json.dumps(asdict(child), sort_keys=True).encode()).hexdigest()[:16]
     backend = _running(state, "backend", fingerprint, say)
