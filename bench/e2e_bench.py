@@ -118,8 +118,8 @@ def run(ls, stub_url: str, workers: int, count: int, workdir: Path, from_disk: b
         for prediction in predictions:
             if prediction["model_version"] == version:
                 per_task[prediction["task"]] = per_task.get(prediction["task"], 0) + 1
-        return {"workers": workers, "from_disk": from_disk, "seconds": seconds, "tasks_per_s": count / seconds, "summary":
-                completed.stderr.strip().splitlines()[-1], "calls": calls,
+        return {"workers": workers, "from_disk": from_disk, "seconds": seconds, "tasks_per_s": count / seconds,
+                "summary": completed.stderr.strip().splitlines()[-1], "calls": calls,
                 "exactly_once": len(per_task) == count and set(per_task.values()) == {1}}
     finally:
         for process in processes:
