@@ -56,8 +56,9 @@ class LabelStudio:
 
     def fetch_image(self, value: str, task_id: int | None = None) -> bytes:
         """The image's bytes; a FetchError (a StudioError) when the policy refuses it or it cannot be fetched."""
-        self.calls["fetch image"] += 1
-        return self.images.fetch(value, task_id)
+        image, from_disk = self.images.fetch_counted(value, task_id)
+        self.calls["read image from disk" if from_disk else "fetch image"] += 1
+        return image
 
     def _authorization(self) -> str:
         return self.sdk._client_wrapper.get_headers()["Authorization"]

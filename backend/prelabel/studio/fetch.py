@@ -125,15 +125,19 @@ class ImageFetcher:
 
     def fetch(self, value: str, task_id: int | None = None) -> bytes:
         """The image's bytes, or a FetchError saying in one line why not."""
+        return self.fetch_counted(value, task_id)[0]
+
+    def fetch_counted(self, value: str, task_id: int | None = None) -> tuple[bytes, bool]:
+        """(the image's bytes, whether they were read from disk rather than downloaded)."""
         deadline = time.monotonic() + self.limits.timeout
         target = self._check(self.url_for(value.strip(), task_id), value, via=None)
         on_disk = self._from_disk(target, value)
         if on_disk is not None:
-            return on_disk
+            return on_disk, True
         for _ in range(MAX_REDIRECTS + 1):
             location, body = self._get(target, value, deadline)
             if location is None:
-                return body
+                return body, False
             target = self._check(_join(target.url, location), value, via=target)
         raise FetchError(f"cannot fetch {text.quote(value)}: more than {MAX_REDIRECTS} redirects")
 
