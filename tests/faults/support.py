@@ -13,7 +13,7 @@ from redis import Redis
 from rq import Worker
 from rq.job import Job
 
-from helpers import EXAMPLE_VOCAB, TEST_REDIS_URL, wait_until
+from helpers import EXAMPLE_VOCAB, TEST_REDIS_URL, start_process, stop_process, wait_until
 from prelabel.jobs import queues
 from prelabel.jobs.delivery import ResultStore
 from stub_llm import request_images
@@ -36,9 +36,8 @@ class WorkerProcess:
     def __init__(self, env: dict[str, str], log: Path, queue_names: str = queues.PREDICT, name: str = "faults"):
         self.log = log
         self.name = name
-        self.process = subprocess.Popen([str(BIN / "prelabel"), "worker", "--queues", queue_names, "--name", name],
-                                        env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = start_process([str(BIN / "prelabel"), "worker", "--queues", queue_names, "--name", name],
+                                     env, log)
 
     def wait_registered(self, redis: Redis) -> None:
         def registered() -> bool:
@@ -55,13 +54,19 @@ class WorkerProcess:
         raise AssertionError("no VmHWM in /proc")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, 15)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, 9)
-                self.process.wait(timeout=10)
+        stop_process(self.process)
+
+
+def predicted_by_a_worker(label_studio, project_id: int, env: dict[str, str], log: Path, name: str) -> dict:
+    """Every task of the project predicted by a real worker (as `prelabel run` queues them): the job's result."""
+    redis = Redis.from_url(TEST_REDIS_URL)
+    redis.flushdb()
+    worker = WorkerProcess(env, log, name=name)
+    try:
+        worker.wait_registered(redis)
+        return finished(queue_project(redis, label_studio, project_id, env))
+    finally:
+        worker.stop()
 
 
 def run_burst(env: dict[str, str], queue_names: str, name: str) -> str:

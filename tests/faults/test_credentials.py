@@ -13,7 +13,13 @@ import pytest
 import requests
 from redis import Redis
 
-from faults.support import BIN, WorkerProcess, base_env, finished, new_project, queue_project, upload
+from faults.support import (
+    BIN,
+    base_env,
+    new_project,
+    predicted_by_a_worker,
+    upload,
+)
 from helpers import EXAMPLE_VOCAB, TEST_REDIS_URL, invoke, solid_image, wait_until
 from labelstudio import free_port
 from prelabel.jobs import queues
@@ -127,8 +133,6 @@ def test_job_results_and_evidence_hold_no_mllm_key_that_the_server_echoes(tmp_pa
     project_id = new_project(label_studio, "Credentials")
     image = solid_image(tmp_path / "leaf.jpg", (20, 200, 20)).read_bytes()
     upload(label_studio, project_id, {"leaf.jpg": image})
-    redis = Redis.from_url(TEST_REDIS_URL)
-    redis.flushdb()
     echo = json.dumps({"error": {"message": f"Incorrect API key provided: {LLM_KEY}. You can find your API key at "
                                             "https://platform.openai.com/account/api-keys.",
                                  "type": "invalid_request_error"}})
@@ -136,13 +140,7 @@ def test_job_results_and_evidence_hold_no_mllm_key_that_the_server_echoes(tmp_pa
         for _ in range(4):
             stub.enqueue(status=401, raw_body=echo)
         env = base_env(label_studio, tmp_path / "var", PRELABEL_LLM_BASE_URL=stub.url, PRELABEL_LLM_API_KEY=LLM_KEY)
-        worker = WorkerProcess(env, tmp_path / "worker.log", name="credentials")
-        try:
-            worker.wait_registered(redis)
-            job = queue_project(redis, label_studio, project_id, env)
-            outcome = finished(job)
-        finally:
-            worker.stop()
+        outcome = predicted_by_a_worker(label_studio, project_id, env, tmp_path / "worker.log", "credentials")
     [reason] = outcome["failed"].values()
     assert "the MLLM did not answer (rejected)" in reason
     from prelabel.learning.store import LearnedStore
@@ -152,7 +150,7 @@ def test_job_results_and_evidence_hold_no_mllm_key_that_the_server_echoes(tmp_pa
     assert "Incorrect API key provided: ***" in kept  # the server's echo, masked
     shown = [p.model_dump() for task in label_studio.client().tasks.list(project=project_id)
              for p in label_studio.client().predictions.list(task=task.id)]  # the failure shown to reviewers
-    assert leaked(repr(outcome) + kept + repr(shown) + worker.log.read_text()) == []
+    assert leaked(repr(outcome) + kept + repr(shown) + (tmp_path / "worker.log").read_text()) == []
 
 
 def test_basic_auth_is_checked_and_its_password_never_echoed(service):

@@ -8,11 +8,16 @@ import time
 
 import pytest
 from PIL import Image
-from redis import Redis
 
 from faults.listener import Listener
-from faults.support import WorkerProcess, always, base_env, finished, import_values, new_project, queue_project, upload
-from helpers import TEST_REDIS_URL
+from faults.support import (
+    always,
+    base_env,
+    import_values,
+    new_project,
+    predicted_by_a_worker,
+    upload,
+)
 from prelabel.studio.fetch import FetchError, FetchLimits, ImageFetcher
 from stub_llm import StubLLM
 
@@ -250,17 +255,9 @@ def test_hostile_image_values_in_real_tasks_fail_their_task_only(label_studio, t
                f"//127.0.0.1:{victim.port}/secret": "scheme-relative", "file:///etc/passwd": "only http and https",
                "/api/data/local-files/?d=x.png": "serves no files"}
     ids = import_values(label_studio, project_id, list(hostile))
-    redis = Redis.from_url(TEST_REDIS_URL)
-    redis.flushdb()
     with StubLLM(always("BMSB")) as stub:
         env = base_env(label_studio, tmp_path / "var", PRELABEL_LLM_BASE_URL=stub.url)
-        worker = WorkerProcess(env, tmp_path / "worker.log", name="hostile-values")
-        try:
-            worker.wait_registered(redis)
-            job = queue_project(redis, label_studio, project_id, env)
-            outcome = finished(job)
-        finally:
-            worker.stop()
+        outcome = predicted_by_a_worker(label_studio, project_id, env, tmp_path / "worker.log", "hostile-values")
     assert outcome["labelled"] == 1 and outcome["tasks"] == 7, outcome
     for value, reason in hostile.items():
         message = outcome["failed"][ids[value]]

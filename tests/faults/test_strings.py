@@ -7,13 +7,18 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from pathlib import Path
 
 import pytest
-from redis import Redis
 
-from faults.support import WorkerProcess, always, base_env, finished, import_values, new_project, queue_project, upload
-from helpers import EXAMPLE_VOCAB, TEST_REDIS_URL, fresh_postgres_database, solid_image
+from faults.support import (
+    always,
+    base_env,
+    import_values,
+    new_project,
+    predicted_by_a_worker,
+    upload,
+)
+from helpers import EXAMPLE_VOCAB, fresh_postgres_database, solid_image
 from prelabel import text
 from prelabel.learning.store import LearnedStore
 from prelabel.pipeline.factory import build_pipeline
@@ -111,22 +116,14 @@ def test_a_10_mb_data_url_in_a_real_task_through_a_real_worker(label_studio, tmp
     value = "data:image/png;base64," + "iVBORw0KGgo" * 1_000_000
     upload(label_studio, project_id, {"fine.jpg": solid_image(tmp_path / "fine.jpg", (30, 200, 30)).read_bytes()})
     ids = import_values(label_studio, project_id, [value, "javascript:\u2028alert(1)\x1b[2J"])
-    redis = Redis.from_url(TEST_REDIS_URL)
-    redis.flushdb()
     with StubLLM(always("BMSB")) as stub:
         env = base_env(label_studio, tmp_path / "var", PRELABEL_LLM_BASE_URL=stub.url)
-        worker = WorkerProcess(env, tmp_path / "worker.log", name="long-values")
-        try:
-            worker.wait_registered(redis)
-            job = queue_project(redis, label_studio, project_id, env)
-            outcome = finished(job)
-        finally:
-            worker.stop()
+        outcome = predicted_by_a_worker(label_studio, project_id, env, tmp_path / "worker.log", "long-values")
     reason = outcome["failed"][ids[value]]
     assert "only http and https" in reason and len(reason) < 500
     control = outcome["failed"][next(i for v, i in ids.items() if v.startswith("javascript"))]
     assert "\x1b" not in control and "\u2028" not in control
-    lines = Path(worker.log).read_text().splitlines()
+    lines = (tmp_path / "worker.log").read_text().splitlines()
     assert max(len(line) for line in lines) < 2000
     assert not any("\x1b[2J" in line for line in lines)
 
