@@ -100,7 +100,8 @@ def run(ls, stub_url: str, workers: int, count: int, workdir: Path, from_disk: b
         deadline = time.monotonic() + 180
         while len(redis.hkeys("prelabel:workers")) < workers:  # each beats once its models are loaded
             if time.monotonic() > deadline:
-                raise RuntimeError("workers did not start")
+                logs = "\n".join((workdir / f"{name}-{n}.log").read_text()[-2000:] for n in range(workers))
+                raise RuntimeError(f"workers did not start; their logs end:\n{logs}")
             time.sleep(0.2)
         started = time.perf_counter()
         completed = subprocess.run([str(BIN / "prelabel"), "run", "--project", str(project_id), "--all"], env=env,

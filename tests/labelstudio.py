@@ -49,6 +49,8 @@ import pytest
 import requests
 from label_studio_sdk import LabelStudio as LabelStudioClient
 
+from prelabel.local.labelstudio import server_settings
+
 ROOT = Path(__file__).resolve().parent.parent
 LS_VENV = ROOT / os.environ.get("LS_VENV", ".venvs-ls")  # same default as scripts/install-label-studio.sh
 USERNAME = "prelabel-tests@example.com"
@@ -129,30 +131,8 @@ def _server_env(url: str, token: str, data_dir: Path, files_root: Path,
     # PORT, USERNAME, DJANGO_DB... from the caller's shell would leak in. The LABEL_STUDIO_ forms set below win.
     for key in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"):
         env.pop(key, None)
-    settings = {
-        "BASE_DATA_DIR": str(data_dir),
-        "DATABASE_NAME": str(data_dir / "label_studio.sqlite3"),
-        "DJANGO_DB": "sqlite",
-        "HOST": url,  # settings.HOSTNAME: the "hostname" sent to ML backends in /setup
-        "USERNAME": USERNAME,
-        "PASSWORD": PASSWORD,
-        "USER_TOKEN": token,
-        # Both default to true since 1.23.1 and refuse backends and webhooks on 127.0.0.1.
-        "ML_BLOCK_LOCAL_IP": "false",
-        "SSRF_PROTECTION_ENABLED": "false",
-        "LOCAL_FILES_SERVING_ENABLED": "true",
-        "LOCAL_FILES_DOCUMENT_ROOT": str(files_root),
-        # No internet: the PyPI version check, Sentry (on by default in label_studio.py settings) and usage
-        # analytics (tele.labelstud.io) would otherwise try to reach out.
-        "LATEST_VERSION_CHECK": "false",
-        "SENTRY_DSN": "",
-        "FRONTEND_SENTRY_DSN": "",
-        "COLLECT_ANALYTICS": "false",
-        **(overrides or {}),
-    }
+    settings = {**server_settings(data_dir, files_root, USERNAME, PASSWORD, token, host=url), **(overrides or {})}
     env.update({f"LABEL_STUDIO_{key}": value for key, value in settings.items()})
-    # Read only when the organization is created, i.e. on the first start with an empty database.
-    env["LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN"] = "true"
     return env
 
 

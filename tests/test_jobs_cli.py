@@ -84,6 +84,6 @@ def test_a_job_queued_before_a_vocabulary_change_predicts_at_the_version_in_forc
     job.refresh()
     assert job.get_status() == "finished", job.latest_result()
     outcome = job.return_value()
-    assert (outcome["model_version"], outcome["labelled"], outcome["written"]) == (current, 1, 1)
+    assert (outcome["model_version"], outcome["labelled"], outcome["delivering"]) == (current, 1, 1)
     [prediction] = label_studio.client().predictions.list(task=ids["red"])
     assert prediction.model_version == current  # the hand-over followed the task to the new version

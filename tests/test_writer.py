@@ -1,5 +1,6 @@
-"""Bulk write-back against the real Label Studio: exactly once however many write at once or again, and the
-superseded predictions of tasks nobody annotated removed."""
+"""Bulk write-back against the real Label Studio: exactly once however many write at once or again, the
+superseded predictions of tasks nobody annotated removed, and a worker's writer that gathers its jobs'
+predictions, writes an interactive job's at once, and loses nothing when Label Studio refuses a write."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import threading
 
 from redis import Redis
 
-from helpers import PALETTE, TEST_REDIS_URL, image_project
-from prelabel.jobs.delivery import ResultStore
-from prelabel.jobs.writer import Outgoing, write_batch
+from helpers import PALETTE, TEST_REDIS_URL, image_project, wait_until
+from prelabel.jobs.delivery import ResultStore, data_hash
+from prelabel.jobs.maintenance import reconcile
+from prelabel.jobs.writer import BatchWriter, Outgoing, write_batch
 from prelabel.studio.client import LabelStudio
 
 CONFIG = ('<View><Image name="image" value="$image"/><Choices name="label" toName="image">'
@@ -80,3 +82,51 @@ def test_keep_superseded_keeps_every_version(label_studio, redis_conn):
     outcome = write_batch(studio, results, project_id, [Outgoing(ids["kept"], prediction(V2))], keep_superseded=True)
     assert (outcome.written, outcome.superseded) == (1, 0)
     assert versions(label_studio, ids["kept"]) == [V1, V2]
+
+
+def test_the_writer_gathers_several_jobs_predictions_into_one_bulk_write(label_studio, redis_conn):
+    project_id, ids = image_project(label_studio, "Across jobs", CONFIG,
+                                    {"first": PALETTE["red"], "second": PALETTE["green"]}, "across")
+    studio, results = LabelStudio(label_studio.url, label_studio.token), ResultStore(redis_conn)
+    made_current = []
+    writer = BatchWriter(studio, results, after_write=lambda *pair: made_current.append(pair), max_wait=60)
+    writer.submit(project_id, [Outgoing(ids["first"], prediction(V1))])  # one job ends...
+    writer.submit(project_id, [Outgoing(ids["second"], prediction(V1))])  # ...the next hands over its first
+    assert results.ledger_waiting(V1, project_id, ids.values()) == 2  # handed over: in the ledger until written
+    writer.close()  # a worker leaving writes what waits
+    assert studio.calls["write predictions"] == 1
+    assert all(versions(label_studio, task_id) == [V1] for task_id in ids.values())
+    assert results.ledger_waiting(V1, project_id, ids.values()) == 0
+    assert made_current == [(project_id, V1)]
+
+
+def test_an_interactive_job_and_the_last_job_before_idling_are_written_at_once(label_studio, redis_conn):
+    project_id, ids = image_project(label_studio, "At once", CONFIG,
+                                    {"opened": PALETTE["cyan"], "last": PALETTE["yellow"]}, "atonce")
+    writer = BatchWriter(LabelStudio(label_studio.url, label_studio.token), ResultStore(redis_conn), max_wait=600)
+    try:  # each written within 60 s, though a bulk prediction may wait 600 s here
+        writer.submit(project_id, [Outgoing(ids["opened"], prediction(V1))], urgent=True)
+        wait_until(lambda: versions(label_studio, ids["opened"]) == [V1], 60, what="the interactive prediction")
+        writer.submit(project_id, [Outgoing(ids["last"], prediction(V1))])
+        writer.flush()  # the worker found no next job
+        wait_until(lambda: versions(label_studio, ids["last"]) == [V1], 60, what="the last job's prediction")
+    finally:
+        writer.close()
+
+
+def test_a_write_label_studio_refuses_is_written_by_the_reconciler(label_studio, redis_conn):
+    project_id, ids = image_project(label_studio, "Refused", CONFIG, {"refused": PALETTE["magenta"]}, "refused")
+    results, studio = ResultStore(redis_conn), LabelStudio(label_studio.url, label_studio.token)
+    [task] = studio.list_tasks(project_id, "id,data", ids=[ids["refused"]])
+    results.put(V1, ids["refused"], data_hash(task["data"]), prediction(V1))  # what the job kept
+    refusing = LabelStudio(label_studio.url, "not-a-valid-token")
+    writer = BatchWriter(refusing, results)
+    writer.submit(project_id, [Outgoing(ids["refused"], prediction(V1))], urgent=True)
+    writer.close()
+    assert refusing.calls and versions(label_studio, ids["refused"]) == []
+    assert results.ledger_waiting(V1, project_id, [ids["refused"]]) == 1  # kept, not lost
+    for entry in redis_conn.zrange("prelabel:ledger", 0, -1):  # its time comes (CLAIM_TTL later)
+        redis_conn.zadd("prelabel:ledger", {entry: 0})
+    done = reconcile(redis_conn, studio, results)
+    assert done["written"] == 1 and versions(label_studio, ids["refused"]) == [V1]
+    assert results.ledger_waiting(V1, project_id, [ids["refused"]]) == 0

@@ -59,12 +59,16 @@ def queue_project(parts: Parts, project_id: int, wanted: set[int] | None) -> Que
     return Queued(version, selected, skipped, jobs)
 
 
+WRITE_WAIT = 30.0  # seconds a run waits, after its jobs, for their predictions to be seen in Label Studio
+
+
 @dataclass
 class Outcome:
     tasks: int = 0
     labelled: int = 0
     none: int = 0
-    written: int = 0
+    delivered: int = 0  # predictions handed to the workers' writers (failures shown included)
+    unconfirmed: int = 0  # of them, not seen in Label Studio yet when the run ended
     causes: Counter = field(default_factory=Counter)  # failures by cause
     failed_jobs: list[str] = field(default_factory=list)
 
@@ -72,7 +76,7 @@ class Outcome:
         self.tasks += result.get("tasks", 0)
         self.labelled += result.get("labelled", 0)
         self.none += result.get("none", 0)
-        self.written += result.get("written", 0)
+        self.delivered += result.get("delivering", 0)
         self.causes.update(result.get("failures_by_cause", {}))
         unexplained = len(result.get("failed", {})) - sum(result.get("failures_by_cause", {}).values())
         if unexplained > 0:  # tasks that could not even be read back from Label Studio
@@ -84,14 +88,20 @@ class Outcome:
         if failed:
             causes = ", ".join(f"{cause} {count}" for cause, count in self.causes.most_common())
             parts.append(f"{failed} failed ({causes})")
-        text = f"done: {self.tasks} task(s): {', '.join(parts)}; {self.written} prediction(s) written"
+        stored = self.delivered - self.unconfirmed
+        text = f"done: {self.tasks} task(s): {', '.join(parts)}; {stored} prediction(s) in Label Studio"
+        if self.unconfirmed:
+            text += (f"; {self.unconfirmed} not confirmed yet (Label Studio refused or was slow: the workers write "
+                     "them again within a few minutes)")
         if self.failed_jobs:
             text += f"; {len(self.failed_jobs)} job(s) failed (see `prelabel jobs`)"
         return text
 
 
-def follow(redis: Redis, queued: list[Job], echo: Callable[[str], None], poll: float = 0.5) -> Outcome:
-    """A progress bar until every job has finished or failed for good."""
+def follow(redis: Redis, queued: list[Job], echo: Callable[[str], None], poll: float = 0.5,
+           write_wait: float = WRITE_WAIT) -> Outcome:
+    """A progress bar until every job has finished or failed for good; then the jobs' predictions, until Label
+    Studio holds them (the workers write them in bulk after their jobs end) or `write_wait` seconds have passed."""
     from tqdm import tqdm
 
     total = sum(job.meta.get("total", 0) for job in queued)
@@ -111,12 +121,20 @@ def follow(redis: Redis, queued: list[Job], echo: Callable[[str], None], poll: f
                 warned = True
             time.sleep(poll)
     outcome = Outcome()
+    writing: list[tuple[str, int, list[int]]] = []  # (model_version, project, task ids) of finished jobs
     for job, status in zip(queued, statuses, strict=True):
         if status == JobStatus.FINISHED:
-            outcome.add(job.return_value() or {})
+            result = job.return_value() or {}
+            outcome.add(result)
+            writing.append((str(result.get("model_version")), job.kwargs["project_id"], job.kwargs["task_ids"]))
         else:
             outcome.failed_jobs.append(job.id)
-    return outcome
+    results, deadline = ResultStore(redis), time.monotonic() + write_wait
+    while True:
+        outcome.unconfirmed = sum(results.ledger_waiting(*entry) for entry in writing)
+        if not outcome.unconfirmed or time.monotonic() > deadline:
+            return outcome
+        time.sleep(poll)
 
 
 def describe_queues(redis: Redis, requeue: bool = False) -> list[str]:

@@ -7,6 +7,7 @@ import logging
 import time
 
 from prelabel.jobs.delivery import ResultStore
+from prelabel.jobs.writer import BatchWriter
 from prelabel.learning.rules import Learning
 from prelabel.metrics import Metrics
 from prelabel.parts import Parts
@@ -43,6 +44,12 @@ class WorkerContext:
         return self._pipeline
 
     @functools.cached_property
+    def writer(self) -> BatchWriter:
+        """Every job's outgoing predictions, written in bulk across jobs (prelabel.jobs.writer)."""
+        return BatchWriter(self.parts.studio, self.results, self.settings.keep_superseded,
+                           after_write=self.ensure_model_version)
+
+    @functools.cached_property
     def learning(self) -> Learning:
         """The rules for learned synonyms, over the expert's vocabulary as written."""
         return Learning(self.parts.store, Normalizer(self.parts.in_force.base), self.settings.promote_after)
@@ -67,7 +74,14 @@ class WorkerContext:
         if cached is not None:
             self._controls[project_id] = (*cached[:3], version)
 
+    def idle(self) -> None:
+        """No job waits: what the writer holds has nothing left to overlap with, so it goes now."""
+        if "writer" in self.__dict__:
+            self.writer.flush()
+
     def close(self) -> None:
+        if "writer" in self.__dict__:
+            self.writer.close()  # what the last jobs handed over, written before the worker leaves
         if self._pipeline is not None:
             self._pipeline.close()
         self.parts.close()

@@ -140,6 +140,11 @@ class ResultStore:
         if entries:
             self.redis.zrem(self._ledger, *entries)
 
+    def ledger_waiting(self, model_version: str, project_id: int, task_ids: Iterable[int]) -> int:
+        """How many of these deliveries Label Studio has not been seen to hold yet."""
+        entries = [json.dumps([model_version, project_id, task_id]) for task_id in task_ids]
+        return sum(score is not None for score in self.redis.zmscore(self._ledger, entries)) if entries else 0
+
     def ledger_due(self, limit: int = 1000) -> list[tuple[str, int, int]]:
         """(model_version, project, task) entries whose check is due, oldest first."""
         raw = self.redis.zrangebyscore(self._ledger, 0, time.time(), start=0, num=limit)

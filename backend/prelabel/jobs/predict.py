@@ -20,7 +20,8 @@ from rq.job import Job
 
 from prelabel.jobs.context import WorkerContext
 from prelabel.jobs.delivery import data_hash
-from prelabel.jobs.writer import BatchWriter, Outgoing
+from prelabel.jobs.queues import INTERACTIVE
+from prelabel.jobs.writer import Outgoing
 from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.pipeline import Pipeline
 from prelabel.pipeline.result import FAILED, LABEL, ImageInput, ImagePrediction
@@ -51,33 +52,34 @@ def predict_tasks(ctx: WorkerContext, project_id: int, task_ids: list[int], mode
     inputs = [ImageInput(_source(data, control), _loader(ctx, task_id, data, control), ref=task_id)
               for task_id, data in tasks.items() if task_id not in reused]
     predictions: list[ImagePrediction] = []
-    with BatchWriter(ctx.parts.studio, results, project_id, ctx.settings.keep_superseded) as writer:
-        writer.submit(Outgoing(task_id, found) for task_id, found in reused.items()
-                      if results.handed_over(version, task_id))
+    # A person waits on an interactive job (a task opened, a Retrieve): its predictions are written at once.
+    urgent = job is None or job.origin == INTERACTIVE
+    delivering = [Outgoing(task_id, found) for task_id, found in reused.items()
+                  if results.handed_over(version, task_id)]
+    ctx.writer.submit(project_id, delivering, urgent)
 
-        def done(prediction: ImagePrediction) -> None:
-            task_id = prediction.ref
-            found = prediction_json(prediction, version, control)
-            if prediction.state == FAILED:
-                # Shown to the reviewer, never cached: always written here (the writer reads back what Label
-                # Studio holds, so a failure repeated is not written twice), and only signalled to a /predict
-                # that waits on the task, so it stops waiting.
-                results.put_failure(version, task_id, hashes[task_id], found)
-                writer.submit([Outgoing(task_id, found)])
-                return _progress(job, predictions, prediction)
+    def done(prediction: ImagePrediction) -> None:
+        task_id = prediction.ref
+        found = prediction_json(prediction, version, control)
+        if prediction.state == FAILED:
+            # Shown to the reviewer, never cached: always written here (the writer reads back what Label Studio
+            # holds, so a failure repeated is not written twice), and only signalled to a /predict that waits
+            # on the task, so it stops waiting.
+            results.put_failure(version, task_id, hashes[task_id], found)
+        else:
             results.put(version, task_id, hashes[task_id], found)
-            if results.handed_over(version, task_id):
-                writer.submit([Outgoing(task_id, found)])
-            _progress(job, predictions, prediction)
+        if prediction.state == FAILED or results.handed_over(version, task_id):
+            delivering.append(Outgoing(task_id, found))
+            ctx.writer.submit(project_id, [delivering[-1]], urgent)
+        _progress(job, predictions, prediction)
 
-        pipeline.predict(inputs, progress=done)
-    if writer.total.current:
-        ctx.ensure_model_version(project_id, version)  # Label Studio accepts it once a prediction carries it
+    pipeline.predict(inputs, progress=done)
     ctx.parts.store.save_prediction_evidence([evidence_row(p, project_id, version, pipeline.vocabulary.version)
                                               for p in predictions])
     results.clear_pending(version, task_ids)
     _count(ctx, before, pipeline, predictions, time.perf_counter() - started)
-    for what, count in (ctx.parts.studio.calls - calls_before).items():
+    # A copy first (one C-level update): the writer's thread may count a call meanwhile.
+    for what, count in (Counter(ctx.parts.studio.calls) - calls_before).items():
         ctx.metrics.add("studio_calls_total", count, what=what)
     for prediction in predictions:
         if prediction.failed:
@@ -86,8 +88,7 @@ def predict_tasks(ctx: WorkerContext, project_id: int, task_ids: list[int], mode
             outcome[prediction.ref] = prediction.reason
     states = Counter(p.state for p in predictions)
     return {"tasks": len(task_ids), "labelled": states[LABEL], "none": states["none"], "reused": len(reused),
-            "written": writer.total.written, "already_written": writer.total.present,
-            "superseded_removed": writer.total.superseded, "failed": outcome,
+            "delivering": len(delivering), "failed": outcome,
             "failures_by_cause": dict(Counter(p.failure_cause for p in predictions if p.failed)),
             "model_version": version}
 

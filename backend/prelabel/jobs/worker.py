@@ -17,6 +17,7 @@ import logging
 import threading
 from typing import Any
 
+from redis.exceptions import RedisError
 from rq import SimpleWorker
 from rq.executions import Execution
 from rq.job import Job
@@ -83,6 +84,12 @@ class PrelabelWorker(SimpleWorker):
             self.perform_job(job, queue, execution)
         finally:
             self._running = None
+        try:
+            waiting = any(q.count for q in self.queues)
+        except RedisError:
+            waiting = False
+        if not waiting:
+            self.context.idle()
         self.set_state(WorkerStatus.IDLE)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:

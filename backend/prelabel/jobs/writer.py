@@ -1,11 +1,16 @@
-"""Writing predictions back into Label Studio in bulk, while the rest of a job is still being predicted.
+"""Writing predictions back into Label Studio in bulk, gathered across a worker's jobs.
 
 One bulk import (`POST /api/projects/<id>/import/predictions`) costs about as much as one single write, and
 each call makes Label Studio recount the whole project (0.03 s into an empty project, 0.5-0.7 s into one of
 1,000 tasks), so predictions are gathered and written in few, large calls: a flush when `max_items` are
-waiting or the oldest has waited `max_wait` seconds, in a thread of its own, so the job's next MLLM calls go on
-meanwhile. Each flush reads the tasks' predictions back from Label Studio first (one call, under the claims of
-prelabel.jobs.delivery), so nothing is written twice and a prediction deleted there is written again.
+waiting or the oldest has waited `max_wait` seconds, at once for an interactive job, in a thread of its own.
+A job hands its predictions over and ends: its last writes overlap the next job's first MLLM calls.
+
+Exactly once, and nothing lost: each flush claims its tasks (prelabel.jobs.delivery) and reads their
+predictions back from Label Studio first (one call), so nothing is written twice and a prediction deleted there
+is written again. A prediction handed over is entered in the delivery ledger first and confirmed once Label
+Studio holds it; if the worker dies before its flush, or Label Studio refuses it, the reconciler
+(prelabel.jobs.maintenance) writes it from the kept result when the entry falls due.
 """
 
 from __future__ import annotations
@@ -13,12 +18,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
-from prelabel.jobs.delivery import ResultStore
+from prelabel.jobs.delivery import CLAIM_TTL, ResultStore
 from prelabel.pipeline.identity import FAILED_SUFFIX, is_ours
-from prelabel.studio.client import LabelStudio, StudioError
+from prelabel.studio.client import LabelStudio
 
 log = logging.getLogger(__name__)
 MAX_ITEMS = 200
@@ -36,8 +42,12 @@ class Written:
     written: int = 0
     current: int = 0  # of them, predictions of the current model_version (not failures)
     present: int = 0  # Label Studio already had it: nothing to write
-    busy: int = 0  # another deliverer held the claim
     superseded: int = 0  # older Prelabel predictions removed
+    busy_tasks: list[int] = field(default_factory=list)  # another deliverer held their claim
+
+    @property
+    def busy(self) -> int:
+        return len(self.busy_tasks)
 
 
 def write_batch(studio: LabelStudio, results: ResultStore, project_id: int, items: list[Outgoing],
@@ -45,8 +55,12 @@ def write_batch(studio: LabelStudio, results: ResultStore, project_id: int, item
     """Write what Label Studio lacks of `items` (one project), exactly once; remove superseded predictions of
     tasks nobody has annotated yet, unless asked to keep them."""
     outcome = Written()
-    claimed = [item for item in items if results.claim(item.prediction["model_version"], item.task_id)]
-    outcome.busy = len(items) - len(claimed)
+    claimed = []
+    for item in items:
+        if results.claim(item.prediction["model_version"], item.task_id):
+            claimed.append(item)
+        else:
+            outcome.busy_tasks.append(item.task_id)
     if not claimed:
         return outcome
     try:
@@ -87,67 +101,90 @@ def _superseded(old: str, new: str) -> bool:
 
 
 class BatchWriter:
-    """Collects one job's outgoing predictions and writes them in bulk from a background thread. Use it as a
-    context manager: leaving it writes what is left and raises StudioError if Label Studio could not be written
-    (the job then fails and is retried; its results are kept, so a retry asks no MLLM again)."""
+    """A worker's outgoing predictions, written in bulk from a background thread; one per worker process, for
+    every project. `close()` writes what is left."""
 
-    def __init__(self, studio: LabelStudio, results: ResultStore, project_id: int, keep_superseded: bool = False,
-                 max_items: int = MAX_ITEMS, max_wait: float = MAX_WAIT):
-        self.studio, self.results, self.project_id = studio, results, project_id
-        self.keep_superseded, self.max_items, self.max_wait = keep_superseded, max_items, max_wait
+    def __init__(self, studio: LabelStudio, results: ResultStore, keep_superseded: bool = False,
+                 after_write: Callable[[int, str], None] | None = None, max_items: int = MAX_ITEMS,
+                 max_wait: float = MAX_WAIT):
+        self.studio, self.results, self.keep_superseded = studio, results, keep_superseded
+        self.after_write = after_write  # (project, model_version) once Label Studio holds a current prediction
+        self.max_items, self.max_wait = max_items, max_wait
         self.total = Written()
-        self._waiting: list[Outgoing] = []
+        self._waiting: dict[int, list[Outgoing]] = defaultdict(list)
+        self._count = 0
         self._oldest = 0.0
-        self._closing = False
-        self._error: Exception | None = None
+        self._urgent = self._closing = False
         self._condition = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="prelabel-writer", daemon=True)
-
-    def __enter__(self) -> BatchWriter:
         self._thread.start()
-        return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def submit(self, project_id: int, items: Iterable[Outgoing], urgent: bool = False) -> None:
+        """Hand predictions over for writing; `urgent` writes all that waits at once (a person is waiting)."""
+        items = list(items)
+        for version in {item.prediction["model_version"] for item in items}:
+            if not version.endswith(FAILED_SUFFIX):  # a failure lost is predicted again when next asked for
+                self.results.ledger_add(version, project_id, [item.task_id for item in items
+                                                              if item.prediction["model_version"] == version],
+                                        due_in=CLAIM_TTL)
+        with self._condition:
+            if items and not self._count:
+                self._oldest = time.monotonic()
+            self._waiting[project_id].extend(items)
+            self._count += len(items)
+            self._urgent = self._urgent or urgent
+            self._condition.notify()
+
+    def flush(self) -> None:
+        """Write all that waits now, without waiting for it (the worker has no next job to overlap)."""
+        with self._condition:
+            self._urgent = True
+            self._condition.notify()
+
+    def close(self) -> None:
         with self._condition:
             self._closing = True
             self._condition.notify()
         self._thread.join()
-        if self._error is not None and exc_info[0] is None:
-            raise self._error
-
-    def submit(self, items: Iterable[Outgoing]) -> None:
-        with self._condition:
-            if not self._waiting:
-                self._oldest = time.monotonic()
-            self._waiting.extend(items)
-            self._condition.notify()
 
     def _run(self) -> None:
         while True:
             with self._condition:
                 while not self._due():
-                    timeout = None if not self._waiting else max(0.0, self._oldest + self.max_wait - time.monotonic())
+                    timeout = None if not self._count else max(0.0, self._oldest + self.max_wait - time.monotonic())
                     self._condition.wait(timeout)
-                batch, self._waiting = self._waiting, []
-                closing = self._closing
-            if batch and self._error is None:
-                self._write(batch)
+                batches, self._waiting = self._waiting, defaultdict(list)
+                self._count, self._urgent, closing = 0, False, self._closing
+            for project_id, batch in batches.items():
+                if batch:
+                    self._write(project_id, batch)
             if closing:
                 with self._condition:
-                    if not self._waiting:
+                    if not self._count:
                         return
 
     def _due(self) -> bool:
-        if self._closing or len(self._waiting) >= self.max_items:
+        if self._closing or self._urgent or self._count >= self.max_items:
             return True
-        return bool(self._waiting) and time.monotonic() - self._oldest >= self.max_wait
+        return bool(self._count) and time.monotonic() - self._oldest >= self.max_wait
 
-    def _write(self, batch: list[Outgoing]) -> None:
+    def _write(self, project_id: int, batch: list[Outgoing]) -> None:
         try:
-            done = write_batch(self.studio, self.results, self.project_id, batch, self.keep_superseded)
-        except StudioError as exc:
-            log.warning("writing %d prediction(s) into project %s failed: %s", len(batch), self.project_id, exc)
-            self._error = exc
+            done = write_batch(self.studio, self.results, project_id, batch, self.keep_superseded)
+            busy = set(done.busy_tasks)  # another deliverer's: its ledger entry is checked later
+            by_version: dict[str, list[int]] = defaultdict(list)
+            for item in batch:
+                if item.task_id not in busy:
+                    by_version[item.prediction["model_version"]].append(item.task_id)
+            for version, task_ids in by_version.items():
+                self.results.ledger_confirm(version, project_id, task_ids)
+            if done.current and self.after_write is not None:
+                for version in by_version:
+                    if not version.endswith(FAILED_SUFFIX):
+                        self.after_write(project_id, version)
+        except Exception as exc:  # Label Studio or Redis away: the ledger entries stay, the reconciler retries
+            log.warning("writing %d prediction(s) into project %s failed (the reconciler tries again): %s",
+                        len(batch), project_id, exc)
             return
-        for name in ("written", "current", "present", "busy", "superseded"):
+        for name in ("written", "current", "present", "superseded"):
             setattr(self.total, name, getattr(self.total, name) + getattr(done, name))

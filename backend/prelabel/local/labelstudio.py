@@ -55,28 +55,40 @@ def install(venv: Path, log: Path) -> None:
         raise LabelStudioError(f"label-studio=={VERSION} is not in {venv} after pip install; see {log}")
 
 
-def launch(venv: Path, data_dir: Path, files_root: Path, port: int, user: str, password: str, token: str,
-           log: Path) -> Started:
-    """Start Label Studio on 127.0.0.1:port, without waiting for it (its first start migrates for a minute)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    settings = {
+def server_settings(data_dir: Path, files_root: Path, user: str, password: str, token: str,
+                    host: str = "") -> dict[str, str]:
+    """Label Studio's settings for a local server (each read as LABEL_STUDIO_<name>): SQLite in data_dir, local
+    files served from files_root, the user and legacy token made on the first start, and nothing that reaches
+    out to the internet."""
+    return {
         "BASE_DATA_DIR": str(data_dir),
         "DATABASE_NAME": str(data_dir / "label_studio.sqlite3"),
         "DJANGO_DB": "sqlite",
-        "HOST": "",
+        "HOST": host,  # settings.HOSTNAME: the "hostname" sent to ML backends in /setup
         "USERNAME": user,
         "PASSWORD": password,
         "USER_TOKEN": token,
+        # Read only when the organization is created, i.e. on the first start with an empty database.
         "ENABLE_LEGACY_API_TOKEN": "true",
+        # Both default to true since 1.23.1 and refuse backends and webhooks on 127.0.0.1.
         "ML_BLOCK_LOCAL_IP": "false",
         "SSRF_PROTECTION_ENABLED": "false",
         "LOCAL_FILES_SERVING_ENABLED": "true",
         "LOCAL_FILES_DOCUMENT_ROOT": str(files_root),
+        # The PyPI version check, Sentry (on by default in Label Studio's settings) and usage analytics would
+        # otherwise try to reach out.
         "LATEST_VERSION_CHECK": "false",
         "SENTRY_DSN": "",
         "FRONTEND_SENTRY_DSN": "",
         "COLLECT_ANALYTICS": "false",
     }
+
+
+def launch(venv: Path, data_dir: Path, files_root: Path, port: int, user: str, password: str, token: str,
+           log: Path) -> Started:
+    """Start Label Studio on 127.0.0.1:port, without waiting for it (its first start migrates for a minute)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings = server_settings(data_dir, files_root, user, password, token)
     # Label Studio reads LABEL_STUDIO_X, then HEARTEX_X, then plain X: the prefixed forms win over a HOST or
     # PORT in the caller's shell. Our own venv's variables must not leak into its Python.
     env = process_environment({f"LABEL_STUDIO_{name}": value for name, value in settings.items()},

@@ -228,6 +228,6 @@ def _pre_label(settings: Settings, report: Report, say: Callable[[str], None]) -
             say(f"pre-labelling {queued.tasks} task(s) ({queued.skipped} already pre-labelled)")
             outcome = bulk.follow(parts.redis, queued.jobs, echo=say)
             say(outcome.summary())
-            report.written, report.failed_jobs = outcome.written, len(outcome.failed_jobs)
+            report.written, report.failed_jobs = outcome.delivered - outcome.unconfirmed, len(outcome.failed_jobs)
     finally:
         parts.close()
