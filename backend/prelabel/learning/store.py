@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from prelabel.perthread import PerThread
+from prelabel.sqlite import use_wal
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS prediction_evidence (
@@ -64,7 +65,7 @@ class LearnedStore:
         # connection is still used by its own thread only.
         connection = sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=60, isolation_level=None,
                                      check_same_thread=False)
-        connection.execute("PRAGMA journal_mode=WAL")
+        use_wal(connection, timeout=60)
         connection.execute("PRAGMA busy_timeout=60000")
         return connection
 

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from prelabel.perthread import PerThread
+from prelabel.sqlite import use_wal
 
 
 def cache_key(*parts: object) -> str:
@@ -27,7 +28,7 @@ class ResponseCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._connections = PerThread(self._connect)
         with self._connection() as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
+            use_wal(connection, timeout=30)
             connection.execute("CREATE TABLE IF NOT EXISTS responses "
                                "(key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)")
 
