@@ -129,4 +129,24 @@ def test_a_write_label_studio_refuses_is_written_by_the_reconciler(label_studio,
         redis_conn.zadd("prelabel:ledger", {entry: 0})
     done = reconcile(redis_conn, studio, results)
     assert done["written"] == 1 and versions(label_studio, ids["refused"]) == [V1]
+    assert label_studio.client().projects.get(id=project_id).model_version == V1  # as the writer would have set
     assert results.ledger_waiting(V1, project_id, [ids["refused"]]) == 0
+
+
+def test_a_failure_meeting_its_tasks_real_prediction_in_one_batch_is_dropped(label_studio, redis_conn):
+    project_id, ids = image_project(label_studio, "Failure then success", CONFIG, {"healed": PALETTE["red"]}, "met")
+    failure = {**prediction(V1), "result": [], "model_version": f"{V1}-failed"}
+    outcome = write_batch(LabelStudio(label_studio.url, label_studio.token), ResultStore(redis_conn), project_id,
+                          [Outgoing(ids["healed"], failure), Outgoing(ids["healed"], prediction(V1))])
+    assert outcome.written == 1 and versions(label_studio, ids["healed"]) == [V1]
+
+
+def test_no_bulk_write_carries_more_than_max_items(label_studio, redis_conn):
+    project_id, ids = image_project(label_studio, "Capped", CONFIG,
+                                    {"a": PALETTE["red"], "b": PALETTE["green"], "c": PALETTE["blue"]}, "capped")
+    studio = LabelStudio(label_studio.url, label_studio.token)
+    writer = BatchWriter(studio, ResultStore(redis_conn), max_items=2, max_wait=60)
+    writer.submit(project_id, [Outgoing(task_id, prediction(V1)) for task_id in ids.values()])
+    writer.close()
+    assert studio.calls["write predictions"] == 2  # 2 + 1
+    assert all(versions(label_studio, task_id) == [V1] for task_id in ids.values())

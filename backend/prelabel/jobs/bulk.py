@@ -67,7 +67,7 @@ class Outcome:
     tasks: int = 0
     labelled: int = 0
     none: int = 0
-    delivered: int = 0  # predictions handed to the workers' writers (failures shown included)
+    delivered: int = 0  # predictions handed to the workers' writers (not the failures shown: counted by cause)
     unconfirmed: int = 0  # of them, not seen in Label Studio yet when the run ended
     causes: Counter = field(default_factory=Counter)  # failures by cause
     failed_jobs: list[str] = field(default_factory=list)

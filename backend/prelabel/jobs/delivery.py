@@ -142,8 +142,10 @@ class ResultStore:
 
     def ledger_waiting(self, model_version: str, project_id: int, task_ids: Iterable[int]) -> int:
         """How many of these deliveries Label Studio has not been seen to hold yet."""
-        entries = [json.dumps([model_version, project_id, task_id]) for task_id in task_ids]
-        return sum(score is not None for score in self.redis.zmscore(self._ledger, entries)) if entries else 0
+        pipeline = self.redis.pipeline(transaction=False)
+        for task_id in task_ids:  # ZSCORE each: ZMSCORE needs Redis 6.2, older distributions ship 6.0
+            pipeline.zscore(self._ledger, json.dumps([model_version, project_id, task_id]))
+        return sum(score is not None for score in pipeline.execute())
 
     def ledger_due(self, limit: int = 1000) -> list[tuple[str, int, int]]:
         """(model_version, project, task) entries whose check is due, oldest first."""

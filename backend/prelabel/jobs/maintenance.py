@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 BEAT_EVERY = 5.0
 STALE_AFTER = 20.0  # a worker not heard of for this long is not counted
 MAINTENANCE_LOCK_TTL = 25
+ROUND_ENTRIES = 200  # ledger entries one reconciler round takes on
+ROUND_SECONDS = 10.0  # no new group after this: a group's writes end well inside MAINTENANCE_LOCK_TTL
 
 
 class WorkerRegistry:
@@ -66,12 +68,18 @@ def run_if_due(redis: Redis, studio: LabelStudio, results: ResultStore, keep_sup
 
 
 def reconcile(redis: Redis, studio: LabelStudio, results: ResultStore, keep_superseded: bool = False) -> dict:
-    """Check due ledger entries against Label Studio; deliver what it lacks. Returns what was done."""
+    """Check due ledger entries against Label Studio; deliver what it lacks. Returns what was done. A round takes
+    at most ROUND_ENTRIES entries and starts no group after ROUND_SECONDS, so it ends inside the maintenance lock
+    (no two rounds ever deliver the same entry) and the heartbeat it runs in is not held up; the rest waits for
+    the next round."""
     groups: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for version, project_id, task_id in results.ledger_due():
+    for version, project_id, task_id in results.ledger_due(limit=ROUND_ENTRIES):
         groups[(version, project_id)].append(task_id)
     done = {"confirmed": 0, "written": 0, "requeued": 0}
+    deadline = time.monotonic() + ROUND_SECONDS
     for (version, project_id), task_ids in groups.items():
+        if time.monotonic() > deadline:
+            break
         held = {task["id"]: task for task in studio.list_tasks(
             project_id, "id,data,predictions_model_versions", ids=task_ids)}
         rewrite, requeue = [], []
@@ -90,6 +98,8 @@ def reconcile(redis: Redis, studio: LabelStudio, results: ResultStore, keep_supe
             results.release(version, [item.task_id for item in rewrite])
             outcome = write_batch(studio, results, project_id, rewrite, keep_superseded)
             done["written"] += outcome.written
+            if outcome.current:
+                studio.ensure_model_version(project_id, version)  # as a job's writer would have
             if not outcome.busy:  # someone else delivering right now: check again on the next round
                 handled += [item.task_id for item in rewrite]
         if requeue:

@@ -22,7 +22,7 @@ from prelabel.jobs.context import WorkerContext
 from prelabel.jobs.delivery import data_hash
 from prelabel.jobs.queues import INTERACTIVE
 from prelabel.jobs.writer import Outgoing
-from prelabel.pipeline.identity import ModelVersion
+from prelabel.pipeline.identity import FAILED_SUFFIX, ModelVersion
 from prelabel.pipeline.pipeline import Pipeline
 from prelabel.pipeline.result import FAILED, LABEL, ImageInput, ImagePrediction
 from prelabel.studio.client import StudioError, prediction_versions
@@ -88,7 +88,8 @@ def predict_tasks(ctx: WorkerContext, project_id: int, task_ids: list[int], mode
             outcome[prediction.ref] = prediction.reason
     states = Counter(p.state for p in predictions)
     return {"tasks": len(task_ids), "labelled": states[LABEL], "none": states["none"], "reused": len(reused),
-            "delivering": len(delivering), "failed": outcome,
+            "delivering": sum(not item.prediction["model_version"].endswith(FAILED_SUFFIX) for item in delivering),
+            "failed": outcome,
             "failures_by_cause": dict(Counter(p.failure_cause for p in predictions if p.failed)),
             "model_version": version}
 

@@ -10,7 +10,7 @@ Exactly once, and nothing lost: each flush claims its tasks (prelabel.jobs.deliv
 predictions back from Label Studio first (one call), so nothing is written twice and a prediction deleted there
 is written again. A prediction handed over is entered in the delivery ledger first and confirmed once Label
 Studio holds it; if the worker dies before its flush, or Label Studio refuses it, the reconciler
-(prelabel.jobs.maintenance) writes it from the kept result when the entry falls due.
+(prelabel.jobs.maintenance) writes it from the kept result when the entry falls due (LEDGER_DUE).
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ from prelabel.studio.client import LabelStudio
 log = logging.getLogger(__name__)
 MAX_ITEMS = 200
 MAX_WAIT = 1.0
+# When the reconciler takes over what a writer has not confirmed: long after the writer's claims have lapsed, so
+# the two never write the same prediction.
+LEDGER_DUE = 2 * CLAIM_TTL
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,10 @@ def write_batch(studio: LabelStudio, results: ResultStore, project_id: int, item
     """Write what Label Studio lacks of `items` (one project), exactly once; remove superseded predictions of
     tasks nobody has annotated yet, unless asked to keep them."""
     outcome = Written()
+    # A batch can span jobs: a task's failure and its later real prediction may meet here; the failure goes.
+    real = {item.task_id for item in items if not item.prediction["model_version"].endswith(FAILED_SUFFIX)}
+    items = [item for item in items
+             if item.task_id not in real or not item.prediction["model_version"].endswith(FAILED_SUFFIX)]
     claimed = []
     for item in items:
         if results.claim(item.prediction["model_version"], item.task_id):
@@ -115,6 +122,7 @@ class BatchWriter:
         self._count = 0
         self._oldest = 0.0
         self._urgent = self._closing = False
+        self._urgent_projects: set[int] = set()
         self._condition = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="prelabel-writer", daemon=True)
         self._thread.start()
@@ -126,13 +134,15 @@ class BatchWriter:
             if not version.endswith(FAILED_SUFFIX):  # a failure lost is predicted again when next asked for
                 self.results.ledger_add(version, project_id, [item.task_id for item in items
                                                               if item.prediction["model_version"] == version],
-                                        due_in=CLAIM_TTL)
+                                        due_in=LEDGER_DUE)
         with self._condition:
             if items and not self._count:
                 self._oldest = time.monotonic()
             self._waiting[project_id].extend(items)
             self._count += len(items)
-            self._urgent = self._urgent or urgent
+            if urgent:
+                self._urgent = True
+                self._urgent_projects.add(project_id)
             self._condition.notify()
 
     def flush(self) -> None:
@@ -154,10 +164,13 @@ class BatchWriter:
                     timeout = None if not self._count else max(0.0, self._oldest + self.max_wait - time.monotonic())
                     self._condition.wait(timeout)
                 batches, self._waiting = self._waiting, defaultdict(list)
+                urgent_projects, self._urgent_projects = self._urgent_projects, set()
                 self._count, self._urgent, closing = 0, False, self._closing
-            for project_id, batch in batches.items():
-                if batch:
-                    self._write(project_id, batch)
+            # A person waits on the urgent ones: they go first, and no call carries more than max_items.
+            for project_id in sorted(batches, key=lambda project: project not in urgent_projects):
+                batch = batches[project_id]
+                for start in range(0, len(batch), self.max_items):
+                    self._write(project_id, batch[start:start + self.max_items])
             if closing:
                 with self._condition:
                     if not self._count:
