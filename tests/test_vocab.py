@@ -6,6 +6,8 @@ import textwrap
 
 import pytest
 
+from prelabel.pipeline.descriptions import DescriptionsError, load_descriptions
+from prelabel.vocabulary.suggested import SuggestedError, load_suggestions
 from prelabel.vocabulary.vocab import VocabError, load_vocabulary, parse_vocabulary
 
 
@@ -229,3 +231,17 @@ def test_the_shipped_vocabularies_load():
     for path in sorted((ROOT / "vocab").glob("*.yaml")):
         if path.name.count(".") == 1:  # not a <vocab>.descriptions.yaml or <vocab>.suggested.yaml beside it
             assert len(load_vocabulary(path)) >= 20, path
+
+
+@pytest.mark.parametrize("load, error", [(load_descriptions, DescriptionsError), (load_suggestions, SuggestedError)])
+def test_files_beside_a_vocabulary_refuse_bad_yaml_with_file_and_line(tmp_path, load, error):
+    missing = tmp_path / "none.yaml"
+    assert not load(missing)  # not written yet: empty
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("top:\n  - a\n  - [b\n", encoding="utf-8")
+    with pytest.raises(error, match=f"^{broken}:4: malformed YAML"):
+        load(broken)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("ラベル: x".encode("shift_jis"))
+    with pytest.raises(error, match=f"^{latin}: cannot read file"):
+        load(latin)

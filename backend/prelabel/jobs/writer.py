@@ -117,7 +117,6 @@ class BatchWriter:
         self.studio, self.results, self.keep_superseded = studio, results, keep_superseded
         self.after_write = after_write  # (project, model_version) once Label Studio holds a current prediction
         self.max_items, self.max_wait = max_items, max_wait
-        self.total = Written()
         self._waiting: dict[int, list[Outgoing]] = defaultdict(list)
         self._count = 0
         self._oldest = 0.0
@@ -198,6 +197,3 @@ class BatchWriter:
         except Exception as exc:  # Label Studio or Redis away: the ledger entries stay, the reconciler retries
             log.warning("writing %d prediction(s) into project %s failed (the reconciler tries again): %s",
                         len(batch), project_id, exc)
-            return
-        for name in ("written", "current", "present", "superseded"):
-            setattr(self.total, name, getattr(self.total, name) + getattr(done, name))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from prelabel.vocabulary.vocab import Label, Vocabulary
+from prelabel.vocabulary.vocab import Label, Vocabulary, read_side_file
 
 HEADER = """\
 # Class descriptions for CLIP's class features, five per label, written by `prelabel vocab describe`.
@@ -34,14 +34,7 @@ def descriptions_path(vocab_path: str | Path) -> Path:
 def load_descriptions(path: str | Path) -> dict[str, list[str]]:
     """Label -> descriptions; a missing file is an empty one."""
     path = Path(path)
-    if not path.exists():
-        return {}
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise DescriptionsError(f"{where}: malformed YAML: {getattr(exc, 'problem', exc)}") from None
+    data = read_side_file(path, DescriptionsError)
     table = data.get("descriptions", {}) if isinstance(data, dict) else None
     if not isinstance(table, dict) or not all(
             isinstance(texts, list) and all(isinstance(t, str) for t in texts) for texts in table.values()):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from prelabel.vocabulary import textnorm
-from prelabel.vocabulary.vocab import Label, Name, Vocabulary
+from prelabel.vocabulary.vocab import Label, Name, Vocabulary, read_side_file
 
 if TYPE_CHECKING:  # the normaliser is only needed to suggest: the vocabulary in force reads this file without it
     from prelabel.vocabulary.normalize import Normalizer
@@ -77,14 +77,7 @@ def suggested_path(vocab_path: str | Path) -> Path:
 def load_suggestions(path: str | Path) -> list[Suggestion]:
     """Every suggestion in the file; a missing file is an empty one."""
     path = Path(path)
-    if not path.exists():
-        return []
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise SuggestedError(f"{where}: malformed YAML: {getattr(exc, 'problem', exc)}") from None
+    data = read_side_file(path, SuggestedError)
     items = data.get("suggested", []) if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise SuggestedError(f"{path}: expected 'suggested:' with a list of suggestions")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -248,16 +248,33 @@ def parse_vocabulary(text: str, source: str = "<string>") -> Vocabulary:
     try:
         root = yaml.compose(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark else source
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise VocabError(source, [f"{where}: malformed YAML: {problem}"]) from None
+        raise VocabError(source, [malformed_yaml(exc, source)]) from None
     checker = _Checker(source)
     vocabulary = checker.vocabulary(root)
     if checker.problems:
         raise VocabError(source, checker.problems)
     assert vocabulary is not None
     return vocabulary
+
+
+def malformed_yaml(exc: yaml.YAMLError, source: str) -> str:
+    """'source:line: malformed YAML: problem', the same for every YAML file an expert edits."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{source}:{mark.line + 1}" if mark else source
+    return f"{where}: malformed YAML: {getattr(exc, 'problem', None) or exc}"
+
+
+def read_side_file(path: Path, error: Callable[[str], Exception]) -> object:
+    """A file kept beside a vocabulary (class descriptions, suggested names): its YAML data, {} when there is no
+    such file yet; malformed YAML raises `error` with the file and line."""
+    if not path.exists():
+        return {}
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise error(malformed_yaml(exc, str(path))) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: cannot read file: {exc}") from None
 
 
 class _Checker:
