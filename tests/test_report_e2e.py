@@ -3,7 +3,7 @@ tasks with pre-labels for 12 photos of metal parts, Japanese labels (傷 scratch
 are imported with the images served as local files; `prelabel sample` picks 2 per predicted label and saves a
 Data Manager view; reviewers accept, correct and answer none through the API; `prelabel report --project`
 weighs them back; headless Chromium opens report.html and takes a screenshot (kept under tests/artifacts/;
-PRELABEL_UPDATE_DOCS=1 also writes docs/report.png for the README).
+PRELABEL_UPDATE_DOCS=1 also writes docs/report.png for docs/report.md).
 
 Predicted labels: 傷 on 6 photos (3 "scratch": exact, 3 "scratches": rule), 汚れ on 4 (2 "stain", 2 "a greasy
 smudge" that stage 2 answers "stain"), へこみ on 2. The MLLM's label always wins the final ranking (0.6 x its

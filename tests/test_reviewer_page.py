@@ -6,7 +6,7 @@ Three projects: the shipped config for the example vocabulary (a Taxonomy with s
 Japanese-valued config with aliases (checkboxes, 5 labels), and a 300-label vocabulary. For each page: the
 suggested choice is selected, the evidence (the MLLM's words, how they matched) is visible without scrolling,
 and for a none or failed task its state and reason are. Screenshots are kept in tests/artifacts/reviewer/;
-PRELABEL_UPDATE_DOCS=1 also writes docs/reviewer.png for the README.
+PRELABEL_UPDATE_DOCS=1 also writes docs/reviewer.png for docs/reviewers.md.
 """
 
 from __future__ import annotations
@@ -235,7 +235,7 @@ def test_a_pre_labelled_task_shows_its_label_and_why(page, label_studio, shipped
     assert lines[-1] == f"model_version: {shipped.version}"
     assert seen["evidence_box"]["head_visible"]  # the first line (the decision) without scrolling
     assert seen["textarea_inputs"] == 0  # read-only: no input box for the reviewer to type into
-    if os.environ.get("PRELABEL_UPDATE_DOCS"):  # the README's screenshot
+    if os.environ.get("PRELABEL_UPDATE_DOCS"):  # the screenshot in docs/reviewers.md
         shutil.copy(ARTIFACTS / f"{shipped.id}-red.png", ROOT / "docs" / "reviewer.png")
 
 

@@ -68,7 +68,7 @@ class Settings:
         "fewest tokens. Counted in the PoC report's cost."))
     fetch_concurrency: int = field(default=4, metadata=_env(
         "PRELABEL_FETCH_CONCURRENCY", "Images downloaded at once per worker (measured fastest against Label "
-        "Studio: README, benchmarks)."))
+        "Studio: docs/benchmarks.md)."))
     shortlist_above: int = field(default=50, metadata=_env(
         "PRELABEL_SHORTLIST_ABOVE", "Vocabularies larger than this give each prompt a shortlist of labels, not all "
         "of them."))
@@ -95,7 +95,7 @@ class Settings:
         "PRELABEL_CLIP_WEIGHT", "Weight of the fused CLIP score in the final score; "
         "the MLLM-normalised score gets the rest."))
     text_encoder: str = field(default="", metadata=_env(
-        "PRELABEL_TEXT_ENCODER", "SPEC for the normaliser's embedding stage (README); empty: off."))
+        "PRELABEL_TEXT_ENCODER", "SPEC for the normaliser's embedding stage (docs/normalisation.md); empty: off."))
     # Learning from reviewers.
     database_url: str = field(default="", metadata=_env(
         "PRELABEL_DATABASE_URL", "Learned data: sqlite:///PATH (one machine) or postgresql://... (workers on "

@@ -3,7 +3,7 @@
 rq's default Worker forks a child per job: CUDA does not survive a fork, and reloading CLIP per job costs
 seconds. PrelabelWorker is a SimpleWorker (jobs run in the worker process itself) whose jobs receive the
 worker's context as their first argument, so no job builds anything from the environment and nothing is kept
-in a module global. Run one per GPU or CPU box; all of them share the one Redis (README, "Scaling out").
+in a module global. Run one per GPU or CPU box; all of them share the one Redis (docs/operations.md, "Scaling out").
 
 Liveness: a thread beats every few seconds, for rq (the running job's execution, with a short TTL) and for
 Prelabel (the worker registry the service counts); every MAINTENANCE_EVERY seconds it runs rq's registry

@@ -155,9 +155,10 @@ def check(settings: Settings, images: Path, say: Callable[[str], None]) -> None:
         raise UpError("--images: the photos' folder cannot be / (Label Studio serves a folder below its root)")
     if not settings.mllm_enabled and not settings.clip_enabled:
         raise UpError("neither an MLLM (PRELABEL_LLM_BASE_URL) nor CLIP (PRELABEL_CLIP_MODEL) is set: nothing would "
-                      "pre-label; README, \"MLLM endpoints\", lists the settings")
+                      "pre-label; docs/operations.md, \"MLLM endpoints\", lists the settings")
     if not settings.mllm_enabled:
-        say("no MLLM: PRELABEL_LLM_BASE_URL is empty, so CLIP alone ranks the labels (README, \"MLLM endpoints\")")
+        say("no MLLM: PRELABEL_LLM_BASE_URL is empty, so CLIP alone ranks the labels "
+            "(docs/operations.md, \"MLLM endpoints\")")
     if settings.clip_enabled:
         missing = clip_missing_message(settings.clip_model)
         if missing:

@@ -153,7 +153,7 @@ class Pipeline:
         work = _Work(ImagePrediction(_shown(item.source), item.ref), started=time.perf_counter())
         errors = work.prediction.errors
         try:
-            with self._fetching:  # Label Studio serves images fastest at a bounded concurrency (README)
+            with self._fetching:  # Label Studio serves images fastest at a bounded concurrency (docs/benchmarks.md)
                 raw = item.load()
             work.image = prepare_image(raw, item.source, self.settings.image_max_side, self.decode_limits)
         except ImageError as exc:
