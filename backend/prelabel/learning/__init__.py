@@ -1,0 +1,11 @@
+"""What reviewers teach: their annotations read back, compared with what Prelabel predicted, and turned into
+synonyms under rules the domain expert controls; the vocabulary in force that results.
+
+- `feedback`: what a reviewer's annotation says about a pre-label (a confirmation, a synonym's evidence, a
+  verdict that nothing fits, a new class).
+- `rules`: when a string becomes a learned synonym, and when it never does.
+- `store`: the durable store of evidence, synonyms and their change log (SQLite on one machine, PostgreSQL for
+  several).
+- `in_force`: the vocabulary in force (the expert's file, accepted suggested names, learned synonyms in force)
+  and the model_version it makes.
+"""

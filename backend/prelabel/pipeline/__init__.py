@@ -1,0 +1,14 @@
+"""One image in, one decision out: candidates (MLLM stage 1) -> normalise (+ TLAC stage 2) -> CLIP fusion -> rank.
+
+- `factory`: builds a pipeline from settings: the one place that decides which models to load.
+- `pipeline`, `result`: per image, concurrently, the stages in order; their input and output types, light
+  enough for the rest of Prelabel to read without openai or torch.
+- `decision`: what the stages found -> a label, an honest none or a failure, with a score and a reason.
+- `identity`: `ModelVersion`, `prelabel-<vocabulary>-<settings>`, computed without loading a model.
+- `images`: image bytes -> an upright, downscaled RGB picture with a content hash and a JPEG data URL.
+- `mllm`, `prompts`, `cache`: the multimodal LLM through `openai`; what it is asked; its answers kept in SQLite.
+- `shortlist`: the labels a prompt carries when the vocabulary is large.
+- `clip`, `fusion`, `encoders`: open_clip models (the one loading door); class and query features, fused
+  scores; text encoders for the normaliser's embedding stage.
+- `descriptions`, `summary`: class descriptions kept beside the vocabulary; the end-of-run summary.
+"""

@@ -2,5 +2,15 @@
 
 Data flows one way: sources (Label Studio, an export file, the learned store) -> records (one per task) ->
 figures (pure metrics over rows) -> plots, html, metrics.json, tasks.csv. Only `sources` imports other
-prelabel modules, so the rest reads and tests on its own.
+prelabel modules, so the rest reads and tests on its own. What the report shows and why: docs/report.md.
+
+- `records`: what the report knows about a task (annotations, predictions by model_version, evidence, sample
+  mark), and a row.
+- `parse`: Label Studio JSON (an export, or `prelabel predict` output) -> records.
+- `sources`: Label Studio, export files, the learned store: the one module that imports the rest of Prelabel.
+- `metrics`: the statistics, pure functions over rows.
+- `figures`: the policies, and every figure as one dict (metrics.json).
+- `sample`, `marking`: the sample's allocation and choice; its marks and saved views in Label Studio.
+- `plots`, `fonts`, `html`, `templates/`, `output`: the plots, the embedded font, the page, the three files.
+- `cli`: `prelabel report` and `prelabel sample`.
 """

@@ -1,0 +1,11 @@
+"""Label Studio as Prelabel talks to it: its API, the images it serves, its projects, and the JSON it reads.
+
+- `client`, `errors`: the API (tasks, images, predictions, annotations, the project's model_version);
+  `StudioError`, one line that says what failed and why.
+- `fetch`: a task's image: which hosts, which paths get the token, redirects, private addresses, bytes, deadline.
+- `setup`: `prelabel setup`: a project made ready, idempotently; each refusal in one sentence.
+- `labelconfig`: which <Choices>/<Taxonomy> over which <Image> gets the label, the none choice, the evidence
+  box; the shipped config.
+- `predictions`: the prediction JSON Label Studio reads, holding only what the project's config can show.
+- `evidence`: the reviewer's text: why this label (or none, or failed), the MLLM's words, how each matched.
+"""

@@ -1,0 +1,10 @@
+"""The domain vocabulary and TLAC normalisation: free-text names onto one of the project's labels, or an honest none.
+
+- `vocab`: load and validate a vocabulary YAML, all or nothing, every problem as file:line: field: message.
+- `textnorm`, `normalize`: how names are written; the normaliser (exact, alias, rule, fuzzy, embedding,
+  ambiguous, none: docs/normalisation.md).
+- `japanese`, `everyday`, `loanwords`: Japanese words, readings and spellings (Sudachi); which words are
+  everyday words (wordfreq); katakana loanwords and their English words.
+- `screening`, `suggested`: the checks an MLLM-written description or name passes before it is kept; suggested
+  names beside the vocabulary (`<vocab>.suggested.yaml`) for an expert to accept or reject.
+"""
