@@ -1,4 +1,10 @@
-"""The `prelabel` command: one subcommand per job, each a thin shell over the package that does the work."""
+"""The `prelabel` command: one subcommand per job, each a thin shell over the package that does the work.
+
+By audience: `predict` (the pipeline on files: `normalize`, `predict`), `vocab` (the domain expert's commands),
+`backend` (`serve`, `worker`, `run`, `jobs`, `settings`), `local` (`setup`, `up`, `down`); `prelabel report` and
+`prelabel sample` live in prelabel.report. `common` holds what every command shares; `reference` writes
+docs/cli.md and docs/settings.md from the commands and the settings (`scripts/gen-docs`).
+"""
 
 from __future__ import annotations
 
