@@ -165,3 +165,12 @@ def test_each_package_docstring_names_its_modules(name):
     assert doc.strip(), f"{name}/__init__.py has no docstring: say the package's one idea and list its modules"
     unnamed = [info.name for info in pkgutil.iter_modules(package.__path__) if f"`{info.name}`" not in doc]
     assert not unnamed, f"{name}'s docstring does not name {unnamed} (as `module`): the list is the module table"
+
+
+def test_every_command_shows_an_example():
+    for path, context in commands(prelabel_command):
+        text = context.command.get_help(context)
+        examples = text.partition("Example")[2]
+        assert examples, f"`{' '.join(path)} --help` shows no example: add one (click's epilog)"
+        assert f"  {' '.join(path)}" in examples or path == ("prelabel",), \
+            f"`{' '.join(path)} --help`: its example does not run `{' '.join(path)}`"

@@ -36,7 +36,12 @@ class _Group(click.Group):
             raise
 
 
-@click.group(cls=_Group)
+@click.group(cls=_Group, epilog="""\b
+Examples:
+  prelabel up --images examples/images        # everything on this machine
+  prelabel normalize --vocab vocab/plant-quarantine-pests.yaml < examples/answers.txt
+  prelabel COMMAND --help                     # each command's options, with examples
+""")
 @click.version_option(package_name="prelabel")
 def main() -> None:
     """Prelabel: pre-labels inspection photos for Label Studio."""

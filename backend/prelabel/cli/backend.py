@@ -12,7 +12,10 @@ from prelabel.jobs.queues import QUEUES
 from prelabel.settings import Settings, documented
 
 
-@click.command()
+@click.command(epilog="""\b
+Example:
+  prelabel serve --port 9090 --workers 2
+""")
 @click.option("--host", default="0.0.0.0", show_default=True)
 @click.option("--port", default=9090, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="gunicorn processes.")
@@ -56,7 +59,11 @@ def exposure_warnings(settings: Settings, host: str, port: int) -> list[str]:
             bar]
 
 
-@click.command()
+@click.command(epilog="""\b
+Examples:
+  prelabel worker                                  # every queue, in priority order
+  prelabel worker --queues prelabel-interactive --name gpu0
+""")
 @click.option("--queues", default=",".join(QUEUES),
               show_default=True, help="Queues to serve, in priority order.")
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
@@ -75,7 +82,11 @@ def worker(queues: str, burst: bool, name: str | None) -> None:
         raise BadInput(str(exc)) from None
 
 
-@click.command()
+@click.command(epilog="""\b
+Examples:
+  prelabel run --project 12 --all
+  prelabel run --project 12 --tasks 101,102,103 --no-wait
+""")
 @click.option("--project", "project_id", required=True, type=int, help="Label Studio project id.")
 @click.option("--all", "all_tasks", is_flag=True, help="Every task of the project without a current prediction.")
 @click.option("--tasks", "task_list", default=None, help="Comma-separated task ids.")
@@ -108,7 +119,11 @@ def run(project_id: int, all_tasks: bool, task_list: str | None, wait: bool) -> 
         sys.exit(1)
 
 
-@click.command("jobs")
+@click.command("jobs", epilog="""\b
+Examples:
+  prelabel jobs
+  prelabel jobs --requeue
+""")
 @click.option("--requeue", is_flag=True, help="Put every failed job back in its queue.")
 def list_jobs(requeue: bool) -> None:
     """Queues, and the failed jobs with their errors."""
@@ -119,7 +134,10 @@ def list_jobs(requeue: bool) -> None:
             click.echo(line)
 
 
-@click.command("settings")
+@click.command("settings", epilog="""\b
+Example:
+  prelabel settings | grep PRELABEL_LLM
+""")
 def show_settings() -> None:
     """Every environment variable Prelabel reads, with its default."""
     for name, default, meaning in documented():

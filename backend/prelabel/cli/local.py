@@ -9,7 +9,11 @@ import click
 from prelabel.cli.common import VOCAB_OPTION, BadInput, echo_err, open_parts, read_settings, read_vocabulary
 
 
-@click.command()
+@click.command(epilog="""\b
+Examples:
+  prelabel setup --title "Pests 2026" --images /srv/ls-files/batch1 --backend-url http://backend:9090
+  prelabel run --project "$(prelabel setup --project 12 --backend-url http://backend:9090)" --all
+""")
 @click.option("--project", "project_id", type=int, default=None, help="An existing project's id.")
 @click.option("--title", default=None, help="The project's title: found by exact title, or created.")
 @click.option("--images", "images_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -57,7 +61,11 @@ def setup(project_id: int | None, title: str | None, images_dir: Path | None, ur
     click.echo(ready.project_id)
 
 
-@click.command()
+@click.command(epilog="""\b
+Examples:
+  prelabel up --images examples/images
+  PRELABEL_CLIP_MODEL= prelabel up --images photos/ --label-studio-port 0   # the MLLM alone, any free port
+""")
 @click.option("--images", "images_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="The folder of photos to pre-label.")
 @click.option("--dir", "up_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -115,7 +123,11 @@ def up(images_dir: Path, up_dir: Path | None, title: str | None, label_studio_po
     echo_err(f"Stop it all: prelabel down --dir {directory}")
 
 
-@click.command()
+@click.command(epilog="""\b
+Examples:
+  prelabel down
+  prelabel down --dir var/up
+""")
 @click.option("--dir", "up_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="The directory `up` used (default: PRELABEL_DATA_DIR/up).")
 def down(up_dir: Path | None) -> None:

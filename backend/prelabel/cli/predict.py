@@ -18,7 +18,11 @@ from prelabel.pipeline.result import ImagePrediction
 from prelabel.vocabulary.normalize import Normalizer
 
 
-@click.command()
+@click.command(epilog="""\b
+Examples:
+  prelabel normalize --vocab vocab/plant-quarantine-pests.yaml < examples/answers.txt
+  echo "weld crak" | prelabel normalize --vocab vocab/manufacturing-defects.yaml
+""")
 @click.option("--vocab", "vocab_path", required=True, help="Vocabulary YAML file.")
 @click.option("--text-encoder", "encoder_spec", default=None,
               help="Turns the embedding stage on: open_clip:MODEL:PRETRAINED or sentence-transformers:PATH.")
@@ -45,7 +49,11 @@ def normalize(vocab_path: str, encoder_spec: str | None, embedding_threshold: fl
     stdout.detach()  # the underlying stream stays open for whoever owns it
 
 
-@click.command()
+@click.command(epilog="""\b
+Examples:
+  prelabel predict --vocab vocab/plant-quarantine-pests.yaml photos/ --out tasks.json
+  prelabel predict photos/ --out tasks.json --image-root /srv/ls-files --label-config config.xml
+""")
 @click.option("--vocab", "vocab_path", default=None, help="Vocabulary YAML file (default: PRELABEL_VOCAB).")
 @click.argument("images", nargs=-1, required=True)
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Label Studio import JSON.")

@@ -22,7 +22,11 @@ from prelabel.vocabulary.normalize import Normalizer
 from prelabel.vocabulary.vocab import VocabError, Vocabulary
 
 
-@click.group()
+@click.group(epilog="""\b
+Examples:
+  prelabel vocab describe --vocab vocab/plant-quarantine-pests.yaml
+  prelabel vocab review
+""")
 def vocab() -> None:
     """Work on vocabularies: class descriptions, suggested names, learned synonyms, export, labeling config."""
 
@@ -42,7 +46,10 @@ def flag_summary(flags: Sequence[object]) -> str:
                                       if flags else "")
 
 
-@vocab.command()
+@vocab.command(epilog="""\b
+Example:
+  prelabel vocab describe --vocab vocab/plant-quarantine-pests.yaml
+""")
 @VOCAB_OPTION
 @click.option("--force", is_flag=True, help="Describe every label again, asking the MLLM past its cache.")
 def describe(vocab_path: str | None, force: bool) -> None:
@@ -86,7 +93,10 @@ def describe(vocab_path: str | None, force: bool) -> None:
                  f"{', '.join(report.empty)}")
 
 
-@vocab.command()
+@vocab.command(epilog="""\b
+Example:
+  prelabel vocab suggest --vocab vocab/manufacturing-defects.yaml --labels "weld crack,cold shut"
+""")
 @VOCAB_OPTION
 @click.option("--labels", "only", default=None, help="Comma-separated labels to ask about (default: all).")
 @click.option("--force", is_flag=True, help="Ask again for labels that already have suggestions, past the cache.")
@@ -159,7 +169,10 @@ def open_learning(vocab_path: str | None) -> Iterator[tuple[Settings, Learning]]
         yield settings, Learning(store, Normalizer(vocabulary), settings.promote_after)
 
 
-@vocab.command()
+@vocab.command(epilog="""\b
+Example:
+  prelabel vocab review --vocab vocab/plant-quarantine-pests.yaml
+""")
 @VOCAB_OPTION
 def review(vocab_path: str | None) -> None:
     """Learned synonyms and suggested names, each once, in the state decisions leave it, with counts, reviewers
@@ -220,7 +233,10 @@ def review(vocab_path: str | None) -> None:
                                or "none yet"))
 
 
-@vocab.command()
+@vocab.command(epilog="""\b
+Example:
+  prelabel vocab accept "brown marmorated bug" "Halyomorpha halys"
+""")
 @click.argument("string")
 @click.argument("label")
 @VOCAB_OPTION
@@ -230,7 +246,10 @@ def accept(string: str, label: str, vocab_path: str | None, by: str | None) -> N
     decide(string, label, vocab_path, by, accept=True)
 
 
-@vocab.command()
+@vocab.command(epilog="""\b
+Example:
+  prelabel vocab reject "stink bug" "Halyomorpha halys"
+""")
 @click.argument("string")
 @click.argument("label")
 @VOCAB_OPTION
@@ -260,7 +279,10 @@ def decide(string: str, label: str, vocab_path: str | None, by: str | None, acce
             raise BadInput(str(exc)) from None
 
 
-@vocab.command()
+@vocab.command(epilog="""\b
+Example:
+  prelabel vocab export --out merged.yaml && diff vocab/plant-quarantine-pests.yaml merged.yaml
+""")
 @VOCAB_OPTION
 @click.option("--out", "out_path", default="-", show_default=True, help="Where to write the YAML (- for stdout).")
 def export(vocab_path: str | None, out_path: str) -> None:
@@ -277,7 +299,10 @@ def export(vocab_path: str | None, out_path: str) -> None:
         echo_err(f"wrote {out_path} (version {merged.version})")
 
 
-@vocab.command("log")
+@vocab.command("log", epilog="""\b
+Example:
+  prelabel vocab log --limit 20
+""")
 @VOCAB_OPTION
 @click.option("--limit", default=50, show_default=True, type=int)
 def change_log(vocab_path: str | None, limit: int) -> None:
@@ -292,7 +317,10 @@ def change_log(vocab_path: str | None, limit: int) -> None:
         click.echo(f"{when}  {what:9} {string!r} -> {label}  ({source})")
 
 
-@vocab.command("labelconfig")
+@vocab.command("labelconfig", epilog="""\b
+Example:
+  prelabel vocab labelconfig --vocab vocab/plant-quarantine-pests.yaml --language ja > config.xml
+""")
 @VOCAB_OPTION
 @click.option("--language", default=None, metavar="LANG",
               help="Show each label's first common name in LANG (e.g. ja); the label is stored as its alias.")

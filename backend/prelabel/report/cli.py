@@ -49,7 +49,12 @@ def _guarded(work):
         raise click.ClickException(str(exc)) from None
 
 
-@click.command("report")
+@click.command("report", epilog="""\b
+Examples:
+  prelabel report --project 12 --out poc-report
+  prelabel report --export project-12.json --prompt-price 0.15 --completion-price 0.60
+  prelabel report --project 12 --compare prelabel-aaaa-1111 prelabel-bbbb-2222
+""")
 @click.option("--project", "project_id", type=int, default=None, help="Label Studio project id.")
 @click.option("--export", "export_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="A Label Studio JSON export, or `prelabel predict` output with annotations (instead of --project).")
@@ -110,7 +115,10 @@ def report(project_id, export_path, model_version, compare, out_dir, policy, tar
     _echo("wrote " + ", ".join(str(path) for path in paths.values()))
 
 
-@click.command("sample")
+@click.command("sample", epilog="""\b
+Example:
+  prelabel sample --project 12 -n 400 --seed 7
+""")
 @click.option("--project", "project_id", type=int, required=True, help="Label Studio project id.")
 @click.option("-n", "size", type=click.IntRange(min=1), required=True, help="Tasks to review.")
 @click.option("--seed", type=int, default=None, help="Random seed (default: a new one, printed).")
