@@ -159,12 +159,21 @@ PACKAGES = ["prelabel", *sorted(f"prelabel.{info.name}" for info in pkgutil.iter
 
 
 @pytest.mark.parametrize("name", PACKAGES)
-def test_each_package_docstring_names_its_modules(name):
+def test_each_package_docstring_lists_its_modules(name):
+    """The module table lives in the packages' docstrings: every module named (`name` or `name.py`), and every
+    name a list item gives (`- `a`, `b`: ...`) still a module or folder of the package."""
     package = importlib.import_module(name)
     doc = package.__doc__ or ""
+    folder = Path(package.__file__).parent
     assert doc.strip(), f"{name}/__init__.py has no docstring: say the package's one idea and list its modules"
-    unnamed = [info.name for info in pkgutil.iter_modules(package.__path__) if f"`{info.name}`" not in doc]
+    unnamed = [info.name for info in pkgutil.iter_modules(package.__path__)
+               if f"`{info.name}`" not in doc and f"`{info.name}.py`" not in doc]
     assert not unnamed, f"{name}'s docstring does not name {unnamed} (as `module`): the list is the module table"
+    items = [line.strip()[2:].partition(":")[0] for line in doc.splitlines() if line.strip().startswith("- ")]
+    listed = [token for item in items for token in re.findall(r"`([^`]+)`", item)]
+    gone = [token for token in listed if not (folder / token.removesuffix(".py").rstrip("/")).exists()
+            and not (folder / f"{token.removesuffix('.py')}.py").exists()]
+    assert not gone, f"{name}'s docstring lists {gone}, which are no longer in the package"
 
 
 def test_every_command_shows_an_example():
