@@ -9,11 +9,11 @@ import pytest
 from rq.job import Job
 
 from helpers import EXAMPLE_VOCAB, TEST_REDIS_URL
+from prelabel.delivery.results import ResultStore, data_hash
 from prelabel.jobs import queues
-from prelabel.jobs.delivery import ResultStore, data_hash
-from prelabel.jobs.maintenance import WorkerRegistry
 from prelabel.service.app import create_app
 from prelabel.settings import Settings
+from prelabel.workers import WorkerRegistry
 
 CONFIG = ('<View><Image name="image" value="$image"/><Choices name="label" toName="image">'
           '<Choice value="Halyomorpha halys"/><Choice value="Sitophilus oryzae" alias="SO"/><Choice value="Cat"/>'

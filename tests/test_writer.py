@@ -9,9 +9,10 @@ import threading
 from redis import Redis
 
 from helpers import PALETTE, TEST_REDIS_URL, image_project, wait_until
-from prelabel.jobs.delivery import ResultStore, data_hash
-from prelabel.jobs.maintenance import reconcile
-from prelabel.jobs.writer import BatchWriter, Outgoing, write_batch
+from prelabel.delivery.ledger import Ledger
+from prelabel.delivery.reconciler import reconcile
+from prelabel.delivery.results import ResultStore, data_hash
+from prelabel.delivery.writer import BatchWriter, Outgoing, write_batch
 from prelabel.studio.client import LabelStudio
 
 CONFIG = ('<View><Image name="image" value="$image"/><Choices name="label" toName="image">'
@@ -89,21 +90,23 @@ def test_the_writer_gathers_several_jobs_predictions_into_one_bulk_write(label_s
                                     {"first": PALETTE["red"], "second": PALETTE["green"]}, "across")
     studio, results = LabelStudio(label_studio.url, label_studio.token), ResultStore(redis_conn)
     made_current = []
-    writer = BatchWriter(studio, results, after_write=lambda *pair: made_current.append(pair), max_wait=60)
+    writer = BatchWriter(studio, results, Ledger(redis_conn), after_write=lambda *pair: made_current.append(pair),
+                         max_wait=60)
     writer.submit(project_id, [Outgoing(ids["first"], prediction(V1))])  # one job ends...
     writer.submit(project_id, [Outgoing(ids["second"], prediction(V1))])  # ...the next hands over its first
-    assert results.ledger_waiting(V1, project_id, ids.values()) == 2  # handed over: in the ledger until written
+    assert Ledger(redis_conn).waiting(V1, project_id, ids.values()) == 2  # handed over: in the ledger until written
     writer.close()  # a worker leaving writes what waits
     assert studio.calls["write predictions"] == 1
     assert all(versions(label_studio, task_id) == [V1] for task_id in ids.values())
-    assert results.ledger_waiting(V1, project_id, ids.values()) == 0
+    assert Ledger(redis_conn).waiting(V1, project_id, ids.values()) == 0
     assert made_current == [(project_id, V1)]
 
 
 def test_an_interactive_job_and_the_last_job_before_idling_are_written_at_once(label_studio, redis_conn):
     project_id, ids = image_project(label_studio, "At once", CONFIG,
                                     {"opened": PALETTE["cyan"], "last": PALETTE["yellow"]}, "atonce")
-    writer = BatchWriter(LabelStudio(label_studio.url, label_studio.token), ResultStore(redis_conn), max_wait=600)
+    writer = BatchWriter(LabelStudio(label_studio.url, label_studio.token), ResultStore(redis_conn), Ledger(redis_conn),
+                         max_wait=600)
     try:  # each written within 60 s, though a bulk prediction may wait 600 s here
         writer.submit(project_id, [Outgoing(ids["opened"], prediction(V1))], urgent=True)
         wait_until(lambda: versions(label_studio, ids["opened"]) == [V1], 60, what="the interactive prediction")
@@ -120,17 +123,18 @@ def test_a_write_label_studio_refuses_is_written_by_the_reconciler(label_studio,
     [task] = studio.list_tasks(project_id, "id,data", ids=[ids["refused"]])
     results.put(V1, ids["refused"], data_hash(task["data"]), prediction(V1))  # what the job kept
     refusing = LabelStudio(label_studio.url, "not-a-valid-token")
-    writer = BatchWriter(refusing, results)
+    writer = BatchWriter(refusing, results, Ledger(redis_conn))
     writer.submit(project_id, [Outgoing(ids["refused"], prediction(V1))], urgent=True)
     writer.close()
     assert refusing.calls and versions(label_studio, ids["refused"]) == []
-    assert results.ledger_waiting(V1, project_id, [ids["refused"]]) == 1  # kept, not lost
+    assert Ledger(redis_conn).waiting(V1, project_id, [ids["refused"]]) == 1  # kept, not lost
     for entry in redis_conn.zrange("prelabel:ledger", 0, -1):  # its time comes (CLAIM_TTL later)
         redis_conn.zadd("prelabel:ledger", {entry: 0})
-    done = reconcile(redis_conn, studio, results)
-    assert done["written"] == 1 and versions(label_studio, ids["refused"]) == [V1]
+    requeued = []
+    done = reconcile(studio, results, Ledger(redis_conn), lambda *lost: requeued.append(lost))
+    assert done["written"] == 1 and versions(label_studio, ids["refused"]) == [V1] and not requeued
     assert label_studio.client().projects.get(id=project_id).model_version == V1  # as the writer would have set
-    assert results.ledger_waiting(V1, project_id, [ids["refused"]]) == 0
+    assert Ledger(redis_conn).waiting(V1, project_id, [ids["refused"]]) == 0
 
 
 def test_a_failure_meeting_its_tasks_real_prediction_in_one_batch_is_dropped(label_studio, redis_conn):
@@ -145,7 +149,7 @@ def test_no_bulk_write_carries_more_than_max_items(label_studio, redis_conn):
     project_id, ids = image_project(label_studio, "Capped", CONFIG,
                                     {"a": PALETTE["red"], "b": PALETTE["green"], "c": PALETTE["blue"]}, "capped")
     studio = LabelStudio(label_studio.url, label_studio.token)
-    writer = BatchWriter(studio, ResultStore(redis_conn), max_items=2, max_wait=60)
+    writer = BatchWriter(studio, ResultStore(redis_conn), Ledger(redis_conn), max_items=2, max_wait=60)
     writer.submit(project_id, [Outgoing(task_id, prediction(V1)) for task_id in ids.values()])
     writer.close()
     assert studio.calls["write predictions"] == 2  # 2 + 1

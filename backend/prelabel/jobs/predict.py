@@ -1,10 +1,10 @@
 """The prediction jobs: pre-label tasks and deliver their predictions; keep project.model_version ours.
 
-Each job function takes the worker's context first (prelabel.jobs.worker hands it in) and plain arguments
-after it, so any worker sharing the Redis can run it. A job trusts nothing it was queued with but task ids: it
+Each job function takes plain arguments and asks the running worker for its context (prelabel.jobs.context), so
+any worker sharing the Redis can run it. A job trusts nothing it was queued with but task ids: it
 reads the tasks' data and the project's labeling config back from Label Studio, so data posted to /predict
 can neither choose the image a prediction is made from nor what is written. Every job is idempotent: results
-are kept per (model_version, task, task data), and writes go through prelabel.jobs.writer, which reads back
+are kept per (model_version, task, task data), and writes go through prelabel.delivery.writer, which reads back
 what Label Studio already holds.
 """
 
@@ -18,10 +18,10 @@ from collections.abc import Callable
 from rq import get_current_job
 from rq.job import Job
 
-from prelabel.jobs.context import WorkerContext
-from prelabel.jobs.delivery import data_hash
+from prelabel.delivery.results import data_hash
+from prelabel.delivery.writer import Outgoing
+from prelabel.jobs.context import WorkerContext, worker_context
 from prelabel.jobs.queues import INTERACTIVE
-from prelabel.jobs.writer import Outgoing
 from prelabel.pipeline.identity import FAILED_SUFFIX, ModelVersion
 from prelabel.pipeline.pipeline import Pipeline
 from prelabel.pipeline.result import FAILED, LABEL, ImageInput, ImagePrediction
@@ -37,8 +37,9 @@ class VersionMismatch(RuntimeError):
     """The worker's settings differ from the service's: its predictions would be mislabelled."""
 
 
-def predict_tasks(ctx: WorkerContext, project_id: int, task_ids: list[int], model_version: str) -> dict:
+def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> dict:
     """Pre-label tasks of a project; keep every decision; write those handed over to workers."""
+    ctx = worker_context()
     pipeline = ctx.pipeline()
     job = get_current_job()
     version = _version_to_predict(ctx, pipeline, task_ids, model_version, job)
@@ -184,7 +185,7 @@ def _mllm_counts(pipeline: Pipeline) -> tuple[int, int, int]:
     return (stats.calls, stats.cache_hits, stats.tokens) if stats else (0, 0, 0)
 
 
-def sync_model_version(ctx: WorkerContext, project_id: int, model_version: str) -> str:
+def sync_model_version(project_id: int, model_version: str) -> str:
     """Set project.model_version to ours (Label Studio sets it to the backend's title when one is added)."""
-    ctx.parts.studio.ensure_model_version(project_id, model_version)
+    worker_context().parts.studio.ensure_model_version(project_id, model_version)
     return model_version

@@ -13,7 +13,7 @@ from redis import Redis
 from rq import Queue, Retry
 from rq.job import Job
 
-from prelabel.jobs.delivery import ResultStore
+from prelabel.delivery.results import ResultStore
 
 INTERACTIVE, PREDICT, FEEDBACK = "prelabel-interactive", "prelabel-predict", "prelabel-feedback"
 QUEUES = (INTERACTIVE, PREDICT, FEEDBACK)
@@ -35,11 +35,10 @@ def queue(redis: Redis, name: str) -> Queue:
     return Queue(name, connection=redis)
 
 
-def enqueue_predictions(redis: Redis, project_id: int, task_ids: list[int], version: str,
+def enqueue_predictions(redis: Redis, results: ResultStore, project_id: int, task_ids: list[int], version: str,
                         queue_name: str = PREDICT) -> list[Job]:
     """Queue tasks in jobs of TASKS_PER_JOB; a task already queued for this model_version in a job that still
     lives is not queued again. Jobs carry task ids only: the worker reads the tasks back from Label Studio."""
-    results = ResultStore(redis)
     jobs: list[Job] = []
     chunk: list[int] = []
     job_id = uuid.uuid4().hex

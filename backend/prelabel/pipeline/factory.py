@@ -9,12 +9,12 @@ from pathlib import Path
 
 from prelabel.pipeline.cache import ResponseCache
 from prelabel.pipeline.clip import ClipLoadError, ClipModel, clip_missing_message, load_clip
-from prelabel.pipeline.descriptions import class_texts_for
 from prelabel.pipeline.encoders import load_text_encoder
 from prelabel.pipeline.fusion import ClassFeatureStore
 from prelabel.pipeline.mllm import MLLMClient
 from prelabel.pipeline.pipeline import Pipeline
 from prelabel.settings import Settings
+from prelabel.vocabulary.descriptions import class_texts_for
 from prelabel.vocabulary.normalize import Normalizer
 from prelabel.vocabulary.vocab import Vocabulary
 

@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from redis.exceptions import RedisError
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 from werkzeug.exceptions import HTTPException
 
+from prelabel.delivery.results import data_hash
 from prelabel.jobs import admission, queues
-from prelabel.jobs.delivery import data_hash
+from prelabel.service.backend import Backend, backend
 from prelabel.studio.labelconfig import LabelConfigError
 from prelabel.text import quote
-
-if TYPE_CHECKING:
-    from prelabel.service.app import Backend
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
@@ -30,10 +27,6 @@ MAX_ID = 2 ** 63  # task ids are 64-bit signed integers in Label Studio's databa
 # ANNOTATIONS_CREATED comes from the "predictions to annotations" action: reviewers accepting pre-labels in bulk.
 FEEDBACK_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED",
                     "START_TRAINING"}
-
-
-def backend() -> Backend:
-    return current_app.extensions["prelabel"]
 
 
 class BadRequest(HTTPException):
@@ -55,7 +48,7 @@ def health() -> Response:
     answer: dict = {"status": "UP", "model_class": "Prelabel",
                     "model_version": str(this.parts.in_force.current().model_version)}
     try:
-        serving = this.worker_registry.serving()
+        serving = this.parts.workers.serving()
     except RedisError:
         answer["warnings"] = ["the job queue (Redis) is unreachable: predictions wait until it is back"]
         return jsonify(answer)
@@ -126,7 +119,7 @@ def _usable(task: object) -> bool:
 def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]) -> dict[int, dict]:
     """Known results at once; a handful of new tasks waits up to the budget for a worker and is answered in
     the response; anything larger is handed to workers, which write the predictions into Label Studio."""
-    results = this.results
+    results = this.parts.results
     answers: dict[int, dict] = {}
     missing = []
     for task_id, data in tasks.items():
@@ -140,23 +133,23 @@ def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]
                    and this.wait_slots.acquire(blocking=False))
         if not waiting:
             results.hand_over(version, missing)
-            queues.enqueue_predictions(this.redis, project_id, missing, version, queues.PREDICT)
+            queues.enqueue_predictions(this.redis, results, project_id, missing, version, queues.PREDICT)
         else:
             try:
-                queues.enqueue_predictions(this.redis, project_id, missing, version, queues.INTERACTIVE)
+                queues.enqueue_predictions(this.redis, results, project_id, missing, version, queues.INTERACTIVE)
                 answers.update(_wait_for(this, version, {task_id: tasks[task_id] for task_id in missing}))
             finally:
                 this.wait_slots.release()
     delivered = [task_id for task_id, answer in answers.items() if answer.get("model_version") == version]
     # Label Studio stores a response's predictions after it arrives, if the caller is still there: the
-    # reconciler checks it did, and writes what a lost response lost (prelabel.jobs.maintenance).
-    results.ledger_add(version, project_id, delivered, due_in=this.settings.reconcile_after)
+    # reconciler checks it did, and writes what a lost response lost (prelabel.delivery.reconciler).
+    this.parts.ledger.add(version, project_id, delivered, due_in=this.settings.reconcile_after)
     return answers
 
 
 def _wait_for(this: Backend, version: str, tasks: dict[int, str]) -> dict[int, dict]:
     """Wait up to the budget; on giving up, hand the rest to the workers, then look once more (delivery.py)."""
-    results = this.results
+    results = this.parts.results
     answers: dict[int, dict] = {}
     waiting = dict(tasks)
     deadline = time.monotonic() + this.settings.sync_budget
@@ -227,9 +220,9 @@ def metrics() -> tuple[str, int, dict]:
         gauges[f"jobs_queued{label}"] = len(queue)
         gauges[f"jobs_running{label}"] = StartedJobRegistry(queue=queue).count
         gauges[f"jobs_failed{label}"] = FailedJobRegistry(queue=queue).count
-    for name, count in this.worker_registry.serving().items():
+    for name, count in this.parts.workers.serving().items():
         gauges[f'workers{{queue="{name}"}}'] = count
-    return this.metrics.render(gauges), 200, {"Content-Type": "text/plain; version=0.0.4"}
+    return this.parts.metrics.render(gauges), 200, {"Content-Type": "text/plain; version=0.0.4"}
 
 
 def _project_id(value: object) -> int | None:

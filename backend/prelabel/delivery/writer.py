@@ -6,11 +6,11 @@ each call makes Label Studio recount the whole project (0.03 s into an empty pro
 waiting or the oldest has waited `max_wait` seconds, at once for an interactive job, in a thread of its own.
 A job hands its predictions over and ends: its last writes overlap the next job's first MLLM calls.
 
-Exactly once, and nothing lost: each flush claims its tasks (prelabel.jobs.delivery) and reads their
+Exactly once, and nothing lost: each flush claims its tasks (prelabel.delivery.results) and reads their
 predictions back from Label Studio first (one call), so nothing is written twice and a prediction deleted there
 is written again. A prediction handed over is entered in the delivery ledger first and confirmed once Label
 Studio holds it; if the worker dies before its flush, or Label Studio refuses it, the reconciler
-(prelabel.jobs.maintenance) writes it from the kept result when the entry falls due (LEDGER_DUE).
+(prelabel.delivery.reconciler) writes it from the kept result when the entry falls due (LEDGER_DUE).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from prelabel.jobs.delivery import CLAIM_TTL, ResultStore
+from prelabel.delivery.ledger import Ledger
+from prelabel.delivery.results import CLAIM_TTL, ResultStore
 from prelabel.pipeline.identity import FAILED_SUFFIX, is_ours
 from prelabel.studio.client import LabelStudio
 
@@ -111,10 +112,10 @@ class BatchWriter:
     """A worker's outgoing predictions, written in bulk from a background thread; one per worker process, for
     every project. `close()` writes what is left."""
 
-    def __init__(self, studio: LabelStudio, results: ResultStore, keep_superseded: bool = False,
+    def __init__(self, studio: LabelStudio, results: ResultStore, ledger: Ledger, keep_superseded: bool = False,
                  after_write: Callable[[int, str], None] | None = None, max_items: int = MAX_ITEMS,
                  max_wait: float = MAX_WAIT):
-        self.studio, self.results, self.keep_superseded = studio, results, keep_superseded
+        self.studio, self.results, self.ledger, self.keep_superseded = studio, results, ledger, keep_superseded
         self.after_write = after_write  # (project, model_version) once Label Studio holds a current prediction
         self.max_items, self.max_wait = max_items, max_wait
         self._waiting: dict[int, list[Outgoing]] = defaultdict(list)
@@ -131,9 +132,9 @@ class BatchWriter:
         items = list(items)
         for version in {item.prediction["model_version"] for item in items}:
             if not version.endswith(FAILED_SUFFIX):  # a failure lost is predicted again when next asked for
-                self.results.ledger_add(version, project_id, [item.task_id for item in items
-                                                              if item.prediction["model_version"] == version],
-                                        due_in=LEDGER_DUE)
+                self.ledger.add(version, project_id, [item.task_id for item in items
+                                                      if item.prediction["model_version"] == version],
+                                due_in=LEDGER_DUE)
         with self._condition:
             if items and not self._count:
                 self._oldest = time.monotonic()
@@ -189,7 +190,7 @@ class BatchWriter:
                 if item.task_id not in busy:
                     by_version[item.prediction["model_version"]].append(item.task_id)
             for version, task_ids in by_version.items():
-                self.results.ledger_confirm(version, project_id, task_ids)
+                self.ledger.confirm(version, project_id, task_ids)
             if done.current and self.after_write is not None:
                 for version in by_version:
                     if not version.endswith(FAILED_SUFFIX):

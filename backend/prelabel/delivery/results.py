@@ -1,29 +1,13 @@
-"""How a prediction reaches Label Studio exactly once per model_version, and what Redis keeps for that.
+"""What Redis keeps of each task's delivery per model_version: its result, who delivers it, and whether it is queued.
 
-Label Studio itself is the record of what was delivered: a task has a prediction of model_version V or it does
-not (a prediction deleted there is simply missing, and is delivered again). Redis keeps only what is in flight:
-
-- results: each task's computed prediction per V, keyed with a hash of the task data it was computed from (read
-  back from Label Studio by the worker), so data posted to /predict cannot poison what other callers get.
-  Only decisions (a label or an honest none) are kept; failures are not, so they are tried again.
-- claims: a short lock per (V, task) taken by whoever is about to deliver it, the /predict response or a
-  worker's bulk write, so two never deliver the same task at once. A writer reads the tasks' predictions back
-  from Label Studio under the claim, writes what is missing, and releases it.
-- hand-over: a /predict that waits for a worker (a handful of tasks, interactive) delivers the results itself;
-  when it gives up it hands the tasks over and looks once more, and the worker, after storing a result, checks
-  whether it was handed over. One of the two always sees the other's write; the claim makes sure only one
-  delivers.
-- the ledger: every delivery not yet confirmed by Label Studio (a response Label Studio may never have stored, a
-  write a worker died before making). The reconciler (prelabel.jobs.maintenance) checks due entries against
-  Label Studio and delivers what is missing, so a lost response or a killed worker loses nothing.
-- pending: which job a task is queued in, so it is not queued twice while that job lives.
+The protocol these serve is told in prelabel.delivery; the ledger of unconfirmed deliveries is
+prelabel.delivery.ledger.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Iterable
 
 from redis import Redis
@@ -125,37 +109,3 @@ class ResultStore:
         except NoSuchJobError:
             return False
         return status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
-
-    # ---- the ledger of unconfirmed deliveries ------------------------------------------------------------
-
-    def ledger_add(self, model_version: str, project_id: int, task_ids: Iterable[int], due_in: float) -> None:
-        """Check these deliveries against Label Studio from `due_in` seconds on, until confirmed."""
-        due = time.time() + due_in
-        entries = {json.dumps([model_version, project_id, task_id]): due for task_id in task_ids}
-        if entries:
-            self.redis.zadd(self._ledger, entries)
-
-    def ledger_confirm(self, model_version: str, project_id: int, task_ids: Iterable[int]) -> None:
-        entries = [json.dumps([model_version, project_id, task_id]) for task_id in task_ids]
-        if entries:
-            self.redis.zrem(self._ledger, *entries)
-
-    def ledger_waiting(self, model_version: str, project_id: int, task_ids: Iterable[int]) -> int:
-        """How many of these deliveries Label Studio has not been seen to hold yet."""
-        pipeline = self.redis.pipeline(transaction=False)
-        for task_id in task_ids:  # ZSCORE each: ZMSCORE needs Redis 6.2, older distributions ship 6.0
-            pipeline.zscore(self._ledger, json.dumps([model_version, project_id, task_id]))
-        return sum(score is not None for score in pipeline.execute())
-
-    def ledger_due(self, limit: int = 1000) -> list[tuple[str, int, int]]:
-        """(model_version, project, task) entries whose check is due, oldest first."""
-        raw = self.redis.zrangebyscore(self._ledger, 0, time.time(), start=0, num=limit)
-        found = []
-        for entry in raw:
-            version, project_id, task_id = json.loads(entry)  # type: ignore[arg-type]
-            found.append((str(version), int(project_id), int(task_id)))
-        return found
-
-    @property
-    def _ledger(self) -> str:
-        return f"{self.prefix}:ledger"
