@@ -30,7 +30,7 @@ Requeue = Callable[[int, list[int], str], object]
 
 
 def run_if_due(redis: Redis, studio: LabelStudio, results: ResultStore, ledger: Ledger, requeue: Requeue,
-               keep_superseded: bool) -> dict | None:
+               keep_superseded: bool) -> dict[str, int] | None:
     """Reconcile, if no other worker is doing it now (a lock in Redis)."""
     if not redis.set("prelabel:maintenance", 1, nx=True, ex=MAINTENANCE_LOCK_TTL):
         return None
@@ -38,7 +38,7 @@ def run_if_due(redis: Redis, studio: LabelStudio, results: ResultStore, ledger: 
 
 
 def reconcile(studio: LabelStudio, results: ResultStore, ledger: Ledger, requeue: Requeue,
-              keep_superseded: bool = False) -> dict:
+              keep_superseded: bool = False) -> dict[str, int]:
     """Check due ledger entries against Label Studio; deliver what it lacks. Returns what was done. A round takes
     at most ROUND_ENTRIES entries and starts no group after ROUND_SECONDS, so it ends inside the maintenance lock
     (no two rounds ever deliver the same entry) and the heartbeat it runs in is not held up; the rest waits for

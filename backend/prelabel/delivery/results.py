@@ -12,6 +12,8 @@ from collections.abc import Iterable
 
 from redis import Redis
 
+from prelabel.studio.predictions import StudioPrediction
+
 RESULT_TTL = 7 * 24 * 3600
 FAILURE_TTL = 300
 CLAIM_TTL = 120  # a delivery in flight; after it, Label Studio's own record decides
@@ -34,32 +36,24 @@ class ResultStore:
 
     # ---- results ---------------------------------------------------------------------------------------
 
-    def put(self, model_version: str, task_id: int, data: str, prediction: dict) -> None:
+    def put(self, model_version: str, task_id: int, data: str, prediction: StudioPrediction) -> None:
         """Keep a task's decided prediction (a label or an honest none), for the task data it was made from."""
         key = self._key("result", model_version)
-        self.redis.hset(key, str(task_id), json.dumps({"data": data, "prediction": prediction}))
+        self.redis.hset(key, str(task_id), _kept(data, prediction))
         self.redis.expire(key, RESULT_TTL)
 
-    def get(self, model_version: str, task_id: int, data: str) -> dict | None:
+    def get(self, model_version: str, task_id: int, data: str) -> StudioPrediction | None:
         """The prediction made for exactly this task data, or None."""
-        raw = self.redis.hget(self._key("result", model_version), str(task_id))
-        if raw is None:
-            return None
-        found = json.loads(raw)
-        return found["prediction"] if found.get("data") == data else None
+        return _found(self.redis.hget(self._key("result", model_version), str(task_id)), data)
 
-    def put_failure(self, model_version: str, task_id: int, data: str, prediction: dict) -> None:
+    def put_failure(self, model_version: str, task_id: int, data: str, prediction: StudioPrediction) -> None:
         """A failure, kept only minutes and only for a /predict waiting on this task: it shows the reviewer why,
         and the next request asks again."""
         key = f"{self._key('failure', model_version)}:{task_id}"
-        self.redis.set(key, json.dumps({"data": data, "prediction": prediction}), ex=FAILURE_TTL)
+        self.redis.set(key, _kept(data, prediction), ex=FAILURE_TTL)
 
-    def get_failure(self, model_version: str, task_id: int, data: str) -> dict | None:
-        raw = self.redis.get(f"{self._key('failure', model_version)}:{task_id}")
-        if raw is None:
-            return None
-        found = json.loads(raw)
-        return found["prediction"] if found.get("data") == data else None
+    def get_failure(self, model_version: str, task_id: int, data: str) -> StudioPrediction | None:
+        return _found(self.redis.get(f"{self._key('failure', model_version)}:{task_id}"), data)
 
     # ---- who delivers ----------------------------------------------------------------------------------
 
@@ -109,3 +103,15 @@ class ResultStore:
         except NoSuchJobError:
             return False
         return status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+
+
+def _kept(data: str, prediction: StudioPrediction) -> str:
+    return json.dumps({"data": data, "prediction": prediction.to_json()})
+
+
+def _found(raw: bytes | str | None, data: str) -> StudioPrediction | None:
+    """The kept prediction if it was made from exactly this task data."""
+    if raw is None:
+        return None
+    found = json.loads(raw)
+    return StudioPrediction.from_json(found["prediction"]) if found.get("data") == data else None

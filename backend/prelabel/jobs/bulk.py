@@ -68,13 +68,13 @@ class Outcome:
     causes: Counter = field(default_factory=Counter)  # failures by cause
     failed_jobs: list[str] = field(default_factory=list)
 
-    def add(self, result: dict) -> None:
-        self.tasks += result.get("tasks", 0)
-        self.labelled += result.get("labelled", 0)
-        self.none += result.get("none", 0)
-        self.delivered += result.get("delivering", 0)
-        self.causes.update(result.get("failures_by_cause", {}))
-        unexplained = len(result.get("failed", {})) - sum(result.get("failures_by_cause", {}).values())
+    def add(self, result: queues.PredictionJobResult) -> None:
+        self.tasks += result.tasks
+        self.labelled += result.labelled
+        self.none += result.none
+        self.delivered += result.delivering
+        self.causes.update(result.failures_by_cause)
+        unexplained = len(result.failed) - sum(result.failures_by_cause.values())
         if unexplained > 0:  # tasks that could not even be read back from Label Studio
             self.causes["task:unavailable"] += unexplained
 
@@ -120,9 +120,9 @@ def follow(parts: Parts, queued: list[Job], echo: Callable[[str], None], poll: f
     writing: list[tuple[str, int, list[int]]] = []  # (model_version, project, task ids) of finished jobs
     for job, status in zip(queued, statuses, strict=True):
         if status == JobStatus.FINISHED:
-            result = job.return_value() or {}
+            result = queues.PredictionJobResult.from_json(job.return_value())
             outcome.add(result)
-            writing.append((str(result.get("model_version")), job.kwargs["project_id"], job.kwargs["task_ids"]))
+            writing.append((result.model_version, job.kwargs["project_id"], job.kwargs["task_ids"]))
         else:
             outcome.failed_jobs.append(job.id)
     ledger, deadline = parts.ledger, time.monotonic() + write_wait

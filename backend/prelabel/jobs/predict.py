@@ -21,13 +21,13 @@ from rq.job import Job
 from prelabel.delivery.results import data_hash
 from prelabel.delivery.writer import Outgoing
 from prelabel.jobs.context import WorkerContext, worker_context
-from prelabel.jobs.queues import INTERACTIVE
-from prelabel.pipeline.identity import FAILED_SUFFIX, ModelVersion
+from prelabel.jobs.queues import INTERACTIVE, PredictionJobResult
+from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.pipeline import Pipeline
-from prelabel.pipeline.result import FAILED, LABEL, ImageInput, ImagePrediction
+from prelabel.pipeline.result import FAILED, LABEL, NONE, ImageInput, ImagePrediction
 from prelabel.studio.client import StudioError, prediction_versions
 from prelabel.studio.labelconfig import Control
-from prelabel.studio.predictions import prediction_json
+from prelabel.studio.predictions import studio_prediction
 
 log = logging.getLogger(__name__)
 MAX_SOURCE = 300  # characters of an image value kept in evidence and logs (a data URL can be megabytes)
@@ -38,11 +38,13 @@ class VersionMismatch(RuntimeError):
 
 
 def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> dict:
-    """Pre-label tasks of a project; keep every decision; write those handed over to workers."""
+    """Pre-label tasks of a project; keep every decision; write those handed over to workers. Returns a
+    PredictionJobResult's JSON."""
     ctx = worker_context()
     pipeline = ctx.pipeline()
     job = get_current_job()
-    version = _version_to_predict(ctx, pipeline, task_ids, model_version, job)
+    predicting = _version_to_predict(ctx, pipeline, task_ids, model_version, job)
+    version = str(predicting)
     control = ctx.control_of(project_id, pipeline.vocabulary)
     started, before, calls_before = time.perf_counter(), _mllm_counts(pipeline), Counter(ctx.parts.studio.calls)
     tasks, outcome = _read_back(ctx, project_id, task_ids, version)
@@ -61,7 +63,7 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
 
     def done(prediction: ImagePrediction) -> None:
         task_id = prediction.ref
-        found = prediction_json(prediction, version, control)
+        found = studio_prediction(prediction, predicting, control)
         if prediction.state == FAILED:
             # Shown to the reviewer, never cached: always written here (the writer reads back what Label Studio
             # holds, so a failure repeated is not written twice), and only signalled to a /predict that waits
@@ -88,11 +90,10 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
                         prediction.reason[:MAX_SOURCE])
             outcome[prediction.ref] = prediction.reason
     states = Counter(p.state for p in predictions)
-    return {"tasks": len(task_ids), "labelled": states[LABEL], "none": states["none"], "reused": len(reused),
-            "delivering": sum(not item.prediction["model_version"].endswith(FAILED_SUFFIX) for item in delivering),
-            "failed": outcome,
-            "failures_by_cause": dict(Counter(p.failure_cause for p in predictions if p.failed)),
-            "model_version": version}
+    return PredictionJobResult(
+        version, tasks=len(task_ids), labelled=states[LABEL], none=states[NONE], reused=len(reused),
+        delivering=sum(not item.prediction.failed for item in delivering), failed=outcome,
+        failures_by_cause=dict(Counter(str(p.failure_cause) for p in predictions if p.failed))).to_json()
 
 
 def _progress(job: Job | None, predictions: list[ImagePrediction], prediction: ImagePrediction) -> None:
@@ -137,13 +138,13 @@ def _loader(ctx: WorkerContext, task_id: int, data: dict, control: Control) -> C
 
 
 def _version_to_predict(ctx: WorkerContext, pipeline: Pipeline, task_ids: list[int], queued: str,
-                        job: Job | None) -> str:
+                        job: Job | None) -> ModelVersion:
     """The job's model_version, or the current one when only the vocabulary moved on since it was queued (a
     synonym promoted meanwhile): the tasks are still wanted, at the version in force. Different settings would
     mislabel predictions: that fails for good."""
     current = pipeline.model_version
     if str(current) == queued:
-        return queued
+        return current
     asked = ModelVersion.parse(queued)
     if asked is None or not current.same_settings(asked):
         if job is not None:
@@ -152,20 +153,14 @@ def _version_to_predict(ctx: WorkerContext, pipeline: Pipeline, task_ids: list[i
                               "and the workers the same settings and class descriptions")
     log.info("the vocabulary moved on since this job was queued: predicting as %s, not %s", current, queued)
     ctx.results.hand_over(str(current), [t for t in task_ids if ctx.results.handed_over(queued, t)])
-    return str(current)
+    return current
 
 
 def evidence_row(prediction: ImagePrediction, project_id: int, version: str, vocabulary_version: str) -> dict:
     """What feedback and the PoC report need later: raw MLLM strings, how each normalised, the stage scores,
     the outcome and its reason, and what it cost."""
     return {"task_id": prediction.ref, "project_id": project_id, "model_version": version,
-            "vocabulary_version": vocabulary_version, "label": prediction.label,
-            "evidence": {"candidates": prediction.evidence.get("candidates", []),
-                         "stage1": prediction.evidence.get("stage1"), "stage2": prediction.evidence.get("stage2"),
-                         "vetoed": prediction.evidence.get("vetoed", []), "stage_scores": prediction.stage_scores,
-                         "state": prediction.state, "reason": prediction.reason, "score": round(prediction.score, 4),
-                         "ranking": [[label, round(score, 4)] for label, score in prediction.ranking],
-                         "errors": prediction.errors, "usage": prediction.usage}}
+            "vocabulary_version": vocabulary_version, "label": prediction.label, "evidence": prediction.evidence_json()}
 
 
 def _count(ctx: WorkerContext, before: tuple[int, int, int], pipeline: Pipeline,

@@ -22,8 +22,8 @@ from prelabel.pipeline.clip import ClipModel
 from prelabel.pipeline.decision import DESCRIPTION_WEIGHT, STAGE2_WEIGHT, Credits, conclude, is_none_answer, top
 from prelabel.pipeline.identity import ModelVersion, model_version
 from prelabel.pipeline.images import DecodeLimits, ImageError, PreparedImage, prepare_image
-from prelabel.pipeline.mllm import MLLMClient, MLLMError, Stage1Answer, Usage
-from prelabel.pipeline.result import ImageInput, ImagePrediction
+from prelabel.pipeline.mllm import MLLMClient, MLLMError, Usage
+from prelabel.pipeline.result import ImageInput, ImagePrediction, NamedMatch, Stage1Answer, Stage2Match
 from prelabel.pipeline.shortlist import image_shortlist, stage2_shortlist
 from prelabel.settings import Settings
 from prelabel.text import MESSAGE, clean, quote
@@ -173,7 +173,7 @@ class Pipeline:
         work.answer = answer
         work.prediction.cached = usage.cached
         _count(work.prediction, usage)
-        work.prediction.evidence["stage1"] = answer.to_dict()
+        work.prediction.evidence.stage1 = answer
         self._normalise_answer(work, answer, self.mllm)
         return work
 
@@ -186,10 +186,10 @@ class Pipeline:
         found = []
         for text, source, weight in named:
             result = self.normalizer.normalize(text)
-            found.append({"text": text, "source": source,
-                          **{k: v for k, v in result.to_dict().items() if k != "input"}})
+            found.append(NamedMatch(text, source, result.label, round(result.score, 4), result.method, tuple(
+                (alternative.label, round(alternative.score, 4)) for alternative in result.alternatives)))
             work.credits.add(result, weight)
-        work.prediction.evidence["candidates"] = found
+        work.prediction.evidence.candidates = found
         # Stage 2 settles an unsure stage 1; an explicit none with nothing named is not unsure: it is the answer.
         explicit_none = is_none_answer(answer.classification) and not work.credits.by_label
         if self.settings.stage2 and work.credits.best() < self.settings.stage2_below and not explicit_none:
@@ -208,14 +208,13 @@ class Pipeline:
             return
         _count(work.prediction, usage)
         result = self.normalizer.normalize(reply)
-        work.prediction.evidence["stage2"] = {"answer": reply, "label": result.label, "method": result.method,
-                                              "score": round(result.score, 4)}
+        work.prediction.evidence.stage2 = Stage2Match(reply, result.label, result.method, round(result.score, 4))
         # Stage 2 was asked because stage 1 was unsure: a weak stage-1 match it contradicts (with a label of its
         # own, or an explicit none) no longer counts. An ambiguous stage-2 answer contradicts nothing.
         if result.label or result.method == NO_MATCH:
             vetoed = work.credits.veto(keep=result.label)
             if vetoed:
-                work.prediction.evidence["vetoed"] = vetoed
+                work.prediction.evidence.vetoed = vetoed
         work.credits.add(result, STAGE2_WEIGHT)
 
     def _clip_stage(self, pending: list[tuple[int, _Work]], class_matrix: np.ndarray | None) -> None:
@@ -250,7 +249,7 @@ class Pipeline:
             fused = fusion.probabilities(class_matrix, query) if query is not None else image_only
             work.prediction.stage_scores["clip_image"] = self._top(image_only)
             work.prediction.stage_scores["fused"] = self._top(fused)
-            work.prediction.evidence["fusion_features"] = sorted(parts)
+            work.prediction.evidence.fusion_features = sorted(parts)
             work.fused = fused
         for work in usable:
             work.image = None  # the picture is no longer needed: keep memory to the images in flight
@@ -265,13 +264,13 @@ class Pipeline:
         with self._clip_lock:
             work.image_row = self.clip.encode_images([work.image.image])[0]
         work.by_image = image_shortlist(self._labels, class_matrix, work.image_row, self.settings.shortlist_size)
-        work.prediction.evidence["shortlist"] = work.by_image
+        work.prediction.evidence.shortlist = work.by_image
         return work.by_image, True
 
     def _stage2_lines(self, work: _Work) -> list[str]:
         if not self._shortlisting:
             return list(self._label_lines.values())
-        labels = stage2_shortlist(work.credits, work.prediction.evidence.get("candidates", []), work.by_image,
+        labels = stage2_shortlist(work.credits, work.prediction.evidence.candidates, work.by_image,
                                   self.settings.shortlist_size)
         return [self._label_lines[label] for label in labels]
 

@@ -18,6 +18,7 @@ from prelabel.delivery.results import data_hash
 from prelabel.jobs import admission, queues
 from prelabel.service.backend import Backend, backend
 from prelabel.studio.labelconfig import LabelConfigError
+from prelabel.studio.predictions import StudioPrediction
 from prelabel.text import quote
 
 log = logging.getLogger(__name__)
@@ -105,8 +106,8 @@ def predict() -> Response:
         raise BadRequest(str(exc)) from None
     usable = {task["id"]: data_hash(task.get("data")) for task in tasks if _usable(task)}
     answers = _predict(this, version, project_id, usable)
-    return jsonify(results=[answers.get(task["id"], []) if _usable(task) else [] for task in tasks],
-                   model_version=version)
+    return jsonify(results=[answers[task["id"]].to_json() if _usable(task) and task["id"] in answers else []
+                            for task in tasks], model_version=version)
 
 
 def _usable(task: object) -> bool:
@@ -116,11 +117,11 @@ def _usable(task: object) -> bool:
             and 0 < task["id"] < MAX_ID and isinstance(task.get("data"), dict))
 
 
-def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]) -> dict[int, dict]:
+def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]) -> dict[int, StudioPrediction]:
     """Known results at once; a handful of new tasks waits up to the budget for a worker and is answered in
     the response; anything larger is handed to workers, which write the predictions into Label Studio."""
     results = this.parts.results
-    answers: dict[int, dict] = {}
+    answers: dict[int, StudioPrediction] = {}
     missing = []
     for task_id, data in tasks.items():
         found = results.get(version, task_id, data)
@@ -140,17 +141,17 @@ def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]
                 answers.update(_wait_for(this, version, {task_id: tasks[task_id] for task_id in missing}))
             finally:
                 this.wait_slots.release()
-    delivered = [task_id for task_id, answer in answers.items() if answer.get("model_version") == version]
+    delivered = [task_id for task_id, answer in answers.items() if str(answer.model_version) == version]
     # Label Studio stores a response's predictions after it arrives, if the caller is still there: the
     # reconciler checks it did, and writes what a lost response lost (prelabel.delivery.reconciler).
     this.parts.ledger.add(version, project_id, delivered, due_in=this.settings.reconcile_after)
     return answers
 
 
-def _wait_for(this: Backend, version: str, tasks: dict[int, str]) -> dict[int, dict]:
+def _wait_for(this: Backend, version: str, tasks: dict[int, str]) -> dict[int, StudioPrediction]:
     """Wait up to the budget; on giving up, hand the rest to the workers, then look once more (delivery.py)."""
     results = this.parts.results
-    answers: dict[int, dict] = {}
+    answers: dict[int, StudioPrediction] = {}
     waiting = dict(tasks)
     deadline = time.monotonic() + this.settings.sync_budget
 
