@@ -14,15 +14,20 @@ from prelabel.delivery.reconciler import reconcile
 from prelabel.delivery.results import ResultStore, data_hash
 from prelabel.delivery.writer import BatchWriter, Outgoing, write_batch
 from prelabel.studio.client import LabelStudio
+from prelabel.studio.predictions import StudioPrediction
 
 CONFIG = ('<View><Image name="image" value="$image"/><Choices name="label" toName="image">'
           '<Choice value="Halyomorpha halys"/><Choice value="Nezara viridula"/></Choices></View>')
 V1, V2 = "prelabel-0000aaaa-11111111", "prelabel-0000bbbb-11111111"
 
 
-def prediction(version: str, label: str = "Halyomorpha halys") -> dict:
-    return {"model_version": version, "score": 0.9, "result": [{
-        "from_name": "label", "to_name": "image", "type": "choices", "value": {"choices": [label]}}]}
+def prediction(version: str, label: str = "Halyomorpha halys") -> StudioPrediction:
+    return StudioPrediction.from_json({"model_version": version, "score": 0.9, "result": [{
+        "from_name": "label", "to_name": "image", "type": "choices", "value": {"choices": [label]}}]})
+
+
+def failure(version: str) -> StudioPrediction:
+    return StudioPrediction.from_json({"model_version": f"{version}-failed", "score": 0.0, "result": []})
 
 
 def versions(label_studio, task_id: int) -> list[str]:
@@ -62,18 +67,16 @@ def test_a_new_version_removes_superseded_predictions_of_unannotated_tasks(label
     studio, results = LabelStudio(label_studio.url, label_studio.token), ResultStore(redis_conn)
     write_batch(studio, results, project_id, [Outgoing(ids["free"], prediction(V1)),
                                               Outgoing(ids["annotated"], prediction(V1))])
-    label_studio.client().annotations.create(id=ids["annotated"], result=prediction(V1)["result"])
-    write_batch(studio, results, project_id, [Outgoing(ids["failed"], {**prediction(V1), "result": [],
-                                                                        "model_version": f"{V1}-failed"})])
+    label_studio.client().annotations.create(id=ids["annotated"], result=list(prediction(V1).result))
+    write_batch(studio, results, project_id, [Outgoing(ids["failed"], failure(V1))])
     outcome = write_batch(studio, results, project_id, [Outgoing(task_id, prediction(V2)) for task_id in ids.values()])
     assert (outcome.written, outcome.superseded) == (3, 2)
     assert versions(label_studio, ids["free"]) == [V2]
     assert versions(label_studio, ids["annotated"]) == [V1, V2]  # a reviewer worked from it: kept
     assert versions(label_studio, ids["failed"]) == [V2]  # the failure it replaces goes too
     # A later failure never replaces a real prediction, nor is written beside it.
-    failure = write_batch(studio, results, project_id, [Outgoing(ids["free"], {**prediction(V2), "result": [],
-                                                                              "model_version": f"{V2}-failed"})])
-    assert (failure.written, failure.present) == (0, 1)
+    later = write_batch(studio, results, project_id, [Outgoing(ids["free"], failure(V2))])
+    assert (later.written, later.present) == (0, 1)
 
 
 def test_keep_superseded_keeps_every_version(label_studio, redis_conn):
@@ -139,9 +142,8 @@ def test_a_write_label_studio_refuses_is_written_by_the_reconciler(label_studio,
 
 def test_a_failure_meeting_its_tasks_real_prediction_in_one_batch_is_dropped(label_studio, redis_conn):
     project_id, ids = image_project(label_studio, "Failure then success", CONFIG, {"healed": PALETTE["red"]}, "met")
-    failure = {**prediction(V1), "result": [], "model_version": f"{V1}-failed"}
     outcome = write_batch(LabelStudio(label_studio.url, label_studio.token), ResultStore(redis_conn), project_id,
-                          [Outgoing(ids["healed"], failure), Outgoing(ids["healed"], prediction(V1))])
+                          [Outgoing(ids["healed"], failure(V1)), Outgoing(ids["healed"], prediction(V1))])
     assert outcome.written == 1 and versions(label_studio, ids["healed"]) == [V1]
 
 
