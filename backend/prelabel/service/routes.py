@@ -24,7 +24,8 @@ from prelabel.text import quote
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
 POLL = 0.1
-MAX_ID = 2 ** 63  # task ids are 64-bit signed integers in Label Studio's database and in ours
+MAX_ID = 2 ** 63  # ids are 64-bit signed integers in Label Studio's database and in ours
+MAX_ID_DIGITS = len(str(MAX_ID))
 # ANNOTATIONS_CREATED comes from the "predictions to annotations" action: reviewers accepting pre-labels in bulk.
 FEEDBACK_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED",
                     "START_TRAINING"}
@@ -113,8 +114,7 @@ def predict() -> Response:
 def _usable(task: object) -> bool:
     """A task this backend can look at: an object with a task id Label Studio could have made. Anything else
     gets an empty answer of its own; the rest of the request goes on."""
-    return (isinstance(task, dict) and isinstance(task.get("id"), int) and not isinstance(task["id"], bool)
-            and 0 < task["id"] < MAX_ID and isinstance(task.get("data"), dict))
+    return isinstance(task, dict) and database_id(task.get("id")) is not None and isinstance(task.get("data"), dict)
 
 
 def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]) -> dict[int, StudioPrediction]:
@@ -191,7 +191,7 @@ def webhook() -> Response | tuple[Response, int]:
     else:  # one annotation, or a list of them for ANNOTATIONS_CREATED
         annotation = body.get("annotation")
         listed = annotation if isinstance(annotation, list) else [annotation]
-    ids = [a["id"] for a in listed if isinstance(a, dict) and isinstance(a.get("id"), int)]
+    ids = [found for a in listed if isinstance(a, dict) and (found := database_id(a.get("id"))) is not None]
     if action != "START_TRAINING" and not ids:
         raise BadRequest(f"{action} without annotation ids")
     return _admit(action, project_id, ids)
@@ -226,10 +226,18 @@ def metrics() -> tuple[str, int, dict]:
     return this.parts.metrics.render(gauges), 200, {"Content-Type": "text/plain; version=0.0.4"}
 
 
-def _project_id(value: object) -> int | None:
-    """Label Studio names a project '12' or '12.1699999999' (id.created timestamp)."""
-    if isinstance(value, int):
+def database_id(value: object) -> int | None:
+    """An id Label Studio's database could have made (a positive 64-bit integer, sent as a JSON integer), or
+    None. A boolean is no id (`true` is not project 1)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < MAX_ID:
         return value
-    if isinstance(value, str) and value.split(".")[0].isdigit():
-        return int(value.split(".")[0])
     return None
+
+
+def _project_id(value: object) -> int | None:
+    """Label Studio names a project 12, '12' or '12.1699999999' (id.created timestamp). Only ASCII digits make
+    an id: '²' and '١٢' are digits to str.isdigit() and no number to int()."""
+    if isinstance(value, str):
+        head = value.split(".", 1)[0]
+        return database_id(int(head)) if head.isascii() and head.isdigit() and len(head) <= MAX_ID_DIGITS else None
+    return database_id(value)
