@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from prelabel.pipeline.prompts import STAGE1_VERSION, STAGE2_VERSION
@@ -63,12 +64,15 @@ def is_ours(version: str | None) -> bool:
 
 
 def model_version(settings: Settings, vocabulary: Vocabulary, class_texts: dict[str, list[str]]) -> ModelVersion:
-    """Changes whenever the vocabulary, the class descriptions or a setting that changes predictions changes,
-    and only then."""
-    s = settings
-    knobs = [STAGE1_VERSION, STAGE2_VERSION, s.mllm_enabled and s.llm_model, s.clip_enabled and s.clip_model,
-             s.clip_enabled and s.clip_pretrained, sorted(s.fusion_feature_set), s.clip_weight, s.stage2,
-             s.stage2_below, s.text_encoder, s.image_max_side, s.image_detail, s.shortlist_above, s.shortlist_size,
-             class_texts]
+    """Changes whenever the vocabulary, a prompt, or a setting declared to change predictions (settings.py,
+    `_predicts`) changes, and only then. Class descriptions enter only while CLIP is on: nothing else reads them."""
+    return version_of(settings.predicting(), settings.clip_enabled, vocabulary, class_texts)
+
+
+def version_of(predicting: Mapping[str, object], clip_enabled: bool, vocabulary: Vocabulary,
+               class_texts: dict[str, list[str]]) -> ModelVersion:
+    """model_version from what settings.predicting() gave (a pipeline keeps that, not the settings)."""
+    knobs = {"prompts": [STAGE1_VERSION, STAGE2_VERSION], "settings": dict(predicting),
+             "class_texts": class_texts if clip_enabled else None}
     digest = hashlib.sha256(json.dumps(knobs, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     return ModelVersion(vocabulary.version[:8], digest[:8])
