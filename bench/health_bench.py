@@ -31,10 +31,10 @@ import requests  # noqa: E402
 from redis import Redis  # noqa: E402
 
 from helpers import start_service, stop_process  # noqa: E402
-from prelabel.jobs.maintenance import WorkerRegistry  # noqa: E402
 from prelabel.jobs.queues import QUEUES  # noqa: E402
 from prelabel.studio.labelconfig import make_label_config  # noqa: E402
 from prelabel.vocabulary.vocab import load_vocabulary  # noqa: E402
+from prelabel.workers import WorkerRegistry  # noqa: E402
 
 VOCAB = ROOT / "vocab" / "plant-quarantine-pests.yaml"
 REDIS_URL = "redis://127.0.0.1:6379/8"

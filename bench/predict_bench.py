@@ -134,8 +134,8 @@ def wrong_labels(predictions: list[ImagePrediction]) -> int:
     """Images whose label is not the one the stub named (or that failed): each would void the figure."""
     wrong = 0
     for prediction in predictions:
-        stage1 = prediction.evidence.get("stage1") or {}
-        expected = ANSWERS.get(stage1.get("classification", ""))
+        stage1 = prediction.evidence.stage1
+        expected = ANSWERS.get(stage1.classification if stage1 is not None else "")
         if prediction.errors or expected is None or prediction.label != expected:
             wrong += 1
     return wrong

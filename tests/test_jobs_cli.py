@@ -10,8 +10,8 @@ from pathlib import Path
 from rq.registry import FailedJobRegistry
 
 from helpers import EXAMPLE_VOCAB, PALETTE, TEST_REDIS_URL, answer_by_colour, image_project, invoke
+from prelabel.delivery.results import ResultStore
 from prelabel.jobs import queues
-from prelabel.jobs.delivery import ResultStore
 from prelabel.parts import Parts
 from prelabel.settings import Settings
 
@@ -38,9 +38,10 @@ def run_worker(tmp_path, queue_name: str, env: dict[str, str] | None = None) -> 
 
 
 def test_a_job_for_another_model_version_fails_at_once_and_is_listed(tmp_path, redis_conn):
-    [job] = queues.enqueue_predictions(redis_conn, 5, [1, 2], "prelabel-00000000-00000000")
+    results = ResultStore(redis_conn)
+    [job] = queues.enqueue_predictions(redis_conn, results, 5, [1, 2], "prelabel-00000000-00000000")
     assert job.meta == {"project": 5, "total": 2, "done": 0}  # progress lives in job.meta
-    assert queues.enqueue_predictions(redis_conn, 5, [1, 2], "prelabel-00000000-00000000") == []  # pending
+    assert queues.enqueue_predictions(redis_conn, results, 5, [1, 2], "prelabel-00000000-00000000") == []  # pending
     worker = run_worker(tmp_path, queues.PREDICT)
     assert worker.returncode == 0, worker.stderr
     registry = FailedJobRegistry(queue=queues.queue(redis_conn, queues.PREDICT))
@@ -78,8 +79,9 @@ def test_a_job_queued_before_a_vocabulary_change_predicts_at_the_version_in_forc
            "PRELABEL_LLM_BASE_URL": stub_llm.url}
     in_force = Parts(Settings.from_env(env)).in_force.current().model_version
     current, older = str(in_force), f"prelabel-00000000-{in_force.settings}"
-    ResultStore(redis_conn).hand_over(older, [ids["red"]])
-    [job] = queues.enqueue_predictions(redis_conn, project_id, [ids["red"]], older)
+    results = ResultStore(redis_conn)
+    results.hand_over(older, [ids["red"]])
+    [job] = queues.enqueue_predictions(redis_conn, results, project_id, [ids["red"]], older)
     assert run_worker(tmp_path, queues.PREDICT, env).returncode == 0
     job.refresh()
     assert job.get_status() == "finished", job.latest_result()

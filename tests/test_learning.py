@@ -11,6 +11,7 @@ import yaml
 from helpers import EXAMPLE_VOCAB, invoke
 from prelabel.learning.rules import Learning, Verdict, learnable, verdicts
 from prelabel.learning.store import LearnedStore
+from prelabel.pipeline.result import NamedMatch
 from prelabel.vocabulary.normalize import Normalizer
 from prelabel.vocabulary.vocab import load_vocabulary, parse_vocabulary, with_learned
 
@@ -23,9 +24,9 @@ def learning(store_url, normalizer):
     return Learning(LearnedStore(store_url), normalizer, min_agreements=3)
 
 
-def candidate(text: str, normalizer: Normalizer, source: str = "candidate") -> dict:
+def candidate(text: str, normalizer: Normalizer, source: str = "candidate") -> NamedMatch:
     result = normalizer.normalize(text)
-    return {"text": text, "source": source, "label": result.label, "method": result.method}
+    return NamedMatch(text, source, result.label, result.score, result.method)
 
 
 def synonym(text: str, label: str = BMSB) -> list[Verdict]:

@@ -49,12 +49,12 @@ def test_named_labels_win_and_every_stage_score_is_kept(tmp_path, tiny_clip, stu
         assert set(result.stage_scores) == {"mllm", "clip_image", "fused", "final"}
         assert 0 < result.score <= 1
         assert result.ranking[0] == (result.label, result.score)
-        assert result.evidence["fusion_features"] == ["description", "guess", "image"]
+        assert result.evidence.to_dict()["fusion_features"] == ["description", "guess", "image"]
         assert not result.errors
-    assert results[0].evidence["candidates"][0] == {"text": "BMSB", "source": "classification",
+    assert results[0].evidence.to_dict()["candidates"][0] == {"text": "BMSB", "source": "classification",
                                                     "label": "Halyomorpha halys", "score": 0.97, "method": "alias",
                                                     "alternatives": []}
-    assert [c["source"] for c in results[0].evidence["candidates"]] == ["classification", "candidate",
+    assert [c["source"] for c in results[0].evidence.to_dict()["candidates"]] == ["classification", "candidate",
                                                                         "description"]
     assert stub_llm.calls == 3  # one stage-1 call per image, no stage 2: every answer was decisive
 
@@ -64,7 +64,7 @@ def test_stage2_asks_for_one_label_when_stage1_is_unsure(tmp_path, tiny_clip, st
     pipeline = pipeline_for(tmp_path, tiny_clip, stub_llm)
     [result] = pipeline.predict(inputs(tmp_path, RED))
     assert result.label == "Sitophilus zeamais"
-    assert result.evidence["stage2"] == {"answer": "Sitophilus zeamais", "label": "Sitophilus zeamais",
+    assert result.evidence.to_dict()["stage2"] == {"answer": "Sitophilus zeamais", "label": "Sitophilus zeamais",
                                          "method": "exact", "score": 1.0}
     stage2_request = stub_llm.requests[1]
     prompt = stage2_request["messages"][0]["content"]
@@ -75,14 +75,14 @@ def test_stage2_asks_for_one_label_when_stage1_is_unsure(tmp_path, tiny_clip, st
 def test_stage2_can_be_switched_off_and_its_none_is_an_honest_none(tmp_path, tiny_clip, stub_llm):
     stub_llm.handler = answer_by_colour({"red": "an unknown speck"}, stage2="none")
     [with_stage2] = pipeline_for(tmp_path, tiny_clip, stub_llm).predict(inputs(tmp_path, RED))
-    assert with_stage2.evidence["stage2"]["label"] is None and "mllm" not in with_stage2.stage_scores
+    assert with_stage2.evidence.to_dict()["stage2"]["label"] is None and "mllm" not in with_stage2.stage_scores
     # Nothing the MLLM said names a label: CLIP ranks the runner-ups for the reviewer, but decides nothing.
     assert (with_stage2.state, with_stage2.label) == ("none", None)
     assert "no name the MLLM used is in the vocabulary" in with_stage2.reason
     assert len(with_stage2.ranking) == 5 and not with_stage2.failed
     stub_llm.reset()
     [without] = pipeline_for(tmp_path / "b", tiny_clip, stub_llm, stage2=False).predict(inputs(tmp_path, RED))
-    assert "stage2" not in without.evidence and stub_llm.calls == 1 and without.state == "none"
+    assert without.evidence.stage2 is None and stub_llm.calls == 1 and without.state == "none"
 
 
 def test_clip_never_turns_an_explicit_none_into_a_label(tmp_path, tiny_clip, stub_llm):
@@ -92,7 +92,7 @@ def test_clip_never_turns_an_explicit_none_into_a_label(tmp_path, tiny_clip, stu
                                                 '"none", "candidates": ["house cat"]}'}, stage2="Halyomorpha halys")
     [result] = pipeline_for(tmp_path, tiny_clip, stub_llm).predict(inputs(tmp_path, RED))
     assert (result.state, result.label, result.score) == ("none", None, 0.0)
-    assert stub_llm.calls == 1 and "stage2" not in result.evidence
+    assert stub_llm.calls == 1 and result.evidence.stage2 is None
     assert result.reason == "the MLLM saw nothing from the label list (it answered 'none')"
     assert result.stage_scores["fused"]  # CLIP ran, and its ranking is kept as evidence
     [clip_only] = pipeline_for(tmp_path / "c", tiny_clip, None).predict(inputs(tmp_path, RED))
@@ -104,18 +104,18 @@ def test_stage2_vetoes_a_fuzzy_match_it_contradicts(tmp_path, tiny_clip, stub_ll
     the fuzzy match is kept in the evidence, vetoed, and the reviewer gets an honest none."""
     stub_llm.handler = answer_by_colour({"red": "Halyomorpha halis"}, stage2="none")
     [vetoed] = pipeline_for(tmp_path, tiny_clip, stub_llm).predict(inputs(tmp_path, RED))
-    assert [c["method"] for c in vetoed.evidence["candidates"][:1]] == ["fuzzy"]
-    assert vetoed.evidence["vetoed"] == ["Halyomorpha halys"]
+    assert [c["method"] for c in vetoed.evidence.to_dict()["candidates"][:1]] == ["fuzzy"]
+    assert vetoed.evidence.to_dict()["vetoed"] == ["Halyomorpha halys"]
     assert (vetoed.state, vetoed.label) == ("none", None)
     assert "contradicts the weaker match to Halyomorpha halys" in vetoed.reason
     stub_llm.reset()
     stub_llm.handler = answer_by_colour({"red": "Halyomorpha halis"}, stage2="Halyomorpha halys")
     [confirmed] = pipeline_for(tmp_path / "b", tiny_clip, stub_llm).predict(inputs(tmp_path, RED))
-    assert (confirmed.state, confirmed.label) == ("label", "Halyomorpha halys") and "vetoed" not in confirmed.evidence
+    assert (confirmed.state, confirmed.label) == ("label", "Halyomorpha halys") and not confirmed.evidence.vetoed
     stub_llm.reset()
     stub_llm.handler = answer_by_colour({"red": "Halyomorpha halis"}, stage2="Nezara viridula")
     [overruled] = pipeline_for(tmp_path / "c", tiny_clip, stub_llm).predict(inputs(tmp_path, RED))
-    assert overruled.label == "Nezara viridula" and overruled.evidence["vetoed"] == ["Halyomorpha halys"]
+    assert overruled.label == "Nezara viridula" and overruled.evidence.to_dict()["vetoed"] == ["Halyomorpha halys"]
 
 
 def test_a_generic_name_alone_is_no_decision(tmp_path, tiny_clip, stub_llm):
@@ -134,7 +134,7 @@ def test_a_malformed_answer_fails_that_stage_only(tmp_path, tiny_clip, stub_llm)
     # A failure, tried again later (malformed answers are not cached); CLIP's ranking is kept as evidence.
     assert broken.failed and broken.label is None and broken.ranking
     assert broken.reason == "the MLLM did not answer (malformed); Prelabel will try again"
-    assert broken.evidence["fusion_features"] == ["image"]
+    assert broken.evidence.to_dict()["fusion_features"] == ["image"]
     assert fine.label == "Halyomorpha halys" and not fine.errors
 
 
@@ -173,7 +173,7 @@ def test_query_features_are_switchable(tmp_path, tiny_clip, stub_llm):
     stub_llm.handler = answer_by_colour({"red": "BMSB"})
     pipeline = pipeline_for(tmp_path, tiny_clip, stub_llm, fusion_features="description,guess")
     [result] = pipeline.predict(inputs(tmp_path, RED))
-    assert result.evidence["fusion_features"] == ["description", "guess"]
+    assert result.evidence.to_dict()["fusion_features"] == ["description", "guess"]
     assert result.stage_scores["fused"] != result.stage_scores["clip_image"]
     with pytest.raises(ValueError, match="unknown feature"):
         pipeline_for(tmp_path, tiny_clip, stub_llm, fusion_features="image,smell")

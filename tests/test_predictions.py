@@ -11,8 +11,8 @@ import pytest
 
 from helpers import EXAMPLE_VOCAB, TINY_CLIP_CONFIG, answer_by_colour, solid_image
 from prelabel.pipeline.factory import build_pipeline
-from prelabel.pipeline.identity import failure_version
-from prelabel.pipeline.result import FAILED, LABEL, NONE, ImageInput, ImagePrediction
+from prelabel.pipeline.identity import ModelVersion
+from prelabel.pipeline.result import FAILED, LABEL, NONE, Evidence, ImageInput, ImagePrediction
 from prelabel.settings import Settings
 from prelabel.studio.evidence import MAX_DESCRIPTION, MAX_TEXT, MAX_WORDS, evidence_text
 from prelabel.studio.labelconfig import Control, make_label_config, read_label_config
@@ -20,6 +20,8 @@ from prelabel.studio.predictions import import_task, prediction_json
 from prelabel.vocabulary.vocab import load_vocabulary
 
 VERSION = "prelabel-1a2b3c4d-5e6f7a8b"
+TYPED = ModelVersion.parse(VERSION)
+FAILURE = "prelabel-1a2b3c4d-5e6f7a8b-failed"
 BMSB = "Halyomorpha halys"
 COLOURS = {"red": (220, 20, 20), "green": (20, 220, 20), "blue": (20, 20, 220), "yellow": (220, 220, 20)}
 JA_CONFIG = ('<View><Image name="photo" value="$url"/><Choices name="pest" toName="photo">'
@@ -85,7 +87,7 @@ def text_of(prediction: dict) -> str:
 def test_a_label_is_its_choice_the_evidence_and_its_score(predictions, shipped):
     found = predictions["red"]
     assert found.state == LABEL and found.label == BMSB
-    written = prediction_json(found, VERSION, shipped)
+    written = prediction_json(found, TYPED, shipped)
     assert written["model_version"] == VERSION and written["score"] == round(found.score, 4) > 0
     choice, evidence = written["result"]
     assert choice == {"id": "prelabel", "from_name": "label", "to_name": "image", "type": "taxonomy",
@@ -106,7 +108,7 @@ def test_a_label_is_its_choice_the_evidence_and_its_score(predictions, shipped):
 def test_the_mllm_s_none_is_the_none_choice_with_its_reason(predictions, shipped):
     found = predictions["green"]
     assert found.state == NONE
-    written = prediction_json(found, VERSION, shipped)
+    written = prediction_json(found, TYPED, shipped)
     assert written["model_version"] == VERSION and written["score"] == 0.0
     assert written["result"][0]["value"] == {"taxonomy": [["None of these"]]}
     lines = text_of(written).splitlines()
@@ -118,7 +120,7 @@ def test_the_mllm_s_none_is_the_none_choice_with_its_reason(predictions, shipped
 def test_stage_2_vetoes_a_weak_match_and_the_evidence_says_so(predictions, shipped):
     found = predictions["blue"]
     assert (found.state, found.label) == (LABEL, "Nezara viridula")
-    text = text_of(prediction_json(found, VERSION, shipped))
+    text = text_of(prediction_json(found, TYPED, shipped))
     assert f'- classification "Halyomorpha halis" -> {BMSB}: fuzzy 83%, vetoed by stage 2' in text
     assert '- stage 2 "Nezara viridula" -> Nezara viridula: exact 100%' in text
     assert "stage 1 answered; stage 2 answered;" in text
@@ -129,17 +131,17 @@ def test_stage_2_vetoes_a_weak_match_and_the_evidence_says_so(predictions, shipp
 def test_a_failure_is_evidence_only_under_the_failure_version(predictions, shipped, name, stage):
     found = predictions[name]
     assert found.state == FAILED
-    written = prediction_json(found, VERSION, shipped)
-    assert written["model_version"] == failure_version(VERSION) and written["score"] == 0.0
+    written = prediction_json(found, TYPED, shipped)
+    assert written["model_version"] == FAILURE and written["score"] == 0.0
     assert [r["type"] for r in written["result"]] == ["textarea"]  # no choice: nothing was decided
     lines = text_of(written).splitlines()
     assert lines[0] == f"Not pre-labelled: {found.reason}"
-    assert stage in lines[-2] and lines[-1] == f"model_version: {failure_version(VERSION)}"
+    assert stage in lines[-2] and lines[-1] == f"model_version: {FAILURE}"
 
 
 def test_a_label_the_config_cannot_show_becomes_the_none_state(predictions, vocabulary):
     found = predictions["red"]
-    written = prediction_json(found, VERSION, control_for(SUBSET_CONFIG, vocabulary))
+    written = prediction_json(found, TYPED, control_for(SUBSET_CONFIG, vocabulary))
     assert written["score"] == 0.0 and written["result"][0]["value"] == {"choices": ["None of these"]}
     first = text_of(written).splitlines()[0]
     assert first == (f"Suggested: none of these. Prelabel found {BMSB} ({round(found.score * 100)}%), but this "
@@ -149,28 +151,28 @@ def test_a_label_the_config_cannot_show_becomes_the_none_state(predictions, voca
 
 def test_a_japanese_config_gets_the_alias_and_the_reviewer_reads_japanese(predictions, vocabulary):
     control = control_for(JA_CONFIG, vocabulary)
-    written = prediction_json(predictions["red"], VERSION, control)
+    written = prediction_json(predictions["red"], TYPED, control)
     assert written["result"][0] == {"id": "prelabel", "from_name": "pest", "to_name": "photo", "type": "choices",
                                     "value": {"choices": [BMSB]}}
     assert text_of(written).startswith(f"Suggested: クサギカメムシ ({BMSB}), ")
-    none = prediction_json(predictions["green"], VERSION, control)
+    none = prediction_json(predictions["green"], TYPED, control)
     assert none["result"][0]["value"] == {"choices": ["None of these"]}  # the alias 該当なし stores
 
 
 def test_tags_the_config_lacks_are_left_out(predictions, vocabulary):
     bare = control_for(BARE_CONFIG, vocabulary)
-    label = prediction_json(predictions["red"], VERSION, bare)
+    label = prediction_json(predictions["red"], TYPED, bare)
     assert label["result"] == [{"id": "prelabel", "from_name": "label", "to_name": "image", "type": "choices",
                                 "value": {"choices": [BMSB]}}]
-    assert prediction_json(predictions["green"], VERSION, bare)["result"] == []  # looked, nothing to show
-    failed = prediction_json(predictions["broken"], VERSION, bare)
-    assert failed == {"model_version": failure_version(VERSION), "score": 0.0, "result": []}
+    assert prediction_json(predictions["green"], TYPED, bare)["result"] == []  # looked, nothing to show
+    failed = prediction_json(predictions["broken"], TYPED, bare)
+    assert failed == {"model_version": FAILURE, "score": 0.0, "result": []}
 
 
 def test_import_tasks_carry_one_prediction_whatever_the_state(predictions, shipped):
     for found in predictions.values():
-        task = import_task(found, "/data/local-files/?d=x.jpg", VERSION, shipped)
-        assert task["predictions"] == [prediction_json(found, VERSION, shipped)]
+        task = import_task(found, "/data/local-files/?d=x.jpg", TYPED, shipped)
+        assert task["predictions"] == [prediction_json(found, TYPED, shipped)]
         assert task["meta"]["prelabel"]["state"] == found.state
         json.dumps(task, ensure_ascii=False)
 
@@ -182,10 +184,10 @@ def hostile() -> ImagePrediction:
     candidates = [{"text": f"{words} {n}", "source": "candidate", "label": None, "score": 0.0, "method": "none",
                    "alternatives": []} for n in range(40)]
     return ImagePrediction("s", 1, state=NONE, reason="no name the MLLM used is in the vocabulary\x00" + "y" * 900,
-                           evidence={"stage1": {"classification": words, "description": words, "candidates": []},
-                                     "candidates": [{"text": words, "source": "description", "label": None,
-                                                     "score": 0, "method": "none", "alternatives": []},
-                                                    *candidates]},
+                           evidence=Evidence.from_dict({
+                               "stage1": {"classification": words, "description": words, "candidates": []},
+                               "candidates": [{"text": words, "source": "description", "label": None, "score": 0,
+                                               "method": "none", "alternatives": []}, *candidates]}),
                            ranking=[(f"label{n}", 0.1) for n in range(20)],
                            errors={"stage2": "timeout: " + "z" * 1000, "\x1bweird": "\u202eboom"})
 
@@ -205,8 +207,8 @@ def test_hostile_words_are_cleaned_cut_and_bounded():
 
 
 def test_long_words_are_cut_with_an_ellipsis():
-    prediction = ImagePrediction("s", 1, state=NONE, reason="r", evidence={"candidates": [
-        {"text": "w" * 1000, "source": "candidate", "label": None, "method": "none", "alternatives": []}]})
+    prediction = ImagePrediction("s", 1, state=NONE, reason="r", evidence=Evidence.from_dict({"candidates": [
+        {"text": "w" * 1000, "source": "candidate", "label": None, "method": "none", "alternatives": []}]}))
     line = next(line for line in evidence_text(prediction, VERSION).splitlines() if line.startswith("- candidate"))
     assert f'"{"w" * (MAX_WORDS - 1)}…"' in line
 
@@ -214,9 +216,9 @@ def test_long_words_are_cut_with_an_ellipsis():
 def test_ambiguous_names_list_the_labels_they_fit(normalizer):
     result = normalizer.normalize("weevil")
     prediction = ImagePrediction("s", 1, state=NONE, reason="'weevil' fits 3 labels and nothing named one of them",
-                                 evidence={"candidates": [{"text": "weevil", "source": "classification",
-                                                           **{k: v for k, v in result.to_dict().items()
-                                                              if k != "input"}}]})
+                                 evidence=Evidence.from_dict({"candidates": [{
+                                     "text": "weevil", "source": "classification",
+                                     **{k: v for k, v in result.to_dict().items() if k != "input"}}]}))
     text = evidence_text(prediction, VERSION)
     assert '- classification "weevil" -> no label: ambiguous, fits Sitophilus' in text
     assert "Stages: image ok; stage 1 off (no MLLM configured); CLIP off" in text

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from prelabel.pipeline.result import NamedMatch
 from prelabel.report import metrics
 from prelabel.report.records import Row
 
@@ -184,11 +185,11 @@ def test_methods_share_and_accuracy():
 
 def test_unmatched_strings_with_reviewers_labels():
     rows = [
-        row("A", "A", candidates=({"text": "BMSB-ish", "source": "classification", "label": None},
-                                  {"text": "a bug on a leaf", "source": "description", "label": None})),
-        row("B", None, candidates=({"text": "bmsb-ish", "source": "candidate", "label": None},
-                                   {"text": "BMSB-ish", "source": "classification", "label": None})),
-        row("B", "B", candidates=({"text": "Rice weevil", "source": "classification", "label": "B"},)),
+        row("A", "A", candidates=(NamedMatch("BMSB-ish", "classification", None, 0.0, "none"),
+                                  NamedMatch("a bug on a leaf", "description", None, 0.0, "none"))),
+        row("B", None, candidates=(NamedMatch("bmsb-ish", "candidate", None, 0.0, "none"),
+                                   NamedMatch("BMSB-ish", "classification", None, 0.0, "none"))),
+        row("B", "B", candidates=(NamedMatch("Rice weevil", "classification", "B", 0.97, "exact"),)),
     ]
     # "BMSB-ish" in two tasks (case folded, counted once per task); descriptions and matched strings left out
     assert metrics.unmatched_strings(rows) == [{"string": "BMSB-ish", "tasks": 2, "reviewed_as": [["A", 1], ["B", 1]]}]

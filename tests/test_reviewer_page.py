@@ -25,7 +25,7 @@ import pytest
 from helpers import EXAMPLE_VOCAB, ROOT, TINY_CLIP_CONFIG, wait_until
 from labelstudio import PASSWORD, USERNAME, LabelStudio
 from prelabel.pipeline.factory import build_pipeline
-from prelabel.pipeline.identity import failure_version
+from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.result import FAILED, LABEL, NONE, ImageInput, ImagePrediction
 from prelabel.settings import Settings
 from prelabel.studio.labelconfig import Control, make_label_config, read_label_config
@@ -118,7 +118,8 @@ def make_project(label_studio: LabelStudio, title: str, config: str, vocabulary:
     control = read_label_config(config, vocabulary).control
     project = client.projects.create(title=title, label_config=config, model_version=ran["version"])
     client.import_storage.local.create(project=project.id, path=str(folder))
-    tasks = [import_task(p, local_files_url(p.ref, label_studio.files_root), ran["version"], control)
+    version = ModelVersion.parse(ran["version"])
+    tasks = [import_task(p, local_files_url(p.ref, label_studio.files_root), version, control)
              for p in ran["predictions"].values()]
     client.projects.import_tasks(id=project.id, request=tasks)
     ids = {Path(task.data["image"]).stem: task.id for task in client.tasks.list(project=project.id)}
@@ -254,7 +255,7 @@ def test_a_failed_task_shows_what_failed(page, label_studio, shipped):
     seen = open_task(page, label_studio, shipped, "broken", ".htx-taxonomy")
     assert seen["evidence"].startswith("Not pre-labelled: the image could not be used (unreadable: ")
     assert "Stages: image failed (unreadable" in seen["evidence"]
-    assert f"model_version: {failure_version(shipped.version)}" in seen["evidence"]
+    assert f"model_version: {shipped.version}-failed" in seen["evidence"]
     assert seen["taxonomy"] == "Search 30 labels"  # nothing decided: the input shows its placeholder
 
 

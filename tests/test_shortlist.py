@@ -55,7 +55,7 @@ def test_stage1_carries_clips_shortlist_and_a_label_outside_it_is_still_found(tm
     sent = stage1_labels(stub_llm.requests[0])
     assert len(sent) == 10 and sent[0] == ranked[0]
     assert "the right one may be missing" in request_text(stub_llm.requests[0])
-    assert result.label == outside and result.evidence["shortlist"] == sent
+    assert result.label == outside and result.evidence.to_dict()["shortlist"] == sent
 
 
 def test_prompt_text_does_not_grow_with_the_vocabulary(tmp_path, tiny_clip, stub_llm):

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from prelabel.pipeline.descriptions import DescriptionsError, load_descriptions
+from prelabel.vocabulary.descriptions import DescriptionsError, load_descriptions
 from prelabel.vocabulary.suggested import SuggestedError, load_suggestions
 from prelabel.vocabulary.vocab import VocabError, load_vocabulary, parse_vocabulary
 

@@ -9,19 +9,25 @@ import threading
 from redis import Redis
 
 from helpers import PALETTE, TEST_REDIS_URL, image_project, wait_until
-from prelabel.jobs.delivery import ResultStore, data_hash
-from prelabel.jobs.maintenance import reconcile
-from prelabel.jobs.writer import BatchWriter, Outgoing, write_batch
+from prelabel.delivery.ledger import Ledger
+from prelabel.delivery.reconciler import reconcile
+from prelabel.delivery.results import ResultStore, data_hash
+from prelabel.delivery.writer import BatchWriter, Outgoing, write_batch
 from prelabel.studio.client import LabelStudio
+from prelabel.studio.predictions import StudioPrediction
 
 CONFIG = ('<View><Image name="image" value="$image"/><Choices name="label" toName="image">'
           '<Choice value="Halyomorpha halys"/><Choice value="Nezara viridula"/></Choices></View>')
 V1, V2 = "prelabel-0000aaaa-11111111", "prelabel-0000bbbb-11111111"
 
 
-def prediction(version: str, label: str = "Halyomorpha halys") -> dict:
-    return {"model_version": version, "score": 0.9, "result": [{
-        "from_name": "label", "to_name": "image", "type": "choices", "value": {"choices": [label]}}]}
+def prediction(version: str, label: str = "Halyomorpha halys") -> StudioPrediction:
+    return StudioPrediction.from_json({"model_version": version, "score": 0.9, "result": [{
+        "from_name": "label", "to_name": "image", "type": "choices", "value": {"choices": [label]}}]})
+
+
+def failure(version: str) -> StudioPrediction:
+    return StudioPrediction.from_json({"model_version": f"{version}-failed", "score": 0.0, "result": []})
 
 
 def versions(label_studio, task_id: int) -> list[str]:
@@ -61,18 +67,16 @@ def test_a_new_version_removes_superseded_predictions_of_unannotated_tasks(label
     studio, results = LabelStudio(label_studio.url, label_studio.token), ResultStore(redis_conn)
     write_batch(studio, results, project_id, [Outgoing(ids["free"], prediction(V1)),
                                               Outgoing(ids["annotated"], prediction(V1))])
-    label_studio.client().annotations.create(id=ids["annotated"], result=prediction(V1)["result"])
-    write_batch(studio, results, project_id, [Outgoing(ids["failed"], {**prediction(V1), "result": [],
-                                                                        "model_version": f"{V1}-failed"})])
+    label_studio.client().annotations.create(id=ids["annotated"], result=list(prediction(V1).result))
+    write_batch(studio, results, project_id, [Outgoing(ids["failed"], failure(V1))])
     outcome = write_batch(studio, results, project_id, [Outgoing(task_id, prediction(V2)) for task_id in ids.values()])
     assert (outcome.written, outcome.superseded) == (3, 2)
     assert versions(label_studio, ids["free"]) == [V2]
     assert versions(label_studio, ids["annotated"]) == [V1, V2]  # a reviewer worked from it: kept
     assert versions(label_studio, ids["failed"]) == [V2]  # the failure it replaces goes too
     # A later failure never replaces a real prediction, nor is written beside it.
-    failure = write_batch(studio, results, project_id, [Outgoing(ids["free"], {**prediction(V2), "result": [],
-                                                                              "model_version": f"{V2}-failed"})])
-    assert (failure.written, failure.present) == (0, 1)
+    later = write_batch(studio, results, project_id, [Outgoing(ids["free"], failure(V2))])
+    assert (later.written, later.present) == (0, 1)
 
 
 def test_keep_superseded_keeps_every_version(label_studio, redis_conn):
@@ -89,21 +93,23 @@ def test_the_writer_gathers_several_jobs_predictions_into_one_bulk_write(label_s
                                     {"first": PALETTE["red"], "second": PALETTE["green"]}, "across")
     studio, results = LabelStudio(label_studio.url, label_studio.token), ResultStore(redis_conn)
     made_current = []
-    writer = BatchWriter(studio, results, after_write=lambda *pair: made_current.append(pair), max_wait=60)
+    writer = BatchWriter(studio, results, Ledger(redis_conn), after_write=lambda *pair: made_current.append(pair),
+                         max_wait=60)
     writer.submit(project_id, [Outgoing(ids["first"], prediction(V1))])  # one job ends...
     writer.submit(project_id, [Outgoing(ids["second"], prediction(V1))])  # ...the next hands over its first
-    assert results.ledger_waiting(V1, project_id, ids.values()) == 2  # handed over: in the ledger until written
+    assert Ledger(redis_conn).waiting(V1, project_id, ids.values()) == 2  # handed over: in the ledger until written
     writer.close()  # a worker leaving writes what waits
     assert studio.calls["write predictions"] == 1
     assert all(versions(label_studio, task_id) == [V1] for task_id in ids.values())
-    assert results.ledger_waiting(V1, project_id, ids.values()) == 0
+    assert Ledger(redis_conn).waiting(V1, project_id, ids.values()) == 0
     assert made_current == [(project_id, V1)]
 
 
 def test_an_interactive_job_and_the_last_job_before_idling_are_written_at_once(label_studio, redis_conn):
     project_id, ids = image_project(label_studio, "At once", CONFIG,
                                     {"opened": PALETTE["cyan"], "last": PALETTE["yellow"]}, "atonce")
-    writer = BatchWriter(LabelStudio(label_studio.url, label_studio.token), ResultStore(redis_conn), max_wait=600)
+    writer = BatchWriter(LabelStudio(label_studio.url, label_studio.token), ResultStore(redis_conn), Ledger(redis_conn),
+                         max_wait=600)
     try:  # each written within 60 s, though a bulk prediction may wait 600 s here
         writer.submit(project_id, [Outgoing(ids["opened"], prediction(V1))], urgent=True)
         wait_until(lambda: versions(label_studio, ids["opened"]) == [V1], 60, what="the interactive prediction")
@@ -120,24 +126,24 @@ def test_a_write_label_studio_refuses_is_written_by_the_reconciler(label_studio,
     [task] = studio.list_tasks(project_id, "id,data", ids=[ids["refused"]])
     results.put(V1, ids["refused"], data_hash(task["data"]), prediction(V1))  # what the job kept
     refusing = LabelStudio(label_studio.url, "not-a-valid-token")
-    writer = BatchWriter(refusing, results)
+    writer = BatchWriter(refusing, results, Ledger(redis_conn))
     writer.submit(project_id, [Outgoing(ids["refused"], prediction(V1))], urgent=True)
     writer.close()
     assert refusing.calls and versions(label_studio, ids["refused"]) == []
-    assert results.ledger_waiting(V1, project_id, [ids["refused"]]) == 1  # kept, not lost
+    assert Ledger(redis_conn).waiting(V1, project_id, [ids["refused"]]) == 1  # kept, not lost
     for entry in redis_conn.zrange("prelabel:ledger", 0, -1):  # its time comes (CLAIM_TTL later)
         redis_conn.zadd("prelabel:ledger", {entry: 0})
-    done = reconcile(redis_conn, studio, results)
-    assert done["written"] == 1 and versions(label_studio, ids["refused"]) == [V1]
+    requeued = []
+    done = reconcile(studio, results, Ledger(redis_conn), lambda *lost: requeued.append(lost))
+    assert done["written"] == 1 and versions(label_studio, ids["refused"]) == [V1] and not requeued
     assert label_studio.client().projects.get(id=project_id).model_version == V1  # as the writer would have set
-    assert results.ledger_waiting(V1, project_id, [ids["refused"]]) == 0
+    assert Ledger(redis_conn).waiting(V1, project_id, [ids["refused"]]) == 0
 
 
 def test_a_failure_meeting_its_tasks_real_prediction_in_one_batch_is_dropped(label_studio, redis_conn):
     project_id, ids = image_project(label_studio, "Failure then success", CONFIG, {"healed": PALETTE["red"]}, "met")
-    failure = {**prediction(V1), "result": [], "model_version": f"{V1}-failed"}
     outcome = write_batch(LabelStudio(label_studio.url, label_studio.token), ResultStore(redis_conn), project_id,
-                          [Outgoing(ids["healed"], failure), Outgoing(ids["healed"], prediction(V1))])
+                          [Outgoing(ids["healed"], failure(V1)), Outgoing(ids["healed"], prediction(V1))])
     assert outcome.written == 1 and versions(label_studio, ids["healed"]) == [V1]
 
 
@@ -145,7 +151,7 @@ def test_no_bulk_write_carries_more_than_max_items(label_studio, redis_conn):
     project_id, ids = image_project(label_studio, "Capped", CONFIG,
                                     {"a": PALETTE["red"], "b": PALETTE["green"], "c": PALETTE["blue"]}, "capped")
     studio = LabelStudio(label_studio.url, label_studio.token)
-    writer = BatchWriter(studio, ResultStore(redis_conn), max_items=2, max_wait=60)
+    writer = BatchWriter(studio, ResultStore(redis_conn), Ledger(redis_conn), max_items=2, max_wait=60)
     writer.submit(project_id, [Outgoing(task_id, prediction(V1)) for task_id in ids.values()])
     writer.close()
     assert studio.calls["write predictions"] == 2  # 2 + 1

@@ -10,144 +10,159 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 
 class SettingsError(ValueError):
     """An environment variable holds a value of the wrong type."""
 
 
-def _env(name: str, help: str) -> dict:
-    return {"env": name, "help": help}
+# Every setting declares whether it enters model_version (prelabel.pipeline.identity builds the version from
+# these declarations; tests/test_settings_version.py fails on a setting that declares neither):
+# - _predicts: it changes what Prelabel predicts, so predictions made with another value are another model's.
+#   when="mllm" or "clip": only while that stage is on (an unused model name changes nothing).
+# - _runs: it changes how Prelabel runs (where, how fast, how safely, what it keeps), never what it predicts;
+#   secrets are always of these.
+ENTERS, ALWAYS = "model_version", "always"
+
+
+def _predicts(name: str, help: str, when: str = ALWAYS) -> dict[str, str]:
+    return {"env": name, "help": help, ENTERS: when}
+
+
+def _runs(name: str, help: str) -> dict[str, str]:
+    return {"env": name, "help": help, ENTERS: ""}
 
 
 @dataclass(frozen=True)
 class Settings:
     # What to label with.
-    vocab: str = field(default="vocab/plant-quarantine-pests.yaml", metadata=_env(
+    vocab: str = field(default="vocab/plant-quarantine-pests.yaml", metadata=_runs(
         "PRELABEL_VOCAB", "Vocabulary YAML file (vocab/README.md)."))
-    data_dir: str = field(default="var", metadata=_env(
+    data_dir: str = field(default="var", metadata=_runs(
         "PRELABEL_DATA_DIR", "Directory for the MLLM response cache, class-feature cache and learned data."))
     # Stage 1 and 2: the multimodal LLM.
-    llm_base_url: str = field(default="", metadata=_env(
+    llm_base_url: str = field(default="", metadata=_runs(
         "PRELABEL_LLM_BASE_URL", "OpenAI-compatible endpoint (OpenAI, Azure, vLLM, Ollama, Gemini); empty: MLLM off."))
-    llm_api_key: str = field(default="none", metadata=_env(
+    llm_api_key: str = field(default="none", metadata=_runs(
         "PRELABEL_LLM_API_KEY", "API key for the endpoint (local servers accept any)."))
-    llm_model: str = field(default="gpt-4o-mini", metadata=_env(
-        "PRELABEL_LLM_MODEL", "Model name as the endpoint knows it."))
-    llm_timeout: float = field(default=60.0, metadata=_env(
+    llm_model: str = field(default="gpt-4o-mini", metadata=_predicts(
+        "PRELABEL_LLM_MODEL", "Model name as the endpoint knows it.", when="mllm"))
+    llm_timeout: float = field(default=60.0, metadata=_runs(
         "PRELABEL_LLM_TIMEOUT", "Seconds one MLLM request may take before it is retried."))
-    llm_concurrency: int = field(default=8, metadata=_env(
+    llm_concurrency: int = field(default=8, metadata=_runs(
         "PRELABEL_LLM_CONCURRENCY", "MLLM requests in flight at once, per process."))
-    llm_retries: int = field(default=4, metadata=_env(
+    llm_retries: int = field(default=4, metadata=_runs(
         "PRELABEL_LLM_RETRIES", "Retries on 429, 5xx and timeouts "
         "(exponential backoff with jitter, Retry-After honoured)."))
-    llm_json_schema: bool = field(default=True, metadata=_env(
+    llm_json_schema: bool = field(default=True, metadata=_runs(
         "PRELABEL_LLM_JSON_SCHEMA", "Ask for JSON-schema output; false for servers without it "
         "(a tolerant parser reads the answer)."))
-    image_max_side: int = field(default=1024, metadata=_env(
+    image_max_side: int = field(default=1024, metadata=_predicts(
         "PRELABEL_IMAGE_MAX_SIDE", "Images are downscaled to this longest side (pixels) before they are sent."))
-    image_max_pixels: int = field(default=40_000_000, metadata=_env(
+    image_max_pixels: int = field(default=40_000_000, metadata=_runs(
         "PRELABEL_IMAGE_MAX_PIXELS", "Largest image decoded at full size (pixels); a larger JPEG is decoded at 1/2, "
         "1/4 or 1/8 scale, any other larger image is refused. Bounds a worker's memory per image."))
-    image_decodes: int = field(default=2, metadata=_env(
+    image_decodes: int = field(default=2, metadata=_runs(
         "PRELABEL_IMAGE_DECODES", "Large images (over 4 megapixels once decoded) decoded at once per process; "
         "the others wait their turn."))
-    image_max_bytes: int = field(default=50 * 1024 * 1024, metadata=_env(
+    image_max_bytes: int = field(default=50 * 1024 * 1024, metadata=_runs(
         "PRELABEL_IMAGE_MAX_BYTES", "Largest image download (bytes); a larger one fails its task."))
-    image_timeout: float = field(default=60.0, metadata=_env(
+    image_timeout: float = field(default=60.0, metadata=_runs(
         "PRELABEL_IMAGE_TIMEOUT", "Seconds one image download may take in all (connection, redirects, body)."))
-    local_files_root: str = field(default="", metadata=_env(
+    local_files_root: str = field(default="", metadata=_runs(
         "PRELABEL_LOCAL_FILES_ROOT", "Label Studio's LOCAL_FILES_DOCUMENT_ROOT as this machine sees it: its local "
         "files (/data/local-files/?d=...) are then read from disk, not downloaded (Label Studio serves about 45 "
         "images/s); empty: always downloaded."))
-    image_hosts: str = field(default="", metadata=_env(
+    image_hosts: str = field(default="", metadata=_runs(
         "PRELABEL_IMAGE_HOSTS", "Hosts task images may be fetched from besides LABEL_STUDIO_URL, comma-separated: "
         "host, host:port or *.domain (docs/security.md); empty: Label Studio and its cloud storages only."))
-    image_detail: str = field(default="auto", metadata=_env(
+    image_detail: str = field(default="auto", metadata=_predicts(
         "PRELABEL_IMAGE_DETAIL", "The image detail the MLLM is asked to use (OpenAI's low, high or auto); low costs "
         "fewest tokens. Counted in the PoC report's cost."))
-    fetch_concurrency: int = field(default=4, metadata=_env(
+    fetch_concurrency: int = field(default=4, metadata=_runs(
         "PRELABEL_FETCH_CONCURRENCY", "Images downloaded at once per worker (measured fastest against Label "
         "Studio: docs/benchmarks.md)."))
-    shortlist_above: int = field(default=50, metadata=_env(
+    shortlist_above: int = field(default=50, metadata=_predicts(
         "PRELABEL_SHORTLIST_ABOVE", "Vocabularies larger than this give each prompt a shortlist of labels, not all "
         "of them."))
-    shortlist_size: int = field(default=20, metadata=_env(
+    shortlist_size: int = field(default=20, metadata=_predicts(
         "PRELABEL_SHORTLIST_SIZE", "Labels in a shortlist: CLIP's best for the image in stage 1; the names stage 1 "
         "matched, then CLIP's best, in stage 2."))
-    stage2: bool = field(default=True, metadata=_env(
+    stage2: bool = field(default=True, metadata=_predicts(
         "PRELABEL_STAGE2", "TLAC stage 2: a text-only call picks one label when stage-1 names do not normalise."))
-    stage2_below: float = field(default=0.9, metadata=_env(
+    stage2_below: float = field(default=0.9, metadata=_predicts(
         "PRELABEL_STAGE2_BELOW", "Stage 2 runs when the best normalised stage-1 score is below this."))
     # Stage 3: CLIP fusion.
-    clip_model: str = field(default="ViT-B-32", metadata=_env(
-        "PRELABEL_CLIP_MODEL", "open_clip model name, hf-hub:org/repo, or a config .json; empty: CLIP off."))
-    clip_pretrained: str = field(default="laion2b_s34b_b79k", metadata=_env(
-        "PRELABEL_CLIP_PRETRAINED", "open_clip pretrained tag or a local checkpoint path."))
-    device: str = field(default="auto", metadata=_env(
+    clip_model: str = field(default="ViT-B-32", metadata=_predicts(
+        "PRELABEL_CLIP_MODEL", "open_clip model name, hf-hub:org/repo, or a config .json; empty: CLIP off.",
+        when="clip"))
+    clip_pretrained: str = field(default="laion2b_s34b_b79k", metadata=_predicts(
+        "PRELABEL_CLIP_PRETRAINED", "open_clip pretrained tag or a local checkpoint path.", when="clip"))
+    device: str = field(default="auto", metadata=_runs(
         "PRELABEL_DEVICE", "auto (CUDA in half precision, then MPS, then CPU), cuda, mps or cpu."))
-    torch_threads: int = field(default=0, metadata=_env(
+    torch_threads: int = field(default=0, metadata=_runs(
         "PRELABEL_TORCH_THREADS", "CPU threads for CLIP; 0: one fewer than the cores on a CPU (the MLLM's threads "
         "need one), torch's default on a GPU."))
-    fusion_features: str = field(default="image,description,guess", metadata=_env(
+    fusion_features: str = field(default="image,description,guess", metadata=_predicts(
         "PRELABEL_FUSION_FEATURES", "Query features fused (IF, DF, PF): any of image, description, guess."))
-    clip_weight: float = field(default=0.4, metadata=_env(
+    clip_weight: float = field(default=0.4, metadata=_predicts(
         "PRELABEL_CLIP_WEIGHT", "Weight of the fused CLIP score in the final score; "
         "the MLLM-normalised score gets the rest."))
-    text_encoder: str = field(default="", metadata=_env(
+    text_encoder: str = field(default="", metadata=_predicts(
         "PRELABEL_TEXT_ENCODER", "SPEC for the normaliser's embedding stage (docs/normalisation.md); empty: off."))
     # Learning from reviewers.
-    database_url: str = field(default="", metadata=_env(
+    database_url: str = field(default="", metadata=_runs(
         "PRELABEL_DATABASE_URL", "Learned data: sqlite:///PATH (one machine) or postgresql://... (workers on "
         "several machines); empty: sqlite in PRELABEL_DATA_DIR/learned.sqlite."))
-    promote_after: int = field(default=3, metadata=_env(
+    promote_after: int = field(default=3, metadata=_runs(
         "PRELABEL_PROMOTE_AFTER", "Agreeing annotations (from at least two reviewers) that promote a learned "
         "synonym without an expert."))
     # What reviewers see in Label Studio.
-    none_choice: str = field(default="None of these", metadata=_env(
+    none_choice: str = field(default="None of these", metadata=_runs(
         "PRELABEL_NONE_CHOICE", "The labeling config's choice (value or alias) for \"nothing in the vocabulary fits\": "
         "predicted when Prelabel finds no label; a reviewer's pick of it is a verdict, never a synonym."))
     # The Label Studio backend.
-    label_studio_url: str = field(default="http://localhost:8080", metadata=_env(
+    label_studio_url: str = field(default="http://localhost:8080", metadata=_runs(
         "LABEL_STUDIO_URL", "Label Studio base URL, for images and for writing predictions."))
-    label_studio_api_key: str = field(default="", metadata=_env(
+    label_studio_api_key: str = field(default="", metadata=_runs(
         "LABEL_STUDIO_API_KEY", "Legacy token or Personal Access Token of a Label Studio user."))
-    redis_url: str = field(default="redis://127.0.0.1:6379/0", metadata=_env(
+    redis_url: str = field(default="redis://127.0.0.1:6379/0", metadata=_runs(
         "REDIS_URL", "Redis for the RQ queues (shared by every service and worker)."))
-    basic_auth_user: str = field(default="", metadata=_env(
+    basic_auth_user: str = field(default="", metadata=_runs(
         "BASIC_AUTH_USER", "HTTP Basic auth user the backend requires (as set on the backend in Label Studio)."))
-    basic_auth_pass: str = field(default="", metadata=_env(
+    basic_auth_pass: str = field(default="", metadata=_runs(
         "BASIC_AUTH_PASS", "HTTP Basic auth password."))
-    sync_budget: float = field(default=20.0, metadata=_env(
+    sync_budget: float = field(default=20.0, metadata=_runs(
         "PRELABEL_SYNC_BUDGET", "Seconds /predict may wait for workers to answer in the response (Label Studio "
         "waits 100 s)."))
-    sync_tasks: int = field(default=8, metadata=_env(
+    sync_tasks: int = field(default=8, metadata=_runs(
         "PRELABEL_SYNC_TASKS", "A /predict of at most this many new tasks (opening a task, Retrieve predictions on a "
         "few) waits for them and answers in the response; larger ones are written by the workers."))
-    reconcile_after: float = field(default=90.0, metadata=_env(
+    reconcile_after: float = field(default=90.0, metadata=_runs(
         "PRELABEL_RECONCILE_AFTER", "Seconds after a /predict response until a worker checks that Label Studio "
         "stored its predictions, and writes what a lost response lost."))
-    keep_superseded: bool = field(default=False, metadata=_env(
+    keep_superseded: bool = field(default=False, metadata=_runs(
         "PRELABEL_KEEP_SUPERSEDED", "Keep Prelabel's older predictions of a task when a new model_version predicts "
         "it (by default they are removed from tasks nobody has annotated yet)."))
-    label_config_max_bytes: int = field(default=2 * 1024 * 1024, metadata=_env(
+    label_config_max_bytes: int = field(default=2 * 1024 * 1024, metadata=_runs(
         "PRELABEL_LABEL_CONFIG_MAX_BYTES", "Largest labeling config /setup and /predict parse (bytes); a larger "
         "one is refused with 413."))
-    feedback_queue_max: int = field(default=1000, metadata=_env(
+    feedback_queue_max: int = field(default=1000, metadata=_runs(
         "PRELABEL_FEEDBACK_QUEUE_MAX", "Feedback jobs waiting at most; beyond, /webhook answers 503 (a flood of "
         "webhooks cannot grow Redis without bound)."))
-    webhook_window: float = field(default=300.0, metadata=_env(
+    webhook_window: float = field(default=300.0, metadata=_runs(
         "PRELABEL_WEBHOOK_WINDOW", "Seconds a webhook naming the same action and annotations as one still "
         "waiting queues no second job."))
     # `prelabel up`: everything on one machine, without Docker.
-    label_studio_venv: str = field(default=".venvs-ls", metadata=_env(
+    label_studio_venv: str = field(default=".venvs-ls", metadata=_runs(
         "PRELABEL_LABEL_STUDIO_VENV", "Label Studio's own virtual environment for `prelabel up` (label-studio "
         "1.23.2 is installed there when missing)."))
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         environ = os.environ if environ is None else environ
-        values = {}
+        values: dict[str, Any] = {}
         for spec in fields(cls):
             name = spec.metadata["env"]
             if name in environ:
@@ -170,6 +185,14 @@ class Settings:
     def fusion_feature_set(self) -> frozenset[str]:
         return frozenset(part.strip() for part in self.fusion_features.split(",") if part.strip())
 
+    def predicting(self) -> dict[str, object]:
+        """The settings that enter model_version (declared _predicts), by name, as they enter: a stage's own
+        settings only while it is on, the fusion features as a set."""
+        on = {ALWAYS: True, "mllm": self.mllm_enabled, "clip": self.clip_enabled}
+        entering = [spec.name for spec in fields(self) if spec.metadata[ENTERS] and on[spec.metadata[ENTERS]]]
+        return {name: sorted(self.fusion_feature_set) if name == "fusion_features" else getattr(self, name)
+                for name in entering}
+
 
 def process_environment(overrides: Mapping[str, str], drop: tuple[str, ...] = ()) -> dict[str, str]:
     """The environment of a process we start (`prelabel up`): ours less `drop`, with `overrides`. Children
@@ -183,7 +206,7 @@ def documented() -> list[tuple[str, str, str]]:
     return [(spec.metadata["env"], str(spec.default), spec.metadata["help"]) for spec in fields(Settings)]
 
 
-def _convert(name: str, raw: str, kind: str):
+def _convert(name: str, raw: str, kind: str) -> str | int | float | bool:
     try:
         if kind == "bool":
             lowered = raw.strip().lower()

@@ -14,8 +14,8 @@ from rq import Worker
 from rq.job import Job
 
 from helpers import EXAMPLE_VOCAB, TEST_REDIS_URL, start_process, stop_process, wait_until
+from prelabel.delivery.results import ResultStore
 from prelabel.jobs import queues
-from prelabel.jobs.delivery import ResultStore
 from stub_llm import request_images
 
 BIN = Path(sys.executable).parent
@@ -137,6 +137,7 @@ def queue_project(redis: Redis, label_studio, project_id: int, env: dict[str, st
     worker writing the predictions (as `prelabel run` queues them)."""
     ids = [task.id for task in label_studio.client().tasks.list(project=project_id)]
     version = version_for(env)
-    ResultStore(redis).hand_over(version, ids)
-    [job] = queues.enqueue_predictions(redis, project_id, ids, version)
+    results = ResultStore(redis)
+    results.hand_over(version, ids)
+    [job] = queues.enqueue_predictions(redis, results, project_id, ids, version)
     return job

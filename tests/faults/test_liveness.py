@@ -27,13 +27,13 @@ from helpers import (
     stop_process,
     wait_until,
 )
+from prelabel.delivery.results import ResultStore
 from prelabel.jobs import queues
-from prelabel.jobs.delivery import ResultStore
-from prelabel.jobs.maintenance import WorkerRegistry
 from prelabel.parts import Parts
 from prelabel.settings import Settings
 from prelabel.studio.labelconfig import make_label_config
 from prelabel.vocabulary.vocab import load_vocabulary
+from prelabel.workers import WorkerRegistry
 
 COLOURS = {name: PALETTE[name] for name in ("red", "green", "blue", "yellow")}
 ANSWERS = {"red": "BMSB", "green": "rice weevil", "blue": "maize weevil", "yellow": "codling moth"}
@@ -65,8 +65,9 @@ def predicted(label_studio, task_ids: list[int], version: str) -> bool:
 
 
 def queue_like_prelabel_run(redis: Redis, project_id: int, task_ids: list[int], version: str) -> list[Job]:
-    ResultStore(redis).hand_over(version, task_ids)
-    return queues.enqueue_predictions(redis, project_id, task_ids, version)
+    results = ResultStore(redis)
+    results.hand_over(version, task_ids)
+    return queues.enqueue_predictions(redis, results, project_id, task_ids, version)
 
 
 def test_a_killed_workers_job_is_run_by_another_worker(label_studio, stub_llm, redis, tmp_path):

@@ -85,7 +85,7 @@ def test_hostile_candidates_through_the_pipeline_cache_and_store(tmp_path, store
         pipeline.close()
     assert not first.failed and first.label == BMSB, first.errors
     assert again.cached and stub.calls == calls and again.evidence == first.evidence
-    texts = [c["text"] for c in first.evidence["candidates"]]
+    texts = [c["text"] for c in first.evidence.to_dict()["candidates"]]
     assert texts == ["BMSB", "\ufffdbug", "brown marmorated[31m stink bug", "marble bug here", "BMSB",
                      "A bug[0m\non a leaf\ufffd."]  # the classification, the candidates, the description
     [(cached,)] = sqlite3.connect(tmp_path / "var" / "mllm-cache.sqlite").execute("SELECT value FROM responses")
@@ -94,8 +94,8 @@ def test_hostile_candidates_through_the_pipeline_cache_and_store(tmp_path, store
     assert json.loads(content)["candidates"] == ["\ufffdbug", "brown marmorated[31m stink bug", "marble bug here",
                                                  "BMSB"]
     store.save_prediction_evidence([{"task_id": 1, "project_id": 1, "model_version": "v", "vocabulary_version": "x",
-                                     "label": first.label, "evidence": first.evidence}])
-    assert store.prediction_evidence(1)["evidence"] == json.loads(json.dumps(first.evidence))
+                                     "label": first.label, "evidence": first.evidence.to_dict()}])
+    assert store.prediction_evidence(1)["evidence"] == json.loads(json.dumps(first.evidence.to_dict()))
 
 
 def test_a_10_mb_data_url_becomes_a_short_reason_and_short_log_lines(tmp_path, caplog):

@@ -54,7 +54,7 @@ def test_a_flood_of_identical_webhooks_queues_one_job(app, redis_conn):
 def test_the_feedback_queue_is_bounded_with_a_clear_503(app, redis_conn):
     client = app.test_client()
     answers = [client.post("/webhook", json={"action": "ANNOTATION_CREATED", "project": {"id": 1},
-                                             "annotation": {"id": number}}) for number in range(80)]
+                                             "annotation": {"id": number}}) for number in range(1, 81)]
     codes = [answer.status_code for answer in answers]
     assert codes == [202] * 50 + [503] * 30
     assert answers[-1].json["error"] == ("the feedback queue is full (50 jobs waiting, "
@@ -63,7 +63,7 @@ def test_the_feedback_queue_is_bounded_with_a_clear_503(app, redis_conn):
     assert queues.queue(redis_conn, queues.FEEDBACK).count == 50
     # A refused webhook leaves no marker: once there is room, the same webhook is queued.
     queues.queue(redis_conn, queues.FEEDBACK).empty()
-    last = {"action": "ANNOTATION_CREATED", "project": {"id": 1}, "annotation": {"id": 79}}
+    last = {"action": "ANNOTATION_CREATED", "project": {"id": 1}, "annotation": {"id": 80}}
     assert client.post("/webhook", json=last).status_code == 202
 
 

@@ -113,7 +113,7 @@ def run(project_id: int, all_tasks: bool, task_list: str | None, wait: bool) -> 
                  f"{queued.skipped} already pre-labelled as {queued.model_version}")
         if not (wait and queued.jobs):
             return
-        outcome = bulk.follow(parts.redis, queued.jobs, echo=echo_err)
+        outcome = bulk.follow(parts, queued.jobs, echo=echo_err)
     echo_err(outcome.summary())
     if outcome.failed_jobs:
         sys.exit(1)
@@ -130,7 +130,7 @@ def list_jobs(requeue: bool) -> None:
     from prelabel.jobs import bulk
 
     with open_parts(read_settings()) as parts:
-        for line in bulk.describe_queues(parts.redis, requeue=requeue):
+        for line in bulk.describe_queues(parts, requeue=requeue):
             click.echo(line)
 
 

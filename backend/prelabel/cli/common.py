@@ -10,9 +10,9 @@ import click
 
 from prelabel.parts import Parts
 from prelabel.pipeline.clip import ClipLoadError
-from prelabel.pipeline.descriptions import DescriptionsError
 from prelabel.pipeline.encoders import SpecError
 from prelabel.settings import Settings, SettingsError
+from prelabel.vocabulary.descriptions import DescriptionsError
 from prelabel.vocabulary.vocab import VocabError, Vocabulary, load_vocabulary
 
 # Everything a bad setting, file or model name can raise while the parts are built: exit 2, message on stderr.

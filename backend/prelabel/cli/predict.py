@@ -114,12 +114,12 @@ def predict(vocab_path: str | None, images: tuple[str, ...], out_path: str, conf
         with tqdm(total=len(inputs), unit="image", file=sys.stderr, disable=None) as bar:
             predictions = pipeline.predict(inputs, progress=lambda _: bar.update())
         pipeline.close()
-    model_version = str(pipeline.model_version)
+    version = pipeline.model_version
     tasks = [import_task(p, local_files_url(p.ref, Path(image_root)) if image_root else str(p.ref),
-                         model_version, control) for p in predictions]
+                         version, control) for p in predictions]
     Path(out_path).write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
     summary = summarise(predictions, pipeline.mllm, time.perf_counter() - started)
-    report_summary(summary, predictions, out_path, model_version)
+    report_summary(summary, predictions, out_path, str(version))
 
 
 def report_summary(summary: dict, predictions: list[ImagePrediction], out_path: str, model_version: str) -> None:

@@ -54,9 +54,9 @@ Example:
 @click.option("--force", is_flag=True, help="Describe every label again, asking the MLLM past its cache.")
 def describe(vocab_path: str | None, force: bool) -> None:
     """Write five class descriptions per label with the MLLM into <vocab>.descriptions.yaml, after checks."""
-    from prelabel.pipeline.descriptions import DescriptionsError, class_name, describe_vocabulary, descriptions_path
     from prelabel.pipeline.factory import mllm_client
     from prelabel.pipeline.mllm import MLLMError
+    from prelabel.vocabulary.descriptions import DescriptionsError, class_name, describe_vocabulary, descriptions_path
     from prelabel.vocabulary.screening import check_description
 
     settings = read_settings(vocab=vocab_path)

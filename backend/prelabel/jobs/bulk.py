@@ -7,14 +7,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from redis import Redis
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from prelabel.jobs import queues
-from prelabel.jobs.delivery import ResultStore
-from prelabel.jobs.maintenance import WorkerRegistry
-from prelabel.metrics import Metrics
 from prelabel.parts import Parts
 from prelabel.studio.client import prediction_versions
 from prelabel.studio.labelconfig import read_label_config
@@ -36,14 +32,14 @@ def queue_project(parts: Parts, project_id: int, wanted: set[int] | None) -> Que
     version, studio = str(in_force.model_version), parts.studio
     project = studio.project(project_id)
     read_label_config(project.label_config or "", in_force.vocabulary)  # a config Prelabel cannot use stops here
-    results = ResultStore(parts.redis)
+    results = parts.results
     selected, skipped, jobs = 0, 0, []
     batch: list[int] = []
 
     def flush() -> None:
         nonlocal selected, batch
         results.hand_over(version, batch)
-        jobs.extend(queues.enqueue_predictions(parts.redis, project_id, batch, version))
+        jobs.extend(queues.enqueue_predictions(parts.redis, results, project_id, batch, version))
         selected += len(batch)
         batch = []
 
@@ -72,13 +68,13 @@ class Outcome:
     causes: Counter = field(default_factory=Counter)  # failures by cause
     failed_jobs: list[str] = field(default_factory=list)
 
-    def add(self, result: dict) -> None:
-        self.tasks += result.get("tasks", 0)
-        self.labelled += result.get("labelled", 0)
-        self.none += result.get("none", 0)
-        self.delivered += result.get("delivering", 0)
-        self.causes.update(result.get("failures_by_cause", {}))
-        unexplained = len(result.get("failed", {})) - sum(result.get("failures_by_cause", {}).values())
+    def add(self, result: queues.PredictionJobResult) -> None:
+        self.tasks += result.tasks
+        self.labelled += result.labelled
+        self.none += result.none
+        self.delivered += result.delivering
+        self.causes.update(result.failures_by_cause)
+        unexplained = len(result.failed) - sum(result.failures_by_cause.values())
         if unexplained > 0:  # tasks that could not even be read back from Label Studio
             self.causes["task:unavailable"] += unexplained
 
@@ -98,7 +94,7 @@ class Outcome:
         return text
 
 
-def follow(redis: Redis, queued: list[Job], echo: Callable[[str], None], poll: float = 0.5,
+def follow(parts: Parts, queued: list[Job], echo: Callable[[str], None], poll: float = 0.5,
            write_wait: float = WRITE_WAIT) -> Outcome:
     """A progress bar until every job has finished or failed for good; then the jobs' predictions, until Label
     Studio holds them (the workers write them in bulk after their jobs end) or `write_wait` seconds have passed."""
@@ -106,7 +102,7 @@ def follow(redis: Redis, queued: list[Job], echo: Callable[[str], None], poll: f
 
     total = sum(job.meta.get("total", 0) for job in queued)
     warned = False
-    registry = WorkerRegistry(redis)
+    registry = parts.workers
     with tqdm(total=total, unit="task", disable=None) as bar:
         while True:
             for job in queued:
@@ -124,23 +120,23 @@ def follow(redis: Redis, queued: list[Job], echo: Callable[[str], None], poll: f
     writing: list[tuple[str, int, list[int]]] = []  # (model_version, project, task ids) of finished jobs
     for job, status in zip(queued, statuses, strict=True):
         if status == JobStatus.FINISHED:
-            result = job.return_value() or {}
+            result = queues.PredictionJobResult.from_json(job.return_value())
             outcome.add(result)
-            writing.append((str(result.get("model_version")), job.kwargs["project_id"], job.kwargs["task_ids"]))
+            writing.append((result.model_version, job.kwargs["project_id"], job.kwargs["task_ids"]))
         else:
             outcome.failed_jobs.append(job.id)
-    results, deadline = ResultStore(redis), time.monotonic() + write_wait
+    ledger, deadline = parts.ledger, time.monotonic() + write_wait
     while True:
-        outcome.unconfirmed = sum(results.ledger_waiting(*entry) for entry in writing)
+        outcome.unconfirmed = sum(ledger.waiting(*entry) for entry in writing)
         if not outcome.unconfirmed or time.monotonic() > deadline:
             return outcome
         time.sleep(poll)
 
 
-def describe_queues(redis: Redis, requeue: bool = False) -> list[str]:
+def describe_queues(parts: Parts, requeue: bool = False) -> list[str]:
     """Each queue with its workers (by heartbeat), jobs and failed jobs; then images that failed, by cause."""
     lines = []
-    serving = WorkerRegistry(redis).serving()
+    redis, serving = parts.redis, parts.workers.serving()
     for name in queues.QUEUES:
         queue = queues.queue(redis, name)
         failed = FailedJobRegistry(queue=queue)
@@ -157,7 +153,7 @@ def describe_queues(redis: Redis, requeue: bool = False) -> list[str]:
             if requeue:
                 failed.requeue(job_id)
                 lines.append(f"  requeued {job_id}")
-    causes = Metrics(redis).labelled("images_failed_total", "cause")
+    causes = parts.metrics.labelled("images_failed_total", "cause")
     if causes:
         lines.append("images that failed (tried again on the next request), by cause: " + ", ".join(
             f"{cause} {count:g}" for cause, count in sorted(causes.items(), key=lambda kv: -kv[1])))

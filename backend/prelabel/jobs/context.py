@@ -1,15 +1,22 @@
-"""What one worker process keeps between jobs: the shared parts, and the models loaded once."""
+"""What one worker process keeps between jobs: the shared parts, and the models loaded once; and how a job
+reaches it.
+
+The worker (prelabel.jobs.worker) sets the context it serves with while it runs a job, in a ContextVar, as rq
+keeps its current job (`rq.get_current_job`); a job body asks `worker_context()`. Jobs are queued with plain
+arguments only, so any worker sharing the Redis can run them.
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
-from prelabel.jobs.delivery import ResultStore
-from prelabel.jobs.writer import BatchWriter
+from prelabel.delivery.writer import BatchWriter
 from prelabel.learning.rules import Learning
-from prelabel.metrics import Metrics
 from prelabel.parts import Parts
 from prelabel.pipeline.factory import build_pipeline
 from prelabel.pipeline.pipeline import Pipeline
@@ -22,13 +29,13 @@ CONFIG_TTL = 30.0
 
 
 class WorkerContext:
-    """Built once per worker process (prelabel.jobs.worker) and handed to every job as its first argument."""
+    """Built once per worker process (prelabel.jobs.worker) and set for every job it runs (`worker_context()`)."""
 
     def __init__(self, parts: Parts):
         self.parts = parts
         self.settings = parts.settings
-        self.results = ResultStore(parts.redis)
-        self.metrics = Metrics(parts.redis)
+        self.results = parts.results
+        self.metrics = parts.metrics
         self._pipeline: Pipeline | None = None
         self._controls: dict[int, tuple[float, str, Control, str | None]] = {}
 
@@ -45,8 +52,8 @@ class WorkerContext:
 
     @functools.cached_property
     def writer(self) -> BatchWriter:
-        """Every job's outgoing predictions, written in bulk across jobs (prelabel.jobs.writer)."""
-        return BatchWriter(self.parts.studio, self.results, self.settings.keep_superseded,
+        """Every job's outgoing predictions, written in bulk across jobs (prelabel.delivery.writer)."""
+        return BatchWriter(self.parts.studio, self.results, self.parts.ledger, self.settings.keep_superseded,
                            after_write=self.ensure_model_version)
 
     @functools.cached_property
@@ -85,3 +92,24 @@ class WorkerContext:
         if self._pipeline is not None:
             self._pipeline.close()
         self.parts.close()
+
+
+_serving: ContextVar[WorkerContext | None] = ContextVar("prelabel_worker_context", default=None)
+
+
+@contextmanager
+def serving(context: WorkerContext) -> Iterator[WorkerContext]:
+    """While the worker runs a job: `worker_context()` answers `context`."""
+    token = _serving.set(context)
+    try:
+        yield context
+    finally:
+        _serving.reset(token)
+
+
+def worker_context() -> WorkerContext:
+    """The context of the worker running the current job."""
+    context = _serving.get()
+    if context is None:
+        raise RuntimeError("this job needs Prelabel's worker: run it with `prelabel worker`")
+    return context

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from prelabel.jobs import admission
-from prelabel.jobs.context import WorkerContext
+from prelabel.jobs.context import worker_context
 from prelabel.learning.feedback import record_feedback
 
 
-def handle_feedback(ctx: WorkerContext, action: str, project_id: int | None, annotation_ids: list[int]) -> dict:
+def handle_feedback(action: str, project_id: int | None, annotation_ids: list[int]) -> dict:
+    ctx = worker_context()
     admission.started(ctx.parts.redis, action, project_id, annotation_ids)  # an identical webhook is news again
     return record_feedback(ctx.parts.studio, ctx.learning, action, project_id, annotation_ids,
                            ctx.settings.none_choice)

@@ -1,10 +1,10 @@
 """The prediction jobs: pre-label tasks and deliver their predictions; keep project.model_version ours.
 
-Each job function takes the worker's context first (prelabel.jobs.worker hands it in) and plain arguments
-after it, so any worker sharing the Redis can run it. A job trusts nothing it was queued with but task ids: it
+Each job function takes plain arguments and asks the running worker for its context (prelabel.jobs.context), so
+any worker sharing the Redis can run it. A job trusts nothing it was queued with but task ids: it
 reads the tasks' data and the project's labeling config back from Label Studio, so data posted to /predict
 can neither choose the image a prediction is made from nor what is written. Every job is idempotent: results
-are kept per (model_version, task, task data), and writes go through prelabel.jobs.writer, which reads back
+are kept per (model_version, task, task data), and writes go through prelabel.delivery.writer, which reads back
 what Label Studio already holds.
 """
 
@@ -18,16 +18,16 @@ from collections.abc import Callable
 from rq import get_current_job
 from rq.job import Job
 
-from prelabel.jobs.context import WorkerContext
-from prelabel.jobs.delivery import data_hash
-from prelabel.jobs.queues import INTERACTIVE
-from prelabel.jobs.writer import Outgoing
-from prelabel.pipeline.identity import FAILED_SUFFIX, ModelVersion
+from prelabel.delivery.results import data_hash
+from prelabel.delivery.writer import Outgoing
+from prelabel.jobs.context import WorkerContext, worker_context
+from prelabel.jobs.queues import INTERACTIVE, PredictionJobResult
+from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.pipeline import Pipeline
-from prelabel.pipeline.result import FAILED, LABEL, ImageInput, ImagePrediction
+from prelabel.pipeline.result import FAILED, LABEL, NONE, ImageInput, ImagePrediction
 from prelabel.studio.client import StudioError, prediction_versions
 from prelabel.studio.labelconfig import Control
-from prelabel.studio.predictions import prediction_json
+from prelabel.studio.predictions import studio_prediction
 
 log = logging.getLogger(__name__)
 MAX_SOURCE = 300  # characters of an image value kept in evidence and logs (a data URL can be megabytes)
@@ -37,11 +37,14 @@ class VersionMismatch(RuntimeError):
     """The worker's settings differ from the service's: its predictions would be mislabelled."""
 
 
-def predict_tasks(ctx: WorkerContext, project_id: int, task_ids: list[int], model_version: str) -> dict:
-    """Pre-label tasks of a project; keep every decision; write those handed over to workers."""
+def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> dict:
+    """Pre-label tasks of a project; keep every decision; write those handed over to workers. Returns a
+    PredictionJobResult's JSON."""
+    ctx = worker_context()
     pipeline = ctx.pipeline()
     job = get_current_job()
-    version = _version_to_predict(ctx, pipeline, task_ids, model_version, job)
+    predicting = _version_to_predict(ctx, pipeline, task_ids, model_version, job)
+    version = str(predicting)
     control = ctx.control_of(project_id, pipeline.vocabulary)
     started, before, calls_before = time.perf_counter(), _mllm_counts(pipeline), Counter(ctx.parts.studio.calls)
     tasks, outcome = _read_back(ctx, project_id, task_ids, version)
@@ -60,7 +63,7 @@ def predict_tasks(ctx: WorkerContext, project_id: int, task_ids: list[int], mode
 
     def done(prediction: ImagePrediction) -> None:
         task_id = prediction.ref
-        found = prediction_json(prediction, version, control)
+        found = studio_prediction(prediction, predicting, control)
         if prediction.state == FAILED:
             # Shown to the reviewer, never cached: always written here (the writer reads back what Label Studio
             # holds, so a failure repeated is not written twice), and only signalled to a /predict that waits
@@ -87,11 +90,10 @@ def predict_tasks(ctx: WorkerContext, project_id: int, task_ids: list[int], mode
                         prediction.reason[:MAX_SOURCE])
             outcome[prediction.ref] = prediction.reason
     states = Counter(p.state for p in predictions)
-    return {"tasks": len(task_ids), "labelled": states[LABEL], "none": states["none"], "reused": len(reused),
-            "delivering": sum(not item.prediction["model_version"].endswith(FAILED_SUFFIX) for item in delivering),
-            "failed": outcome,
-            "failures_by_cause": dict(Counter(p.failure_cause for p in predictions if p.failed)),
-            "model_version": version}
+    return PredictionJobResult(
+        version, tasks=len(task_ids), labelled=states[LABEL], none=states[NONE], reused=len(reused),
+        delivering=sum(not item.prediction.failed for item in delivering), failed=outcome,
+        failures_by_cause=dict(Counter(str(p.failure_cause) for p in predictions if p.failed))).to_json()
 
 
 def _progress(job: Job | None, predictions: list[ImagePrediction], prediction: ImagePrediction) -> None:
@@ -136,13 +138,13 @@ def _loader(ctx: WorkerContext, task_id: int, data: dict, control: Control) -> C
 
 
 def _version_to_predict(ctx: WorkerContext, pipeline: Pipeline, task_ids: list[int], queued: str,
-                        job: Job | None) -> str:
+                        job: Job | None) -> ModelVersion:
     """The job's model_version, or the current one when only the vocabulary moved on since it was queued (a
     synonym promoted meanwhile): the tasks are still wanted, at the version in force. Different settings would
     mislabel predictions: that fails for good."""
     current = pipeline.model_version
     if str(current) == queued:
-        return queued
+        return current
     asked = ModelVersion.parse(queued)
     if asked is None or not current.same_settings(asked):
         if job is not None:
@@ -151,20 +153,14 @@ def _version_to_predict(ctx: WorkerContext, pipeline: Pipeline, task_ids: list[i
                               "and the workers the same settings and class descriptions")
     log.info("the vocabulary moved on since this job was queued: predicting as %s, not %s", current, queued)
     ctx.results.hand_over(str(current), [t for t in task_ids if ctx.results.handed_over(queued, t)])
-    return str(current)
+    return current
 
 
 def evidence_row(prediction: ImagePrediction, project_id: int, version: str, vocabulary_version: str) -> dict:
     """What feedback and the PoC report need later: raw MLLM strings, how each normalised, the stage scores,
     the outcome and its reason, and what it cost."""
     return {"task_id": prediction.ref, "project_id": project_id, "model_version": version,
-            "vocabulary_version": vocabulary_version, "label": prediction.label,
-            "evidence": {"candidates": prediction.evidence.get("candidates", []),
-                         "stage1": prediction.evidence.get("stage1"), "stage2": prediction.evidence.get("stage2"),
-                         "vetoed": prediction.evidence.get("vetoed", []), "stage_scores": prediction.stage_scores,
-                         "state": prediction.state, "reason": prediction.reason, "score": round(prediction.score, 4),
-                         "ranking": [[label, round(score, 4)] for label, score in prediction.ranking],
-                         "errors": prediction.errors, "usage": prediction.usage}}
+            "vocabulary_version": vocabulary_version, "label": prediction.label, "evidence": prediction.evidence_json()}
 
 
 def _count(ctx: WorkerContext, before: tuple[int, int, int], pipeline: Pipeline,
@@ -184,7 +180,7 @@ def _mllm_counts(pipeline: Pipeline) -> tuple[int, int, int]:
     return (stats.calls, stats.cache_hits, stats.tokens) if stats else (0, 0, 0)
 
 
-def sync_model_version(ctx: WorkerContext, project_id: int, model_version: str) -> str:
+def sync_model_version(project_id: int, model_version: str) -> str:
     """Set project.model_version to ours (Label Studio sets it to the backend's title when one is added)."""
-    ctx.parts.studio.ensure_model_version(project_id, model_version)
+    worker_context().parts.studio.ensure_model_version(project_id, model_version)
     return model_version

@@ -8,12 +8,15 @@ serves them: people waiting come first.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from redis import Redis
 from rq import Queue, Retry
 from rq.job import Job
 
-from prelabel.jobs.delivery import ResultStore
+from prelabel.delivery.results import ResultStore
 
 INTERACTIVE, PREDICT, FEEDBACK = "prelabel-interactive", "prelabel-predict", "prelabel-feedback"
 QUEUES = (INTERACTIVE, PREDICT, FEEDBACK)
@@ -31,15 +34,40 @@ FEEDBACK_FAILURE_TTL = 3 * 24 * 3600
 RETRY = Retry(max=5, interval=[5, 15, 30, 60, 120])
 
 
+@dataclass(frozen=True)
+class PredictionJobResult:
+    """What a prediction job returns. rq keeps it as plain JSON-like data (to_json), so a result outlives a move
+    of this class and any worker's result reads back (from_json)."""
+
+    model_version: str
+    tasks: int = 0
+    labelled: int = 0
+    none: int = 0
+    reused: int = 0  # kept results delivered again, not predicted
+    delivering: int = 0  # predictions handed to the worker's writer (not the failures shown)
+    failed: dict[int, str] = field(default_factory=dict)  # task -> why it was not pre-labelled
+    failures_by_cause: dict[str, int] = field(default_factory=dict)  # "stage:cause" -> images
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> PredictionJobResult:
+        data = data or {}
+        return cls(str(data.get("model_version")), int(data.get("tasks", 0)), int(data.get("labelled", 0)),
+                   int(data.get("none", 0)), int(data.get("reused", 0)), int(data.get("delivering", 0)),
+                   {int(task): str(why) for task, why in (data.get("failed") or {}).items()},
+                   {str(cause): int(count) for cause, count in (data.get("failures_by_cause") or {}).items()})
+
+
 def queue(redis: Redis, name: str) -> Queue:
     return Queue(name, connection=redis)
 
 
-def enqueue_predictions(redis: Redis, project_id: int, task_ids: list[int], version: str,
+def enqueue_predictions(redis: Redis, results: ResultStore, project_id: int, task_ids: list[int], version: str,
                         queue_name: str = PREDICT) -> list[Job]:
     """Queue tasks in jobs of TASKS_PER_JOB; a task already queued for this model_version in a job that still
     lives is not queued again. Jobs carry task ids only: the worker reads the tasks back from Label Studio."""
-    results = ResultStore(redis)
     jobs: list[Job] = []
     chunk: list[int] = []
     job_id = uuid.uuid4().hex

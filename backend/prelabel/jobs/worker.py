@@ -1,14 +1,15 @@
 """`prelabel worker`: an RQ worker that loads the models once and hands them to every job it runs.
 
 rq's default Worker forks a child per job: CUDA does not survive a fork, and reloading CLIP per job costs
-seconds. PrelabelWorker is a SimpleWorker (jobs run in the worker process itself) whose jobs receive the
-worker's context as their first argument, so no job builds anything from the environment and nothing is kept
-in a module global. Run one per GPU or CPU box; all of them share the one Redis (docs/operations.md, "Scaling out").
+seconds. PrelabelWorker is a SimpleWorker (jobs run in the worker process itself) that sets its context for each
+job it runs (prelabel.jobs.context.worker_context, a ContextVar as rq's own current job), so no job builds
+anything from the environment and nothing is kept in a module global. Run one per GPU or CPU box; all of them
+share the one Redis (docs/operations.md, "Scaling out").
 
 Liveness: a thread beats every few seconds, for rq (the running job's execution, with a short TTL) and for
 Prelabel (the worker registry the service counts); every MAINTENANCE_EVERY seconds it runs rq's registry
 cleanup, which retries a job whose worker was killed once its heartbeat lapses (within about a minute), and the
-reconciler (prelabel.jobs.maintenance). rq alone cleans only between jobs or after a seven-minute idle wait.
+reconciler (prelabel.delivery.reconciler). rq alone cleans only between jobs or after a seven-minute idle wait.
 """
 
 from __future__ import annotations
@@ -25,38 +26,25 @@ from rq.queue import Queue
 from rq.scheduler import RQScheduler
 from rq.worker import WorkerStatus
 
-from prelabel.jobs import maintenance
-from prelabel.jobs.context import WorkerContext
-from prelabel.jobs.queues import INTERACTIVE, PREDICT, queue
+from prelabel.delivery import reconciler
+from prelabel.jobs.context import WorkerContext, serving
+from prelabel.jobs.queues import INTERACTIVE, PREDICT, enqueue_predictions, queue
 from prelabel.parts import Parts
 from prelabel.redact import Redactor, protect_logs, secrets_of
 from prelabel.settings import Settings
+from prelabel.workers import BEAT_EVERY
 
 log = logging.getLogger(__name__)
 JOB_HEARTBEAT_TTL = 40  # a job not heard of for this long is abandoned (its worker died) and retried
 MAINTENANCE_EVERY = 20  # seconds between rq's registry cleanups and reconciler runs, across all workers
 
 
-class PrelabelJob(Job):
-    """A job whose function is called with the running worker's context first."""
-
-    context: WorkerContext | None = None
-
-    def _execute(self) -> Any:
-        # rq 3 calls _execute() from perform(); pinned to rq 3 in pyproject.toml for that reason.
-        if self.context is None:
-            raise RuntimeError(f"job {self.id} needs Prelabel's worker: run it with `prelabel worker`")
-        return self.func(self.context, *self.args, **self.kwargs)
-
-
 class PrelabelWorker(SimpleWorker):
-    job_class = PrelabelJob
-
     def __init__(self, queues: list[Queue], context: WorkerContext, **kwargs: Any):
         super().__init__(queues, connection=context.parts.redis, maintenance_interval=MAINTENANCE_EVERY, **kwargs)
         self.context = context
         self.redact = Redactor(secrets_of(context.settings))
-        self.registry = maintenance.WorkerRegistry(context.parts.redis)
+        self.registry = context.parts.workers
         # rq's scheduler (retries after their backoff), run by the heartbeat thread rather than in a forked process:
         # a killed worker's forked scheduler held its lock and delayed every retry by minutes; here the lock lasts
         # a minute and is refreshed at every beat.
@@ -76,12 +64,11 @@ class PrelabelWorker(SimpleWorker):
             self.retries.release_locks()
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        if isinstance(job, PrelabelJob):
-            job.context = self.context
         execution = self.prepare_execution(job)
         self._running = (job, execution)
         try:
-            self.perform_job(job, queue, execution)
+            with serving(self.context):
+                self.perform_job(job, queue, execution)
         finally:
             self._running = None
         try:
@@ -97,7 +84,7 @@ class PrelabelWorker(SimpleWorker):
 
     def _beat(self) -> None:
         beats = 0
-        while not self._stopped.wait(0 if beats == 0 else maintenance.BEAT_EVERY):
+        while not self._stopped.wait(0 if beats == 0 else BEAT_EVERY):
             beats += 1
             try:
                 self.registry.beat(self.name, self.queue_names())
@@ -107,14 +94,22 @@ class PrelabelWorker(SimpleWorker):
                 running = self._running
                 if running is not None:
                     self.maintain_heartbeats(*running)
-                if beats % int(MAINTENANCE_EVERY / maintenance.BEAT_EVERY) == 0:
+                if beats % int(MAINTENANCE_EVERY / BEAT_EVERY) == 0:
                     # rq cleans its registries (and retries abandoned jobs) only between jobs and after a long
                     # idle wait: here it happens every MAINTENANCE_EVERY seconds, busy or idle.
                     self.clean_registries()
-                    maintenance.run_if_due(self.connection, self.context.parts.studio, self.context.results,
-                                           self.context.settings.keep_superseded)
+                    self._reconcile()
             except Exception:  # Redis or Label Studio away for a moment: the next beat tries again
                 log.warning("heartbeat or maintenance failed", exc_info=True)
+
+    def _reconcile(self) -> None:
+        parts = self.context.parts
+
+        def requeue(project_id: int, task_ids: list[int], version: str) -> None:
+            enqueue_predictions(parts.redis, parts.results, project_id, task_ids, version, PREDICT)
+
+        reconciler.run_if_due(parts.redis, parts.studio, parts.results, parts.ledger, requeue,
+                              parts.settings.keep_superseded)
 
     def handle_job_failure(self, job: Job, queue: Queue, started_job_registry=None, exc_string: str = "",
                            execution=None) -> None:

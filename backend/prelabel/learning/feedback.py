@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from prelabel.learning.rules import Learning, verdicts
+from prelabel.pipeline.result import Evidence, ImagePrediction
 from prelabel.studio.client import LabelStudio, StudioError
 from prelabel.studio.labelconfig import DEFAULT_NONE_CHOICE, LabelConfigError, read_label_config
 from prelabel.text import NAME, clean
@@ -80,8 +81,8 @@ def _annotation(studio: LabelStudio, learning: Learning, annotation_id: int, pro
         return {"annotation": annotation_id, "status": "unusable config", "detail": str(exc)}
     label = annotated_label(annotation, control)
     kept = learning.store.prediction_evidence(annotation.task)
-    candidates = [c for c in (kept or {}).get("evidence", {}).get("candidates", [])
-                  if c.get("source") != "description"]
+    evidence = ImagePrediction.from_dict(kept["evidence"]).evidence if kept else Evidence()
+    candidates = [c for c in evidence.candidates if c.source != "description"]
     nothing_fits = control.is_none(label)
     found = verdicts(label, bool(annotation.was_cancelled), label in vocabulary.label_values, candidates,
                      learning.normalizer, nothing_fits=nothing_fits)

@@ -12,9 +12,9 @@ import logging
 from dataclasses import dataclass
 
 from prelabel.learning.store import LearnedStore
-from prelabel.pipeline.descriptions import class_texts_for
 from prelabel.pipeline.identity import ModelVersion, model_version
 from prelabel.settings import Settings
+from prelabel.vocabulary.descriptions import class_texts_for
 from prelabel.vocabulary.suggested import accepted_names, load_suggestions, suggested_path
 from prelabel.vocabulary.vocab import Vocabulary, load_vocabulary, with_learned, with_suggested
 

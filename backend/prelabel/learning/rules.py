@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from prelabel import text
 from prelabel.learning.store import LearnedStore
+from prelabel.pipeline.result import NamedMatch
 from prelabel.vocabulary import textnorm
 from prelabel.vocabulary.normalize import ALIAS, EXACT, LEARNED, RULE, Normalizer
 
@@ -61,7 +62,7 @@ class Verdict:
     label: str | None = None
 
 
-def verdicts(label: str | None, cancelled: bool, in_vocabulary: bool, candidates: list[dict],
+def verdicts(label: str | None, cancelled: bool, in_vocabulary: bool, candidates: list[NamedMatch],
              normalizer: Normalizer, nothing_fits: bool = False) -> list[Verdict]:
     """Compare the annotated label with the prediction evidence (each candidate: text, label, method).
     `nothing_fits`: the reviewer chose the config's "none of these": one verdict, no string learned."""
@@ -74,16 +75,16 @@ def verdicts(label: str | None, cancelled: bool, in_vocabulary: bool, candidates
     if not candidates:
         return [Verdict("no_evidence", label=label)]
     if not in_vocabulary:
-        return [Verdict("new_class", c["text"], label) for c in candidates] or [Verdict("new_class", label=label)]
+        return [Verdict("new_class", c.text, label) for c in candidates] or [Verdict("new_class", label=label)]
     found, seen = [], set()
     for candidate in candidates:
-        if key_of(candidate["text"]) in seen:
+        if key_of(candidate.text) in seen:
             continue  # the classification is often among the candidates too: one string, one verdict
-        seen.add(key_of(candidate["text"]))
-        if candidate.get("label") == label:
-            found.append(Verdict("confirmation", candidate["text"], label))
-        elif learnable(candidate["text"], normalizer):
-            found.append(Verdict("synonym", candidate["text"], label))
+        seen.add(key_of(candidate.text))
+        if candidate.label == label:
+            found.append(Verdict("confirmation", candidate.text, label))
+        elif learnable(candidate.text, normalizer):
+            found.append(Verdict("synonym", candidate.text, label))
     return found
 
 

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import requests
+from redis import Redis
 
 from prelabel.local import processes
 from prelabel.local.processes import Started
-from prelabel.parts import connect_redis
 
 
 class ServiceError(RuntimeError):
@@ -54,12 +54,8 @@ def launch_worker(env: dict[str, str], log: Path, fingerprint: str, name: str) -
                            fingerprint=fingerprint)
 
 
-def wait_redis(started: Started, url: str, timeout: float = 30) -> None:
-    redis = connect_redis(url)
-    try:
-        _wait(started, timeout, "Redis", lambda: bool(redis.ping()))
-    finally:
-        redis.close()
+def wait_redis(started: Started, redis: Redis, timeout: float = 30) -> None:
+    _wait(started, timeout, "Redis", lambda: bool(redis.ping()))
 
 
 def wait_backend(started: Started, url: str, auth: tuple[str, str], timeout: float = 60) -> None:
@@ -69,16 +65,12 @@ def wait_backend(started: Started, url: str, auth: tuple[str, str], timeout: flo
     _wait(started, timeout, "prelabel serve", answers)
 
 
-def wait_worker(started: Started, redis_url: str, name: str, timeout: float = 600) -> None:
+def wait_worker(started: Started, redis: Redis, name: str, timeout: float = 600) -> None:
     """Until the worker has registered: it loads its models (CLIP) first, which may take a while."""
     from rq import Worker
 
-    redis = connect_redis(redis_url)
-    try:
-        _wait(started, timeout, "prelabel worker",
-              lambda: any(worker.name == name for worker in Worker.all(connection=redis)))
-    finally:
-        redis.close()
+    _wait(started, timeout, "prelabel worker",
+          lambda: any(worker.name == name for worker in Worker.all(connection=redis)))
 
 
 def _wait(started: Started, timeout: float, what: str, check: Callable[[], bool]) -> None:

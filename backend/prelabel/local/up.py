@@ -14,7 +14,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from prelabel.jobs import bulk
@@ -24,7 +24,6 @@ from prelabel.local.state import BACKEND_USER, LABEL_STUDIO_USER, State
 from prelabel.parts import Parts
 from prelabel.pipeline.clip import clip_missing_message
 from prelabel.settings import Settings, process_environment
-from prelabel.studio.client import LabelStudio
 from prelabel.studio.labelconfig import make_label_config, read_label_config
 from prelabel.studio.setup import IMAGE_FILES, Wanted, set_up
 from prelabel.vocabulary.vocab import load_vocabulary
@@ -81,7 +80,8 @@ def bring_up(settings: Settings, options: Options, say: Callable[[str], None]) -
                                       process_environment({}), state.logs / "redis.log")
         _record(state, redis, report)
     report.redis_url = f"redis://127.0.0.1:{redis.port}/0"
-    services.wait_redis(redis, report.redis_url)
+    with Parts(replace(settings, redis_url=report.redis_url)) as ours:  # its Redis alone, to wait for it
+        services.wait_redis(redis, ours.redis)
 
     # Label Studio: installed once, started without waiting (its first start migrates for a minute).
     venv = Path(settings.label_studio_venv).resolve()
@@ -110,6 +110,7 @@ def bring_up(settings: Settings, options: Options, say: Callable[[str], None]) -
         # One machine: the worker reads the photos where Label Studio does, instead of downloading them.
         "PRELABEL_LOCAL_FILES_ROOT": str(root)})
     child = Settings.from_env(env)
+    parts = Parts(child)  # closed by _pre_label; on an error before it, when the command ends
     fingerprint = hashlib.sha256(json.dumps(asdict(child), sort_keys=True).encode()).hexdigest()[:16]
     backend = _running(state, "backend", fingerprint, say)
     if backend is None:
@@ -125,7 +126,7 @@ def bring_up(settings: Settings, options: Options, say: Callable[[str], None]) -
     # Label Studio last: its first start takes longest, and a worker that cannot load CLIP says so meanwhile.
     auth = (BACKEND_USER, state.backend_password)
     services.wait_backend(backend, report.backend_url, auth)
-    services.wait_worker(worker, report.redis_url, worker.command[-1])
+    services.wait_worker(worker, parts.redis, worker.command[-1])
     labelstudio.wait_ready(studio, report.label_studio_url, state.label_studio_token)
 
     # The project, then the pre-labels.
@@ -136,11 +137,11 @@ def bring_up(settings: Settings, options: Options, say: Callable[[str], None]) -
                     project_id=known, images_dir=images,
                     data_key=read_label_config(config, vocabulary).control.data_key,
                     backend_url=report.backend_url, basic_auth=auth)
-    ready = set_up(LabelStudio(report.label_studio_url, state.label_studio_token), wanted, say)
+    ready = set_up(parts.studio, wanted, say)
     state.projects[str(images)] = ready.project_id
     state.save()
     report.project_id, report.project_title, report.changes = ready.project_id, ready.title, ready.changes
-    _pre_label(child, report, say)
+    _pre_label(parts, report, say)
     return report
 
 
@@ -218,16 +219,15 @@ def _record(state: State, started: Started, report: Report) -> None:
     report.started.append(started.name)
 
 
-def _pre_label(settings: Settings, report: Report, say: Callable[[str], None]) -> None:
+def _pre_label(parts: Parts, report: Report, say: Callable[[str], None]) -> None:
     """Queue every task without a prediction of the current model_version, with a progress bar until done."""
-    parts = Parts(settings)
     try:
         queued = bulk.queue_project(parts, report.project_id, None)
         report.model_version, report.queued = queued.model_version, queued.tasks
         report.tasks = queued.tasks + queued.skipped
         if queued.jobs:
             say(f"pre-labelling {queued.tasks} task(s) ({queued.skipped} already pre-labelled)")
-            outcome = bulk.follow(parts.redis, queued.jobs, echo=say)
+            outcome = bulk.follow(parts, queued.jobs, echo=say)
             say(outcome.summary())
             report.written, report.failed_jobs = outcome.delivered - outcome.unconfirmed, len(outcome.failed_jobs)
     finally:

@@ -10,5 +10,5 @@
 - `shortlist`: the labels a prompt carries when the vocabulary is large.
 - `clip`, `fusion`, `encoders`: open_clip models (the one loading door); class and query features, fused
   scores; text encoders for the normaliser's embedding stage.
-- `descriptions`, `summary`: class descriptions kept beside the vocabulary; the end-of-run summary.
+- `summary`: the end-of-run summary.
 """

@@ -135,20 +135,17 @@ def is_none_answer(text: str) -> bool:
 def none_reason(prediction: ImagePrediction) -> str:
     """Why nothing the MLLM said became a label, in the reviewer's words."""
     evidence = prediction.evidence
-    stage1 = evidence.get("stage1") or {}
-    classification = str(stage1.get("classification") or "")
+    classification = evidence.stage1.classification if evidence.stage1 is not None else ""
     if is_none_answer(classification):
         return f"the MLLM saw nothing from the label list (it answered {classification!r})"
-    stage2 = evidence.get("stage2") or {}
-    vetoed = evidence.get("vetoed") or []
-    if vetoed and stage2:
-        return (f"stage 2 answered {stage2.get('answer', '')[:60]!r}, which contradicts the weaker match to "
+    stage2, vetoed = evidence.stage2, evidence.vetoed
+    if vetoed and stage2 is not None:
+        return (f"stage 2 answered {stage2.answer[:60]!r}, which contradicts the weaker match to "
                 f"{', '.join(vetoed[:3])}")
-    ambiguous = [c for c in evidence.get("candidates", []) if c.get("method") == AMBIGUOUS]
+    ambiguous = [c for c in evidence.candidates if c.method == AMBIGUOUS]
     if ambiguous:
         first = ambiguous[0]
-        return (f"{first['text'][:60]!r} fits {len(first.get('alternatives', []))} labels and nothing named one of "
-                "them")
-    if stage2.get("method") == NONE or (stage2.get("label") is None and stage2):
-        return f"no name the MLLM used is in the vocabulary, and stage 2 answered {stage2.get('answer', '')[:60]!r}"
+        return f"{first.text[:60]!r} fits {len(first.alternatives)} labels and nothing named one of them"
+    if stage2 is not None and (stage2.method == NONE or stage2.label is None):
+        return f"no name the MLLM used is in the vocabulary, and stage 2 answered {stage2.answer[:60]!r}"
     return "no name the MLLM used is in the vocabulary"

@@ -9,12 +9,12 @@ from pathlib import Path
 
 from prelabel.pipeline.cache import ResponseCache
 from prelabel.pipeline.clip import ClipLoadError, ClipModel, clip_missing_message, load_clip
-from prelabel.pipeline.descriptions import class_texts_for
 from prelabel.pipeline.encoders import load_text_encoder
 from prelabel.pipeline.fusion import ClassFeatureStore
 from prelabel.pipeline.mllm import MLLMClient
-from prelabel.pipeline.pipeline import Pipeline
+from prelabel.pipeline.pipeline import Pipeline, PipelineOptions
 from prelabel.settings import Settings
+from prelabel.vocabulary.descriptions import class_texts_for
 from prelabel.vocabulary.normalize import Normalizer
 from prelabel.vocabulary.vocab import Vocabulary
 
@@ -58,7 +58,8 @@ def build_pipeline(settings: Settings, vocabulary: Vocabulary, clip: ClipModel |
         encoder = load_text_encoder(settings.text_encoder, settings.device) if settings.text_encoder else None
         mllm, clip = mllm_client(settings), clip if clip is not None else clip_model(settings)
     return Pipeline(
-        vocabulary, Normalizer(vocabulary, text_encoder=encoder), settings, mllm=mllm, clip=clip,
+        vocabulary, Normalizer(vocabulary, text_encoder=encoder), PipelineOptions.from_settings(settings), mllm=mllm,
+        clip=clip,
         class_texts=class_texts_for(vocabulary),
         feature_store=reuse.feature_store if reuse else ClassFeatureStore(Path(settings.data_dir) / "class-features"),
     )

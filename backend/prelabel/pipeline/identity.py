@@ -11,55 +11,68 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from prelabel.pipeline.prompts import STAGE1_VERSION, STAGE2_VERSION
 from prelabel.settings import Settings
 from prelabel.vocabulary.vocab import Vocabulary
 
-_SHAPE = re.compile(r"^prelabel-([0-9a-f]{8})-([0-9a-f]{8})$")
+_SHAPE = re.compile(r"^prelabel-([0-9a-f]{8})-([0-9a-f]{8})(-failed)?$")
+FAILED_SUFFIX = "-failed"
 
 
 @dataclass(frozen=True)
 class ModelVersion:
+    """`prelabel-<vocabulary>-<settings>`, and `-failed` after it on a failure-state prediction: that shows the
+    reviewer what went wrong and, not being the project's model_version, makes Label Studio ask the backend again
+    for the task (it heals)."""
+
     vocabulary: str  # 8 hex digits of the vocabulary in force
     settings: str  # 8 hex digits of what else changes predictions
+    failed: bool = False
 
     def __str__(self) -> str:
-        return f"prelabel-{self.vocabulary}-{self.settings}"
+        return f"prelabel-{self.vocabulary}-{self.settings}" + (FAILED_SUFFIX if self.failed else "")
 
     @classmethod
-    def parse(cls, text: str) -> ModelVersion | None:
+    def parse(cls, text: str | None) -> ModelVersion | None:
         """The version a string names, or None when it is not one of ours (another backend's, a typo)."""
         match = _SHAPE.match(text or "")
-        return cls(match.group(1), match.group(2)) if match else None
+        return cls(match.group(1), match.group(2), bool(match.group(3))) if match else None
+
+    def failure(self) -> ModelVersion:
+        """The version a failure of this one is written with."""
+        return replace(self, failed=True)
+
+    def real(self) -> ModelVersion:
+        """The version of a real prediction (a label or an honest none) this one stands for."""
+        return replace(self, failed=False)
 
     def same_settings(self, other: ModelVersion) -> bool:
         """Only the vocabulary differs: predictions of one can stand in for the other's."""
         return self.settings == other.settings
 
-
-FAILED_SUFFIX = "-failed"
-
-
-def failure_version(version: str) -> str:
-    """The model_version a failure-state prediction is written with: it shows the reviewer what went wrong, and,
-    not being the project's model_version, Label Studio asks the backend again for the task (it heals)."""
-    return version + FAILED_SUFFIX
+    def supersedes(self, old: ModelVersion) -> bool:
+        """A real prediction replaces every older one of ours; a failure replaces only older failures."""
+        return old != self and (not self.failed or old.failed)
 
 
 def is_ours(version: str | None) -> bool:
     """Written by Prelabel (a current, superseded or failure prediction), not by another backend or a person."""
-    return bool(version) and ModelVersion.parse((version or "").removesuffix(FAILED_SUFFIX)) is not None
+    return ModelVersion.parse(version) is not None
 
 
 def model_version(settings: Settings, vocabulary: Vocabulary, class_texts: dict[str, list[str]]) -> ModelVersion:
-    """Changes whenever the vocabulary, the class descriptions or a setting that changes predictions changes,
-    and only then."""
-    s = settings
-    knobs = [STAGE1_VERSION, STAGE2_VERSION, s.mllm_enabled and s.llm_model, s.clip_enabled and s.clip_model,
-             s.clip_enabled and s.clip_pretrained, sorted(s.fusion_feature_set), s.clip_weight, s.stage2,
-             s.stage2_below, s.text_encoder, s.image_max_side, s.image_detail, s.shortlist_above, s.shortlist_size,
-             class_texts]
+    """Changes whenever the vocabulary, a prompt, or a setting declared to change predictions (settings.py,
+    `_predicts`) changes, and only then. Class descriptions enter only while CLIP is on: nothing else reads them."""
+    return version_of(settings.predicting(), settings.clip_enabled, vocabulary, class_texts)
+
+
+def version_of(predicting: Mapping[str, object], clip_enabled: bool, vocabulary: Vocabulary,
+               class_texts: dict[str, list[str]]) -> ModelVersion:
+    """model_version from what settings.predicting() gave (a pipeline keeps that, not the settings)."""
+    knobs = {"prompts": [STAGE1_VERSION, STAGE2_VERSION], "settings": dict(predicting),
+             "class_texts": class_texts if clip_enabled else None}
     digest = hashlib.sha256(json.dumps(knobs, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     return ModelVersion(vocabulary.version[:8], digest[:8])

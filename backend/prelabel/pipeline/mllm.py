@@ -42,6 +42,7 @@ from prelabel.pipeline.prompts import (
     SUGGEST_SCHEMA,
     SUGGEST_VERSION,
 )
+from prelabel.pipeline.result import Stage1Answer
 
 T = TypeVar("T")
 MAX_BACKOFF = 30.0
@@ -54,17 +55,6 @@ class MLLMError(Exception):
     def __init__(self, cause: str, detail: str):
         super().__init__(f"{cause}: {detail}")
         self.cause = cause
-
-
-@dataclass(frozen=True)
-class Stage1Answer:
-    description: str
-    classification: str
-    candidates: tuple[str, ...]
-
-    def to_dict(self) -> dict:
-        return {"description": self.description, "classification": self.classification,
-                "candidates": list(self.candidates)}
 
 
 @dataclass(frozen=True)

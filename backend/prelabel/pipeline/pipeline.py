@@ -11,7 +11,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
@@ -20,10 +20,10 @@ import numpy as np
 from prelabel.pipeline import fusion
 from prelabel.pipeline.clip import ClipModel
 from prelabel.pipeline.decision import DESCRIPTION_WEIGHT, STAGE2_WEIGHT, Credits, conclude, is_none_answer, top
-from prelabel.pipeline.identity import ModelVersion, model_version
+from prelabel.pipeline.identity import ModelVersion, version_of
 from prelabel.pipeline.images import DecodeLimits, ImageError, PreparedImage, prepare_image
-from prelabel.pipeline.mllm import MLLMClient, MLLMError, Stage1Answer, Usage
-from prelabel.pipeline.result import ImageInput, ImagePrediction
+from prelabel.pipeline.mllm import MLLMClient, MLLMError, Usage
+from prelabel.pipeline.result import ImageInput, ImagePrediction, NamedMatch, Stage1Answer, Stage2Match
 from prelabel.pipeline.shortlist import image_shortlist, stage2_shortlist
 from prelabel.settings import Settings
 from prelabel.text import MESSAGE, clean, quote
@@ -32,6 +32,34 @@ from prelabel.vocabulary.normalize import Normalizer
 from prelabel.vocabulary.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """What the pipeline reads of the settings. No endpoint, key or address: those stay with the clients the
+    factory builds (the MLLM client, the CLIP model), so a pipeline holds no secret."""
+
+    llm_concurrency: int
+    fetch_concurrency: int
+    image_max_side: int
+    image_max_pixels: int
+    image_decodes: int
+    stage2: bool
+    stage2_below: float
+    shortlist_above: int
+    shortlist_size: int
+    clip_weight: float
+    fusion_features: frozenset[str]
+    clip_enabled: bool
+    clip_identity: str  # names the cached class features: model and weights
+    predicting: Mapping[str, object]  # the settings that enter model_version (Settings.predicting)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PipelineOptions:
+        s = settings
+        return cls(s.llm_concurrency, s.fetch_concurrency, s.image_max_side, s.image_max_pixels, s.image_decodes,
+                   s.stage2, s.stage2_below, s.shortlist_above, s.shortlist_size, s.clip_weight,
+                   s.fusion_feature_set, s.clip_enabled, f"{s.clip_model}:{s.clip_pretrained}", s.predicting())
 
 
 @dataclass
@@ -49,17 +77,17 @@ class _Work:
 
 
 class Pipeline:
-    def __init__(self, vocabulary: Vocabulary, normalizer: Normalizer, settings: Settings,
+    def __init__(self, vocabulary: Vocabulary, normalizer: Normalizer, options: PipelineOptions,
                  mllm: MLLMClient | None = None, clip: ClipModel | None = None,
                  class_texts: dict[str, list[str]] | None = None,
                  feature_store: fusion.ClassFeatureStore | None = None):
         self.vocabulary = vocabulary
         self.normalizer = normalizer
-        self.settings = settings
+        self.options = options
         self.mllm = mllm
         self.clip = clip
         self.class_texts = class_texts or {}
-        self.features = settings.fusion_feature_set
+        self.features = options.fusion_features
         unknown = self.features - set(fusion.FEATURES)
         if unknown:
             raise ValueError(f"PRELABEL_FUSION_FEATURES: unknown feature(s) {sorted(unknown)}; "
@@ -67,15 +95,16 @@ class Pipeline:
         self.feature_store = feature_store or fusion.ClassFeatureStore(None)
         self._labels = vocabulary.label_values
         self._label_lines = {entry.label: _label_line(entry) for entry in vocabulary}
-        self._shortlisting = len(self._labels) > settings.shortlist_above
-        self._fetching = threading.BoundedSemaphore(max(1, settings.fetch_concurrency))
+        self._shortlisting = len(self._labels) > options.shortlist_above
+        self._fetching = threading.BoundedSemaphore(max(1, options.fetch_concurrency))
         self._clip_lock = threading.Lock()  # one CLIP call at a time: threads would only oversubscribe the cores
         self._class_matrix: list[np.ndarray | None] = []
-        self.decode_limits = DecodeLimits.from_settings(settings)  # one per pipeline: its threads share the slots
+        # One per pipeline: its threads share the slots.
+        self.decode_limits = DecodeLimits(options.image_max_pixels, options.image_decodes)
 
     @property
     def model_version(self) -> ModelVersion:
-        return model_version(self.settings, self.vocabulary, self.class_texts)
+        return version_of(self.options.predicting, self.options.clip_enabled, self.vocabulary, self.class_texts)
 
     def close(self) -> None:
         """Release the MLLM cache's connections (models are freed with the object)."""
@@ -88,9 +117,8 @@ class Pipeline:
             return None
         with self._clip_lock:
             if not self._class_matrix:
-                identity = f"{self.settings.clip_model}:{self.settings.clip_pretrained}"
-                self._class_matrix.append(self.feature_store.get(self.clip, identity, self.vocabulary,
-                                                                 self.class_texts))
+                self._class_matrix.append(self.feature_store.get(self.clip, self.options.clip_identity,
+                                                                 self.vocabulary, self.class_texts))
         return self._class_matrix[0]
 
     def predict(self, inputs: Iterable[ImageInput],
@@ -115,7 +143,7 @@ class Pipeline:
 
         # Only so many images are loaded at once, however many are given: the threads' share plus two CLIP
         # batches. Topping up before each CLIP batch keeps every MLLM thread busy while CLIP runs.
-        threads = max(1, self.settings.llm_concurrency)
+        threads = max(1, self.options.llm_concurrency)
         in_flight = threads + 2 * batch_size
         waiting = iter(enumerate(inputs))
         running: dict = {}
@@ -155,7 +183,7 @@ class Pipeline:
         try:
             with self._fetching:  # Label Studio serves images fastest at a bounded concurrency (docs/benchmarks.md)
                 raw = item.load()
-            work.image = prepare_image(raw, item.source, self.settings.image_max_side, self.decode_limits)
+            work.image = prepare_image(raw, item.source, self.options.image_max_side, self.decode_limits)
         except ImageError as exc:
             errors["image"] = clean(f"unreadable: {exc}", MESSAGE)
             return work
@@ -173,7 +201,7 @@ class Pipeline:
         work.answer = answer
         work.prediction.cached = usage.cached
         _count(work.prediction, usage)
-        work.prediction.evidence["stage1"] = answer.to_dict()
+        work.prediction.evidence.stage1 = answer
         self._normalise_answer(work, answer, self.mllm)
         return work
 
@@ -186,13 +214,13 @@ class Pipeline:
         found = []
         for text, source, weight in named:
             result = self.normalizer.normalize(text)
-            found.append({"text": text, "source": source,
-                          **{k: v for k, v in result.to_dict().items() if k != "input"}})
+            found.append(NamedMatch(text, source, result.label, round(result.score, 4), result.method, tuple(
+                (alternative.label, round(alternative.score, 4)) for alternative in result.alternatives)))
             work.credits.add(result, weight)
-        work.prediction.evidence["candidates"] = found
+        work.prediction.evidence.candidates = found
         # Stage 2 settles an unsure stage 1; an explicit none with nothing named is not unsure: it is the answer.
         explicit_none = is_none_answer(answer.classification) and not work.credits.by_label
-        if self.settings.stage2 and work.credits.best() < self.settings.stage2_below and not explicit_none:
+        if self.options.stage2 and work.credits.best() < self.options.stage2_below and not explicit_none:
             self._stage2(work, answer, mllm)
 
     def _stage2(self, work: _Work, answer: Stage1Answer, mllm: MLLMClient) -> None:
@@ -208,14 +236,13 @@ class Pipeline:
             return
         _count(work.prediction, usage)
         result = self.normalizer.normalize(reply)
-        work.prediction.evidence["stage2"] = {"answer": reply, "label": result.label, "method": result.method,
-                                              "score": round(result.score, 4)}
+        work.prediction.evidence.stage2 = Stage2Match(reply, result.label, result.method, round(result.score, 4))
         # Stage 2 was asked because stage 1 was unsure: a weak stage-1 match it contradicts (with a label of its
         # own, or an explicit none) no longer counts. An ambiguous stage-2 answer contradicts nothing.
         if result.label or result.method == NO_MATCH:
             vetoed = work.credits.veto(keep=result.label)
             if vetoed:
-                work.prediction.evidence["vetoed"] = vetoed
+                work.prediction.evidence.vetoed = vetoed
         work.credits.add(result, STAGE2_WEIGHT)
 
     def _clip_stage(self, pending: list[tuple[int, _Work]], class_matrix: np.ndarray | None) -> None:
@@ -250,7 +277,7 @@ class Pipeline:
             fused = fusion.probabilities(class_matrix, query) if query is not None else image_only
             work.prediction.stage_scores["clip_image"] = self._top(image_only)
             work.prediction.stage_scores["fused"] = self._top(fused)
-            work.prediction.evidence["fusion_features"] = sorted(parts)
+            work.prediction.evidence.fusion_features = sorted(parts)
             work.fused = fused
         for work in usable:
             work.image = None  # the picture is no longer needed: keep memory to the images in flight
@@ -264,19 +291,19 @@ class Pipeline:
             return [], False
         with self._clip_lock:
             work.image_row = self.clip.encode_images([work.image.image])[0]
-        work.by_image = image_shortlist(self._labels, class_matrix, work.image_row, self.settings.shortlist_size)
-        work.prediction.evidence["shortlist"] = work.by_image
+        work.by_image = image_shortlist(self._labels, class_matrix, work.image_row, self.options.shortlist_size)
+        work.prediction.evidence.shortlist = work.by_image
         return work.by_image, True
 
     def _stage2_lines(self, work: _Work) -> list[str]:
         if not self._shortlisting:
             return list(self._label_lines.values())
-        labels = stage2_shortlist(work.credits, work.prediction.evidence.get("candidates", []), work.by_image,
-                                  self.settings.shortlist_size)
+        labels = stage2_shortlist(work.credits, work.prediction.evidence.candidates, work.by_image,
+                                  self.options.shortlist_size)
         return [self._label_lines[label] for label in labels]
 
     def _rank(self, work: _Work) -> None:
-        conclude(work.prediction, self._labels, work.credits, work.fused, self.settings.clip_weight,
+        conclude(work.prediction, self._labels, work.credits, work.fused, self.options.clip_weight,
                  mllm_configured=self.mllm is not None)
 
     def _top(self, scores: np.ndarray) -> dict[str, float]:

@@ -1,9 +1,14 @@
 """What goes into the pipeline and what comes out, per image: light types the rest of Prelabel reads without
-importing the pipeline's machinery (openai, torch)."""
+importing the pipeline's machinery (openai, torch, numpy).
+
+An ImagePrediction's JSON (to_dict) is kept in a task's meta (`prelabel predict`), and, flat (evidence_json), in
+the learned store's prediction evidence; from_dict reads either back, rows older versions wrote included, and
+never fails on a field it does not know or finds malformed (it is left out).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +28,114 @@ class ImageInput:
 LABEL, NONE, FAILED = "label", "none", "failed"
 
 
+@dataclass(frozen=True)
+class Stage1Answer:
+    """What the MLLM said about the image in stage 1."""
+
+    description: str
+    classification: str
+    candidates: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"description": self.description, "classification": self.classification,
+                "candidates": list(self.candidates)}
+
+    @classmethod
+    def from_dict(cls, data: object) -> Stage1Answer | None:
+        if not isinstance(data, Mapping):
+            return None
+        return cls(_text(data.get("description")), _text(data.get("classification")),
+                   tuple(_text(c) for c in _list(data.get("candidates")) if isinstance(c, str)))
+
+
+@dataclass(frozen=True)
+class NamedMatch:
+    """One string the MLLM wrote (its classification, a candidate, its description) and how it normalised onto
+    the vocabulary."""
+
+    text: str
+    source: str  # classification, candidate or description
+    label: str | None
+    score: float
+    method: str  # exact, alias, rule, learned, fuzzy, embedding, ambiguous, none...
+    alternatives: tuple[tuple[str, float], ...] = ()  # (label, score): the labels an ambiguous name fits
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "source": self.source, "label": self.label, "score": round(self.score, 4),
+                "method": self.method, "alternatives": [{"label": label, "score": round(score, 4)}
+                                                        for label, score in self.alternatives]}
+
+    @classmethod
+    def from_dict(cls, data: object) -> NamedMatch | None:
+        if not isinstance(data, Mapping):
+            return None
+        return cls(_text(data.get("text")), _text(data.get("source")) or "candidate", _label(data.get("label")),
+                   _number(data.get("score")), _text(data.get("method")) or "none", tuple(
+                       (alternative["label"], _number(alternative.get("score")))
+                       for alternative in _list(data.get("alternatives"))
+                       if isinstance(alternative, Mapping) and isinstance(alternative.get("label"), str)))
+
+
+@dataclass(frozen=True)
+class Stage2Match:
+    """Stage 2's answer (a label picked from the list, in the MLLM's words) and how it normalised."""
+
+    answer: str
+    label: str | None
+    method: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"answer": self.answer, "label": self.label, "method": self.method, "score": round(self.score, 4)}
+
+    @classmethod
+    def from_dict(cls, data: object) -> Stage2Match | None:
+        if not isinstance(data, Mapping):
+            return None
+        return cls(_text(data.get("answer")), _label(data.get("label")), _text(data.get("method")) or "none",
+                   _number(data.get("score")))
+
+
+@dataclass
+class Evidence:
+    """What the stages found for one image, for the reviewer's text, feedback and the PoC report. Filled stage by
+    stage; a stage that did not run leaves its part empty (None where "not run" and "found nothing" differ)."""
+
+    stage1: Stage1Answer | None = None
+    candidates: list[NamedMatch] = field(default_factory=list)  # stage 1's strings, each normalised
+    stage2: Stage2Match | None = None
+    vetoed: list[str] = field(default_factory=list)  # labels whose weak stage-1 match stage 2 contradicted
+    shortlist: list[str] | None = None  # CLIP's labels for the image, when the vocabulary is shortlisted
+    fusion_features: list[str] | None = None  # the query features CLIP fused, when CLIP ran
+
+    def to_dict(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        if self.stage1 is not None:
+            found["stage1"] = self.stage1.to_dict()
+        if self.stage1 is not None or self.candidates:
+            found["candidates"] = [candidate.to_dict() for candidate in self.candidates]
+        if self.stage2 is not None:
+            found["stage2"] = self.stage2.to_dict()
+        if self.vetoed:
+            found["vetoed"] = list(self.vetoed)
+        if self.shortlist is not None:
+            found["shortlist"] = list(self.shortlist)
+        if self.fusion_features is not None:
+            found["fusion_features"] = list(self.fusion_features)
+        return found
+
+    @classmethod
+    def from_dict(cls, data: object) -> Evidence:
+        if not isinstance(data, Mapping):
+            return cls()
+        shortlist, features = data.get("shortlist"), data.get("fusion_features")
+        return cls(Stage1Answer.from_dict(data.get("stage1")),
+                   [found for item in _list(data.get("candidates")) if (found := NamedMatch.from_dict(item))],
+                   Stage2Match.from_dict(data.get("stage2")), _strings(data.get("vetoed")),
+                   _strings(shortlist) if isinstance(shortlist, list) else None,
+                   _strings(features) if isinstance(features, list) else None)
+
+
 @dataclass
 class ImagePrediction:
     source: str
@@ -31,7 +144,7 @@ class ImagePrediction:
     score: float = 0.0
     ranking: list[tuple[str, float]] = field(default_factory=list)  # final scores, best first (top 5)
     stage_scores: dict[str, dict[str, float]] = field(default_factory=dict)
-    evidence: dict = field(default_factory=dict)
+    evidence: Evidence = field(default_factory=Evidence)
     errors: dict[str, str] = field(default_factory=dict)  # stage -> "cause: detail"
     cached: bool = False
     seconds: float = 0.0
@@ -51,9 +164,61 @@ class ImagePrediction:
         stage, message = next(iter(self.errors.items()))
         return f"{stage}:{message.split(':', 1)[0]}"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "state": self.state, "label": self.label, "score": round(self.score, 4),
                 "reason": self.reason, "ranking": [[label, round(score, 4)] for label, score in self.ranking],
                 "stage_scores": {stage: {k: round(v, 4) for k, v in scores.items()}
                                  for stage, scores in self.stage_scores.items()},
-                "evidence": self.evidence, "errors": self.errors, "usage": self.usage}
+                "evidence": self.evidence.to_dict(), "errors": self.errors, "usage": self.usage}
+
+    def evidence_json(self) -> dict[str, Any]:
+        """The learned store's row: the evidence flat beside the outcome, as rows have been from the start."""
+        evidence = self.evidence.to_dict()
+        return {"candidates": evidence.get("candidates", []), "stage1": evidence.get("stage1"),
+                "stage2": evidence.get("stage2"), "vetoed": evidence.get("vetoed", []),
+                "stage_scores": self.stage_scores, "state": self.state, "reason": self.reason,
+                "score": round(self.score, 4), "ranking": [[label, round(score, 4)] for label, score in self.ranking],
+                "errors": self.errors, "usage": self.usage}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], ref: Any = None) -> ImagePrediction:
+        """to_dict's JSON (the evidence nested) or evidence_json's (flat), from any version of Prelabel."""
+        inner = data["evidence"] if isinstance(data.get("evidence"), Mapping) else data
+        stage_scores = data.get("stage_scores") or inner.get("stage_scores")
+        usage = data.get("usage") or inner.get("usage")
+        errors = data.get("errors") or inner.get("errors")
+        return cls(
+            source=_text(data.get("source")), ref=ref, label=_label(data.get("label")),
+            score=_number(data.get("score")),
+            ranking=[(item[0], _number(item[1] if len(item) > 1 else 0)) for item in _list(data.get("ranking"))
+                     if isinstance(item, list | tuple) and item and isinstance(item[0], str)],
+            stage_scores={stage: {label: _number(score) for label, score in scores.items() if isinstance(label, str)}
+                          for stage, scores in (stage_scores or {}).items() if isinstance(scores, Mapping)}
+            if isinstance(stage_scores, Mapping) else {},
+            evidence=Evidence.from_dict(inner),
+            errors={str(stage): str(message) for stage, message in errors.items()}
+            if isinstance(errors, Mapping) else {},
+            state=_text(data.get("state")) or NONE, reason=_text(data.get("reason")),
+            usage={str(name): value for name, value in usage.items()
+                   if isinstance(value, int | float) and not isinstance(value, bool)}
+            if isinstance(usage, Mapping) else {})
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _label(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _strings(value: object) -> list[str]:
+    return [item for item in _list(value) if isinstance(item, str)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from prelabel.pipeline.decision import Credits
+from prelabel.pipeline.result import NamedMatch
 
 
 def image_shortlist(labels: list[str], class_matrix: np.ndarray, image_row: np.ndarray, size: int) -> list[str]:
@@ -20,9 +21,8 @@ def image_shortlist(labels: list[str], class_matrix: np.ndarray, image_row: np.n
     return [labels[i] for i in order]
 
 
-def stage2_shortlist(credits: Credits, candidates: list[dict], by_image: list[str], size: int) -> list[str]:
+def stage2_shortlist(credits: Credits, candidates: list[NamedMatch], by_image: list[str], size: int) -> list[str]:
     """Labels stage 1 named (best credit first), the alternatives of its ambiguous names, then CLIP's best."""
     named = sorted(credits.by_label, key=lambda label: -credits.by_label[label].score)
-    alternatives = [alternative["label"] for candidate in candidates
-                    for alternative in candidate.get("alternatives", [])]
+    alternatives = [label for candidate in candidates for label, _ in candidate.alternatives]
     return list(dict.fromkeys([*named, *alternatives, *by_image]))[:size]

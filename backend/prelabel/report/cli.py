@@ -81,22 +81,24 @@ def report(project_id, export_path, model_version, compare, out_dir, policy, tar
     def work():
         # Imported here: `prelabel --help` and every other command start without Label Studio's client or
         # matplotlib.
+        from prelabel.parts import Parts
         from prelabel.report import output, sources
         from prelabel.report.parse import read_tasks
 
         settings = sources.read_settings()
+        parts = Parts(settings)  # its connections end with the command
         none = sources.none_choice(settings)
         vocabulary = sources.vocabulary_labels(settings, vocab_path)
         preferred, where = None, str(export_path)
         if project_id is not None:
-            studio = sources.open_studio(settings)
+            studio = sources.open_studio(parts)
             preferred = sources.project_model_version(studio, project_id)
             tasks = sources.export_project(studio, project_id, True, _bytes_bar)
             records, project = read_tasks(tasks, none, from_name, _tasks_bar), project_id
             where = f"Label Studio project {project_id} ({settings.label_studio_url})"
         else:
             records, project = sources.read_export_file(export_path, none, from_name, _tasks_bar)
-        store = sources.open_store(settings) if project is not None else None
+        store = sources.open_store(parts) if project is not None else None
         if store is not None:
             sources.add_store_evidence(records, store, project)
         options = figures.Options(model_version=model_version, preferred_version=preferred,
@@ -134,15 +136,17 @@ def sample(project_id, size, seed, model_version, min_per_stratum, from_name) ->
     seed = random.SystemRandom().randrange(1_000_000) if seed is None else seed
 
     def work():
+        from prelabel.parts import Parts
         from prelabel.report import marking, sources
         from prelabel.report.parse import read_tasks
 
         settings = sources.read_settings()
-        studio = sources.open_studio(settings)
+        parts = Parts(settings)  # its connections end with the command
+        studio = sources.open_studio(parts)
         preferred = sources.project_model_version(studio, project_id)
         tasks = sources.export_project(studio, project_id, False, _bytes_bar)
         records = read_tasks(tasks, sources.none_choice(settings), from_name, _tasks_bar)
-        store = sources.open_store(settings)
+        store = sources.open_store(parts)
         if store is not None:
             sources.add_store_evidence(records, store, project_id)
         found = figures.versions_found(records)

@@ -196,14 +196,13 @@ def task_method(evidence: Evidence) -> str | None:
         return None
     scores = evidence.stage_scores.get("mllm") or {}
     top = max(scores, key=lambda label: scores[label]) if scores else None
-    named = [(float(c.get("score") or 0), str(c.get("method") or "none")) for c in evidence.candidates
-             if top is not None and c.get("label") == top]
-    stage2 = evidence.stage2 or {}
-    if top is not None and stage2.get("label") == top:
-        named.append((float(stage2.get("score") or 0), "stage2"))
+    named = [(c.score, c.method) for c in evidence.candidates if top is not None and c.label == top]
+    stage2 = evidence.stage2
+    if top is not None and stage2 is not None and stage2.label == top:
+        named.append((stage2.score, "stage2"))
     if named:
         return max(named, key=lambda pair: pair[0])[1]  # max keeps the first of equals: classification first
-    methods = {str(c.get("method")) for c in evidence.candidates}
+    methods = {c.method for c in evidence.candidates}
     return "ambiguous" if "ambiguous" in methods else "none"
 
 

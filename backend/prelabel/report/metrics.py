@@ -227,8 +227,8 @@ def unmatched_strings(rows: Sequence[Row], limit: int = 20) -> list[dict]:
     for row in rows:
         seen = set()
         for candidate in row.candidates:
-            text = str(candidate.get("text") or "").strip()
-            if not text or candidate.get("source") == "description" or candidate.get("label") is not None:
+            text = candidate.text.strip()
+            if not text or candidate.source == "description" or candidate.label is not None:
                 continue
             key = text.casefold()
             if key in seen:

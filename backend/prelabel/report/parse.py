@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from prelabel.pipeline.result import ImagePrediction
 from prelabel.report.records import Annotation, Evidence, Prediction, ReportInputError, SampleMark, TaskRecord
 
 CLASSIFICATIONS = ("choices", "taxonomy")
@@ -99,22 +100,17 @@ def attach_evidence(record: TaskRecord, version: str, evidence: Evidence) -> Non
 
 
 def evidence_from(entry: Mapping, label: str | None, origin: str) -> Evidence:
-    """From `meta.prelabel` (ImagePrediction.to_dict: evidence nested) or a learned-store row (flat)."""
-    inner: Mapping = entry["evidence"] if isinstance(entry.get("evidence"), Mapping) else entry
-    stage_scores = entry.get("stage_scores") or inner.get("stage_scores") or {}
-    final = stage_scores.get("final") or {}
-    ranking = [item[0] for item in entry.get("ranking") or [] if item]
-    if not ranking:
-        ranking = sorted(final, key=lambda key: -final[key])
+    """From `meta.prelabel` (ImagePrediction.to_dict: evidence nested) or a learned-store row (flat), of any
+    version (ImagePrediction.from_dict reads them all)."""
+    kept = ImagePrediction.from_dict(entry)
+    final = kept.stage_scores.get("final") or {}
+    ranking = [found for found, _ in kept.ranking] or sorted(final, key=lambda key: -final[key])
     score = _number(entry.get("score"))
     if score is None and label is not None:
-        score = _number(final.get(label))
-    usage = entry.get("usage") or inner.get("usage") or {}
-    return Evidence(label=label, score=score, ranking=tuple(ranking), stage_scores=stage_scores,
-                    candidates=tuple(c for c in inner.get("candidates") or [] if isinstance(c, Mapping)),
-                    stage2=inner.get("stage2") if isinstance(inner.get("stage2"), Mapping) else None,
-                    errors=entry.get("errors") or inner.get("errors") or {},
-                    usage={k: v for k, v in usage.items() if isinstance(v, int | float)}, origin=origin)
+        score = final.get(label)
+    return Evidence(label=label, score=score, ranking=tuple(ranking), stage_scores=kept.stage_scores,
+                    candidates=tuple(kept.evidence.candidates), stage2=kept.evidence.stage2, errors=kept.errors,
+                    usage=kept.usage, origin=origin)
 
 
 def sample_mark(entry: Any) -> SampleMark | None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from prelabel.pipeline.result import NamedMatch, Stage2Match
+
 NONE_NAME = "(none)"  # how the none answer is written in tables, metrics.json keys and tasks.csv
 
 
@@ -29,8 +31,8 @@ class Evidence:
     score: float | None = None
     ranking: tuple[str, ...] = ()  # the final ranking, best first (top 5)
     stage_scores: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    candidates: tuple[Mapping, ...] = ()  # {text, source, label, score, method, alternatives}
-    stage2: Mapping | None = None  # {answer, label, method, score}
+    candidates: tuple[NamedMatch, ...] = ()  # the MLLM's strings, each as it normalised
+    stage2: Stage2Match | None = None
     errors: Mapping[str, str] = field(default_factory=dict)
     usage: Mapping[str, float] = field(default_factory=dict)  # mllm_calls, cache_hits, tokens, seconds
     origin: str = "meta"  # "store" or "meta"
@@ -96,7 +98,7 @@ class Row:
     ranking: tuple[str, ...] = ()
     stages: Mapping[str, str | None] | None = None  # top-1 per stage; None: no stage scores kept
     method: str | None = None  # how the MLLM's answer normalised (None: no MLLM answer kept)
-    candidates: tuple[Mapping, ...] = ()
+    candidates: tuple[NamedMatch, ...] = ()
     lead_time: float | None = None
     usage: Mapping[str, float] = field(default_factory=dict)
 

@@ -1,8 +1,8 @@
 """Where the report's records come from: a Label Studio project (one export snapshot holds the tasks with their
 annotations, predictions and meta), an export file, and the learned store's prediction evidence.
 
-The one module of the report that imports the rest of Prelabel (settings, vocabulary, store, Label Studio
-client), so the others stay pure and the report follows the package wherever it moves.
+The one module of the report that imports the rest of Prelabel (settings, vocabulary, the parts that hold the
+store and the Label Studio client), so the others stay pure and the report follows the package wherever it moves.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from prelabel.learning.store import LearnedStore
+from prelabel.parts import Parts
 from prelabel.report.parse import WRONG_FORMAT, attach_evidence, check_export, evidence_from, read_tasks
 from prelabel.report.records import ReportInputError, TaskRecord
 from prelabel.settings import Settings, SettingsError
@@ -71,9 +72,9 @@ def read_export_file(path: Path, none: str, from_name: str | None, progress: Pro
 
 # ---- a Label Studio project ------------------------------------------------------------------------------------
 
-def open_studio(settings: Settings) -> LabelStudio:
+def open_studio(parts: Parts) -> LabelStudio:
     try:
-        return LabelStudio(settings.label_studio_url, settings.label_studio_api_key)
+        return parts.studio
     except StudioError as exc:
         raise ReportInputError(str(exc)) from None
 
@@ -125,13 +126,13 @@ def export_project(studio: LabelStudio, project_id: int, annotated_only: bool, d
 
 # ---- the learned store ----------------------------------------------------------------------------------------
 
-def open_store(settings: Settings) -> LearnedStore | None:
+def open_store(parts: Parts) -> LearnedStore | None:
     """The learned store, if there is one to read: a SQLite file that does not exist is not created."""
-    url = settings.learned_url
+    url = parts.settings.learned_url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         return None
     try:
-        return LearnedStore(url)
+        return parts.store
     except Exception as exc:  # a PostgreSQL that does not answer: the report still has meta.prelabel
         raise StudioError(f"cannot open the learned store {url}: {exc}") from exc
 

@@ -2,7 +2,7 @@
 
 The service never loads a model: /health and /setup answer in milliseconds, /predict answers from the result
 cache or waits a short budget for a worker, and /webhook only enqueues. Workers (prelabel.jobs) do the rest.
-The endpoints are in prelabel.service.routes.
+The endpoints are in prelabel.service.routes, what they share in prelabel.service.backend.
 """
 
 from __future__ import annotations
@@ -10,46 +10,20 @@ from __future__ import annotations
 import atexit
 import hmac
 import logging
-import threading
 import time
 
 from flask import Flask, Response, g, jsonify, request
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
-from prelabel.jobs.delivery import ResultStore
-from prelabel.jobs.maintenance import WorkerRegistry
-from prelabel.metrics import Metrics
 from prelabel.parts import Parts
-from prelabel.redact import Redactor, protect_logs, redact_url, secrets_of
-from prelabel.service.configs import LabelConfigs
-from prelabel.service.routes import api, backend
+from prelabel.redact import protect_logs, redact_url
+from prelabel.service.backend import Backend, backend
+from prelabel.service.routes import api
 from prelabel.settings import Settings
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024 * 1024  # a /predict of many thousands of tasks still fits
-SERVICE_THREADS = 8
-
-
-class Backend:
-    """What the request handlers share: the process's parts, the result store and the metrics."""
-
-    def __init__(self, parts: Parts):
-        self.parts = parts
-        self.settings = parts.settings
-        self.redis = parts.redis
-        self.results = ResultStore(parts.redis)
-        self.metrics = Metrics(parts.redis)
-        self.configs = LabelConfigs(parts.settings.label_config_max_bytes)  # parsed labeling configs, LRU
-        self.redact = Redactor(secrets_of(parts.settings))
-        self.worker_registry = WorkerRegistry(parts.redis)
-        # Requests that wait for workers may hold all but two of a process's threads: /health and the rest are
-        # always answered at once (`prelabel serve` runs SERVICE_THREADS threads per process).
-        self.wait_slots = threading.BoundedSemaphore(max(1, SERVICE_THREADS - 2))
-
-    def workers(self, queue_name: str) -> int:
-        """Live workers serving a queue, by their heartbeat (rq's own count forgets them when Redis restarts)."""
-        return self.worker_registry.serving().get(queue_name, 0)
 
 
 def create_app(settings: Settings | None = None, parts: Parts | None = None) -> Flask:
@@ -86,7 +60,7 @@ def check_auth() -> tuple[Response, int, dict] | None:
 def count_request(response: Response) -> Response:
     endpoint = (request.endpoint or "unknown").removeprefix("api.")
     try:
-        metrics = backend().metrics
+        metrics = backend().parts.metrics
         metrics.add("requests_total", endpoint=endpoint, status=str(response.status_code))
         metrics.observe("request", time.perf_counter() - g.get("started", time.perf_counter()), endpoint=endpoint)
     except Exception:  # metrics must never turn an answer into an error (Redis away: /health still answers)

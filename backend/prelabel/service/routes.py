@@ -8,32 +8,27 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from redis.exceptions import RedisError
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 from werkzeug.exceptions import HTTPException
 
+from prelabel.delivery.results import data_hash
 from prelabel.jobs import admission, queues
-from prelabel.jobs.delivery import data_hash
+from prelabel.service.backend import Backend, backend
 from prelabel.studio.labelconfig import LabelConfigError
+from prelabel.studio.predictions import StudioPrediction
 from prelabel.text import quote
-
-if TYPE_CHECKING:
-    from prelabel.service.app import Backend
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
 POLL = 0.1
-MAX_ID = 2 ** 63  # task ids are 64-bit signed integers in Label Studio's database and in ours
+MAX_ID = 2 ** 63  # ids are 64-bit signed integers in Label Studio's database and in ours
+MAX_ID_DIGITS = len(str(MAX_ID))
 # ANNOTATIONS_CREATED comes from the "predictions to annotations" action: reviewers accepting pre-labels in bulk.
 FEEDBACK_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED",
                     "START_TRAINING"}
-
-
-def backend() -> Backend:
-    return current_app.extensions["prelabel"]
 
 
 class BadRequest(HTTPException):
@@ -55,7 +50,7 @@ def health() -> Response:
     answer: dict = {"status": "UP", "model_class": "Prelabel",
                     "model_version": str(this.parts.in_force.current().model_version)}
     try:
-        serving = this.worker_registry.serving()
+        serving = this.parts.workers.serving()
     except RedisError:
         answer["warnings"] = ["the job queue (Redis) is unreachable: predictions wait until it is back"]
         return jsonify(answer)
@@ -112,22 +107,21 @@ def predict() -> Response:
         raise BadRequest(str(exc)) from None
     usable = {task["id"]: data_hash(task.get("data")) for task in tasks if _usable(task)}
     answers = _predict(this, version, project_id, usable)
-    return jsonify(results=[answers.get(task["id"], []) if _usable(task) else [] for task in tasks],
-                   model_version=version)
+    return jsonify(results=[answers[task["id"]].to_json() if _usable(task) and task["id"] in answers else []
+                            for task in tasks], model_version=version)
 
 
 def _usable(task: object) -> bool:
     """A task this backend can look at: an object with a task id Label Studio could have made. Anything else
     gets an empty answer of its own; the rest of the request goes on."""
-    return (isinstance(task, dict) and isinstance(task.get("id"), int) and not isinstance(task["id"], bool)
-            and 0 < task["id"] < MAX_ID and isinstance(task.get("data"), dict))
+    return isinstance(task, dict) and database_id(task.get("id")) is not None and isinstance(task.get("data"), dict)
 
 
-def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]) -> dict[int, dict]:
+def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]) -> dict[int, StudioPrediction]:
     """Known results at once; a handful of new tasks waits up to the budget for a worker and is answered in
     the response; anything larger is handed to workers, which write the predictions into Label Studio."""
-    results = this.results
-    answers: dict[int, dict] = {}
+    results = this.parts.results
+    answers: dict[int, StudioPrediction] = {}
     missing = []
     for task_id, data in tasks.items():
         found = results.get(version, task_id, data)
@@ -140,24 +134,24 @@ def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]
                    and this.wait_slots.acquire(blocking=False))
         if not waiting:
             results.hand_over(version, missing)
-            queues.enqueue_predictions(this.redis, project_id, missing, version, queues.PREDICT)
+            queues.enqueue_predictions(this.redis, results, project_id, missing, version, queues.PREDICT)
         else:
             try:
-                queues.enqueue_predictions(this.redis, project_id, missing, version, queues.INTERACTIVE)
+                queues.enqueue_predictions(this.redis, results, project_id, missing, version, queues.INTERACTIVE)
                 answers.update(_wait_for(this, version, {task_id: tasks[task_id] for task_id in missing}))
             finally:
                 this.wait_slots.release()
-    delivered = [task_id for task_id, answer in answers.items() if answer.get("model_version") == version]
+    delivered = [task_id for task_id, answer in answers.items() if str(answer.model_version) == version]
     # Label Studio stores a response's predictions after it arrives, if the caller is still there: the
-    # reconciler checks it did, and writes what a lost response lost (prelabel.jobs.maintenance).
-    results.ledger_add(version, project_id, delivered, due_in=this.settings.reconcile_after)
+    # reconciler checks it did, and writes what a lost response lost (prelabel.delivery.reconciler).
+    this.parts.ledger.add(version, project_id, delivered, due_in=this.settings.reconcile_after)
     return answers
 
 
-def _wait_for(this: Backend, version: str, tasks: dict[int, str]) -> dict[int, dict]:
+def _wait_for(this: Backend, version: str, tasks: dict[int, str]) -> dict[int, StudioPrediction]:
     """Wait up to the budget; on giving up, hand the rest to the workers, then look once more (delivery.py)."""
-    results = this.results
-    answers: dict[int, dict] = {}
+    results = this.parts.results
+    answers: dict[int, StudioPrediction] = {}
     waiting = dict(tasks)
     deadline = time.monotonic() + this.settings.sync_budget
 
@@ -197,7 +191,7 @@ def webhook() -> Response | tuple[Response, int]:
     else:  # one annotation, or a list of them for ANNOTATIONS_CREATED
         annotation = body.get("annotation")
         listed = annotation if isinstance(annotation, list) else [annotation]
-    ids = [a["id"] for a in listed if isinstance(a, dict) and isinstance(a.get("id"), int)]
+    ids = [found for a in listed if isinstance(a, dict) and (found := database_id(a.get("id"))) is not None]
     if action != "START_TRAINING" and not ids:
         raise BadRequest(f"{action} without annotation ids")
     return _admit(action, project_id, ids)
@@ -227,15 +221,23 @@ def metrics() -> tuple[str, int, dict]:
         gauges[f"jobs_queued{label}"] = len(queue)
         gauges[f"jobs_running{label}"] = StartedJobRegistry(queue=queue).count
         gauges[f"jobs_failed{label}"] = FailedJobRegistry(queue=queue).count
-    for name, count in this.worker_registry.serving().items():
+    for name, count in this.parts.workers.serving().items():
         gauges[f'workers{{queue="{name}"}}'] = count
-    return this.metrics.render(gauges), 200, {"Content-Type": "text/plain; version=0.0.4"}
+    return this.parts.metrics.render(gauges), 200, {"Content-Type": "text/plain; version=0.0.4"}
+
+
+def database_id(value: object) -> int | None:
+    """An id Label Studio's database could have made (a positive 64-bit integer, sent as a JSON integer), or
+    None. A boolean is no id (`true` is not project 1)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < MAX_ID:
+        return value
+    return None
 
 
 def _project_id(value: object) -> int | None:
-    """Label Studio names a project '12' or '12.1699999999' (id.created timestamp)."""
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.split(".")[0].isdigit():
-        return int(value.split(".")[0])
-    return None
+    """Label Studio names a project 12, '12' or '12.1699999999' (id.created timestamp). Only ASCII digits make
+    an id: '²' and '١٢' are digits to str.isdigit() and no number to int()."""
+    if isinstance(value, str):
+        head = value.split(".", 1)[0]
+        return database_id(int(head)) if head.isascii() and head.isdigit() and len(head) <= MAX_ID_DIGITS else None
+    return database_id(value)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from prelabel.pipeline.result import FAILED, LABEL, ImagePrediction
+from prelabel.pipeline.result import FAILED, LABEL, ImagePrediction, NamedMatch, Stage2Match
 from prelabel.studio.labelconfig import Control
 
 MAX_WORDS = 160  # characters of one quoted MLLM string
@@ -102,38 +102,39 @@ def _headline(prediction: ImagePrediction, control: Control, name) -> str:
 def _words(prediction: ImagePrediction, name) -> list[str]:
     """The MLLM's own words, each with how it matched; then stage 2's answer."""
     evidence = prediction.evidence
-    vetoed = set(evidence.get("vetoed") or [])
-    distinct, seen = [], set()
-    for candidate in evidence.get("candidates") or []:
-        text = str(candidate.get("text") or "")
-        if text.strip() and text not in seen:  # the classification is often among the candidates too
-            seen.add(text)
+    vetoed = set(evidence.vetoed)
+    distinct: list[NamedMatch] = []
+    seen: set[str] = set()
+    for candidate in evidence.candidates:
+        if candidate.text.strip() and candidate.text not in seen:  # the classification is often a candidate too
+            seen.add(candidate.text)
             distinct.append(candidate)
     lines = []
     for candidate in distinct[:MAX_LINES_OF_WORDS]:
-        source = str(candidate.get("source") or "candidate")
+        source = candidate.source or "candidate"
         limit = MAX_DESCRIPTION if source == "description" else MAX_WORDS
-        line = f"- {clean(source, 20)} {quoted(candidate['text'], limit)} -> {_match(candidate, name)}"
-        if candidate.get("label") in vetoed:
+        line = f"- {clean(source, 20)} {quoted(candidate.text, limit)} -> {_match(candidate, name)}"
+        if candidate.label in vetoed:
             line += ", vetoed by stage 2"
         lines.append(line)
     if len(distinct) > MAX_LINES_OF_WORDS:
         lines.append(f"- … and {len(distinct) - MAX_LINES_OF_WORDS} more")
-    if not lines:
-        stage1 = evidence.get("stage1") or {}
-        lines = [f"- {key} {quoted(stage1[key])}" for key in ("classification", "description") if stage1.get(key)]
-    stage2 = evidence.get("stage2")
-    if stage2:
-        lines.append(f"- stage 2 {quoted(stage2.get('answer', ''))} -> {_match(stage2, name)}")
+    stage1 = evidence.stage1
+    if not lines and stage1 is not None:
+        lines = [f"- {key} {quoted(words)}" for key, words in (("classification", stage1.classification),
+                                                                ("description", stage1.description)) if words]
+    stage2 = evidence.stage2
+    if stage2 is not None:
+        lines.append(f"- stage 2 {quoted(stage2.answer)} -> {_match(stage2, name)}")
     return ["MLLM's words, and how each matched the vocabulary:", *lines] if lines else []
 
 
-def _match(found: dict, name) -> str:
-    method = clean(found.get("method") or "none", 20)
-    label = found.get("label")
+def _match(found: NamedMatch | Stage2Match, name) -> str:
+    method = clean(found.method or "none", 20)
+    label = found.label
     if label:
-        return f"{name(label)}: {method} {percent(found.get('score'))}"
-    alternatives = [a.get("label") for a in found.get("alternatives") or [] if isinstance(a, dict) and a.get("label")]
+        return f"{name(label)}: {method} {percent(found.score)}"
+    alternatives = [alternative for alternative, _ in found.alternatives] if isinstance(found, NamedMatch) else []
     if method == "ambiguous":
         more = len(alternatives) - MAX_ALTERNATIVES
         return (f"no label: ambiguous, fits {', '.join(name(a) for a in alternatives[:MAX_ALTERNATIVES])}"
@@ -150,17 +151,17 @@ def _stages(prediction: ImagePrediction) -> list[str]:
     found.append(f"image failed ({clean(errors['image'], MAX_ERROR)})" if "image" in errors else "image ok")
     if "stage1" in errors:
         found.append(f"stage 1 failed ({clean(errors['stage1'], MAX_ERROR)})")
-    elif evidence.get("stage1"):
+    elif evidence.stage1 is not None:
         found.append("stage 1 answered" + (" (from the cache)" if prediction.cached else ""))
     elif "image" not in errors and "pipeline" not in errors:
         found.append("stage 1 off (no MLLM configured)")
     if "stage2" in errors:
         found.append(f"stage 2 failed ({clean(errors['stage2'], MAX_ERROR)})")
-    elif evidence.get("stage2"):
+    elif evidence.stage2 is not None:
         found.append("stage 2 answered")
-    elif evidence.get("stage1"):
+    elif evidence.stage1 is not None:
         found.append("stage 2 not asked")
-    features = evidence.get("fusion_features")
+    features = evidence.fusion_features
     if features:
         found.append("CLIP fused " + ", ".join(clean(f, 20) for f in features))
     elif "image" not in errors and "pipeline" not in errors:

@@ -7,19 +7,22 @@ Every image Prelabel looked at gets a prediction, in one of three states (pipeli
 - NONE: the config's "none of these" choice (if it has one), the evidence (with the reason and the closest
   labels), score 0: Label Studio's prediction-score column then sorts these first, with the tasks that most
   need a person.
-- FAILED: the evidence alone (what failed and why), score 0, written with failure_version(model_version): that
-  is not the project's model_version, so Label Studio asks the backend again for the task and the failure heals.
+- FAILED: the evidence alone (what failed and why), score 0, written with the model_version's failure() version:
+  that is not the project's model_version, so Label Studio asks the backend again for the task and the failure
+  heals.
 Items for tags the config lacks are left out (Label Studio's import/predictions drops a prediction whole when
 one of its items names an unknown tag).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from prelabel.pipeline.identity import failure_version
+from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.result import FAILED, LABEL, ImagePrediction
 from prelabel.studio.evidence import evidence_text
 from prelabel.studio.labelconfig import Control
@@ -27,11 +30,38 @@ from prelabel.studio.labelconfig import Control
 CHOICE_ID, EVIDENCE_ID = "prelabel", "prelabel-evidence"
 
 
-def prediction_json(prediction: ImagePrediction, model_version: str, control: Control) -> dict:
+@dataclass(frozen=True)
+class StudioPrediction:
+    """One prediction as Label Studio takes it (a /predict answer, an item of import/predictions). Not the SDK's
+    Prediction type: that one requires a task id, which a /predict answer has none of."""
+
+    model_version: ModelVersion
+    score: float
+    result: tuple[dict[str, Any], ...]  # the regions: the choice (or taxonomy path) and the evidence text
+
+    @property
+    def failed(self) -> bool:
+        return self.model_version.failed
+
+    def to_json(self, task: int | None = None) -> dict[str, Any]:
+        """Label Studio's JSON; with `task`, an item of a bulk import."""
+        found = {"model_version": str(self.model_version), "score": self.score, "result": list(self.result)}
+        return found if task is None else {**found, "task": task}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StudioPrediction:
+        """What to_json wrote (kept in Redis); ValueError when its model_version is not one of ours."""
+        version = ModelVersion.parse(data.get("model_version"))
+        if version is None:
+            raise ValueError(f"not a Prelabel model_version: {data.get('model_version')!r}")
+        return cls(version, float(data.get("score") or 0.0), tuple(data.get("result") or ()))
+
+
+def studio_prediction(prediction: ImagePrediction, model_version: ModelVersion, control: Control) -> StudioPrediction:
     """The Label Studio prediction for one image, whatever its state."""
     label = prediction.label if prediction.state == LABEL else None
     shown = label is not None and control.can_show(label)
-    version = failure_version(model_version) if prediction.state == FAILED else model_version
+    version = model_version.failure() if prediction.state == FAILED else model_version
     value = (control.value(label) if shown and label is not None
              else control.none_value() if prediction.state != FAILED else None)
     result: list[dict[str, Any]] = []
@@ -41,8 +71,12 @@ def prediction_json(prediction: ImagePrediction, model_version: str, control: Co
     if control.evidence:
         result.append({"id": EVIDENCE_ID, "from_name": control.evidence, "to_name": control.to_name,
                        "type": "textarea", "readonly": True,
-                       "value": {"text": [evidence_text(prediction, version, control)]}})
-    return {"model_version": version, "score": round(prediction.score, 4) if shown else 0.0, "result": result}
+                       "value": {"text": [evidence_text(prediction, str(version), control)]}})
+    return StudioPrediction(version, round(prediction.score, 4) if shown else 0.0, tuple(result))
+
+
+def prediction_json(prediction: ImagePrediction, model_version: ModelVersion, control: Control) -> dict[str, Any]:
+    return studio_prediction(prediction, model_version, control).to_json()
 
 
 def local_files_url(path: Path, root: Path) -> str:
@@ -51,9 +85,10 @@ def local_files_url(path: Path, root: Path) -> str:
     return "/data/local-files/?d=" + quote(relative.as_posix())
 
 
-def import_task(prediction: ImagePrediction, image_value: str, model_version: str, control: Control) -> dict:
+def import_task(prediction: ImagePrediction, image_value: str, model_version: ModelVersion,
+                control: Control) -> dict[str, Any]:
     """A task for Label Studio's import, with its prediction; the per-stage scores and evidence go in `meta`
     for the accuracy report (Label Studio keeps only result, score and model_version of a prediction)."""
     return {"data": {control.data_key: image_value},
-            "meta": {"prelabel": {**prediction.to_dict(), "model_version": model_version}},
+            "meta": {"prelabel": {**prediction.to_dict(), "model_version": str(model_version)}},
             "predictions": [prediction_json(prediction, model_version, control)]}

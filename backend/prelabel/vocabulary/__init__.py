@@ -7,4 +7,5 @@
   everyday words (wordfreq); katakana loanwords and their English words.
 - `screening`, `suggested`: the checks an MLLM-written description or name passes before it is kept; suggested
   names beside the vocabulary (`<vocab>.suggested.yaml`) for an expert to accept or reject.
+- `descriptions`: class descriptions kept beside the vocabulary (`<vocab>.descriptions.yaml`) for CLIP.
 """

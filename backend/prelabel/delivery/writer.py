@@ -6,11 +6,11 @@ each call makes Label Studio recount the whole project (0.03 s into an empty pro
 waiting or the oldest has waited `max_wait` seconds, at once for an interactive job, in a thread of its own.
 A job hands its predictions over and ends: its last writes overlap the next job's first MLLM calls.
 
-Exactly once, and nothing lost: each flush claims its tasks (prelabel.jobs.delivery) and reads their
+Exactly once, and nothing lost: each flush claims its tasks (prelabel.delivery.results) and reads their
 predictions back from Label Studio first (one call), so nothing is written twice and a prediction deleted there
 is written again. A prediction handed over is entered in the delivery ledger first and confirmed once Label
 Studio holds it; if the worker dies before its flush, or Label Studio refuses it, the reconciler
-(prelabel.jobs.maintenance) writes it from the kept result when the entry falls due (LEDGER_DUE).
+(prelabel.delivery.reconciler) writes it from the kept result when the entry falls due (LEDGER_DUE).
 """
 
 from __future__ import annotations
@@ -21,10 +21,13 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from prelabel.jobs.delivery import CLAIM_TTL, ResultStore
-from prelabel.pipeline.identity import FAILED_SUFFIX, is_ours
+from prelabel.delivery.ledger import Ledger
+from prelabel.delivery.results import CLAIM_TTL, ResultStore
+from prelabel.pipeline.identity import ModelVersion
 from prelabel.studio.client import LabelStudio
+from prelabel.studio.predictions import StudioPrediction
 
 log = logging.getLogger(__name__)
 MAX_ITEMS = 200
@@ -37,7 +40,11 @@ LEDGER_DUE = 2 * CLAIM_TTL
 @dataclass(frozen=True)
 class Outgoing:
     task_id: int
-    prediction: dict  # Label Studio's prediction JSON, with its model_version (the current one, or a failure's)
+    prediction: StudioPrediction  # with its model_version: the current one, or a failure's
+
+    @property
+    def version(self) -> str:
+        return str(self.prediction.model_version)
 
 
 @dataclass
@@ -59,12 +66,11 @@ def write_batch(studio: LabelStudio, results: ResultStore, project_id: int, item
     tasks nobody has annotated yet, unless asked to keep them."""
     outcome = Written()
     # A batch can span jobs: a task's failure and its later real prediction may meet here; the failure goes.
-    real = {item.task_id for item in items if not item.prediction["model_version"].endswith(FAILED_SUFFIX)}
-    items = [item for item in items
-             if item.task_id not in real or not item.prediction["model_version"].endswith(FAILED_SUFFIX)]
+    real = {item.task_id for item in items if not item.prediction.failed}
+    items = [item for item in items if item.task_id not in real or not item.prediction.failed]
     claimed = []
     for item in items:
-        if results.claim(item.prediction["model_version"], item.task_id):
+        if results.claim(item.version, item.task_id):
             claimed.append(item)
         else:
             outcome.busy_tasks.append(item.task_id)
@@ -73,48 +79,42 @@ def write_batch(studio: LabelStudio, results: ResultStore, project_id: int, item
     try:
         held = {task["id"]: task for task in studio.list_tasks(
             project_id, "id,predictions,total_annotations", ids=[item.task_id for item in claimed])}
-        fresh: list[dict] = []
+        fresh: list[StudioPrediction] = []
+        imported: list[dict[str, Any]] = []
         stale: list[int] = []
         for item in claimed:
-            version = item.prediction["model_version"]
+            version = item.prediction.model_version
             task = held.get(item.task_id)
             if task is None:
                 continue  # not (or no longer) a task of this project: nothing to write
-            versions = {p.get("model_version") for p in task.get("predictions") or [] if isinstance(p, dict)}
-            current = version.removesuffix(FAILED_SUFFIX)
-            if version in versions or current in versions:
+            held_versions = {p.get("model_version") for p in task.get("predictions") or [] if isinstance(p, dict)}
+            if str(version) in held_versions or str(version.real()) in held_versions:
                 outcome.present += 1  # delivered before (a failure never replaces a real prediction)
                 continue
-            fresh.append({**item.prediction, "task": item.task_id})
+            fresh.append(item.prediction)
+            imported.append(item.prediction.to_json(task=item.task_id))
             if not keep_superseded and not task.get("total_annotations"):
                 stale.extend(p["id"] for p in task.get("predictions") or [] if isinstance(p, dict)
-                             and is_ours(p.get("model_version")) and _superseded(p["model_version"], version))
-        outcome.written = studio.import_predictions(project_id, fresh)
-        outcome.current = sum(1 for item in fresh if not item["model_version"].endswith(FAILED_SUFFIX))
+                             and (old := ModelVersion.parse(p.get("model_version"))) and version.supersedes(old))
+        outcome.written = studio.import_predictions(project_id, imported)
+        outcome.current = sum(1 for prediction in fresh if not prediction.failed)
         for prediction_id in stale:
             studio.delete_prediction(prediction_id)
         outcome.superseded = len(stale)
     finally:
-        for version in {item.prediction["model_version"] for item in claimed}:
-            results.release(version, [item.task_id for item in claimed if item.prediction["model_version"] == version])
+        for released in {item.version for item in claimed}:
+            results.release(released, [item.task_id for item in claimed if item.version == released])
     return outcome
-
-
-def _superseded(old: str, new: str) -> bool:
-    """A real prediction replaces every older one of ours; a failure replaces only older failures."""
-    if old == new:
-        return False
-    return not new.endswith(FAILED_SUFFIX) or old.endswith(FAILED_SUFFIX)
 
 
 class BatchWriter:
     """A worker's outgoing predictions, written in bulk from a background thread; one per worker process, for
     every project. `close()` writes what is left."""
 
-    def __init__(self, studio: LabelStudio, results: ResultStore, keep_superseded: bool = False,
+    def __init__(self, studio: LabelStudio, results: ResultStore, ledger: Ledger, keep_superseded: bool = False,
                  after_write: Callable[[int, str], None] | None = None, max_items: int = MAX_ITEMS,
                  max_wait: float = MAX_WAIT):
-        self.studio, self.results, self.keep_superseded = studio, results, keep_superseded
+        self.studio, self.results, self.ledger, self.keep_superseded = studio, results, ledger, keep_superseded
         self.after_write = after_write  # (project, model_version) once Label Studio holds a current prediction
         self.max_items, self.max_wait = max_items, max_wait
         self._waiting: dict[int, list[Outgoing]] = defaultdict(list)
@@ -129,11 +129,10 @@ class BatchWriter:
     def submit(self, project_id: int, items: Iterable[Outgoing], urgent: bool = False) -> None:
         """Hand predictions over for writing; `urgent` writes all that waits at once (a person is waiting)."""
         items = list(items)
-        for version in {item.prediction["model_version"] for item in items}:
-            if not version.endswith(FAILED_SUFFIX):  # a failure lost is predicted again when next asked for
-                self.results.ledger_add(version, project_id, [item.task_id for item in items
-                                                              if item.prediction["model_version"] == version],
-                                        due_in=LEDGER_DUE)
+        for version in {item.version for item in items if not item.prediction.failed}:
+            # (a failure lost is predicted again when next asked for: it is not entered)
+            self.ledger.add(version, project_id, [item.task_id for item in items if item.version == version],
+                            due_in=LEDGER_DUE)
         with self._condition:
             if items and not self._count:
                 self._oldest = time.monotonic()
@@ -184,16 +183,16 @@ class BatchWriter:
         try:
             done = write_batch(self.studio, self.results, project_id, batch, self.keep_superseded)
             busy = set(done.busy_tasks)  # another deliverer's: its ledger entry is checked later
-            by_version: dict[str, list[int]] = defaultdict(list)
+            by_version: dict[ModelVersion, list[int]] = defaultdict(list)
             for item in batch:
                 if item.task_id not in busy:
-                    by_version[item.prediction["model_version"]].append(item.task_id)
+                    by_version[item.prediction.model_version].append(item.task_id)
             for version, task_ids in by_version.items():
-                self.results.ledger_confirm(version, project_id, task_ids)
+                self.ledger.confirm(str(version), project_id, task_ids)
             if done.current and self.after_write is not None:
                 for version in by_version:
-                    if not version.endswith(FAILED_SUFFIX):
-                        self.after_write(project_id, version)
+                    if not version.failed:
+                        self.after_write(project_id, str(version))
         except Exception as exc:  # Label Studio or Redis away: the ledger entries stay, the reconciler retries
             log.warning("writing %d prediction(s) into project %s failed (the reconciler tries again): %s",
                         len(batch), project_id, exc)

@@ -1,0 +1,45 @@
+"""The ledger of unconfirmed deliveries: every prediction handed to Label Studio that it has not been seen to hold
+yet (a /predict response it may never have stored, a write a worker died before making). The reconciler
+(prelabel.delivery.reconciler) checks due entries against Label Studio."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+
+from redis import Redis
+
+
+class Ledger:
+    def __init__(self, redis: Redis, key: str = "prelabel:ledger"):
+        self.redis = redis
+        self.key = key
+
+    def add(self, model_version: str, project_id: int, task_ids: Iterable[int], due_in: float) -> None:
+        """Check these deliveries against Label Studio from `due_in` seconds on, until confirmed."""
+        due = time.time() + due_in
+        entries = {json.dumps([model_version, project_id, task_id]): due for task_id in task_ids}
+        if entries:
+            self.redis.zadd(self.key, entries)
+
+    def confirm(self, model_version: str, project_id: int, task_ids: Iterable[int]) -> None:
+        entries = [json.dumps([model_version, project_id, task_id]) for task_id in task_ids]
+        if entries:
+            self.redis.zrem(self.key, *entries)
+
+    def waiting(self, model_version: str, project_id: int, task_ids: Iterable[int]) -> int:
+        """How many of these deliveries Label Studio has not been seen to hold yet."""
+        pipeline = self.redis.pipeline(transaction=False)
+        for task_id in task_ids:  # ZSCORE each: ZMSCORE needs Redis 6.2, older distributions ship 6.0
+            pipeline.zscore(self.key, json.dumps([model_version, project_id, task_id]))
+        return sum(score is not None for score in pipeline.execute())
+
+    def due(self, limit: int = 1000) -> list[tuple[str, int, int]]:
+        """(model_version, project, task) entries whose check is due, oldest first."""
+        raw = self.redis.zrangebyscore(self.key, 0, time.time(), start=0, num=limit)
+        found = []
+        for entry in raw:
+            version, project_id, task_id = json.loads(entry)  # type: ignore[arg-type]
+            found.append((str(version), int(project_id), int(task_id)))
+        return found

@@ -1,0 +1,84 @@
+"""The reconciler: makes sure every delivered prediction really is in Label Studio, while nobody asks.
+
+It takes the ledger's due entries (prelabel.delivery.ledger): deliveries made in a /predict response that Label
+Studio may never have stored (the caller gave up, the connection broke), and writes a worker never made.
+Whatever Label Studio lacks is written from the kept result when the task's data is unchanged, or handed back
+to be predicted again (`requeue`: the worker passes the queues' enqueue, which sits above this package).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+from redis import Redis
+
+from prelabel.delivery.ledger import Ledger
+from prelabel.delivery.results import ResultStore, data_hash
+from prelabel.delivery.writer import Outgoing, write_batch
+from prelabel.studio.client import LabelStudio, prediction_versions
+
+log = logging.getLogger(__name__)
+MAINTENANCE_LOCK_TTL = 25
+ROUND_ENTRIES = 200  # ledger entries one reconciler round takes on
+ROUND_SECONDS = 10.0  # no new group after this: a group's writes end well inside MAINTENANCE_LOCK_TTL
+
+# (project, task ids, model_version): queue these tasks for prediction again.
+Requeue = Callable[[int, list[int], str], object]
+
+
+def run_if_due(redis: Redis, studio: LabelStudio, results: ResultStore, ledger: Ledger, requeue: Requeue,
+               keep_superseded: bool) -> dict[str, int] | None:
+    """Reconcile, if no other worker is doing it now (a lock in Redis)."""
+    if not redis.set("prelabel:maintenance", 1, nx=True, ex=MAINTENANCE_LOCK_TTL):
+        return None
+    return reconcile(studio, results, ledger, requeue, keep_superseded)
+
+
+def reconcile(studio: LabelStudio, results: ResultStore, ledger: Ledger, requeue: Requeue,
+              keep_superseded: bool = False) -> dict[str, int]:
+    """Check due ledger entries against Label Studio; deliver what it lacks. Returns what was done. A round takes
+    at most ROUND_ENTRIES entries and starts no group after ROUND_SECONDS, so it ends inside the maintenance lock
+    (no two rounds ever deliver the same entry) and the heartbeat it runs in is not held up; the rest waits for
+    the next round."""
+    groups: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for version, project_id, task_id in ledger.due(limit=ROUND_ENTRIES):
+        groups[(version, project_id)].append(task_id)
+    done = {"confirmed": 0, "written": 0, "requeued": 0}
+    deadline = time.monotonic() + ROUND_SECONDS
+    for (version, project_id), task_ids in groups.items():
+        if time.monotonic() > deadline:
+            break
+        held = {task["id"]: task for task in studio.list_tasks(
+            project_id, "id,data,predictions_model_versions", ids=task_ids)}
+        rewrite, lost = [], []
+        for task_id in task_ids:
+            task = held.get(task_id)
+            if task is None or version in prediction_versions(task):
+                continue  # stored as it should be, or the task is gone: nothing to do
+            kept = results.get(version, task_id, data_hash(task.get("data")))
+            if kept is not None:
+                rewrite.append(Outgoing(task_id, kept))
+            else:
+                lost.append(task_id)
+        handled = [task_id for task_id in task_ids if task_id not in {item.task_id for item in rewrite}]
+        if rewrite:
+            # The response's claim kept others off while Label Studio could still store it; it is due now.
+            results.release(version, [item.task_id for item in rewrite])
+            outcome = write_batch(studio, results, project_id, rewrite, keep_superseded)
+            done["written"] += outcome.written
+            if outcome.current:
+                studio.ensure_model_version(project_id, version)  # as a job's writer would have
+            if not outcome.busy:  # someone else delivering right now: check again on the next round
+                handled += [item.task_id for item in rewrite]
+        if lost:
+            results.hand_over(version, lost)
+            requeue(project_id, lost, version)
+            done["requeued"] += len(lost)
+        ledger.confirm(version, project_id, handled)
+        done["confirmed"] += len(handled)
+    if done["written"] or done["requeued"]:
+        log.warning("reconciled deliveries Label Studio did not hold: %s", done)
+    return done

@@ -1,0 +1,117 @@
+"""What Redis keeps of each task's delivery per model_version: its result, who delivers it, and whether it is queued.
+
+The protocol these serve is told in prelabel.delivery; the ledger of unconfirmed deliveries is
+prelabel.delivery.ledger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+
+from redis import Redis
+
+from prelabel.studio.predictions import StudioPrediction
+
+RESULT_TTL = 7 * 24 * 3600
+FAILURE_TTL = 300
+CLAIM_TTL = 120  # a delivery in flight; after it, Label Studio's own record decides
+PENDING_TTL = 6 * 3600  # an upper bound only: a pending task whose job is gone is queued again at once
+
+
+def data_hash(data: object) -> str:
+    """Identifies a task's data as Label Studio holds it (key order does not matter)."""
+    # ASCII escapes: a lone surrogate in task data must not fail the request (hashing costs it nothing).
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class ResultStore:
+    def __init__(self, redis: Redis, prefix: str = "prelabel"):
+        self.redis = redis
+        self.prefix = prefix
+
+    def _key(self, kind: str, model_version: str) -> str:
+        return f"{self.prefix}:{kind}:{model_version}"
+
+    # ---- results ---------------------------------------------------------------------------------------
+
+    def put(self, model_version: str, task_id: int, data: str, prediction: StudioPrediction) -> None:
+        """Keep a task's decided prediction (a label or an honest none), for the task data it was made from."""
+        key = self._key("result", model_version)
+        self.redis.hset(key, str(task_id), _kept(data, prediction))
+        self.redis.expire(key, RESULT_TTL)
+
+    def get(self, model_version: str, task_id: int, data: str) -> StudioPrediction | None:
+        """The prediction made for exactly this task data, or None."""
+        return _found(self.redis.hget(self._key("result", model_version), str(task_id)), data)
+
+    def put_failure(self, model_version: str, task_id: int, data: str, prediction: StudioPrediction) -> None:
+        """A failure, kept only minutes and only for a /predict waiting on this task: it shows the reviewer why,
+        and the next request asks again."""
+        key = f"{self._key('failure', model_version)}:{task_id}"
+        self.redis.set(key, _kept(data, prediction), ex=FAILURE_TTL)
+
+    def get_failure(self, model_version: str, task_id: int, data: str) -> StudioPrediction | None:
+        return _found(self.redis.get(f"{self._key('failure', model_version)}:{task_id}"), data)
+
+    # ---- who delivers ----------------------------------------------------------------------------------
+
+    def claim(self, model_version: str, task_id: int) -> bool:
+        """True for exactly one caller per (model_version, task) while a delivery is in flight."""
+        return bool(self.redis.set(f"{self._key('claim', model_version)}:{task_id}", 1, nx=True, ex=CLAIM_TTL))
+
+    def release(self, model_version: str, task_ids: Iterable[int]) -> None:
+        keys = [f"{self._key('claim', model_version)}:{task_id}" for task_id in task_ids]
+        if keys:
+            self.redis.delete(*keys)
+
+    def hand_over(self, model_version: str, task_ids: list[int]) -> None:
+        """From now on a worker delivers these tasks itself (written through the API)."""
+        if task_ids:
+            key = self._key("worker-delivers", model_version)
+            self.redis.sadd(key, *map(str, task_ids))
+            self.redis.expire(key, RESULT_TTL)
+
+    def handed_over(self, model_version: str, task_id: int) -> bool:
+        return bool(self.redis.sismember(self._key("worker-delivers", model_version), str(task_id)))
+
+    # ---- pending: queued in a job that still lives -------------------------------------------------------
+
+    def mark_pending(self, model_version: str, task_id: int, job_id: str) -> bool:
+        """False when the task is already queued for this model_version in a job that still lives."""
+        key = f"{self._key('pending', model_version)}:{task_id}"
+        if self.redis.set(key, job_id, nx=True, ex=PENDING_TTL):
+            return True
+        holder = self.redis.get(key)
+        if holder is not None and self._job_alive(holder.decode() if isinstance(holder, bytes) else str(holder)):
+            return False
+        self.redis.set(key, job_id, ex=PENDING_TTL)  # its job finished, failed or vanished: take it over
+        return True
+
+    def clear_pending(self, model_version: str, task_ids: Iterable[int]) -> None:
+        keys = [f"{self._key('pending', model_version)}:{task_id}" for task_id in task_ids]
+        if keys:
+            self.redis.delete(*keys)
+
+    def _job_alive(self, job_id: str) -> bool:
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job, JobStatus
+
+        try:
+            status = Job.fetch(job_id, connection=self.redis).get_status(refresh=False)
+        except NoSuchJobError:
+            return False
+        return status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+
+
+def _kept(data: str, prediction: StudioPrediction) -> str:
+    return json.dumps({"data": data, "prediction": prediction.to_json()})
+
+
+def _found(raw: bytes | str | None, data: str) -> StudioPrediction | None:
+    """The kept prediction if it was made from exactly this task data."""
+    if raw is None:
+        return None
+    found = json.loads(raw)
+    return StudioPrediction.from_json(found["prediction"]) if found.get("data") == data else None

@@ -1,0 +1,44 @@
+"""Live workers, counted from a heartbeat each writes every few seconds, not from rq's registration: after Redis
+restarts empty, rq forgets a live worker until it restarts, while the heartbeat is back within seconds. The
+service (/health, /metrics), `prelabel run` and `prelabel jobs` read it; each worker beats (prelabel.jobs.worker).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+
+from redis import Redis
+
+BEAT_EVERY = 5.0
+STALE_AFTER = 20.0  # a worker not heard of for this long is not counted
+
+
+class WorkerRegistry:
+    def __init__(self, redis: Redis, key: str = "prelabel:workers"):
+        self.redis = redis
+        self.key = key
+
+    def beat(self, name: str, queue_names: list[str]) -> None:
+        self.redis.hset(self.key, name, json.dumps({"queues": queue_names, "seen": time.time()}))
+
+    def leave(self, name: str) -> None:
+        self.redis.hdel(self.key, name)
+
+    def serving(self) -> dict[str, int]:
+        """Live workers per queue."""
+        counts: dict[str, int] = defaultdict(int)
+        now = time.time()
+        for name, raw in self.redis.hgetall(self.key).items():
+            try:
+                entry = json.loads(raw)
+                seen, queue_names = float(entry["seen"]), list(entry["queues"])
+            except (ValueError, KeyError, TypeError):
+                seen, queue_names = 0.0, []
+            if now - seen > STALE_AFTER:
+                self.redis.hdel(self.key, name)  # a worker that died without leaving
+                continue
+            for queue_name in queue_names:
+                counts[queue_name] += 1
+        return dict(counts)
