@@ -1,8 +1,9 @@
 """Prelabel: pre-labels inspection photos for Label Studio.
 
 Data flows one way: Label Studio -> `service` -> queue (`jobs`) -> `pipeline` (candidates -> normalise -> fuse)
--> Label Studio (`delivery`, `studio`); `learning` turns reviewers' annotations into synonyms of the `vocabulary`; `report`
-measures the pre-labels on reviewed tasks; `local` runs it all on one machine; `cli` is the `prelabel` command.
+-> Label Studio (`delivery`, `studio`); `learning` turns reviewers' annotations into synonyms of the
+`vocabulary`; `report` measures the pre-labels on reviewed tasks; `local` runs it all on one machine; `cli` is
+the `prelabel` command.
 Each package's docstring says its one idea and lists its modules; the flow in full: docs/architecture.md.
 
 The modules every layer shares:
