@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from prelabel.pipeline.prompts import STAGE1_VERSION, STAGE2_VERSION
+from prelabel.pipeline.prompts import STAGE1_VERSION, STAGE2_IMAGE_VERSION, STAGE2_VERSION
 from prelabel.settings import Settings
 from prelabel.vocabulary.vocab import Vocabulary
 
@@ -57,7 +57,8 @@ def model_version(settings: Settings, vocabulary: Vocabulary, class_texts: dict[
     """Changes whenever the vocabulary, the class descriptions or a setting that changes predictions changes,
     and only then."""
     s = settings
-    knobs = [STAGE1_VERSION, STAGE2_VERSION, s.mllm_enabled and s.llm_model, s.clip_enabled and s.clip_model,
+    knobs = [STAGE1_VERSION, STAGE2_VERSION, STAGE2_IMAGE_VERSION, s.mllm_enabled and s.llm_model,
+             s.clip_enabled and s.clip_model,
              s.clip_enabled and s.clip_pretrained, sorted(s.fusion_feature_set), s.clip_weight, s.stage2,
              s.stage2_below, s.text_encoder, s.image_max_side, s.image_detail, s.shortlist_above, s.shortlist_size,
              class_texts]

@@ -30,6 +30,9 @@ class ImagePrediction:
     label: str | None = None
     score: float = 0.0
     ranking: list[tuple[str, float]] = field(default_factory=list)  # final scores, best first (top 5)
+    # State NONE, several labels affirmed side by side in one answer, with final scores, as written: no single
+    # label, but what a multi-choice config checks (studio/predictions.py).
+    labels: list[tuple[str, float]] = field(default_factory=list)
     stage_scores: dict[str, dict[str, float]] = field(default_factory=dict)
     evidence: dict = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # stage -> "cause: detail"
@@ -54,6 +57,7 @@ class ImagePrediction:
     def to_dict(self) -> dict:
         return {"source": self.source, "state": self.state, "label": self.label, "score": round(self.score, 4),
                 "reason": self.reason, "ranking": [[label, round(score, 4)] for label, score in self.ranking],
+                **({"labels": [[label, round(score, 4)] for label, score in self.labels]} if self.labels else {}),
                 "stage_scores": {stage: {k: round(v, 4) for k, v in scores.items()}
                                  for stage, scores in self.stage_scores.items()},
                 "evidence": self.evidence, "errors": self.errors, "usage": self.usage}

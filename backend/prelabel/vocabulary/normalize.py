@@ -32,6 +32,11 @@ from prelabel.vocabulary.vocab import Vocabulary
 
 EXACT, ALIAS, SUGGESTED, LEARNED, RULE, FUZZY, EMBEDDING, AMBIGUOUS, NONE = (
     "exact", "alias", "suggested", "learned", "rule", "fuzzy", "embedding", "ambiguous", "none")
+# Proposals: no label named, for the reason the method says; the candidate labels are the alternatives, best
+# first, and the pipeline hands exactly those to stage 2. AMBIGUOUS is a group word several labels share.
+NEGATED, ALTERNATIVES, SEVERAL, QUALIFIED, SUBKIND, HEAD_WORD = (
+    "negated", "alternatives", "several", "qualified", "subkind", "head_word")
+PROPOSALS = frozenset({AMBIGUOUS, NEGATED, ALTERNATIVES, SEVERAL, QUALIFIED, SUBKIND, HEAD_WORD})
 _SCORES = {EXACT: 1.0, ALIAS: 0.97, SUGGESTED: 0.96, LEARNED: 0.95, RULE: 0.92}
 # A label read off a head word only one label has: an inference, so below stage 2's threshold (0.9), where the
 # pipeline asks the MLLM for a second opinion.
@@ -61,22 +66,34 @@ class Alternative:
 
 @dataclass(frozen=True)
 class Normalized:
-    """The outcome for one answer: a label (or None), a score in [0, 1], the deciding method, alternatives."""
+    """The outcome for one answer: a label (or None), a score in [0, 1], the deciding method (or, with no label,
+    why none: a proposal method), the alternatives best first. `labels`: the labels an answer affirms side by
+    side (method SEVERAL, "rust on the bracket and blistering on the panel"), in the order written: what a
+    multi-choice config checks; a single-choice config gets none of them."""
 
     input: str
     label: str | None
     score: float
     method: str
     alternatives: tuple[Alternative, ...] = ()
+    labels: tuple[str, ...] = ()
+
+    @property
+    def proposal(self) -> bool:
+        """No label, but candidates for stage 2 (or a reviewer) to choose from."""
+        return self.label is None and self.method in PROPOSALS and bool(self.alternatives)
 
     def to_dict(self) -> dict:
-        return {
+        found: dict[str, object] = {
             "input": self.input,
             "label": self.label,
             "score": round(self.score, 4),
             "method": self.method,
             "alternatives": [{"label": a.label, "score": round(a.score, 4)} for a in self.alternatives],
         }
+        if self.labels:
+            found["labels"] = list(self.labels)
+        return found
 
 
 @dataclass(frozen=True)
