@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from rapidfuzz.distance import DamerauLevenshtein, Levenshtein
 
-from prelabel.vocabulary import everyday, japanese, loanwords, textnorm
+from prelabel.vocabulary import everyday, japanese, loanwords, structure, textnorm
 from prelabel.vocabulary.textnorm import Token
 from prelabel.vocabulary.vocab import Vocabulary
 
@@ -49,8 +49,33 @@ _MIN_PHRASE = 3  # a Latin name of one or two letters ("IP", "A") counts only as
 NAME, GROUP, HEAD = "name", "group", "head"
 # Japanese words after a name that deny it or make it part of a "prevention" word: 錆なし, 変色防止剤, 錆止め.
 _JA_NOT_AFTER = ("ナシ", "無", "ナイ", "防止", "止")
+_JA_PREVENTING = ("防止", "止")
 _JA_NOT_BEFORE = frozenset(["耐", "防", "非", "無", "抗"])  # prefixes: 耐食, 防錆, 非...
-_JA_NEGATIONS = frozenset(["ナイ", "無", "ン", "ズ", "ヌ", "ナカッ"])  # ない, 無い, ません, ず, ぬ, なかった
+# English words next to a name that deny it ("no rust", "without cracks", "rust-free").
+_EN_DENYING = frozenset(["no", "not", "without", "non"])
+_EN_DENYING_AFTER = frozenset(["free", "less"])
+# Ranks and strain words of biological nomenclature (ICN, ICNP, ICTV usage): after a species they name a sub-kind.
+_RANKS = frozenset(["subsp", "ssp", "var", "f", "forma", "pv", "pathovar", "bv", "biovar", "race", "strain",
+                    "biotype", "serotype", "serovar", "sv", "cv", "cultivar", "isolate", "genotype", "clade",
+                    "sensu", "morphotype", "ecotype", "subspecies", "variety"])
+# Nouns after a name that say the named thing is there ("rust stains", "weevil damage", "blight symptoms"): the
+# name still heads what is meant. Any other noun after it makes it a qualifier ("rust inhibitor", "crack gauge").
+_EVIDENCE_OF = frozenset(["damage", "symptom", "sign", "lesion", "spot", "mark", "stain", "staining", "colony",
+                          "infestation", "infection", "hole", "frass", "trace", "residue", "growth", "pattern",
+                          "area", "patch", "region", "zone", "site", "problem", "issue", "defect", "formation",
+                          "product", "deposit", "line", "streak", "scar", "specimen", "sample", "case",
+                          "texture", "appearance", "finish", "effect", "type", "instar", "female", "male", "mass",
+                          "stage", "cluster", "population", "individual", "opposite", "form", "morph",
+                          # parts of the thing named: "king crab legs", "salmon fillet"
+                          "part", "piece", "leg", "arm", "claw", "fillet", "head", "tail", "fin", "skin", "shell",
+                          "meat", "body", "section", "slice", "cut", "portion", "side", "roe", "wing", "end",
+                          "surface", "edge", "face", "root", "toe"])
+# Japanese nouns after a name that say it is there or name its part or stage (成虫, 被害, 切り身).
+_JA_EVIDENCE_OF = frozenset(["成虫", "幼虫", "蛹", "卵", "卵塊", "被害", "症状", "病斑", "食害", "寄生", "個体",
+                             "類", "群", "切身", "身", "脚", "頭部", "雌", "雄", "発生", "付着", "多数", "部分",
+                             "表面", "部", "箇所", "周辺", "跡", "状"])
+# Japanese words after a name (and の) that make it a sub-kind: 亜種, 変種, 品種, 系統, 病原型.
+_JA_RANKS = frozenset(["亜種", "変種", "品種", "系統", "病原型", "生理型", "菌株", "株", "レース"])
 _JA_KIND_SUFFIXES = frozenset(["類"])
 _JA_EXISTENCE = frozenset(["有", "アリ", "在"])  # 有り, あり: present  # ハダニ類: spider mites, as a kind
 _JA_COORDINATORS = frozenset(["ト", "ヤ", "カ", "マタ", "ハ", "オヨビ", "及", "並", "モ"])
@@ -327,17 +352,21 @@ class Normalizer:
             (label, kind), = owners.items()
             return Normalized(text, label, _SCORES[kind], kind)
         parts = textnorm.tokens(text)
-        found = self._read(parts)
-        decided = self._decide_names(text, parts, found, RULE)
+        set_aside: list[tuple[_Match, str]] = []
+        found = self._read(parts, set_aside)
+        sentence = _Sentence(parts)
+        decided = self._decide_names(text, sentence, found, RULE)
         if decided:
             return decided
         fuzzy = self._fuzzy_matches(parts)
-        decided = self._decide_names(text, parts, fuzzy, FUZZY)
+        decided = self._decide_names(text, sentence, fuzzy, FUZZY)
         if decided:
             return decided
-        decided = self._decide_heads(text, found) or self._decide_heads(text, fuzzy)
+        decided = self._decide_heads(text, sentence, found) or self._decide_heads(text, sentence, fuzzy)
         if decided:
             return decided
+        if any(reason for _, reason in set_aside):
+            return _set_aside(text, set_aside)
         if self.text_encoder is not None:
             return self._embedding(text, light)
         return Normalized(text, None, 0.0, NONE)
@@ -354,10 +383,18 @@ class Normalizer:
         key = textnorm.compact(words)
         return key in self._index.groups and not self._index.names.get(key)
 
-    def _read(self, parts: Sequence[Token]) -> list[_Match]:
-        """Every name, group word and head word found in the answer, after the rules about their neighbours."""
-        found = [m for m in self._matches(parts) if (m.kind != NAME or self._stands_for_itself(parts, m))
-                 and (m.kind != GROUP or self._group_stands(parts, m))]
+    def _read(self, parts: Sequence[Token], set_aside: list[tuple[_Match, str]] | None = None) -> list[_Match]:
+        """Every name, group word and head word found in the answer, after the rules about their neighbours. A
+        name its neighbours set aside goes to `set_aside`, with why (NEGATED, QUALIFIED; "" when it is part of
+        another thing's name, which makes it no candidate)."""
+        found = []
+        for match in self._matches(parts):
+            reason = self._set_aside_by_neighbours(parts, match) if match.kind == NAME else None
+            if reason is not None:
+                if set_aside is not None:
+                    set_aside.append((match, reason))
+            elif match.kind != GROUP or self._group_stands(parts, match):
+                found.append(match)
         return self._resolve_prepositions(parts, found)
 
     def _matches(self, parts: Sequence[Token]) -> list[_Match]:
@@ -452,38 +489,44 @@ class Normalizer:
 
     # ---- the words around a name -----------------------------------------------------------------------
 
-    def _stands_for_itself(self, parts: Sequence[Token], match: _Match) -> bool:
-        """False when the words next to a name make it part of another name or deny it."""
+    def _set_aside_by_neighbours(self, parts: Sequence[Token], match: _Match) -> str | None:
+        """Why the words next to a name keep it from counting: NEGATED ("no rust", 錆なし), QUALIFIED (it is part
+        of a word for something else: "scratch-resistant", 変色防止剤, ブリッジダイオード), "" (part of another
+        name: "greater rice weevil", "BGA solder balls", ナンゴクナミハダニ, 溶接焼け); None when it stands."""
         before = parts[match.start - 1] if match.start > 0 and parts[match.start].joined else None
         after = parts[match.end] if match.end < len(parts) and parts[match.end].joined else None
         first, last = parts[match.start], parts[match.end - 1]
         if not first.japanese:
-            if before is not None and not before.japanese and (
-                    before.text in textnorm.NOT_BEFORE
-                    or (before.capitals and before.text not in self._index.words)):  # "BGA solder balls"
-                return False
-            return not (after is not None and after.text in textnorm.NOT_AFTER)
+            if before is not None and not before.japanese:
+                if before.text in _EN_DENYING:
+                    return NEGATED
+                if before.text in textnorm.NOT_BEFORE or (before.capitals and before.text not in self._index.words):
+                    return ""  # "greater rice weevil", "BGA solder balls"
+            if after is not None and after.text in textnorm.NOT_AFTER:
+                return NEGATED if after.text in _EN_DENYING_AFTER else QUALIFIED if after.text != "like" else ""
+            return None
         if before is not None and before.word_class == "prefix" and before.text in _JA_NOT_BEFORE:
-            return False
+            return QUALIFIED
         if before is not None and before.word_class in ("noun", "process"):
             if before.written == "katakana" == first.written and not match.labels.isdisjoint(
                     self._index.binomial_labels):
                 # A katakana word before a katakana species name makes another species: ナンゴク + ナミハダニ
                 # (before a defect it says where: ボルト + サビ).
-                return False
+                return ""
             if before.word_class == "process" and self._names_none_of(before.text, match.labels):
-                return False  # another process's defect: 溶接 + 焼け
-        if after is not None and after.word_class == "noun" and after.written == last.written and (
-                after.text not in _JA_EXISTENCE):
-            # The name qualifies the noun that follows: 変色 + 防止剤, ブリッジ + ダイオード, 傷 + 跡. Not a
-            # process noun (錆 + 発生: rust occurring) nor "present" (傷 + 有り).
-            return False
+                return ""  # another process's defect: 溶接 + 焼け
+        if after is not None and after.word_class == "noun" and after.text not in _JA_EXISTENCE and (
+                after.written == last.written or (after.known and after.written == "kanji"
+                                                  and after.text not in _JA_EVIDENCE_OF)):
+            # The name qualifies the noun that follows: 変色 + 防止剤, ブリッジ + ダイオード, 傷 + 跡, サンマ +
+            # 漁船. Not a process noun (錆 + 発生: rust occurring), "present" (傷 + 有り) nor a stage or part.
+            return QUALIFIED
         negation = parts[match.end:match.end + 2]
         if negation and negation[0].word_class == "particle" and len(negation) > 1:
             negation = negation[1:]
         if negation and negation[0].text.startswith(_JA_NOT_AFTER):
-            return False
-        return not _denied(parts, match.end)
+            return QUALIFIED if negation[0].text.startswith(_JA_PREVENTING) else NEGATED
+        return None
 
     def _group_stands(self, parts: Sequence[Token], match: _Match) -> bool:
         """A group word with a modifier before it that none of its labels' names has is part of another
@@ -565,8 +608,11 @@ class Normalizer:
 
     # ---- deciding ---------------------------------------------------------------------------------------
 
-    def _decide_names(self, text: str, parts: Sequence[Token], found: list[_Match], method: str
+    def _decide_names(self, text: str, sentence: _Sentence, found: list[_Match], method: str
                       ) -> Normalized | None:
+        """A label when exactly one label is affirmed, and nothing offers another beside it; else a proposal
+        that says why (methods.md, section 4)."""
+        parts = sentence.parts
         names = [m for m in found if m.kind == NAME]
         if not names:
             return None
@@ -577,31 +623,68 @@ class Normalizer:
         names = [m for m in _outermost(names) if not any(m.inside(other) for other in found if other.kind != NAME)]
         if not names:
             return None
-        labels = _ranked_labels(names)
+        read = {m: self._reading(sentence, m) for m in names}
+        affirmed = [m for m in names if read[m] == structure.AFFIRMED]
+        undecided = [m for m in names if read[m] == structure.UNDECIDED]
+        if not affirmed:
+            for reason, kept in ((ALTERNATIVES, undecided), (SUBKIND, [m for m in names if read[m] == SUBKIND])):
+                if kept:
+                    return _proposal(text, reason, kept)
+            return Normalized(text, None, 0.0, QUALIFIED if QUALIFIED in read.values() else NEGATED)
+        labels = _ranked_labels(affirmed)
         # A group or head word listed with a name ("sink marks and flash", "porosity and undercut") is a second
         # thing named: the answer names two defects, whichever way the head word alone would be read.
         listed = [m for m in found if m.kind != NAME and not any(m.inside(n) or (m.start, m.end) == (
-            n.start, n.end) for n in names) and any(_listed_together(parts, m, n) for n in names)]
-        if len(labels) > 1 or any(not m.labels & set(labels) for m in listed):
-            return self._ambiguous(text, names + listed)
-        score = _SCORES.get(method) or max(0.5, 0.9 - 0.07 * names[0].edits)
-        return Normalized(text, labels[0], score, method)
+            n.start, n.end) for n in names) and any(_listed_together(parts, m, n) for n in affirmed)
+            and self._reading(sentence, m) == structure.AFFIRMED]
+        listed = [m for m in listed if not m.labels <= set(labels)]
+        if undecided:
+            return _proposal(text, ALTERNATIVES, affirmed + undecided)
+        if len(labels) == 1 and not listed:
+            return Normalized(text, labels[0], _SCORES.get(method) or max(0.5, 0.9 - 0.07 * names[0].edits), method)
+        if any(len(m.labels) > 1 for m in affirmed):
+            return self._ambiguous(text, affirmed + listed)
+        mentioned = sorted(affirmed + listed, key=lambda m: m.start)
+        if structure.either_before(parts, mentioned[0].start) or any(
+                structure.alternatives_between(parts, one.end, other.start)
+                for one, other in itertools.pairwise(mentioned)):
+            return _proposal(text, ALTERNATIVES, mentioned)
+        return _several(text, mentioned, _SCORES.get(method) or max(0.5, 0.9 - 0.07 * names[0].edits))
 
-    def _decide_heads(self, text: str, found: list[_Match]) -> Normalized | None:
-        accepted = [m for m in found if m.kind == HEAD and m.accepted]
-        groups = [m for m in found if m.kind == GROUP]
+    def _reading(self, sentence: _Sentence, match: _Match) -> str:
+        """What the sentence says of one mention: affirmed, denied or undecided (structure), or that it is a
+        QUALIFIED noun's modifier or a SUBKIND of its label."""
+        parts = sentence.parts
+        if len(parts) == match.end - match.start:
+            return structure.AFFIRMED  # the whole answer
+        if parts[match.start].japanese:
+            found = structure.japanese_reading(parts, match.start, match.end)
+        else:
+            found = sentence.english()[match.start]
+        if found != structure.AFFIRMED or match.kind != NAME:
+            return found
+        binomial = not match.labels.isdisjoint(self._index.binomial_labels) and _is_binomial(parts, match)
+        if _subkind_after(parts, match, binomial):
+            return SUBKIND
+        if not parts[match.end - 1].japanese and structure.qualifies_next_noun(
+                parts, match.end, self._index.words, _EVIDENCE_OF):
+            return QUALIFIED
+        return found
+
+    def _decide_heads(self, text: str, sentence: _Sentence, found: list[_Match]) -> Normalized | None:
+        """A group word is ambiguous; a head word alone is a proposal (it may name a whole group in the field,
+        whatever the vocabulary lists: "borer", 割れ): its label, for stage 2 with the image or a reviewer."""
+        heads = [m for m in found if m.kind in (HEAD, GROUP)]
+        if not heads:
+            return None
+        standing = [m for m in heads if self._reading(sentence, m) != structure.DENIED]
+        if not standing:
+            return Normalized(text, None, 0.0, NEGATED)
+        groups = [m for m in standing if m.kind == GROUP]
+        accepted = [m for m in standing if m.kind == HEAD and m.accepted]
         if groups or len(_ranked_labels(accepted)) > 1:
             return self._ambiguous(text, _outermost(groups + accepted))
-        if accepted:
-            return Normalized(text, _ranked_labels(accepted)[0], HEAD_SCORE, RULE)
-        mentioned = [m for m in found if m.kind == HEAD]
-        if mentioned:
-            # A head word that may not decide on its own ("blowhole", "flash", "beet armyworm"): none, with the
-            # label it would have been, for a reviewer to see.
-            labels = _ranked_labels(mentioned)
-            return Normalized(text, None, 0.0, NONE, tuple(Alternative(label, 1.0 / len(labels))
-                                                            for label in labels[:_MAX_ALTERNATIVES]))
-        return None
+        return _proposal(text, HEAD_WORD, accepted or standing)
 
     def _ambiguous(self, text: str, matches: list[_Match]) -> Normalized:
         labels = _ranked_labels(matches)
@@ -761,15 +844,68 @@ def _is_everyday(word: str) -> bool:
     return any(everyday.is_everyday(form, "ja") for form in japanese.writings(word))
 
 
-def _denied(parts: Sequence[Token], position: int) -> bool:
-    """Is the name the subject of a negated predicate (傷は見られません, 錆がない)? Not when another noun comes
-    first: in はんだ不足でフィレットが形成されていません it is the fillet that is not formed."""
-    for part in parts[position:]:
-        if not part.joined or part.word_class in ("noun", "process", "prefix"):
-            return False
-        if part.word_class in ("auxiliary", "adjective") and part.text in _JA_NEGATIONS:
-            return True
-    return False
+class _Sentence:
+    """An answer's tokens, and the English negation readings, worked out once when first asked."""
+
+    def __init__(self, parts: Sequence[Token]):
+        self.parts = parts
+        self._english: list[str] | None = None
+
+    def english(self) -> list[str]:
+        if self._english is None:
+            self._english = structure.english_readings(self.parts)
+        return self._english
+
+
+def _proposal(text: str, reason: str, matches: list[_Match]) -> Normalized:
+    """No label, for `reason`; the labels of the matches as alternatives, the most named first."""
+    labels = _ranked_labels(matches)
+    share = 1.0 / len(labels)
+    return Normalized(text, None, 0.0, reason, tuple(Alternative(label, share) for label in labels[:_MAX_ALTERNATIVES]))
+
+
+def _several(text: str, mentioned: list[_Match], score: float) -> Normalized:
+    """Several labels affirmed side by side: each a label of its own for a multi-choice config, none for a
+    single-choice one. A mention that fits several labels leaves the multi-choice without labels."""
+    found = _proposal(text, SEVERAL, mentioned)
+    if any(len(m.labels) != 1 for m in mentioned):
+        return found
+    labels = tuple(dict.fromkeys(next(iter(m.labels)) for m in mentioned))
+    return Normalized(text, None, score, SEVERAL, found.alternatives, labels)
+
+
+def _set_aside(text: str, set_aside: list[tuple[_Match, str]]) -> Normalized:
+    """The answer named labels only in words that deny or qualify them: none, and why."""
+    reasons = {reason for _, reason in set_aside if reason}
+    return Normalized(text, None, 0.0, QUALIFIED if QUALIFIED in reasons else NEGATED)
+
+
+def _is_binomial(parts: Sequence[Token], match: _Match) -> bool:
+    """Is the matched name written as a binomial ("Salmo salar", not "Atlantic salmon")?"""
+    first = parts[match.start]
+    return match.end - match.start >= 2 and not first.japanese and bool(textnorm.GENUS.match(first.surface))
+
+
+def _subkind_after(parts: Sequence[Token], match: _Match, binomial: bool) -> bool:
+    """A rank or strain after a name ("Xanthomonas citri pv. malvacearum", "Bemisia tabaci MED", "race 2", a
+    third epithet: "Oncorhynchus mykiss irideus", サクラマスの亜種): the answer names a sub-kind, which is the
+    label only where the vocabulary lists it (then the longer name was matched, and nothing follows it)."""
+    end = match.end
+    if end >= len(parts):
+        return False
+    following = parts[end]
+    if following.japanese:
+        after = parts[end + 1] if following.text == "ノ" and end + 1 < len(parts) else following
+        return after.text in _JA_RANKS
+    if following.text in _RANKS:
+        return True
+    if not following.joined:
+        return False
+    if following.capitals and len(following.surface) <= 8 and following.surface.isalnum():
+        return True  # a strain or biotype code: MED, MEAM1, NTN
+    # A third epithet after a binomial: lower case, Latin, no English word.
+    return binomial and following.surface.islower() and following.surface.isalpha() and not textnorm.lemmas(
+        following.surface) and following.text not in textnorm.FUNCTION_WORDS
 
 
 def _compounds(neighbour: Token | None, after: bool) -> bool:
