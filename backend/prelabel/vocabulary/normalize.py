@@ -70,6 +70,8 @@ _EVIDENCE_OF = frozenset(["damage", "symptom", "sign", "lesion", "spot", "mark",
                           "part", "piece", "leg", "arm", "claw", "fillet", "head", "tail", "fin", "skin", "shell",
                           "meat", "body", "section", "slice", "cut", "portion", "side", "roe", "wing", "end",
                           "surface", "edge", "face", "root", "toe"])
+# English prepositions whose object is where something is, never what it is ("cracks radiating from the pith").
+_FROM_PLACE = frozenset(["from", "toward", "towards", "into", "onto", "through"])
 # Japanese nouns after a name that say it is there or name its part or stage (成虫, 被害, 切り身).
 _JA_EVIDENCE_OF = frozenset(["成虫", "幼虫", "蛹", "卵", "卵塊", "被害", "症状", "病斑", "食害", "寄生", "個体",
                              "類", "群", "切身", "身", "脚", "頭部", "雌", "雄", "発生", "付着", "多数", "部分",
@@ -624,12 +626,18 @@ class Normalizer:
         if not names:
             return None
         read = {m: self._reading(sentence, m) for m in names}
+        others = [m for m in found if m.kind != NAME] + [m for m in names if read[m] != structure.PLACE]
+        for m in names:  # a place ("from the pith", 髄から) is where another thing named is, not a thing named
+            if read[m] == structure.PLACE:
+                read[m] = structure.PLACE if any(other.start != m.start for other in others) else structure.AFFIRMED
         affirmed = [m for m in names if read[m] == structure.AFFIRMED]
         undecided = [m for m in names if read[m] == structure.UNDECIDED]
         if not affirmed:
             for reason, kept in ((ALTERNATIVES, undecided), (SUBKIND, [m for m in names if read[m] == SUBKIND])):
                 if kept:
                     return _proposal(text, reason, kept)
+            if all(reading == structure.PLACE for reading in read.values()):
+                return None  # the group or head word placed there decides (heads)
             return Normalized(text, None, 0.0, QUALIFIED if QUALIFIED in read.values() else NEGATED)
         labels = _ranked_labels(affirmed)
         # A group or head word listed with a name ("sink marks and flash", "porosity and undercut") is a second
@@ -661,6 +669,8 @@ class Normalizer:
             found = structure.japanese_reading(parts, match.start, match.end)
         else:
             found = sentence.english()[match.start]
+            if found == structure.AFFIRMED and match.start > 0 and parts[match.start - 1].text in _FROM_PLACE:
+                found = structure.PLACE
         if found != structure.AFFIRMED or match.kind != NAME:
             return found
         binomial = not match.labels.isdisjoint(self._index.binomial_labels) and _is_binomial(parts, match)

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 from prelabel.vocabulary.textnorm import COMMON_WORDS, FUNCTION_WORDS, PREPOSITIONS, Token, lemmas, tokens
 
-AFFIRMED, DENIED, UNDECIDED = "affirmed", "denied", "undecided"
+AFFIRMED, DENIED, UNDECIDED, PLACE = "affirmed", "denied", "undecided", "place"
 
 # Punctuation that ends a clause: a trigger's scope ends there.
 _CLAUSE_MARKS = frozenset(".;:!?。；：！？")
@@ -51,11 +51,13 @@ _ALTERNATIVE_MARKS = frozenset("/／?？")
 
 # Japanese: the words of a clause after a name, by what they do.
 # ない, 無い, ません, ず, ぬ, なかった, なし
-_JA_NEGATIONS = frozenset(["ナイ", "無", "ン", "ズ", "ヌ", "ナカッ", "ナシ"])
+_JA_NEGATIONS = frozenset(["ナイ", "ナク", "ナケレ", "ナサ", "無", "ン", "ズ", "ヌ", "ナカッ", "ナシ"])
+_JA_BEING = frozenset(["有", "アル", "アリ", "ゴザイ"])  # ではありません
 _JA_DOUBLE = frozenset(["否定", "排除", "除外", "否", "捨切"])  # 否定できない, 否めない: cannot be ruled out
 _JA_JUDGING = frozenset(["判断", "断定", "特定", "判別", "区別", "識別", "判定", "見分"])
 _JA_ARGUMENT_PARTICLES = frozenset(["ハ", "ガ", "モ", "ヲ"])  # topic, subject, also, object
 _JA_ALTERNATIVES = frozenset(["カ", "又", "マタ", "若", "モシクハ", "或", "アルイハ", "ナイシ", "乃至", "それとも"])
+_JA_FROM = frozenset(["カラ", "ヨリ", "マデ", "沿"])  # from, along: where the thing named is, not what it is
 _JA_EXCEPT = frozenset(["ナシ", "以外", "除"])  # なし, 以外, 除く: the name is what is not there
 _JA_CLAUSE_ENDS = frozenset(["ガ", "ケド", "ケレド", "ケレドモ", "ノデ", "カラ", "ノニ", "シ", "ナガラ"])
 
@@ -118,13 +120,13 @@ def english_readings(parts: Sequence[Token]) -> list[str]:
             position += terminated
             continue
         preceding = _phrase_at(parts, position, lists["preceding"])
-        if preceding:
+        if preceding and not _clause_ends_at(parts, position + preceding):
             after = position + preceding
             undecided = (after < len(parts) and parts[after].text in _JUDGING) or (
                 after + 1 < len(parts) and parts[after].text in ("be", "to") and parts[after + 1].text in _JUDGING)
             end = after
-            while end < len(parts) and not (end > after and _ends_clause_before(parts, end)) and not _phrase_at(
-                    parts, end, lists["termination"]):
+            while end < len(parts) and not (end > after and (_ends_clause_before(parts, end) or _list_ends(
+                    parts, end))) and not _phrase_at(parts, end, lists["termination"]):
                 end += 1
             for index in range(after, end):
                 readings[index] = UNDECIDED if undecided else DENIED
@@ -138,6 +140,23 @@ def english_readings(parts: Sequence[Token]) -> list[str]:
         position += 1
     _offered(parts, readings)
     return readings
+
+
+def _clause_ends_at(parts: Sequence[Token], position: int) -> bool:
+    return position >= len(parts) or _ends_clause_before(parts, position)
+
+
+def _list_ends(parts: Sequence[Token], position: int) -> bool:
+    """A comma ends a negation's scope unless what follows goes on with a list ("no cracks, spalls or rust"):
+    "not twist, bow along the length", "no decay, only surface mould"."""
+    if "," not in parts[position].mark and "、" not in parts[position].mark:
+        return False
+    for index in range(position, len(parts)):
+        if index > position and (parts[index].mark or _ends_clause_before(parts, index)):
+            return True
+        if parts[index].text in ("and", "or", "nor"):
+            return False
+    return True
 
 
 def _offered(parts: Sequence[Token], readings: list[str]) -> None:
@@ -157,11 +176,13 @@ def japanese_reading(parts: Sequence[Token], start: int, end: int) -> str:
     following = parts[end:]
     if len(following) >= 3 and following[0].text == "デ" and following[1].text == "ハ":
         # AではなくB, Aではない, Aではありません
-        at = 3 if following[2].text in ("有", "アル", "ゴザイ") and len(following) > 3 else 2
+        at = 3 if following[2].text in _JA_BEING and len(following) > 3 else 2
         if following[at].text in _JA_NEGATIONS:
             return AFFIRMED if _asks(following, at + 1) else DENIED
     if following and not following[0].mark and following[0].text in _JA_EXCEPT:  # 錆なし, ニジマス以外
         return DENIED
+    if following and not following[0].mark and following[0].text in _JA_FROM:  # 髄から放射状に割れ
+        return PLACE
     if following and following[0].text == "カ" and following[0].word_class == "particle" and not (
             len(following) > 1 and following[1].text == "モ"):  # AかBか, Aか? (but Aかも: maybe A)
         return UNDECIDED
