@@ -72,6 +72,8 @@ _EVIDENCE_OF = frozenset(["damage", "symptom", "sign", "lesion", "spot", "mark",
                           "surface", "edge", "face", "root", "toe"])
 # English prepositions whose object is where something is, never what it is ("cracks radiating from the pith").
 _FROM_PLACE = frozenset(["from", "toward", "towards", "into", "onto", "through"])
+_DETERMINERS = frozenset(["the", "a", "an", "this", "that", "its", "their", "these", "those"])
+_MODALS = frozenset(["may", "might", "could", "would", "will", "can", "should", "must", "to", "shall"])
 # Japanese nouns after a name that say it is there or name its part or stage (成虫, 被害, 切り身).
 _JA_EVIDENCE_OF = frozenset(["成虫", "幼虫", "蛹", "卵", "卵塊", "被害", "症状", "病斑", "食害", "寄生", "個体",
                              "類", "群", "切身", "身", "脚", "頭部", "雌", "雄", "発生", "付着", "多数", "部分",
@@ -131,6 +133,7 @@ class _Match:
     kind: str  # NAME, GROUP or HEAD
     edits: int = 0
     accepted: bool = True  # HEAD: may decide a label on its own
+    another_species: bool = False  # HEAD: a genus the vocabulary has, with an epithet it lacks
 
     def inside(self, other: _Match) -> bool:
         return other.start <= self.start and self.end <= other.end and (self.start, self.end) != (
@@ -452,8 +455,9 @@ class Normalizer:
         labels = frozenset(self._index.taxa[key])
         following = parts[last] if last < len(parts) else None
         another_species = (key in self._index.genera and following is not None and following.script == "latin"
-                           and following.text != "sp" and following.text not in textnorm.FUNCTION_WORDS)
-        return _Match(first, last, labels, HEAD, accepted=not another_species)
+                           and following.text != "sp" and following.text not in textnorm.FUNCTION_WORDS
+                           and key + following.text not in self._index.names)
+        return _Match(first, last, labels, HEAD, accepted=not another_species, another_species=another_species)
 
     def _names_ending_a_word(self, part: Token, position: int) -> Iterable[_Match]:
         """A kanji name that ends a longer word and is read the same there is that word's head: 擦り傷 is a 傷,
@@ -625,7 +629,14 @@ class Normalizer:
         names = [m for m in _outermost(names) if not any(m.inside(other) for other in found if other.kind != NAME)]
         if not names:
             return None
+        names += self._elided(parts, names)
         read = {m: self._reading(sentence, m) for m in names}
+        # Another species of a genus ("Scomber colias") or a sub-kind beside a name of its label ("Atlantic
+        # salmon, Salmo salar sebago"): the name is its gloss, not the label.
+        kinds = [m.labels for m in found if m.another_species] + [m.labels for m in names if read[m] == SUBKIND]
+        for m in names:
+            if read[m] == structure.AFFIRMED and any(m.labels & labels for labels in kinds):
+                read[m] = SUBKIND
         others = [m for m in found if m.kind != NAME] + [m for m in names if read[m] != structure.PLACE]
         for m in names:  # a place ("from the pith", 髄から) is where another thing named is, not a thing named
             if read[m] == structure.PLACE:
@@ -659,6 +670,26 @@ class Normalizer:
             return _proposal(text, ALTERNATIVES, mentioned)
         return _several(text, mentioned, _SCORES.get(method) or max(0.5, 0.9 - 0.07 * names[0].edits))
 
+    def _elided(self, parts: Sequence[Token], names: list[_Match]) -> list[_Match]:
+        """Names a coordination shortens ("coho and sockeye salmon", "bigeye or yellowfin tuna"): the words
+        before "and"/"or" complete a name with the head of the name after it."""
+        found = []
+        for match in names:
+            if parts[match.start].japanese or match.end - match.start < 2 or match.start < 2:
+                continue
+            if parts[match.start - 1].text not in ("and", "or", "nor"):
+                continue
+            head = parts[match.end - 1:match.end]
+            for length in (1, 2):
+                start = match.start - 1 - length
+                if start < 0 or any(p.text in textnorm.FUNCTION_WORDS for p in parts[start:match.start - 1]):
+                    break
+                labels = self._index.names.get(textnorm.compact([*parts[start:match.start - 1], *head]))
+                if labels:
+                    found.append(_Match(start, match.start - 1, frozenset(labels), NAME))
+                    break
+        return found
+
     def _reading(self, sentence: _Sentence, match: _Match) -> str:
         """What the sentence says of one mention: affirmed, denied or undecided (structure), or that it is a
         QUALIFIED noun's modifier or a SUBKIND of its label."""
@@ -669,8 +700,13 @@ class Normalizer:
             found = structure.japanese_reading(parts, match.start, match.end)
         else:
             found = sentence.english()[match.start]
-            if found == structure.AFFIRMED and match.start > 0 and parts[match.start - 1].text in _FROM_PLACE:
+            before = match.start - 1
+            while before > 0 and parts[before].text in _DETERMINERS:
+                before -= 1
+            if found == structure.AFFIRMED and before >= 0 and parts[before].text in _FROM_PLACE:
                 found = structure.PLACE
+            if found == structure.AFFIRMED and match.start > 0 and parts[match.start - 1].text in _MODALS:
+                return ""  # a verb: "it might collapse", "likely to twist"
         if found != structure.AFFIRMED or match.kind != NAME:
             return found
         binomial = not match.labels.isdisjoint(self._index.binomial_labels) and _is_binomial(parts, match)

@@ -27,7 +27,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
-from prelabel.vocabulary.textnorm import COMMON_WORDS, FUNCTION_WORDS, PREPOSITIONS, Token, lemmas, tokens
+from prelabel.vocabulary.textnorm import (
+    COMMON_WORDS,
+    COORDINATORS,
+    FUNCTION_WORDS,
+    PREPOSITIONS,
+    Token,
+    lemmas,
+    tokens,
+)
 
 AFFIRMED, DENIED, UNDECIDED, PLACE = "affirmed", "denied", "undecided", "place"
 
@@ -152,7 +160,7 @@ def _list_ends(parts: Sequence[Token], position: int) -> bool:
     if "," not in parts[position].mark and "、" not in parts[position].mark:
         return False
     for index in range(position, len(parts)):
-        if index > position and (parts[index].mark or _ends_clause_before(parts, index)):
+        if index > position and ("," in parts[index].mark or _ends_clause_before(parts, index)):
             return True
         if parts[index].text in ("and", "or", "nor"):
             return False
@@ -174,11 +182,14 @@ def _offered(parts: Sequence[Token], readings: list[str]) -> None:
 def japanese_reading(parts: Sequence[Token], start: int, end: int) -> str:
     """What the clause says of the name at parts[start:end]: AFFIRMED, DENIED or UNDECIDED."""
     following = parts[end:]
-    if len(following) >= 3 and following[0].text == "デ" and following[1].text == "ハ":
-        # AではなくB, Aではない, Aではありません
-        at = 3 if following[2].text in _JA_BEING and len(following) > 3 else 2
-        if following[at].text in _JA_NEGATIONS:
-            return AFFIRMED if _asks(following, at + 1) else DENIED
+    if len(following) >= 3 and following[0].text == "デ" and following[1].text in ("ハ", "モ"):
+        # AではなくB, Aではない, Aではありません, Aでもありません
+        for at in range(2, min(len(following), 6)):
+            token = following[at]
+            if token.text in _JA_NEGATIONS:
+                return AFFIRMED if _asks(following, at + 1) else DENIED
+            if not (token.text in _JA_BEING or token.word_class == "auxiliary"):
+                break
     if following and not following[0].mark and following[0].text in _JA_EXCEPT:  # 錆なし, ニジマス以外
         return DENIED
     if following and not following[0].mark and following[0].text in _JA_FROM:  # 髄から放射状に割れ
@@ -274,8 +285,10 @@ def qualifies_next_noun(parts: Sequence[Token], end: int, vocabulary_words: set[
         return False
     after = parts[end]
     if not after.joined or after.japanese or after.script != "latin" or after.text in FUNCTION_WORDS or (
-            after.text in COMMON_WORDS or after.text in PREPOSITIONS):
+            after.text in COMMON_WORDS or after.text in PREPOSITIONS or after.text in COORDINATORS):
         return False
+    if after.mark == "-" and after.surface.casefold().endswith("ed"):
+        return True  # a compound adjective: "crook-necked", "rust-coloured"
     if after.text in vocabulary_words or after.text in evidence:
         return False
     surface = after.surface.casefold()

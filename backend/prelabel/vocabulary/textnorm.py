@@ -153,7 +153,7 @@ def tokens(text: str) -> tuple[Token, ...]:
     for match in _TOKEN.finditer(text):
         between = text[last_end:match.start()]
         joined = not result or bool(_SPACING.match(between))
-        mark = "" if joined else "".join(between.split())
+        mark = "".join(between.split())  # a hyphen of a joined word too: "crook-necked"
         last_end = match.end()
         raw = match.group()
         if match.lastgroup == "ja":
