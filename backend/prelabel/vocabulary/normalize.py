@@ -34,9 +34,9 @@ EXACT, ALIAS, SUGGESTED, LEARNED, RULE, FUZZY, EMBEDDING, AMBIGUOUS, NONE = (
     "exact", "alias", "suggested", "learned", "rule", "fuzzy", "embedding", "ambiguous", "none")
 # Proposals: no label named, for the reason the method says; the candidate labels are the alternatives, best
 # first, and the pipeline hands exactly those to stage 2. AMBIGUOUS is a group word several labels share.
-NEGATED, ALTERNATIVES, SEVERAL, QUALIFIED, SUBKIND, HEAD_WORD = (
-    "negated", "alternatives", "several", "qualified", "subkind", "head_word")
-PROPOSALS = frozenset({AMBIGUOUS, NEGATED, ALTERNATIVES, SEVERAL, QUALIFIED, SUBKIND, HEAD_WORD})
+NEGATED, ALTERNATIVES, SEVERAL, QUALIFIED, SUBKIND, HEAD_WORD, LOCATION = (
+    "negated", "alternatives", "several", "qualified", "subkind", "head_word", "location")
+PROPOSALS = frozenset({AMBIGUOUS, NEGATED, ALTERNATIVES, SEVERAL, QUALIFIED, SUBKIND, HEAD_WORD, LOCATION})
 _SCORES = {EXACT: 1.0, ALIAS: 0.97, SUGGESTED: 0.96, LEARNED: 0.95, RULE: 0.92}
 # A label read off a head word only one label has: an inference, so below stage 2's threshold (0.9), where the
 # pipeline asks the MLLM for a second opinion.
@@ -637,12 +637,18 @@ class Normalizer:
         for m in names:
             if read[m] == structure.AFFIRMED and any(m.labels & labels for labels in kinds):
                 read[m] = SUBKIND
-        others = [m for m in found if m.kind != NAME] + [m for m in names if read[m] != structure.PLACE]
-        for m in names:  # a place ("from the pith", 髄から) is where another thing named is, not a thing named
-            if read[m] == structure.PLACE:
-                read[m] = structure.PLACE if any(other.start != m.start for other in others) else structure.AFFIRMED
+        # A place ("from the pith", 髄から) is where a thing is, not the thing: set aside. Where another thing
+        # named sits may change its label ("decay in the knot", 節が腐る): rules cannot know which.
+        mentions = sorted(found, key=lambda m: m.start)
+        for m in names:
+            if read[m] == structure.AFFIRMED and self._placed(parts, m, mentions):
+                read[m] = LOCATION
         affirmed = [m for m in names if read[m] == structure.AFFIRMED]
         undecided = [m for m in names if read[m] == structure.UNDECIDED]
+        located = [m for m in names if read[m] == LOCATION]
+        if located:
+            return _proposal(text, LOCATION, located + [n for n in mentions if n not in located and any(
+                self._placed(parts, m, [n]) for m in located)])
         if not affirmed:
             for reason, kept in ((ALTERNATIVES, undecided), (SUBKIND, [m for m in names if read[m] == SUBKIND])):
                 if kept:
@@ -669,6 +675,25 @@ class Normalizer:
                 for one, other in itertools.pairwise(mentioned)):
             return _proposal(text, ALTERNATIVES, mentioned)
         return _several(text, mentioned, _SCORES.get(method) or max(0.5, 0.9 - 0.07 * names[0].edits))
+
+    @staticmethod
+    def _placed(parts: Sequence[Token], match: _Match, mentions: list[_Match]) -> bool:
+        """Is another label's mention the place of this name ("decay in the knot", "rust on the weld seam"), or
+        its subject when the name is a verb (節が腐っている)? Rules cannot know which label that makes."""
+        for other in mentions:
+            if other.labels & match.labels or other.start == match.start:
+                continue
+            if other.start >= match.end and not parts[match.start].japanese:
+                between = parts[match.end:other.start]
+                if between and len(between) <= 5 and not any(_ends_clause(p) for p in (*between, parts[other.start])) \
+                        and any(p.text in textnorm.PREPOSITIONS for p in between) and all(
+                        p.text in textnorm.FUNCTION_WORDS or p.text in _EVIDENCE_OF for p in between):
+                    return True
+            if other.end <= match.start and parts[match.start].japanese and parts[match.start].word_class == "verb":
+                between = parts[other.end:match.start]
+                if len(between) == 1 and between[0].text in ("ガ", "ハ", "モ"):
+                    return True
+        return False
 
     def _elided(self, parts: Sequence[Token], names: list[_Match]) -> list[_Match]:
         """Names a coordination shortens ("coho and sockeye salmon", "bigeye or yellowfin tuna"): the words
@@ -924,6 +949,10 @@ def _set_aside(text: str, set_aside: list[tuple[_Match, str]]) -> Normalized:
     """The answer named labels only in words that deny or qualify them: none, and why."""
     reasons = {reason for _, reason in set_aside if reason}
     return Normalized(text, None, 0.0, QUALIFIED if QUALIFIED in reasons else NEGATED)
+
+
+def _ends_clause(token: Token) -> bool:
+    return any(char in ".;:!?。；" for char in token.mark)
 
 
 def _is_binomial(parts: Sequence[Token], match: _Match) -> bool:
