@@ -508,6 +508,9 @@ class Normalizer:
                     return NEGATED
                 if before.text in textnorm.NOT_BEFORE or (before.capitals and before.text not in self._index.words):
                     return ""  # "greater rice weevil", "BGA solder balls"
+                if match.end - match.start == 1 and _is_everyday(first.text) and _noun_only(before) and (
+                        before.text not in self._index.words):
+                    return ""  # an everyday word as the head of another noun: "coffee cup"
             if after is not None and after.text in textnorm.NOT_AFTER:
                 return NEGATED if after.text in _EN_DENYING_AFTER else QUALIFIED if after.text != "like" else ""
             return None
@@ -949,6 +952,13 @@ def _set_aside(text: str, set_aside: list[tuple[_Match, str]]) -> Normalized:
     """The answer named labels only in words that deny or qualify them: none, and why."""
     reasons = {reason for _, reason in set_aside if reason}
     return Normalized(text, None, 0.0, QUALIFIED if QUALIFIED in reasons else NEGATED)
+
+
+def _noun_only(token: Token) -> bool:
+    """A word English uses only as a noun ("coffee", not "heavy" or "deep"), and no function word."""
+    if token.text in textnorm.FUNCTION_WORDS or token.text in textnorm.COMMON_WORDS:
+        return False
+    return set(textnorm.lemmas(token.surface.casefold())) == {"NOUN"}
 
 
 def _ends_clause(token: Token) -> bool:
