@@ -38,9 +38,6 @@ NEGATED, ALTERNATIVES, SEVERAL, QUALIFIED, SUBKIND, HEAD_WORD, LOCATION = (
     "negated", "alternatives", "several", "qualified", "subkind", "head_word", "location")
 PROPOSALS = frozenset({AMBIGUOUS, NEGATED, ALTERNATIVES, SEVERAL, QUALIFIED, SUBKIND, HEAD_WORD, LOCATION})
 _SCORES = {EXACT: 1.0, ALIAS: 0.97, SUGGESTED: 0.96, LEARNED: 0.95, RULE: 0.92}
-# A label read off a head word only one label has: an inference, so below stage 2's threshold (0.9), where the
-# pipeline asks the MLLM for a second opinion.
-HEAD_SCORE = 0.85
 _MAX_ALTERNATIVES = 10
 _MAX_FUZZY_VARIANTS = 8
 _FUZZY_PREFIX = 7
@@ -646,6 +643,10 @@ class Normalizer:
         for m in names:
             if read[m] == structure.AFFIRMED and self._placed(parts, m, mentions):
                 read[m] = LOCATION
+                placed = self._completed_by_place(parts, m, mentions)
+                if placed is not None:  # "void in the solder joint": a solder void
+                    names[names.index(m)] = placed
+                    read[placed] = structure.AFFIRMED
         affirmed = [m for m in names if read[m] == structure.AFFIRMED]
         undecided = [m for m in names if read[m] == structure.UNDECIDED]
         located = [m for m in names if read[m] == LOCATION]
@@ -670,8 +671,9 @@ class Normalizer:
             return _proposal(text, ALTERNATIVES, affirmed + undecided)
         if len(labels) == 1 and not listed:
             return Normalized(text, labels[0], _SCORES.get(method) or max(0.5, 0.9 - 0.07 * names[0].edits), method)
-        if any(len(m.labels) > 1 for m in affirmed):
-            return self._ambiguous(text, affirmed + listed)
+        if any(len(m.labels) > 1 for m in affirmed) or any(
+                one.overlaps(other.start, other.end) for one, other in itertools.combinations(affirmed, 2)):
+            return self._ambiguous(text, affirmed + listed)  # one mention read as several labels
         mentioned = sorted(affirmed + listed, key=lambda m: m.start)
         if structure.either_before(parts, mentioned[0].start) or any(
                 structure.alternatives_between(parts, one.end, other.start)
@@ -688,15 +690,27 @@ class Normalizer:
                 continue
             if other.start >= match.end and not parts[match.start].japanese:
                 between = parts[match.end:other.start]
-                if between and len(between) <= 5 and not any(_ends_clause(p) for p in (*between, parts[other.start])) \
+                if between and len(between) <= 4 and not any(_ends_clause(p) for p in (*between, parts[other.start])) \
                         and any(p.text in textnorm.PREPOSITIONS for p in between) and all(
-                        p.text in textnorm.FUNCTION_WORDS or p.text in _EVIDENCE_OF for p in between):
+                        p.text in textnorm.FUNCTION_WORDS for p in between):
                     return True
             if other.end <= match.start and parts[match.start].japanese and parts[match.start].word_class == "verb":
                 between = parts[other.end:match.start]
                 if len(between) == 1 and between[0].text in ("ガ", "ハ", "モ"):
                     return True
         return False
+
+    def _completed_by_place(self, parts: Sequence[Token], match: _Match, mentions: list[_Match]) -> _Match | None:
+        """The name its place makes ("void in the solder joint": solder void), where exactly one label has it."""
+        for other in mentions:
+            if other.start < match.end or not self._placed(parts, match, [other]):
+                continue
+            head = list(parts[match.start:match.end])
+            for words in ([*parts[other.start:other.end]], *([part] for part in parts[other.start:other.end])):
+                labels = self._index.names.get(textnorm.compact([*words, *head]))
+                if labels and len(labels) == 1:
+                    return _Match(match.start, match.end, frozenset(labels), NAME)
+        return None
 
     def _elided(self, parts: Sequence[Token], names: list[_Match]) -> list[_Match]:
         """Names a coordination shortens ("coho and sockeye salmon", "bigeye or yellowfin tuna"): the words
@@ -758,7 +772,13 @@ class Normalizer:
         accepted = [m for m in standing if m.kind == HEAD and m.accepted]
         if groups or len(_ranked_labels(accepted)) > 1:
             return self._ambiguous(text, _outermost(groups + accepted))
-        return _proposal(text, HEAD_WORD, accepted or standing)
+        if accepted:
+            return _proposal(text, HEAD_WORD, accepted)
+        # A head word that may not even be proposed ("blowhole", "flash", "beet armyworm": everyday, tied to one
+        # process, or modified): none, with the label it would have been, for a reviewer to see.
+        labels = _ranked_labels(standing)
+        return Normalized(text, None, 0.0, NONE, tuple(Alternative(label, 1.0 / len(labels))
+                                                        for label in labels[:_MAX_ALTERNATIVES]))
 
     def _ambiguous(self, text: str, matches: list[_Match]) -> Normalized:
         labels = _ranked_labels(matches)
