@@ -70,16 +70,24 @@ _JA_EXCEPT = frozenset(["ナシ", "以外", "除"])  # なし, 以外, 除く: t
 _JA_CLAUSE_ENDS = frozenset(["ガ", "ケド", "ケレド", "ケレドモ", "ノデ", "カラ", "ノニ", "シ", "ナガラ"])
 
 
+Phrases = dict[str, tuple[tuple[str, ...], ...]]  # first word -> phrases starting with it, longest first
+
+
 @functools.lru_cache(maxsize=1)
-def _negex() -> dict[str, tuple[tuple[str, ...], ...]]:
-    """NegEx's trigger lists as negspacy publishes them, each phrase as our tokens (folded like answers)."""
+def _negex() -> dict[str, Phrases]:
+    """NegEx's trigger lists as negspacy publishes them, each phrase as our tokens (folded like answers), by
+    first word: an answer's words are looked up, not every phrase tried at every word."""
     from negspacy.termsets import LANGUAGES
 
     lists = LANGUAGES["en_clinical"]
 
-    def phrases(words: Sequence[str]) -> tuple[tuple[str, ...], ...]:
-        found = {tuple(token.text for token in tokens(phrase)) for phrase in words}
-        return tuple(sorted((phrase for phrase in found if phrase), key=len, reverse=True))
+    def phrases(words: Sequence[str]) -> Phrases:
+        found: dict[str, set[tuple[str, ...]]] = {}
+        for phrase in words:
+            folded = tuple(token.text for token in tokens(phrase))
+            if folded:
+                found.setdefault(folded[0], set()).add(folded)
+        return {first: tuple(sorted(group, key=len, reverse=True)) for first, group in found.items()}
 
     return {"undecided": phrases(_UNDECIDED_FOLLOWING),
             "pseudo": phrases(lists["pseudo_negations"]),
@@ -88,9 +96,9 @@ def _negex() -> dict[str, tuple[tuple[str, ...], ...]]:
             "termination": phrases(lists["termination"])}
 
 
-def _phrase_at(parts: Sequence[Token], position: int, phrases: tuple[tuple[str, ...], ...]) -> int:
+def _phrase_at(parts: Sequence[Token], position: int, phrases: Phrases) -> int:
     """The length of the longest phrase that starts at `position` (its words joined, no punctuation inside)."""
-    for phrase in phrases:
+    for phrase in phrases.get(parts[position].text, ()):
         end = position + len(phrase)
         if end <= len(parts) and all(parts[position + i].text == word for i, word in enumerate(phrase)) and all(
                 not _ends_clause_before(parts, i) for i in range(position + 1, end)):
