@@ -47,6 +47,7 @@ NAME, GROUP, HEAD = "name", "group", "head"
 # Japanese words after a name that deny it or make it part of a "prevention" word: 錆なし, 変色防止剤, 錆止め.
 _JA_NOT_AFTER = ("ナシ", "無", "ナイ", "防止", "止")
 _JA_PREVENTING = ("防止", "止")
+_JA_FOR = frozenset(["用", "向"])  # 灰色かび病用の殺菌剤: for, so the thing named is something else
 _JA_NOT_BEFORE = frozenset(["耐", "防", "非", "無", "抗"])  # prefixes: 耐食, 防錆, 非...
 # English words next to a name that deny it ("no rust", "without cracks", "rust-free").
 _EN_DENYING = frozenset(["no", "not", "without", "non"])
@@ -54,7 +55,8 @@ _EN_DENYING_AFTER = frozenset(["free", "less"])
 # Ranks and strain words of biological nomenclature (ICN, ICNP, ICTV usage): after a species they name a sub-kind.
 _RANKS = frozenset(["subsp", "ssp", "var", "f", "forma", "pv", "pathovar", "bv", "biovar", "race", "strain",
                     "biotype", "serotype", "serovar", "sv", "cv", "cultivar", "isolate", "genotype", "clade",
-                    "sensu", "morphotype", "ecotype", "subspecies", "variety"])
+                    "sensu", "morphotype", "ecotype", "subspecies", "variety", "pathotype", "phylotype",
+                    "subgroup", "lineage", "variant", "vcg"])
 # Nouns after a name that say the named thing is there ("rust stains", "weevil damage", "blight symptoms"): the
 # name still heads what is meant. Any other noun after it makes it a qualifier ("rust inhibitor", "crack gauge").
 _EVIDENCE_OF = frozenset(["damage", "symptom", "sign", "lesion", "spot", "mark", "stain", "staining", "colony",
@@ -74,9 +76,11 @@ _MODALS = frozenset(["may", "might", "could", "would", "will", "can", "should", 
 # Japanese nouns after a name that say it is there or name its part or stage (成虫, 被害, 切り身).
 _JA_EVIDENCE_OF = frozenset(["成虫", "幼虫", "蛹", "卵", "卵塊", "被害", "症状", "病斑", "食害", "寄生", "個体",
                              "類", "群", "切身", "身", "脚", "頭部", "雌", "雄", "発生", "付着", "多数", "部分",
-                             "表面", "部", "箇所", "周辺", "跡", "状"])
+                             "表面", "部", "箇所", "周辺", "跡", "状", "感染", "罹病", "発病", "増殖", "繁殖",
+                             "侵入", "可能性", "疑", "所見", "特徴", "兆候", "痕跡", "病徴", "菌", "病原菌", "様"])
 # Japanese words after a name (and の) that make it a sub-kind: 亜種, 変種, 品種, 系統, 病原型.
-_JA_RANKS = frozenset(["亜種", "変種", "品種", "系統", "病原型", "生理型", "菌株", "株", "レース"])
+_JA_RANKS = frozenset(["亜種", "変種", "品種", "系統", "病原型", "生理型", "菌株", "株", "レース", "ファイロタイプ",
+                       "サブグループ", "バイオバー", "広義", "狭義", "型菌", "病原性型"])
 _JA_KIND_SUFFIXES = frozenset(["類"])
 _JA_EXISTENCE = frozenset(["有", "アリ", "在"])  # 有り, あり: present  # ハダニ類: spider mites, as a kind
 _JA_COORDINATORS = frozenset(["ト", "ヤ", "カ", "マタ", "ハ", "オヨビ", "及", "並", "モ"])
@@ -521,9 +525,10 @@ class Normalizer:
                 return ""
             if before.word_class == "process" and self._names_none_of(before.text, match.labels):
                 return ""  # another process's defect: 溶接 + 焼け
-        if after is not None and after.word_class == "noun" and after.text not in _JA_EXISTENCE and (
-                after.written == last.written or (after.known and after.written == "kanji"
-                                                  and after.text not in _JA_EVIDENCE_OF)):
+        if after is not None and after.word_class in ("noun", "process", "suffix") and (
+                after.text not in _JA_EXISTENCE) and after.text not in _JA_EVIDENCE_OF and (
+                after.written == last.written or (after.known and after.written == "kanji")
+                or after.text in _JA_FOR):
             # The name qualifies the noun that follows: 変色 + 防止剤, ブリッジ + ダイオード, 傷 + 跡, サンマ +
             # 漁船. Not a process noun (錆 + 発生: rust occurring), "present" (傷 + 有り) nor a stage or part.
             return QUALIFIED
@@ -754,8 +759,8 @@ class Normalizer:
         binomial = not match.labels.isdisjoint(self._index.binomial_labels) and _is_binomial(parts, match)
         if _subkind_after(parts, match, binomial):
             return SUBKIND
-        if not parts[match.end - 1].japanese and structure.qualifies_next_noun(
-                parts, match.end, self._index.words, _EVIDENCE_OF):
+        if not parts[match.end - 1].japanese and (structure.qualifies_next_noun(
+                parts, match.end, self._index.words, _EVIDENCE_OF) or _object_of_another_noun(parts, match.start)):
             return QUALIFIED
         return found
 
@@ -981,6 +986,15 @@ def _noun_only(token: Token) -> bool:
     return set(textnorm.lemmas(token.surface.casefold())) == {"NOUN"}
 
 
+def _object_of_another_noun(parts: Sequence[Token], start: int) -> bool:
+    """Is the name what another thing is for or against ("ELISA kit for cucumber mosaic virus", "spray against
+    fire blight")? ("of" is left alone: "a box of saury", "larvae in the viscera of a mackerel" name it.)"""
+    before = start - 1
+    while before > 0 and parts[before].text in _DETERMINERS:
+        before -= 1
+    return before >= 1 and not parts[before].japanese and parts[before].text in ("for", "against")
+
+
 def _ends_clause(token: Token) -> bool:
     return any(char in ".;:!?。；" for char in token.mark)
 
@@ -992,18 +1006,31 @@ def _is_binomial(parts: Sequence[Token], match: _Match) -> bool:
 
 
 def _subkind_after(parts: Sequence[Token], match: _Match, binomial: bool) -> bool:
-    """A rank or strain after a name ("Xanthomonas citri pv. malvacearum", "Bemisia tabaci MED", "race 2", a
-    third epithet: "Oncorhynchus mykiss irideus", サクラマスの亜種): the answer names a sub-kind, which is the
-    label only where the vocabulary lists it (then the longer name was matched, and nothing follows it)."""
+    """A rank or strain beside a name ("Xanthomonas citri pv. malvacearum", "Bemisia tabaci MED", "race 1 Panama
+    disease", "citrus tristeza virus, stem-pitting strain", a third epithet: "Oncorhynchus mykiss irideus",
+    サクラマスの亜種, 青枯病菌レース1, ウメ輪紋ウイルスD系統): the answer names a sub-kind, which is the label only
+    where the vocabulary lists it (then the longer name was matched, and no rank is left beside it)."""
     end = match.end
+    before = parts[max(0, match.start - 2):match.start]
+    if any(part.text in _RANKS and not part.japanese for part in before) and not parts[match.start].japanese:
+        return True
     if end >= len(parts):
         return False
     following = parts[end]
-    if following.japanese:
-        after = parts[end + 1] if following.text == "ノ" and end + 1 < len(parts) else following
-        return after.text in _JA_RANKS
-    if following.text in _RANKS:
-        return True
+    if following.japanese or following.word_class:
+        # Within the name's noun phrase: up to the next particle but の, or four words.
+        for part in parts[end:end + 4]:
+            if part.text in _JA_RANKS or part.text in _RANKS:
+                return True
+            if (part.word_class == "particle" and part.text != "ノ") or part.word_class in ("verb", "auxiliary"):
+                break
+        return False
+    for index in range(end, min(len(parts), end + 4)):
+        part = parts[index]
+        if index > end and _ends_clause(part):
+            break
+        if part.text in _RANKS:
+            return True
     if not following.joined:
         return False
     if following.capitals and len(following.surface) <= 8 and following.surface.isalnum():

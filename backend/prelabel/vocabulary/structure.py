@@ -46,6 +46,9 @@ _PRECEDING_EXTRA = ("rather than", "neither", "nor", "other than", "except", "ex
 _FOLLOWING_EXTRA = ("is not", "are not", "isnt", "arent", "is absent", "are absent", "absent", "ruled out",
                     "excluded")
 # What leaves the names before it undecided: "A cannot be ruled out" (NegEx counts it as no negation).
+# A likeness is no identification: "it resembles grey mould, but...".
+_LIKENESS = ("resembles", "resemble", "resembling", "similar to", "mimics", "mistaken for", "confused with",
+             "reminiscent of")
 _UNDECIDED_FOLLOWING = ("cannot be ruled out", "can not be ruled out", "cant be ruled out", "not ruled out",
                         "not be ruled out", "not been ruled out", "cannot be excluded", "not excluded",
                         "cannot be confirmed", "not confirmed", "unconfirmed", "to be confirmed")
@@ -66,6 +69,7 @@ _JA_JUDGING = frozenset(["判断", "断定", "特定", "判別", "区別", "識�
 _JA_ARGUMENT_PARTICLES = frozenset(["ハ", "ガ", "モ", "ヲ"])  # topic, subject, also, object
 _JA_ALTERNATIVES = frozenset(["カ", "又", "マタ", "若", "モシクハ", "或", "アルイハ", "ナイシ", "乃至", "それとも"])
 _JA_FROM = frozenset(["カラ", "ヨリ", "マデ", "沿"])  # from, along: where the thing named is, not what it is
+_JA_UNLIKELY = frozenset(["低", "少", "薄"])  # 可能性は低い, 少ない, 薄い
 _JA_EXCEPT = frozenset(["ナシ", "以外", "除"])  # なし, 以外, 除く: the name is what is not there
 _JA_CLAUSE_ENDS = frozenset(["ガ", "ケド", "ケレド", "ケレドモ", "ノデ", "カラ", "ノニ", "シ", "ナガラ"])
 
@@ -89,7 +93,7 @@ def _negex() -> dict[str, Phrases]:
                 found.setdefault(folded[0], set()).add(folded)
         return {first: tuple(sorted(group, key=len, reverse=True)) for first, group in found.items()}
 
-    return {"undecided": phrases(_UNDECIDED_FOLLOWING),
+    return {"undecided": phrases(_UNDECIDED_FOLLOWING), "likeness": phrases(_LIKENESS),
             "pseudo": phrases(lists["pseudo_negations"]),
             "preceding": phrases([*lists["preceding_negations"], *_PRECEDING_EXTRA]),
             "following": phrases([*lists["following_negations"], *_FOLLOWING_EXTRA]),
@@ -125,6 +129,17 @@ def english_readings(parts: Sequence[Token]) -> list[str]:
             for index in range(clause_start, position):
                 readings[index] = UNDECIDED
             position += undecided_after
+            continue
+        likeness = _phrase_at(parts, position, lists["likeness"])
+        if likeness:
+            after = position + likeness
+            end = after
+            while end < len(parts) and not (end > after and (_ends_clause_before(parts, end) or _list_ends(
+                    parts, end))) and not _phrase_at(parts, end, lists["termination"]):
+                end += 1
+            for index in range(after, end):
+                readings[index] = UNDECIDED
+            position = after
             continue
         pseudo = _phrase_at(parts, position, lists["pseudo"])
         if pseudo:
@@ -250,6 +265,9 @@ def _predicate(following: Sequence[Token], start: int) -> str:
             double = True
         if token.text in _JA_JUDGING:
             judged = True
+        if token.text in _JA_UNLIKELY and token.word_class == "adjective" and any(
+                t.text == "可能性" for t in following[:start]):
+            return DENIED  # Aの可能性は低い: unlikely
         if token.text in _JA_NEGATIONS and token.word_class in ("auxiliary", "adjective", "noun"):
             if _asks(following, position + 1):
                 return AFFIRMED
