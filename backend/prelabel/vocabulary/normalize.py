@@ -79,8 +79,9 @@ _JA_EVIDENCE_OF = frozenset(["成虫", "幼虫", "蛹", "卵", "卵塊", "被害
                              "表面", "部", "箇所", "周辺", "跡", "状", "感染", "罹病", "発病", "増殖", "繁殖",
                              "侵入", "可能性", "疑", "所見", "特徴", "兆候", "痕跡", "病徴", "菌", "病原菌", "様"])
 # Japanese words after a name (and の) that make it a sub-kind: 亜種, 変種, 品種, 系統, 病原型.
-_JA_RANKS = frozenset(["亜種", "変種", "品種", "系統", "病原型", "生理型", "菌株", "株", "レース", "ファイロタイプ",
-                       "サブグループ", "バイオバー", "広義", "狭義", "型菌", "病原性型"])
+_JA_RANKS = frozenset(textnorm.fold_kana(word) for word in [
+    "亜種", "変種", "品種", "系統", "病原型", "生理型", "菌株", "株", "レース", "ファイロタイプ", "タイプ",
+    "サブグループ", "バイオバー", "広義", "狭義", "病原性型"])
 _JA_KIND_SUFFIXES = frozenset(["類"])
 _JA_EXISTENCE = frozenset(["有", "アリ", "在"])  # 有り, あり: present  # ハダニ類: spider mites, as a kind
 _JA_COORDINATORS = frozenset(["ト", "ヤ", "カ", "マタ", "ハ", "オヨビ", "及", "並", "モ"])
@@ -1017,7 +1018,7 @@ def _subkind_after(parts: Sequence[Token], match: _Match, binomial: bool) -> boo
     if end >= len(parts):
         return False
     following = parts[end]
-    if following.japanese or following.word_class:
+    if parts[end - 1].japanese:
         # Within the name's noun phrase: up to the next particle but の, or four words.
         for part in parts[end:end + 4]:
             if part.text in _JA_RANKS or part.text in _RANKS:
