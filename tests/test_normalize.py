@@ -57,9 +57,10 @@ def test_siblings_are_never_fixed_into_each_other(normalizer):
                         ("S. zeamais", "Sitophilus zeamais"), ("S. oryzae", "Sitophilus oryzae"),
                         ("コクゾウムシ", "Sitophilus zeamais"), ("ココクゾウムシ", "Sitophilus oryzae")]:
         assert normalizer.normalize(text).label == label
-    # A relative outside the vocabulary is not corrected into a known species: the genus is ambiguous.
+    # A relative outside the vocabulary is not corrected into a known species: a kind the vocabulary lacks, its
+    # genus's labels the nearest.
     result = normalizer.normalize("Sitophilus linearis")
-    assert (result.label, result.method) == (None, "ambiguous")
+    assert (result.label, result.method) == (None, "subkind")
     assert {"Sitophilus zeamais", "Sitophilus oryzae", "Sitophilus granarius"} <= {
         a.label for a in result.alternatives}
 

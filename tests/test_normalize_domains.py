@@ -167,12 +167,38 @@ def test_a_head_word_with_one_candidate_is_a_proposal_of_that_label(normalizers,
     (DEFECTS, "flash", "moulding flash"), (DEFECTS, "blowholes", "casting gas porosity"),
     (DEFECTS, "バリ", "moulding flash"), (DEFECTS, "ブローホール", "casting gas porosity"),
     (DEFECTS, "an unfilled crater at the weld stop", "cratering"),
-    (PESTS, "blue mould", "Botrytis cinerea"), (PESTS, "Popillia quadriguttata", "Popillia japonica"),
+    (PESTS, "blue mould", "Botrytis cinerea"),
 ])
 def test_a_head_word_that_may_not_decide_is_none_with_its_candidate(normalizers, domain, text, candidate):
     result = normalizers[domain].normalize(text)
     assert (result.label, result.method) == (None, "none"), result
     assert [a.label for a in result.alternatives] == [candidate]
+
+
+@pytest.mark.parametrize("text, nearest", [
+    ("Popillia quadriguttata", {"Popillia japonica"}),  # another species of a genus one label has
+    ("Sitophilus linearis", {"Sitophilus zeamais", "Sitophilus oryzae", "Sitophilus granarius"}),
+    ("Xanthomonas citri pv. malvacearum", None),  # a pathovar the vocabulary does not list
+])
+def test_a_kind_the_vocabulary_does_not_list_is_a_subkind_proposal(normalizers, text, nearest):
+    result = normalizers[PESTS].normalize(text)
+    assert result.label is None and result.method in ("subkind", "none"), result
+    if nearest is not None:
+        assert (result.method, {a.label for a in result.alternatives}) == ("subkind", nearest), result
+
+
+@pytest.mark.parametrize("text, method", [
+    ("There is no rust on the bracket.", "negated"), ("錆は見当たりません。", "negated"),
+    ("錆ではなく、塗膜の膨れです。", None), ("It is either rust or blistering.", "alternatives"),
+    ("rust on the bracket and blistering on the panel", "several"), ("rust inhibitor", "qualified"),
+    ("錆止め塗装が施されています。", "none"), ("錆かどうか判断できません。", "alternatives"),
+])
+def test_what_a_sentence_says_of_a_name_is_the_method(normalizers, text, method):
+    result = normalizers[DEFECTS].normalize(text)
+    if method is None:  # the contrast affirms the second: blistering
+        assert (result.label, result.method) == ("blistering", "rule"), result
+    else:
+        assert (result.label, result.method) == (None, method), result
 
 
 def test_ambiguity_comes_from_structure_not_from_name_endings():

@@ -420,6 +420,10 @@ class Normalizer:
             group = index.groups.get(key) or (
                 _by_reading(index.tail_readings.get(reading), written_with_kana) if reading else None)
             if group and len(group) > 1:
+                if key in index.genera and self._taxon(parts, first, last, key).another_species:
+                    # "Scomber colias": another species of a genus several labels share, none of them
+                    found.append(_Match(first, last, frozenset(group), HEAD, accepted=False, another_species=True))
+                    continue
                 found.append(_Match(first, last, frozenset(group), GROUP))
             elif key in index.taxa:  # a genus or parent only one label has
                 found.append(self._taxon(parts, first, last, key))
@@ -780,6 +784,8 @@ class Normalizer:
             return self._ambiguous(text, _outermost(groups + accepted))
         if accepted:
             return _proposal(text, HEAD_WORD, accepted)
+        if all(m.another_species for m in standing):  # "Sitophilus linearis": a kind the vocabulary lacks
+            return _proposal(text, SUBKIND, standing)
         # A head word that may not even be proposed ("blowhole", "flash", "beet armyworm": everyday, tied to one
         # process, or modified): none, with the label it would have been, for a reviewer to see.
         labels = _ranked_labels(standing)
@@ -1018,6 +1024,8 @@ def _subkind_after(parts: Sequence[Token], match: _Match, binomial: bool) -> boo
     if end >= len(parts):
         return False
     following = parts[end]
+    if "・" in following.mark and following.written == "katakana" == parts[end - 1].written:
+        return True  # シュードテラノーバ・アザラシ: a genus, then another epithet
     if parts[end - 1].japanese:
         # Within the name's noun phrase: up to the next particle but の, or four words.
         for part in parts[end:end + 4]:

@@ -319,6 +319,8 @@ def qualifies_next_noun(parts: Sequence[Token], end: int, vocabulary_words: set[
         return False
     surface = after.surface.casefold()
     found = lemmas(surface)
+    if not found:  # a word lemminflect does not know: a technical noun ("inhibitor", "iridovirus"), not an author
+        return surface.isalpha() and len(surface) > 3 and after.surface[:1].islower()
     if "NOUN" not in found and "PROPN" not in found:
         return False
     return not ("VERB" in found and surface.endswith("s") and not parts[end - 1].surface.casefold().endswith("s"))
