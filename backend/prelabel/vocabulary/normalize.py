@@ -1,18 +1,18 @@
-"""TLAC normalisation: a free-text answer -> one label of the vocabulary, or an honest none.
+"""TLAC normalisation: a free-text answer -> one label of the vocabulary, or an honest none that says why.
 
-Stages, first decisive one wins (methods.md, sections 3 and 4):
+A label is named only when the answer is sure of it (methods.md, section 4, issue 19):
 1. exact / alias / suggested / learned: the whole answer is a name as written (less case, width, quotes, stop).
 2. rule: a name found among the answer's words after the writing rules of textnorm (plural, spelling, kana,
    okurigana, kanji or kana, hyphens, genus abbreviation, author citation), unless the words around it make it
-   part of a name of something else ("greater rice weevil", "BGA solder balls", 変色防止剤, ニセナミハダニ).
+   part of a name of something else ("greater rice weevil", "BGA solder balls", 変色防止剤, ニセナミハダニ);
+   and only when the sentence affirms exactly one label (structure.py: not denied, not one of alternatives, not
+   a modifier of another noun, no sub-kind, not placed where another label's mention may change it).
 3. fuzzy: the same after correcting one or two characters in words the vocabulary and the language do not
    know. A known word is never corrected, so one species is never "fixed" into its sibling.
-4. A head word that only one label's names end with ("lanternfly", ハダニ) is that label, at a lower score,
-   when it stands alone, is no everyday word, and no name ties it to one process ("casting blowhole").
-5. A word several labels' names share (a head such as "weevil" or 割れ, a genus, a `parent`) gives none,
-   method "ambiguous", with those labels as alternatives: never a guess.
-6. embedding (optional): nearest name by a text encoder, only when the rules found nothing at all.
-Two different labels named in one answer are ambiguous too.
+4. Everything else is a proposal: no label, the method says why (ambiguous: a group word several labels share;
+   alternatives; several, with `labels` for a multi-choice config; subkind; head_word: a head word alone that
+   only one label's names end with; location; negated; qualified), the candidates as alternatives, best first.
+5. embedding (optional): nearest name by a text encoder, only when the rules found nothing at all.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@ names relate (alternatives or several things named side by side).
 
 Read off the answer's tokens (textnorm.tokens: Sudachi's words, parts of speech and particle kinds for Japanese;
 words and punctuation for English), not off a list of whole phrases, so that a domain's own wording needs no
-entry here. Why not a dependency parser (GiNZA, spaCy): measured in docs/methods.md, section 4: GiNZA costs 10 to
-20 ms per Japanese answer and 6 s to load, where the normaliser's budget is half a millisecond per answer and 5 s
-to load; and the questions asked here are answered by the clause and the words around a name.
+entry here. Why not a dependency parser (GiNZA, spaCy): measured in docs/methods.md, section 4: GiNZA costs 22 ms
+of CPU per Japanese answer and 4.6 s to load, where the normaliser's budget is half a millisecond per answer and
+5 s to load; and the questions asked here are answered by the clause and the words around a name.
 
 - English negation: NegEx (Chapman et al. 2001) as negspacy publishes its trigger lists (negspacy.termsets,
   "en_clinical": preceding and following triggers, pseudo-triggers that are no negation, and the words that end
