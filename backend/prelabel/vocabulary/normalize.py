@@ -17,6 +17,7 @@ A label is named only when the answer is sure of it (methods.md, section 4, issu
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 from collections import defaultdict
@@ -39,6 +40,7 @@ NEGATED, ALTERNATIVES, SEVERAL, QUALIFIED, SUBKIND, HEAD_WORD, LOCATION = (
 PROPOSALS = frozenset({AMBIGUOUS, NEGATED, ALTERNATIVES, SEVERAL, QUALIFIED, SUBKIND, HEAD_WORD, LOCATION})
 _SCORES = {EXACT: 1.0, ALIAS: 0.97, SUGGESTED: 0.96, LEARNED: 0.95, RULE: 0.92}
 _MAX_ALTERNATIVES = 10
+_CONSIDERED = 100  # a group word's labels ranked by the answer's other words, before the first ten are kept
 _MAX_FUZZY_VARIANTS = 8
 _FUZZY_PREFIX = 7
 _MIN_KANA_SUBSTRING = 3  # a shorter name found inside a run of hiragana is too likely a coincidence
@@ -364,19 +366,32 @@ class Normalizer:
         sentence = _Sentence(parts)
         decided = self._decide_names(text, sentence, found, RULE)
         if decided:
-            return decided
+            return self._in_context(decided, parts)
         fuzzy = self._fuzzy_matches(parts)
         decided = self._decide_names(text, sentence, fuzzy, FUZZY)
         if decided:
-            return decided
+            return self._in_context(decided, parts)
         decided = self._decide_heads(text, sentence, found) or self._decide_heads(text, sentence, fuzzy)
         if decided:
-            return decided
+            return self._in_context(decided, parts)
         if any(reason for _, reason in set_aside):
             return _set_aside(text, set_aside)
         if self.text_encoder is not None:
             return self._embedding(text, light)
         return Normalized(text, None, 0.0, NONE)
+
+    def _in_context(self, result: Normalized, parts: Sequence[Token]) -> Normalized:
+        """A proposal's candidates, best first: those whose names share more of the answer's other words come
+        first ("downy mildew on grapevine leaves": the grapevine's downy mildew; キュウリの葉にべと病: the
+        cucumber's), the order found otherwise. Only the order changes, never which labels are candidates."""
+        if result.label is not None or len(result.alternatives) < 2:
+            return result
+        words = {part.text for part in parts if part.text not in textnorm.FUNCTION_WORDS
+                 and part.text not in textnorm.COMMON_WORDS and part.word_class not in ("particle", "auxiliary")}
+        shared = {alternative.label: sum(alternative.label in self._index.word_labels.get(word, ())
+                                         for word in words) for alternative in result.alternatives}
+        ordered = sorted(result.alternatives, key=lambda alternative: -shared[alternative.label])
+        return dataclasses.replace(result, alternatives=tuple(ordered[:_MAX_ALTERNATIVES]))
 
     def labels_named(self, text: str) -> set[str]:
         """Every label a name of which the text holds, by the rules alone (no typo is corrected): what a
@@ -793,10 +808,7 @@ class Normalizer:
                                                         for label in labels[:_MAX_ALTERNATIVES]))
 
     def _ambiguous(self, text: str, matches: list[_Match]) -> Normalized:
-        labels = _ranked_labels(matches)
-        share = 1.0 / len(labels)
-        alternatives = tuple(Alternative(label, share) for label in labels[:_MAX_ALTERNATIVES])
-        return Normalized(text, None, 0.0, AMBIGUOUS, alternatives)
+        return _proposal(text, AMBIGUOUS, matches)
 
     # ---- fuzzy ------------------------------------------------------------------------------------------
 
@@ -964,10 +976,11 @@ class _Sentence:
 
 
 def _proposal(text: str, reason: str, matches: list[_Match]) -> Normalized:
-    """No label, for `reason`; the labels of the matches as alternatives, the most named first."""
+    """No label, for `reason`; the labels of the matches as alternatives, the most named first (Normalizer.
+    _in_context then ranks them by the answer's other words and keeps the first _MAX_ALTERNATIVES)."""
     labels = _ranked_labels(matches)
     share = 1.0 / len(labels)
-    return Normalized(text, None, 0.0, reason, tuple(Alternative(label, share) for label in labels[:_MAX_ALTERNATIVES]))
+    return Normalized(text, None, 0.0, reason, tuple(Alternative(label, share) for label in labels[:_CONSIDERED]))
 
 
 def _several(text: str, mentioned: list[_Match], score: float) -> Normalized:
