@@ -218,6 +218,7 @@ def fold_word(word: str) -> str:
     return SPELLING.get(word, word)
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def lemmas(word: str) -> dict[str, tuple[str, ...]]:
     # Imported on first use: lemminflect's import costs a quarter of a second the web service need not pay to
     # answer /health.
