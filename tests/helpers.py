@@ -58,9 +58,11 @@ PALETTE = {"red": (220, 20, 20), "green": (20, 220, 20), "blue": (20, 20, 220), 
            "magenta": (220, 20, 220), "cyan": (20, 220, 220)}
 
 
-def answer_by_colour(answers: dict[str, str], stage2: str = "none") -> Callable[[dict], str]:
-    """A stub handler: stage-1 JSON chosen by the image's colour (the nearest of PALETTE), or `stage2` for the
-    text-only stage-2 question. An answer starting "RAW:" is sent as it is (malformed answers)."""
+def answer_by_colour(answers: dict[str, str], stage2: str = "none",
+                     stage2_image: str | None = None) -> Callable[[dict], str]:
+    """A stub handler: stage-1 JSON chosen by the image's colour (the nearest of PALETTE), `stage2` for the
+    text-only stage-2 question, `stage2_image` (by default `stage2`) for the stage-2 question with the image. An
+    answer starting "RAW:" is sent as it is (malformed answers)."""
     from PIL import Image
 
     from stub_llm import request_images
@@ -69,6 +71,8 @@ def answer_by_colour(answers: dict[str, str], stage2: str = "none") -> Callable[
         images = request_images(body)
         if not images:
             return stage2
+        if is_stage2_image(body):
+            return stage2 if stage2_image is None else stage2_image
         pixel = Image.open(io.BytesIO(images[0])).convert("RGB").resize((1, 1)).getpixel((0, 0))
         colour = min(PALETTE, key=lambda name: sum((a - b) ** 2 for a, b in zip(PALETTE[name], pixel, strict=True)))
         answer = answers.get(colour)
@@ -78,6 +82,13 @@ def answer_by_colour(answers: dict[str, str], stage2: str = "none") -> Callable[
                            "candidates": [answer]})
 
     return handler
+
+
+def is_stage2_image(body: dict) -> bool:
+    """Is this request stage 2 with the image (a multiple choice), not stage 1?"""
+    from stub_llm import request_text
+
+    return "choose the one class from this list" in request_text(body)
 
 
 def fresh_postgres_database(name: str) -> str:

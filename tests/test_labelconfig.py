@@ -165,3 +165,24 @@ def test_names_with_xml_characters_are_escaped():
     vocabulary = parse_vocabulary('domain: d\nlabels:\n  - label: \'Tom & "Jerry" <x>\'\n')
     report = read_label_config(make_label_config(vocabulary), vocabulary)
     assert report.labels == ['Tom & "Jerry" <x>']
+
+
+@pytest.mark.parametrize("control, multiple", [
+    ('<Choices name="c" toName="image" choice="multiple">', True),
+    ('<Choices name="c" toName="image" choice="single">', False),
+    ('<Choices name="c" toName="image">', False),  # Label Studio's default: one choice
+    ('<Taxonomy name="c" toName="image">', True),  # a taxonomy checks several unless maxUsages says one
+    ('<Taxonomy name="c" toName="image" maxUsages="1">', False),
+    ('<Taxonomy name="c" toName="image" maxUsages="3">', True),
+])
+def test_multi_choice_controls_are_told_from_single_choice_ones(example_vocab, control, multiple):
+    tag = control.split()[0][1:]
+    config = (f'<View><Image name="image" value="$image"/>{control}<Choice value="Halyomorpha halys"/>'
+              f'<Choice value="Nezara viridula"/></{tag}></View>')
+    found = read_label_config(config, example_vocab).control
+    assert found.multiple is multiple
+    assert Control.from_dict(found.to_dict()) == found
+    key = "taxonomy" if tag == "Taxonomy" else "choices"
+    both = found.values(["Halyomorpha halys", "Nezara viridula"])[key]
+    assert both == ([["Halyomorpha halys"], ["Nezara viridula"]] if key == "taxonomy"
+                    else ["Halyomorpha halys", "Nezara viridula"])

@@ -17,22 +17,51 @@ corpus = importlib.util.module_from_spec(_SPEC)
 sys.modules["normalize_corpus"] = corpus  # its dataclasses look their module up while they are made
 _SPEC.loader.exec_module(corpus)
 
-# corpus: (least share correct, most share of wrong labels)
-TARGETS = {"pests": (1.0, 0.0), "pests-extra": (0.95, 0.01), "defects": (0.95, 0.01)}
+# Issue 19, on every corpus: precision of named labels; of the answers whose label is in the vocabulary, the share
+# handled right (named, or none named and the right one among the first five alternatives) and named right.
+PRECISION, HANDLED, NAMED = 0.995, 0.92, 0.75
+# The old corpora before issue 19 (bench/normalize_corpus.py, 2026-12-06): wrong labels named, pests 0 of 322,
+# extra pests 0 of 63, defects 1 of 341 (99.7%). None may name more wrong labels, nor fall below the target.
+OLD_WRONG = {"pests": 0, "pests-extra": 0, "defects": 1}
+# Where the targets are not met yet: strict, so that meeting them turns the test red until this line goes.
+NOT_MET = {"civil-infrastructure": "held out: precision 94.0%, handled 82.0% (docs/methods.md)",
+           "timber-grading": "precision 98.2%, handled 85.0% (docs/methods.md)",
+           "plant-pathology": "precision 96.9%, handled 92.9% (docs/methods.md)"}
 
 
-@pytest.mark.parametrize("name", list(TARGETS))
-def test_corpus_targets(name):
+def _figures(name):
     vocab_path, cases_path = corpus.CORPORA[name]
     cases = corpus.load_cases(ROOT / cases_path)
     outcomes = corpus.run_normalizer(Normalizer(load_vocabulary(ROOT / vocab_path)), cases)
-    correct = sum(o.correct for o in outcomes) / len(outcomes)
-    wrong = [o for o in outcomes if o.wrong]
-    least_correct, most_wrong = TARGETS[name]
-    failures = "\n".join(f"  {o.form}: {o.input!r} expected {o.expected!r}, got {o.label!r} ({o.method})"
-                         for o in outcomes if not o.correct)
-    assert correct >= least_correct, f"{name}: {correct:.1%} correct\n{failures}"
-    assert len(wrong) / len(outcomes) <= most_wrong, f"{name}: {len(wrong)} wrong labels\n{failures}"
+    return outcomes, corpus.figures(outcomes)
+
+
+def _failures(name, outcomes) -> str:
+    if name in corpus.HELDOUT:
+        return "  (held out: its individual cases are never listed)"
+    return "\n".join(f"  {o.form}: {o.input!r} expected {o.expected!r}, got {o.label!r} ({o.method})"
+                     for o in outcomes if not o.correct)
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=NOT_MET[name]))
+                                  if name in NOT_MET else name for name in corpus.CORPORA])
+def test_issue_19_targets(name):
+    outcomes, found = _figures(name)
+    summary = corpus.summary(name, found)
+    assert found.precision >= PRECISION, f"{name}:\n{summary}\n{_failures(name, outcomes)}"
+    assert found.handled >= HANDLED and found.named_right >= NAMED, f"{name}:\n{summary}"
+
+
+@pytest.mark.parametrize("name", list(OLD_WRONG))
+def test_no_old_corpus_names_more_wrong_labels(name):
+    outcomes, found = _figures(name)
+    assert found.named_wrong <= OLD_WRONG[name] and found.precision >= PRECISION, (
+        f"{name}: {found.precision:.2%}\n{_failures(name, outcomes)}")
+
+
+def test_the_held_out_corpus_is_measured_first_and_never_listed():
+    assert next(iter(corpus.CORPORA)) in corpus.HELDOUT
+    assert _failures(next(iter(corpus.HELDOUT)), []) == "  (held out: its individual cases are never listed)"
 
 
 def test_corpora_cover_both_languages_and_every_form():
@@ -54,3 +83,23 @@ def test_the_table_counts_per_form_and_language():
     text = corpus.table(outcomes, outcomes)
     assert "| exact | 1/1, 0 wrong | 0/1, 1 wrong |" in text
     assert "| **total** (66.7% correct, 33.3% wrong) | 2/2, 0 wrong | 0/1, 1 wrong |" in text
+
+
+def test_figures_count_what_issue_19_asks():
+    cases = [{"form": "exact", "input": "rust", "label": "corrosion"},
+             {"form": "head_group", "input": "crack", "label": "weld crack"},
+             {"form": "head_group", "input": "割れ", "label": "hot tear"},
+             {"form": "none", "input": "a bolt", "label": None},
+             {"form": "several", "input": "rust and dents", "label": None, "alternatives": ["corrosion", "dent"],
+              "labels": ["corrosion", "dent"]}]
+    outcomes = [corpus.judge(cases[0], "corrosion", (), "exact"),
+                corpus.judge(cases[1], None, ("surface crack", "weld crack"), "ambiguous"),
+                corpus.judge(cases[2], None, ("weld crack",), "ambiguous"),
+                corpus.judge(cases[3], "dent", (), "rule"),
+                corpus.judge(cases[4], None, ("corrosion", "dent"), "several", ("dent", "corrosion"))]
+    found = corpus.figures(outcomes)
+    assert (found.named, found.named_wrong, found.precision) == (2, 1, 0.5)
+    assert (found.readable, found.readable_named_right, found.readable_handled) == (3, 1, 2)
+    assert (found.unnamed_readable, found.unnamed_in_shortlist) == (2, 1)
+    assert (found.several, found.several_right) == (1, 1)
+    assert found.proposals == {"ambiguous": 2, "several": 1}

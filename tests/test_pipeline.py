@@ -16,6 +16,7 @@ from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.result import ImageInput
 from prelabel.settings import Settings
 from prelabel.vocabulary.vocab import load_vocabulary
+from stub_llm import request_images, request_text
 
 RED, GREEN, BLUE = (220, 20, 20), (20, 220, 20), (20, 20, 220)
 
@@ -124,6 +125,38 @@ def test_a_generic_name_alone_is_no_decision(tmp_path, tiny_clip, stub_llm):
     assert (result.state, result.label) == ("none", None)
     assert result.reason.startswith("'weevil' fits 3 labels")
     assert set(result.stage_scores["mllm"]) == {"Sitophilus zeamais", "Sitophilus oryzae", "Sitophilus granarius"}
+
+
+WEEVILS = {"Sitophilus zeamais", "Sitophilus oryzae", "Sitophilus granarius"}
+
+
+def test_a_group_word_goes_to_stage_2_with_the_image_as_a_multiple_choice(tmp_path, tiny_clip, stub_llm):
+    """"weevil" fits three labels that differ in what the picture shows: the MLLM looks again, with exactly those
+    three as its choices, and the evidence says so (never "exact match")."""
+    stub_llm.handler = answer_by_colour({"red": "weevil"}, stage2="Halyomorpha halys",
+                                        stage2_image="Sitophilus oryzae")
+    [result] = pipeline_for(tmp_path, tiny_clip, stub_llm).predict(inputs(tmp_path, RED))
+    assert (result.state, result.label) == ("label", "Sitophilus oryzae")
+    assert result.reason == "chosen by the MLLM from 3 candidates after seeing the image"
+    assert result.evidence.stage2.to_dict() == {"answer": "Sitophilus oryzae", "label": "Sitophilus oryzae",
+                                         "method": "image_choice", "score": 1.0, "with_image": True,
+                                         "candidates": 3}
+    assert stub_llm.calls == 2  # stage 1, then the multiple choice; no text-only stage 2
+    question = stub_llm.requests[1]
+    assert len(request_images(question)) == 1  # the picture itself goes with the question
+    listed = [line[2:].split(" (")[0] for line in request_text(question).splitlines() if line.startswith("- ")]
+    assert set(listed) == WEEVILS  # exactly the proposal's candidates, nothing else of the 30 labels
+    assert result.stage_scores["mllm"]["Sitophilus oryzae"] > max(
+        score for label, score in result.stage_scores["mllm"].items() if label != "Sitophilus oryzae")
+
+
+@pytest.mark.parametrize("reply", ["none", "Halyomorpha halys", "I cannot tell"])
+def test_stage_2_with_the_image_may_answer_none_and_never_outside_its_list(tmp_path, tiny_clip, stub_llm, reply):
+    stub_llm.handler = answer_by_colour({"red": "weevil"}, stage2_image=reply)
+    [result] = pipeline_for(tmp_path, tiny_clip, stub_llm).predict(inputs(tmp_path, RED))
+    assert (result.state, result.label) == ("none", None), result.reason
+    assert result.evidence.stage2.label is None and result.evidence.stage2.with_image
+    assert set(result.stage_scores["mllm"]) == WEEVILS  # the group word's little weight, for the ranking only
 
 
 def test_a_malformed_answer_fails_that_stage_only(tmp_path, tiny_clip, stub_llm):

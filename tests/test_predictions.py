@@ -222,3 +222,46 @@ def test_ambiguous_names_list_the_labels_they_fit(normalizer):
     text = evidence_text(prediction, VERSION)
     assert '- classification "weevil" -> no label: ambiguous, fits Sitophilus' in text
     assert "Stages: image ok; stage 1 off (no MLLM configured); CLIP off" in text
+
+
+MULTI_CONFIG = ('<View><Image name="image" value="$image"/><Choices name="label" toName="image" choice="multiple">'
+                '<Choice value="Halyomorpha halys"/><Choice value="Nezara viridula"/><Choice value="None of these"/>'
+                '</Choices><TextArea name="prelabel_evidence" toName="image"/></View>')
+
+
+def several_named() -> ImagePrediction:
+    """What the pipeline concludes when one answer affirms two labels side by side (decision.conclude)."""
+    text = "a brown marmorated stink bug and a southern green stink bug on the leaf"
+    return ImagePrediction(
+        "s", 1, state=NONE, reason="no single label: the MLLM named 2 labels side by side (Halyomorpha halys, "
+        "Nezara viridula)", labels=[(BMSB, 0.61), ("Nezara viridula", 0.58)],
+        ranking=[(BMSB, 0.61), ("Nezara viridula", 0.58), ("Sitophilus oryzae", 0.02)],
+        evidence=Evidence.from_dict({"candidates": [{"text": text, "source": "classification", "label": None,
+                                                     "score": 0.92, "method": "several",
+                                                     "labels": [BMSB, "Nezara viridula"],
+                                                     "alternatives": [{"label": BMSB, "score": 0.5},
+                                                                      {"label": "Nezara viridula", "score": 0.5}]}]}))
+
+
+def test_several_labels_are_several_checked_choices_in_a_multi_choice_config(vocabulary):
+    control = control_for(MULTI_CONFIG, vocabulary)
+    found = prediction_json(several_named(), VERSION, control)
+    [choice] = [r for r in found["result"] if r["type"] == "choices"]
+    assert choice["value"] == {"choices": [BMSB, "Nezara viridula"]}
+    assert found["score"] == 0.58  # the weaker of the two
+    lines = text_of(found).splitlines()
+    assert lines[:2] == [f"Suggested: {BMSB}, 61%", "Suggested: Nezara viridula, 58%"]
+    assert lines[2].startswith(f"Why {BMSB}: named by the MLLM beside 1 other label(s) in \"a brown marmorated")
+    assert lines[3].startswith("Why Nezara viridula: named by the MLLM beside 1 other label(s) in ")
+    assert any(line.startswith('- classification "a brown marmorated') and "no label: several, fits" in line
+               for line in lines)
+
+
+def test_several_labels_in_a_single_choice_config_are_none_with_both_as_candidates(vocabulary, shipped):
+    found = prediction_json(several_named(), VERSION, shipped)
+    [choice] = [r for r in found["result"] if r["type"] == "taxonomy"]
+    assert choice["value"] == shipped.none_value() and found["score"] == 0.0
+    lines = text_of(found).splitlines()
+    assert lines[0] == ("Suggested: none of these. No single label: the MLLM named 2 labels side by side "
+                        f"({BMSB}, Nezara viridula)")
+    assert lines[-3].startswith(f"Closest labels: {BMSB} 61%, Nezara viridula 58%")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import EXAMPLE_VOCAB, ROOT, TINY_CLIP_CONFIG, wait_until
+from helpers import EXAMPLE_VOCAB, ROOT, TINY_CLIP_CONFIG, is_stage2_image, wait_until
 from labelstudio import PASSWORD, USERNAME, LabelStudio
 from prelabel.pipeline.factory import build_pipeline
 from prelabel.pipeline.identity import ModelVersion
@@ -48,7 +48,15 @@ ANSWERS = {  # stage 1, by picture
                         "candidates": ["クサギカメムシ", "カメムシ"]}),
     "fly": json.dumps({"description": "A yellow fly with banded wings on a leaf.",
                        "classification": "Zeugodacus kraussi", "candidates": ["Zeugodacus kraussi"]}),
+    # One answer, two labels side by side (issue 19): several checked choices in a multi-choice project.
+    "two": json.dumps({"description": "Two shield-shaped bugs side by side on one leaf.",
+                       "classification": "a brown marmorated stink bug and a southern green stink bug",
+                       "candidates": []}),
+    # A group word: stage 2 asks again with the image, and the stub's second look picks Nezara viridula.
+    "group": json.dumps({"description": "A green shield-shaped bug on a leaf.", "classification": "stink bug",
+                         "candidates": ["stink bug"]}),
 }
+SECOND_LOOK = "Nezara viridula"  # the stub's answer to stage 2 with the image
 
 
 @dataclass
@@ -127,18 +135,21 @@ def make_project(label_studio: LabelStudio, title: str, config: str, vocabulary:
 
 
 BUG, FLY = (120, 84, 52), (200, 160, 40)  # a brown stink bug, a yellow fruit fly
-BY_WIDTH = {640: "bug", 641: "none", 642: "bug-ja", 643: "fly"}
+BY_WIDTH = {640: "bug", 641: "none", 642: "bug-ja", 643: "fly", 644: "two", 645: "group"}
 
 
 @pytest.fixture(scope="module")
 def stub() -> Iterator[StubLLM]:
-    """Stage 1 answers by the picture's width; stage 2 (text only) answers none."""
+    """Stage 1 answers by the picture's width; stage 2 (text only) answers none; stage 2 with the image answers
+    SECOND_LOOK."""
     from PIL import Image
 
     def handler(body: dict) -> str:
         images = request_images(body)
         if not images:
             return "none"
+        if is_stage2_image(body):
+            return SECOND_LOOK
         return ANSWERS[BY_WIDTH[Image.open(io.BytesIO(images[0])).width]]
 
     with StubLLM(handler) as server:
@@ -287,6 +298,68 @@ def test_a_japanese_none_is_the_japanese_none_choice(page, label_studio, japanes
     seen = open_task(page, label_studio, japanese, "green", ".lsf-choices input:checked")
     assert seen["checked"] == ["該当なし"]
     assert seen["evidence"].startswith("Suggested: none of these. The MLLM saw nothing from the label list")
+
+
+# ---- issue 19: several labels in one answer, and stage 2 with the image ---------------------------------------
+
+def five_labels() -> Vocabulary:
+    full = load_vocabulary(EXAMPLE_VOCAB)
+    return Vocabulary(full.domain, full.labels[:5])
+
+
+@pytest.fixture(scope="module")
+def multiple(label_studio, stub, tiny_clip) -> Project:
+    vocabulary = five_labels()
+    config = make_label_config(vocabulary).replace('choice="single"', 'choice="multiple"')
+    assert 'choice="multiple"' in config
+    return make_project(label_studio, "Reviewer multi", config, vocabulary, stub, tiny_clip,
+                        {"two": (644, BUG), "group": (645, FLY)})
+
+
+@pytest.fixture(scope="module")
+def single(label_studio, stub, tiny_clip) -> Project:
+    vocabulary = five_labels()
+    return make_project(label_studio, "Reviewer single", make_label_config(vocabulary), vocabulary, stub, tiny_clip,
+                        {"two": (644, BUG)})
+
+
+def test_a_multi_choice_project_gets_two_checked_choices_for_a_two_label_answer(page, label_studio, multiple):
+    prediction = multiple.predictions["two"]
+    assert prediction.state == NONE and [label for label, _ in prediction.labels] == [BMSB, "Nezara viridula"]
+    assert multiple.control.multiple
+    seen = open_task(page, label_studio, multiple, "two", ".lsf-choices input:checked")
+    assert sorted(seen["checked"]) == sorted([BMSB, "Nezara viridula"]) and seen["checked_box"]["visible"]
+    lines = seen["evidence"].splitlines()
+    scores = dict(prediction.labels)
+    assert lines[:2] == [f"Suggested: {BMSB}, {round(scores[BMSB] * 100)}%",
+                         f"Suggested: Nezara viridula, {round(scores['Nezara viridula'] * 100)}%"]
+    assert lines[2].startswith(f"Why {BMSB}: named by the MLLM beside 1 other label(s) in \"a brown marmorated")
+    assert lines[3].startswith("Why Nezara viridula: named by the MLLM beside 1 other label(s) in ")
+    assert seen["evidence_box"]["head_visible"]
+
+
+def test_a_single_choice_project_gets_none_with_both_as_candidates(page, label_studio, single):
+    seen = open_task(page, label_studio, single, "two", ".lsf-choices input:checked")
+    assert seen["checked"] == ["None of these"]
+    lines = seen["evidence"].splitlines()
+    assert lines[0] == (f"Suggested: none of these. No single label: the MLLM named 2 labels side by side ({BMSB}, "
+                        "Nezara viridula)")
+    [closest] = [line for line in lines if line.startswith("Closest labels: ")]
+    first_two = [item.rsplit(" ", 1)[0] for item in closest.removeprefix("Closest labels: ").split(", ")[:2]]
+    assert sorted(first_two) == sorted([BMSB, "Nezara viridula"])  # both, first, for the reviewer to choose
+
+
+def test_stage_2_with_the_image_shows_what_it_chose_from(page, label_studio, multiple):
+    prediction = multiple.predictions["group"]
+    assert (prediction.state, prediction.label) == ("label", SECOND_LOOK)
+    seen = open_task(page, label_studio, multiple, "group", ".lsf-choices input:checked")
+    assert seen["checked"] == [SECOND_LOOK]
+    lines = seen["evidence"].splitlines()
+    assert lines[1] == "Why: chosen by the MLLM from 2 candidates after seeing the image"
+    assert (f'- stage 2 with the image "{SECOND_LOOK}" -> {SECOND_LOOK}: chosen by the MLLM from 2 candidates after '
+            "seeing the image") in lines
+    assert not any("exact" in line for line in lines if line.startswith("- stage 2"))
+    assert "Stages: image ok; stage 1 answered; stage 2 answered (with the image)" in seen["evidence"]
 
 
 # ---- 300 labels: the suggestion is in view at once --------------------------------------------------------------

@@ -23,13 +23,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from prelabel.pipeline.result import FAILED, LABEL, NONE, ImagePrediction
-from prelabel.vocabulary.normalize import AMBIGUOUS, EMBEDDING, FUZZY, Normalized
+from prelabel.vocabulary.normalize import AMBIGUOUS, EMBEDDING, FUZZY, PROPOSALS, SEVERAL, Normalized
 
 TOP_K = 5
 DESCRIPTION_WEIGHT = 0.8  # a name found in the free description counts a little less than a named candidate
 STAGE2_WEIGHT = 0.9  # stage 2 is asked only when stage 1 was unsure; its pick beats a fuzzy stage-1 match
 AMBIGUOUS_WEIGHT = 0.5  # a generic name ("weevil") lends its labels a little weight, never a decision
 WEAK = frozenset({FUZZY, EMBEDDING})  # decisive matches that stage 2 may overrule
+# Stage 2 with the image: the MLLM picked one of a proposal's candidates after seeing the picture (pipeline.py).
+IMAGE_CHOICE = "image_choice"
 # What an MLLM writes when it sees nothing it was asked about (compared after light normalisation).
 NONE_ANSWERS = frozenset({"none", "nothing", "n/a", "na", "no", "unknown", "other", "no defect", "no defects",
                           "none of these", "none of the above", "not applicable", "なし", "該当なし", "不明", "なし。"})
@@ -38,23 +40,36 @@ NONE_ANSWERS = frozenset({"none", "nothing", "n/a", "na", "no", "unknown", "othe
 @dataclass(frozen=True)
 class Credit:
     score: float
-    method: str
+    method: str  # how the label was found: a normaliser method, a proposal's reason, or IMAGE_CHOICE
     text: str  # the words that earned it
+    among: int = 0  # IMAGE_CHOICE: how many candidates the MLLM chose from (for calibration and the reviewer)
 
 
 @dataclass
 class Credits:
-    """The MLLM's support for each label, the best credit per label."""
+    """The MLLM's support for each label, the best credit per label; `several`: labels one answer affirmed side
+    by side (no single label; a multi-choice config checks them all)."""
 
     by_label: dict[str, Credit] = field(default_factory=dict)
+    several: list[str] = field(default_factory=list)
 
     def add(self, result: Normalized, weight: float) -> None:
         if result.label:
             self._keep(result.label, Credit(weight * result.score, result.method, result.input))
-        elif result.method == AMBIGUOUS:
+        elif result.method == SEVERAL and result.labels:
+            for label in result.labels:
+                self._keep(label, Credit(weight * result.score, SEVERAL, result.input))
+            self.several.extend(label for label in result.labels if label not in self.several)
+        elif result.method in PROPOSALS:
+            # A proposal (a group word, alternatives, a negated or qualified name...) lends its candidates a
+            # little weight for the ranking, never a decision.
             for alternative in result.alternatives:
                 self._keep(alternative.label,
-                           Credit(weight * AMBIGUOUS_WEIGHT * alternative.score, AMBIGUOUS, result.input))
+                           Credit(weight * AMBIGUOUS_WEIGHT * alternative.score, result.method, result.input))
+
+    def choose(self, label: str, score: float, text: str, among: int) -> None:
+        """Stage 2 with the image chose `label` from `among` candidates."""
+        self._keep(label, Credit(score, IMAGE_CHOICE, text, among))
 
     def _keep(self, label: str, credit: Credit) -> None:
         if label not in self.by_label or credit.score > self.by_label[label].score:
@@ -73,7 +88,7 @@ class Credits:
 
     def decisive(self) -> set[str]:
         """Labels the MLLM named specifically: the only ones that can become the decision."""
-        return {label for label, credit in self.by_label.items() if credit.method != AMBIGUOUS}
+        return {label for label, credit in self.by_label.items() if credit.method not in PROPOSALS}
 
     def vector(self, labels: list[str]) -> np.ndarray | None:
         if not self.by_label:
@@ -119,17 +134,33 @@ def conclude(prediction: ImagePrediction, labels: list[str], credits: Credits, f
     allowed = credits.decisive() if mllm_configured else set(labels)
     if not allowed:
         prediction.state, prediction.reason = NONE, none_reason(prediction)
+        if credits.several:
+            prediction.labels = [(label, float(final[labels.index(label)])) for label in credits.several
+                                 if label in labels]
+            prediction.reason = (f"no single label: the MLLM named {len(credits.several)} labels side by side "
+                                 f"({', '.join(credits.several[:4])})")
         return
     (label, score), = top(labels, final, 1, among=allowed).items()
     prediction.state, prediction.label, prediction.score = LABEL, label, score
     credit = credits.by_label.get(label)
-    prediction.reason = (f"named by the MLLM ({credit.method} match of {credit.text[:80]!r})" if credit
-                         else "CLIP alone (no MLLM configured)")
+    prediction.reason = ("CLIP alone (no MLLM configured)" if credit is None
+                         else f"chosen by the MLLM from {credit.among} candidates after seeing the image"
+                         if credit.method == IMAGE_CHOICE
+                         else f"named by the MLLM ({credit.method} match of {credit.text[:80]!r})")
 
 
 def is_none_answer(text: str) -> bool:
     """The MLLM's own way of saying that nothing from the list is there."""
     return " ".join(text.lower().split()).strip(".。!") in NONE_ANSWERS
+
+
+_WHY = {"negated": "the name is denied", "alternatives": "undecided between labels",
+        "several": "several labels named", "qualified": "the name qualifies another noun",
+        "subkind": "a sub-kind the vocabulary does not list", "head_word": "a head word alone"}
+
+
+def _why(method: str) -> str:
+    return _WHY.get(method, method)
 
 
 def none_reason(prediction: ImagePrediction) -> str:
@@ -146,6 +177,10 @@ def none_reason(prediction: ImagePrediction) -> str:
     if ambiguous:
         first = ambiguous[0]
         return f"{first.text[:60]!r} fits {len(first.alternatives)} labels and nothing named one of them"
+    proposals = [c for c in evidence.candidates if c.method in PROPOSALS and c.alternatives]
+    if proposals:
+        first = proposals[0]
+        return f"{first.text[:60]!r} names no label for sure ({first.method}: {_why(first.method)})"
     if stage2 is not None and (stage2.method == NONE or stage2.label is None):
         return f"no name the MLLM used is in the vocabulary, and stage 2 answered {stage2.answer[:60]!r}"
     return "no name the MLLM used is in the vocabulary"

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from prelabel.pipeline.prompts import STAGE1_VERSION, STAGE2_VERSION
+from prelabel.pipeline.prompts import STAGE1_VERSION, STAGE2_IMAGE_VERSION, STAGE2_VERSION
 from prelabel.settings import Settings
 from prelabel.vocabulary.vocab import Vocabulary
 
@@ -72,7 +72,7 @@ def model_version(settings: Settings, vocabulary: Vocabulary, class_texts: dict[
 def version_of(predicting: Mapping[str, object], clip_enabled: bool, vocabulary: Vocabulary,
                class_texts: dict[str, list[str]]) -> ModelVersion:
     """model_version from what settings.predicting() gave (a pipeline keeps that, not the settings)."""
-    knobs = {"prompts": [STAGE1_VERSION, STAGE2_VERSION], "settings": dict(predicting),
+    knobs = {"prompts": [STAGE1_VERSION, STAGE2_VERSION, STAGE2_IMAGE_VERSION], "settings": dict(predicting),
              "class_texts": class_texts if clip_enabled else None}
     digest = hashlib.sha256(json.dumps(knobs, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     return ModelVersion(vocabulary.version[:8], digest[:8])

@@ -1,9 +1,11 @@
 """The multimodal LLM, through the `openai` client: any OpenAI-compatible endpoint.
 
-Four questions are asked (the prompts are in prelabel.pipeline.prompts):
+Five questions are asked (the prompts are in prelabel.pipeline.prompts):
 - stage 1, per image: a description (DF), a classification against the label list (PF) and the candidate names
   seen, as JSON (JSON-schema output where the server supports it, a tolerant parser otherwise);
 - stage 2 (TLAC), text only: given the label list and the stage-1 answer, exactly one label or "none";
+- stage 2 with the image, when stage 1's words fit several labels: the image and those labels as a multiple
+  choice, one label or "none";
 - class descriptions: five short descriptions per label, written once into the vocabulary's sibling file;
 - suggested names (TLAC's first stage): the other names of a label, for an expert to accept or reject.
 
@@ -36,6 +38,8 @@ from prelabel.pipeline.prompts import (
     STAGE1_PROMPT,
     STAGE1_SCHEMA,
     STAGE1_VERSION,
+    STAGE2_IMAGE_PROMPT,
+    STAGE2_IMAGE_VERSION,
     STAGE2_PROMPT,
     STAGE2_VERSION,
     SUGGEST_PROMPT,
@@ -128,21 +132,35 @@ class MLLMClient:
             text = STAGE1_PROMPT.format(labels=", ".join(labels)) + (SHORTLIST_NOTE if shortlist else "")
         else:
             text = STAGE1_OPEN_PROMPT
+        messages = self._with_image(data_url, text)
+        return self._cached(key, lambda: self._chat(messages, schema=("stage1", STAGE1_SCHEMA)), parse_stage1,
+                            lambda answer: json.dumps(answer.to_dict(), ensure_ascii=False))
+
+    def _with_image(self, data_url: str, text: str) -> list[Any]:
         image: dict[str, str] = {"url": data_url}
         if self.image_detail != "auto":  # left out when it is the default: some local servers refuse the field
             image["detail"] = self.image_detail
-        messages = [{"role": "user", "content": [
+        return [{"role": "user", "content": [
             {"type": "image_url", "image_url": image},
             {"type": "text", "text": text},
         ]}]
-        return self._cached(key, lambda: self._chat(messages, schema=("stage1", STAGE1_SCHEMA)), parse_stage1,
-                            lambda answer: json.dumps(answer.to_dict(), ensure_ascii=False))
 
     def stage2(self, answer: str, label_lines: list[str], vocabulary_version: str) -> tuple[str, Usage]:
         """TLAC stage 2: the label the model picks for a stage-1 answer (raw text, normalised by the caller)."""
         key = cache_key("stage2", STAGE2_VERSION, self.model, vocabulary_version, answer, label_lines)
         prompt = STAGE2_PROMPT.format(labels="\n".join(f"- {line}" for line in label_lines), answer=answer)
         return self._cached(key, lambda: self._chat([{"role": "user", "content": prompt}]), parse_stage2, str)
+
+    def stage2_image(self, image_hash: str, data_url: str, answer: str, label_lines: list[str],
+                     vocabulary_version: str) -> tuple[str, Usage]:
+        """Stage 2 with the image: the label the model picks from `label_lines` (the candidates stage 1's words
+        fit) after looking at the image again, or "none" (raw text, normalised by the caller). Parsed like the
+        text-only stage 2."""
+        key = cache_key("stage2-image", STAGE2_IMAGE_VERSION, self.model, self.image_detail, vocabulary_version,
+                        image_hash, answer, label_lines)
+        prompt = STAGE2_IMAGE_PROMPT.format(answer=answer, labels="\n".join(f"- {line}" for line in label_lines))
+        messages = self._with_image(data_url, prompt)
+        return self._cached(key, lambda: self._chat(messages), parse_stage2, str)
 
     def describe_class(self, name: str, check: Callable[[str], object | None] | None = None,
                        force: bool = False) -> list[tuple[str, object | None]]:

@@ -19,7 +19,15 @@ import numpy as np
 
 from prelabel.pipeline import fusion
 from prelabel.pipeline.clip import ClipModel
-from prelabel.pipeline.decision import DESCRIPTION_WEIGHT, STAGE2_WEIGHT, Credits, conclude, is_none_answer, top
+from prelabel.pipeline.decision import (
+    DESCRIPTION_WEIGHT,
+    IMAGE_CHOICE,
+    STAGE2_WEIGHT,
+    Credits,
+    conclude,
+    is_none_answer,
+    top,
+)
 from prelabel.pipeline.identity import ModelVersion, version_of
 from prelabel.pipeline.images import DecodeLimits, ImageError, PreparedImage, prepare_image
 from prelabel.pipeline.mllm import MLLMClient, MLLMError, Usage
@@ -28,7 +36,7 @@ from prelabel.pipeline.shortlist import image_shortlist, stage2_shortlist
 from prelabel.settings import Settings
 from prelabel.text import MESSAGE, clean, quote
 from prelabel.vocabulary.normalize import NONE as NO_MATCH
-from prelabel.vocabulary.normalize import Normalizer
+from prelabel.vocabulary.normalize import SEVERAL, Normalizer
 from prelabel.vocabulary.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -212,20 +220,52 @@ class Pipeline:
         if answer.description:
             named.append((answer.description, "description", DESCRIPTION_WEIGHT))
         found = []
+        proposed: list[str] = []  # the candidate labels of stage 1's proposals, best first
         for text, source, weight in named:
             result = self.normalizer.normalize(text)
             found.append(NamedMatch(text, source, result.label, round(result.score, 4), result.method, tuple(
-                (alternative.label, round(alternative.score, 4)) for alternative in result.alternatives)))
+                (alternative.label, round(alternative.score, 4)) for alternative in result.alternatives),
+                result.labels))
             work.credits.add(result, weight)
+            if result.proposal and result.method != SEVERAL:  # several labels affirmed are no question
+                proposed.extend(alternative.label for alternative in result.alternatives)
         work.prediction.evidence.candidates = found
         # Stage 2 settles an unsure stage 1; an explicit none with nothing named is not unsure: it is the answer.
         explicit_none = is_none_answer(answer.classification) and not work.credits.by_label
         if self.options.stage2 and work.credits.best() < self.options.stage2_below and not explicit_none:
-            self._stage2(work, answer, mllm)
+            shortlist = list(dict.fromkeys(proposed))[:max(2, self.options.shortlist_size)]
+            if shortlist and work.image is not None:
+                # The words fit several labels, which differ in what is visible: the image decides.
+                self._stage2_image(work, answer, mllm, shortlist)
+            else:
+                self._stage2(work, answer, mllm)
+
+    def _stage2_image(self, work: _Work, answer: Stage1Answer, mllm: MLLMClient, shortlist: list[str]) -> None:
+        """A multiple choice over exactly the proposals' candidates, with the image; the MLLM may answer none.
+        A reply outside the list is no choice."""
+        assert work.image is not None
+        try:
+            reply, usage = mllm.stage2_image(work.image.content_hash, work.image.data_url, _stage1_text(answer),
+                                             [self._label_lines[label] for label in shortlist],
+                                             self.vocabulary.version)
+        except MLLMError as exc:
+            work.prediction.errors["stage2"] = str(exc)
+            return
+        _count(work.prediction, usage)
+        result = self.normalizer.normalize(reply)
+        chosen = result.label if result.label in shortlist else None
+        work.prediction.evidence.stage2 = Stage2Match(
+            reply, chosen, IMAGE_CHOICE if chosen else result.method, round(result.score, 4) if chosen else 0.0,
+            with_image=True, candidates=len(shortlist))
+        if chosen:
+            work.credits.choose(chosen, STAGE2_WEIGHT * result.score, reply, len(shortlist))
+        if chosen or result.method == NO_MATCH:
+            vetoed = work.credits.veto(keep=chosen)
+            if vetoed:
+                work.prediction.evidence.vetoed = vetoed
 
     def _stage2(self, work: _Work, answer: Stage1Answer, mllm: MLLMClient) -> None:
-        text = "; ".join(part for part in (answer.classification, ", ".join(answer.candidates),
-                                           answer.description) if part)
+        text = _stage1_text(answer)
         lines = self._stage2_lines(work)
         if not lines:  # a large vocabulary, no CLIP, and stage 1 named nothing near any label: nothing to pick from
             return
@@ -316,6 +356,12 @@ def _count(prediction: ImagePrediction, usage: Usage) -> None:
     for name, value in (("mllm_calls", usage.calls), ("cache_hits", int(usage.cached)),
                         ("prompt_tokens", usage.prompt_tokens), ("completion_tokens", usage.completion_tokens)):
         spent[name] = spent.get(name, 0) + value
+
+
+def _stage1_text(answer: Stage1Answer) -> str:
+    """Stage 1's words, as stage 2 reads them."""
+    return "; ".join(part for part in (answer.classification, ", ".join(answer.candidates), answer.description)
+                     if part)
 
 
 def _shown(source: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 STAGE1_VERSION = "stage1-v2"
 STAGE2_VERSION = "stage2-v2"
+STAGE2_IMAGE_VERSION = "stage2-image-v1"
 DESCRIBE_VERSION = "describe-v1"
 SUGGEST_VERSION = "suggest-v1"
 
@@ -52,6 +53,16 @@ Class labels:
 {labels}
 
 Answer: {answer}"""
+
+# Stage 2 with the image: the words of stage 1 fit several labels (a group word, alternatives, a sub-kind...),
+# which differ in what is visible; the MLLM looks again and picks one from the list, or none. A multiple choice
+# over a short list is what a VLM answers best (methods.md, section 3).
+STAGE2_IMAGE_PROMPT = """Your first look at this image was: {answer}
+Those words fit more than one of the classes below, and the classes differ in what the image shows. Look at the \
+image again and choose the one class from this list that it shows (other names for each in parentheses):
+{labels}
+Reply with the class label exactly as written in the list, with no other words. If the image shows none of \
+them, reply none."""
 
 # The five class-description prompts of "What Do You See?" (methods.md, section 2).
 DESCRIPTION_PROMPTS = (

@@ -58,12 +58,17 @@ class NamedMatch:
     label: str | None
     score: float
     method: str  # exact, alias, rule, learned, fuzzy, embedding, ambiguous, none...
-    alternatives: tuple[tuple[str, float], ...] = ()  # (label, score): the labels an ambiguous name fits
+    alternatives: tuple[tuple[str, float], ...] = ()  # (label, score): the labels a proposal puts forward
+    labels: tuple[str, ...] = ()  # the labels it affirms side by side (method "several"), in the order written
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "source": self.source, "label": self.label, "score": round(self.score, 4),
-                "method": self.method, "alternatives": [{"label": label, "score": round(score, 4)}
-                                                        for label, score in self.alternatives]}
+        found: dict[str, Any] = {
+            "text": self.text, "source": self.source, "label": self.label, "score": round(self.score, 4),
+            "method": self.method, "alternatives": [{"label": label, "score": round(score, 4)}
+                                                    for label, score in self.alternatives]}
+        if self.labels:
+            found["labels"] = list(self.labels)
+        return found
 
     @classmethod
     def from_dict(cls, data: object) -> NamedMatch | None:
@@ -73,7 +78,8 @@ class NamedMatch:
                    _number(data.get("score")), _text(data.get("method")) or "none", tuple(
                        (alternative["label"], _number(alternative.get("score")))
                        for alternative in _list(data.get("alternatives"))
-                       if isinstance(alternative, Mapping) and isinstance(alternative.get("label"), str)))
+                       if isinstance(alternative, Mapping) and isinstance(alternative.get("label"), str)),
+                   tuple(_strings(data.get("labels"))))
 
 
 @dataclass(frozen=True)
@@ -84,16 +90,22 @@ class Stage2Match:
     label: str | None
     method: str
     score: float
+    with_image: bool = False  # a multiple choice over the proposals' candidates, the MLLM seeing the image
+    candidates: int = 0  # how many labels it chose from (with the image)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"answer": self.answer, "label": self.label, "method": self.method, "score": round(self.score, 4)}
+        found: dict[str, Any] = {"answer": self.answer, "label": self.label, "method": self.method,
+                                 "score": round(self.score, 4)}
+        if self.with_image:
+            found.update(with_image=True, candidates=self.candidates)
+        return found
 
     @classmethod
     def from_dict(cls, data: object) -> Stage2Match | None:
         if not isinstance(data, Mapping):
             return None
         return cls(_text(data.get("answer")), _label(data.get("label")), _text(data.get("method")) or "none",
-                   _number(data.get("score")))
+                   _number(data.get("score")), data.get("with_image") is True, int(_number(data.get("candidates"))))
 
 
 @dataclass
@@ -151,6 +163,9 @@ class ImagePrediction:
     state: str = NONE
     reason: str = ""  # for people: why this state ("the MLLM answered none", "image unavailable: HTTP 404")
     usage: dict[str, float] = field(default_factory=dict)  # mllm_calls, cache_hits, prompt/completion tokens
+    # State NONE, several labels affirmed side by side in one answer, with final scores, as written: no single
+    # label, but what a multi-choice config checks (studio/predictions.py).
+    labels: list[tuple[str, float]] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -167,6 +182,7 @@ class ImagePrediction:
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "state": self.state, "label": self.label, "score": round(self.score, 4),
                 "reason": self.reason, "ranking": [[label, round(score, 4)] for label, score in self.ranking],
+                **({"labels": [[label, round(score, 4)] for label, score in self.labels]} if self.labels else {}),
                 "stage_scores": {stage: {k: round(v, 4) for k, v in scores.items()}
                                  for stage, scores in self.stage_scores.items()},
                 "evidence": self.evidence.to_dict(), "errors": self.errors, "usage": self.usage}
@@ -190,8 +206,7 @@ class ImagePrediction:
         return cls(
             source=_text(data.get("source")), ref=ref, label=_label(data.get("label")),
             score=_number(data.get("score")),
-            ranking=[(item[0], _number(item[1] if len(item) > 1 else 0)) for item in _list(data.get("ranking"))
-                     if isinstance(item, list | tuple) and item and isinstance(item[0], str)],
+            ranking=_ranked(data.get("ranking")),
             stage_scores={stage: {label: _number(score) for label, score in scores.items() if isinstance(label, str)}
                           for stage, scores in (stage_scores or {}).items() if isinstance(scores, Mapping)}
             if isinstance(stage_scores, Mapping) else {},
@@ -201,7 +216,14 @@ class ImagePrediction:
             state=_text(data.get("state")) or NONE, reason=_text(data.get("reason")),
             usage={str(name): value for name, value in usage.items()
                    if isinstance(value, int | float) and not isinstance(value, bool)}
-            if isinstance(usage, Mapping) else {})
+            if isinstance(usage, Mapping) else {},
+            labels=_ranked(data.get("labels")))
+
+
+def _ranked(value: object) -> list[tuple[str, float]]:
+    """[[label, score], ...] as JSON keeps it; malformed items are left out."""
+    return [(item[0], _number(item[1] if len(item) > 1 else 0)) for item in _list(value)
+            if isinstance(item, list | tuple) and item and isinstance(item[0], str)]
 
 
 def _text(value: object) -> str:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from prelabel.pipeline.result import FAILED, LABEL, ImagePrediction, NamedMatch, Stage2Match
+from prelabel.pipeline.result import FAILED, LABEL, NONE, ImagePrediction, NamedMatch, Stage2Match
 from prelabel.studio.labelconfig import Control
 
 MAX_WORDS = 160  # characters of one quoted MLLM string
@@ -70,9 +70,13 @@ def evidence_text(prediction: ImagePrediction, model_version: str, control: Cont
         knows_choices = bool(control.results or control.paths)  # Control() alone knows no config
         return f"{text} [no choice in this config]" if knows_choices and not control.can_show(label) else text
 
-    lines = [_headline(prediction, control, name)]
+    several = shown_together(prediction, control)
+    lines = [_headline(prediction, control, name)] if not several else [
+        f"Suggested: {name(label)}, {percent(score)}" for label, score in several]
     if prediction.state == LABEL and prediction.reason:
         lines.append(f"Why: {clean(prediction.reason, MAX_DESCRIPTION)}")
+    for label, _ in several:
+        lines.append(f"Why {clean(control.display(label), MAX_WORDS)}: {_affirmed_by(prediction, label)}")
     lines += _words(prediction, name)
     runners = [(label, score) for label, score in prediction.ranking if label != prediction.label]
     if runners:
@@ -84,6 +88,21 @@ def evidence_text(prediction: ImagePrediction, model_version: str, control: Cont
     lines.append("Stages: " + "; ".join(_stages(prediction)))
     lines.append(f"model_version: {clean(model_version, 80)}")
     return _bounded(lines)
+
+
+def shown_together(prediction: ImagePrediction, control: Control) -> list[tuple[str, float]]:
+    """The labels one answer affirmed side by side, when this control checks several and can show them all."""
+    if not control.multiple or prediction.state != NONE or len(prediction.labels) < 2:
+        return []
+    return prediction.labels if all(control.can_show(label) for label, _ in prediction.labels) else []
+
+
+def _affirmed_by(prediction: ImagePrediction, label: str) -> str:
+    """The MLLM's words that affirmed this label beside the others."""
+    for candidate in prediction.evidence.candidates:
+        if label in candidate.labels:
+            return f"named by the MLLM beside {len(candidate.labels) - 1} other label(s) in {quoted(candidate.text)}"
+    return "named by the MLLM"
 
 
 def _headline(prediction: ImagePrediction, control: Control, name) -> str:
@@ -124,7 +143,12 @@ def _words(prediction: ImagePrediction, name) -> list[str]:
         lines = [f"- {key} {quoted(words)}" for key, words in (("classification", stage1.classification),
                                                                 ("description", stage1.description)) if words]
     stage2 = evidence.stage2
-    if stage2 is not None:
+    if stage2 is not None and stage2.with_image:
+        among = stage2.candidates
+        chosen = (f"{name(stage2.label)}: chosen by the MLLM from {among} candidates after seeing the image"
+                  if stage2.label else f"no label: none of {among} candidates, after seeing the image")
+        lines.append(f"- stage 2 with the image {quoted(stage2.answer)} -> {chosen}")
+    elif stage2 is not None:
         lines.append(f"- stage 2 {quoted(stage2.answer)} -> {_match(stage2, name)}")
     return ["MLLM's words, and how each matched the vocabulary:", *lines] if lines else []
 
@@ -135,9 +159,9 @@ def _match(found: NamedMatch | Stage2Match, name) -> str:
     if label:
         return f"{name(label)}: {method} {percent(found.score)}"
     alternatives = [alternative for alternative, _ in found.alternatives] if isinstance(found, NamedMatch) else []
-    if method == "ambiguous":
+    if alternatives and method != "none":  # a proposal: why no label, and its candidates
         more = len(alternatives) - MAX_ALTERNATIVES
-        return (f"no label: ambiguous, fits {', '.join(name(a) for a in alternatives[:MAX_ALTERNATIVES])}"
+        return (f"no label: {method}, fits {', '.join(name(a) for a in alternatives[:MAX_ALTERNATIVES])}"
                 + (f" and {more} more" if more > 0 else ""))
     nearest = f" (nearest: {', '.join(name(a) for a in alternatives[:2])})" if alternatives else ""
     return f"no label: {'no match' if method == 'none' else method}{nearest}"
@@ -158,7 +182,7 @@ def _stages(prediction: ImagePrediction) -> list[str]:
     if "stage2" in errors:
         found.append(f"stage 2 failed ({clean(errors['stage2'], MAX_ERROR)})")
     elif evidence.stage2 is not None:
-        found.append("stage 2 answered")
+        found.append("stage 2 answered" + (" (with the image)" if evidence.stage2.with_image else ""))
     elif evidence.stage1 is not None:
         found.append("stage 2 not asked")
     features = evidence.fusion_features

@@ -50,6 +50,7 @@ class Control:
     shown: dict[str, str] = field(default_factory=dict)
     none: str | None = None
     evidence: str | None = None
+    multiple: bool = False  # <Choices choice="multiple">, or a <Taxonomy> without maxUsages="1"
 
     def can_show(self, label: str) -> bool:
         """Does the config offer a choice for this vocabulary label?"""
@@ -60,9 +61,13 @@ class Control:
         return self.shown.get(label, label)
 
     def value(self, label: str) -> dict:
+        return self.values([label])
+
+    def values(self, labels: list[str]) -> dict:
+        """The result value selecting these labels (several only where the control is `multiple`)."""
         if self.kind == "taxonomy":
-            return {"taxonomy": [self.paths.get(label, [label])]}
-        return {"choices": [self.results.get(label, label)]}
+            return {"taxonomy": [self.paths.get(label, [label]) for label in labels]}
+        return {"choices": [self.results.get(label, label) for label in labels]}
 
     def none_value(self) -> dict | None:
         """The result value of the "none of these" choice, or None when the config has no such choice."""
@@ -89,7 +94,7 @@ class Control:
     def to_dict(self) -> dict:
         return {"from_name": self.from_name, "to_name": self.to_name, "data_key": self.data_key, "kind": self.kind,
                 "results": self.results, "paths": self.paths, "shown": self.shown, "none": self.none,
-                "evidence": self.evidence}
+                "evidence": self.evidence, "multiple": self.multiple}
 
     @classmethod
     def from_dict(cls, data: dict) -> Control:
@@ -130,7 +135,8 @@ class ConfigReport:
 
     def to_dict(self, none_choice: str = DEFAULT_NONE_CHOICE) -> dict:
         return {"from_name": self.control.from_name, "to_name": self.control.to_name, "type": self.control.kind,
-                "labels": len(self.labels), "missing_from_vocabulary": self.missing_from_vocabulary,
+                "multiple": self.control.multiple, "labels": len(self.labels),
+                "missing_from_vocabulary": self.missing_from_vocabulary,
                 "missing_from_config": self.missing_from_config,
                 "none_choice": (self.control.display(self.control.none) if self.control.none is not None
                                 else None),
@@ -168,11 +174,14 @@ def read_label_config(config: str, vocabulary: Vocabulary, none_choice: str = DE
         if target is None:
             continue
         data_key = (images[target].value or "").lstrip("$")
+        element = next(node for node in root.iter(control.tag) if node.get("name") == control.name)
         if control.tag == "Choices":
             choices = [(tag.attr.get("value", stored), stored) for stored, tag in control.labels_attrs.items()]
             kind, nodes = "choices", [(value, stored, [stored]) for value, stored in choices]
+            multiple = (element.get("choice") or "single").strip().lower() == "multiple"
         else:
-            kind, nodes = "taxonomy", _taxonomy_nodes(root, control.name)
+            kind, nodes = "taxonomy", _taxonomy_nodes(element)
+            multiple = (element.get("maxUsages") or "").strip() != "1"
         results: dict[str, str] = {}
         paths: dict[str, list[str]] = {}
         shown: dict[str, str] = {}
@@ -192,7 +201,7 @@ def read_label_config(config: str, vocabulary: Vocabulary, none_choice: str = DE
         evidence = next((c.name for c in interface.controls if c.tag == "TextArea" and c.name == EVIDENCE_NAME
                          and target in c.to_name), None)
         made = Control(control.name, target, data_key, kind, results=results, paths=paths, shown=shown, none=none,
-                       evidence=evidence)
+                       evidence=evidence, multiple=multiple)
         labels = [label for label in (paths if kind == "taxonomy" else results) if label != none]
         return ConfigReport(made, labels, [label for label in labels if label not in known],
                             [label for label in vocabulary.label_values if label not in set(labels)])
@@ -200,9 +209,8 @@ def read_label_config(config: str, vocabulary: Vocabulary, none_choice: str = DE
                            "Prelabel pre-labels image classification projects")
 
 
-def _taxonomy_nodes(root: ElementTree.Element, name: str) -> list[tuple[str, str, list[str]]]:
+def _taxonomy_nodes(taxonomy: ElementTree.Element) -> list[tuple[str, str, list[str]]]:
     """(value, stored, path of stored values) for each leaf and inner choice of a <Taxonomy>."""
-    taxonomy = next(node for node in root.iter("Taxonomy") if node.get("name") == name)
     nodes: list[tuple[str, str, list[str]]] = []
 
     def walk(node: ElementTree.Element, trail: list[str]) -> None:

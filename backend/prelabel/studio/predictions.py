@@ -6,7 +6,8 @@ Every image Prelabel looked at gets a prediction, in one of three states (pipeli
   the config has no choice for becomes the NONE state, the evidence naming the label and why.
 - NONE: the config's "none of these" choice (if it has one), the evidence (with the reason and the closest
   labels), score 0: Label Studio's prediction-score column then sorts these first, with the tasks that most
-  need a person.
+  need a person. But where one answer affirmed several labels side by side (prediction.labels) and the control
+  is multi-choice, those labels' choices are all checked, with the lowest of their scores.
 - FAILED: the evidence alone (what failed and why), score 0, written with the model_version's failure() version:
   that is not the project's model_version, so Label Studio asks the backend again for the task and the failure
   heals.
@@ -24,7 +25,7 @@ from urllib.parse import quote
 
 from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.result import FAILED, LABEL, ImagePrediction
-from prelabel.studio.evidence import evidence_text
+from prelabel.studio.evidence import evidence_text, shown_together
 from prelabel.studio.labelconfig import Control
 
 CHOICE_ID, EVIDENCE_ID = "prelabel", "prelabel-evidence"
@@ -62,7 +63,9 @@ def studio_prediction(prediction: ImagePrediction, model_version: ModelVersion, 
     label = prediction.label if prediction.state == LABEL else None
     shown = label is not None and control.can_show(label)
     version = model_version.failure() if prediction.state == FAILED else model_version
+    several = shown_together(prediction, control)
     value = (control.value(label) if shown and label is not None
+             else control.values([name for name, _ in several]) if several
              else control.none_value() if prediction.state != FAILED else None)
     result: list[dict[str, Any]] = []
     if value is not None:
@@ -72,7 +75,8 @@ def studio_prediction(prediction: ImagePrediction, model_version: ModelVersion, 
         result.append({"id": EVIDENCE_ID, "from_name": control.evidence, "to_name": control.to_name,
                        "type": "textarea", "readonly": True,
                        "value": {"text": [evidence_text(prediction, str(version), control)]}})
-    return StudioPrediction(version, round(prediction.score, 4) if shown else 0.0, tuple(result))
+    score = prediction.score if shown else min(score for _, score in several) if several else 0.0
+    return StudioPrediction(version, round(score, 4), tuple(result))
 
 
 def prediction_json(prediction: ImagePrediction, model_version: ModelVersion, control: Control) -> dict[str, Any]:

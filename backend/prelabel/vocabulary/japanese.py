@@ -48,6 +48,12 @@ _CLASSES = {"名詞": "noun", "代名詞": "noun", "動詞": "verb", "形容詞"
             "記号": "symbol", "空白": "space"}
 
 
+# Particles by their role in a sentence (Sudachi's second part-of-speech level): what prelabel.vocabulary.structure
+# reads a clause by (が as a case particle marks a subject; as a conjunctive one it ends a clause).
+_PARTICLES = {"格助詞": "case", "係助詞": "binding", "副助詞": "adverbial", "接続助詞": "conjunctive",
+              "終助詞": "final", "準体助詞": "nominal"}
+
+
 @dataclass(frozen=True)
 class Morpheme:
     surface: str
@@ -56,6 +62,7 @@ class Morpheme:
     word_class: str  # one of _CLASSES' values, "process" for a noun that names a process, or "other"
     numeral: bool
     known: bool  # in Sudachi's dictionary (False: an unknown word, such as most species names)
+    detail: str = ""  # a particle's kind (_PARTICLES: case, binding, adverbial, conjunctive, final); "" otherwise
 
 
 class _Analyser:
@@ -99,7 +106,7 @@ def analyse(text: str) -> tuple[Morpheme, ...]:
         elif word_class == "noun" and pos[2] == "副詞可能":
             word_class = "adverbial"  # 多数, 周辺, 一部: how much or where, never the head of a compound
         found.append(Morpheme(morpheme.surface(), morpheme.normalized_form(), morpheme.reading_form(), word_class,
-                              pos[1] == "数詞", not morpheme.is_oov()))
+                              pos[1] == "数詞", not morpheme.is_oov(), _PARTICLES.get(pos[1], "")))
     return tuple(found)
 
 

@@ -1,22 +1,23 @@
-"""TLAC normalisation: a free-text answer -> one label of the vocabulary, or an honest none.
+"""TLAC normalisation: a free-text answer -> one label of the vocabulary, or an honest none that says why.
 
-Stages, first decisive one wins (methods.md, sections 3 and 4):
+A label is named only when the answer is sure of it (methods.md, section 4, issue 19):
 1. exact / alias / suggested / learned: the whole answer is a name as written (less case, width, quotes, stop).
 2. rule: a name found among the answer's words after the writing rules of textnorm (plural, spelling, kana,
    okurigana, kanji or kana, hyphens, genus abbreviation, author citation), unless the words around it make it
-   part of a name of something else ("greater rice weevil", "BGA solder balls", 変色防止剤, ニセナミハダニ).
+   part of a name of something else ("greater rice weevil", "BGA solder balls", 変色防止剤, ニセナミハダニ);
+   and only when the sentence affirms exactly one label (structure.py: not denied, not one of alternatives, not
+   a modifier of another noun, no sub-kind, not placed where another label's mention may change it).
 3. fuzzy: the same after correcting one or two characters in words the vocabulary and the language do not
    know. A known word is never corrected, so one species is never "fixed" into its sibling.
-4. A head word that only one label's names end with ("lanternfly", ハダニ) is that label, at a lower score,
-   when it stands alone, is no everyday word, and no name ties it to one process ("casting blowhole").
-5. A word several labels' names share (a head such as "weevil" or 割れ, a genus, a `parent`) gives none,
-   method "ambiguous", with those labels as alternatives: never a guess.
-6. embedding (optional): nearest name by a text encoder, only when the rules found nothing at all.
-Two different labels named in one answer are ambiguous too.
+4. Everything else is a proposal: no label, the method says why (ambiguous: a group word several labels share;
+   alternatives; several, with `labels` for a multi-choice config; subkind; head_word: a head word alone that
+   only one label's names end with; location; negated; qualified), the candidates as alternatives, best first.
+5. embedding (optional): nearest name by a text encoder, only when the rules found nothing at all.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 from collections import defaultdict
@@ -26,17 +27,20 @@ from dataclasses import dataclass, field
 import numpy as np
 from rapidfuzz.distance import DamerauLevenshtein, Levenshtein
 
-from prelabel.vocabulary import everyday, japanese, loanwords, textnorm
+from prelabel.vocabulary import everyday, japanese, loanwords, structure, textnorm
 from prelabel.vocabulary.textnorm import Token
 from prelabel.vocabulary.vocab import Vocabulary
 
 EXACT, ALIAS, SUGGESTED, LEARNED, RULE, FUZZY, EMBEDDING, AMBIGUOUS, NONE = (
     "exact", "alias", "suggested", "learned", "rule", "fuzzy", "embedding", "ambiguous", "none")
+# Proposals: no label named, for the reason the method says; the candidate labels are the alternatives, best
+# first, and the pipeline hands exactly those to stage 2. AMBIGUOUS is a group word several labels share.
+NEGATED, ALTERNATIVES, SEVERAL, QUALIFIED, SUBKIND, HEAD_WORD, LOCATION = (
+    "negated", "alternatives", "several", "qualified", "subkind", "head_word", "location")
+PROPOSALS = frozenset({AMBIGUOUS, NEGATED, ALTERNATIVES, SEVERAL, QUALIFIED, SUBKIND, HEAD_WORD, LOCATION})
 _SCORES = {EXACT: 1.0, ALIAS: 0.97, SUGGESTED: 0.96, LEARNED: 0.95, RULE: 0.92}
-# A label read off a head word only one label has: an inference, so below stage 2's threshold (0.9), where the
-# pipeline asks the MLLM for a second opinion.
-HEAD_SCORE = 0.85
 _MAX_ALTERNATIVES = 10
+_CONSIDERED = 100  # a group word's labels ranked by the answer's other words, before the first ten are kept
 _MAX_FUZZY_VARIANTS = 8
 _FUZZY_PREFIX = 7
 _MIN_KANA_SUBSTRING = 3  # a shorter name found inside a run of hiragana is too likely a coincidence
@@ -44,8 +48,42 @@ _MIN_PHRASE = 3  # a Latin name of one or two letters ("IP", "A") counts only as
 NAME, GROUP, HEAD = "name", "group", "head"
 # Japanese words after a name that deny it or make it part of a "prevention" word: 錆なし, 変色防止剤, 錆止め.
 _JA_NOT_AFTER = ("ナシ", "無", "ナイ", "防止", "止")
+_JA_PREVENTING = ("防止", "止")
+_JA_FOR = frozenset(["用", "向"])  # 灰色かび病用の殺菌剤: for, so the thing named is something else
 _JA_NOT_BEFORE = frozenset(["耐", "防", "非", "無", "抗"])  # prefixes: 耐食, 防錆, 非...
-_JA_NEGATIONS = frozenset(["ナイ", "無", "ン", "ズ", "ヌ", "ナカッ"])  # ない, 無い, ません, ず, ぬ, なかった
+# English words next to a name that deny it ("no rust", "without cracks", "rust-free").
+_EN_DENYING = frozenset(["no", "not", "without", "non"])
+_EN_DENYING_AFTER = frozenset(["free", "less"])
+# Ranks and strain words of biological nomenclature (ICN, ICNP, ICTV usage): after a species they name a sub-kind.
+_RANKS = frozenset(["subsp", "ssp", "var", "f", "forma", "pv", "pathovar", "bv", "biovar", "race", "strain",
+                    "biotype", "serotype", "serovar", "sv", "cv", "cultivar", "isolate", "genotype", "clade",
+                    "sensu", "morphotype", "ecotype", "subspecies", "variety", "pathotype", "phylotype",
+                    "subgroup", "lineage", "variant", "vcg"])
+# Nouns after a name that say the named thing is there ("rust stains", "weevil damage", "blight symptoms"): the
+# name still heads what is meant. Any other noun after it makes it a qualifier ("rust inhibitor", "crack gauge").
+_EVIDENCE_OF = frozenset(["damage", "symptom", "sign", "lesion", "spot", "mark", "stain", "staining", "colony",
+                          "infestation", "infection", "hole", "frass", "trace", "residue", "growth", "pattern",
+                          "area", "patch", "region", "zone", "site", "problem", "issue", "defect", "formation",
+                          "product", "deposit", "line", "streak", "scar", "specimen", "sample", "case",
+                          "texture", "appearance", "finish", "effect", "type", "instar", "female", "male", "mass",
+                          "stage", "cluster", "population", "individual", "opposite", "form", "morph",
+                          # parts of the thing named: "king crab legs", "salmon fillet"
+                          "part", "piece", "leg", "arm", "claw", "fillet", "head", "tail", "fin", "skin", "shell",
+                          "meat", "body", "section", "slice", "cut", "portion", "side", "roe", "wing", "end",
+                          "surface", "edge", "face", "root", "toe"])
+# English prepositions whose object is where something is, never what it is ("cracks radiating from the pith").
+_FROM_PLACE = frozenset(["from", "toward", "towards", "into", "onto", "through"])
+_DETERMINERS = frozenset(["the", "a", "an", "this", "that", "its", "their", "these", "those"])
+_MODALS = frozenset(["may", "might", "could", "would", "will", "can", "should", "must", "to", "shall"])
+# Japanese nouns after a name that say it is there or name its part or stage (成虫, 被害, 切り身).
+_JA_EVIDENCE_OF = frozenset(["成虫", "幼虫", "蛹", "卵", "卵塊", "被害", "症状", "病斑", "食害", "寄生", "個体",
+                             "類", "群", "切身", "身", "脚", "頭部", "雌", "雄", "発生", "付着", "多数", "部分",
+                             "表面", "部", "箇所", "周辺", "跡", "状", "感染", "罹病", "発病", "増殖", "繁殖",
+                             "侵入", "可能性", "疑", "所見", "特徴", "兆候", "痕跡", "病徴", "菌", "病原菌", "様"])
+# Japanese words after a name (and の) that make it a sub-kind: 亜種, 変種, 品種, 系統, 病原型.
+_JA_RANKS = frozenset(textnorm.fold_kana(word) for word in [
+    "亜種", "変種", "品種", "系統", "病原型", "生理型", "菌株", "株", "レース", "ファイロタイプ", "タイプ",
+    "サブグループ", "バイオバー", "広義", "狭義", "病原性型"])
 _JA_KIND_SUFFIXES = frozenset(["類"])
 _JA_EXISTENCE = frozenset(["有", "アリ", "在"])  # 有り, あり: present  # ハダニ類: spider mites, as a kind
 _JA_COORDINATORS = frozenset(["ト", "ヤ", "カ", "マタ", "ハ", "オヨビ", "及", "並", "モ"])
@@ -61,22 +99,34 @@ class Alternative:
 
 @dataclass(frozen=True)
 class Normalized:
-    """The outcome for one answer: a label (or None), a score in [0, 1], the deciding method, alternatives."""
+    """The outcome for one answer: a label (or None), a score in [0, 1], the deciding method (or, with no label,
+    why none: a proposal method), the alternatives best first. `labels`: the labels an answer affirms side by
+    side (method SEVERAL, "rust on the bracket and blistering on the panel"), in the order written: what a
+    multi-choice config checks; a single-choice config gets none of them."""
 
     input: str
     label: str | None
     score: float
     method: str
     alternatives: tuple[Alternative, ...] = ()
+    labels: tuple[str, ...] = ()
+
+    @property
+    def proposal(self) -> bool:
+        """No label, but candidates for stage 2 (or a reviewer) to choose from."""
+        return self.label is None and self.method in PROPOSALS and bool(self.alternatives)
 
     def to_dict(self) -> dict:
-        return {
+        found: dict[str, object] = {
             "input": self.input,
             "label": self.label,
             "score": round(self.score, 4),
             "method": self.method,
             "alternatives": [{"label": a.label, "score": round(a.score, 4)} for a in self.alternatives],
         }
+        if self.labels:
+            found["labels"] = list(self.labels)
+        return found
 
 
 @dataclass(frozen=True)
@@ -87,6 +137,7 @@ class _Match:
     kind: str  # NAME, GROUP or HEAD
     edits: int = 0
     accepted: bool = True  # HEAD: may decide a label on its own
+    another_species: bool = False  # HEAD: a genus the vocabulary has, with an epithet it lacks
 
     def inside(self, other: _Match) -> bool:
         return other.start <= self.start and self.end <= other.end and (self.start, self.end) != (
@@ -310,20 +361,37 @@ class Normalizer:
             (label, kind), = owners.items()
             return Normalized(text, label, _SCORES[kind], kind)
         parts = textnorm.tokens(text)
-        found = self._read(parts)
-        decided = self._decide_names(text, parts, found, RULE)
+        set_aside: list[tuple[_Match, str]] = []
+        found = self._read(parts, set_aside)
+        sentence = _Sentence(parts)
+        decided = self._decide_names(text, sentence, found, RULE)
         if decided:
-            return decided
+            return self._in_context(decided, parts)
         fuzzy = self._fuzzy_matches(parts)
-        decided = self._decide_names(text, parts, fuzzy, FUZZY)
+        decided = self._decide_names(text, sentence, fuzzy, FUZZY)
         if decided:
-            return decided
-        decided = self._decide_heads(text, found) or self._decide_heads(text, fuzzy)
+            return self._in_context(decided, parts)
+        decided = self._decide_heads(text, sentence, found) or self._decide_heads(text, sentence, fuzzy)
         if decided:
-            return decided
+            return self._in_context(decided, parts)
+        if any(reason for _, reason in set_aside):
+            return _set_aside(text, set_aside)
         if self.text_encoder is not None:
             return self._embedding(text, light)
         return Normalized(text, None, 0.0, NONE)
+
+    def _in_context(self, result: Normalized, parts: Sequence[Token]) -> Normalized:
+        """A proposal's candidates, best first: those whose names share more of the answer's other words come
+        first ("downy mildew on grapevine leaves": the grapevine's downy mildew; キュウリの葉にべと病: the
+        cucumber's), the order found otherwise. Only the order changes, never which labels are candidates."""
+        if result.label is not None or len(result.alternatives) < 2:
+            return result
+        words = {part.text for part in parts if part.text not in textnorm.FUNCTION_WORDS
+                 and part.text not in textnorm.COMMON_WORDS and part.word_class not in ("particle", "auxiliary")}
+        shared = {alternative.label: sum(alternative.label in self._index.word_labels.get(word, ())
+                                         for word in words) for alternative in result.alternatives}
+        ordered = sorted(result.alternatives, key=lambda alternative: -shared[alternative.label])
+        return dataclasses.replace(result, alternatives=tuple(ordered[:_MAX_ALTERNATIVES]))
 
     def labels_named(self, text: str) -> set[str]:
         """Every label a name of which the text holds, by the rules alone (no typo is corrected): what a
@@ -337,10 +405,18 @@ class Normalizer:
         key = textnorm.compact(words)
         return key in self._index.groups and not self._index.names.get(key)
 
-    def _read(self, parts: Sequence[Token]) -> list[_Match]:
-        """Every name, group word and head word found in the answer, after the rules about their neighbours."""
-        found = [m for m in self._matches(parts) if (m.kind != NAME or self._stands_for_itself(parts, m))
-                 and (m.kind != GROUP or self._group_stands(parts, m))]
+    def _read(self, parts: Sequence[Token], set_aside: list[tuple[_Match, str]] | None = None) -> list[_Match]:
+        """Every name, group word and head word found in the answer, after the rules about their neighbours. A
+        name its neighbours set aside goes to `set_aside`, with why (NEGATED, QUALIFIED; "" when it is part of
+        another thing's name, which makes it no candidate)."""
+        found = []
+        for match in self._matches(parts):
+            reason = self._set_aside_by_neighbours(parts, match) if match.kind == NAME else None
+            if reason is not None:
+                if set_aside is not None:
+                    set_aside.append((match, reason))
+            elif match.kind != GROUP or self._group_stands(parts, match):
+                found.append(match)
         return self._resolve_prepositions(parts, found)
 
     def _matches(self, parts: Sequence[Token]) -> list[_Match]:
@@ -359,6 +435,10 @@ class Normalizer:
             group = index.groups.get(key) or (
                 _by_reading(index.tail_readings.get(reading), written_with_kana) if reading else None)
             if group and len(group) > 1:
+                if key in index.genera and self._taxon(parts, first, last, key).another_species:
+                    # "Scomber colias": another species of a genus several labels share, none of them
+                    found.append(_Match(first, last, frozenset(group), HEAD, accepted=False, another_species=True))
+                    continue
                 found.append(_Match(first, last, frozenset(group), GROUP))
             elif key in index.taxa:  # a genus or parent only one label has
                 found.append(self._taxon(parts, first, last, key))
@@ -396,8 +476,9 @@ class Normalizer:
         labels = frozenset(self._index.taxa[key])
         following = parts[last] if last < len(parts) else None
         another_species = (key in self._index.genera and following is not None and following.script == "latin"
-                           and following.text != "sp" and following.text not in textnorm.FUNCTION_WORDS)
-        return _Match(first, last, labels, HEAD, accepted=not another_species)
+                           and following.text != "sp" and following.text not in textnorm.FUNCTION_WORDS
+                           and key + following.text not in self._index.names)
+        return _Match(first, last, labels, HEAD, accepted=not another_species, another_species=another_species)
 
     def _names_ending_a_word(self, part: Token, position: int) -> Iterable[_Match]:
         """A kanji name that ends a longer word and is read the same there is that word's head: 擦り傷 is a 傷,
@@ -435,38 +516,48 @@ class Normalizer:
 
     # ---- the words around a name -----------------------------------------------------------------------
 
-    def _stands_for_itself(self, parts: Sequence[Token], match: _Match) -> bool:
-        """False when the words next to a name make it part of another name or deny it."""
+    def _set_aside_by_neighbours(self, parts: Sequence[Token], match: _Match) -> str | None:
+        """Why the words next to a name keep it from counting: NEGATED ("no rust", 錆なし), QUALIFIED (it is part
+        of a word for something else: "scratch-resistant", 変色防止剤, ブリッジダイオード), "" (part of another
+        name: "greater rice weevil", "BGA solder balls", ナンゴクナミハダニ, 溶接焼け); None when it stands."""
         before = parts[match.start - 1] if match.start > 0 and parts[match.start].joined else None
         after = parts[match.end] if match.end < len(parts) and parts[match.end].joined else None
         first, last = parts[match.start], parts[match.end - 1]
         if not first.japanese:
-            if before is not None and not before.japanese and (
-                    before.text in textnorm.NOT_BEFORE
-                    or (before.capitals and before.text not in self._index.words)):  # "BGA solder balls"
-                return False
-            return not (after is not None and after.text in textnorm.NOT_AFTER)
+            if before is not None and not before.japanese:
+                if before.text in _EN_DENYING:
+                    return NEGATED
+                if before.text in textnorm.NOT_BEFORE or (before.capitals and before.text not in self._index.words):
+                    return ""  # "greater rice weevil", "BGA solder balls"
+                if match.end - match.start == 1 and _is_everyday(first.text) and _noun_only(before) and (
+                        before.text not in self._index.words):
+                    return ""  # an everyday word as the head of another noun: "coffee cup"
+            if after is not None and after.text in textnorm.NOT_AFTER:
+                return NEGATED if after.text in _EN_DENYING_AFTER else QUALIFIED if after.text != "like" else ""
+            return None
         if before is not None and before.word_class == "prefix" and before.text in _JA_NOT_BEFORE:
-            return False
+            return QUALIFIED
         if before is not None and before.word_class in ("noun", "process"):
             if before.written == "katakana" == first.written and not match.labels.isdisjoint(
                     self._index.binomial_labels):
                 # A katakana word before a katakana species name makes another species: ナンゴク + ナミハダニ
                 # (before a defect it says where: ボルト + サビ).
-                return False
+                return ""
             if before.word_class == "process" and self._names_none_of(before.text, match.labels):
-                return False  # another process's defect: 溶接 + 焼け
-        if after is not None and after.word_class == "noun" and after.written == last.written and (
-                after.text not in _JA_EXISTENCE):
-            # The name qualifies the noun that follows: 変色 + 防止剤, ブリッジ + ダイオード, 傷 + 跡. Not a
-            # process noun (錆 + 発生: rust occurring) nor "present" (傷 + 有り).
-            return False
+                return ""  # another process's defect: 溶接 + 焼け
+        if after is not None and after.word_class in ("noun", "process", "suffix") and (
+                after.text not in _JA_EXISTENCE) and after.text not in _JA_EVIDENCE_OF and (
+                after.written == last.written or (after.known and after.written == "kanji")
+                or after.text in _JA_FOR):
+            # The name qualifies the noun that follows: 変色 + 防止剤, ブリッジ + ダイオード, 傷 + 跡, サンマ +
+            # 漁船. Not a process noun (錆 + 発生: rust occurring), "present" (傷 + 有り) nor a stage or part.
+            return QUALIFIED
         negation = parts[match.end:match.end + 2]
         if negation and negation[0].word_class == "particle" and len(negation) > 1:
             negation = negation[1:]
         if negation and negation[0].text.startswith(_JA_NOT_AFTER):
-            return False
-        return not _denied(parts, match.end)
+            return QUALIFIED if negation[0].text.startswith(_JA_PREVENTING) else NEGATED
+        return None
 
     def _group_stands(self, parts: Sequence[Token], match: _Match) -> bool:
         """A group word with a modifier before it that none of its labels' names has is part of another
@@ -548,8 +639,11 @@ class Normalizer:
 
     # ---- deciding ---------------------------------------------------------------------------------------
 
-    def _decide_names(self, text: str, parts: Sequence[Token], found: list[_Match], method: str
+    def _decide_names(self, text: str, sentence: _Sentence, found: list[_Match], method: str
                       ) -> Normalized | None:
+        """A label when exactly one label is affirmed, and nothing offers another beside it; else a proposal
+        that says why (methods.md, section 4)."""
+        parts = sentence.parts
         names = [m for m in found if m.kind == NAME]
         if not names:
             return None
@@ -560,37 +654,161 @@ class Normalizer:
         names = [m for m in _outermost(names) if not any(m.inside(other) for other in found if other.kind != NAME)]
         if not names:
             return None
-        labels = _ranked_labels(names)
+        names += self._elided(parts, names)
+        read = {m: self._reading(sentence, m) for m in names}
+        # Another species of a genus ("Scomber colias") or a sub-kind beside a name of its label ("Atlantic
+        # salmon, Salmo salar sebago"): the name is its gloss, not the label.
+        kinds = [m.labels for m in found if m.another_species] + [m.labels for m in names if read[m] == SUBKIND]
+        for m in names:
+            if read[m] == structure.AFFIRMED and any(m.labels & labels for labels in kinds):
+                read[m] = SUBKIND
+        # A place ("from the pith", 髄から) is where a thing is, not the thing: set aside. Where another thing
+        # named sits may change its label ("decay in the knot", 節が腐る): rules cannot know which.
+        mentions = sorted(found, key=lambda m: m.start)
+        for m in names:
+            if read[m] == structure.AFFIRMED and self._placed(parts, m, mentions):
+                read[m] = LOCATION
+                placed = self._completed_by_place(parts, m, mentions)
+                if placed is not None:  # "void in the solder joint": a solder void
+                    names[names.index(m)] = placed
+                    read[placed] = structure.AFFIRMED
+        affirmed = [m for m in names if read[m] == structure.AFFIRMED]
+        undecided = [m for m in names if read[m] == structure.UNDECIDED]
+        located = [m for m in names if read[m] == LOCATION]
+        if located:
+            return _proposal(text, LOCATION, located + [n for n in mentions if n not in located and any(
+                self._placed(parts, m, [n]) for m in located)])
+        if not affirmed:
+            for reason, kept in ((ALTERNATIVES, undecided), (SUBKIND, [m for m in names if read[m] == SUBKIND])):
+                if kept:
+                    return _proposal(text, reason, kept)
+            if all(reading == structure.PLACE for reading in read.values()):
+                return None  # the group or head word placed there decides (heads)
+            return Normalized(text, None, 0.0, QUALIFIED if QUALIFIED in read.values() else NEGATED)
+        labels = _ranked_labels(affirmed)
         # A group or head word listed with a name ("sink marks and flash", "porosity and undercut") is a second
         # thing named: the answer names two defects, whichever way the head word alone would be read.
         listed = [m for m in found if m.kind != NAME and not any(m.inside(n) or (m.start, m.end) == (
-            n.start, n.end) for n in names) and any(_listed_together(parts, m, n) for n in names)]
-        if len(labels) > 1 or any(not m.labels & set(labels) for m in listed):
-            return self._ambiguous(text, names + listed)
-        score = _SCORES.get(method) or max(0.5, 0.9 - 0.07 * names[0].edits)
-        return Normalized(text, labels[0], score, method)
+            n.start, n.end) for n in names) and any(_listed_together(parts, m, n) for n in affirmed)
+            and self._reading(sentence, m) == structure.AFFIRMED]
+        listed = [m for m in listed if not m.labels <= set(labels)]
+        if undecided:
+            return _proposal(text, ALTERNATIVES, affirmed + undecided)
+        if len(labels) == 1 and not listed:
+            return Normalized(text, labels[0], _SCORES.get(method) or max(0.5, 0.9 - 0.07 * names[0].edits), method)
+        if any(len(m.labels) > 1 for m in affirmed) or any(
+                one.overlaps(other.start, other.end) for one, other in itertools.combinations(affirmed, 2)):
+            return self._ambiguous(text, affirmed + listed)  # one mention read as several labels
+        mentioned = sorted(affirmed + listed, key=lambda m: m.start)
+        if structure.either_before(parts, mentioned[0].start) or any(
+                structure.alternatives_between(parts, one.end, other.start)
+                for one, other in itertools.pairwise(mentioned)):
+            return _proposal(text, ALTERNATIVES, mentioned)
+        return _several(text, mentioned, _SCORES.get(method) or max(0.5, 0.9 - 0.07 * names[0].edits))
 
-    def _decide_heads(self, text: str, found: list[_Match]) -> Normalized | None:
-        accepted = [m for m in found if m.kind == HEAD and m.accepted]
-        groups = [m for m in found if m.kind == GROUP]
+    @staticmethod
+    def _placed(parts: Sequence[Token], match: _Match, mentions: list[_Match]) -> bool:
+        """Is another label's mention the place of this name ("decay in the knot", "rust on the weld seam"), or
+        its subject when the name is a verb (節が腐っている)? Rules cannot know which label that makes."""
+        for other in mentions:
+            if other.labels & match.labels or other.start == match.start:
+                continue
+            if other.start >= match.end and not parts[match.start].japanese:
+                between = parts[match.end:other.start]
+                if between and len(between) <= 4 and not any(_ends_clause(p) for p in (*between, parts[other.start])) \
+                        and any(p.text in textnorm.PREPOSITIONS for p in between) and all(
+                        p.text in textnorm.FUNCTION_WORDS for p in between):
+                    return True
+            if other.end <= match.start and parts[match.start].japanese and parts[match.start].word_class == "verb":
+                between = parts[other.end:match.start]
+                if len(between) == 1 and between[0].text in ("ガ", "ハ", "モ"):
+                    return True
+        return False
+
+    def _completed_by_place(self, parts: Sequence[Token], match: _Match, mentions: list[_Match]) -> _Match | None:
+        """The name its place makes ("void in the solder joint": solder void), where exactly one label has it."""
+        for other in mentions:
+            if other.start < match.end or not self._placed(parts, match, [other]):
+                continue
+            head = list(parts[match.start:match.end])
+            for words in ([*parts[other.start:other.end]], *([part] for part in parts[other.start:other.end])):
+                labels = self._index.names.get(textnorm.compact([*words, *head]))
+                if labels and len(labels) == 1:
+                    return _Match(match.start, match.end, frozenset(labels), NAME)
+        return None
+
+    def _elided(self, parts: Sequence[Token], names: list[_Match]) -> list[_Match]:
+        """Names a coordination shortens ("coho and sockeye salmon", "bigeye or yellowfin tuna"): the words
+        before "and"/"or" complete a name with the head of the name after it."""
+        found = []
+        for match in names:
+            if parts[match.start].japanese or match.end - match.start < 2 or match.start < 2:
+                continue
+            if parts[match.start - 1].text not in ("and", "or", "nor"):
+                continue
+            head = parts[match.end - 1:match.end]
+            for length in (1, 2):
+                start = match.start - 1 - length
+                if start < 0 or any(p.text in textnorm.FUNCTION_WORDS for p in parts[start:match.start - 1]):
+                    break
+                labels = self._index.names.get(textnorm.compact([*parts[start:match.start - 1], *head]))
+                if labels:
+                    found.append(_Match(start, match.start - 1, frozenset(labels), NAME))
+                    break
+        return found
+
+    def _reading(self, sentence: _Sentence, match: _Match) -> str:
+        """What the sentence says of one mention: affirmed, denied or undecided (structure), or that it is a
+        QUALIFIED noun's modifier or a SUBKIND of its label."""
+        parts = sentence.parts
+        if len(parts) == match.end - match.start:
+            return structure.AFFIRMED  # the whole answer
+        if parts[match.start].japanese:
+            found = structure.japanese_reading(parts, match.start, match.end)
+        else:
+            found = sentence.english()[match.start]
+            before = match.start - 1
+            while before > 0 and parts[before].text in _DETERMINERS:
+                before -= 1
+            if found == structure.AFFIRMED and before >= 0 and parts[before].text in _FROM_PLACE:
+                found = structure.PLACE
+            if found == structure.AFFIRMED and match.start > 0 and parts[match.start - 1].text in _MODALS:
+                return ""  # a verb: "it might collapse", "likely to twist"
+        if found != structure.AFFIRMED or match.kind != NAME:
+            return found
+        binomial = not match.labels.isdisjoint(self._index.binomial_labels) and _is_binomial(parts, match)
+        if _subkind_after(parts, match, binomial):
+            return SUBKIND
+        if not parts[match.end - 1].japanese and (structure.qualifies_next_noun(
+                parts, match.end, self._index.words, _EVIDENCE_OF) or _object_of_another_noun(parts, match.start)):
+            return QUALIFIED
+        return found
+
+    def _decide_heads(self, text: str, sentence: _Sentence, found: list[_Match]) -> Normalized | None:
+        """A group word is ambiguous; a head word alone is a proposal (it may name a whole group in the field,
+        whatever the vocabulary lists: "borer", 割れ): its label, for stage 2 with the image or a reviewer."""
+        heads = [m for m in found if m.kind in (HEAD, GROUP)]
+        if not heads:
+            return None
+        standing = [m for m in heads if self._reading(sentence, m) != structure.DENIED]
+        if not standing:
+            return Normalized(text, None, 0.0, NEGATED)
+        groups = [m for m in standing if m.kind == GROUP]
+        accepted = [m for m in standing if m.kind == HEAD and m.accepted]
         if groups or len(_ranked_labels(accepted)) > 1:
             return self._ambiguous(text, _outermost(groups + accepted))
         if accepted:
-            return Normalized(text, _ranked_labels(accepted)[0], HEAD_SCORE, RULE)
-        mentioned = [m for m in found if m.kind == HEAD]
-        if mentioned:
-            # A head word that may not decide on its own ("blowhole", "flash", "beet armyworm"): none, with the
-            # label it would have been, for a reviewer to see.
-            labels = _ranked_labels(mentioned)
-            return Normalized(text, None, 0.0, NONE, tuple(Alternative(label, 1.0 / len(labels))
-                                                            for label in labels[:_MAX_ALTERNATIVES]))
-        return None
+            return _proposal(text, HEAD_WORD, accepted)
+        if all(m.another_species for m in standing):  # "Sitophilus linearis": a kind the vocabulary lacks
+            return _proposal(text, SUBKIND, standing)
+        # A head word that may not even be proposed ("blowhole", "flash", "beet armyworm": everyday, tied to one
+        # process, or modified): none, with the label it would have been, for a reviewer to see.
+        labels = _ranked_labels(standing)
+        return Normalized(text, None, 0.0, NONE, tuple(Alternative(label, 1.0 / len(labels))
+                                                        for label in labels[:_MAX_ALTERNATIVES]))
 
     def _ambiguous(self, text: str, matches: list[_Match]) -> Normalized:
-        labels = _ranked_labels(matches)
-        share = 1.0 / len(labels)
-        alternatives = tuple(Alternative(label, share) for label in labels[:_MAX_ALTERNATIVES])
-        return Normalized(text, None, 0.0, AMBIGUOUS, alternatives)
+        return _proposal(text, AMBIGUOUS, matches)
 
     # ---- fuzzy ------------------------------------------------------------------------------------------
 
@@ -744,15 +962,104 @@ def _is_everyday(word: str) -> bool:
     return any(everyday.is_everyday(form, "ja") for form in japanese.writings(word))
 
 
-def _denied(parts: Sequence[Token], position: int) -> bool:
-    """Is the name the subject of a negated predicate (傷は見られません, 錆がない)? Not when another noun comes
-    first: in はんだ不足でフィレットが形成されていません it is the fillet that is not formed."""
-    for part in parts[position:]:
-        if not part.joined or part.word_class in ("noun", "process", "prefix"):
-            return False
-        if part.word_class in ("auxiliary", "adjective") and part.text in _JA_NEGATIONS:
+class _Sentence:
+    """An answer's tokens, and the English negation readings, worked out once when first asked."""
+
+    def __init__(self, parts: Sequence[Token]):
+        self.parts = parts
+        self._english: list[str] | None = None
+
+    def english(self) -> list[str]:
+        if self._english is None:
+            self._english = structure.english_readings(self.parts)
+        return self._english
+
+
+def _proposal(text: str, reason: str, matches: list[_Match]) -> Normalized:
+    """No label, for `reason`; the labels of the matches as alternatives, the most named first (Normalizer.
+    _in_context then ranks them by the answer's other words and keeps the first _MAX_ALTERNATIVES)."""
+    labels = _ranked_labels(matches)
+    share = 1.0 / len(labels)
+    return Normalized(text, None, 0.0, reason, tuple(Alternative(label, share) for label in labels[:_CONSIDERED]))
+
+
+def _several(text: str, mentioned: list[_Match], score: float) -> Normalized:
+    """Several labels affirmed side by side: each a label of its own for a multi-choice config, none for a
+    single-choice one. A mention that fits several labels leaves the multi-choice without labels."""
+    found = _proposal(text, SEVERAL, mentioned)
+    if any(len(m.labels) != 1 for m in mentioned):
+        return found
+    labels = tuple(dict.fromkeys(next(iter(m.labels)) for m in mentioned))
+    return Normalized(text, None, score, SEVERAL, found.alternatives, labels)
+
+
+def _set_aside(text: str, set_aside: list[tuple[_Match, str]]) -> Normalized:
+    """The answer named labels only in words that deny or qualify them: none, and why."""
+    reasons = {reason for _, reason in set_aside if reason}
+    return Normalized(text, None, 0.0, QUALIFIED if QUALIFIED in reasons else NEGATED)
+
+
+def _noun_only(token: Token) -> bool:
+    """A word English uses only as a noun ("coffee", not "heavy" or "deep"), and no function word."""
+    if token.text in textnorm.FUNCTION_WORDS or token.text in textnorm.COMMON_WORDS:
+        return False
+    return set(textnorm.lemmas(token.surface.casefold())) == {"NOUN"}
+
+
+def _object_of_another_noun(parts: Sequence[Token], start: int) -> bool:
+    """Is the name what another thing is for or against ("ELISA kit for cucumber mosaic virus", "spray against
+    fire blight")? ("of" is left alone: "a box of saury", "larvae in the viscera of a mackerel" name it.)"""
+    before = start - 1
+    while before > 0 and parts[before].text in _DETERMINERS:
+        before -= 1
+    return before >= 1 and not parts[before].japanese and parts[before].text in ("for", "against")
+
+
+def _ends_clause(token: Token) -> bool:
+    return any(char in ".;:!?。；" for char in token.mark)
+
+
+def _is_binomial(parts: Sequence[Token], match: _Match) -> bool:
+    """Is the matched name written as a binomial ("Salmo salar", not "Atlantic salmon")?"""
+    first = parts[match.start]
+    return match.end - match.start >= 2 and not first.japanese and bool(textnorm.GENUS.match(first.surface))
+
+
+def _subkind_after(parts: Sequence[Token], match: _Match, binomial: bool) -> bool:
+    """A rank or strain beside a name ("Xanthomonas citri pv. malvacearum", "Bemisia tabaci MED", "race 1 Panama
+    disease", "citrus tristeza virus, stem-pitting strain", a third epithet: "Oncorhynchus mykiss irideus",
+    サクラマスの亜種, 青枯病菌レース1, ウメ輪紋ウイルスD系統): the answer names a sub-kind, which is the label only
+    where the vocabulary lists it (then the longer name was matched, and no rank is left beside it)."""
+    end = match.end
+    before = parts[max(0, match.start - 2):match.start]
+    if any(part.text in _RANKS and not part.japanese for part in before) and not parts[match.start].japanese:
+        return True
+    if end >= len(parts):
+        return False
+    following = parts[end]
+    if "・" in following.mark and following.written == "katakana" == parts[end - 1].written:
+        return True  # シュードテラノーバ・アザラシ: a genus, then another epithet
+    if parts[end - 1].japanese:
+        # Within the name's noun phrase: up to the next particle but の, or four words.
+        for part in parts[end:end + 4]:
+            if part.text in _JA_RANKS or part.text in _RANKS:
+                return True
+            if (part.word_class == "particle" and part.text != "ノ") or part.word_class in ("verb", "auxiliary"):
+                break
+        return False
+    for index in range(end, min(len(parts), end + 4)):
+        part = parts[index]
+        if index > end and _ends_clause(part):
+            break
+        if part.text in _RANKS:
             return True
-    return False
+    if not following.joined:
+        return False
+    if following.capitals and len(following.surface) <= 8 and following.surface.isalnum():
+        return True  # a strain or biotype code: MED, MEAM1, NTN
+    # A third epithet after a binomial: lower case, Latin, no English word.
+    return binomial and following.surface.islower() and following.surface.isalpha() and not textnorm.lemmas(
+        following.surface) and following.text not in textnorm.FUNCTION_WORDS
 
 
 def _compounds(neighbour: Token | None, after: bool) -> bool:

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from prelabel.vocabulary import everyday, textnorm
-from prelabel.vocabulary.normalize import AMBIGUOUS, NONE, Normalizer
+from prelabel.vocabulary.normalize import AMBIGUOUS, HEAD_WORD, NONE, Normalizer
 
 # What models answer when they have nothing to say, after case, spaces and closing punctuation are folded.
 _NO_ANSWERS = frozenset(["", "none", "n/a", "na", "nil", "null", "unknown", "nothing", "no description",
@@ -71,7 +71,7 @@ def check_name(text: str, label: str, normalizer: Normalizer) -> Flag | None:
         return Flag("names another label", result.label)
     if result.method == AMBIGUOUS:
         return Flag("group word", "fits " + ", ".join(a.label for a in result.alternatives))
-    if result.method == NONE and any(a.label != label for a in result.alternatives):
+    if result.method in (NONE, HEAD_WORD) and any(a.label != label for a in result.alternatives):
         # A word that may not decide alone but is another label's head word ("blowhole", ブローホール).
         return Flag("names another label", ", ".join(a.label for a in result.alternatives if a.label != label))
     others = sorted(normalizer.labels_named(text) - {label})

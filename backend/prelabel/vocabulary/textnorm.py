@@ -134,6 +134,8 @@ class Token:
     capitals: bool = False  # a Latin word written in capitals, such as an acronym
     known: bool = True  # a Japanese word in Sudachi's dictionary
     surface: str = ""
+    mark: str = ""  # the punctuation between the word before and this one ("," "." "、" "/"), spaces left out
+    detail: str = ""  # a Japanese particle's kind (japanese.Morpheme.detail)
 
     @property
     def japanese(self) -> bool:
@@ -149,51 +151,55 @@ def tokens(text: str) -> tuple[Token, ...]:
     result: list[Token] = []
     last_end = 0
     for match in _TOKEN.finditer(text):
-        joined = not result or bool(_SPACING.match(text[last_end:match.start()]))
+        between = text[last_end:match.start()]
+        joined = not result or bool(_SPACING.match(between))
+        mark = "".join(between.split())  # a hyphen of a joined word too: "crook-necked"
         last_end = match.end()
         raw = match.group()
         if match.lastgroup == "ja":
-            result.extend(_japanese_tokens(raw, joined))
+            result.extend(_japanese_tokens(raw, joined, mark))
             continue
         word = raw.replace("'", "")
         folded = word.casefold().translate(_LATIN_ACCENTS)
         number = _ROMAN.get(word) if result and result[-1].text in _NUMBERED else None
         if number is not None:
-            result.append(Token(str(number), "number", joined=joined, surface=raw))
+            result.append(Token(str(number), "number", joined=joined, surface=raw, mark=mark))
         elif folded.isdigit():
-            result.append(Token(folded, "number", joined=joined, surface=raw))
+            result.append(Token(folded, "number", joined=joined, surface=raw, mark=mark))
         else:
             capitals = len(word) >= 2 and word.isupper()
-            result.append(Token(fold_word(folded), "latin", joined=joined, capitals=capitals, surface=raw))
+            result.append(Token(fold_word(folded), "latin", joined=joined, capitals=capitals, surface=raw,
+                                mark=mark))
     return tuple(result)
 
 
-def _japanese_tokens(run: str, joined: bool) -> list[Token]:
+def _japanese_tokens(run: str, joined: bool, mark: str) -> list[Token]:
     found = []
     for morpheme in japanese.analyse(run):
         surface = morpheme.surface
         if morpheme.word_class in ("punctuation", "symbol", "space") and not any(
                 japanese.is_kana(char) or japanese.is_kanji(char) for char in surface):
             joined = False
+            mark += "".join(surface.split())
             continue
         if morpheme.numeral and morpheme.normalized.isdigit():
-            token = Token(morpheme.normalized, "number", joined=joined, written="kanji", surface=surface)
+            token = Token(morpheme.normalized, "number", joined=joined, written="kanji", surface=surface, mark=mark)
         elif all(japanese.is_kana(char) for char in surface):
             kana = fold_kana(surface)
             written = "hiragana" if any(japanese.is_hiragana(char) for char in surface) else "katakana"
             token = Token(kana, "kana", kana, morpheme.word_class, joined, written, known=morpheme.known,
-                          surface=surface)
+                          surface=surface, mark=mark, detail=morpheme.detail)
         elif any(japanese.is_kanji(char) for char in surface):
             # An unknown word's "reading" is its own spelling: no reading then.
             reading = fold_kana(japanese.reading_alone(surface) or morpheme.reading) if morpheme.known else ""
             text = japanese.without_okurigana(morpheme.normalized if morpheme.known else surface)
             token = Token(text, "kanji", reading, morpheme.word_class, joined, "kanji", known=morpheme.known,
-                          surface=surface)
+                          surface=surface, mark=mark, detail=morpheme.detail)
         else:  # digits or letters Sudachi kept inside a Japanese run
             token = Token(surface.casefold(), "number" if surface.isdigit() else "latin", joined=joined,
-                          surface=surface)
+                          surface=surface, mark=mark)
         found.append(token)
-        joined = True
+        joined, mark = True, ""
     return found
 
 
@@ -212,7 +218,8 @@ def fold_word(word: str) -> str:
     return SPELLING.get(word, word)
 
 
-def _lemmas(word: str) -> dict[str, tuple[str, ...]]:
+@functools.lru_cache(maxsize=1 << 14)
+def lemmas(word: str) -> dict[str, tuple[str, ...]]:
     # Imported on first use: lemminflect's import costs a quarter of a second the web service need not pay to
     # answer /health.
     from lemminflect import getAllLemmas
@@ -229,9 +236,9 @@ def singular(word: str) -> str:
         return _IRREGULAR[word]
     if len(word) < 4 or not word.isalpha():
         return word
-    lemmas = _lemmas(word).get("NOUN")
-    if lemmas:
-        return lemmas[0]
+    nouns = lemmas(word).get("NOUN")
+    if nouns:
+        return nouns[0]
     if word.endswith("ies") and len(word) > 4:
         return word[:-3] + "y"
     if word.endswith(("sses", "shes", "ches", "xes", "zzes")):
@@ -250,7 +257,7 @@ def is_process_word(token: Token) -> bool:
     if token.japanese:
         return token.word_class == "process"
     word = token.surface.casefold()
-    return word.endswith("ing") and any(lemma != word for lemma in _lemmas(word).get("VERB", ()))
+    return word.endswith("ing") and any(lemma != word for lemma in lemmas(word).get("VERB", ()))
 
 
 def is_particle_no(token: Token) -> bool:

@@ -1,0 +1,326 @@
+"""What a sentence says about the names in it: denied, undecided, qualifying another noun, a sub-kind, and how two
+names relate (alternatives or several things named side by side).
+
+Read off the answer's tokens (textnorm.tokens: Sudachi's words, parts of speech and particle kinds for Japanese;
+words and punctuation for English), not off a list of whole phrases, so that a domain's own wording needs no
+entry here. Why not a dependency parser (GiNZA, spaCy): measured in docs/methods.md, section 4: GiNZA costs 22 ms
+of CPU per Japanese answer and 4.6 s to load, where the normaliser's budget is half a millisecond per answer and
+5 s to load; and the questions asked here are answered by the clause and the words around a name.
+
+- English negation: NegEx (Chapman et al. 2001) as negspacy publishes its trigger lists (negspacy.termsets,
+  "en_clinical": preceding and following triggers, pseudo-triggers that are no negation, and the words that end
+  a trigger's scope), plus "rather than", and following triggers for an English copula ("is not") that NegEx's
+  clinical lists write only in the past tense. A trigger denies the names in its clause, before ("rust is
+  unlikely") or after it ("no rust", "not A but B": "but" ends the scope).
+- Japanese negation: a name that is the topic, subject or object of its clause (は, が, も, を, reached through
+  の-phrases: Aの症状は) is denied when the clause's predicate is: ない, ず, ません, なし (錆は見当たりません,
+  Aの症状はまだ確認できません); AではなくB denies A. A question (ではないか) or a double negation (否定できない)
+  denies nothing.
+- Undecided: a judgement that cannot be made ("cannot tell whether", 判断できない) leaves the names of its clause
+  undecided: alternatives, not denials.
+- Alternatives and several: two names joined by "or", "either", "possibly", "/", か, または, もしくは, あるいは are
+  alternatives; joined by anything else (and, commas, と, や, another clause) they are several things named.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+from prelabel.vocabulary.textnorm import (
+    COMMON_WORDS,
+    COORDINATORS,
+    FUNCTION_WORDS,
+    PREPOSITIONS,
+    Token,
+    lemmas,
+    tokens,
+)
+
+AFFIRMED, DENIED, UNDECIDED, PLACE = "affirmed", "denied", "undecided", "place"
+
+# Punctuation that ends a clause: a trigger's scope ends there.
+_CLAUSE_MARKS = frozenset(".;:!?。；：！？")
+# Our additions to NegEx's lists (see the module docstring).
+_PRECEDING_EXTRA = ("rather than", "neither", "nor", "other than", "except", "excluding")
+_FOLLOWING_EXTRA = ("is not", "are not", "isnt", "arent", "is absent", "are absent", "absent", "ruled out",
+                    "excluded")
+# What leaves the names before it undecided: "A cannot be ruled out" (NegEx counts it as no negation).
+# A likeness is no identification: "it resembles grey mould, but...".
+_LIKENESS = ("resembles", "resemble", "resembling", "similar to", "mimics", "mistaken for", "confused with",
+             "reminiscent of")
+_UNDECIDED_FOLLOWING = ("cannot be ruled out", "can not be ruled out", "cant be ruled out", "not ruled out",
+                        "not be ruled out", "not been ruled out", "cannot be excluded", "not excluded",
+                        "cannot be confirmed", "not confirmed", "unconfirmed", "to be confirmed")
+# A judgement that cannot be made: the names it is about are undecided, not denied.
+_JUDGING = frozenset(["tell", "determine", "distinguish", "say", "decide", "identify", "differentiate", "judge",
+                      "rule", "exclude", "confirm", "certain", "sure"])
+_EN_ALTERNATIVES = frozenset(["or", "either", "possibly", "maybe", "perhaps", "versus", "v", "vs", "nor"])
+# A clause that offers alternatives leaves every name in it undecided, named or not ("bigeye or yellowfin tuna").
+_EN_OFFERING = frozenset(["or", "either", "nor", "whether", "versus", "vs"])
+_ALTERNATIVE_MARKS = frozenset("/／?？")
+
+# Japanese: the words of a clause after a name, by what they do.
+# ない, 無い, ません, ず, ぬ, なかった, なし
+_JA_NEGATIONS = frozenset(["ナイ", "ナク", "ナケレ", "ナサ", "無", "ン", "ズ", "ヌ", "ナカッ", "ナシ"])
+_JA_BEING = frozenset(["有", "アル", "アリ", "ゴザイ"])  # ではありません
+_JA_DOUBLE = frozenset(["否定", "排除", "除外", "否", "捨切"])  # 否定できない, 否めない: cannot be ruled out
+_JA_JUDGING = frozenset(["判断", "断定", "特定", "判別", "区別", "識別", "判定", "見分"])
+_JA_ARGUMENT_PARTICLES = frozenset(["ハ", "ガ", "モ", "ヲ"])  # topic, subject, also, object
+_JA_ALTERNATIVES = frozenset(["カ", "又", "マタ", "若", "モシクハ", "或", "アルイハ", "ナイシ", "乃至", "それとも"])
+_JA_FROM = frozenset(["カラ", "ヨリ", "マデ", "沿"])  # from, along: where the thing named is, not what it is
+_JA_UNLIKELY = frozenset(["低", "少", "薄"])  # 可能性は低い, 少ない, 薄い
+_JA_EXCEPT = frozenset(["ナシ", "以外", "除"])  # なし, 以外, 除く: the name is what is not there
+_JA_CLAUSE_ENDS = frozenset(["ガ", "ケド", "ケレド", "ケレドモ", "ノデ", "カラ", "ノニ", "シ", "ナガラ"])
+
+
+Phrases = dict[str, tuple[tuple[str, ...], ...]]  # first word -> phrases starting with it, longest first
+
+
+@functools.lru_cache(maxsize=1)
+def _negex() -> dict[str, Phrases]:
+    """NegEx's trigger lists as negspacy publishes them, each phrase as our tokens (folded like answers), by
+    first word: an answer's words are looked up, not every phrase tried at every word."""
+    from negspacy.termsets import LANGUAGES
+
+    lists = LANGUAGES["en_clinical"]
+
+    def phrases(words: Sequence[str]) -> Phrases:
+        found: dict[str, set[tuple[str, ...]]] = {}
+        for phrase in words:
+            folded = tuple(token.text for token in tokens(phrase))
+            if folded:
+                found.setdefault(folded[0], set()).add(folded)
+        return {first: tuple(sorted(group, key=len, reverse=True)) for first, group in found.items()}
+
+    return {"undecided": phrases(_UNDECIDED_FOLLOWING), "likeness": phrases(_LIKENESS),
+            "pseudo": phrases(lists["pseudo_negations"]),
+            "preceding": phrases([*lists["preceding_negations"], *_PRECEDING_EXTRA]),
+            "following": phrases([*lists["following_negations"], *_FOLLOWING_EXTRA]),
+            "termination": phrases(lists["termination"])}
+
+
+def _phrase_at(parts: Sequence[Token], position: int, phrases: Phrases) -> int:
+    """The length of the longest phrase that starts at `position` (its words joined, no punctuation inside)."""
+    for phrase in phrases.get(parts[position].text, ()):
+        end = position + len(phrase)
+        if end <= len(parts) and all(parts[position + i].text == word for i, word in enumerate(phrase)) and all(
+                not _ends_clause_before(parts, i) for i in range(position + 1, end)):
+            return len(phrase)
+    return 0
+
+
+def _ends_clause_before(parts: Sequence[Token], position: int) -> bool:
+    return any(char in _CLAUSE_MARKS for char in parts[position].mark)
+
+
+def english_readings(parts: Sequence[Token]) -> list[str]:
+    """For each word of an English answer: AFFIRMED, DENIED (in a negation trigger's scope) or UNDECIDED (in the
+    scope of a judgement that cannot be made)."""
+    lists = _negex()
+    readings = [AFFIRMED] * len(parts)
+    clause_start = 0
+    position = 0
+    while position < len(parts):
+        if position and _ends_clause_before(parts, position):
+            clause_start = position
+        undecided_after = _phrase_at(parts, position, lists["undecided"])
+        if undecided_after:
+            for index in range(clause_start, position):
+                readings[index] = UNDECIDED
+            position += undecided_after
+            continue
+        likeness = _phrase_at(parts, position, lists["likeness"])
+        if likeness:
+            after = position + likeness
+            end = after
+            while end < len(parts) and not (end > after and (_ends_clause_before(parts, end) or _list_ends(
+                    parts, end))) and not _phrase_at(parts, end, lists["termination"]):
+                end += 1
+            for index in range(after, end):
+                readings[index] = UNDECIDED
+            position = after
+            continue
+        pseudo = _phrase_at(parts, position, lists["pseudo"])
+        if pseudo:
+            position += pseudo
+            continue
+        terminated = _phrase_at(parts, position, lists["termination"])
+        if terminated:
+            clause_start = position + terminated
+            position += terminated
+            continue
+        preceding = _phrase_at(parts, position, lists["preceding"])
+        if preceding and not _clause_ends_at(parts, position + preceding):
+            after = position + preceding
+            undecided = (after < len(parts) and parts[after].text in _JUDGING) or (
+                after + 1 < len(parts) and parts[after].text in ("be", "to") and parts[after + 1].text in _JUDGING)
+            end = after
+            while end < len(parts) and not (end > after and (_ends_clause_before(parts, end) or _list_ends(
+                    parts, end))) and not _phrase_at(parts, end, lists["termination"]):
+                end += 1
+            for index in range(after, end):
+                readings[index] = UNDECIDED if undecided else DENIED
+            position = after
+            continue
+        following = _phrase_at(parts, position, lists["following"])
+        if following:
+            for index in range(clause_start, position):
+                if readings[index] == AFFIRMED:
+                    readings[index] = DENIED
+        position += 1
+    _offered(parts, readings)
+    return readings
+
+
+def _clause_ends_at(parts: Sequence[Token], position: int) -> bool:
+    return position >= len(parts) or _ends_clause_before(parts, position)
+
+
+def _list_ends(parts: Sequence[Token], position: int) -> bool:
+    """A comma ends a negation's scope unless what follows goes on with a list ("no cracks, spalls or rust"):
+    "not twist, bow along the length", "no decay, only surface mould"."""
+    if "," not in parts[position].mark and "、" not in parts[position].mark:
+        return False
+    for index in range(position, len(parts)):
+        if index > position and ("," in parts[index].mark or _ends_clause_before(parts, index)):
+            return True
+        if parts[index].text in ("and", "or", "nor"):
+            return False
+    return True
+
+
+def _offered(parts: Sequence[Token], readings: list[str]) -> None:
+    """Names in a clause that offers alternatives are undecided."""
+    start = 0
+    for end in range(1, len(parts) + 1):
+        if end == len(parts) or _ends_clause_before(parts, end):
+            if any(parts[i].text in _EN_OFFERING for i in range(start, end)):
+                for index in range(start, end):
+                    if readings[index] == AFFIRMED:
+                        readings[index] = UNDECIDED
+            start = end
+
+
+def japanese_reading(parts: Sequence[Token], start: int, end: int) -> str:
+    """What the clause says of the name at parts[start:end]: AFFIRMED, DENIED or UNDECIDED."""
+    following = parts[end:]
+    if len(following) >= 3 and following[0].text == "デ" and following[1].text in ("ハ", "モ"):
+        # AではなくB, Aではない, Aではありません, Aでもありません
+        for at in range(2, min(len(following), 6)):
+            token = following[at]
+            if token.text in _JA_NEGATIONS:
+                return AFFIRMED if _asks(following, at + 1) else DENIED
+            if not (token.text in _JA_BEING or token.word_class == "auxiliary"):
+                break
+    if following and not following[0].mark and following[0].text in _JA_EXCEPT:  # 錆なし, ニジマス以外
+        return DENIED
+    if following and not following[0].mark and following[0].text in _JA_FROM:  # 髄から放射状に割れ
+        return PLACE
+    if following and following[0].text == "カ" and following[0].word_class == "particle" and not (
+            len(following) > 1 and following[1].text == "モ"):  # AかBか, Aか? (but Aかも: maybe A)
+        return UNDECIDED
+    for token in reversed(parts[:start]):  # AまたはB, AもしくはB: B is one of two
+        if token.word_class in ("verb", "adjective", "auxiliary") or (
+                token.mark and any(char in _CLAUSE_MARKS for char in token.mark)):
+            break
+        if token.text in _JA_ALTERNATIVES and token.word_class in ("particle", "conjunction"):
+            return UNDECIDED
+        if token.mark and any(char in _CLAUSE_MARKS for char in token.mark):
+            break
+    # Reach the particle that makes the name (or the noun its の-phrase qualifies) an argument of the clause.
+    position = 0
+    while position < len(following):
+        token = following[position]
+        if token.mark and any(char in _CLAUSE_MARKS for char in token.mark):
+            return AFFIRMED
+        if token.word_class == "particle":
+            if token.text in _JA_ARGUMENT_PARTICLES and token.detail in ("case", "binding"):
+                return _predicate(following, position + 1)
+            if token.text in ("ノ", "ト", "ヤ", "カ", "ナド") or token.detail == "adverbial":
+                position += 1
+                continue
+            return AFFIRMED  # で, に, から: the name says how or where, not what is (not) there
+        if token.word_class in ("noun", "process", "suffix", "adverbial", "conjunction") or (
+                token.script == "latin" and token.japanese):
+            position += 1
+            continue
+        if token.word_class in ("verb", "adjective", "auxiliary"):  # 錆がない without a particle: 錆無し
+            return _predicate(following, position)
+        return AFFIRMED
+    return AFFIRMED
+
+
+def _predicate(following: Sequence[Token], start: int) -> str:
+    """Read the clause's predicate after a name's argument particle: denied, undecided or affirmed."""
+    negated = judged = double = False
+    for position in range(start, len(following)):
+        token = following[position]
+        if position > start and token.mark and any(char in _CLAUSE_MARKS | {"、", ","} for char in token.mark) and (
+                negated or token.word_class not in ("verb", "auxiliary")):
+            break
+        if token.word_class == "particle" and token.detail == "conjunctive" and token.text in _JA_CLAUSE_ENDS:
+            break
+        if token.text in _JA_DOUBLE:
+            double = True
+        if token.text in _JA_JUDGING:
+            judged = True
+        if token.text in _JA_UNLIKELY and token.word_class == "adjective" and any(
+                t.text == "可能性" for t in following[:start]):
+            return DENIED  # Aの可能性は低い: unlikely
+        if token.text in _JA_NEGATIONS and token.word_class in ("auxiliary", "adjective", "noun"):
+            if _asks(following, position + 1):
+                return AFFIRMED
+            negated = True
+    if not negated:
+        return AFFIRMED
+    return UNDECIDED if judged or double else DENIED
+
+
+def _asks(following: Sequence[Token], position: int) -> bool:
+    """A negation read as a question or a guess: ではないか, ではないでしょうか."""
+    return any(token.text == "カ" and token.word_class == "particle" for token in following[position:position + 4])
+
+
+def alternatives_between(parts: Sequence[Token], first_end: int, second_start: int) -> bool:
+    """Do the words between two names offer them as alternatives ("A or B", "A, possibly B", AかB, AまたはB)?"""
+    between = parts[first_end:second_start]
+    if any(char in _ALTERNATIVE_MARKS for token in (*between, *parts[second_start:second_start + 1])
+           for char in token.mark):
+        return True
+    for token in between:
+        if token.japanese or token.word_class:
+            if token.text in _JA_ALTERNATIVES and token.word_class in ("particle", "conjunction"):
+                return True
+        elif token.text in _EN_ALTERNATIVES:
+            return True
+    return False
+
+
+def either_before(parts: Sequence[Token], start: int) -> bool:
+    """ "either A or B": the first of two names after "either" (or "whether")."""
+    return any(parts[index].text in ("either", "whether") for index in range(max(0, start - 3), start))
+
+
+def qualifies_next_noun(parts: Sequence[Token], end: int, vocabulary_words: set[str],
+                        evidence: frozenset[str]) -> bool:
+    """Does an English name qualify the noun after it ("rust inhibitor", "crack gauge", "weevil trap")? Not a
+    function word, a word of the vocabulary's names, a word that says the name is there (`evidence`: "rust
+    stains", "weevil damage") nor a verb after a noun ("a crack runs along")."""
+    if end >= len(parts):
+        return False
+    after = parts[end]
+    if not after.joined or after.japanese or after.script != "latin" or after.text in FUNCTION_WORDS or (
+            after.text in COMMON_WORDS or after.text in PREPOSITIONS or after.text in COORDINATORS):
+        return False
+    if after.mark == "-" and after.surface.casefold().endswith("ed"):
+        return True  # a compound adjective: "crook-necked", "rust-coloured"
+    if after.text in vocabulary_words or after.text in evidence:
+        return False
+    surface = after.surface.casefold()
+    found = lemmas(surface)
+    if not found:  # a word lemminflect does not know: a technical noun ("inhibitor", "iridovirus"), not an author
+        return surface.isalpha() and len(surface) > 3 and after.surface[:1].islower()
+    if "NOUN" not in found and "PROPN" not in found:
+        return False
+    return not ("VERB" in found and surface.endswith("s") and not parts[end - 1].surface.casefold().endswith("s"))
