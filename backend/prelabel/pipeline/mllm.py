@@ -56,19 +56,23 @@ class MLLMError(Exception):
     """A failed MLLM call; `cause` is one word for summaries: timeout, rate_limited, server_error, connection,
     rejected, malformed or refused."""
 
-    def __init__(self, cause: str, detail: str):
+    def __init__(self, cause: str, detail: str, usage: Usage | None = None):
         super().__init__(f"{cause}: {detail}")
         self.cause = cause
+        self.usage = usage or Usage()  # what the failed question cost all the same: its calls, retries included
 
 
 @dataclass(frozen=True)
 class Usage:
-    """What one question cost: a cache hit costs nothing; `calls` counts retries too."""
+    """What one question cost: `calls` counts retries too. A cache hit costs nothing; `saved_*` are the tokens
+    the cached answer took when it was asked, what a run without the cache would pay again."""
 
     cached: bool = False
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    saved_prompt_tokens: int = 0
+    saved_completion_tokens: int = 0
 
 
 @dataclass
@@ -208,12 +212,14 @@ class MLLMClient:
             found = self.cache.get(key)
             if found is not None:
                 self.stats.add(cache_hits=1)
-                return parse(found["content"]), Usage(cached=True)
+                return parse(found["content"]), Usage(cached=True, saved_prompt_tokens=_tokens(found.get(
+                    "prompt_tokens", 0)), saved_completion_tokens=_tokens(found.get("completion_tokens", 0)))
         reply = call()
         try:
             parsed = parse(reply["content"])
         except MLLMError as exc:
             self.stats.failed(exc.cause)  # counted like every other failure
+            exc.usage = Usage(False, reply["calls"], reply["prompt_tokens"], reply["completion_tokens"])
             raise
         if self.cache is not None:
             self.cache.put(key, {"content": store(parsed), "prompt_tokens": reply["prompt_tokens"],
@@ -233,26 +239,29 @@ class MLLMClient:
                 calls += 1
                 response = self.client.chat.completions.create(model=self.model, messages=messages, **extra)
                 return {**self._reply(response), "calls": calls}
+            except MLLMError as exc:  # _reply's: an answer that is none (the calls were made all the same)
+                exc.usage = Usage(calls=calls)
+                raise
             except openai.BadRequestError as exc:
                 if "response_format" in extra:
                     # Servers without JSON-schema output refuse the field: ask plainly, parse tolerantly.
                     self.json_schema = False
                     extra = {}
                     continue
-                raise self._failure("rejected", exc) from None
+                raise self._failure("rejected", exc, calls) from None
             except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
                     openai.APIConnectionError) as exc:
                 cause = _transient_cause(exc)
                 if attempt >= self.retries:
-                    raise self._failure(cause, exc) from None
+                    raise self._failure(cause, exc, calls) from None
                 self.stats.add(retries=1)
                 self._sleep(self._delay(attempt, exc))
                 attempt += 1
             except (openai.APIResponseValidationError, ValueError) as exc:
                 # A body that claims JSON but is not surfaces as json.JSONDecodeError (a ValueError), unwrapped.
-                raise self._failure("malformed", exc) from None
+                raise self._failure("malformed", exc, calls) from None
             except openai.APIStatusError as exc:
-                raise self._failure("rejected", exc) from None
+                raise self._failure("rejected", exc, calls) from None
 
     def _reply(self, response) -> dict:
         # The client does not validate bodies: a text/plain body comes back as a bare string, and a JSON body of
@@ -273,7 +282,7 @@ class MLLMClient:
         self.stats.add(prompt_tokens=prompt, completion_tokens=completion)
         return {"content": content or "", "prompt_tokens": prompt, "completion_tokens": completion}
 
-    def _failure(self, cause: str, detail: object) -> MLLMError:
+    def _failure(self, cause: str, detail: object, calls: int = 0) -> MLLMError:
         """The error, its detail shortened and cleaned, and the API key masked: a server may echo it back
         ("Incorrect API key provided: sk-..."), and the detail goes into results, evidence and logs."""
         self.stats.failed(cause)
@@ -281,7 +290,7 @@ class MLLMClient:
         key = getattr(self.client, "api_key", None)
         if isinstance(key, str) and len(key) >= 4 and key.lower() != "none":
             message = message.replace(key, "***")
-        return MLLMError(cause, message)
+        return MLLMError(cause, message, Usage(calls=calls))
 
     def _delay(self, attempt: int, exc: Exception) -> float:
         response = getattr(exc, "response", None)
