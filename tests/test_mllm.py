@@ -401,7 +401,8 @@ def test_stopped_server_is_a_connection_failure(make_client: MakeClient, sleeps:
     url = gone.url
     gone.stop()
     mllm = make_client(url=url, retries=2, timeout=2)
-    _fails("connection", lambda: _ask(mllm, image))
+    error = _fails("connection", lambda: _ask(mllm, image))
+    assert url in str(error)  # the message says which endpoint did not answer
     assert (mllm.stats.calls, mllm.stats.retries, len(sleeps)) == (3, 2, 2)
     assert mllm.stats.failures == {"connection": 1}
 

@@ -47,6 +47,7 @@ from prelabel.pipeline.prompts import (
     SUGGEST_VERSION,
 )
 from prelabel.pipeline.result import Stage1Answer
+from prelabel.redact import redact_url
 
 T = TypeVar("T")
 MAX_BACKOFF = 30.0
@@ -113,6 +114,13 @@ class MLLMClient:
         self._sleep = sleep
         self._backoff_base = backoff_base
 
+    @property
+    def identity(self) -> tuple[str, str]:
+        """Who answers: the endpoint's base URL and the model's name. Every cache key starts with it (and the
+        prompt's version), so one model's answers never stand in for another's, nor one server's for another's
+        serving a model of the same name."""
+        return str(self.client.base_url).rstrip("/"), self.model
+
     @classmethod
     def from_settings(cls, settings, cache: ResponseCache | None = None) -> MLLMClient:
         # The client's own retries are off: ours honour Retry-After and count what they do.
@@ -127,7 +135,7 @@ class MLLMClient:
                ) -> tuple[Stage1Answer, Usage]:
         """Description, classification and candidates for one image, and what asking cost. `labels` are all the
         vocabulary's, or a shortlist (`shortlist`: the model may name something else), or none at all."""
-        key = cache_key("stage1", STAGE1_VERSION, self.model, self.image_detail, image_hash, labels, shortlist)
+        key = cache_key("stage1", STAGE1_VERSION, *self.identity, self.image_detail, image_hash, labels, shortlist)
         if labels:
             text = STAGE1_PROMPT.format(labels=", ".join(labels)) + (SHORTLIST_NOTE if shortlist else "")
         else:
@@ -147,7 +155,7 @@ class MLLMClient:
 
     def stage2(self, answer: str, label_lines: list[str], vocabulary_version: str) -> tuple[str, Usage]:
         """TLAC stage 2: the label the model picks for a stage-1 answer (raw text, normalised by the caller)."""
-        key = cache_key("stage2", STAGE2_VERSION, self.model, vocabulary_version, answer, label_lines)
+        key = cache_key("stage2", STAGE2_VERSION, *self.identity, vocabulary_version, answer, label_lines)
         prompt = STAGE2_PROMPT.format(labels="\n".join(f"- {line}" for line in label_lines), answer=answer)
         return self._cached(key, lambda: self._chat([{"role": "user", "content": prompt}]), parse_stage2, str)
 
@@ -156,7 +164,7 @@ class MLLMClient:
         """Stage 2 with the image: the label the model picks from `label_lines` (the candidates stage 1's words
         fit) after looking at the image again, or "none" (raw text, normalised by the caller). Parsed like the
         text-only stage 2."""
-        key = cache_key("stage2-image", STAGE2_IMAGE_VERSION, self.model, self.image_detail, vocabulary_version,
+        key = cache_key("stage2-image", STAGE2_IMAGE_VERSION, *self.identity, self.image_detail, vocabulary_version,
                         image_hash, answer, label_lines)
         prompt = STAGE2_IMAGE_PROMPT.format(answer=answer, labels="\n".join(f"- {line}" for line in label_lines))
         messages = self._with_image(data_url, prompt)
@@ -170,7 +178,7 @@ class MLLMClient:
         found = []
         for prompt in DESCRIPTION_PROMPTS:
             question = prompt.format(c=name)
-            key = cache_key("describe", DESCRIBE_VERSION, self.model, question)
+            key = cache_key("describe", DESCRIBE_VERSION, *self.identity, question)
             cached = self.cache.get(key) if self.cache is not None and not force else None
             if cached is not None:
                 self.stats.add(cache_hits=1)
@@ -190,7 +198,7 @@ class MLLMClient:
         an MLLMError and is not cached; `force` asks past the cache."""
         prompt = SUGGEST_PROMPT.format(domain=domain, label=label, names="; ".join(names) or "(none)",
                                        languages=", ".join(languages) or "en")
-        key = cache_key("suggest", SUGGEST_VERSION, self.model, prompt)
+        key = cache_key("suggest", SUGGEST_VERSION, *self.identity, prompt)
         messages = [{"role": "user", "content": prompt}]
         return self._cached(key, lambda: self._chat(messages, schema=("suggest", SUGGEST_SCHEMA)), parse_suggestions,
                             lambda found: json.dumps({"names": found}, ensure_ascii=False), force=force)[0]
@@ -281,6 +289,8 @@ class MLLMClient:
         key = getattr(self.client, "api_key", None)
         if isinstance(key, str) and len(key) >= 4 and key.lower() != "none":
             message = message.replace(key, "***")
+        if cause in ("connection", "timeout"):  # the client's own words ("Connection error.") name no address
+            message += f" ({redact_url(self.identity[0])})"
         return MLLMError(cause, message)
 
     def _delay(self, attempt: int, exc: Exception) -> float:
