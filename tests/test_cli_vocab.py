@@ -9,6 +9,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 
 from helpers import EXAMPLE_VOCAB, invoke
@@ -224,7 +225,9 @@ def test_accepted_suggestions_are_names_in_force_and_exported(tmp_path, stub_llm
     assert run(tmp_path, None, "reject", "score mark", "scratch", vocab=vocab).exit_code == 0
     assert load_suggested(tmp_path)[("scratch", "score mark")]["status"] == "rejected"
     flagged = run(tmp_path, None, "accept", "porosity", "weld porosity", vocab=vocab)
-    assert flagged.exit_code == 2 and "is flagged (group word: fits" in flagged.stderr
+    assert flagged.exit_code == 2 and "is refused as a name of weld porosity: group word: fits" in flagged.stderr
+    shared = run(tmp_path, None, "accept", "surface pit", "weld porosity", vocab=vocab)  # flagged in the file
+    assert shared.exit_code == 2 and "is flagged (two labels received it: weld porosity, scratch)" in shared.stderr
     log = run(tmp_path, None, "log", vocab=vocab).stdout.splitlines()
     assert "rejected  'score mark' -> scratch  (command: reject suggested name by" in log[0]
     assert "accepted  'WP' -> weld porosity  (command: accept suggested name by dr-sato)" in log[1]
@@ -280,6 +283,45 @@ def test_review_shows_each_string_once_in_the_state_decisions_leave_it(tmp_path,
     review = run(tmp_path, None, "review").stdout
     assert f"  'marble bug' -> {BMSB}: accepted by dr-tanaka; 2 annotation(s), reviewers [100, 101]" in review
     assert "suggested names: 0 to decide, 0 flagged (never used), 0 accepted, 0 rejected" in review
+
+
+@pytest.mark.parametrize("string, label, reason", [
+    ("weevil", "Sitophilus oryzae", "group word: fits Sitophilus granarius, Sitophilus oryzae, Sitophilus zeamais"),
+    ("stink bug", BMSB, "group word: fits Halyomorpha halys, Nezara viridula"),
+    ("rice weevil", "Sitophilus zeamais", "names another label: Sitophilus oryzae"),
+    ("a", BMSB, "too short: one or two letters"),
+    ("none", BMSB, "no answer"), ("なし", BMSB, "no answer"),
+    ("BMSB and thrips", BMSB, "names several labels: Frankliniella occidentalis, Halyomorpha halys, Thrips palmi"),
+])
+def test_accept_screens_learned_strings_as_suggested_names_are(tmp_path, normalizer, string, label, reason):
+    learning = Learning(LearnedStore(f"sqlite:///{tmp_path / 'var' / 'learned.sqlite'}"), normalizer)
+    refused = run(tmp_path, None, "accept", string, label)
+    assert refused.exit_code == 2 and refused.stdout == ""
+    assert refused.stderr == f"Error: {string!r} is refused as a name of {label}: {reason} " \
+                             "(--force accepts it anyway)\n"
+    assert learning.store.synonyms_in_force() == [] and learning.changes() == []
+
+
+def test_accept_force_takes_a_refused_string_with_a_warning(tmp_path, normalizer):
+    learning = Learning(LearnedStore(f"sqlite:///{tmp_path / 'var' / 'learned.sqlite'}"), normalizer)
+    forced = run(tmp_path, None, "accept", "weevil", "Sitophilus oryzae", "--force", "--by", "dr-tanaka")
+    assert forced.exit_code == 0, forced.stderr
+    assert forced.stdout == "accepted: 'weevil' -> Sitophilus oryzae\n"
+    assert forced.stderr.startswith("warning: 'weevil' accepted as a name of Sitophilus oryzae though the "
+                                    "screening refuses it (group word: fits")
+    assert learning.store.synonyms_in_force() == [("weevil", "Sitophilus oryzae")]
+    # Another label's own name stays refused even forced: the exported vocabulary would no longer load.
+    clash = run(tmp_path, None, "accept", "rice weevil", "Sitophilus zeamais", "--force")
+    assert clash.exit_code == 2 and "already a name of 'Sitophilus oryzae'" in clash.stderr
+
+
+def test_accept_force_takes_a_flagged_suggestion(tmp_path, stub_llm):
+    stub_llm.handler = suggest_handler
+    vocab = defects_vocab(tmp_path)
+    assert run(tmp_path, stub_llm, "suggest", vocab=vocab).exit_code == 0
+    forced = run(tmp_path, None, "accept", "porosity", "weld porosity", "--force", vocab=vocab)
+    assert forced.exit_code == 0 and "warning: 'porosity' accepted" in forced.stderr
+    assert load_suggested(tmp_path)[("weld porosity", "porosity")]["status"] == "accepted"
 
 
 def test_the_vocabulary_in_force_has_the_accepted_suggestions(tmp_path):

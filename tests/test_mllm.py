@@ -31,7 +31,7 @@ from prelabel.pipeline.mllm import (
     parse_stage1,
     retry_after_seconds,
 )
-from stub_llm import PROVIDER_ANSWERS, StubLLM, request_images, request_text
+from stub_llm import StubLLM, request_images, request_text
 
 LABELS = ["Aphid", "Whitefly", "Powdery mildew"]
 ANSWER = {"description": "Small green insects on a leaf.", "classification": "Aphid",
@@ -452,6 +452,7 @@ def test_retries_exhausted(stub: StubLLM, make_client: MakeClient, sleeps: Sleep
     mllm = make_client(retries=2, cache=cache)
     error = _fails(cause, lambda: _ask(mllm, image))
     assert str(status) in str(error)
+    assert error.usage == Usage(calls=3)  # a failed question costs its calls too (the PoC report counts them)
     assert (stub.calls, mllm.stats.calls, mllm.stats.retries, len(sleeps)) == (3, 3, 2, 2)
     assert mllm.stats.failures == {cause: 1}
     assert len(cache) == 0
@@ -531,7 +532,8 @@ def test_malformed_answers_are_not_cached(stub: StubLLM, make_client: MakeClient
     path = tmp_path / "cache.sqlite"
     stub.enqueue(content="Sorry, I cannot produce JSON today.")
     stub.enqueue(content="{}")
-    _fails("malformed", lambda: _ask(make_client(cache=ResponseCache(path)), image))
+    malformed = _fails("malformed", lambda: _ask(make_client(cache=ResponseCache(path)), image))
+    assert malformed.usage.calls == 1 and malformed.usage.prompt_tokens > 0  # the answer was paid for
     _fails("refused", lambda: _ask(make_client(cache=ResponseCache(path)), image))
     assert len(ResponseCache(path)) == 0
 
@@ -539,6 +541,10 @@ def test_malformed_answers_are_not_cached(stub: StubLLM, make_client: MakeClient
     assert _ask(mllm, image) == (EXPECTED, False)
     assert _ask(make_client(cache=ResponseCache(path)), image) == (EXPECTED, True)
     assert stub.calls == 3
+    _, hit = make_client(cache=ResponseCache(path)).stage1(image.content_hash, image.data_url, LABELS)
+    # a hit costs nothing now; what the answer took when asked is what a run without the cache pays again
+    assert (hit.calls, hit.prompt_tokens, hit.saved_prompt_tokens > 0, hit.saved_completion_tokens > 0) == (
+        0, 0, True, True)
 
 
 def test_stage2_is_cached_by_answer_and_vocabulary_version(stub: StubLLM, make_client: MakeClient,

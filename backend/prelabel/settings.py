@@ -22,7 +22,10 @@ class SettingsError(ValueError):
 # - _predicts: it changes what Prelabel predicts, so predictions made with another value are another model's.
 #   when="mllm" or "clip": only while that stage is on (an unused model name changes nothing).
 # - _runs: it changes how Prelabel runs (where, how fast, how safely, what it keeps), never what it predicts;
-#   secrets are always of these.
+#   secrets are always of these. Two judgement calls: PRELABEL_DEVICE (half precision on a GPU moves CLIP's
+#   scores in the third decimal, and workers on a GPU and on a CPU must agree on one version) and
+#   PRELABEL_IMAGE_MAX_PIXELS (a reduced-scale decode still leaves the image above PRELABEL_IMAGE_MAX_SIDE,
+#   so the model sees the same picture; it only decides which images are refused).
 ENTERS, ALWAYS = "model_version", "always"
 
 
@@ -55,9 +58,9 @@ class Settings:
     llm_retries: int = field(default=4, metadata=_runs(
         "PRELABEL_LLM_RETRIES", "Retries on 429, 5xx and timeouts "
         "(exponential backoff with jitter, Retry-After honoured)."))
-    llm_json_schema: bool = field(default=True, metadata=_runs(
+    llm_json_schema: bool = field(default=True, metadata=_predicts(
         "PRELABEL_LLM_JSON_SCHEMA", "Ask for JSON-schema output; false for servers without it "
-        "(a tolerant parser reads the answer)."))
+        "(a tolerant parser reads the answer).", when="mllm"))
     image_max_side: int = field(default=1024, metadata=_predicts(
         "PRELABEL_IMAGE_MAX_SIDE", "Images are downscaled to this longest side (pixels) before they are sent."))
     image_max_pixels: int = field(default=40_000_000, metadata=_runs(
@@ -119,7 +122,7 @@ class Settings:
         "PRELABEL_PROMOTE_AFTER", "Agreeing annotations (from at least two reviewers) that promote a learned "
         "synonym without an expert."))
     # What reviewers see in Label Studio.
-    none_choice: str = field(default="None of these", metadata=_runs(
+    none_choice: str = field(default="None of these", metadata=_predicts(
         "PRELABEL_NONE_CHOICE", "The labeling config's choice (value or alias) for \"nothing in the vocabulary fits\": "
         "predicted when Prelabel finds no label; a reviewer's pick of it is a verdict, never a synonym."))
     # The Label Studio backend.
@@ -154,6 +157,9 @@ class Settings:
     webhook_window: float = field(default=300.0, metadata=_runs(
         "PRELABEL_WEBHOOK_WINDOW", "Seconds a webhook naming the same action and annotations as one still "
         "waiting queues no second job."))
+    price_currency: str = field(default="USD", metadata=_runs(
+        "PRELABEL_PRICE_CURRENCY", "Currency of the MLLM prices given to `prelabel report` (--prompt-price, "
+        "--completion-price): the report shows prices in it."))
     # `prelabel up`: everything on one machine, without Docker.
     label_studio_venv: str = field(default=".venvs-ls", metadata=_runs(
         "PRELABEL_LABEL_STUDIO_VENV", "Label Studio's own virtual environment for `prelabel up` (label-studio "

@@ -17,6 +17,7 @@ from prelabel.learning.in_force import expert_vocabulary
 from prelabel.learning.rules import Learning
 from prelabel.redact import redact_url
 from prelabel.settings import Settings
+from prelabel.text import quote
 from prelabel.vocabulary import suggested as suggestions_file
 from prelabel.vocabulary.normalize import Normalizer
 from prelabel.vocabulary.vocab import VocabError, Vocabulary
@@ -241,9 +242,13 @@ Example:
 @click.argument("label")
 @VOCAB_OPTION
 @click.option("--by", default=None, help="Who decides (default: the login name).")
-def accept(string: str, label: str, vocab_path: str | None, by: str | None) -> None:
-    """Use STRING as a name of LABEL: a suggested name, or a synonym learned from reviewers."""
-    decide(string, label, vocab_path, by, accept=True)
+@click.option("--force", is_flag=True,
+              help="Accept a string the screening refuses (a group word, another label's name, one or two "
+                   "letters, a none word, a string naming several labels), with a warning.")
+def accept(string: str, label: str, vocab_path: str | None, by: str | None, force: bool) -> None:
+    """Use STRING as a name of LABEL: a suggested name, or a synonym learned from reviewers. The string is
+    screened as suggested names are; a refused one says why in one line."""
+    decide(string, label, vocab_path, by, accept=True, force=force)
 
 
 @vocab.command(epilog="""\b
@@ -259,16 +264,27 @@ def reject(string: str, label: str, vocab_path: str | None, by: str | None) -> N
     decide(string, label, vocab_path, by, accept=False)
 
 
-def decide(string: str, label: str, vocab_path: str | None, by: str | None, accept: bool) -> None:
+def decide(string: str, label: str, vocab_path: str | None, by: str | None, accept: bool,
+           force: bool = False) -> None:
     """A suggested name of LABEL in <vocab>.suggested.yaml is decided there; any other string in the learned
-    store. Both decisions are in `prelabel vocab log`."""
+    store. Both decisions are in `prelabel vocab log`. What is accepted passes the screening suggested names pass
+    (prelabel.vocabulary.screening), unless forced."""
+    from prelabel.vocabulary.screening import check_name
+
     who = by or getpass.getuser()
     with open_learning(vocab_path) as (settings, learning):
         try:
             if label not in learning.normalizer.vocabulary.label_values:
                 raise ValueError(f"{label!r} is not a label of the vocabulary")
+            flag = check_name(string, label, learning.normalizer) if accept else None
+            if flag and not force:
+                raise ValueError(f"{quote(string, 60)!r} is refused as a name of {label}: {flag} "
+                                 f"(--force accepts it anyway)")
+            if flag:
+                echo_err(f"warning: {quote(string, 60)!r} accepted as a name of {label} though the screening "
+                         f"refuses it ({flag}); predictions use it")
             path = suggestions_file.suggested_path(settings.vocab)
-            decided = suggestions_file.decide(path, string, label, accept)
+            decided = suggestions_file.decide(path, string, label, accept, force=force)
             if decided is None:
                 click.echo(learning.decide(string, label, accept=accept, by=who))
                 return

@@ -162,7 +162,8 @@ def evidence_row(prediction: ImagePrediction, project_id: int, version: str, voc
     """What feedback and the PoC report need later: raw MLLM strings, how each normalised, the stage scores,
     the outcome and its reason, and what it cost."""
     return {"task_id": prediction.ref, "project_id": project_id, "model_version": version,
-            "vocabulary_version": vocabulary_version, "label": prediction.label, "evidence": prediction.evidence_json()}
+            "vocabulary_version": vocabulary_version, "label": prediction.label, "evidence": prediction.evidence_json(),
+            "failure_cause": prediction.failure_cause}
 
 
 def _count(ctx: WorkerContext, before: tuple[int, int, int], pipeline: Pipeline,

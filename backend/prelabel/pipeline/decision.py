@@ -128,13 +128,14 @@ def conclude(prediction: ImagePrediction, labels: list[str], credits: Credits, f
         prediction.state = FAILED
         prediction.reason = f"the MLLM did not answer ({errors['stage1'].split(':', 1)[0]}); Prelabel will try again"
         return
-    if final is None:
+    if final is None and not mllm_configured:
+        # With the MLLM on, no score at all means it named nothing: none_reason below says why.
         prediction.state, prediction.reason = NONE, "no stage ran: neither an MLLM nor CLIP is configured"
         return
     allowed = credits.decisive() if mllm_configured else set(labels)
-    if not allowed:
+    if not allowed or final is None:
         prediction.state, prediction.reason = NONE, none_reason(prediction)
-        if credits.several:
+        if credits.several and final is not None:
             prediction.labels = [(label, float(final[labels.index(label)])) for label in credits.several
                                  if label in labels]
             prediction.reason = (f"no single label: the MLLM named {len(credits.several)} labels side by side "
@@ -156,7 +157,8 @@ def is_none_answer(text: str) -> bool:
 
 _WHY = {"negated": "the name is denied", "alternatives": "undecided between labels",
         "several": "several labels named", "qualified": "the name qualifies another noun",
-        "subkind": "a sub-kind the vocabulary does not list", "head_word": "a head word alone"}
+        "subkind": "a sub-kind the vocabulary does not list", "head_word": "a head word alone",
+        "everyday": "the name is also an everyday word", "location": "where it sits may change the label"}
 
 
 def _why(method: str) -> str:
@@ -177,7 +179,8 @@ def none_reason(prediction: ImagePrediction) -> str:
     if ambiguous:
         first = ambiguous[0]
         return f"{first.text[:60]!r} fits {len(first.alternatives)} labels and nothing named one of them"
-    proposals = [c for c in evidence.candidates if c.method in PROPOSALS and c.alternatives]
+    # A proposal with no candidate left (a denied name: "no BMSB here") still says why no label was named.
+    proposals = sorted((c for c in evidence.candidates if c.method in PROPOSALS), key=lambda c: not c.alternatives)
     if proposals:
         first = proposals[0]
         return f"{first.text[:60]!r} names no label for sure ({first.method}: {_why(first.method)})"

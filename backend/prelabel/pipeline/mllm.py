@@ -59,19 +59,23 @@ class MLLMError(Exception):
     rejected, malformed, truncated (cut off at the token limit), refused or no_image (the model did not see the
     image)."""
 
-    def __init__(self, cause: str, detail: str):
+    def __init__(self, cause: str, detail: str, usage: Usage | None = None):
         super().__init__(f"{cause}: {detail}")
         self.cause = cause
+        self.usage = usage or Usage()  # what the failed question cost all the same: its calls, retries included
 
 
 @dataclass(frozen=True)
 class Usage:
-    """What one question cost: a cache hit costs nothing; `calls` counts retries too."""
+    """What one question cost: `calls` counts retries too. A cache hit costs nothing; `saved_*` are the tokens
+    the cached answer took when it was asked, what a run without the cache would pay again."""
 
     cached: bool = False
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    saved_prompt_tokens: int = 0
+    saved_completion_tokens: int = 0
 
 
 @dataclass
@@ -223,7 +227,8 @@ class MLLMClient:
             found = self.cache.get(key)
             if found is not None:
                 self.stats.add(cache_hits=1)
-                return parse(found["content"]), Usage(cached=True)
+                return parse(found["content"]), Usage(cached=True, saved_prompt_tokens=_tokens(found.get(
+                    "prompt_tokens", 0)), saved_completion_tokens=_tokens(found.get("completion_tokens", 0)))
         reply = call()
         try:
             parsed = parse(reply["content"])
@@ -234,6 +239,7 @@ class MLLMClient:
                 exc = MLLMError("truncated", f"the answer was cut off at the token limit (finish_reason "
                                              f"length): {reply['content'][-120:]!r}")
             self.stats.failed(exc.cause)  # counted like every other failure
+            exc.usage = Usage(False, reply["calls"], reply["prompt_tokens"], reply["completion_tokens"])
             raise exc from None
         if self.cache is not None:
             self.cache.put(key, {"content": store(parsed), "prompt_tokens": reply["prompt_tokens"],
@@ -258,6 +264,9 @@ class MLLMClient:
                 if fell_back:
                     self.remember_prompt_only()
                 return reply
+            except MLLMError as exc:  # _reply's: an answer that is none (the calls were made all the same)
+                exc.usage = Usage(calls=calls)
+                raise
             except openai.BadRequestError as exc:
                 if "response_format" in extra:
                     # Servers without JSON-schema output refuse the field: ask plainly, parse tolerantly. Only
@@ -265,20 +274,20 @@ class MLLMClient:
                     # model cannot take) must not turn structured output off for good.
                     extra, fell_back = {}, True
                     continue
-                raise self._failure("rejected", exc) from None
+                raise self._failure("rejected", exc, calls) from None
             except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
                     openai.APIConnectionError) as exc:
                 cause = _transient_cause(exc)
                 if attempt >= self.retries:
-                    raise self._failure(cause, exc) from None
+                    raise self._failure(cause, exc, calls) from None
                 self.stats.add(retries=1)
                 self._sleep(self._delay(attempt, exc))
                 attempt += 1
             except (openai.APIResponseValidationError, ValueError) as exc:
                 # A body that claims JSON but is not surfaces as json.JSONDecodeError (a ValueError), unwrapped.
-                raise self._failure("malformed", exc) from None
+                raise self._failure("malformed", exc, calls) from None
             except openai.APIStatusError as exc:
-                raise self._failure("rejected", exc) from None
+                raise self._failure("rejected", exc, calls) from None
 
     def _reply(self, response) -> dict:
         # The client does not validate bodies: a text/plain body comes back as a bare string, and a JSON body of
@@ -336,7 +345,7 @@ class MLLMClient:
     def _prompt_only_key(self) -> str:
         return cache_key("endpoint-refuses-response-format", *self.identity)
 
-    def _failure(self, cause: str, detail: object) -> MLLMError:
+    def _failure(self, cause: str, detail: object, calls: int = 0) -> MLLMError:
         """The error, its detail shortened and cleaned, and the API key masked: a server may echo it back
         ("Incorrect API key provided: sk-..."), and the detail goes into results, evidence and logs."""
         self.stats.failed(cause)
@@ -346,7 +355,7 @@ class MLLMClient:
             message = message.replace(key, "***")
         if cause in ("connection", "timeout"):  # the client's own words ("Connection error.") name no address
             message += f" ({redact_url(self.identity[0])})"
-        return MLLMError(cause, message)
+        return MLLMError(cause, message, Usage(calls=calls))
 
     def _delay(self, attempt: int, exc: Exception) -> float:
         response = getattr(exc, "response", None)

@@ -119,12 +119,17 @@ class LabelStudio:
 
     def import_predictions(self, project_id: int, predictions: list[dict]) -> int:
         """Many predictions in one call (each with its "task"); Label Studio refuses the whole call when one
-        names a task of another project. Returns how many were created."""
+        names a task of another project. Returns how many Label Studio says it created.
+
+        Never retried here (the SDK retries a 5xx or a dropped connection twice by default): Label Studio may
+        have stored a call it answered with an error, or not at all (a gateway timing out after the commit), and
+        a blind retry stores it again. The caller reads back what Label Studio holds before writing again."""
         if not predictions:
             return 0
         body = self._call("write predictions", self.sdk.projects.import_predictions, id=project_id,
-                          request=predictions)
-        return int(getattr(body, "created", None) or len(predictions))
+                          request=predictions, request_options={"max_retries": 0})
+        created = getattr(body, "created", None)
+        return created if isinstance(created, int) else 0
 
     def delete_prediction(self, prediction_id: int) -> None:
         self.calls["delete prediction"] += 1
