@@ -107,6 +107,7 @@ def up(images_dir: Path, up_dir: Path | None, title: str | None, label_studio_po
         raise click.ClickException(f"{exc}\n(what did start is recorded: `prelabel down --dir {directory}` "
                                    "stops it)") from None
     from prelabel.local.state import BACKEND_USER, LABEL_STUDIO_USER, State
+    from prelabel.redact import redact_url
 
     state = State.load(directory)
     running = state.processes
@@ -116,11 +117,13 @@ def up(images_dir: Path, up_dir: Path | None, title: str | None, label_studio_po
     echo_err(f"              log in as {LABEL_STUDIO_USER}, password in {state.secret_path('label-studio-password')}")
     echo_err(f"Backend       {report.backend_url}  (Basic auth {BACKEND_USER}, password in "
              f"{state.secret_path('backend-password')})")
-    echo_err(f"Worker        1, queues in {report.redis_url}")
+    echo_err(f"Worker        1, queues in {redact_url(report.redis_url)}  (password in "
+             f"{state.secret_path('redis-password')})")
     echo_err("Processes     " + ", ".join(f"{name} pid {p.pid}" for name, p in running.items())
              + f"; logs in {state.logs}")
     if report.failed_jobs:
-        echo_err(f"{report.failed_jobs} job(s) failed: `prelabel jobs` with REDIS_URL={report.redis_url} says why")
+        echo_err(f"{report.failed_jobs} job(s) failed: `prelabel jobs` with REDIS_URL={redact_url(report.redis_url)} "
+                 "(the password from the file above) says why")
     nothing = not report.started and not report.changes and not report.queued
     echo_err("Everything was already up: nothing changed." if nothing else
              f"Started: {', '.join(report.started) or 'nothing'}; pre-labelled {report.written} task(s) now.")
