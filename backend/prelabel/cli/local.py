@@ -83,6 +83,10 @@ def up(images_dir: Path, up_dir: Path | None, title: str | None, label_studio_po
     Starts what is not running (Redis, Label Studio 1.23.2 in its own venv, `prelabel serve`, one `prelabel
     worker`), makes the project ready (`prelabel setup`), queues the pre-labels with a progress bar, and says
     what runs where. A second `up` reuses all of it; `prelabel down` stops it.
+
+    The MLLM's answers are cached in PRELABEL_DATA_DIR/mllm-cache.sqlite (not in --dir), keyed by the
+    endpoint's base URL, the model and the prompt: a second run of the same photos with the same model asks
+    nothing again, and the closing summary says how many answers came from the cache.
     """
     from prelabel.local.labelstudio import LabelStudioError
     from prelabel.local.services import ServiceError
@@ -124,6 +128,8 @@ def up(images_dir: Path, up_dir: Path | None, title: str | None, label_studio_po
     echo_err("Everything was already up: nothing changed." if nothing else
              f"Started: {', '.join(report.started) or 'nothing'}; pre-labelled {report.written} task(s) now.")
     echo_err(f"Stop it all: prelabel down --dir {directory}")
+    if report.everything_failed:
+        raise click.ClickException(report.everything_failed)
 
 
 @click.command(epilog="""\b

@@ -93,7 +93,9 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
     return PredictionJobResult(
         version, tasks=len(task_ids), labelled=states[LABEL], none=states[NONE], reused=len(reused),
         delivering=sum(not item.prediction.failed for item in delivering), failed=outcome,
-        failures_by_cause=dict(Counter(str(p.failure_cause) for p in predictions if p.failed))).to_json()
+        failures_by_cause=dict(Counter(str(p.failure_cause) for p in predictions if p.failed)),
+        failures_shown=sum(item.prediction.failed for item in delivering),
+        cached=sum(p.cached for p in predictions)).to_json()
 
 
 def _progress(job: Job | None, predictions: list[ImagePrediction], prediction: ImagePrediction) -> None:

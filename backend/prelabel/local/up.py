@@ -24,6 +24,7 @@ from prelabel.local.processes import UMASK, Started
 from prelabel.local.state import BACKEND_USER, LABEL_STUDIO_USER, State
 from prelabel.parts import Parts
 from prelabel.pipeline.clip import clip_missing_message
+from prelabel.pipeline.summary import every_image_failed
 from prelabel.settings import Settings, process_environment
 from prelabel.studio.labelconfig import make_label_config, read_label_config
 from prelabel.studio.setup import IMAGE_FILES, Wanted, set_up
@@ -61,6 +62,7 @@ class Report:
     queued: int = 0
     written: int = 0
     failed_jobs: int = 0
+    everything_failed: str | None = None  # the line saying why, when no task could be pre-labelled
 
 
 def bring_up(settings: Settings, options: Options, say: Callable[[str], None]) -> Report:
@@ -245,5 +247,6 @@ def _pre_label(parts: Parts, report: Report, say: Callable[[str], None]) -> None
             outcome = bulk.follow(parts, queued.jobs, echo=say)
             say(outcome.summary())
             report.written, report.failed_jobs = outcome.delivered - outcome.unconfirmed, len(outcome.failed_jobs)
+            report.everything_failed = every_image_failed(outcome.tasks, outcome.causes, parts.settings)
     finally:
         parts.close()
