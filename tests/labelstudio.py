@@ -77,6 +77,24 @@ class LabelStudio:
     def client(self) -> LabelStudioClient:
         return LabelStudioClient(base_url=self.url, api_key=self.token)
 
+    def account(self, name: str) -> tuple[int, LabelStudioClient]:
+        """A member of the organisation with an account of its own, signed up through Label Studio's own sign-up
+        page as anyone may (open sign-up is Label Studio's default) or logged in again: its user id and a client
+        with its own token. What it writes is its own as Label Studio records it (`updated_by`)."""
+        email, password = f"{name}@example.com", f"{name}-password-1"
+        session = requests.Session()
+        for page in ("signup", "login"):  # a second call finds the account made by the first
+            session.get(f"{self.url}/user/{page}/", timeout=30)
+            session.post(f"{self.url}/user/{page}/", timeout=30, allow_redirects=False,
+                         data={"email": email, "password": password,
+                               "csrfmiddlewaretoken": session.cookies.get("csrftoken", "")},
+                         headers={"Referer": f"{self.url}/user/{page}/"})
+            answer = session.get(f"{self.url}/api/current-user/token", timeout=30)
+            if answer.status_code == 200:
+                client = LabelStudioClient(base_url=self.url, api_key=answer.json()["token"])
+                return client.users.whoami().id, client
+        raise RuntimeError(f"cannot sign up or log in as {email}: {answer.status_code} {answer.text[:200]}")
+
     def log_tail(self, lines: int = 60) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 from label_studio_sdk import LabelStudio
 from redis import Redis
 from redis.exceptions import AuthenticationError
@@ -112,6 +113,14 @@ def test_up_pre_labels_every_photo(deployment):
     # directory: its owner's alone.
     assert (directory / "label-studio" / "label_studio.sqlite3").exists()
     assert open_to_others(directory) == []
+    # Nobody signs up: an account of one's own would be a member who may annotate in anyone's name.
+    login = f"http://127.0.0.1:{recorded(directory)['label-studio'].port}/user/signup/"
+    session = requests.Session()
+    session.get(login, timeout=30)
+    session.post(login, timeout=30, allow_redirects=False, headers={"Referer": login},
+                 data={"email": "stranger@example.com", "password": "stranger-password-1",
+                       "csrfmiddlewaretoken": session.cookies.get("csrftoken", "")})
+    assert [user.email for user in client(directory).users.list()] == ["admin@example.com"]
 
 
 def test_a_second_up_changes_nothing(deployment):

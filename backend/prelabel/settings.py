@@ -121,6 +121,10 @@ class Settings:
     promote_after: int = field(default=3, metadata=_runs(
         "PRELABEL_PROMOTE_AFTER", "Agreeing annotations (from at least two reviewers) that promote a learned "
         "synonym without an expert."))
+    auto_promote: bool = field(default=True, metadata=_runs(
+        "PRELABEL_AUTO_PROMOTE", "true: learned synonyms are promoted automatically by agreeing annotations of "
+        "reviewers Label Studio vouches for (docs/security.md); false: only an expert (`vocab accept`) puts one in "
+        "force (open sign-up, or members you do not trust)."))
     # What reviewers see in Label Studio.
     none_choice: str = field(default="None of these", metadata=_predicts(
         "PRELABEL_NONE_CHOICE", "The labeling config's choice (value or alias) for \"nothing in the vocabulary fits\": "

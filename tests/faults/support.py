@@ -23,6 +23,11 @@ CONFIG = ('<View><Image name="image" value="$image"/><Choices name="label" toNam
           '<Choice value="Halyomorpha halys"/><Choice value="Nezara viridula"/></Choices></View>')
 
 
+def choice(label: str) -> list[dict]:
+    """An annotation's result: `label` chosen in CONFIG's choices."""
+    return [{"from_name": "label", "to_name": "image", "type": "choices", "value": {"choices": [label]}}]
+
+
 def base_env(label_studio, data_dir: Path, **extra: str) -> dict[str, str]:
     """A worker's environment: the session's Label Studio, the test Redis, no CLIP, the example vocabulary."""
     return {**os.environ, "LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.token,
@@ -141,3 +146,12 @@ def queue_project(redis: Redis, label_studio, project_id: int, env: dict[str, st
     results.hand_over(version, ids)
     [job] = queues.enqueue_predictions(redis, results, project_id, ids, version)
     return job
+
+
+def cancelled_then_failing() -> None:
+    """A feedback job that is cancelled while it runs (as `rq cancel` does), then fails as when Label Studio is
+    away: the worker must not retry it."""
+    from rq import get_current_job
+
+    get_current_job().cancel()
+    raise RuntimeError("Label Studio away")

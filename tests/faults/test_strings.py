@@ -4,9 +4,11 @@ raw is kept, no log line grows with what was posted. The stub MLLM over real HTT
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
+from collections.abc import Iterator
 
 import pytest
 
@@ -60,6 +62,19 @@ def test_the_parser_cleans_every_field(kind):
     assert parse_stage2(f"```\n{hostile}\n```").encode("utf-8")
 
 
+@contextlib.contextmanager
+def pipeline_answering(reply: str, tmp_path) -> Iterator[tuple]:
+    """The real pipeline (MLLM only, no stage 2) over a stub MLLM that always answers `reply`."""
+    with StubLLM(lambda body: reply) as stub:
+        settings = Settings.from_env({}, vocab=str(EXAMPLE_VOCAB), clip_model="", data_dir=str(tmp_path / "var"),
+                                     llm_base_url=stub.url, stage2=False)
+        pipeline = build_pipeline(settings, load_vocabulary(EXAMPLE_VOCAB))
+        try:
+            yield pipeline, stub
+        finally:
+            pipeline.close()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path):
     url = (f"sqlite:///{tmp_path / 'learned.sqlite'}" if request.param == "sqlite"
@@ -75,14 +90,10 @@ def test_hostile_candidates_through_the_pipeline_cache_and_store(tmp_path, store
     hostile = [HOSTILE["surrogate"], HOSTILE["controls"], HOSTILE["separators"], HOSTILE["long word"], "BMSB"]
     reply = answer(hostile, description="A bug\x1b[0m\u2028on a leaf\ud800.")
     image = solid_image(tmp_path / "leaf.jpg", (30, 200, 30)).read_bytes()
-    with StubLLM(lambda body: reply) as stub:
-        settings = Settings.from_env({}, vocab=str(EXAMPLE_VOCAB), clip_model="", data_dir=str(tmp_path / "var"),
-                                     llm_base_url=stub.url, stage2=False)
-        pipeline = build_pipeline(settings, load_vocabulary(EXAMPLE_VOCAB))
+    with pipeline_answering(reply, tmp_path) as (pipeline, stub):
         [first] = pipeline.predict([ImageInput("leaf.jpg", lambda: image, ref=1)])
         calls = stub.calls
         [again] = pipeline.predict([ImageInput("leaf.jpg", lambda: image, ref=1)])
-        pipeline.close()
     assert not first.failed and first.label == BMSB, first.errors
     assert again.cached and stub.calls == calls and again.evidence == first.evidence
     texts = [c["text"] for c in first.evidence.to_dict()["candidates"]]
@@ -160,3 +171,18 @@ def test_learned_synonyms_hold_only_names_and_export_always_loads_back(tmp_path)
     assert "left out: learned synonym rice weevil of 'Halyomorpha halys': already a name of 'Sitophilus oryzae'" \
         in header
     assert header.count("# left out:") == 4 and all(len(line) < 300 for line in header.splitlines())
+
+
+def test_fifty_thousand_candidates_make_a_small_evidence_row(tmp_path):
+    """An MLLM answer naming 50,000 candidates (it made a 7 MB evidence row per task): the first 20 distinct
+    names are kept, in the model's order, and the stored evidence stays a few kilobytes."""
+    names = [f"Species number {i}" for i in range(50_000)]
+    reply = answer(["BMSB", "BMSB", *names])
+    assert len(reply) > 1_000_000
+    image = solid_image(tmp_path / "leaf.jpg", (30, 200, 30)).read_bytes()
+    with pipeline_answering(reply, tmp_path) as (pipeline, _):
+        [prediction] = pipeline.predict([ImageInput("leaf.jpg", lambda: image, ref=1)])
+    assert not prediction.failed and prediction.label == BMSB, prediction.errors
+    kept = [c["text"] for c in prediction.evidence.to_dict()["candidates"] if c["source"] == "candidate"]
+    assert kept == ["BMSB", *names[:19]]
+    assert len(json.dumps(prediction.evidence.to_dict())) < 20_000

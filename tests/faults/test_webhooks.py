@@ -4,20 +4,34 @@ must queue one job per distinct effect, within a bound. Real Label Studio, Redis
 from __future__ import annotations
 
 import pytest
+import requests
 from redis import Redis
+from rq.registry import ScheduledJobRegistry
 
-from faults.support import CONFIG, base_env, run_burst
-from helpers import EXAMPLE_VOCAB, TEST_REDIS_URL, fresh_postgres_database
+from faults.support import CONFIG, always, base_env, choice, run_burst
+from helpers import (
+    EXAMPLE_VOCAB,
+    TEST_REDIS_URL,
+    fresh_postgres_database,
+    image_project,
+    start_service,
+    start_worker,
+    stop_process,
+    wait_until,
+)
 from prelabel.jobs import queues
+from prelabel.jobs.worker import run_worker
+from prelabel.learning.feedback import record_feedback
+from prelabel.learning.rules import Learning, Verdict
 from prelabel.learning.store import LearnedStore
 from prelabel.service.app import create_app
 from prelabel.settings import Settings
+from prelabel.studio.client import LabelStudio as Studio
+from prelabel.vocabulary.normalize import Normalizer
+from prelabel.vocabulary.vocab import load_vocabulary
+from stub_llm import StubLLM
 
 BMSB = "Halyomorpha halys"
-
-
-def choice(label: str) -> list[dict]:
-    return [{"from_name": "label", "to_name": "image", "type": "choices", "value": {"choices": [label]}}]
 
 
 def feedback_results(redis: Redis) -> list[dict]:
@@ -73,6 +87,76 @@ def test_failed_feedback_jobs_are_kept_days_not_a_month(app, redis_conn):
     assert job.id == answer.json["job"] and job.failure_ttl == 3 * 24 * 3600
 
 
+@pytest.mark.parametrize("body", [
+    b'{"action": ["ANNOTATION_CREATED"], "annotation": {"id": 1}}',
+    b'{"action": {"x": 1}, "annotation": {"id": 1}}',
+    b'{"action": "ANNOTATIONS_DELETED", "annotations": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    b"[" * 100_000 + b"]" * 100_000,
+], ids=["action-list", "action-object", "nested-ids", "nested-body"])
+def test_malformed_webhook_bodies_are_a_400_not_a_500(app, redis_conn, body):
+    answer = app.test_client().post("/webhook", data=body, content_type="application/json")
+    assert answer.status_code == 400, answer.get_data(as_text=True)[:300]
+    assert "Traceback" not in answer.get_data(as_text=True)
+    assert queues.queue(redis_conn, queues.FEEDBACK).count == 0
+
+
+def test_a_webhook_naming_more_annotations_than_the_cap_is_refused(app, redis_conn):
+    """A 1,000,000-id ANNOTATIONS_DELETED (17 MB) was accepted and read back id by id for hours."""
+    client = app.test_client()
+    many = {"action": "ANNOTATIONS_DELETED", "project": {"id": 7},
+            "annotations": [{"id": n} for n in range(1, 1_000_001)]}
+    answer = client.post("/webhook", json=many)
+    assert answer.status_code == 413 and "at most 100000" in answer.json["error"]
+    assert queues.queue(redis_conn, queues.FEEDBACK).count == 0
+    odd = {"action": "ANNOTATIONS_DELETED", "annotations": 5}  # not a list: no id, not a 500
+    assert client.post("/webhook", json=odd).status_code == 400
+
+
+def test_feedback_results_are_kept_minutes_not_days(app, redis_conn):
+    """What a finished feedback job says is in the log and the learned store too; a flood of forged webhooks
+    must not keep its results in Redis for a week."""
+    answer = app.test_client().post("/webhook", json={"action": "ANNOTATION_CREATED", "annotation": {"id": 9}})
+    [job] = queues.queue(redis_conn, queues.FEEDBACK).jobs
+    assert job.id == answer.json["job"] and job.result_ttl == 600
+
+
+def test_setup_queues_one_model_version_update_per_project_and_version(app, redis_conn):
+    """300 /setup calls for one project (Label Studio sends one at each project open and config save) queued 300
+    jobs on the interactive queue, kept a year when they failed: now one, whose failure is kept a day."""
+    client = app.test_client()
+    for _ in range(300):
+        assert client.post("/setup", json={"project": "7.1699999999", "schema": CONFIG}).status_code == 200
+    [job] = queues.queue(redis_conn, queues.INTERACTIVE).jobs
+    assert job.func_name == "prelabel.jobs.predict.sync_model_version" and job.failure_ttl == 24 * 3600
+    assert client.post("/setup", json={"project": 8, "schema": CONFIG}).status_code == 200
+    assert queues.queue(redis_conn, queues.INTERACTIVE).count == 2  # another project is another update
+
+
+def test_a_bulk_deletion_is_split_into_jobs_with_a_deadline(app, redis_conn):
+    """100,000 annotations in one ANNOTATIONS_DELETED: 20 jobs of at most 5,000, each ended by a 300 s deadline,
+    so other work comes between them and none holds a worker for long."""
+    many = {"action": "ANNOTATIONS_DELETED", "project": {"id": 7},
+            "annotations": [{"id": n} for n in range(1, 100_001)]}
+    answer = app.test_client().post("/webhook", json=many)
+    assert answer.status_code == 202 and len(answer.json["jobs"]) == 20
+    jobs = queues.queue(redis_conn, queues.FEEDBACK).jobs
+    assert sorted(n for job in jobs for n in job.args[2]) == list(range(1, 100_001))
+    assert {(len(job.args[2]), job.timeout) for job in jobs} == {(5000, 300)}
+
+
+def test_a_cancelled_feedback_job_is_not_retried(tmp_path, redis_conn):
+    """rq's cancel on a running job that then fails (Label Studio away): it used to be retried 5 times all the
+    same. A real PrelabelWorker runs it, in process."""
+    settings = Settings.from_env({}, vocab=str(EXAMPLE_VOCAB), redis_url=TEST_REDIS_URL, clip_model="",
+                                 data_dir=str(tmp_path))
+    job = queues.queue(redis_conn, queues.FEEDBACK).enqueue("faults.support.cancelled_then_failing",
+                                                            retry=queues.RETRY)
+    run_worker(settings, [queues.FEEDBACK], burst=True, name="cancel-test")
+    assert job.get_status(refresh=True) in ("canceled", "failed")
+    assert ScheduledJobRegistry(queue=queues.queue(redis_conn, queues.FEEDBACK)).count == 0
+    assert queues.queue(redis_conn, queues.FEEDBACK).count == 0
+
+
 # ---- spoofed deletions against the real Label Studio -----------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -82,11 +166,9 @@ def annotated(label_studio, tmp_path_factory):
     project = client.projects.create(title="Spoofed webhooks", label_config=CONFIG)
     client.projects.import_tasks(id=project.id, request=[{"image": f"/data/upload/{i}.jpg"} for i in range(3)])
     tasks = [task.id for task in client.tasks.list(project=project.id)]
-    me = client.users.whoami().id
-    other = client.users.create(username="sec-reviewer", email="sec-reviewer@example.com",
-                                password="sec-reviewer-password").id
-    annotations = [client.annotations.create(id=task, result=choice(BMSB), completed_by=reviewer).id
-                   for task, reviewer in zip(tasks, (me, other, me), strict=True)]
+    other = label_studio.account("sec-reviewer")[1]  # each writes as itself (learning/feedback.py)
+    annotations = [reviewer.annotations.create(id=task, result=choice(BMSB)).id
+                   for task, reviewer in zip(tasks, (client, other, client), strict=True)]
     database = fresh_postgres_database("sec_webhooks")
     LearnedStore(database).save_prediction_evidence([{
         "task_id": task, "project_id": project.id, "model_version": "v1", "vocabulary_version": "x", "label": None,
@@ -154,3 +236,55 @@ def test_a_webhook_for_an_annotation_that_never_existed_records_nothing(annotate
     assert result["events"] == [{"annotation": 987654, "status": "not found", "changes": []}]
     # The job started, so the same webhook is news again (an update after a read must be read too).
     assert client.post("/webhook", json=body).status_code == 202
+
+
+def test_a_100000_id_deletion_reads_label_studio_by_page_not_by_id(label_studio, tmp_path):
+    """ANNOTATIONS_DELETED naming 3 recorded annotations (one really deleted) among 100,000 ids: it was read back
+    id by id (~6,000 requests to Label Studio per try, until the job's timeout). Now the ids no evidence came from
+    are answered from the learned store, and the recorded ones are read with their tasks: one call per page."""
+    client = label_studio.client()
+    project = client.projects.create(title="Bulk deletion", label_config=CONFIG)
+    client.projects.import_tasks(id=project.id, request=[{"image": f"/data/upload/{i}.jpg"} for i in range(3)])
+    tasks = [task.id for task in client.tasks.list(project=project.id)]
+    real = [client.annotations.create(id=task, result=choice(BMSB)).id for task in tasks]
+    learning = Learning(LearnedStore(f"sqlite:///{tmp_path / 'learned.sqlite'}"),
+                        Normalizer(load_vocabulary(EXAMPLE_VOCAB)))
+    for annotation, task in zip(real, tasks, strict=True):
+        learning.record(annotation, task, project.id, 1, [Verdict("synonym", "marble bug", BMSB)])
+    client.annotations.delete(id=real[2])
+    forged = [n for n in range(10_000_000, 10_100_000) if n not in real][:100_000 - 3]
+    studio = Studio(label_studio.url, label_studio.token)
+    result = record_feedback(studio, learning, "ANNOTATIONS_DELETED", project.id, [*real, *forged])
+    assert [e["status"] for e in result["events"]] == ["still exists", "still exists", "deleted"]
+    assert result["not_recorded"] == 100_000 - 3
+    assert dict(studio.calls) == {"read /api/tasks/": 1}
+
+
+def test_a_reviewers_retrieve_is_answered_during_a_100000_id_deletion(label_studio, tmp_path, redis_conn):
+    """An unauthenticated ANNOTATIONS_DELETED naming 100,000 ids held the only worker for rq's 180 s timeout, 5
+    times, and a reviewer's retrieve waited 182 s. Real service, real worker: the 20 deletion jobs cost the
+    learned store a query each, and the retrieve posted right after gets its prediction in its answer."""
+    project_id, ids = image_project(label_studio, "Retrieve during a deletion", CONFIG, {"leaf": (200, 30, 30)},
+                                    "retrieve-deletion")
+    with StubLLM(always("BMSB")) as stub:
+        env = base_env(label_studio, tmp_path / "var", PRELABEL_LLM_BASE_URL=stub.url)
+        service, url = start_service(env, tmp_path / "serve.log")
+        worker = start_worker(env, "deletion-and-retrieve", tmp_path / "worker.log")
+        try:
+            deletion = requests.post(f"{url}/webhook", timeout=120, json={
+                "action": "ANNOTATIONS_DELETED", "project": {"id": project_id},
+                "annotations": [{"id": n} for n in range(1, 100_001)]})
+            assert deletion.status_code == 202 and len(deletion.json()["jobs"]) == 20
+            task = label_studio.client().tasks.get(id=ids["leaf"])
+            answer = requests.post(f"{url}/predict", timeout=120, json={
+                "tasks": [{"id": task.id, "data": task.data}], "project": f"{project_id}.1700000000",
+                "label_config": CONFIG})
+            assert answer.status_code == 200
+            [prediction] = answer.json()["results"]
+            assert prediction and prediction["result"][0]["value"]["choices"] == [BMSB], answer.text[:500]
+            feedback = queues.queue(redis_conn, queues.FEEDBACK)
+            wait_until(lambda: feedback.finished_job_registry.count == 20, 120, what="the 20 deletion jobs")
+            assert feedback.failed_job_registry.count == 0
+        finally:
+            stop_process(worker)
+            stop_process(service)

@@ -167,7 +167,7 @@ def open_learning(vocab_path: str | None) -> Iterator[tuple[Settings, Learning]]
             store = parts.store
         except Exception as exc:  # a bad PRELABEL_DATABASE_URL, an unreachable PostgreSQL
             raise BadInput(f"cannot open the learned store {redact_url(settings.learned_url)}: {exc}") from None
-        yield settings, Learning(store, Normalizer(vocabulary), settings.promote_after)
+        yield settings, Learning(store, Normalizer(vocabulary), settings.promote_after, settings.auto_promote)
 
 
 @vocab.command(epilog="""\b

@@ -59,7 +59,8 @@ class WorkerContext:
     @functools.cached_property
     def learning(self) -> Learning:
         """The rules for learned synonyms, over the expert's vocabulary as written."""
-        return Learning(self.parts.store, Normalizer(self.parts.in_force.base), self.settings.promote_after)
+        return Learning(self.parts.store, Normalizer(self.parts.in_force.base), self.settings.promote_after,
+                        self.settings.auto_promote)
 
     def control_of(self, project_id: int, vocabulary: Vocabulary) -> Control:
         """Where a project's labels go, from its labeling config as Label Studio holds it (read at most every

@@ -7,6 +7,7 @@ serves them: people waiting come first.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -14,7 +15,8 @@ from typing import Any
 
 from redis import Redis
 from rq import Queue, Retry
-from rq.job import Job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from prelabel.delivery.results import ResultStore
 
@@ -29,6 +31,16 @@ FAILURE_TTL = 30 * 24 * 3600
 # Failed feedback jobs are kept days, not a month: /webhook is unauthenticated, and a flood of spoofed events
 # must not fill Redis for 30 days (what a failed job says is also in the worker's log).
 FEEDBACK_FAILURE_TTL = 3 * 24 * 3600
+# What a finished feedback job says (its events) is also in the worker's log and in the learned store: a flood of
+# forged webhooks must not keep its results in Redis for days.
+FEEDBACK_RESULT_TTL = 600
+# A webhook's annotations, split into jobs of this many, each ended by its deadline: a bulk deletion of 100,000
+# annotations is 20 jobs that other work can come between, never one that holds a worker for hours.
+IDS_PER_JOB = 5000
+FEEDBACK_JOB_TIMEOUT = 300
+# The model_version update /setup queues: once per (project, version) while one waits; a failure is kept a day
+# (rq's default is a year, and anyone who can reach /setup can queue one).
+SYNC_FAILURE_TTL = 24 * 3600
 # Label Studio or the MLLM away for a while: tried again within seconds, then for about four minutes in all,
 # so a short outage leaves no gap (results already computed are kept and not asked again).
 RETRY = Retry(max=5, interval=[5, 15, 30, 60, 120])
@@ -97,11 +109,18 @@ def enqueue_predictions(redis: Redis, results: ResultStore, project_id: int, tas
 def enqueue_feedback(redis: Redis, action: str, project_id: int | None, annotation_ids: list[int]) -> Job:
     return queue(redis, FEEDBACK).enqueue(
         "prelabel.jobs.feedback.handle_feedback", action, project_id, annotation_ids, retry=RETRY,
-        result_ttl=RESULT_TTL, failure_ttl=FEEDBACK_FAILURE_TTL, description=f"{action} of project {project_id}")
+        job_timeout=FEEDBACK_JOB_TIMEOUT, result_ttl=FEEDBACK_RESULT_TTL, failure_ttl=FEEDBACK_FAILURE_TTL,
+        description=f"{action} of project {project_id}")
 
 
 def enqueue_version_sync(redis: Redis, project_id: int, version: str) -> Job:
-    """Set the project's model_version to ours, once per (project, version)."""
+    """Set the project's model_version to ours, once per (project, version): while that job waits or runs, the
+    same /setup (Label Studio sends one per project open and config save) queues nothing."""
+    job_id = f"sync-version-{project_id}-{version}"
+    with contextlib.suppress(NoSuchJobError):
+        waiting = Job.fetch(job_id, connection=redis)
+        if waiting.get_status(refresh=False) in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED):
+            return waiting
     return queue(redis, INTERACTIVE).enqueue(
         "prelabel.jobs.predict.sync_model_version", project_id, version,
-        job_id=f"sync-version-{project_id}-{version}", result_ttl=3600)
+        job_id=job_id, result_ttl=3600, failure_ttl=SYNC_FAILURE_TTL)

@@ -14,6 +14,7 @@ reconciler (prelabel.delivery.reconciler). rq alone cleans only between jobs or 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 from redis.exceptions import RedisError
 from rq import SimpleWorker
 from rq.executions import Execution
-from rq.job import Job
+from rq.job import Job, JobStatus
 from rq.queue import Queue
 from rq.scheduler import RQScheduler
 from rq.worker import WorkerStatus
@@ -113,7 +114,11 @@ class PrelabelWorker(SimpleWorker):
 
     def handle_job_failure(self, job: Job, queue: Queue, started_job_registry=None, exc_string: str = "",
                            execution=None) -> None:
-        """The traceback rq keeps with a failed job (`prelabel jobs` shows it) leaves with credentials masked."""
+        """The traceback rq keeps with a failed job (`prelabel jobs` shows it) leaves with credentials masked. A
+        job cancelled while it ran (rq's cancel) is not retried: rq would schedule its retries all the same."""
+        with contextlib.suppress(RedisError):
+            if job.get_status(refresh=True) == JobStatus.CANCELED:
+                job.retries_left = 0
         super().handle_job_failure(job, queue, started_job_registry=started_job_registry,
                                    exc_string=self.redact(exc_string), execution=execution)
 

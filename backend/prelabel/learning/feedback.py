@@ -16,6 +16,9 @@ from prelabel.studio.labelconfig import DEFAULT_NONE_CHOICE, LabelConfigError, r
 from prelabel.text import NAME, clean
 
 log = logging.getLogger(__name__)
+# Label Studio cuts a listed task's `annotations_ids` at 500 characters (data_manager/serializers.py,
+# CHAR_LIMITS): a list that long is read annotation by annotation instead.
+LISTED_IDS_CUT = 500
 
 
 def annotated_label(annotation, control) -> str | None:
@@ -30,18 +33,37 @@ def annotated_label(annotation, control) -> str | None:
     return None
 
 
+def vouched_reviewer(annotation) -> int | None:
+    """The annotation's author, where Label Studio vouches for it; None where one account may pass for another.
+
+    Label Studio 1.23.2 (tasks/api.py, tasks/serializers.py) lets the client set `completed_by` on create and on
+    update: an account can write annotations in anyone's name. What it sets itself is `updated_by`, the
+    authenticated account, on every create with a result and every update (a body naming someone else did not
+    change it: tests/faults/test_reviewers.py). So the author is known only when the two agree: the account that
+    last wrote the annotation is the one it names. Anything else counts as nobody's: its evidence is kept for the
+    expert, never counted toward an automatic promotion."""
+    author, writer = _user_id(annotation.completed_by), _user_id(getattr(annotation, "updated_by", None))
+    return author if author is not None and author == writer else None
+
+
+def _user_id(value) -> int | None:
+    """A user id as the SDK gives it: an int, or an object (expanded) with an id."""
+    value = getattr(value, "id", value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def record_feedback(studio: LabelStudio, learning: Learning, action: str, project_id: int | None,
                     annotation_ids: list[int], none_choice: str = DEFAULT_NONE_CHOICE) -> dict:
     """Created or updated annotations replace what they contributed; deleted ones retract it; START_TRAINING
     settles every learned synonym again (after PRELABEL_PROMOTE_AFTER changed, say)."""
     if action == "START_TRAINING":
         return {"action": action, "project": project_id, "changes": learning.settle_all()}
-    events = []
-    for annotation_id in annotation_ids:
-        if action == "ANNOTATIONS_DELETED":
-            events.append(_deleted(studio, learning, annotation_id))
-            continue
-        events.append(_annotation(studio, learning, annotation_id, project_id, none_choice))
+    if action == "ANNOTATIONS_DELETED":
+        events = _deleted(studio, learning, annotation_ids)
+        # Ids that contributed nothing are counted, not listed: a forged list must not make a large job result.
+        return {"action": action, "project": project_id, "events": events,
+                "not_recorded": len(set(annotation_ids)) - len(events)}
+    events = [_annotation(studio, learning, annotation_id, project_id, none_choice) for annotation_id in annotation_ids]
     return {"action": action, "project": project_id, "events": events}
 
 
@@ -56,13 +78,49 @@ def _gone(studio: LabelStudio, annotation_id: int):
         raise
 
 
-def _deleted(studio: LabelStudio, learning: Learning, annotation_id: int) -> dict:
-    """ANNOTATIONS_DELETED arrives unauthenticated: only an annotation Label Studio no longer has is retracted."""
-    if _gone(studio, annotation_id) is not None:
-        log.warning("ANNOTATIONS_DELETED names annotation %s, which Label Studio still holds: nothing retracted "
-                    "(a spoofed webhook?)", annotation_id)
-        return {"annotation": annotation_id, "status": "still exists", "changes": []}
-    return {"annotation": annotation_id, "status": "deleted", "changes": learning.retract(annotation_id)}
+def _deleted(studio: LabelStudio, learning: Learning, annotation_ids: list[int]) -> list[dict]:
+    """ANNOTATIONS_DELETED arrives unauthenticated: only an annotation Label Studio no longer has is retracted.
+
+    Only annotations that contributed evidence can change anything, and only they get an event; the others (a
+    forged list of 100,000 ids, say) are answered from the learned store alone. Those that did are read back by
+    page: the tasks they belong to, listed with their annotations' ids (Label Studio's task list,
+    `annotations_ids`), one call per page of tasks, not one per annotation. An annotation absent from its task,
+    or whose task is gone, is gone."""
+    recorded = learning.store.recorded_annotations(annotation_ids)
+    by_project: dict[int | None, set[int]] = {}
+    for task_id, project_id in recorded.values():
+        by_project.setdefault(project_id, set()).add(task_id)
+    existing: set[int] = set()
+    one_by_one: set[int] = set()  # tasks whose list of ids cannot be trusted whole
+    for project_id, task_ids in by_project.items():
+        if project_id is None:  # no project kept with the evidence
+            one_by_one |= task_ids
+            continue
+        for task in studio.list_tasks(project_id, "id,annotations_ids", ids=sorted(task_ids)):
+            listed = task.get("annotations_ids")
+            if not isinstance(listed, str | list) or (isinstance(listed, str) and len(listed) >= LISTED_IDS_CUT):
+                one_by_one.add(int(task["id"]))  # not listed, or cut by Label Studio (the last id may be a part)
+            else:
+                existing |= _ids(listed)
+    existing |= {annotation for annotation, (task, _) in recorded.items()
+                 if task in one_by_one and _gone(studio, annotation) is not None}
+    events = []
+    for annotation_id in dict.fromkeys(a for a in annotation_ids if a in recorded):
+        if annotation_id in existing:
+            log.warning("ANNOTATIONS_DELETED names annotation %s, which Label Studio still holds: nothing retracted "
+                        "(a spoofed webhook?)", annotation_id)
+            events.append({"annotation": annotation_id, "status": "still exists", "changes": []})
+        else:
+            changes = learning.retract(annotation_id)
+            events.append({"annotation": annotation_id, "status": "deleted", "changes": changes})
+    return events
+
+
+def _ids(value) -> set[int]:
+    """Label Studio's `annotations_ids` of a listed task: "12,13" on SQLite, [12, 13] on PostgreSQL
+    (data_manager/managers.py: GroupConcat or ArrayAgg, then _pretty_results)."""
+    items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else []
+    return {int(item) for item in (str(i).strip() for i in items) if item.isascii() and item.isdigit()}
 
 
 def _annotation(studio: LabelStudio, learning: Learning, annotation_id: int, project_id: int | None,
@@ -86,12 +144,13 @@ def _annotation(studio: LabelStudio, learning: Learning, annotation_id: int, pro
     nothing_fits = control.is_none(label)
     found = verdicts(label, bool(annotation.was_cancelled), label in vocabulary.label_values, candidates,
                      learning.normalizer, nothing_fits=nothing_fits)
-    changes = learning.record(annotation_id, annotation.task, project_id, annotation.completed_by, found)
+    reviewer = vouched_reviewer(annotation)
+    changes = learning.record(annotation_id, annotation.task, project_id, reviewer, found)
     predicted = kept["label"] if kept else None
     status = ("cancelled" if annotation.was_cancelled else "no classification" if label is None
               else "nothing fits" if nothing_fits else "new class" if label not in vocabulary.label_values
               else "confirmed" if label == predicted else "corrected")
     log.info("feedback on task %s: %s (%s -> %s) %s", annotation.task, status, predicted, label, changes)
     return {"annotation": annotation_id, "task": annotation.task, "label": label, "predicted": predicted,
-            "status": status, "reviewer": annotation.completed_by,
+            "status": status, "reviewer": reviewer, "vouched": reviewer is not None,
             "evidence": [v.kind for v in found], "changes": changes}

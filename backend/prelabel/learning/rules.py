@@ -6,7 +6,10 @@ under rules a domain expert controls.
   classification and labels outside the vocabulary ("new class?") are recorded as such, never as synonyms; so
   is a reviewer's "none of these" (the prediction was wrong, or nothing fits): a verdict of its own.
 - A synonym is pending until promoted: automatically after K agreeing annotations from at least two distinct
-  reviewers with no conflicting evidence, or by an expert (accept). A string pointing at two labels, or at
+  reviewers with no conflicting evidence, or by an expert (accept). A reviewer counts only where Label Studio
+  vouches for who wrote the annotation (learning/feedback.py): evidence from an annotation whose author is
+  unknown (reviewer NULL) is recorded, and the string waits for the expert. With automatic promotion off
+  (PRELABEL_AUTO_PROMOTE=false) only the expert puts a synonym in force. A string pointing at two labels, or at
   another label than the vocabulary gives it, is a conflict: never promoted automatically.
 - Strings too generic to be names (common words, very short strings, long sentences, a group name such as
   "weevil" or "Sitophilus sp." that fits several labels) are never learned.
@@ -91,16 +94,20 @@ def verdicts(label: str | None, cancelled: bool, in_vocabulary: bool, candidates
 class Learning:
     """The rules above over a LearnedStore. `normalizer` is built on the expert's vocabulary alone."""
 
-    def __init__(self, store: LearnedStore, normalizer: Normalizer, min_agreements: int = 3):
+    def __init__(self, store: LearnedStore, normalizer: Normalizer, min_agreements: int = 3,
+                 automatic: bool = True):
         self.store = store
         self.normalizer = normalizer
         self.min_agreements = min_agreements
+        self.automatic = automatic  # PRELABEL_AUTO_PROMOTE
 
     # ---- evidence from annotations -----------------------------------------------------------------------
 
     def record(self, annotation_id: int, task_id: int, project_id: int | None, reviewer: int | None,
                found: list[Verdict]) -> list[str]:
-        """Replace what this annotation contributes (an update replaces, never adds). Returns changes made."""
+        """Replace what this annotation contributes (an update replaces, never adds). Returns changes made.
+        `reviewer`: the author Label Studio vouches for, None when it cannot say (then no automatic promotion
+        leans on this annotation)."""
         now = time.time()
         with self.store.transaction(exclusive=True) as run:
             keys = self._drop(run, annotation_id)
@@ -151,8 +158,8 @@ class Learning:
                 status = decided.get(label)
                 if status in ("accepted", "rejected"):
                     continue  # an expert decided: the rule does not overrule them
-                ok = (count >= self.min_agreements and len(reviewers) >= 2 and not conflict
-                      and not self._contradicts_vocabulary(string, label))
+                ok = (self.automatic and count >= self.min_agreements and None not in reviewers
+                      and len(reviewers) >= 2 and not conflict and not self._contradicts_vocabulary(string, label))
                 if ok and status is None:
                     run("INSERT INTO synonyms (key, string, label, status, decided_by, decided) "
                         "VALUES (?, ?, ?, 'promoted', 'reviewers', ?) ON CONFLICT (key, label) DO NOTHING",

@@ -105,6 +105,21 @@ class LearnedStore:
         with self.transaction() as run:
             return run(sql, params)
 
+    # ---- reviewer evidence ---------------------------------------------------------------------------------
+
+    def recorded_annotations(self, annotation_ids: list[int]) -> dict[int, tuple[int, int | None]]:
+        """annotation id -> (task, project) for those of `annotation_ids` that contributed evidence: the only
+        ones a deletion can change. Asked a thousand ids at a time."""
+        found: dict[int, tuple[int, int | None]] = {}
+        unique = sorted(set(annotation_ids))
+        for start in range(0, len(unique), 1000):
+            chunk = unique[start:start + 1000]
+            for annotation_id, task_id, project_id in self.query(
+                    "SELECT DISTINCT annotation_id, task_id, project_id FROM annotation_evidence WHERE annotation_id "
+                    f"IN ({', '.join('?' * len(chunk))})", chunk):
+                found[annotation_id] = (task_id, project_id)
+        return found
+
     # ---- prediction evidence (written by prediction jobs) --------------------------------------------------
 
     def save_prediction_evidence(self, rows: list[dict]) -> None:

@@ -88,7 +88,9 @@ def launch(venv: Path, data_dir: Path, files_root: Path, port: int, user: str, p
            log: Path) -> Started:
     """Start Label Studio on 127.0.0.1:port, without waiting for it (its first start migrates for a minute)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    settings = server_settings(data_dir, files_root, user, password, token)
+    # One user's Label Studio: nobody signs up (open sign-up joins anyone to the organisation, and every member
+    # may annotate in anyone's name: docs/security.md, "Learning").
+    settings = {**server_settings(data_dir, files_root, user, password, token), "DISABLE_SIGNUP_WITHOUT_LINK": "true"}
     # Label Studio reads LABEL_STUDIO_X, then HEARTEX_X, then plain X: the prefixed forms win over a HOST or
     # PORT in the caller's shell. Our own venv's variables must not leak into its Python.
     env = process_environment({f"LABEL_STUDIO_{name}": value for name, value in settings.items()},

@@ -22,7 +22,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -469,6 +469,10 @@ def parse_suggestions(content: str) -> list[dict]:
     return found
 
 
+# An answer names a handful of candidates; 50,000 of them made a 7 MB evidence row per task. The first ones
+# (the model's own order) are kept, each once.
+MAX_CANDIDATES = 20
+
 # The fields as models name them when they answer in Japanese (the prompt's own keys are English).
 _STAGE1_KEYS = {"説明": "description", "記述": "description", "分類": "classification", "クラス": "classification",
                 "候補": "candidates", "候補名": "candidates"}
@@ -481,6 +485,17 @@ _NO_IMAGE = re.compile(
     r"(?:image|picture|photo)s?(?! clearly| well| in detail)"
     r"|画像(?:が|は)(?:添付|提供|表示)されていない|画像を(?:見る|確認する|表示する)ことが?できません",
     re.IGNORECASE)
+
+
+def _first_names(names: Iterable[str]) -> tuple[str, ...]:
+    """The first MAX_CANDIDATES distinct names that can be names (no longer than a name can be)."""
+    kept: dict[str, None] = {}
+    for name in names:
+        if name and strings.fits(name, strings.NAME):
+            kept.setdefault(name)
+            if len(kept) == MAX_CANDIDATES:
+                break
+    return tuple(kept)
 
 
 def parse_stage1(content: str) -> Stage1Answer:
@@ -503,7 +518,7 @@ def parse_stage1(content: str) -> Stage1Answer:
     answer = Stage1Answer(
         description=strings.clean(data.get("description") or "", strings.DESCRIPTION).strip(),
         classification=strings.clean(data.get("classification") or "", strings.SENTENCE).strip(),
-        candidates=tuple(name for name in names if name and strings.fits(name, strings.NAME)),
+        candidates=_first_names(names),
     )
     if not (answer.description or answer.classification or answer.candidates):
         raise MLLMError("refused", f"the answer names nothing: {content[:200]!r}")

@@ -31,12 +31,20 @@ FEEDBACK_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPD
                     "START_TRAINING"}
 
 
+# Label Studio names every annotation of a bulk deletion in one webhook; more than this is not a deletion
+# anyone made in the Data Manager, and each id costs a read of Label Studio.
+MAX_WEBHOOK_IDS = 100_000
+
+
 class BadRequest(HTTPException):
     code = 400
 
 
 def json_body() -> dict:
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than Python's JSON reader goes: no request of Label Studio's is
+        raise BadRequest("the JSON body is nested too deeply") from None
     if not isinstance(body, dict):
         raise BadRequest("expected a JSON object body")
     return body
@@ -180,8 +188,10 @@ def webhook() -> Response | tuple[Response, int]:
     """Answer at once (Label Studio waits 1 s) and enqueue; the job reads the annotation back from the API."""
     body = json_body()
     action = body.get("action")
+    if not isinstance(action, str):
+        raise BadRequest("the webhook's action must be text")
     if action not in FEEDBACK_ACTIONS:
-        return jsonify(status="ignored", action=action)
+        return jsonify(status="ignored", action=quote(action, 100))
     project = body.get("project")
     project_id = _project_id(project.get("id") if isinstance(project, dict) else project)
     if action == "ANNOTATIONS_DELETED":
@@ -189,8 +199,12 @@ def webhook() -> Response | tuple[Response, int]:
     elif action == "START_TRAINING":
         listed = []
     else:  # one annotation, or a list of them for ANNOTATIONS_CREATED
-        annotation = body.get("annotation")
-        listed = annotation if isinstance(annotation, list) else [annotation]
+        listed = body.get("annotation")
+    if not isinstance(listed, list):
+        listed = [listed]
+    if len(listed) > MAX_WEBHOOK_IDS:
+        return jsonify(error=f"{action} names {len(listed)} annotations; at most {MAX_WEBHOOK_IDS} are read "
+                             "back per webhook"), 413
     ids = [found for a in listed if isinstance(a, dict) and (found := database_id(a.get("id"))) is not None]
     if action != "START_TRAINING" and not ids:
         raise BadRequest(f"{action} without annotation ids")
@@ -198,17 +212,23 @@ def webhook() -> Response | tuple[Response, int]:
 
 
 def _admit(action: str, project_id: int | None, ids: list[int]) -> tuple[Response, int]:
-    """Queue the feedback job unless the same one is waiting; 503 when the feedback queue is full."""
+    """Queue the feedback jobs (IDS_PER_JOB annotations each, so none holds a worker long) unless the same
+    are waiting; 503 when the feedback queue is full."""
     this = backend()
+    chunks = [ids[start:start + queues.IDS_PER_JOB] for start in range(0, len(ids), queues.IDS_PER_JOB)] or [[]]
+    queued = []
     try:
-        job = admission.admit_feedback(this.redis, action, project_id, ids, this.settings.webhook_window,
-                                       this.settings.feedback_queue_max)
+        for chunk in chunks:
+            job = admission.admit_feedback(this.redis, action, project_id, chunk, this.settings.webhook_window,
+                                           this.settings.feedback_queue_max)
+            if job is not None:
+                queued.append(job.id)
     except admission.FeedbackQueueFull as exc:
         log.warning("%s", exc)
-        return jsonify(error=str(exc)), 503
-    if job is None:
+        return jsonify(error=str(exc), jobs=queued), 503
+    if not queued:
         return jsonify(status="duplicate", detail="the same feedback job is already waiting"), 200
-    return jsonify(status="queued", job=job.id), 202
+    return jsonify(status="queued", job=queued[0], jobs=queued), 202
 
 
 @api.get("/metrics")
