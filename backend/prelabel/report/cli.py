@@ -105,7 +105,8 @@ def report(project_id, export_path, model_version, compare, out_dir, policy, tar
                                   compare=tuple(compare) if compare else None, annotation_policy=policy,
                                   target_accuracy=target_accuracy, prompt_price=prompt_price,
                                   completion_price=completion_price, use_sample=not unweighted,
-                                  vocabulary=vocabulary, none_choice=none, source=where)
+                                  vocabulary=vocabulary, could_name=sources.name_screen(settings, vocab_path),
+                                  none_choice=none, source=where)
         built = figures.build(records, options)
         return built, output.write(built, out_dir)
 

@@ -7,7 +7,7 @@ The result is one JSON-able dict (metrics.json); the HTML page and its plots are
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
@@ -34,6 +34,7 @@ class Options:
     completion_price: float | None = None
     use_sample: bool = True
     vocabulary: frozenset[str] | None = None  # the labels Prelabel can give; None: unknown
+    could_name: Callable[[str, str], bool] | None = None  # the names screening (sources.name_screen); None: unknown
     none_choice: str = "None of these"
     source: str = ""  # where the records came from, in words
 
@@ -101,7 +102,7 @@ def figures(rows: Sequence[Row], without_prelabel: Sequence[float], options: Opt
                      for stage, value in metrics.stage_accuracy(rows, STAGES).items()},
         "methods": [{**entry, "accuracy": asdict(entry["accuracy"])} for entry in metrics.methods(rows)],
         "unmatched": [{**entry, "reviewed_as": [[_name(label), n] for label, n in entry["reviewed_as"]]}
-                      for entry in metrics.unmatched_strings(rows)],
+                      for entry in metrics.unmatched_strings(rows, could_name=options.could_name)],
         "calibration": {"bins": bins, "ece": ece, "target": options.target_accuracy,
                         "threshold": metrics.threshold_for(curve, options.target_accuracy),
                         "curve": _thin(curve), "scored": len(metrics.scored(rows))},

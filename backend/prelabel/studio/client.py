@@ -151,6 +151,13 @@ class LabelStudio:
         except ValueError:
             raise StudioError(f"Label Studio at {self.shown_url}: {path} did not answer JSON") from None
 
+    def user_names(self) -> dict[int, str]:
+        """Each user of the organisation by id: the name a person recognises (email, else username)."""
+        users = self._get_json("/api/users/", {})
+        return {user["id"]: str(user.get("email") or user.get("username") or f"user {user['id']}")
+                for user in users if isinstance(user, dict) and isinstance(user.get("id"), int)} \
+            if isinstance(users, list) else {}
+
     def annotation(self, annotation_id: int):
         return self._call("read annotation", self.sdk.annotations.get, id=annotation_id)
 
