@@ -314,3 +314,15 @@ def test_a_compound_with_another_labels_first_noun_is_another_kind():
     wheat = normalizer.normalize("コムギいもち病")  # wheat blast: コムギ heads other labels' names
     assert (wheat.label, wheat.method, [a.label for a in wheat.alternatives]) == (
         None, "subkind", ["Pyricularia oryzae"]), wheat
+
+
+@pytest.mark.parametrize("text, candidate", [
+    ("A crack running along a growth ring, separating the rings.", "ring shake"),
+    ("The board is curved across its width.", "cup"),
+])
+def test_an_answer_with_no_name_proposes_the_labels_its_words_describe(text, candidate):
+    normalizer = Normalizer(load_vocabulary(ROOT / "tests" / "data" / "domains" / "timber-grading.yaml"))
+    result = normalizer.normalize(text)
+    assert (result.label, result.method) == (None, "described"), result
+    assert candidate in [a.label for a in result.alternatives][:5] and len(result.alternatives) <= 5, result
+    assert normalizer.normalize("a forklift").method == "none"  # no word of the vocabulary: nothing proposed

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,12 +36,15 @@ EXACT, ALIAS, SUGGESTED, LEARNED, RULE, FUZZY, EMBEDDING, AMBIGUOUS, NONE = (
     "exact", "alias", "suggested", "learned", "rule", "fuzzy", "embedding", "ambiguous", "none")
 # Proposals: no label named, for the reason the method says; the candidate labels are the alternatives, best
 # first, and the pipeline hands exactly those to stage 2. AMBIGUOUS is a group word several labels share.
-NEGATED, ALTERNATIVES, SEVERAL, QUALIFIED, SUBKIND, HEAD_WORD, LOCATION, EVERYDAY = (
-    "negated", "alternatives", "several", "qualified", "subkind", "head_word", "location", "everyday")
+NEGATED, ALTERNATIVES, SEVERAL, QUALIFIED, SUBKIND, HEAD_WORD, LOCATION, EVERYDAY, DESCRIBED = (
+    "negated", "alternatives", "several", "qualified", "subkind", "head_word", "location", "everyday", "described")
 PROPOSALS = frozenset({AMBIGUOUS, NEGATED, ALTERNATIVES, SEVERAL, QUALIFIED, SUBKIND, HEAD_WORD, LOCATION,
                        EVERYDAY})
+# DESCRIBED is no proposal: no name was found, only words of descriptions. Its candidates are a shortlist for the
+# reviewer; stage 2 still reads the whole vocabulary (a shortlist of five could leave the right label out).
 _SCORES = {EXACT: 1.0, ALIAS: 0.97, SUGGESTED: 0.96, LEARNED: 0.95, RULE: 0.92}
 _MAX_ALTERNATIVES = 10
+_DESCRIBED = 5  # labels a `described` proposal offers: the shortlist stage 2 reads
 _CONSIDERED = 100  # a group word's labels ranked by the answer's other words, before the first ten are kept
 _MAX_FUZZY_VARIANTS = 8
 _FUZZY_PREFIX = 7
@@ -222,6 +226,7 @@ class Normalizer:
                 self._index.words.update(part.text for part in parts)
         self._settle_tails()
         self._index_deletes()
+        self._describing = _describing_words(vocabulary)
         self.text_encoder = text_encoder
         self._embedding_threshold = (
             embedding_threshold if embedding_threshold is not None
@@ -380,7 +385,21 @@ class Normalizer:
             return _set_aside(text, set_aside)
         if self.text_encoder is not None:
             return self._embedding(text, light)
-        return Normalized(text, None, 0.0, NONE)
+        return self._described(text, parts)
+
+    def _described(self, text: str, parts: Sequence[Token]) -> Normalized:
+        """No name at all: the labels whose names and description share the answer's rarer words ("a crack
+        along a growth ring": ring shake, described as one) as a `described` proposal, never a label; none when
+        no word is shared."""
+        weights: dict[str, float] = defaultdict(float)
+        for word in {part.text for part in parts}:
+            for label, weight in self._describing.get(word, {}).items():
+                weights[label] += weight
+        if not weights:
+            return Normalized(text, None, 0.0, NONE)
+        ranked = sorted(weights, key=lambda label: (-weights[label], label))[:_DESCRIBED]
+        return Normalized(text, None, 0.0, DESCRIBED, tuple(Alternative(label, 1.0 / len(ranked))
+                                                             for label in ranked))
 
     def _in_context(self, result: Normalized, parts: Sequence[Token]) -> Normalized:
         """A proposal's candidates, best first: those whose names share more of the answer's other words come
@@ -1020,6 +1039,28 @@ def _set_aside(text: str, set_aside: list[tuple[_Match, str]]) -> Normalized:
     """The answer named labels only in words that deny or qualify them: none, and why."""
     reasons = {reason for _, reason in set_aside if reason}
     return Normalized(text, None, 0.0, QUALIFIED if QUALIFIED in reasons else NEGATED)
+
+
+def _describing_words(vocabulary: Vocabulary) -> dict[str, dict[str, float]]:
+    """Content word -> label -> its weight (inverse document frequency over labels) in the label's names,
+    parent and description: what `described` proposals rank by."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for entry in vocabulary:
+        texts = [name.text for name in entry.names()] + [entry.parent or "", entry.description or ""]
+        for part in textnorm.tokens(" ".join(texts)):
+            if _content_word(part):
+                found[part.text].add(entry.label)
+    count = max(1, len(vocabulary.labels))
+    return {word: {label: math.log(count / len(labels)) for label in labels} for word, labels in found.items()
+            if len(labels) < count / 2}  # a word half the labels use tells none apart
+
+
+def _content_word(part: Token) -> bool:
+    if part.japanese:
+        return (part.word_class in ("noun", "process", "verb", "adjective") and len(part.text) > 1) or (
+            part.script == "kanji")
+    return (part.script == "latin" and len(part.text) > 2 and part.text not in textnorm.FUNCTION_WORDS
+            and part.text not in textnorm.COMMON_WORDS and part.text not in textnorm.PREPOSITIONS)
 
 
 def _everyday_in_sentence(parts: Sequence[Token], mentions: list[_Match]) -> bool:
