@@ -326,3 +326,58 @@ def test_without_a_vocabulary_labels_outside_it_are_unknown(tmp_path):
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["outside_vocabulary"] == [] and not metrics["vocabulary_known"]
     assert any("vocabulary was not available" in line for line in metrics["policies"])
+
+
+def test_failed_tasks_are_their_own_state(tmp_path):
+    # A Label Studio failure prediction is written as "<version>-failed" with no choice; the store keeps every
+    # attempt. Task 1 answered (no attempt in the store: its record is its one attempt); task 2 failed twice
+    # (timeouts, 5 calls each) and a reviewer labelled it by hand; task 3 failed (a server error, 1 call), then
+    # was answered; task 4 failed (the image unavailable, no call) and nobody reviewed it.
+    version = "prelabel-0123abcd-4567cdef"
+    store = LearnedStore(f"sqlite:///{tmp_path / 'var' / 'learned.sqlite'}")
+
+    def attempt(task_id, label, cause=None, calls=1, tokens=0):
+        state = "failed" if cause else "label"
+        errors = {cause.split(":")[0]: cause.split(":")[1] + ": detail"} if cause else {}
+        store.save_prediction_evidence([{
+            "task_id": task_id, "project_id": 3, "model_version": version, "vocabulary_version": "v",
+            "label": label, "failure_cause": cause, "evidence": {
+                "candidates": [], "stage2": None, "stage_scores": {}, "errors": errors, "state": state,
+                "usage": {"mllm_calls": calls, "cache_hits": 0, "prompt_tokens": tokens, "completion_tokens": 0}}}])
+
+    attempt(2, None, "stage1:timeout", calls=5)
+    attempt(2, None, "stage1:timeout", calls=5)
+    attempt(3, None, "stage1:server_error")
+    attempt(3, "傷", tokens=900)
+    attempt(4, None, "image:unavailable", calls=0)
+    tasks = [task(1, [annotation("傷", 4.0)], [prediction("傷", 0.9, version)]),
+             task(2, [annotation("汚れ", 30.0)], [{**prediction(None, 0.0, version + "-failed")}]),
+             task(3, [annotation("傷", 5.0)], [prediction("傷", 0.8, version)]),
+             task(4, [], [prediction(None, 0.0, version + "-failed")])]
+    completed = run(tmp_path, "--export", str(write(tmp_path, tasks)), "--out", str(tmp_path / "r"),
+                    "--prompt-price", "1", "--completion-price", "1")
+    assert completed.exit_code == 0, completed.output
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["versions"] == {version: 3}  # the failure is its version's, not a version of its own
+    # Accuracy over the answered tasks 1 and 3 only: 2 of 2; task 2 is not "Prelabel said none"
+    top1 = metrics["accuracy"]["top1"]
+    assert (top1["value"], top1["n"], metrics["counts"]["failed"]) == (1.0, 2, 1)
+    assert metrics["none"]["said_none"] == 0
+    failures = metrics["failures"]
+    # first attempt: tasks 2, 3, 4 failed of 4 (75%); after retries 2 and 4 (50%); task 3 healed
+    assert (failures["tasks"], failures["first_pass"], failures["still"], failures["healed"]) == (4, 3, 2, 1)
+    assert failures["by_cause"] == [{"cause": "image:unavailable", "first_pass": 1, "still": 1},
+                                    {"cause": "stage1:timeout", "first_pass": 1, "still": 1},
+                                    {"cause": "stage1:server_error", "first_pass": 1, "still": 0}]
+    assert (failures["reviewed"], failures["labelled_by_hand"]) == (1, 1)
+    # Every call counts: 5 + 5 + 1 + 0 failed, 1 answered (task 1 kept no usage): 12 calls over 3 tasks
+    cost = metrics["cost"]
+    assert (cost["failed"]["attempts"], cost["failed"]["mllm_calls"], cost["totals"]["mllm_calls"]) == (4, 11, 12)
+    assert metrics["reviewer_time"]["accepted"]["tasks"] == 2  # the failed task is not "accepted"
+    assert metrics["reviewer_time"]["without_prelabel"]["median"] == 30.0  # labelled by hand
+    with (tmp_path / "r" / "tasks.csv").open(encoding="utf-8-sig") as file:
+        rows = {int(r["task_id"]): r for r in csv.DictReader(file)}
+    assert (rows[2]["predicted"], rows[2]["status"], rows[2]["failure"]) == (
+        "(failed)", "labelled by hand", "stage1:timeout")
+    page = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Failures</h2>" in page and "75.0%" in page and "stage1:timeout" in page and " USD" in page

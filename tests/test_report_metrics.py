@@ -9,7 +9,7 @@ import pytest
 
 from prelabel.pipeline.result import NamedMatch
 from prelabel.report import metrics
-from prelabel.report.records import Row
+from prelabel.report.records import Attempt, Row
 
 approx = pytest.approx
 
@@ -287,18 +287,48 @@ def test_reviewer_time_without_a_baseline_uses_corrections():
     assert all_right["saved_per_1000_seconds"] is None  # nothing corrected: no estimate
 
 
-def test_cost_per_image_and_price():
-    rows = [row("A", "A", usage={"mllm_calls": 2, "cache_hits": 0, "prompt_tokens": 1000, "completion_tokens": 100,
-                                 "seconds": 3.0}),
-            row("A", "A", usage={"mllm_calls": 1, "cache_hits": 1, "prompt_tokens": 500, "completion_tokens": 50,
-                                 "seconds": 1.0}),
-            row("B", "B")]  # no usage kept: not counted
-    found = metrics.cost(rows, prompt_price=0.15, completion_price=0.6)
-    # per image over 2: calls 1.5, hits 0.5, prompt 750, completion 75, 2 s;
-    # 1000 images: 1000 * (750 * 0.15 + 75 * 0.6) / 1e6 = 1000 * 157.5 / 1e6 = 0.1575
-    assert found["tasks"] == 2
-    assert found["per_image"] == {"mllm_calls": 1.5, "cache_hits": 0.5, "prompt_tokens": 750.0,
-                                  "completion_tokens": 75.0, "seconds": 2.0}
-    assert found["price_per_1000_images"] == approx(0.1575)
-    assert metrics.cost(rows)["price_per_1000_images"] is None
-    assert metrics.cost([row("A", "A")])["tasks"] == 0
+def test_cost_counts_every_attempt_and_prices_a_fresh_run():
+    attempts = {
+        # task 1 failed once (a timeout after 3 calls, no tokens) and was answered on the retry
+        1: [Attempt(True, "stage1:timeout", {"mllm_calls": 3, "cache_hits": 0, "prompt_tokens": 0,
+                                             "completion_tokens": 0, "seconds": 30.0}),
+            Attempt(False, None, {"mllm_calls": 2, "cache_hits": 0, "prompt_tokens": 1000, "completion_tokens": 100,
+                                  "seconds": 3.0})],
+        # task 2: stage 1 from the cache (it took 400 + 40 tokens when asked), stage 2 asked
+        2: [Attempt(False, None, {"mllm_calls": 1, "cache_hits": 1, "prompt_tokens": 500, "completion_tokens": 50,
+                                  "saved_prompt_tokens": 400, "saved_completion_tokens": 40, "seconds": 1.0})],
+        3: [Attempt(False, None, {})],  # no usage kept: not counted
+    }
+    found = metrics.cost(attempts, prompt_price=0.15, completion_price=0.6)
+    # per image over 2 tasks: calls (3 + 2 + 1) / 2 = 3, hits 0.5, prompt 750, completion 75, 17 s.
+    # A fresh run: calls 3 + 0.5 = 3.5, prompt 750 + 200 = 950, completion 75 + 20 = 95;
+    # 1000 images: 1000 * (950 * 0.15 + 95 * 0.6) / 1e6 = 1000 * 199.5 / 1e6 = 0.1995
+    assert (found["tasks"], found["attempts"]) == (2, 3)
+    assert {key: found["per_image"][key] for key in metrics.USAGE_KEYS} == {
+        "mllm_calls": 3.0, "cache_hits": 0.5, "prompt_tokens": 750.0, "completion_tokens": 75.0, "seconds": 17.0}
+    assert found["fresh"] == {"mllm_calls": 3.5, "prompt_tokens": 950.0, "completion_tokens": 95.0}
+    assert found["price_per_1000_images"] == approx(0.1995)
+    # The cache saved 200 + 20 tokens an image: 1000 * (200 * 0.15 + 20 * 0.6) / 1e6 = 0.042
+    assert found["cache_savings"]["calls"] == 1 and found["cache_savings"]["price_per_1000_images"] == approx(0.042)
+    assert (found["failed"]["attempts"], found["failed"]["mllm_calls"], found["failed"]["price"]) == (1, 3, 0.0)
+    assert metrics.cost(attempts)["price_per_1000_images"] is None
+    assert metrics.cost({3: [Attempt(False, None, {})]})["tasks"] == 0
+
+
+def test_failures_first_pass_after_retries_and_by_cause():
+    attempts = {
+        1: [Attempt(True, "stage1:timeout"), Attempt(False)],  # healed
+        2: [Attempt(True, "stage1:timeout"), Attempt(True, "stage1:server_error")],  # still failed
+        3: [Attempt(True, "image:unavailable")],
+        4: [Attempt(False)], 5: [Attempt(False)],
+    }
+    rows = [row("A", None, task_id=2, failed=True), row(None, None, task_id=3, failed=True), row("A", "A", task_id=4)]
+    found = metrics.failures(attempts, rows)
+    # first attempt: 3 of 5 failed (60%); after retries: 2 (40%); one healed, two retried
+    assert (found["tasks"], found["first_pass"], found["first_pass_rate"]) == (5, 3, approx(0.6))
+    assert (found["still"], found["still_rate"], found["healed"], found["retried"]) == (2, approx(0.4), 1, 2)
+    assert found["by_cause"] == [{"cause": "stage1:timeout", "first_pass": 2, "still": 0},
+                                 {"cause": "image:unavailable", "first_pass": 1, "still": 1},
+                                 {"cause": "stage1:server_error", "first_pass": 0, "still": 1}]
+    assert (found["reviewed"], found["labelled_by_hand"], found["reviewed_none"]) == (2, 1, 1)
+    assert not rows[1].correct  # a failed task is never "accepted", whatever the reviewer chose

@@ -99,15 +99,17 @@ def report(project_id, export_path, model_version, compare, out_dir, policy, tar
         else:
             records, project = sources.read_export_file(export_path, none, from_name, _tasks_bar)
         store = sources.open_store(parts) if project is not None else None
+        stored = []
         if store is not None:
             sources.add_store_evidence(records, store, project)
+            stored = sources.stored_attempts(store, project)
         options = figures.Options(model_version=model_version, preferred_version=preferred,
                                   compare=tuple(compare) if compare else None, annotation_policy=policy,
                                   target_accuracy=target_accuracy, prompt_price=prompt_price,
                                   completion_price=completion_price, use_sample=not unweighted,
                                   vocabulary=vocabulary, could_name=sources.name_screen(settings, vocab_path),
-                                  none_choice=none, source=where)
-        built = figures.build(records, options)
+                                  none_choice=none, source=where, currency=settings.price_currency)
+        built = figures.build(records, options, stored)
         return built, output.write(built, out_dir)
 
     built, paths = _guarded(work)
@@ -156,7 +158,7 @@ def sample(project_id, size, seed, model_version, min_per_stratum, from_name) ->
         strata: dict[str | None, list[int]] = {}
         for record in records:
             if version in record.predictions:
-                strata.setdefault(record.predictions[version].label, []).append(record.task_id)
+                strata.setdefault(record.predictions[version].stratum, []).append(record.task_id)
         sizes = allocate({stratum: len(ids) for stratum, ids in strata.items()}, size, min_per_stratum)
         chosen = choose(strata, sizes, seed)
         design = Design.new(seed, version, {stratum: len(ids) for stratum, ids in strata.items()}, sizes)
@@ -172,6 +174,8 @@ def sample(project_id, size, seed, model_version, min_per_stratum, from_name) ->
         _echo(f"  {stratum or '(none)'}: {design.sampled.get(stratum, 0)} of {design.population[stratum]}")
     for view_id, title in views:
         _echo(f"review in Label Studio: {url.rstrip('/')}/projects/{project_id}/data?tab={view_id}  ({title})")
+    if views:  # Label Studio 1.23.2's "Label All Tasks" serves the whole project (docs/reviewers.md)
+        _echo('reviewers: in that tab, press the arrow beside "Label All Tasks", then "Label Tasks As Displayed"')
 
 
 def add_commands(group: click.Group) -> None:

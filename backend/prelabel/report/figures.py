@@ -6,13 +6,13 @@ The result is one JSON-able dict (metrics.json); the HTML page and its plots are
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from prelabel.report import metrics
-from prelabel.report.records import Annotation, Evidence, ReportInputError, Row, SampleMark, TaskRecord
+from prelabel.report.records import Annotation, Attempt, Evidence, ReportInputError, Row, SampleMark, TaskRecord
 from prelabel.report.records import name as _name
 
 STAGES = ("mllm", "clip_image", "fused", "final")
@@ -37,6 +37,7 @@ class Options:
     could_name: Callable[[str, str], bool] | None = None  # the names screening (sources.name_screen); None: unknown
     none_choice: str = "None of these"
     source: str = ""  # where the records came from, in words
+    currency: str = "USD"  # of the prices
 
 
 @dataclass
@@ -46,7 +47,12 @@ class Report:
     records: dict[int, TaskRecord] = field(default_factory=dict)
 
 
-def build(records: Sequence[TaskRecord], options: Options) -> Report:
+StoredAttempt = tuple[int, str, Attempt]  # (task, model_version, the attempt), as the learned store keeps them
+
+
+def build(records: Sequence[TaskRecord], options: Options, stored: Iterable[StoredAttempt] = ()) -> Report:
+    """Every figure. `records`: the tasks read (at least the reviewed ones); `stored`: every attempt the learned
+    store kept at the project's tasks, reviewed or not (failures, retries and cost are counted over those)."""
     annotated = [record for record in records if record.annotated]
     if not annotated:
         cancelled = sum(1 for record in records if record.cancelled)
@@ -57,26 +63,34 @@ def build(records: Sequence[TaskRecord], options: Options) -> Report:
     version = choose_version(annotated, options)
     sample = latest_sample(annotated) if options.use_sample else None
     in_scope = [r for r in annotated if sample is None or (r.sample and r.sample.sample_id == sample.sample_id)]
-    rows = rows_for(in_scope, version, options.annotation_policy, sample)
-    if not rows:
+    every_row = rows_for(in_scope, version, options.annotation_policy, sample)
+    if not every_row:
         raise ReportInputError(f"none of the {len(in_scope)} reviewed task(s) in scope has a pre-label of "
                                f"model_version {version}")
+    rows = [row for row in every_row if not row.failed]  # accuracy is over the tasks Prelabel answered
+    # Labelled by hand: tasks without a pre-label, and those Prelabel failed on (the reviewer saw no answer).
     without = [annotation.lead_time for record in in_scope if not record.predictions
                for annotation in [pick_annotation(record.annotations, options.annotation_policy)]
                if annotation.lead_time is not None]
+    without += [row.lead_time for row in every_row if row.failed and row.lead_time is not None]
+    attempts = attempts_for(records, version, stored)
     found = figures(rows, without, options)
+    found["cost"] = metrics.cost(attempts, options.prompt_price, options.completion_price)
+    found["failures"] = {**metrics.failures(attempts, every_row),
+                         "from_store": any(v == version for _, v, _ in stored)}
     found.update({
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "source": options.source,
         "model_version": version, "versions": dict(versions_found(annotated).most_common()),
-        "weighted": sample is not None, "sample": _sample(sample, rows),
-        "counts": _counts(records, annotated, in_scope, rows, version),
+        "weighted": sample is not None, "sample": _sample(sample, every_row),
+        "counts": _counts(records, annotated, in_scope, every_row, version),
         "outside_vocabulary": _outside(rows, options.vocabulary),
         "vocabulary_known": options.vocabulary is not None,
         "annotation_policy": options.annotation_policy, "none_choice": options.none_choice,
+        "currency": options.currency,
     })
     found["compare"] = compare(annotated, options) if options.compare else None
     found["policies"] = policies(found, options)
-    return Report(found, rows, {record.task_id: record for record in in_scope})
+    return Report(found, every_row, {record.task_id: record for record in in_scope})
 
 
 def figures(rows: Sequence[Row], without_prelabel: Sequence[float], options: Options) -> dict:
@@ -107,8 +121,24 @@ def figures(rows: Sequence[Row], without_prelabel: Sequence[float], options: Opt
                         "threshold": metrics.threshold_for(curve, options.target_accuracy),
                         "curve": _thin(curve), "scored": len(metrics.scored(rows))},
         "reviewer_time": metrics.reviewer_time(rows, without_prelabel),
-        "cost": metrics.cost(rows, options.prompt_price, options.completion_price),
     }
+
+
+def attempts_for(records: Sequence[TaskRecord], version: str,
+                 stored: Iterable[StoredAttempt]) -> dict[int, list[Attempt]]:
+    """Every attempt at every task of `version`: the learned store's, and for a task it has none of (an export
+    of `prelabel predict` output, evidence older than the attempts table), the one attempt its record shows."""
+    found: dict[int, list[Attempt]] = defaultdict(list)
+    for task_id, kept_version, attempt in stored:
+        if kept_version == version:
+            found[task_id].append(attempt)
+    for record in records:
+        prediction = record.predictions.get(version)
+        if prediction is not None and record.task_id not in found:
+            evidence = prediction.evidence
+            found[record.task_id].append(Attempt(prediction.failed, prediction.cause,
+                                                 evidence.usage if evidence else {}))
+    return dict(found)
 
 
 # ---- policies: which annotation, which version, which weights ----------------------------------------------
@@ -170,7 +200,7 @@ def rows_for(records: Sequence[TaskRecord], version: str, policy: str, sample: S
     rows = []
     for record, prediction, annotation in chosen:
         evidence = prediction.evidence
-        stratum = record.sample.stratum if sample is not None else prediction.label  # type: ignore[union-attr]
+        stratum = record.sample.stratum if sample is not None else prediction.stratum  # type: ignore[union-attr]
         rows.append(Row(
             task_id=record.task_id, truth=annotation.label, predicted=prediction.label,
             weight=weights.get(stratum, 1.0) if sample is not None else 1.0, stratum=stratum,
@@ -180,7 +210,7 @@ def rows_for(records: Sequence[TaskRecord], version: str, policy: str, sample: S
                     if evidence and evidence.stage_scores else None),
             method=task_method(evidence) if evidence else None,
             candidates=evidence.candidates if evidence else (), lead_time=annotation.lead_time,
-            usage=evidence.usage if evidence else {}))
+            usage=evidence.usage if evidence else {}, failed=prediction.failed, cause=prediction.cause))
     return rows
 
 
@@ -246,6 +276,10 @@ def policies(found: dict, options: Options) -> list[str]:
     said.append(f"Model version: {found['model_version']} ({counts['rows']} reviewed task(s) with its pre-label"
                 + (f"; {counts['other_version']} reviewed task(s) only have other versions" if counts['other_version']
                    else "") + ").")
+    said.append(f"Answered: accuracy and every figure about Prelabel's answers are over the {counts['answered']} "
+                "reviewed task(s) it answered (a label or none)"
+                + (f"; the {counts['failed']} it could not pre-label (no answer: a failure) are counted apart, under "
+                   "Failures, as labelled by hand." if counts["failed"] else "; it failed on none of them."))
     sample = found["sample"]
     if sample:
         said.append(f"Figures are weighted estimates for the whole project: sample {sample['id']} "
@@ -266,6 +300,7 @@ def _counts(records, annotated, in_scope, rows, version) -> dict:
             "cancelled_only": sum(1 for r in records if r.cancelled and not r.annotated),
             "several_annotations": sum(1 for r in annotated if len(r.annotations) > 1),
             "outside_sample": len(annotated) - len(in_scope), "rows": len(rows),
+            "answered": sum(1 for row in rows if not row.failed), "failed": sum(1 for row in rows if row.failed),
             "other_version": sum(1 for r in in_scope if r.predictions and version not in r.predictions),
             "without_prelabel": sum(1 for r in in_scope if not r.predictions)}
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from prelabel.report.records import Row
+from prelabel.report.records import Attempt, Row
 
 Z95 = 1.959963984540054  # the normal quantile of a two-sided 95% interval
 
@@ -352,19 +352,71 @@ def reviewer_time(rows: Sequence[Row], without_prelabel: Sequence[float]) -> dic
 
 
 USAGE_KEYS = ("mllm_calls", "cache_hits", "prompt_tokens", "completion_tokens", "seconds")
+SAVED_KEYS = ("saved_prompt_tokens", "saved_completion_tokens")  # what cache hits would have cost fresh
 
 
-def cost(rows: Sequence[Row], prompt_price: float | None = None, completion_price: float | None = None) -> dict:
-    """MLLM calls, cache hits, tokens and seconds per image over the tasks that kept their usage; with prices
+def price(prompt_tokens: float, completion_tokens: float, prompt_price: float | None,
+          completion_price: float | None) -> float | None:
+    """The price of these tokens at prices per million tokens; None without prices."""
+    if prompt_price is None and completion_price is None:
+        return None
+    return (prompt_tokens * (prompt_price or 0) + completion_tokens * (completion_price or 0)) / 1_000_000
+
+
+def cost(attempts: Mapping[int, Sequence[Attempt]], prompt_price: float | None = None,
+         completion_price: float | None = None) -> dict:
+    """What pre-labelling cost, over every attempt at every task (failed ones and retries included), per image
+    of the tasks that kept their usage. Per image as a fresh run would pay: a cache hit is a call and its
+    tokens again (the cache keeps what the answer took); what the cache saved this time is apart. With prices
     per million tokens, the price per 1,000 images."""
-    used = [row.usage for row in rows if row.usage]
-    totals = {key: float(sum(usage.get(key, 0) for usage in used)) for key in USAGE_KEYS}
-    per_image = {key: _ratio(value, len(used)) for key, value in totals.items()}
-    price = None
-    if used and (prompt_price is not None or completion_price is not None):
-        price = 1000 * (per_image["prompt_tokens"] * (prompt_price or 0)
-                        + per_image["completion_tokens"] * (completion_price or 0)) / 1_000_000
-    return {"tasks": len(used), "totals": totals, "per_image": per_image, "price_per_1000_images": price}
+    used = {task: [a for a in tried if a.usage] for task, tried in attempts.items()}
+    used = {task: tried for task, tried in used.items() if tried}
+    every = [attempt for tried in used.values() for attempt in tried]
+    totals = {key: float(sum(a.usage.get(key, 0) for a in every)) for key in (*USAGE_KEYS, *SAVED_KEYS)}
+    images = len(used)
+    per_image = {key: _ratio(value, images) for key, value in totals.items()}
+    fresh = {"mllm_calls": per_image["mllm_calls"] + per_image["cache_hits"],
+             "prompt_tokens": per_image["prompt_tokens"] + per_image["saved_prompt_tokens"],
+             "completion_tokens": per_image["completion_tokens"] + per_image["saved_completion_tokens"]}
+    failed = [attempt for attempt in every if attempt.failed]
+    failed_totals = {key: float(sum(a.usage.get(key, 0) for a in failed))
+                     for key in ("mllm_calls", "prompt_tokens", "completion_tokens")}
+    per_1000 = price(1000 * fresh["prompt_tokens"], 1000 * fresh["completion_tokens"], prompt_price,
+                     completion_price)
+    saved = price(1000 * per_image["saved_prompt_tokens"], 1000 * per_image["saved_completion_tokens"],
+                  prompt_price, completion_price)
+    return {"tasks": images, "attempts": len(every), "totals": totals, "per_image": per_image, "fresh": fresh,
+            "cache_savings": {"calls": totals["cache_hits"], "prompt_tokens": totals["saved_prompt_tokens"],
+                              "completion_tokens": totals["saved_completion_tokens"],
+                              "price_per_1000_images": saved},
+            "failed": {"attempts": len(failed), **failed_totals,
+                       "price": price(failed_totals["prompt_tokens"], failed_totals["completion_tokens"],
+                                      prompt_price, completion_price)},
+            "price_per_1000_images": per_1000 if images else None}
+
+
+# ---- failures ----------------------------------------------------------------------------------------------------
+
+def failures(attempts: Mapping[int, Sequence[Attempt]], rows: Sequence[Row]) -> dict:
+    """Tasks Prelabel could not pre-label, as counts over every task it tried (not estimates: each is known):
+    on the first attempt, and still after the retries (Label Studio asks again for a failed task); by cause.
+    Reviewed failed tasks were labelled by hand: they are in no accuracy figure."""
+    tasks = len(attempts)
+    first = [tried[0] for tried in attempts.values() if tried and tried[0].failed]
+    still = [tried[-1] for tried in attempts.values() if tried and tried[-1].failed]
+    causes = sorted({str(a.cause) for a in first + still})
+    counted = [(cause, sum(1 for a in first if str(a.cause) == cause), sum(1 for a in still if str(a.cause) == cause))
+               for cause in causes]
+    counted.sort(key=lambda entry: (-entry[1], -entry[2], entry[0]))
+    by_cause = [{"cause": cause, "first_pass": on_first, "still": now} for cause, on_first, now in counted]
+    reviewed = [row for row in rows if row.failed]
+    return {"tasks": tasks, "first_pass": len(first), "first_pass_rate": _ratio(len(first), tasks),
+            "still": len(still), "still_rate": _ratio(len(still), tasks),
+            "retried": sum(1 for tried in attempts.values() if len(tried) > 1),
+            "healed": sum(1 for tried in attempts.values() if tried and tried[0].failed and not tried[-1].failed),
+            "by_cause": by_cause, "reviewed": len(reviewed),
+            "labelled_by_hand": sum(1 for row in reviewed if row.truth is not None),
+            "reviewed_none": sum(1 for row in reviewed if row.truth is None)}
 
 
 # ---- helpers -----------------------------------------------------------------------------------------------------

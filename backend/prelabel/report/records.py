@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from prelabel.pipeline.result import NamedMatch, Stage2Match
 
 NONE_NAME = "(none)"  # how the none answer is written in tables, metrics.json keys and tasks.csv
+FAILED = "(failed)"  # the sample's stratum of tasks Prelabel could not pre-label (no answer: neither label nor none)
 
 
 def name(label: str | None) -> str:
@@ -36,6 +37,8 @@ class Evidence:
     errors: Mapping[str, str] = field(default_factory=dict)
     usage: Mapping[str, float] = field(default_factory=dict)  # mllm_calls, cache_hits, tokens, seconds
     origin: str = "meta"  # "store" or "meta"
+    failed: bool = False  # no answer: the image was unusable or a stage it needs failed
+    cause: str | None = None  # of a failure: "stage1:timeout", "image:unavailable"...
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,22 @@ class Prediction:
     score: float | None = None
     evidence: Evidence | None = None
     shown: bool = True  # a Label Studio prediction existed, so the reviewer saw it; False: only evidence
+    failed: bool = False  # Prelabel gave no answer (label None here means no answer, not none)
+    cause: str | None = None
+
+    @property
+    def stratum(self) -> str | None:
+        """What `prelabel sample` stratifies by: the label, none, or the failed tasks apart."""
+        return FAILED if self.failed else self.label
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try at pre-labelling a task (the learned store keeps every one; a retry replaces only the evidence)."""
+
+    failed: bool
+    cause: str | None = None
+    usage: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -101,7 +120,9 @@ class Row:
     candidates: tuple[NamedMatch, ...] = ()
     lead_time: float | None = None
     usage: Mapping[str, float] = field(default_factory=dict)
+    failed: bool = False  # Prelabel gave no answer: the reviewer labelled the task by hand
+    cause: str | None = None
 
     @property
     def correct(self) -> bool:
-        return self.predicted == self.truth
+        return not self.failed and self.predicted == self.truth

@@ -17,7 +17,7 @@ from pathlib import Path
 from prelabel.learning.store import LearnedStore
 from prelabel.parts import Parts
 from prelabel.report.parse import WRONG_FORMAT, attach_evidence, check_export, evidence_from, read_tasks
-from prelabel.report.records import ReportInputError, TaskRecord
+from prelabel.report.records import Attempt, ReportInputError, TaskRecord
 from prelabel.settings import Settings, SettingsError
 from prelabel.studio.client import LabelStudio, StudioError
 from prelabel.vocabulary.vocab import VocabError, load_vocabulary
@@ -169,3 +169,9 @@ def add_store_evidence(records: list[TaskRecord], store: LearnedStore, project_i
         attach_evidence(record, version, evidence_from(json.loads(evidence), label, "store"))
         found += 1
     return found
+
+
+def stored_attempts(store: LearnedStore, project_id: int) -> list[tuple[int, str, Attempt]]:
+    """Every attempt the workers made at the project's tasks, oldest first: (task, model_version, attempt)."""
+    return [(task_id, version, Attempt(state == "failed", cause, usage))
+            for task_id, version, state, cause, usage in store.prediction_attempts(project_id)]
