@@ -7,10 +7,16 @@ import contextlib
 import io
 import json
 import os
+import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+
+import numpy as np
+import pytest
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -281,3 +287,25 @@ def predicted_label(prediction: Any) -> str | None:
         if value.get("taxonomy"):
             return value["taxonomy"][0][-1]
     return None
+
+
+# ---- headless Chromium ----------------------------------------------------------------------------------------
+
+def chromium(page: Path, png: Path, width: int, height: int) -> np.ndarray:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.fail("no chromium: run scripts/ensure-chromium.sh (make test does)")
+    png.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    f"--user-data-dir={png.parent / 'chromium-profile'}", f"--window-size={width},{height}",
+                    f"--screenshot={png}", page.as_uri()], capture_output=True, timeout=120, check=True)
+    return np.asarray(Image.open(png).convert("RGB"))
+
+
+def screenshot(page: Path, png: Path) -> np.ndarray:
+    """The whole page: a tall window, then the blank space below the page cut off."""
+    found = chromium(page, png, 1200, 8000)
+    ink = np.nonzero((found < 245).any(axis=(1, 2)))[0]
+    found = found[: ink[-1] + 24]
+    Image.fromarray(found).save(png)
+    return found
