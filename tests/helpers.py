@@ -8,6 +8,7 @@ import io
 import json
 import os
 import shutil
+import stat
 import subprocess
 import time
 from collections.abc import Callable
@@ -287,6 +288,17 @@ def predicted_label(prediction: Any) -> str | None:
         if value.get("taxonomy"):
             return value["taxonomy"][0][-1]
     return None
+
+
+def open_to_others(directory: Path) -> list[str]:
+    """Every file and folder under `directory` (itself included) that group or others may read, write or enter."""
+    found = [] if not directory.stat().st_mode & 0o077 else [str(directory)]
+    for folder, folders, files in os.walk(directory):
+        for name in [*folders, *files]:
+            mode = (Path(folder) / name).lstat().st_mode
+            if not stat.S_ISLNK(mode) and mode & 0o077:
+                found.append(f"{Path(folder) / name} {oct(mode & 0o777)}")
+    return found
 
 
 # ---- headless Chromium ----------------------------------------------------------------------------------------

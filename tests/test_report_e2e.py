@@ -116,6 +116,7 @@ def test_sample_marks_two_tasks_per_label_and_saves_a_view(label_studio, project
                          headers=label_studio.headers, timeout=30).json()["tasks"]
     assert sorted(task["id"] for task in shown) == sorted(marks)
     assert "傷: 2 of 6" in stderr and "review in Label Studio" in stderr
+    assert '"Label Tasks As Displayed"' in stderr  # what reviewers press in that tab (docs/reviewers.md)
 
 
 def test_report_on_the_reviewed_sample(label_studio, env, project, sampled, tmp_path):

@@ -177,6 +177,8 @@ def sample(project_id, size, seed, model_version, min_per_stratum, from_name) ->
         _echo(f"  {stratum or '(none)'}: {design.sampled.get(stratum, 0)} of {design.population[stratum]}")
     for view_id, title in views:
         _echo(f"review in Label Studio: {url.rstrip('/')}/projects/{project_id}/data?tab={view_id}  ({title})")
+    if views:  # Label Studio 1.23.2's "Label All Tasks" serves the whole project (docs/reviewers.md)
+        _echo('reviewers: in that tab, press the arrow beside "Label All Tasks", then "Label Tasks As Displayed"')
 
 
 @click.command("accept", epilog="""\b
