@@ -53,7 +53,7 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
     hashes = {task_id: data_hash(data) for task_id, data in tasks.items()}
     reused = {task_id: found for task_id in tasks
               if (found := results.get(version, task_id, hashes[task_id])) is not None}
-    inputs = [ImageInput(_source(data, control), _loader(ctx, task_id, data, control), ref=task_id)
+    inputs = [ImageInput(_source(data, control), _loader(ctx, project_id, task_id, data, control), ref=task_id)
               for task_id, data in tasks.items() if task_id not in reused]
     predictions: list[ImagePrediction] = []
     # A person waits on an interactive job (a task opened, a Retrieve): its predictions are written at once.
@@ -102,7 +102,9 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
     return PredictionJobResult(
         version, tasks=len(task_ids), labelled=states[LABEL], none=states[NONE], reused=len(reused),
         delivering=sum(not item.prediction.failed for item in delivering), failed=outcome,
-        failures_by_cause=dict(Counter(str(p.failure_cause) for p in predictions if p.failed))).to_json()
+        failures_by_cause=dict(Counter(str(p.failure_cause) for p in predictions if p.failed)),
+        failures_shown=sum(item.prediction.failed for item in delivering),
+        cached=sum(p.cached for p in predictions)).to_json()
 
 
 def _progress(job: Job | None, predictions: list[ImagePrediction], prediction: ImagePrediction) -> None:
@@ -137,13 +139,14 @@ def _source(data: dict, control: Control) -> str:
     return value if len(value) <= MAX_SOURCE else value[:MAX_SOURCE] + "..."
 
 
-def _loader(ctx: WorkerContext, task_id: int, data: dict, control: Control) -> Callable[[], bytes]:
+def _loader(ctx: WorkerContext, project_id: int, task_id: int, data: dict,
+            control: Control) -> Callable[[], bytes]:
     value = data.get(control.data_key)
     if not isinstance(value, str) or not value:
         def missing() -> bytes:
             raise StudioError(f"task {task_id} has no '{control.data_key}' image in its data")
         return missing
-    return lambda: ctx.parts.studio.fetch_image(value, task_id)
+    return lambda: ctx.parts.studio.fetch_image(value, task_id, project_id)
 
 
 def _version_to_predict(ctx: WorkerContext, pipeline: Pipeline, task_ids: list[int], queued: str,

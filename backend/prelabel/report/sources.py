@@ -158,3 +158,15 @@ def stored_attempts(store: LearnedStore, project_id: int) -> list[tuple[int, str
     """Every attempt the workers made at the project's tasks, oldest first: (task, model_version, attempt)."""
     return [(task_id, version, Attempt(state == "failed", cause, usage))
             for task_id, version, state, cause, usage in store.prediction_attempts(project_id)]
+
+
+def teaching_tasks(store: LearnedStore, project_id: int) -> dict[int, list[tuple[str, str]]]:
+    """The project's tasks whose annotations taught a synonym now in force (promoted by reviewers or accepted by
+    an expert), with what they taught: a version that uses the synonym has seen their answer."""
+    found: dict[int, list[tuple[str, str]]] = {}
+    for task_id, string, label in store.query(
+            "SELECT DISTINCT a.task_id, s.string, s.label FROM annotation_evidence a JOIN synonyms s "
+            "ON a.key = s.key AND a.label = s.label WHERE a.kind = 'synonym' AND a.project_id = ? "
+            "AND s.status IN ('promoted', 'accepted') ORDER BY a.task_id, s.string", (project_id,)):
+        found.setdefault(task_id, []).append((string, label))
+    return found
