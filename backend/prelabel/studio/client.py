@@ -155,6 +155,10 @@ class LabelStudio:
         created = getattr(body, "created", None)
         return created if isinstance(created, int) else 0
 
+    def update_task_data(self, task_id: int, data: dict) -> None:
+        """Replace a task's data (Label Studio keeps its predictions and annotations)."""
+        self._call("write list columns", self.sdk.tasks.update, id=str(task_id), data=data)
+
     def delete_prediction(self, prediction_id: int) -> None:
         self.calls["delete prediction"] += 1
         try:
