@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 from label_studio_sdk import LabelStudio
+from redis import Redis
+from redis.exceptions import AuthenticationError
 
-from helpers import EXAMPLE_VOCAB, ROOT, TINY_CLIP_CONFIG, invoke, predicted_label, solid_image
+from helpers import EXAMPLE_VOCAB, ROOT, TINY_CLIP_CONFIG, invoke, open_to_others, predicted_label, solid_image
 from prelabel.local import processes
 from prelabel.local.processes import Started
 from stub_llm import StubLLM
@@ -93,15 +95,23 @@ def test_up_pre_labels_every_photo(deployment):
     # What runs where, and the login: where the password is kept, never the password itself.
     password_file = directory / "label-studio-password"
     assert f"/projects/{project_id}" in first.stderr and f"password in {password_file}" in first.stderr
-    for secret in ("label-studio-password", "label-studio-token", "backend-password"):
+    for secret in ("label-studio-password", "label-studio-token", "backend-password", "redis-password"):
         path = directory / secret
         assert path.stat().st_mode & 0o777 == 0o600, secret
         value = path.read_text().strip()
         assert value not in first.stdout + first.stderr, f"{secret} printed"
         assert not any(value in log.read_text(errors="replace") for log in (directory / "logs").iterdir()), secret
     assert set(recorded(directory)) == {"redis", "label-studio", "backend", "worker"}
-    # Its own Redis on a port of its own, never the one on 6379.
-    assert recorded(directory)["redis"].port != 6379
+    # Its own Redis on a port of its own, never the one on 6379, that answers nothing without its password.
+    redis_port = recorded(directory)["redis"].port
+    assert redis_port != 6379
+    with pytest.raises(AuthenticationError):
+        Redis(port=redis_port).keys("*")
+    assert Redis(port=redis_port, password=(directory / "redis-password").read_text().strip()).ping()
+    # Label Studio's database (the token, the backend's password in clear) and everything else under the up
+    # directory: its owner's alone.
+    assert (directory / "label-studio" / "label_studio.sqlite3").exists()
+    assert open_to_others(directory) == []
 
 
 def test_a_second_up_changes_nothing(deployment):

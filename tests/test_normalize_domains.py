@@ -275,3 +275,68 @@ def test_writing_rules_for_japanese_and_english():
     assert textnorm.singular("analyses") == "analysis" and textnorm.singular("whiteflies") == "whitefly"
     assert [t.text for t in textnorm.tokens("type IV flaw")] == ["type", "4", "flaw"]
     assert [t.text for t in textnorm.tokens("I think")] == ["i", "think"]  # "I" is a numeral only after "type"
+
+
+@pytest.mark.parametrize("text, method, label", [
+    # The name is the object of a verbal noun that heads the phrase: a kit for testing it, not the thing.
+    ("火傷病の検定キット", "qualified", "Erwinia amylovora"),
+    # The object of a relative clause that describes another noun: the insect carrying it.
+    ("火傷病を媒介する昆虫の写真", "qualified", "Erwinia amylovora"),
+    # The name's sign or stage after の is still the name.
+    ("火傷病の症状", "rule", "Erwinia amylovora"),
+])
+def test_a_japanese_name_that_qualifies_the_head_noun_is_a_proposal(normalizers, text, method, label):
+    result = normalizers[PESTS].normalize(text)
+    if method == "rule":
+        assert (result.label, result.method) == (label, "rule"), result
+    else:
+        assert (result.label, result.method, [a.label for a in result.alternatives]) == (None, method, [label])
+
+
+@pytest.mark.parametrize("text, decided", [
+    ("The part came with a scratch of paint on it.", False),
+    ("The part has a scratch.", False),
+    ("scratches", True),
+    ("**Defect:** scratch", True),
+])
+def test_an_everyday_word_in_a_sentence_is_the_images_to_decide(normalizers, text, decided):
+    result = normalizers[DEFECTS].normalize(text)
+    if decided:
+        assert result.label == "scratch", result
+    else:
+        assert (result.label, result.method, [a.label for a in result.alternatives]) == (
+            None, "everyday", ["scratch"]), result
+
+
+def test_a_compound_with_another_labels_first_noun_is_another_kind():
+    normalizer = Normalizer(load_vocabulary(ROOT / "tests" / "data" / "domains" / "plant-pathology.yaml"))
+    assert normalizer.normalize("いもち病").label == "Pyricularia oryzae"
+    wheat = normalizer.normalize("コムギいもち病")  # wheat blast: コムギ heads other labels' names
+    assert (wheat.label, wheat.method, [a.label for a in wheat.alternatives]) == (
+        None, "subkind", ["Pyricularia oryzae"]), wheat
+
+
+@pytest.mark.parametrize("text, candidate", [
+    ("A crack running along a growth ring, separating the rings.", "ring shake"),
+    ("The board is curved across its width.", "cup"),
+])
+def test_an_answer_with_no_name_proposes_the_labels_its_words_describe(text, candidate):
+    normalizer = Normalizer(load_vocabulary(ROOT / "tests" / "data" / "domains" / "timber-grading.yaml"))
+    result = normalizer.normalize(text)
+    assert (result.label, result.method) == (None, "described"), result
+    assert candidate in [a.label for a in result.alternatives][:5] and len(result.alternatives) <= 5, result
+    assert normalizer.normalize("a forklift").method == "none"  # no word of the vocabulary: nothing proposed
+
+
+@pytest.mark.parametrize("vocab, text, label, candidate", [
+    ("timber-grading", "partially intergrown knot", None, "sound knot"),  # graded: between the kinds
+    ("timber-grading", "probably an intergrown knot", "sound knot", None),  # a hedge grades the claim only
+    ("timber-grading", "白色孔状腐朽", None, "decay"),  # 孔状 (pocket-like): a kind of decay
+    ("plant-pathology", "灰色かび病用の殺菌剤のボトルです。", None, None),  # for grey mould: no typo of 灰色かび病菌
+])
+def test_words_that_make_a_name_another_kind(vocab, text, label, candidate):
+    normalizer = Normalizer(load_vocabulary(ROOT / "tests" / "data" / "domains" / f"{vocab}.yaml"))
+    result = normalizer.normalize(text)
+    assert result.label == label, result
+    if candidate is not None:
+        assert (result.method, [a.label for a in result.alternatives]) == ("subkind", [candidate]), result

@@ -42,6 +42,9 @@ def test_descriptions(defects, text, kind):
     ("バリ", "moulding flash", "qualified word"),  # the vocabulary writes 成形バリ: alone it is also a burr
     ("the small round holes that gas leaves in a weld bead", "weld porosity", "not a name"),
     ("unknown", "weld porosity", "no answer"), ("I cannot answer", "weld porosity", "refusal"),
+    ("a", "weld porosity", "too short"), ("wp", "weld porosity", "too short"), ("W P", "weld porosity", "too short"),
+    ("気孔", "weld porosity", None),  # two kanji are a name
+    ("weld crack or sink mark", "weld crack", "names several labels"),
 ])
 def test_suggested_names(defects, text, label, kind):
     flag = check_name(text, label, defects)

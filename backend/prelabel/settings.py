@@ -125,6 +125,9 @@ class Settings:
     none_choice: str = field(default="None of these", metadata=_predicts(
         "PRELABEL_NONE_CHOICE", "The labeling config's choice (value or alias) for \"nothing in the vocabulary fits\": "
         "predicted when Prelabel finds no label; a reviewer's pick of it is a verdict, never a synonym."))
+    list_columns: bool = field(default=True, metadata=_runs(
+        "PRELABEL_LIST_COLUMNS", "Write each task's suggestion and score into its data (prelabel_suggested, "
+        "prelabel_score), so Label Studio's task list shows, sorts and filters by them (docs/reviewers.md)."))
     # The Label Studio backend.
     label_studio_url: str = field(default="http://localhost:8080", metadata=_runs(
         "LABEL_STUDIO_URL", "Label Studio base URL, for images and for writing predictions."))
@@ -157,6 +160,9 @@ class Settings:
     webhook_window: float = field(default=300.0, metadata=_runs(
         "PRELABEL_WEBHOOK_WINDOW", "Seconds a webhook naming the same action and annotations as one still "
         "waiting queues no second job."))
+    price_currency: str = field(default="USD", metadata=_runs(
+        "PRELABEL_PRICE_CURRENCY", "Currency of the MLLM prices given to `prelabel report` (--prompt-price, "
+        "--completion-price): the report shows prices in it."))
     # `prelabel up`: everything on one machine, without Docker.
     label_studio_venv: str = field(default=".venvs-ls", metadata=_runs(
         "PRELABEL_LABEL_STUDIO_VENV", "Label Studio's own virtual environment for `prelabel up` (label-studio "

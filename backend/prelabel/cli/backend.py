@@ -94,6 +94,7 @@ Examples:
 def run(project_id: int, all_tasks: bool, task_list: str | None, wait: bool) -> None:
     """Queue a bulk pre-labelling of a project; workers write the predictions into Label Studio."""
     from prelabel.jobs import bulk
+    from prelabel.pipeline.summary import every_image_failed
     from prelabel.studio.client import StudioError
 
     if all_tasks == bool(task_list):
@@ -102,7 +103,8 @@ def run(project_id: int, all_tasks: bool, task_list: str | None, wait: bool) -> 
         wanted = {int(t) for t in task_list.split(",")} if task_list else None
     except ValueError:
         raise BadInput(f"--tasks: expected comma-separated integers, got {task_list!r}") from None
-    with open_parts(read_settings()) as parts:
+    settings = read_settings()
+    with open_parts(settings) as parts:
         try:
             queued = bulk.queue_project(parts, project_id, wanted)
         except StudioError as exc:
@@ -115,6 +117,9 @@ def run(project_id: int, all_tasks: bool, task_list: str | None, wait: bool) -> 
             return
         outcome = bulk.follow(parts, queued.jobs, echo=echo_err)
     echo_err(outcome.summary())
+    everything_failed = every_image_failed(outcome.tasks, outcome.causes, settings)
+    if everything_failed:
+        raise click.ClickException(everything_failed)
     if outcome.failed_jobs:
         sys.exit(1)
 

@@ -10,11 +10,25 @@ from collections.abc import Iterable
 
 from redis import Redis
 
+WHY_TTL = 24 * 3600
+
 
 class Ledger:
     def __init__(self, redis: Redis, key: str = "prelabel:ledger"):
         self.redis = redis
         self.key = key
+
+    def failed(self, project_id: int, reason: str) -> None:
+        """Why the last write into this project failed: `prelabel run` says it instead of a count it computed."""
+        self.redis.set(f"{self.key}:why:{project_id}", reason[:1000], ex=WHY_TTL)
+
+    def why(self, project_id: int) -> str | None:
+        """The last write failure of this project, until a write succeeds."""
+        raw = self.redis.get(f"{self.key}:why:{project_id}")
+        return raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+
+    def succeeded(self, project_id: int) -> None:
+        self.redis.delete(f"{self.key}:why:{project_id}")
 
     def add(self, model_version: str, project_id: int, task_ids: Iterable[int], due_in: float) -> None:
         """Check these deliveries against Label Studio from `due_in` seconds on, until confirmed."""

@@ -15,9 +15,11 @@ Studio holds it; if the worker dies before its flush, or Label Studio refuses it
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+import xml.etree.ElementTree as ElementTree
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -26,7 +28,8 @@ from typing import Any
 from prelabel.delivery.ledger import Ledger
 from prelabel.delivery.results import CLAIM_TTL, ResultStore
 from prelabel.pipeline.identity import ModelVersion
-from prelabel.studio.client import LabelStudio
+from prelabel.studio.client import LabelStudio, StudioError, prediction_versions
+from prelabel.studio.columns import with_columns
 from prelabel.studio.predictions import StudioPrediction
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,7 @@ MAX_WAIT = 1.0
 # When the reconciler takes over what a writer has not confirmed: long after the writer's claims have lapsed, so
 # the two never write the same prediction.
 LEDGER_DUE = 2 * CLAIM_TTL
+Row = dict[str, Any]  # a task's data, or the list columns written into it
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class Written:
     current: int = 0  # of them, predictions of the current model_version (not failures)
     present: int = 0  # Label Studio already had it: nothing to write
     superseded: int = 0  # older Prelabel predictions removed
+    doubles: int = 0  # a second prediction of one version found and removed
     busy_tasks: list[int] = field(default_factory=list)  # another deliverer held their claim
 
     @property
@@ -82,21 +87,27 @@ def write_batch(studio: LabelStudio, results: ResultStore, project_id: int, item
         fresh: list[StudioPrediction] = []
         imported: list[dict[str, Any]] = []
         stale: list[int] = []
+        doubles: list[int] = []
         for item in claimed:
             version = item.prediction.model_version
             task = held.get(item.task_id)
             if task is None:
                 continue  # not (or no longer) a task of this project: nothing to write
-            held_versions = {p.get("model_version") for p in task.get("predictions") or [] if isinstance(p, dict)}
+            predictions = [p for p in task.get("predictions") or [] if isinstance(p, dict)]
+            doubles.extend(_doubles(predictions))
+            held_versions = {p.get("model_version") for p in predictions}
             if str(version) in held_versions or str(version.real()) in held_versions:
                 outcome.present += 1  # delivered before (a failure never replaces a real prediction)
                 continue
             fresh.append(item.prediction)
             imported.append(item.prediction.to_json(task=item.task_id))
             if not keep_superseded and not task.get("total_annotations"):
-                stale.extend(p["id"] for p in task.get("predictions") or [] if isinstance(p, dict)
-                             and (old := ModelVersion.parse(p.get("model_version"))) and version.supersedes(old))
-        outcome.written = studio.import_predictions(project_id, imported)
+                stale.extend(p["id"] for p in predictions
+                             if (old := ModelVersion.parse(p.get("model_version"))) and version.supersedes(old))
+        for prediction_id in doubles:
+            studio.delete_prediction(prediction_id)
+        outcome.doubles = len(doubles)
+        outcome.written = _import(studio, project_id, imported)
         outcome.current = sum(1 for prediction in fresh if not prediction.failed)
         for prediction_id in stale:
             studio.delete_prediction(prediction_id)
@@ -105,6 +116,66 @@ def write_batch(studio: LabelStudio, results: ResultStore, project_id: int, item
         for released in {item.version for item in claimed}:
             results.release(released, [item.task_id for item in claimed if item.version == released])
     return outcome
+
+
+class WriteRefused(StudioError):
+    """Label Studio answered a write, but stored fewer predictions than it was sent."""
+
+
+def _import(studio: LabelStudio, project_id: int, predictions: list[dict[str, Any]]) -> int:
+    """Write, then make sure of what Label Studio stored. After an error, or no answer, it may hold the call all
+    the same (committed, then a gateway's 500 or timeout): what it holds then decides, and nothing is sent twice.
+    Fewer stored than sent is a failure with its reason, never a silent success."""
+    if not predictions:
+        return 0
+    try:
+        created = studio.import_predictions(project_id, predictions)
+    except StudioError as exc:
+        stored = _stored(studio, project_id, predictions)
+        if stored < len(predictions):
+            raise StudioError(f"{exc}; afterwards it holds {stored} of the {len(predictions)}",
+                              status=exc.status) from exc
+        log.warning("Label Studio stored the %d prediction(s) it did not confirm (%s)", stored, exc)
+        return stored
+    if created < len(predictions):
+        raise WriteRefused(f"Label Studio stored {created} of {len(predictions)} prediction(s) written into "
+                           f"project {project_id}{_why_refused(studio, project_id, predictions)}")
+    return created
+
+
+def _stored(studio: LabelStudio, project_id: int, predictions: list[dict[str, Any]]) -> int:
+    """How many of these predictions (task, model_version) Label Studio holds now."""
+    wanted = {(p["task"], p["model_version"]) for p in predictions}
+    held = studio.list_tasks(project_id, "id,predictions_model_versions", ids=[task for task, _ in wanted])
+    return sum((task["id"], version) in wanted for task in held for version in prediction_versions(task))
+
+
+def _why_refused(studio: LabelStudio, project_id: int, predictions: list[dict[str, Any]]) -> str:
+    """Label Studio drops, without an error, a prediction whose control its labeling config does not have (a
+    renamed or removed <Choices>, data_import/api.py); say which, when that is why."""
+    try:
+        config = studio.project(project_id).label_config or ""
+        names = {node.get("name") for node in ElementTree.fromstring(config).iter()}
+    except (StudioError, ElementTree.ParseError):
+        return ""
+    gone = sorted({r.get("from_name") for p in predictions for r in p.get("result") or []} - names - {None})
+    return (f": the labeling config has no control {', '.join(map(repr, gone))} any more (changed after they were "
+            "made; they are predicted again for the new one)") if gone else ": it rejected them as invalid"
+
+
+def _doubles(predictions: list[dict[str, Any]]) -> list[int]:
+    """Prelabel's predictions a task holds twice for one model_version (written before this check existed, or
+    by a call Label Studio stored and answered with an error): all but the first."""
+    seen: set[str] = set()
+    doubles = []
+    for prediction in sorted(predictions, key=lambda p: p.get("id") or 0):
+        version = str(prediction.get("model_version"))
+        if ModelVersion.parse(version) is None or not isinstance(prediction.get("id"), int):
+            continue  # not ours: never touched
+        if version in seen:
+            doubles.append(prediction["id"])
+        seen.add(version)
+    return doubles
 
 
 class BatchWriter:
@@ -118,6 +189,7 @@ class BatchWriter:
         self.after_write = after_write  # (project, model_version) once Label Studio holds a current prediction
         self.max_items, self.max_wait = max_items, max_wait
         self._waiting: dict[int, list[Outgoing]] = defaultdict(list)
+        self._columns: dict[int, dict[int, tuple[Row, Row]]] = defaultdict(dict)  # project: task: (data, columns)
         self._count = 0
         self._oldest = 0.0
         self._urgent = self._closing = False
@@ -143,6 +215,19 @@ class BatchWriter:
                 self._urgent_projects.add(project_id)
             self._condition.notify()
 
+    def submit_columns(self, project_id: int, task_id: int, data: Row, columns: Row, urgent: bool = False) -> None:
+        """Hand over a task's list columns (prelabel.studio.columns), written with the predictions; `data` is the
+        task's data as read, which the columns are merged into."""
+        with self._condition:
+            if not self._count:
+                self._oldest = time.monotonic()
+            self._columns[project_id][task_id] = (data, columns)
+            self._count += 1
+            if urgent:
+                self._urgent = True
+                self._urgent_projects.add(project_id)
+            self._condition.notify()
+
     def flush(self) -> None:
         """Write all that waits now, without waiting for it (the worker has no next job to overlap)."""
         with self._condition:
@@ -162,6 +247,7 @@ class BatchWriter:
                     timeout = None if not self._count else max(0.0, self._oldest + self.max_wait - time.monotonic())
                     self._condition.wait(timeout)
                 batches, self._waiting = self._waiting, defaultdict(list)
+                columns, self._columns = self._columns, defaultdict(dict)
                 urgent_projects, self._urgent_projects = self._urgent_projects, set()
                 self._count, self._urgent, closing = 0, False, self._closing
             # A person waits on the urgent ones: they go first, and no call carries more than max_items.
@@ -169,6 +255,8 @@ class BatchWriter:
                 batch = batches[project_id]
                 for start in range(0, len(batch), self.max_items):
                     self._write(project_id, batch[start:start + self.max_items])
+            for project_id in sorted(columns, key=lambda project: project not in urgent_projects):
+                self._write_columns(columns[project_id])
             if closing:
                 with self._condition:
                     if not self._count:
@@ -178,6 +266,18 @@ class BatchWriter:
         if self._closing or self._urgent or self._count >= self.max_items:
             return True
         return bool(self._count) and time.monotonic() - self._oldest >= self.max_wait
+
+    def _write_columns(self, tasks: dict[int, tuple[Row, Row]]) -> None:
+        """One task update each, where the data lacks them; a failed one is only logged (the list shows the
+        task without its suggestion until it is predicted again: the prediction itself is not at stake)."""
+        for task_id, (data, columns) in tasks.items():
+            changed = with_columns(data, columns)
+            if changed is None:
+                continue
+            try:
+                self.studio.update_task_data(task_id, changed)
+            except Exception as exc:
+                log.warning("writing the list columns of task %s failed: %s", task_id, exc)
 
     def _write(self, project_id: int, batch: list[Outgoing]) -> None:
         try:
@@ -189,6 +289,8 @@ class BatchWriter:
                     by_version[item.prediction.model_version].append(item.task_id)
             for version, task_ids in by_version.items():
                 self.ledger.confirm(str(version), project_id, task_ids)
+            if done.written:
+                self.ledger.succeeded(project_id)
             if done.current and self.after_write is not None:
                 for version in by_version:
                     if not version.failed:
@@ -196,3 +298,5 @@ class BatchWriter:
         except Exception as exc:  # Label Studio or Redis away: the ledger entries stay, the reconciler retries
             log.warning("writing %d prediction(s) into project %s failed (the reconciler tries again): %s",
                         len(batch), project_id, exc)
+            with contextlib.suppress(Exception):  # Redis away too: the log line above says it
+                self.ledger.failed(project_id, str(exc))

@@ -65,6 +65,8 @@ class Outcome:
     none: int = 0
     delivered: int = 0  # predictions handed to the workers' writers (not the failures shown: counted by cause)
     unconfirmed: int = 0  # of them, not seen in Label Studio yet when the run ended
+    failures_shown: int = 0  # failure-state predictions written too: the reviewer sees why, Label Studio asks again
+    cached: int = 0  # images whose MLLM answer came from the cache, not the endpoint
     causes: Counter = field(default_factory=Counter)  # failures by cause
     failed_jobs: list[str] = field(default_factory=list)
 
@@ -73,6 +75,8 @@ class Outcome:
         self.labelled += result.labelled
         self.none += result.none
         self.delivered += result.delivering
+        self.failures_shown += result.failures_shown
+        self.cached += result.cached
         self.causes.update(result.failures_by_cause)
         unexplained = len(result.failed) - sum(result.failures_by_cause.values())
         if unexplained > 0:  # tasks that could not even be read back from Label Studio
@@ -86,6 +90,10 @@ class Outcome:
             parts.append(f"{failed} failed ({causes})")
         stored = self.delivered - self.unconfirmed
         text = f"done: {self.tasks} task(s): {', '.join(parts)}; {stored} prediction(s) in Label Studio"
+        if self.failures_shown:
+            text += f", and {self.failures_shown} failure(s) shown there as failed (asked again when next opened)"
+        if self.cached:
+            text += f"; {self.cached} MLLM answer(s) from the cache (PRELABEL_DATA_DIR/mllm-cache.sqlite)"
         if self.unconfirmed:
             text += (f"; {self.unconfirmed} not confirmed yet (Label Studio refused or was slow: the workers write "
                      "them again within a few minutes)")

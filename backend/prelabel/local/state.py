@@ -4,11 +4,15 @@
     <dir>/label-studio-password the Label Studio login's password     (mode 0600)
     <dir>/label-studio-token    its API token (legacy token)           (mode 0600)
     <dir>/backend-password      the backend's Basic auth password      (mode 0600)
+    <dir>/redis-password        the password of its Redis              (mode 0600)
     <dir>/logs/                 one log per process
-    <dir>/redis/, <dir>/label-studio/   their data
+    <dir>/redis/, <dir>/label-studio/   their data (Label Studio's database holds the token and the backend's
+                                password in clear)
 
 Secrets are made once and kept: Label Studio applies its user's password and token only when it creates the
 user, and the backend's password is stored in Label Studio. They are never printed, only where they are.
+Everything under the directory is its owner's alone (folders 0700, files 0600): `up` works under umask 077,
+starts its processes with it, and tightens what an earlier version left readable (`lock_down`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +29,7 @@ from prelabel.local.processes import Started
 
 LABEL_STUDIO_USER = "admin@example.com"  # Label Studio logs in by e-mail address
 BACKEND_USER = "prelabel"
+OWNER_DIRECTORY = 0o700
 
 
 @dataclass
@@ -53,22 +59,49 @@ class State:
         return state
 
     def save(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.make()
         data = {"processes": {name: p.to_dict() for name, p in self.processes.items()},
                 "files_root": self.files_root, "projects": self.projects}
         temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
+                       encoding="utf-8") as out:
+            out.write(json.dumps(data, indent=1))
         temporary.replace(self.path)  # whole or not at all: a later `down` must be able to read it
 
     def secret(self, name: str, make: Callable[[], str] = lambda: secrets.token_urlsafe(24)) -> str:
         """The secret kept in <dir>/<name>, made on first use; only the owner may read the file."""
         path = self.directory / name
         if not path.exists():
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self.make()
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(descriptor, "w") as out:
                 out.write(make())
         return path.read_text().strip()
+
+    def make(self) -> None:
+        """The directory, its owner's alone."""
+        self.directory.mkdir(mode=OWNER_DIRECTORY, parents=True, exist_ok=True)
+        self.directory.chmod(OWNER_DIRECTORY)
+
+    def lock_down(self) -> list[Path]:
+        """Take group and others' access away from everything under the directory (an up directory made before
+        `up` did so, or a file someone copied in); returns what was open. Links are left alone: a link's mode
+        means nothing, and following one could change a file outside."""
+        self.make()
+        opened = []
+        for folder, folders, files in os.walk(self.directory):
+            for name in [*folders, *files]:
+                path = Path(folder) / name
+                mode = path.lstat().st_mode
+                if stat.S_ISLNK(mode) or not mode & 0o077:
+                    continue
+                opened.append(path)
+                path.chmod(mode & 0o700)
+        return opened
+
+    @property
+    def redis_password(self) -> str:
+        return self.secret("redis-password")
 
     def secret_path(self, name: str) -> Path:
         return self.directory / name

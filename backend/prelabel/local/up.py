@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import time
 from collections.abc import Callable
@@ -19,10 +20,11 @@ from pathlib import Path
 
 from prelabel.jobs import bulk
 from prelabel.local import labelstudio, processes, services
-from prelabel.local.processes import Started
+from prelabel.local.processes import UMASK, Started
 from prelabel.local.state import BACKEND_USER, LABEL_STUDIO_USER, State
 from prelabel.parts import Parts
 from prelabel.pipeline.clip import clip_missing_message
+from prelabel.pipeline.summary import every_image_failed
 from prelabel.settings import Settings, process_environment
 from prelabel.studio.labelconfig import make_label_config, read_label_config
 from prelabel.studio.setup import IMAGE_FILES, Wanted, set_up
@@ -60,12 +62,26 @@ class Report:
     queued: int = 0
     written: int = 0
     failed_jobs: int = 0
+    everything_failed: str | None = None  # the line saying why, when no task could be pre-labelled
 
 
 def bring_up(settings: Settings, options: Options, say: Callable[[str], None]) -> Report:
+    """Under umask UMASK: whatever `up` writes (state, secrets, logs) is its owner's alone."""
+    previous = os.umask(UMASK)
+    try:
+        return _bring_up(settings, options, say)
+    finally:
+        os.umask(previous)
+
+
+def _bring_up(settings: Settings, options: Options, say: Callable[[str], None]) -> Report:
     images = options.images.resolve()
     check(settings, images, say)
     state = State.load(options.directory)
+    opened = state.lock_down()
+    if opened:
+        say(f"{len(opened)} file(s) and folder(s) under {state.directory} were readable by others: now the "
+            "owner's alone")
     root = Path(state.files_root) if state.files_root else images.parent
     if root not in images.parents:
         raise UpError(f"Label Studio here serves photos below {root} (LOCAL_FILES_DOCUMENT_ROOT, fixed at its first "
@@ -73,13 +89,14 @@ def bring_up(settings: Settings, options: Options, say: Callable[[str], None]) -
     state.files_root = str(root)
     report = Report()
 
-    # Redis: our own, on a port of its own.
-    redis = _running(state, "redis")
+    # Redis: our own, on a port of its own, with a password.
+    redis_password = state.redis_password
+    redis = _running(state, "redis", services.redis_fingerprint(redis_password), say)
     if redis is None:
-        redis = services.launch_redis(state.directory / "redis", _port(state, "redis", 0),
+        redis = services.launch_redis(state.directory / "redis", _port(state, "redis", 0), redis_password,
                                       process_environment({}), state.logs / "redis.log")
         _record(state, redis, report)
-    report.redis_url = f"redis://127.0.0.1:{redis.port}/0"
+    report.redis_url = f"redis://:{redis_password}@127.0.0.1:{redis.port}/0"
     with Parts(replace(settings, redis_url=report.redis_url)) as ours:  # its Redis alone, to wait for it
         services.wait_redis(redis, ours.redis)
 
@@ -136,7 +153,7 @@ def bring_up(settings: Settings, options: Options, say: Callable[[str], None]) -
     wanted = Wanted(label_config=config, title=None if known else options.title or f"Prelabel {images.name}",
                     project_id=known, images_dir=images,
                     data_key=read_label_config(config, vocabulary).control.data_key,
-                    backend_url=report.backend_url, basic_auth=auth)
+                    backend_url=report.backend_url, basic_auth=auth, review_tab=child.list_columns)
     ready = set_up(parts.studio, wanted, say)
     state.projects[str(images)] = ready.project_id
     state.save()
@@ -230,5 +247,6 @@ def _pre_label(parts: Parts, report: Report, say: Callable[[str], None]) -> None
             outcome = bulk.follow(parts, queued.jobs, echo=say)
             say(outcome.summary())
             report.written, report.failed_jobs = outcome.delivered - outcome.unconfirmed, len(outcome.failed_jobs)
+            report.everything_failed = every_image_failed(outcome.tasks, outcome.causes, parts.settings)
     finally:
         parts.close()

@@ -211,7 +211,8 @@ def is_none_answer(text: str) -> bool:
 
 _WHY = {"negated": "the name is denied", "alternatives": "undecided between labels",
         "several": "several labels named", "qualified": "the name qualifies another noun",
-        "subkind": "a sub-kind the vocabulary does not list", "head_word": "a head word alone"}
+        "subkind": "a sub-kind the vocabulary does not list", "head_word": "a head word alone",
+        "everyday": "the name is also an everyday word", "location": "where it sits may change the label"}
 
 
 def _why(method: str) -> str:

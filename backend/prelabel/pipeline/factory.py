@@ -19,8 +19,15 @@ from prelabel.vocabulary.normalize import Normalizer
 from prelabel.vocabulary.vocab import Vocabulary
 
 
+def response_cache_path(settings: Settings) -> Path:
+    """Where the MLLM's answers are kept: in PRELABEL_DATA_DIR, shared by every run and every `up --dir`
+    that uses it (the key names the endpoint and the model, so one model's answers never stand in for
+    another's)."""
+    return Path(settings.data_dir) / "mllm-cache.sqlite"
+
+
 def response_cache(settings: Settings) -> ResponseCache:
-    return ResponseCache(Path(settings.data_dir) / "mllm-cache.sqlite")
+    return ResponseCache(response_cache_path(settings))
 
 
 def mllm_client(settings: Settings) -> MLLMClient | None:

@@ -209,6 +209,7 @@ class Pipeline:
             answer, usage = self.mllm.stage1(work.image.content_hash, work.image.data_url, labels, shortlist)
         except MLLMError as exc:
             errors["stage1"] = str(exc)
+            _count(work.prediction, exc.usage)  # failed calls cost too
             return work
         work.answer = answer
         work.prediction.cached = usage.cached
@@ -254,6 +255,7 @@ class Pipeline:
                                              self.vocabulary.version)
         except MLLMError as exc:
             work.prediction.errors["stage2"] = str(exc)
+            _count(work.prediction, exc.usage)
             return
         _count(work.prediction, usage)
         result = self.normalizer.normalize(reply)
@@ -277,6 +279,7 @@ class Pipeline:
             reply, usage = mllm.stage2(text, lines, self.vocabulary.version)
         except MLLMError as exc:
             work.prediction.errors["stage2"] = str(exc)
+            _count(work.prediction, exc.usage)
             return
         _count(work.prediction, usage)
         result = self.normalizer.normalize(reply)
@@ -358,8 +361,11 @@ def _count(prediction: ImagePrediction, usage: Usage) -> None:
     """What this image's questions cost, kept with its evidence for the PoC report."""
     spent = prediction.usage
     for name, value in (("mllm_calls", usage.calls), ("cache_hits", int(usage.cached)),
-                        ("prompt_tokens", usage.prompt_tokens), ("completion_tokens", usage.completion_tokens)):
-        spent[name] = spent.get(name, 0) + value
+                        ("prompt_tokens", usage.prompt_tokens), ("completion_tokens", usage.completion_tokens),
+                        ("saved_prompt_tokens", usage.saved_prompt_tokens),
+                        ("saved_completion_tokens", usage.saved_completion_tokens)):
+        if value or name in ("mllm_calls", "cache_hits", "prompt_tokens", "completion_tokens"):
+            spent[name] = spent.get(name, 0) + value
 
 
 def _stage1_text(answer: Stage1Answer) -> str:

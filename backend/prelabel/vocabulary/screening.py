@@ -4,7 +4,9 @@
 A text that fails a check is flagged, with the reason, and never used: not written where the pipeline reads it,
 not cached (asking again may give a better answer). Checks: empty; a non-answer ("none", "unknown", なし); a
 refusal ("I can't see the image", できません); far too short or too long; naming another label. For names also:
-a sentence rather than a name, a word several labels share, an everyday word.
+one or two letters, a sentence rather than a name, a word several labels share, a string naming several labels,
+an everyday word. The same checks screen what an expert accepts (`prelabel vocab accept`) and what the learning
+queue shows them.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from prelabel.vocabulary import everyday, textnorm
-from prelabel.vocabulary.normalize import AMBIGUOUS, HEAD_WORD, NONE, Normalizer
+from prelabel.vocabulary.normalize import ALTERNATIVES, AMBIGUOUS, HEAD_WORD, NONE, SEVERAL, Normalizer
 
 # What models answer when they have nothing to say, after case, spaces and closing punctuation are folded.
 _NO_ANSWERS = frozenset(["", "none", "n/a", "na", "nil", "null", "unknown", "nothing", "no description",
@@ -28,12 +30,13 @@ DESCRIPTION_WORDS = (4, 80)  # the prompts ask for one or two sentences
 DESCRIPTION_CHARACTERS = (10, 300)  # Japanese and other scripts without spaces between words
 NAME_WORDS = 6  # more is a sentence, not a name
 NAME_CHARACTERS = 60
+MIN_LETTERS = 3  # "a", "ab": no name; two capitals are an abbreviation a vocabulary may hold ("WP", like "BMSB")
 
 
 @dataclass(frozen=True)
 class Flag:
     """Why a text is not kept: `kind` for counting (empty, no answer, refusal, too short, too long, names
-    another label, not a name, group word, everyday word), `detail` for the expert."""
+    another label, names several labels, not a name, group word, everyday word), `detail` for the expert."""
 
     kind: str
     detail: str = ""
@@ -66,18 +69,25 @@ def check_name(text: str, label: str, normalizer: Normalizer) -> Flag | None:
         return flag
     if len(text.split()) > NAME_WORDS or len(text) > NAME_CHARACTERS:
         return Flag("not a name", "a sentence")
+    words = textnorm.tokens(text)
+    if not any(word.japanese for word in words) and sum(len(word.surface) for word in words) < MIN_LETTERS \
+            and not (len(words) == 1 and words[0].capitals):
+        return Flag("too short", "one or two letters")
     result = normalizer.normalize(text)
     if result.label is not None and result.label != label:
         return Flag("names another label", result.label)
     if result.method == AMBIGUOUS:
         return Flag("group word", "fits " + ", ".join(a.label for a in result.alternatives))
+    named = {a.label for a in result.alternatives}
+    if result.method in (SEVERAL, ALTERNATIVES) and len(named) > 1:
+        # "BMSB and thrips", "rice weevil or maize weevil": a name of one thing names one label
+        return Flag("names several labels", ", ".join(sorted(named)))
     if result.method in (NONE, HEAD_WORD) and any(a.label != label for a in result.alternatives):
         # A word that may not decide alone but is another label's head word ("blowhole", ブローホール).
         return Flag("names another label", ", ".join(a.label for a in result.alternatives if a.label != label))
     others = sorted(normalizer.labels_named(text) - {label})
     if others:
         return Flag("names another label", ", ".join(others))
-    words = textnorm.tokens(text)
     if result.method == NONE and len(words) == 1 and not words[0].japanese and everyday.is_everyday(words[0].text):
         return Flag("everyday word", "means other things in answers")
     if result.method == NONE and result.alternatives:

@@ -324,3 +324,32 @@ def qualifies_next_noun(parts: Sequence[Token], end: int, vocabulary_words: set[
     if "NOUN" not in found and "PROPN" not in found:
         return False
     return not ("VERB" in found and surface.endswith("s") and not parts[end - 1].surface.casefold().endswith("s"))
+
+
+def japanese_modifies(parts: Sequence[Token], end: int, evidence: frozenset[str]) -> bool:
+    """Does a Japanese name at parts[..end] qualify a noun that heads the phrase, so that the thing meant is
+    another one? Two constructions of Japanese noun phrases, read off Sudachi's parts of speech:
+    - AのB, B a verbal noun (Sudachi's サ変, "process") whose object A is, not one of `evidence` (what A does or
+      shows: 発生, 感染, 被害): ウメ輪紋ウイルスの検定キット, 青枯病菌の選択培地. Any other noun B is A's part,
+      stage or sign (タラバガニの脚, マイワシの幼魚, 根こぶ病のこぶ): A is still what is there.
+    - A relative clause: the name is the object (を) of a verb whose clause modifies the next noun
+      (トマト黄化葉巻病を媒介するコナジラミ: the whitefly that carries it)."""
+    if end >= len(parts) or parts[end].mark:
+        return False
+    if parts[end].word_class == "particle" and parts[end].text == "ノ":
+        position = end + 1
+        run: list[Token] = []
+        while position < len(parts) and parts[position].word_class in ("noun", "process", "suffix", "prefix") and (
+                not run or not parts[position].mark):
+            run.append(parts[position])
+            position += 1
+        return bool(run) and run[0].word_class == "process" and not any(token.text in evidence for token in run)
+    if parts[end].word_class == "particle" and parts[end].text == "ヲ":
+        for position in range(end + 1, min(len(parts), end + 6)):
+            token = parts[position]
+            if token.word_class not in ("verb", "auxiliary", "process"):
+                return token.word_class == "noun" and not parts[position - 1].mark and token.text not in evidence and (
+                    parts[position - 1].word_class in ("verb", "auxiliary"))
+            if token.mark:
+                return False
+    return False

@@ -114,14 +114,14 @@ def find(suggestions: list[Suggestion], name: str, label: str) -> Suggestion | N
     return next((s for s in suggestions if s.label == label and textnorm.name_key(s.name) == key), None)
 
 
-def decide(path: str | Path, name: str, label: str, accept: bool) -> Suggestion | None:
+def decide(path: str | Path, name: str, label: str, accept: bool, force: bool = False) -> Suggestion | None:
     """An expert's decision on a suggestion in the file; None when there is no such suggestion. A flagged one
-    cannot be accepted: SuggestedError says why it was flagged."""
+    cannot be accepted unless forced: SuggestedError says why it was flagged."""
     suggestions = load_suggestions(path)
     found = find(suggestions, name, label)
     if found is None:
         return None
-    if accept and found.status == FLAGGED:
+    if accept and found.status == FLAGGED and not force:
         raise SuggestedError(f"{found.name!r} -> {label} is flagged ({found.reason}) and is never used; if you are "
                              f"sure, add it to the vocabulary file yourself")
     decided = replace(found, status=ACCEPTED if accept else REJECTED, reason=None)

@@ -1,0 +1,112 @@
+"""Fault catalogue, delivery: exactly once and never a silent no-op when Label Studio's answer to a write lies
+(stored, then a 500; stored, then no answer), when it holds a duplicate, and when it stores fewer predictions
+than it was sent. The real Label Studio behind a real HTTP proxy (studio_proxy.py) that misbehaves, the real
+Redis, the worker's own writer (BatchWriter, in process: the process boundary plays no part here)."""
+
+from __future__ import annotations
+
+import pytest
+
+from faults.studio_proxy import StudioProxy
+from faults.support import CONFIG, import_values, new_project
+from prelabel.delivery.ledger import Ledger
+from prelabel.delivery.results import ResultStore
+from prelabel.delivery.writer import BatchWriter, Outgoing
+from prelabel.pipeline.identity import ModelVersion
+from prelabel.studio.client import LabelStudio
+from prelabel.studio.predictions import StudioPrediction
+
+VERSION = ModelVersion("0badc0de", "5eedf00d")
+
+
+def prediction(choice: str = "Halyomorpha halys", control: str = "label") -> StudioPrediction:
+    return StudioPrediction(VERSION, 0.9, ({"from_name": control, "to_name": "image", "type": "choices",
+                                            "value": {"choices": [choice]}},))
+
+
+def tasks_of(label_studio, title: str, count: int) -> list[int]:
+    project_id = new_project(label_studio, title)
+    ids = import_values(label_studio, project_id, [f"https://photos.example/{title}/{n}.jpg" for n in range(count)])
+    return [project_id, *ids.values()]
+
+
+def versions_held(label_studio, task_ids: list[int]) -> dict[int, list[str]]:
+    client = label_studio.client()
+    return {task_id: [p.model_version for p in client.predictions.list(task=task_id)] for task_id in task_ids}
+
+
+def write(studio: LabelStudio, redis_conn, project_id: int, items: list[Outgoing]) -> Ledger:
+    """What a worker does with its predictions: hand them to its writer, which writes them and closes."""
+    ledger = Ledger(redis_conn)
+    writer = BatchWriter(studio, ResultStore(redis_conn), ledger)
+    writer.submit(project_id, items)
+    writer.close()
+    return ledger
+
+
+@pytest.fixture
+def proxy(label_studio):
+    found = StudioProxy(label_studio.url)
+    yield found
+    found.close()
+
+
+@pytest.mark.parametrize("lie", ["500", "hang"])
+def test_a_write_label_studio_stored_but_did_not_confirm_is_never_written_twice(label_studio, redis_conn, proxy,
+                                                                               lie):
+    """Label Studio commits the bulk write, then its gateway answers 500 (or nothing before the writer gives up):
+    no automatic retry; what Label Studio holds is read back, and each of the 20 tasks has exactly one
+    prediction. (The SDK's own retries made it three each.)"""
+    project_id, *task_ids = tasks_of(label_studio, f"Lying write {lie}", 20)
+    proxy.after_commit, proxy.hang_seconds = lie, 6.0
+    studio = LabelStudio(proxy.url, label_studio.token, timeout=2.0)
+    ledger = write(studio, redis_conn, project_id, [Outgoing(task_id, prediction()) for task_id in task_ids])
+    assert proxy.writes == 1
+    assert versions_held(label_studio, task_ids) == {task_id: [str(VERSION)] for task_id in task_ids}
+    assert ledger.waiting(str(VERSION), project_id, task_ids) == 0  # confirmed: the reconciler has nothing to do
+
+
+def test_a_write_that_stored_nothing_and_failed_is_left_to_the_reconciler(label_studio, redis_conn, proxy):
+    """The contrary case: the write failed and Label Studio holds nothing. Nothing is confirmed, the reason is
+    kept for `prelabel run`, and the next write (the reconciler's, read back first) stores each prediction once."""
+    project_id, *task_ids = tasks_of(label_studio, "Failed write", 3)
+    proxy.unlistable = set()
+    studio = LabelStudio(proxy.url, label_studio.token, timeout=2.0)
+    proxy.after_commit = "500"
+    writer_items = [Outgoing(task_id, prediction()) for task_id in task_ids]
+    label_studio.client().projects.update(id=project_id, label_config=CONFIG.replace('"label"', '"kind"'))
+    ledger = write(studio, redis_conn, project_id, writer_items)
+    assert ledger.waiting(str(VERSION), project_id, task_ids) == 3
+    assert "HTTP 500" in (ledger.why(project_id) or "") and "holds 0 of the 3" in (ledger.why(project_id) or "")
+    label_studio.client().projects.update(id=project_id, label_config=CONFIG)
+    proxy.after_commit = None
+    ledger = write(studio, redis_conn, project_id, writer_items)
+    assert versions_held(label_studio, task_ids) == {task_id: [str(VERSION)] for task_id in task_ids}
+    assert ledger.why(project_id) is None
+
+
+def test_a_duplicate_found_is_removed(label_studio, redis_conn):
+    """A task holding one version twice (stored by a lying write before this check): the next write through it
+    removes the second and writes nothing."""
+    project_id, *task_ids = tasks_of(label_studio, "Duplicate", 2)
+    client = label_studio.client()
+    for _ in range(2):
+        client.projects.import_predictions(id=project_id, request=[prediction().to_json(task=task_ids[0])])
+    assert len(versions_held(label_studio, task_ids)[task_ids[0]]) == 2
+    studio = LabelStudio(label_studio.url, label_studio.token)
+    write(studio, redis_conn, project_id, [Outgoing(task_id, prediction()) for task_id in task_ids])
+    assert versions_held(label_studio, task_ids) == {task_id: [str(VERSION)] for task_id in task_ids}
+    assert studio.calls["write predictions"] == 1 and studio.calls["delete prediction"] == 1
+
+
+def test_a_write_label_studio_stores_none_of_is_a_failure_with_its_reason(label_studio, redis_conn):
+    """The choices control renamed after the predictions were made: Label Studio answers 201 {"created": 0}.
+    That is a failure naming the control, never "written"; nothing is confirmed."""
+    project_id, *task_ids = tasks_of(label_studio, "Renamed control", 6)
+    label_studio.client().projects.update(id=project_id, label_config=CONFIG.replace('"label"', '"kind"'))
+    studio = LabelStudio(label_studio.url, label_studio.token)
+    ledger = write(studio, redis_conn, project_id, [Outgoing(task_id, prediction()) for task_id in task_ids])
+    assert versions_held(label_studio, task_ids) == {task_id: [] for task_id in task_ids}
+    assert ledger.waiting(str(VERSION), project_id, task_ids) == 6
+    why = ledger.why(project_id) or ""
+    assert "stored 0 of 6" in why and "no control 'label'" in why, why
