@@ -6,17 +6,19 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import os
 import random
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from PIL import Image
 
 from helpers import EXAMPLE_VOCAB, ROOT, is_stage2_image
-from prelabel.pipeline.calibration import MIN_MEASURED, Calibration, fit, prior
+from prelabel.pipeline.calibration import MIN_MEASURED, Calibration, CalibrationError, fit, prior
 from prelabel.pipeline.factory import build_pipeline
+from prelabel.pipeline.identity import model_version
 from prelabel.pipeline.result import Finding, ImageInput
 from prelabel.report.metrics import reliability
 from prelabel.report.records import Row
@@ -62,6 +64,26 @@ def test_a_way_with_too_few_examples_is_not_measured():
     assert Calibration.from_dict(json.loads(json.dumps(model.to_dict()))) == model
     with pytest.raises(ValueError, match="both right and wrong"):
         fit(findings[:3], [True] * 3, "test")
+
+
+def test_a_project_s_model_file_enters_model_version_by_content_and_a_bad_one_says_why(tmp_path):
+    vocabulary = load_vocabulary(EXAMPLE_VOCAB)
+    path = tmp_path / "calibration.json"
+    settings = Settings.from_env({}, vocab=str(EXAMPLE_VOCAB), clip_model="", calibration=str(path))
+    versions = []
+    for rate in (0.5, 0.8):
+        findings = [_finding("exact")] * 100
+        model = fit(findings, [i < rate * 100 for i in range(100)], "test")
+        path.write_text(json.dumps(model.to_dict()), encoding="utf-8")
+        os.utime(path, ns=(len(versions) * 10**9, len(versions) * 10**9))  # a new file, whatever the clock
+        versions.append(str(model_version(settings, vocabulary, {})))
+        assert build_pipeline(settings, vocabulary).calibration == model
+    assert versions[0] != versions[1]
+    path.write_text("{not json", encoding="utf-8")
+    with pytest.raises(CalibrationError, match=r"^PRELABEL_CALIBRATION: .* is not a calibration model"):
+        model_version(settings, vocabulary, {})
+    with pytest.raises(CalibrationError, match="cannot read"):
+        model_version(replace(settings, calibration=str(tmp_path / "missing.json")), vocabulary, {})
 
 
 def test_the_prior_is_fitted_on_the_tuning_corpora_only_and_is_what_they_fit():
