@@ -314,3 +314,29 @@ def test_a_compound_with_another_labels_first_noun_is_another_kind():
     wheat = normalizer.normalize("コムギいもち病")  # wheat blast: コムギ heads other labels' names
     assert (wheat.label, wheat.method, [a.label for a in wheat.alternatives]) == (
         None, "subkind", ["Pyricularia oryzae"]), wheat
+
+
+@pytest.mark.parametrize("text, candidate", [
+    ("A crack running along a growth ring, separating the rings.", "ring shake"),
+    ("The board is curved across its width.", "cup"),
+])
+def test_an_answer_with_no_name_proposes_the_labels_its_words_describe(text, candidate):
+    normalizer = Normalizer(load_vocabulary(ROOT / "tests" / "data" / "domains" / "timber-grading.yaml"))
+    result = normalizer.normalize(text)
+    assert (result.label, result.method) == (None, "described"), result
+    assert candidate in [a.label for a in result.alternatives][:5] and len(result.alternatives) <= 5, result
+    assert normalizer.normalize("a forklift").method == "none"  # no word of the vocabulary: nothing proposed
+
+
+@pytest.mark.parametrize("vocab, text, label, candidate", [
+    ("timber-grading", "partially intergrown knot", None, "sound knot"),  # graded: between the kinds
+    ("timber-grading", "probably an intergrown knot", "sound knot", None),  # a hedge grades the claim only
+    ("timber-grading", "白色孔状腐朽", None, "decay"),  # 孔状 (pocket-like): a kind of decay
+    ("plant-pathology", "灰色かび病用の殺菌剤のボトルです。", None, None),  # for grey mould: no typo of 灰色かび病菌
+])
+def test_words_that_make_a_name_another_kind(vocab, text, label, candidate):
+    normalizer = Normalizer(load_vocabulary(ROOT / "tests" / "data" / "domains" / f"{vocab}.yaml"))
+    result = normalizer.normalize(text)
+    assert result.label == label, result
+    if candidate is not None:
+        assert (result.method, [a.label for a in result.alternatives]) == ("subkind", [candidate]), result

@@ -22,9 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-from PIL import Image
 
-from helpers import ROOT, TINY_CLIP_CONFIG, answer_by_colour, solid_image
+from helpers import ROOT, TINY_CLIP_CONFIG, answer_by_colour, chromium, screenshot, solid_image
 from stub_llm import StubLLM
 
 PRELABEL = str(Path(sys.executable).parent / "prelabel")
@@ -179,26 +178,6 @@ def test_report_on_the_reviewed_sample(label_studio, env, project, sampled, tmp_
 
 
 # ---- headless Chromium ----------------------------------------------------------------------------------------
-
-def chromium(page: Path, png: Path, width: int, height: int) -> np.ndarray:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.fail("no chromium: run scripts/ensure-chromium.sh (make test does)")
-    png.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                    f"--user-data-dir={png.parent / 'chromium-profile'}", f"--window-size={width},{height}",
-                    f"--screenshot={png}", page.as_uri()], capture_output=True, timeout=120, check=True)
-    return np.asarray(Image.open(png).convert("RGB"))
-
-
-def screenshot(page: Path, png: Path) -> np.ndarray:
-    """The whole page: a tall window, then the blank space below the page cut off."""
-    found = chromium(page, png, 1200, 8000)
-    ink = np.nonzero((found < 245).any(axis=(1, 2)))[0]
-    found = found[: ink[-1] + 24]
-    Image.fromarray(found).save(png)
-    return found
-
 
 def assert_japanese_glyphs(page: Path) -> None:
     """The report's own style (its embedded font subset) draws two different kanji differently, and unlike the

@@ -125,6 +125,9 @@ class Settings:
     none_choice: str = field(default="None of these", metadata=_predicts(
         "PRELABEL_NONE_CHOICE", "The labeling config's choice (value or alias) for \"nothing in the vocabulary fits\": "
         "predicted when Prelabel finds no label; a reviewer's pick of it is a verdict, never a synonym."))
+    list_columns: bool = field(default=True, metadata=_runs(
+        "PRELABEL_LIST_COLUMNS", "Write each task's suggestion and score into its data (prelabel_suggested, "
+        "prelabel_score), so Label Studio's task list shows, sorts and filters by them (docs/reviewers.md)."))
     # The Label Studio backend.
     label_studio_url: str = field(default="http://localhost:8080", metadata=_runs(
         "LABEL_STUDIO_URL", "Label Studio base URL, for images and for writing predictions."))

@@ -16,7 +16,7 @@ from redis.exceptions import AuthenticationError, ResponseError
 from rq import Queue
 
 from faults.support import CONFIG, always, base_env, import_values, predicted_by_a_worker
-from helpers import image_project, open_to_others, solid_image
+from helpers import image_project, open_to_others, solid_image, wait_until
 from prelabel.local import processes, services
 from prelabel.local.state import State
 from stub_llm import StubLLM, request_images
@@ -61,7 +61,7 @@ def test_processes_of_up_make_files_only_their_owner_reads_and_older_ones_are_cl
                                 os.environ.copy(), state.logs / "maker.log", cwd=state.directory)
     finally:
         os.umask(previous)
-    processes.stop(child, timeout=5)
+    wait_until(lambda: not processes.members(child), 30, what="the shell to finish")  # it exits by itself
     made = [state.directory / "made", state.directory / "made" / "db", state.directory / "top",
             state.logs / "maker.log"]
     assert {path.name: oct(path.stat().st_mode & 0o777) for path in made} == {

@@ -2,8 +2,8 @@
 
 By audience: `predict` (the pipeline on files: `normalize`, `predict`), `vocab` (the domain expert's commands),
 `backend` (`serve`, `worker`, `check`, `run`, `jobs`, `settings`), `local` (`setup`, `up`, `down`); `prelabel
-report` and `prelabel sample` live in prelabel.report. `common` holds what every command shares; `reference` writes
-docs/cli.md and docs/settings.md from the commands and the settings (`scripts/gen-docs`).
+report`, `prelabel sample` and `prelabel accept` live in prelabel.report. `common` holds what every command shares;
+`reference` writes docs/cli.md and docs/settings.md from the commands and the settings (`scripts/gen-docs`).
 """
 
 from __future__ import annotations
@@ -49,4 +49,4 @@ def main() -> None:
 
 for command in (normalize, predict, vocab, serve, worker, check, run, list_jobs, show_settings, setup, up, down):
     main.add_command(command)
-add_report_commands(main)  # `prelabel report` and `prelabel sample` (backend/prelabel/report/)
+add_report_commands(main)  # `prelabel report`, `sample` and `accept` (backend/prelabel/report/)

@@ -56,7 +56,7 @@ def setup(project_id: int | None, title: str | None, images_dir: Path | None, ur
         urls = tuple(line.strip() for line in urls_file.read_text(encoding="utf-8").splitlines() if line.strip())
     wanted = Wanted(label_config=config, title=title, project_id=project_id, images_dir=images_dir,
                     image_urls=urls, data_key=read_label_config(config, vocabulary).control.data_key,
-                    backend_url=backend_url,
+                    backend_url=backend_url, review_tab=settings.list_columns,
                     basic_auth=(settings.basic_auth_user, settings.basic_auth_pass) if settings.basic_auth_user
                     else None)
     with open_parts(settings) as parts:

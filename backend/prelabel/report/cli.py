@@ -1,4 +1,5 @@
-"""`prelabel report` and `prelabel sample`: thin shells over sources, figures, sample and output."""
+"""`prelabel report`, `prelabel sample` and `prelabel accept`: thin shells over sources, figures, sample, accept and
+output."""
 
 from __future__ import annotations
 
@@ -99,16 +100,18 @@ def report(project_id, export_path, model_version, compare, out_dir, policy, tar
         else:
             records, project = sources.read_export_file(export_path, none, from_name, _tasks_bar)
         store = sources.open_store(parts) if project is not None else None
-        stored = []
+        stored, teaching = [], {}
         if store is not None:
             sources.add_store_evidence(records, store, project)
             stored = sources.stored_attempts(store, project)
+            teaching = sources.teaching_tasks(store, project)
         options = figures.Options(model_version=model_version, preferred_version=preferred,
-                                  compare=tuple(compare) if compare else None, annotation_policy=policy,
+                                  compare=tuple(compare) if compare else None, teaching=teaching,
+                                  annotation_policy=policy,
                                   target_accuracy=target_accuracy, prompt_price=prompt_price,
                                   completion_price=completion_price, use_sample=not unweighted,
-                                  vocabulary=vocabulary, none_choice=none, source=where,
-                                  currency=settings.price_currency)
+                                  vocabulary=vocabulary, could_name=sources.name_screen(settings, vocab_path),
+                                  none_choice=none, source=where, currency=settings.price_currency)
         built = figures.build(records, options, stored)
         return built, output.write(built, out_dir)
 
@@ -178,7 +181,61 @@ def sample(project_id, size, seed, model_version, min_per_stratum, from_name) ->
         _echo('reviewers: in that tab, press the arrow beside "Label All Tasks", then "Label Tasks As Displayed"')
 
 
+@click.command("accept", epilog="""\b
+Examples:
+  prelabel accept --project 12 --above 0.93 --dry-run   # what it would accept
+  prelabel accept --project 12 --above 0.93
+  prelabel accept --project 12 --undo                   # delete what it accepted
+""")
+@click.option("--project", "project_id", type=int, required=True, help="Label Studio project id.")
+@click.option("--above", type=click.FloatRange(0, 1), default=None,
+              help="Accept pre-labels scored at or above this (the report recommends one where it holds).")
+@click.option("--model-version", default=None, help="Whose pre-labels (default: the project's model_version).")
+@click.option("--dry-run", is_flag=True, help="Say what would be done; change nothing.")
+@click.option("--undo", is_flag=True, help="Delete the annotations `prelabel accept` made that nobody "
+              "submitted again since.")
+@click.option("--from-name", default=None, help="The <Choices> to read (default: the first choices result).")
+def accept(project_id, above, model_version, dry_run, undo, from_name) -> None:
+    """Annotate unreviewed tasks with their pre-label where its score is at or above a threshold.
+
+    The annotations are marked as Prelabel's: nothing is learned from them, the report counts them apart
+    from reviewed tasks, and --undo deletes them. Tasks with any annotation (a skipped one too) are left alone.
+    """
+    if (above is None) == (not undo):
+        raise click.UsageError("give --above SCORE to accept, or --undo to delete what was accepted")
+
+    def work():
+        from prelabel.parts import Parts
+        from prelabel.report import accept as accepting
+        from prelabel.report import sources
+
+        settings = sources.read_settings()
+        studio = sources.open_studio(Parts(settings))
+        tasks = sources.export_project(studio, project_id, False, _bytes_bar)
+        if undo:
+            found = accepting.made(tasks)
+            return "undo", found, (0 if dry_run else accepting.delete(studio, found, _tasks_bar)), None
+        version = model_version or sources.project_model_version(studio, project_id)
+        if not version:
+            raise ReportInputError(f"project {project_id} has no model_version: give --model-version")
+        chosen = accepting.choose(tasks, version, above, sources.none_choice(settings), from_name)
+        return "accept", chosen, (0 if dry_run else accepting.create(studio, chosen, _tasks_bar)), version
+
+    what, found, done, version = _guarded(work)
+    if what == "undo":
+        _echo(f"{len(found)} annotation(s) made by `prelabel accept` in project {project_id}: "
+              + ("none deleted (--dry-run)" if dry_run else f"{done} deleted"))
+        return
+    from prelabel.report.accept import summary
+
+    _echo(f"{len(found)} unreviewed task(s) of project {project_id} have a pre-label of {version} scored >= "
+          f"{above}: " + ("none annotated (--dry-run)" if dry_run else f"{done} annotated, marked as Prelabel's"))
+    for label, count in summary(found):
+        _echo(f"  {label}: {count}")
+
+
 def add_commands(group: click.Group) -> None:
     """Called by the `prelabel` command group."""
     group.add_command(report)
     group.add_command(sample)
+    group.add_command(accept)

@@ -16,12 +16,15 @@ TEMPLATES = Path(__file__).parent / "templates"
 FONT_SLOT = "/*prelabel-font-face*/"
 
 
+UNDEFINED = "\u2013"  # an en dash: a figure with nothing to divide, footnoted where it can appear
+
+
 def _percent(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{100 * value:.{digits}f}%"
+    return UNDEFINED if value is None else f"{100 * value:.{digits}f}%"
 
 
 def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f}"
+    return UNDEFINED if value is None else f"{value:,.0f}"
 
 
 def environment() -> jinja2.Environment:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from prelabel.pipeline.result import NamedMatch, Stage2Match
+from prelabel.studio.accepted import AutoAccepted
 
 NONE_NAME = "(none)"  # how the none answer is written in tables, metrics.json keys and tasks.csv
 FAILED = "(failed)"  # the sample's stratum of tasks Prelabel could not pre-label (no answer: neither label nor none)
@@ -76,6 +77,7 @@ class Annotation:
     lead_time: float | None = None
     annotation_id: int | None = None
     updated: str = ""  # ISO time, for "latest"
+    seen: str = ""  # the model_version of the pre-label the reviewer worked on ("": not known)
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class TaskRecord:
     cancelled: int = 0
     predictions: dict[str, Prediction] = field(default_factory=dict)  # by model_version
     sample: SampleMark | None = None
+    auto_accepted: AutoAccepted | None = None  # `prelabel accept` annotated it: not a review, never counted as one
 
     @property
     def annotated(self) -> bool:
