@@ -11,5 +11,6 @@
 - `shortlist`: the labels a prompt carries when the vocabulary is large.
 - `clip`, `fusion`, `encoders`: open_clip models (the one loading door); class and query features, fused
   scores; text encoders for the normaliser's embedding stage.
-- `summary`: the end-of-run summary.
+- `summary`: the end-of-run summary, and the line that says every image failed.
+- `probe`: `prelabel check`: one question to the configured endpoint, and what its answer says.
 """
