@@ -110,8 +110,8 @@ def report(project_id, export_path, model_version, compare, out_dir, policy, tar
                                   annotation_policy=policy,
                                   target_accuracy=target_accuracy, prompt_price=prompt_price,
                                   completion_price=completion_price, use_sample=not unweighted,
-                                  vocabulary=vocabulary, none_choice=none, source=where,
-                                  currency=settings.price_currency)
+                                  vocabulary=vocabulary, could_name=sources.name_screen(settings, vocab_path),
+                                  none_choice=none, source=where, currency=settings.price_currency)
         built = figures.build(records, options, stored)
         return built, output.write(built, out_dir)
 
