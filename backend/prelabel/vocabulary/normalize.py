@@ -721,6 +721,12 @@ class Normalizer:
             n.start, n.end) for n in names) and any(_listed_together(parts, m, n) for n in affirmed)
             and self._reading(sentence, m) == structure.AFFIRMED]
         listed = [m for m in listed if not m.labels <= set(labels)]
+        if undecided and len(labels) == 1 and not listed:
+            contrast = structure.contrast_at(parts)
+            if contrast is not None and all(m.end <= contrast for m in undecided) and all(
+                    m.start >= contrast for m in affirmed) and structure.settled_after(parts, contrast):
+                # "It resembles A, but the banding says B", 「Aかと思いましたが、Bでした」: the contrast settles it
+                undecided = []
         if undecided:
             return _proposal(text, ALTERNATIVES, affirmed + undecided)
         unsure = [m for m in names if read[m] in (QUALIFIED, SUBKIND) and not m.labels <= set(labels)]
