@@ -340,3 +340,25 @@ def test_words_that_make_a_name_another_kind(vocab, text, label, candidate):
     assert result.label == label, result
     if candidate is not None:
         assert (result.method, [a.label for a in result.alternatives]) == ("subkind", [candidate]), result
+
+
+@pytest.mark.parametrize("text, candidate", [
+    ("Resin soaked into the wood along the grain, no cavity.", "pitch streak"),
+])
+def test_a_group_word_that_is_only_the_place_leaves_the_other_words_to_describe(text, candidate):
+    normalizer = Normalizer(load_vocabulary(ROOT / "tests" / "data" / "domains" / "timber-grading.yaml"))
+    result = normalizer.normalize(text)  # "wood" is compression and tension wood's group word, here the place
+    assert (result.label, result.method) == (None, "described"), result
+    assert candidate in [a.label for a in result.alternatives], result
+
+
+@pytest.mark.parametrize("vocab, text, candidates", [
+    ("plant-pathology", "Bemisia tabaci, the vector of TYLCV, on the underside of the leaf.",
+     ["tomato yellow leaf curl virus"]),
+    # Another label's mention left unsure beside an affirmed one: no label, both candidates.
+    ("fish-seafood", "Anisakis simplex larvae in the viscera of a chub mackerel.",
+     ["Anisakis simplex", "Scomber japonicus"]),
+])
+def test_the_object_of_another_noun_is_not_what_is_there(vocab, text, candidates):
+    result = Normalizer(load_vocabulary(ROOT / "tests" / "data" / "domains" / f"{vocab}.yaml")).normalize(text)
+    assert (result.label, result.method, [a.label for a in result.alternatives]) == (None, "qualified", candidates)
