@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from helpers import EXAMPLE_VOCAB, TINY_CLIP_CONFIG, answer_by_colour, solid_image
+from prelabel.pipeline.calibration import prior
 from prelabel.pipeline.decision import final_scores
 from prelabel.pipeline.factory import build_pipeline
 from prelabel.pipeline.identity import ModelVersion
@@ -200,7 +201,11 @@ def test_clip_only_and_mllm_only(tmp_path, tiny_clip, stub_llm):
     assert mllm_only.clip is None
     [result] = mllm_only.predict(inputs(tmp_path, RED))
     assert set(result.stage_scores) == {"mllm", "final"}
-    assert (result.label, result.score) == ("Halyomorpha halys", 1.0)
+    # The score is the shipped prior's probability for how the label was found: named exactly by the
+    # classification, and again by the candidate and the description.
+    assert result.label == "Halyomorpha halys"
+    assert (result.finding.way, result.finding.source, result.finding.support) == ("exact", "classification", 3)
+    assert result.score == pytest.approx(prior().probability(result.finding)) and 0.5 < result.score < 1
 
 
 def test_query_features_are_switchable(tmp_path, tiny_clip, stub_llm):

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import click
 
-from prelabel.cli.common import VOCAB_OPTION, BadInput, echo_err, open_parts, read_settings, read_vocabulary
+from prelabel.cli.common import (
+    CHECK_OPTION,
+    VOCAB_OPTION,
+    BadInput,
+    echo_err,
+    open_parts,
+    read_settings,
+    read_vocabulary,
+    stop_unless_the_endpoint_works,
+)
 
 
 @click.command(epilog="""\b
@@ -47,7 +56,7 @@ def setup(project_id: int | None, title: str | None, images_dir: Path | None, ur
         urls = tuple(line.strip() for line in urls_file.read_text(encoding="utf-8").splitlines() if line.strip())
     wanted = Wanted(label_config=config, title=title, project_id=project_id, images_dir=images_dir,
                     image_urls=urls, data_key=read_label_config(config, vocabulary).control.data_key,
-                    backend_url=backend_url,
+                    backend_url=backend_url, review_tab=settings.list_columns,
                     basic_auth=(settings.basic_auth_user, settings.basic_auth_pass) if settings.basic_auth_user
                     else None)
     with open_parts(settings) as parts:
@@ -76,8 +85,9 @@ Examples:
 @click.option("--backend-port", default=9090, show_default=True, type=int,
               help="The backend's port, if free (0: any free port).")
 @VOCAB_OPTION
+@CHECK_OPTION
 def up(images_dir: Path, up_dir: Path | None, title: str | None, label_studio_port: int, backend_port: int,
-       vocab_path: str | None) -> None:
+       vocab_path: str | None, no_check: bool) -> None:
     """Pre-label a folder of photos in a local Label Studio: one command, no Docker.
 
     Starts what is not running (Redis, Label Studio 1.23.2 in its own venv, `prelabel serve`, one `prelabel
@@ -94,9 +104,11 @@ def up(images_dir: Path, up_dir: Path | None, title: str | None, label_studio_po
     from prelabel.studio.client import StudioError
 
     settings = read_settings(vocab=vocab_path)
-    read_vocabulary(settings.vocab)  # a broken vocabulary stops here, before anything starts
+    vocabulary = read_vocabulary(settings.vocab)  # a broken vocabulary stops here, before anything starts
     if title is not None and len(title.strip()) < 3:
         raise BadInput("--title: Label Studio needs at least 3 characters")
+    if not no_check:
+        stop_unless_the_endpoint_works(settings, vocabulary)
     directory = up_dir or Path(settings.data_dir) / "up"
     options = Options(images_dir, directory, title, label_studio_port, backend_port)
     try:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from redis import Redis
 
+from prelabel.studio.columns import without_columns
 from prelabel.studio.predictions import StudioPrediction
 
 RESULT_TTL = 7 * 24 * 3600
@@ -21,9 +22,10 @@ PENDING_TTL = 6 * 3600  # an upper bound only: a pending task whose job is gone 
 
 
 def data_hash(data: object) -> str:
-    """Identifies a task's data as Label Studio holds it (key order does not matter)."""
+    """Identifies a task's data as Label Studio holds it (key order does not matter), less the list columns
+    Prelabel writes there itself (prelabel.studio.columns): writing them changes no prediction."""
     # ASCII escapes: a lone surrogate in task data must not fail the request (hashing costs it nothing).
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(without_columns(data), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 class ResultStore:

@@ -26,8 +26,9 @@ from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.pipeline import Pipeline
 from prelabel.pipeline.result import FAILED, LABEL, NONE, ImageInput, ImagePrediction
 from prelabel.studio.client import StudioError, prediction_versions
+from prelabel.studio.columns import list_columns
 from prelabel.studio.labelconfig import Control
-from prelabel.studio.predictions import studio_prediction
+from prelabel.studio.predictions import StudioPrediction, studio_prediction
 
 log = logging.getLogger(__name__)
 MAX_SOURCE = 300  # characters of an image value kept in evidence and logs (a data URL can be megabytes)
@@ -61,6 +62,13 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
                   if results.handed_over(version, task_id)]
     ctx.writer.submit(project_id, delivering, urgent)
 
+    def columns(task_id: int, found: StudioPrediction) -> None:
+        if ctx.settings.list_columns:  # the suggestion in Label Studio's task list (prelabel.studio.columns)
+            ctx.writer.submit_columns(project_id, task_id, tasks[task_id], list_columns(found, control), urgent)
+
+    for item in delivering:
+        columns(item.task_id, item.prediction)
+
     def done(prediction: ImagePrediction) -> None:
         task_id = prediction.ref
         found = studio_prediction(prediction, predicting, control)
@@ -74,6 +82,7 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
         if prediction.state == FAILED or results.handed_over(version, task_id):
             delivering.append(Outgoing(task_id, found))
             ctx.writer.submit(project_id, [delivering[-1]], urgent)
+        columns(task_id, found)
         _progress(job, predictions, prediction)
 
     pipeline.predict(inputs, progress=done)

@@ -153,7 +153,7 @@ def _bring_up(settings: Settings, options: Options, say: Callable[[str], None]) 
     wanted = Wanted(label_config=config, title=None if known else options.title or f"Prelabel {images.name}",
                     project_id=known, images_dir=images,
                     data_key=read_label_config(config, vocabulary).control.data_key,
-                    backend_url=report.backend_url, basic_auth=auth)
+                    backend_url=report.backend_url, basic_auth=auth, review_tab=child.list_columns)
     ready = set_up(parts.studio, wanted, say)
     state.projects[str(images)] = ready.project_id
     state.save()

@@ -155,6 +155,10 @@ class LabelStudio:
         created = getattr(body, "created", None)
         return created if isinstance(created, int) else 0
 
+    def update_task_data(self, task_id: int, data: dict) -> None:
+        """Replace a task's data (Label Studio keeps its predictions and annotations)."""
+        self._call("write list columns", self.sdk.tasks.update, id=str(task_id), data=data)
+
     def delete_prediction(self, prediction_id: int) -> None:
         self.calls["delete prediction"] += 1
         try:
@@ -179,6 +183,13 @@ class LabelStudio:
             return response.json()
         except ValueError:
             raise StudioError(f"Label Studio at {self.shown_url}: {path} did not answer JSON") from None
+
+    def user_names(self) -> dict[int, str]:
+        """Each user of the organisation by id: the name a person recognises (email, else username)."""
+        users = self._get_json("/api/users/", {})
+        return {user["id"]: str(user.get("email") or user.get("username") or f"user {user['id']}")
+                for user in users if isinstance(user, dict) and isinstance(user.get("id"), int)} \
+            if isinstance(users, list) else {}
 
     def annotation(self, annotation_id: int):
         return self._call("read annotation", self.sdk.annotations.get, id=annotation_id)
