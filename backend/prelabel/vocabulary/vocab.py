@@ -262,14 +262,14 @@ def malformed_yaml(exc: yaml.YAMLError, source: str) -> str:
     expert edits. PyYAML finds an unclosed bracket or quote only where the next thing cannot belong to it (the
     next line, or the end of the file): then the line that opened it leads, as the place to fix."""
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    context = getattr(exc, "context", None)
+    context = str(getattr(exc, "context", None) or "")
     found, opened = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
-    unclosed = opened is not None and bool(context) and any(kind in context for kind in ("flow", "quoted"))
+    unclosed = opened is not None and any(kind in context for kind in ("flow", "quoted"))
     lead = opened if unclosed or found is None else found
     where = f"{source}:{_at(lead, ':')}" if lead is not None else source
     text = f"{where}: malformed YAML: {problem}"
     if unclosed and found is not None:
-        thing = str(context).removeprefix("while parsing ").removeprefix("while scanning ")
+        thing = context.removeprefix("while parsing ").removeprefix("while scanning ")
         return f"{text} at line {_at(found)}: {thing} opened here is not closed"
     if context and opened is not None:
         return f"{text} ({context} from line {_at(opened)})"
