@@ -136,7 +136,44 @@ def fit(findings: Sequence[Finding], right: Sequence[bool], fitted_on: str) -> C
                        dict(Counter(finding.way for finding in findings)), fitted_on)
 
 
+def cross_validated(findings: Sequence[Finding], right: Sequence[bool], folds: int = 5) -> list[float]:
+    """Each example's probability from a model fitted without it (folds by position, stratified by outcome):
+    what a model fitted on all of them can be expected to score on tasks it has not seen."""
+    order = sorted(range(len(findings)), key=lambda i: (right[i], i))
+    fold = {index: position % folds for position, index in enumerate(order)}
+    scores = [0.0] * len(findings)
+    for k in range(folds):
+        model = fit([findings[i] for i in fold if fold[i] != k], [right[i] for i in fold if fold[i] != k], "fold")
+        for i in (i for i in fold if fold[i] == k):
+            scores[i] = model.probability(findings[i])
+    return scores
+
+
+class CalibrationError(ValueError):
+    """A calibration file that cannot be used; the message says which and why, in one line."""
+
+
 @functools.cache
 def prior() -> Calibration:
     """The shipped prior (fitted on the repository's corpora by bench/calibration_prior.py)."""
     return Calibration.from_dict(json.loads(PRIOR_PATH.read_text(encoding="utf-8")))
+
+
+def load(path: str) -> Calibration:
+    """PRELABEL_CALIBRATION's model (`prelabel calibrate` writes it), or the prior when the setting is empty."""
+    if not path:
+        return prior()
+    try:
+        return _read(path, Path(path).stat().st_mtime_ns)
+    except OSError as exc:
+        raise CalibrationError(f"PRELABEL_CALIBRATION: cannot read {path}: {exc.strerror or exc}") from None
+
+
+@functools.lru_cache(maxsize=8)
+def _read(path: str, modified: int) -> Calibration:
+    """Read once per version of the file (the web service asks for model_version often)."""
+    try:
+        return Calibration.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CalibrationError(f"PRELABEL_CALIBRATION: {path} is not a calibration model written by "
+                               f"`prelabel calibrate` ({type(exc).__name__}: {str(exc)[:120]})") from None

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from prelabel.pipeline.calibration import load as load_calibration
 from prelabel.pipeline.calibration import prior
 from prelabel.pipeline.prompts import STAGE1_VERSION, STAGE2_IMAGE_VERSION, STAGE2_VERSION
 from prelabel.settings import Settings
@@ -68,7 +69,8 @@ def is_ours(version: str | None) -> bool:
 def model_version(settings: Settings, vocabulary: Vocabulary, class_texts: dict[str, list[str]]) -> ModelVersion:
     """Changes whenever the vocabulary, a prompt, or a setting declared to change predictions (settings.py,
     `_predicts`) changes, and only then. Class descriptions enter only while CLIP is on: nothing else reads them."""
-    return version_of(settings.predicting(), settings.clip_enabled, vocabulary, class_texts)
+    return version_of(settings.predicting(), settings.clip_enabled, vocabulary, class_texts,
+                      load_calibration(settings.calibration).version)
 
 
 def version_of(predicting: Mapping[str, object], clip_enabled: bool, vocabulary: Vocabulary,
