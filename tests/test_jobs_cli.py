@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rq.registry import FailedJobRegistry
 
-from helpers import EXAMPLE_VOCAB, PALETTE, TEST_REDIS_URL, answer_by_colour, image_project, invoke
+from helpers import EXAMPLE_VOCAB, PALETTE, ROOT, TEST_REDIS_URL, answer_by_colour, image_project, invoke
 from prelabel.delivery.results import ResultStore
 from prelabel.jobs import queues
 from prelabel.parts import Parts
@@ -89,3 +89,16 @@ def test_a_job_queued_before_a_vocabulary_change_predicts_at_the_version_in_forc
     assert (outcome["model_version"], outcome["labelled"], outcome["delivering"]) == (current, 1, 1)
     [prediction] = label_studio.client().predictions.list(task=ids["red"])
     assert prediction.model_version == current  # the hand-over followed the task to the new version
+
+
+def test_a_command_without_a_data_directory_writes_nothing_into_the_checkout(redis_conn):
+    """The learned store a command opens by default lands in the test run's own PRELABEL_DATA_DIR
+    (tests/conftest.py), not in the checkout's var/, which a later `prelabel up` would read."""
+    before = {path: path.stat().st_mtime_ns for path in (ROOT / "var").rglob("*")} if (ROOT / "var").exists() else {}
+    away = invoke("run", "--project", "1", "--all", env={
+        "REDIS_URL": TEST_REDIS_URL, "PRELABEL_VOCAB": str(EXAMPLE_VOCAB), "PRELABEL_CLIP_MODEL": "",
+        "PRELABEL_LLM_BASE_URL": "", "LABEL_STUDIO_URL": "http://127.0.0.1:9", "LABEL_STUDIO_API_KEY": "unused"})
+    assert away.exit_code == 1  # Label Studio is away; the learned store was opened all the same
+    assert (Path(os.environ["PRELABEL_DATA_DIR"]) / "learned.sqlite").exists()
+    after = {path: path.stat().st_mtime_ns for path in (ROOT / "var").rglob("*")} if (ROOT / "var").exists() else {}
+    assert after == before
