@@ -17,7 +17,7 @@ import json
 import sys
 
 from normalize_corpus import CORPORA, HELDOUT, ROOT, load_cases
-from prelabel.pipeline.calibration import PRIOR_PATH, Calibration, fit, of_answer
+from prelabel.pipeline.calibration import PRIOR_PATH, Calibration, cross_validated, fit, of_answer
 from prelabel.pipeline.result import Finding
 from prelabel.report.metrics import reliability
 from prelabel.report.records import Row
@@ -25,7 +25,6 @@ from prelabel.vocabulary.normalize import Normalizer
 from prelabel.vocabulary.vocab import load_vocabulary
 
 TUNING = {name: paths for name, paths in CORPORA.items() if name not in HELDOUT and "heldout" not in paths[1]}
-FOLDS = 5
 FITTED_ON = "the repository's tuning corpora (bench/calibration_prior.py)"
 
 
@@ -47,19 +46,6 @@ def examples(names) -> list[tuple[str, Finding, Row, float]]:
 def ece(rows: list[Row], scores: list[float]) -> float:
     return reliability([Row(row.task_id, row.truth, row.predicted, score=score)
                         for row, score in zip(rows, scores, strict=True)])[1]
-
-
-def cross_validated(findings: list[Finding], right: list[bool]) -> list[float]:
-    """Each example's probability from a model fitted on the other folds (folds by position, stratified)."""
-    order = sorted(range(len(findings)), key=lambda i: (right[i], i))
-    fold = {index: position % FOLDS for position, index in enumerate(order)}
-    scores = [0.0] * len(findings)
-    for k in range(FOLDS):
-        train = [i for i in range(len(findings)) if fold[i] != k]
-        model = fit([findings[i] for i in train], [right[i] for i in train], "fold")
-        for i in (i for i in range(len(findings)) if fold[i] == k):
-            scores[i] = model.probability(findings[i])
-    return scores
 
 
 def main() -> None:

@@ -13,10 +13,12 @@ import sys
 from dataclasses import dataclass, replace
 
 import pytest
+from click.testing import CliRunner
 from PIL import Image
 
 from helpers import EXAMPLE_VOCAB, ROOT, is_stage2_image
-from prelabel.pipeline.calibration import MIN_MEASURED, Calibration, CalibrationError, fit, prior
+from prelabel.cli import main
+from prelabel.pipeline.calibration import MIN_MEASURED, MIN_REVIEWED, Calibration, CalibrationError, fit, prior
 from prelabel.pipeline.factory import build_pipeline
 from prelabel.pipeline.identity import model_version
 from prelabel.pipeline.result import Finding, ImageInput
@@ -190,6 +192,41 @@ def _rows(results, tasks: list[Task]) -> list[Row]:
             if result.label is not None]
 
 
+def first_version(settings: Settings):
+    return model_version(settings, load_vocabulary(settings.vocab), {})
+
+
+def _exported(result, truth: str, version: str) -> dict:
+    """A Label Studio export's task: the pre-label, its evidence in the task's meta, the reviewer's label."""
+    choice = [{"from_name": "label", "to_name": "image", "type": "choices", "value": {"choices": [truth]}}]
+    shown = [] if result.label is None else [{**choice[0], "value": {"choices": [result.label]}}]
+    return {"id": result.ref + 1, "project": 3, "data": {"image": result.source},
+            "predictions": [{"id": result.ref + 1, "model_version": version, "score": result.score,
+                             "result": shown, "created_at": "2026-01-01T00:00:00Z"}],
+            "annotations": [{"id": result.ref + 1, "result": choice, "was_cancelled": False, "lead_time": 3.0,
+                             "created_at": "2026-01-02T00:00:00Z", "updated_at": "2026-01-02T00:00:00Z"}],
+            "meta": {"prelabel": {**result.to_dict(), "model_version": version}}}
+
+
+def _calibrate(tmp_path, *args: str):
+    env = {"PRELABEL_DATA_DIR": str(tmp_path / "cli"), "PRELABEL_VOCAB": str(EXAMPLE_VOCAB)}
+    return CliRunner().invoke(main, ["calibrate", *args], env=env)
+
+
+def test_calibrate_needs_enough_reviews_and_says_how_many_more(tmp_path, stub_llm):
+    stub_llm.handler = lambda body: json.dumps({"classification": "rice weevil", "candidates": [],
+                                                "description": ""})
+    settings = Settings.from_env({}, vocab=str(EXAMPLE_VOCAB), data_dir=str(tmp_path / "var"),
+                                 llm_base_url=stub_llm.url, clip_model="", llm_retries=0)
+    [result] = _run(build_pipeline(settings, load_vocabulary(EXAMPLE_VOCAB)), [0])
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps([_exported(result, "Sitophilus oryzae", str(first_version(settings)))]))
+    done = _calibrate(tmp_path, "--export", str(export), "--out", str(tmp_path / "model.json"))
+    assert done.exit_code == 2 and not (tmp_path / "model.json").exists()
+    assert f"1 reviewed task(s) pre-labelled with a label by {first_version(settings)}" in done.output
+    assert f"needs {MIN_REVIEWED}: review {MIN_REVIEWED - 1} more" in done.output
+
+
 def test_a_project_s_refitted_scores_are_calibrated_on_its_held_out_tasks(tmp_path, stub_llm):
     vocabulary = load_vocabulary(EXAMPLE_VOCAB)
     normalizer = Normalizer(vocabulary)
@@ -202,12 +239,18 @@ def test_a_project_s_refitted_scores_are_calibrated_on_its_held_out_tasks(tmp_pa
     learning = list(range(0, TASKS, 2))
     held_out = list(range(1, TASKS, 2))
     first = _run(build_pipeline(settings, vocabulary), learning)
-    reviewed = [result for result in first if result.label is not None and result.finding is not None]
-    assert len(reviewed) >= 0.9 * len(learning), [r.reason for r in first if r.label is None][:5]
-    model = fit([r.finding for r in reviewed], [r.label == tasks[r.ref].truth for r in reviewed], "simulation")
+    assert sum(result.label is not None for result in first) >= 0.9 * len(learning)
+    # Reviewers annotate the first half; `prelabel calibrate` fits the project's model on their verdicts.
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps([_exported(result, tasks[result.ref].truth, str(first_version(settings)))
+                                  for result in first]), encoding="utf-8")
+    fitted = tmp_path / "calibration-3.json"
+    done = _calibrate(tmp_path, "--export", str(export), "--out", str(fitted))
+    assert done.exit_code == 0, done.output
+    assert f"{sum(r.label is not None for r in first)} reviewed task(s)" in done.output
 
-    pipeline = build_pipeline(settings, vocabulary)
-    pipeline.calibration = model
+    pipeline = build_pipeline(replace(settings, calibration=str(fitted)), vocabulary)
+    assert pipeline.calibration.fitted_on.startswith("project 3: ")
     checked = _run(pipeline, held_out)
     rows = _rows(checked, tasks)
     bins, ece = reliability(rows)

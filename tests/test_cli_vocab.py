@@ -361,3 +361,45 @@ def test_the_vocabulary_in_force_has_the_accepted_suggestions(tmp_path):
     assert [n.text for n in current.vocabulary.get(BMSB).suggested] == ["marmorated bug"]
     assert current.vocabulary.version != load_vocabulary(vocab).version
     assert Normalizer(current.vocabulary).normalize("marmorated bugs").label == BMSB
+
+
+# ---- one model_version: the service and the workers pick vocabulary-side changes up together ------------------
+
+def test_the_service_and_a_worker_pick_up_descriptions_and_accepted_names_together(tmp_path, stub_llm, redis_conn):
+    """Issue 21: after `vocab describe` the service and the worker disagreed on model_version until restarted."""
+    from helpers import TEST_REDIS_URL, TINY_CLIP_CONFIG
+    from prelabel.jobs.context import WorkerContext
+    from prelabel.parts import Parts
+    from prelabel.service.app import create_app
+    from prelabel.settings import Settings
+
+    stub_llm.handler = lambda body: "Rounded holes left by gas in the weld bead, seen on its surface."
+    vocab = defects_vocab(tmp_path)
+    env = {"PRELABEL_CLIP_MODEL": str(TINY_CLIP_CONFIG), "PRELABEL_CLIP_PRETRAINED": "", "PRELABEL_DEVICE": "cpu"}
+    settings = Settings.from_env({**env, "PRELABEL_LLM_BASE_URL": stub_llm.url}, vocab=str(vocab),
+                                 redis_url=TEST_REDIS_URL, data_dir=str(tmp_path / "var"))
+    service = create_app(settings).test_client()  # a service and a worker, each with its own parts, as processes
+    worker = WorkerContext(Parts(settings))
+
+    def versions() -> tuple[str, str]:
+        return service.get("/versions").get_json()["versions"][0], str(worker.pipeline().model_version)
+
+    first, same = versions()
+    assert first == same
+    described = run(tmp_path, stub_llm, "describe", vocab=vocab, env=env)
+    assert described.exit_code == 0, described.stderr
+    assert "pick them up at their next request or job, no restart; model_version changes only while CLIP is on" \
+           in described.stderr
+    second, same = versions()
+    assert second == same and second != first  # CLIP is on: the descriptions changed what it predicts
+    stub_llm.handler = suggest_handler
+    assert run(tmp_path, stub_llm, "suggest", "--labels", "weld porosity", "--force", vocab=vocab).exit_code == 0
+    accepted = run(tmp_path, None, "accept", "weld pore", "weld porosity", vocab=vocab)
+    assert accepted.exit_code == 0 and "no restart" in accepted.stderr
+    third, same = versions()
+    assert third == same and third.split("-")[1] != second.split("-")[1]  # a new vocabulary part
+    assert worker.pipeline().normalizer.normalize("weld pore").label == "weld porosity"
+    # An edit that breaks the file changes nothing: both keep the last good vocabulary.
+    vocab.write_text(DEFECTS + "  - label: [broken\n", encoding="utf-8")
+    assert versions() == (third, third)
+    worker.close()

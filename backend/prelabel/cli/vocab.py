@@ -92,6 +92,9 @@ def describe(vocab_path: str | None, force: bool) -> None:
     if report.empty:
         echo_err(f"every description was flagged for {len(report.empty)} label(s), left out to be asked again: "
                  f"{', '.join(report.empty)}")
+    echo_err(f"CLIP reads the descriptions: the service and workers using {settings.vocab} pick them up at their "
+             f"next request or job, no restart; model_version changes only while CLIP is on"
+             + ("" if settings.clip_enabled else " (it is off here: PRELABEL_CLIP_MODEL is empty)"))
 
 
 @vocab.command(epilog="""\b
@@ -316,7 +319,8 @@ def decide(string: str, label: str, vocab_path: str | None, by: str | None, acce
                 return
             click.echo(learning.log_change(decided.status, decided.name, label,
                                            f"command: {'accept' if accept else 'reject'} suggested name by {who}"))
-            click.echo(f"recorded in {path}; it takes effect when the services start again", err=True)
+            click.echo(f"recorded in {path}; the service and workers using {settings.vocab} use it from their "
+                       f"next request or job (a new model_version), no restart", err=True)
         except ValueError as exc:  # SuggestedError too: a flagged name cannot be accepted
             raise BadInput(str(exc)) from None
 

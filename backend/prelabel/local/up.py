@@ -44,6 +44,7 @@ class Options:
     title: str | None = None  # default: "Prelabel <folder name>"
     label_studio_port: int = 8080  # preferred when free; 0: any free port
     backend_port: int = 9090
+    redis_port: int = 0  # its own Redis: this port if free; 0: any free port
 
 
 @dataclass
@@ -77,7 +78,12 @@ def bring_up(settings: Settings, options: Options, say: Callable[[str], None]) -
 def _bring_up(settings: Settings, options: Options, say: Callable[[str], None]) -> Report:
     images = options.images.resolve()
     check(settings, images, say)
-    state = State.load(options.directory)
+    with State(options.directory.resolve()).exclusive(say):
+        return _bring_up_alone(settings, options, images, say)
+
+
+def _bring_up_alone(settings: Settings, options: Options, images: Path, say: Callable[[str], None]) -> Report:
+    state = State.load(options.directory)  # read under the lock: what an `up` before this one recorded
     opened = state.lock_down()
     if opened:
         say(f"{len(opened)} file(s) and folder(s) under {state.directory} were readable by others: now the "
@@ -93,7 +99,8 @@ def _bring_up(settings: Settings, options: Options, say: Callable[[str], None]) 
     redis_password = state.redis_password
     redis = _running(state, "redis", services.redis_fingerprint(redis_password), say)
     if redis is None:
-        redis = services.launch_redis(state.directory / "redis", _port(state, "redis", 0), redis_password,
+        redis = services.launch_redis(state.directory / "redis", _port(state, "redis", options.redis_port, say),
+                                      redis_password,
                                       process_environment({}), state.logs / "redis.log")
         _record(state, redis, report)
     report.redis_url = f"redis://:{redis_password}@127.0.0.1:{redis.port}/0"
@@ -189,6 +196,11 @@ def check(settings: Settings, images: Path, say: Callable[[str], None]) -> None:
 
 def bring_down(directory: Path, say: Callable[[str], None]) -> int:
     """Stop what the state file names, in reverse order; returns how many were running."""
+    with State(directory.resolve()).exclusive(say):
+        return _bring_down_alone(directory, say)
+
+
+def _bring_down_alone(directory: Path, say: Callable[[str], None]) -> int:
     state = State.load(directory)
     running = 0
     for name in reversed(ORDER):
