@@ -46,9 +46,10 @@ def deployment(stub, tmp_path_factory):
            "PRELABEL_CLIP_MODEL": str(TINY_CLIP_CONFIG), "PRELABEL_CLIP_PRETRAINED": "", "PRELABEL_DEVICE": "cpu",
            "PRELABEL_DATA_DIR": str(base / "var"), "PRELABEL_LABEL_STUDIO_VENV": str(ROOT / ".venvs-ls"),
            "HF_HUB_OFFLINE": "1"}
+    redis_port = processes.free_port(0)
     command = [str(BIN / "prelabel"), "up", "--images", str(photos), "--dir", str(base / "up"),
-               "--label-studio-port", "0", "--backend-port", "0"]
-    yield {"env": env, "up": command, "dir": base / "up", "photos": photos}
+               "--label-studio-port", "0", "--backend-port", "0", "--redis-port", str(redis_port)]
+    yield {"env": env, "up": command, "dir": base / "up", "photos": photos, "redis_port": redis_port}
     subprocess.run([str(BIN / "prelabel"), "down", "--dir", str(base / "up")], env=env, timeout=120,
                    capture_output=True)
 
@@ -80,8 +81,16 @@ def project_state(directory: Path, project_id: int | None = None) -> dict:
 
 
 def test_up_pre_labels_every_photo(deployment):
-    first = run(deployment["up"], deployment["env"])
-    assert first.returncode == 0, first.stderr
+    # Two at once on a fresh directory, as a double click or two terminals do: one waits for the other, and
+    # finds everything up (two Label Studio first starts on one database would race each other's migrations).
+    both = [subprocess.Popen(deployment["up"], env=deployment["env"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True) for _ in range(2)]
+    ended = [subprocess.CompletedProcess(p.args, p.returncode, *p.communicate(timeout=900)) for p in both]
+    assert [p.returncode for p in both] == [0, 0], [e.stderr[-2000:] for e in ended]
+    waited = [e for e in ended if "is at work on" in e.stderr and "waiting for it to finish" in e.stderr]
+    [first] = [e for e in ended if e not in waited]
+    [second] = waited
+    assert "Everything was already up: nothing changed." in second.stderr
     directory = deployment["dir"]
     state = project_state(directory)
     (project_id, title, model_version), tasks = state["project"], state["tasks"]
@@ -104,7 +113,7 @@ def test_up_pre_labels_every_photo(deployment):
     assert set(recorded(directory)) == {"redis", "label-studio", "backend", "worker"}
     # Its own Redis on a port of its own, never the one on 6379, that answers nothing without its password.
     redis_port = recorded(directory)["redis"].port
-    assert redis_port != 6379
+    assert redis_port == deployment["redis_port"] != 6379  # the port asked for (--redis-port)
     with pytest.raises(AuthenticationError):
         Redis(port=redis_port).keys("*")
     assert Redis(port=redis_port, password=(directory / "redis-password").read_text().strip()).ping()

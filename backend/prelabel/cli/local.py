@@ -84,10 +84,12 @@ Examples:
               help="Label Studio's port, if free (0: any free port).")
 @click.option("--backend-port", default=9090, show_default=True, type=int,
               help="The backend's port, if free (0: any free port).")
+@click.option("--redis-port", default=0, show_default=True, type=int,
+              help="The port of `up`'s own Redis, if free (0: any free port).")
 @VOCAB_OPTION
 @CHECK_OPTION
 def up(images_dir: Path, up_dir: Path | None, title: str | None, label_studio_port: int, backend_port: int,
-       vocab_path: str | None, no_check: bool) -> None:
+       redis_port: int, vocab_path: str | None, no_check: bool) -> None:
     """Pre-label a folder of photos in a local Label Studio: one command, no Docker.
 
     Starts what is not running (Redis, Label Studio 1.23.2 in its own venv, `prelabel serve`, one `prelabel
@@ -110,7 +112,7 @@ def up(images_dir: Path, up_dir: Path | None, title: str | None, label_studio_po
     if not no_check:
         stop_unless_the_endpoint_works(settings, vocabulary)
     directory = up_dir or Path(settings.data_dir) / "up"
-    options = Options(images_dir, directory, title, label_studio_port, backend_port)
+    options = Options(images_dir, directory, title, label_studio_port, backend_port, redis_port)
     try:
         report = bring_up(settings, options, say=echo_err)
     except UpError as exc:

@@ -49,6 +49,7 @@ class Options:
     title: str | None = None  # default: "Prelabel <folder name>"
     label_studio_port: int = 8080  # preferred when free; 0: any free port
     backend_port: int = 9090
+    redis_port: int = 0  # its own Redis: this port if free; 0: any free port
 
 
 @dataclass
@@ -82,7 +83,12 @@ def bring_up(settings: Settings, options: Options, say: Callable[[str], None]) -
 def _bring_up(settings: Settings, options: Options, say: Callable[[str], None]) -> Report:
     images = options.images.resolve()
     check(settings, images, say)
-    state = State.load(options.directory)
+    with State(options.directory.resolve()).exclusive(say):
+        return _bring_up_alone(settings, options, images, say)
+
+
+def _bring_up_alone(settings: Settings, options: Options, images: Path, say: Callable[[str], None]) -> Report:
+    state = State.load(options.directory)  # read under the lock: what an `up` before this one recorded
     opened = state.lock_down()
     if opened:
         say(f"{len(opened)} file(s) and folder(s) under {state.directory} were readable by others: now the "
@@ -98,7 +104,8 @@ def _bring_up(settings: Settings, options: Options, say: Callable[[str], None]) 
     redis_password = state.redis_password
     redis = _running(state, "redis", services.redis_fingerprint(redis_password), say)
     if redis is None:
-        redis = services.launch_redis(state.directory / "redis", _port(state, "redis", 0), redis_password,
+        redis = services.launch_redis(state.directory / "redis", _port(state, "redis", options.redis_port, say),
+                                      redis_password,
                                       process_environment({}), state.logs / "redis.log")
         _record(state, redis, report)
     vocab = str(Path(settings.vocab).resolve())
@@ -217,6 +224,11 @@ def _kind(name: str) -> str:
 
 def bring_down(directory: Path, say: Callable[[str], None]) -> int:
     """Stop what the state file names, in reverse order; returns how many were running."""
+    with State(directory.resolve()).exclusive(say):
+        return _bring_down_alone(directory, say)
+
+
+def _bring_down_alone(directory: Path, say: Callable[[str], None]) -> int:
     state = State.load(directory)
     running = 0
     for name in sorted(state.processes, key=lambda name: -ORDER.index(_kind(name))):

@@ -107,7 +107,7 @@ def report(project_id, export_path, model_version, compare, out_dir, policy, tar
     built, paths = _guarded(work)
     top1 = built.metrics["accuracy"]["top1"]
     _echo(f"{built.metrics['model_version']}: top-1 accuracy {top1['value']:.1%} "
-          f"({top1['low']:.1%} to {top1['high']:.1%}, 95%) on {top1['n']} reviewed task(s)"
+          f"({top1['low']:.1%} to {top1['high']:.1%}, 95%) on {top1['n']} reviewed task(s) it answered"
           + (", weighted to the whole project" if built.metrics["weighted"] else ""))
     _echo("wrote " + ", ".join(str(path) for path in paths.values()))
 
@@ -272,11 +272,12 @@ def accept(project_id, above, model_version, dry_run, undo, from_name) -> None:
 
         settings = sources.read_settings()
         studio = sources.open_studio(Parts(settings))
+        preferred = sources.project_model_version(studio, project_id)  # a project it does not have: exit 2
         tasks = sources.export_project(studio, project_id, False, _bytes_bar)
         if undo:
             found = accepting.made(tasks)
             return "undo", found, (0 if dry_run else accepting.delete(studio, found, _tasks_bar)), None
-        version = model_version or sources.project_model_version(studio, project_id)
+        version = model_version or preferred
         if not version:
             raise ReportInputError(f"project {project_id} has no model_version: give --model-version")
         chosen = accepting.choose(tasks, version, above, sources.none_choice(settings), from_name)
