@@ -18,7 +18,16 @@ from label_studio_sdk import LabelStudio
 from redis import Redis
 from redis.exceptions import AuthenticationError
 
-from helpers import DEFECTS_VOCAB, EXAMPLE_VOCAB, ROOT, TINY_CLIP_CONFIG, invoke, open_to_others, predicted_label, solid_image
+from helpers import (
+    DEFECTS_VOCAB,
+    EXAMPLE_VOCAB,
+    ROOT,
+    TINY_CLIP_CONFIG,
+    invoke,
+    open_to_others,
+    predicted_label,
+    solid_image,
+)
 from prelabel.local import processes
 from prelabel.local.processes import Started
 from stub_llm import StubLLM
