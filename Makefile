@@ -64,3 +64,4 @@ services:
 bench: install
 	$(BIN)/python bench/normalize_bench.py
 	$(BIN)/python bench/normalize_corpus.py
+	$(BIN)/python bench/calibration_prior.py --check

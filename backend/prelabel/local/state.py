@@ -41,6 +41,10 @@ class State:
     processes: dict[str, Started] = field(default_factory=dict)
     files_root: str = ""  # Label Studio's LOCAL_FILES_DOCUMENT_ROOT, fixed at its first start
     projects: dict[str, int] = field(default_factory=dict)  # images directory -> project id
+    # Each vocabulary gets its own backend, worker, Redis database and data folder, in the order `up` first
+    # served it (the first keeps the plain names): one project never moves to another vocabulary's backend.
+    vocabularies: list[str] = field(default_factory=list)
+    project_vocabularies: dict[str, str] = field(default_factory=dict)  # project id -> its vocabulary
 
     @property
     def path(self) -> Path:
@@ -59,12 +63,15 @@ class State:
             state.processes = {name: Started.from_dict(p) for name, p in data.get("processes", {}).items()}
             state.files_root = data.get("files_root", "")
             state.projects = data.get("projects", {})
+            state.vocabularies = data.get("vocabularies", [])
+            state.project_vocabularies = data.get("project_vocabularies", {})
         return state
 
     def save(self) -> None:
         self.make()
         data = {"processes": {name: p.to_dict() for name, p in self.processes.items()},
-                "files_root": self.files_root, "projects": self.projects}
+                "files_root": self.files_root, "projects": self.projects, "vocabularies": self.vocabularies,
+                "project_vocabularies": self.project_vocabularies}
         temporary = self.path.with_suffix(".tmp")
         with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
                        encoding="utf-8") as out:

@@ -228,7 +228,6 @@ class Normalizer:
                 self._index.words.update(part.text for part in parts)
         self._settle_tails()
         self._index_deletes()
-        self._describing = _describing_words(vocabulary)
         self.text_encoder = text_encoder
         self._embedding_threshold = (
             embedding_threshold if embedding_threshold is not None
@@ -391,6 +390,11 @@ class Normalizer:
         if self.text_encoder is not None:
             return self._embedding(text, light)
         return self._described(text, parts)
+
+    @functools.cached_property
+    def _describing(self) -> dict[str, dict[str, float]]:
+        """Built on the first answer that needs it: start-up does not pay for reading every description."""
+        return _describing_words(self.vocabulary)
 
     def _described(self, text: str, parts: Sequence[Token]) -> Normalized:
         """No name at all: the labels whose names and description share the answer's rarer words ("a crack
@@ -1097,7 +1101,9 @@ def _describing_words(vocabulary: Vocabulary) -> dict[str, dict[str, float]]:
     found: dict[str, set[str]] = defaultdict(set)
     for entry in vocabulary:
         texts = [name.text for name in entry.names()] + [entry.parent or "", entry.description or ""]
-        for part in textnorm.tokens(" ".join(texts)):
+        # English word by word: textnorm.tokens caches each, and descriptions repeat their words
+        pieces = [piece for text in texts for piece in (text.split() if text.isascii() else [text])]
+        for part in itertools.chain.from_iterable(textnorm.tokens(piece) for piece in pieces):
             if _content_word(part):
                 found[part.text].add(entry.label)
     count = max(1, len(vocabulary.labels))

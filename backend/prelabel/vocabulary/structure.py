@@ -20,6 +20,8 @@ of CPU per Japanese answer and 4.6 s to load, where the normaliser's budget is h
   undecided: alternatives, not denials.
 - Alternatives and several: two names joined by "or", "either", "possibly", "/", か, または, もしくは, あるいは are
   alternatives; joined by anything else (and, commas, と, や, another clause) they are several things named.
+- Contrast: the last "but", "however", conjunctive が/けど or しかし, and whether the clause after it hedges.
+- Japanese modifiers: a name that is the object of a verbal noun after の or of a relative clause's verb.
 """
 
 from __future__ import annotations
