@@ -56,6 +56,66 @@ def request_text(body: dict) -> str:
     return "\n".join(p.get("text", "") for p in _content_parts(body) if p.get("type") == "text")
 
 
+# ---- answers as real providers send them -----------------------------------------------------------------------------
+# Each is a whole HTTP answer in the shape the provider documents (the placeholder ANSWER_JSON stands for the
+# stage-1 JSON a test passes in). Shapes from: OpenAI's chat-completions reference (refusal, finish_reason
+# "length", content parts, 401 and 429 error bodies), Azure OpenAI (finish_reason "content_filter"), vLLM's
+# OpenAI-compatible server (400 for response_format or images a text-only model cannot take, <think> without a
+# reasoning parser), Ollama and LM Studio (JSON in fences or with prose when no schema is enforced).
+# docs/endpoints.md says which provider each stands for.
+
+ANSWER_JSON = "<ANSWER_JSON>"
+
+
+def _completion(content: object, finish_reason: str = "stop", **message: object) -> dict:
+    return {"id": "chatcmpl-fixture", "object": "chat.completion", "created": 1765000000, "model": MODEL_ID,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content, **message},
+                         "finish_reason": finish_reason, "logprobs": None}],
+            "usage": {"prompt_tokens": 120, "completion_tokens": 40, "total_tokens": 160}}
+
+
+def _error(message: str, kind: str, code: str | None, param: str | None = None) -> dict:
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+@dataclass(frozen=True)
+class ProviderAnswer:
+    status: int
+    body: dict
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+PROVIDER_ANSWERS: dict[str, ProviderAnswer] = {
+    "fenced": ProviderAnswer(200, _completion(f"```json\n{ANSWER_JSON}\n```")),
+    "prose": ProviderAnswer(200, _completion(
+        f"Here is my analysis of the image.\n\n{ANSWER_JSON}\n\nLet me know if you need anything else.")),
+    "think": ProviderAnswer(200, _completion(
+        "<think>\nThe user wants JSON like {\"description\": ...}. I see a bug on a leaf; it is shield-shaped."
+        f"\n</think>\n\n{ANSWER_JSON}")),
+    "think_opened_by_template": ProviderAnswer(200, _completion(
+        f"Okay, the image shows an insect on a leaf.\n</think>\n\n{ANSWER_JSON}")),
+    "content_parts": ProviderAnswer(200, _completion([{"type": "text", "text": ANSWER_JSON}])),
+    "refusal": ProviderAnswer(200, _completion(None, refusal="I'm sorry, I can't assist with that request.")),
+    "content_filter": ProviderAnswer(200, _completion(None, finish_reason="content_filter")),
+    "cut_off": ProviderAnswer(200, _completion(
+        '{"description": "A brown shield-shaped bug rests on a green leaf with', finish_reason="length")),
+    "japanese": ProviderAnswer(200, _completion(
+        '{"説明": "葉の上に茶色いカメムシがいる", "分類": "クサギカメムシ", "候補": ["クサギカメムシ", "カメムシ"]}')),
+    "response_format_refused": ProviderAnswer(400, _error(
+        "response_format json_schema is not supported by this server", "BadRequestError", None, "response_format")),
+    "image_refused": ProviderAnswer(400, _error(
+        "stub-text is not a multimodal model", "BadRequestError", None)),
+    "image_not_seen": ProviderAnswer(200, _completion(
+        "I'm sorry, but I can't see any image. No image was provided in your message. Could you describe it?")),
+    "rate_limited": ProviderAnswer(429, _error(
+        "Rate limit reached for requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 2s.",
+        "requests", "rate_limit_exceeded"), {"Retry-After": "2"}),
+    "unauthorized": ProviderAnswer(401, _error(
+        "Incorrect API key provided: sk-wrong. You can find your API key at https://platform.openai.com/account.",
+        "invalid_request_error", "invalid_api_key")),
+}
+
+
 @dataclass
 class _Scripted:
     content: str | None = None
@@ -63,6 +123,7 @@ class _Scripted:
     headers: dict[str, str] = field(default_factory=dict)
     raw_body: str | bytes | None = None
     delay: float = 0.0
+    body: dict | None = None  # a provider's answer (PROVIDER_ANSWERS): its usage counted for this request
 
 
 class _KeepAliveHandler(WSGIRequestHandler):
@@ -77,9 +138,11 @@ class StubLLM:
     Threaded: it serves many requests at once, so client-side concurrency is really exercised.
     """
 
-    def __init__(self, handler: Handler | None = None, latency: float = 0.0) -> None:
+    def __init__(self, handler: Handler | None = None, latency: float = 0.0, sees_images: bool = True) -> None:
         self.handler = handler
         self.latency = latency
+        # False: a text-only model behind a server that drops image parts (the prompt's tokens count no image).
+        self.sees_images = sees_images
         self.requests: list[dict] = []
         self._queue: deque[_Scripted] = deque()
         self._lock = threading.Lock()
@@ -133,6 +196,14 @@ class StubLLM:
         with self._lock:
             self._queue.append(_Scripted(content, status, dict(headers or {}), raw_body, delay))
 
+    def play(self, name: str, answer: str = "{}") -> None:
+        """Script one of PROVIDER_ANSWERS, with `answer` (stage-1 JSON) where it holds ANSWER_JSON."""
+        fixture = PROVIDER_ANSWERS[name]
+        text = json.dumps(fixture.body, ensure_ascii=False).replace(
+            json.dumps(ANSWER_JSON)[1:-1], json.dumps(answer, ensure_ascii=False)[1:-1])
+        with self._lock:
+            self._queue.append(_Scripted(status=fixture.status, headers=dict(fixture.headers), body=json.loads(text)))
+
     @property
     def calls(self) -> int:
         with self._lock:
@@ -164,7 +235,19 @@ class StubLLM:
 
         return app
 
+    def _prompt_tokens(self, body: dict) -> int:
+        return len(request_text(body).split()) + TOKENS_PER_IMAGE * len(request_images(body)) * self.sees_images
+
     def _answer(self, body: dict, scripted: _Scripted | None) -> Response:
+        if scripted is not None and scripted.body is not None:
+            answer = scripted.body
+            if "usage" in answer:  # what this request costs, as the provider would count it
+                completion = answer["usage"]["completion_tokens"]
+                prompt = self._prompt_tokens(body)
+                answer = {**answer, "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                                              "total_tokens": prompt + completion}}
+            return Response(json.dumps(answer, ensure_ascii=False), status=scripted.status, headers=scripted.headers,
+                            content_type="application/json")
         if scripted is not None and scripted.raw_body is not None:
             # A broken server that claims JSON: the client must fail parsing rather than quietly return the text.
             headers = {"Content-Type": "application/json", **scripted.headers}
@@ -188,9 +271,7 @@ class StubLLM:
             answer = {"content": answer}
 
         content = str(answer.get("content", ""))
-        prompt_tokens = answer.get(
-            "prompt_tokens", len(request_text(body).split()) + TOKENS_PER_IMAGE * len(request_images(body))
-        )
+        prompt_tokens = answer.get("prompt_tokens", self._prompt_tokens(body))
         completion_tokens = answer.get("completion_tokens", len(content.split()))
         completion = {
             "id": f"chatcmpl-{uuid.uuid4().hex}",

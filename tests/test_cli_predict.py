@@ -7,7 +7,11 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from helpers import EXAMPLE_VOCAB, TINY_CLIP_CONFIG, answer_by_colour, invoke, solid_image
+from prelabel.pipeline.calibration import prior
+from prelabel.pipeline.result import Finding
 
 PRELABEL = str(Path(sys.executable).parent / "prelabel")
 
@@ -77,7 +81,10 @@ def test_predict_without_mllm_or_clip_switches(tmp_path, stub_llm):
                     "--no-clip")
     assert mllm_only.exit_code == 0
     task = json.loads(out.read_text())[0]
-    assert task["predictions"][0]["score"] == 0.97 and task["data"]["image"] == str(image)  # the alias score
+    # The score is the prior's probability for an alias match, as the task's meta says it was found.
+    found = Finding.from_dict(task["meta"]["prelabel"]["finding"])
+    assert found is not None and found.way == "alias" and task["data"]["image"] == str(image)
+    assert task["predictions"][0]["score"] == pytest.approx(prior().probability(found), abs=1e-3)
 
 
 def test_predict_fits_the_project_s_own_config(tmp_path, stub_llm):
@@ -129,16 +136,37 @@ def test_predict_bad_arguments_exit_2(tmp_path, stub_llm):
     assert not Path(out).exists()
 
 
-def test_unreachable_mllm_fails_images_not_the_run(tmp_path):
+def test_unreachable_mllm_fails_every_image_and_the_run_says_where(tmp_path):
     image = solid_image(tmp_path / "x.jpg", (220, 20, 20))
     out = tmp_path / "t.json"
     completed = run(tmp_path, None, "predict", "--vocab", str(EXAMPLE_VOCAB), str(image), "--out", str(out),
                     PRELABEL_LLM_BASE_URL="http://127.0.0.1:9/v1", PRELABEL_LLM_TIMEOUT="2")
-    assert completed.exit_code == 0, completed.stderr
+    assert completed.exit_code == 1, completed.stderr
     assert "stage errors: {'stage1:connection': 1}" in completed.stderr
     failed = json.loads(out.read_text())[0]["meta"]["prelabel"]
     assert failed["state"] == "failed" and failed["ranking"]  # listed as failed; CLIP's ranking kept as evidence
     assert "failed: " in completed.stderr and "x.jpg" in completed.stderr
+    last = completed.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: every image failed (stage1:connection 1)")
+    assert "http://127.0.0.1:9/v1" in last and "PRELABEL_LLM_BASE_URL" in last
+
+
+def test_cached_answers_are_counted_and_a_new_endpoint_asks_again(tmp_path, stub_llm):
+    stub_llm.handler = answer_by_colour({"red": "BMSB"})
+    image = solid_image(tmp_path / "x.jpg", (220, 20, 20))
+    args = ("predict", "--vocab", str(EXAMPLE_VOCAB), str(image), "--out", str(tmp_path / "t.json"), "--no-clip")
+    first = run(tmp_path, stub_llm, *args)
+    assert first.exit_code == 0, first.stderr
+    assert "answered from the MLLM cache" not in first.stderr
+    calls = stub_llm.calls
+    again = run(tmp_path, stub_llm, *args)
+    assert again.exit_code == 0 and stub_llm.calls == calls
+    assert "1 of 1 image(s) answered from the MLLM cache" in again.stderr
+    # The same model name at another address is another model: its answer is not the cache's, and a dead one
+    # fails the run instead of reporting the old answer.
+    dead = run(tmp_path, stub_llm, *args, PRELABEL_LLM_BASE_URL="http://127.0.0.1:9/v1", PRELABEL_LLM_TIMEOUT="2")
+    assert dead.exit_code == 1 and "every image failed" in dead.stderr, dead.stderr
+    assert "answered from the MLLM cache" not in dead.stderr
 
 
 def test_settings_lists_every_variable():

@@ -235,6 +235,78 @@ def test_odd_usage_counts_no_tokens_and_keeps_the_answer(stub: StubLLM, make_cli
     assert (mllm.stats.prompt_tokens, mllm.stats.completion_tokens) == (0, 0)
 
 
+# ---- answers as real providers send them (tests/stub_llm.py PROVIDER_ANSWERS) ------------------------------------
+
+BUG = Stage1Answer("葉の上に茶色いカメムシがいる", "クサギカメムシ", ("クサギカメムシ", "カメムシ"))
+
+
+@pytest.mark.parametrize(("fixture", "expected"), [
+    ("fenced", EXPECTED),
+    ("prose", EXPECTED),
+    ("think", EXPECTED),
+    ("think_opened_by_template", EXPECTED),
+    ("content_parts", EXPECTED),
+    ("japanese", BUG),
+    ("refusal", "refused"),
+    ("content_filter", "refused"),
+    ("cut_off", "truncated"),
+    ("image_not_seen", "no_image"),
+    ("unauthorized", "rejected"),
+])
+def test_provider_answers_parse_or_fail_with_their_cause(stub: StubLLM, make_client: MakeClient, sleeps: Sleeps,
+                                                         image: PreparedImage, tmp_path: Path, fixture: str,
+                                                         expected: Stage1Answer | str) -> None:
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    mllm = make_client(cache=cache)
+    stub.play(fixture, json.dumps(ANSWER))
+    if isinstance(expected, Stage1Answer):
+        assert _ask(mllm, image) == (expected, False)
+        assert len(cache) == 1
+        return
+    error = _fails(expected, lambda: _ask(mllm, image))
+    assert mllm.stats.failures == {expected: 1} and sleeps == []
+    assert len(cache) == 0  # a failure is asked again next time, never remembered
+    if fixture == "unauthorized":
+        assert "401" in str(error) and "sk-wrong" in str(error)  # the server's words (a wrong key, not ours)
+    if fixture == "cut_off":
+        assert "token limit" in str(error)
+
+
+def test_a_rate_limit_waits_what_retry_after_says(stub: StubLLM, make_client: MakeClient, sleeps: Sleeps,
+                                                  image: PreparedImage) -> None:
+    stub.play("rate_limited")
+    mllm = make_client()
+    assert _ask(mllm, image) == (EXPECTED, False)
+    assert sleeps == [2.0] and (mllm.stats.retries, mllm.stats.failures) == (1, {})
+
+
+def test_a_refused_response_format_is_remembered_per_endpoint(stub: StubLLM, make_client: MakeClient,
+                                                               image: PreparedImage, tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    stub.play("response_format_refused")
+    assert _ask(make_client(cache=cache), image) == (EXPECTED, False)
+    # A new client (another process, a restart) on the same endpoint asks prompt-only from the start ...
+    again = make_client(cache=cache)
+    assert _ask(again, _image(color=(9, 9, 9)))[0] == EXPECTED and again.json_schema is False
+    assert ["response_format" in body for body in stub.requests] == [True, False, False]
+    # ... and one for another model asks with the schema.
+    other = make_client(model="stub-other", cache=cache)
+    _ask(other, image)
+    assert "response_format" in stub.requests[-1] and other.json_schema is True
+
+
+def test_a_400_about_the_image_leaves_structured_output_on(stub: StubLLM, make_client: MakeClient,
+                                                           image: PreparedImage) -> None:
+    """A text-only model refuses the image with 400 whatever the format: the fallback's 400 proves the format
+    was not the reason, so structured output stays on."""
+    stub.play("image_refused")
+    stub.play("image_refused")
+    mllm = make_client()
+    error = _fails("rejected", lambda: _ask(mllm, image))
+    assert "not a multimodal model" in str(error)
+    assert mllm.json_schema is True
+
+
 # ---- a server without JSON-schema output ---------------------------------------------------------------------------
 
 def test_refused_response_format_falls_back_and_stays_off(stub: StubLLM, make_client: MakeClient,
@@ -380,6 +452,7 @@ def test_retries_exhausted(stub: StubLLM, make_client: MakeClient, sleeps: Sleep
     mllm = make_client(retries=2, cache=cache)
     error = _fails(cause, lambda: _ask(mllm, image))
     assert str(status) in str(error)
+    assert error.usage == Usage(calls=3)  # a failed question costs its calls too (the PoC report counts them)
     assert (stub.calls, mllm.stats.calls, mllm.stats.retries, len(sleeps)) == (3, 3, 2, 2)
     assert mllm.stats.failures == {cause: 1}
     assert len(cache) == 0
@@ -401,7 +474,8 @@ def test_stopped_server_is_a_connection_failure(make_client: MakeClient, sleeps:
     url = gone.url
     gone.stop()
     mllm = make_client(url=url, retries=2, timeout=2)
-    _fails("connection", lambda: _ask(mllm, image))
+    error = _fails("connection", lambda: _ask(mllm, image))
+    assert url in str(error)  # the message says which endpoint did not answer
     assert (mllm.stats.calls, mllm.stats.retries, len(sleeps)) == (3, 2, 2)
     assert mllm.stats.failures == {"connection": 1}
 
@@ -458,7 +532,8 @@ def test_malformed_answers_are_not_cached(stub: StubLLM, make_client: MakeClient
     path = tmp_path / "cache.sqlite"
     stub.enqueue(content="Sorry, I cannot produce JSON today.")
     stub.enqueue(content="{}")
-    _fails("malformed", lambda: _ask(make_client(cache=ResponseCache(path)), image))
+    malformed = _fails("malformed", lambda: _ask(make_client(cache=ResponseCache(path)), image))
+    assert malformed.usage.calls == 1 and malformed.usage.prompt_tokens > 0  # the answer was paid for
     _fails("refused", lambda: _ask(make_client(cache=ResponseCache(path)), image))
     assert len(ResponseCache(path)) == 0
 
@@ -466,6 +541,10 @@ def test_malformed_answers_are_not_cached(stub: StubLLM, make_client: MakeClient
     assert _ask(mllm, image) == (EXPECTED, False)
     assert _ask(make_client(cache=ResponseCache(path)), image) == (EXPECTED, True)
     assert stub.calls == 3
+    _, hit = make_client(cache=ResponseCache(path)).stage1(image.content_hash, image.data_url, LABELS)
+    # a hit costs nothing now; what the answer took when asked is what a run without the cache pays again
+    assert (hit.calls, hit.prompt_tokens, hit.saved_prompt_tokens > 0, hit.saved_completion_tokens > 0) == (
+        0, 0, True, True)
 
 
 def test_stage2_is_cached_by_answer_and_vocabulary_version(stub: StubLLM, make_client: MakeClient,

@@ -9,7 +9,7 @@ import pytest
 
 from prelabel.pipeline.result import NamedMatch
 from prelabel.report import metrics
-from prelabel.report.records import Row
+from prelabel.report.records import Attempt, Row
 
 approx = pytest.approx
 
@@ -98,17 +98,17 @@ def test_per_class_precision_recall_f1():
     assert a.f1 == approx(4 / 7)  # 2 * 0.5 * 0.6667 / 1.1667
     b = scores["B"]  # predicted B: rows 3, 4 (1 right); reviewed B: rows 4, 5
     assert (b.precision, b.recall, b.f1, b.support) == (0.5, 0.5, 0.5, 2)
-    c = scores["C"]  # never predicted: precision 0 (nothing to divide), recall 0 / 1
-    assert (c.precision, c.recall, c.f1, c.support, c.predicted) == (0.0, 0.0, 0.0, 1, 0)
+    c = scores["C"]  # never predicted: precision undefined (nothing to divide), recall 0 / 1, F1 undefined
+    assert (c.precision, c.recall, c.f1, c.support, c.predicted) == (None, 0.0, None, 1, 0)
     none = scores[None]  # said none: rows 5, 6 (row 6 right); reviewed none: rows 6, 7
     assert (none.precision, none.recall, none.f1, none.support) == (0.5, 0.5, 0.5, 2)
 
 
 def test_macro_and_micro_averages():
     averages = metrics.averages(EIGHT, metrics.per_class(EIGHT))
-    # macro over A, B, C (labels reviewers gave; none has its own section): P (0.5 + 0.5 + 0) / 3,
-    # R (2/3 + 1/2 + 0) / 3 = 7/18, F1 (4/7 + 1/2 + 0) / 3 = 0.357143
-    assert averages["macro"] == {"precision": approx(1 / 3), "recall": approx(7 / 18), "f1": approx(0.357143)}
+    # macro over A, B, C (labels reviewers gave; none has its own section), of what is defined (C's precision
+    # and F1 are not): P (0.5 + 0.5) / 2, R (2/3 + 1/2 + 0) / 3 = 7/18, F1 (4/7 + 1/2) / 2 = 0.535714
+    assert averages["macro"] == {"precision": 0.5, "recall": approx(7 / 18), "f1": approx(0.535714)}
     # micro: right with a label (rows 1, 2, 4) = 3; Prelabel gave a label on 6; reviewers gave one on 6
     assert averages["micro"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5}
 
@@ -195,6 +195,17 @@ def test_unmatched_strings_with_reviewers_labels():
     assert metrics.unmatched_strings(rows) == [{"string": "BMSB-ish", "tasks": 2, "reviewed_as": [["A", 1], ["B", 1]]}]
 
 
+def test_the_could_learn_list_holds_only_what_the_screening_lets_through(normalizer):
+    from prelabel.vocabulary.screening import check_name
+
+    said = ("weevil", "none", "a", "BMSB and thrips", "marble bug")
+    rows = [row("Halyomorpha halys", None, candidates=tuple(NamedMatch(text, "candidate", None, 0.0, "none")
+                                                             for text in said))]
+    kept = metrics.unmatched_strings(rows, could_name=lambda s, label: check_name(s, label, normalizer) is None)
+    assert [entry["string"] for entry in kept] == ["marble bug"]
+    assert len(metrics.unmatched_strings(rows)) == len(said)  # without a vocabulary, nothing to screen with
+
+
 # ---- calibration ----------------------------------------------------------------------------------------------
 
 SCORED = [row("A", "A", score=0.95), row("B", "B", score=0.95), row("A", "B", score=0.85),
@@ -214,6 +225,26 @@ def test_reliability_and_ece():
 def test_reliability_puts_a_score_of_one_in_the_last_bin():
     bins, ece = metrics.reliability([row("A", "A", score=1.0), row("A", "A", score=0.9)])
     assert bins[-1]["tasks"] == 2 and ece == approx(0.05)  # mean score 0.95, accuracy 1: gap 0.05
+
+
+def test_auto_accept_needs_the_lower_bound_to_reach_the_target():
+    # 9 right of 9 at score 0.9: observed 100%, lower bound 9 / (9 + z^2) = 70.1%: no threshold for 95%.
+    # n / (n + z^2) >= 0.95 from n = 73 (72 / 75.84 = 0.9494, 73 / 76.84 = 0.9500): 64 more, all above it
+    nine = [row("A", "A", score=0.9, task_id=i) for i in range(9)]
+    found = metrics.auto_accept(nine, 0.95)
+    assert found["recommended"] is None and found["settle"]["low"] == approx(9 / (9 + 1.959964**2), abs=1e-6)
+    assert found["settle"]["more_tasks"] == 64 and metrics.tasks_for_lower_bound(1.0, 0.95) == 73
+    # 300 reviewed: 200 at 0.95 all right, 100 at 0.5 with 60 right. >= 0.95: 200 / 203.84 = 98.1% >= 95%;
+    # >= 0.5: 260 / 300 = 86.7%, under the target: 0.95 is recommended, covering 2/3 of the tasks
+    many = ([row("A", "A", score=0.95, task_id=i) for i in range(200)]
+            + [row("A", "A" if i < 60 else "B", score=0.5, task_id=200 + i) for i in range(100)])
+    found = metrics.auto_accept(many, 0.95)
+    recommended = found["recommended"]
+    assert (recommended["threshold"], recommended["tasks"], recommended["coverage"]) == (0.95, 200, approx(2 / 3))
+    assert recommended["low"] == approx(200 / (200 + 1.959964**2), abs=1e-6) and recommended["low"] >= 0.95
+    # Accuracy at or under the target above every threshold: no number of tasks settles it
+    assert metrics.auto_accept([row("A", "B", score=0.9)], 0.95)["settle"] is None
+    assert metrics.tasks_for_lower_bound(0.95, 0.95) is None
 
 
 def test_coverage_curve_and_threshold():
@@ -276,18 +307,48 @@ def test_reviewer_time_without_a_baseline_uses_corrections():
     assert all_right["saved_per_1000_seconds"] is None  # nothing corrected: no estimate
 
 
-def test_cost_per_image_and_price():
-    rows = [row("A", "A", usage={"mllm_calls": 2, "cache_hits": 0, "prompt_tokens": 1000, "completion_tokens": 100,
-                                 "seconds": 3.0}),
-            row("A", "A", usage={"mllm_calls": 1, "cache_hits": 1, "prompt_tokens": 500, "completion_tokens": 50,
-                                 "seconds": 1.0}),
-            row("B", "B")]  # no usage kept: not counted
-    found = metrics.cost(rows, prompt_price=0.15, completion_price=0.6)
-    # per image over 2: calls 1.5, hits 0.5, prompt 750, completion 75, 2 s;
-    # 1000 images: 1000 * (750 * 0.15 + 75 * 0.6) / 1e6 = 1000 * 157.5 / 1e6 = 0.1575
-    assert found["tasks"] == 2
-    assert found["per_image"] == {"mllm_calls": 1.5, "cache_hits": 0.5, "prompt_tokens": 750.0,
-                                  "completion_tokens": 75.0, "seconds": 2.0}
-    assert found["price_per_1000_images"] == approx(0.1575)
-    assert metrics.cost(rows)["price_per_1000_images"] is None
-    assert metrics.cost([row("A", "A")])["tasks"] == 0
+def test_cost_counts_every_attempt_and_prices_a_fresh_run():
+    attempts = {
+        # task 1 failed once (a timeout after 3 calls, no tokens) and was answered on the retry
+        1: [Attempt(True, "stage1:timeout", {"mllm_calls": 3, "cache_hits": 0, "prompt_tokens": 0,
+                                             "completion_tokens": 0, "seconds": 30.0}),
+            Attempt(False, None, {"mllm_calls": 2, "cache_hits": 0, "prompt_tokens": 1000, "completion_tokens": 100,
+                                  "seconds": 3.0})],
+        # task 2: stage 1 from the cache (it took 400 + 40 tokens when asked), stage 2 asked
+        2: [Attempt(False, None, {"mllm_calls": 1, "cache_hits": 1, "prompt_tokens": 500, "completion_tokens": 50,
+                                  "saved_prompt_tokens": 400, "saved_completion_tokens": 40, "seconds": 1.0})],
+        3: [Attempt(False, None, {})],  # no usage kept: not counted
+    }
+    found = metrics.cost(attempts, prompt_price=0.15, completion_price=0.6)
+    # per image over 2 tasks: calls (3 + 2 + 1) / 2 = 3, hits 0.5, prompt 750, completion 75, 17 s.
+    # A fresh run: calls 3 + 0.5 = 3.5, prompt 750 + 200 = 950, completion 75 + 20 = 95;
+    # 1000 images: 1000 * (950 * 0.15 + 95 * 0.6) / 1e6 = 1000 * 199.5 / 1e6 = 0.1995
+    assert (found["tasks"], found["attempts"]) == (2, 3)
+    assert {key: found["per_image"][key] for key in metrics.USAGE_KEYS} == {
+        "mllm_calls": 3.0, "cache_hits": 0.5, "prompt_tokens": 750.0, "completion_tokens": 75.0, "seconds": 17.0}
+    assert found["fresh"] == {"mllm_calls": 3.5, "prompt_tokens": 950.0, "completion_tokens": 95.0}
+    assert found["price_per_1000_images"] == approx(0.1995)
+    # The cache saved 200 + 20 tokens an image: 1000 * (200 * 0.15 + 20 * 0.6) / 1e6 = 0.042
+    assert found["cache_savings"]["calls"] == 1 and found["cache_savings"]["price_per_1000_images"] == approx(0.042)
+    assert (found["failed"]["attempts"], found["failed"]["mllm_calls"], found["failed"]["price"]) == (1, 3, 0.0)
+    assert metrics.cost(attempts)["price_per_1000_images"] is None
+    assert metrics.cost({3: [Attempt(False, None, {})]})["tasks"] == 0
+
+
+def test_failures_first_pass_after_retries_and_by_cause():
+    attempts = {
+        1: [Attempt(True, "stage1:timeout"), Attempt(False)],  # healed
+        2: [Attempt(True, "stage1:timeout"), Attempt(True, "stage1:server_error")],  # still failed
+        3: [Attempt(True, "image:unavailable")],
+        4: [Attempt(False)], 5: [Attempt(False)],
+    }
+    rows = [row("A", None, task_id=2, failed=True), row(None, None, task_id=3, failed=True), row("A", "A", task_id=4)]
+    found = metrics.failures(attempts, rows)
+    # first attempt: 3 of 5 failed (60%); after retries: 2 (40%); one healed, two retried
+    assert (found["tasks"], found["first_pass"], found["first_pass_rate"]) == (5, 3, approx(0.6))
+    assert (found["still"], found["still_rate"], found["healed"], found["retried"]) == (2, approx(0.4), 1, 2)
+    assert found["by_cause"] == [{"cause": "stage1:timeout", "first_pass": 2, "still": 0},
+                                 {"cause": "image:unavailable", "first_pass": 1, "still": 1},
+                                 {"cause": "stage1:server_error", "first_pass": 0, "still": 1}]
+    assert (found["reviewed"], found["labelled_by_hand"], found["reviewed_none"]) == (2, 1, 1)
+    assert not rows[1].correct  # a failed task is never "accepted", whatever the reviewer chose

@@ -75,6 +75,7 @@ def state(label_studio, project_id: int) -> dict:
         "webhooks": sorted((h.url, h.send_payload, h.send_for_all_actions)
                            for h in client.webhooks.list(project=str(project_id))),
         "tasks": sorted((t.id, t.data["image"]) for t in client.tasks.list(project=project_id, include="id,data")),
+        "tabs": sorted((v.id, v.data["title"]) for v in client.views.list(project=project_id)),
     }
 
 
@@ -84,6 +85,7 @@ def test_setup_twice_gives_the_same_project(label_studio, env, backend_url, phot
     assert first.exit_code == 0, first.stderr
     project_id = int(first.stdout.strip())
     after_first = state(label_studio, project_id)
+    assert [title for _, title in after_first["tabs"]] == ["Prelabel review"]  # the reviewers' list
 
     second = invoke(*args, env=env)
     assert second.exit_code == 0, second.stderr

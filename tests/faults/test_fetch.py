@@ -266,18 +266,32 @@ def test_hostile_image_values_in_real_tasks_fail_their_task_only(label_studio, t
 
 
 
-def test_local_files_are_read_from_disk_inside_the_root_only(tmp_path):
-    """PRELABEL_LOCAL_FILES_ROOT: Label Studio's local files read where they lie (no download); a value that
-    climbs out of the root is not read from disk (it goes to Label Studio, which refuses it)."""
+def test_local_files_are_read_from_disk_inside_the_projects_storages_only(tmp_path):
+    """PRELABEL_LOCAL_FILES_ROOT: a file inside a local-files storage of the task's project is read where it
+    lies (no download); one that climbs out of the root, lies in the root but in no storage of the project
+    (another folder, a folder whose name only starts like the storage's), or comes without a project is never
+    looked at on disk: it goes to Label Studio, which decides."""
     root = tmp_path / "files"
     (root / "photos").mkdir(parents=True)
     (root / "photos" / "a.jpg").write_bytes(b"the photo")
+    for private in ("private/p.jpg", "photos-private/p.jpg"):
+        (root / private).parent.mkdir()
+        (root / private).write_bytes(b"not for you")
     (tmp_path / "secret.jpg").write_bytes(b"not for you")
+    storages = {7: [str(root / "photos")], 8: [str(root)], 9: [str(tmp_path)]}  # 8, 9: no storage Label Studio allows
     with Listener() as studio:
-        disk = ImageFetcher(studio.origin, lambda: TOKEN, FetchLimits(local_root=str(root), timeout=5))
-        assert disk.fetch("/data/local-files/?d=photos/a.jpg") == b"the photo"
-        assert disk.fetch(f"{studio.origin}/data/local-files/?d=photos%2Fa.jpg") == b"the photo"
+        disk = ImageFetcher(studio.origin, lambda: TOKEN, FetchLimits(local_root=str(root), timeout=5),
+                            storages=lambda project: storages.get(project, []))
+        assert disk.fetch("/data/local-files/?d=photos/a.jpg", 1, 7) == b"the photo"
+        assert disk.fetch(f"{studio.origin}/data/local-files/?d=photos%2Fa.jpg", 1, 7) == b"the photo"
         assert studio.hit_paths() == []  # nothing was downloaded
-        with pytest.raises(FetchError):
-            disk.fetch("/data/local-files/?d=../secret.jpg")
-        assert studio.hit_paths() == ["/data/local-files/?d=../secret.jpg"]  # asked for, not read from disk
+        asked = ["../secret.jpg", "private/p.jpg", "photos-private/p.jpg", "photos/../private/p.jpg"]
+        for relative in asked:
+            with pytest.raises(FetchError):
+                disk.fetch(f"/data/local-files/?d={relative}", 1, 7)
+        for project in (8, 9, None):
+            with pytest.raises(FetchError):
+                disk.fetch("/data/local-files/?d=photos/a.jpg", 1, project)
+        # Asked for, never read from disk (the listener answers 404 to each, as Label Studio would).
+        assert studio.hit_paths() == [f"/data/local-files/?d={relative}" for relative in asked] + [
+            "/data/local-files/?d=photos/a.jpg"] * 3

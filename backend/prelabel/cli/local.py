@@ -6,7 +6,16 @@ from pathlib import Path
 
 import click
 
-from prelabel.cli.common import VOCAB_OPTION, BadInput, echo_err, open_parts, read_settings, read_vocabulary
+from prelabel.cli.common import (
+    CHECK_OPTION,
+    VOCAB_OPTION,
+    BadInput,
+    echo_err,
+    open_parts,
+    read_settings,
+    read_vocabulary,
+    stop_unless_the_endpoint_works,
+)
 
 
 @click.command(epilog="""\b
@@ -47,7 +56,7 @@ def setup(project_id: int | None, title: str | None, images_dir: Path | None, ur
         urls = tuple(line.strip() for line in urls_file.read_text(encoding="utf-8").splitlines() if line.strip())
     wanted = Wanted(label_config=config, title=title, project_id=project_id, images_dir=images_dir,
                     image_urls=urls, data_key=read_label_config(config, vocabulary).control.data_key,
-                    backend_url=backend_url,
+                    backend_url=backend_url, review_tab=settings.list_columns,
                     basic_auth=(settings.basic_auth_user, settings.basic_auth_pass) if settings.basic_auth_user
                     else None)
     with open_parts(settings) as parts:
@@ -75,14 +84,21 @@ Examples:
               help="Label Studio's port, if free (0: any free port).")
 @click.option("--backend-port", default=9090, show_default=True, type=int,
               help="The backend's port, if free (0: any free port).")
+@click.option("--redis-port", default=0, show_default=True, type=int,
+              help="The port of `up`'s own Redis, if free (0: any free port).")
 @VOCAB_OPTION
+@CHECK_OPTION
 def up(images_dir: Path, up_dir: Path | None, title: str | None, label_studio_port: int, backend_port: int,
-       vocab_path: str | None) -> None:
+       redis_port: int, vocab_path: str | None, no_check: bool) -> None:
     """Pre-label a folder of photos in a local Label Studio: one command, no Docker.
 
     Starts what is not running (Redis, Label Studio 1.23.2 in its own venv, `prelabel serve`, one `prelabel
     worker`), makes the project ready (`prelabel setup`), queues the pre-labels with a progress bar, and says
     what runs where. A second `up` reuses all of it; `prelabel down` stops it.
+
+    The MLLM's answers are cached in PRELABEL_DATA_DIR/mllm-cache.sqlite (not in --dir), keyed by the
+    endpoint's base URL, the model and the prompt: a second run of the same photos with the same model asks
+    nothing again, and the closing summary says how many answers came from the cache.
     """
     from prelabel.local.labelstudio import LabelStudioError
     from prelabel.local.services import ServiceError
@@ -90,11 +106,13 @@ def up(images_dir: Path, up_dir: Path | None, title: str | None, label_studio_po
     from prelabel.studio.client import StudioError
 
     settings = read_settings(vocab=vocab_path)
-    read_vocabulary(settings.vocab)  # a broken vocabulary stops here, before anything starts
+    vocabulary = read_vocabulary(settings.vocab)  # a broken vocabulary stops here, before anything starts
     if title is not None and len(title.strip()) < 3:
         raise BadInput("--title: Label Studio needs at least 3 characters")
+    if not no_check:
+        stop_unless_the_endpoint_works(settings, vocabulary)
     directory = up_dir or Path(settings.data_dir) / "up"
-    options = Options(images_dir, directory, title, label_studio_port, backend_port)
+    options = Options(images_dir, directory, title, label_studio_port, backend_port, redis_port)
     try:
         report = bring_up(settings, options, say=echo_err)
     except UpError as exc:
@@ -103,6 +121,7 @@ def up(images_dir: Path, up_dir: Path | None, title: str | None, label_studio_po
         raise click.ClickException(f"{exc}\n(what did start is recorded: `prelabel down --dir {directory}` "
                                    "stops it)") from None
     from prelabel.local.state import BACKEND_USER, LABEL_STUDIO_USER, State
+    from prelabel.redact import redact_url
 
     state = State.load(directory)
     running = state.processes
@@ -112,15 +131,19 @@ def up(images_dir: Path, up_dir: Path | None, title: str | None, label_studio_po
     echo_err(f"              log in as {LABEL_STUDIO_USER}, password in {state.secret_path('label-studio-password')}")
     echo_err(f"Backend       {report.backend_url}  (Basic auth {BACKEND_USER}, password in "
              f"{state.secret_path('backend-password')})")
-    echo_err(f"Worker        1, queues in {report.redis_url}")
+    echo_err(f"Worker        1, queues in {redact_url(report.redis_url)}  (password in "
+             f"{state.secret_path('redis-password')})")
     echo_err("Processes     " + ", ".join(f"{name} pid {p.pid}" for name, p in running.items())
              + f"; logs in {state.logs}")
     if report.failed_jobs:
-        echo_err(f"{report.failed_jobs} job(s) failed: `prelabel jobs` with REDIS_URL={report.redis_url} says why")
+        echo_err(f"{report.failed_jobs} job(s) failed: `prelabel jobs` with REDIS_URL={redact_url(report.redis_url)} "
+                 "(the password from the file above) says why")
     nothing = not report.started and not report.changes and not report.queued
     echo_err("Everything was already up: nothing changed." if nothing else
              f"Started: {', '.join(report.started) or 'nothing'}; pre-labelled {report.written} task(s) now.")
     echo_err(f"Stop it all: prelabel down --dir {directory}")
+    if report.everything_failed:
+        raise click.ClickException(report.everything_failed)
 
 
 @click.command(epilog="""\b

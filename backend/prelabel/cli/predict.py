@@ -74,10 +74,10 @@ def predict(vocab_path: str | None, images: tuple[str, ...], out_path: str, conf
     """Pre-label IMAGES (files or directories) and write Label Studio tasks with predictions."""
     from tqdm import tqdm
 
-    from prelabel.pipeline.factory import build_pipeline
+    from prelabel.pipeline.factory import build_pipeline, response_cache_path
     from prelabel.pipeline.images import find_images
     from prelabel.pipeline.result import ImageInput
-    from prelabel.pipeline.summary import summarise
+    from prelabel.pipeline.summary import every_image_failed, summarise
     from prelabel.studio.labelconfig import LabelConfigError, make_label_config, read_label_config
     from prelabel.studio.predictions import import_task, local_files_url
 
@@ -120,6 +120,12 @@ def predict(vocab_path: str | None, images: tuple[str, ...], out_path: str, conf
     Path(out_path).write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
     summary = summarise(predictions, pipeline.mllm, time.perf_counter() - started)
     report_summary(summary, predictions, out_path, str(version))
+    if summary["cached_images"]:
+        echo_err(f"{summary['cached_images']} of {summary['images']} image(s) answered from the MLLM cache "
+                 f"({response_cache_path(settings)}), not by the endpoint")
+    everything_failed = every_image_failed(summary["images"], summary["failures_by_cause"], settings)
+    if everything_failed:
+        raise click.ClickException(everything_failed)
 
 
 def report_summary(summary: dict, predictions: list[ImagePrediction], out_path: str, model_version: str) -> None:

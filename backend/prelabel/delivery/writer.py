@@ -29,6 +29,7 @@ from prelabel.delivery.ledger import Ledger
 from prelabel.delivery.results import CLAIM_TTL, ResultStore
 from prelabel.pipeline.identity import ModelVersion
 from prelabel.studio.client import LabelStudio, StudioError, prediction_versions
+from prelabel.studio.columns import with_columns
 from prelabel.studio.predictions import StudioPrediction
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ MAX_WAIT = 1.0
 # When the reconciler takes over what a writer has not confirmed: long after the writer's claims have lapsed, so
 # the two never write the same prediction.
 LEDGER_DUE = 2 * CLAIM_TTL
+Row = dict[str, Any]  # a task's data, or the list columns written into it
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,7 @@ class BatchWriter:
         self.after_refusal = after_refusal  # (project) when Label Studio stored fewer than it was sent
         self.max_items, self.max_wait = max_items, max_wait
         self._waiting: dict[int, list[Outgoing]] = defaultdict(list)
+        self._columns: dict[int, dict[int, tuple[Row, Row]]] = defaultdict(dict)  # project: task: (data, columns)
         self._count = 0
         self._oldest = 0.0
         self._urgent = self._closing = False
@@ -213,6 +216,19 @@ class BatchWriter:
                 self._urgent_projects.add(project_id)
             self._condition.notify()
 
+    def submit_columns(self, project_id: int, task_id: int, data: Row, columns: Row, urgent: bool = False) -> None:
+        """Hand over a task's list columns (prelabel.studio.columns), written with the predictions; `data` is the
+        task's data as read, which the columns are merged into."""
+        with self._condition:
+            if not self._count:
+                self._oldest = time.monotonic()
+            self._columns[project_id][task_id] = (data, columns)
+            self._count += 1
+            if urgent:
+                self._urgent = True
+                self._urgent_projects.add(project_id)
+            self._condition.notify()
+
     def flush(self) -> None:
         """Write all that waits now, without waiting for it (the worker has no next job to overlap)."""
         with self._condition:
@@ -232,6 +248,7 @@ class BatchWriter:
                     timeout = None if not self._count else max(0.0, self._oldest + self.max_wait - time.monotonic())
                     self._condition.wait(timeout)
                 batches, self._waiting = self._waiting, defaultdict(list)
+                columns, self._columns = self._columns, defaultdict(dict)
                 urgent_projects, self._urgent_projects = self._urgent_projects, set()
                 self._count, self._urgent, closing = 0, False, self._closing
             # A person waits on the urgent ones: they go first, and no call carries more than max_items.
@@ -239,6 +256,8 @@ class BatchWriter:
                 batch = batches[project_id]
                 for start in range(0, len(batch), self.max_items):
                     self._write(project_id, batch[start:start + self.max_items])
+            for project_id in sorted(columns, key=lambda project: project not in urgent_projects):
+                self._write_columns(columns[project_id])
             if closing:
                 with self._condition:
                     if not self._count:
@@ -248,6 +267,18 @@ class BatchWriter:
         if self._closing or self._urgent or self._count >= self.max_items:
             return True
         return bool(self._count) and time.monotonic() - self._oldest >= self.max_wait
+
+    def _write_columns(self, tasks: dict[int, tuple[Row, Row]]) -> None:
+        """One task update each, where the data lacks them; a failed one is only logged (the list shows the
+        task without its suggestion until it is predicted again: the prediction itself is not at stake)."""
+        for task_id, (data, columns) in tasks.items():
+            changed = with_columns(data, columns)
+            if changed is None:
+                continue
+            try:
+                self.studio.update_task_data(task_id, changed)
+            except Exception as exc:
+                log.warning("writing the list columns of task %s failed: %s", task_id, exc)
 
     def _write(self, project_id: int, batch: list[Outgoing]) -> None:
         try:

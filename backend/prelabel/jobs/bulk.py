@@ -67,6 +67,8 @@ class Outcome:
     unconfirmed: int = 0  # of them, not seen in Label Studio yet when the run ended
     stored: int = 0  # the run's tasks holding a prediction of its model_version: read back, never computed
     why: list[str] = field(default_factory=list)  # why the last writes into the run's projects failed
+    failures_shown: int = 0  # failure-state predictions written too: the reviewer sees why, Label Studio asks again
+    cached: int = 0  # images whose MLLM answer came from the cache, not the endpoint
     causes: Counter = field(default_factory=Counter)  # failures by cause
     failed_jobs: list[str] = field(default_factory=list)
 
@@ -75,6 +77,8 @@ class Outcome:
         self.labelled += result.labelled
         self.none += result.none
         self.delivered += result.delivering
+        self.failures_shown += result.failures_shown
+        self.cached += result.cached
         self.causes.update(result.failures_by_cause)
         unexplained = len(result.failed) - sum(result.failures_by_cause.values())
         if unexplained > 0:  # tasks that could not even be read back from Label Studio
@@ -87,6 +91,10 @@ class Outcome:
             causes = ", ".join(f"{cause} {count}" for cause, count in self.causes.most_common())
             parts.append(f"{failed} failed ({causes})")
         text = f"done: {self.tasks} task(s): {', '.join(parts)}; {self.stored} prediction(s) in Label Studio"
+        if self.failures_shown:
+            text += f", and {self.failures_shown} failure(s) shown there as failed (asked again when next opened)"
+        if self.cached:
+            text += f"; {self.cached} MLLM answer(s) from the cache (PRELABEL_DATA_DIR/mllm-cache.sqlite)"
         if self.unconfirmed:
             text += f"; {self.unconfirmed} not written yet (" + ("; ".join(self.why) or "Label Studio was slow") + (
                 ": the workers try again within a few minutes)")

@@ -37,17 +37,20 @@ class WorkerContext:
         self.results = parts.results
         self.metrics = parts.metrics
         self._pipeline: Pipeline | None = None
+        self._learning: Learning | None = None
         self._controls: dict[int, tuple[float, str, Control, str | None, str]] = {}
 
     def pipeline(self) -> Pipeline:
-        """The pipeline for the vocabulary in force now, rebuilt (without reloading models) when it changed."""
-        vocabulary = self.parts.in_force.current().vocabulary
+        """The pipeline for the vocabulary in force now (the one the service versions predictions with), rebuilt
+        without reloading models when it or its class descriptions changed."""
+        current = self.parts.in_force.current()
         if self._pipeline is None:
-            self._pipeline = build_pipeline(self.settings, vocabulary)
-        elif self._pipeline.vocabulary.version != vocabulary.version:
-            log.info("vocabulary changed (%s -> %s): rebuilding the normaliser", self._pipeline.vocabulary.version,
-                     vocabulary.version)
-            self._pipeline = build_pipeline(self.settings, vocabulary, reuse=self._pipeline)
+            self._pipeline = build_pipeline(self.settings, current.vocabulary, class_texts=current.class_texts)
+        elif self._pipeline.model_version != current.model_version:
+            log.info("vocabulary changed (%s -> %s): rebuilding the normaliser", self._pipeline.model_version,
+                     current.model_version)
+            self._pipeline = build_pipeline(self.settings, current.vocabulary, reuse=self._pipeline,
+                                            class_texts=current.class_texts)
         return self._pipeline
 
     @functools.cached_property
@@ -56,10 +59,15 @@ class WorkerContext:
         return BatchWriter(self.parts.studio, self.results, self.parts.ledger, self.settings.keep_superseded,
                            after_write=self.ensure_model_version, after_refusal=self.forget_config)
 
-    @functools.cached_property
+    @property
     def learning(self) -> Learning:
-        """The rules for learned synonyms, over the expert's vocabulary as written."""
-        return Learning(self.parts.store, Normalizer(self.parts.in_force.base), self.settings.promote_after)
+        """The rules for learned synonyms, over the expert's vocabulary as written now (read again when its
+        files change: VocabularyInForce)."""
+        self.parts.in_force.current()
+        base = self.parts.in_force.base
+        if self._learning is None or self._learning.normalizer.vocabulary is not base:
+            self._learning = Learning(self.parts.store, Normalizer(base), self.settings.promote_after)
+        return self._learning
 
     def control_of(self, project_id: int, vocabulary: Vocabulary) -> Control:
         """Where a project's labels go, from its labeling config as Label Studio holds it (read at most every

@@ -26,8 +26,9 @@ from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.pipeline import Pipeline
 from prelabel.pipeline.result import FAILED, LABEL, NONE, ImageInput, ImagePrediction
 from prelabel.studio.client import StudioError, prediction_versions
+from prelabel.studio.columns import list_columns
 from prelabel.studio.labelconfig import Control
-from prelabel.studio.predictions import studio_prediction
+from prelabel.studio.predictions import StudioPrediction, studio_prediction
 
 log = logging.getLogger(__name__)
 MAX_SOURCE = 300  # characters of an image value kept in evidence and logs (a data URL can be megabytes)
@@ -53,7 +54,7 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
     hashes = {task_id: made_from(data, config) for task_id, data in tasks.items()}
     reused = {task_id: found for task_id in tasks
               if (found := results.get(version, task_id, hashes[task_id])) is not None}
-    inputs = [ImageInput(_source(data, control), _loader(ctx, task_id, data, control), ref=task_id)
+    inputs = [ImageInput(_source(data, control), _loader(ctx, project_id, task_id, data, control), ref=task_id)
               for task_id, data in tasks.items() if task_id not in reused]
     predictions: list[ImagePrediction] = []
     # A person waits on an interactive job (a task opened, a Retrieve): its predictions are written at once.
@@ -61,6 +62,13 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
     delivering = [Outgoing(task_id, found) for task_id, found in reused.items()
                   if results.handed_over(version, task_id)]
     ctx.writer.submit(project_id, delivering, urgent)
+
+    def columns(task_id: int, found: StudioPrediction) -> None:
+        if ctx.settings.list_columns:  # the suggestion in Label Studio's task list (prelabel.studio.columns)
+            ctx.writer.submit_columns(project_id, task_id, tasks[task_id], list_columns(found, control), urgent)
+
+    for item in delivering:
+        columns(item.task_id, item.prediction)
 
     def done(prediction: ImagePrediction) -> None:
         task_id = prediction.ref
@@ -75,6 +83,7 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
         if prediction.state == FAILED or results.handed_over(version, task_id):
             delivering.append(Outgoing(task_id, found))
             ctx.writer.submit(project_id, [delivering[-1]], urgent)
+        columns(task_id, found)
         _progress(job, predictions, prediction)
 
     pipeline.predict(inputs, progress=done)
@@ -94,7 +103,9 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
     return PredictionJobResult(
         version, tasks=len(task_ids), labelled=states[LABEL], none=states[NONE], reused=len(reused),
         delivering=sum(not item.prediction.failed for item in delivering), failed=outcome,
-        failures_by_cause=dict(Counter(str(p.failure_cause) for p in predictions if p.failed))).to_json()
+        failures_by_cause=dict(Counter(str(p.failure_cause) for p in predictions if p.failed)),
+        failures_shown=sum(item.prediction.failed for item in delivering),
+        cached=sum(p.cached for p in predictions)).to_json()
 
 
 def _progress(job: Job | None, predictions: list[ImagePrediction], prediction: ImagePrediction) -> None:
@@ -129,13 +140,14 @@ def _source(data: dict, control: Control) -> str:
     return value if len(value) <= MAX_SOURCE else value[:MAX_SOURCE] + "..."
 
 
-def _loader(ctx: WorkerContext, task_id: int, data: dict, control: Control) -> Callable[[], bytes]:
+def _loader(ctx: WorkerContext, project_id: int, task_id: int, data: dict,
+            control: Control) -> Callable[[], bytes]:
     value = data.get(control.data_key)
     if not isinstance(value, str) or not value:
         def missing() -> bytes:
             raise StudioError(f"task {task_id} has no '{control.data_key}' image in its data")
         return missing
-    return lambda: ctx.parts.studio.fetch_image(value, task_id)
+    return lambda: ctx.parts.studio.fetch_image(value, task_id, project_id)
 
 
 def _version_to_predict(ctx: WorkerContext, pipeline: Pipeline, task_ids: list[int], queued: str,
@@ -161,7 +173,8 @@ def evidence_row(prediction: ImagePrediction, project_id: int, version: str, voc
     """What feedback and the PoC report need later: raw MLLM strings, how each normalised, the stage scores,
     the outcome and its reason, and what it cost."""
     return {"task_id": prediction.ref, "project_id": project_id, "model_version": version,
-            "vocabulary_version": vocabulary_version, "label": prediction.label, "evidence": prediction.evidence_json()}
+            "vocabulary_version": vocabulary_version, "label": prediction.label, "evidence": prediction.evidence_json(),
+            "failure_cause": prediction.failure_cause}
 
 
 def _count(ctx: WorkerContext, before: tuple[int, int, int], pipeline: Pipeline,

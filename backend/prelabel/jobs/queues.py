@@ -47,6 +47,8 @@ class PredictionJobResult:
     delivering: int = 0  # predictions handed to the worker's writer (not the failures shown)
     failed: dict[int, str] = field(default_factory=dict)  # task -> why it was not pre-labelled
     failures_by_cause: dict[str, int] = field(default_factory=dict)  # "stage:cause" -> images
+    failures_shown: int = 0  # failure-state predictions handed to the writer (the reviewer sees why)
+    cached: int = 0  # images whose stage-1 answer came from the MLLM cache, not the endpoint
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,7 +59,8 @@ class PredictionJobResult:
         return cls(str(data.get("model_version")), int(data.get("tasks", 0)), int(data.get("labelled", 0)),
                    int(data.get("none", 0)), int(data.get("reused", 0)), int(data.get("delivering", 0)),
                    {int(task): str(why) for task, why in (data.get("failed") or {}).items()},
-                   {str(cause): int(count) for cause, count in (data.get("failures_by_cause") or {}).items()})
+                   {str(cause): int(count) for cause, count in (data.get("failures_by_cause") or {}).items()},
+                   int(data.get("failures_shown", 0)), int(data.get("cached", 0)))
 
 
 def queue(redis: Redis, name: str) -> Queue:

@@ -25,6 +25,12 @@ SCHEMA = [
         task_id INTEGER NOT NULL, model_version TEXT NOT NULL, project_id INTEGER,
         vocabulary_version TEXT NOT NULL, label TEXT, evidence TEXT NOT NULL, created DOUBLE PRECISION NOT NULL,
         PRIMARY KEY (task_id, model_version))""",
+    # Every attempt at a prediction, kept when a later one replaces its evidence: the PoC report counts first-pass
+    # failures, retries and what every call cost from these.
+    """CREATE TABLE IF NOT EXISTS prediction_attempts (
+        task_id INTEGER NOT NULL, model_version TEXT NOT NULL, project_id INTEGER, state TEXT NOT NULL,
+        cause TEXT, usage TEXT NOT NULL, created DOUBLE PRECISION NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS prediction_attempts_project ON prediction_attempts (project_id)",
     """CREATE TABLE IF NOT EXISTS annotation_evidence (
         annotation_id INTEGER NOT NULL, task_id INTEGER NOT NULL, project_id INTEGER, reviewer INTEGER,
         kind TEXT NOT NULL, string TEXT, key TEXT, label TEXT, created DOUBLE PRECISION NOT NULL)""",
@@ -110,6 +116,11 @@ class LearnedStore:
                     "evidence, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (row["task_id"], row["model_version"], row.get("project_id"), row["vocabulary_version"],
                      row.get("label"), json.dumps(row["evidence"], ensure_ascii=False), time.time()))
+                evidence = row["evidence"]
+                run("INSERT INTO prediction_attempts (task_id, model_version, project_id, state, cause, usage, "
+                    "created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (row["task_id"], row["model_version"], row.get("project_id"), str(evidence.get("state") or ""),
+                     row.get("failure_cause"), json.dumps(evidence.get("usage") or {}), time.time()))
 
     def prediction_evidence(self, task_id: int) -> dict | None:
         """The latest prediction evidence kept for a task, whatever its model_version."""
@@ -120,6 +131,13 @@ class LearnedStore:
         version, vocabulary_version, label, evidence = rows[0]
         return {"model_version": version, "vocabulary_version": vocabulary_version, "label": label,
                 "evidence": json.loads(evidence)}
+
+    def prediction_attempts(self, project_id: int) -> list[tuple[int, str, str, str | None, dict]]:
+        """(task, model_version, state, failure cause, usage) of every attempt at the project's tasks, oldest
+        first."""
+        return [(task_id, version, state, cause, json.loads(usage)) for task_id, version, state, cause, usage
+                in self.query("SELECT task_id, model_version, state, cause, usage FROM prediction_attempts "
+                              "WHERE project_id = ? ORDER BY created, task_id", (project_id,))]
 
     # ---- synonyms in force -------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 PROC = Path("/proc")
+UMASK = 0o077  # what a started process creates is its owner's alone (Label Studio's database holds secrets)
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,12 @@ class Started:
 
 def start(name: str, command: list[str], env: dict[str, str], log: Path, cwd: Path | None = None,
           port: int | None = None, fingerprint: str = "") -> Started:
-    """Start `command` detached from us (its own session, stdin closed, output in `log`, this start's only)."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as out:
+    """Start `command` detached from us (its own session, stdin closed, output in `log`, this start's only),
+    under umask UMASK: every file and folder it makes is its owner's alone, and so is the log."""
+    log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with os.fdopen(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
         process = subprocess.Popen(command, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+                                   stderr=subprocess.STDOUT, start_new_session=True, umask=UMASK)
     return Started(name, process.pid, _stat(process.pid).get("start", 0), command, str(log), port, fingerprint)
 
 

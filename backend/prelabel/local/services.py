@@ -6,6 +6,8 @@ a Redis some other program uses. The backend and the worker are this installatio
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import sys
 import time
@@ -31,11 +33,22 @@ def redis_server() -> str:
     return found
 
 
-def launch_redis(data_dir: Path, port: int, env: dict[str, str], log: Path) -> Started:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    command = [redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
+def launch_redis(data_dir: Path, port: int, password: str, env: dict[str, str], log: Path) -> Started:
+    """Redis on 127.0.0.1 only, with a password. RQ keeps jobs pickled: whoever can push onto a queue runs code
+    as the worker, so no local process may talk to it without the password. The password is in a config file
+    only the owner reads, never on the command line (any local user reads /proc/<pid>/cmdline)."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    config = data_dir / "redis.conf"
+    with os.fdopen(os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        out.write(f"requirepass {password}\nprotected-mode yes\n")
+    command = [redis_server(), str(config), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
                "--appendonly", "yes", "--save", "", "--daemonize", "no", "--logfile", ""]
-    return processes.start("redis", command, env, log, cwd=data_dir, port=port)
+    return processes.start("redis", command, env, log, cwd=data_dir, port=port, fingerprint=redis_fingerprint(password))
+
+
+def redis_fingerprint(password: str) -> str:
+    """What a running Redis of `up` was started with: a Redis without this password is restarted."""
+    return "requirepass-" + hashlib.sha256(password.encode()).hexdigest()[:16]
 
 
 def prelabel_command() -> list[str]:

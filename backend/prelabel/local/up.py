@@ -5,12 +5,18 @@ the up directory's state file as soon as it starts, then makes the project ready
 the pre-labels (jobs/bulk.py, as `prelabel run`). A second `up` finds everything running and changes nothing;
 the backend and the worker are restarted only when the settings they were started with have changed. `down`
 stops exactly what the state file names.
+
+One backend serves one vocabulary. An `up` for another vocabulary (`--vocab`) in the same directory shares Redis
+and Label Studio but starts a backend and a worker of its own, on their own Redis database and data folder
+(learned synonyms, caches): the first vocabulary's project, backend and model_version stay as they were. A
+project keeps the vocabulary it was made with: `up` refuses to move its photos' project to another one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import time
 from collections.abc import Callable
@@ -19,10 +25,11 @@ from pathlib import Path
 
 from prelabel.jobs import bulk
 from prelabel.local import labelstudio, processes, services
-from prelabel.local.processes import Started
+from prelabel.local.processes import UMASK, Started
 from prelabel.local.state import BACKEND_USER, LABEL_STUDIO_USER, State
 from prelabel.parts import Parts
 from prelabel.pipeline.clip import clip_missing_message
+from prelabel.pipeline.summary import every_image_failed
 from prelabel.settings import Settings, process_environment
 from prelabel.studio.labelconfig import make_label_config, read_label_config
 from prelabel.studio.setup import IMAGE_FILES, Wanted, set_up
@@ -42,6 +49,7 @@ class Options:
     title: str | None = None  # default: "Prelabel <folder name>"
     label_studio_port: int = 8080  # preferred when free; 0: any free port
     backend_port: int = 9090
+    redis_port: int = 0  # its own Redis: this port if free; 0: any free port
 
 
 @dataclass
@@ -60,12 +68,31 @@ class Report:
     queued: int = 0
     written: int = 0
     failed_jobs: int = 0
+    everything_failed: str | None = None  # the line saying why, when no task could be pre-labelled
 
 
 def bring_up(settings: Settings, options: Options, say: Callable[[str], None]) -> Report:
+    """Under umask UMASK: whatever `up` writes (state, secrets, logs) is its owner's alone."""
+    previous = os.umask(UMASK)
+    try:
+        return _bring_up(settings, options, say)
+    finally:
+        os.umask(previous)
+
+
+def _bring_up(settings: Settings, options: Options, say: Callable[[str], None]) -> Report:
     images = options.images.resolve()
     check(settings, images, say)
-    state = State.load(options.directory)
+    with State(options.directory.resolve()).exclusive(say):
+        return _bring_up_alone(settings, options, images, say)
+
+
+def _bring_up_alone(settings: Settings, options: Options, images: Path, say: Callable[[str], None]) -> Report:
+    state = State.load(options.directory)  # read under the lock: what an `up` before this one recorded
+    opened = state.lock_down()
+    if opened:
+        say(f"{len(opened)} file(s) and folder(s) under {state.directory} were readable by others: now the "
+            "owner's alone")
     root = Path(state.files_root) if state.files_root else images.parent
     if root not in images.parents:
         raise UpError(f"Label Studio here serves photos below {root} (LOCAL_FILES_DOCUMENT_ROOT, fixed at its first "
@@ -73,13 +100,17 @@ def bring_up(settings: Settings, options: Options, say: Callable[[str], None]) -
     state.files_root = str(root)
     report = Report()
 
-    # Redis: our own, on a port of its own.
-    redis = _running(state, "redis")
+    # Redis: our own, on a port of its own, with a password.
+    redis_password = state.redis_password
+    redis = _running(state, "redis", services.redis_fingerprint(redis_password), say)
     if redis is None:
-        redis = services.launch_redis(state.directory / "redis", _port(state, "redis", 0),
+        redis = services.launch_redis(state.directory / "redis", _port(state, "redis", options.redis_port, say),
+                                      redis_password,
                                       process_environment({}), state.logs / "redis.log")
         _record(state, redis, report)
-    report.redis_url = f"redis://127.0.0.1:{redis.port}/0"
+    vocab = str(Path(settings.vocab).resolve())
+    slot = _slot(state, vocab, images)
+    report.redis_url = f"redis://:{redis_password}@127.0.0.1:{redis.port}/{slot}"
     with Parts(replace(settings, redis_url=report.redis_url)) as ours:  # its Redis alone, to wait for it
         services.wait_redis(redis, ours.redis)
 
@@ -104,24 +135,26 @@ def bring_up(settings: Settings, options: Options, say: Callable[[str], None]) -
         "LABEL_STUDIO_URL": report.label_studio_url, "LABEL_STUDIO_API_KEY": state.label_studio_token,
         "REDIS_URL": report.redis_url, "BASIC_AUTH_USER": BACKEND_USER, "BASIC_AUTH_PASS": state.backend_password,
         # Absolute: the children must find them whatever their working directory.
-        "PRELABEL_VOCAB": str(Path(settings.vocab).resolve()),
-        "PRELABEL_DATA_DIR": str(Path(settings.data_dir).resolve()),
+        "PRELABEL_VOCAB": vocab,
+        "PRELABEL_DATA_DIR": str(Path(settings.data_dir).resolve() / (f"vocabulary-{slot}" if slot else "")),
         "PRELABEL_LABEL_STUDIO_VENV": str(venv),
         # One machine: the worker reads the photos where Label Studio does, instead of downloading them.
         "PRELABEL_LOCAL_FILES_ROOT": str(root)})
     child = Settings.from_env(env)
     parts = Parts(child)  # closed by _pre_label; on an error before it, when the command ends
     fingerprint = hashlib.sha256(json.dumps(asdict(child), sort_keys=True).encode()).hexdigest()[:16]
-    backend = _running(state, "backend", fingerprint, say)
+    backend_name, worker_name = (f"{name}-{slot}" if slot else name for name in ("backend", "worker"))
+    backend = _running(state, backend_name, fingerprint, say)
     if backend is None:
-        backend = services.launch_backend(_port(state, "backend", options.backend_port, say), env,
-                                          state.logs / "backend.log", fingerprint)
-        _record(state, backend, report)
+        backend = services.launch_backend(_port(state, backend_name, 0 if slot else options.backend_port, say),
+                                          env, state.logs / f"{backend_name}.log", fingerprint)
+        _record(state, replace(backend, name=backend_name), report)
     report.backend_url = f"http://127.0.0.1:{backend.port}"
-    worker = _running(state, "worker", fingerprint, say)
+    worker = _running(state, worker_name, fingerprint, say)
     if worker is None:
-        worker = services.launch_worker(env, state.logs / "worker.log", fingerprint, f"prelabel-up-{int(time.time())}")
-        _record(state, worker, report)
+        worker = services.launch_worker(env, state.logs / f"{worker_name}.log", fingerprint,
+                                        f"prelabel-up-{int(time.time())}")
+        _record(state, replace(worker, name=worker_name), report)
 
     # Label Studio last: its first start takes longest, and a worker that cannot load CLIP says so meanwhile.
     auth = (BACKEND_USER, state.backend_password)
@@ -136,9 +169,10 @@ def bring_up(settings: Settings, options: Options, say: Callable[[str], None]) -
     wanted = Wanted(label_config=config, title=None if known else options.title or f"Prelabel {images.name}",
                     project_id=known, images_dir=images,
                     data_key=read_label_config(config, vocabulary).control.data_key,
-                    backend_url=report.backend_url, basic_auth=auth)
+                    backend_url=report.backend_url, basic_auth=auth, review_tab=child.list_columns)
     ready = set_up(parts.studio, wanted, say)
     state.projects[str(images)] = ready.project_id
+    state.project_vocabularies[str(ready.project_id)] = vocab
     state.save()
     report.project_id, report.project_title, report.changes = ready.project_id, ready.title, ready.changes
     _pre_label(parts, report, say)
@@ -170,11 +204,34 @@ def check(settings: Settings, images: Path, say: Callable[[str], None]) -> None:
         raise UpError(str(exc)) from None
 
 
+def _slot(state: State, vocab: str, images: Path) -> int:
+    """This vocabulary's number in the directory (0: the first, with the plain names): its backend, worker, Redis
+    database and data folder. UpError when the photos' project was made for another vocabulary."""
+    project = state.projects.get(str(images))
+    made_for = state.project_vocabularies.get(str(project)) if project is not None else None
+    if made_for is not None and made_for != vocab:
+        raise UpError(f"the photos in {images} are project {project}, pre-labelled with the vocabulary {made_for}: a "
+                      f"project keeps its vocabulary; give {vocab} another folder of photos (its own project)")
+    if vocab not in state.vocabularies:
+        state.vocabularies.append(vocab)
+    return state.vocabularies.index(vocab)
+
+
+def _kind(name: str) -> str:
+    """'backend-2' -> 'backend': what a recorded process is, whichever vocabulary it serves."""
+    return name if name in ORDER else name.rsplit("-", 1)[0]
+
+
 def bring_down(directory: Path, say: Callable[[str], None]) -> int:
     """Stop what the state file names, in reverse order; returns how many were running."""
+    with State(directory.resolve()).exclusive(say):
+        return _bring_down_alone(directory, say)
+
+
+def _bring_down_alone(directory: Path, say: Callable[[str], None]) -> int:
     state = State.load(directory)
     running = 0
-    for name in reversed(ORDER):
+    for name in sorted(state.processes, key=lambda name: -ORDER.index(_kind(name))):
         started = state.processes.pop(name, None)
         if started is None:
             continue
@@ -230,5 +287,6 @@ def _pre_label(parts: Parts, report: Report, say: Callable[[str], None]) -> None
             outcome = bulk.follow(parts, queued.jobs, echo=say)
             say(outcome.summary())
             report.written, report.failed_jobs = outcome.stored, len(outcome.failed_jobs)
+            report.everything_failed = every_image_failed(outcome.tasks, outcome.causes, parts.settings)
     finally:
         parts.close()

@@ -47,28 +47,35 @@ from prelabel.pipeline.prompts import (
     SUGGEST_VERSION,
 )
 from prelabel.pipeline.result import Stage1Answer
+from prelabel.redact import redact_url
 
 T = TypeVar("T")
 MAX_BACKOFF = 30.0
+STAGE1 = ("stage1", STAGE1_SCHEMA)  # the structured-output request of stage 1: its name and JSON schema
 
 
 class MLLMError(Exception):
     """A failed MLLM call; `cause` is one word for summaries: timeout, rate_limited, server_error, connection,
-    rejected, malformed or refused."""
+    rejected, malformed, truncated (cut off at the token limit), refused or no_image (the model did not see the
+    image)."""
 
-    def __init__(self, cause: str, detail: str):
+    def __init__(self, cause: str, detail: str, usage: Usage | None = None):
         super().__init__(f"{cause}: {detail}")
         self.cause = cause
+        self.usage = usage or Usage()  # what the failed question cost all the same: its calls, retries included
 
 
 @dataclass(frozen=True)
 class Usage:
-    """What one question cost: a cache hit costs nothing; `calls` counts retries too."""
+    """What one question cost: `calls` counts retries too. A cache hit costs nothing; `saved_*` are the tokens
+    the cached answer took when it was asked, what a run without the cache would pay again."""
 
     cached: bool = False
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    saved_prompt_tokens: int = 0
+    saved_completion_tokens: int = 0
 
 
 @dataclass
@@ -113,6 +120,13 @@ class MLLMClient:
         self._sleep = sleep
         self._backoff_base = backoff_base
 
+    @property
+    def identity(self) -> tuple[str, str]:
+        """Who answers: the endpoint's base URL and the model's name. Every cache key starts with it (and the
+        prompt's version), so one model's answers never stand in for another's, nor one server's for another's
+        serving a model of the same name."""
+        return str(self.client.base_url).rstrip("/"), self.model
+
     @classmethod
     def from_settings(cls, settings, cache: ResponseCache | None = None) -> MLLMClient:
         # The client's own retries are off: ours honour Retry-After and count what they do.
@@ -127,14 +141,19 @@ class MLLMClient:
                ) -> tuple[Stage1Answer, Usage]:
         """Description, classification and candidates for one image, and what asking cost. `labels` are all the
         vocabulary's, or a shortlist (`shortlist`: the model may name something else), or none at all."""
-        key = cache_key("stage1", STAGE1_VERSION, self.model, self.image_detail, image_hash, labels, shortlist)
+        key = cache_key("stage1", STAGE1_VERSION, *self.identity, self.image_detail, image_hash, labels, shortlist)
+        messages = self.stage1_messages(data_url, labels, shortlist)
+        return self._cached(key, lambda: self.chat(messages, STAGE1), parse_stage1,
+                            lambda answer: json.dumps(answer.to_dict(), ensure_ascii=False))
+
+    def stage1_messages(self, data_url: str | None, labels: list[str], shortlist: bool = False) -> list[Any]:
+        """The stage-1 question; without `data_url`, the same words alone (`prelabel check` measures what the
+        image costs as the difference)."""
         if labels:
             text = STAGE1_PROMPT.format(labels=", ".join(labels)) + (SHORTLIST_NOTE if shortlist else "")
         else:
             text = STAGE1_OPEN_PROMPT
-        messages = self._with_image(data_url, text)
-        return self._cached(key, lambda: self._chat(messages, schema=("stage1", STAGE1_SCHEMA)), parse_stage1,
-                            lambda answer: json.dumps(answer.to_dict(), ensure_ascii=False))
+        return self._with_image(data_url, text) if data_url else [{"role": "user", "content": text}]
 
     def _with_image(self, data_url: str, text: str) -> list[Any]:
         image: dict[str, str] = {"url": data_url}
@@ -147,20 +166,20 @@ class MLLMClient:
 
     def stage2(self, answer: str, label_lines: list[str], vocabulary_version: str) -> tuple[str, Usage]:
         """TLAC stage 2: the label the model picks for a stage-1 answer (raw text, normalised by the caller)."""
-        key = cache_key("stage2", STAGE2_VERSION, self.model, vocabulary_version, answer, label_lines)
+        key = cache_key("stage2", STAGE2_VERSION, *self.identity, vocabulary_version, answer, label_lines)
         prompt = STAGE2_PROMPT.format(labels="\n".join(f"- {line}" for line in label_lines), answer=answer)
-        return self._cached(key, lambda: self._chat([{"role": "user", "content": prompt}]), parse_stage2, str)
+        return self._cached(key, lambda: self.chat([{"role": "user", "content": prompt}]), parse_stage2, str)
 
     def stage2_image(self, image_hash: str, data_url: str, answer: str, label_lines: list[str],
                      vocabulary_version: str) -> tuple[str, Usage]:
         """Stage 2 with the image: the label the model picks from `label_lines` (the candidates stage 1's words
         fit) after looking at the image again, or "none" (raw text, normalised by the caller). Parsed like the
         text-only stage 2."""
-        key = cache_key("stage2-image", STAGE2_IMAGE_VERSION, self.model, self.image_detail, vocabulary_version,
+        key = cache_key("stage2-image", STAGE2_IMAGE_VERSION, *self.identity, self.image_detail, vocabulary_version,
                         image_hash, answer, label_lines)
         prompt = STAGE2_IMAGE_PROMPT.format(answer=answer, labels="\n".join(f"- {line}" for line in label_lines))
         messages = self._with_image(data_url, prompt)
-        return self._cached(key, lambda: self._chat(messages), parse_stage2, str)
+        return self._cached(key, lambda: self.chat(messages), parse_stage2, str)
 
     def describe_class(self, name: str, check: Callable[[str], object | None] | None = None,
                        force: bool = False) -> list[tuple[str, object | None]]:
@@ -170,11 +189,11 @@ class MLLMClient:
         found = []
         for prompt in DESCRIPTION_PROMPTS:
             question = prompt.format(c=name)
-            key = cache_key("describe", DESCRIBE_VERSION, self.model, question)
+            key = cache_key("describe", DESCRIBE_VERSION, *self.identity, question)
             cached = self.cache.get(key) if self.cache is not None and not force else None
             if cached is not None:
                 self.stats.add(cache_hits=1)
-            reply = cached or self._chat([{"role": "user", "content": question}])
+            reply = cached or self.chat([{"role": "user", "content": question}])
             text = " ".join(strings.clean(reply["content"], strings.DESCRIPTION).split())
             flag = check(text) if check else (None if text else "empty")
             if flag is None and cached is None and self.cache is not None:
@@ -190,9 +209,9 @@ class MLLMClient:
         an MLLMError and is not cached; `force` asks past the cache."""
         prompt = SUGGEST_PROMPT.format(domain=domain, label=label, names="; ".join(names) or "(none)",
                                        languages=", ".join(languages) or "en")
-        key = cache_key("suggest", SUGGEST_VERSION, self.model, prompt)
+        key = cache_key("suggest", SUGGEST_VERSION, *self.identity, prompt)
         messages = [{"role": "user", "content": prompt}]
-        return self._cached(key, lambda: self._chat(messages, schema=("suggest", SUGGEST_SCHEMA)), parse_suggestions,
+        return self._cached(key, lambda: self.chat(messages, ("suggest", SUGGEST_SCHEMA)), parse_suggestions,
                             lambda found: json.dumps({"names": found}, ensure_ascii=False), force=force)[0]
 
     # ---- calling ----------------------------------------------------------------------------------------
@@ -208,51 +227,67 @@ class MLLMClient:
             found = self.cache.get(key)
             if found is not None:
                 self.stats.add(cache_hits=1)
-                return parse(found["content"]), Usage(cached=True)
+                return parse(found["content"]), Usage(cached=True, saved_prompt_tokens=_tokens(found.get(
+                    "prompt_tokens", 0)), saved_completion_tokens=_tokens(found.get("completion_tokens", 0)))
         reply = call()
         try:
             parsed = parse(reply["content"])
         except MLLMError as exc:
+            if exc.cause == "malformed" and reply["finish_reason"] == "length":
+                # Not a model that cannot write JSON: one that ran out of tokens (max_tokens, or a reasoning
+                # model's thinking ate them). Said as such, so the fix (a larger limit) is plain.
+                exc = MLLMError("truncated", f"the answer was cut off at the token limit (finish_reason "
+                                             f"length): {reply['content'][-120:]!r}")
             self.stats.failed(exc.cause)  # counted like every other failure
-            raise
+            exc.usage = Usage(False, reply["calls"], reply["prompt_tokens"], reply["completion_tokens"])
+            raise exc from None
         if self.cache is not None:
             self.cache.put(key, {"content": store(parsed), "prompt_tokens": reply["prompt_tokens"],
                                  "completion_tokens": reply["completion_tokens"]})
         return parsed, Usage(False, reply["calls"], reply["prompt_tokens"], reply["completion_tokens"])
 
-    def _chat(self, messages: list[Any], schema: tuple[str, dict] | None = None) -> dict:
-        """One chat completion with retries: {"content": str, "prompt_tokens": int, "completion_tokens": int}."""
+    def chat(self, messages: list[Any], schema: tuple[str, dict] | None = None) -> dict:
+        """One chat completion past the cache, with retries: {"content", "prompt_tokens", "completion_tokens",
+        "finish_reason", "model" (as the server names it), "calls"}. `schema` asks for structured output, unless
+        this endpoint refused it before."""
         extra: dict[str, Any] = {}
-        if schema and self.json_schema:
+        if schema and self.json_schema and not self._prompt_only():
             extra["response_format"] = {"type": "json_schema",
                                         "json_schema": {"name": schema[0], "schema": schema[1], "strict": True}}
-        attempt, calls = 0, 0
+        attempt, calls, fell_back = 0, 0, False
         while True:
             try:
                 self.stats.add(calls=1)
                 calls += 1
                 response = self.client.chat.completions.create(model=self.model, messages=messages, **extra)
-                return {**self._reply(response), "calls": calls}
+                reply = {**self._reply(response), "calls": calls}
+                if fell_back:
+                    self.remember_prompt_only()
+                return reply
+            except MLLMError as exc:  # _reply's: an answer that is none (the calls were made all the same)
+                exc.usage = Usage(calls=calls)
+                raise
             except openai.BadRequestError as exc:
                 if "response_format" in extra:
-                    # Servers without JSON-schema output refuse the field: ask plainly, parse tolerantly.
-                    self.json_schema = False
-                    extra = {}
+                    # Servers without JSON-schema output refuse the field: ask plainly, parse tolerantly. Only
+                    # remembered once the plain question is accepted: a 400 for another reason (an image the
+                    # model cannot take) must not turn structured output off for good.
+                    extra, fell_back = {}, True
                     continue
-                raise self._failure("rejected", exc) from None
+                raise self._failure("rejected", exc, calls) from None
             except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
                     openai.APIConnectionError) as exc:
                 cause = _transient_cause(exc)
                 if attempt >= self.retries:
-                    raise self._failure(cause, exc) from None
+                    raise self._failure(cause, exc, calls) from None
                 self.stats.add(retries=1)
                 self._sleep(self._delay(attempt, exc))
                 attempt += 1
             except (openai.APIResponseValidationError, ValueError) as exc:
                 # A body that claims JSON but is not surfaces as json.JSONDecodeError (a ValueError), unwrapped.
-                raise self._failure("malformed", exc) from None
+                raise self._failure("malformed", exc, calls) from None
             except openai.APIStatusError as exc:
-                raise self._failure("rejected", exc) from None
+                raise self._failure("rejected", exc, calls) from None
 
     def _reply(self, response) -> dict:
         # The client does not validate bodies: a text/plain body comes back as a bare string, and a JSON body of
@@ -265,15 +300,52 @@ class MLLMClient:
         if refusal:
             raise self._failure("refused", refusal)
         content = getattr(message, "content", None)
+        if isinstance(content, list):  # content parts, as some servers send them: the text parts, in order
+            content = self._text_of_parts(content)
         if content is not None and not isinstance(content, str):
             raise self._failure("malformed", f"the answer is not text: {content!r:.200}")
+        finish_reason = getattr(choices[0], "finish_reason", None) if choices else None
+        if finish_reason == "content_filter" and not content:  # Azure OpenAI's filter: a refusal by the provider
+            raise self._failure("refused", "the provider's content filter withheld the answer")
         usage = getattr(response, "usage", None)
         prompt = _tokens(getattr(usage, "prompt_tokens", 0))
         completion = _tokens(getattr(usage, "completion_tokens", 0))
         self.stats.add(prompt_tokens=prompt, completion_tokens=completion)
-        return {"content": content or "", "prompt_tokens": prompt, "completion_tokens": completion}
+        model = getattr(response, "model", None)
+        return {"content": content or "", "prompt_tokens": prompt, "completion_tokens": completion,
+                "finish_reason": finish_reason if isinstance(finish_reason, str) else None,
+                "model": strings.clean(model, strings.NAME) if isinstance(model, str) else None}
 
-    def _failure(self, cause: str, detail: object) -> MLLMError:
+    def _text_of_parts(self, parts: list) -> str:
+        """The text of a content given as parts ({"type": "text", "text": ...}); a refusal part is a refusal,
+        anything that is not a part at all is malformed."""
+        texts = []
+        for part in parts:
+            if not isinstance(part, dict):
+                raise self._failure("malformed", f"the answer is not text: {parts!r:.200}")
+            if part.get("type") == "refusal" and part.get("refusal"):
+                raise self._failure("refused", str(part["refusal"]))
+            if part.get("type") in ("text", "output_text") and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+        return "".join(texts)
+
+    def _prompt_only(self) -> bool:
+        """This endpoint refused structured output before (remembered in the cache, so every process knows)."""
+        if self.json_schema and self.cache is not None and self.cache.get(self._prompt_only_key) is not None:
+            self.json_schema = False
+        return not self.json_schema
+
+    def remember_prompt_only(self) -> None:
+        """Ask this endpoint without structured output from now on, in every process that shares the cache."""
+        self.json_schema = False
+        if self.cache is not None:
+            self.cache.put(self._prompt_only_key, {"content": "prompt-only"})
+
+    @property
+    def _prompt_only_key(self) -> str:
+        return cache_key("endpoint-refuses-response-format", *self.identity)
+
+    def _failure(self, cause: str, detail: object, calls: int = 0) -> MLLMError:
         """The error, its detail shortened and cleaned, and the API key masked: a server may echo it back
         ("Incorrect API key provided: sk-..."), and the detail goes into results, evidence and logs."""
         self.stats.failed(cause)
@@ -281,7 +353,9 @@ class MLLMClient:
         key = getattr(self.client, "api_key", None)
         if isinstance(key, str) and len(key) >= 4 and key.lower() != "none":
             message = message.replace(key, "***")
-        return MLLMError(cause, message)
+        if cause in ("connection", "timeout"):  # the client's own words ("Connection error.") name no address
+            message += f" ({redact_url(self.identity[0])})"
+        return MLLMError(cause, message, Usage(calls=calls))
 
     def _delay(self, attempt: int, exc: Exception) -> float:
         response = getattr(exc, "response", None)
@@ -333,7 +407,8 @@ def retry_after_seconds(headers) -> float | None:
 
 def parse_stage2(content: str) -> str:
     """The stage-2 reply: one label (or "none") as the model wrote it, for the normaliser to read."""
-    text = strings.clean(_FENCE.sub("", content.strip()).strip().strip("\"'`"), strings.SENTENCE).strip()
+    text = strings.clean(_FENCE.sub("", without_thinking(content).strip()).strip().strip("\"'`"),
+                         strings.SENTENCE).strip()
     if not text:
         raise MLLMError("refused", "empty answer to the stage-2 question")
     return text
@@ -342,12 +417,28 @@ def parse_stage2(content: str) -> str:
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
 
 
+_THINKING = re.compile(r"<think(?:ing)?>.*?</think(?:ing)?>", re.IGNORECASE | re.DOTALL)
+_THINKING_END = re.compile(r"</think(?:ing)?>", re.IGNORECASE)
+
+
+def without_thinking(content: str) -> str:
+    """The answer without a reasoning model's <think>...</think> block (DeepSeek-R1, QwQ, Qwen3 served without
+    a reasoning parser). Some chat templates open the block in the prompt, so the answer holds only its end:
+    what follows the last closing tag is the answer."""
+    text = _THINKING.sub("", content)
+    found = list(_THINKING_END.finditer(text))
+    return text[found[-1].end():] if found else text
+
+
 def _json_object(content: str) -> dict:
-    """The JSON object in an answer; tolerant of code fences and text around it, not of an answer that holds no
-    JSON object at all."""
-    text = _FENCE.sub("", content.strip())
+    """The JSON object in an answer; tolerant of code fences, text around it and a reasoning block before it,
+    not of an answer that holds no JSON object at all."""
+    text = _FENCE.sub("", without_thinking(content).strip())
     start = text.find("{")
     if start < 0:
+        if _NO_IMAGE.search(text):
+            raise MLLMError("no_image", "the model says it did not see the image (does the model take images? "
+                                        f"`prelabel check` tells): {text[:160]!r}")
         raise MLLMError("malformed", f"no JSON object in the answer: {content[:200]!r}")
     try:
         data, _ = json.JSONDecoder().raw_decode(text, start)  # prose after the object, braces and all, is ignored
@@ -378,10 +469,26 @@ def parse_suggestions(content: str) -> list[dict]:
     return found
 
 
+# The fields as models name them when they answer in Japanese (the prompt's own keys are English).
+_STAGE1_KEYS = {"説明": "description", "記述": "description", "分類": "classification", "クラス": "classification",
+                "候補": "candidates", "候補名": "candidates"}
+
+# What a model says when the server did not pass it the image (a text-only model behind an OpenAI-compatible
+# server that drops image parts): an answer about an image it never saw must not label anything.
+_NO_IMAGE = re.compile(
+    r"\b(?:no|not an?|without an?) image (?:was |has been |is )?(?:provided|attached|uploaded|included|shared)"
+    r"|\b(?:can ?not|can't|cannot|unable to|don't|do not) (?:see|view|access|open|process|look at) (?:the |any |an )?"
+    r"(?:image|picture|photo)s?(?! clearly| well| in detail)"
+    r"|画像(?:が|は)(?:添付|提供|表示)されていない|画像を(?:見る|確認する|表示する)ことが?できません",
+    re.IGNORECASE)
+
+
 def parse_stage1(content: str) -> Stage1Answer:
-    """Read the stage-1 JSON; tolerant of code fences, text around the object and missing fields,
-    not of an answer that holds no JSON object at all."""
-    data = _json_object(content)
+    """Read the stage-1 JSON; tolerant of code fences, text around the object, a reasoning block, Japanese keys
+    and missing fields, not of an answer that holds no JSON object at all, nor of one that says the model saw
+    no image."""
+    data = {_STAGE1_KEYS.get(str(key).strip(), str(key).strip().lower()): value
+            for key, value in _json_object(content).items()}
     candidates = data.get("candidates") or []
     if isinstance(candidates, str):
         candidates = [candidates]
@@ -400,4 +507,7 @@ def parse_stage1(content: str) -> Stage1Answer:
     )
     if not (answer.description or answer.classification or answer.candidates):
         raise MLLMError("refused", f"the answer names nothing: {content[:200]!r}")
+    if _NO_IMAGE.search(f"{answer.description} {answer.classification}"):
+        raise MLLMError("no_image", "the model says it did not see the image (does the model take images? "
+                                    f"`prelabel check` tells): {answer.description[:160]!r}")
     return answer

@@ -6,13 +6,13 @@ The result is one JSON-able dict (metrics.json); the HTML page and its plots are
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from prelabel.report import metrics
-from prelabel.report.records import Annotation, Evidence, ReportInputError, Row, SampleMark, TaskRecord
+from prelabel.report.records import Annotation, Attempt, Evidence, ReportInputError, Row, SampleMark, TaskRecord
 from prelabel.report.records import name as _name
 
 STAGES = ("mllm", "clip_image", "fused", "final")
@@ -28,14 +28,18 @@ class Options:
     model_version: str | None = None  # None: the sample's, else the project's, else the most frequent
     preferred_version: str | None = None  # the project's model_version, when known
     compare: tuple[str, str] | None = None
+    # task -> (string, label) synonyms its annotations taught (the learned store): left out of --compare
+    teaching: Mapping[int, Sequence[tuple[str, str]]] = field(default_factory=dict)
     annotation_policy: str = "latest"
     target_accuracy: float = 0.95
     prompt_price: float | None = None  # per million tokens
     completion_price: float | None = None
     use_sample: bool = True
     vocabulary: frozenset[str] | None = None  # the labels Prelabel can give; None: unknown
+    could_name: Callable[[str, str], bool] | None = None  # the names screening (sources.name_screen); None: unknown
     none_choice: str = "None of these"
     source: str = ""  # where the records came from, in words
+    currency: str = "USD"  # of the prices
 
 
 @dataclass
@@ -45,7 +49,12 @@ class Report:
     records: dict[int, TaskRecord] = field(default_factory=dict)
 
 
-def build(records: Sequence[TaskRecord], options: Options) -> Report:
+StoredAttempt = tuple[int, str, Attempt]  # (task, model_version, the attempt), as the learned store keeps them
+
+
+def build(records: Sequence[TaskRecord], options: Options, stored: Iterable[StoredAttempt] = ()) -> Report:
+    """Every figure. `records`: the tasks read (at least the reviewed ones); `stored`: every attempt the learned
+    store kept at the project's tasks, reviewed or not (failures, retries and cost are counted over those)."""
     annotated = [record for record in records if record.annotated]
     if not annotated:
         cancelled = sum(1 for record in records if record.cancelled)
@@ -56,26 +65,37 @@ def build(records: Sequence[TaskRecord], options: Options) -> Report:
     version = choose_version(annotated, options)
     sample = latest_sample(annotated) if options.use_sample else None
     in_scope = [r for r in annotated if sample is None or (r.sample and r.sample.sample_id == sample.sample_id)]
-    rows = rows_for(in_scope, version, options.annotation_policy, sample)
-    if not rows:
+    every_row = rows_for(in_scope, version, options.annotation_policy, sample)
+    if not every_row:
         raise ReportInputError(f"none of the {len(in_scope)} reviewed task(s) in scope has a pre-label of "
                                f"model_version {version}")
+    rows = [row for row in every_row if not row.failed]  # accuracy is over the tasks Prelabel answered
+    # Labelled by hand: tasks without a pre-label, and those Prelabel failed on (the reviewer saw no answer).
     without = [annotation.lead_time for record in in_scope if not record.predictions
                for annotation in [pick_annotation(record.annotations, options.annotation_policy)]
                if annotation.lead_time is not None]
+    without += [row.lead_time for row in every_row if row.failed and row.lead_time is not None]
+    attempts = attempts_for(records, version, stored)
     found = figures(rows, without, options)
+    found["cost"] = metrics.cost(attempts, options.prompt_price, options.completion_price)
+    found["seen_other_version"] = sum(1 for record in in_scope if version in record.predictions and pick_annotation(
+        record.annotations, options.annotation_policy).seen not in ("", version))
+    found["failures"] = {**metrics.failures(attempts, every_row),
+                         "from_store": any(v == version for _, v, _ in stored)}
     found.update({
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "source": options.source,
         "model_version": version, "versions": dict(versions_found(annotated).most_common()),
-        "weighted": sample is not None, "sample": _sample(sample, rows),
-        "counts": _counts(records, annotated, in_scope, rows, version),
+        "weighted": sample is not None, "sample": _sample(sample, every_row),
+        "counts": _counts(records, annotated, in_scope, every_row, version),
         "outside_vocabulary": _outside(rows, options.vocabulary),
         "vocabulary_known": options.vocabulary is not None,
         "annotation_policy": options.annotation_policy, "none_choice": options.none_choice,
+        "currency": options.currency,
     })
+    found["auto_accepted"] = auto_accepted(records, rows)
     found["compare"] = compare(annotated, options) if options.compare else None
     found["policies"] = policies(found, options)
-    return Report(found, rows, {record.task_id: record for record in in_scope})
+    return Report(found, every_row, {record.task_id: record for record in in_scope})
 
 
 def figures(rows: Sequence[Row], without_prelabel: Sequence[float], options: Options) -> dict:
@@ -83,6 +103,7 @@ def figures(rows: Sequence[Row], without_prelabel: Sequence[float], options: Opt
     classes = metrics.per_class(rows)
     bins, ece = metrics.reliability(rows)
     curve = metrics.coverage_curve(rows)
+    accept = metrics.auto_accept(rows, options.target_accuracy)
     cells = metrics.confusion(rows)
     labels = sorted({label for pair in cells for label in pair}, key=lambda label: (label is None, label or ""))
     return {
@@ -99,15 +120,52 @@ def figures(rows: Sequence[Row], without_prelabel: Sequence[float], options: Opt
                        for entry in metrics.frequent_confusions(rows)],
         "ablation": {stage: {**asdict(value), "name": STAGE_NAMES[stage]}
                      for stage, value in metrics.stage_accuracy(rows, STAGES).items()},
+        "stages_on": stages_on(rows),
         "methods": [{**entry, "accuracy": asdict(entry["accuracy"])} for entry in metrics.methods(rows)],
         "unmatched": [{**entry, "reviewed_as": [[_name(label), n] for label, n in entry["reviewed_as"]]}
-                      for entry in metrics.unmatched_strings(rows)],
+                      for entry in metrics.unmatched_strings(rows, could_name=options.could_name)],
         "calibration": {"bins": bins, "ece": ece, "target": options.target_accuracy,
-                        "threshold": metrics.threshold_for(curve, options.target_accuracy),
+                        "threshold": accept["recommended"],
+                        "auto_accept": {**accept, "points": _thin(accept["points"])},
                         "curve": _thin(curve), "scored": len(metrics.scored(rows))},
         "reviewer_time": metrics.reviewer_time(rows, without_prelabel),
-        "cost": metrics.cost(rows, options.prompt_price, options.completion_price),
     }
+
+
+def stages_on(rows: Sequence[Row]) -> dict[str, bool]:
+    """Which stages ran for these tasks, as their kept scores and answers show."""
+    kept = [row.stages or {} for row in rows]
+    return {"mllm": any(row.method is not None for row in rows) or any("mllm" in stages for stages in kept),
+            "clip": any("clip_image" in stages for stages in kept)}
+
+
+def attempts_for(records: Sequence[TaskRecord], version: str,
+                 stored: Iterable[StoredAttempt]) -> dict[int, list[Attempt]]:
+    """Every attempt at every task of `version`: the learned store's, and for a task it has none of (an export
+    of `prelabel predict` output, evidence older than the attempts table), the one attempt its record shows."""
+    found: dict[int, list[Attempt]] = defaultdict(list)
+    for task_id, kept_version, attempt in stored:
+        if kept_version == version:
+            found[task_id].append(attempt)
+    for record in records:
+        prediction = record.predictions.get(version)
+        if prediction is not None and record.task_id not in found:
+            evidence = prediction.evidence
+            found[record.task_id].append(Attempt(prediction.failed, prediction.cause,
+                                                 evidence.usage if evidence else {}))
+    return dict(found)
+
+
+def auto_accepted(records: Sequence[TaskRecord], rows: Sequence[Row]) -> dict:
+    """Tasks `prelabel accept` annotated (nobody reviewed them: they are in no other figure), by model_version
+    and threshold, beside the pre-labels reviewers confirmed."""
+    made = [record for record in records if record.auto_accepted is not None]
+    groups = Counter((record.auto_accepted.model_version, record.auto_accepted.threshold)  # type: ignore[union-attr]
+                     for record in made)
+    return {"tasks": len(made), "reviewed_since": sum(1 for record in made if record.annotated),
+            "by_threshold": [{"model_version": version, "threshold": threshold, "tasks": count}
+                             for (version, threshold), count in sorted(groups.items())],
+            "reviewer_confirmed": sum(1 for row in rows if row.correct)}
 
 
 # ---- policies: which annotation, which version, which weights ----------------------------------------------
@@ -169,7 +227,7 @@ def rows_for(records: Sequence[TaskRecord], version: str, policy: str, sample: S
     rows = []
     for record, prediction, annotation in chosen:
         evidence = prediction.evidence
-        stratum = record.sample.stratum if sample is not None else prediction.label  # type: ignore[union-attr]
+        stratum = record.sample.stratum if sample is not None else prediction.stratum  # type: ignore[union-attr]
         rows.append(Row(
             task_id=record.task_id, truth=annotation.label, predicted=prediction.label,
             weight=weights.get(stratum, 1.0) if sample is not None else 1.0, stratum=stratum,
@@ -178,8 +236,10 @@ def rows_for(records: Sequence[TaskRecord], version: str, policy: str, sample: S
             stages=({**stage_tops(evidence), "final": prediction.label}  # what was delivered, as top-1 counts it
                     if evidence and evidence.stage_scores else None),
             method=task_method(evidence) if evidence else None,
-            candidates=evidence.candidates if evidence else (), lead_time=annotation.lead_time,
-            usage=evidence.usage if evidence else {}))
+            # A lead time measures the pre-label the reviewer worked on: another version's says nothing of this one.
+            candidates=evidence.candidates if evidence else (),
+            lead_time=annotation.lead_time if annotation.seen in ("", version) else None,
+            usage=evidence.usage if evidence else {}, failed=prediction.failed, cause=prediction.cause))
     return rows
 
 
@@ -209,8 +269,13 @@ def task_method(evidence: Evidence) -> str | None:
 # ---- comparing two versions --------------------------------------------------------------------------------
 
 def compare(annotated: Sequence[TaskRecord], options: Options) -> dict:
+    """The two versions on the reviewed tasks both answered, less those whose annotations taught a synonym now
+    in force: a version using it has learned their answer, and would be graded on what it was taught."""
     first, second = options.compare  # type: ignore[misc]
-    both = [record for record in annotated if first in record.predictions and second in record.predictions]
+    answered = [record for record in annotated if first in record.predictions and second in record.predictions
+                and not record.predictions[first].failed and not record.predictions[second].failed]
+    both = [record for record in answered if record.task_id not in options.teaching]
+    taught = sorted({pair for record in answered for pair in options.teaching.get(record.task_id, ())})
     pairs, changed = [], []
     for record in both:
         truth = pick_annotation(record.annotations, options.annotation_policy).label
@@ -220,7 +285,11 @@ def compare(annotated: Sequence[TaskRecord], options: Options) -> dict:
             verdict = "fixed" if b == truth else "broken" if a == truth else "still wrong"
             changed.append({"task_id": record.task_id, "first": _name(a), "second": _name(b),
                             "truth": _name(truth), "verdict": verdict})
-    return {"first": first, "second": second, **metrics.paired_difference(pairs), "changed": changed}
+    return {"first": first, "second": second, **metrics.paired_difference(pairs), "changed": changed,
+            "left_out_teaching": len(answered) - len(both),
+            "taught": [{"string": string, "label": label} for string, label in taught],
+            "left_out_failed": sum(1 for record in annotated if first in record.predictions
+                                   and second in record.predictions) - len(answered)}
 
 
 # ---- what the report says about itself ---------------------------------------------------------------------
@@ -245,6 +314,13 @@ def policies(found: dict, options: Options) -> list[str]:
     said.append(f"Model version: {found['model_version']} ({counts['rows']} reviewed task(s) with its pre-label"
                 + (f"; {counts['other_version']} reviewed task(s) only have other versions" if counts['other_version']
                    else "") + ").")
+    said.append(f"Answered: accuracy and every figure about Prelabel's answers are over the {counts['answered']} "
+                "reviewed task(s) it answered (a label or none)"
+                + (f"; the {counts['failed']} it could not pre-label (no answer: a failure) are counted apart, under "
+                   "Failures, as labelled by hand." if counts["failed"] else "; it failed on none of them."))
+    if found["auto_accepted"]["tasks"]:
+        said.append(f"Auto-accepted: {found['auto_accepted']['tasks']} task(s) annotated by `prelabel accept` "
+                    "(marked as Prelabel's) are not reviews: they count in no figure but their own section.")
     sample = found["sample"]
     if sample:
         said.append(f"Figures are weighted estimates for the whole project: sample {sample['id']} "
@@ -265,6 +341,7 @@ def _counts(records, annotated, in_scope, rows, version) -> dict:
             "cancelled_only": sum(1 for r in records if r.cancelled and not r.annotated),
             "several_annotations": sum(1 for r in annotated if len(r.annotations) > 1),
             "outside_sample": len(annotated) - len(in_scope), "rows": len(rows),
+            "answered": sum(1 for row in rows if not row.failed), "failed": sum(1 for row in rows if row.failed),
             "other_version": sum(1 for r in in_scope if r.predictions and version not in r.predictions),
             "without_prelabel": sum(1 for r in in_scope if not r.predictions)}
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from prelabel.report import html
 from prelabel.report.figures import STAGES, Report
-from prelabel.report.records import name
+from prelabel.report.records import FAILED, Row, name
 
 CSV_COLUMNS = ["task_id", "source", "model_version", "stratum", "weight", "predicted", "score", "method",
                *[f"{stage}_{part}" for stage in STAGES for part in ("label", "score")], "annotation", "correct",
-               "status", "lead_time", "annotations", "mllm_calls", "cache_hits", "prompt_tokens",
+               "status", "failure", "lead_time", "annotations", "mllm_calls", "cache_hits", "prompt_tokens",
                "completion_tokens", "seconds"]
 
 
@@ -37,10 +37,10 @@ def write_tasks(report: Report, path: Path) -> None:
             stage_scores = evidence.stage_scores if evidence else {}
             line = {"task_id": row.task_id, "source": record.source, "model_version": version,
                     "stratum": name(row.stratum) if report.metrics["weighted"] else "",
-                    "weight": round(row.weight, 4), "predicted": name(row.predicted),
+                    "weight": round(row.weight, 4), "predicted": FAILED if row.failed else name(row.predicted),
                     "score": "" if row.score is None else round(row.score, 4), "method": row.method or "",
                     "annotation": name(row.truth), "correct": int(row.correct),
-                    "status": "accepted" if row.correct else "corrected",
+                    "status": status(row), "failure": (row.cause or "unknown") if row.failed else "",
                     "lead_time": "" if row.lead_time is None else round(row.lead_time, 2),
                     "annotations": len(record.annotations),
                     **{key: row.usage.get(key, "") for key in ("mllm_calls", "cache_hits", "prompt_tokens",
@@ -51,3 +51,10 @@ def write_tasks(report: Report, path: Path) -> None:
                 line[f"{stage}_label"] = top or ""
                 line[f"{stage}_score"] = round(scores[top], 4) if top else ""
             writer.writerow(line)
+
+
+def status(row: Row) -> str:
+    """What the reviewer did with the pre-label: kept it, changed it, or labelled by hand (Prelabel failed)."""
+    if row.failed:
+        return "labelled by hand"
+    return "accepted" if row.correct else "corrected"

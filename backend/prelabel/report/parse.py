@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.result import ImagePrediction
 from prelabel.report.records import Annotation, Evidence, Prediction, ReportInputError, SampleMark, TaskRecord
+from prelabel.studio.accepted import auto_accepted
 
 CLASSIFICATIONS = ("choices", "taxonomy")
 SAMPLE_KEY = "prelabel_sample"  # where `prelabel sample` marks a task in its meta
@@ -68,17 +70,31 @@ def read_task(task: dict, number: int, none_choice: str, from_name: str | None =
         if entry.get("was_cancelled"):
             record.cancelled += 1
             continue
+        accepted = auto_accepted(entry.get("result"))
+        if accepted is not None:  # Prelabel's own, made by `prelabel accept`: nobody reviewed it
+            record.auto_accepted = accepted
+            continue
         # Policy: an annotation without a classification is the reviewer saying none (a submission that
         # removed the pre-label and chose nothing), as is the configured "none of these" choice.
         _, label = classification(entry.get("result"), none_choice, from_name)
-        counted.append(Annotation(label, _number(entry.get("lead_time")), entry.get("id"),
-                                  str(entry.get("updated_at") or entry.get("created_at") or "")))
+        seen = ""
         if isinstance(entry.get("prediction"), dict) and entry["prediction"].get("model_version"):
             snapshots.append(entry["prediction"])
+            seen = str(entry["prediction"]["model_version"])
+        counted.append(Annotation(label, _number(entry.get("lead_time")), entry.get("id"),
+                                  str(entry.get("updated_at") or entry.get("created_at") or ""), seen))
     record.annotations = tuple(sorted(counted, key=lambda a: (a.updated, a.annotation_id or 0)))
     full = [p for p in task.get("predictions") or [] if isinstance(p, dict)]
     for entry in sorted(snapshots, key=_created) + sorted(full, key=_created):  # full ones, latest last, win
         version = str(entry.get("model_version") or "")
+        parsed = ModelVersion.parse(version)
+        if parsed is not None and parsed.failed:
+            # A failure is written under "<version>-failed": it is that version's, with no answer; a real
+            # prediction of the version (the failure healed) wins over it.
+            version = str(parsed.real())
+            if version not in record.predictions or record.predictions[version].failed:
+                record.predictions[version] = Prediction(version, None, failed=True)
+            continue
         _, label = classification(entry.get("result"), none_choice, from_name)
         record.predictions[version] = Prediction(version, label, _number(entry.get("score")))
     kept = meta.get("prelabel")
@@ -92,11 +108,18 @@ def attach_evidence(record: TaskRecord, version: str, evidence: Evidence) -> Non
     """Evidence for a version the task has a Label Studio prediction of enriches it; evidence alone is a
     pre-label too (the workers write no prediction when Prelabel says none)."""
     shown = record.predictions.get(version)
+    if shown is not None and shown.failed and not evidence.failed:
+        shown = None  # the evidence is of a later, answered attempt that Label Studio does not show
     if shown is None:
-        record.predictions[version] = Prediction(version, evidence.label, evidence.score, evidence)
-    else:
+        record.predictions[version] = Prediction(version, None if evidence.failed else evidence.label,
+                                                 None if evidence.failed else evidence.score, evidence,
+                                                 failed=evidence.failed, cause=evidence.cause)
+    elif shown.failed:
+        record.predictions[version] = Prediction(version, None, None, evidence, failed=True, cause=evidence.cause)
+    else:  # a real prediction wins over the evidence of a failure (a failure never replaces one)
         score = shown.score if shown.score is not None else evidence.score
-        record.predictions[version] = Prediction(version, shown.label, score, evidence)
+        record.predictions[version] = Prediction(version, shown.label, score,
+                                                 evidence if not evidence.failed else None)
 
 
 def evidence_from(entry: Mapping, label: str | None, origin: str) -> Evidence:
@@ -110,7 +133,8 @@ def evidence_from(entry: Mapping, label: str | None, origin: str) -> Evidence:
         score = final.get(label)
     return Evidence(label=label, score=score, ranking=tuple(ranking), stage_scores=kept.stage_scores,
                     candidates=tuple(kept.evidence.candidates), stage2=kept.evidence.stage2, errors=kept.errors,
-                    usage=kept.usage, origin=origin)
+                    usage=kept.usage, origin=origin, failed=kept.failed, cause=kept.failure_cause,
+                    finding=kept.finding)
 
 
 def sample_mark(entry: Any) -> SampleMark | None:

@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from prelabel.pipeline.result import NamedMatch, Stage2Match
+from prelabel.pipeline.result import Finding, NamedMatch, Stage2Match
+from prelabel.studio.accepted import AutoAccepted
 
 NONE_NAME = "(none)"  # how the none answer is written in tables, metrics.json keys and tasks.csv
+FAILED = "(failed)"  # the sample's stratum of tasks Prelabel could not pre-label (no answer: neither label nor none)
 
 
 def name(label: str | None) -> str:
@@ -36,6 +38,9 @@ class Evidence:
     errors: Mapping[str, str] = field(default_factory=dict)
     usage: Mapping[str, float] = field(default_factory=dict)  # mllm_calls, cache_hits, tokens, seconds
     origin: str = "meta"  # "store" or "meta"
+    failed: bool = False  # no answer: the image was unusable or a stage it needs failed
+    cause: str | None = None  # of a failure: "stage1:timeout", "image:unavailable"...
+    finding: Finding | None = None  # how the label was found: what its score was computed from
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,22 @@ class Prediction:
     score: float | None = None
     evidence: Evidence | None = None
     shown: bool = True  # a Label Studio prediction existed, so the reviewer saw it; False: only evidence
+    failed: bool = False  # Prelabel gave no answer (label None here means no answer, not none)
+    cause: str | None = None
+
+    @property
+    def stratum(self) -> str | None:
+        """What `prelabel sample` stratifies by: the label, none, or the failed tasks apart."""
+        return FAILED if self.failed else self.label
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try at pre-labelling a task (the learned store keeps every one; a retry replaces only the evidence)."""
+
+    failed: bool
+    cause: str | None = None
+    usage: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -57,6 +78,7 @@ class Annotation:
     lead_time: float | None = None
     annotation_id: int | None = None
     updated: str = ""  # ISO time, for "latest"
+    seen: str = ""  # the model_version of the pre-label the reviewer worked on ("": not known)
 
 
 @dataclass(frozen=True)
@@ -79,6 +101,7 @@ class TaskRecord:
     cancelled: int = 0
     predictions: dict[str, Prediction] = field(default_factory=dict)  # by model_version
     sample: SampleMark | None = None
+    auto_accepted: AutoAccepted | None = None  # `prelabel accept` annotated it: not a review, never counted as one
 
     @property
     def annotated(self) -> bool:
@@ -101,7 +124,9 @@ class Row:
     candidates: tuple[NamedMatch, ...] = ()
     lead_time: float | None = None
     usage: Mapping[str, float] = field(default_factory=dict)
+    failed: bool = False  # Prelabel gave no answer: the reviewer labelled the task by hand
+    cause: str | None = None
 
     @property
     def correct(self) -> bool:
-        return self.predicted == self.truth
+        return not self.failed and self.predicted == self.truth

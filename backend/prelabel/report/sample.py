@@ -1,4 +1,5 @@
-"""The PoC review sample: stratified by predicted label (none is a stratum), reproducible from its seed.
+"""The PoC review sample: stratified by predicted label (none is a stratum, and so are the tasks Prelabel failed
+on), reproducible from its seed.
 
 Allocation: every stratum first gets a minimum (5 tasks, or all it has; less when n is too small for five per
 stratum), so a label Prelabel gives once in a thousand images is still reviewed; the rest of n goes to the

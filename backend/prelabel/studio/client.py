@@ -9,6 +9,8 @@ unexchanged and is refused (docs/label-studio-testing.md).
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 
@@ -16,10 +18,11 @@ import requests
 
 from prelabel.redact import redact_url
 from prelabel.studio.errors import StudioError
-from prelabel.studio.fetch import FetchLimits, ImageFetcher
+from prelabel.studio.fetch import FetchError, FetchLimits, ImageFetcher
 
 __all__ = ["LabelStudio", "StudioError", "prediction_versions"]
 TASK_PAGE = 500
+STORAGES_TTL = 60.0  # seconds a project's local-files storages are kept
 
 
 def prediction_versions(task: dict) -> set[str]:
@@ -46,7 +49,9 @@ class LabelStudio:
         self.sdk = SDK(base_url=self.url, api_key=api_key, timeout=timeout)
         self._session = requests.Session()
         self.calls: Counter[str] = Counter()  # HTTP calls made, by what they did (metrics, benchmarks)
-        self.images = ImageFetcher(self.url, self._authorization, images)
+        self._storages: dict[int, tuple[float, list[str]]] = {}
+        self._storages_lock = threading.Lock()
+        self.images = ImageFetcher(self.url, self._authorization, images, storages=self.local_storages)
 
     # ---- images ------------------------------------------------------------------------------------------
 
@@ -54,11 +59,30 @@ class LabelStudio:
         """Where the bytes of a task's image are: Label Studio paths, cloud URIs (presigned), or as given."""
         return self.images.url_for(value, task_id)
 
-    def fetch_image(self, value: str, task_id: int | None = None) -> bytes:
-        """The image's bytes; a FetchError (a StudioError) when the policy refuses it or it cannot be fetched."""
-        image, from_disk = self.images.fetch_counted(value, task_id)
+    def fetch_image(self, value: str, task_id: int | None = None, project_id: int | None = None) -> bytes:
+        """The image's bytes; a FetchError (a StudioError) when the policy refuses it or it cannot be fetched.
+        `project_id`, the task's project: its local-files storages may be read from disk."""
+        image, from_disk = self.images.fetch_counted(value, task_id, project_id)
         self.calls["read image from disk" if from_disk else "fetch image"] += 1
         return image
+
+    def local_storages(self, project_id: int) -> list[str]:
+        """The paths of the project's local-files storages as Label Studio holds them, read again after
+        STORAGES_TTL seconds (a removed storage stops being read from disk by then)."""
+        with self._storages_lock:
+            kept = self._storages.get(project_id)
+            if kept is not None and time.monotonic() - kept[0] < STORAGES_TTL:
+                return kept[1]
+        try:
+            body = self._get_json("/api/storages/localfiles/", {"project": project_id})
+        except StudioError as exc:
+            raise FetchError(f"cannot read the local-files storages of project {project_id}: {exc}",
+                             transient=True) from None
+        paths = [str(s["path"]) for s in body if isinstance(s, dict) and isinstance(s.get("path"), str)
+                 and s.get("project") == project_id] if isinstance(body, list) else []
+        with self._storages_lock:
+            self._storages[project_id] = (time.monotonic(), paths)
+        return paths
 
     def _authorization(self) -> str:
         return self.sdk._client_wrapper.get_headers()["Authorization"]
@@ -168,6 +192,10 @@ class LabelStudio:
         created = getattr(body, "created", None)
         return created if isinstance(created, int) else 0
 
+    def update_task_data(self, task_id: int, data: dict) -> None:
+        """Replace a task's data (Label Studio keeps its predictions and annotations)."""
+        self._call("write list columns", self.sdk.tasks.update, id=str(task_id), data=data)
+
     def delete_prediction(self, prediction_id: int) -> None:
         self.calls["delete prediction"] += 1
         try:
@@ -192,6 +220,13 @@ class LabelStudio:
             return response.json()
         except ValueError:
             raise StudioError(f"Label Studio at {self.shown_url}: {path} did not answer JSON") from None
+
+    def user_names(self) -> dict[int, str]:
+        """Each user of the organisation by id: the name a person recognises (email, else username)."""
+        users = self._get_json("/api/users/", {})
+        return {user["id"]: str(user.get("email") or user.get("username") or f"user {user['id']}")
+                for user in users if isinstance(user, dict) and isinstance(user.get("id"), int)} \
+            if isinstance(users, list) else {}
 
     def annotation(self, annotation_id: int):
         return self._call("read annotation", self.sdk.annotations.get, id=annotation_id)

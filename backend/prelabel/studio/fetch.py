@@ -23,6 +23,8 @@ import base64
 import contextlib
 import http.client
 import ipaddress
+import os
+import posixpath
 import re
 import socket
 import ssl
@@ -94,7 +96,8 @@ class ImageFetcher:
     """Thread-safe: the pipeline's threads fetch through one fetcher."""
 
     def __init__(self, studio_url: str, authorization: Callable[[], str], limits: FetchLimits | None = None,
-                 resolve: Callable[..., list] = socket.getaddrinfo):
+                 resolve: Callable[..., list] = socket.getaddrinfo,
+                 storages: Callable[[int], list[str]] = lambda project_id: []):
         self.studio_url = studio_url.rstrip("/")
         studio = urlsplit(self.studio_url)
         self.studio = _origin(studio)
@@ -103,6 +106,7 @@ class ImageFetcher:
         self.limits = limits or FetchLimits()
         self.allowed = [_allowed_entry(entry) for entry in self.limits.hosts.split(",") if entry.strip()]
         self._resolve = resolve
+        self._storages = storages  # a project's local-files storage paths, as Label Studio holds them
         self._tls = _tls_context()
 
     # ---- where a value points --------------------------------------------------------------------------------
@@ -123,15 +127,17 @@ class ImageFetcher:
 
     # ---- fetching ---------------------------------------------------------------------------------------------
 
-    def fetch(self, value: str, task_id: int | None = None) -> bytes:
+    def fetch(self, value: str, task_id: int | None = None, project_id: int | None = None) -> bytes:
         """The image's bytes, or a FetchError saying in one line why not."""
-        return self.fetch_counted(value, task_id)[0]
+        return self.fetch_counted(value, task_id, project_id)[0]
 
-    def fetch_counted(self, value: str, task_id: int | None = None) -> tuple[bytes, bool]:
-        """(the image's bytes, whether they were read from disk rather than downloaded)."""
+    def fetch_counted(self, value: str, task_id: int | None = None,
+                      project_id: int | None = None) -> tuple[bytes, bool]:
+        """(the image's bytes, whether they were read from disk rather than downloaded). `project_id`: the
+        task's project, whose local-files storages a file may be read from disk in."""
         deadline = time.monotonic() + self.limits.timeout
         target = self._check(self.url_for(value.strip(), task_id), value, via=None)
-        on_disk = self._from_disk(target, value)
+        on_disk = self._from_disk(target, value, project_id)
         if on_disk is not None:
             return on_disk, True
         for _ in range(MAX_REDIRECTS + 1):
@@ -141,20 +147,30 @@ class ImageFetcher:
             target = self._check(_join(target.url, location), value, via=target)
         raise FetchError(f"cannot fetch {text.quote(value)}: more than {MAX_REDIRECTS} redirects")
 
-    def _from_disk(self, target: _Target, value: str) -> bytes | None:
+    def _from_disk(self, target: _Target, value: str, project_id: int | None) -> bytes | None:
         """Label Studio's own local file, read where it lies when this machine sees Label Studio's document root
         (PRELABEL_LOCAL_FILES_ROOT): Label Studio serves about 45 images a second whatever the concurrency
-        (bench/e2e_bench.py), a disk far more. Only a file inside that root, named by a value the policy
-        already accepted as Label Studio's; anything else (not there, another path) is downloaded as usual."""
-        if not self.limits.local_root or target.origin != self.studio:
+        (bench/e2e_bench.py), a disk far more.
+
+        Label Studio serves /data/local-files/?d=<path> only when the file's folder lies within the path of a
+        local-files storage of a project the caller may see (io_storages/localfiles/views.py); the document
+        root alone is not enough. Here the rule is narrower: a storage of the task's own project, whose path
+        lies below the root as this machine sees it. Anything else is never looked at on disk: it is
+        downloaded from Label Studio, which answers 404 alike for a file outside its storages and for no file
+        at all, so what a refusal says does not depend on what exists elsewhere on this machine."""
+        if not self.limits.local_root or target.origin != self.studio or project_id is None:
             return None
         path = target.parts.path.removeprefix(self.studio_prefix) if self.studio_prefix else target.parts.path
         relative = parse_qs(target.parts.query).get("d", [""])[0] if path == "/data/local-files/" else ""
         if not relative:
             return None
-        root = Path(self.limits.local_root).resolve()
-        candidate = (root / relative).resolve()
-        if not candidate.is_relative_to(root) or not candidate.is_file():
+        root = Path(os.path.abspath(self.limits.local_root))
+        # As Label Studio reads it: normalised as a POSIX path, then joined below the root.
+        candidate = Path(os.path.abspath(root / posixpath.normpath(relative).lstrip("/")))
+        if not any(_within(candidate.parent, Path(os.path.abspath(storage)), root)
+                   for storage in self._storages(project_id)):
+            return None
+        if not candidate.resolve().is_relative_to(root.resolve()) or not candidate.is_file():
             return None
         if candidate.stat().st_size > self.limits.max_bytes:
             raise FetchError(f"cannot fetch {text.quote(value)}: larger than PRELABEL_IMAGE_MAX_BYTES "
@@ -334,6 +350,12 @@ def _matches(entry: _Entry, origin: _Origin) -> bool:
     if entry.host.startswith("*."):
         return origin.host.endswith(entry.host[1:])
     return origin.host == entry.host
+
+
+def _within(folder: Path, storage: Path, root: Path) -> bool:
+    """A file's folder lies in a storage (whole path components: /data/ds is not /data/ds-private), and the
+    storage below the document root (as Label Studio requires of every local-files storage)."""
+    return storage.is_relative_to(root) and storage != root and folder.is_relative_to(storage)
 
 
 def _public(address: str) -> bool:

@@ -20,6 +20,8 @@ of CPU per Japanese answer and 4.6 s to load, where the normaliser's budget is h
   undecided: alternatives, not denials.
 - Alternatives and several: two names joined by "or", "either", "possibly", "/", か, または, もしくは, あるいは are
   alternatives; joined by anything else (and, commas, と, や, another clause) they are several things named.
+- Contrast: the last "but", "however", conjunctive が/けど or しかし, and whether the clause after it hedges.
+- Japanese modifiers: a name that is the object of a verbal noun after の or of a relative clause's verb.
 """
 
 from __future__ import annotations
@@ -217,6 +219,9 @@ def japanese_reading(parts: Sequence[Token], start: int, end: int) -> str:
         return DENIED
     if following and not following[0].mark and following[0].text in _JA_FROM:  # 髄から放射状に割れ
         return PLACE
+    if len(following) >= 2 and following[0].text == "ニ" and following[0].word_class == "particle" and (
+            following[1].text == "似" and following[1].word_class == "verb"):
+        return UNDECIDED  # Aに似ている: it resembles A, which is no identification
     if following and following[0].text == "カ" and following[0].word_class == "particle" and not (
             len(following) > 1 and following[1].text == "モ"):  # AかBか, Aか? (but Aかも: maybe A)
         return UNDECIDED
@@ -324,3 +329,67 @@ def qualifies_next_noun(parts: Sequence[Token], end: int, vocabulary_words: set[
     if "NOUN" not in found and "PROPN" not in found:
         return False
     return not ("VERB" in found and surface.endswith("s") and not parts[end - 1].surface.casefold().endswith("s"))
+
+
+def japanese_modifies(parts: Sequence[Token], end: int, evidence: frozenset[str]) -> bool:
+    """Does a Japanese name at parts[..end] qualify a noun that heads the phrase, so that the thing meant is
+    another one? Two constructions of Japanese noun phrases, read off Sudachi's parts of speech:
+    - AのB, B a verbal noun (Sudachi's サ変, "process") whose object A is, not one of `evidence` (what A does or
+      shows: 発生, 感染, 被害): ウメ輪紋ウイルスの検定キット, 青枯病菌の選択培地. Any other noun B is A's part,
+      stage or sign (タラバガニの脚, マイワシの幼魚, 根こぶ病のこぶ): A is still what is there.
+    - A relative clause: the name is the object (を) of a verb whose clause modifies the next noun
+      (トマト黄化葉巻病を媒介するコナジラミ: the whitefly that carries it)."""
+    if end >= len(parts) or parts[end].mark:
+        return False
+    if parts[end].word_class == "particle" and parts[end].text == "ノ":
+        position = end + 1
+        run: list[Token] = []
+        while position < len(parts) and parts[position].word_class in ("noun", "process", "suffix", "prefix") and (
+                not run or not parts[position].mark):
+            run.append(parts[position])
+            position += 1
+        return bool(run) and run[0].word_class == "process" and not any(token.text in evidence for token in run)
+    if parts[end].word_class == "particle" and parts[end].text == "ヲ":
+        for position in range(end + 1, min(len(parts), end + 6)):
+            token = parts[position]
+            if token.word_class not in ("verb", "auxiliary", "process"):
+                return token.word_class == "noun" and not parts[position - 1].mark and token.text not in evidence and (
+                    parts[position - 1].word_class in ("verb", "auxiliary"))
+            if token.mark:
+                return False
+    return False
+
+
+# "A at first sight, but B": a contrast whose second clause settles what the first left open.
+_EN_CONTRAST = frozenset(["but", "however", "though", "although", "yet", "instead"])
+_JA_CONTRAST_PARTICLES = frozenset(["ガ", "ケド", "ケレド", "ケレドモ"])
+_JA_CONTRAST_CONJUNCTIONS = frozenset(["シカシ", "ダガ", "デモ", "タダ", "トコロガ"])
+# Words that leave a second clause open too: "but it could also be B", 「Bかもしれない」, 「Bの可能性もある」.
+_EN_HEDGES = frozenset(["possibly", "maybe", "perhaps", "could", "might", "may", "also", "or", "either",
+                        "whether", "unclear", "uncertain"])
+
+
+def contrast_at(parts: Sequence[Token]) -> int | None:
+    """The position after the last contrast in the answer ("but", "however", the conjunctive が of 〜と思いまし
+    たが, しかし), or None."""
+    found = None
+    for position, token in enumerate(parts):
+        if token.japanese:
+            if (token.word_class == "particle" and token.detail == "conjunctive" and token.text in
+                    _JA_CONTRAST_PARTICLES) or (token.word_class == "conjunction" and token.text in
+                                                _JA_CONTRAST_CONJUNCTIONS):
+                found = position + 1
+        elif token.text in _EN_CONTRAST:
+            found = position + 1
+    return found
+
+
+def settled_after(parts: Sequence[Token], start: int) -> bool:
+    """Does the clause after a contrast claim its name without a hedge of its own?"""
+    for token in parts[start:]:
+        if token.japanese:
+            if token.word_class == "particle" and token.text in ("カ", "モ", "カモ"):
+                return False
+        elif token.text in _EN_HEDGES:
+            return False
+    return True
