@@ -289,7 +289,7 @@ def _pre_label(parts: Parts, report: Report, say: Callable[[str], None]) -> None
             say(f"pre-labelling {queued.tasks} task(s) ({queued.skipped} already pre-labelled)")
             outcome = bulk.follow(parts, queued.jobs, echo=say)
             say(outcome.summary())
-            report.written, report.failed_jobs = outcome.delivered - outcome.unconfirmed, len(outcome.failed_jobs)
+            report.written, report.failed_jobs = outcome.stored, len(outcome.failed_jobs)
             report.everything_failed = every_image_failed(outcome.tasks, outcome.causes, parts.settings)
     finally:
         parts.close()
