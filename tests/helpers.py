@@ -7,11 +7,17 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import stat
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+
+import numpy as np
+import pytest
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -292,4 +298,26 @@ def open_to_others(directory: Path) -> list[str]:
             mode = (Path(folder) / name).lstat().st_mode
             if not stat.S_ISLNK(mode) and mode & 0o077:
                 found.append(f"{Path(folder) / name} {oct(mode & 0o777)}")
+    return found
+
+
+# ---- headless Chromium ----------------------------------------------------------------------------------------
+
+def chromium(page: Path, png: Path, width: int, height: int) -> np.ndarray:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.fail("no chromium: run scripts/ensure-chromium.sh (make test does)")
+    png.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    f"--user-data-dir={png.parent / 'chromium-profile'}", f"--window-size={width},{height}",
+                    f"--screenshot={png}", page.as_uri()], capture_output=True, timeout=120, check=True)
+    return np.asarray(Image.open(png).convert("RGB"))
+
+
+def screenshot(page: Path, png: Path) -> np.ndarray:
+    """The whole page: a tall window, then the blank space below the page cut off."""
+    found = chromium(page, png, 1200, 8000)
+    ink = np.nonzero((found < 245).any(axis=(1, 2)))[0]
+    found = found[: ink[-1] + 24]
+    Image.fromarray(found).save(png)
     return found

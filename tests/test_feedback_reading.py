@@ -118,3 +118,22 @@ def test_verdicts_for_nothing_fits(normalizer):
     said = [{"text": "brown marble bug", "source": "candidate", "label": None, "method": "none"}]
     assert verdicts("None of these", False, False, said, normalizer, nothing_fits=True) == [Verdict("nothing_fits")]
     assert verdicts("None of these", True, False, said, normalizer, nothing_fits=True) == [Verdict("cancelled")]
+
+
+def test_prelabels_own_annotations_teach_nothing(vocabulary, learning):
+    from prelabel.studio.accepted import AutoAccepted, accepted_result
+
+    config = make_label_config(vocabulary)
+    # `prelabel accept` made it from a prediction of another label than the evidence's: were it read as a
+    # reviewer's choice, "brown marble bug" would become evidence for a synonym of Nezara viridula.
+    mark = AutoAccepted("prelabel-1a2b3c4d-5e6f7a8b", 0.97, 0.9, "2026-01-01T00:00:00Z")
+    made = annotation(6, *accepted_result([taxonomy("Nezara viridula"), EVIDENCE], mark))
+    assert [region["type"] for region in made.result] == ["taxonomy"]  # the evidence stays with the prediction
+    [event] = record_feedback(FakeStudio(config, {6: made}), learning, "ANNOTATION_CREATED", PROJECT,
+                              [6])["events"]
+    assert event["status"] == "auto-accepted" and rows(learning) == []
+    # A reviewer who submits it again saves it without the mark: now it is theirs, and teaches
+    reviewed = annotation(6, taxonomy("Nezara viridula"), EVIDENCE)
+    [event] = record_feedback(FakeStudio(config, {6: reviewed}), learning, "ANNOTATION_UPDATED", PROJECT,
+                              [6])["events"]
+    assert event["status"] == "corrected" and rows(learning) == [("synonym", "brown marble bug", "Nezara viridula")]

@@ -140,10 +140,15 @@ def test_report_from_an_export_file(tmp_path):
     # Usage on tasks 1 and 2: prompt (800 + 0) / 2 = 400, completion 20 per image:
     # 1000 * (400 * 0.5 + 20 * 2) / 1e6 = 0.24 per 1,000 images
     assert metrics["cost"]["price_per_1000_images"] == pytest.approx(0.24)
-    # Calibration over the 8 scored pre-labels (task 6 said none). By score: 4 (0.95), 8 (0.92), 1 (0.9),
-    # 2 (0.8), 3 (0.7) all right; 5 (0.6) wrong: >= 0.7 is 5/5 right, >= 0.6 5/6 = 83%: 0.7 covers 5 of 9 tasks
-    threshold = metrics["calibration"]["threshold"]
-    assert (threshold["threshold"], threshold["tasks"], threshold["coverage"]) == (0.7, 5, pytest.approx(5 / 9))
+    # Auto-accept over the 8 scored pre-labels (task 6 said none). By score: 4 (0.95), 8 (0.92), 1 (0.9),
+    # 2 (0.8), 3 (0.7) all right; 5 (0.6) wrong. >= 0.7 is 5 of 5 right, but its Wilson lower bound is
+    # 5 / (5 + z^2) = 56.6%: not enough for 95%. At 100% the bound reaches 95% from n / (n + z^2) >= 0.95, n >= 73:
+    # 68 more above 0.7, where 5 of the 9 reviewed tasks fall: 68 * 9 / 5 = 122.4, so 123 more reviewed tasks
+    accept = metrics["calibration"]["auto_accept"]
+    assert accept["recommended"] is None and metrics["calibration"]["threshold"] is None
+    assert (accept["settle"]["threshold"], accept["settle"]["tasks"], accept["settle"]["more_tasks"]) == (0.7, 5, 123)
+    assert accept["settle"]["low"] == pytest.approx(5 / (5 + 1.959964**2), abs=1e-6)
+    assert "Not enough to recommend a threshold" in (out / "report.html").read_text(encoding="utf-8")
     with (out / "tasks.csv").open(encoding="utf-8-sig") as file:
         rows = {int(r["task_id"]): r for r in csv.DictReader(file)}
     assert sorted(rows) == [1, 2, 3, 4, 5, 6, 7, 8, 10]
@@ -381,3 +386,41 @@ def test_failed_tasks_are_their_own_state(tmp_path):
         "(failed)", "labelled by hand", "stage1:timeout")
     page = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
     assert "<h2>Failures</h2>" in page and "75.0%" in page and "stage1:timeout" in page and " USD" in page
+
+
+def test_compare_leaves_out_the_tasks_that_taught_the_synonyms(tmp_path):
+    from prelabel.learning.rules import Learning, Verdict
+    from prelabel.vocabulary.normalize import Normalizer
+    from prelabel.vocabulary.vocab import load_vocabulary
+
+    (tmp_path / "defects.yaml").write_text(VOCAB, encoding="utf-8")
+    store = LearnedStore(f"sqlite:///{tmp_path / 'var' / 'learned.sqlite'}")
+    learning = Learning(store, Normalizer(load_vocabulary(tmp_path / "defects.yaml")), min_agreements=3)
+    # Reviewers corrected V1's none on tasks 1-3 (two reviewers, three annotations): "scrape mark" -> 傷 is
+    # promoted, and V2 uses it. Task 4's "rub mark" is taught by one annotation only: pending, not in force.
+    for number, reviewer in ((1, 7), (2, 8), (3, 7)):
+        learning.record(number, number, 3, reviewer, [Verdict("synonym", "scrape mark", "傷")])
+    learning.record(4, 4, 3, 7, [Verdict("synonym", "rub mark", "傷")])
+    assert store.synonyms_in_force() == [("scrape mark", "傷")]
+    tasks = [task(i, [annotation("傷")], [prediction(None if i <= 3 else "傷", 0.5, V1), prediction("傷", 0.9, V2)])
+             for i in range(1, 7)]
+    completed = run(tmp_path, "--export", str(write(tmp_path, tasks)), "--out", str(tmp_path / "r"),
+                    "--compare", V1, V2)
+    assert completed.exit_code == 0, completed.output
+    compared = json.loads((tmp_path / "r" / "metrics.json").read_text(encoding="utf-8"))["compare"]
+    # Graded on its teachers, V2 would be +3 tasks "fixed"; on tasks 4-6 both are right: no difference
+    assert (compared["tasks"], compared["difference"], compared["changed"]) == (3, 0.0, [])
+    assert compared["left_out_teaching"] == 3 and compared["taught"] == [{"string": "scrape mark", "label": "傷"}]
+    page = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    assert "3</b> reviewed task(s) left out because their annotations taught" in page
+
+
+def test_a_project_whose_every_reviewed_task_failed_still_gets_its_report(tmp_path):
+    version = "prelabel-0123abcd-4567cdef"
+    tasks = [task(1, [annotation("傷", 3.0)], [prediction(None, 0.0, version + "-failed")])]
+    completed = run(tmp_path, "--export", str(write(tmp_path, tasks)), "--out", str(tmp_path / "r"))
+    assert completed.exit_code == 0, completed.output
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text(encoding="utf-8"))
+    assert (metrics["accuracy"]["top1"]["n"], metrics["failures"]["still"], metrics["failures"]["tasks"]) == (0, 1, 1)
+    assert "Prelabel answered none of the reviewed tasks" in (tmp_path / "r" / "report.html").read_text(
+        encoding="utf-8")

@@ -98,17 +98,17 @@ def test_per_class_precision_recall_f1():
     assert a.f1 == approx(4 / 7)  # 2 * 0.5 * 0.6667 / 1.1667
     b = scores["B"]  # predicted B: rows 3, 4 (1 right); reviewed B: rows 4, 5
     assert (b.precision, b.recall, b.f1, b.support) == (0.5, 0.5, 0.5, 2)
-    c = scores["C"]  # never predicted: precision 0 (nothing to divide), recall 0 / 1
-    assert (c.precision, c.recall, c.f1, c.support, c.predicted) == (0.0, 0.0, 0.0, 1, 0)
+    c = scores["C"]  # never predicted: precision undefined (nothing to divide), recall 0 / 1, F1 undefined
+    assert (c.precision, c.recall, c.f1, c.support, c.predicted) == (None, 0.0, None, 1, 0)
     none = scores[None]  # said none: rows 5, 6 (row 6 right); reviewed none: rows 6, 7
     assert (none.precision, none.recall, none.f1, none.support) == (0.5, 0.5, 0.5, 2)
 
 
 def test_macro_and_micro_averages():
     averages = metrics.averages(EIGHT, metrics.per_class(EIGHT))
-    # macro over A, B, C (labels reviewers gave; none has its own section): P (0.5 + 0.5 + 0) / 3,
-    # R (2/3 + 1/2 + 0) / 3 = 7/18, F1 (4/7 + 1/2 + 0) / 3 = 0.357143
-    assert averages["macro"] == {"precision": approx(1 / 3), "recall": approx(7 / 18), "f1": approx(0.357143)}
+    # macro over A, B, C (labels reviewers gave; none has its own section), of what is defined (C's precision
+    # and F1 are not): P (0.5 + 0.5) / 2, R (2/3 + 1/2 + 0) / 3 = 7/18, F1 (4/7 + 1/2) / 2 = 0.535714
+    assert averages["macro"] == {"precision": 0.5, "recall": approx(7 / 18), "f1": approx(0.535714)}
     # micro: right with a label (rows 1, 2, 4) = 3; Prelabel gave a label on 6; reviewers gave one on 6
     assert averages["micro"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5}
 
@@ -195,6 +195,17 @@ def test_unmatched_strings_with_reviewers_labels():
     assert metrics.unmatched_strings(rows) == [{"string": "BMSB-ish", "tasks": 2, "reviewed_as": [["A", 1], ["B", 1]]}]
 
 
+def test_the_could_learn_list_holds_only_what_the_screening_lets_through(normalizer):
+    from prelabel.vocabulary.screening import check_name
+
+    said = ("weevil", "none", "a", "BMSB and thrips", "marble bug")
+    rows = [row("Halyomorpha halys", None, candidates=tuple(NamedMatch(text, "candidate", None, 0.0, "none")
+                                                             for text in said))]
+    kept = metrics.unmatched_strings(rows, could_name=lambda s, label: check_name(s, label, normalizer) is None)
+    assert [entry["string"] for entry in kept] == ["marble bug"]
+    assert len(metrics.unmatched_strings(rows)) == len(said)  # without a vocabulary, nothing to screen with
+
+
 # ---- calibration ----------------------------------------------------------------------------------------------
 
 SCORED = [row("A", "A", score=0.95), row("B", "B", score=0.95), row("A", "B", score=0.85),
@@ -214,6 +225,26 @@ def test_reliability_and_ece():
 def test_reliability_puts_a_score_of_one_in_the_last_bin():
     bins, ece = metrics.reliability([row("A", "A", score=1.0), row("A", "A", score=0.9)])
     assert bins[-1]["tasks"] == 2 and ece == approx(0.05)  # mean score 0.95, accuracy 1: gap 0.05
+
+
+def test_auto_accept_needs_the_lower_bound_to_reach_the_target():
+    # 9 right of 9 at score 0.9: observed 100%, lower bound 9 / (9 + z^2) = 70.1%: no threshold for 95%.
+    # n / (n + z^2) >= 0.95 from n = 73 (72 / 75.84 = 0.9494, 73 / 76.84 = 0.9500): 64 more, all above it
+    nine = [row("A", "A", score=0.9, task_id=i) for i in range(9)]
+    found = metrics.auto_accept(nine, 0.95)
+    assert found["recommended"] is None and found["settle"]["low"] == approx(9 / (9 + 1.959964**2), abs=1e-6)
+    assert found["settle"]["more_tasks"] == 64 and metrics.tasks_for_lower_bound(1.0, 0.95) == 73
+    # 300 reviewed: 200 at 0.95 all right, 100 at 0.5 with 60 right. >= 0.95: 200 / 203.84 = 98.1% >= 95%;
+    # >= 0.5: 260 / 300 = 86.7%, under the target: 0.95 is recommended, covering 2/3 of the tasks
+    many = ([row("A", "A", score=0.95, task_id=i) for i in range(200)]
+            + [row("A", "A" if i < 60 else "B", score=0.5, task_id=200 + i) for i in range(100)])
+    found = metrics.auto_accept(many, 0.95)
+    recommended = found["recommended"]
+    assert (recommended["threshold"], recommended["tasks"], recommended["coverage"]) == (0.95, 200, approx(2 / 3))
+    assert recommended["low"] == approx(200 / (200 + 1.959964**2), abs=1e-6) and recommended["low"] >= 0.95
+    # Accuracy at or under the target above every threshold: no number of tasks settles it
+    assert metrics.auto_accept([row("A", "B", score=0.9)], 0.95)["settle"] is None
+    assert metrics.tasks_for_lower_bound(0.95, 0.95) is None
 
 
 def test_coverage_curve_and_threshold():

@@ -1,22 +1,125 @@
-"""A review session in Label Studio 1.23.2, as a reviewer goes through it in headless Chromium: the sample's
-label stream serves the sampled tasks and no others.
+"""A review session in Label Studio 1.23.2, as a reviewer goes through it in headless Chromium, against a real
+deployment: `prelabel serve` under gunicorn, a `prelabel worker`, the real Redis; the MLLM is the stub server,
+CLIP the tiny model. The project is made by `prelabel setup` and pre-labelled by `prelabel run`.
+
+- the list: the tab `setup` makes shows each task's suggestion and score as columns, failed and least sure first;
+- the sample: its tab's stream serves the sampled tasks and no others.
 
 The browser and its login are test_reviewer_page's (`page`); screenshots go to tests/artifacts/reviewer/.
 """
 
 from __future__ import annotations
 
-import requests
+import os
+import shutil
 
-from helpers import image_project
+import pytest
+import requests
+from redis import Redis
+
+from helpers import (
+    EXAMPLE_VOCAB,
+    ROOT,
+    TEST_REDIS_URL,
+    TINY_CLIP_CONFIG,
+    answer_by_colour,
+    image_project,
+    invoke,
+    solid_image,
+    start_service,
+    start_worker,
+    stop_process,
+    wait_until,
+)
 from labelstudio import LabelStudio
 from prelabel.report.marking import replace_views
 from prelabel.report.sample import Design
 from prelabel.studio.client import LabelStudio as Studio
 from prelabel.studio.labelconfig import make_label_config
+from prelabel.studio.setup import REVIEW_TAB
+from stub_llm import StubLLM
 from test_reviewer_page import ARTIFACTS, five_labels, page  # noqa: F401  (page: the logged-in browser)
 
 NEXT_TASK = "/api/dm/actions?id=next_task"
+# By colour: a label, two labels side by side (none in a single-choice project), nothing seen.
+ANSWERS = {"red": "BMSB", "green": "rice weevil", "blue": "none"}
+PHOTOS = {"red": (220, 20, 20), "green": (20, 220, 20), "blue": (20, 20, 220)}
+
+
+@pytest.fixture(scope="module")
+def env(label_studio, tmp_path_factory):
+    redis = Redis.from_url(TEST_REDIS_URL)
+    redis.flushdb()
+    with StubLLM(answer_by_colour(ANSWERS)) as stub:
+        yield {**os.environ, "LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.token,
+               "REDIS_URL": TEST_REDIS_URL, "PRELABEL_LLM_BASE_URL": stub.url, "PRELABEL_VOCAB": str(EXAMPLE_VOCAB),
+               "PRELABEL_CLIP_MODEL": str(TINY_CLIP_CONFIG), "PRELABEL_CLIP_PRETRAINED": "",
+               "PRELABEL_DEVICE": "cpu", "PRELABEL_DATA_DIR": str(tmp_path_factory.mktemp("review-var")),
+               "PRELABEL_SYNC_BUDGET": "60", "PRELABEL_LLM_RETRIES": "0"}
+    redis.flushdb()
+
+
+@pytest.fixture(scope="module")
+def deployed(env, tmp_path_factory):
+    """The service and one worker: (backend URL, worker log)."""
+    logs = tmp_path_factory.mktemp("review-logs")
+    service, url = start_service(env, logs / "serve.log")
+    worker = start_worker(env, "review-worker", logs / "worker.log")
+    yield url, logs / "worker.log"
+    stop_process(worker)
+    stop_process(service)
+
+
+@pytest.fixture(scope="module")
+def reviewed(label_studio, env, deployed):
+    """A project made by `prelabel setup` over a folder of photos (one unreadable), pre-labelled by `prelabel run
+    --all`: (project id, {photo name: task id})."""
+    folder = label_studio.files_root / "review-list"
+    for name, colour in PHOTOS.items():
+        solid_image(folder / f"{name}.jpg", colour)
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    made = invoke("setup", "--title", "Review list", "--images", str(folder), "--backend-url", deployed[0], env=env)
+    assert made.exit_code == 0, made.stderr
+    project_id = int(made.stdout.strip())
+    assert f"Data Manager tab '{REVIEW_TAB}'" in made.stderr
+    ran = invoke("run", "--project", str(project_id), "--all", env=env)
+    assert ran.exit_code == 0, ran.stderr
+    client = label_studio.client()
+    ids = {task.data["image"].rsplit("/", 1)[-1].removesuffix(".jpg"): task.id
+           for task in client.tasks.list(project=project_id)}
+    return project_id, ids
+
+
+def list_columns_written(label_studio: LabelStudio, project_id: int) -> dict[int, tuple]:
+    tasks = label_studio.client().tasks.list(project=project_id, include="id,data")
+    found = {task.id: (task.data.get("prelabel_suggested"), task.data.get("prelabel_score")) for task in tasks}
+    return found if all(value[0] is not None for value in found.values()) else {}
+
+
+def test_the_review_tab_lists_suggestion_and_score_failed_and_least_sure_first(page, label_studio, reviewed):  # noqa: F811
+    project_id, ids = reviewed
+    written = wait_until(lambda: list_columns_written(label_studio, project_id), 60, what="the list columns")
+    predictions = {p.task: p for p in label_studio.client().predictions.list(project=project_id)}
+    assert written[ids["red"]] == ("Halyomorpha halys", round(predictions[ids["red"]].score, 2))
+    assert written[ids["green"]] == ("Sitophilus oryzae", round(predictions[ids["green"]].score, 2))
+    assert written[ids["blue"]] == ("None of these", 0.0)
+    assert written[ids["broken"]] == ("not pre-labelled", 0.0)
+    [tab] = [v for v in label_studio.client().views.list(project=project_id) if v.data["title"] == REVIEW_TAB]
+
+    page.goto(f"{label_studio.url}/projects/{project_id}/data?tab={tab.id}")
+    page.wait_for_selector(".lsf-table-row >> nth=3")
+    page.screenshot(path=str(ARTIFACTS / "review-list.png"))
+    if os.environ.get("PRELABEL_UPDATE_DOCS"):  # the screenshot in docs/reviewers.md
+        shutil.copy(ARTIFACTS / "review-list.png", ROOT / "docs" / "reviewer-list.png")
+    headers = page.eval_on_selector_all(".lsf-th-content", "l => l.map(e => e.innerText.trim())")
+    assert "prelabel_suggested" in headers and "prelabel_score" in headers
+    assert "Prediction results" not in headers  # raw JSON: hidden in this tab
+    rows = page.eval_on_selector_all(".lsf-table-row", "l => l.map(e => e.innerText.split('\\n').map(s => s.trim()))")
+    shown = [(int(row[0]), next(cell for cell in row if cell in {s for s, _ in written.values()})) for row in rows]
+    assert {task_id for task_id, _ in shown[:2]} == {ids["broken"], ids["blue"]}  # score 0 first: failed, none
+    scores = [written[task_id][1] for task_id, _ in shown]
+    assert scores == sorted(scores)  # then the least sure
+    assert dict(shown) == {task_id: suggested for task_id, (suggested, _) in written.items()}
 
 
 def test_the_sample_tab_s_stream_serves_exactly_the_sampled_tasks(page, label_studio: LabelStudio):  # noqa: F811

@@ -29,6 +29,7 @@ from prelabel.delivery.ledger import Ledger
 from prelabel.delivery.results import CLAIM_TTL, ResultStore
 from prelabel.pipeline.identity import ModelVersion
 from prelabel.studio.client import LabelStudio, StudioError, prediction_versions
+from prelabel.studio.columns import with_columns
 from prelabel.studio.predictions import StudioPrediction
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ MAX_WAIT = 1.0
 # When the reconciler takes over what a writer has not confirmed: long after the writer's claims have lapsed, so
 # the two never write the same prediction.
 LEDGER_DUE = 2 * CLAIM_TTL
+Row = dict[str, Any]  # a task's data, or the list columns written into it
 
 
 @dataclass(frozen=True)
@@ -182,11 +184,13 @@ class BatchWriter:
 
     def __init__(self, studio: LabelStudio, results: ResultStore, ledger: Ledger, keep_superseded: bool = False,
                  after_write: Callable[[int, str], None] | None = None, max_items: int = MAX_ITEMS,
-                 max_wait: float = MAX_WAIT):
+                 max_wait: float = MAX_WAIT, after_refusal: Callable[[int], None] | None = None):
         self.studio, self.results, self.ledger, self.keep_superseded = studio, results, ledger, keep_superseded
         self.after_write = after_write  # (project, model_version) once Label Studio holds a current prediction
+        self.after_refusal = after_refusal  # (project) when Label Studio stored fewer than it was sent
         self.max_items, self.max_wait = max_items, max_wait
         self._waiting: dict[int, list[Outgoing]] = defaultdict(list)
+        self._columns: dict[int, dict[int, tuple[Row, Row]]] = defaultdict(dict)  # project: task: (data, columns)
         self._count = 0
         self._oldest = 0.0
         self._urgent = self._closing = False
@@ -212,6 +216,19 @@ class BatchWriter:
                 self._urgent_projects.add(project_id)
             self._condition.notify()
 
+    def submit_columns(self, project_id: int, task_id: int, data: Row, columns: Row, urgent: bool = False) -> None:
+        """Hand over a task's list columns (prelabel.studio.columns), written with the predictions; `data` is the
+        task's data as read, which the columns are merged into."""
+        with self._condition:
+            if not self._count:
+                self._oldest = time.monotonic()
+            self._columns[project_id][task_id] = (data, columns)
+            self._count += 1
+            if urgent:
+                self._urgent = True
+                self._urgent_projects.add(project_id)
+            self._condition.notify()
+
     def flush(self) -> None:
         """Write all that waits now, without waiting for it (the worker has no next job to overlap)."""
         with self._condition:
@@ -231,6 +248,7 @@ class BatchWriter:
                     timeout = None if not self._count else max(0.0, self._oldest + self.max_wait - time.monotonic())
                     self._condition.wait(timeout)
                 batches, self._waiting = self._waiting, defaultdict(list)
+                columns, self._columns = self._columns, defaultdict(dict)
                 urgent_projects, self._urgent_projects = self._urgent_projects, set()
                 self._count, self._urgent, closing = 0, False, self._closing
             # A person waits on the urgent ones: they go first, and no call carries more than max_items.
@@ -238,6 +256,8 @@ class BatchWriter:
                 batch = batches[project_id]
                 for start in range(0, len(batch), self.max_items):
                     self._write(project_id, batch[start:start + self.max_items])
+            for project_id in sorted(columns, key=lambda project: project not in urgent_projects):
+                self._write_columns(columns[project_id])
             if closing:
                 with self._condition:
                     if not self._count:
@@ -247,6 +267,18 @@ class BatchWriter:
         if self._closing or self._urgent or self._count >= self.max_items:
             return True
         return bool(self._count) and time.monotonic() - self._oldest >= self.max_wait
+
+    def _write_columns(self, tasks: dict[int, tuple[Row, Row]]) -> None:
+        """One task update each, where the data lacks them; a failed one is only logged (the list shows the
+        task without its suggestion until it is predicted again: the prediction itself is not at stake)."""
+        for task_id, (data, columns) in tasks.items():
+            changed = with_columns(data, columns)
+            if changed is None:
+                continue
+            try:
+                self.studio.update_task_data(task_id, changed)
+            except Exception as exc:
+                log.warning("writing the list columns of task %s failed: %s", task_id, exc)
 
     def _write(self, project_id: int, batch: list[Outgoing]) -> None:
         try:
@@ -269,3 +301,5 @@ class BatchWriter:
                         len(batch), project_id, exc)
             with contextlib.suppress(Exception):  # Redis away too: the log line above says it
                 self.ledger.failed(project_id, str(exc))
+            if isinstance(exc, WriteRefused) and self.after_refusal is not None:
+                self.after_refusal(project_id)

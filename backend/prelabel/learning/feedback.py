@@ -11,6 +11,7 @@ import logging
 
 from prelabel.learning.rules import Learning, verdicts
 from prelabel.pipeline.result import Evidence, ImagePrediction
+from prelabel.studio.accepted import auto_accepted
 from prelabel.studio.client import LabelStudio, StudioError
 from prelabel.studio.labelconfig import DEFAULT_NONE_CHOICE, LabelConfigError, read_label_config
 from prelabel.text import NAME, clean
@@ -128,6 +129,9 @@ def _annotation(studio: LabelStudio, learning: Learning, annotation_id: int, pro
     annotation = _gone(studio, annotation_id)
     if annotation is None:  # deleted since, or never there (a spoofed id): whatever it contributed goes
         return {"annotation": annotation_id, "status": "not found", "changes": learning.retract(annotation_id)}
+    if auto_accepted(annotation.result) is not None:
+        # Prelabel's own (`prelabel accept`): nobody confirmed anything, so nothing is learned from it.
+        return {"annotation": annotation_id, "status": "auto-accepted", "changes": learning.retract(annotation_id)}
     project_id = annotation.project or project_id
     if project_id is None:
         return {"annotation": annotation_id, "status": "no project", "detail": "the annotation names no project"}

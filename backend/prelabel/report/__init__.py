@@ -1,4 +1,5 @@
-"""The PoC accuracy report (`prelabel report`) and the review sample it weights back (`prelabel sample`).
+"""The PoC accuracy report (`prelabel report`), the review sample it weights back (`prelabel sample`), the
+auto-accept it recommends (`prelabel accept`), and a project's own calibration (`prelabel calibrate`).
 
 Data flows one way: sources (Label Studio, an export file, the learned store) -> records (one per task) ->
 figures (pure metrics over rows) -> plots, html, metrics.json, tasks.csv. Only `sources` imports other
@@ -12,5 +13,7 @@ prelabel modules, so the rest reads and tests on its own. What the report shows 
 - `figures`: the policies, and every figure as one dict (metrics.json).
 - `sample`, `marking`: the sample's allocation and choice; its marks and saved views in Label Studio.
 - `plots`, `fonts`, `html`, `templates/`, `output`: the plots, the embedded font, the page, the three files.
-- `cli`: `prelabel report` and `prelabel sample`.
+- `accept`: `prelabel accept`: unreviewed pre-labels above a threshold made into annotations marked as Prelabel's.
+- `calibrate`: `prelabel calibrate`: the project's calibration model, fitted on its reviewers' verdicts.
+- `cli`: `prelabel report`, `prelabel sample`, `prelabel accept` and `prelabel calibrate`.
 """

@@ -7,7 +7,7 @@ The result is one JSON-able dict (metrics.json); the HTML page and its plots are
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
@@ -28,12 +28,15 @@ class Options:
     model_version: str | None = None  # None: the sample's, else the project's, else the most frequent
     preferred_version: str | None = None  # the project's model_version, when known
     compare: tuple[str, str] | None = None
+    # task -> (string, label) synonyms its annotations taught (the learned store): left out of --compare
+    teaching: Mapping[int, Sequence[tuple[str, str]]] = field(default_factory=dict)
     annotation_policy: str = "latest"
     target_accuracy: float = 0.95
     prompt_price: float | None = None  # per million tokens
     completion_price: float | None = None
     use_sample: bool = True
     vocabulary: frozenset[str] | None = None  # the labels Prelabel can give; None: unknown
+    could_name: Callable[[str, str], bool] | None = None  # the names screening (sources.name_screen); None: unknown
     none_choice: str = "None of these"
     source: str = ""  # where the records came from, in words
     currency: str = "USD"  # of the prices
@@ -75,6 +78,8 @@ def build(records: Sequence[TaskRecord], options: Options, stored: Iterable[Stor
     attempts = attempts_for(records, version, stored)
     found = figures(rows, without, options)
     found["cost"] = metrics.cost(attempts, options.prompt_price, options.completion_price)
+    found["seen_other_version"] = sum(1 for record in in_scope if version in record.predictions and pick_annotation(
+        record.annotations, options.annotation_policy).seen not in ("", version))
     found["failures"] = {**metrics.failures(attempts, every_row),
                          "from_store": any(v == version for _, v, _ in stored)}
     found.update({
@@ -87,6 +92,7 @@ def build(records: Sequence[TaskRecord], options: Options, stored: Iterable[Stor
         "annotation_policy": options.annotation_policy, "none_choice": options.none_choice,
         "currency": options.currency,
     })
+    found["auto_accepted"] = auto_accepted(records, rows)
     found["compare"] = compare(annotated, options) if options.compare else None
     found["policies"] = policies(found, options)
     return Report(found, every_row, {record.task_id: record for record in in_scope})
@@ -97,6 +103,7 @@ def figures(rows: Sequence[Row], without_prelabel: Sequence[float], options: Opt
     classes = metrics.per_class(rows)
     bins, ece = metrics.reliability(rows)
     curve = metrics.coverage_curve(rows)
+    accept = metrics.auto_accept(rows, options.target_accuracy)
     cells = metrics.confusion(rows)
     labels = sorted({label for pair in cells for label in pair}, key=lambda label: (label is None, label or ""))
     return {
@@ -113,14 +120,23 @@ def figures(rows: Sequence[Row], without_prelabel: Sequence[float], options: Opt
                        for entry in metrics.frequent_confusions(rows)],
         "ablation": {stage: {**asdict(value), "name": STAGE_NAMES[stage]}
                      for stage, value in metrics.stage_accuracy(rows, STAGES).items()},
+        "stages_on": stages_on(rows),
         "methods": [{**entry, "accuracy": asdict(entry["accuracy"])} for entry in metrics.methods(rows)],
         "unmatched": [{**entry, "reviewed_as": [[_name(label), n] for label, n in entry["reviewed_as"]]}
-                      for entry in metrics.unmatched_strings(rows)],
+                      for entry in metrics.unmatched_strings(rows, could_name=options.could_name)],
         "calibration": {"bins": bins, "ece": ece, "target": options.target_accuracy,
-                        "threshold": metrics.threshold_for(curve, options.target_accuracy),
+                        "threshold": accept["recommended"],
+                        "auto_accept": {**accept, "points": _thin(accept["points"])},
                         "curve": _thin(curve), "scored": len(metrics.scored(rows))},
         "reviewer_time": metrics.reviewer_time(rows, without_prelabel),
     }
+
+
+def stages_on(rows: Sequence[Row]) -> dict[str, bool]:
+    """Which stages ran for these tasks, as their kept scores and answers show."""
+    kept = [row.stages or {} for row in rows]
+    return {"mllm": any(row.method is not None for row in rows) or any("mllm" in stages for stages in kept),
+            "clip": any("clip_image" in stages for stages in kept)}
 
 
 def attempts_for(records: Sequence[TaskRecord], version: str,
@@ -138,6 +154,18 @@ def attempts_for(records: Sequence[TaskRecord], version: str,
             found[record.task_id].append(Attempt(prediction.failed, prediction.cause,
                                                  evidence.usage if evidence else {}))
     return dict(found)
+
+
+def auto_accepted(records: Sequence[TaskRecord], rows: Sequence[Row]) -> dict:
+    """Tasks `prelabel accept` annotated (nobody reviewed them: they are in no other figure), by model_version
+    and threshold, beside the pre-labels reviewers confirmed."""
+    made = [record for record in records if record.auto_accepted is not None]
+    groups = Counter((record.auto_accepted.model_version, record.auto_accepted.threshold)  # type: ignore[union-attr]
+                     for record in made)
+    return {"tasks": len(made), "reviewed_since": sum(1 for record in made if record.annotated),
+            "by_threshold": [{"model_version": version, "threshold": threshold, "tasks": count}
+                             for (version, threshold), count in sorted(groups.items())],
+            "reviewer_confirmed": sum(1 for row in rows if row.correct)}
 
 
 # ---- policies: which annotation, which version, which weights ----------------------------------------------
@@ -208,7 +236,9 @@ def rows_for(records: Sequence[TaskRecord], version: str, policy: str, sample: S
             stages=({**stage_tops(evidence), "final": prediction.label}  # what was delivered, as top-1 counts it
                     if evidence and evidence.stage_scores else None),
             method=task_method(evidence) if evidence else None,
-            candidates=evidence.candidates if evidence else (), lead_time=annotation.lead_time,
+            # A lead time measures the pre-label the reviewer worked on: another version's says nothing of this one.
+            candidates=evidence.candidates if evidence else (),
+            lead_time=annotation.lead_time if annotation.seen in ("", version) else None,
             usage=evidence.usage if evidence else {}, failed=prediction.failed, cause=prediction.cause))
     return rows
 
@@ -239,8 +269,13 @@ def task_method(evidence: Evidence) -> str | None:
 # ---- comparing two versions --------------------------------------------------------------------------------
 
 def compare(annotated: Sequence[TaskRecord], options: Options) -> dict:
+    """The two versions on the reviewed tasks both answered, less those whose annotations taught a synonym now
+    in force: a version using it has learned their answer, and would be graded on what it was taught."""
     first, second = options.compare  # type: ignore[misc]
-    both = [record for record in annotated if first in record.predictions and second in record.predictions]
+    answered = [record for record in annotated if first in record.predictions and second in record.predictions
+                and not record.predictions[first].failed and not record.predictions[second].failed]
+    both = [record for record in answered if record.task_id not in options.teaching]
+    taught = sorted({pair for record in answered for pair in options.teaching.get(record.task_id, ())})
     pairs, changed = [], []
     for record in both:
         truth = pick_annotation(record.annotations, options.annotation_policy).label
@@ -250,7 +285,11 @@ def compare(annotated: Sequence[TaskRecord], options: Options) -> dict:
             verdict = "fixed" if b == truth else "broken" if a == truth else "still wrong"
             changed.append({"task_id": record.task_id, "first": _name(a), "second": _name(b),
                             "truth": _name(truth), "verdict": verdict})
-    return {"first": first, "second": second, **metrics.paired_difference(pairs), "changed": changed}
+    return {"first": first, "second": second, **metrics.paired_difference(pairs), "changed": changed,
+            "left_out_teaching": len(answered) - len(both),
+            "taught": [{"string": string, "label": label} for string, label in taught],
+            "left_out_failed": sum(1 for record in annotated if first in record.predictions
+                                   and second in record.predictions) - len(answered)}
 
 
 # ---- what the report says about itself ---------------------------------------------------------------------
@@ -279,6 +318,9 @@ def policies(found: dict, options: Options) -> list[str]:
                 "reviewed task(s) it answered (a label or none)"
                 + (f"; the {counts['failed']} it could not pre-label (no answer: a failure) are counted apart, under "
                    "Failures, as labelled by hand." if counts["failed"] else "; it failed on none of them."))
+    if found["auto_accepted"]["tasks"]:
+        said.append(f"Auto-accepted: {found['auto_accepted']['tasks']} task(s) annotated by `prelabel accept` "
+                    "(marked as Prelabel's) are not reviews: they count in no figure but their own section.")
     sample = found["sample"]
     if sample:
         said.append(f"Figures are weighted estimates for the whole project: sample {sample['id']} "

@@ -16,12 +16,15 @@ TEMPLATES = Path(__file__).parent / "templates"
 FONT_SLOT = "/*prelabel-font-face*/"
 
 
+UNDEFINED = "\u2013"  # an en dash: a figure with nothing to divide, footnoted where it can appear
+
+
 def _percent(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{100 * value:.{digits}f}%"
+    return UNDEFINED if value is None else f"{100 * value:.{digits}f}%"
 
 
 def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f}"
+    return UNDEFINED if value is None else f"{value:,.0f}"
 
 
 def environment() -> jinja2.Environment:
@@ -35,11 +38,12 @@ def environment() -> jinja2.Environment:
 def draw(metrics: dict) -> dict[str, str]:
     """Every plot of the page, base64 PNG."""
     found = {
-        "confusion": plots.confusion_matrix(metrics["confusion"]["labels"], metrics["confusion"]["counts"]),
         "reliability": plots.reliability_diagram(metrics["calibration"]["bins"]),
         "coverage": plots.coverage_curve(metrics["calibration"]["curve"], metrics["calibration"]["target"],
                                          metrics["calibration"]["threshold"]),
     }
+    if metrics["confusion"]["labels"]:  # none when Prelabel answered no reviewed task (every one failed)
+        found["confusion"] = plots.confusion_matrix(metrics["confusion"]["labels"], metrics["confusion"]["counts"])
     if metrics["ablation"]:
         found["stages"] = plots.stage_bars(metrics["ablation"])
     return {name: base64.b64encode(png).decode("ascii") for name, png in found.items()}

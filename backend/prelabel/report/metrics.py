@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,10 +99,12 @@ def top_k(rows: Sequence[Row], ks: Sequence[int] = (1, 2, 3, 5)) -> dict[int, Es
 
 @dataclass(frozen=True)
 class ClassScore:
+    """None where the figure is undefined: precision of a label never predicted, recall of one nobody gave."""
+
     label: str | None
-    precision: float
-    recall: float
-    f1: float
+    precision: float | None
+    recall: float | None
+    f1: float | None
     support: int  # reviewed tasks with this label
     estimated: float  # tasks of the project with this label (the weighted support)
     predicted: int  # reviewed tasks Prelabel gave this label
@@ -119,7 +121,8 @@ def confusion(rows: Sequence[Row]) -> dict[tuple[str | None, str | None], tuple[
 
 def per_class(rows: Sequence[Row]) -> list[ClassScore]:
     """Precision, recall and F1 per label (none included, as its own class), from weighted counts. A share
-    with nothing to divide (a label never predicted has no precision) is 0, as scikit-learn reports it."""
+    with nothing to divide is undefined (None), not 0: a label never predicted has no precision, one no reviewer
+    gave no recall; F1 is undefined where either is."""
     true_positive: dict = defaultdict(float)
     predicted: dict = defaultdict(float)
     actual: dict = defaultdict(float)
@@ -135,20 +138,22 @@ def per_class(rows: Sequence[Row]) -> list[ClassScore]:
     labels = sorted(set(actual) | set(predicted), key=lambda label: (label is None, label or ""))
     scores = []
     for label in labels:
-        precision = _ratio(true_positive[label], predicted[label])
-        recall = _ratio(true_positive[label], actual[label])
-        f1 = _ratio(2 * precision * recall, precision + recall)
+        precision = true_positive[label] / predicted[label] if predicted[label] else None
+        recall = true_positive[label] / actual[label] if actual[label] else None
+        f1 = None if precision is None or recall is None else _ratio(2 * precision * recall, precision + recall)
         scores.append(ClassScore(label, precision, recall, f1, support[label], actual[label],
                                  predicted_count[label]))
     return scores
 
 
 def averages(rows: Sequence[Row], scores: Sequence[ClassScore]) -> dict[str, dict[str, float]]:
-    """Macro: the mean over labels that reviewers gave (support > 0). Micro: pooled counts. Both over the
-    vocabulary's labels only: none is the negative answer and has its own section. With no none anywhere,
-    micro precision = micro recall = accuracy."""
+    """Macro: the mean over labels that reviewers gave (support > 0), of the figures defined (a label never
+    predicted has no precision to average). Micro: pooled counts. Both over the vocabulary's labels only: none
+    is the negative answer and has its own section. With no none anywhere, micro precision = micro recall =
+    accuracy."""
     labelled = [score for score in scores if score.label is not None and score.support > 0]
-    macro = {key: _mean([getattr(score, key) for score in labelled]) for key in ("precision", "recall", "f1")}
+    macro = {key: _mean([value for score in labelled if (value := getattr(score, key)) is not None])
+             for key in ("precision", "recall", "f1")}
     hits = sum(row.weight for row in rows if row.correct and row.truth is not None)
     said = sum(row.weight for row in rows if row.predicted is not None)
     present = sum(row.weight for row in rows if row.truth is not None)
@@ -218,9 +223,12 @@ def methods(rows: Sequence[Row]) -> list[dict]:
     return sorted(table, key=lambda entry: (-entry["share"], entry["method"]))
 
 
-def unmatched_strings(rows: Sequence[Row], limit: int = 20) -> list[dict]:
+def unmatched_strings(rows: Sequence[Row], limit: int = 20,
+                      could_name: Callable[[str, str], bool] | None = None) -> list[dict]:
     """MLLM strings (classification and candidates, not free descriptions) that normalised to no label,
-    most frequent first, with the labels reviewers gave those tasks: what the vocabulary should learn."""
+    most frequent first, with the labels reviewers gave those tasks: what the vocabulary should learn.
+    `could_name(string, label)`: whether the string could be a name of the label reviewers gave most (the
+    screening `prelabel vocab accept` applies); the others (group words, none words...) are left out."""
     counts: Counter = Counter()
     labels: dict[str, Counter] = defaultdict(Counter)
     spelled: dict[str, Counter] = defaultdict(Counter)
@@ -238,10 +246,13 @@ def unmatched_strings(rows: Sequence[Row], limit: int = 20) -> list[dict]:
             spelled[key][text] += 1
             labels[key][row.truth] += 1
     found = []
-    for key, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]:
-        found.append({"string": spelled[key].most_common(1)[0][0], "tasks": count,
+    for key, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        string, label = spelled[key].most_common(1)[0][0], labels[key].most_common(1)[0][0]
+        if could_name is not None and label is not None and not could_name(string, label):
+            continue
+        found.append({"string": string, "tasks": count,
                       "reviewed_as": [[label, n] for label, n in labels[key].most_common()]})
-    return found
+    return found[:limit]
 
 
 # ---- calibration -------------------------------------------------------------------------------------------------
@@ -292,6 +303,65 @@ def threshold_for(points: Sequence[dict], target: float) -> dict | None:
     """The lowest threshold whose covered tasks reach the target accuracy (so the most tasks), or None."""
     reaching = [point for point in points if point["accuracy"] >= target]
     return min(reaching, key=lambda point: point["threshold"]) if reaching else None
+
+
+def tasks_for_lower_bound(p: float, target: float, z: float = Z95) -> int | None:
+    """The fewest reviewed tasks at accuracy p whose Wilson lower bound reaches the target; None when p does
+    not exceed the target (no number of tasks would do)."""
+    if p <= target:
+        return None
+    high = 1
+    while wilson(p * high, high, z)[0] < target:
+        high *= 2
+        if high > 10**9:
+            return None
+    low = max(1, high // 2)
+    while low < high:  # the lower bound grows with n at a fixed p above it
+        middle = (low + high) // 2
+        if wilson(p * middle, middle, z)[0] >= target:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def auto_accept(rows: Sequence[Row], target: float) -> dict:
+    """The score threshold above which pre-labels may be accepted unreviewed: the lowest one (so the most tasks)
+    whose covered tasks' accuracy has a 95% Wilson lower bound (at the Kish effective size) at or above the
+    target. An observed accuracy at the target is not enough: with 9 right of 9 the project's could be 70%.
+    Without one, `settle` says how many more reviewed tasks (taken like these) would settle the threshold that
+    needs the fewest: those above it must grow until the lower bound of its accuracy reaches the target."""
+    total = sum(row.weight for row in rows)
+    reviewed = len(rows)
+    ordered = sorted(scored(rows), key=lambda row: -(row.score or 0.0))
+    points: list[dict[str, Any]] = []
+    weight = squares = hits = 0.0  # running sums, so 10,000 tasks take one pass
+    for index, row in enumerate(ordered):
+        weight, squares = weight + row.weight, squares + row.weight * row.weight
+        hits += row.weight if row.correct else 0.0
+        if index + 1 < len(ordered) and ordered[index + 1].score == row.score:
+            continue  # a threshold takes every task of its score
+        effective = weight * weight / squares
+        low, high = wilson(hits / weight * effective, effective)
+        points.append({"threshold": row.score, "tasks": index + 1, "coverage": _ratio(weight, total),
+                       "accuracy": hits / weight, "low": low, "high": high, "n_effective": effective})
+    holding = [point for point in points if point["low"] >= target]
+    recommended = min(holding, key=lambda point: point["threshold"]) if holding else None
+    settle = None
+    if recommended is None:
+        options: list[dict[str, Any]] = []
+        for point in points:
+            needed = tasks_for_lower_bound(point["accuracy"], target)
+            if needed is None:
+                continue
+            design_effect = point["tasks"] / point["n_effective"]
+            more_above = max(0, math.ceil(needed * design_effect) - point["tasks"])
+            # Only a share of new reviewed tasks falls above the threshold: as many as among these.
+            more = math.ceil(more_above * reviewed / point["tasks"])
+            options.append({**point, "more_tasks": more})
+        settle = min(options, key=lambda option: (option["more_tasks"], option["threshold"])) if options else None
+    return {"target": target, "reviewed": reviewed, "recommended": recommended, "settle": settle,
+            "points": points}
 
 
 # ---- comparing two model versions --------------------------------------------------------------------------------

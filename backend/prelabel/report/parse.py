@@ -13,6 +13,7 @@ from typing import Any
 from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.result import ImagePrediction
 from prelabel.report.records import Annotation, Evidence, Prediction, ReportInputError, SampleMark, TaskRecord
+from prelabel.studio.accepted import auto_accepted
 
 CLASSIFICATIONS = ("choices", "taxonomy")
 SAMPLE_KEY = "prelabel_sample"  # where `prelabel sample` marks a task in its meta
@@ -69,13 +70,19 @@ def read_task(task: dict, number: int, none_choice: str, from_name: str | None =
         if entry.get("was_cancelled"):
             record.cancelled += 1
             continue
+        accepted = auto_accepted(entry.get("result"))
+        if accepted is not None:  # Prelabel's own, made by `prelabel accept`: nobody reviewed it
+            record.auto_accepted = accepted
+            continue
         # Policy: an annotation without a classification is the reviewer saying none (a submission that
         # removed the pre-label and chose nothing), as is the configured "none of these" choice.
         _, label = classification(entry.get("result"), none_choice, from_name)
-        counted.append(Annotation(label, _number(entry.get("lead_time")), entry.get("id"),
-                                  str(entry.get("updated_at") or entry.get("created_at") or "")))
+        seen = ""
         if isinstance(entry.get("prediction"), dict) and entry["prediction"].get("model_version"):
             snapshots.append(entry["prediction"])
+            seen = str(entry["prediction"]["model_version"])
+        counted.append(Annotation(label, _number(entry.get("lead_time")), entry.get("id"),
+                                  str(entry.get("updated_at") or entry.get("created_at") or ""), seen))
     record.annotations = tuple(sorted(counted, key=lambda a: (a.updated, a.annotation_id or 0)))
     full = [p for p in task.get("predictions") or [] if isinstance(p, dict)]
     for entry in sorted(snapshots, key=_created) + sorted(full, key=_created):  # full ones, latest last, win
@@ -126,7 +133,8 @@ def evidence_from(entry: Mapping, label: str | None, origin: str) -> Evidence:
         score = final.get(label)
     return Evidence(label=label, score=score, ranking=tuple(ranking), stage_scores=kept.stage_scores,
                     candidates=tuple(kept.evidence.candidates), stage2=kept.evidence.stage2, errors=kept.errors,
-                    usage=kept.usage, origin=origin, failed=kept.failed, cause=kept.failure_cause)
+                    usage=kept.usage, origin=origin, failed=kept.failed, cause=kept.failure_cause,
+                    finding=kept.finding)
 
 
 def sample_mark(entry: Any) -> SampleMark | None:

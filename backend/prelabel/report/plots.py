@@ -117,7 +117,7 @@ def coverage_curve(curve: Sequence[Mapping], target: float, threshold: Mapping |
 
 @_styled
 def stage_bars(stages: Mapping[str, Mapping]) -> bytes:
-    """Each stage's top-1 accuracy with its 95% interval, on the same tasks."""
+    """How often each stage's first choice was right, with its 95% interval, on the same tasks."""
     names = [entry["name"] for entry in stages.values()]
     values = [entry["value"] for entry in stages.values()]
     errors = [[v - e["low"] for v, e in zip(values, stages.values(), strict=True)],
@@ -128,7 +128,7 @@ def stage_bars(stages: Mapping[str, Mapping]) -> bytes:
     axes.barh(positions, values, xerr=errors, color=[ACCENT] * (len(names) - 1) + [GOOD], capsize=3, height=0.6)
     axes.set_yticks(positions, names)
     axes.set_xlim(0, 1)
-    axes.set_xlabel("top-1 accuracy (95% interval)")
+    axes.set_xlabel("right, first choice (95% interval)")
     for position, value, entry in zip(positions, values, stages.values(), strict=True):
         axes.text(min(entry["high"] + 0.02, 0.93), position + 0.32, f"{value:.0%}", va="center", fontsize=8)
     return _png(figure)

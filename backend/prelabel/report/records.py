@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from prelabel.pipeline.result import NamedMatch, Stage2Match
+from prelabel.pipeline.result import Finding, NamedMatch, Stage2Match
+from prelabel.studio.accepted import AutoAccepted
 
 NONE_NAME = "(none)"  # how the none answer is written in tables, metrics.json keys and tasks.csv
 FAILED = "(failed)"  # the sample's stratum of tasks Prelabel could not pre-label (no answer: neither label nor none)
@@ -39,6 +40,7 @@ class Evidence:
     origin: str = "meta"  # "store" or "meta"
     failed: bool = False  # no answer: the image was unusable or a stage it needs failed
     cause: str | None = None  # of a failure: "stage1:timeout", "image:unavailable"...
+    finding: Finding | None = None  # how the label was found: what its score was computed from
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class Annotation:
     lead_time: float | None = None
     annotation_id: int | None = None
     updated: str = ""  # ISO time, for "latest"
+    seen: str = ""  # the model_version of the pre-label the reviewer worked on ("": not known)
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ class TaskRecord:
     cancelled: int = 0
     predictions: dict[str, Prediction] = field(default_factory=dict)  # by model_version
     sample: SampleMark | None = None
+    auto_accepted: AutoAccepted | None = None  # `prelabel accept` annotated it: not a review, never counted as one
 
     @property
     def annotated(self) -> bool:

@@ -53,6 +53,23 @@ def vocabulary_labels(settings: Settings, path: str | None) -> frozenset[str] | 
         raise ReportInputError(str(exc)) from None
 
 
+def name_screen(settings: Settings, path: str | None) -> Callable[[str, str], bool] | None:
+    """Could a string be a name of a label? The screening `prelabel vocab accept` and the learning queue apply
+    (group words, none words, one or two letters, strings naming several labels...): what the report offers as
+    names the vocabulary could learn passes it. None when the vocabulary is unknown, as for vocabulary_labels."""
+    from prelabel.vocabulary.normalize import Normalizer
+    from prelabel.vocabulary.screening import check_name
+
+    file = path or settings.vocab
+    if path is None and not Path(file).exists():
+        return None
+    try:
+        normalizer = Normalizer(load_vocabulary(file))
+    except VocabError as exc:
+        raise ReportInputError(str(exc)) from None
+    return lambda string, label: check_name(string, label, normalizer) is None
+
+
 # ---- an export file --------------------------------------------------------------------------------------------
 
 def read_export_file(path: Path, none: str, from_name: str | None, progress: Progress) -> tuple[list[TaskRecord],
@@ -158,3 +175,15 @@ def stored_attempts(store: LearnedStore, project_id: int) -> list[tuple[int, str
     """Every attempt the workers made at the project's tasks, oldest first: (task, model_version, attempt)."""
     return [(task_id, version, Attempt(state == "failed", cause, usage))
             for task_id, version, state, cause, usage in store.prediction_attempts(project_id)]
+
+
+def teaching_tasks(store: LearnedStore, project_id: int) -> dict[int, list[tuple[str, str]]]:
+    """The project's tasks whose annotations taught a synonym now in force (promoted by reviewers or accepted by
+    an expert), with what they taught: a version that uses the synonym has seen their answer."""
+    found: dict[int, list[tuple[str, str]]] = {}
+    for task_id, string, label in store.query(
+            "SELECT DISTINCT a.task_id, s.string, s.label FROM annotation_evidence a JOIN synonyms s "
+            "ON a.key = s.key AND a.label = s.label WHERE a.kind = 'synonym' AND a.project_id = ? "
+            "AND s.status IN ('promoted', 'accepted') ORDER BY a.task_id, s.string", (project_id,)):
+        found.setdefault(task_id, []).append((string, label))
+    return found

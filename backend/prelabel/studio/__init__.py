@@ -8,4 +8,6 @@
   box; the shipped config.
 - `predictions`: the prediction JSON Label Studio reads, holding only what the project's config can show.
 - `evidence`: the reviewer's text: why this label (or none, or failed), the MLLM's words, how each matched.
+- `columns`: the suggestion and its score written into each task's data, for Label Studio's task list.
+- `accepted`: the mark on Prelabel's own annotations (`prelabel accept`), which nothing learns from.
 """

@@ -3,7 +3,8 @@
 Each step reads what is there first and changes only what differs: the project (by id or title) and its
 labeling config, one Local Files storage for the photos (Label Studio does not deduplicate storages) and its
 sync, or the task import of a list of URLs (only URLs not yet imported), the ML backend at one URL, the
-project's model_version, and the backend's webhook. Running it twice changes nothing the second time.
+project's model_version, the backend's webhook, and the reviewers' Data Manager tab. Running it twice changes
+nothing the second time.
 
 Every refusal by Label Studio becomes one sentence, in Label Studio's words, that says what to change
 (docs/label-studio-testing.md, "Project setup refusals", lists them as 1.23.2 answers).
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prelabel.studio import columns
 from prelabel.studio.client import LabelStudio, StudioError
 
 # The files a storage sync turns into tasks (Label Studio matches the regex against the file name).
@@ -41,6 +43,8 @@ class Wanted:
     data_key: str = "image"  # the task data key of the image ($image in the config)
     backend_url: str | None = None  # connect the ML backend there (`prelabel serve`)
     basic_auth: tuple[str, str] | None = None  # the backend's BASIC_AUTH_USER / BASIC_AUTH_PASS
+    review_tab: bool = True  # the Data Manager tab for reviewers (settings.list_columns: its columns are written)
+    replace_config: bool = False  # replace an existing project's own labeling config (--force); else it is kept
 
 
 @dataclass
@@ -71,6 +75,8 @@ def set_up(studio: LabelStudio, wanted: Wanted, say: Callable[[str], None] = lam
     if wanted.backend_url:
         _backend(call, studio, project.id, wanted, changed)
         _webhook(call, project.id, wanted.backend_url, changed)
+    if wanted.review_tab:
+        _review_tab(call, project.id, wanted.data_key, changed)
     project = call("read the project", studio.sdk.projects.get, id=project.id)
     return Ready(project.id, project.title, project.model_version or None, project.task_number or 0, changes)
 
@@ -95,8 +101,14 @@ def _project(call: Caller, wanted: Wanted, changed: Callable[[str], None]) -> An
             return project
         project = call("read project", sdk.projects.get, id=found[0].id)
     if (project.label_config or "").strip() != wanted.label_config.strip():  # Label Studio strips the config
+        if not wanted.replace_config:
+            # A team's own config (a Japanese one pasted in, a layout of its own) is never replaced silently; the
+            # backend reads whichever config the project has, and refuses one of another vocabulary.
+            changed(f"project {project.id}: its labeling config is not the vocabulary's and is kept "
+                    f"(--force replaces it)")
+            return project
         call("update the labeling config", sdk.projects.update, id=project.id, label_config=wanted.label_config)
-        changed(f"project {project.id}: labeling config updated from the vocabulary")
+        changed(f"project {project.id}: labeling config replaced by the vocabulary's (--force)")
     return project
 
 
@@ -170,6 +182,30 @@ def _webhook(call: Caller, project_id: int, backend_url: str, changed: Callable[
     call("create the webhook", hooks.create, url=url, project=project_id, send_payload=True,
          send_for_all_actions=True)
     changed(f"project {project_id}: webhook {url}")
+
+
+REVIEW_TAB = "Prelabel review"
+# Label Studio 1.23.2's task columns a reviewer does not need in that tab (GET /api/dm/columns lists them all).
+NOT_FOR_REVIEW = ("inner_id", "cancelled_annotations", "total_predictions", "annotations_results", "annotations_ids",
+                  "predictions_score", "predictions_model_versions", "predictions_results", "file_upload",
+                  "storage_filename", "created_at", "updated_at", "updated_by", "avg_lead_time", "draft_exists")
+
+
+def _review_tab(call: Caller, project_id: int, data_key: str, changed: Callable[[str], None]) -> None:
+    """A Data Manager tab with the suggestion and its score as columns (prelabel.studio.columns), sorted by the
+    score: failed, none and least sure first. Made once: a reviewer's changes to it are kept."""
+    views = call.studio.sdk.views
+    if any((view.data or {}).get("title") == REVIEW_TAB for view in call("list tabs", views.list, project=project_id)
+           if isinstance(view.data, dict)):
+        return
+    hidden = [f"tasks:{column}" for column in NOT_FOR_REVIEW]
+    score = f"tasks:data.{columns.SCORE}"
+    call("save the review tab", views.create, project=project_id, data={
+        "title": REVIEW_TAB, "ordering": [score], "columnsDisplayType": {score: "Number"},
+        "filters": {"conjunction": "and", "items": []},
+        "hiddenColumns": {"explore": hidden, "labeling": [*hidden, f"tasks:data.{data_key}", "tasks:completed_at",
+                                                          "tasks:annotators", "tasks:total_annotations"]}})
+    changed(f"project {project_id}: Data Manager tab {REVIEW_TAB!r} (suggestion and score, least sure first)")
 
 
 # ---- refusals, in one sentence each ---------------------------------------------------------------------

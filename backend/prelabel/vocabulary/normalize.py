@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,12 +36,15 @@ EXACT, ALIAS, SUGGESTED, LEARNED, RULE, FUZZY, EMBEDDING, AMBIGUOUS, NONE = (
     "exact", "alias", "suggested", "learned", "rule", "fuzzy", "embedding", "ambiguous", "none")
 # Proposals: no label named, for the reason the method says; the candidate labels are the alternatives, best
 # first, and the pipeline hands exactly those to stage 2. AMBIGUOUS is a group word several labels share.
-NEGATED, ALTERNATIVES, SEVERAL, QUALIFIED, SUBKIND, HEAD_WORD, LOCATION, EVERYDAY = (
-    "negated", "alternatives", "several", "qualified", "subkind", "head_word", "location", "everyday")
+NEGATED, ALTERNATIVES, SEVERAL, QUALIFIED, SUBKIND, HEAD_WORD, LOCATION, EVERYDAY, DESCRIBED = (
+    "negated", "alternatives", "several", "qualified", "subkind", "head_word", "location", "everyday", "described")
 PROPOSALS = frozenset({AMBIGUOUS, NEGATED, ALTERNATIVES, SEVERAL, QUALIFIED, SUBKIND, HEAD_WORD, LOCATION,
                        EVERYDAY})
+# DESCRIBED is no proposal: no name was found, only words of descriptions. Its candidates are a shortlist for the
+# reviewer; stage 2 still reads the whole vocabulary (a shortlist of five could leave the right label out).
 _SCORES = {EXACT: 1.0, ALIAS: 0.97, SUGGESTED: 0.96, LEARNED: 0.95, RULE: 0.92}
 _MAX_ALTERNATIVES = 10
+_DESCRIBED = 5  # labels a `described` proposal offers: the shortlist stage 2 reads
 _CONSIDERED = 100  # a group word's labels ranked by the answer's other words, before the first ten are kept
 _MAX_FUZZY_VARIANTS = 8
 _FUZZY_PREFIX = 7
@@ -87,6 +91,8 @@ _JA_RANKS = frozenset(textnorm.fold_kana(word) for word in [
     "亜種", "変種", "品種", "系統", "病原型", "生理型", "菌株", "株", "レース", "ファイロタイプ", "タイプ",
     "サブグループ", "バイオバー", "広義", "狭義", "病原性型"])
 _JA_KIND_SUFFIXES = frozenset(["類"])
+# Suffixes that make a noun a modifier of kind: 孔状 (pocket-like), ブリッジ型, 耐熱性: before a name, another kind.
+_JA_KIND_MAKERS = frozenset(["状", "型", "性", "様"])
 _JA_EXISTENCE = frozenset(["有", "アリ", "在"])  # 有り, あり: present  # ハダニ類: spider mites, as a kind
 _JA_COORDINATORS = frozenset(["ト", "ヤ", "カ", "マタ", "ハ", "オヨビ", "及", "並", "モ"])
 _COMPOUNDING = ("noun", "process", "prefix", "suffix")
@@ -369,7 +375,10 @@ class Normalizer:
         decided = self._decide_names(text, sentence, found, RULE)
         if decided:
             return self._in_context(decided, parts)
-        fuzzy = self._fuzzy_matches(parts)
+        # A name that 用 or 向け set aside is no typo of another: 灰色かび病用 (for grey mould) is not 灰色かび病菌.
+        meant_for = [aside for aside, _ in set_aside if aside.end < len(parts) and parts[aside.end].text in _JA_FOR]
+        fuzzy = [m for m in self._fuzzy_matches(parts) if not any(
+            m.overlaps(aside.start, aside.end) and m.labels & aside.labels for aside in meant_for)]
         decided = self._decide_names(text, sentence, fuzzy, FUZZY)
         if decided:
             return self._in_context(decided, parts)
@@ -380,7 +389,26 @@ class Normalizer:
             return _set_aside(text, set_aside)
         if self.text_encoder is not None:
             return self._embedding(text, light)
-        return Normalized(text, None, 0.0, NONE)
+        return self._described(text, parts)
+
+    @functools.cached_property
+    def _describing(self) -> dict[str, dict[str, float]]:
+        """Built on the first answer that needs it: start-up does not pay for reading every description."""
+        return _describing_words(self.vocabulary)
+
+    def _described(self, text: str, parts: Sequence[Token]) -> Normalized:
+        """No name at all: the labels whose names and description share the answer's rarer words ("a crack
+        along a growth ring": ring shake, described as one) as a `described` proposal, never a label; none when
+        no word is shared."""
+        weights: dict[str, float] = defaultdict(float)
+        for word in {part.text for part in parts}:
+            for label, weight in self._describing.get(word, {}).items():
+                weights[label] += weight
+        if not weights:
+            return Normalized(text, None, 0.0, NONE)
+        ranked = sorted(weights, key=lambda label: (-weights[label], label))[:_DESCRIBED]
+        return Normalized(text, None, 0.0, DESCRIBED, tuple(Alternative(label, 1.0 / len(ranked))
+                                                             for label in ranked))
 
     def _in_context(self, result: Normalized, parts: Sequence[Token]) -> Normalized:
         """A proposal's candidates, best first: those whose names share more of the answer's other words come
@@ -697,8 +725,17 @@ class Normalizer:
             n.start, n.end) for n in names) and any(_listed_together(parts, m, n) for n in affirmed)
             and self._reading(sentence, m) == structure.AFFIRMED]
         listed = [m for m in listed if not m.labels <= set(labels)]
+        if undecided and len(labels) == 1 and not listed:
+            contrast = structure.contrast_at(parts)
+            if contrast is not None and all(m.end <= contrast for m in undecided) and all(
+                    m.start >= contrast for m in affirmed) and structure.settled_after(parts, contrast):
+                # "It resembles A, but the banding says B", 「Aかと思いましたが、Bでした」: the contrast settles it
+                undecided = []
         if undecided:
             return _proposal(text, ALTERNATIVES, affirmed + undecided)
+        unsure = [m for m in names if read[m] in (QUALIFIED, SUBKIND) and not m.labels <= set(labels)]
+        if unsure:
+            return _proposal(text, read[unsure[0]], affirmed + unsure)
         if len(labels) == 1 and not listed:
             if _everyday_in_sentence(parts, affirmed) and any(
                     labels[0] in self._index.names.get(parts[m.start].text, ()) for m in affirmed):
@@ -796,12 +833,17 @@ class Normalizer:
         return found
 
     def _kind_before(self, parts: Sequence[Token], match: _Match) -> bool:
+        return _graded(parts, match) or self._kind_prefix(parts, match)
+
+    def _kind_prefix(self, parts: Sequence[Token], match: _Match) -> bool:
         """A Japanese compound whose first noun the vocabulary uses to tell other labels apart, before a name of
         a label none of whose names has it: コムギ + いもち病 (wheat blast) where コムギ heads other labels'
         names (コムギ赤さび病) and the label is rice blast's. The compound names another kind."""
         if match.start == 0 or not parts[match.start].japanese or not parts[match.start].joined:
             return False
         before = parts[match.start - 1]
+        if before.word_class == "suffix" and before.text in _JA_KIND_MAKERS and not parts[match.start].mark:
+            return True  # 孔状 + 腐朽: a pocket-like decay, a kind of it
         if before.word_class not in ("noun", "process") or before.mark:
             return False
         others = self._index.word_labels.get(before.text, set())
@@ -811,6 +853,8 @@ class Normalizer:
         """A group word is ambiguous; a head word alone is a proposal (it may name a whole group in the field,
         whatever the vocabulary lists: "borer", 割れ): its label, for stage 2 with the image or a reviewer."""
         heads = [m for m in found if m.kind in (HEAD, GROUP)]
+        if all(_where(sentence.parts, m) for m in heads):
+            return None  # only places ("bark enclosed inside the wood", 材の内部に): the other words say what
         if not heads:
             return None
         standing = [m for m in heads if self._reading(sentence, m) != structure.DENIED]
@@ -1022,6 +1066,59 @@ def _set_aside(text: str, set_aside: list[tuple[_Match, str]]) -> Normalized:
     return Normalized(text, None, 0.0, QUALIFIED if QUALIFIED in reasons else NEGATED)
 
 
+def _where(parts: Sequence[Token], match: _Match) -> bool:
+    """Is a group or head word the place of what the answer names, not the thing: the object of a preposition
+    ("inside the wood", "on the edge of the board"), or a Japanese noun before に or で (through の-phrases:
+    材の内部に)?"""
+    if parts[match.start].japanese:
+        position = match.end
+        while position < len(parts) and textnorm.is_particle_no(parts[position]):
+            position += 1
+            while position < len(parts) and parts[position].word_class in ("noun", "suffix") and (
+                    not parts[position].mark):
+                position += 1
+        return position < len(parts) and position > match.end - 1 and parts[position].word_class == "particle" and (
+            parts[position].text in ("ニ", "デ")) and parts[position].detail == "case" and not parts[position].mark
+    before = match.start - 1
+    while before >= 0 and parts[before].text in _DETERMINERS:
+        before -= 1
+    return before >= 0 and parts[before].text in textnorm.PREPOSITIONS and parts[before].text != "of"
+
+
+def _graded(parts: Sequence[Token], match: _Match) -> bool:
+    """An adverb of degree before a name of several English words grades its first word ("partially intergrown
+    knot", "slightly loose knot"): a state between the named kinds, which the image must settle."""
+    if match.start == 0 or match.end - match.start < 2 or parts[match.start].japanese or parts[match.start].mark:
+        return False
+    before = parts[match.start - 1].surface.casefold()
+    return before.endswith("ly") and set(textnorm.lemmas(before)) == {"ADV"} and (
+        before not in textnorm.COMMON_WORDS)  # a hedge ("probably") grades the claim, not the thing
+
+
+def _describing_words(vocabulary: Vocabulary) -> dict[str, dict[str, float]]:
+    """Content word -> label -> its weight (inverse document frequency over labels) in the label's names,
+    parent and description: what `described` proposals rank by."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for entry in vocabulary:
+        texts = [name.text for name in entry.names()] + [entry.parent or "", entry.description or ""]
+        # English word by word: textnorm.tokens caches each, and descriptions repeat their words
+        pieces = [piece for text in texts for piece in (text.split() if text.isascii() else [text])]
+        for part in itertools.chain.from_iterable(textnorm.tokens(piece) for piece in pieces):
+            if _content_word(part):
+                found[part.text].add(entry.label)
+    count = max(1, len(vocabulary.labels))
+    return {word: {label: math.log(count / len(labels)) for label in labels} for word, labels in found.items()
+            if len(labels) < count / 2}  # a word half the labels use tells none apart
+
+
+def _content_word(part: Token) -> bool:
+    if part.japanese:
+        return (part.word_class in ("noun", "process", "verb", "adjective") and len(part.text) > 1) or (
+            part.script == "kanji")
+    return (part.script == "latin" and len(part.text) > 2 and part.text not in textnorm.FUNCTION_WORDS
+            and part.text not in textnorm.COMMON_WORDS and part.text not in textnorm.PREPOSITIONS)
+
+
 def _everyday_in_sentence(parts: Sequence[Token], mentions: list[_Match]) -> bool:
     """Is the one name a sentence affirms a single everyday English word ("bow", "twist", "scratch"), among
     other words of its own? A sentence may use it in its everyday sense ("gave a bow to the camera", "tied with
@@ -1056,7 +1153,16 @@ def _object_of_another_noun(parts: Sequence[Token], start: int) -> bool:
     before = start - 1
     while before > 0 and parts[before].text in _DETERMINERS:
         before -= 1
-    return before >= 1 and not parts[before].japanese and parts[before].text in ("for", "against")
+    if before < 1 or parts[before].japanese:
+        return False
+    if parts[before].text in ("for", "against"):
+        return True
+    # "the vector of TYLCV": the object of a noun that is no part, sign or stage of it ("the viscera of a
+    # mackerel" is a part: the mackerel is there)
+    noun = parts[before - 1]
+    return parts[before].text == "of" and not noun.japanese and noun.text not in _EVIDENCE_OF and (
+        noun.text not in textnorm.FUNCTION_WORDS and noun.text not in textnorm.COMMON_WORDS) and (
+        "NOUN" in textnorm.lemmas(noun.surface.casefold()))
 
 
 def _ends_clause(token: Token) -> bool:
@@ -1148,11 +1254,11 @@ def _units(parts: Sequence[Token]) -> list[tuple[int, int]]:
 
 
 def _plausible_typo(word: str, candidate: str, edits: int) -> bool:
-    """A longer word that holds the whole name is a compound, not a typo (ニセナミハダニ); in kana two
+    """A longer word that holds the whole name is a compound, not a typo (ニセナミハダニ, 灰色かび病用); in kana two
     neighbouring letters changed are another word part, not a slip (ヒメマルカツオブシムシ)."""
     shorter, longer = sorted((word, candidate), key=len)
-    if len(longer) - len(shorter) >= 2 and shorter in longer:
-        return False
+    if shorter in longer and (len(longer) - len(shorter) >= 2 or not word.isascii()):
+        return False  # in Japanese even one character more is another word: 灰色かび病 + 用 (for grey mould)
     if edits >= 2 and not word.isascii():
         positions = sorted(op.src_pos for op in Levenshtein.editops(word, candidate))
         if any(b - a <= 1 for a, b in itertools.pairwise(positions)):
