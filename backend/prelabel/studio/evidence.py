@@ -1,8 +1,9 @@
 """The reviewer's text: why Prelabel suggests a label (or none, or failed), shown on Label Studio's labeling page
 in the config's evidence TextArea (labelconfig.EVIDENCE_NAME), read-only.
 
-Plain lines (Label Studio shows each on its own line and drops leading spaces, hence the dashes), in English,
-readable at a glance, the decision first:
+Plain lines (Label Studio shows each on its own line and drops leading spaces, hence the dashes), readable at a
+glance, the decision first; the headings in the language the project's choices are shown in (Japanese where the
+config shows Japanese names: 提案, 理由..., English otherwise):
 
     Suggested: Halyomorpha halys, 86%
     Why: named by the MLLM (alias match of 'BMSB')
@@ -32,6 +33,15 @@ MAX_LINES_OF_WORDS = 10  # MLLM strings listed
 MAX_RUNNER_UPS = 4
 MAX_ALTERNATIVES = 4  # labels listed for an ambiguous name
 MAX_TEXT = 4000  # characters of the whole text
+HEADINGS = {
+    "en": {"suggested": "Suggested", "why": "Why", "none": "none of these", "not": "Not pre-labelled",
+           "words": "MLLM's words, and how each matched the vocabulary:", "runners": "Runner-ups",
+           "closest": "Closest labels", "clip": " (CLIP alone)", "stages": "Stages",
+           "no_choice": "[no choice in this config]", "nothing": "nothing in the vocabulary fits"},
+    "ja": {"suggested": "提案", "why": "理由", "none": "該当なし", "not": "事前ラベルなし",
+           "words": "MLLMの言葉と語彙との照合:", "runners": "次点", "closest": "近いラベル", "clip": "（CLIPのみ）",
+           "stages": "処理", "no_choice": "[この設定に選択肢なし]", "nothing": "語彙に該当するラベルなし"},
+}
 
 
 def clean(text: object, limit: int) -> str:
@@ -63,29 +73,30 @@ def quoted(text: object, limit: int = MAX_WORDS) -> str:
 def evidence_text(prediction: ImagePrediction, model_version: str, control: Control | None = None) -> str:
     """The evidence for one prediction, as the reviewer reads it; `model_version` as the prediction carries it."""
     control = control or Control()
+    say = HEADINGS[control.language]
 
     def name(label: str) -> str:
         shown = control.display(label)
         text = clean(label, MAX_WORDS) if shown == label else f"{clean(shown, MAX_WORDS)} ({clean(label, MAX_WORDS)})"
         knows_choices = bool(control.results or control.paths)  # Control() alone knows no config
-        return f"{text} [no choice in this config]" if knows_choices and not control.can_show(label) else text
+        return f"{text} {say['no_choice']}" if knows_choices and not control.can_show(label) else text
 
     several = shown_together(prediction, control)
-    lines = [_headline(prediction, control, name)] if not several else [
-        f"Suggested: {name(label)}, {percent(score)}" for label, score in several]
+    lines = [_headline(prediction, control, name, say)] if not several else [
+        f"{say['suggested']}: {name(label)}, {percent(score)}" for label, score in several]
     if prediction.state == LABEL and prediction.reason:
-        lines.append(f"Why: {clean(prediction.reason, MAX_DESCRIPTION)}")
+        lines.append(f"{say['why']}: {clean(prediction.reason, MAX_DESCRIPTION)}")
     for label, _ in several:
-        lines.append(f"Why {clean(control.display(label), MAX_WORDS)}: {_affirmed_by(prediction, label)}")
-    lines += _words(prediction, name)
+        lines.append(f"{say['why']} {clean(control.display(label), MAX_WORDS)}: {_affirmed_by(prediction, label)}")
+    lines += _words(prediction, name, say)
     runners = [(label, score) for label, score in prediction.ranking if label != prediction.label]
     if runners:
-        heading = "Runner-ups" if prediction.state == LABEL else "Closest labels"
+        heading = say["runners"] if prediction.state == LABEL else say["closest"]
         if "mllm" not in prediction.stage_scores and "fused" in prediction.stage_scores:
-            heading += " (CLIP alone)"  # the MLLM named none of them: a picture's likeness, not a finding
+            heading += say["clip"]  # the MLLM named none of them: a picture's likeness, not a finding
         lines.append(f"{heading}: " + ", ".join(f"{name(label)} {percent(score)}"
                                                  for label, score in runners[:MAX_RUNNER_UPS]))
-    lines.append("Stages: " + "; ".join(_stages(prediction)))
+    lines.append(f"{say['stages']}: " + "; ".join(_stages(prediction)))
     lines.append(f"model_version: {clean(model_version, 80)}")
     return _bounded(lines)
 
@@ -105,20 +116,20 @@ def _affirmed_by(prediction: ImagePrediction, label: str) -> str:
     return "named by the MLLM"
 
 
-def _headline(prediction: ImagePrediction, control: Control, name) -> str:
+def _headline(prediction: ImagePrediction, control: Control, name, say: dict[str, str]) -> str:
     if prediction.state == FAILED:
-        return f"Not pre-labelled: {clean(prediction.reason or 'a stage failed', MAX_DESCRIPTION)}"
+        return f"{say['not']}: {clean(prediction.reason or 'a stage failed', MAX_DESCRIPTION)}"
     label = prediction.label
     if prediction.state == LABEL and label is not None:
         if control.can_show(label):
-            return f"Suggested: {name(label)}, {percent(prediction.score)}"
-        return (f"Suggested: none of these. Prelabel found {clean(label, MAX_WORDS)} ({percent(prediction.score)}), "
-                "but this project's labeling config has no choice for it")
-    reason = clean(prediction.reason or "nothing in the vocabulary fits", MAX_DESCRIPTION)
-    return f"Suggested: none of these. {reason[:1].upper()}{reason[1:]}"
+            return f"{say['suggested']}: {name(label)}, {percent(prediction.score)}"
+        return (f"{say['suggested']}: {say['none']}. Prelabel found {clean(label, MAX_WORDS)} "
+                f"({percent(prediction.score)}), but this project's labeling config has no choice for it")
+    reason = clean(prediction.reason or say["nothing"], MAX_DESCRIPTION)
+    return f"{say['suggested']}: {say['none']}. {reason[:1].upper()}{reason[1:]}"
 
 
-def _words(prediction: ImagePrediction, name) -> list[str]:
+def _words(prediction: ImagePrediction, name, say: dict[str, str]) -> list[str]:
     """The MLLM's own words, each with how it matched; then stage 2's answer."""
     evidence = prediction.evidence
     vetoed = set(evidence.vetoed)
@@ -150,7 +161,7 @@ def _words(prediction: ImagePrediction, name) -> list[str]:
         lines.append(f"- stage 2 with the image {quoted(stage2.answer)} -> {chosen}")
     elif stage2 is not None:
         lines.append(f"- stage 2 {quoted(stage2.answer)} -> {_match(stage2, name)}")
-    return ["MLLM's words, and how each matched the vocabulary:", *lines] if lines else []
+    return [say["words"], *lines] if lines else []
 
 
 def _match(found: NamedMatch | Stage2Match, name) -> str:
