@@ -73,15 +73,17 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
         task_id = prediction.ref
         found = studio_prediction(prediction, predicting, control)
         if prediction.state == FAILED:
-            # Shown to the reviewer, never cached: always written here (the writer reads back what Label Studio
-            # holds, so a failure repeated is not written twice), and only signalled to a /predict that waits
-            # on the task, so it stops waiting.
+            # Shown to the reviewer, never cached: kept minutes for a /predict that waits on the task, which
+            # answers it (the reviewer sees why at once); written here when the task was handed over (the
+            # writer reads back what Label Studio holds, so a failure repeated is not written twice).
             results.put_failure(version, task_id, hashes[task_id], found)
         else:
             results.put(version, task_id, hashes[task_id], found)
-        if prediction.state == FAILED or results.handed_over(version, task_id):
+        if results.handed_over(version, task_id):
             delivering.append(Outgoing(task_id, found))
             ctx.writer.submit(project_id, [delivering[-1]], urgent)
+        elif prediction.state != FAILED:  # a /predict response delivers it: the failure it heals goes
+            ctx.writer.submit_replaced(project_id, task_id, predicting)
         columns(task_id, found)
         _progress(job, predictions, prediction)
 
