@@ -210,6 +210,7 @@ class BatchWriter:
         self._waiting: dict[int, list[Outgoing]] = defaultdict(list)
         self._columns: dict[int, dict[int, tuple[Row, Row]]] = defaultdict(dict)  # project: task: (data, columns)
         self._replaced: dict[int, dict[int, ModelVersion]] = defaultdict(dict)  # project: task: the new version
+        self._removals: list[int] = []  # prediction ids
         self._count = 0
         self._oldest = 0.0
         self._urgent = self._closing = False
@@ -259,6 +260,17 @@ class BatchWriter:
             self._count += 1
             self._condition.notify()
 
+    def submit_removal(self, prediction_ids: list[int]) -> None:
+        """Remove these predictions (a failure that a /predict response repeats)."""
+        if not prediction_ids:
+            return
+        with self._condition:
+            if not self._count:
+                self._oldest = time.monotonic()
+            self._removals.extend(prediction_ids)
+            self._count += len(prediction_ids)
+            self._condition.notify()
+
     def flush(self) -> None:
         """Write all that waits now, without waiting for it (the worker has no next job to overlap)."""
         with self._condition:
@@ -280,6 +292,7 @@ class BatchWriter:
                 batches, self._waiting = self._waiting, defaultdict(list)
                 columns, self._columns = self._columns, defaultdict(dict)
                 replaced, self._replaced = self._replaced, defaultdict(dict)
+                removals, self._removals = self._removals, []
                 urgent_projects, self._urgent_projects = self._urgent_projects, set()
                 self._count, self._urgent, closing = 0, False, self._closing
             # A person waits on the urgent ones: they go first, and no call carries more than max_items.
@@ -294,6 +307,11 @@ class BatchWriter:
                     remove_superseded(self.studio, project_id, tasks)
                 except Exception as exc:  # only tidiness is at stake: the new prediction is what pages show
                     log.warning("removing replaced predictions of project %s failed: %s", project_id, exc)
+            for prediction_id in removals:
+                try:
+                    self.studio.delete_prediction(prediction_id)
+                except Exception as exc:
+                    log.warning("removing prediction %s failed: %s", prediction_id, exc)
             if closing:
                 with self._condition:
                     if not self._count:

@@ -76,6 +76,14 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
             # Shown to the reviewer, never cached: kept minutes for a /predict that waits on the task, which
             # answers it (the reviewer sees why at once); written here when the task was handed over (the
             # writer reads back what Label Studio holds, so a failure repeated is not written twice).
+            if not results.handed_over(version, task_id):
+                # Label Studio stores the answered failure beside the one it holds: the old one goes. Read
+                # before the answer can exist, so only the old ones are named.
+                try:
+                    ctx.writer.submit_removal(ctx.parts.studio.prediction_ids(project_id, task_id,
+                                                                              found.model_version))
+                except StudioError as exc:  # only tidiness is at stake: the failure is still answered
+                    log.warning("could not read task %s's earlier failures: %s", task_id, exc)
             results.put_failure(version, task_id, hashes[task_id], found)
         else:
             results.put(version, task_id, hashes[task_id], found)
