@@ -50,8 +50,8 @@ def test_a_working_endpoint_is_described_line_by_line(stub, tmp_path):
     prompt, completion = len(request_text(with_image).split()) + TOKENS_PER_IMAGE, len(ANSWER.split())
     cost = 1000 * (prompt * 0.15 + completion * 0.60) / 1e6
     assert found["cost"] == (f"{prompt} prompt + {completion} completion tokens per image (stage 1; stage 2, when "
-                             f"asked, adds): {cost:.2f} per 1,000 images at 0.15 / 0.6 per million prompt / "
-                             "completion tokens")
+                             f"asked, adds): {cost:.2f} USD per 1,000 images at 0.15 / 0.6 USD per million "
+                             "prompt / completion tokens")
     assert found["clip"] == "off (PRELABEL_CLIP_MODEL is empty): the MLLM alone"
     assert result.stdout.rstrip().endswith("OK: nothing here would make every task fail")
 

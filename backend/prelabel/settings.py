@@ -164,8 +164,8 @@ class Settings:
         "PRELABEL_WEBHOOK_WINDOW", "Seconds a webhook naming the same action and annotations as one still "
         "waiting queues no second job."))
     price_currency: str = field(default="USD", metadata=_runs(
-        "PRELABEL_PRICE_CURRENCY", "Currency of the MLLM prices given to `prelabel report` (--prompt-price, "
-        "--completion-price): the report shows prices in it."))
+        "PRELABEL_PRICE_CURRENCY", "Currency of the MLLM prices given to `prelabel report` and `prelabel check` "
+        "(--prompt-price, --completion-price): they show prices in it."))
     # `prelabel up`: everything on one machine, without Docker.
     label_studio_venv: str = field(default=".venvs-ls", metadata=_runs(
         "PRELABEL_LABEL_STUDIO_VENV", "Label Studio's own virtual environment for `prelabel up` (label-studio "

@@ -113,7 +113,8 @@ def check(vocab_path: str | None, prompt_price: float | None, completion_price: 
 
     settings = read_settings(vocab=vocab_path)
     vocabulary = read_vocabulary(settings.vocab)
-    prices = Prices(prompt_price or 0.0, completion_price or 0.0) if prompt_price or completion_price else None
+    prices = (Prices(prompt_price or 0.0, completion_price or 0.0, settings.price_currency)
+              if prompt_price or completion_price else None)
     findings = check_endpoint(settings, vocabulary, prices, clip=not no_clip)
     for finding in findings:
         click.echo(f"{finding.topic:<11} {finding.text}")

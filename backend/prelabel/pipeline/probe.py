@@ -42,6 +42,7 @@ class Prices:
 
     prompt: float
     completion: float
+    currency: str = "USD"  # PRELABEL_PRICE_CURRENCY, as the report shows prices
 
 
 def probe_image(max_side: int) -> str:
@@ -166,8 +167,8 @@ def _cost_finding(reply: dict, prices: Prices | None) -> Finding:
     if prices is None:
         return Finding("cost", text + "; --prompt-price and --completion-price give the cost")
     per_thousand = 1000 * (prompt * prices.prompt + completion * prices.completion) / 1_000_000
-    return Finding("cost", f"{text}: {per_thousand:.2f} per 1,000 images at {prices.prompt:g} / "
-                           f"{prices.completion:g} per million prompt / completion tokens")
+    return Finding("cost", f"{text}: {per_thousand:.2f} {prices.currency} per 1,000 images at {prices.prompt:g} / "
+                           f"{prices.completion:g} {prices.currency} per million prompt / completion tokens")
 
 
 def _clip_finding(settings: Settings) -> Finding:
