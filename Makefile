@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 IMAGES ?= examples/images
 UP_ARGS ?=
 
-.PHONY: demo up down test lint bench install services
+.PHONY: demo up down check test lint bench install services
 
 # One stamp per part: the core (normaliser, CLI, backend, worker), CLIP (torch: several GB), the test tools
 # (with CLIP). Installing a larger part stamps the smaller ones it contains.
@@ -41,6 +41,9 @@ up: $(VENV)/.installed-core $(if $(CLIP_ON),$(VENV)/.installed-clip)
 down: $(VENV)/.installed-core
 	$(BIN)/prelabel down
 
+check: $(VENV)/.installed-core $(if $(CLIP_ON),$(VENV)/.installed-clip)
+	$(BIN)/prelabel check
+
 lint: install
 	$(BIN)/ruff check backend tests bench
 	$(BIN)/mypy
@@ -61,3 +64,4 @@ services:
 bench: install
 	$(BIN)/python bench/normalize_bench.py
 	$(BIN)/python bench/normalize_corpus.py
+	$(BIN)/python bench/calibration_prior.py --check

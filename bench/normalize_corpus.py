@@ -11,7 +11,8 @@ what costs a reviewer most. Per corpus, the figures of issue 19:
   no label named and the right one among the first SHORTLIST alternatives: shortlist recall is the share of the
   unnamed ones handled so);
 - proposals by reason (no label, the method says why);
-- `several` cases: whether a multi-choice project gets exactly the expected labels.
+- `several` cases: whether a multi-choice project gets exactly the expected labels;
+- calibration: the expected calibration error of the scores of the labels named (bench/calibration_prior.py).
 tests/test_normalize_corpora.py holds the targets.
 Run: .venv/bin/python bench/normalize_corpus.py [--fails] [corpus ...]  (--fails never lists a held-out case)
 """
@@ -217,6 +218,21 @@ def table(outcomes: list[Outcome], baseline: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
+def calibration(name: str) -> str:
+    """The expected calibration error of the labels named, aggregate only: the normaliser's constant scores, and
+    the shipped prior's probabilities (fitted on the tuning corpora alone: on a held-out one, a fair test)."""
+    from calibration_prior import ece, examples  # it imports this module: imported when asked
+    from prelabel.pipeline.calibration import prior
+
+    found = examples([name])
+    if not found:
+        return "calibration: no label named"
+    rows = [row for _, _, row, _ in found]
+    return (f"calibration of the {len(found)} labels named: ECE {ece(rows, [score for *_, score in found]):.3f} "
+            f"with the normaliser's constant scores, {ece(rows, [prior().probability(f) for _, f, _, _ in found]):.3f}"
+            " with the shipped prior's probabilities")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fails", action="store_true", help="list every case that is not correct (never for a "
@@ -236,6 +252,7 @@ def main() -> None:
         print(f"## {name}{held_out}: {len(cases)} cases ({cases_path}, vocabulary loaded and indexed in "
               f"{loaded:.2f} s)\n")
         print(summary(name, figures(outcomes)) + "\n")
+        print(calibration(name) + "\n")
         if not args.summary:
             print(table(outcomes, run_baseline(vocabulary, cases)))
         if args.fails and not held_out:

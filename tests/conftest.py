@@ -17,6 +17,12 @@ from labelstudio import LabelStudio, launch_label_studio
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+# What a command keeps in PRELABEL_DATA_DIR (the learned store, the MLLM cache) goes to a folder of this test run,
+# never the checkout's var/, which `prelabel up` would read afterwards, nor a data directory the shell names.
+# Tests that need their own pass PRELABEL_DATA_DIR themselves.
+TEST_DATA_DIR = tempfile.mkdtemp(prefix="prelabel-test-data-")
+os.environ["PRELABEL_DATA_DIR"] = TEST_DATA_DIR
+
 _LABEL_STUDIO = pytest.StashKey[tuple[LabelStudio, Path]]()
 
 
@@ -33,6 +39,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(TEST_DATA_DIR, ignore_errors=True)
     launched = config.stash.get(_LABEL_STUDIO, None)
     if launched is not None:
         launched[0].stop()

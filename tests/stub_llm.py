@@ -123,6 +123,7 @@ class _Scripted:
     headers: dict[str, str] = field(default_factory=dict)
     raw_body: str | bytes | None = None
     delay: float = 0.0
+    body: dict | None = None  # a provider's answer (PROVIDER_ANSWERS): its usage counted for this request
 
 
 class _KeepAliveHandler(WSGIRequestHandler):
@@ -198,9 +199,10 @@ class StubLLM:
     def play(self, name: str, answer: str = "{}") -> None:
         """Script one of PROVIDER_ANSWERS, with `answer` (stage-1 JSON) where it holds ANSWER_JSON."""
         fixture = PROVIDER_ANSWERS[name]
-        body = json.dumps(fixture.body, ensure_ascii=False)
-        self.enqueue(raw_body=body.replace(json.dumps(ANSWER_JSON)[1:-1], json.dumps(answer, ensure_ascii=False)[1:-1]),
-                     status=fixture.status, headers=fixture.headers)
+        text = json.dumps(fixture.body, ensure_ascii=False).replace(
+            json.dumps(ANSWER_JSON)[1:-1], json.dumps(answer, ensure_ascii=False)[1:-1])
+        with self._lock:
+            self._queue.append(_Scripted(status=fixture.status, headers=dict(fixture.headers), body=json.loads(text)))
 
     @property
     def calls(self) -> int:
@@ -233,7 +235,19 @@ class StubLLM:
 
         return app
 
+    def _prompt_tokens(self, body: dict) -> int:
+        return len(request_text(body).split()) + TOKENS_PER_IMAGE * len(request_images(body)) * self.sees_images
+
     def _answer(self, body: dict, scripted: _Scripted | None) -> Response:
+        if scripted is not None and scripted.body is not None:
+            answer = scripted.body
+            if "usage" in answer:  # what this request costs, as the provider would count it
+                completion = answer["usage"]["completion_tokens"]
+                prompt = self._prompt_tokens(body)
+                answer = {**answer, "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                                              "total_tokens": prompt + completion}}
+            return Response(json.dumps(answer, ensure_ascii=False), status=scripted.status, headers=scripted.headers,
+                            content_type="application/json")
         if scripted is not None and scripted.raw_body is not None:
             # A broken server that claims JSON: the client must fail parsing rather than quietly return the text.
             headers = {"Content-Type": "application/json", **scripted.headers}
@@ -257,10 +271,7 @@ class StubLLM:
             answer = {"content": answer}
 
         content = str(answer.get("content", ""))
-        prompt_tokens = answer.get(
-            "prompt_tokens",
-            len(request_text(body).split()) + TOKENS_PER_IMAGE * len(request_images(body)) * self.sees_images
-        )
+        prompt_tokens = answer.get("prompt_tokens", self._prompt_tokens(body))
         completion_tokens = answer.get("completion_tokens", len(content.split()))
         completion = {
             "id": f"chatcmpl-{uuid.uuid4().hex}",

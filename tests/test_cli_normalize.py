@@ -51,7 +51,9 @@ def test_bad_vocabulary_exits_2_with_the_problems_on_stderr(tmp_path):
     completed = run("normalize", "--vocab", str(broken), stdin="x\n")
     assert completed.exit_code == 2
     assert completed.stdout == ""
-    assert f"{broken}:5: malformed YAML" in completed.stderr
+    # The line and column of the unclosed bracket, not the line after the file's end where PyYAML gave up.
+    assert (f"{broken}:4:14: malformed YAML: did not find expected ',' or ']' at line 5, column 1: a flow sequence "
+            "opened here is not closed") in completed.stderr
     missing = run("normalize", "--vocab", str(tmp_path / "none.yaml"), stdin="x\n")
     assert missing.exit_code == 2 and "file not found" in missing.stderr
 

@@ -7,7 +7,11 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from helpers import EXAMPLE_VOCAB, TINY_CLIP_CONFIG, answer_by_colour, invoke, solid_image
+from prelabel.pipeline.calibration import prior
+from prelabel.pipeline.result import Finding
 
 PRELABEL = str(Path(sys.executable).parent / "prelabel")
 
@@ -77,7 +81,10 @@ def test_predict_without_mllm_or_clip_switches(tmp_path, stub_llm):
                     "--no-clip")
     assert mllm_only.exit_code == 0
     task = json.loads(out.read_text())[0]
-    assert task["predictions"][0]["score"] == 0.97 and task["data"]["image"] == str(image)  # the alias score
+    # The score is the prior's probability for an alias match, as the task's meta says it was found.
+    found = Finding.from_dict(task["meta"]["prelabel"]["finding"])
+    assert found is not None and found.way == "alias" and task["data"]["image"] == str(image)
+    assert task["predictions"][0]["score"] == pytest.approx(prior().probability(found), abs=1e-3)
 
 
 def test_predict_fits_the_project_s_own_config(tmp_path, stub_llm):

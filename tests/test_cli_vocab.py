@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
 from helpers import EXAMPLE_VOCAB, invoke
@@ -36,11 +37,11 @@ labels:
 """
 
 
-def run(tmp_path: Path, stub, *args: str, vocab: Path | None = None):
-    env = {"PRELABEL_DATA_DIR": str(tmp_path / "var"), "PRELABEL_LLM_BASE_URL": stub.url if stub else "",
-           "PRELABEL_LLM_RETRIES": "0", "PRELABEL_DATABASE_URL": "", "LABEL_STUDIO_URL": "http://ls.example:8080",
-           "PRELABEL_VOCAB": str(vocab or EXAMPLE_VOCAB)}
-    return invoke("vocab", *args, env=env)
+def run(tmp_path: Path, stub, *args: str, vocab: Path | None = None, env: dict[str, str] | None = None):
+    return invoke("vocab", *args, env={
+        "PRELABEL_DATA_DIR": str(tmp_path / "var"), "PRELABEL_LLM_BASE_URL": stub.url if stub else "",
+        "PRELABEL_LLM_RETRIES": "0", "PRELABEL_DATABASE_URL": "", "LABEL_STUDIO_URL": "http://ls.example:8080",
+        "PRELABEL_VOCAB": str(vocab or EXAMPLE_VOCAB), **(env or {})})
 
 
 def defects_vocab(tmp_path: Path) -> Path:
@@ -253,36 +254,56 @@ def test_empty_commands_say_there_is_nothing_yet(tmp_path):
     assert review.exit_code == 0 and review.stdout.startswith("nothing to review yet")
 
 
-def test_review_shows_each_string_once_in_the_state_decisions_leave_it(tmp_path, normalizer):
+def test_review_shows_each_string_once_in_the_state_decisions_leave_it(tmp_path, normalizer, label_studio):
+    # Reviewers are people of the real Label Studio, shown as it knows them, not by id.
+    response = requests.post(f"{label_studio.url}/api/users/", headers=label_studio.headers, timeout=30,
+                             json={"email": f"reviewer-{tmp_path.name}@example.com", "username": tmp_path.name})
+    assert response.status_code == 201, response.text
+    other = response.json()["id"]
+    me = requests.get(f"{label_studio.url}/api/current-user/whoami", headers=label_studio.headers, timeout=30).json()
+    names = {me["id"]: me["email"], other: f"reviewer-{tmp_path.name}@example.com"}
+    studio = {"LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.token}
     learning = Learning(LearnedStore(f"sqlite:///{tmp_path / 'var' / 'learned.sqlite'}"), normalizer)
-    learning.record(1, 11, 3, 100, synonym("marble bug"))
-    learning.record(2, 12, 3, 101, synonym("marble bug"))
-    learning.record(3, 13, 3, 100, synonym("rice weevil", "Sitophilus zeamais"))  # the vocabulary says S. oryzae
-    learning.record(4, 14, 3, 100, synonym("green shield bug"))
-    learning.record(5, 15, 3, 101, synonym("green shield bug", "Nezara viridula"))
-    learning.record(6, 16, 3, 100, [Verdict("new_class", "hornet", "Vespa velutina")])
-    review = run(tmp_path, None, "review").stdout
-    assert f"  'marble bug' -> {BMSB}: 2 annotation(s), reviewers [100, 101]  " \
-           "http://ls.example:8080/projects/3/data?task=11 http://ls.example:8080/projects/3/data?task=12" in review
-    assert "conflicts (never in force by themselves; accept or reject): 2" in review
-    assert f"  'green shield bug': {BMSB}: 1 annotation(s), reviewers [100]  http://ls.example:8080/projects/3/" \
-           "data?task=14; Nezara viridula: 1 annotation(s), reviewers [101]" in review
-    assert "  'rice weevil': Sitophilus zeamais: 1 annotation(s), reviewers [100]  http://ls.example:8080/" \
-           "projects/3/data?task=13 (the vocabulary says Sitophilus oryzae)" in review
-    assert review.count("'green shield bug'") == 1
-    # The expert rejects two pairs: they leave the conflicts for "rejected", and what is left is plain pending.
+    learning.record(1, 11, 3, me["id"], synonym("marble bug"))
+    learning.record(2, 12, 3, other, synonym("marble bug"))
+    learning.record(3, 13, 3, me["id"], synonym("rice weevil", "Sitophilus zeamais"))  # the vocabulary: S. oryzae
+    learning.record(4, 14, 3, me["id"], synonym("garden shieldbug"))
+    learning.record(5, 15, 3, other, synonym("garden shieldbug", "Nezara viridula"))
+    learning.record(6, 16, 3, me["id"], [Verdict("new_class", "hornet", "Vespa velutina")])
+    learning.record(7, 17, 3, other, synonym("BMSB and thrips"))  # screened out: names several labels
+    review = run(tmp_path, None, "review", env=studio).stdout
+    base = f"{label_studio.url}/projects/3/data?task="
+    assert f"  'marble bug' -> {BMSB}: 2 annotation(s), reviewers {names[me['id']]}, {names[other]}  " \
+           f"{base}11 {base}12" in review
+    assert "conflicts (never in force by themselves; accept or reject): 1" in review
+    assert f"  'garden shieldbug': {BMSB}: 1 annotation(s), reviewers {names[me['id']]}  {base}14; " \
+           f"Nezara viridula: 1 annotation(s), reviewers {names[other]}" in review
+    assert "model errors (the MLLM named another label than reviewers chose: its mistake, not vocabulary work; " \
+           "never learned): 1" in review
+    assert f"  'rice weevil' names Sitophilus oryzae, reviewers chose Sitophilus zeamais: 1 annotation(s), " \
+           f"reviewers {names[me['id']]}  {base}13" in review
+    assert "left out (not names by the screening suggested names pass): 1\n  1 names several labels\n" in review
+    assert "BMSB and thrips" not in review and review.count("'garden shieldbug'") == 1
+    # The expert rejects two pairs: they leave their sections for "rejected", and what is left is plain pending.
     assert run(tmp_path, None, "reject", "rice weevil", "Sitophilus zeamais").exit_code == 0
-    assert run(tmp_path, None, "reject", "green shield bug", BMSB).exit_code == 0
+    assert run(tmp_path, None, "reject", "garden shieldbug", BMSB).exit_code == 0
     review = run(tmp_path, None, "review").stdout
     sections = dict(re.findall(r"^(\w[\w ?]*?) \(.*?\): (\d+)$", review, re.MULTILINE))
-    assert sections == {"in force": "0", "pending": "2", "conflicts": "0", "rejected": "2", "new class?": "1"}
+    assert sections == {"in force": "0", "pending": "2", "conflicts": "0", "model errors": "0", "rejected": "2",
+                        "left out": "1", "new class?": "1"}
     assert "  'rice weevil' -> Sitophilus zeamais: rejected by" in review
-    assert "  'green shield bug' -> Nezara viridula: 1 annotation(s)" in review
-    assert review.count("'green shield bug'") == 2 and review.count("'rice weevil'") == 1
+    assert "  'garden shieldbug' -> Nezara viridula: 1 annotation(s)" in review
+    assert review.count("'garden shieldbug'") == 2 and review.count("'rice weevil'") == 1
     assert run(tmp_path, None, "accept", "marble bug", BMSB, "--by", "dr-tanaka").exit_code == 0
     review = run(tmp_path, None, "review").stdout
-    assert f"  'marble bug' -> {BMSB}: accepted by dr-tanaka; 2 annotation(s), reviewers [100, 101]" in review
+    assert f"  'marble bug' -> {BMSB}: accepted by dr-tanaka; 2 annotation(s), reviewers user {me['id']}, " \
+           f"user {other}" in review  # Label Studio not reachable: ids, said so
     assert "suggested names: 0 to decide, 0 flagged (never used), 0 accepted, 0 rejected" in review
+    # One id throughout: the log names the tasks review links to.
+    for annotation, task, reviewer in ((8, 18, me["id"]), (9, 19, other), (10, 20, me["id"])):
+        learning.record(annotation, task, 3, reviewer, synonym("orchard pest"))
+    log = run(tmp_path, None, "log").stdout
+    assert f"promoted  'orchard pest' -> {BMSB}  (task 20; agreeing tasks [18, 19, 20])" in log
 
 
 @pytest.mark.parametrize("string, label, reason", [
@@ -340,3 +361,45 @@ def test_the_vocabulary_in_force_has_the_accepted_suggestions(tmp_path):
     assert [n.text for n in current.vocabulary.get(BMSB).suggested] == ["marmorated bug"]
     assert current.vocabulary.version != load_vocabulary(vocab).version
     assert Normalizer(current.vocabulary).normalize("marmorated bugs").label == BMSB
+
+
+# ---- one model_version: the service and the workers pick vocabulary-side changes up together ------------------
+
+def test_the_service_and_a_worker_pick_up_descriptions_and_accepted_names_together(tmp_path, stub_llm, redis_conn):
+    """Issue 21: after `vocab describe` the service and the worker disagreed on model_version until restarted."""
+    from helpers import TEST_REDIS_URL, TINY_CLIP_CONFIG
+    from prelabel.jobs.context import WorkerContext
+    from prelabel.parts import Parts
+    from prelabel.service.app import create_app
+    from prelabel.settings import Settings
+
+    stub_llm.handler = lambda body: "Rounded holes left by gas in the weld bead, seen on its surface."
+    vocab = defects_vocab(tmp_path)
+    env = {"PRELABEL_CLIP_MODEL": str(TINY_CLIP_CONFIG), "PRELABEL_CLIP_PRETRAINED": "", "PRELABEL_DEVICE": "cpu"}
+    settings = Settings.from_env({**env, "PRELABEL_LLM_BASE_URL": stub_llm.url}, vocab=str(vocab),
+                                 redis_url=TEST_REDIS_URL, data_dir=str(tmp_path / "var"))
+    service = create_app(settings).test_client()  # a service and a worker, each with its own parts, as processes
+    worker = WorkerContext(Parts(settings))
+
+    def versions() -> tuple[str, str]:
+        return service.get("/versions").get_json()["versions"][0], str(worker.pipeline().model_version)
+
+    first, same = versions()
+    assert first == same
+    described = run(tmp_path, stub_llm, "describe", vocab=vocab, env=env)
+    assert described.exit_code == 0, described.stderr
+    assert "pick them up at their next request or job, no restart; model_version changes only while CLIP is on" \
+           in described.stderr
+    second, same = versions()
+    assert second == same and second != first  # CLIP is on: the descriptions changed what it predicts
+    stub_llm.handler = suggest_handler
+    assert run(tmp_path, stub_llm, "suggest", "--labels", "weld porosity", "--force", vocab=vocab).exit_code == 0
+    accepted = run(tmp_path, None, "accept", "weld pore", "weld porosity", vocab=vocab)
+    assert accepted.exit_code == 0 and "no restart" in accepted.stderr
+    third, same = versions()
+    assert third == same and third.split("-")[1] != second.split("-")[1]  # a new vocabulary part
+    assert worker.pipeline().normalizer.normalize("weld pore").label == "weld porosity"
+    # An edit that breaks the file changes nothing: both keep the last good vocabulary.
+    vocab.write_text(DEFECTS + "  - label: [broken\n", encoding="utf-8")
+    assert versions() == (third, third)
+    worker.close()

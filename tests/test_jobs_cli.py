@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rq.registry import FailedJobRegistry
 
-from helpers import EXAMPLE_VOCAB, PALETTE, TEST_REDIS_URL, answer_by_colour, image_project, invoke
+from helpers import EXAMPLE_VOCAB, PALETTE, ROOT, TEST_REDIS_URL, answer_by_colour, image_project, invoke
 from prelabel.delivery.results import ResultStore
 from prelabel.jobs import queues
 from prelabel.parts import Parts
@@ -89,3 +89,40 @@ def test_a_job_queued_before_a_vocabulary_change_predicts_at_the_version_in_forc
     assert (outcome["model_version"], outcome["labelled"], outcome["delivering"]) == (current, 1, 1)
     [prediction] = label_studio.client().predictions.list(task=ids["red"])
     assert prediction.model_version == current  # the hand-over followed the task to the new version
+
+
+def test_a_command_without_a_data_directory_writes_nothing_into_the_checkout(redis_conn):
+    """The learned store a command opens by default lands in the test run's own PRELABEL_DATA_DIR
+    (tests/conftest.py), not in the checkout's var/, which a later `prelabel up` would read."""
+    before = {path: path.stat().st_mtime_ns for path in (ROOT / "var").rglob("*")} if (ROOT / "var").exists() else {}
+    away = invoke("run", "--project", "1", "--all", env={
+        "REDIS_URL": TEST_REDIS_URL, "PRELABEL_VOCAB": str(EXAMPLE_VOCAB), "PRELABEL_CLIP_MODEL": "",
+        "PRELABEL_LLM_BASE_URL": "", "LABEL_STUDIO_URL": "http://127.0.0.1:9", "LABEL_STUDIO_API_KEY": "unused"})
+    assert away.exit_code == 1  # Label Studio is away; the learned store was opened all the same
+    assert (Path(os.environ["PRELABEL_DATA_DIR"]) / "learned.sqlite").exists()
+    after = {path: path.stat().st_mtime_ns for path in (ROOT / "var").rglob("*")} if (ROOT / "var").exists() else {}
+    assert after == before
+
+
+def test_a_run_where_every_task_failed_says_so_with_the_endpoint():
+    from collections import Counter
+
+    from prelabel.jobs.bulk import Outcome
+    from prelabel.pipeline.summary import every_image_failed
+
+    settings = Settings.from_env({"PRELABEL_LLM_BASE_URL": "http://user:secret-pw@10.0.0.7:8000/v1"})
+    outcome = Outcome(tasks=4, causes=Counter({"stage1:connection": 3, "image:unreadable": 1}), failures_shown=4,
+                      cached=0)
+    assert outcome.summary() == ("done: 4 task(s): 0 labelled, 4 failed (stage1:connection 3, image:unreadable 1); "
+                                 "0 prediction(s) in Label Studio, and 4 failure(s) shown there as failed (asked "
+                                 "again when next opened)")
+    line = every_image_failed(outcome.tasks, outcome.causes, settings)
+    assert line is not None and line.startswith("every image failed (stage1:connection 3, image:unreadable 1): ")
+    assert "http://user:***@10.0.0.7:8000/v1" in line and "PRELABEL_LLM_BASE_URL" in line
+    assert "secret-pw" not in line
+    # Images that could not be read name no endpoint; a run where one task worked is no failure of the run.
+    assert "endpoint" not in str(every_image_failed(2, {"image:unreadable": 2}, settings))
+    assert every_image_failed(4, {"stage1:connection": 3}, settings) is None
+    assert every_image_failed(0, {}, settings) is None
+    cached = Outcome(tasks=2, labelled=2, delivered=2, cached=2)
+    assert cached.summary().endswith("; 2 MLLM answer(s) from the cache (PRELABEL_DATA_DIR/mllm-cache.sqlite)")

@@ -77,7 +77,9 @@ def test_promotion_needs_k_annotations_from_two_reviewers(learning):
     assert learning.store.synonyms_in_force() == [("marble bug", BMSB)]
     [(_, what, string, label, source)] = learning.changes()
     assert (what, string, label) == ("promoted", "marble bug", BMSB)
-    assert "agreeing annotations [1, 2, 3, 4]" in source
+    assert source == "task 13; agreeing tasks [10, 11, 12, 13]"  # one id, the task's, as review shows
+    learning.retract(4)
+    assert learning.changes()[0][4] == "task 13: annotation deleted; the rule no longer holds"
 
 
 def test_the_same_string_twice_in_one_answer_counts_once(learning):
@@ -87,34 +89,52 @@ def test_the_same_string_twice_in_one_answer_counts_once(learning):
 
 def test_a_string_pointing_at_two_labels_is_a_conflict(learning):
     for annotation, reviewer in ((1, 100), (2, 101), (3, 102)):
-        learning.record(annotation, annotation, 1, reviewer, synonym("green shield bug"))
-    learning.record(4, 4, 1, 103, synonym("green shield bug", "Nezara viridula"))
+        learning.record(annotation, annotation, 1, reviewer, synonym("garden shieldbug"))
+    learning.record(4, 4, 1, 103, synonym("garden shieldbug", "Nezara viridula"))
     assert learning.store.synonyms_in_force() == []  # demoted? never promoted: the conflict came last here
     [conflict] = learning.review()["conflicts"]  # one string, one entry, every label it points at
-    assert conflict["string"] == "green shield bug"
+    assert conflict["string"] == "garden shieldbug"
     assert [(entry["label"], entry["count"]) for entry in conflict["labels"]] == [(BMSB, 3), ("Nezara viridula", 1)]
 
 
 def test_a_conflict_demotes_an_automatic_promotion(learning):
     for annotation, reviewer in ((1, 100), (2, 101), (3, 102)):
-        learning.record(annotation, annotation, 1, reviewer, synonym("green shield bug"))
-    assert learning.store.synonyms_in_force() == [("green shield bug", BMSB)]
-    changes = learning.record(4, 4, 1, 103, synonym("green shield bug", "Nezara viridula"))
-    assert changes == [f"demoted: 'green shield bug' -> {BMSB}"]
+        learning.record(annotation, annotation, 1, reviewer, synonym("garden shieldbug"))
+    assert learning.store.synonyms_in_force() == [("garden shieldbug", BMSB)]
+    changes = learning.record(4, 4, 1, 103, synonym("garden shieldbug", "Nezara viridula"))
+    assert changes == [f"demoted: 'garden shieldbug' -> {BMSB}"]
     assert learning.store.synonyms_in_force() == []
 
 
-def test_contradicting_the_vocabulary_is_a_conflict(learning):
-    # The dictionary says "rice weevil" is Sitophilus oryzae: reviewers cannot teach it to mean another label.
+def test_contradicting_the_vocabulary_is_a_model_error(learning):
+    # The dictionary says "rice weevil" is Sitophilus oryzae: the MLLM named the wrong weevil, and reviewers
+    # cannot teach it to mean another label. The expert sees it apart from the names the vocabulary lacks.
     for annotation, reviewer in ((1, 100), (2, 101), (3, 102)):
         learning.record(annotation, annotation, 1, reviewer, synonym("rice weevil", "Sitophilus zeamais"))
+    learning.record(4, 4, 1, 100, synonym("maize grain beetle", "Sitophilus zeamais"))
     assert learning.store.synonyms_in_force() == []
-    [conflict] = learning.review()["conflicts"]
-    assert conflict["vocabulary_says"] == "Sitophilus oryzae"
-    # Rejected by an expert, the pair is no conflict any more: it is listed as rejected.
+    review = learning.review()
+    [error] = review["model_errors"]
+    assert (error["string"], error["label"], error["named"], error["count"]) == (
+        "rice weevil", "Sitophilus zeamais", "Sitophilus oryzae", 3)
+    assert [e["string"] for e in review["pending"]] == ["maize grain beetle"] and review["conflicts"] == []
+    # Rejected by an expert, the pair is listed as rejected.
     learning.decide("rice weevil", "Sitophilus zeamais", accept=False, by="expert")
     review = learning.review()
-    assert review["conflicts"] == [] and [e["string"] for e in review["rejected"]] == ["rice weevil"]
+    assert review["model_errors"] == [] and [e["string"] for e in review["rejected"]] == ["rice weevil"]
+
+
+def test_the_queue_leaves_out_what_the_screening_refuses(learning):
+    # Evidence recorded before the screening (or strings it refuses that `learnable` lets through): never
+    # promoted, never shown as vocabulary work, only counted.
+    for annotation, reviewer in ((1, 100), (2, 101), (3, 102)):
+        learning.record(annotation, annotation, 1, reviewer, synonym("BMSB and thrips"))
+        learning.record(10 + annotation, annotation, 1, reviewer, synonym("weevil", "Sitophilus oryzae"))
+        learning.record(20 + annotation, annotation, 1, reviewer, synonym("none"))
+    assert learning.store.synonyms_in_force() == []
+    review = learning.review()
+    assert review["pending"] == review["conflicts"] == review["model_errors"] == []
+    assert review["left_out"] == {"group word": 1, "names several labels": 1, "no answer": 1}
 
 
 def test_updates_replace_and_deletions_retract(learning):
@@ -138,10 +158,10 @@ def test_experts_decide_over_the_rule(learning):
     assert learning.store.synonyms_in_force() == [("marble bug", BMSB)]
     learning.retract(1)
     assert learning.store.synonyms_in_force() == [("marble bug", BMSB)]  # accepted stays, whatever the evidence
-    learning.decide("shield bug", BMSB, accept=False, by="expert")
+    learning.decide("orchard pest", BMSB, accept=False, by="expert")
     for annotation, reviewer in ((2, 100), (3, 101), (4, 102)):
-        learning.record(annotation, annotation, 1, reviewer, synonym("shield bug"))
-    assert ("shield bug", BMSB) not in learning.store.synonyms_in_force()  # rejected is never promoted
+        learning.record(annotation, annotation, 1, reviewer, synonym("orchard pest"))
+    assert ("orchard pest", BMSB) not in learning.store.synonyms_in_force()  # rejected is never promoted
     # Accepting a string for another label takes it away from the first.
     learning.decide("marble bug", "Nezara viridula", accept=True, by="expert")
     assert learning.store.synonyms_in_force() == [("marble bug", "Nezara viridula")]
@@ -214,10 +234,12 @@ def test_review_accept_reject_export_and_log(tmp_path, normalizer):
     review = run(tmp_path, "review")
     assert review.exit_code == 0, review.stderr
     out = review.stdout
-    assert f"'marble bug' -> {BMSB}: 2 annotation(s), reviewers [100, 101]" in out
+    assert f"'marble bug' -> {BMSB}: 2 annotation(s), reviewers user 100, user 101" in out
     assert "http://ls.example:8080/projects/3/data?task=11" in out
-    assert "'rice weevil': Sitophilus zeamais: 1 annotation(s), reviewers [100]  http://ls.example:8080/projects/3/" \
-           "data?task=13 (the vocabulary says Sitophilus oryzae)" in out
+    assert "'rice weevil' names Sitophilus oryzae, reviewers chose Sitophilus zeamais: 1 annotation(s), reviewers " \
+           "user 100  http://ls.example:8080/projects/3/data?task=13" in out
+    assert review.stderr == "reviewers shown by id: LABEL_STUDIO_API_KEY is not set: Prelabel needs a token to " \
+                            "read images and write predictions (a legacy token or a Personal Access Token)\n"
     assert "'Vespa velutina': 1 annotation(s), MLLM said ['hornet']" in out
     accepted = run(tmp_path, "accept", "marble bug", BMSB, "--by", "dr-tanaka")
     assert accepted.exit_code == 0 and accepted.stdout.strip() == f"accepted: 'marble bug' -> {BMSB}"

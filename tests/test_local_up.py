@@ -18,7 +18,16 @@ from label_studio_sdk import LabelStudio
 from redis import Redis
 from redis.exceptions import AuthenticationError
 
-from helpers import EXAMPLE_VOCAB, ROOT, TINY_CLIP_CONFIG, invoke, open_to_others, predicted_label, solid_image
+from helpers import (
+    DEFECTS_VOCAB,
+    EXAMPLE_VOCAB,
+    ROOT,
+    TINY_CLIP_CONFIG,
+    invoke,
+    open_to_others,
+    predicted_label,
+    solid_image,
+)
 from prelabel.local import processes
 from prelabel.local.processes import Started
 from stub_llm import StubLLM
@@ -46,9 +55,10 @@ def deployment(stub, tmp_path_factory):
            "PRELABEL_CLIP_MODEL": str(TINY_CLIP_CONFIG), "PRELABEL_CLIP_PRETRAINED": "", "PRELABEL_DEVICE": "cpu",
            "PRELABEL_DATA_DIR": str(base / "var"), "PRELABEL_LABEL_STUDIO_VENV": str(ROOT / ".venvs-ls"),
            "HF_HUB_OFFLINE": "1"}
+    redis_port = processes.free_port(0)
     command = [str(BIN / "prelabel"), "up", "--images", str(photos), "--dir", str(base / "up"),
-               "--label-studio-port", "0", "--backend-port", "0"]
-    yield {"env": env, "up": command, "dir": base / "up", "photos": photos}
+               "--label-studio-port", "0", "--backend-port", "0", "--redis-port", str(redis_port)]
+    yield {"env": env, "up": command, "dir": base / "up", "photos": photos, "redis_port": redis_port}
     subprocess.run([str(BIN / "prelabel"), "down", "--dir", str(base / "up")], env=env, timeout=120,
                    capture_output=True)
 
@@ -68,9 +78,9 @@ def client(directory: Path) -> LabelStudio:
                        api_key=(directory / "label-studio-token").read_text().strip())
 
 
-def project_state(directory: Path) -> dict:
+def project_state(directory: Path, project_id: int | None = None) -> dict:
     ls = client(directory)
-    [project] = list(ls.projects.list())
+    [project] = [p for p in ls.projects.list() if project_id in (None, p.id)]
     tasks = list(ls.tasks.list(project=project.id, fields="all"))
     return {"project": (project.id, project.title, project.model_version),
             "tasks": sorted((task.id, task.data["image"]) for task in tasks),
@@ -80,8 +90,16 @@ def project_state(directory: Path) -> dict:
 
 
 def test_up_pre_labels_every_photo(deployment):
-    first = run(deployment["up"], deployment["env"])
-    assert first.returncode == 0, first.stderr
+    # Two at once on a fresh directory, as a double click or two terminals do: one waits for the other, and
+    # finds everything up (two Label Studio first starts on one database would race each other's migrations).
+    both = [subprocess.Popen(deployment["up"], env=deployment["env"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True) for _ in range(2)]
+    ended = [subprocess.CompletedProcess(p.args, p.returncode, *p.communicate(timeout=900)) for p in both]
+    assert [p.returncode for p in both] == [0, 0], [e.stderr[-2000:] for e in ended]
+    waited = [e for e in ended if "is at work on" in e.stderr and "waiting for it to finish" in e.stderr]
+    [first] = [e for e in ended if e not in waited]
+    [second] = waited
+    assert "Everything was already up: nothing changed." in second.stderr
     directory = deployment["dir"]
     state = project_state(directory)
     (project_id, title, model_version), tasks = state["project"], state["tasks"]
@@ -104,7 +122,7 @@ def test_up_pre_labels_every_photo(deployment):
     assert set(recorded(directory)) == {"redis", "label-studio", "backend", "worker"}
     # Its own Redis on a port of its own, never the one on 6379, that answers nothing without its password.
     redis_port = recorded(directory)["redis"].port
-    assert redis_port != 6379
+    assert redis_port == deployment["redis_port"] != 6379  # the port asked for (--redis-port)
     with pytest.raises(AuthenticationError):
         Redis(port=redis_port).keys("*")
     assert Redis(port=redis_port, password=(directory / "redis-password").read_text().strip()).ping()
@@ -124,13 +142,49 @@ def test_a_second_up_changes_nothing(deployment):
     assert project_state(directory) == before
 
 
+def test_a_second_vocabulary_gets_its_own_backend_and_leaves_the_first_project_alone(deployment):
+    """Issue 21: a second `up --vocab <another>` rewired the first project to the other vocabulary."""
+    import requests
+
+    directory = deployment["dir"]
+    [first] = client(directory).projects.list()
+    before, processes_before = project_state(directory, first.id), recorded(directory)
+    photos = deployment["photos"].parent / "castings"  # below the folder Label Studio serves
+    for name in ("grey", "white"):
+        solid_image(photos / f"{name}.jpg", (128, 128, 128) if name == "grey" else (250, 250, 250))
+    env = {**deployment["env"], "PRELABEL_VOCAB": str(DEFECTS_VOCAB)}
+    command = [str(BIN / "prelabel"), "up", "--images", str(photos), "--dir", str(directory),
+               "--label-studio-port", "0", "--backend-port", "0"]
+    second = run(command, env)
+    assert second.returncode == 0, second.stderr
+    now = recorded(directory)
+    assert {name: now[name] for name in processes_before} == processes_before  # nothing of the first restarted
+    assert set(now) - set(processes_before) == {"backend-1", "worker-1"}
+    assert project_state(directory, first.id) == before  # same config, backend, model_version, predictions
+    [other] = [p for p in client(directory).projects.list() if p.id != first.id]
+    theirs = project_state(directory, other.id)
+    assert theirs["backends"][0][1] == f"http://127.0.0.1:{now['backend-1'].port}"
+    assert theirs["project"][2] not in (None, "", before["project"][2])
+    assert len(theirs["predictions"]) == 2 and {p[2] for p in theirs["predictions"]} == {theirs["project"][2]}
+    # The first backend refuses the other vocabulary's project, in one line, whoever asks.
+    auth = ("prelabel", (directory / "backend-password").read_text().strip())
+    refused = requests.post(f"http://127.0.0.1:{now['backend'].port}/predict", auth=auth, timeout=30, json={
+        "tasks": [{"id": 1, "data": {"image": "x.jpg"}}], "project": f"{other.id}.1",
+        "label_config": client(directory).projects.get(id=other.id).label_config})
+    assert refused.status_code == 400 and "the project belongs to another vocabulary" in refused.text
+    # A project keeps its vocabulary: the first photos cannot be moved to the second one.
+    moved = run(deployment["up"], env)
+    assert moved.returncode == 2 and "a project keeps its vocabulary" in moved.stderr
+    assert project_state(directory, first.id) == before
+
+
 def test_down_leaves_no_process_behind(deployment):
     directory = deployment["dir"]
     started = recorded(directory)
     assert all(processes.members(p) for p in started.values())
     stopped = run([str(BIN / "prelabel"), "down", "--dir", str(directory)], deployment["env"])
     assert stopped.returncode == 0, stopped.stderr
-    assert "4 process(es) stopped" in stopped.stderr
+    assert f"{len(started)} process(es) stopped" in stopped.stderr and len(started) == 6
     assert {name: processes.members(p) for name, p in started.items()} == {name: [] for name in started}
     assert recorded(directory) == {}
     again = run([str(BIN / "prelabel"), "down", "--dir", str(directory)], deployment["env"])

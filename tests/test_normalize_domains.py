@@ -340,3 +340,41 @@ def test_words_that_make_a_name_another_kind(vocab, text, label, candidate):
     assert result.label == label, result
     if candidate is not None:
         assert (result.method, [a.label for a in result.alternatives]) == ("subkind", [candidate]), result
+
+
+@pytest.mark.parametrize("text, candidate", [
+    ("Resin soaked into the wood along the grain, no cavity.", "pitch streak"),
+])
+def test_a_group_word_that_is_only_the_place_leaves_the_other_words_to_describe(text, candidate):
+    normalizer = Normalizer(load_vocabulary(ROOT / "tests" / "data" / "domains" / "timber-grading.yaml"))
+    result = normalizer.normalize(text)  # "wood" is compression and tension wood's group word, here the place
+    assert (result.label, result.method) == (None, "described"), result
+    assert candidate in [a.label for a in result.alternatives], result
+
+
+@pytest.mark.parametrize("vocab, text, candidates", [
+    ("plant-pathology", "Bemisia tabaci, the vector of TYLCV, on the underside of the leaf.",
+     ["tomato yellow leaf curl virus"]),
+    # Another label's mention left unsure beside an affirmed one: no label, both candidates.
+    ("fish-seafood", "Anisakis simplex larvae in the viscera of a chub mackerel.",
+     ["Anisakis simplex", "Scomber japonicus"]),
+])
+def test_the_object_of_another_noun_is_not_what_is_there(vocab, text, candidates):
+    result = Normalizer(load_vocabulary(ROOT / "tests" / "data" / "domains" / f"{vocab}.yaml")).normalize(text)
+    assert (result.label, result.method, [a.label for a in result.alternatives]) == (None, "qualified", candidates)
+
+
+@pytest.mark.parametrize("text, label", [
+    ("It resembles a kuruma prawn, but the banding says giant tiger prawn.", "Penaeus monodon"),
+    ("カンパチかと思いましたが、目の帯がないのでブリです。", "Seriola quinqueradiata"),
+    ("マダイに似ていますが、尾びれの縁が黒くないのでチダイです。", "Evynnis tumifrons"),  # に似ている: a likeness
+    ("クルマエビは否定できないが、バナメイエビの可能性が高い。", "Litopenaeus vannamei"),
+    # A second clause with a hedge of its own settles nothing.
+    ("It resembles a kuruma prawn, but it could also be a giant tiger prawn.", None),
+    ("カンパチかと思いましたが、ブリかもしれません。", None),
+])
+def test_a_contrast_settles_what_its_first_clause_left_open(text, label):
+    result = Normalizer(load_vocabulary(ROOT / "tests" / "data" / "domains" / "fish-seafood.yaml")).normalize(text)
+    assert result.label == label, result
+    if label is None:
+        assert result.method == "alternatives", result

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from helpers import EXAMPLE_VOCAB, TINY_CLIP_CONFIG, answer_by_colour, solid_image
+from prelabel.pipeline.calibration import prior
 from prelabel.pipeline.decision import final_scores
 from prelabel.pipeline.factory import build_pipeline
 from prelabel.pipeline.identity import ModelVersion
@@ -195,12 +196,20 @@ def test_clip_only_and_mllm_only(tmp_path, tiny_clip, stub_llm):
     assert set(result.stage_scores) == {"clip_image", "fused", "final"}
     assert result.stage_scores["final"] == pytest.approx(result.stage_scores["fused"], rel=1e-4)
     assert result.stage_scores["fused"] == pytest.approx(result.stage_scores["clip_image"], rel=1e-4)
+    # CLIP alone is measured by nothing the prior was fitted on: chance among the labels, with CLIP's margin kept.
+    assert result.finding.way == "clip" and result.finding.clip_margin >= 0
+    assert result.score == pytest.approx(1 / len(clip_only.vocabulary.label_values))
     stub_llm.handler = answer_by_colour({"red": "Halyomorpha halys"})
     mllm_only = pipeline_for(tmp_path, tiny_clip, stub_llm, clip_model="")
     assert mllm_only.clip is None
     [result] = mllm_only.predict(inputs(tmp_path, RED))
     assert set(result.stage_scores) == {"mllm", "final"}
-    assert (result.label, result.score) == ("Halyomorpha halys", 1.0)
+    # The score is the shipped prior's probability for how the label was found: named exactly by the
+    # classification, and again by the candidate and the description.
+    assert result.label == "Halyomorpha halys"
+    assert (result.finding.way, result.finding.source, result.finding.support) == ("exact", "classification", 3)
+    assert result.score == pytest.approx(prior().probability(result.finding)) and 0.5 < result.score < 1
+    assert result.finding.clip_margin is None  # CLIP off
 
 
 def test_query_features_are_switchable(tmp_path, tiny_clip, stub_llm):

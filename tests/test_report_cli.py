@@ -413,3 +413,14 @@ def test_compare_leaves_out_the_tasks_that_taught_the_synonyms(tmp_path):
     assert compared["left_out_teaching"] == 3 and compared["taught"] == [{"string": "scrape mark", "label": "傷"}]
     page = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
     assert "3</b> reviewed task(s) left out because their annotations taught" in page
+
+
+def test_a_project_whose_every_reviewed_task_failed_still_gets_its_report(tmp_path):
+    version = "prelabel-0123abcd-4567cdef"
+    tasks = [task(1, [annotation("傷", 3.0)], [prediction(None, 0.0, version + "-failed")])]
+    completed = run(tmp_path, "--export", str(write(tmp_path, tasks)), "--out", str(tmp_path / "r"))
+    assert completed.exit_code == 0, completed.output
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text(encoding="utf-8"))
+    assert (metrics["accuracy"]["top1"]["n"], metrics["failures"]["still"], metrics["failures"]["tasks"]) == (0, 1, 1)
+    assert "Prelabel answered none of the reviewed tasks" in (tmp_path / "r" / "report.html").read_text(
+        encoding="utf-8")

@@ -2,8 +2,9 @@
 tasks with pre-labels for 12 photos of metal parts, Japanese labels (傷 scratch, 汚れ stain, へこみ dent); they
 are imported with the images served as local files; `prelabel sample` picks 2 per predicted label and saves a
 Data Manager view; reviewers accept, correct and answer none through the API; `prelabel report --project`
-weighs them back; headless Chromium opens report.html and takes a screenshot (kept under tests/artifacts/;
-PRELABEL_UPDATE_DOCS=1 also writes docs/report.png for docs/report.md).
+weighs them back (a task Prelabel failed on, labelled by hand, is counted apart); headless Chromium opens
+report.html and takes a screenshot (kept under tests/artifacts/; PRELABEL_UPDATE_DOCS=1 also writes
+docs/report.png for docs/report.md).
 
 Predicted labels: 傷 on 6 photos (3 "scratch": exact, 3 "scratches": rule), 汚れ on 4 (2 "stain", 2 "a greasy
 smudge" that stage 2 answers "stain"), へこみ on 2. The MLLM's label always wins the final ranking (0.6 x its
@@ -132,6 +133,17 @@ def test_report_on_the_reviewed_sample(label_studio, env, project, sampled, tmp_
     client.annotations.create(id=outside[0], lead_time=3.0, result=[  # reviewed, but not in the sample
         {"from_name": "label", "to_name": "image", "type": "choices", "value": {"choices": [predicted[outside[0]]]}}])
     client.annotations.create(id=outside[1], was_cancelled=True, result=[])  # skipped: only cancelled
+    # A task Prelabel failed on (stage 1 timed out after 5 calls), as the workers write one: a "<version>-failed"
+    # prediction with no choice, its cause in meta.prelabel; a reviewer labelled it by hand (outside the sample).
+    client.projects.import_tasks(id=project_id, request=[{
+        "data": {"image": "/data/local-files/?d=defects/late.jpg"},
+        "predictions": [{"model_version": version + "-failed", "score": 0.0, "result": []}],
+        "meta": {"prelabel": {"model_version": version, "state": "failed", "label": None, "score": 0.0,
+                              "errors": {"stage1": "timeout: no answer in 30 s"},
+                              "usage": {"mllm_calls": 5, "cache_hits": 0, "prompt_tokens": 0,
+                                        "completion_tokens": 0}}},
+        "annotations": [{"result": [{"from_name": "label", "to_name": "image", "type": "choices",
+                                     "value": {"choices": ["傷"]}}], "lead_time": 30.0}]}])
     out = tmp_path / "report"
     completed = run(env, "report", "--project", str(project_id), "--out", str(out))
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
@@ -143,7 +155,7 @@ def test_report_on_the_reviewed_sample(label_studio, env, project, sampled, tmp_
     assert metrics["weighted"] and metrics["model_version"] == version
     counts = metrics["counts"]
     assert (counts["tasks"], counts["annotated"], counts["cancelled_only"], counts["outside_sample"],
-            counts["rows"]) == (8, 7, 1, 1, 6)
+            counts["rows"]) == (9, 8, 1, 2, 6)
     assert {s["label"]: (s["population"], s["reviewed"], s["weight"]) for s in metrics["sample"]["strata"]} == {
         "傷": (6, 2, 3.0), "汚れ": (4, 2, 2.0), "へこみ": (2, 2, 1.0)}
     classes = {c["label"]: c for c in metrics["classes"]}
@@ -164,7 +176,12 @@ def test_report_on_the_reviewed_sample(label_studio, env, project, sampled, tmp_
     assert time["saved_per_1000_seconds"] == pytest.approx(10_791.67, abs=0.01)
     # Usage per image travels in meta.prelabel: one MLLM call each, two where stage 2 was asked (the smudge)
     cost = metrics["cost"]
-    assert cost["tasks"] == 6 and 1 <= cost["per_image"]["mllm_calls"] <= 2 and cost["totals"]["prompt_tokens"] > 0
+    # every task read counts (the cancelled one, those outside the sample, the failed one's 5 calls too): 9
+    assert cost["tasks"] == 9 and 1 <= cost["per_image"]["mllm_calls"] <= 2 and cost["totals"]["prompt_tokens"] > 0
+    assert (cost["failed"]["attempts"], cost["failed"]["mllm_calls"]) == (1, 5)
+    failures = metrics["failures"]  # over the 9 tasks read (no learned store here: one attempt each)
+    assert (failures["tasks"], failures["still"], failures["by_cause"]) == (
+        9, 1, [{"cause": "stage1:timeout", "first_pass": 1, "still": 1}])
     assert "top-1 accuracy 58.3%" in completed.stderr and "weighted to the whole project" in completed.stderr
 
     page = out / "report.html"

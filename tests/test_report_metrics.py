@@ -195,6 +195,17 @@ def test_unmatched_strings_with_reviewers_labels():
     assert metrics.unmatched_strings(rows) == [{"string": "BMSB-ish", "tasks": 2, "reviewed_as": [["A", 1], ["B", 1]]}]
 
 
+def test_the_could_learn_list_holds_only_what_the_screening_lets_through(normalizer):
+    from prelabel.vocabulary.screening import check_name
+
+    said = ("weevil", "none", "a", "BMSB and thrips", "marble bug")
+    rows = [row("Halyomorpha halys", None, candidates=tuple(NamedMatch(text, "candidate", None, 0.0, "none")
+                                                             for text in said))]
+    kept = metrics.unmatched_strings(rows, could_name=lambda s, label: check_name(s, label, normalizer) is None)
+    assert [entry["string"] for entry in kept] == ["marble bug"]
+    assert len(metrics.unmatched_strings(rows)) == len(said)  # without a vocabulary, nothing to screen with
+
+
 # ---- calibration ----------------------------------------------------------------------------------------------
 
 SCORED = [row("A", "A", score=0.95), row("B", "B", score=0.95), row("A", "B", score=0.85),

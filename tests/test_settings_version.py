@@ -9,6 +9,7 @@ from dataclasses import fields, replace
 import pytest
 
 from helpers import EXAMPLE_VOCAB
+from prelabel.pipeline.calibration import PRIOR_PATH
 from prelabel.pipeline.identity import model_version
 from prelabel.settings import ALWAYS, ENTERS, Settings
 from prelabel.vocabulary.vocab import load_vocabulary
@@ -27,6 +28,8 @@ def vocabulary():
 def other_value(name: str, value: object) -> object:
     if name == "fusion_features":
         return "image"
+    if name == "calibration":  # a model file that exists (the shipped prior's, read from another path)
+        return str(PRIOR_PATH)
     if isinstance(value, bool):
         return not value
     if isinstance(value, int | float):

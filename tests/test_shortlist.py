@@ -8,6 +8,7 @@ import numpy as np
 import yaml
 
 from helpers import TINY_CLIP_CONFIG, solid_image
+from prelabel.pipeline.calibration import prior
 from prelabel.pipeline.factory import build_pipeline
 from prelabel.pipeline.result import ImageInput
 from prelabel.pipeline.shortlist import image_shortlist
@@ -115,4 +116,5 @@ def test_without_clip_a_large_vocabulary_is_named_freely(tmp_path, stub_llm):
     pipeline = build_pipeline(settings, load_vocabulary(settings.vocab))
     [result] = pipeline.predict([ImageInput(str(image), image.read_bytes)])
     assert "class labels" not in request_text(stub_llm.requests[0])
-    assert result.label == "Genus020 species" and np.isclose(result.score, 1.0)
+    assert result.label == "Genus020 species" and result.finding is not None and result.finding.way == "exact"
+    assert np.isclose(result.score, prior().probability(result.finding))  # the probability of an exact match

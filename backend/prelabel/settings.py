@@ -96,6 +96,9 @@ class Settings:
         "PRELABEL_STAGE2", "TLAC stage 2: a text-only call picks one label when stage-1 names do not normalise."))
     stage2_below: float = field(default=0.9, metadata=_predicts(
         "PRELABEL_STAGE2_BELOW", "Stage 2 runs when the best normalised stage-1 score is below this."))
+    calibration: str = field(default="", metadata=_predicts(
+        "PRELABEL_CALIBRATION", "A calibration model fitted on a project's reviews (`prelabel calibrate`): its "
+        "scores become the probabilities shown; empty: the shipped prior, fitted on the repository's corpora."))
     # Stage 3: CLIP fusion.
     clip_model: str = field(default="ViT-B-32", metadata=_predicts(
         "PRELABEL_CLIP_MODEL", "open_clip model name, hf-hub:org/repo, or a config .json; empty: CLIP off.",
@@ -161,8 +164,8 @@ class Settings:
         "PRELABEL_WEBHOOK_WINDOW", "Seconds a webhook naming the same action and annotations as one still "
         "waiting queues no second job."))
     price_currency: str = field(default="USD", metadata=_runs(
-        "PRELABEL_PRICE_CURRENCY", "Currency of the MLLM prices given to `prelabel report` (--prompt-price, "
-        "--completion-price): the report shows prices in it."))
+        "PRELABEL_PRICE_CURRENCY", "Currency of the MLLM prices given to `prelabel report` and `prelabel check` "
+        "(--prompt-price, --completion-price): they show prices in it."))
     # `prelabel up`: everything on one machine, without Docker.
     label_studio_venv: str = field(default=".venvs-ls", metadata=_runs(
         "PRELABEL_LABEL_STUDIO_VENV", "Label Studio's own virtual environment for `prelabel up` (label-studio "

@@ -137,7 +137,7 @@ def test_learned_synonyms_hold_only_names_and_export_always_loads_back(tmp_path)
 
     env = {"PRELABEL_VOCAB": str(EXAMPLE_VOCAB), "PRELABEL_DATA_DIR": str(tmp_path / "var"),
            "PRELABEL_DATABASE_URL": ""}
-    refusals = {"rice weevil": "already a name of 'Sitophilus oryzae'", "x" * 5000: "5000 characters long",
+    refusals = {"rice weevil": "names another label: Sitophilus oryzae", "x" * 5000: "5000 characters long",
                 "marble\u2028bug": "U+2028", "marble\x1b[31mbug": "U+001B", "\u202emarble bug": "U+202E"}
     for string, reason in refusals.items():
         result = invoke("vocab", "accept", string, BMSB, "--by", "expert", env=env)

@@ -1,9 +1,9 @@
 """The `prelabel` command: one subcommand per job, each a thin shell over the package that does the work.
 
 By audience: `predict` (the pipeline on files: `normalize`, `predict`), `vocab` (the domain expert's commands),
-`backend` (`serve`, `worker`, `run`, `jobs`, `settings`), `local` (`setup`, `up`, `down`); `prelabel report`,
-`prelabel sample` and `prelabel accept` live in prelabel.report. `common` holds what every command shares; `reference`
-writes docs/cli.md and docs/settings.md from the commands and the settings (`scripts/gen-docs`).
+`backend` (`serve`, `worker`, `check`, `run`, `jobs`, `settings`), `local` (`setup`, `up`, `down`); `prelabel
+report`, `prelabel sample` and `prelabel accept` live in prelabel.report. `common` holds what every command shares;
+`reference` writes docs/cli.md and docs/settings.md from the commands and the settings (`scripts/gen-docs`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from prelabel.cli.backend import list_jobs, run, serve, show_settings, worker
+from prelabel.cli.backend import check, list_jobs, run, serve, show_settings, worker
 from prelabel.cli.local import down, setup, up
 from prelabel.cli.predict import normalize, predict
 from prelabel.cli.vocab import vocab
@@ -47,6 +47,6 @@ def main() -> None:
     """Prelabel: pre-labels inspection photos for Label Studio."""
 
 
-for command in (normalize, predict, vocab, serve, worker, run, list_jobs, show_settings, setup, up, down):
+for command in (normalize, predict, vocab, serve, worker, check, run, list_jobs, show_settings, setup, up, down):
     main.add_command(command)
 add_report_commands(main)  # `prelabel report`, `sample` and `accept` (backend/prelabel/report/)

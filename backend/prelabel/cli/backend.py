@@ -7,7 +7,17 @@ from pathlib import Path
 
 import click
 
-from prelabel.cli.common import SETUP_ERRORS, BadInput, echo_err, open_parts, read_settings
+from prelabel.cli.common import (
+    CHECK_OPTION,
+    SETUP_ERRORS,
+    VOCAB_OPTION,
+    BadInput,
+    echo_err,
+    open_parts,
+    read_settings,
+    read_vocabulary,
+    stop_unless_the_endpoint_works,
+)
 from prelabel.jobs.queues import QUEUES
 from prelabel.settings import Settings, documented
 
@@ -84,6 +94,38 @@ def worker(queues: str, burst: bool, name: str | None) -> None:
 
 @click.command(epilog="""\b
 Examples:
+  prelabel check
+  prelabel check --prompt-price 0.15 --completion-price 0.60    # gpt-4o-mini's prices, per million tokens
+""")
+@VOCAB_OPTION
+@click.option("--prompt-price", type=float, default=None, help="Price per million prompt tokens.")
+@click.option("--completion-price", type=float, default=None, help="Price per million completion tokens.")
+@click.option("--no-clip", is_flag=True, help="Skip loading CLIP (it takes seconds to minutes).")
+def check(vocab_path: str | None, prompt_price: float | None, completion_price: float | None, no_clip: bool) -> None:
+    """Ask the configured MLLM endpoint one question about a generated image, and say what a run needs to know.
+
+    Reachable or not (the URL and the setting), the model, whether it takes images, whether it honours
+    structured output or needs the prompt-only form, the latency, tokens per image (and the cost per 1,000
+    images, given prices), and whether CLIP loads. Exits 1 on anything that would make every task fail; `up`
+    and `run` ask the same first (their --no-check skips it).
+    """
+    from prelabel.pipeline.probe import Prices, check_endpoint
+
+    settings = read_settings(vocab=vocab_path)
+    vocabulary = read_vocabulary(settings.vocab)
+    prices = (Prices(prompt_price or 0.0, completion_price or 0.0, settings.price_currency)
+              if prompt_price or completion_price else None)
+    findings = check_endpoint(settings, vocabulary, prices, clip=not no_clip)
+    for finding in findings:
+        click.echo(f"{finding.topic:<11} {finding.text}")
+    fatal = [finding for finding in findings if finding.fatal]
+    if fatal:
+        raise click.ClickException(f"every task would fail: see '{fatal[0].topic}' above")
+    click.echo("OK: nothing here would make every task fail")
+
+
+@click.command(epilog="""\b
+Examples:
   prelabel run --project 12 --all
   prelabel run --project 12 --tasks 101,102,103 --no-wait
 """)
@@ -91,7 +133,8 @@ Examples:
 @click.option("--all", "all_tasks", is_flag=True, help="Every task of the project without a current prediction.")
 @click.option("--tasks", "task_list", default=None, help="Comma-separated task ids.")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Show progress until the jobs are done.")
-def run(project_id: int, all_tasks: bool, task_list: str | None, wait: bool) -> None:
+@CHECK_OPTION
+def run(project_id: int, all_tasks: bool, task_list: str | None, wait: bool, no_check: bool) -> None:
     """Queue a bulk pre-labelling of a project; workers write the predictions into Label Studio."""
     from prelabel.jobs import bulk
     from prelabel.pipeline.summary import every_image_failed
@@ -104,6 +147,8 @@ def run(project_id: int, all_tasks: bool, task_list: str | None, wait: bool) -> 
     except ValueError:
         raise BadInput(f"--tasks: expected comma-separated integers, got {task_list!r}") from None
     settings = read_settings()
+    if not no_check:
+        stop_unless_the_endpoint_works(settings, read_vocabulary(settings.vocab))
     with open_parts(settings) as parts:
         try:
             queued = bulk.queue_project(parts, project_id, wanted)

@@ -22,6 +22,19 @@ VOCAB_OPTION = click.option("--vocab", "vocab_path", default=None,
                             help="Vocabulary YAML file (default: PRELABEL_VOCAB).")
 
 
+LANGUAGE_OPTION = click.option(
+    "--language", default=None, metavar="LANG",
+    help="Show each label's first common name in LANG (e.g. ja); the label is stored as its alias.")
+
+FORCE_CONFIG_OPTION = click.option(
+    "--force", "force_config", is_flag=True,
+    help="Replace an existing project's labeling config by the vocabulary's (else a config of its own is kept, "
+         "and said so).")
+
+CHECK_OPTION = click.option("--no-check", "no_check", is_flag=True,
+                            help="Start without first asking the MLLM endpoint one question (`prelabel check`).")
+
+
 class BadInput(click.ClickException):
     """A bad argument, vocabulary or SPEC: message on stderr, exit code 2 (as for a usage error)."""
 
@@ -55,3 +68,17 @@ def open_parts(settings: Settings) -> Iterator[Parts]:
         yield parts
     finally:
         parts.close()
+
+
+def stop_unless_the_endpoint_works(settings: Settings, vocabulary: Vocabulary) -> None:
+    """`prelabel check`'s question to the MLLM endpoint, before anything is started or queued: a run that every
+    task would fail stops here in seconds, with the one line that says why. Without an endpoint here there is
+    nothing to ask (the workers, maybe elsewhere, may have theirs; `up` says itself what an empty one means)."""
+    from prelabel.pipeline.probe import check_endpoint
+
+    if not settings.mllm_enabled:
+        return
+
+    for finding in check_endpoint(settings, vocabulary, clip=False):
+        if finding.fatal:
+            raise click.ClickException(f"prelabel check: {finding.topic}: {finding.text} (--no-check skips this)")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from prelabel.cli.common import VOCAB_OPTION, BadInput, echo_err, open_parts, read_settings
+from prelabel.cli.common import LANGUAGE_OPTION, VOCAB_OPTION, BadInput, echo_err, open_parts, read_settings
 from prelabel.learning.in_force import expert_vocabulary
 from prelabel.learning.rules import Learning
 from prelabel.redact import redact_url
@@ -92,6 +92,9 @@ def describe(vocab_path: str | None, force: bool) -> None:
     if report.empty:
         echo_err(f"every description was flagged for {len(report.empty)} label(s), left out to be asked again: "
                  f"{', '.join(report.empty)}")
+    echo_err(f"CLIP reads the descriptions: the service and workers using {settings.vocab} pick them up at their "
+             f"next request or job, no restart; model_version changes only while CLIP is on"
+             + ("" if settings.clip_enabled else " (it is off here: PRELABEL_CLIP_MODEL is empty)"))
 
 
 @vocab.command(epilog="""\b
@@ -180,12 +183,13 @@ def review(vocab_path: str | None) -> None:
     and example tasks."""
     with open_learning(vocab_path) as (settings, learning):
         found = learning.review()
+    names = reviewer_names(settings, found)
     try:
         suggested = suggestions_file.load_suggestions(suggestions_file.suggested_path(settings.vocab))
     except suggestions_file.SuggestedError as exc:
         raise BadInput(str(exc)) from None
-    if not any(found[part] for part in ("in_force", "pending", "conflicts", "rejected", "new_classes")) \
-            and not suggested:
+    if not any(found[part] for part in ("in_force", "pending", "conflicts", "model_errors", "rejected",
+                                        "left_out", "new_classes")) and not suggested:
         click.echo("nothing to review yet: no synonyms learned from reviewers and no suggested names "
                    "(`prelabel vocab suggest` asks the MLLM for some)")
         return
@@ -195,7 +199,8 @@ def review(vocab_path: str | None) -> None:
         if not entry["count"]:
             return ""
         links = " ".join(f"{base}/projects/{project}/data?task={task}" for project, task in entry["tasks"])
-        return f"{entry['count']} annotation(s), reviewers {entry['reviewers']}  {links}"
+        who = ", ".join(names.get(reviewer, f"user {reviewer}") for reviewer in entry["reviewers"])
+        return f"{entry['count']} annotation(s), reviewers {who}  {links}"
 
     def decided(entry: dict) -> str:
         who = "reviewers' agreement" if entry["decided_by"] == "reviewers" else entry["decided_by"]
@@ -204,20 +209,27 @@ def review(vocab_path: str | None) -> None:
     click.echo(f"in force (predictions use them): {len(found['in_force'])}")
     for entry in found["in_force"]:
         click.echo(f"  {entry['string']!r} -> {entry['label']}: {decided(entry)}; {evidence(entry)}".rstrip("; "))
-    click.echo(f"pending (in force after {settings.promote_after} agreeing annotations from 2+ reviewers, or "
-               f"`prelabel vocab accept`): {len(found['pending'])}")
+    click.echo(f"pending (names the vocabulary lacks; in force after {settings.promote_after} agreeing "
+               f"annotations from 2+ reviewers, or `prelabel vocab accept`): {len(found['pending'])}")
     for entry in found["pending"]:
         click.echo(f"  {entry['string']!r} -> {entry['label']}: {evidence(entry)}")
     click.echo(f"conflicts (never in force by themselves; accept or reject): {len(found['conflicts'])}")
     for conflict in found["conflicts"]:
         points = "; ".join(f"{entry['label']}: {evidence(entry)}" for entry in conflict["labels"])
-        also = [f"in force for {', '.join(conflict['in_force'])}"] if conflict["in_force"] else []
-        if conflict["vocabulary_says"]:
-            also.append(f"the vocabulary says {conflict['vocabulary_says']}")
-        click.echo(f"  {conflict['string']!r}: {points}" + (f" ({'; '.join(also)})" if also else ""))
+        also = f" (in force for {', '.join(conflict['in_force'])})" if conflict["in_force"] else ""
+        click.echo(f"  {conflict['string']!r}: {points}{also}")
+    click.echo(f"model errors (the MLLM named another label than reviewers chose: its mistake, not vocabulary "
+               f"work; never learned): {len(found['model_errors'])}")
+    for entry in found["model_errors"]:
+        click.echo(f"  {entry['string']!r} names {entry['named']}, reviewers chose {entry['label']}: "
+                   f"{evidence(entry)}")
     click.echo(f"rejected (never used): {len(found['rejected'])}")
     for entry in found["rejected"]:
         click.echo(f"  {entry['string']!r} -> {entry['label']}: {decided(entry)}; {evidence(entry)}".rstrip("; "))
+    left_out = found["left_out"]
+    click.echo(f"left out (not names by the screening suggested names pass): {sum(left_out.values())}")
+    if left_out:
+        click.echo("  " + ", ".join(f"{count} {kind}" for kind, count in sorted(left_out.items())))
     click.echo(f"new class? (labels outside the vocabulary): {len(found['new_classes'])}")
     for entry in found["new_classes"]:
         links = " ".join(f"{base}/projects/{project}/data?task={task}" for project, task in entry["tasks"])
@@ -232,6 +244,23 @@ def review(vocab_path: str | None) -> None:
                 click.echo(f"  {status:8} {s.name!r} -> {s.label} ({where})" + (f": {s.reason}" if s.reason else ""))
     click.echo("evidence: " + (", ".join(f"{kind} {count}" for kind, count in sorted(found["evidence"].items()))
                                or "none yet"))
+
+
+def reviewer_names(settings: Settings, found: dict) -> dict[int, str]:
+    """Reviewers as Label Studio knows them (email or username), for the ids in the review; {} (ids shown as
+    "user N") when there are none or Label Studio cannot say, which is said in one line."""
+    entries = [*found["in_force"], *found["pending"], *found["rejected"], *found["model_errors"],
+               *(entry for conflict in found["conflicts"] for entry in conflict["labels"])]
+    if not any(entry["reviewers"] for entry in entries):
+        return {}
+    from prelabel.studio.client import StudioError
+
+    try:
+        with open_parts(settings) as parts:
+            return parts.studio.user_names()
+    except StudioError as exc:
+        echo_err(f"reviewers shown by id: {exc}")
+        return {}
 
 
 @vocab.command(epilog="""\b
@@ -290,7 +319,8 @@ def decide(string: str, label: str, vocab_path: str | None, by: str | None, acce
                 return
             click.echo(learning.log_change(decided.status, decided.name, label,
                                            f"command: {'accept' if accept else 'reject'} suggested name by {who}"))
-            click.echo(f"recorded in {path}; it takes effect when the services start again", err=True)
+            click.echo(f"recorded in {path}; the service and workers using {settings.vocab} use it from their "
+                       f"next request or job (a new model_version), no restart", err=True)
         except ValueError as exc:  # SuggestedError too: a flagged name cannot be accepted
             raise BadInput(str(exc)) from None
 
@@ -338,8 +368,7 @@ Example:
   prelabel vocab labelconfig --vocab vocab/plant-quarantine-pests.yaml --language ja > config.xml
 """)
 @VOCAB_OPTION
-@click.option("--language", default=None, metavar="LANG",
-              help="Show each label's first common name in LANG (e.g. ja); the label is stored as its alias.")
+@LANGUAGE_OPTION
 def labelconfig(vocab_path: str | None, language: str | None) -> None:
     """Print the Label Studio labeling config for the vocabulary, laid out for reviewers: the image, one choice
     per label plus the PRELABEL_NONE_CHOICE choice (checkboxes up to 10, a searchable Taxonomy beyond), and the

@@ -21,11 +21,15 @@ CLAIM_TTL = 120  # a delivery in flight; after it, Label Studio's own record dec
 PENDING_TTL = 6 * 3600  # an upper bound only: a pending task whose job is gone is queued again at once
 
 
-def data_hash(data: object) -> str:
-    """Identifies a task's data as Label Studio holds it (key order does not matter), less the list columns
-    Prelabel writes there itself (prelabel.studio.columns): writing them changes no prediction."""
+def made_from(data: object, label_config: str) -> str:
+    """Identifies what a result is made from: the task's data as Label Studio holds it (key order does not
+    matter), less the list columns Prelabel writes there itself (prelabel.studio.columns: writing them changes no
+    prediction), and the project's labeling config, which says where the label goes. A result made for another
+    config is not this one's: after a control is renamed, Label Studio drops, without an error, a prediction
+    that names the old one (prelabel.delivery.writer)."""
     # ASCII escapes: a lone surrogate in task data must not fail the request (hashing costs it nothing).
-    return hashlib.sha256(json.dumps(without_columns(data), sort_keys=True, default=str).encode()).hexdigest()[:16]
+    found = json.dumps([without_columns(data), label_config], sort_keys=True, default=str)
+    return hashlib.sha256(found.encode()).hexdigest()[:16]
 
 
 class ResultStore:

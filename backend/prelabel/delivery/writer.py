@@ -203,9 +203,10 @@ class BatchWriter:
 
     def __init__(self, studio: LabelStudio, results: ResultStore, ledger: Ledger, keep_superseded: bool = False,
                  after_write: Callable[[int, str], None] | None = None, max_items: int = MAX_ITEMS,
-                 max_wait: float = MAX_WAIT):
+                 max_wait: float = MAX_WAIT, after_refusal: Callable[[int], None] | None = None):
         self.studio, self.results, self.ledger, self.keep_superseded = studio, results, ledger, keep_superseded
         self.after_write = after_write  # (project, model_version) once Label Studio holds a current prediction
+        self.after_refusal = after_refusal  # (project) when Label Studio stored fewer than it was sent
         self.max_items, self.max_wait = max_items, max_wait
         self._waiting: dict[int, list[Outgoing]] = defaultdict(list)
         self._columns: dict[int, dict[int, tuple[Row, Row]]] = defaultdict(dict)  # project: task: (data, columns)
@@ -355,3 +356,5 @@ class BatchWriter:
                         len(batch), project_id, exc)
             with contextlib.suppress(Exception):  # Redis away too: the log line above says it
                 self.ledger.failed(project_id, str(exc))
+            if isinstance(exc, WriteRefused) and self.after_refusal is not None:
+                self.after_refusal(project_id)

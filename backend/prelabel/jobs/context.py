@@ -37,29 +37,37 @@ class WorkerContext:
         self.results = parts.results
         self.metrics = parts.metrics
         self._pipeline: Pipeline | None = None
-        self._controls: dict[int, tuple[float, str, Control, str | None]] = {}
+        self._learning: Learning | None = None
+        self._controls: dict[int, tuple[float, str, Control, str | None, str]] = {}
 
     def pipeline(self) -> Pipeline:
-        """The pipeline for the vocabulary in force now, rebuilt (without reloading models) when it changed."""
-        vocabulary = self.parts.in_force.current().vocabulary
+        """The pipeline for the vocabulary in force now (the one the service versions predictions with), rebuilt
+        without reloading models when it or its class descriptions changed."""
+        current = self.parts.in_force.current()
         if self._pipeline is None:
-            self._pipeline = build_pipeline(self.settings, vocabulary)
-        elif self._pipeline.vocabulary.version != vocabulary.version:
-            log.info("vocabulary changed (%s -> %s): rebuilding the normaliser", self._pipeline.vocabulary.version,
-                     vocabulary.version)
-            self._pipeline = build_pipeline(self.settings, vocabulary, reuse=self._pipeline)
+            self._pipeline = build_pipeline(self.settings, current.vocabulary, class_texts=current.class_texts)
+        elif self._pipeline.model_version != current.model_version:
+            log.info("vocabulary changed (%s -> %s): rebuilding the normaliser", self._pipeline.model_version,
+                     current.model_version)
+            self._pipeline = build_pipeline(self.settings, current.vocabulary, reuse=self._pipeline,
+                                            class_texts=current.class_texts)
         return self._pipeline
 
     @functools.cached_property
     def writer(self) -> BatchWriter:
         """Every job's outgoing predictions, written in bulk across jobs (prelabel.delivery.writer)."""
         return BatchWriter(self.parts.studio, self.results, self.parts.ledger, self.settings.keep_superseded,
-                           after_write=self.ensure_model_version)
+                           after_write=self.ensure_model_version, after_refusal=self.forget_config)
 
-    @functools.cached_property
+    @property
     def learning(self) -> Learning:
-        """The rules for learned synonyms, over the expert's vocabulary as written."""
-        return Learning(self.parts.store, Normalizer(self.parts.in_force.base), self.settings.promote_after)
+        """The rules for learned synonyms, over the expert's vocabulary as written now (read again when its
+        files change: VocabularyInForce)."""
+        self.parts.in_force.current()
+        base = self.parts.in_force.base
+        if self._learning is None or self._learning.normalizer.vocabulary is not base:
+            self._learning = Learning(self.parts.store, Normalizer(base), self.settings.promote_after)
+        return self._learning
 
     def control_of(self, project_id: int, vocabulary: Vocabulary) -> Control:
         """Where a project's labels go, from its labeling config as Label Studio holds it (read at most every
@@ -67,10 +75,20 @@ class WorkerContext:
         cached = self._controls.get(project_id)
         if cached is None or time.monotonic() - cached[0] > CONFIG_TTL or cached[1] != vocabulary.version:
             project = self.parts.studio.project(project_id)
-            control = read_label_config(project.label_config or "", vocabulary, self.settings.none_choice).control
-            cached = (time.monotonic(), vocabulary.version, control, project.model_version)
+            config = project.label_config or ""
+            control = read_label_config(config, vocabulary, self.settings.none_choice).control
+            cached = (time.monotonic(), vocabulary.version, control, project.model_version, config)
             self._controls[project_id] = cached
         return cached[2]
+
+    def forget_config(self, project_id: int) -> None:
+        """Read the project's labeling config again at the next job (Label Studio refused a write made for the
+        one read last: it has changed)."""
+        self._controls.pop(project_id, None)
+
+    def config_of(self, project_id: int) -> str:
+        """The project's labeling config as control_of last read it (call control_of first)."""
+        return self._controls[project_id][4]
 
     def ensure_model_version(self, project_id: int, version: str) -> None:
         """Keep project.model_version ours, checking Label Studio only when the last read said otherwise."""
@@ -79,7 +97,7 @@ class WorkerContext:
             return
         self.parts.studio.ensure_model_version(project_id, version)
         if cached is not None:
-            self._controls[project_id] = (*cached[:3], version)
+            self._controls[project_id] = (*cached[:3], version, cached[4])
 
     def idle(self) -> None:
         """No job waits: what the writer holds has nothing left to overlap with, so it goes now."""

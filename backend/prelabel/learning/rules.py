@@ -9,8 +9,11 @@ under rules a domain expert controls.
   reviewers with no conflicting evidence, or by an expert (accept). A string pointing at two labels, or at
   another label than the vocabulary gives it, is a conflict: never promoted automatically.
 - Strings too generic to be names (common words, very short strings, long sentences, a group name such as
-  "weevil" or "Sitophilus sp." that fits several labels) are never learned.
-- Every change to the synonyms in force is logged (what, when, from which annotations or command).
+  "weevil" or "Sitophilus sp." that fits several labels) are never learned; nothing the screening of suggested
+  names refuses (vocabulary/screening.py: none words, strings naming several labels...) is promoted or shown to
+  the expert as vocabulary work. A string the vocabulary already gives another label is the MLLM's mistake (a
+  model error), shown apart from the names the vocabulary lacks.
+- Every change to the synonyms in force is logged (what, when, from which tasks or command).
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from prelabel import text
 from prelabel.learning.store import LearnedStore
 from prelabel.pipeline.result import NamedMatch
 from prelabel.vocabulary import textnorm
-from prelabel.vocabulary.normalize import ALIAS, EXACT, LEARNED, RULE, Normalizer
+from prelabel.vocabulary.normalize import ALIAS, EXACT, Normalizer
+from prelabel.vocabulary.screening import Flag, check_name
 
 MIN_CHARACTERS = 4
 MIN_KANA = 3  # three kana already make a name (ハダニ); three letters rarely do
@@ -34,7 +38,7 @@ GENERIC_WORDS = frozenset({
     "organism", "creature", "disease", "fungus", "mold", "damage", "unknown", "none", "nothing", "object", "thing",
     "specimen", "sample", "leaf", "plant", "fruit", "seed", "grain", "image", "photo", "picture",
 })
-SETTLED = (EXACT, ALIAS, LEARNED, RULE)  # the vocabulary itself says which label these strings mean
+NAMES_ANOTHER = "names another label"  # the screening's flag for a string that is the MLLM's mistake
 
 
 def key_of(string: str) -> str:
@@ -116,12 +120,14 @@ class Learning:
                      verdict.label, now))
                 if key:
                     keys.add(key)
-            return self._settle(run, keys, f"annotation {annotation_id}")
+            return self._settle(run, keys, f"task {task_id}")
 
     def retract(self, annotation_id: int) -> list[str]:
         """An annotation was deleted: what it contributed goes, and what depended on it is settled again."""
         with self.store.transaction(exclusive=True) as run:
-            return self._settle(run, self._drop(run, annotation_id), f"annotation {annotation_id} deleted")
+            tasks = run("SELECT task_id FROM annotation_evidence WHERE annotation_id = ? LIMIT 1", (annotation_id,))
+            source = f"task {tasks[0][0]}: annotation deleted" if tasks else "annotation deleted"
+            return self._settle(run, self._drop(run, annotation_id), source)
 
     def settle_all(self) -> list[str]:
         """Apply the rule to every string again (after the rule itself changed)."""
@@ -147,18 +153,18 @@ class Learning:
             decided = dict(run("SELECT label, status FROM synonyms WHERE key = ?", (key,)))
             conflict = len(support) > 1
             for label in set(support) | set(decided):
-                count, reviewers, string, annotations = support.get(label, (0, set(), None, []))
+                count, reviewers, string, tasks = support.get(label, (0, set(), None, []))
                 status = decided.get(label)
                 if status in ("accepted", "rejected"):
                     continue  # an expert decided: the rule does not overrule them
                 ok = (count >= self.min_agreements and len(reviewers) >= 2 and not conflict
-                      and not self._contradicts_vocabulary(string, label))
+                      and self.screen(string, label) is None)
                 if ok and status is None:
                     run("INSERT INTO synonyms (key, string, label, status, decided_by, decided) "
                         "VALUES (?, ?, ?, 'promoted', 'reviewers', ?) ON CONFLICT (key, label) DO NOTHING",
                         (key, string, label, time.time()))
                     changes.append(self._log(run, "promoted", string, label,
-                                             f"{source}; agreeing annotations {sorted(annotations)}"))
+                                             f"{source}; agreeing tasks {sorted(set(tasks))}"))
                 elif not ok and status == "promoted":
                     string = string or run("SELECT string FROM synonyms WHERE key = ? AND label = ?",
                                            (key, label))[0][0]
@@ -168,20 +174,18 @@ class Learning:
 
     @staticmethod
     def _support(run, key: str) -> dict[str, tuple[int, set, str, list[int]]]:
-        """label -> (agreeing annotations, reviewers, the string as first written, annotation ids)."""
+        """label -> (agreeing annotations, reviewers, the string as first written, their task ids)."""
         found: dict[str, tuple[int, set, str, list[int]]] = {}
-        for label, reviewer, string, annotation in run(
-                "SELECT label, reviewer, string, annotation_id FROM annotation_evidence "
+        for label, reviewer, string, task in run(
+                "SELECT label, reviewer, string, task_id FROM annotation_evidence "
                 "WHERE key = ? AND kind = 'synonym' ORDER BY created, annotation_id", (key,)):
-            count, reviewers, first, annotations = found.get(label, (0, set(), string, []))
-            found[label] = (count + 1, reviewers | {reviewer}, first, [*annotations, annotation])
+            count, reviewers, first, tasks = found.get(label, (0, set(), string, []))
+            found[label] = (count + 1, reviewers | {reviewer}, first, [*tasks, task])
         return found
 
-    def _contradicts_vocabulary(self, string: str | None, label: str) -> bool:
-        if not string:
-            return False
-        result = self.normalizer.normalize(string)
-        return result.method in SETTLED and result.label not in (None, label)
+    def screen(self, string: str | None, label: str) -> Flag | None:
+        """Why `string` cannot be a name of `label`, by the checks suggested names pass; None when it can."""
+        return check_name(string, label, self.normalizer) if string else None
 
     @staticmethod
     def _log(run, what: str, string: str | None, label: str | None, source: str) -> str:
@@ -234,11 +238,13 @@ class Learning:
 
     def review(self) -> dict:
         """Every learned string once, in the state the rule and the experts' decisions leave it, with counts,
-        reviewers and example tasks: in force (promoted or accepted), pending, conflicts (one entry per string,
-        every label it points at), rejected; and new-class candidates.
+        reviewers and example tasks: in force (promoted or accepted), pending (names the vocabulary lacks),
+        conflicts (one entry per string, every label it points at), model errors (strings the vocabulary gives
+        another label: the MLLM named the wrong thing), rejected; new-class candidates; and how many undecided
+        strings the screening leaves out, by kind (group words, none words, strings naming several labels...).
 
         A pending pair is a conflict when the string also points at another label (evidence for it, or in force
-        for it) or the vocabulary gives it another label. A rejected pair points nowhere."""
+        for it). A rejected pair points nowhere."""
         decided = {(key, label): (status, string, by) for key, label, status, string, by in self.store.query(
             "SELECT key, label, status, string, decided_by FROM synonyms")}
         support = self._review_support()
@@ -247,38 +253,37 @@ class Learning:
         for (key, label), (status, _, _) in decided.items():
             if status in ("promoted", "accepted"):
                 in_force_labels.setdefault(key, set()).add(label)
-        in_force, pending, rejected = [], [], []
+        in_force, pending, rejected, model_errors = [], [], [], []
+        left_out: dict[str, int] = {}
         conflicts: dict[str, dict] = {}
-        vocabulary_says: dict[str, str | None] = {}
         for key, label in sorted(pairs):
             status, decided_string, by = decided.get((key, label), ("pending", None, None))
             entry = {"string": decided_string, "label": label, "status": status, "decided_by": by, "count": 0,
                      "reviewers": [], "tasks": [], **support.get((key, label), {})}
             if status in ("promoted", "accepted"):
                 in_force.append(entry)
-            elif status == "rejected":
+                continue
+            if status == "rejected":
                 rejected.append(entry)
+                continue
+            flag = self.screen(entry["string"], label)
+            if flag is not None and flag.kind == NAMES_ANOTHER:
+                model_errors.append({**entry, "named": flag.detail})
+                continue
+            if flag is not None:
+                left_out[flag.kind] = left_out.get(flag.kind, 0) + 1
+                continue
+            pending_elsewhere = {other for k, other in support if k == key and other != label
+                                 and decided.get((k, other), ("pending",))[0] == "pending"}
+            if pending_elsewhere | (in_force_labels.get(key, set()) - {label}):
+                conflicts.setdefault(key, {"string": entry["string"], "labels": [],
+                                           "in_force": sorted(in_force_labels.get(key, ()))})["labels"].append(entry)
             else:
-                if key not in vocabulary_says:
-                    said = self.normalizer.normalize(entry["string"])
-                    vocabulary_says[key] = said.label if said.method in SETTLED else None
-                pending_elsewhere = {other for k, other in support if k == key and other != label
-                                     and decided.get((k, other), ("pending",))[0] == "pending"}
-                others = pending_elsewhere | (in_force_labels.get(key, set()) - {label})
-                says = vocabulary_says[key]
-                if others or (says is not None and says != label):
-                    conflict = conflicts.setdefault(key, {"string": entry["string"], "labels": [],
-                                                          "in_force": sorted(in_force_labels.get(key, ())),
-                                                          "vocabulary_says": says if says != label else None})
-                    conflict["labels"].append(entry)
-                    if says is not None and says != label:
-                        conflict["vocabulary_says"] = says
-                else:
-                    pending.append(entry)
+                pending.append(entry)
         counts = dict(self.store.query("SELECT kind, count(*) FROM annotation_evidence GROUP BY kind"))
         return {"in_force": in_force, "pending": sorted(pending, key=lambda e: -e["count"]),
-                "conflicts": list(conflicts.values()), "rejected": rejected, "new_classes": self._new_classes(),
-                "evidence": counts}
+                "conflicts": list(conflicts.values()), "model_errors": sorted(model_errors, key=lambda e: -e["count"]),
+                "rejected": rejected, "left_out": left_out, "new_classes": self._new_classes(), "evidence": counts}
 
     def _review_support(self) -> dict[tuple[str, str], dict]:
         """(key, label) -> the string as first written, annotations, reviewers and up to five example tasks."""

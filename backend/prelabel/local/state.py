@@ -5,6 +5,7 @@
     <dir>/label-studio-token    its API token (legacy token)           (mode 0600)
     <dir>/backend-password      the backend's Basic auth password      (mode 0600)
     <dir>/redis-password        the password of its Redis              (mode 0600)
+    <dir>/up.lock               held by the one `up` or `down` at work on the directory
     <dir>/logs/                 one log per process
     <dir>/redis/, <dir>/label-studio/   their data (Label Studio's database holds the token and the backend's
                                 password in clear)
@@ -17,11 +18,13 @@ starts its processes with it, and tightens what an earlier version left readable
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +41,10 @@ class State:
     processes: dict[str, Started] = field(default_factory=dict)
     files_root: str = ""  # Label Studio's LOCAL_FILES_DOCUMENT_ROOT, fixed at its first start
     projects: dict[str, int] = field(default_factory=dict)  # images directory -> project id
+    # Each vocabulary gets its own backend, worker, Redis database and data folder, in the order `up` first
+    # served it (the first keeps the plain names): one project never moves to another vocabulary's backend.
+    vocabularies: list[str] = field(default_factory=list)
+    project_vocabularies: dict[str, str] = field(default_factory=dict)  # project id -> its vocabulary
 
     @property
     def path(self) -> Path:
@@ -56,12 +63,15 @@ class State:
             state.processes = {name: Started.from_dict(p) for name, p in data.get("processes", {}).items()}
             state.files_root = data.get("files_root", "")
             state.projects = data.get("projects", {})
+            state.vocabularies = data.get("vocabularies", [])
+            state.project_vocabularies = data.get("project_vocabularies", {})
         return state
 
     def save(self) -> None:
         self.make()
         data = {"processes": {name: p.to_dict() for name, p in self.processes.items()},
-                "files_root": self.files_root, "projects": self.projects}
+                "files_root": self.files_root, "projects": self.projects, "vocabularies": self.vocabularies,
+                "project_vocabularies": self.project_vocabularies}
         temporary = self.path.with_suffix(".tmp")
         with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
                        encoding="utf-8") as out:
@@ -82,6 +92,23 @@ class State:
         """The directory, its owner's alone."""
         self.directory.mkdir(mode=OWNER_DIRECTORY, parents=True, exist_ok=True)
         self.directory.chmod(OWNER_DIRECTORY)
+
+    @contextmanager
+    def exclusive(self, say: Callable[[str], None]) -> Iterator[None]:
+        """One `up` or `down` at a time on the directory: a second waits for the first (two Label Studio first
+        starts on one database would race each other's migrations). The kernel lets the lock go with its
+        process, however it ends."""
+        self.make()
+        descriptor = os.open(self.directory / "up.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                say(f"another `prelabel up` or `down` is at work on {self.directory}: waiting for it to finish")
+                fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)  # and with it the lock
 
     def lock_down(self) -> list[Path]:
         """Take group and others' access away from everything under the directory (an up directory made before

@@ -5,6 +5,11 @@ the up directory's state file as soon as it starts, then makes the project ready
 the pre-labels (jobs/bulk.py, as `prelabel run`). A second `up` finds everything running and changes nothing;
 the backend and the worker are restarted only when the settings they were started with have changed. `down`
 stops exactly what the state file names.
+
+One backend serves one vocabulary. An `up` for another vocabulary (`--vocab`) in the same directory shares Redis
+and Label Studio but starts a backend and a worker of its own, on their own Redis database and data folder
+(learned synonyms, caches): the first vocabulary's project, backend and model_version stay as they were. A
+project keeps the vocabulary it was made with: `up` refuses to move its photos' project to another one.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ class Options:
     title: str | None = None  # default: "Prelabel <folder name>"
     label_studio_port: int = 8080  # preferred when free; 0: any free port
     backend_port: int = 9090
+    redis_port: int = 0  # its own Redis: this port if free; 0: any free port
+    language: str | None = None  # the labeling config shows labels' common names in this language (e.g. ja)
+    replace_config: bool = False  # replace the project's own labeling config by the vocabulary's
 
 
 @dataclass
@@ -77,7 +85,12 @@ def bring_up(settings: Settings, options: Options, say: Callable[[str], None]) -
 def _bring_up(settings: Settings, options: Options, say: Callable[[str], None]) -> Report:
     images = options.images.resolve()
     check(settings, images, say)
-    state = State.load(options.directory)
+    with State(options.directory.resolve()).exclusive(say):
+        return _bring_up_alone(settings, options, images, say)
+
+
+def _bring_up_alone(settings: Settings, options: Options, images: Path, say: Callable[[str], None]) -> Report:
+    state = State.load(options.directory)  # read under the lock: what an `up` before this one recorded
     opened = state.lock_down()
     if opened:
         say(f"{len(opened)} file(s) and folder(s) under {state.directory} were readable by others: now the "
@@ -93,10 +106,13 @@ def _bring_up(settings: Settings, options: Options, say: Callable[[str], None]) 
     redis_password = state.redis_password
     redis = _running(state, "redis", services.redis_fingerprint(redis_password), say)
     if redis is None:
-        redis = services.launch_redis(state.directory / "redis", _port(state, "redis", 0), redis_password,
+        redis = services.launch_redis(state.directory / "redis", _port(state, "redis", options.redis_port, say),
+                                      redis_password,
                                       process_environment({}), state.logs / "redis.log")
         _record(state, redis, report)
-    report.redis_url = f"redis://:{redis_password}@127.0.0.1:{redis.port}/0"
+    vocab = str(Path(settings.vocab).resolve())
+    slot = _slot(state, vocab, images)
+    report.redis_url = f"redis://:{redis_password}@127.0.0.1:{redis.port}/{slot}"
     with Parts(replace(settings, redis_url=report.redis_url)) as ours:  # its Redis alone, to wait for it
         services.wait_redis(redis, ours.redis)
 
@@ -121,24 +137,26 @@ def _bring_up(settings: Settings, options: Options, say: Callable[[str], None]) 
         "LABEL_STUDIO_URL": report.label_studio_url, "LABEL_STUDIO_API_KEY": state.label_studio_token,
         "REDIS_URL": report.redis_url, "BASIC_AUTH_USER": BACKEND_USER, "BASIC_AUTH_PASS": state.backend_password,
         # Absolute: the children must find them whatever their working directory.
-        "PRELABEL_VOCAB": str(Path(settings.vocab).resolve()),
-        "PRELABEL_DATA_DIR": str(Path(settings.data_dir).resolve()),
+        "PRELABEL_VOCAB": vocab,
+        "PRELABEL_DATA_DIR": str(Path(settings.data_dir).resolve() / (f"vocabulary-{slot}" if slot else "")),
         "PRELABEL_LABEL_STUDIO_VENV": str(venv),
         # One machine: the worker reads the photos where Label Studio does, instead of downloading them.
         "PRELABEL_LOCAL_FILES_ROOT": str(root)})
     child = Settings.from_env(env)
     parts = Parts(child)  # closed by _pre_label; on an error before it, when the command ends
     fingerprint = hashlib.sha256(json.dumps(asdict(child), sort_keys=True).encode()).hexdigest()[:16]
-    backend = _running(state, "backend", fingerprint, say)
+    backend_name, worker_name = (f"{name}-{slot}" if slot else name for name in ("backend", "worker"))
+    backend = _running(state, backend_name, fingerprint, say)
     if backend is None:
-        backend = services.launch_backend(_port(state, "backend", options.backend_port, say), env,
-                                          state.logs / "backend.log", fingerprint)
-        _record(state, backend, report)
+        backend = services.launch_backend(_port(state, backend_name, 0 if slot else options.backend_port, say),
+                                          env, state.logs / f"{backend_name}.log", fingerprint)
+        _record(state, replace(backend, name=backend_name), report)
     report.backend_url = f"http://127.0.0.1:{backend.port}"
-    worker = _running(state, "worker", fingerprint, say)
+    worker = _running(state, worker_name, fingerprint, say)
     if worker is None:
-        worker = services.launch_worker(env, state.logs / "worker.log", fingerprint, f"prelabel-up-{int(time.time())}")
-        _record(state, worker, report)
+        worker = services.launch_worker(env, state.logs / f"{worker_name}.log", fingerprint,
+                                        f"prelabel-up-{int(time.time())}")
+        _record(state, replace(worker, name=worker_name), report)
 
     # Label Studio last: its first start takes longest, and a worker that cannot load CLIP says so meanwhile.
     auth = (BACKEND_USER, state.backend_password)
@@ -148,14 +166,16 @@ def _bring_up(settings: Settings, options: Options, say: Callable[[str], None]) 
 
     # The project, then the pre-labels.
     vocabulary = load_vocabulary(child.vocab)
-    config = make_label_config(vocabulary)
+    config = make_label_config(vocabulary, child.none_choice, options.language)
     known = state.projects.get(str(images))
     wanted = Wanted(label_config=config, title=None if known else options.title or f"Prelabel {images.name}",
                     project_id=known, images_dir=images,
                     data_key=read_label_config(config, vocabulary).control.data_key,
-                    backend_url=report.backend_url, basic_auth=auth, review_tab=child.list_columns)
+                    backend_url=report.backend_url, basic_auth=auth, review_tab=child.list_columns,
+                    replace_config=options.replace_config)
     ready = set_up(parts.studio, wanted, say)
     state.projects[str(images)] = ready.project_id
+    state.project_vocabularies[str(ready.project_id)] = vocab
     state.save()
     report.project_id, report.project_title, report.changes = ready.project_id, ready.title, ready.changes
     _pre_label(parts, report, say)
@@ -187,11 +207,34 @@ def check(settings: Settings, images: Path, say: Callable[[str], None]) -> None:
         raise UpError(str(exc)) from None
 
 
+def _slot(state: State, vocab: str, images: Path) -> int:
+    """This vocabulary's number in the directory (0: the first, with the plain names): its backend, worker, Redis
+    database and data folder. UpError when the photos' project was made for another vocabulary."""
+    project = state.projects.get(str(images))
+    made_for = state.project_vocabularies.get(str(project)) if project is not None else None
+    if made_for is not None and made_for != vocab:
+        raise UpError(f"the photos in {images} are project {project}, pre-labelled with the vocabulary {made_for}: a "
+                      f"project keeps its vocabulary; give {vocab} another folder of photos (its own project)")
+    if vocab not in state.vocabularies:
+        state.vocabularies.append(vocab)
+    return state.vocabularies.index(vocab)
+
+
+def _kind(name: str) -> str:
+    """'backend-2' -> 'backend': what a recorded process is, whichever vocabulary it serves."""
+    return name if name in ORDER else name.rsplit("-", 1)[0]
+
+
 def bring_down(directory: Path, say: Callable[[str], None]) -> int:
     """Stop what the state file names, in reverse order; returns how many were running."""
+    with State(directory.resolve()).exclusive(say):
+        return _bring_down_alone(directory, say)
+
+
+def _bring_down_alone(directory: Path, say: Callable[[str], None]) -> int:
     state = State.load(directory)
     running = 0
-    for name in reversed(ORDER):
+    for name in sorted(state.processes, key=lambda name: -ORDER.index(_kind(name))):
         started = state.processes.pop(name, None)
         if started is None:
             continue
@@ -246,7 +289,7 @@ def _pre_label(parts: Parts, report: Report, say: Callable[[str], None]) -> None
             say(f"pre-labelling {queued.tasks} task(s) ({queued.skipped} already pre-labelled)")
             outcome = bulk.follow(parts, queued.jobs, echo=say)
             say(outcome.summary())
-            report.written, report.failed_jobs = outcome.delivered - outcome.unconfirmed, len(outcome.failed_jobs)
+            report.written, report.failed_jobs = outcome.stored, len(outcome.failed_jobs)
             report.everything_failed = every_image_failed(outcome.tasks, outcome.causes, parts.settings)
     finally:
         parts.close()

@@ -4,11 +4,13 @@
 - `pipeline`, `result`: per image, concurrently, the stages in order; their input and output types, light
   enough for the rest of Prelabel to read without openai or torch.
 - `decision`: what the stages found -> a label, an honest none or a failure, with a score and a reason.
+- `calibration`: how a label was found -> the probability that it is right (the score); the shipped prior.
 - `identity`: `ModelVersion`, `prelabel-<vocabulary>-<settings>`, computed without loading a model.
 - `images`: image bytes -> an upright, downscaled RGB picture with a content hash and a JPEG data URL.
 - `mllm`, `prompts`, `cache`: the multimodal LLM through `openai`; what it is asked; its answers kept in SQLite.
 - `shortlist`: the labels a prompt carries when the vocabulary is large.
 - `clip`, `fusion`, `encoders`: open_clip models (the one loading door); class and query features, fused
   scores; text encoders for the normaliser's embedding stage.
-- `summary`: the end-of-run summary.
+- `summary`: the end-of-run summary, and the line that says every image failed.
+- `probe`: `prelabel check`: one question to the configured endpoint, and what its answer says.
 """

@@ -10,19 +10,24 @@ Precision before coverage: a wrong label costs a reviewer more than none. So, wh
 When the MLLM is off (CLIP-only configuration), CLIP's ranking decides alone. When it was configured but did not
 answer, or the image could not be used, the outcome is a failure: shown, not cached, tried again.
 
-The score is the final score of the chosen label: clip_weight x fused CLIP + (1 - clip_weight) x the MLLM's
-normalised credit (1.0 exact, 0.97 alias, 0.95 learned, 0.92 rule, 0.9 x stage 2, 0.8 x a name in the
-description, about 0.5-0.8 fuzzy); CLIP alone, its softmax. Higher means more, and stronger, evidence for the
-label; the PoC report measures how well it is calibrated on the customer's own data.
+Ranking: the final score, clip_weight x fused CLIP + (1 - clip_weight) x the MLLM's normalised credit (1.0 exact,
+0.97 alias, 0.95 learned, 0.92 rule, 0.9 x stage 2, 0.8 x a name in the description, about 0.5-0.8 fuzzy), CLIP
+alone its softmax, puts the labels in play; each gets a Finding (how it was found), and the calibration model
+(pipeline/calibration.py) turns that into the probability that it is right. The decision is the most probable
+label allowed to decide; its score, and the ranking's, are those probabilities: the number Label Studio shows,
+the evidence's percentage and what the PoC report's calibration chart checks.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from prelabel.pipeline.result import FAILED, LABEL, NONE, ImagePrediction
+from prelabel.pipeline import calibration
+from prelabel.pipeline.calibration import Calibration
+from prelabel.pipeline.result import FAILED, LABEL, NONE, Evidence, Finding, ImagePrediction
 from prelabel.vocabulary.normalize import AMBIGUOUS, EMBEDDING, FUZZY, PROPOSALS, SEVERAL, Normalized
 
 TOP_K = 5
@@ -31,7 +36,8 @@ STAGE2_WEIGHT = 0.9  # stage 2 is asked only when stage 1 was unsure; its pick b
 AMBIGUOUS_WEIGHT = 0.5  # a generic name ("weevil") lends its labels a little weight, never a decision
 WEAK = frozenset({FUZZY, EMBEDDING})  # decisive matches that stage 2 may overrule
 # Stage 2 with the image: the MLLM picked one of a proposal's candidates after seeing the picture (pipeline.py).
-IMAGE_CHOICE = "image_choice"
+IMAGE_CHOICE = calibration.IMAGE_CHOICE
+STAGE2_SOURCE = calibration.STAGE2  # stage 2's answer, as a Credit's source
 # What an MLLM writes when it sees nothing it was asked about (compared after light normalisation).
 NONE_ANSWERS = frozenset({"none", "nothing", "n/a", "na", "no", "unknown", "other", "no defect", "no defects",
                           "none of these", "none of the above", "not applicable", "なし", "該当なし", "不明", "なし。"})
@@ -43,6 +49,7 @@ class Credit:
     method: str  # how the label was found: a normaliser method, a proposal's reason, or IMAGE_CHOICE
     text: str  # the words that earned it
     among: int = 0  # IMAGE_CHOICE: how many candidates the MLLM chose from (for calibration and the reviewer)
+    source: str = ""  # which of the MLLM's strings: classification, candidate, description, stage2
 
 
 @dataclass
@@ -53,23 +60,23 @@ class Credits:
     by_label: dict[str, Credit] = field(default_factory=dict)
     several: list[str] = field(default_factory=list)
 
-    def add(self, result: Normalized, weight: float) -> None:
+    def add(self, result: Normalized, weight: float, source: str) -> None:
         if result.label:
-            self._keep(result.label, Credit(weight * result.score, result.method, result.input))
+            self._keep(result.label, Credit(weight * result.score, result.method, result.input, source=source))
         elif result.method == SEVERAL and result.labels:
             for label in result.labels:
-                self._keep(label, Credit(weight * result.score, SEVERAL, result.input))
+                self._keep(label, Credit(weight * result.score, SEVERAL, result.input, source=source))
             self.several.extend(label for label in result.labels if label not in self.several)
         elif result.method in PROPOSALS:
             # A proposal (a group word, alternatives, a negated or qualified name...) lends its candidates a
             # little weight for the ranking, never a decision.
             for alternative in result.alternatives:
-                self._keep(alternative.label,
-                           Credit(weight * AMBIGUOUS_WEIGHT * alternative.score, result.method, result.input))
+                self._keep(alternative.label, Credit(weight * AMBIGUOUS_WEIGHT * alternative.score, result.method,
+                                                     result.input, source=source))
 
     def choose(self, label: str, score: float, text: str, among: int) -> None:
         """Stage 2 with the image chose `label` from `among` candidates."""
-        self._keep(label, Credit(score, IMAGE_CHOICE, text, among))
+        self._keep(label, Credit(score, IMAGE_CHOICE, text, among, STAGE2_SOURCE))
 
     def _keep(self, label: str, credit: Credit) -> None:
         if label not in self.by_label or credit.score > self.by_label[label].score:
@@ -110,15 +117,25 @@ def top(labels: list[str], scores: np.ndarray, k: int = TOP_K, among: set[str] |
 
 
 def conclude(prediction: ImagePrediction, labels: list[str], credits: Credits, fused: np.ndarray | None,
-             clip_weight: float, mllm_configured: bool) -> None:
-    """Set the prediction's state, label, score, ranking and reason from the stages' findings."""
+             clip_weight: float, mllm_configured: bool, model: Calibration) -> None:
+    """Set the prediction's state, label, score (the probability that the label is right), ranking and reason
+    from the stages' findings."""
     if credits.by_label:
         prediction.stage_scores["mllm"] = dict(sorted(((label, credit.score) for label, credit
                                                        in credits.by_label.items()), key=lambda kv: -kv[1])[:TOP_K])
     final = final_scores(fused, credits.vector(labels), clip_weight)
+    probabilities: dict[str, float] = {}
+    found: dict[str, Finding] = {}
+    ordered: list[str] = []  # the labels in play, most probable first (ties: the higher final score)
     if final is not None:
         prediction.stage_scores["final"] = top(labels, final)
-        prediction.ranking = list(prediction.stage_scores["final"].items())
+        # The MLLM's labels, and CLIP's best where CLIP ran (labels nothing found have no probability to show).
+        in_play = [*credits.by_label, *(prediction.stage_scores["final"] if fused is not None else ())]
+        found = findings(labels, in_play, credits, prediction.evidence, fused)
+        probabilities = model.probabilities(found)
+        index = {label: labels.index(label) for label in found}
+        ordered = sorted(found, key=lambda label: (-probabilities[label], -final[index[label]]))
+        prediction.ranking = [(label, probabilities[label]) for label in ordered[:TOP_K]]
     errors = prediction.errors
     if "image" in errors or "pipeline" in errors:
         prediction.state = FAILED
@@ -132,22 +149,59 @@ def conclude(prediction: ImagePrediction, labels: list[str], credits: Credits, f
         # With the MLLM on, no score at all means it named nothing: none_reason below says why.
         prediction.state, prediction.reason = NONE, "no stage ran: neither an MLLM nor CLIP is configured"
         return
-    allowed = credits.decisive() if mllm_configured else set(labels)
+    decisive = credits.decisive()
+    allowed = [label for label in ordered if label in decisive] if mllm_configured else ordered
     if not allowed or final is None:
         prediction.state, prediction.reason = NONE, none_reason(prediction)
-        if credits.several and final is not None:
-            prediction.labels = [(label, float(final[labels.index(label)])) for label in credits.several
-                                 if label in labels]
+        if credits.several:
+            prediction.labels = [(label, probabilities[label]) for label in credits.several if label in probabilities]
             prediction.reason = (f"no single label: the MLLM named {len(credits.several)} labels side by side "
                                  f"({', '.join(credits.several[:4])})")
         return
-    (label, score), = top(labels, final, 1, among=allowed).items()
-    prediction.state, prediction.label, prediction.score = LABEL, label, score
+    label = allowed[0]  # the most probable of the labels that may decide
+    prediction.state, prediction.label, prediction.score = LABEL, label, probabilities[label]
+    prediction.finding = found[label]
     credit = credits.by_label.get(label)
     prediction.reason = ("CLIP alone (no MLLM configured)" if credit is None
                          else f"chosen by the MLLM from {credit.among} candidates after seeing the image"
                          if credit.method == IMAGE_CHOICE
                          else f"named by the MLLM ({credit.method} match of {credit.text[:80]!r})")
+
+
+def findings(labels: list[str], in_play: list[str], credits: Credits, evidence: Evidence,
+             fused: np.ndarray | None) -> dict[str, Finding]:
+    """How each label in play was found: what its probability is computed from (pipeline/calibration.py). Stage
+    1's strongest specific match names the way even where stage 2 confirmed it; stage 2 is a feature of its own."""
+    shown = len(evidence.shortlist or labels)
+    decisive = credits.decisive()
+    named = Counter(candidate.label for candidate in evidence.candidates if candidate.label)
+    stage2 = evidence.stage2
+    by_stage2 = stage2.label if stage2 is not None else None
+    if by_stage2:
+        named[by_stage2] += 1
+    best_two = [int(i) for i in np.argsort(-fused, kind="stable")[:2]] if fused is not None else []
+    found = {}
+    for label in dict.fromkeys(in_play):
+        margin = None
+        if fused is not None:
+            i = labels.index(label)
+            other = next((j for j in best_two if j != i), None)
+            margin = float(fused[i] - (fused[other] if other is not None else 0.0))
+        confirmed = "" if stage2 is None or by_stage2 != label else "image" if stage2.with_image else "text"
+        first = max((c for c in evidence.candidates if c.label == label and c.method not in PROPOSALS
+                     and label not in evidence.vetoed), key=lambda c: c.score, default=None)
+        credit = credits.by_label.get(label)
+        if first is not None:
+            way, source, match, among = first.method, first.source, first.score, shown
+        elif credit is None:
+            way, source, match, among = calibration.CLIP, calibration.CLIP, 0.0, shown
+        elif confirmed:
+            way = calibration.IMAGE_CHOICE if confirmed == "image" else calibration.STAGE2
+            source, match, among = STAGE2_SOURCE, stage2.score if stage2 else 0.0, credit.among or shown
+        else:  # only a proposal's candidate
+            way, source, match, among = calibration.PROPOSAL, credit.source, credit.score, shown
+        found[label] = Finding(way, source, match, named[label], len(decisive - {label}), among, margin, confirmed)
+    return found
 
 
 def is_none_answer(text: str) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prelabel.pipeline.cache import ResponseCache
+from prelabel.pipeline.calibration import load as load_calibration
 from prelabel.pipeline.clip import ClipLoadError, ClipModel, clip_missing_message, load_clip
 from prelabel.pipeline.encoders import load_text_encoder
 from prelabel.pipeline.fusion import ClassFeatureStore
@@ -54,11 +55,12 @@ def clip_model(settings: Settings) -> ClipModel | None:
 
 
 def build_pipeline(settings: Settings, vocabulary: Vocabulary, clip: ClipModel | None = None,
-                   reuse: Pipeline | None = None) -> Pipeline:
+                   reuse: Pipeline | None = None, class_texts: dict[str, list[str]] | None = None) -> Pipeline:
     """Everything a prediction needs, for this vocabulary (usually the one in force: expert's file plus learned
     synonyms). `reuse` takes the loaded models of an older pipeline (a vocabulary change loads no model).
-    Raises VocabError, SpecError, ClipLoadError or DescriptionsError with a message fit for a user when a
-    setting names something that cannot be loaded."""
+    `class_texts`: the class descriptions as the vocabulary in force read them (default: read them now).
+    Raises VocabError, SpecError, ClipLoadError, DescriptionsError or CalibrationError with a message fit for a
+    user when a setting names something that cannot be loaded."""
     if reuse is not None:
         encoder, mllm, clip = reuse.normalizer.text_encoder, reuse.mllm, reuse.clip
     else:
@@ -67,6 +69,7 @@ def build_pipeline(settings: Settings, vocabulary: Vocabulary, clip: ClipModel |
     return Pipeline(
         vocabulary, Normalizer(vocabulary, text_encoder=encoder), PipelineOptions.from_settings(settings), mllm=mllm,
         clip=clip,
-        class_texts=class_texts_for(vocabulary),
+        class_texts=class_texts if class_texts is not None else class_texts_for(vocabulary),
         feature_store=reuse.feature_store if reuse else ClassFeatureStore(Path(settings.data_dir) / "class-features"),
+        calibration=load_calibration(settings.calibration),
     )

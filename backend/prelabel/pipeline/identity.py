@@ -1,9 +1,10 @@
 """model_version: which vocabulary and which settings made a prediction.
 
 `prelabel-<vocabulary>-<settings>`: the first part changes with every change of the vocabulary in force (the
-expert's file, learned and accepted synonyms), the second with every setting, prompt or class description that
-changes predictions. Computed from settings and files alone, without loading a model or importing openai: the
-web service needs it in milliseconds, and workers check that theirs agrees with the one a job was queued with.
+expert's file, learned and accepted synonyms), the second with every setting, prompt, class description or
+calibration model (the scores) that changes predictions. Computed from settings and files alone, without loading
+a model or importing openai: the web service needs it in milliseconds, and workers check that theirs agrees with
+the one a job was queued with.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from prelabel.pipeline.calibration import load as load_calibration
+from prelabel.pipeline.calibration import prior
 from prelabel.pipeline.prompts import STAGE1_VERSION, STAGE2_IMAGE_VERSION, STAGE2_VERSION
 from prelabel.settings import Settings
 from prelabel.vocabulary.vocab import Vocabulary
@@ -66,13 +69,15 @@ def is_ours(version: str | None) -> bool:
 def model_version(settings: Settings, vocabulary: Vocabulary, class_texts: dict[str, list[str]]) -> ModelVersion:
     """Changes whenever the vocabulary, a prompt, or a setting declared to change predictions (settings.py,
     `_predicts`) changes, and only then. Class descriptions enter only while CLIP is on: nothing else reads them."""
-    return version_of(settings.predicting(), settings.clip_enabled, vocabulary, class_texts)
+    return version_of(settings.predicting(), settings.clip_enabled, vocabulary, class_texts,
+                      load_calibration(settings.calibration).version)
 
 
 def version_of(predicting: Mapping[str, object], clip_enabled: bool, vocabulary: Vocabulary,
-               class_texts: dict[str, list[str]]) -> ModelVersion:
-    """model_version from what settings.predicting() gave (a pipeline keeps that, not the settings)."""
+               class_texts: dict[str, list[str]], calibration: str | None = None) -> ModelVersion:
+    """model_version from what settings.predicting() gave (a pipeline keeps that, not the settings), and the
+    calibration model's version (the shipped prior's when not given): it makes the scores."""
     knobs = {"prompts": [STAGE1_VERSION, STAGE2_VERSION, STAGE2_IMAGE_VERSION], "settings": dict(predicting),
-             "class_texts": class_texts if clip_enabled else None}
+             "class_texts": class_texts if clip_enabled else None, "calibration": calibration or prior().version}
     digest = hashlib.sha256(json.dumps(knobs, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     return ModelVersion(vocabulary.version[:8], digest[:8])

@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from prelabel.pipeline import fusion
+from prelabel.pipeline.calibration import Calibration, prior
 from prelabel.pipeline.clip import ClipModel
 from prelabel.pipeline.decision import (
     DESCRIPTION_WEIGHT,
     IMAGE_CHOICE,
+    STAGE2_SOURCE,
     STAGE2_WEIGHT,
     Credits,
     conclude,
@@ -88,7 +90,7 @@ class Pipeline:
     def __init__(self, vocabulary: Vocabulary, normalizer: Normalizer, options: PipelineOptions,
                  mllm: MLLMClient | None = None, clip: ClipModel | None = None,
                  class_texts: dict[str, list[str]] | None = None,
-                 feature_store: fusion.ClassFeatureStore | None = None):
+                 feature_store: fusion.ClassFeatureStore | None = None, calibration: Calibration | None = None):
         self.vocabulary = vocabulary
         self.normalizer = normalizer
         self.options = options
@@ -101,6 +103,7 @@ class Pipeline:
             raise ValueError(f"PRELABEL_FUSION_FEATURES: unknown feature(s) {sorted(unknown)}; "
                              f"expected any of {', '.join(fusion.FEATURES)}")
         self.feature_store = feature_store or fusion.ClassFeatureStore(None)
+        self.calibration = calibration or prior()  # scores as probabilities: the shipped prior, or a project's
         self._labels = vocabulary.label_values
         self._label_lines = {entry.label: _label_line(entry) for entry in vocabulary}
         self._shortlisting = len(self._labels) > options.shortlist_above
@@ -112,7 +115,8 @@ class Pipeline:
 
     @property
     def model_version(self) -> ModelVersion:
-        return version_of(self.options.predicting, self.options.clip_enabled, self.vocabulary, self.class_texts)
+        return version_of(self.options.predicting, self.options.clip_enabled, self.vocabulary, self.class_texts,
+                          self.calibration.version)
 
     def close(self) -> None:
         """Release the MLLM cache's connections (models are freed with the object)."""
@@ -227,7 +231,7 @@ class Pipeline:
             found.append(NamedMatch(text, source, result.label, round(result.score, 4), result.method, tuple(
                 (alternative.label, round(alternative.score, 4)) for alternative in result.alternatives),
                 result.labels))
-            work.credits.add(result, weight)
+            work.credits.add(result, weight, source)
             if result.proposal and result.method != SEVERAL:  # several labels affirmed are no question
                 proposed.extend(alternative.label for alternative in result.alternatives)
         work.prediction.evidence.candidates = found
@@ -286,7 +290,7 @@ class Pipeline:
             vetoed = work.credits.veto(keep=result.label)
             if vetoed:
                 work.prediction.evidence.vetoed = vetoed
-        work.credits.add(result, STAGE2_WEIGHT)
+        work.credits.add(result, STAGE2_WEIGHT, STAGE2_SOURCE)
 
     def _clip_stage(self, pending: list[tuple[int, _Work]], class_matrix: np.ndarray | None) -> None:
         pictured = [(work, work.image) for _, work in pending if work.image is not None]
@@ -347,7 +351,7 @@ class Pipeline:
 
     def _rank(self, work: _Work) -> None:
         conclude(work.prediction, self._labels, work.credits, work.fused, self.options.clip_weight,
-                 mllm_configured=self.mllm is not None)
+                 mllm_configured=self.mllm is not None, model=self.calibration)
 
     def _top(self, scores: np.ndarray) -> dict[str, float]:
         return top(self._labels, scores)

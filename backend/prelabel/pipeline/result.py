@@ -108,6 +108,37 @@ class Stage2Match:
                    _number(data.get("score")), data.get("with_image") is True, int(_number(data.get("candidates"))))
 
 
+@dataclass(frozen=True)
+class Finding:
+    """How one label was found for one image: what the calibration model (pipeline/calibration.py) turns into the
+    probability that the label is right, kept with the prediction so reviewers' verdicts can refit it."""
+
+    way: str  # stage 1's match method (exact, alias, rule, fuzzy...), else stage2, image_choice, clip or proposal
+    source: str  # the MLLM's string that earned it: classification, candidate, description, stage2; or clip
+    match: float  # the normaliser's score for that string
+    support: int  # the MLLM's strings that named this label
+    rivals: int  # other labels the MLLM named specifically
+    among: int  # labels in play: those stage 2 chose from, else those the MLLM was shown
+    clip_margin: float | None = None  # CLIP's fused probability for it less the best other label's; None: CLIP off
+    stage2: str = ""  # stage 2 named it too: "text", or "image" (a choice after seeing the image); "" if not
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"way": self.way, "source": self.source, "match": round(self.match, 4), "support": self.support,
+                "rivals": self.rivals, "among": self.among,
+                "clip_margin": None if self.clip_margin is None else round(self.clip_margin, 4), "stage2": self.stage2}
+
+    @classmethod
+    def from_dict(cls, data: object) -> Finding | None:
+        if not isinstance(data, Mapping) or not isinstance(data.get("way"), str):
+            return None
+        margin = data.get("clip_margin")
+        return cls(data["way"], _text(data.get("source")), _number(data.get("match")),
+                   int(_number(data.get("support"))), int(_number(data.get("rivals"))),
+                   max(1, int(_number(data.get("among")))),
+                   _number(margin) if isinstance(margin, int | float) and not isinstance(margin, bool) else None,
+                   _text(data.get("stage2")))
+
+
 @dataclass
 class Evidence:
     """What the stages found for one image, for the reviewer's text, feedback and the PoC report. Filled stage by
@@ -166,6 +197,7 @@ class ImagePrediction:
     # State NONE, several labels affirmed side by side in one answer, with final scores, as written: no single
     # label, but what a multi-choice config checks (studio/predictions.py).
     labels: list[tuple[str, float]] = field(default_factory=list)
+    finding: Finding | None = None  # how the label was found: what its score (a probability) was computed from
 
     @property
     def failed(self) -> bool:
@@ -185,7 +217,8 @@ class ImagePrediction:
                 **({"labels": [[label, round(score, 4)] for label, score in self.labels]} if self.labels else {}),
                 "stage_scores": {stage: {k: round(v, 4) for k, v in scores.items()}
                                  for stage, scores in self.stage_scores.items()},
-                "evidence": self.evidence.to_dict(), "errors": self.errors, "usage": self.usage}
+                "evidence": self.evidence.to_dict(), "errors": self.errors, "usage": self.usage,
+                **({"finding": self.finding.to_dict()} if self.finding else {})}
 
     def evidence_json(self) -> dict[str, Any]:
         """The learned store's row: the evidence flat beside the outcome, as rows have been from the start."""
@@ -194,7 +227,8 @@ class ImagePrediction:
                 "stage2": evidence.get("stage2"), "vetoed": evidence.get("vetoed", []),
                 "stage_scores": self.stage_scores, "state": self.state, "reason": self.reason,
                 "score": round(self.score, 4), "ranking": [[label, round(score, 4)] for label, score in self.ranking],
-                "errors": self.errors, "usage": self.usage}
+                "errors": self.errors, "usage": self.usage,
+                **({"finding": self.finding.to_dict()} if self.finding else {})}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], ref: Any = None) -> ImagePrediction:
@@ -217,7 +251,8 @@ class ImagePrediction:
             usage={str(name): value for name, value in usage.items()
                    if isinstance(value, int | float) and not isinstance(value, bool)}
             if isinstance(usage, Mapping) else {},
-            labels=_ranked(data.get("labels")))
+            labels=_ranked(data.get("labels")),
+            finding=Finding.from_dict(data.get("finding") or inner.get("finding")))
 
 
 def _ranked(value: object) -> list[tuple[str, float]]:

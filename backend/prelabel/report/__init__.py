@@ -1,5 +1,5 @@
-"""The PoC accuracy report (`prelabel report`), the review sample it weights back (`prelabel sample`), and the
-auto-accept it recommends (`prelabel accept`).
+"""The PoC accuracy report (`prelabel report`), the review sample it weights back (`prelabel sample`), the
+auto-accept it recommends (`prelabel accept`), and a project's own calibration (`prelabel calibrate`).
 
 Data flows one way: sources (Label Studio, an export file, the learned store) -> records (one per task) ->
 figures (pure metrics over rows) -> plots, html, metrics.json, tasks.csv. Only `sources` imports other
@@ -14,5 +14,6 @@ prelabel modules, so the rest reads and tests on its own. What the report shows 
 - `sample`, `marking`: the sample's allocation and choice; its marks and saved views in Label Studio.
 - `plots`, `fonts`, `html`, `templates/`, `output`: the plots, the embedded font, the page, the three files.
 - `accept`: `prelabel accept`: unreviewed pre-labels above a threshold made into annotations marked as Prelabel's.
-- `cli`: `prelabel report`, `prelabel sample` and `prelabel accept`.
+- `calibrate`: `prelabel calibrate`: the project's calibration model, fitted on its reviewers' verdicts.
+- `cli`: `prelabel report`, `prelabel sample`, `prelabel accept` and `prelabel calibrate`.
 """

@@ -1,5 +1,5 @@
-"""`prelabel report`, `prelabel sample` and `prelabel accept`: thin shells over sources, figures, sample, accept and
-output."""
+"""`prelabel report`, `prelabel sample`, `prelabel accept` and `prelabel calibrate`: thin shells over sources,
+figures, sample, accept, calibrate and output."""
 
 from __future__ import annotations
 
@@ -84,25 +84,14 @@ def report(project_id, export_path, model_version, compare, out_dir, policy, tar
         # matplotlib.
         from prelabel.parts import Parts
         from prelabel.report import output, sources
-        from prelabel.report.parse import read_tasks
 
         settings = sources.read_settings()
         parts = Parts(settings)  # its connections end with the command
         none = sources.none_choice(settings)
         vocabulary = sources.vocabulary_labels(settings, vocab_path)
-        preferred, where = None, str(export_path)
-        if project_id is not None:
-            studio = sources.open_studio(parts)
-            preferred = sources.project_model_version(studio, project_id)
-            tasks = sources.export_project(studio, project_id, True, _bytes_bar)
-            records, project = read_tasks(tasks, none, from_name, _tasks_bar), project_id
-            where = f"Label Studio project {project_id} ({settings.label_studio_url})"
-        else:
-            records, project = sources.read_export_file(export_path, none, from_name, _tasks_bar)
-        store = sources.open_store(parts) if project is not None else None
+        records, project, where, preferred, store = _reviewed(parts, project_id, export_path, from_name)
         stored, teaching = [], {}
         if store is not None:
-            sources.add_store_evidence(records, store, project)
             stored = sources.stored_attempts(store, project)
             teaching = sources.teaching_tasks(store, project)
         options = figures.Options(model_version=model_version, preferred_version=preferred,
@@ -110,17 +99,89 @@ def report(project_id, export_path, model_version, compare, out_dir, policy, tar
                                   annotation_policy=policy,
                                   target_accuracy=target_accuracy, prompt_price=prompt_price,
                                   completion_price=completion_price, use_sample=not unweighted,
-                                  vocabulary=vocabulary, none_choice=none, source=where,
-                                  currency=settings.price_currency)
+                                  vocabulary=vocabulary, could_name=sources.name_screen(settings, vocab_path),
+                                  none_choice=none, source=where, currency=settings.price_currency)
         built = figures.build(records, options, stored)
         return built, output.write(built, out_dir)
 
     built, paths = _guarded(work)
     top1 = built.metrics["accuracy"]["top1"]
     _echo(f"{built.metrics['model_version']}: top-1 accuracy {top1['value']:.1%} "
-          f"({top1['low']:.1%} to {top1['high']:.1%}, 95%) on {top1['n']} reviewed task(s)"
+          f"({top1['low']:.1%} to {top1['high']:.1%}, 95%) on {top1['n']} reviewed task(s) it answered"
           + (", weighted to the whole project" if built.metrics["weighted"] else ""))
     _echo("wrote " + ", ".join(str(path) for path in paths.values()))
+
+
+def _reviewed(parts, project_id: int | None, export_path: Path | None, from_name: str | None):
+    """(records, project id, where they come from, the project's model_version, the learned store) of a Label
+    Studio project's annotated tasks or of an export file; the store's prediction evidence added."""
+    from prelabel.report import sources
+    from prelabel.report.parse import read_tasks
+
+    settings = parts.settings
+    none = sources.none_choice(settings)
+    preferred, where, project = None, str(export_path), project_id
+    if project_id is not None:
+        studio = sources.open_studio(parts)
+        preferred = sources.project_model_version(studio, project_id)
+        tasks = sources.export_project(studio, project_id, True, _bytes_bar)
+        records = read_tasks(tasks, none, from_name, _tasks_bar)
+        where = f"Label Studio project {project_id} ({settings.label_studio_url})"
+    else:
+        assert export_path is not None  # the commands ask for one or the other
+        records, project = sources.read_export_file(export_path, none, from_name, _tasks_bar)
+    store = sources.open_store(parts) if project is not None else None
+    if store is not None and project is not None:
+        sources.add_store_evidence(records, store, project)
+    return records, project, where, preferred, store
+
+
+@click.command("calibrate", epilog="""\b
+Examples:
+  prelabel calibrate --project 12 --out var/calibration-12.json
+  PRELABEL_CALIBRATION=var/calibration-12.json prelabel serve   # and the workers: the scores it shows
+""")
+@click.option("--project", "project_id", type=int, default=None, help="Label Studio project id.")
+@click.option("--export", "export_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A Label Studio JSON export (or `prelabel predict` output with annotations) instead.")
+@click.option("--model-version", default=None,
+              help="Whose reviewed pre-labels (default: the version most reviewed tasks were scored by).")
+@click.option("--annotations", "policy", type=click.Choice(figures.POLICIES), default="latest", show_default=True,
+              help="Which annotation of a task counts.")
+@click.option("--from-name", default=None, help="The <Choices> to read (default: the first choices result).")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the model (JSON), for PRELABEL_CALIBRATION.")
+def calibrate(project_id, export_path, model_version, policy, from_name, out_path) -> None:
+    """Fit the project's own calibration from its reviews: the scores become its measured probabilities.
+
+    Needs 200 reviewed tasks pre-labelled with a label (fewer: the shipped prior, fitted on the repository's
+    corpora, keeps scoring). Prints the expected calibration error of the scores reviewers saw and of the
+    refit (5-fold cross-validated). Set PRELABEL_CALIBRATION to the file written, for the service and the
+    workers alike: model_version changes, and Label Studio asks for predictions again.
+    """
+    if (project_id is None) == (export_path is None):
+        raise click.UsageError("give either --project ID or --export FILE")
+
+    def work():
+        import json
+
+        from prelabel.parts import Parts
+        from prelabel.report import sources
+        from prelabel.report.calibrate import refit
+
+        records, project, where, _, _ = _reviewed(Parts(sources.read_settings()), project_id, export_path,
+                                                  from_name)
+        found = refit(records, model_version, policy, f"project {project}" if project is not None else where)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(json.dumps(found.model.to_dict(), indent=1) + "\n", encoding="utf-8")
+        return found
+
+    found = _guarded(work)
+    _echo(f"{found.reviewed} reviewed task(s) pre-labelled by {found.version}, {found.right} kept: expected "
+          f"calibration error {found.before:.3f} for the scores shown, {found.after:.3f} for the refit "
+          f"(5-fold cross-validated)")
+    _echo(f"wrote {out_path} (calibration {found.model.version}): set PRELABEL_CALIBRATION={out_path} for the "
+          "service and the workers")
 
 
 @click.command("sample", epilog="""\b
@@ -211,11 +272,12 @@ def accept(project_id, above, model_version, dry_run, undo, from_name) -> None:
 
         settings = sources.read_settings()
         studio = sources.open_studio(Parts(settings))
+        preferred = sources.project_model_version(studio, project_id)  # a project it does not have: exit 2
         tasks = sources.export_project(studio, project_id, False, _bytes_bar)
         if undo:
             found = accepting.made(tasks)
             return "undo", found, (0 if dry_run else accepting.delete(studio, found, _tasks_bar)), None
-        version = model_version or sources.project_model_version(studio, project_id)
+        version = model_version or preferred
         if not version:
             raise ReportInputError(f"project {project_id} has no model_version: give --model-version")
         chosen = accepting.choose(tasks, version, above, sources.none_choice(settings), from_name)
@@ -239,3 +301,4 @@ def add_commands(group: click.Group) -> None:
     group.add_command(report)
     group.add_command(sample)
     group.add_command(accept)
+    group.add_command(calibrate)

@@ -7,7 +7,7 @@ The result is one JSON-able dict (metrics.json); the HTML page and its plots are
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
@@ -36,6 +36,7 @@ class Options:
     completion_price: float | None = None
     use_sample: bool = True
     vocabulary: frozenset[str] | None = None  # the labels Prelabel can give; None: unknown
+    could_name: Callable[[str, str], bool] | None = None  # the names screening (sources.name_screen); None: unknown
     none_choice: str = "None of these"
     source: str = ""  # where the records came from, in words
     currency: str = "USD"  # of the prices
@@ -122,7 +123,7 @@ def figures(rows: Sequence[Row], without_prelabel: Sequence[float], options: Opt
         "stages_on": stages_on(rows),
         "methods": [{**entry, "accuracy": asdict(entry["accuracy"])} for entry in metrics.methods(rows)],
         "unmatched": [{**entry, "reviewed_as": [[_name(label), n] for label, n in entry["reviewed_as"]]}
-                      for entry in metrics.unmatched_strings(rows)],
+                      for entry in metrics.unmatched_strings(rows, could_name=options.could_name)],
         "calibration": {"bins": bins, "ece": ece, "target": options.target_accuracy,
                         "threshold": accept["recommended"],
                         "auto_accept": {**accept, "points": _thin(accept["points"])},

@@ -38,11 +38,12 @@ def environment() -> jinja2.Environment:
 def draw(metrics: dict) -> dict[str, str]:
     """Every plot of the page, base64 PNG."""
     found = {
-        "confusion": plots.confusion_matrix(metrics["confusion"]["labels"], metrics["confusion"]["counts"]),
         "reliability": plots.reliability_diagram(metrics["calibration"]["bins"]),
         "coverage": plots.coverage_curve(metrics["calibration"]["curve"], metrics["calibration"]["target"],
                                          metrics["calibration"]["threshold"]),
     }
+    if metrics["confusion"]["labels"]:  # none when Prelabel answered no reviewed task (every one failed)
+        found["confusion"] = plots.confusion_matrix(metrics["confusion"]["labels"], metrics["confusion"]["counts"])
     if metrics["ablation"]:
         found["stages"] = plots.stage_bars(metrics["ablation"])
     return {name: base64.b64encode(png).decode("ascii") for name, png in found.items()}

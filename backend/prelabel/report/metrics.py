@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,9 +223,12 @@ def methods(rows: Sequence[Row]) -> list[dict]:
     return sorted(table, key=lambda entry: (-entry["share"], entry["method"]))
 
 
-def unmatched_strings(rows: Sequence[Row], limit: int = 20) -> list[dict]:
+def unmatched_strings(rows: Sequence[Row], limit: int = 20,
+                      could_name: Callable[[str, str], bool] | None = None) -> list[dict]:
     """MLLM strings (classification and candidates, not free descriptions) that normalised to no label,
-    most frequent first, with the labels reviewers gave those tasks: what the vocabulary should learn."""
+    most frequent first, with the labels reviewers gave those tasks: what the vocabulary should learn.
+    `could_name(string, label)`: whether the string could be a name of the label reviewers gave most (the
+    screening `prelabel vocab accept` applies); the others (group words, none words...) are left out."""
     counts: Counter = Counter()
     labels: dict[str, Counter] = defaultdict(Counter)
     spelled: dict[str, Counter] = defaultdict(Counter)
@@ -243,10 +246,13 @@ def unmatched_strings(rows: Sequence[Row], limit: int = 20) -> list[dict]:
             spelled[key][text] += 1
             labels[key][row.truth] += 1
     found = []
-    for key, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]:
-        found.append({"string": spelled[key].most_common(1)[0][0], "tasks": count,
+    for key, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        string, label = spelled[key].most_common(1)[0][0], labels[key].most_common(1)[0][0]
+        if could_name is not None and label is not None and not could_name(string, label):
+            continue
+        found.append({"string": string, "tasks": count,
                       "reviewed_as": [[label, n] for label, n in labels[key].most_common()]})
-    return found
+    return found[:limit]
 
 
 # ---- calibration -------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from prelabel.pipeline.result import NamedMatch, Stage2Match
+from prelabel.pipeline.result import Finding, NamedMatch, Stage2Match
 from prelabel.studio.accepted import AutoAccepted
 
 NONE_NAME = "(none)"  # how the none answer is written in tables, metrics.json keys and tasks.csv
@@ -40,6 +40,7 @@ class Evidence:
     origin: str = "meta"  # "store" or "meta"
     failed: bool = False  # no answer: the image was unusable or a stage it needs failed
     cause: str | None = None  # of a failure: "stage1:timeout", "image:unavailable"...
+    finding: Finding | None = None  # how the label was found: what its score was computed from
 
 
 @dataclass(frozen=True)

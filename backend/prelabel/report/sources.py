@@ -53,6 +53,23 @@ def vocabulary_labels(settings: Settings, path: str | None) -> frozenset[str] | 
         raise ReportInputError(str(exc)) from None
 
 
+def name_screen(settings: Settings, path: str | None) -> Callable[[str, str], bool] | None:
+    """Could a string be a name of a label? The screening `prelabel vocab accept` and the learning queue apply
+    (group words, none words, one or two letters, strings naming several labels...): what the report offers as
+    names the vocabulary could learn passes it. None when the vocabulary is unknown, as for vocabulary_labels."""
+    from prelabel.vocabulary.normalize import Normalizer
+    from prelabel.vocabulary.screening import check_name
+
+    file = path or settings.vocab
+    if path is None and not Path(file).exists():
+        return None
+    try:
+        normalizer = Normalizer(load_vocabulary(file))
+    except VocabError as exc:
+        raise ReportInputError(str(exc)) from None
+    return lambda string, label: check_name(string, label, normalizer) is None
+
+
 # ---- an export file --------------------------------------------------------------------------------------------
 
 def read_export_file(path: Path, none: str, from_name: str | None, progress: Progress) -> tuple[list[TaskRecord],

@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 from werkzeug.exceptions import HTTPException
 
-from prelabel.delivery.results import data_hash
+from prelabel.delivery.results import made_from
 from prelabel.jobs import admission, queues
 from prelabel.service.backend import Backend, backend
 from prelabel.studio.labelconfig import LabelConfigError
@@ -105,7 +105,8 @@ def predict() -> Response:
         this.configs.read(body.get("label_config") or "", in_force.vocabulary)
     except LabelConfigError as exc:
         raise BadRequest(str(exc)) from None
-    usable = {task["id"]: data_hash(task.get("data")) for task in tasks if _usable(task)}
+    config = body.get("label_config") or ""  # Label Studio sends project.label_config (ml/api_connector.py)
+    usable = {task["id"]: made_from(task.get("data"), config) for task in tasks if _usable(task)}
     answers = _predict(this, version, project_id, usable)
     return jsonify(results=[answers[task["id"]].to_json() if _usable(task) and task["id"] in answers else []
                             for task in tasks], model_version=version)

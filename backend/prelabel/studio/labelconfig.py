@@ -23,6 +23,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 
+from prelabel.text import quote
 from prelabel.vocabulary.vocab import Vocabulary
 
 EVIDENCE_NAME = "prelabel_evidence"  # the <TextArea name> Prelabel fills with its evidence
@@ -203,6 +204,13 @@ def read_label_config(config: str, vocabulary: Vocabulary, none_choice: str = DE
         made = Control(control.name, target, data_key, kind, results=results, paths=paths, shown=shown, none=none,
                        evidence=evidence, multiple=multiple)
         labels = [label for label in (paths if kind == "taxonomy" else results) if label != none]
+        if labels and not known.intersection(labels):
+            # One backend serves one vocabulary: another vocabulary's project must never get its predictions,
+            # its model_version or its learning (issue 21: a second `up` rewired the first project).
+            raise LabelConfigError(
+                f"none of the labeling config's {len(labels)} choice(s) is a label of this backend's vocabulary "
+                f"({quote(vocabulary.domain, 60)}, {len(known)} labels): the project belongs to another "
+                f"vocabulary; connect it to the backend that serves that one")
         return ConfigReport(made, labels, [label for label in labels if label not in known],
                             [label for label in vocabulary.label_values if label not in set(labels)])
     raise LabelConfigError("the labeling config has no <Choices> or <Taxonomy> whose toName is an <Image>: "

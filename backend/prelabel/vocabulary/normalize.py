@@ -228,7 +228,6 @@ class Normalizer:
                 self._index.words.update(part.text for part in parts)
         self._settle_tails()
         self._index_deletes()
-        self._describing = _describing_words(vocabulary)
         self.text_encoder = text_encoder
         self._embedding_threshold = (
             embedding_threshold if embedding_threshold is not None
@@ -391,6 +390,11 @@ class Normalizer:
         if self.text_encoder is not None:
             return self._embedding(text, light)
         return self._described(text, parts)
+
+    @functools.cached_property
+    def _describing(self) -> dict[str, dict[str, float]]:
+        """Built on the first answer that needs it: start-up does not pay for reading every description."""
+        return _describing_words(self.vocabulary)
 
     def _described(self, text: str, parts: Sequence[Token]) -> Normalized:
         """No name at all: the labels whose names and description share the answer's rarer words ("a crack
@@ -721,8 +725,17 @@ class Normalizer:
             n.start, n.end) for n in names) and any(_listed_together(parts, m, n) for n in affirmed)
             and self._reading(sentence, m) == structure.AFFIRMED]
         listed = [m for m in listed if not m.labels <= set(labels)]
+        if undecided and len(labels) == 1 and not listed:
+            contrast = structure.contrast_at(parts)
+            if contrast is not None and all(m.end <= contrast for m in undecided) and all(
+                    m.start >= contrast for m in affirmed) and structure.settled_after(parts, contrast):
+                # "It resembles A, but the banding says B", 「Aかと思いましたが、Bでした」: the contrast settles it
+                undecided = []
         if undecided:
             return _proposal(text, ALTERNATIVES, affirmed + undecided)
+        unsure = [m for m in names if read[m] in (QUALIFIED, SUBKIND) and not m.labels <= set(labels)]
+        if unsure:
+            return _proposal(text, read[unsure[0]], affirmed + unsure)
         if len(labels) == 1 and not listed:
             if _everyday_in_sentence(parts, affirmed) and any(
                     labels[0] in self._index.names.get(parts[m.start].text, ()) for m in affirmed):
@@ -840,6 +853,8 @@ class Normalizer:
         """A group word is ambiguous; a head word alone is a proposal (it may name a whole group in the field,
         whatever the vocabulary lists: "borer", 割れ): its label, for stage 2 with the image or a reviewer."""
         heads = [m for m in found if m.kind in (HEAD, GROUP)]
+        if all(_where(sentence.parts, m) for m in heads):
+            return None  # only places ("bark enclosed inside the wood", 材の内部に): the other words say what
         if not heads:
             return None
         standing = [m for m in heads if self._reading(sentence, m) != structure.DENIED]
@@ -1051,6 +1066,25 @@ def _set_aside(text: str, set_aside: list[tuple[_Match, str]]) -> Normalized:
     return Normalized(text, None, 0.0, QUALIFIED if QUALIFIED in reasons else NEGATED)
 
 
+def _where(parts: Sequence[Token], match: _Match) -> bool:
+    """Is a group or head word the place of what the answer names, not the thing: the object of a preposition
+    ("inside the wood", "on the edge of the board"), or a Japanese noun before に or で (through の-phrases:
+    材の内部に)?"""
+    if parts[match.start].japanese:
+        position = match.end
+        while position < len(parts) and textnorm.is_particle_no(parts[position]):
+            position += 1
+            while position < len(parts) and parts[position].word_class in ("noun", "suffix") and (
+                    not parts[position].mark):
+                position += 1
+        return position < len(parts) and position > match.end - 1 and parts[position].word_class == "particle" and (
+            parts[position].text in ("ニ", "デ")) and parts[position].detail == "case" and not parts[position].mark
+    before = match.start - 1
+    while before >= 0 and parts[before].text in _DETERMINERS:
+        before -= 1
+    return before >= 0 and parts[before].text in textnorm.PREPOSITIONS and parts[before].text != "of"
+
+
 def _graded(parts: Sequence[Token], match: _Match) -> bool:
     """An adverb of degree before a name of several English words grades its first word ("partially intergrown
     knot", "slightly loose knot"): a state between the named kinds, which the image must settle."""
@@ -1067,7 +1101,9 @@ def _describing_words(vocabulary: Vocabulary) -> dict[str, dict[str, float]]:
     found: dict[str, set[str]] = defaultdict(set)
     for entry in vocabulary:
         texts = [name.text for name in entry.names()] + [entry.parent or "", entry.description or ""]
-        for part in textnorm.tokens(" ".join(texts)):
+        # English word by word: textnorm.tokens caches each, and descriptions repeat their words
+        pieces = [piece for text in texts for piece in (text.split() if text.isascii() else [text])]
+        for part in itertools.chain.from_iterable(textnorm.tokens(piece) for piece in pieces):
             if _content_word(part):
                 found[part.text].add(entry.label)
     count = max(1, len(vocabulary.labels))
@@ -1117,7 +1153,16 @@ def _object_of_another_noun(parts: Sequence[Token], start: int) -> bool:
     before = start - 1
     while before > 0 and parts[before].text in _DETERMINERS:
         before -= 1
-    return before >= 1 and not parts[before].japanese and parts[before].text in ("for", "against")
+    if before < 1 or parts[before].japanese:
+        return False
+    if parts[before].text in ("for", "against"):
+        return True
+    # "the vector of TYLCV": the object of a noun that is no part, sign or stage of it ("the viscera of a
+    # mackerel" is a part: the mackerel is there)
+    noun = parts[before - 1]
+    return parts[before].text == "of" and not noun.japanese and noun.text not in _EVIDENCE_OF and (
+        noun.text not in textnorm.FUNCTION_WORDS and noun.text not in textnorm.COMMON_WORDS) and (
+        "NOUN" in textnorm.lemmas(noun.surface.casefold()))
 
 
 def _ends_clause(token: Token) -> bool:

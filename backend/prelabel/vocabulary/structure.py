@@ -20,6 +20,8 @@ of CPU per Japanese answer and 4.6 s to load, where the normaliser's budget is h
   undecided: alternatives, not denials.
 - Alternatives and several: two names joined by "or", "either", "possibly", "/", か, または, もしくは, あるいは are
   alternatives; joined by anything else (and, commas, と, や, another clause) they are several things named.
+- Contrast: the last "but", "however", conjunctive が/けど or しかし, and whether the clause after it hedges.
+- Japanese modifiers: a name that is the object of a verbal noun after の or of a relative clause's verb.
 """
 
 from __future__ import annotations
@@ -217,6 +219,9 @@ def japanese_reading(parts: Sequence[Token], start: int, end: int) -> str:
         return DENIED
     if following and not following[0].mark and following[0].text in _JA_FROM:  # 髄から放射状に割れ
         return PLACE
+    if len(following) >= 2 and following[0].text == "ニ" and following[0].word_class == "particle" and (
+            following[1].text == "似" and following[1].word_class == "verb"):
+        return UNDECIDED  # Aに似ている: it resembles A, which is no identification
     if following and following[0].text == "カ" and following[0].word_class == "particle" and not (
             len(following) > 1 and following[1].text == "モ"):  # AかBか, Aか? (but Aかも: maybe A)
         return UNDECIDED
@@ -353,3 +358,38 @@ def japanese_modifies(parts: Sequence[Token], end: int, evidence: frozenset[str]
             if token.mark:
                 return False
     return False
+
+
+# "A at first sight, but B": a contrast whose second clause settles what the first left open.
+_EN_CONTRAST = frozenset(["but", "however", "though", "although", "yet", "instead"])
+_JA_CONTRAST_PARTICLES = frozenset(["ガ", "ケド", "ケレド", "ケレドモ"])
+_JA_CONTRAST_CONJUNCTIONS = frozenset(["シカシ", "ダガ", "デモ", "タダ", "トコロガ"])
+# Words that leave a second clause open too: "but it could also be B", 「Bかもしれない」, 「Bの可能性もある」.
+_EN_HEDGES = frozenset(["possibly", "maybe", "perhaps", "could", "might", "may", "also", "or", "either",
+                        "whether", "unclear", "uncertain"])
+
+
+def contrast_at(parts: Sequence[Token]) -> int | None:
+    """The position after the last contrast in the answer ("but", "however", the conjunctive が of 〜と思いまし
+    たが, しかし), or None."""
+    found = None
+    for position, token in enumerate(parts):
+        if token.japanese:
+            if (token.word_class == "particle" and token.detail == "conjunctive" and token.text in
+                    _JA_CONTRAST_PARTICLES) or (token.word_class == "conjunction" and token.text in
+                                                _JA_CONTRAST_CONJUNCTIONS):
+                found = position + 1
+        elif token.text in _EN_CONTRAST:
+            found = position + 1
+    return found
+
+
+def settled_after(parts: Sequence[Token], start: int) -> bool:
+    """Does the clause after a contrast claim its name without a hedge of its own?"""
+    for token in parts[start:]:
+        if token.japanese:
+            if token.word_class == "particle" and token.text in ("カ", "モ", "カモ"):
+                return False
+        elif token.text in _EN_HEDGES:
+            return False
+    return True

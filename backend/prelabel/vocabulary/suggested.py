@@ -33,7 +33,7 @@ HEADER = """\
 # Names the MLLM suggested for each label, written by `prelabel vocab suggest`. Nothing here is used until an
 # expert accepts it: `prelabel vocab accept NAME LABEL` (or set status: accepted), `prelabel vocab reject ...`.
 # status: pending (to decide), accepted (a name of the label), rejected, flagged (failed a check, never used:
-# see reason). Accepted names take effect when the services start again, like the vocabulary file itself.
+# see reason). Accepted names take effect at the services' next request or job, like the vocabulary file itself.
 """
 
 

@@ -258,10 +258,26 @@ def parse_vocabulary(text: str, source: str = "<string>") -> Vocabulary:
 
 
 def malformed_yaml(exc: yaml.YAMLError, source: str) -> str:
-    """'source:line: malformed YAML: problem', the same for every YAML file an expert edits."""
-    mark = getattr(exc, "problem_mark", None)
-    where = f"{source}:{mark.line + 1}" if mark else source
-    return f"{where}: malformed YAML: {getattr(exc, 'problem', None) or exc}"
+    """'source:line:column: malformed YAML: problem', with both of PyYAML's marks, the same for every YAML file an
+    expert edits. PyYAML finds an unclosed bracket or quote only where the next thing cannot belong to it (the
+    next line, or the end of the file): then the line that opened it leads, as the place to fix."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = str(getattr(exc, "context", None) or "")
+    found, opened = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
+    unclosed = opened is not None and any(kind in context for kind in ("flow", "quoted"))
+    lead = opened if unclosed or found is None else found
+    where = f"{source}:{_at(lead, ':')}" if lead is not None else source
+    text = f"{where}: malformed YAML: {problem}"
+    if unclosed and found is not None:
+        thing = context.removeprefix("while parsing ").removeprefix("while scanning ")
+        return f"{text} at line {_at(found)}: {thing} opened here is not closed"
+    if context and opened is not None:
+        return f"{text} ({context} from line {_at(opened)})"
+    return text
+
+
+def _at(mark: yaml.Mark, separator: str = ", column ") -> str:
+    return f"{mark.line + 1}{separator}{mark.column + 1}"
 
 
 def read_side_file(path: Path, error: Callable[[str], Exception]) -> object:
