@@ -9,7 +9,7 @@ import pytest
 from rq.job import Job
 
 from helpers import EXAMPLE_VOCAB, TEST_REDIS_URL
-from prelabel.delivery.results import ResultStore, data_hash
+from prelabel.delivery.results import ResultStore, made_from
 from prelabel.jobs import queues
 from prelabel.service.app import create_app
 from prelabel.settings import Settings
@@ -131,8 +131,8 @@ def test_predict_answers_known_results_once_and_queues_the_rest(client, app, red
     store = ResultStore(redis_conn)
     prediction = {"model_version": version(app), "score": 0.9, "result": [{"value": {"choices": ["SO"]}}]}
     none = {"model_version": version(app), "score": 0.0, "result": []}  # looked, nothing fits
-    store.put(version(app), 1, data_hash(tasks(1)[0]["data"]), StudioPrediction.from_json(prediction))
-    store.put(version(app), 2, data_hash(tasks(2)[0]["data"]), StudioPrediction.from_json(none))
+    store.put(version(app), 1, made_from(tasks(1)[0]["data"], CONFIG), StudioPrediction.from_json(prediction))
+    store.put(version(app), 2, made_from(tasks(2)[0]["data"], CONFIG), StudioPrediction.from_json(none))
     response = client.post("/predict", json={"tasks": tasks(1, 2, 3, 4), "label_config": CONFIG, "project": "7.1"})
     assert response.status_code == 200
     assert response.json["results"] == [prediction, none, [], []]  # one item per task, in order
@@ -153,7 +153,7 @@ def test_posted_data_cannot_take_another_callers_result(client, app, redis_conn)
     nothing computed from Label Studio's data, and the task is queued (the worker reads the real data)."""
     store = ResultStore(redis_conn)
     real = tasks(1)[0]
-    store.put(version(app), 1, data_hash(real["data"]),
+    store.put(version(app), 1, made_from(real["data"], CONFIG),
               StudioPrediction.from_json({"model_version": version(app), "score": 1, "result": []}))
     forged = {**real, "data": {"image": "http://attacker.example/cat.jpg"}}
     response = client.post("/predict", json={"tasks": [forged], "label_config": CONFIG, "project": "7.1"})

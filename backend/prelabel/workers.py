@@ -23,6 +23,14 @@ class WorkerRegistry:
     def beat(self, name: str, queue_names: list[str]) -> None:
         self.redis.hset(self.key, name, json.dumps({"queues": queue_names, "seen": time.time()}))
 
+    def alive(self, name: str) -> bool:
+        """Has this worker beaten within STALE_AFTER seconds?"""
+        raw = self.redis.hget(self.key, name)
+        try:
+            return raw is not None and time.time() - float(json.loads(raw)["seen"]) <= STALE_AFTER
+        except (ValueError, KeyError, TypeError):
+            return False
+
     def leave(self, name: str) -> None:
         self.redis.hdel(self.key, name)
 

@@ -1,20 +1,28 @@
 """Fault catalogue, delivery: exactly once and never a silent no-op when Label Studio's answer to a write lies
 (stored, then a 500; stored, then no answer), when it holds a duplicate, and when it stores fewer predictions
-than it was sent. The real Label Studio behind a real HTTP proxy (studio_proxy.py) that misbehaves, the real
-Redis, the worker's own writer (BatchWriter, in process: the process boundary plays no part here)."""
+than it was sent; one task Label Studio cannot list costs only itself. The real Label Studio, behind a real
+HTTP proxy (studio_proxy.py) where it must misbehave; the real Redis; the worker's own writer (BatchWriter, in
+process: the process boundary plays no part there), and a real worker for whole jobs."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import requests
+from redis import Redis
 
 from faults.studio_proxy import StudioProxy
-from faults.support import CONFIG, import_values, new_project
+from faults.support import CONFIG, WorkerProcess, always, base_env, finished, import_values, new_project, version_for
+from helpers import PALETTE, TEST_REDIS_URL, image_project, wait_until
 from prelabel.delivery.ledger import Ledger
 from prelabel.delivery.results import ResultStore
 from prelabel.delivery.writer import BatchWriter, Outgoing
+from prelabel.jobs import queues
 from prelabel.pipeline.identity import ModelVersion
 from prelabel.studio.client import LabelStudio
 from prelabel.studio.predictions import StudioPrediction
+from stub_llm import StubLLM
 
 VERSION = ModelVersion("0badc0de", "5eedf00d")
 
@@ -110,3 +118,79 @@ def test_a_write_label_studio_stores_none_of_is_a_failure_with_its_reason(label_
     assert ledger.waiting(str(VERSION), project_id, task_ids) == 6
     why = ledger.why(project_id) or ""
     assert "stored 0 of 6" in why and "no control 'label'" in why, why
+
+
+@pytest.fixture(scope="module")
+def worker(label_studio, tmp_path_factory):
+    """A real worker answering every image "Halyomorpha halys" (stub MLLM): (its environment, the stub)."""
+    folder = tmp_path_factory.mktemp("delivery-worker")
+    with StubLLM(always("Halyomorpha halys")) as stub:
+        env = base_env(label_studio, folder / "var", PRELABEL_LLM_BASE_URL=stub.url)
+        process = WorkerProcess(env, folder / "worker.log", name="delivery")
+        try:
+            process.wait_registered(Redis.from_url(TEST_REDIS_URL))
+            yield env, stub
+        finally:
+            process.stop()
+
+
+def run_job(redis: Redis, env: dict[str, str], project_id: int, task_ids: list[int]) -> dict:
+    """The tasks in one job, as `prelabel run` queues them (the worker writes the predictions): its result."""
+    results = ResultStore(redis)
+    version = version_for(env)
+    results.hand_over(version, task_ids)
+    [job] = queues.enqueue_predictions(redis, results, project_id, sorted(task_ids), version)
+    return finished(job)
+
+
+def test_one_task_label_studio_cannot_list_costs_only_itself(label_studio, redis_conn, worker):
+    """Label Studio accepts a lone surrogate in task data on import, then answers 500 to every task list with the
+    data that includes it. The job reads its tasks in halves until the bad one is isolated: it fails with its
+    reason, the others are predicted and written. (Before: the whole job failed on every retry.)"""
+    env, _ = worker
+    project_id, good = image_project(label_studio, "Unlistable task", CONFIG,
+                                     {name: PALETTE[name] for name in ("red", "green", "blue")}, "unlistable")
+    bad = requests.post(f"{label_studio.url}/api/projects/{project_id}/import",
+                        headers={**label_studio.headers, "Content-Type": "application/json"},
+                        data=json.dumps([{"image": "/data/local-files/?d=unlistable/red.jpg", "note": "\ud800"}]),
+                        timeout=60)
+    assert bad.status_code == 201, bad.text[:300]
+    listed = requests.get(f"{label_studio.url}/api/tasks/", headers=label_studio.headers, timeout=60,
+                          params={"project": project_id, "fields": "all", "include": "id"}).json()["tasks"]
+    [bad_id] = {task["id"] for task in listed} - set(good.values())
+    outcome = run_job(redis_conn, env, project_id, [*good.values(), bad_id])
+    assert outcome["labelled"] == 3 and list(outcome["failed"]) == [bad_id], outcome
+    assert "HTTP 500 to any task list that includes this task" in outcome["failed"][bad_id]
+    version = version_for(env)
+    wait_until(lambda: versions_held(label_studio, list(good.values())) == {
+        task_id: [version] for task_id in good.values()}, 60, what="the good tasks' predictions")
+
+
+def test_a_result_made_for_another_labeling_config_is_not_delivered(label_studio, redis_conn, worker):
+    """Results are kept for the labeling config they were made for: after the choices control is renamed (and
+    the predictions deleted), the worker predicts again for the new control instead of writing kept results
+    that name the old one (Label Studio dropped those silently for 7 days: "6 prediction(s) in Label Studio" for
+    none)."""
+    env, _ = worker
+    project_id, ids = image_project(label_studio, "Config changed", CONFIG,
+                                    {name: PALETTE[name] for name in ("red", "green")}, "config-changed")
+    task_ids = list(ids.values())
+    version = version_for(env)
+    run_job(redis_conn, env, project_id, task_ids)
+    wait_until(lambda: versions_held(label_studio, task_ids) == {t: [version] for t in task_ids}, 60,
+               what="the first predictions")
+    client = label_studio.client()
+    for task_id in task_ids:
+        for found in client.predictions.list(task=task_id):
+            client.predictions.delete(id=found.id)
+    client.projects.update(id=project_id, label_config=CONFIG.replace('"label"', '"kind"'))
+    # The worker read the config seconds ago (it reads it at most every 30 s): this job delivers the kept results,
+    # and Label Studio refuses them; that is said, and makes the worker read the config again.
+    run_job(redis_conn, env, project_id, task_ids)
+    why = wait_until(lambda: Ledger(redis_conn).why(project_id), 60, what="the refusal to be noted")
+    assert "stored 0 of 2" in why and "no control 'label'" in why, why
+    outcome = run_job(redis_conn, env, project_id, task_ids)
+    assert outcome["reused"] == 0 and outcome["labelled"] == 2, outcome  # predicted again, for the new config
+    wait_until(lambda: versions_held(label_studio, task_ids) == {t: [version] for t in task_ids}, 60,
+               what="the new predictions")
+    assert {p.result[0]["from_name"] for t in task_ids for p in client.predictions.list(task=t)} == {"kind"}

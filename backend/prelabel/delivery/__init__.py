@@ -4,8 +4,9 @@ Label Studio itself is the record of what was delivered: a task has a prediction
 not (a prediction deleted there is simply missing, and is delivered again). Redis keeps only what is in flight:
 
 - results (`results.py`): each task's computed prediction per V, keyed with a hash of the task data it was
-  computed from (read back from Label Studio by the worker), so data posted to /predict cannot poison what other
-  callers get. Only decisions (a label or an honest none) are kept; failures are not, so they are tried again.
+  computed from (read back from Label Studio by the worker) and of the labeling config it was made for, so data
+  posted to /predict cannot poison what other callers get, and a result made for a control since renamed is
+  not delivered. Only decisions (a label or an honest none) are kept; failures are not, so they are tried again.
 - claims (`results.py`): a short lock per (V, task) taken by whoever is about to deliver it, the /predict
   response or a worker's bulk write, so two never deliver the same task at once. A writer reads the tasks'
   predictions back from Label Studio under the claim, writes what is missing, and releases it.

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from redis import Redis
 
 from prelabel.delivery.ledger import Ledger
-from prelabel.delivery.results import ResultStore, data_hash
+from prelabel.delivery.results import ResultStore, made_from
 from prelabel.delivery.writer import Outgoing, write_batch
 from prelabel.studio.client import LabelStudio, prediction_versions
 
@@ -51,14 +51,16 @@ def reconcile(studio: LabelStudio, results: ResultStore, ledger: Ledger, requeue
     for (version, project_id), task_ids in groups.items():
         if time.monotonic() > deadline:
             break
-        held = {task["id"]: task for task in studio.list_tasks(
-            project_id, "id,data,predictions_model_versions", ids=task_ids)}
+        held, unreadable = studio.read_tasks(project_id, "id,data,predictions_model_versions", task_ids)
+        for task_id, why in unreadable.items():  # nothing to deliver it from: its entry goes (handled below)
+            log.warning("task %s of project %s cannot be reconciled: %s", task_id, project_id, why)
         rewrite, lost = [], []
+        config = studio.project(project_id).label_config or "" if held else ""
         for task_id in task_ids:
             task = held.get(task_id)
             if task is None or version in prediction_versions(task):
                 continue  # stored as it should be, or the task is gone: nothing to do
-            kept = results.get(version, task_id, data_hash(task.get("data")))
+            kept = results.get(version, task_id, made_from(task.get("data"), config))
             if kept is not None:
                 rewrite.append(Outgoing(task_id, kept))
             else:

@@ -21,11 +21,15 @@ CLAIM_TTL = 120  # a delivery in flight; after it, Label Studio's own record dec
 PENDING_TTL = 6 * 3600  # an upper bound only: a pending task whose job is gone is queued again at once
 
 
-def data_hash(data: object) -> str:
-    """Identifies a task's data as Label Studio holds it (key order does not matter), less the list columns
-    Prelabel writes there itself (prelabel.studio.columns): writing them changes no prediction."""
+def made_from(data: object, label_config: str) -> str:
+    """Identifies what a result is made from: the task's data as Label Studio holds it (key order does not
+    matter), less the list columns Prelabel writes there itself (prelabel.studio.columns: writing them changes no
+    prediction), and the project's labeling config, which says where the label goes. A result made for another
+    config is not this one's: after a control is renamed, Label Studio drops, without an error, a prediction
+    that names the old one (prelabel.delivery.writer)."""
     # ASCII escapes: a lone surrogate in task data must not fail the request (hashing costs it nothing).
-    return hashlib.sha256(json.dumps(without_columns(data), sort_keys=True, default=str).encode()).hexdigest()[:16]
+    found = json.dumps([without_columns(data), label_config], sort_keys=True, default=str)
+    return hashlib.sha256(found.encode()).hexdigest()[:16]
 
 
 class ResultStore:
@@ -57,6 +61,13 @@ class ResultStore:
     def get_failure(self, model_version: str, task_id: int, data: str) -> StudioPrediction | None:
         return _found(self.redis.get(f"{self._key('failure', model_version)}:{task_id}"), data)
 
+    def clear_failures(self, model_version: str, task_ids: Iterable[int]) -> None:
+        """Forget earlier failures of tasks about to be tried again: a /predict waiting on the new try must not
+        take an old failure for its answer."""
+        keys = [f"{self._key('failure', model_version)}:{task_id}" for task_id in task_ids]
+        if keys:
+            self.redis.delete(*keys)
+
     # ---- who delivers ----------------------------------------------------------------------------------
 
     def claim(self, model_version: str, task_id: int) -> bool:
@@ -74,6 +85,12 @@ class ResultStore:
             key = self._key("worker-delivers", model_version)
             self.redis.sadd(key, *map(str, task_ids))
             self.redis.expire(key, RESULT_TTL)
+
+    def take_back(self, model_version: str, task_ids: list[int]) -> None:
+        """A /predict waits on these tasks now: its response delivers them, not a worker (an earlier hand-over,
+        by a bulk run, would let the worker's write race the response, and the reviewer see nothing)."""
+        if task_ids:
+            self.redis.srem(self._key("worker-delivers", model_version), *map(str, task_ids))
 
     def handed_over(self, model_version: str, task_id: int) -> bool:
         return bool(self.redis.sismember(self._key("worker-delivers", model_version), str(task_id)))

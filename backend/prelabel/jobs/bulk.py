@@ -65,6 +65,8 @@ class Outcome:
     none: int = 0
     delivered: int = 0  # predictions handed to the workers' writers (not the failures shown: counted by cause)
     unconfirmed: int = 0  # of them, not seen in Label Studio yet when the run ended
+    stored: int = 0  # the run's tasks holding a prediction of its model_version: read back, never computed
+    why: list[str] = field(default_factory=list)  # why the last writes into the run's projects failed
     failures_shown: int = 0  # failure-state predictions written too: the reviewer sees why, Label Studio asks again
     cached: int = 0  # images whose MLLM answer came from the cache, not the endpoint
     causes: Counter = field(default_factory=Counter)  # failures by cause
@@ -88,15 +90,14 @@ class Outcome:
         if failed:
             causes = ", ".join(f"{cause} {count}" for cause, count in self.causes.most_common())
             parts.append(f"{failed} failed ({causes})")
-        stored = self.delivered - self.unconfirmed
-        text = f"done: {self.tasks} task(s): {', '.join(parts)}; {stored} prediction(s) in Label Studio"
+        text = f"done: {self.tasks} task(s): {', '.join(parts)}; {self.stored} prediction(s) in Label Studio"
         if self.failures_shown:
             text += f", and {self.failures_shown} failure(s) shown there as failed (asked again when next opened)"
         if self.cached:
             text += f"; {self.cached} MLLM answer(s) from the cache (PRELABEL_DATA_DIR/mllm-cache.sqlite)"
         if self.unconfirmed:
-            text += (f"; {self.unconfirmed} not confirmed yet (Label Studio refused or was slow: the workers write "
-                     "them again within a few minutes)")
+            text += f"; {self.unconfirmed} not written yet (" + ("; ".join(self.why) or "Label Studio was slow") + (
+                ": the workers try again within a few minutes)")
         if self.failed_jobs:
             text += f"; {len(self.failed_jobs)} job(s) failed (see `prelabel jobs`)"
         return text
@@ -137,8 +138,21 @@ def follow(parts: Parts, queued: list[Job], echo: Callable[[str], None], poll: f
     while True:
         outcome.unconfirmed = sum(ledger.waiting(*entry) for entry in writing)
         if not outcome.unconfirmed or time.monotonic() > deadline:
-            return outcome
+            break
         time.sleep(poll)
+    outcome.stored = held(parts, writing)
+    if outcome.unconfirmed:
+        outcome.why = sorted({why for _, project_id, _ in writing if (why := ledger.why(project_id))})
+    return outcome
+
+
+def held(parts: Parts, writing: list[tuple[str, int, list[int]]]) -> int:
+    """How many of these (model_version, project, tasks) hold a prediction of that version in Label Studio now."""
+    wanted: dict[tuple[str, int], list[int]] = {}
+    for version, project_id, task_ids in writing:
+        wanted.setdefault((version, project_id), []).extend(task_ids)
+    return sum(version in prediction_versions(task) for (version, project_id), task_ids in wanted.items()
+               for task in parts.studio.list_tasks(project_id, "id,predictions_model_versions", ids=task_ids))
 
 
 def describe_queues(parts: Parts, requeue: bool = False) -> list[str]:

@@ -38,7 +38,7 @@ class WorkerContext:
         self.metrics = parts.metrics
         self._pipeline: Pipeline | None = None
         self._learning: Learning | None = None
-        self._controls: dict[int, tuple[float, str, Control, str | None]] = {}
+        self._controls: dict[int, tuple[float, str, Control, str | None, str]] = {}
 
     def pipeline(self) -> Pipeline:
         """The pipeline for the vocabulary in force now (the one the service versions predictions with), rebuilt
@@ -57,7 +57,7 @@ class WorkerContext:
     def writer(self) -> BatchWriter:
         """Every job's outgoing predictions, written in bulk across jobs (prelabel.delivery.writer)."""
         return BatchWriter(self.parts.studio, self.results, self.parts.ledger, self.settings.keep_superseded,
-                           after_write=self.ensure_model_version)
+                           after_write=self.ensure_model_version, after_refusal=self.forget_config)
 
     @property
     def learning(self) -> Learning:
@@ -75,10 +75,20 @@ class WorkerContext:
         cached = self._controls.get(project_id)
         if cached is None or time.monotonic() - cached[0] > CONFIG_TTL or cached[1] != vocabulary.version:
             project = self.parts.studio.project(project_id)
-            control = read_label_config(project.label_config or "", vocabulary, self.settings.none_choice).control
-            cached = (time.monotonic(), vocabulary.version, control, project.model_version)
+            config = project.label_config or ""
+            control = read_label_config(config, vocabulary, self.settings.none_choice).control
+            cached = (time.monotonic(), vocabulary.version, control, project.model_version, config)
             self._controls[project_id] = cached
         return cached[2]
+
+    def forget_config(self, project_id: int) -> None:
+        """Read the project's labeling config again at the next job (Label Studio refused a write made for the
+        one read last: it has changed)."""
+        self._controls.pop(project_id, None)
+
+    def config_of(self, project_id: int) -> str:
+        """The project's labeling config as control_of last read it (call control_of first)."""
+        return self._controls[project_id][4]
 
     def ensure_model_version(self, project_id: int, version: str) -> None:
         """Keep project.model_version ours, checking Label Studio only when the last read said otherwise."""
@@ -87,7 +97,7 @@ class WorkerContext:
             return
         self.parts.studio.ensure_model_version(project_id, version)
         if cached is not None:
-            self._controls[project_id] = (*cached[:3], version)
+            self._controls[project_id] = (*cached[:3], version, cached[4])
 
     def idle(self) -> None:
         """No job waits: what the writer holds has nothing left to overlap with, so it goes now."""

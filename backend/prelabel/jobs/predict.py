@@ -18,7 +18,7 @@ from collections.abc import Callable
 from rq import get_current_job
 from rq.job import Job
 
-from prelabel.delivery.results import data_hash
+from prelabel.delivery.results import made_from
 from prelabel.delivery.writer import Outgoing
 from prelabel.jobs.context import WorkerContext, worker_context
 from prelabel.jobs.queues import INTERACTIVE, PredictionJobResult
@@ -50,7 +50,8 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
     started, before, calls_before = time.perf_counter(), _mllm_counts(pipeline), Counter(ctx.parts.studio.calls)
     tasks, outcome = _read_back(ctx, project_id, task_ids, version)
     results = ctx.results
-    hashes = {task_id: data_hash(data) for task_id, data in tasks.items()}
+    config = ctx.config_of(project_id)  # what control_of read: results are kept for the config they were made for
+    hashes = {task_id: made_from(data, config) for task_id, data in tasks.items()}
     reused = {task_id: found for task_id in tasks
               if (found := results.get(version, task_id, hashes[task_id])) is not None}
     inputs = [ImageInput(_source(data, control), _loader(ctx, project_id, task_id, data, control), ref=task_id)
@@ -73,15 +74,25 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
         task_id = prediction.ref
         found = studio_prediction(prediction, predicting, control)
         if prediction.state == FAILED:
-            # Shown to the reviewer, never cached: always written here (the writer reads back what Label Studio
-            # holds, so a failure repeated is not written twice), and only signalled to a /predict that waits
-            # on the task, so it stops waiting.
+            # Shown to the reviewer, never cached: kept minutes for a /predict that waits on the task, which
+            # answers it (the reviewer sees why at once); written here when the task was handed over (the
+            # writer reads back what Label Studio holds, so a failure repeated is not written twice).
+            if not results.handed_over(version, task_id):
+                # Label Studio stores the answered failure beside the one it holds: the old one goes. Read
+                # before the answer can exist, so only the old ones are named.
+                try:
+                    ctx.writer.submit_removal(ctx.parts.studio.prediction_ids(project_id, task_id,
+                                                                              found.model_version))
+                except StudioError as exc:  # only tidiness is at stake: the failure is still answered
+                    log.warning("could not read task %s's earlier failures: %s", task_id, exc)
             results.put_failure(version, task_id, hashes[task_id], found)
         else:
             results.put(version, task_id, hashes[task_id], found)
-        if prediction.state == FAILED or results.handed_over(version, task_id):
+        if results.handed_over(version, task_id):
             delivering.append(Outgoing(task_id, found))
             ctx.writer.submit(project_id, [delivering[-1]], urgent)
+        elif prediction.state != FAILED:  # a /predict response delivers it: the failure it heals goes
+            ctx.writer.submit_replaced(project_id, task_id, predicting)
         columns(task_id, found)
         _progress(job, predictions, prediction)
 
@@ -117,13 +128,13 @@ def _progress(job: Job | None, predictions: list[ImagePrediction], prediction: I
 def _read_back(ctx: WorkerContext, project_id: int, task_ids: list[int],
                version: str) -> tuple[dict[int, dict], dict[int, str]]:
     """The tasks' data as Label Studio holds it, less those that already carry this model_version; and why
-    any other task cannot be predicted."""
-    found = {task["id"]: task for task in ctx.parts.studio.list_tasks(
-        project_id, "id,data,predictions_model_versions", ids=task_ids)}
+    any other task cannot be predicted (one Label Studio cannot list costs only itself)."""
+    found, problems = ctx.parts.studio.read_tasks(project_id, "id,data,predictions_model_versions", task_ids)
     tasks: dict[int, dict] = {}
-    problems: dict[int, str] = {}
     for task_id in task_ids:
         task = found.get(task_id)
+        if task_id in problems:
+            continue
         if task is None:
             problems[task_id] = f"not a task of project {project_id} in Label Studio"
         elif not isinstance(task.get("data"), dict):

@@ -10,12 +10,24 @@ Liveness: a thread beats every few seconds, for rq (the running job's execution,
 Prelabel (the worker registry the service counts); every MAINTENANCE_EVERY seconds it runs rq's registry
 cleanup, which retries a job whose worker was killed once its heartbeat lapses (within about a minute), and the
 reconciler (prelabel.delivery.reconciler). rq alone cleans only between jobs or after a seven-minute idle wait.
+
+Redis away: rq's work loop quits on any error it did not expect ("found an unhandled exception, quitting"), and
+a Redis error as a job starts, runs, ends or beats is one. The worker notes it, waits for Redis with backoff
+(RECONNECT_DELAYS) and goes on under the same name: its heartbeat counts it again in /health, and a job the
+outage interrupted is retried (rq finds it abandoned once its short heartbeat lapses; every job is idempotent).
+A name rq still holds for a worker that died without leaving (SIGKILL: rq keeps it for minutes) is freed once
+Prelabel's heartbeat for it has lapsed, so a restarted worker is not refused.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
+import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -37,6 +49,7 @@ from prelabel.workers import BEAT_EVERY
 log = logging.getLogger(__name__)
 JOB_HEARTBEAT_TTL = 40  # a job not heard of for this long is abandoned (its worker died) and retried
 MAINTENANCE_EVERY = 20  # seconds between rq's registry cleanups and reconciler runs, across all workers
+RECONNECT_DELAYS = (1, 2, 4, 8, 15)  # seconds between tries to reach Redis again; the last repeats
 
 
 class PrelabelWorker(SimpleWorker):
@@ -51,33 +64,88 @@ class PrelabelWorker(SimpleWorker):
         self.retries = RQScheduler([q.name for q in queues], connection=context.parts.redis)
         self._running: tuple[Job, Execution] | None = None
         self._stopped = threading.Event()
+        self.lost_redis: RedisError | None = None  # why the work loop ended, when Redis went away
+        self.interrupted: tuple[Job, Queue, Execution] | None = None  # the job Redis went away under
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
+        self._free_name()
         beating = threading.Thread(target=self._beat, name="prelabel-heartbeat", daemon=True)
         beating.start()
         try:
             return super().work(*args, **kwargs)
+        except RedisError as exc:  # from rq's teardown, which writes to Redis too
+            self.lost_redis = self.lost_redis or exc
+            raise
         finally:
             self._stopped.set()
             beating.join(timeout=10)
-            self.registry.leave(self.name)
-            self.retries.release_locks()
+            try:
+                self.registry.leave(self.name)
+                self.retries.release_locks()
+            except RedisError:
+                pass  # Redis away: the heartbeat lapses, and the name is freed when the worker comes back
+
+    @contextmanager
+    def _noting_redis(self) -> Iterator[None]:
+        """Note a Redis error that ends rq's work loop (rq logs it and quits): run_worker reconnects."""
+        try:
+            yield
+        except RedisError as exc:
+            self.lost_redis = self.lost_redis or exc
+            raise
+
+    def retry_interrupted(self) -> None:
+        """The job Redis went away under, failed now as any job that raised (retried after RETRY's first
+        interval), rather than found abandoned once its heartbeat lapses, a minute later."""
+        if self.interrupted is not None:
+            job, queue, execution = self.interrupted
+            self.interrupted = None
+            self.handle_job_failure(job, queue, exc_string=f"Redis went away: {self.redact(str(self.lost_redis))}",
+                                    execution=execution)
+
+    def _free_name(self) -> None:
+        """rq refuses a name it holds for a worker that never registered its death (killed, or Redis gone as it
+        left) until that registration expires, minutes later. Prelabel's heartbeat says whether one is alive: a
+        lapsed one is dead, and its registration goes."""
+        if self.connection.exists(self.key) and not self.registry.alive(self.name):
+            log.info("freeing the name %s: the worker that held it is gone", self.name)
+            self.register_death()
+
+    def dequeue_job_and_maintain_ttl(self, *args: Any, **kwargs: Any) -> Any:
+        with self._noting_redis():
+            return super().dequeue_job_and_maintain_ttl(*args, **kwargs)
+
+    def check_for_suspension(self, *args: Any, **kwargs: Any) -> Any:
+        with self._noting_redis():
+            return super().check_for_suspension(*args, **kwargs)
+
+    def run_maintenance_tasks(self) -> None:
+        with self._noting_redis():
+            super().run_maintenance_tasks()
+
+    def heartbeat(self, *args: Any, **kwargs: Any) -> Any:
+        with self._noting_redis():
+            return super().heartbeat(*args, **kwargs)
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        execution = self.prepare_execution(job)
-        self._running = (job, execution)
-        try:
-            with serving(self.context):
-                self.perform_job(job, queue, execution)
-        finally:
-            self._running = None
-        try:
-            waiting = any(q.count for q in self.queues)
-        except RedisError:
-            waiting = False
-        if not waiting:
-            self.context.idle()
-        self.set_state(WorkerStatus.IDLE)
+        with self._noting_redis():
+            execution = self.prepare_execution(job)
+            self._running = (job, execution)
+            try:
+                with serving(self.context):
+                    self.perform_job(job, queue, execution)
+            except RedisError:
+                self.interrupted = (job, queue, execution)
+                raise
+            finally:
+                self._running = None
+            try:
+                waiting = any(q.count for q in self.queues)
+            except RedisError:
+                waiting = False
+            if not waiting:
+                self.context.idle()
+            self.set_state(WorkerStatus.IDLE)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return JOB_HEARTBEAT_TTL  # kept fresh by _beat while the job runs, however long it takes
@@ -125,7 +193,41 @@ def run_worker(settings: Settings, queue_names: list[str], burst: bool = False, 
         if INTERACTIVE in queue_names or PREDICT in queue_names:
             pipeline = context.pipeline()  # load the models now, once, before the first job waits for them
             log.info("pipeline ready: %s", pipeline.model_version)
-        worker = PrelabelWorker([queue(context.parts.redis, n) for n in queue_names], context, name=name)
-        return worker.work(burst=burst, logging_level="INFO")
+        worked = False
+        while True:
+            worker = PrelabelWorker([queue(context.parts.redis, n) for n in queue_names], context, name=name)
+            try:
+                worked = worker.work(burst=burst, logging_level="INFO") or worked
+            except RedisError:
+                if worker.lost_redis is None:
+                    raise
+            if worker.lost_redis is None or worker._stop_requested or not _reconnect(worker):
+                return worked
+            # The same name again (/health and `prelabel jobs` count it as before): its old registration goes.
+            name = worker.name
+            with contextlib.suppress(RedisError):
+                worker.retry_interrupted()
+                worker.register_death()
     finally:
         context.close()
+
+
+def _reconnect(worker: PrelabelWorker) -> bool:
+    """Wait for Redis with backoff; False when asked to stop meanwhile (SIGTERM, SIGINT)."""
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stop.set())
+    why = worker.redact(str(worker.lost_redis))
+    for attempt in itertools.count():
+        delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
+        log.warning("Redis went away (%s): trying again in %d s", why, delay)
+        if stop.wait(delay):
+            return False
+        try:
+            worker.connection.ping()
+        except RedisError as exc:
+            why = worker.redact(str(exc))
+            continue
+        log.info("Redis is back: the worker goes on")
+        return True
+    return False

@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 from werkzeug.exceptions import HTTPException
 
-from prelabel.delivery.results import data_hash
+from prelabel.delivery.results import made_from
 from prelabel.jobs import admission, queues
 from prelabel.service.backend import Backend, backend
 from prelabel.studio.labelconfig import LabelConfigError
@@ -105,7 +105,8 @@ def predict() -> Response:
         this.configs.read(body.get("label_config") or "", in_force.vocabulary)
     except LabelConfigError as exc:
         raise BadRequest(str(exc)) from None
-    usable = {task["id"]: data_hash(task.get("data")) for task in tasks if _usable(task)}
+    config = body.get("label_config") or ""  # Label Studio sends project.label_config (ml/api_connector.py)
+    usable = {task["id"]: made_from(task.get("data"), config) for task in tasks if _usable(task)}
     answers = _predict(this, version, project_id, usable)
     return jsonify(results=[answers[task["id"]].to_json() if _usable(task) and task["id"] in answers else []
                             for task in tasks], model_version=version)
@@ -130,6 +131,7 @@ def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]
         elif results.claim(version, task_id):
             answers[task_id] = found
     if missing:
+        results.clear_failures(version, missing)  # tried again now: only the new try's failure answers
         waiting = (len(missing) <= this.settings.sync_tasks and this.workers(queues.INTERACTIVE) > 0
                    and this.wait_slots.acquire(blocking=False))
         if not waiting:
@@ -137,6 +139,7 @@ def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]
             queues.enqueue_predictions(this.redis, results, project_id, missing, version, queues.PREDICT)
         else:
             try:
+                results.take_back(version, missing)
                 queues.enqueue_predictions(this.redis, results, project_id, missing, version, queues.INTERACTIVE)
                 answers.update(_wait_for(this, version, {task_id: tasks[task_id] for task_id in missing}))
             finally:
@@ -162,8 +165,12 @@ def _wait_for(this: Backend, version: str, tasks: dict[int, str]) -> dict[int, S
                 del waiting[task_id]
                 if results.claim(version, task_id):
                     answers[task_id] = found
-            elif results.get_failure(version, task_id, data) is not None:
-                del waiting[task_id]  # the worker writes the failure itself; the next request tries again
+            elif (failed := results.get_failure(version, task_id, data)) is not None:
+                # Tried and failed again: the reviewer waiting on the task sees why at once. Claimed like a
+                # result: a worker that found the task handed over (the budget ran out) writes it instead.
+                del waiting[task_id]
+                if results.claim(str(failed.model_version), task_id):
+                    answers[task_id] = failed
 
     while waiting and time.monotonic() < deadline:
         look()

@@ -141,6 +141,43 @@ class LabelStudio:
                 return
             page += 1
 
+    def read_tasks(self, project_id: int, include: str, ids: list[int]) -> tuple[dict[int, dict], dict[int, str]]:
+        """These tasks by id (as list_tasks), and why any of them cannot be read. Label Studio answers 500 to a
+        whole list when one task in it cannot be serialised (it accepts a lone surrogate in task data on import,
+        then fails every list with the data that includes it): the ids are read in halves until the bad ones
+        are isolated, so one bad task costs only itself. When none can be read, the error is raised as it is
+        (Label Studio itself is failing: the caller tries again later)."""
+        ids = sorted(set(ids))
+        try:
+            return {task["id"]: task for task in self.list_tasks(project_id, include, ids=ids)}, {}
+        except StudioError as exc:
+            if exc.status is None or exc.status < 500:
+                raise
+            first = exc
+        found, unreadable = self._halves(project_id, include, ids, first)
+        if not found and len(unreadable) == len(ids) and len(ids) > 1:
+            raise first
+        return found, unreadable
+
+    def _halves(self, project_id: int, include: str, ids: list[int],
+                failed: StudioError) -> tuple[dict[int, dict], dict[int, str]]:
+        """Read `ids`, whose list failed with `failed`, as two lists, each split again while it fails."""
+        if len(ids) == 1:
+            return {}, {ids[0]: f"Label Studio answers HTTP {failed.status} to any task list that includes this "
+                                f"task (its data holds what Label Studio cannot serialise, such as a lone surrogate)"}
+        found: dict[int, dict] = {}
+        unreadable: dict[int, str] = {}
+        for half in (ids[:len(ids) // 2], ids[len(ids) // 2:]):
+            try:
+                found.update((task["id"], task) for task in self.list_tasks(project_id, include, ids=half))
+            except StudioError as exc:
+                if exc.status is None or exc.status < 500:
+                    raise
+                more, bad = self._halves(project_id, include, half, exc)
+                found.update(more)
+                unreadable.update(bad)
+        return found, unreadable
+
     def import_predictions(self, project_id: int, predictions: list[dict]) -> int:
         """Many predictions in one call (each with its "task"); Label Studio refuses the whole call when one
         names a task of another project. Returns how many Label Studio says it created.
@@ -154,6 +191,12 @@ class LabelStudio:
                           request=predictions, request_options={"max_retries": 0})
         created = getattr(body, "created", None)
         return created if isinstance(created, int) else 0
+
+    def prediction_ids(self, project_id: int, task_id: int, model_version: object) -> list[int]:
+        """The ids of a task's predictions of one model_version."""
+        return [p["id"] for task in self.list_tasks(project_id, "id,predictions", ids=[task_id])
+                for p in task.get("predictions") or [] if isinstance(p, dict)
+                and p.get("model_version") == str(model_version) and isinstance(p.get("id"), int)]
 
     def update_task_data(self, task_id: int, data: dict) -> None:
         """Replace a task's data (Label Studio keeps its predictions and annotations)."""

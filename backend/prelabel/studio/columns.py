@@ -14,7 +14,7 @@ data:
 
 The cost: one task update per prediction (Label Studio has no bulk update of task data; each also updates the
 project's column summary), and the fields travel in exports. They are Prelabel's: the task data hash that keys
-kept results leaves them out (prelabel.delivery.results.data_hash), and they are never read back as input.
+kept results leaves them out (prelabel.delivery.results.made_from), and they are never read back as input.
 """
 
 from __future__ import annotations
