@@ -204,3 +204,29 @@ def test_a_backend_url_label_studio_refuses_says_what_to_change(guarded_label_st
                           env={**env, "LABEL_STUDIO_URL": guarded_label_studio.url}))
     assert f"Label Studio refuses the backend URL {backend_url} (URL resolves to a reserved network address" in line
     assert "restart it with ML_BLOCK_LOCAL_IP=false and SSRF_PROTECTION_ENABLED=false" in line
+
+
+def test_a_japanese_project_keeps_its_own_config_unless_forced(label_studio, env, photos):
+    """Issue 21: `setup --language ja` makes the Japanese config; re-running setup never replaces a team's own
+    config silently (it is kept, and said so); --force replaces it."""
+    from prelabel.studio.labelconfig import make_label_config
+    from prelabel.vocabulary.vocab import load_vocabulary
+
+    vocabulary = load_vocabulary(EXAMPLE_VOCAB)
+    made = invoke("setup", "--title", "害虫 検査", "--language", "ja", env=env)
+    assert made.exit_code == 0, made.stderr
+    project_id = int(made.stdout.strip())
+    japanese = make_label_config(vocabulary, language="ja").strip()
+    assert state(label_studio, project_id)["project"][1] == japanese
+    assert '<Choice value="クサギカメムシ" alias="Halyomorpha halys"/>' in japanese and "該当なし" in japanese
+    # The team edits its config (a choice renamed as its reviewers say it): setup without --language keeps it.
+    own = japanese.replace('value="クサギカメムシ"', 'value="クサギ"')
+    label_studio.client().projects.update(id=project_id, label_config=own)
+    kept = invoke("setup", "--project", str(project_id), env=env)
+    assert kept.exit_code == 0, kept.stderr
+    assert f"project {project_id}: its labeling config is not the vocabulary's and is kept (--force replaces it)" \
+           in kept.stderr
+    assert state(label_studio, project_id)["project"][1] == own
+    forced = invoke("setup", "--project", str(project_id), "--force", env=env)
+    assert forced.exit_code == 0 and "labeling config replaced by the vocabulary's (--force)" in forced.stderr
+    assert state(label_studio, project_id)["project"][1] == make_label_config(vocabulary).strip()

@@ -22,6 +22,15 @@ VOCAB_OPTION = click.option("--vocab", "vocab_path", default=None,
                             help="Vocabulary YAML file (default: PRELABEL_VOCAB).")
 
 
+LANGUAGE_OPTION = click.option(
+    "--language", default=None, metavar="LANG",
+    help="Show each label's first common name in LANG (e.g. ja); the label is stored as its alias.")
+
+FORCE_CONFIG_OPTION = click.option(
+    "--force", "force_config", is_flag=True,
+    help="Replace an existing project's labeling config by the vocabulary's (else a config of its own is kept, "
+         "and said so).")
+
 CHECK_OPTION = click.option("--no-check", "no_check", is_flag=True,
                             help="Start without first asking the MLLM endpoint one question (`prelabel check`).")
 

@@ -8,6 +8,8 @@ import click
 
 from prelabel.cli.common import (
     CHECK_OPTION,
+    FORCE_CONFIG_OPTION,
+    LANGUAGE_OPTION,
     VOCAB_OPTION,
     BadInput,
     echo_err,
@@ -31,11 +33,14 @@ Examples:
               help="A text file of image URLs, one a line: one task each.")
 @click.option("--backend-url", default=None, help="Where Label Studio reaches `prelabel serve`, e.g. http://host:9090.")
 @VOCAB_OPTION
+@LANGUAGE_OPTION
+@FORCE_CONFIG_OPTION
 def setup(project_id: int | None, title: str | None, images_dir: Path | None, urls_file: Path | None,
-          backend_url: str | None, vocab_path: str | None) -> None:
+          backend_url: str | None, vocab_path: str | None, language: str | None, force_config: bool) -> None:
     """Make a Label Studio project ready for Prelabel; running it again changes nothing.
 
-    Creates or updates the project (labeling config from the vocabulary), adds a Local Files storage for
+    Creates the project (labeling config from the vocabulary, in --language) or keeps an existing one's config
+    (--force replaces it), adds a Local Files storage for
     --images and syncs it (or imports --urls), connects the backend at --backend-url with BASIC_AUTH_USER /
     BASIC_AUTH_PASS, keeps project.model_version equal to the backend's, and checks the webhook. Prints the
     project id on stdout.
@@ -50,13 +55,13 @@ def setup(project_id: int | None, title: str | None, images_dir: Path | None, ur
         raise BadInput("--title: Label Studio needs at least 3 characters")
     settings = read_settings(vocab=vocab_path)
     vocabulary = read_vocabulary(settings.vocab)
-    config = make_label_config(vocabulary)
+    config = make_label_config(vocabulary, settings.none_choice, language)
     urls: tuple[str, ...] = ()
     if urls_file is not None:
         urls = tuple(line.strip() for line in urls_file.read_text(encoding="utf-8").splitlines() if line.strip())
     wanted = Wanted(label_config=config, title=title, project_id=project_id, images_dir=images_dir,
                     image_urls=urls, data_key=read_label_config(config, vocabulary).control.data_key,
-                    backend_url=backend_url, review_tab=settings.list_columns,
+                    backend_url=backend_url, review_tab=settings.list_columns, replace_config=force_config,
                     basic_auth=(settings.basic_auth_user, settings.basic_auth_pass) if settings.basic_auth_user
                     else None)
     with open_parts(settings) as parts:
@@ -87,9 +92,11 @@ Examples:
 @click.option("--redis-port", default=0, show_default=True, type=int,
               help="The port of `up`'s own Redis, if free (0: any free port).")
 @VOCAB_OPTION
+@LANGUAGE_OPTION
+@FORCE_CONFIG_OPTION
 @CHECK_OPTION
 def up(images_dir: Path, up_dir: Path | None, title: str | None, label_studio_port: int, backend_port: int,
-       redis_port: int, vocab_path: str | None, no_check: bool) -> None:
+       redis_port: int, vocab_path: str | None, language: str | None, force_config: bool, no_check: bool) -> None:
     """Pre-label a folder of photos in a local Label Studio: one command, no Docker.
 
     Starts what is not running (Redis, Label Studio 1.23.2 in its own venv, `prelabel serve`, one `prelabel
@@ -113,7 +120,8 @@ def up(images_dir: Path, up_dir: Path | None, title: str | None, label_studio_po
     if not no_check:
         stop_unless_the_endpoint_works(settings, vocabulary)
     directory = up_dir or Path(settings.data_dir) / "up"
-    options = Options(images_dir, directory, title, label_studio_port, backend_port, redis_port)
+    options = Options(images_dir, directory, title, label_studio_port, backend_port, redis_port, language,
+                      force_config)
     try:
         report = bring_up(settings, options, say=echo_err)
     except UpError as exc:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from prelabel.cli.common import VOCAB_OPTION, BadInput, echo_err, open_parts, read_settings
+from prelabel.cli.common import LANGUAGE_OPTION, VOCAB_OPTION, BadInput, echo_err, open_parts, read_settings
 from prelabel.learning.in_force import expert_vocabulary
 from prelabel.learning.rules import Learning
 from prelabel.redact import redact_url
@@ -368,8 +368,7 @@ Example:
   prelabel vocab labelconfig --vocab vocab/plant-quarantine-pests.yaml --language ja > config.xml
 """)
 @VOCAB_OPTION
-@click.option("--language", default=None, metavar="LANG",
-              help="Show each label's first common name in LANG (e.g. ja); the label is stored as its alias.")
+@LANGUAGE_OPTION
 def labelconfig(vocab_path: str | None, language: str | None) -> None:
     """Print the Label Studio labeling config for the vocabulary, laid out for reviewers: the image, one choice
     per label plus the PRELABEL_NONE_CHOICE choice (checkboxes up to 10, a searchable Taxonomy beyond), and the

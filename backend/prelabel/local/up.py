@@ -50,6 +50,8 @@ class Options:
     label_studio_port: int = 8080  # preferred when free; 0: any free port
     backend_port: int = 9090
     redis_port: int = 0  # its own Redis: this port if free; 0: any free port
+    language: str | None = None  # the labeling config shows labels' common names in this language (e.g. ja)
+    replace_config: bool = False  # replace the project's own labeling config by the vocabulary's
 
 
 @dataclass
@@ -164,12 +166,13 @@ def _bring_up_alone(settings: Settings, options: Options, images: Path, say: Cal
 
     # The project, then the pre-labels.
     vocabulary = load_vocabulary(child.vocab)
-    config = make_label_config(vocabulary)
+    config = make_label_config(vocabulary, child.none_choice, options.language)
     known = state.projects.get(str(images))
     wanted = Wanted(label_config=config, title=None if known else options.title or f"Prelabel {images.name}",
                     project_id=known, images_dir=images,
                     data_key=read_label_config(config, vocabulary).control.data_key,
-                    backend_url=report.backend_url, basic_auth=auth, review_tab=child.list_columns)
+                    backend_url=report.backend_url, basic_auth=auth, review_tab=child.list_columns,
+                    replace_config=options.replace_config)
     ready = set_up(parts.studio, wanted, say)
     state.projects[str(images)] = ready.project_id
     state.project_vocabularies[str(ready.project_id)] = vocab

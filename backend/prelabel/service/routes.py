@@ -135,6 +135,7 @@ def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]
         elif results.claim(version, task_id):
             answers[task_id] = found
     if missing:
+        results.clear_failures(version, missing)  # tried again now: only the new try's failure answers
         waiting = (len(missing) <= this.settings.sync_tasks and this.workers(queues.INTERACTIVE) > 0
                    and this.wait_slots.acquire(blocking=False))
         if not waiting:
@@ -142,6 +143,7 @@ def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]
             queues.enqueue_predictions(this.redis, results, project_id, missing, version, queues.PREDICT)
         else:
             try:
+                results.take_back(version, missing)
                 queues.enqueue_predictions(this.redis, results, project_id, missing, version, queues.INTERACTIVE)
                 answers.update(_wait_for(this, version, {task_id: tasks[task_id] for task_id in missing}))
             finally:
@@ -167,8 +169,12 @@ def _wait_for(this: Backend, version: str, tasks: dict[int, str]) -> dict[int, S
                 del waiting[task_id]
                 if results.claim(version, task_id):
                     answers[task_id] = found
-            elif results.get_failure(version, task_id, data) is not None:
-                del waiting[task_id]  # the worker writes the failure itself; the next request tries again
+            elif (failed := results.get_failure(version, task_id, data)) is not None:
+                # Tried and failed again: the reviewer waiting on the task sees why at once. Claimed like a
+                # result: a worker that found the task handed over (the budget ran out) writes it instead.
+                del waiting[task_id]
+                if results.claim(str(failed.model_version), task_id):
+                    answers[task_id] = failed
 
     while waiting and time.monotonic() < deadline:
         look()

@@ -44,6 +44,7 @@ class Wanted:
     backend_url: str | None = None  # connect the ML backend there (`prelabel serve`)
     basic_auth: tuple[str, str] | None = None  # the backend's BASIC_AUTH_USER / BASIC_AUTH_PASS
     review_tab: bool = True  # the Data Manager tab for reviewers (settings.list_columns: its columns are written)
+    replace_config: bool = False  # replace an existing project's own labeling config (--force); else it is kept
 
 
 @dataclass
@@ -100,8 +101,14 @@ def _project(call: Caller, wanted: Wanted, changed: Callable[[str], None]) -> An
             return project
         project = call("read project", sdk.projects.get, id=found[0].id)
     if (project.label_config or "").strip() != wanted.label_config.strip():  # Label Studio strips the config
+        if not wanted.replace_config:
+            # A team's own config (a Japanese one pasted in, a layout of its own) is never replaced silently; the
+            # backend reads whichever config the project has, and refuses one of another vocabulary.
+            changed(f"project {project.id}: its labeling config is not the vocabulary's and is kept "
+                    f"(--force replaces it)")
+            return project
         call("update the labeling config", sdk.projects.update, id=project.id, label_config=wanted.label_config)
-        changed(f"project {project.id}: labeling config updated from the vocabulary")
+        changed(f"project {project.id}: labeling config replaced by the vocabulary's (--force)")
     return project
 
 
