@@ -213,6 +213,7 @@ def run_worker(settings: Settings, queue_names: list[str], burst: bool = False, 
             with contextlib.suppress(RedisError):
                 worker.retry_interrupted()
                 worker.register_death()
+                worker.retries.release_locks()  # else the next scheduler waits a minute for them
     finally:
         context.close()
 
