@@ -159,9 +159,11 @@ def test_a_japanese_config_gets_the_alias_and_the_reviewer_reads_japanese(predic
     written = prediction_json(predictions["red"], TYPED, control)
     assert written["result"][0] == {"id": "prelabel", "from_name": "pest", "to_name": "photo", "type": "choices",
                                     "value": {"choices": [BMSB]}}
-    assert text_of(written).startswith(f"Suggested: クサギカメムシ ({BMSB}), ")
+    assert control.language == "ja" and control_for(make_label_config(vocabulary), vocabulary).language == "en"
+    assert text_of(written).startswith(f"提案: クサギカメムシ ({BMSB}), ")  # the headings in the reviewers' language
     none = prediction_json(predictions["green"], TYPED, control)
     assert none["result"][0]["value"] == {"choices": ["None of these"]}  # the alias 該当なし stores
+    assert text_of(none).startswith("提案: 該当なし. ")
 
 
 def test_tags_the_config_lacks_are_left_out(predictions, vocabulary):

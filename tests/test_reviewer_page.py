@@ -289,7 +289,8 @@ def test_a_japanese_config_selects_the_choice_by_its_alias(page, label_studio, j
     seen = open_task(page, label_studio, japanese, "blue", ".lsf-choices input:checked")
     assert seen["checked"] == ["クサギカメムシ"] and seen["checked_box"]["visible"]
     lines = seen["evidence"].splitlines()
-    assert lines[0].startswith(f"Suggested: クサギカメムシ ({BMSB}), ")
+    assert lines[0].startswith(f"提案: クサギカメムシ ({BMSB}), ")  # headings in the language reviewers read
+    assert "MLLMの言葉と語彙との照合:" in lines and any(line.startswith("処理の経過: ") for line in lines)
     assert f'- classification "クサギカメムシ" -> クサギカメムシ ({BMSB}): exact 100%' in lines
     assert any(line.startswith('- description "クサギカメムシの成虫が葉の上にいる。" -> ') for line in lines)
     assert seen["evidence_box"]["head_visible"]
@@ -298,7 +299,7 @@ def test_a_japanese_config_selects_the_choice_by_its_alias(page, label_studio, j
 def test_a_japanese_none_is_the_japanese_none_choice(page, label_studio, japanese):
     seen = open_task(page, label_studio, japanese, "green", ".lsf-choices input:checked")
     assert seen["checked"] == ["該当なし"]
-    assert seen["evidence"].startswith("Suggested: none of these. The MLLM saw nothing from the label list")
+    assert seen["evidence"].startswith("提案: 該当なし. The MLLM saw nothing from the label list")
 
 
 # ---- issue 19: several labels in one answer, and stage 2 with the image ---------------------------------------

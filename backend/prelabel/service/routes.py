@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 from werkzeug.exceptions import HTTPException
 
+from prelabel.delivery.ledger import persistence_warning
 from prelabel.delivery.results import made_from
 from prelabel.jobs import admission, queues
 from prelabel.service.backend import Backend, backend
@@ -56,8 +57,11 @@ def health() -> Response:
         return jsonify(answer)
     answer["workers"] = {name: serving.get(name, 0) for name in queues.QUEUES}
     idle = [name for name in queues.QUEUES if not serving.get(name)]
-    if idle:
-        answer["warnings"] = [f"no worker serves {', '.join(idle)}: start one with `prelabel worker`"]
+    warnings = [f"no worker serves {', '.join(idle)}: start one with `prelabel worker`"] if idle else []
+    if (volatile := persistence_warning(this.redis)) is not None:
+        warnings.append(volatile)
+    if warnings:
+        answer["warnings"] = warnings
     return jsonify(answer)
 
 
