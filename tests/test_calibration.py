@@ -25,6 +25,9 @@ from prelabel.pipeline.result import Finding, ImageInput
 from prelabel.report.metrics import reliability
 from prelabel.report.records import Row
 from prelabel.settings import Settings
+from prelabel.studio.evidence import evidence_text, percent
+from prelabel.studio.labelconfig import make_label_config, read_label_config
+from prelabel.studio.predictions import studio_prediction
 from prelabel.vocabulary.normalize import Normalizer
 from prelabel.vocabulary.vocab import load_vocabulary
 from stub_llm import request_images, request_text
@@ -261,6 +264,12 @@ def test_a_project_s_refitted_scores_are_calibrated_on_its_held_out_tasks(tmp_pa
         mine = [row for row in rows if tasks[row.task_id].kind == kind]
         accuracy = sum(row.correct for row in mine) / len(mine)
         assert abs(sum(row.score or 0 for row in mine) / len(mine) - accuracy) < 0.05, kind
+    # One number: Label Studio's score, the evidence's percentage, and the report's (it reads Label Studio's).
+    control = read_label_config(make_label_config(vocabulary), vocabulary).control
+    for result in [r for r in checked if r.label is not None][:25]:
+        assert studio_prediction(result, pipeline.model_version, control).score == round(result.score, 4)
+        headline = evidence_text(result, str(pipeline.model_version), control).splitlines()[0]
+        assert headline == f"Suggested: {result.label}, {percent(result.score)}"
     # The prior, before any review, knows nothing of the MLLM's choices: chance among the candidates.
     chosen = [r for r in first if r.finding is not None and r.finding.way == "image_choice"]
     assert chosen and all(r.score == pytest.approx(1 / r.finding.among) and r.score <= 0.5 for r in chosen)

@@ -157,3 +157,14 @@ def test_run_with_a_dead_endpoint_queues_nothing(tmp_path):
                           "PRELABEL_VOCAB": str(EXAMPLE_VOCAB), "PRELABEL_DATA_DIR": str(tmp_path / "var"),
                           "LABEL_STUDIO_URL": "http://127.0.0.1:9"})
     assert skipped.exit_code == 1 and "prelabel check" not in skipped.stderr  # on to Label Studio, which is away
+
+
+def test_a_large_vocabulary_is_asked_as_the_pipeline_asks_it(stub, tmp_path):
+    """Over PRELABEL_SHORTLIST_ABOVE labels, without CLIP to shortlist them, stage 1 names no labels: the check's
+    question (and so its token count) is that question, not one with every label."""
+    whole = check(tmp_path, stub.url)
+    large = check(tmp_path, stub.url, PRELABEL_SHORTLIST_ABOVE="2")
+    assert whole.exit_code == large.exit_code == 0
+    with_labels, _, without_labels, _ = stub.requests
+    assert "Here are the class labels" in request_text(with_labels)
+    assert "Here are the class labels" not in request_text(without_labels)

@@ -167,7 +167,7 @@ def test_a_malformed_answer_fails_that_stage_only(tmp_path, tiny_clip, stub_llm)
     assert broken.errors["stage1"].startswith("malformed:")
     # A failure, tried again later (malformed answers are not cached); CLIP's ranking is kept as evidence.
     assert broken.failed and broken.label is None and broken.ranking
-    assert broken.reason == "the MLLM did not answer (malformed); Prelabel will try again"
+    assert broken.reason == "the MLLM did not answer (malformed)"
     assert broken.evidence.to_dict()["fusion_features"] == ["image"]
     assert broken.usage["mllm_calls"] == 1 and broken.usage["prompt_tokens"] > 0  # the failed call is paid for
     assert fine.label == "Halyomorpha halys" and not fine.errors

@@ -99,10 +99,13 @@ def test_a_label_is_its_choice_the_evidence_and_its_score(predictions, shipped):
     assert f'- classification "BMSB" -> {BMSB}: alias 97%' in lines
     assert any(line.startswith('- description "A photo of a BMSB on a leaf." -> ') for line in lines)
     assert sum('"BMSB"' in line for line in lines) == 1  # the classification, also a candidate, listed once
-    assert lines[-2] == "Stages: image ok; stage 1 answered; stage 2 not asked; CLIP fused description, guess, image"
-    assert lines[-1] == f"model_version: {VERSION}"
-    runners = next(line for line in lines if line.startswith("Runner-ups: "))
-    assert BMSB not in runners and runners.count("%") == min(4, len(found.ranking) - 1)
+    assert lines[-1] == ("How Prelabel looked: photo read; the MLLM described the photo; compared the photo with "
+                         "each label (CLIP)")
+    assert VERSION not in text_of(written)  # no version hash for the reviewer
+    runners = next((line for line in lines if line.startswith("Runner-ups: ")), "")  # none when all are <1%
+    shown = [(label, score) for label, score in found.ranking if label != BMSB and score >= 0.005]
+    assert BMSB not in runners and runners.count("%") == min(4, len(shown))
+    assert " 0%" not in runners and "<1%" not in runners  # no padding with labels nothing points to
 
 
 def test_the_mllm_s_none_is_the_none_choice_with_its_reason(predictions, shipped):
@@ -123,11 +126,11 @@ def test_stage_2_vetoes_a_weak_match_and_the_evidence_says_so(predictions, shipp
     text = text_of(prediction_json(found, TYPED, shipped))
     assert f'- classification "Halyomorpha halis" -> {BMSB}: fuzzy 83%, vetoed by stage 2' in text
     assert '- stage 2 "Nezara viridula" -> Nezara viridula: exact 100%' in text
-    assert "stage 1 answered; stage 2 answered;" in text
+    assert "the MLLM described the photo; asked the MLLM again with the label list;" in text
 
 
-@pytest.mark.parametrize("name, stage", [("yellow", "stage 1 failed (malformed"),
-                                         ("broken", "image failed (unreadable")])
+@pytest.mark.parametrize("name, stage", [("yellow", "the MLLM gave no usable answer (its answer could not be read)"),
+                                         ("broken", "photo not usable")])
 def test_a_failure_is_evidence_only_under_the_failure_version(predictions, shipped, name, stage):
     found = predictions[name]
     assert found.state == FAILED
@@ -135,8 +138,10 @@ def test_a_failure_is_evidence_only_under_the_failure_version(predictions, shipp
     assert written["model_version"] == FAILURE and written["score"] == 0.0
     assert [r["type"] for r in written["result"]] == ["textarea"]  # no choice: nothing was decided
     lines = text_of(written).splitlines()
-    assert lines[0] == f"Not pre-labelled: {found.reason}"
-    assert stage in lines[-2] and lines[-1] == f"model_version: {FAILURE}"
+    assert lines[0] == ("Not pre-labelled: the MLLM gave no usable answer (its answer could not be read)"
+                        if name == "yellow" else f"Not pre-labelled: {found.reason}")
+    assert lines[1].startswith("What to do: choose the label yourself.")  # no promise that it will heal
+    assert stage in lines[-1] and FAILURE not in text_of(written) and "malformed" not in text_of(written)
 
 
 def test_a_label_the_config_cannot_show_becomes_the_none_state(predictions, vocabulary):
@@ -154,9 +159,11 @@ def test_a_japanese_config_gets_the_alias_and_the_reviewer_reads_japanese(predic
     written = prediction_json(predictions["red"], TYPED, control)
     assert written["result"][0] == {"id": "prelabel", "from_name": "pest", "to_name": "photo", "type": "choices",
                                     "value": {"choices": [BMSB]}}
-    assert text_of(written).startswith(f"Suggested: クサギカメムシ ({BMSB}), ")
+    assert control.language == "ja" and control_for(make_label_config(vocabulary), vocabulary).language == "en"
+    assert text_of(written).startswith(f"提案: クサギカメムシ ({BMSB}), ")  # the headings in the reviewers' language
     none = prediction_json(predictions["green"], TYPED, control)
     assert none["result"][0]["value"] == {"choices": ["None of these"]}  # the alias 該当なし stores
+    assert text_of(none).startswith("提案: 該当なし. ")
 
 
 def test_tags_the_config_lacks_are_left_out(predictions, vocabulary):
@@ -200,9 +207,9 @@ def test_hostile_words_are_cleaned_cut_and_bounded():
     assert all(len(line) <= MAX_DESCRIPTION + 200 for line in lines)
     assert lines[0].startswith("Suggested: none of these. No name the MLLM used is in the vocabulary")
     assert '"クサギカメムシ<script>alert(1)</script>[31m tab next line' in text  # quoted as is, Japanese kept
-    assert lines[-1] == f"model_version: {VERSION}"  # kept when the rest is cut
+    assert lines[-1].startswith("How Prelabel looked: ")  # kept when the rest is cut
     assert "- … and 31 more" in lines  # the description and 40 candidates: 10 listed
-    assert any("stage 2 failed (timeout: zzz" in line for line in lines)
+    assert any("asking the MLLM again failed (it took too long)" in line for line in lines)
     assert max(len(quote) for line in lines for quote in line.split('"')[1::2]) == MAX_DESCRIPTION
 
 
@@ -221,7 +228,7 @@ def test_ambiguous_names_list_the_labels_they_fit(normalizer):
                                      **{k: v for k, v in result.to_dict().items() if k != "input"}}]}))
     text = evidence_text(prediction, VERSION)
     assert '- classification "weevil" -> no label: ambiguous, fits Sitophilus' in text
-    assert "Stages: image ok; stage 1 off (no MLLM configured); CLIP off" in text
+    assert "How Prelabel looked: photo read; no MLLM set up" in text and "CLIP" not in text
 
 
 MULTI_CONFIG = ('<View><Image name="image" value="$image"/><Choices name="label" toName="image" choice="multiple">'
@@ -264,4 +271,4 @@ def test_several_labels_in_a_single_choice_config_are_none_with_both_as_candidat
     lines = text_of(found).splitlines()
     assert lines[0] == ("Suggested: none of these. No single label: the MLLM named 2 labels side by side "
                         f"({BMSB}, Nezara viridula)")
-    assert lines[-3].startswith(f"Closest labels: {BMSB} 61%, Nezara viridula 58%")
+    assert lines[-2].startswith(f"Closest labels: {BMSB} 61%, Nezara viridula 58%")

@@ -209,3 +209,35 @@ def test_nine_reviewed_tasks_recommend_no_threshold(label_studio, project):
     # 9 of 9 right: lower bound 9 / (9 + z^2) = 70.1%; 73 needed at 100%: 64 more
     assert accept["recommended"] is None and accept["settle"]["more_tasks"] == 64
     assert "Not enough to recommend a threshold" in (folder / "nine" / "report.html").read_text(encoding="utf-8")
+
+
+def test_compare_after_learning_leaves_the_teaching_tasks_out(label_studio, project):
+    from prelabel.learning.rules import Learning, Verdict
+    from prelabel.vocabulary.normalize import Normalizer
+    from prelabel.vocabulary.vocab import load_vocabulary
+
+    project_id, kinds, env, folder = project
+    client = label_studio.client()
+    corrected = kinds["mite"][60:66]  # pre-labelled Mite by V, corrected to Thrips by reviewers
+    # Three of those corrections, by two reviewers, taught "tiny sucker" -> Thrips (promoted); a version V2 that
+    # uses the synonym pre-labels all six Thrips.
+    annotation_ids = {found.id: found.annotations[0]["id"] for found in client.tasks.list(project=project_id,
+                                                                                           fields="all")
+                      if found.id in corrected}
+    store = LearnedStore(f"sqlite:///{folder / 'var' / 'learned.sqlite'}")
+    learning = Learning(store, Normalizer(load_vocabulary(folder / "pests.yaml")), min_agreements=3)
+    for task_id, reviewer in zip(corrected[:3], (1, 2, 1), strict=True):
+        learning.record(annotation_ids[task_id], task_id, project_id, reviewer,
+                        [Verdict("synonym", "tiny sucker", "Thrips")])
+    assert store.synonyms_in_force() == [("tiny sucker", "Thrips")]
+    store.close()
+    v2 = "prelabel-0a1b2c3d-99999999"
+    for task_id in corrected:
+        client.predictions.create(task=task_id, model_version=v2, score=0.9, result=choice("Thrips"))
+    prelabel(env, "report", "--project", str(project_id), "--out", str(folder / "compare"), "--compare", V, v2)
+    compared = json.loads((folder / "compare" / "metrics.json").read_text(encoding="utf-8"))["compare"]
+    # Graded on its teachers V2 would fix 6; on the other 3 it fixes 3
+    assert (compared["tasks"], compared["only_second_right"], compared["left_out_teaching"]) == (3, 3, 3)
+    assert compared["taught"] == [{"string": "tiny sucker", "label": "Thrips"}]
+    page = (folder / "compare" / "report.html").read_text(encoding="utf-8")
+    assert "3</b> reviewed task(s) left out because their annotations taught" in page

@@ -3,6 +3,8 @@ deployment: `prelabel serve` under gunicorn, a `prelabel worker`, the real Redis
 CLIP the tiny model. The project is made by `prelabel setup` and pre-labelled by `prelabel run`.
 
 - the list: the tab `setup` makes shows each task's suggestion and score as columns, failed and least sure first;
+- failures heal in front of the reviewer: a failed task the label stream serves is tried again and shown at once;
+  one that fails again says what to do;
 - the sample: its tab's stream serves the sampled tasks and no others.
 
 The browser and its login are test_reviewer_page's (`page`); screenshots go to tests/artifacts/reviewer/.
@@ -77,7 +79,8 @@ def reviewed(label_studio, env, deployed):
     folder = label_studio.files_root / "review-list"
     for name, colour in PHOTOS.items():
         solid_image(folder / f"{name}.jpg", colour)
-    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    for name in ("broken", "stuck"):  # broken is mended later; stuck stays unreadable
+        (folder / f"{name}.jpg").write_bytes(b"not a jpeg")
     made = invoke("setup", "--title", "Review list", "--images", str(folder), "--backend-url", deployed[0], env=env)
     assert made.exit_code == 0, made.stderr
     project_id = int(made.stdout.strip())
@@ -103,11 +106,11 @@ def test_the_review_tab_lists_suggestion_and_score_failed_and_least_sure_first(p
     assert written[ids["red"]] == ("Halyomorpha halys", round(predictions[ids["red"]].score, 2))
     assert written[ids["green"]] == ("Sitophilus oryzae", round(predictions[ids["green"]].score, 2))
     assert written[ids["blue"]] == ("None of these", 0.0)
-    assert written[ids["broken"]] == ("not pre-labelled", 0.0)
+    assert written[ids["broken"]] == written[ids["stuck"]] == ("not pre-labelled", 0.0)
     [tab] = [v for v in label_studio.client().views.list(project=project_id) if v.data["title"] == REVIEW_TAB]
 
     page.goto(f"{label_studio.url}/projects/{project_id}/data?tab={tab.id}")
-    page.wait_for_selector(".lsf-table-row >> nth=3")
+    page.wait_for_selector(".lsf-table-row >> nth=4")
     page.screenshot(path=str(ARTIFACTS / "review-list.png"))
     if os.environ.get("PRELABEL_UPDATE_DOCS"):  # the screenshot in docs/reviewers.md
         shutil.copy(ARTIFACTS / "review-list.png", ROOT / "docs" / "reviewer-list.png")
@@ -116,10 +119,49 @@ def test_the_review_tab_lists_suggestion_and_score_failed_and_least_sure_first(p
     assert "Prediction results" not in headers  # raw JSON: hidden in this tab
     rows = page.eval_on_selector_all(".lsf-table-row", "l => l.map(e => e.innerText.split('\\n').map(s => s.trim()))")
     shown = [(int(row[0]), next(cell for cell in row if cell in {s for s, _ in written.values()})) for row in rows]
-    assert {task_id for task_id, _ in shown[:2]} == {ids["broken"], ids["blue"]}  # score 0 first: failed, none
+    assert {task_id for task_id, _ in shown[:3]} == {ids["broken"], ids["stuck"], ids["blue"]}  # 0: failed, none
     scores = [written[task_id][1] for task_id, _ in shown]
     assert scores == sorted(scores)  # then the least sure
     assert dict(shown) == {task_id: suggested for task_id, (suggested, _) in written.items()}
+
+
+EVIDENCE = "[data-testid='htx-textbox-content']"
+
+
+def shown_evidence(response) -> tuple[int, str]:
+    """The task the stream served and the first line of its prediction's evidence."""
+    task = response.json()
+    texts = [item["value"]["text"][0] for prediction in task.get("predictions") or []
+             for item in prediction.get("result") or [] if item.get("type") == "textarea"]
+    return task["id"], texts[0].splitlines()[0] if texts else ""
+
+
+def test_a_failed_task_heals_when_the_stream_serves_it(page, label_studio, reviewed):  # noqa: F811
+    """The photo of `broken` is mended; in the review tab, "Label Tasks As Displayed" serves the failed tasks
+    first: Label Studio asks the backend for each (no prediction of the project's model_version), which tries
+    again while the page waits: `broken` shows its label, `stuck` why it failed and what to do, no reload."""
+    project_id, ids = reviewed
+    solid_image(label_studio.files_root / "review-list" / "broken.jpg", PHOTOS["red"])
+    [tab] = [v for v in label_studio.client().views.list(project=project_id) if v.data["title"] == REVIEW_TAB]
+    page.goto(f"{label_studio.url}/projects/{project_id}/data?tab={tab.id}")
+    page.click("button[aria-label='Toggle open']")
+    with page.expect_response(lambda response: NEXT_TASK in response.url) as first:
+        page.click("text=Label Tasks As Displayed")
+    answer, seen = first.value, {}
+    while answer.ok and not {ids["broken"], ids["stuck"]} <= set(seen):
+        task_id, headline = shown_evidence(answer)
+        page.wait_for_function("([selector, text]) => [...document.querySelectorAll(selector)].some("
+                               "(e) => e.innerText.startsWith(text))", arg=[EVIDENCE, headline])
+        page.screenshot(path=str(ARTIFACTS / f"stream-{task_id}.png"))
+        seen[task_id] = (page.inner_text(".htx-taxonomy").strip(), page.inner_text(EVIDENCE))
+        with page.expect_response(lambda response: NEXT_TASK in response.url) as following:
+            page.click("button:has-text('Skip')")
+        answer = following.value
+    label, evidence = seen[ids["broken"]]
+    assert label == "Halyomorpha halys" and evidence.startswith("Suggested: Halyomorpha halys, ")
+    label, evidence = seen[ids["stuck"]]
+    assert evidence.startswith("Not pre-labelled: the image could not be used (unreadable")
+    assert "What to do: choose the label yourself." in evidence and "try again" not in evidence.split("\n")[0]
 
 
 def test_the_sample_tab_s_stream_serves_exactly_the_sampled_tasks(page, label_studio: LabelStudio):  # noqa: F811

@@ -244,7 +244,7 @@ def test_a_pre_labelled_task_shows_its_label_and_why(page, label_studio, shipped
     assert f'- candidate "brown marmorated stink bug" -> {BMSB}: exact 100%' in lines
     assert any(line.startswith('- candidate "stink bug" -> no label: ambiguous, fits') for line in lines)
     assert any(line.startswith('- description "A shield-shaped mottled brown bug') for line in lines)
-    assert lines[-1] == f"model_version: {shipped.version}"
+    assert lines[-1].startswith("How Prelabel looked: photo read; the MLLM described the photo")
     assert seen["evidence_box"]["head_visible"]  # the first line (the decision) without scrolling
     assert seen["textarea_inputs"] == 0  # read-only: no input box for the reviewer to type into
     if os.environ.get("PRELABEL_UPDATE_DOCS"):  # the screenshot in docs/reviewers.md
@@ -265,8 +265,9 @@ def test_a_failed_task_shows_what_failed(page, label_studio, shipped):
     assert shipped.predictions["broken"].state == FAILED
     seen = open_task(page, label_studio, shipped, "broken", ".htx-taxonomy")
     assert seen["evidence"].startswith("Not pre-labelled: the image could not be used (unreadable: ")
-    assert "Stages: image failed (unreadable" in seen["evidence"]
-    assert f"model_version: {shipped.version}-failed" in seen["evidence"]
+    assert "What to do: choose the label yourself." in seen["evidence"]
+    assert seen["evidence"].splitlines()[-1] == "How Prelabel looked: photo not usable"
+    assert shipped.version not in seen["evidence"]  # no version hash for the reviewer
     assert seen["taxonomy"] == "Search 30 labels"  # nothing decided: the input shows its placeholder
 
 
@@ -288,7 +289,8 @@ def test_a_japanese_config_selects_the_choice_by_its_alias(page, label_studio, j
     seen = open_task(page, label_studio, japanese, "blue", ".lsf-choices input:checked")
     assert seen["checked"] == ["クサギカメムシ"] and seen["checked_box"]["visible"]
     lines = seen["evidence"].splitlines()
-    assert lines[0].startswith(f"Suggested: クサギカメムシ ({BMSB}), ")
+    assert lines[0].startswith(f"提案: クサギカメムシ ({BMSB}), ")  # headings in the language reviewers read
+    assert "MLLMの言葉と語彙との照合:" in lines and any(line.startswith("処理の経過: ") for line in lines)
     assert f'- classification "クサギカメムシ" -> クサギカメムシ ({BMSB}): exact 100%' in lines
     assert any(line.startswith('- description "クサギカメムシの成虫が葉の上にいる。" -> ') for line in lines)
     assert seen["evidence_box"]["head_visible"]
@@ -297,7 +299,7 @@ def test_a_japanese_config_selects_the_choice_by_its_alias(page, label_studio, j
 def test_a_japanese_none_is_the_japanese_none_choice(page, label_studio, japanese):
     seen = open_task(page, label_studio, japanese, "green", ".lsf-choices input:checked")
     assert seen["checked"] == ["該当なし"]
-    assert seen["evidence"].startswith("Suggested: none of these. The MLLM saw nothing from the label list")
+    assert seen["evidence"].startswith("提案: 該当なし. The MLLM saw nothing from the label list")
 
 
 # ---- issue 19: several labels in one answer, and stage 2 with the image ---------------------------------------
@@ -359,7 +361,8 @@ def test_stage_2_with_the_image_shows_what_it_chose_from(page, label_studio, mul
     assert (f'- stage 2 with the image "{SECOND_LOOK}" -> {SECOND_LOOK}: chosen by the MLLM from 2 candidates after '
             "seeing the image") in lines
     assert not any("exact" in line for line in lines if line.startswith("- stage 2"))
-    assert "Stages: image ok; stage 1 answered; stage 2 answered (with the image)" in seen["evidence"]
+    assert ("How Prelabel looked: photo read; the MLLM described the photo; asked the MLLM again with the label "
+            "list and the photo") in seen["evidence"]
 
 
 # ---- 300 labels: the suggestion is in view at once --------------------------------------------------------------

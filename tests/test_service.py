@@ -8,7 +8,8 @@ import json
 import pytest
 from rq.job import Job
 
-from helpers import EXAMPLE_VOCAB, TEST_REDIS_URL
+from helpers import EXAMPLE_VOCAB, TEST_REDIS_URL, wait_until
+from prelabel.delivery.ledger import persistence_warning
 from prelabel.delivery.results import ResultStore, made_from
 from prelabel.jobs import queues
 from prelabel.service.app import create_app
@@ -46,17 +47,57 @@ def tasks(*ids: int) -> list[dict]:
 
 
 def test_health_is_instant_and_says_when_no_worker_serves(client, app, redis_conn):
+    # The test Redis keeps nothing on disk (scripts/ensure-redis.sh): /health says so too.
+    volatile = [warning] if (warning := persistence_warning(redis_conn)) else []
     response = client.get("/health")
     assert response.status_code == 200
     assert response.json == {
         "status": "UP", "model_class": "Prelabel", "model_version": version(app),
         "workers": {"prelabel-interactive": 0, "prelabel-predict": 0, "prelabel-feedback": 0},
         "warnings": ["no worker serves prelabel-interactive, prelabel-predict, prelabel-feedback: start one with "
-                     "`prelabel worker`"]}
+                     "`prelabel worker`", *volatile]}
     WorkerRegistry(redis_conn).beat("w1", ["prelabel-interactive", "prelabel-predict", "prelabel-feedback"])
     served = client.get("/health").json
     assert served["workers"] == {"prelabel-interactive": 1, "prelabel-predict": 1, "prelabel-feedback": 1}
-    assert "warnings" not in served
+    assert served.get("warnings", []) == volatile
+
+
+def test_health_says_when_redis_keeps_no_append_only_file(tmp_path):
+    """Without an append-only file, a Redis restart loses the queued jobs and the ledger: /health says so, and
+    says nothing once Redis keeps one (real redis-servers, one of each)."""
+    import shutil
+    import subprocess
+    from functools import partial
+
+    from redis import Redis
+
+    from labelstudio import free_port
+
+    said = []
+    for appendonly in ("no", "yes"):
+        port = free_port()
+        server = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
+                                   "127.0.0.1", "--save", "", "--appendonly", appendonly, "--dir", str(tmp_path)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_until(partial(_answers, Redis(port=port)), 30, what="redis-server")
+            settings = Settings.from_env({}, vocab=str(EXAMPLE_VOCAB), clip_model="", data_dir=str(tmp_path),
+                                         redis_url=f"redis://127.0.0.1:{port}/0")
+            said.append(create_app(settings).test_client().get("/health").json["warnings"])
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    assert any("no append-only file" in warning and "--appendonly yes" in warning for warning in said[0])
+    assert not any("append-only" in warning for warning in said[1])
+
+
+def _answers(redis) -> bool:
+    from redis.exceptions import RedisError
+
+    try:
+        return bool(redis.ping())
+    except RedisError:
+        return False
 
 
 def test_health_answers_with_redis_gone(tmp_path):

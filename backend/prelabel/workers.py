@@ -6,6 +6,7 @@ service (/health, /metrics), `prelabel run` and `prelabel jobs` read it; each wo
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import defaultdict
 
@@ -50,3 +51,14 @@ class WorkerRegistry:
             for queue_name in queue_names:
                 counts[queue_name] += 1
         return dict(counts)
+
+
+def process_exists(pid: int) -> bool:
+    """Is a process of this id running on this machine (whoever's)? A worker's, to know it died."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True

@@ -8,19 +8,23 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from urllib.parse import urlsplit
 
 from redis import Redis
 
-from faults.support import version_for
+from faults.support import import_values, new_project, version_for
 from helpers import (
+    BIN,
     EXAMPLE_VOCAB,
     PALETTE,
     TEST_REDIS_URL,
     TcpProxy,
     answer_by_colour,
     image_project,
+    invoke,
+    start_process,
     start_worker,
     stop_process,
     wait_until,
@@ -102,17 +106,69 @@ def test_a_worker_survives_redis_going_away_as_a_job_ends(label_studio, stub_llm
 
 def test_a_worker_restarted_under_a_killed_ones_name_is_not_refused(label_studio, stub_llm, redis_conn, tmp_path):
     """rq keeps a killed worker's registration for minutes and refused its name ("There exists an active worker
-    named ..."); once Prelabel's heartbeat for it has lapsed, the name is free again."""
+    named ..." for 488 s); its process on this host being gone, the name is free again at once."""
     env = environment(label_studio, stub_llm, tmp_path, TEST_REDIS_URL)
     first = start_worker(env, "phoenix", tmp_path / "first.log", queues=queues.FEEDBACK)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait(timeout=20)
     registry = WorkerRegistry(Redis.from_url(TEST_REDIS_URL))
-    assert redis_conn.exists("rq:worker:phoenix")  # what rq still holds
-    wait_until(lambda: not registry.alive("phoenix"), 60, what="the heartbeat to lapse")
+    assert redis_conn.exists("rq:worker:phoenix") and registry.alive("phoenix")  # what rq still holds
     second = start_worker(env, "phoenix", tmp_path / "second.log", queues=queues.FEEDBACK)
     try:
         job = queues.enqueue_feedback(redis_conn, "START_TRAINING", None, [])
         wait_until(lambda: job.get_status(refresh=True) == "finished", 60, what="the restarted worker to take a job")
     finally:
         stop_process(second)
+
+
+def test_a_run_whose_redis_restarted_empty_ends_in_one_line(label_studio, redis_conn, tmp_path):
+    """Redis restarted without its data while `prelabel run` follows its jobs: not a traceback but one line, with
+    the command that finishes the work."""
+    project_id = new_project(label_studio, "Redis forgot")
+    import_values(label_studio, project_id, [f"https://photos.example/forgot/{n}.jpg" for n in range(3)])
+    env = {"LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.token,
+           "REDIS_URL": TEST_REDIS_URL, "PRELABEL_VOCAB": str(EXAMPLE_VOCAB), "PRELABEL_CLIP_MODEL": "",
+           "PRELABEL_DATA_DIR": str(tmp_path / "var")}
+    queue = queues.queue(redis_conn, queues.PREDICT)
+
+    def forget_once_queued() -> None:  # no worker runs: the run follows its queued job until Redis forgets it
+        wait_until(lambda: len(queue) > 0, 120, what="the run's job")
+        redis_conn.flushdb()
+
+    forgetting = threading.Thread(target=forget_once_queued, daemon=True)
+    forgetting.start()
+    done = invoke("run", "--project", str(project_id), "--all", "--no-check", env=env)
+    forgetting.join(timeout=10)
+    assert done.exit_code == 1, done.output
+    [error] = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert "Redis lost this run's jobs" in error and f"`prelabel run --project {project_id} --all`" in error
+    assert "Traceback" not in done.output
+
+
+def test_a_supervised_worker_that_dies_comes_back(label_studio, stub_llm, redis_conn, tmp_path):
+    """`prelabel up` runs its worker with --supervise: a worker that dies (here SIGKILL, as the OOM killer does)
+    is started again under its name and takes jobs; stopping the supervisor stops it for good."""
+    env = environment(label_studio, stub_llm, tmp_path, TEST_REDIS_URL)
+    log = tmp_path / "worker.log"
+    supervisor = start_process([str(BIN / "prelabel"), "worker", "--supervise", "--queues", queues.FEEDBACK,
+                                "--name", "lazarus"], env, log)
+    try:
+        wait_until(lambda: registered_pid(redis_conn, "lazarus"), 120, what="the worker to register")
+        first = registered_pid(redis_conn, "lazarus")
+        os.kill(first, signal.SIGKILL)
+        wait_until(lambda: registered_pid(redis_conn, "lazarus") not in (None, first), 120,
+                   what="the worker to be started again")
+        assert supervisor.poll() is None and "killed by signal 9" in log.read_text()
+        job = queues.enqueue_feedback(redis_conn, "START_TRAINING", None, [])
+        wait_until(lambda: job.get_status(refresh=True) == "finished", 60, what="the new worker to take a job")
+    finally:
+        stop_process(supervisor)
+    assert supervisor.returncode is not None
+
+
+def registered_pid(redis: Redis, name: str) -> int | None:
+    """The pid rq registered for the worker of this name, while it lives."""
+    from rq import Worker
+
+    found = [worker for worker in Worker.all(connection=redis) if worker.name == name]
+    return found[0].pid if found and found[0].death_date is None else None

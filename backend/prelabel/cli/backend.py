@@ -78,12 +78,20 @@ Examples:
               show_default=True, help="Queues to serve, in priority order.")
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 @click.option("--name", default=None, help="Worker name (default: host and pid).")
-def worker(queues: str, burst: bool, name: str | None) -> None:
+@click.option("--supervise", is_flag=True,
+              help="Start the worker again whenever it dies (as `prelabel up` runs it); give it a --name.")
+def worker(queues: str, burst: bool, name: str | None, supervise: bool) -> None:
     """Run a worker: loads the models once, then runs prediction and feedback jobs."""
     import logging
 
     from prelabel.jobs.worker import run_worker
 
+    if supervise:
+        from prelabel.local.processes import supervise as run_supervised
+
+        command = [sys.argv[0], "worker", "--queues", queues] + (["--burst"] if burst else []) + (
+            ["--name", name] if name else [])
+        sys.exit(run_supervised(command, echo_err))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = read_settings()
     try:
@@ -160,7 +168,10 @@ def run(project_id: int, all_tasks: bool, task_list: str | None, wait: bool, no_
                  f"{queued.skipped} already pre-labelled as {queued.model_version}")
         if not (wait and queued.jobs):
             return
-        outcome = bulk.follow(parts, queued.jobs, echo=echo_err)
+        try:
+            outcome = bulk.follow(parts, queued.jobs, echo=echo_err)
+        except bulk.RunLost as exc:
+            raise click.ClickException(str(exc)) from None
     echo_err(outcome.summary())
     everything_failed = every_image_failed(outcome.tasks, outcome.causes, settings)
     if everything_failed:

@@ -107,6 +107,7 @@ def up(images_dir: Path, up_dir: Path | None, title: str | None, label_studio_po
     endpoint's base URL, the model and the prompt: a second run of the same photos with the same model asks
     nothing again, and the closing summary says how many answers came from the cache.
     """
+    from prelabel.jobs.bulk import RunLost
     from prelabel.local.labelstudio import LabelStudioError
     from prelabel.local.services import ServiceError
     from prelabel.local.up import Options, UpError, bring_up
@@ -125,7 +126,7 @@ def up(images_dir: Path, up_dir: Path | None, title: str | None, label_studio_po
         report = bring_up(settings, options, say=echo_err)
     except UpError as exc:
         raise BadInput(str(exc)) from None
-    except (ServiceError, LabelStudioError, StudioError) as exc:
+    except (ServiceError, LabelStudioError, StudioError, RunLost) as exc:
         raise click.ClickException(f"{exc}\n(what did start is recorded: `prelabel down --dir {directory}` "
                                    "stops it)") from None
     from prelabel.local.state import BACKEND_USER, LABEL_STUDIO_USER, State

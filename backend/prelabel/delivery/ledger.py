@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterable
 
 from redis import Redis
+from redis.exceptions import RedisError
 
 WHY_TTL = 24 * 3600
 
@@ -57,3 +58,17 @@ class Ledger:
             version, project_id, task_id = json.loads(entry)  # type: ignore[arg-type]
             found.append((str(version), int(project_id), int(task_id)))
         return found
+
+
+def persistence_warning(redis: Redis) -> str | None:
+    """Why what Redis keeps (queued jobs, this ledger) would not survive its restart, or None. Read from INFO,
+    which managed Redis services allow where CONFIG is refused."""
+    try:
+        info = redis.info("persistence")
+    except RedisError:
+        return None  # unreachable: said elsewhere; refused: nothing known
+    if str(info.get("aof_enabled", "1")) in ("1", "True"):
+        return None
+    return ("Redis keeps no append-only file (appendonly no): if it restarts, queued jobs and the predictions "
+            "not yet confirmed in Label Studio are lost until the next `prelabel run`; run it with "
+            "--appendonly yes (docs/operations.md)")

@@ -61,6 +61,13 @@ class ResultStore:
     def get_failure(self, model_version: str, task_id: int, data: str) -> StudioPrediction | None:
         return _found(self.redis.get(f"{self._key('failure', model_version)}:{task_id}"), data)
 
+    def clear_failures(self, model_version: str, task_ids: Iterable[int]) -> None:
+        """Forget earlier failures of tasks about to be tried again: a /predict waiting on the new try must not
+        take an old failure for its answer."""
+        keys = [f"{self._key('failure', model_version)}:{task_id}" for task_id in task_ids]
+        if keys:
+            self.redis.delete(*keys)
+
     # ---- who delivers ----------------------------------------------------------------------------------
 
     def claim(self, model_version: str, task_id: int) -> bool:
@@ -78,6 +85,12 @@ class ResultStore:
             key = self._key("worker-delivers", model_version)
             self.redis.sadd(key, *map(str, task_ids))
             self.redis.expire(key, RESULT_TTL)
+
+    def take_back(self, model_version: str, task_ids: list[int]) -> None:
+        """A /predict waits on these tasks now: its response delivers them, not a worker (an earlier hand-over,
+        by a bulk run, would let the worker's write race the response, and the reviewer see nothing)."""
+        if task_ids:
+            self.redis.srem(self._key("worker-delivers", model_version), *map(str, task_ids))
 
     def handed_over(self, model_version: str, task_id: int) -> bool:
         return bool(self.redis.sismember(self._key("worker-delivers", model_version), str(task_id)))

@@ -101,9 +101,8 @@ def write_batch(studio: LabelStudio, results: ResultStore, project_id: int, item
                 continue
             fresh.append(item.prediction)
             imported.append(item.prediction.to_json(task=item.task_id))
-            if not keep_superseded and not task.get("total_annotations"):
-                stale.extend(p["id"] for p in predictions
-                             if (old := ModelVersion.parse(p.get("model_version"))) and version.supersedes(old))
+            if not keep_superseded:
+                stale.extend(_stale(task, version))
         for prediction_id in doubles:
             studio.delete_prediction(prediction_id)
         outcome.doubles = len(doubles)
@@ -178,6 +177,26 @@ def _doubles(predictions: list[dict[str, Any]]) -> list[int]:
     return doubles
 
 
+def _stale(task: dict[str, Any], version: ModelVersion) -> list[int]:
+    """The ids of older predictions of ours that a prediction of `version` replaces, on a task nobody has
+    annotated yet."""
+    if task.get("total_annotations"):
+        return []
+    return [p["id"] for p in task.get("predictions") or [] if isinstance(p, dict)
+            and (old := ModelVersion.parse(p.get("model_version"))) and version.supersedes(old)]
+
+
+def remove_superseded(studio: LabelStudio, project_id: int, replaced: dict[int, ModelVersion]) -> int:
+    """Remove what predictions delivered in a /predict response replace (a failure it healed): Label Studio
+    stores the response itself and removes nothing. Returns how many were removed."""
+    stale = [prediction_id for task in studio.list_tasks(project_id, "id,predictions,total_annotations",
+                                                         ids=list(replaced))
+             for prediction_id in _stale(task, replaced[task["id"]])]
+    for prediction_id in stale:
+        studio.delete_prediction(prediction_id)
+    return len(stale)
+
+
 class BatchWriter:
     """A worker's outgoing predictions, written in bulk from a background thread; one per worker process, for
     every project. `close()` writes what is left."""
@@ -191,6 +210,8 @@ class BatchWriter:
         self.max_items, self.max_wait = max_items, max_wait
         self._waiting: dict[int, list[Outgoing]] = defaultdict(list)
         self._columns: dict[int, dict[int, tuple[Row, Row]]] = defaultdict(dict)  # project: task: (data, columns)
+        self._replaced: dict[int, dict[int, ModelVersion]] = defaultdict(dict)  # project: task: the new version
+        self._removals: list[int] = []  # prediction ids
         self._count = 0
         self._oldest = 0.0
         self._urgent = self._closing = False
@@ -229,6 +250,28 @@ class BatchWriter:
                 self._urgent_projects.add(project_id)
             self._condition.notify()
 
+    def submit_replaced(self, project_id: int, task_id: int, version: ModelVersion) -> None:
+        """A prediction of `version` goes to Label Studio in a /predict response: remove what it replaces."""
+        if self.keep_superseded:
+            return
+        with self._condition:
+            if not self._count:
+                self._oldest = time.monotonic()
+            self._replaced[project_id][task_id] = version
+            self._count += 1
+            self._condition.notify()
+
+    def submit_removal(self, prediction_ids: list[int]) -> None:
+        """Remove these predictions (a failure that a /predict response repeats)."""
+        if not prediction_ids:
+            return
+        with self._condition:
+            if not self._count:
+                self._oldest = time.monotonic()
+            self._removals.extend(prediction_ids)
+            self._count += len(prediction_ids)
+            self._condition.notify()
+
     def flush(self) -> None:
         """Write all that waits now, without waiting for it (the worker has no next job to overlap)."""
         with self._condition:
@@ -249,6 +292,8 @@ class BatchWriter:
                     self._condition.wait(timeout)
                 batches, self._waiting = self._waiting, defaultdict(list)
                 columns, self._columns = self._columns, defaultdict(dict)
+                replaced, self._replaced = self._replaced, defaultdict(dict)
+                removals, self._removals = self._removals, []
                 urgent_projects, self._urgent_projects = self._urgent_projects, set()
                 self._count, self._urgent, closing = 0, False, self._closing
             # A person waits on the urgent ones: they go first, and no call carries more than max_items.
@@ -258,6 +303,16 @@ class BatchWriter:
                     self._write(project_id, batch[start:start + self.max_items])
             for project_id in sorted(columns, key=lambda project: project not in urgent_projects):
                 self._write_columns(columns[project_id])
+            for project_id, tasks in replaced.items():
+                try:
+                    remove_superseded(self.studio, project_id, tasks)
+                except Exception as exc:  # only tidiness is at stake: the new prediction is what pages show
+                    log.warning("removing replaced predictions of project %s failed: %s", project_id, exc)
+            for prediction_id in removals:
+                try:
+                    self.studio.delete_prediction(prediction_id)
+                except Exception as exc:
+                    log.warning("removing prediction %s failed: %s", prediction_id, exc)
             if closing:
                 with self._condition:
                     if not self._count:

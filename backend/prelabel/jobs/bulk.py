@@ -7,11 +7,14 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from redis.exceptions import RedisError
+from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from prelabel.jobs import queues
 from prelabel.parts import Parts
+from prelabel.redact import redact_url
 from prelabel.studio.client import prediction_versions
 from prelabel.studio.labelconfig import read_label_config
 
@@ -103,10 +106,31 @@ class Outcome:
         return text
 
 
+class RunLost(RuntimeError):
+    """Redis lost the run's jobs (it restarted without its data) or went away: one line, with the command that
+    finishes the work."""
+
+
 def follow(parts: Parts, queued: list[Job], echo: Callable[[str], None], poll: float = 0.5,
            write_wait: float = WRITE_WAIT) -> Outcome:
     """A progress bar until every job has finished or failed for good; then the jobs' predictions, until Label
-    Studio holds them (the workers write them in bulk after their jobs end) or `write_wait` seconds have passed."""
+    Studio holds them (the workers write them in bulk after their jobs end) or `write_wait` seconds have passed.
+    RunLost when Redis loses the jobs or cannot be reached."""
+    projects = sorted({job.kwargs["project_id"] for job in queued})
+    again = " and ".join(f"`prelabel run --project {project} --all`" for project in projects)
+    try:
+        return _follow(parts, queued, echo, poll, write_wait)
+    except NoSuchJobError:
+        raise RunLost(f"Redis lost this run's jobs (it restarted without its data: run it with an append-only "
+                      f"file, docs/operations.md): {again} finishes the work (tasks Label Studio already holds a "
+                      "prediction for are skipped)") from None
+    except RedisError as exc:
+        raise RunLost(f"Redis cannot be reached ({type(exc).__name__}: {redact_url(str(exc))}): the workers go on "
+                      f"when it is back; {again} then finishes what is left") from None
+
+
+def _follow(parts: Parts, queued: list[Job], echo: Callable[[str], None], poll: float,
+            write_wait: float) -> Outcome:
     from tqdm import tqdm
 
     total = sum(job.meta.get("total", 0) for job in queued)

@@ -74,15 +74,25 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
         task_id = prediction.ref
         found = studio_prediction(prediction, predicting, control)
         if prediction.state == FAILED:
-            # Shown to the reviewer, never cached: always written here (the writer reads back what Label Studio
-            # holds, so a failure repeated is not written twice), and only signalled to a /predict that waits
-            # on the task, so it stops waiting.
+            # Shown to the reviewer, never cached: kept minutes for a /predict that waits on the task, which
+            # answers it (the reviewer sees why at once); written here when the task was handed over (the
+            # writer reads back what Label Studio holds, so a failure repeated is not written twice).
+            if not results.handed_over(version, task_id):
+                # Label Studio stores the answered failure beside the one it holds: the old one goes. Read
+                # before the answer can exist, so only the old ones are named.
+                try:
+                    ctx.writer.submit_removal(ctx.parts.studio.prediction_ids(project_id, task_id,
+                                                                              found.model_version))
+                except StudioError as exc:  # only tidiness is at stake: the failure is still answered
+                    log.warning("could not read task %s's earlier failures: %s", task_id, exc)
             results.put_failure(version, task_id, hashes[task_id], found)
         else:
             results.put(version, task_id, hashes[task_id], found)
-        if prediction.state == FAILED or results.handed_over(version, task_id):
+        if results.handed_over(version, task_id):
             delivering.append(Outgoing(task_id, found))
             ctx.writer.submit(project_id, [delivering[-1]], urgent)
+        elif prediction.state != FAILED:  # a /predict response delivers it: the failure it heals goes
+            ctx.writer.submit_replaced(project_id, task_id, predicting)
         columns(task_id, found)
         _progress(job, predictions, prediction)
 

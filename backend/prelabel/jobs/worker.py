@@ -44,7 +44,7 @@ from prelabel.jobs.queues import INTERACTIVE, PREDICT, enqueue_predictions, queu
 from prelabel.parts import Parts
 from prelabel.redact import Redactor, protect_logs, secrets_of
 from prelabel.settings import Settings
-from prelabel.workers import BEAT_EVERY
+from prelabel.workers import BEAT_EVERY, process_exists
 
 log = logging.getLogger(__name__)
 JOB_HEARTBEAT_TTL = 40  # a job not heard of for this long is abandoned (its worker died) and retried
@@ -105,9 +105,14 @@ class PrelabelWorker(SimpleWorker):
 
     def _free_name(self) -> None:
         """rq refuses a name it holds for a worker that never registered its death (killed, or Redis gone as it
-        left) until that registration expires, minutes later. Prelabel's heartbeat says whether one is alive: a
-        lapsed one is dead, and its registration goes."""
-        if self.connection.exists(self.key) and not self.registry.alive(self.name):
+        left) until that registration expires, minutes later. The holder is dead when its process on this host
+        is gone, or, elsewhere, when Prelabel's heartbeat for it has lapsed: then its registration goes."""
+        if not self.connection.exists(self.key):
+            return
+        host, pid = (value.decode() if isinstance(value, bytes) else value
+                     for value in self.connection.hmget(self.key, "hostname", "pid"))
+        gone_here = host == self.hostname and str(pid).isdigit() and not process_exists(int(str(pid)))
+        if gone_here or not self.registry.alive(self.name):
             log.info("freeing the name %s: the worker that held it is gone", self.name)
             self.register_death()
 
@@ -212,6 +217,7 @@ def run_worker(settings: Settings, queue_names: list[str], burst: bool = False, 
             with contextlib.suppress(RedisError):
                 worker.retry_interrupted()
                 worker.register_death()
+                worker.retries.release_locks()  # else the next scheduler waits a minute for them
     finally:
         context.close()
 
@@ -235,3 +241,4 @@ def _reconnect(worker: PrelabelWorker) -> bool:
         log.info("Redis is back: the worker goes on")
         return True
     return False
+

@@ -14,11 +14,17 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from prelabel.workers import process_exists
+
 PROC = Path("/proc")
+RESTART_DELAYS = (1, 2, 5, 10, 30)  # seconds before starting a dead process again, after quick deaths in a row
+STEADY = 60.0  # a process that ran this long before dying starts again after the first delay
 UMASK = 0o077  # what a started process creates is its owner's alone (Label Studio's database holds secrets)
 
 
@@ -56,7 +62,7 @@ def start(name: str, command: list[str], env: dict[str, str], log: Path, cwd: Pa
 def members(started: Started) -> list[int]:
     """The live processes of the started one's session (itself included)."""
     if not PROC.is_dir():  # no /proc (macOS): the leader, if it is still there
-        return [started.pid] if _exists(started.pid) else []
+        return [started.pid] if process_exists(started.pid) else []
     leader = _stat(started.pid)
     if leader and leader["start"] != started.start_time:
         return []  # the pid is another process's now
@@ -72,7 +78,7 @@ def members(started: Started) -> list[int]:
 
 def alive(started: Started) -> bool:
     """The very process we started is still running (not another one that got its pid)."""
-    stat = _stat(started.pid) if PROC.is_dir() else ({"start": 0, "state": "R"} if _exists(started.pid) else {})
+    stat = _stat(started.pid) if PROC.is_dir() else ({"start": 0, "state": "R"} if process_exists(started.pid) else {})
     return bool(stat) and stat["start"] == started.start_time and stat["state"] != "Z"
 
 
@@ -88,6 +94,33 @@ def stop(started: Started, timeout: float = 20.0) -> list[int]:
     while time.monotonic() < deadline and members(started):
         time.sleep(0.1)
     return pids
+
+
+def supervise(command: list[str], say: Callable[[str], None]) -> int:
+    """Run `command` in the foreground, and again whenever it dies (killed, or an exit status other than 0),
+    waiting longer after each quick death. Returns its last exit status. `up` runs its worker this way: a worker
+    that dies comes back by itself.
+
+    SIGTERM or SIGINT ends the supervision once the child has ended. They are not passed on: they reach the
+    child already, sent to the whole process group or session (a terminal's Ctrl-C, `prelabel down`), and a
+    second one would make rq stop at once instead of finishing its job."""
+    stopping = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stopping.set())
+    quick_deaths = 0
+    while True:
+        started = time.monotonic()
+        child = subprocess.Popen(command)
+        status = child.wait()
+        if stopping.is_set() or status == 0:
+            return status
+        quick_deaths = 0 if time.monotonic() - started > STEADY else quick_deaths + 1
+        delay = RESTART_DELAYS[min(max(quick_deaths, 1), len(RESTART_DELAYS)) - 1]
+        why = f"killed by signal {-status}" if status < 0 else f"exit status {status}"
+        say(f"{command[0].rsplit('/', 1)[-1]} {command[1] if len(command) > 1 else ''} ended ({why}): "
+            f"starting it again in {delay} s")
+        if stopping.wait(delay):
+            return status
 
 
 def free_port(preferred: int = 0) -> int:
@@ -122,16 +155,6 @@ def _signal(pids: list[int], sig: signal.Signals) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-
-
-def _exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _stat(pid: int) -> dict:

@@ -63,7 +63,8 @@ def launch_backend(port: int, env: dict[str, str], log: Path, fingerprint: str) 
 
 
 def launch_worker(env: dict[str, str], log: Path, fingerprint: str, name: str) -> Started:
-    return processes.start("worker", [*prelabel_command(), "worker", "--name", name], env, log,
+    # Supervised: a worker that dies is started again by itself (the name stays last: wait_worker reads it).
+    return processes.start("worker", [*prelabel_command(), "worker", "--supervise", "--name", name], env, log,
                            fingerprint=fingerprint)
 
 

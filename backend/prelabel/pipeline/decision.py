@@ -143,7 +143,7 @@ def conclude(prediction: ImagePrediction, labels: list[str], credits: Credits, f
         return
     if mllm_configured and "stage1" in errors:
         prediction.state = FAILED
-        prediction.reason = f"the MLLM did not answer ({errors['stage1'].split(':', 1)[0]}); Prelabel will try again"
+        prediction.reason = f"the MLLM did not answer ({errors['stage1'].split(':', 1)[0]})"
         return
     if final is None and not mllm_configured:
         # With the MLLM on, no score at all means it named nothing: none_reason below says why.

@@ -77,6 +77,8 @@ def _mllm_findings(settings: Settings, vocabulary: Vocabulary | None, prices: Pr
     mllm = MLLMClient.from_settings(replace(settings, llm_retries=min(settings.llm_retries, 1)), cache=None)
     where = f"{endpoint_of(settings)} (PRELABEL_LLM_BASE_URL)"
     labels = list(vocabulary.label_values) if vocabulary is not None else []
+    if len(labels) > settings.shortlist_above:  # as the pipeline asks a large vocabulary: a shortlist, or none
+        labels = labels[:settings.shortlist_size] if settings.clip_enabled else []
     structured = mllm.json_schema
     started = clock()
     try:

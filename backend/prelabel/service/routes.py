@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 from werkzeug.exceptions import HTTPException
 
+from prelabel.delivery.ledger import persistence_warning
 from prelabel.delivery.results import made_from
 from prelabel.jobs import admission, queues
 from prelabel.service.backend import Backend, backend
@@ -64,8 +65,11 @@ def health() -> Response:
         return jsonify(answer)
     answer["workers"] = {name: serving.get(name, 0) for name in queues.QUEUES}
     idle = [name for name in queues.QUEUES if not serving.get(name)]
-    if idle:
-        answer["warnings"] = [f"no worker serves {', '.join(idle)}: start one with `prelabel worker`"]
+    warnings = [f"no worker serves {', '.join(idle)}: start one with `prelabel worker`"] if idle else []
+    if (volatile := persistence_warning(this.redis)) is not None:
+        warnings.append(volatile)
+    if warnings:
+        answer["warnings"] = warnings
     return jsonify(answer)
 
 
@@ -139,6 +143,7 @@ def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]
         elif results.claim(version, task_id):
             answers[task_id] = found
     if missing:
+        results.clear_failures(version, missing)  # tried again now: only the new try's failure answers
         waiting = (len(missing) <= this.settings.sync_tasks and this.workers(queues.INTERACTIVE) > 0
                    and this.wait_slots.acquire(blocking=False))
         if not waiting:
@@ -146,6 +151,7 @@ def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]
             queues.enqueue_predictions(this.redis, results, project_id, missing, version, queues.PREDICT)
         else:
             try:
+                results.take_back(version, missing)
                 queues.enqueue_predictions(this.redis, results, project_id, missing, version, queues.INTERACTIVE)
                 answers.update(_wait_for(this, version, {task_id: tasks[task_id] for task_id in missing}))
             finally:
@@ -171,8 +177,12 @@ def _wait_for(this: Backend, version: str, tasks: dict[int, str]) -> dict[int, S
                 del waiting[task_id]
                 if results.claim(version, task_id):
                     answers[task_id] = found
-            elif results.get_failure(version, task_id, data) is not None:
-                del waiting[task_id]  # the worker writes the failure itself; the next request tries again
+            elif (failed := results.get_failure(version, task_id, data)) is not None:
+                # Tried and failed again: the reviewer waiting on the task sees why at once. Claimed like a
+                # result: a worker that found the task handed over (the budget ran out) writes it instead.
+                del waiting[task_id]
+                if results.claim(str(failed.model_version), task_id):
+                    answers[task_id] = failed
 
     while waiting and time.monotonic() < deadline:
         look()

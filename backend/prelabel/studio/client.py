@@ -192,6 +192,12 @@ class LabelStudio:
         created = getattr(body, "created", None)
         return created if isinstance(created, int) else 0
 
+    def prediction_ids(self, project_id: int, task_id: int, model_version: object) -> list[int]:
+        """The ids of a task's predictions of one model_version."""
+        return [p["id"] for task in self.list_tasks(project_id, "id,predictions", ids=[task_id])
+                for p in task.get("predictions") or [] if isinstance(p, dict)
+                and p.get("model_version") == str(model_version) and isinstance(p.get("id"), int)]
+
     def update_task_data(self, task_id: int, data: dict) -> None:
         """Replace a task's data (Label Studio keeps its predictions and annotations)."""
         self._call("write list columns", self.sdk.tasks.update, id=str(task_id), data=data)

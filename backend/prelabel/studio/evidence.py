@@ -1,8 +1,9 @@
 """The reviewer's text: why Prelabel suggests a label (or none, or failed), shown on Label Studio's labeling page
 in the config's evidence TextArea (labelconfig.EVIDENCE_NAME), read-only.
 
-Plain lines (Label Studio shows each on its own line and drops leading spaces, hence the dashes), in English,
-readable at a glance, the decision first:
+Plain lines (Label Studio shows each on its own line and drops leading spaces, hence the dashes), readable at a
+glance, the decision first; the headings in the language the project's choices are shown in (Japanese where the
+config shows Japanese names: 提案, 理由..., English otherwise):
 
     Suggested: Halyomorpha halys, 86%
     Why: named by the MLLM (alias match of 'BMSB')
@@ -10,8 +11,7 @@ readable at a glance, the decision first:
     - classification "BMSB" -> Halyomorpha halys: alias 97%
     - description "A photo of a BMSB on a leaf." -> Halyomorpha halys: alias 97%
     Runner-ups: Nezara viridula 9%, Sitophilus oryzae 3%
-    Stages: image ok; stage 1 answered; stage 2 not asked; CLIP fused description, guess, image
-    model_version: prelabel-1a2b3c4d-5e6f7a8b
+    How Prelabel looked: photo read; the MLLM described the photo; compared the photo with each label (CLIP)
 
 The MLLM's words are quoted as they are (Japanese stays Japanese), cleaned of control and formatting characters
 and cut to a length; the whole text is bounded. It is Prelabel's, never the reviewer's: the feedback job reads
@@ -30,8 +30,23 @@ MAX_DESCRIPTION = 300  # characters of the description
 MAX_ERROR = 160  # characters of one stage error
 MAX_LINES_OF_WORDS = 10  # MLLM strings listed
 MAX_RUNNER_UPS = 4
+MIN_RUNNER_UP = 0.005  # a score shown as at least 1%
 MAX_ALTERNATIVES = 4  # labels listed for an ambiguous name
 MAX_TEXT = 4000  # characters of the whole text
+HEADINGS = {
+    "en": {"suggested": "Suggested", "why": "Why", "none": "none of these", "not": "Not pre-labelled",
+           "words": "MLLM's words, and how each matched the vocabulary:", "runners": "Runner-ups",
+           "closest": "Closest labels", "clip": " (CLIP alone)", "stages": "How Prelabel looked",
+           "no_choice": "[no choice in this config]", "nothing": "nothing in the vocabulary fits"},
+    "ja": {"suggested": "提案", "why": "理由", "none": "該当なし", "not": "事前ラベルなし",
+           "words": "MLLMの言葉と語彙との照合:", "runners": "次点", "closest": "近いラベル", "clip": "（CLIPのみ）",
+           "stages": "処理の経過", "no_choice": "[この設定に選択肢なし]", "nothing": "語彙に該当するラベルなし"},
+}
+# A failure promises nothing: it says what the reviewer can do now, and when Prelabel asks again (Label Studio
+# 1.23.2 asks the backend for a task lacking a prediction of the project's model_version when the label stream
+# serves it, and on Retrieve Predictions; not when a task with any prediction is opened from the list).
+WHAT_TO_DO = ("What to do: choose the label yourself. Prelabel tries again each time the label stream serves this "
+              "task, or Retrieve Predictions is run on it; if many tasks say this, tell whoever runs Prelabel.")
 
 
 def clean(text: object, limit: int) -> str:
@@ -61,32 +76,37 @@ def quoted(text: object, limit: int = MAX_WORDS) -> str:
 
 
 def evidence_text(prediction: ImagePrediction, model_version: str, control: Control | None = None) -> str:
-    """The evidence for one prediction, as the reviewer reads it; `model_version` as the prediction carries it."""
+    """The evidence for one prediction, as the reviewer reads it. `model_version` (the prediction carries it) is
+    not shown: a version hash means nothing to a reviewer."""
     control = control or Control()
+    say = HEADINGS[control.language]
 
     def name(label: str) -> str:
         shown = control.display(label)
         text = clean(label, MAX_WORDS) if shown == label else f"{clean(shown, MAX_WORDS)} ({clean(label, MAX_WORDS)})"
         knows_choices = bool(control.results or control.paths)  # Control() alone knows no config
-        return f"{text} [no choice in this config]" if knows_choices and not control.can_show(label) else text
+        return f"{text} {say['no_choice']}" if knows_choices and not control.can_show(label) else text
 
     several = shown_together(prediction, control)
-    lines = [_headline(prediction, control, name)] if not several else [
-        f"Suggested: {name(label)}, {percent(score)}" for label, score in several]
+    lines = [_headline(prediction, control, name, say)] if not several else [
+        f"{say['suggested']}: {name(label)}, {percent(score)}" for label, score in several]
+    if prediction.state == FAILED:
+        lines.append(WHAT_TO_DO)
     if prediction.state == LABEL and prediction.reason:
-        lines.append(f"Why: {clean(prediction.reason, MAX_DESCRIPTION)}")
+        lines.append(f"{say['why']}: {clean(prediction.reason, MAX_DESCRIPTION)}")
     for label, _ in several:
-        lines.append(f"Why {clean(control.display(label), MAX_WORDS)}: {_affirmed_by(prediction, label)}")
-    lines += _words(prediction, name)
-    runners = [(label, score) for label, score in prediction.ranking if label != prediction.label]
+        lines.append(f"{say['why']} {clean(control.display(label), MAX_WORDS)}: {_affirmed_by(prediction, label)}")
+    lines += _words(prediction, name, say)
+    # A runner-up under 1% is no alternative worth a reviewer's look: left out, not listed as 0%.
+    runners = [(label, score) for label, score in prediction.ranking if label != prediction.label
+               and score >= MIN_RUNNER_UP]
     if runners:
-        heading = "Runner-ups" if prediction.state == LABEL else "Closest labels"
+        heading = say["runners"] if prediction.state == LABEL else say["closest"]
         if "mllm" not in prediction.stage_scores and "fused" in prediction.stage_scores:
-            heading += " (CLIP alone)"  # the MLLM named none of them: a picture's likeness, not a finding
+            heading += say["clip"]  # the MLLM named none of them: a picture's likeness, not a finding
         lines.append(f"{heading}: " + ", ".join(f"{name(label)} {percent(score)}"
                                                  for label, score in runners[:MAX_RUNNER_UPS]))
-    lines.append("Stages: " + "; ".join(_stages(prediction)))
-    lines.append(f"model_version: {clean(model_version, 80)}")
+    lines.append(f"{say['stages']}: " + "; ".join(_stages(prediction)))
     return _bounded(lines)
 
 
@@ -105,20 +125,23 @@ def _affirmed_by(prediction: ImagePrediction, label: str) -> str:
     return "named by the MLLM"
 
 
-def _headline(prediction: ImagePrediction, control: Control, name) -> str:
+def _headline(prediction: ImagePrediction, control: Control, name, say: dict[str, str]) -> str:
     if prediction.state == FAILED:
-        return f"Not pre-labelled: {clean(prediction.reason or 'a stage failed', MAX_DESCRIPTION)}"
+        errors = prediction.errors
+        if "stage1" in errors and "image" not in errors and "pipeline" not in errors:  # the cause in words
+            return f"{say['not']}: the MLLM gave no usable answer ({_in_words(errors['stage1'])})"
+        return f"{say['not']}: {clean(prediction.reason or 'a stage failed', MAX_DESCRIPTION)}"
     label = prediction.label
     if prediction.state == LABEL and label is not None:
         if control.can_show(label):
-            return f"Suggested: {name(label)}, {percent(prediction.score)}"
-        return (f"Suggested: none of these. Prelabel found {clean(label, MAX_WORDS)} ({percent(prediction.score)}), "
-                "but this project's labeling config has no choice for it")
-    reason = clean(prediction.reason or "nothing in the vocabulary fits", MAX_DESCRIPTION)
-    return f"Suggested: none of these. {reason[:1].upper()}{reason[1:]}"
+            return f"{say['suggested']}: {name(label)}, {percent(prediction.score)}"
+        return (f"{say['suggested']}: {say['none']}. Prelabel found {clean(label, MAX_WORDS)} "
+                f"({percent(prediction.score)}), but this project's labeling config has no choice for it")
+    reason = clean(prediction.reason or say["nothing"], MAX_DESCRIPTION)
+    return f"{say['suggested']}: {say['none']}. {reason[:1].upper()}{reason[1:]}"
 
 
-def _words(prediction: ImagePrediction, name) -> list[str]:
+def _words(prediction: ImagePrediction, name, say: dict[str, str]) -> list[str]:
     """The MLLM's own words, each with how it matched; then stage 2's answer."""
     evidence = prediction.evidence
     vetoed = set(evidence.vetoed)
@@ -150,7 +173,7 @@ def _words(prediction: ImagePrediction, name) -> list[str]:
         lines.append(f"- stage 2 with the image {quoted(stage2.answer)} -> {chosen}")
     elif stage2 is not None:
         lines.append(f"- stage 2 {quoted(stage2.answer)} -> {_match(stage2, name)}")
-    return ["MLLM's words, and how each matched the vocabulary:", *lines] if lines else []
+    return [say["words"], *lines] if lines else []
 
 
 def _match(found: NamedMatch | Stage2Match, name) -> str:
@@ -168,36 +191,47 @@ def _match(found: NamedMatch | Stage2Match, name) -> str:
 
 
 def _stages(prediction: ImagePrediction) -> list[str]:
+    """What ran and what failed, in the reviewer's words (the causes in developers' words stay in the logs)."""
     errors, evidence = prediction.errors, prediction.evidence
     found = []
     if "pipeline" in errors:
-        found.append(f"internal error ({clean(errors['pipeline'], MAX_ERROR)})")
-    found.append(f"image failed ({clean(errors['image'], MAX_ERROR)})" if "image" in errors else "image ok")
+        found.append(f"Prelabel itself failed ({clean(errors['pipeline'], MAX_ERROR)})")
+    found.append("photo not usable" if "image" in errors else "photo read")  # why: the headline says
     if "stage1" in errors:
-        found.append(f"stage 1 failed ({clean(errors['stage1'], MAX_ERROR)})")
+        found.append(f"the MLLM gave no usable answer ({_in_words(errors['stage1'])})")
     elif evidence.stage1 is not None:
-        found.append("stage 1 answered" + (" (from the cache)" if prediction.cached else ""))
+        found.append("the MLLM described the photo" + (" (its answer from an earlier look)" if prediction.cached
+                                                      else ""))
     elif "image" not in errors and "pipeline" not in errors:
-        found.append("stage 1 off (no MLLM configured)")
+        found.append("no MLLM set up")
     if "stage2" in errors:
-        found.append(f"stage 2 failed ({clean(errors['stage2'], MAX_ERROR)})")
+        found.append(f"asking the MLLM again failed ({_in_words(errors['stage2'])})")
     elif evidence.stage2 is not None:
-        found.append("stage 2 answered" + (" (with the image)" if evidence.stage2.with_image else ""))
-    elif evidence.stage1 is not None:
-        found.append("stage 2 not asked")
-    features = evidence.fusion_features
-    if features:
-        found.append("CLIP fused " + ", ".join(clean(f, 20) for f in features))
-    elif "image" not in errors and "pipeline" not in errors:
-        found.append("CLIP off")
+        found.append("asked the MLLM again with the label list" + (" and the photo" if evidence.stage2.with_image
+                                                                  else ""))
+    if evidence.fusion_features:
+        found.append("compared the photo with each label (CLIP)")
     for stage, message in errors.items():
         if stage not in ("pipeline", "image", "stage1", "stage2"):
             found.append(f"{clean(stage, 20)} failed ({clean(message, MAX_ERROR)})")
     return found
 
 
+CAUSES = {  # MLLMError's causes (pipeline/mllm.py), as a reviewer reads them
+    "timeout": "it took too long", "rate_limited": "the MLLM service was busy",
+    "server_error": "the MLLM service had an error", "connection": "the MLLM service could not be reached",
+    "rejected": "the MLLM service refused the request", "malformed": "its answer could not be read",
+    "truncated": "its answer was cut off", "refused": "it declined to answer", "no_image": "it did not see the photo",
+}
+
+
+def _in_words(message: str) -> str:
+    cause = message.split(":", 1)[0].strip()
+    return CAUSES.get(cause, clean(cause, 40))
+
+
 def _bounded(lines: list[str]) -> str:
-    """At most MAX_TEXT characters, cut at a line; the last line (model_version) always kept."""
+    """At most MAX_TEXT characters, cut at a line; the last line (what ran) always kept."""
     text = "\n".join(lines)
     if len(text) <= MAX_TEXT:
         return text

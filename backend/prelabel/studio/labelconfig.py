@@ -20,6 +20,7 @@ silently changes the selection); vertical or inline checkboxes put a suggestion 
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 
@@ -29,6 +30,9 @@ from prelabel.vocabulary.vocab import Vocabulary
 EVIDENCE_NAME = "prelabel_evidence"  # the <TextArea name> Prelabel fills with its evidence
 DEFAULT_NONE_CHOICE = "None of these"  # PRELABEL_NONE_CHOICE's default
 CHECKBOXES_UP_TO = 10  # choices (the none included) shown as checkboxes; more become a searchable Taxonomy
+
+
+_JAPANESE = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]")  # kana, kanji
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,11 @@ class Control:
     def can_show(self, label: str) -> bool:
         """Does the config offer a choice for this vocabulary label?"""
         return label != self.none and label in (self.paths if self.kind == "taxonomy" else self.results)
+
+    @property
+    def language(self) -> str:
+        """The language reviewers read the choices in: "ja" when they show Japanese names, else "en"."""
+        return "ja" if any(_JAPANESE.search(text) for text in self.shown.values()) else "en"
 
     def display(self, label: str) -> str:
         """What the reviewer reads for a label: its choice's value."""
