@@ -14,7 +14,7 @@ from redis import Redis
 
 from faults.studio_proxy import StudioProxy
 from faults.support import CONFIG, WorkerProcess, always, base_env, finished, import_values, new_project, version_for
-from helpers import PALETTE, TEST_REDIS_URL, image_project, wait_until
+from helpers import PALETTE, TEST_REDIS_URL, image_project, start_service, stop_process, wait_until
 from prelabel.delivery.ledger import Ledger
 from prelabel.delivery.results import ResultStore
 from prelabel.delivery.writer import BatchWriter, Outgoing
@@ -22,6 +22,7 @@ from prelabel.jobs import queues
 from prelabel.pipeline.identity import ModelVersion
 from prelabel.studio.client import LabelStudio
 from prelabel.studio.predictions import StudioPrediction
+from prelabel.workers import WorkerRegistry
 from stub_llm import StubLLM
 
 VERSION = ModelVersion("0badc0de", "5eedf00d")
@@ -126,7 +127,7 @@ def worker(label_studio, tmp_path_factory):
     folder = tmp_path_factory.mktemp("delivery-worker")
     with StubLLM(always("Halyomorpha halys")) as stub:
         env = base_env(label_studio, folder / "var", PRELABEL_LLM_BASE_URL=stub.url)
-        process = WorkerProcess(env, folder / "worker.log", name="delivery")
+        process = WorkerProcess(env, folder / "worker.log", f"{queues.INTERACTIVE},{queues.PREDICT}", "delivery")
         try:
             process.wait_registered(Redis.from_url(TEST_REDIS_URL))
             yield env, stub
@@ -194,3 +195,26 @@ def test_a_result_made_for_another_labeling_config_is_not_delivered(label_studio
     wait_until(lambda: versions_held(label_studio, task_ids) == {t: [version] for t in task_ids}, 60,
                what="the new predictions")
     assert {p.result[0]["from_name"] for t in task_ids for p in client.predictions.list(task=t)} == {"kind"}
+
+
+def test_a_result_for_a_predict_that_posted_other_data_is_not_stranded(label_studio, redis_conn, worker, tmp_path):
+    """A /predict posting data that differs from Label Studio's: the worker keeps its result under Label Studio's
+    data, which the waiting request never finds. When the request gives up, the task enters the ledger, and the
+    reconciler writes the result Label Studio lacks (before: nobody ever did)."""
+    env, _ = worker
+    project_id, ids = image_project(label_studio, "Stranded", CONFIG, {"red": PALETTE["red"]}, "stranded")
+    service, url = start_service({**env, "PRELABEL_SYNC_BUDGET": "3", "PRELABEL_RECONCILE_AFTER": "1"},
+                                 tmp_path / "serve.log")
+    try:
+        wait_until(lambda: WorkerRegistry(redis_conn).serving().get(queues.INTERACTIVE), 30,
+                   what="the worker to be counted (the request waits for it)")
+        task = label_studio.client().tasks.get(id=ids["red"])
+        posted = {"id": task.id, "project": project_id, "data": {**task.data, "extra": "posted, not stored"}}
+        answer = requests.post(f"{url}/predict", timeout=60, json={
+            "tasks": [posted], "label_config": CONFIG, "project": f"{project_id}.1700000000"})
+        assert answer.status_code == 200 and answer.json()["results"] == [[]]
+        version = version_for(env)
+        wait_until(lambda: versions_held(label_studio, [ids["red"]]) == {ids["red"]: [version]}, 90,
+                   what="the reconciler to write the stranded result")
+    finally:
+        stop_process(service)

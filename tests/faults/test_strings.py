@@ -141,17 +141,18 @@ def test_a_10_mb_data_url_in_a_real_task_through_a_real_worker(label_studio, tmp
 
 def test_learned_synonyms_hold_only_names_and_export_always_loads_back(tmp_path):
     """`vocab accept` refuses what would break the vocabulary (another label's name, a 5,000-character word, a line
-    separator); synonyms already stored that would break it are left out of `vocab export`, which loads back."""
+    separator), --force or not (--force passes the screening of doubtful names, never this); synonyms already
+    stored that would break it are left out of `vocab export`, which loads back."""
     from helpers import invoke
     from prelabel.learning.rules import key_of
     from prelabel.vocabulary.vocab import load_vocabulary as load
 
     env = {"PRELABEL_VOCAB": str(EXAMPLE_VOCAB), "PRELABEL_DATA_DIR": str(tmp_path / "var"),
            "PRELABEL_DATABASE_URL": ""}
-    refusals = {"rice weevil": "names another label: Sitophilus oryzae", "x" * 5000: "5000 characters long",
+    refusals = {"rice weevil": "already a name of 'Sitophilus oryzae'", "x" * 5000: "5000 characters long",
                 "marble\u2028bug": "U+2028", "marble\x1b[31mbug": "U+001B", "\u202emarble bug": "U+202E"}
     for string, reason in refusals.items():
-        result = invoke("vocab", "accept", string, BMSB, "--by", "expert", env=env)
+        result = invoke("vocab", "accept", string, BMSB, "--by", "expert", "--force", env=env)
         assert result.exit_code == 2 and reason in result.stderr, result.stderr
         assert len(result.stderr) < 400
     assert invoke("vocab", "accept", "brown marble bug", BMSB, "--by", "expert", env=env).exit_code == 0

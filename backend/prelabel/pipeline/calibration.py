@@ -5,7 +5,8 @@ the match method or stage, which of the MLLM's strings named it, how many of the
 they named, how many labels were in play, CLIP's margin when CLIP is on) to the probability that a reviewer keeps
 the label. The shipped prior (calibration-prior.json) is fitted on the repository's normaliser corpora by
 bench/calibration_prior.py; a project's own model is refitted from its reviewers' verdicts once there are enough
-(MIN_REVIEWED). Applying a fitted model is a dot product (numpy): no scikit-learn in workers or the web service.
+(MIN_REVIEWED). Applying a fitted model is a dot product in plain Python: the web service computes model_version
+from this module and must not load numpy (tests/test_service.py); scikit-learn and numpy load only to fit.
 
 Two rules keep the numbers honest where data cannot:
 - a way of finding a label that the fitted data holds fewer than MIN_MEASURED examples of has no measured
@@ -24,11 +25,12 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from prelabel.pipeline.result import Finding
-from prelabel.vocabulary.normalize import Normalized
+
+if TYPE_CHECKING:  # the normaliser loads numpy and the language tools: the web service imports this module
+    from prelabel.vocabulary.normalize import Normalized
 
 PRIOR_PATH = Path(__file__).with_name("calibration-prior.json")
 STAGE1_WAYS = ("exact", "alias", "suggested", "learned", "rule", "fuzzy", "embedding")
@@ -49,15 +51,15 @@ MIN_REVIEWED = 200
 REGULARISATION = 1.0  # scikit-learn's default C: the corpora are small and their methods nearly separable
 
 
-def features(finding: Finding) -> np.ndarray:
+def features(finding: Finding) -> list[float]:
     """The model's input for one Finding (FEATURES, in order)."""
-    row = np.zeros(len(FEATURES))
+    row = [0.0] * len(FEATURES)
     for name in (f"way={finding.way}", f"source={finding.source}", f"stage2={finding.stage2}"):
         if name in FEATURES:
             row[FEATURES.index(name)] = 1.0
     numeric = (finding.match, min(finding.support, 5), min(finding.rivals, 5), math.log2(max(1, finding.among)),
                float(finding.clip_margin is not None), finding.clip_margin or 0.0)
-    row[-len(NUMERIC):] = numeric
+    row[-len(NUMERIC):] = [float(value) for value in numeric]
     return row
 
 
@@ -84,7 +86,7 @@ class Calibration:
         together)."""
         if not self.measures(finding):
             return 1.0 / max(1, finding.among)
-        z = self.intercept + float(np.dot(self.coefficients, features(finding)))
+        z = self.intercept + sum(c * x for c, x in zip(self.coefficients, features(finding), strict=True))
         return 1.0 / (1.0 + math.exp(-z))
 
     def probabilities(self, findings: Mapping[str, Finding]) -> dict[str, float]:
@@ -125,7 +127,8 @@ def of_answer(result: Normalized, among: int) -> Finding:
 
 def fit(findings: Sequence[Finding], right: Sequence[bool], fitted_on: str) -> Calibration:
     """A logistic regression of right on the findings' features. Needs both outcomes among the examples."""
-    from sklearn.linear_model import LogisticRegression  # fitting only: applying needs numpy alone
+    import numpy as np  # fitting only: applying the model needs neither
+    from sklearn.linear_model import LogisticRegression
 
     if len(set(right)) < 2:
         raise ValueError("calibration needs both right and wrong labels among the examples")

@@ -153,7 +153,8 @@ def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]
             try:
                 results.take_back(version, missing)
                 queues.enqueue_predictions(this.redis, results, project_id, missing, version, queues.INTERACTIVE)
-                answers.update(_wait_for(this, version, {task_id: tasks[task_id] for task_id in missing}))
+                answers.update(_wait_for(this, version, project_id,
+                                         {task_id: tasks[task_id] for task_id in missing}))
             finally:
                 this.wait_slots.release()
     delivered = [task_id for task_id, answer in answers.items() if str(answer.model_version) == version]
@@ -163,7 +164,8 @@ def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]
     return answers
 
 
-def _wait_for(this: Backend, version: str, tasks: dict[int, str]) -> dict[int, StudioPrediction]:
+def _wait_for(this: Backend, version: str, project_id: int,
+              tasks: dict[int, str]) -> dict[int, StudioPrediction]:
     """Wait up to the budget; on giving up, hand the rest to the workers, then look once more (delivery.py)."""
     results = this.parts.results
     answers: dict[int, StudioPrediction] = {}
@@ -191,6 +193,11 @@ def _wait_for(this: Backend, version: str, tasks: dict[int, str]) -> dict[int, S
     if waiting:
         results.hand_over(version, list(waiting))
         look()
+    if waiting:
+        # Still not found: the worker may have stored its result before the hand-over, under the data Label
+        # Studio holds, which differs from the data posted here. The reconciler checks Label Studio with its
+        # data and writes what it finds, so that result is not stranded.
+        this.parts.ledger.add(version, project_id, list(waiting), due_in=this.settings.reconcile_after)
     return answers
 
 
