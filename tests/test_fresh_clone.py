@@ -24,8 +24,9 @@ pytestmark = pytest.mark.clone
 
 ANSWER = json.dumps({"description": "A brown shield-shaped bug on a leaf.",
                      "classification": "Halyomorpha halys", "candidates": []})
-# The caller's make, venv and Python path must not leak into the new user's shell.
-LEAKS = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")
+# The caller's make, venv and Python path, and the test run's data folder (tests/conftest.py), must not leak into
+# the new user's shell: the clone keeps its data in its own var/, as a new user's would.
+LEAKS = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PRELABEL_DATA_DIR")
 
 
 @pytest.fixture(scope="module")

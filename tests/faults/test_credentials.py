@@ -79,7 +79,9 @@ def test_the_503_body_and_the_log_hold_no_redis_password(service):
     answer = requests.post(f"{url}/webhook", json={"action": "START_TRAINING", "project": {"id": 1}}, timeout=30)
     assert answer.status_code == 503
     assert "redis://:***@127.0.0.1:9/0" in answer.json()["error"]
-    config = '<View><Image name="i" value="$i"/><Choices name="c" toName="i"><Choice value="x"/></Choices></View>'
+    # A config this backend serves (one of its labels among the choices): it reaches the queue, which is away.
+    config = ('<View><Image name="i" value="$i"/><Choices name="c" toName="i">'
+              '<Choice value="Halyomorpha halys"/></Choices></View>')
     task = {"id": 1, "data": {"i": "/data/upload/1/a.png"}}
     body = {"tasks": [task], "label_config": config, "project": "1.1"}
     predicted = requests.post(f"{url}/predict", auth=auth, timeout=30, json=body)

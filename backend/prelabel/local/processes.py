@@ -25,6 +25,9 @@ from prelabel.workers import process_exists
 PROC = Path("/proc")
 RESTART_DELAYS = (1, 2, 5, 10, 30)  # seconds before starting a dead process again, after quick deaths in a row
 STEADY = 60.0  # a process that ran this long before dying starts again after the first delay
+# Exit status 2 is a bad setting or input (cli.common.BadInput: CLIP weights missing, a broken vocabulary): starting
+# again cannot mend it, and the caller (`up`) must see the process stop to repeat its one line.
+NOT_RESTARTED = (0, 2)
 UMASK = 0o077  # what a started process creates is its owner's alone (Label Studio's database holds secrets)
 
 
@@ -97,8 +100,8 @@ def stop(started: Started, timeout: float = 20.0) -> list[int]:
 
 
 def supervise(command: list[str], say: Callable[[str], None]) -> int:
-    """Run `command` in the foreground, and again whenever it dies (killed, or an exit status other than 0),
-    waiting longer after each quick death. Returns its last exit status. `up` runs its worker this way: a worker
+    """Run `command` in the foreground, and again whenever it dies (killed, or an exit status other than 0 and
+    2), waiting longer after each quick death. Returns its last exit status. `up` runs its worker this way: a worker
     that dies comes back by itself.
 
     SIGTERM or SIGINT ends the supervision once the child has ended. They are not passed on: they reach the
@@ -112,7 +115,7 @@ def supervise(command: list[str], say: Callable[[str], None]) -> int:
         started = time.monotonic()
         child = subprocess.Popen(command)
         status = child.wait()
-        if stopping.is_set() or status == 0:
+        if stopping.is_set() or status in NOT_RESTARTED:
             return status
         quick_deaths = 0 if time.monotonic() - started > STEADY else quick_deaths + 1
         delay = RESTART_DELAYS[min(max(quick_deaths, 1), len(RESTART_DELAYS)) - 1]
