@@ -49,11 +49,11 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# The fresh-clone test (make demo and make up in a new clone with its own venv: several minutes of installs) runs
-# apart, so that `make test` stays well inside CI's 30 minutes: docs/development.md.
 test: lint services
-	$(BIN)/python -m pytest -m 'not clone'
+	$(BIN)/python -m pytest
 
+# The fresh-clone test alone (make demo and make up in a new clone with its own venv), after a change to the
+# Makefile, pyproject.toml or the quick start; `make test` runs it too.
 test-clone: install services
 	$(BIN)/python -m pytest -m clone
 
