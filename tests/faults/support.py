@@ -13,7 +13,7 @@ from redis import Redis
 from rq import Worker
 from rq.job import Job
 
-from helpers import EXAMPLE_VOCAB, TEST_REDIS_URL, start_process, stop_process, wait_until
+from helpers import EXAMPLE_VOCAB, PALETTE, TEST_REDIS_URL, start_process, stop_process, wait_until
 from prelabel.delivery.results import ResultStore
 from prelabel.jobs import queues
 from stub_llm import request_images
@@ -33,6 +33,18 @@ def base_env(label_studio, data_dir: Path, **extra: str) -> dict[str, str]:
     return {**os.environ, "LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.token,
             "REDIS_URL": TEST_REDIS_URL, "PRELABEL_VOCAB": str(EXAMPLE_VOCAB), "PRELABEL_CLIP_MODEL": "",
             "PRELABEL_DATA_DIR": str(data_dir), "PRELABEL_STAGE2": "false", **extra}
+
+
+# Photos of four colours and what the stand-in MLLM names for each (helpers.answer_by_colour).
+COLOURS = {name: PALETTE[name] for name in ("red", "green", "blue", "yellow")}
+ANSWERS = {"red": "BMSB", "green": "rice weevil", "blue": "maize weevil", "yellow": "codling moth"}
+
+
+def stub_env(label_studio, stub, tmp_path: Path, redis_url: str = TEST_REDIS_URL, **extra: str) -> dict[str, str]:
+    """A worker's environment answered by the stand-in MLLM, without retries (a failure shows at once), stage 2
+    on."""
+    return base_env(label_studio, tmp_path / "var", REDIS_URL=redis_url, PRELABEL_LLM_BASE_URL=stub.url,
+                    PRELABEL_LLM_RETRIES="0", PRELABEL_STAGE2="true", **extra)
 
 
 class WorkerProcess:

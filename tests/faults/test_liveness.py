@@ -15,6 +15,7 @@ import requests
 from redis import Redis
 from rq.job import Job
 
+from faults.support import ANSWERS, COLOURS, stub_env
 from helpers import (
     EXAMPLE_VOCAB,
     PALETTE,
@@ -35,9 +36,6 @@ from prelabel.studio.labelconfig import make_label_config
 from prelabel.vocabulary.vocab import load_vocabulary
 from prelabel.workers import WorkerRegistry
 
-COLOURS = {name: PALETTE[name] for name in ("red", "green", "blue", "yellow")}
-ANSWERS = {"red": "BMSB", "green": "rice weevil", "blue": "maize weevil", "yellow": "codling moth"}
-
 
 @pytest.fixture
 def redis():
@@ -45,13 +43,6 @@ def redis():
     connection.flushdb()
     yield connection
     connection.flushdb()
-
-
-def environment(label_studio, stub, tmp_path, **extra: str) -> dict[str, str]:
-    return {**os.environ, "LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.token,
-            "REDIS_URL": TEST_REDIS_URL, "PRELABEL_LLM_BASE_URL": stub.url, "PRELABEL_VOCAB": str(EXAMPLE_VOCAB),
-            "PRELABEL_CLIP_MODEL": "", "PRELABEL_DATA_DIR": str(tmp_path / "var"), "PRELABEL_LLM_RETRIES": "0",
-            **extra}
 
 
 def current_version(env: dict[str, str]) -> str:
@@ -78,7 +69,7 @@ def test_a_killed_workers_job_is_run_by_another_worker(label_studio, stub_llm, r
     stub_llm.latency = 1.5
     config = make_label_config(load_vocabulary(EXAMPLE_VOCAB))
     project_id, ids = image_project(label_studio, "Killed worker", config, COLOURS, "killed")
-    env = environment(label_studio, stub_llm, tmp_path, PRELABEL_LLM_CONCURRENCY="1")
+    env = stub_env(label_studio, stub_llm, tmp_path, PRELABEL_LLM_CONCURRENCY="1")
     version = current_version(env)
     first = start_worker(env, "doomed", tmp_path / "doomed.log")
     [job] = queue_like_prelabel_run(redis, project_id, list(ids.values()), version)
@@ -101,7 +92,7 @@ def test_a_killed_workers_job_is_run_by_another_worker(label_studio, stub_llm, r
 def test_workers_are_counted_again_after_redis_forgets_them(label_studio, stub_llm, redis, tmp_path):
     """Redis restarted empty (here: its database emptied under a live worker): rq's registration is gone, the
     heartbeat is back within seconds, and the worker still takes jobs."""
-    env = environment(label_studio, stub_llm, tmp_path)
+    env = stub_env(label_studio, stub_llm, tmp_path)
     worker = start_worker(env, "forgotten", tmp_path / "worker.log", queues=queues.FEEDBACK)
     try:
         redis.flushdb()
@@ -120,7 +111,7 @@ def test_a_response_nobody_received_is_written_by_the_reconciler(label_studio, s
     stub_llm.latency = 2.0
     config = make_label_config(load_vocabulary(EXAMPLE_VOCAB))
     project_id, ids = image_project(label_studio, "Lost response", config, {"red": PALETTE["red"]}, "lost")
-    env = environment(label_studio, stub_llm, tmp_path, PRELABEL_RECONCILE_AFTER="2", PRELABEL_SYNC_BUDGET="30")
+    env = stub_env(label_studio, stub_llm, tmp_path, PRELABEL_RECONCILE_AFTER="2", PRELABEL_SYNC_BUDGET="30")
     version = current_version(env)
     service, url = start_service(env, tmp_path / "serve.log")
     worker = start_worker(env, "reconciler", tmp_path / "worker.log")
@@ -145,7 +136,7 @@ def test_label_studio_away_for_a_while_leaves_no_gap(label_studio, stub_llm, red
     config = make_label_config(load_vocabulary(EXAMPLE_VOCAB))
     project_id, ids = image_project(label_studio, "Away for a while", config, COLOURS, "away")
     proxy = TcpProxy(int(label_studio.url.rsplit(":", 1)[1]))
-    env = environment(label_studio, stub_llm, tmp_path, LABEL_STUDIO_URL=proxy.url)
+    env = stub_env(label_studio, stub_llm, tmp_path, LABEL_STUDIO_URL=proxy.url)
     version = current_version(env)
     proxy.cut()
     worker = start_worker(env, "patient", tmp_path / "worker.log")
@@ -165,7 +156,7 @@ def test_label_studio_away_for_a_while_leaves_no_gap(label_studio, stub_llm, red
 def test_health_answers_while_every_waiting_request_waits(label_studio, stub_llm, redis, tmp_path):
     """Interactive /predict requests wait up to the budget for workers; however many there are, /health (Label
     Studio gives it one second) is answered while they all still wait."""
-    env = environment(label_studio, stub_llm, tmp_path, PRELABEL_SYNC_BUDGET="15")
+    env = stub_env(label_studio, stub_llm, tmp_path, PRELABEL_SYNC_BUDGET="15")
     service, url = start_service(env, tmp_path / "serve.log")
     registry = WorkerRegistry(redis)
     stop = threading.Event()

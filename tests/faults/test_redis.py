@@ -14,11 +14,10 @@ from urllib.parse import urlsplit
 
 from redis import Redis
 
-from faults.support import import_values, new_project, version_for
+from faults.support import ANSWERS, COLOURS, import_values, new_project, stub_env, version_for
 from helpers import (
     BIN,
     EXAMPLE_VOCAB,
-    PALETTE,
     TEST_REDIS_URL,
     TcpProxy,
     answer_by_colour,
@@ -35,21 +34,11 @@ from prelabel.studio.labelconfig import make_label_config
 from prelabel.vocabulary.vocab import load_vocabulary
 from prelabel.workers import WorkerRegistry
 
-COLOURS = {name: PALETTE[name] for name in ("red", "green", "blue", "yellow")}
-ANSWERS = {"red": "BMSB", "green": "rice weevil", "blue": "maize weevil", "yellow": "codling moth"}
-
 
 def through(proxy: TcpProxy) -> str:
     """The test Redis URL, reached through the proxy."""
     database = urlsplit(TEST_REDIS_URL).path or "/0"
     return f"redis://127.0.0.1:{proxy.port}{database}"
-
-
-def environment(label_studio, stub, tmp_path, redis_url: str, **extra: str) -> dict[str, str]:
-    return {**os.environ, "LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.token,
-            "REDIS_URL": redis_url, "PRELABEL_LLM_BASE_URL": stub.url, "PRELABEL_VOCAB": str(EXAMPLE_VOCAB),
-            "PRELABEL_CLIP_MODEL": "", "PRELABEL_DATA_DIR": str(tmp_path / "var"), "PRELABEL_LLM_RETRIES": "0",
-            **extra}
 
 
 def predicted(label_studio, task_ids: list[int], version: str) -> bool:
@@ -72,7 +61,7 @@ def test_a_worker_survives_redis_going_away_as_a_job_ends(label_studio, stub_llm
     config = make_label_config(load_vocabulary(EXAMPLE_VOCAB))
     project_id, ids = image_project(label_studio, "Redis away", config, COLOURS, "redis-away")
     proxy = TcpProxy(urlsplit(TEST_REDIS_URL).port or 6379)
-    env = environment(label_studio, stub_llm, tmp_path, through(proxy), PRELABEL_LLM_CONCURRENCY="1")
+    env = stub_env(label_studio, stub_llm, tmp_path, through(proxy), PRELABEL_LLM_CONCURRENCY="1")
     version = version_for({**env, "REDIS_URL": TEST_REDIS_URL})
     worker = start_worker(env, "outlasting", tmp_path / "worker.log", queues=queues.PREDICT)
     registry = WorkerRegistry(redis_conn)
@@ -107,7 +96,7 @@ def test_a_worker_survives_redis_going_away_as_a_job_ends(label_studio, stub_llm
 def test_a_worker_restarted_under_a_killed_ones_name_is_not_refused(label_studio, stub_llm, redis_conn, tmp_path):
     """rq keeps a killed worker's registration for minutes and refused its name ("There exists an active worker
     named ..." for 488 s); its process on this host being gone, the name is free again at once."""
-    env = environment(label_studio, stub_llm, tmp_path, TEST_REDIS_URL)
+    env = stub_env(label_studio, stub_llm, tmp_path, TEST_REDIS_URL)
     first = start_worker(env, "phoenix", tmp_path / "first.log", queues=queues.FEEDBACK)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait(timeout=20)
@@ -148,7 +137,7 @@ def test_a_run_whose_redis_restarted_empty_ends_in_one_line(label_studio, redis_
 def test_a_supervised_worker_that_dies_comes_back(label_studio, stub_llm, redis_conn, tmp_path):
     """`prelabel up` runs its worker with --supervise: a worker that dies (here SIGKILL, as the OOM killer does)
     is started again under its name and takes jobs; stopping the supervisor stops it for good."""
-    env = environment(label_studio, stub_llm, tmp_path, TEST_REDIS_URL)
+    env = stub_env(label_studio, stub_llm, tmp_path, TEST_REDIS_URL)
     log = tmp_path / "worker.log"
     supervisor = start_process([str(BIN / "prelabel"), "worker", "--supervise", "--queues", queues.FEEDBACK,
                                 "--name", "lazarus"], env, log)
