@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-
 DEADLINE = "deadline"  # the cause of a stage the job's deadline cut short (ImagePrediction.failure_cause)
 
 
