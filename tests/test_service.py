@@ -130,7 +130,7 @@ def test_setup_returns_the_model_version_and_reports_label_mismatches(client, ap
 @pytest.mark.parametrize("schema, message", [
     ("", "the labeling config is empty"),
     ("<View><Text name='t' value='$t'/><Choices name='c' toName='t'><Choice value='x'/></Choices></View>",
-     "no <Choices> or <Taxonomy> whose toName is an <Image>"),
+     "no <Choices>, <Taxonomy> or <RectangleLabels> whose toName is an <Image>"),
     ("<View><Image", "cannot be parsed"),
 ])
 def test_setup_rejects_configs_it_cannot_label(client, schema, message):
