@@ -15,6 +15,7 @@ from prelabel.pipeline.calibration import PRIOR
 from prelabel.report import metrics
 from prelabel.report.records import Annotation, Attempt, Evidence, ReportInputError, Row, SampleMark, TaskRecord
 from prelabel.report.records import name as _name
+from prelabel.report.regions import ReviewedRegions, has_regions, region_figures
 
 STAGES = ("mllm", "clip_image", "fused", "final")
 STAGE_NAMES = {"mllm": "MLLM + normaliser alone", "clip_image": "CLIP image alone", "fused": "fused CLIP",
@@ -93,6 +94,9 @@ def build(records: Sequence[TaskRecord], options: Options, stored: Iterable[Stor
         "annotation_policy": options.annotation_policy, "none_choice": options.none_choice,
         "currency": options.currency,
     })
+    boxed = reviewed_regions(in_scope, version, options.annotation_policy)
+    if has_regions(boxed):  # a region project: the image-level figures stay as they are, these come beside
+        found["regions"] = region_figures(boxed)
     found["auto_accepted"] = auto_accepted(records, rows)
     found["compare"] = compare(annotated, options) if options.compare else None
     found["policies"] = policies(found, options)
@@ -244,6 +248,19 @@ def rows_for(records: Sequence[TaskRecord], version: str, policy: str, sample: S
             usage=evidence.usage if evidence else {}, failed=prediction.failed, cause=prediction.cause,
             scored_by=evidence.scored_by if evidence else ""))
     return rows
+
+
+def reviewed_regions(records: Sequence[TaskRecord], version: str, policy: str) -> list[ReviewedRegions]:
+    """The boxes of each reviewed task the version answered, as the counted annotation left them."""
+    found = []
+    for record in records:
+        prediction = record.predictions.get(version)
+        if prediction is None or prediction.failed:
+            continue
+        annotation = pick_annotation(record.annotations, policy)
+        found.append(ReviewedRegions(record.task_id, prediction.boxes, annotation.boxes,
+                                     annotation.lead_time if annotation.seen in ("", version) else None))
+    return found
 
 
 def stage_tops(evidence: Evidence) -> dict[str, str | None]:
