@@ -8,9 +8,28 @@ never fails on a field it does not know or finds malformed (it is left out).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+DEADLINE = "deadline"  # the cause of a stage the job's deadline cut short (ImagePrediction.failure_cause)
+
+
+@dataclass(frozen=True)
+class JobDeadline:
+    """When a job must end (on time.monotonic()'s clock), and what an image not done by then is told: it costs
+    only its own task, and the job delivers the rest."""
+
+    at: float
+    passed: str  # "the job's deadline passed (PRELABEL_JOB_DEADLINE: 900 s)"
+
+    @classmethod
+    def after(cls, seconds: float) -> JobDeadline:
+        return cls(time.monotonic() + seconds, f"the job's deadline passed (PRELABEL_JOB_DEADLINE: {seconds:g} s)")
+
+    def left(self) -> float:
+        return self.at - time.monotonic()
 
 
 @dataclass(frozen=True)
@@ -265,6 +284,9 @@ class ImagePrediction:
     regions: list[Region] | None = None
     regions_dropped: dict[str, int] = field(default_factory=dict)
     image_size: tuple[int, int] | None = None
+    # Which calibration model made the scores: "prior" (the shipped one: the normaliser's precision, not measured
+    # on this project) or "project" (fitted on this project's reviews); "" from Prelabel before it was kept.
+    scored_by: str = ""
 
     @property
     def failed(self) -> bool:
@@ -285,7 +307,8 @@ class ImagePrediction:
                 "stage_scores": {stage: {k: round(v, 4) for k, v in scores.items()}
                                  for stage, scores in self.stage_scores.items()},
                 "evidence": self.evidence.to_dict(), "errors": self.errors, "usage": self.usage,
-                **({"finding": self.finding.to_dict()} if self.finding else {}), **self._regions_json()}
+                **({"finding": self.finding.to_dict()} if self.finding else {}),
+                **({"scored_by": self.scored_by} if self.scored_by else {}), **self._regions_json()}
 
     def _regions_json(self) -> dict[str, Any]:
         if self.regions is None:
@@ -301,7 +324,8 @@ class ImagePrediction:
                 "stage_scores": self.stage_scores, "state": self.state, "reason": self.reason,
                 "score": round(self.score, 4), "ranking": [[label, round(score, 4)] for label, score in self.ranking],
                 "errors": self.errors, "usage": self.usage,
-                **({"finding": self.finding.to_dict()} if self.finding else {}), **self._regions_json()}
+                **({"finding": self.finding.to_dict()} if self.finding else {}),
+                **({"scored_by": self.scored_by} if self.scored_by else {}), **self._regions_json()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], ref: Any = None) -> ImagePrediction:
@@ -326,6 +350,7 @@ class ImagePrediction:
             if isinstance(usage, Mapping) else {},
             labels=_ranked(data.get("labels")),
             finding=Finding.from_dict(data.get("finding") or inner.get("finding")),
+            scored_by=_text(data.get("scored_by") or inner.get("scored_by")),
             **_regions_of(data))
 
 
