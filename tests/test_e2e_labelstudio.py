@@ -164,6 +164,12 @@ def test_a_handful_of_tasks_is_answered_in_the_response(label_studio, backend_ur
     [outcome] = wait_until(lambda: job_results(redis, queues.INTERACTIVE), 60, what="the interactive job")
     assert outcome["tasks"] == 1 and outcome["delivering"] == 0
     assert len(predictions_of(label_studio, ids["red2"])) == 1
+    # Asked again (a response Label Studio lost, a second reviewer): the same prediction, not an empty answer.
+    task = label_studio.client().tasks.get(id=ids["red2"])
+    again = requests.post(f"{backend_url}/predict", timeout=30, json={
+        "tasks": [{"id": task.id, "data": task.data}], "label_config": CONFIG, "project": f"{project_id}.1"})
+    [answer] = again.json()["results"]
+    assert answer["model_version"] == found[0].model_version and answer["result"] == found[0].result
 
 
 def test_prelabel_run_queues_the_rest_and_shows_progress(label_studio, env, worker, project):

@@ -183,10 +183,26 @@ def test_predict_answers_known_results_once_and_queues_the_rest(client, app, red
     assert store.handed_over(version(app), 3) and store.handed_over(version(app), 4)
     # Both answers are in the ledger: the reconciler checks later that Label Studio stored them.
     assert redis_conn.zcard("prelabel:ledger") == 2
-    # Asked again at once: 1 and 2 are being delivered (claimed); 3 and 4 are pending in a live job.
-    again = client.post("/predict", json={"tasks": tasks(1, 3, 4), "label_config": CONFIG, "project": "7.1"})
-    assert again.json["results"] == [[], [], []]
+    # Asked again at once: 1 and 2 were answered, and are answered again (idempotent: Label Studio asks again
+    # only when it did not store the first); 3 and 4 are pending in a live job.
+    again = client.post("/predict", json={"tasks": tasks(1, 2, 3, 4), "label_config": CONFIG, "project": "7.1"})
+    assert again.json["results"] == [prediction, none, [], []]
     assert len(queues.queue(redis_conn, queues.PREDICT).jobs) == 1
+    assert redis_conn.zcard("prelabel:ledger") == 2  # the same two deliveries, checked later
+
+
+def test_a_task_a_worker_is_writing_is_not_answered_too(client, app, redis_conn):
+    """A worker's writer holds the task's claim: the response leaves it to the writer (never both)."""
+    store = ResultStore(redis_conn)
+    kept = StudioPrediction.from_json({"model_version": version(app), "score": 0.9, "result": []})
+    store.put(version(app), 1, made_from(tasks(1)[0]["data"], CONFIG), kept)
+    assert store.claim(version(app), 1)
+    response = client.post("/predict", json={"tasks": tasks(1), "label_config": CONFIG, "project": "7.1"})
+    assert response.json["results"] == [[]]
+    store.release(version(app), [1])
+    assert client.post("/predict", json={"tasks": tasks(1), "label_config": CONFIG,
+                                         "project": "7.1"}).json["results"] == [kept.to_json()]
+    assert not store.claim(version(app), 1)  # the response's claim keeps writers off in turn
 
 
 def test_posted_data_cannot_take_another_callers_result(client, app, redis_conn):

@@ -24,7 +24,7 @@ from prelabel.jobs.context import WorkerContext, worker_context
 from prelabel.jobs.queues import INTERACTIVE, PredictionJobResult
 from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.pipeline import Pipeline
-from prelabel.pipeline.result import FAILED, LABEL, NONE, ImageInput, ImagePrediction
+from prelabel.pipeline.result import FAILED, LABEL, NONE, ImageInput, ImagePrediction, JobDeadline
 from prelabel.studio.client import StudioError, prediction_versions
 from prelabel.studio.columns import list_columns
 from prelabel.studio.labelconfig import Control
@@ -42,6 +42,7 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
     """Pre-label tasks of a project; keep every decision; write those handed over to workers. Returns a
     PredictionJobResult's JSON."""
     ctx = worker_context()
+    until = JobDeadline.after(ctx.settings.job_deadline)  # a slow image costs its own task, never the job
     pipeline = ctx.pipeline()
     job = get_current_job()
     predicting = _version_to_predict(ctx, pipeline, task_ids, model_version, job)
@@ -54,7 +55,8 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
     hashes = {task_id: made_from(data, config) for task_id, data in tasks.items()}
     reused = {task_id: found for task_id in tasks
               if (found := results.get(version, task_id, hashes[task_id])) is not None}
-    inputs = [ImageInput(_source(data, control), _loader(ctx, project_id, task_id, data, control), ref=task_id)
+    inputs = [ImageInput(_source(data, control), _loader(ctx, project_id, task_id, data, control, until),
+                         ref=task_id)
               for task_id, data in tasks.items() if task_id not in reused]
     predictions: list[ImagePrediction] = []
     # A person waits on an interactive job (a task opened, a Retrieve): its predictions are written at once.
@@ -96,7 +98,7 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
         columns(task_id, found)
         _progress(job, predictions, prediction)
 
-    pipeline.predict(inputs, progress=done)
+    pipeline.predict(inputs, progress=done, until=until)
     ctx.parts.store.save_prediction_evidence([evidence_row(p, project_id, version, pipeline.vocabulary.version)
                                               for p in predictions])
     results.clear_pending(version, task_ids)
@@ -150,14 +152,14 @@ def _source(data: dict, control: Control) -> str:
     return value if len(value) <= MAX_SOURCE else value[:MAX_SOURCE] + "..."
 
 
-def _loader(ctx: WorkerContext, project_id: int, task_id: int, data: dict,
-            control: Control) -> Callable[[], bytes]:
+def _loader(ctx: WorkerContext, project_id: int, task_id: int, data: dict, control: Control,
+            until: JobDeadline) -> Callable[[], bytes]:
     value = data.get(control.data_key)
     if not isinstance(value, str) or not value:
         def missing() -> bytes:
             raise StudioError(f"task {task_id} has no '{control.data_key}' image in its data")
         return missing
-    return lambda: ctx.parts.studio.fetch_image(value, task_id, project_id)
+    return lambda: ctx.parts.studio.fetch_image(value, task_id, project_id, until)
 
 
 def _version_to_predict(ctx: WorkerContext, pipeline: Pipeline, task_ids: list[int], queued: str,

@@ -27,7 +27,7 @@ import numpy as np
 
 from prelabel.pipeline import calibration
 from prelabel.pipeline.calibration import Calibration
-from prelabel.pipeline.result import FAILED, LABEL, NONE, Evidence, Finding, ImagePrediction
+from prelabel.pipeline.result import DEADLINE, FAILED, LABEL, NONE, Evidence, Finding, ImagePrediction
 from prelabel.vocabulary.normalize import AMBIGUOUS, EMBEDDING, FUZZY, PROPOSALS, SEVERAL, Normalized
 
 TOP_K = 5
@@ -143,7 +143,9 @@ def conclude(prediction: ImagePrediction, labels: list[str], credits: Credits, f
         return
     if mllm_configured and "stage1" in errors:
         prediction.state = FAILED
-        prediction.reason = f"the MLLM did not answer ({errors['stage1'].split(':', 1)[0]})"
+        cause, _, detail = errors["stage1"].partition(":")
+        prediction.reason = (f"the MLLM did not answer: {detail.strip()}" if cause == DEADLINE
+                             else f"the MLLM did not answer ({cause})")
         return
     if final is None and not mllm_configured:
         # With the MLLM on, no score at all means it named nothing: none_reason below says why.

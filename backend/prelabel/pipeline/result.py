@@ -8,9 +8,28 @@ never fails on a field it does not know or finds malformed (it is left out).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+DEADLINE = "deadline"  # the cause of a stage the job's deadline cut short (ImagePrediction.failure_cause)
+
+
+@dataclass(frozen=True)
+class JobDeadline:
+    """When a job must end (on time.monotonic()'s clock), and what an image not done by then is told: it costs
+    only its own task, and the job delivers the rest."""
+
+    at: float
+    passed: str  # "the job's deadline passed (PRELABEL_JOB_DEADLINE: 900 s)"
+
+    @classmethod
+    def after(cls, seconds: float) -> JobDeadline:
+        return cls(time.monotonic() + seconds, f"the job's deadline passed (PRELABEL_JOB_DEADLINE: {seconds:g} s)")
+
+    def left(self) -> float:
+        return self.at - time.monotonic()
 
 
 @dataclass(frozen=True)

@@ -140,7 +140,7 @@ def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]
         found = results.get(version, task_id, data)
         if found is None:
             missing.append(task_id)
-        elif results.claim(version, task_id):
+        elif results.claim_answer(version, task_id):
             answers[task_id] = found
     if missing:
         results.clear_failures(version, missing)  # tried again now: only the new try's failure answers
@@ -177,13 +177,13 @@ def _wait_for(this: Backend, version: str, project_id: int,
             found = results.get(version, task_id, data)
             if found is not None:
                 del waiting[task_id]
-                if results.claim(version, task_id):
+                if results.claim_answer(version, task_id):
                     answers[task_id] = found
             elif (failed := results.get_failure(version, task_id, data)) is not None:
                 # Tried and failed again: the reviewer waiting on the task sees why at once. Claimed like a
                 # result: a worker that found the task handed over (the budget ran out) writes it instead.
                 del waiting[task_id]
-                if results.claim(str(failed.model_version), task_id):
+                if results.claim_answer(str(failed.model_version), task_id):
                     answers[task_id] = failed
 
     while waiting and time.monotonic() < deadline:

@@ -217,11 +217,12 @@ def _stages(prediction: ImagePrediction) -> list[str]:
     return found
 
 
-CAUSES = {  # MLLMError's causes (pipeline/mllm.py), as a reviewer reads them
+CAUSES = {  # MLLMError's causes (pipeline/mllm.py) and the job's deadline, as a reviewer reads them
     "timeout": "it took too long", "rate_limited": "the MLLM service was busy",
     "server_error": "the MLLM service had an error", "connection": "the MLLM service could not be reached",
     "rejected": "the MLLM service refused the request", "malformed": "its answer could not be read",
     "truncated": "its answer was cut off", "refused": "it declined to answer", "no_image": "it did not see the photo",
+    "deadline": "the job's time ran out first",
 }
 
 
