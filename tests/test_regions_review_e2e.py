@@ -51,7 +51,7 @@ def rectangle(region_id, x, y, label, score=None):
 
 @pytest.fixture(scope="module")
 def reviewed(label_studio, tmp_path_factory):
-    """The project predicted, its evidence kept, and reviewed: (project id, task ids, annotation ids, store url)."""
+    """The project predicted, its evidence kept, and reviewed: (project id, annotation ids, store url)."""
     client = label_studio.client()
     project = client.projects.create(title="Regions reviewed", label_config=CONFIG)
     client.projects.import_tasks(id=project.id, request=[{"image": f"/data/upload/{name}.jpg"} for name in PREDICTED])
@@ -77,11 +77,11 @@ def reviewed(label_studio, tmp_path_factory):
         created = reviewers[who].annotations.create(id=tasks[name], lead_time=lead_time,
                                                     result=[rectangle(*box) for box in boxes])
         annotations[name] = created.id
-    return project.id, tasks, annotations, url
+    return project.id, annotations, url
 
 
 def test_corrected_regions_teach_and_the_report_counts_them(label_studio, reviewed, tmp_path):
-    project_id, tasks, annotations, url = reviewed
+    project_id, annotations, url = reviewed
     studio = LabelStudio(label_studio.url, label_studio.token)
     learning = Learning(LearnedStore(url), Normalizer(load_vocabulary(EXAMPLE_VOCAB)), min_agreements=2)
     first = record_feedback(studio, learning, "ANNOTATION_CREATED", project_id, [annotations["a"]])["events"][0]
