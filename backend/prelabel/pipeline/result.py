@@ -217,6 +217,9 @@ class ImagePrediction:
     # label, but what a multi-choice config checks (studio/predictions.py).
     labels: list[tuple[str, float]] = field(default_factory=list)
     finding: Finding | None = None  # how the label was found: what its score (a probability) was computed from
+    # Which calibration model made the scores: "prior" (the shipped one: the normaliser's precision, not measured
+    # on this project) or "project" (fitted on this project's reviews); "" from Prelabel before it was kept.
+    scored_by: str = ""
 
     @property
     def failed(self) -> bool:
@@ -237,7 +240,8 @@ class ImagePrediction:
                 "stage_scores": {stage: {k: round(v, 4) for k, v in scores.items()}
                                  for stage, scores in self.stage_scores.items()},
                 "evidence": self.evidence.to_dict(), "errors": self.errors, "usage": self.usage,
-                **({"finding": self.finding.to_dict()} if self.finding else {})}
+                **({"finding": self.finding.to_dict()} if self.finding else {}),
+                **({"scored_by": self.scored_by} if self.scored_by else {})}
 
     def evidence_json(self) -> dict[str, Any]:
         """The learned store's row: the evidence flat beside the outcome, as rows have been from the start."""
@@ -247,7 +251,8 @@ class ImagePrediction:
                 "stage_scores": self.stage_scores, "state": self.state, "reason": self.reason,
                 "score": round(self.score, 4), "ranking": [[label, round(score, 4)] for label, score in self.ranking],
                 "errors": self.errors, "usage": self.usage,
-                **({"finding": self.finding.to_dict()} if self.finding else {})}
+                **({"finding": self.finding.to_dict()} if self.finding else {}),
+                **({"scored_by": self.scored_by} if self.scored_by else {})}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], ref: Any = None) -> ImagePrediction:
@@ -271,7 +276,8 @@ class ImagePrediction:
                    if isinstance(value, int | float) and not isinstance(value, bool)}
             if isinstance(usage, Mapping) else {},
             labels=_ranked(data.get("labels")),
-            finding=Finding.from_dict(data.get("finding") or inner.get("finding")))
+            finding=Finding.from_dict(data.get("finding") or inner.get("finding")),
+            scored_by=_text(data.get("scored_by") or inner.get("scored_by")))
 
 
 def _ranked(value: object) -> list[tuple[str, float]]:

@@ -139,7 +139,7 @@ def evidence_from(entry: Mapping, label: str | None, origin: str) -> Evidence:
     return Evidence(label=label, score=score, ranking=tuple(ranking), stage_scores=kept.stage_scores,
                     candidates=tuple(kept.evidence.candidates), stage2=kept.evidence.stage2, errors=kept.errors,
                     usage=kept.usage, origin=origin, failed=kept.failed, cause=kept.failure_cause,
-                    finding=kept.finding)
+                    finding=kept.finding, scored_by=kept.scored_by)
 
 
 def sample_mark(entry: Any) -> SampleMark | None:

@@ -5,7 +5,7 @@ Plain lines (Label Studio shows each on its own line and drops leading spaces, h
 glance, the decision first; the headings in the language the project's choices are shown in (Japanese where the
 config shows Japanese names: 提案, 理由..., English otherwise):
 
-    Suggested: Halyomorpha halys, 86%
+    Suggested: Halyomorpha halys, 86% (prior: the normaliser's precision, not yet measured on this project)
     Why: named by the MLLM (alias match of 'BMSB')
     MLLM's words, and how each matched the vocabulary:
     - classification "BMSB" -> Halyomorpha halys: alias 97%
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import unicodedata
 
+from prelabel.pipeline.calibration import PRIOR, PRIOR_NOTE
 from prelabel.pipeline.result import FAILED, LABEL, NONE, ImagePrediction, NamedMatch, Stage2Match
 from prelabel.studio.labelconfig import Control
 
@@ -88,8 +89,10 @@ def evidence_text(prediction: ImagePrediction, model_version: str, control: Cont
         return f"{text} {say['no_choice']}" if knows_choices and not control.can_show(label) else text
 
     several = shown_together(prediction, control)
-    lines = [_headline(prediction, control, name, say)] if not several else [
-        f"{say['suggested']}: {name(label)}, {percent(score)}" for label, score in several]
+    # The prior knows the normaliser's precision, not this project's MLLM: said where the score is read.
+    note = f" ({PRIOR_NOTE[control.language]})" if prediction.scored_by == PRIOR else ""
+    lines = [_headline(prediction, control, name, say, note)] if not several else [
+        f"{say['suggested']}: {name(label)}, {percent(score)}{note}" for label, score in several]
     if prediction.state == FAILED:
         lines.append(WHAT_TO_DO)
     if prediction.state == LABEL and prediction.reason:
@@ -125,7 +128,7 @@ def _affirmed_by(prediction: ImagePrediction, label: str) -> str:
     return "named by the MLLM"
 
 
-def _headline(prediction: ImagePrediction, control: Control, name, say: dict[str, str]) -> str:
+def _headline(prediction: ImagePrediction, control: Control, name, say: dict[str, str], note: str) -> str:
     if prediction.state == FAILED:
         errors = prediction.errors
         if "stage1" in errors and "image" not in errors and "pipeline" not in errors:  # the cause in words
@@ -134,7 +137,7 @@ def _headline(prediction: ImagePrediction, control: Control, name, say: dict[str
     label = prediction.label
     if prediction.state == LABEL and label is not None:
         if control.can_show(label):
-            return f"{say['suggested']}: {name(label)}, {percent(prediction.score)}"
+            return f"{say['suggested']}: {name(label)}, {percent(prediction.score)}{note}"
         return (f"{say['suggested']}: {say['none']}. Prelabel found {clean(label, MAX_WORDS)} "
                 f"({percent(prediction.score)}), but this project's labeling config has no choice for it")
     reason = clean(prediction.reason or say["nothing"], MAX_DESCRIPTION)
