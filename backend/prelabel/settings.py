@@ -86,6 +86,10 @@ class Settings:
     image_detail: str = field(default="auto", metadata=_predicts(
         "PRELABEL_IMAGE_DETAIL", "The image detail the MLLM is asked to use (OpenAI's low, high or auto); low costs "
         "fewest tokens. Counted in the PoC report's cost."))
+    box_convention: str = field(default="auto", metadata=_runs(
+        "PRELABEL_BOX_CONVENTION", "How the MLLM writes boxes in region projects (docs/regions.md): pixels (of the "
+        "image sent), qwen2.5-vl (pixels of the image as Qwen2.5-VL resizes it), yxyx-1000 (Gemini), "
+        "xyxy-normalized (fractions), or auto (read off each answer); `prelabel check` tells which."))
     fetch_concurrency: int = field(default=4, metadata=_runs(
         "PRELABEL_FETCH_CONCURRENCY", "Images downloaded at once per worker (measured fastest against Label "
         "Studio: docs/benchmarks.md)."))

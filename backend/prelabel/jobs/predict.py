@@ -57,7 +57,7 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
     reused = {task_id: found for task_id in tasks
               if (found := results.get(version, task_id, hashes[task_id])) is not None}
     inputs = [ImageInput(_source(data, control), _loader(ctx, project_id, task_id, data, control, until),
-                         ref=task_id)
+                         ref=task_id, regions=control.regions is not None)
               for task_id, data in tasks.items() if task_id not in reused]
     predictions: list[ImagePrediction] = []
     # A person waits on an interactive job (a task opened, a Retrieve): its predictions are written at once.
