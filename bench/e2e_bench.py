@@ -3,14 +3,16 @@
 Set-up: the test harness's headless Label Studio (tests/labelstudio.py), 1,000 JPEGs of about 19 KB served by
 it as local files, the stub MLLM at --latency seconds (0.3) with PRELABEL_LLM_CONCURRENCY=16, the tiny CLIP,
 Redis, and one then two `prelabel worker` processes (a fresh project and data directory for each, so no answer
-is cached). Reported per run: tasks/s and its share of the MLLM limit (16 / 0.3 = 53 tasks/s), Label Studio
+is cached). Reported per run: tasks/s and its share of the MLLM limit (concurrency x workers / latency: 16 / 0.3
+= 53 tasks/s for one worker, 107 for two), Label Studio
 calls per task by kind (the workers count them), and that every task ends with exactly one prediction of the
 current model_version. A last run has one worker read Label Studio's local files from disk
 (PRELABEL_LOCAL_FILES_ROOT). Then what Label Studio itself allows: images served per second at 1 to 16
 concurrent downloads.
 
-Run: .venv/bin/python bench/e2e_bench.py [--tasks 1000] [--latency 0.3] [--workers 1,2]
-Needs Redis on 127.0.0.1:6379 (database 9 is used and emptied) and Label Studio in .venvs-ls (make services).
+Run: .venv/bin/python bench/e2e_bench.py [--tasks 1000] [--latency 0.3] [--workers 1,2] [--runs 3] [--no-disk]
+[--redis-url redis://127.0.0.1:6379/9]. With --runs N each set-up runs N times and min/median/max are printed.
+Needs Redis (the database named is emptied; 9 by default) and Label Studio in .venvs-ls (make services).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import json
 import os
 import random
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -83,12 +86,13 @@ def project(ls, title: str, folder: str, count: int) -> int:
     return created.id
 
 
-def run(ls, stub_url: str, workers: int, count: int, workdir: Path, from_disk: bool = False) -> dict:
-    redis = Redis.from_url(REDIS_URL)
+def run(ls, stub_url: str, workers: int, count: int, workdir: Path, from_disk: bool = False,
+        redis_url: str = REDIS_URL, attempt: int = 0) -> dict:
+    redis = Redis.from_url(redis_url)
     redis.flushdb()
-    name = f"bench{workers}{'disk' if from_disk else ''}"
+    name = f"bench{workers}{'disk' if from_disk else ''}{attempt or ''}"
     project_id = project(ls, f"bench {workers} worker(s){' from disk' if from_disk else ''}", name, count)
-    env = {**os.environ, "LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": ls.token, "REDIS_URL": REDIS_URL,
+    env = {**os.environ, "LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": ls.token, "REDIS_URL": redis_url,
            "PRELABEL_VOCAB": str(VOCAB), "PRELABEL_LLM_BASE_URL": stub_url, "PRELABEL_LLM_CONCURRENCY": "16",
            "PRELABEL_CLIP_MODEL": str(TINY_CLIP), "PRELABEL_CLIP_PRETRAINED": "", "PRELABEL_DEVICE": "cpu",
            "PRELABEL_DATA_DIR": str(workdir / f"var-{name}"), "PYTHONPATH": str(ROOT / "backend"),
@@ -146,21 +150,33 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--latency", type=float, default=0.3)
     parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--runs", type=int, default=1, help="runs of each set-up (min/median/max printed)")
+    parser.add_argument("--no-disk", action="store_true", help="skip the run that reads images from disk")
+    parser.add_argument("--redis-url", default=REDIS_URL, help="a Redis database of the bench's own: emptied")
     args = parser.parse_args()
-    limit = 16 / args.latency
     with tempfile.TemporaryDirectory() as directory, StubLLM(answer, latency=args.latency) as stub:
         workdir = Path(directory)
         ls = start_label_studio(workdir / "ls")
         try:
-            runs = [(int(n), False) for n in args.workers.split(",")] + [(1, True)]
-            for workers, from_disk in runs:
-                row = run(ls, stub.url, workers, args.tasks, workdir, from_disk)
+            setups = [(int(n), False) for n in args.workers.split(",")] + ([] if args.no_disk else [(1, True)])
+            for workers, from_disk in setups:
+                limit = 16 * workers / args.latency  # every worker has its own 16 MLLM slots
                 where = "images read from disk (PRELABEL_LOCAL_FILES_ROOT)" if from_disk else "images downloaded"
-                print(f"{workers} worker(s), {where}: {row['seconds']:.1f} s, {row['tasks_per_s']:.1f} tasks/s "
-                      f"({row['tasks_per_s'] / limit:.0%} of the MLLM limit {limit:.1f}); exactly once: "
-                      f"{row['exactly_once']}; {row['summary']}")
-                for what, count in sorted(row["calls"].items()):
-                    print(f"    {what}: {count / args.tasks:.3f} per task")
+                rates = []
+                for attempt in range(args.runs):
+                    row = run(ls, stub.url, workers, args.tasks, workdir, from_disk, args.redis_url, attempt)
+                    rates.append(row["tasks_per_s"])
+                    print(f"{workers} worker(s), {where}: {row['seconds']:.1f} s, {row['tasks_per_s']:.1f} tasks/s "
+                          f"({row['tasks_per_s'] / limit:.0%} of the MLLM limit {limit:.1f}); exactly once: "
+                          f"{row['exactly_once']}; load average {os.getloadavg()[0]:.1f}; {row['summary']}",
+                          flush=True)
+                    for what, count in sorted(row["calls"].items()):
+                        print(f"    {what}: {count / args.tasks:.3f} per task")
+                if args.runs > 1:
+                    low, middle, high = min(rates), statistics.median(rates), max(rates)
+                    print(f"{workers} worker(s), {where}, {args.runs} runs: tasks/s min {low:.1f} / median "
+                          f"{middle:.1f} / max {high:.1f} = {low / limit:.0%} / {middle / limit:.0%} / "
+                          f"{high / limit:.0%} of {limit:.1f}", flush=True)
             rates = images_served(ls, "bench1", min(args.tasks, 400))
             print("images served by Label Studio per second, by concurrent downloads: "
                   + ", ".join(f"{c}: {r:.0f}" for c, r in rates.items()))
