@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import math
 import signal
 import threading
 from collections.abc import Iterator
@@ -41,7 +42,7 @@ from rq.worker import WorkerStatus
 
 from prelabel.delivery import reconciler
 from prelabel.jobs.context import WorkerContext, serving
-from prelabel.jobs.queues import INTERACTIVE, PREDICT, enqueue_predictions, queue
+from prelabel.jobs.queues import INTERACTIVE, PREDICT, PREDICT_JOB, enqueue_predictions, queue
 from prelabel.parts import Parts
 from prelabel.redact import Redactor, protect_logs, secrets_of
 from prelabel.settings import Settings, SettingsError
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 # delay a beat or two without a live job being taken for abandoned.
 BEATS_PER_TTL = 3
 RECONNECT_DELAYS = (1, 2, 4, 8, 15)  # seconds between tries to reach Redis again; the last repeats
+AFTER_DEADLINE = 300  # seconds a prediction job has past PRELABEL_JOB_DEADLINE (its writes) before rq ends it
 
 
 class PrelabelWorker(SimpleWorker):
@@ -140,6 +142,10 @@ class PrelabelWorker(SimpleWorker):
             return super().heartbeat(*args, **kwargs)
 
     def execute_job(self, job: Job, queue: Queue) -> None:
+        if job.func_name == PREDICT_JOB:
+            # rq's timeout ends a job the hard way (every task lost, the job retried whole): only after the
+            # deadline by which a prediction job ends itself, with time left to write what it made.
+            job.timeout = max(job.timeout or 0, math.ceil(self.context.settings.job_deadline) + AFTER_DEADLINE)
         with self._noting_redis():
             execution = self.prepare_execution(job)
             self._running = (job, execution)

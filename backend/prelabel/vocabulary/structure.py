@@ -71,6 +71,7 @@ _JA_JUDGING = frozenset(["判断", "断定", "特定", "判別", "区別", "識�
 _JA_ARGUMENT_PARTICLES = frozenset(["ハ", "ガ", "モ", "ヲ"])  # topic, subject, also, object
 _JA_ALTERNATIVES = frozenset(["カ", "又", "マタ", "若", "モシクハ", "或", "アルイハ", "ナイシ", "乃至", "それとも"])
 _JA_FROM = frozenset(["カラ", "ヨリ", "マデ", "沿"])  # from, along: where the thing named is, not what it is
+_JA_LOCATIVE = frozenset(["ニ", "デ", "カラ", "ヘ"])  # at, in, from, towards
 _JA_UNLIKELY = frozenset(["低", "少", "薄"])  # 可能性は低い, 少ない, 薄い
 _JA_EXCEPT = frozenset(["ナシ", "以外", "除"])  # なし, 以外, 除く: the name is what is not there
 _JA_CLAUSE_ENDS = frozenset(["ガ", "ケド", "ケレド", "ケレドモ", "ノデ", "カラ", "ノニ", "シ", "ナガラ"])
@@ -219,6 +220,9 @@ def japanese_reading(parts: Sequence[Token], start: int, end: int) -> str:
         return DENIED
     if following and not following[0].mark and following[0].text in _JA_FROM:  # 髄から放射状に割れ
         return PLACE
+    if len(following) >= 3 and following[0].text == "ノ" and following[1].word_class == "adverbial" and (
+            following[2].word_class == "particle" and following[2].text in _JA_LOCATIVE):
+        return PLACE  # 石の上に, 缶の中で: the name is where something is (Sudachi: a noun that may be adverbial)
     if len(following) >= 2 and following[0].text == "ニ" and following[0].word_class == "particle" and (
             following[1].text == "似" and following[1].word_class == "verb"):
         return UNDECIDED  # Aに似ている: it resembles A, which is no identification
