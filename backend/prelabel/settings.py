@@ -162,6 +162,10 @@ class Settings:
     reconcile_after: float = field(default=90.0, metadata=_runs(
         "PRELABEL_RECONCILE_AFTER", "Seconds after a /predict response until a worker checks that Label Studio "
         "stored its predictions, and writes what a lost response lost."))
+    abandoned_after: float = field(default=40.0, metadata=_runs(
+        "PRELABEL_ABANDONED_AFTER", "Seconds a running job may go unheard of before it is taken as abandoned (its "
+        "worker died) and retried; workers look for such jobs, and run the reconciler, every half of it (at least "
+        "15: workers beat every 5 s)."))
     keep_superseded: bool = field(default=False, metadata=_runs(
         "PRELABEL_KEEP_SUPERSEDED", "Keep Prelabel's older predictions of a task when a new model_version predicts "
         "it (by default they are removed from tasks nobody has annotated yet)."))

@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from prelabel.delivery.ledger import persistence_warning
 from prelabel.delivery.results import made_from
-from prelabel.jobs import admission, queues
+from prelabel.jobs import admission, bursts, queues
 from prelabel.service.backend import Backend, backend
 from prelabel.studio.labelconfig import LabelConfigError
 from prelabel.studio.predictions import StudioPrediction
@@ -148,11 +148,11 @@ def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]
                    and this.wait_slots.acquire(blocking=False))
         if not waiting:
             results.hand_over(version, missing)
-            queues.enqueue_predictions(this.redis, results, project_id, missing, version, queues.PREDICT)
+            _enqueue(this, project_id, missing, version, queues.PREDICT)
         else:
             try:
                 results.take_back(version, missing)
-                queues.enqueue_predictions(this.redis, results, project_id, missing, version, queues.INTERACTIVE)
+                _enqueue(this, project_id, missing, version, queues.INTERACTIVE)
                 answers.update(_wait_for(this, version, project_id,
                                          {task_id: tasks[task_id] for task_id in missing}))
             finally:
@@ -162,6 +162,15 @@ def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]
     # reconciler checks it did, and writes what a lost response lost (prelabel.delivery.reconciler).
     this.parts.ledger.add(version, project_id, delivered, due_in=this.settings.reconcile_after)
     return answers
+
+
+def _enqueue(this: Backend, project_id: int, task_ids: list[int], version: str, queue_name: str) -> None:
+    """A request of less than a job's worth joins the tasks others' requests left waiting (one job drains them
+    together: prelabel.jobs.bursts); a larger one is queued in jobs of its own."""
+    if len(task_ids) < queues.TASKS_PER_JOB:
+        bursts.enqueue_burst(this.redis, this.parts.results, project_id, task_ids, version, queue_name)
+    else:
+        queues.enqueue_predictions(this.redis, this.parts.results, project_id, task_ids, version, queue_name)
 
 
 def _wait_for(this: Backend, version: str, project_id: int,
