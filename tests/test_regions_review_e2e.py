@@ -64,9 +64,9 @@ def reviewed(label_studio, tmp_path_factory):
         client.predictions.create(task=tasks[name], model_version=VERSION, score=0.8,
                                   result=[rectangle(i, x, y, label, 0.8) for i, x, y, label, _ in boxes])
         words = []
-        for region_id, _, _, _, text in boxes:
+        for _, x, y, _, text in boxes:  # as the workers keep each region (pipeline/result.py's Region)
             found = normalizer.normalize(text)
-            words.append({"id": region_id, "text": text, "source": "region", "label": found.label,
+            words.append({"x": x, "y": y, "width": 20, "height": 20, "name": text, "label": found.label,
                           "score": found.score, "method": found.method})
         evidence.append({"task_id": tasks[name], "project_id": project.id, "model_version": VERSION,
                          "vocabulary_version": "v", "label": None, "evidence": {"regions": words}})
