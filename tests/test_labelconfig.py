@@ -8,6 +8,7 @@ from helpers import ROOT, invoke
 from prelabel.studio.labelconfig import (
     CHECKBOXES_UP_TO,
     EVIDENCE_NAME,
+    RUNNER_UPS_NAME,
     Control,
     LabelConfigError,
     make_label_config,
@@ -86,6 +87,7 @@ def test_the_shipped_configs_are_what_prelabel_vocab_labelconfig_prints(config, 
     assert (control.kind, control.evidence, control.none) == (
         "taxonomy", EVIDENCE_NAME, "該当なし" if language else "None of these")
     assert control.none_value() == {"taxonomy": [["None of these"]]}  # what the result stores: the alias
+    assert control.runner_ups == RUNNER_UPS_NAME  # a correction in two actions (test_reviewer_page)
     assert all(control.can_show(label) for label in vocabulary.label_values) and not control.can_show(control.none)
 
 

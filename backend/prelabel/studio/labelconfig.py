@@ -16,6 +16,18 @@ with its hotkey shown. More: a <Taxonomy> with `maxUsages="1"`: the selected lab
 view however many labels there are) and its dropdown has a search box; it has no hotkeys. A <Choices
 layout="select"> was rejected: no search box, and its auto-assigned hotkeys stay active unseen (pressing 1
 silently changes the selection); vertical or inline checkboxes put a suggestion among 30 or 300 below the fold.
+
+A correction in two actions. With checkboxes, clicking another choice (or its hotkey) replaces the suggestion;
+then Submit. A Taxonomy takes five (remove the tag, open the dropdown, type, tick, Submit), so under it the
+shipped config has a small second control, RUNNER_UPS_NAME: a <Choices> whose choices Label Studio loads from
+the task's data (`Value="$prelabel_runner_ups"`, written with each prediction: prelabel.studio.columns), the
+prediction's runner-ups with their scores. `Value`, capitalised: Label Studio's editor reads attribute names in
+any case, while its server (core/label_config.py, extract_data_types, case-sensitive `@value`) would otherwise
+count the key as task data every imported task must carry ('"prelabel_runner_ups" key is expected in task
+data'); its schema then wants a child, an empty <View/>. A task without the key shows no runner-ups, and
+imports stay as they were. Ticking one, then
+Submit, corrects the label: a runner-up ticked overrides the label control when an annotation is read
+(prelabel.learning.feedback, prelabel.report.parse).
 """
 
 from __future__ import annotations
@@ -30,6 +42,7 @@ from prelabel.vocabulary.vocab import Vocabulary
 EVIDENCE_NAME = "prelabel_evidence"  # the <TextArea name> Prelabel fills with its evidence
 DEFAULT_NONE_CHOICE = "None of these"  # PRELABEL_NONE_CHOICE's default
 CHECKBOXES_UP_TO = 10  # choices (the none included) shown as checkboxes; more become a searchable Taxonomy
+RUNNER_UPS_NAME = "prelabel_runner_ups"  # the <Choices name> of the runner-ups (their options in the task's data)
 
 
 _JAPANESE = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]")  # kana, kanji
@@ -56,6 +69,7 @@ class Control:
     none: str | None = None
     evidence: str | None = None
     multiple: bool = False  # <Choices choice="multiple">, or a <Taxonomy> without maxUsages="1"
+    runner_ups: str | None = None  # the name of the runner-ups <Choices> over the same image (RUNNER_UPS_NAME)
 
     def can_show(self, label: str) -> bool:
         """Does the config offer a choice for this vocabulary label?"""
@@ -104,7 +118,7 @@ class Control:
     def to_dict(self) -> dict:
         return {"from_name": self.from_name, "to_name": self.to_name, "data_key": self.data_key, "kind": self.kind,
                 "results": self.results, "paths": self.paths, "shown": self.shown, "none": self.none,
-                "evidence": self.evidence, "multiple": self.multiple}
+                "evidence": self.evidence, "multiple": self.multiple, "runner_ups": self.runner_ups}
 
     @classmethod
     def from_dict(cls, data: dict) -> Control:
@@ -178,7 +192,7 @@ def read_label_config(config: str, vocabulary: Vocabulary, none_choice: str = DE
     images = {obj.name: obj for obj in interface.objects if obj.tag == "Image"}
     known = set(vocabulary.label_values)
     for control in interface.controls:
-        if control.tag not in ("Choices", "Taxonomy"):
+        if control.tag not in ("Choices", "Taxonomy") or control.name == RUNNER_UPS_NAME:
             continue
         target = next((name for name in control.to_name if name in images), None)
         if target is None:
@@ -210,8 +224,10 @@ def read_label_config(config: str, vocabulary: Vocabulary, none_choice: str = DE
                 shown[label] = value
         evidence = next((c.name for c in interface.controls if c.tag == "TextArea" and c.name == EVIDENCE_NAME
                          and target in c.to_name), None)
+        runner_ups = next((c.name for c in interface.controls if c.tag == "Choices" and c.name == RUNNER_UPS_NAME
+                           and target in c.to_name), None)
         made = Control(control.name, target, data_key, kind, results=results, paths=paths, shown=shown, none=none,
-                       evidence=evidence, multiple=multiple)
+                       evidence=evidence, multiple=multiple, runner_ups=runner_ups)
         labels = [label for label in (paths if kind == "taxonomy" else results) if label != none]
         if labels and not known.intersection(labels):
             # One backend serves one vocabulary: another vocabulary's project must never get its predictions,
@@ -279,7 +295,10 @@ def make_label_config(vocabulary: Vocabulary, none_choice: str = DEFAULT_NONE_CH
     else:
         items = "\n".join(indent + tag(*choice) for choice in [none, *choices])
         control = (f'      <Taxonomy name="label" toName="image" maxUsages="1" '
-                   f'placeholder="Search {len(choices)} labels">\n{items}\n      </Taxonomy>\n')
+                   f'placeholder="Search {len(choices)} labels">\n{items}\n      </Taxonomy>\n'
+                   '      <Header value="Or a runner-up (replaces the label above)" size="6"/>\n'
+                   f'      <Choices name="{RUNNER_UPS_NAME}" toName="image" Value="${RUNNER_UPS_NAME}" choice="single" '
+                   'showInline="true"><View/></Choices>\n')
     return ('<View>\n'
             '  <View style="display: flex; gap: 16px; align-items: flex-start">\n'
             '    <View style="flex: 3; min-width: 0">\n'
