@@ -108,7 +108,7 @@ def test_predict_fits_the_project_s_own_config(tmp_path, stub_llm):
     refused = run(tmp_path, stub_llm, "predict", "--vocab", str(EXAMPLE_VOCAB), str(red), "--out", str(out),
                   "--label-config", str(config))
     assert refused.exit_code == 2 and "--label-config" in refused.stderr
-    assert "no <Choices> or <Taxonomy>" in refused.stderr
+    assert "no <Choices>, <Taxonomy> or <RectangleLabels>" in refused.stderr
 
 
 def test_predict_bad_arguments_exit_2(tmp_path, stub_llm):

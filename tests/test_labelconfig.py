@@ -7,7 +7,9 @@ import pytest
 from helpers import ROOT, invoke
 from prelabel.studio.labelconfig import (
     CHECKBOXES_UP_TO,
+    DEFAULT_UNNAMED_REGION,
     EVIDENCE_NAME,
+    REGION_EVIDENCE_NAME,
     RUNNER_UPS_NAME,
     Control,
     LabelConfigError,
@@ -51,9 +53,9 @@ def test_the_first_usable_control_is_taken(example_vocab):
 @pytest.mark.parametrize("config, message", [
     ("", "empty"),
     ("   ", "empty"),
-    ("<View><Image name='i' value='$i'/></View>", "no <Choices> or <Taxonomy>"),
+    ("<View><Image name='i' value='$i'/></View>", "no <Choices>, <Taxonomy> or <RectangleLabels>"),
     ("<View><Image name='i' value='$i'/><Choices name='c' toName='nowhere'><Choice value='a'/></Choices></View>",
-     "no <Choices> or <Taxonomy>"),
+     "no <Choices>, <Taxonomy> or <RectangleLabels>"),
     ("not xml at all <", "cannot be parsed"),
 ])
 def test_configs_prelabel_cannot_label(config, message, example_vocab):
@@ -188,3 +190,49 @@ def test_multi_choice_controls_are_told_from_single_choice_ones(example_vocab, c
     both = found.values(["Halyomorpha halys", "Nezara viridula"])[key]
     assert both == ([["Halyomorpha halys"], ["Nezara viridula"]] if key == "taxonomy"
                     else ["Halyomorpha halys", "Nezara viridula"])
+
+
+# ---- region projects (issue 26) ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("config, vocab", [("plant-quarantine-pests.regions.labeling-config.xml",
+                                            "plant-quarantine-pests.yaml"),
+                                           ("manufacturing-defects.regions.labeling-config.xml",
+                                            "manufacturing-defects.yaml")])
+def test_the_shipped_region_configs_are_what_labelconfig_regions_prints(config, vocab):
+    vocabulary = load_vocabulary(ROOT / "vocab" / vocab)
+    shipped = (ROOT / "plugin" / config).read_text(encoding="utf-8")
+    printed = invoke("vocab", "labelconfig", "--regions", "--vocab", str(ROOT / "vocab" / vocab))
+    assert printed.exit_code == 0 and printed.stdout == shipped == make_label_config(vocabulary, regions=True)
+    report = read_label_config(shipped, vocabulary)
+    assert report.problems() == [] and report.to_dict()["regions"] == "region"
+    control = report.control
+    assert control.kind == "taxonomy" and control.has_choices  # the image-level label stays beside the boxes
+    regions = control.regions
+    assert regions is not None and (regions.from_name, regions.to_name) == ("region", "image")
+    assert sorted(regions.results) == sorted(vocabulary.label_values)
+    assert (regions.unnamed, regions.evidence) == (DEFAULT_UNNAMED_REGION, REGION_EVIDENCE_NAME)
+    assert Control.from_dict(control.to_dict()) == control
+
+
+def test_regions_alone_and_their_aliases(example_vocab):
+    config = ('<View><Image name="photo" value="$url"/><RectangleLabels name="box" toName="photo">'
+              '<Label value="クサギカメムシ" alias="Halyomorpha halys"/><Label value="Sitophilus oryzae"/>'
+              '<Label value="Vespa velutina"/></RectangleLabels></View>')
+    report = read_label_config(config, example_vocab)
+    control, regions = report.control, report.control.regions
+    assert regions is not None and not control.has_choices
+    assert (control.from_name, control.to_name, control.data_key, control.kind) == ("box", "photo", "url",
+                                                                                     "rectanglelabels")
+    assert regions.labels_of("Halyomorpha halys") == ["Halyomorpha halys"]  # the alias is what a region stores
+    assert regions.labels_of("Nezara viridula") == [] and regions.labels_of(None) == []  # no unnamed label here
+    assert regions.label_of({"rectanglelabels": ["Halyomorpha halys"]}) == "Halyomorpha halys"
+    assert any("Not in the vocabulary" in problem for problem in report.problems())
+    assert not any("None of these" in problem for problem in report.problems())  # no choices: no none to miss
+    assert Control.from_dict(control.to_dict()) == control
+
+
+def test_a_japanese_region_config_names_the_unnamed_label_in_japanese(example_vocab):
+    control = read_label_config(make_label_config(example_vocab, language="ja", regions=True), example_vocab).control
+    assert control.regions is not None and control.regions.unnamed == DEFAULT_UNNAMED_REGION  # stored as alias
+    assert control.regions.labels_of(None) == [DEFAULT_UNNAMED_REGION]
+    assert control.regions.label_of({"rectanglelabels": [DEFAULT_UNNAMED_REGION]}) is None

@@ -62,7 +62,7 @@ def test_a_bad_config_costs_its_parse_once_too(app):
     bad = "<View><Image name='i' value='$i'/></View>"
     answers = [client.post("/setup", json={"project": "1.1", "schema": bad}) for _ in range(5)]
     assert {answer.status_code for answer in answers} == {400}
-    assert "no <Choices> or <Taxonomy>" in answers[-1].json["error"]
+    assert "no <Choices>, <Taxonomy> or <RectangleLabels>" in answers[-1].json["error"]
     assert len(configs) == 1
 
 

@@ -26,6 +26,11 @@ LANGUAGE_OPTION = click.option(
     "--language", default=None, metavar="LANG",
     help="Show each label's first common name in LANG (e.g. ja); the label is stored as its alias.")
 
+REGIONS_OPTION = click.option(
+    "--regions", is_flag=True,
+    help="The region layout: boxes over the image, each named from the vocabulary, beside the image-level "
+         "label (docs/regions.md).")
+
 FORCE_CONFIG_OPTION = click.option(
     "--force", "force_config", is_flag=True,
     help="Replace an existing project's labeling config by the vocabulary's (else a config of its own is kept, "

@@ -10,6 +10,7 @@ from prelabel.cli.common import (
     CHECK_OPTION,
     FORCE_CONFIG_OPTION,
     LANGUAGE_OPTION,
+    REGIONS_OPTION,
     VOCAB_OPTION,
     BadInput,
     echo_err,
@@ -34,12 +35,15 @@ Examples:
 @click.option("--backend-url", default=None, help="Where Label Studio reaches `prelabel serve`, e.g. http://host:9090.")
 @VOCAB_OPTION
 @LANGUAGE_OPTION
+@REGIONS_OPTION
 @FORCE_CONFIG_OPTION
 def setup(project_id: int | None, title: str | None, images_dir: Path | None, urls_file: Path | None,
-          backend_url: str | None, vocab_path: str | None, language: str | None, force_config: bool) -> None:
+          backend_url: str | None, vocab_path: str | None, language: str | None, regions: bool,
+          force_config: bool) -> None:
     """Make a Label Studio project ready for Prelabel; running it again changes nothing.
 
-    Creates the project (labeling config from the vocabulary, in --language) or keeps an existing one's config
+    Creates the project (labeling config from the vocabulary, in --language, with boxes over the image with
+    --regions) or keeps an existing one's config
     (--force replaces it), adds a Local Files storage for
     --images and syncs it (or imports --urls), connects the backend at --backend-url with BASIC_AUTH_USER /
     BASIC_AUTH_PASS, keeps project.model_version equal to the backend's, and checks the webhook. Prints the
@@ -55,7 +59,7 @@ def setup(project_id: int | None, title: str | None, images_dir: Path | None, ur
         raise BadInput("--title: Label Studio needs at least 3 characters")
     settings = read_settings(vocab=vocab_path)
     vocabulary = read_vocabulary(settings.vocab)
-    config = make_label_config(vocabulary, settings.none_choice, language)
+    config = make_label_config(vocabulary, settings.none_choice, language, regions)
     urls: tuple[str, ...] = ()
     if urls_file is not None:
         urls = tuple(line.strip() for line in urls_file.read_text(encoding="utf-8").splitlines() if line.strip())

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import click
 
-from prelabel.cli.common import LANGUAGE_OPTION, VOCAB_OPTION, BadInput, echo_err, open_parts, read_settings
+from prelabel.cli.common import (
+    LANGUAGE_OPTION,
+    REGIONS_OPTION,
+    VOCAB_OPTION,
+    BadInput,
+    echo_err,
+    open_parts,
+    read_settings,
+)
 from prelabel.learning.in_force import expert_vocabulary
 from prelabel.learning.rules import Learning
 from prelabel.redact import redact_url
@@ -366,14 +374,18 @@ def change_log(vocab_path: str | None, limit: int) -> None:
 @vocab.command("labelconfig", epilog="""\b
 Example:
   prelabel vocab labelconfig --vocab vocab/plant-quarantine-pests.yaml --language ja > config.xml
+  prelabel vocab labelconfig --vocab vocab/plant-quarantine-pests.yaml --regions > regions.xml
 """)
 @VOCAB_OPTION
 @LANGUAGE_OPTION
-def labelconfig(vocab_path: str | None, language: str | None) -> None:
+@REGIONS_OPTION
+def labelconfig(vocab_path: str | None, language: str | None, regions: bool) -> None:
     """Print the Label Studio labeling config for the vocabulary, laid out for reviewers: the image, one choice
     per label plus the PRELABEL_NONE_CHOICE choice (checkboxes up to 10, a searchable Taxonomy beyond), and the
-    read-only evidence text Prelabel's predictions fill."""
+    read-only evidence text Prelabel's predictions fill; with --regions, also a box label per vocabulary label
+    over the image and each box's own evidence."""
     from prelabel.studio.labelconfig import make_label_config
 
     settings = read_settings(vocab=vocab_path)
-    click.echo(make_label_config(read_expert_vocabulary(settings.vocab), settings.none_choice, language), nl=False)
+    click.echo(make_label_config(read_expert_vocabulary(settings.vocab), settings.none_choice, language, regions),
+               nl=False)

@@ -20,11 +20,12 @@ from rq.job import Job
 
 from prelabel.delivery.results import made_from
 from prelabel.delivery.writer import Outgoing
+from prelabel.jobs import bursts
 from prelabel.jobs.context import WorkerContext, worker_context
 from prelabel.jobs.queues import INTERACTIVE, PredictionJobResult
 from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.pipeline import Pipeline
-from prelabel.pipeline.result import FAILED, LABEL, NONE, ImageInput, ImagePrediction
+from prelabel.pipeline.result import FAILED, LABEL, NONE, ImageInput, ImagePrediction, JobDeadline
 from prelabel.studio.client import StudioError, prediction_versions
 from prelabel.studio.columns import list_columns
 from prelabel.studio.labelconfig import Control
@@ -42,6 +43,7 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
     """Pre-label tasks of a project; keep every decision; write those handed over to workers. Returns a
     PredictionJobResult's JSON."""
     ctx = worker_context()
+    until = JobDeadline.after(ctx.settings.job_deadline)  # a slow image costs its own task, never the job
     pipeline = ctx.pipeline()
     job = get_current_job()
     predicting = _version_to_predict(ctx, pipeline, task_ids, model_version, job)
@@ -54,7 +56,8 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
     hashes = {task_id: made_from(data, config) for task_id, data in tasks.items()}
     reused = {task_id: found for task_id in tasks
               if (found := results.get(version, task_id, hashes[task_id])) is not None}
-    inputs = [ImageInput(_source(data, control), _loader(ctx, project_id, task_id, data, control), ref=task_id)
+    inputs = [ImageInput(_source(data, control), _loader(ctx, project_id, task_id, data, control, until),
+                         ref=task_id, regions=control.regions is not None)
               for task_id, data in tasks.items() if task_id not in reused]
     predictions: list[ImagePrediction] = []
     # A person waits on an interactive job (a task opened, a Retrieve): its predictions are written at once.
@@ -97,7 +100,7 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
         columns(task_id, found, prediction)
         _progress(job, predictions, prediction)
 
-    pipeline.predict(inputs, progress=done)
+    pipeline.predict(inputs, progress=done, until=until)
     ctx.parts.store.save_prediction_evidence([evidence_row(p, project_id, version, pipeline.vocabulary.version)
                                               for p in predictions])
     results.clear_pending(version, task_ids)
@@ -117,6 +120,15 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
         failures_by_cause=dict(Counter(str(p.failure_cause) for p in predictions if p.failed)),
         failures_shown=sum(item.prediction.failed for item in delivering),
         cached=sum(p.cached for p in predictions)).to_json()
+
+
+def predict_waiting(queue_name: str, project_id: int, model_version: str) -> dict:
+    """Pre-label the tasks small requests left waiting for this project (prelabel.jobs.bursts), as one batch."""
+    ctx = worker_context()
+    task_ids = bursts.take(ctx.parts.redis, ctx.results, get_current_job(), queue_name, project_id, model_version)
+    if not task_ids:  # an earlier drain job took them all
+        return PredictionJobResult(model_version).to_json()
+    return predict_tasks(project_id, task_ids, model_version)
 
 
 def _progress(job: Job | None, predictions: list[ImagePrediction], prediction: ImagePrediction) -> None:
@@ -151,14 +163,14 @@ def _source(data: dict, control: Control) -> str:
     return value if len(value) <= MAX_SOURCE else value[:MAX_SOURCE] + "..."
 
 
-def _loader(ctx: WorkerContext, project_id: int, task_id: int, data: dict,
-            control: Control) -> Callable[[], bytes]:
+def _loader(ctx: WorkerContext, project_id: int, task_id: int, data: dict, control: Control,
+            until: JobDeadline) -> Callable[[], bytes]:
     value = data.get(control.data_key)
     if not isinstance(value, str) or not value:
         def missing() -> bytes:
             raise StudioError(f"task {task_id} has no '{control.data_key}' image in its data")
         return missing
-    return lambda: ctx.parts.studio.fetch_image(value, task_id, project_id)
+    return lambda: ctx.parts.studio.fetch_image(value, task_id, project_id, until)
 
 
 def _version_to_predict(ctx: WorkerContext, pipeline: Pipeline, task_ids: list[int], queued: str,

@@ -26,6 +26,7 @@ QUEUES = (INTERACTIVE, PREDICT, FEEDBACK)
 # small enough that two workers share a run of a few hundred tasks.
 TASKS_PER_JOB = 64
 JOB_TIMEOUT = 1800
+PREDICT_JOB = "prelabel.jobs.predict.predict_tasks"
 RESULT_TTL = 7 * 24 * 3600
 FAILURE_TTL = 30 * 24 * 3600
 # Failed feedback jobs are kept days, not a month: /webhook is unauthenticated, and a flood of spoofed events
@@ -91,7 +92,7 @@ def enqueue_predictions(redis: Redis, results: ResultStore, project_id: int, tas
         nonlocal chunk, job_id
         if chunk:
             jobs.append(queue(redis, queue_name).enqueue(
-                "prelabel.jobs.predict.predict_tasks", project_id=project_id, task_ids=chunk,
+                PREDICT_JOB, project_id=project_id, task_ids=chunk,
                 model_version=version, job_id=job_id, job_timeout=JOB_TIMEOUT, retry=RETRY, result_ttl=RESULT_TTL,
                 failure_ttl=FAILURE_TTL, description=f"pre-label {len(chunk)} task(s) of project {project_id}",
                 meta={"project": project_id, "total": len(chunk), "done": 0}))

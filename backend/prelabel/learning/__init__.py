@@ -3,6 +3,7 @@ synonyms under rules the domain expert controls; the vocabulary in force that re
 
 - `feedback`: what a reviewer's annotation says about a pre-label (a confirmation, a synonym's evidence, a
   verdict that nothing fits, a new class).
+- `regions`: what corrected regions teach: a relabelled box like a corrected choice, a moved one nothing.
 - `rules`: when a string becomes a learned synonym, and when it never does.
 - `store`: the durable store of evidence, synonyms and their change log (SQLite on one machine, PostgreSQL for
   several).

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 
-from prelabel.learning.rules import Learning, verdicts
+from prelabel.learning.regions import predicted_boxes, region_verdicts, region_words, summary
+from prelabel.learning.rules import Learning, Verdict, verdicts
 from prelabel.pipeline.result import Evidence, ImagePrediction
 from prelabel.studio.accepted import auto_accepted
+from prelabel.studio.boxes import boxes, match
 from prelabel.studio.client import LabelStudio, StudioError
-from prelabel.studio.labelconfig import DEFAULT_NONE_CHOICE, LabelConfigError, read_label_config
+from prelabel.studio.labelconfig import DEFAULT_NONE_CHOICE, LabelConfigError, RegionControl, read_label_config
 from prelabel.text import NAME, clean
 
 log = logging.getLogger(__name__)
@@ -148,20 +150,47 @@ def _annotation(studio: LabelStudio, learning: Learning, annotation_id: int, pro
         control = read_label_config(project.label_config, vocabulary, none_choice).control
     except LabelConfigError as exc:
         return {"annotation": annotation_id, "status": "unusable config", "detail": str(exc)}
-    label = annotated_label(annotation, control)
+    label = annotated_label(annotation, control) if control.has_choices else None
     kept = learning.store.prediction_evidence(annotation.task)
     evidence = ImagePrediction.from_dict(kept["evidence"]).evidence if kept else Evidence()
     candidates = [c for c in evidence.candidates if c.source != "description"]
     nothing_fits = control.is_none(label)
     found = verdicts(label, bool(annotation.was_cancelled), label in vocabulary.label_values, candidates,
-                     learning.normalizer, nothing_fits=nothing_fits)
+                     learning.normalizer, nothing_fits=nothing_fits) if control.has_choices else []
+    boxes_done = None
+    if control.regions is not None:
+        if annotation.was_cancelled:
+            found = found or [Verdict("cancelled")]
+        else:
+            boxes_done, taught = _regions(studio, project_id, annotation, control.regions, kept, learning)
+            found += taught
     reviewer = vouched_reviewer(annotation)
     changes = learning.record(annotation_id, annotation.task, project_id, reviewer, found)
     predicted = kept["label"] if kept else None
-    status = ("cancelled" if annotation.was_cancelled else "no classification" if label is None
+    status = ("cancelled" if annotation.was_cancelled else "regions" if not control.has_choices
+              else "no classification" if label is None
               else "nothing fits" if nothing_fits else "new class" if label not in vocabulary.label_values
               else "confirmed" if label == predicted else "corrected")
     log.info("feedback on task %s: %s (%s -> %s) %s", annotation.task, status, predicted, label, changes)
     return {"annotation": annotation_id, "task": annotation.task, "label": label, "predicted": predicted,
             "status": status, "reviewer": reviewer, "vouched": reviewer is not None,
-            "evidence": [v.kind for v in found], "changes": changes}
+            "evidence": [v.kind for v in found], "changes": changes,
+            **({"regions": boxes_done} if boxes_done is not None else {})}
+
+
+def _regions(studio: LabelStudio, project_id: int, annotation, control: RegionControl, kept: dict | None,
+             learning: Learning) -> tuple[dict[str, int], list[Verdict]]:
+    """The annotation's boxes matched with those of the prediction it was made on (read from Label Studio, as
+    the reviewer saw them), and what they teach (learning/regions.py)."""
+    listed = studio.list_tasks(project_id, "id,predictions", ids=[annotation.task])
+    predictions = [p for task in listed for p in task.get("predictions") or []]
+    predicted = predicted_boxes(predictions, control.from_name, kept["model_version"] if kept else None)
+    matching = match(predicted, boxes(annotation.result, control.from_name))
+    labels = set(learning.normalizer.vocabulary.label_values)
+
+    def label_of(stored: str | None) -> str | None:
+        return control.label_of({"rectanglelabels": [stored]}) if stored is not None else None
+
+    taught = region_verdicts(matching, region_words(kept["evidence"] if kept else None, predicted), label_of,
+                             labels.__contains__, learning.normalizer)
+    return summary(matching), taught

@@ -27,7 +27,7 @@ import numpy as np
 
 from prelabel.pipeline import calibration
 from prelabel.pipeline.calibration import Calibration
-from prelabel.pipeline.result import FAILED, LABEL, NONE, Evidence, Finding, ImagePrediction
+from prelabel.pipeline.result import DEADLINE, FAILED, LABEL, NONE, Evidence, Finding, ImagePrediction
 from prelabel.vocabulary.normalize import AMBIGUOUS, EMBEDDING, FUZZY, PROPOSALS, SEVERAL, Normalized
 
 TOP_K = 5
@@ -133,6 +133,7 @@ def conclude(prediction: ImagePrediction, labels: list[str], credits: Credits, f
         in_play = [*credits.by_label, *(prediction.stage_scores["final"] if fused is not None else ())]
         found = findings(labels, in_play, credits, prediction.evidence, fused)
         probabilities = model.probabilities(found)
+        prediction.scored_by = model.scored_by
         index = {label: labels.index(label) for label in found}
         ordered = sorted(found, key=lambda label: (-probabilities[label], -final[index[label]]))
         prediction.ranking = [(label, probabilities[label]) for label in ordered[:TOP_K]]
@@ -143,7 +144,9 @@ def conclude(prediction: ImagePrediction, labels: list[str], credits: Credits, f
         return
     if mllm_configured and "stage1" in errors:
         prediction.state = FAILED
-        prediction.reason = f"the MLLM did not answer ({errors['stage1'].split(':', 1)[0]})"
+        cause, _, detail = errors["stage1"].partition(":")
+        prediction.reason = (f"the MLLM did not answer: {detail.strip()}" if cause == DEADLINE
+                             else f"the MLLM did not answer ({cause})")
         return
     if final is None and not mllm_configured:
         # With the MLLM on, no score at all means it named nothing: none_reason below says why.

@@ -7,6 +7,7 @@ ranks the labels.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import threading
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from prelabel.pipeline import fusion
+from prelabel.pipeline.boxes import AUTO, CONVENTIONS
 from prelabel.pipeline.calibration import Calibration, prior
 from prelabel.pipeline.clip import ClipModel
 from prelabel.pipeline.decision import (
@@ -33,7 +35,16 @@ from prelabel.pipeline.decision import (
 from prelabel.pipeline.identity import ModelVersion, version_of
 from prelabel.pipeline.images import DecodeLimits, ImageError, PreparedImage, prepare_image
 from prelabel.pipeline.mllm import MLLMClient, MLLMError, Usage
-from prelabel.pipeline.result import ImageInput, ImagePrediction, NamedMatch, Stage1Answer, Stage2Match
+from prelabel.pipeline.regions import derive_label, name_regions
+from prelabel.pipeline.result import (
+    DEADLINE,
+    ImageInput,
+    ImagePrediction,
+    JobDeadline,
+    NamedMatch,
+    Stage1Answer,
+    Stage2Match,
+)
 from prelabel.pipeline.shortlist import image_shortlist, stage2_shortlist
 from prelabel.settings import Settings
 from prelabel.text import MESSAGE, clean, quote
@@ -63,13 +74,15 @@ class PipelineOptions:
     clip_enabled: bool
     clip_identity: str  # names the cached class features: model and weights
     predicting: Mapping[str, object]  # the settings that enter model_version (Settings.predicting)
+    box_convention: str = AUTO  # how the MLLM writes boxes in region projects (pipeline/boxes.py)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PipelineOptions:
         s = settings
         return cls(s.llm_concurrency, s.fetch_concurrency, s.image_max_side, s.image_max_pixels, s.image_decodes,
                    s.stage2, s.stage2_below, s.shortlist_above, s.shortlist_size, s.clip_weight,
-                   s.fusion_feature_set, s.clip_enabled, f"{s.clip_model}:{s.clip_pretrained}", s.predicting())
+                   s.fusion_feature_set, s.clip_enabled, f"{s.clip_model}:{s.clip_pretrained}", s.predicting(),
+                   s.box_convention)
 
 
 @dataclass
@@ -84,6 +97,7 @@ class _Work:
     by_image: list[str] = field(default_factory=list)  # CLIP's shortlist for the image
     fused: np.ndarray | None = None  # the fused CLIP distribution over labels
     started: float = 0.0
+    regions: bool = False  # a region project: the label is derived from the named regions
 
 
 class Pipeline:
@@ -102,6 +116,9 @@ class Pipeline:
         if unknown:
             raise ValueError(f"PRELABEL_FUSION_FEATURES: unknown feature(s) {sorted(unknown)}; "
                              f"expected any of {', '.join(fusion.FEATURES)}")
+        if options.box_convention not in CONVENTIONS:
+            raise ValueError(f"PRELABEL_BOX_CONVENTION: {quote(options.box_convention, 40)} is none of "
+                             f"{', '.join(CONVENTIONS)}")
         self.feature_store = feature_store or fusion.ClassFeatureStore(None)
         self.calibration = calibration or prior()  # scores as probabilities: the shipped prior, or a project's
         self._labels = vocabulary.label_values
@@ -133,10 +150,13 @@ class Pipeline:
                                                                  self.vocabulary, self.class_texts))
         return self._class_matrix[0]
 
-    def predict(self, inputs: Iterable[ImageInput],
-                progress: Callable[[ImagePrediction], None] | None = None) -> list[ImagePrediction]:
+    def predict(self, inputs: Iterable[ImageInput], progress: Callable[[ImagePrediction], None] | None = None,
+                until: JobDeadline | None = None) -> list[ImagePrediction]:
         """Run every image; results in input order. MLLM calls run concurrently; CLIP encodes in batches as
-        images come back; memory holds only the images in flight, for ten images or a hundred thousand."""
+        images come back; memory holds only the images in flight, for ten images or a hundred thousand.
+        `until`: the job's deadline. An image not done by then fails with that reason and what it was waiting
+        for, the others are returned at once; its thread ends on its own bounds, unwaited for (its download at
+        the same deadline, when the loader was given it; an MLLM call within PRELABEL_LLM_TIMEOUT)."""
         inputs = list(inputs)
         results: list[ImagePrediction | None] = [None] * len(inputs)
         batch: list[tuple[int, _Work]] = []
@@ -159,39 +179,56 @@ class Pipeline:
         in_flight = threads + 2 * batch_size
         waiting = iter(enumerate(inputs))
         running: dict = {}
-        with ThreadPoolExecutor(max_workers=threads) as pool:
+        doing: dict[int, tuple[str, float]] = {}  # image -> (the stage it is in, when it started), set by its thread
+        pool = ThreadPoolExecutor(max_workers=threads)
 
-            def top_up() -> None:
-                for index, item in itertools.islice(waiting, max(0, in_flight - len(running) - len(batch))):
-                    running[pool.submit(self._guarded_first_stages, item)] = index
+        def top_up() -> None:
+            for index, item in itertools.islice(waiting, max(0, in_flight - len(running) - len(batch))):
+                running[pool.submit(self._guarded_first_stages, item, until,
+                                    functools.partial(doing.__setitem__, index))] = index
 
+        try:
             top_up()
             while running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                left = None if until is None else until.left()
+                if left is not None and left <= 0:
+                    break
+                done, _ = wait(running, timeout=left, return_when=FIRST_COMPLETED)
                 batch.extend((running.pop(future), future.result()) for future in done)
                 top_up()
                 if len(batch) >= batch_size:
                     finish(batch)
                     batch.clear()
                     top_up()  # the batch's room is free again: without this the loop could end early
+        finally:
+            # Past the deadline nobody waits for the images still in flight, and those not started never start.
+            pool.shutdown(wait=until is None, cancel_futures=True)
+        if until is not None:
+            batch.extend((running.pop(future), future.result()) for future in [f for f in running if f.done()])
+            late = [*running.values(), *(index for index, _ in waiting)]
+            batch.extend((index, _late(inputs[index], *doing.get(index, ("image", time.perf_counter())), until))
+                         for index in late)
         finish(batch)
         return [result for result in results if result is not None]
 
     # ---- stages -----------------------------------------------------------------------------------------
 
-    def _guarded_first_stages(self, item: ImageInput) -> _Work:
+    def _guarded_first_stages(self, item: ImageInput, until: JobDeadline | None,
+                              mark: Callable[[tuple[str, float]], None]) -> _Work:
         try:
-            return self._first_stages(item)
+            return self._first_stages(item, until, mark)
         except Exception as exc:  # a bug must cost one image, not a bulk run of thousands
             log.exception("pipeline failed on %s", quote(item.source))
             work = _Work(ImagePrediction(_shown(item.source), item.ref), started=time.perf_counter())
             work.prediction.errors["pipeline"] = clean(f"internal: {type(exc).__name__}: {exc}", MESSAGE)
             return work
 
-    def _first_stages(self, item: ImageInput) -> _Work:
-        """Per image, in a worker thread: load, stage 1, normalise, stage 2."""
+    def _first_stages(self, item: ImageInput, until: JobDeadline | None,
+                      mark: Callable[[tuple[str, float]], None]) -> _Work:
+        """Per image, in a worker thread: load, stage 1, normalise, stage 2. `mark` says which stage it is in."""
         work = _Work(ImagePrediction(_shown(item.source), item.ref), started=time.perf_counter())
         errors = work.prediction.errors
+        mark(("image", work.started))
         try:
             with self._fetching:  # Label Studio serves images fastest at a bounded concurrency (docs/benchmarks.md)
                 raw = item.load()
@@ -204,9 +241,18 @@ class Pipeline:
             return work
         if self.mllm is None:
             return work
+        if until is not None and until.left() <= 0:  # nobody waits for this image any more: no MLLM call
+            errors["stage1"] = f"{DEADLINE}: {until.passed} before the MLLM was asked"
+            return work
+        mark(("stage1", work.started))
         labels, shortlist = self._stage1_labels(work)
+        work.regions = item.regions
         try:
-            answer, usage = self.mllm.stage1(work.image.content_hash, work.image.data_url, labels, shortlist)
+            if item.regions:
+                answer, usage = self.mllm.stage1_regions(work.image.content_hash, work.image.data_url, labels,
+                                                         shortlist, self.options.box_convention)
+            else:
+                answer, usage = self.mllm.stage1(work.image.content_hash, work.image.data_url, labels, shortlist)
         except MLLMError as exc:
             errors["stage1"] = str(exc)
             _count(work.prediction, exc.usage)  # failed calls cost too
@@ -215,8 +261,20 @@ class Pipeline:
         work.prediction.cached = usage.cached
         _count(work.prediction, usage)
         work.prediction.evidence.stage1 = answer
+        if item.regions:
+            self._name_regions(work, answer, len(labels) or len(self._labels))
         self._normalise_answer(work, answer, self.mllm)
         return work
+
+    def _name_regions(self, work: _Work, answer: Stage1Answer, among: int) -> None:
+        """A region project: each finding's box placed on the image, its name normalised and its label's
+        probability calibrated (pipeline/regions.py); the image-level label is derived from them in _rank."""
+        assert work.image is not None
+        prediction = work.prediction
+        prediction.regions, prediction.regions_dropped = name_regions(
+            list(answer.findings), dict(answer.skipped), self.options.box_convention, work.image.size,
+            self.normalizer, self.calibration, among)
+        prediction.image_size = work.image.original_size
 
     def _normalise_answer(self, work: _Work, answer: Stage1Answer, mllm: MLLMClient) -> None:
         named = [(text, "candidate", 1.0) for text in dict.fromkeys(answer.candidates) if text]
@@ -237,7 +295,8 @@ class Pipeline:
         work.prediction.evidence.candidates = found
         # Stage 2 settles an unsure stage 1; an explicit none with nothing named is not unsure: it is the answer.
         explicit_none = is_none_answer(answer.classification) and not work.credits.by_label
-        if self.options.stage2 and work.credits.best() < self.options.stage2_below and not explicit_none:
+        if (self.options.stage2 and not work.regions and work.credits.best() < self.options.stage2_below
+                and not explicit_none):  # a region project: the regions decide, not the image-level words
             shortlist = list(dict.fromkeys(proposed))[:max(2, self.options.shortlist_size)]
             if shortlist and work.image is not None:
                 # The words fit several labels, which differ in what is visible: the image decides.
@@ -352,6 +411,8 @@ class Pipeline:
     def _rank(self, work: _Work) -> None:
         conclude(work.prediction, self._labels, work.credits, work.fused, self.options.clip_weight,
                  mllm_configured=self.mllm is not None, model=self.calibration)
+        if work.regions and work.prediction.regions is not None:
+            derive_label(work.prediction)
 
     def _top(self, scores: np.ndarray) -> dict[str, float]:
         return top(self._labels, scores)
@@ -366,6 +427,17 @@ def _count(prediction: ImagePrediction, usage: Usage) -> None:
                         ("saved_completion_tokens", usage.saved_completion_tokens)):
         if value or name in ("mllm_calls", "cache_hits", "prompt_tokens", "completion_tokens"):
             spent[name] = spent.get(name, 0) + value
+
+
+def _late(item: ImageInput, stage: str, started: float, until: JobDeadline) -> _Work:
+    """An image the deadline caught: failed with what it was waiting for (a fresh result: its thread may still
+    write to its own)."""
+    work = _Work(ImagePrediction(_shown(item.source), item.ref), started=started)
+    if stage == "image":
+        work.prediction.errors["image"] = f"unavailable: {until.passed} before the image was read"
+    else:
+        work.prediction.errors["stage1"] = f"{DEADLINE}: {until.passed} while the MLLM was asked"
+    return work
 
 
 def _stage1_text(answer: Stage1Answer) -> str:

@@ -11,6 +11,8 @@ prelabel modules, so the rest reads and tests on its own. What the report shows 
 - `sources`: Label Studio, export files, the learned store: the one module that imports the rest of Prelabel.
 - `metrics`: the statistics, pure functions over rows.
 - `figures`: the policies, and every figure as one dict (metrics.json).
+- `regions`: a region project's figures: predicted and reviewed boxes matched by IoU, per-label precision and
+  recall, boxes drawn and deleted, reviewer time.
 - `sample`, `marking`: the sample's allocation and choice; its marks and saved views in Label Studio.
 - `plots`, `fonts`, `html`, `templates/`, `output`: the plots, the embedded font, the page, the three files.
 - `accept`: `prelabel accept`: unreviewed pre-labels above a threshold made into annotations marked as Prelabel's.

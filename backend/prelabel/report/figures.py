@@ -11,9 +11,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+from prelabel.pipeline.calibration import PRIOR
 from prelabel.report import metrics
 from prelabel.report.records import Annotation, Attempt, Evidence, ReportInputError, Row, SampleMark, TaskRecord
 from prelabel.report.records import name as _name
+from prelabel.report.regions import ReviewedRegions, has_regions, region_figures
 
 STAGES = ("mllm", "clip_image", "fused", "final")
 STAGE_NAMES = {"mllm": "MLLM + normaliser alone", "clip_image": "CLIP image alone", "fused": "fused CLIP",
@@ -92,6 +94,9 @@ def build(records: Sequence[TaskRecord], options: Options, stored: Iterable[Stor
         "annotation_policy": options.annotation_policy, "none_choice": options.none_choice,
         "currency": options.currency,
     })
+    boxed = reviewed_regions(in_scope, version, options.annotation_policy)
+    if has_regions(boxed):  # a region project: the image-level figures stay as they are, these come beside
+        found["regions"] = {**region_figures(boxed), "image_level": any(record.classified for record in in_scope)}
     found["auto_accepted"] = auto_accepted(records, rows)
     found["compare"] = compare(annotated, options) if options.compare else None
     found["policies"] = policies(found, options)
@@ -127,7 +132,8 @@ def figures(rows: Sequence[Row], without_prelabel: Sequence[float], options: Opt
         "calibration": {"bins": bins, "ece": ece, "target": options.target_accuracy,
                         "threshold": accept["recommended"],
                         "auto_accept": {**accept, "points": _thin(accept["points"])},
-                        "curve": _thin(curve), "scored": len(metrics.scored(rows))},
+                        "curve": _thin(curve), "scored": len(metrics.scored(rows)),
+                        "by_prior": sum(row.scored_by == PRIOR for row in metrics.scored(rows))},
         "reviewer_time": metrics.reviewer_time(rows, without_prelabel),
     }
 
@@ -239,8 +245,22 @@ def rows_for(records: Sequence[TaskRecord], version: str, policy: str, sample: S
             # A lead time measures the pre-label the reviewer worked on: another version's says nothing of this one.
             candidates=evidence.candidates if evidence else (),
             lead_time=annotation.lead_time if annotation.seen in ("", version) else None,
-            usage=evidence.usage if evidence else {}, failed=prediction.failed, cause=prediction.cause))
+            usage=evidence.usage if evidence else {}, failed=prediction.failed, cause=prediction.cause,
+            scored_by=evidence.scored_by if evidence else ""))
     return rows
+
+
+def reviewed_regions(records: Sequence[TaskRecord], version: str, policy: str) -> list[ReviewedRegions]:
+    """The boxes of each reviewed task the version answered, as the counted annotation left them."""
+    found = []
+    for record in records:
+        prediction = record.predictions.get(version)
+        if prediction is None or prediction.failed:
+            continue
+        annotation = pick_annotation(record.annotations, policy)
+        found.append(ReviewedRegions(record.task_id, prediction.boxes, annotation.boxes,
+                                     annotation.lead_time if annotation.seen in ("", version) else None))
+    return found
 
 
 def stage_tops(evidence: Evidence) -> dict[str, str | None]:

@@ -14,6 +14,7 @@ from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.result import ImagePrediction
 from prelabel.report.records import Annotation, Evidence, Prediction, ReportInputError, SampleMark, TaskRecord
 from prelabel.studio.accepted import auto_accepted
+from prelabel.studio.boxes import boxes
 from prelabel.studio.labelconfig import RUNNER_UPS_NAME
 
 CLASSIFICATIONS = ("choices", "taxonomy")
@@ -81,13 +82,15 @@ def read_task(task: dict, number: int, none_choice: str, from_name: str | None =
             continue
         # Policy: an annotation without a classification is the reviewer saying none (a submission that
         # removed the pre-label and chose nothing), as is the configured "none of these" choice.
-        _, label = classification(entry.get("result"), none_choice, from_name)
+        classified, label = classification(entry.get("result"), none_choice, from_name)
+        record.classified |= classified
         seen = ""
         if isinstance(entry.get("prediction"), dict) and entry["prediction"].get("model_version"):
             snapshots.append(entry["prediction"])
             seen = str(entry["prediction"]["model_version"])
         counted.append(Annotation(label, _number(entry.get("lead_time")), entry.get("id"),
-                                  str(entry.get("updated_at") or entry.get("created_at") or ""), seen))
+                                  str(entry.get("updated_at") or entry.get("created_at") or ""), seen,
+                                  tuple(boxes(entry.get("result")))))
     record.annotations = tuple(sorted(counted, key=lambda a: (a.updated, a.annotation_id or 0)))
     full = [p for p in task.get("predictions") or [] if isinstance(p, dict)]
     for entry in sorted(snapshots, key=_created) + sorted(full, key=_created):  # full ones, latest last, win
@@ -100,8 +103,10 @@ def read_task(task: dict, number: int, none_choice: str, from_name: str | None =
             if version not in record.predictions or record.predictions[version].failed:
                 record.predictions[version] = Prediction(version, None, failed=True)
             continue
-        _, label = classification(entry.get("result"), none_choice, from_name)
-        record.predictions[version] = Prediction(version, label, _number(entry.get("score")))
+        classified, label = classification(entry.get("result"), none_choice, from_name)
+        record.classified |= classified
+        record.predictions[version] = Prediction(version, label, _number(entry.get("score")),
+                                                 boxes=tuple(boxes(entry.get("result"))))
     kept = meta.get("prelabel")
     if isinstance(kept, dict) and kept.get("model_version"):
         attach_evidence(record, str(kept["model_version"]), evidence_from(kept, kept.get("label"), "meta"))
@@ -124,7 +129,7 @@ def attach_evidence(record: TaskRecord, version: str, evidence: Evidence) -> Non
     else:  # a real prediction wins over the evidence of a failure (a failure never replaces one)
         score = shown.score if shown.score is not None else evidence.score
         record.predictions[version] = Prediction(version, shown.label, score,
-                                                 evidence if not evidence.failed else None)
+                                                 evidence if not evidence.failed else None, boxes=shown.boxes)
 
 
 def evidence_from(entry: Mapping, label: str | None, origin: str) -> Evidence:
@@ -139,7 +144,7 @@ def evidence_from(entry: Mapping, label: str | None, origin: str) -> Evidence:
     return Evidence(label=label, score=score, ranking=tuple(ranking), stage_scores=kept.stage_scores,
                     candidates=tuple(kept.evidence.candidates), stage2=kept.evidence.stage2, errors=kept.errors,
                     usage=kept.usage, origin=origin, failed=kept.failed, cause=kept.failure_cause,
-                    finding=kept.finding)
+                    finding=kept.finding, scored_by=kept.scored_by)
 
 
 def sample_mark(entry: Any) -> SampleMark | None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from prelabel.pipeline.result import Finding, NamedMatch, Stage2Match
 from prelabel.studio.accepted import AutoAccepted
+from prelabel.studio.boxes import Box
 
 NONE_NAME = "(none)"  # how the none answer is written in tables, metrics.json keys and tasks.csv
 FAILED = "(failed)"  # the sample's stratum of tasks Prelabel could not pre-label (no answer: neither label nor none)
@@ -41,6 +42,7 @@ class Evidence:
     failed: bool = False  # no answer: the image was unusable or a stage it needs failed
     cause: str | None = None  # of a failure: "stage1:timeout", "image:unavailable"...
     finding: Finding | None = None  # how the label was found: what its score was computed from
+    scored_by: str = ""  # "prior" or "project": which calibration model made the score (pipeline/calibration.py)
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class Prediction:
     shown: bool = True  # a Label Studio prediction existed, so the reviewer saw it; False: only evidence
     failed: bool = False  # Prelabel gave no answer (label None here means no answer, not none)
     cause: str | None = None
+    boxes: tuple[Box, ...] = ()  # its rectangle regions (a region project)
 
     @property
     def stratum(self) -> str | None:
@@ -79,6 +82,7 @@ class Annotation:
     annotation_id: int | None = None
     updated: str = ""  # ISO time, for "latest"
     seen: str = ""  # the model_version of the pre-label the reviewer worked on ("": not known)
+    boxes: tuple[Box, ...] = ()  # the rectangle regions it holds (a region project)
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,7 @@ class TaskRecord:
     predictions: dict[str, Prediction] = field(default_factory=dict)  # by model_version
     sample: SampleMark | None = None
     auto_accepted: AutoAccepted | None = None  # `prelabel accept` annotated it: not a review, never counted as one
+    classified: bool = False  # an annotation or prediction holds an image-level choice (False: regions only)
 
     @property
     def annotated(self) -> bool:
@@ -126,6 +131,7 @@ class Row:
     usage: Mapping[str, float] = field(default_factory=dict)
     failed: bool = False  # Prelabel gave no answer: the reviewer labelled the task by hand
     cause: str | None = None
+    scored_by: str = ""  # "prior": the score is the normaliser's precision, not measured on this project
 
     @property
     def correct(self) -> bool:

@@ -9,5 +9,7 @@
 - `predictions`: the prediction JSON Label Studio reads, holding only what the project's config can show.
 - `evidence`: the reviewer's text: why this label (or none, or failed), the MLLM's words, how each matched.
 - `columns`: the suggestion and its score written into each task's data, for Label Studio's task list.
+- `boxes`: rectangle regions read from a result; a prediction's boxes matched with a reviewer's by IoU (kept,
+  moved, relabelled, deleted, drawn), for the learning and the report.
 - `accepted`: the mark on Prelabel's own annotations (`prelabel accept`), which nothing learns from.
 """

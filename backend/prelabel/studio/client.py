@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import requests
 
+from prelabel.pipeline.result import JobDeadline
 from prelabel.redact import redact_url
 from prelabel.studio.errors import StudioError
 from prelabel.studio.fetch import FetchError, FetchLimits, ImageFetcher
@@ -59,10 +60,12 @@ class LabelStudio:
         """Where the bytes of a task's image are: Label Studio paths, cloud URIs (presigned), or as given."""
         return self.images.url_for(value, task_id)
 
-    def fetch_image(self, value: str, task_id: int | None = None, project_id: int | None = None) -> bytes:
+    def fetch_image(self, value: str, task_id: int | None = None, project_id: int | None = None,
+                    until: JobDeadline | None = None) -> bytes:
         """The image's bytes; a FetchError (a StudioError) when the policy refuses it or it cannot be fetched.
-        `project_id`, the task's project: its local-files storages may be read from disk."""
-        image, from_disk = self.images.fetch_counted(value, task_id, project_id)
+        `project_id`, the task's project: its local-files storages may be read from disk. `until`: the job's
+        deadline."""
+        image, from_disk = self.images.fetch_counted(value, task_id, project_id, until)
         self.calls["read image from disk" if from_disk else "fetch image"] += 1
         return image
 

@@ -12,8 +12,8 @@ Redis, the database and Label Studio's API. So (docs/security.md):
   otherwise non-public address (whatever the spelling: 127.1, 2130706433, [::1], ::ffff:127.0.0.1), and the
   connection goes to the address that was checked (a second DNS answer cannot change it);
 - at most PRELABEL_IMAGE_MAX_BYTES are read, and everything (connection, redirects, body) ends by the
-  PRELABEL_IMAGE_TIMEOUT deadline: a timer shuts the socket down, so a server sending one byte every 20 s
-  holds a worker no longer than the deadline.
+  PRELABEL_IMAGE_TIMEOUT deadline, or the job's (PRELABEL_JOB_DEADLINE) when that comes first: a timer shuts
+  the socket down, so a server sending one byte every 20 s holds a worker no longer than the deadline.
 Every refusal and failure is a FetchError whose one-line message becomes the task's failure reason.
 """
 
@@ -36,6 +36,7 @@ from pathlib import Path
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from prelabel import text
+from prelabel.pipeline.result import JobDeadline
 from prelabel.settings import Settings
 from prelabel.studio.errors import StudioError
 
@@ -131,17 +132,21 @@ class ImageFetcher:
         """The image's bytes, or a FetchError saying in one line why not."""
         return self.fetch_counted(value, task_id, project_id)[0]
 
-    def fetch_counted(self, value: str, task_id: int | None = None,
-                      project_id: int | None = None) -> tuple[bytes, bool]:
+    def fetch_counted(self, value: str, task_id: int | None = None, project_id: int | None = None,
+                      until: JobDeadline | None = None) -> tuple[bytes, bool]:
         """(the image's bytes, whether they were read from disk rather than downloaded). `project_id`: the
-        task's project, whose local-files storages a file may be read from disk in."""
+        task's project, whose local-files storages a file may be read from disk in. `until`: the job's
+        deadline, when it comes before PRELABEL_IMAGE_TIMEOUT's."""
         deadline = time.monotonic() + self.limits.timeout
+        late = f"took longer than PRELABEL_IMAGE_TIMEOUT ({self.limits.timeout:g} s)"
+        if until is not None and until.at < deadline:
+            deadline, late = until.at, until.passed
         target = self._check(self.url_for(value.strip(), task_id), value, via=None)
         on_disk = self._from_disk(target, value, project_id)
         if on_disk is not None:
             return on_disk, True
         for _ in range(MAX_REDIRECTS + 1):
-            location, body = self._get(target, value, deadline)
+            location, body = self._get(target, value, deadline, f"cannot fetch {text.quote(value)}: {late}")
             if location is None:
                 return body, False
             target = self._check(_join(target.url, location), value, via=target)
@@ -229,10 +234,9 @@ class ImageFetcher:
                                  "PRELABEL_IMAGE_HOSTS if it is meant)")
         return addresses[0]
 
-    def _get(self, target: _Target, value: str, deadline: float) -> tuple[str | None, bytes]:
-        """One request: (redirect location, b"") or (None, body)."""
+    def _get(self, target: _Target, value: str, deadline: float, late: str) -> tuple[str | None, bytes]:
+        """One request: (redirect location, b"") or (None, body); `late`: the error when `deadline` passes."""
         remaining = deadline - time.monotonic()
-        late = f"cannot fetch {text.quote(value)}: took longer than PRELABEL_IMAGE_TIMEOUT ({self.limits.timeout:g} s)"
         if remaining <= 0:
             raise FetchError(late, transient=True)
         expired = threading.Event()

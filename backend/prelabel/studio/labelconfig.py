@@ -1,5 +1,6 @@
 """Labeling configs: which <Choices> or <Taxonomy> over which <Image> gets our label, whether the config has a
-"none of these" choice and an evidence <TextArea>, and the config Prelabel ships (`prelabel vocab labelconfig`).
+"none of these" choice and an evidence <TextArea>, which <RectangleLabels> over that image gets our regions (a
+region project, docs/regions.md), and the config Prelabel ships (`prelabel vocab labelconfig`).
 
 Parsed with label-studio-sdk's LabelInterface; the taxonomy's nesting (which the SDK flattens) is read from
 the XML, because a taxonomy prediction names the whole path to a label.
@@ -40,12 +41,41 @@ from prelabel.text import quote
 from prelabel.vocabulary.vocab import Vocabulary
 
 EVIDENCE_NAME = "prelabel_evidence"  # the <TextArea name> Prelabel fills with its evidence
+REGION_EVIDENCE_NAME = "prelabel_region_evidence"  # the per-region <TextArea name>: each region's evidence line
+REGIONS_NAME = "region"  # the shipped <RectangleLabels name>
+DEFAULT_UNNAMED_REGION = "Not in the vocabulary"  # the region label of a finding no vocabulary label fits
 DEFAULT_NONE_CHOICE = "None of these"  # PRELABEL_NONE_CHOICE's default
 CHECKBOXES_UP_TO = 10  # choices (the none included) shown as checkboxes; more become a searchable Taxonomy
 RUNNER_UPS_NAME = "prelabel_runner_ups"  # the <Choices name> of the runner-ups (their options in the task's data)
 
 
 _JAPANESE = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]")  # kana, kanji
+
+
+@dataclass(frozen=True)
+class RegionControl:
+    """Where regions go: a <RectangleLabels> named from_name over the same <Image> as the label. `results` maps
+    each vocabulary label to what a region stores (its alias, if any); `unnamed` is what a region stores for a
+    finding no vocabulary label fits (the config's DEFAULT_UNNAMED_REGION label; None: the config has none, and
+    such a region is written with no label at all); `evidence` the per-region TextArea (perRegion="true")."""
+
+    from_name: str = REGIONS_NAME
+    to_name: str = "image"
+    results: dict[str, str] = field(default_factory=dict)
+    unnamed: str | None = None
+    evidence: str | None = None
+
+    def labels_of(self, label: str | None) -> list[str]:
+        """The rectanglelabels a region of this label stores: [] for a label the config cannot show."""
+        if label is not None and label in self.results:
+            return [self.results[label]]
+        return [self.unnamed] if self.unnamed is not None else []
+
+    def label_of(self, value: dict) -> str | None:
+        """The vocabulary label a rectanglelabels value names (the reverse of labels_of), or its stored value."""
+        stored = (value.get("rectanglelabels") or [None])[0]
+        back = {kept: label for label, kept in self.results.items()}
+        return back.get(stored, stored) if stored != self.unnamed else None
 
 
 @dataclass(frozen=True)
@@ -57,7 +87,8 @@ class Control:
     the choice's value for a choice that stands for none. `results` gives what a result stores (the alias, if
     any); `paths` the taxonomy path of stored values; `shown` what the reviewer reads, where it differs from
     the label. `none` is the key of the "none of these" choice, `evidence` the name of the evidence TextArea
-    over the same image (None when the config has none)."""
+    over the same image (None when the config has none). `regions`: where the regions go, in a region project;
+    a config with <RectangleLabels> and no image-level choices has kind "rectanglelabels" (no choice result)."""
 
     from_name: str = "label"
     to_name: str = "image"
@@ -70,6 +101,12 @@ class Control:
     evidence: str | None = None
     multiple: bool = False  # <Choices choice="multiple">, or a <Taxonomy> without maxUsages="1"
     runner_ups: str | None = None  # the name of the runner-ups <Choices> over the same image (RUNNER_UPS_NAME)
+    regions: RegionControl | None = None
+
+    @property
+    def has_choices(self) -> bool:
+        """Does the config have an image-level label (a <Choices> or <Taxonomy>)?"""
+        return self.kind in ("choices", "taxonomy")
 
     def can_show(self, label: str) -> bool:
         """Does the config offer a choice for this vocabulary label?"""
@@ -118,11 +155,13 @@ class Control:
     def to_dict(self) -> dict:
         return {"from_name": self.from_name, "to_name": self.to_name, "data_key": self.data_key, "kind": self.kind,
                 "results": self.results, "paths": self.paths, "shown": self.shown, "none": self.none,
-                "evidence": self.evidence, "multiple": self.multiple, "runner_ups": self.runner_ups}
+                "evidence": self.evidence, "multiple": self.multiple, "runner_ups": self.runner_ups,
+                "regions": None if self.regions is None else vars(self.regions)}
 
     @classmethod
     def from_dict(cls, data: dict) -> Control:
-        return cls(**data)
+        regions = data.get("regions")
+        return cls(**{**data, "regions": RegionControl(**regions) if regions else None})
 
 
 class LabelConfigError(ValueError):
@@ -148,7 +187,12 @@ class ConfigReport:
         if self.missing_from_vocabulary:
             found.append(f"{len(self.missing_from_vocabulary)} choice(s) are not labels of the vocabulary (neither "
                          f"value nor alias): Prelabel never predicts them: {_listed(self.missing_from_vocabulary)}")
-        if self.control.none is None:
+        regions = self.control.regions
+        if regions is not None and regions.unnamed is None:
+            found.append(f"no {DEFAULT_UNNAMED_REGION!r} label in <RectangleLabels name=\"{regions.from_name}\">: a "
+                         "finding no vocabulary label fits becomes a region with no label; `prelabel vocab "
+                         "labelconfig --regions` makes a config with one")
+        if self.control.none is None and self.control.has_choices:
             found.append(f"no {none_choice!r} choice (PRELABEL_NONE_CHOICE): when nothing fits, no choice is "
                          "selected and reviewers cannot submit that nothing fits; `prelabel vocab labelconfig` "
                          "makes a config with one")
@@ -164,7 +208,9 @@ class ConfigReport:
                 "missing_from_config": self.missing_from_config,
                 "none_choice": (self.control.display(self.control.none) if self.control.none is not None
                                 else None),
-                "evidence": self.control.evidence, "problems": self.problems(none_choice)}
+                "evidence": self.control.evidence,
+                "regions": None if self.control.regions is None else self.control.regions.from_name,
+                "problems": self.problems(none_choice)}
 
 
 def _listed(items: list[str], most: int = 10) -> str:
@@ -191,6 +237,7 @@ def read_label_config(config: str, vocabulary: Vocabulary, none_choice: str = DE
         raise LabelConfigError(f"the labeling config cannot be parsed: {exc}") from None
     images = {obj.name: obj for obj in interface.objects if obj.tag == "Image"}
     known = set(vocabulary.label_values)
+    regions = _region_controls(interface, images, known)
     for control in interface.controls:
         if control.tag not in ("Choices", "Taxonomy") or control.name == RUNNER_UPS_NAME:
             continue
@@ -222,24 +269,63 @@ def read_label_config(config: str, vocabulary: Vocabulary, none_choice: str = DE
                 paths[label] = path
             if value != label:
                 shown[label] = value
-        evidence = next((c.name for c in interface.controls if c.tag == "TextArea" and c.name == EVIDENCE_NAME
-                         and target in c.to_name), None)
         runner_ups = next((c.name for c in interface.controls if c.tag == "Choices" and c.name == RUNNER_UPS_NAME
                            and target in c.to_name), None)
         made = Control(control.name, target, data_key, kind, results=results, paths=paths, shown=shown, none=none,
-                       evidence=evidence, multiple=multiple, runner_ups=runner_ups)
+                       evidence=_evidence(interface, target), multiple=multiple, runner_ups=runner_ups,
+                       regions=regions.get(target))
         labels = [label for label in (paths if kind == "taxonomy" else results) if label != none]
-        if labels and not known.intersection(labels):
-            # One backend serves one vocabulary: another vocabulary's project must never get its predictions,
-            # its model_version or its learning (issue 21: a second `up` rewired the first project).
-            raise LabelConfigError(
-                f"none of the labeling config's {len(labels)} choice(s) is a label of this backend's vocabulary "
-                f"({quote(vocabulary.domain, 60)}, {len(known)} labels): the project belongs to another "
-                f"vocabulary; connect it to the backend that serves that one")
-        return ConfigReport(made, labels, [label for label in labels if label not in known],
-                            [label for label in vocabulary.label_values if label not in set(labels)])
-    raise LabelConfigError("the labeling config has no <Choices> or <Taxonomy> whose toName is an <Image>: "
-                           "Prelabel pre-labels image classification projects")
+        return _report(made, labels, vocabulary)
+    if regions:  # a region project without image-level choices: the first <RectangleLabels> over an <Image>
+        target, found = next(iter(regions.items()))
+        made = Control(found.from_name, target, (images[target].value or "").lstrip("$"), "rectanglelabels",
+                       results=dict(found.results), evidence=_evidence(interface, target), regions=found)
+        return _report(made, list(found.results), vocabulary)
+    raise LabelConfigError("the labeling config has no <Choices>, <Taxonomy> or <RectangleLabels> whose toName is "
+                           "an <Image>: Prelabel pre-labels image classification and region projects")
+
+
+def _evidence(interface, target: str) -> str | None:
+    return next((c.name for c in interface.controls if c.tag == "TextArea" and c.name == EVIDENCE_NAME
+                 and target in c.to_name), None)
+
+
+def _report(made: Control, labels: list[str], vocabulary: Vocabulary) -> ConfigReport:
+    known = set(vocabulary.label_values)
+    if labels and not known.intersection(labels):
+        # One backend serves one vocabulary: another vocabulary's project must never get its predictions,
+        # its model_version or its learning (issue 21: a second `up` rewired the first project).
+        raise LabelConfigError(
+            f"none of the labeling config's {len(labels)} choice(s) is a label of this backend's vocabulary "
+            f"({quote(vocabulary.domain, 60)}, {len(known)} labels): the project belongs to another "
+            f"vocabulary; connect it to the backend that serves that one")
+    return ConfigReport(made, labels, [label for label in labels if label not in known],
+                        [label for label in vocabulary.label_values if label not in set(labels)])
+
+
+def _region_controls(interface, images: dict, known: set[str]) -> dict[str, RegionControl]:
+    """The first <RectangleLabels> over each <Image>, by the image's name: its labels (value, else alias, as for
+    choices), its label for findings outside the vocabulary, and its per-region evidence TextArea."""
+    found: dict[str, RegionControl] = {}
+    for control in interface.controls:
+        if control.tag != "RectangleLabels":
+            continue
+        target = next((name for name in control.to_name if name in images and name not in found), None)
+        if target is None:
+            continue
+        results: dict[str, str] = {}
+        unnamed = None
+        for stored, tag in control.labels_attrs.items():
+            value = tag.attr.get("value", stored)
+            label = value if value in known else stored if stored in known else None
+            if label is not None:
+                results.setdefault(label, stored)
+            elif unnamed is None and (_same(value, DEFAULT_UNNAMED_REGION) or _same(stored, DEFAULT_UNNAMED_REGION)):
+                unnamed = stored
+        evidence = next((c.name for c in interface.controls if c.tag == "TextArea" and c.name == REGION_EVIDENCE_NAME
+                         and target in c.to_name), None)
+        found[target] = RegionControl(control.name, target, results, unnamed, evidence)
+    return found
 
 
 def _taxonomy_nodes(taxonomy: ElementTree.Element) -> list[tuple[str, str, list[str]]]:
@@ -264,12 +350,15 @@ def _escape(text: str) -> str:
 
 
 def make_label_config(vocabulary: Vocabulary, none_choice: str = DEFAULT_NONE_CHOICE,
-                      language: str | None = None) -> str:
+                      language: str | None = None, regions: bool = False) -> str:
     """The labeling config for a vocabulary, laid out for reviewers (see the module's docstring): one choice per
     label and a "none of these" choice, and the evidence TextArea that Prelabel's predictions fill.
 
     `language` (e.g. "ja"): each choice shows the label's first common name in that language and stores the
-    label as its alias (labels without one, or whose name another label already shows, show the label)."""
+    label as its alias (labels without one, or whose name another label already shows, show the label).
+    `regions`: the region layout: under the image (which stays in view) a <RectangleLabels> with the same labels
+    and one for findings outside the vocabulary, and under the evidence the selected region's own evidence line;
+    the image-level choice stays (Prelabel derives it from the regions)."""
     choices: list[tuple[str, str | None]] = []  # (value, alias)
     taken: set[str] = set()
     for entry in vocabulary:
@@ -299,10 +388,24 @@ def make_label_config(vocabulary: Vocabulary, none_choice: str = DEFAULT_NONE_CH
                    '      <Header value="Or a runner-up (replaces the label above)" size="6"/>\n'
                    f'      <Choices name="{RUNNER_UPS_NAME}" toName="image" Value="${RUNNER_UPS_NAME}" choice="single" '
                    'showInline="true"><View/></Choices>\n')
+    rectangles = region_evidence = ""
+    if regions:
+        unnamed = {"ja": "語彙にない"}.get(language or "", DEFAULT_UNNAMED_REGION)
+        grey = ' background="#9e9e9e"'  # the finding outside the vocabulary: set apart from the labels' colours
+        items = "\n".join(
+            [indent + "<Label" + tag(*choice)[len("<Choice"):] for choice in choices]
+            + [indent + "<Label" + tag(unnamed, DEFAULT_UNNAMED_REGION if unnamed != DEFAULT_UNNAMED_REGION
+                                       else None)[len("<Choice"):-2] + grey + "/>"])
+        rectangles = (f'      <RectangleLabels name="{REGIONS_NAME}" toName="image" showInline="true">\n'
+                      f"{items}\n      </RectangleLabels>\n")
+        region_evidence = ('      <Header value="Why this region"/>\n'
+                           f'      <TextArea name="{REGION_EVIDENCE_NAME}" toName="image" perRegion="true" '
+                           'editable="false" maxSubmissions="1" rows="2" placeholder="Select a region"/>\n')
     return ('<View>\n'
             '  <View style="display: flex; gap: 16px; align-items: flex-start">\n'
             '    <View style="flex: 3; min-width: 0">\n'
             '      <Image name="image" value="$image" zoom="true"/>\n'
+            f"{rectangles}"
             '    </View>\n'
             '    <View style="flex: 2; min-width: 320px">\n'
             '      <Header value="Label"/>\n'
@@ -310,6 +413,7 @@ def make_label_config(vocabulary: Vocabulary, none_choice: str = DEFAULT_NONE_CH
             '      <Header value="Why Prelabel suggests it"/>\n'
             f'      <TextArea name="{EVIDENCE_NAME}" toName="image" editable="false" maxSubmissions="1" rows="3" '
             'placeholder="No evidence: Prelabel has not pre-labelled this task"/>\n'
+            f"{region_evidence}"
             '    </View>\n'
             '  </View>\n'
             '</View>\n')
