@@ -216,6 +216,10 @@ def test_the_prediction_carries_one_standard_region_per_finding(tmp_path, stub_l
     result = studio_prediction(found, version, alone).to_json()["result"]
     assert [(item["type"], item["value"]["rectanglelabels"]) for item in result] == [
         ("rectanglelabels", [BMSB]), ("rectanglelabels", [])]  # no choice to fill; the unnamed box has no label
+    from prelabel.studio.columns import list_columns
+
+    columns = list_columns(studio_prediction(found, version, alone), alone)  # the task list's column: the boxes'
+    assert columns == {"prelabel_suggested": BMSB, "prelabel_score": round(found.score, 2)}
 
 
 # ---- prelabel check --regions ---------------------------------------------------------------------------------------
