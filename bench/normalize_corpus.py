@@ -220,16 +220,15 @@ def table(outcomes: list[Outcome], baseline: list[Outcome]) -> str:
 
 def calibration(name: str) -> str:
     """The expected calibration error of the labels named, aggregate only: the normaliser's constant scores, and
-    the shipped prior's probabilities (fitted on the tuning corpora alone: on a held-out one, a fair test)."""
-    from calibration_prior import ece, examples  # it imports this module: imported when asked
+    the shipped prior's probabilities (never fitted on the held-out corpus: there, a fair test)."""
+    from calibration_prior import ece, today  # it imports this module: imported when asked
     from prelabel.pipeline.calibration import prior
 
-    found = examples([name])
+    found = today([name])
     if not found:
         return "calibration: no label named"
-    rows = [row for _, _, row, _ in found]
-    return (f"calibration of the {len(found)} labels named: ECE {ece(rows, [score for *_, score in found]):.3f} "
-            f"with the normaliser's constant scores, {ece(rows, [prior().probability(f) for _, f, _, _ in found]):.3f}"
+    return (f"calibration of the {len(found)} labels named: ECE {ece(found, [score for *_, score in found]):.3f} "
+            f"with the normaliser's constant scores, {ece(found, [prior().probability(f) for _, f, _, _ in found]):.3f}"
             " with the shipped prior's probabilities")
 
 

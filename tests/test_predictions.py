@@ -10,6 +10,7 @@ import unicodedata
 import pytest
 
 from helpers import EXAMPLE_VOCAB, TINY_CLIP_CONFIG, answer_by_colour, solid_image
+from prelabel.pipeline.calibration import PRIOR_NOTE
 from prelabel.pipeline.factory import build_pipeline
 from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.result import FAILED, LABEL, NONE, Evidence, ImageInput, ImagePrediction
@@ -94,7 +95,8 @@ def test_a_label_is_its_choice_the_evidence_and_its_score(predictions, shipped):
                       "value": {"taxonomy": [[BMSB]]}}
     assert evidence["to_name"] == "image"
     lines = text_of(written).splitlines()
-    assert lines[0] == f"Suggested: {BMSB}, {round(found.score * 100)}%"
+    # The shipped prior made the score: the reviewer reads what it is not (the MLLM's errors are not in it).
+    assert lines[0] == f"Suggested: {BMSB}, {round(found.score * 100)}% ({PRIOR_NOTE['en']})"
     assert lines[1] == "Why: named by the MLLM (alias match of 'BMSB')"
     assert f'- classification "BMSB" -> {BMSB}: alias 97%' in lines
     assert any(line.startswith('- description "A photo of a BMSB on a leaf." -> ') for line in lines)

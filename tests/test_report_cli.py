@@ -177,7 +177,7 @@ def test_quick_export_uses_the_prediction_each_annotation_kept(tmp_path):
 def test_prelabel_predict_output_with_annotations(tmp_path):
     # `prelabel predict` writes no task ids and no prediction when it says none; meta.prelabel has it all.
     tasks = [{"data": {"image": "a.jpg"}, "predictions": [prediction("傷", 0.9)],
-              "meta": {"prelabel": evidence("傷", SCORES_RIGHT, "scratch", "alias")},
+              "meta": {"prelabel": {**evidence("傷", SCORES_RIGHT, "scratch", "alias"), "scored_by": "prior"}},
               "annotations": [annotation("傷")]},
              {"data": {"image": "b.jpg"}, "predictions": [],
               "meta": {"prelabel": evidence(None, {}, "nothing", "none")}, "annotations": [annotation(None)]},
@@ -189,6 +189,10 @@ def test_prelabel_predict_output_with_annotations(tmp_path):
     # a.jpg right, b.jpg: none said and none reviewed (an empty submission): right; c.jpg not reviewed
     assert metrics["accuracy"]["top1"]["value"] == 1.0 and metrics["counts"]["rows"] == 2
     assert metrics["none"]["said_none_right"] == 1
+    # The shipped prior made a.jpg's score: the report says what such a score is, where it shows scores.
+    assert metrics["calibration"]["by_prior"] == 1
+    page = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    assert page.count("prior: the normaliser's precision, not yet measured on this project") == 2
 
 
 def test_a_sample_weights_the_strata_back(tmp_path):

@@ -24,6 +24,7 @@ import pytest
 
 from helpers import EXAMPLE_VOCAB, ROOT, TINY_CLIP_CONFIG, is_stage2_image, wait_until
 from labelstudio import PASSWORD, USERNAME, LabelStudio
+from prelabel.pipeline.calibration import PRIOR_NOTE
 from prelabel.pipeline.factory import build_pipeline
 from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.result import FAILED, LABEL, NONE, ImageInput, ImagePrediction
@@ -239,7 +240,7 @@ def test_a_pre_labelled_task_shows_its_label_and_why(page, label_studio, shipped
     seen = open_task(page, label_studio, shipped, "red", ".htx-taxonomy :text('Halyomorpha halys')")
     assert seen["taxonomy"] == BMSB and seen["tag_box"]["visible"]  # the selected label, on screen
     lines = seen["evidence"].splitlines()
-    assert lines[0] == f"Suggested: {BMSB}, {round(prediction.score * 100)}%"
+    assert lines[0] == f"Suggested: {BMSB}, {round(prediction.score * 100)}% ({PRIOR_NOTE['en']})"
     assert f'- classification "BMSB" -> {BMSB}: alias 97%' in lines  # the MLLM's words and the match method
     assert f'- candidate "brown marmorated stink bug" -> {BMSB}: exact 100%' in lines
     assert any(line.startswith('- candidate "stink bug" -> no label: ambiguous, fits') for line in lines)
@@ -290,6 +291,7 @@ def test_a_japanese_config_selects_the_choice_by_its_alias(page, label_studio, j
     assert seen["checked"] == ["クサギカメムシ"] and seen["checked_box"]["visible"]
     lines = seen["evidence"].splitlines()
     assert lines[0].startswith(f"提案: クサギカメムシ ({BMSB}), ")  # headings in the language reviewers read
+    assert lines[0].endswith(f"% ({PRIOR_NOTE['ja']})")  # what the prior's score is, in their language too
     assert "MLLMの言葉と語彙との照合:" in lines and any(line.startswith("処理の経過: ") for line in lines)
     assert f'- classification "クサギカメムシ" -> クサギカメムシ ({BMSB}): exact 100%' in lines
     assert any(line.startswith('- description "クサギカメムシの成虫が葉の上にいる。" -> ') for line in lines)
@@ -333,8 +335,8 @@ def test_a_multi_choice_project_gets_two_checked_choices_for_a_two_label_answer(
     assert sorted(seen["checked"]) == sorted([BMSB, "Nezara viridula"]) and seen["checked_box"]["visible"]
     lines = seen["evidence"].splitlines()
     scores = dict(prediction.labels)
-    assert lines[:2] == [f"Suggested: {BMSB}, {round(scores[BMSB] * 100)}%",
-                         f"Suggested: Nezara viridula, {round(scores['Nezara viridula'] * 100)}%"]
+    assert lines[:2] == [f"Suggested: {BMSB}, {round(scores[BMSB] * 100)}% ({PRIOR_NOTE['en']})",
+                         f"Suggested: Nezara viridula, {round(scores['Nezara viridula'] * 100)}% ({PRIOR_NOTE['en']})"]
     assert lines[2].startswith(f"Why {BMSB}: named by the MLLM beside 1 other label(s) in \"a brown marmorated")
     assert lines[3].startswith("Why Nezara viridula: named by the MLLM beside 1 other label(s) in ")
     assert seen["evidence_box"]["head_visible"]

@@ -156,3 +156,16 @@ def test_no_bulk_write_carries_more_than_max_items(label_studio, redis_conn):
     writer.close()
     assert studio.calls["write predictions"] == 2  # 2 + 1
     assert all(versions(label_studio, task_id) == [V1] for task_id in ids.values())
+
+
+def test_the_reconciler_removes_a_double_two_answers_at_once_left(label_studio, redis_conn):
+    """Two /predict for one new task at once are both answered (idempotent), and Label Studio stores both: when
+    the response's ledger entry falls due, the reconciler leaves one."""
+    project_id, ids = image_project(label_studio, "Answered twice", CONFIG, {"twice": PALETTE["red"]}, "twice")
+    client, studio = label_studio.client(), LabelStudio(label_studio.url, label_studio.token)
+    for _ in range(2):  # what Label Studio does with each response
+        client.projects.import_predictions(id=project_id, request=[prediction(V1).to_json(task=ids["twice"])])
+    Ledger(redis_conn).add(V1, project_id, [ids["twice"]], due_in=0)
+    done = reconcile(studio, ResultStore(redis_conn), Ledger(redis_conn), lambda *lost: None)
+    assert done["doubles"] == 1 and done["confirmed"] == 1
+    assert versions(label_studio, ids["twice"]) == [V1]

@@ -17,7 +17,7 @@ from redis import Redis
 
 from prelabel.delivery.ledger import Ledger
 from prelabel.delivery.results import ResultStore, made_from
-from prelabel.delivery.writer import Outgoing, write_batch
+from prelabel.delivery.writer import Outgoing, double_ids, write_batch
 from prelabel.studio.client import LabelStudio, prediction_versions
 
 log = logging.getLogger(__name__)
@@ -46,25 +46,32 @@ def reconcile(studio: LabelStudio, results: ResultStore, ledger: Ledger, requeue
     groups: dict[tuple[str, int], list[int]] = defaultdict(list)
     for version, project_id, task_id in ledger.due(limit=ROUND_ENTRIES):
         groups[(version, project_id)].append(task_id)
-    done = {"confirmed": 0, "written": 0, "requeued": 0}
+    done = {"confirmed": 0, "written": 0, "requeued": 0, "doubles": 0}
     deadline = time.monotonic() + ROUND_SECONDS
     for (version, project_id), task_ids in groups.items():
         if time.monotonic() > deadline:
             break
-        held, unreadable = studio.read_tasks(project_id, "id,data,predictions_model_versions", task_ids)
+        held, unreadable = studio.read_tasks(project_id, "id,data,predictions_model_versions,total_predictions",
+                                             task_ids)
         for task_id, why in unreadable.items():  # nothing to deliver it from: its entry goes (handled below)
             log.warning("task %s of project %s cannot be reconciled: %s", task_id, project_id, why)
-        rewrite, lost = [], []
+        rewrite, lost, doubled = [], [], []
         config = studio.project(project_id).label_config or "" if held else ""
         for task_id in task_ids:
             task = held.get(task_id)
-            if task is None or version in prediction_versions(task):
-                continue  # stored as it should be, or the task is gone: nothing to do
+            if task is not None and version in prediction_versions(task):
+                # A response answered twice (two requests at once) and Label Studio stored both: one goes.
+                if int(task.get("total_predictions") or 0) > len(prediction_versions(task)):
+                    doubled.append(task_id)
+                continue
+            if task is None:
+                continue  # the task is gone: nothing to do
             kept = results.get(version, task_id, made_from(task.get("data"), config))
             if kept is not None:
                 rewrite.append(Outgoing(task_id, kept))
             else:
                 lost.append(task_id)
+        done["doubles"] += _remove_doubles(studio, project_id, doubled)
         handled = [task_id for task_id in task_ids if task_id not in {item.task_id for item in rewrite}]
         if rewrite:
             # The response's claim kept others off while Label Studio could still store it; it is due now.
@@ -81,6 +88,15 @@ def reconcile(studio: LabelStudio, results: ResultStore, ledger: Ledger, requeue
             done["requeued"] += len(lost)
         ledger.confirm(version, project_id, handled)
         done["confirmed"] += len(handled)
-    if done["written"] or done["requeued"]:
+    if done["written"] or done["requeued"] or done["doubles"]:
         log.warning("reconciled deliveries Label Studio did not hold: %s", done)
     return done
+
+
+def _remove_doubles(studio: LabelStudio, project_id: int, task_ids: list[int]) -> int:
+    """Remove the second prediction of one version these tasks hold; returns how many went."""
+    doubles = [prediction_id for task in studio.list_tasks(project_id, "id,predictions", ids=task_ids)
+               for prediction_id in double_ids([p for p in task.get("predictions") or [] if isinstance(p, dict)])]
+    for prediction_id in doubles:
+        studio.delete_prediction(prediction_id)
+    return len(doubles)

@@ -18,6 +18,15 @@ from prelabel.studio.predictions import StudioPrediction
 RESULT_TTL = 7 * 24 * 3600  # the default of PRELABEL_RESULT_DAYS
 FAILURE_TTL = 300
 CLAIM_TTL = 120  # a delivery in flight; after it, Label Studio's own record decides
+ANSWERED = "response"  # what a /predict response's claim holds; a writer's holds WRITING
+WRITING = "writer"
+# A response's claim, taken or renewed: 1 when nobody else delivers the task (KEYS[1] the claim, ARGV[1] ANSWERED,
+# ARGV[2] the TTL). One script, so a writer cannot take the claim between the check and the renewal.
+_CLAIM_ANSWER = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('EXPIRE', KEYS[1], ARGV[2]) return 1 end
+return 0
+"""
 PENDING_TTL = 6 * 3600  # an upper bound only: a pending task whose job is gone is queued again at once
 
 
@@ -38,6 +47,7 @@ class ResultStore:
         self.redis = redis
         self.prefix = prefix
         self.keep = keep
+        self._claim_answer = redis.register_script(_CLAIM_ANSWER)
 
     def _key(self, kind: str, model_version: str) -> str:
         return f"{self.prefix}:{kind}:{model_version}"
@@ -73,8 +83,17 @@ class ResultStore:
     # ---- who delivers ----------------------------------------------------------------------------------
 
     def claim(self, model_version: str, task_id: int) -> bool:
-        """True for exactly one caller per (model_version, task) while a delivery is in flight."""
-        return bool(self.redis.set(f"{self._key('claim', model_version)}:{task_id}", 1, nx=True, ex=CLAIM_TTL))
+        """True for exactly one writer per (model_version, task) while a delivery is in flight."""
+        return bool(self.redis.set(f"{self._key('claim', model_version)}:{task_id}", WRITING, nx=True,
+                                   ex=CLAIM_TTL))
+
+    def claim_answer(self, model_version: str, task_id: int) -> bool:
+        """True when a /predict response may deliver this task: nobody is delivering it, or a response already
+        did. A repeated /predict gets the same answer again (idempotent): Label Studio asks again only for a
+        task that lacks the prediction (it never stored the first answer, or two people opened the task at
+        once; the reconciler removes a double then). A writer's claim keeps responses off."""
+        key = f"{self._key('claim', model_version)}:{task_id}"
+        return bool(self._claim_answer(keys=[key], args=[ANSWERED, CLAIM_TTL]))
 
     def release(self, model_version: str, task_ids: Iterable[int]) -> None:
         keys = [f"{self._key('claim', model_version)}:{task_id}" for task_id in task_ids]

@@ -94,7 +94,7 @@ def write_batch(studio: LabelStudio, results: ResultStore, project_id: int, item
             if task is None:
                 continue  # not (or no longer) a task of this project: nothing to write
             predictions = [p for p in task.get("predictions") or [] if isinstance(p, dict)]
-            doubles.extend(_doubles(predictions))
+            doubles.extend(double_ids(predictions))
             held_versions = {p.get("model_version") for p in predictions}
             if str(version) in held_versions or str(version.real()) in held_versions:
                 outcome.present += 1  # delivered before (a failure never replaces a real prediction)
@@ -162,7 +162,7 @@ def _why_refused(studio: LabelStudio, project_id: int, predictions: list[dict[st
             "made; they are predicted again for the new one)") if gone else ": it rejected them as invalid"
 
 
-def _doubles(predictions: list[dict[str, Any]]) -> list[int]:
+def double_ids(predictions: list[dict[str, Any]]) -> list[int]:
     """Prelabel's predictions a task holds twice for one model_version (written before this check existed, or
     by a call Label Studio stored and answered with an error): all but the first."""
     seen: set[str] = set()

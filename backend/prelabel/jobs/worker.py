@@ -6,10 +6,11 @@ job it runs (prelabel.jobs.context.worker_context, a ContextVar as rq's own curr
 anything from the environment and nothing is kept in a module global. Run one per GPU or CPU box; all of them
 share the one Redis (docs/operations.md, "Scaling out").
 
-Liveness: a thread beats every few seconds, for rq (the running job's execution, with a short TTL) and for
-Prelabel (the worker registry the service counts); every MAINTENANCE_EVERY seconds it runs rq's registry
-cleanup, which retries a job whose worker was killed once its heartbeat lapses (within about a minute), and the
-reconciler (prelabel.delivery.reconciler). rq alone cleans only between jobs or after a seven-minute idle wait.
+Liveness: a thread beats every few seconds, for rq (the running job's execution, with a TTL of
+PRELABEL_ABANDONED_AFTER) and for Prelabel (the worker registry the service counts); every half of that TTL it
+runs rq's registry cleanup, which retries a job whose worker was killed once its heartbeat lapses (within about a
+minute by default), and the reconciler (prelabel.delivery.reconciler). rq alone cleans only between jobs or after
+a seven-minute idle wait.
 
 Redis away: rq's work loop quits on any error it did not expect ("found an unhandled exception, quitting"), and
 a Redis error as a job starts, runs, ends or beats is one. The worker notes it, waits for Redis with backoff
@@ -45,12 +46,13 @@ from prelabel.jobs.context import WorkerContext, serving
 from prelabel.jobs.queues import INTERACTIVE, PREDICT, PREDICT_JOB, enqueue_predictions, queue
 from prelabel.parts import Parts
 from prelabel.redact import Redactor, protect_logs, secrets_of
-from prelabel.settings import Settings
+from prelabel.settings import Settings, SettingsError
 from prelabel.workers import BEAT_EVERY, process_exists
 
 log = logging.getLogger(__name__)
-JOB_HEARTBEAT_TTL = 40  # a job not heard of for this long is abandoned (its worker died) and retried
-MAINTENANCE_EVERY = 20  # seconds between rq's registry cleanups and reconciler runs, across all workers
+# A running job's heartbeat TTL (PRELABEL_ABANDONED_AFTER) spans at least this many beats: a busy machine may
+# delay a beat or two without a live job being taken for abandoned.
+BEATS_PER_TTL = 3
 RECONNECT_DELAYS = (1, 2, 4, 8, 15)  # seconds between tries to reach Redis again; the last repeats
 LANE_POLL = 1  # seconds an interactive lane waits for a job before it looks whether to stop
 AFTER_DEADLINE = 300  # seconds a prediction job has past PRELABEL_JOB_DEADLINE (its writes) before rq ends it
@@ -60,7 +62,12 @@ class PrelabelWorker(SimpleWorker):
     def __init__(self, queues: list[Queue], context: WorkerContext, lane_of: str | None = None, **kwargs: Any):
         """`lane_of`: the worker this one is the interactive lane of (_InteractiveLane), run in a thread of its
         process: that one beats, cleans and schedules for both, and handles the signals."""
-        super().__init__(queues, connection=context.parts.redis, maintenance_interval=MAINTENANCE_EVERY, **kwargs)
+        # A job not heard of for this long is abandoned (its worker died) and retried; rq's registry cleanups and
+        # the reconciler run every half of it.
+        self.heartbeat_ttl = int(context.settings.abandoned_after)
+        self.maintenance_every = max(1, self.heartbeat_ttl // 2)
+        super().__init__(queues, connection=context.parts.redis, maintenance_interval=self.maintenance_every,
+                         **kwargs)
         self.lane_of = lane_of
         if lane_of is not None:
             self.death_penalty_class = TimerDeathPenalty  # rq's default uses SIGALRM: the main thread's only
@@ -69,7 +76,7 @@ class PrelabelWorker(SimpleWorker):
         self.registry = context.parts.workers
         # rq's scheduler (retries after their backoff), run by the heartbeat thread rather than in a forked process:
         # a killed worker's forked scheduler held its lock and delayed every retry by minutes; here the lock lasts
-        # a minute and is refreshed at every beat.
+        # as long as a job's heartbeat (rq's own lasts a minute) and is refreshed at every beat.
         self.retries = RQScheduler([q.name for q in queues], connection=context.parts.redis)
         self._running: tuple[Job, Execution] | None = None
         self._stopped = threading.Event()
@@ -177,7 +184,7 @@ class PrelabelWorker(SimpleWorker):
             self.set_state(WorkerStatus.IDLE)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
-        return JOB_HEARTBEAT_TTL  # kept fresh by _beat while the job runs, however long it takes
+        return self.heartbeat_ttl  # kept fresh by _beat while the job runs, however long it takes
 
     def _beat(self) -> None:
         beats = 0
@@ -190,16 +197,22 @@ class PrelabelWorker(SimpleWorker):
                 if self.lane_of is not None:
                     continue  # its main worker beats, schedules and cleans for both
                 self.registry.beat(self.name, self.queue_names())
-                self.retries.acquire_locks()
+                self._hold_retry_locks()
                 if self.retries.acquired_locks:
                     self.retries.enqueue_scheduled_jobs()
-                if beats % int(MAINTENANCE_EVERY / BEAT_EVERY) == 0:
+                if beats % max(1, int(self.maintenance_every / BEAT_EVERY)) == 0:
                     # rq cleans its registries (and retries abandoned jobs) only between jobs and after a long
-                    # idle wait: here it happens every MAINTENANCE_EVERY seconds, busy or idle.
+                    # idle wait: here it happens every maintenance_every seconds, busy or idle.
                     self.clean_registries()
                     self._reconcile()
             except Exception:  # Redis or Label Studio away for a moment: the next beat tries again
                 log.warning("heartbeat or maintenance failed", exc_info=True)
+
+    def _hold_retry_locks(self) -> None:
+        """Take or refresh the scheduler's locks, each to lapse with a job's heartbeat rather than after rq's
+        minute: a killed worker's lock would hold up the retry of the very job it abandoned."""
+        for name in self.retries.acquire_locks():
+            self.connection.expire(self.retries.get_locking_key(name), self.heartbeat_ttl)
 
     def _reconcile(self) -> None:
         parts = self.context.parts
@@ -222,6 +235,9 @@ class PrelabelWorker(SimpleWorker):
 
 
 def run_worker(settings: Settings, queue_names: list[str], burst: bool = False, name: str | None = None) -> bool:
+    if settings.abandoned_after < BEATS_PER_TTL * BEAT_EVERY:
+        raise SettingsError(f"PRELABEL_ABANDONED_AFTER={settings.abandoned_after:g}: expected at least "
+                            f"{BEATS_PER_TTL * BEAT_EVERY:g} seconds (workers beat every {BEAT_EVERY:g} s)")
     protect_logs(settings, ("rq.worker",))  # no credential in any log line, tracebacks included
     context = WorkerContext(Parts(settings))
     lane: _InteractiveLane | None = None
@@ -246,7 +262,7 @@ def run_worker(settings: Settings, queue_names: list[str], burst: bool = False, 
             with contextlib.suppress(RedisError):
                 worker.retry_interrupted()
                 worker.register_death()
-                worker.retries.release_locks()  # else the next scheduler waits a minute for them
+                worker.retries.release_locks()  # else the next scheduler waits for them to lapse
     finally:
         if lane is not None:
             lane.stop()  # after its running job, as the main worker's warm shutdown

@@ -184,6 +184,6 @@ def _regions(studio: LabelStudio, project_id: int, annotation, control: RegionCo
     def label_of(stored: str | None) -> str | None:
         return control.label_of({"rectanglelabels": [stored]}) if stored is not None else None
 
-    taught = region_verdicts(matching, region_words(kept["evidence"] if kept else None), label_of,
+    taught = region_verdicts(matching, region_words(kept["evidence"] if kept else None, predicted), label_of,
                              labels.__contains__, learning.normalizer)
     return summary(matching), taught

@@ -44,6 +44,10 @@ FEATURES = (*(f"way={way}" for way in WAYS), *(f"source={source}" for source in 
 # Fewer examples of a way than this and its accuracy is not measured (a 95% interval at 30 is still +-18 points
 # wide at 50%, and a logistic coefficient from fewer is mostly the regulariser's).
 MIN_MEASURED = 30
+PRIOR, PROJECT = "prior", "project"  # which model made a score (ImagePrediction.scored_by)
+# What a reviewer or customer reads beside a score the prior made: it knows the normaliser, not the MLLM's errors.
+PRIOR_NOTE = {"en": "prior: the normaliser's precision, not yet measured on this project",
+              "ja": "事前推定：語彙照合の精度で、このプロジェクトではまだ測定していません"}
 # A project's own model replaces the prior from this many reviewed labelled tasks: the reliability diagram's bins
 # then hold about 20 tasks each over the ten bins, enough for an expected calibration error near 0.05 (the
 # sampling error of a bin's accuracy at 20 tasks is about 0.1, and it averages down over the bins).
@@ -71,6 +75,11 @@ class Calibration:
     intercept: float
     measured: Mapping[str, int]  # way -> examples in the fitted data
     fitted_on: str  # what the data was, for people ("the repository's corpora", "project 3's reviews")
+
+    @property
+    def scored_by(self) -> str:
+        """PRIOR for the shipped prior, PROJECT for a model fitted on a project's reviews."""
+        return PRIOR if self == prior() else PROJECT
 
     @property
     def version(self) -> str:
@@ -125,15 +134,18 @@ def of_answer(result: Normalized, among: int) -> Finding:
     return Finding(result.method, "classification", result.score, 1, 0, among)
 
 
-def fit(findings: Sequence[Finding], right: Sequence[bool], fitted_on: str) -> Calibration:
-    """A logistic regression of right on the findings' features. Needs both outcomes among the examples."""
+def fit(findings: Sequence[Finding], right: Sequence[bool], fitted_on: str, strength: float = REGULARISATION,
+        weights: Sequence[float] | None = None) -> Calibration:
+    """A logistic regression of right on the findings' features (`strength`: scikit-learn's C, the inverse of the
+    L2 penalty; `weights`: each example's, 1 by default). Needs both outcomes among the examples."""
     import numpy as np  # fitting only: applying the model needs neither
     from sklearn.linear_model import LogisticRegression
 
     if len(set(right)) < 2:
         raise ValueError("calibration needs both right and wrong labels among the examples")
-    model = LogisticRegression(C=REGULARISATION, max_iter=2000)
-    model.fit(np.array([features(finding) for finding in findings]), np.array(right, dtype=int))
+    model = LogisticRegression(C=strength, max_iter=2000)
+    model.fit(np.array([features(finding) for finding in findings]), np.array(right, dtype=int),
+              sample_weight=None if weights is None else np.array(weights, dtype=float))
     # Rounded as the JSON keeps them, so a model read back is the model fitted.
     return Calibration(tuple(round(float(c), 6) for c in model.coef_[0]), round(float(model.intercept_[0]), 6),
                        dict(Counter(finding.way for finding in findings)), fitted_on)

@@ -133,6 +133,7 @@ def conclude(prediction: ImagePrediction, labels: list[str], credits: Credits, f
         in_play = [*credits.by_label, *(prediction.stage_scores["final"] if fused is not None else ())]
         found = findings(labels, in_play, credits, prediction.evidence, fused)
         probabilities = model.probabilities(found)
+        prediction.scored_by = model.scored_by
         index = {label: labels.index(label) for label in found}
         ordered = sorted(found, key=lambda label: (-probabilities[label], -final[index[label]]))
         prediction.ranking = [(label, probabilities[label]) for label in ordered[:TOP_K]]

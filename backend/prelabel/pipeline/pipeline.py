@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from prelabel.pipeline import fusion
+from prelabel.pipeline.boxes import AUTO, CONVENTIONS
 from prelabel.pipeline.calibration import Calibration, prior
 from prelabel.pipeline.clip import ClipModel
 from prelabel.pipeline.decision import (
@@ -34,6 +35,7 @@ from prelabel.pipeline.decision import (
 from prelabel.pipeline.identity import ModelVersion, version_of
 from prelabel.pipeline.images import DecodeLimits, ImageError, PreparedImage, prepare_image
 from prelabel.pipeline.mllm import MLLMClient, MLLMError, Usage
+from prelabel.pipeline.regions import derive_label, name_regions
 from prelabel.pipeline.result import (
     DEADLINE,
     ImageInput,
@@ -72,13 +74,15 @@ class PipelineOptions:
     clip_enabled: bool
     clip_identity: str  # names the cached class features: model and weights
     predicting: Mapping[str, object]  # the settings that enter model_version (Settings.predicting)
+    box_convention: str = AUTO  # how the MLLM writes boxes in region projects (pipeline/boxes.py)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PipelineOptions:
         s = settings
         return cls(s.llm_concurrency, s.fetch_concurrency, s.image_max_side, s.image_max_pixels, s.image_decodes,
                    s.stage2, s.stage2_below, s.shortlist_above, s.shortlist_size, s.clip_weight,
-                   s.fusion_feature_set, s.clip_enabled, f"{s.clip_model}:{s.clip_pretrained}", s.predicting())
+                   s.fusion_feature_set, s.clip_enabled, f"{s.clip_model}:{s.clip_pretrained}", s.predicting(),
+                   s.box_convention)
 
 
 @dataclass
@@ -93,6 +97,7 @@ class _Work:
     by_image: list[str] = field(default_factory=list)  # CLIP's shortlist for the image
     fused: np.ndarray | None = None  # the fused CLIP distribution over labels
     started: float = 0.0
+    regions: bool = False  # a region project: the label is derived from the named regions
 
 
 class Pipeline:
@@ -111,6 +116,9 @@ class Pipeline:
         if unknown:
             raise ValueError(f"PRELABEL_FUSION_FEATURES: unknown feature(s) {sorted(unknown)}; "
                              f"expected any of {', '.join(fusion.FEATURES)}")
+        if options.box_convention not in CONVENTIONS:
+            raise ValueError(f"PRELABEL_BOX_CONVENTION: {quote(options.box_convention, 40)} is none of "
+                             f"{', '.join(CONVENTIONS)}")
         self.feature_store = feature_store or fusion.ClassFeatureStore(None)
         self.calibration = calibration or prior()  # scores as probabilities: the shipped prior, or a project's
         self._labels = vocabulary.label_values
@@ -243,8 +251,13 @@ class Pipeline:
             return work
         mark(("stage1", work.started))
         labels, shortlist = self._stage1_labels(work)
+        work.regions = item.regions
         try:
-            answer, usage = self.mllm.stage1(work.image.content_hash, work.image.data_url, labels, shortlist)
+            if item.regions:
+                answer, usage = self.mllm.stage1_regions(work.image.content_hash, work.image.data_url, labels,
+                                                         shortlist, self.options.box_convention)
+            else:
+                answer, usage = self.mllm.stage1(work.image.content_hash, work.image.data_url, labels, shortlist)
         except MLLMError as exc:
             errors["stage1"] = str(exc)
             _count(work.prediction, exc.usage)  # failed calls cost too
@@ -253,8 +266,20 @@ class Pipeline:
         work.prediction.cached = usage.cached
         _count(work.prediction, usage)
         work.prediction.evidence.stage1 = answer
+        if item.regions:
+            self._name_regions(work, answer, len(labels) or len(self._labels))
         self._normalise_answer(work, answer, self.mllm)
         return work
+
+    def _name_regions(self, work: _Work, answer: Stage1Answer, among: int) -> None:
+        """A region project: each finding's box placed on the image, its name normalised and its label's
+        probability calibrated (pipeline/regions.py); the image-level label is derived from them in _rank."""
+        assert work.image is not None
+        prediction = work.prediction
+        prediction.regions, prediction.regions_dropped = name_regions(
+            list(answer.findings), dict(answer.skipped), self.options.box_convention, work.image.size,
+            self.normalizer, self.calibration, among)
+        prediction.image_size = work.image.original_size
 
     def _normalise_answer(self, work: _Work, answer: Stage1Answer, mllm: MLLMClient) -> None:
         named = [(text, "candidate", 1.0) for text in dict.fromkeys(answer.candidates) if text]
@@ -275,7 +300,8 @@ class Pipeline:
         work.prediction.evidence.candidates = found
         # Stage 2 settles an unsure stage 1; an explicit none with nothing named is not unsure: it is the answer.
         explicit_none = is_none_answer(answer.classification) and not work.credits.by_label
-        if self.options.stage2 and work.credits.best() < self.options.stage2_below and not explicit_none:
+        if (self.options.stage2 and not work.regions and work.credits.best() < self.options.stage2_below
+                and not explicit_none):  # a region project: the regions decide, not the image-level words
             shortlist = list(dict.fromkeys(proposed))[:max(2, self.options.shortlist_size)]
             if shortlist and work.image is not None:
                 # The words fit several labels, which differ in what is visible: the image decides.
@@ -390,6 +416,8 @@ class Pipeline:
     def _rank(self, work: _Work) -> None:
         conclude(work.prediction, self._labels, work.credits, work.fused, self.options.clip_weight,
                  mllm_configured=self.mllm is not None, model=self.calibration)
+        if work.regions and work.prediction.regions is not None:
+            derive_label(work.prediction)
 
     def _top(self, scores: np.ndarray) -> dict[str, float]:
         return top(self._labels, scores)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+from prelabel.pipeline.calibration import PRIOR
 from prelabel.report import metrics
 from prelabel.report.records import Annotation, Attempt, Evidence, ReportInputError, Row, SampleMark, TaskRecord
 from prelabel.report.records import name as _name
@@ -95,7 +96,7 @@ def build(records: Sequence[TaskRecord], options: Options, stored: Iterable[Stor
     })
     boxed = reviewed_regions(in_scope, version, options.annotation_policy)
     if has_regions(boxed):  # a region project: the image-level figures stay as they are, these come beside
-        found["regions"] = region_figures(boxed)
+        found["regions"] = {**region_figures(boxed), "image_level": any(record.classified for record in in_scope)}
     found["auto_accepted"] = auto_accepted(records, rows)
     found["compare"] = compare(annotated, options) if options.compare else None
     found["policies"] = policies(found, options)
@@ -131,7 +132,8 @@ def figures(rows: Sequence[Row], without_prelabel: Sequence[float], options: Opt
         "calibration": {"bins": bins, "ece": ece, "target": options.target_accuracy,
                         "threshold": accept["recommended"],
                         "auto_accept": {**accept, "points": _thin(accept["points"])},
-                        "curve": _thin(curve), "scored": len(metrics.scored(rows))},
+                        "curve": _thin(curve), "scored": len(metrics.scored(rows)),
+                        "by_prior": sum(row.scored_by == PRIOR for row in metrics.scored(rows))},
         "reviewer_time": metrics.reviewer_time(rows, without_prelabel),
     }
 
@@ -243,7 +245,8 @@ def rows_for(records: Sequence[TaskRecord], version: str, policy: str, sample: S
             # A lead time measures the pre-label the reviewer worked on: another version's says nothing of this one.
             candidates=evidence.candidates if evidence else (),
             lead_time=annotation.lead_time if annotation.seen in ("", version) else None,
-            usage=evidence.usage if evidence else {}, failed=prediction.failed, cause=prediction.cause))
+            usage=evidence.usage if evidence else {}, failed=prediction.failed, cause=prediction.cause,
+            scored_by=evidence.scored_by if evidence else ""))
     return rows
 
 

@@ -77,7 +77,8 @@ def read_task(task: dict, number: int, none_choice: str, from_name: str | None =
             continue
         # Policy: an annotation without a classification is the reviewer saying none (a submission that
         # removed the pre-label and chose nothing), as is the configured "none of these" choice.
-        _, label = classification(entry.get("result"), none_choice, from_name)
+        classified, label = classification(entry.get("result"), none_choice, from_name)
+        record.classified |= classified
         seen = ""
         if isinstance(entry.get("prediction"), dict) and entry["prediction"].get("model_version"):
             snapshots.append(entry["prediction"])
@@ -97,7 +98,8 @@ def read_task(task: dict, number: int, none_choice: str, from_name: str | None =
             if version not in record.predictions or record.predictions[version].failed:
                 record.predictions[version] = Prediction(version, None, failed=True)
             continue
-        _, label = classification(entry.get("result"), none_choice, from_name)
+        classified, label = classification(entry.get("result"), none_choice, from_name)
+        record.classified |= classified
         record.predictions[version] = Prediction(version, label, _number(entry.get("score")),
                                                  boxes=tuple(boxes(entry.get("result"))))
     kept = meta.get("prelabel")
@@ -137,7 +139,7 @@ def evidence_from(entry: Mapping, label: str | None, origin: str) -> Evidence:
     return Evidence(label=label, score=score, ranking=tuple(ranking), stage_scores=kept.stage_scores,
                     candidates=tuple(kept.evidence.candidates), stage2=kept.evidence.stage2, errors=kept.errors,
                     usage=kept.usage, origin=origin, failed=kept.failed, cause=kept.failure_cause,
-                    finding=kept.finding)
+                    finding=kept.finding, scored_by=kept.scored_by)
 
 
 def sample_mark(entry: Any) -> SampleMark | None:

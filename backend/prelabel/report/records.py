@@ -42,6 +42,7 @@ class Evidence:
     failed: bool = False  # no answer: the image was unusable or a stage it needs failed
     cause: str | None = None  # of a failure: "stage1:timeout", "image:unavailable"...
     finding: Finding | None = None  # how the label was found: what its score was computed from
+    scored_by: str = ""  # "prior" or "project": which calibration model made the score (pipeline/calibration.py)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class TaskRecord:
     predictions: dict[str, Prediction] = field(default_factory=dict)  # by model_version
     sample: SampleMark | None = None
     auto_accepted: AutoAccepted | None = None  # `prelabel accept` annotated it: not a review, never counted as one
+    classified: bool = False  # an annotation or prediction holds an image-level choice (False: regions only)
 
     @property
     def annotated(self) -> bool:
@@ -129,6 +131,7 @@ class Row:
     usage: Mapping[str, float] = field(default_factory=dict)
     failed: bool = False  # Prelabel gave no answer: the reviewer labelled the task by hand
     cause: str | None = None
+    scored_by: str = ""  # "prior": the score is the normaliser's precision, not measured on this project
 
     @property
     def correct(self) -> bool:

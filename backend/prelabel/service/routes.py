@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from prelabel.delivery.ledger import persistence_warning
 from prelabel.delivery.results import made_from
-from prelabel.jobs import admission, queues
+from prelabel.jobs import admission, bursts, queues
 from prelabel.service.backend import Backend, backend
 from prelabel.studio.labelconfig import LabelConfigError
 from prelabel.studio.predictions import StudioPrediction
@@ -135,7 +135,7 @@ def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]
         found = results.get(version, task_id, data)
         if found is None:
             missing.append(task_id)
-        elif results.claim(version, task_id):
+        elif results.claim_answer(version, task_id):
             answers[task_id] = found
     if missing:
         results.clear_failures(version, missing)  # tried again now: only the new try's failure answers
@@ -143,11 +143,11 @@ def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]
                    and this.wait_slots.acquire(blocking=False))
         if not waiting:
             results.hand_over(version, missing)
-            queues.enqueue_predictions(this.redis, results, project_id, missing, version, queues.PREDICT)
+            _enqueue(this, project_id, missing, version, queues.PREDICT)
         else:
             try:
                 results.take_back(version, missing)
-                queues.enqueue_predictions(this.redis, results, project_id, missing, version, queues.INTERACTIVE)
+                _enqueue(this, project_id, missing, version, queues.INTERACTIVE)
                 answers.update(_wait_for(this, version, project_id,
                                          {task_id: tasks[task_id] for task_id in missing}))
             finally:
@@ -157,6 +157,15 @@ def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]
     # reconciler checks it did, and writes what a lost response lost (prelabel.delivery.reconciler).
     this.parts.ledger.add(version, project_id, delivered, due_in=this.settings.reconcile_after)
     return answers
+
+
+def _enqueue(this: Backend, project_id: int, task_ids: list[int], version: str, queue_name: str) -> None:
+    """A request of less than a job's worth joins the tasks others' requests left waiting (one job drains them
+    together: prelabel.jobs.bursts); a larger one is queued in jobs of its own."""
+    if len(task_ids) < queues.TASKS_PER_JOB:
+        bursts.enqueue_burst(this.redis, this.parts.results, project_id, task_ids, version, queue_name)
+    else:
+        queues.enqueue_predictions(this.redis, this.parts.results, project_id, task_ids, version, queue_name)
 
 
 def _wait_for(this: Backend, version: str, project_id: int,
@@ -172,13 +181,13 @@ def _wait_for(this: Backend, version: str, project_id: int,
             found = results.get(version, task_id, data)
             if found is not None:
                 del waiting[task_id]
-                if results.claim(version, task_id):
+                if results.claim_answer(version, task_id):
                     answers[task_id] = found
             elif (failed := results.get_failure(version, task_id, data)) is not None:
                 # Tried and failed again: the reviewer waiting on the task sees why at once. Claimed like a
                 # result: a worker that found the task handed over (the budget ran out) writes it instead.
                 del waiting[task_id]
-                if results.claim(str(failed.model_version), task_id):
+                if results.claim_answer(str(failed.model_version), task_id):
                     answers[task_id] = failed
 
     while waiting and time.monotonic() < deadline:

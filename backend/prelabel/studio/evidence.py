@@ -5,7 +5,7 @@ Plain lines (Label Studio shows each on its own line and drops leading spaces, h
 glance, the decision first; the headings in the language the project's choices are shown in (Japanese where the
 config shows Japanese names: 提案, 理由..., English otherwise):
 
-    Suggested: Halyomorpha halys, 86%
+    Suggested: Halyomorpha halys, 86% (prior: the normaliser's precision, not yet measured on this project)
     Why: named by the MLLM (alias match of 'BMSB')
     MLLM's words, and how each matched the vocabulary:
     - classification "BMSB" -> Halyomorpha halys: alias 97%
@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import unicodedata
 
-from prelabel.pipeline.result import FAILED, LABEL, NONE, ImagePrediction, NamedMatch, Stage2Match
+from prelabel.pipeline.calibration import PRIOR, PRIOR_NOTE
+from prelabel.pipeline.result import FAILED, LABEL, NONE, ImagePrediction, NamedMatch, Region, Stage2Match
 from prelabel.studio.labelconfig import Control
 
 MAX_WORDS = 160  # characters of one quoted MLLM string
@@ -88,14 +89,18 @@ def evidence_text(prediction: ImagePrediction, model_version: str, control: Cont
         return f"{text} {say['no_choice']}" if knows_choices and not control.can_show(label) else text
 
     several = shown_together(prediction, control)
-    lines = [_headline(prediction, control, name, say)] if not several else [
-        f"{say['suggested']}: {name(label)}, {percent(score)}" for label, score in several]
+    # The prior knows the normaliser's precision, not this project's MLLM: said where the score is read.
+    note = f" ({PRIOR_NOTE[control.language]})" if prediction.scored_by == PRIOR else ""
+    lines = [_headline(prediction, control, name, say, note)] if not several else [
+        f"{say['suggested']}: {name(label)}, {percent(score)}{note}" for label, score in several]
     if prediction.state == FAILED:
         lines.append(WHAT_TO_DO)
     if prediction.state == LABEL and prediction.reason:
         lines.append(f"{say['why']}: {clean(prediction.reason, MAX_DESCRIPTION)}")
     for label, _ in several:
         lines.append(f"{say['why']} {clean(control.display(label), MAX_WORDS)}: {_affirmed_by(prediction, label)}")
+    if prediction.regions is not None and prediction.state != FAILED:
+        lines += _regions(prediction, name)
     lines += _words(prediction, name, say)
     # A runner-up under 1% is no alternative worth a reviewer's look: left out, not listed as 0%.
     runners = [(label, score) for label, score in prediction.ranking if label != prediction.label
@@ -108,6 +113,34 @@ def evidence_text(prediction: ImagePrediction, model_version: str, control: Cont
                                                  for label, score in runners[:MAX_RUNNER_UPS]))
     lines.append(f"{say['stages']}: " + "; ".join(_stages(prediction)))
     return _bounded(lines)
+
+
+DROPPED = {"outside": "outside the photo", "degenerate": "too small to be a box", "duplicate": "duplicates",
+           "malformed": "unreadable", "cut_off": "the answer was cut off"}
+
+
+def region_line(region: Region, name=None) -> str:
+    """One region's evidence: the MLLM's name for it, and the label it normalised to with its probability, or
+    why it has none. `name` shows a label as the reviewer reads it."""
+    words = quoted(region.name)
+    if region.label is None:
+        why = "no match" if region.method == "none" else clean(region.method, 20)
+        return f"{words} -> no vocabulary label ({why})"
+    shown = name(region.label) if name else clean(region.label, MAX_WORDS)
+    return f"{words} -> {shown}: {clean(region.method, 20)} match, {percent(region.score)}"
+
+
+def _regions(prediction: ImagePrediction, name) -> list[str]:
+    """A region project: each region's line, then the boxes left out and why."""
+    regions = prediction.regions or []
+    lines = [f"Regions ({len(regions)}):"] + [f"- {n}. {region_line(region, name)}"
+                                              for n, region in enumerate(regions[:MAX_LINES_OF_WORDS * 3], 1)]
+    dropped = prediction.regions_dropped
+    if dropped:
+        lines.append("Boxes left out: " + ", ".join(
+            f"{count} {DROPPED.get(reason, clean(reason, 20))}" if reason != "cut_off" else DROPPED[reason]
+            for reason, count in sorted(dropped.items())))
+    return lines
 
 
 def shown_together(prediction: ImagePrediction, control: Control) -> list[tuple[str, float]]:
@@ -125,7 +158,7 @@ def _affirmed_by(prediction: ImagePrediction, label: str) -> str:
     return "named by the MLLM"
 
 
-def _headline(prediction: ImagePrediction, control: Control, name, say: dict[str, str]) -> str:
+def _headline(prediction: ImagePrediction, control: Control, name, say: dict[str, str], note: str) -> str:
     if prediction.state == FAILED:
         errors = prediction.errors
         if "stage1" in errors and "image" not in errors and "pipeline" not in errors:  # the cause in words
@@ -134,7 +167,7 @@ def _headline(prediction: ImagePrediction, control: Control, name, say: dict[str
     label = prediction.label
     if prediction.state == LABEL and label is not None:
         if control.can_show(label):
-            return f"{say['suggested']}: {name(label)}, {percent(prediction.score)}"
+            return f"{say['suggested']}: {name(label)}, {percent(prediction.score)}{note}"
         return (f"{say['suggested']}: {say['none']}. Prelabel found {clean(label, MAX_WORDS)} "
                 f"({percent(prediction.score)}), but this project's labeling config has no choice for it")
     reason = clean(prediction.reason or say["nothing"], MAX_DESCRIPTION)

@@ -79,6 +79,8 @@ _EVIDENCE_OF = frozenset(["damage", "symptom", "sign", "lesion", "spot", "mark",
 # English prepositions whose object is where something is, never what it is ("cracks radiating from the pith").
 _FROM_PLACE = frozenset(["from", "toward", "towards", "into", "onto", "through"])
 _DETERMINERS = frozenset(["the", "a", "an", "this", "that", "its", "their", "these", "those"])
+# Determiners that count or pick out an indefinite amount: "a box of X", "two bags of X", "a few".
+_COUNTING = frozenset(["a", "an", "one", "two", "three", "several", "few", "many", "some", "each", "every"])
 _MODALS = frozenset(["may", "might", "could", "would", "will", "can", "should", "must", "to", "shall"])
 # Japanese nouns after a name that say it is there or name its part or stage (成虫, 被害, 切り身).
 _JA_EVIDENCE_OF = frozenset(["成虫", "幼虫", "蛹", "卵", "卵塊", "被害", "症状", "病斑", "食害", "寄生", "個体",
@@ -198,6 +200,9 @@ class _Index:
     groups: dict[str, frozenset[str]] = field(default_factory=dict)
     heads: dict[str, _Head] = field(default_factory=dict)
     loanwords: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # English tails by sound
+    # A content word of a name of several words -> (label, all that name's content words): "can" -> (swollen can,
+    # {swollen, can}), to see a name said in other words' order ("the can is swollen").
+    name_words: dict[str, list[tuple[str, frozenset[str]]]] = field(default_factory=lambda: defaultdict(list))
 
 
 class Normalizer:
@@ -252,6 +257,12 @@ class Normalizer:
         index.words.update(part.text for part in parts)
         for part in parts:
             index.word_labels[part.text].add(label)
+        content = frozenset(part.text for part in parts if part.text not in _DETERMINERS and (
+            part.text not in textnorm.PREPOSITIONS) and part.word_class not in _FUNCTION_CLASSES and (
+            part.script != "number"))
+        if len(content) >= 2 and (label, content) not in index.name_words[next(iter(content))]:
+            for word in content:
+                index.name_words[word].append((label, content))
         for unit in _units(parts):
             index.units.setdefault(textnorm.compact(parts[unit[0]:unit[1]]), tuple(parts[unit[0]:unit[1]]))
         if not key or (len(key) < _MIN_PHRASE and not is_japanese):
@@ -631,16 +642,19 @@ class Normalizer:
             head = parts[match.start:match.end]
             place = self._phrase_after(parts, match.end)
             for length in range(len(place), 0, -1):
+                completions: dict[str, list[int]] = {}
                 for offset in range(len(place) - length + 1):
                     words = place[offset:offset + length]
                     labels = index.names.get(textnorm.compact([parts[i] for i in words] + list(head)))
                     if labels and len(labels) == 1:
-                        resolved.append(_Match(match.start, match.end, frozenset(labels), NAME))
-                        used.append((words[0], words[-1] + 1))
-                        break
-                else:
-                    continue
-                break
+                        completions.setdefault(next(iter(labels)), words)
+                if len(completions) > 1:
+                    break  # "a piece of a rubber glove": rubber piece or glove piece; the phrase does not say
+                if completions:
+                    (label, words), = completions.items()
+                    resolved.append(_Match(match.start, match.end, frozenset([label]), NAME))
+                    used.append((words[0], words[-1] + 1))
+                    break
         if not resolved:
             return found
         kept = [m for m in found if not (m.kind == NAME and any(m.overlaps(*span) for span in used))]
@@ -702,6 +716,14 @@ class Normalizer:
                 if placed is not None:  # "void in the solder joint": a solder void
                     names[names.index(m)] = placed
                     read[placed] = structure.AFFIRMED
+        for m in names:
+            if read[m] == structure.AFFIRMED and _asked(text, parts, m):
+                read[m] = structure.UNDECIDED  # "Is it a glass fragment?", ガラス片でしょうか
+        if any(read[m] == structure.AFFIRMED for m in names) and structure.doubted(
+                parts, [(m.start, m.end) for m in found]):
+            for m in names:  # "I cannot identify it; maybe A", 「Aと思われますが、確証はありません」
+                if read[m] == structure.AFFIRMED:
+                    read[m] = structure.UNDECIDED
         affirmed = [m for m in names if read[m] == structure.AFFIRMED]
         undecided = [m for m in names if read[m] == structure.UNDECIDED]
         located = [m for m in names if read[m] == LOCATION]
@@ -725,6 +747,14 @@ class Normalizer:
             n.start, n.end) for n in names) and any(_listed_together(parts, m, n) for n in affirmed)
             and self._reading(sentence, m) == structure.AFFIRMED]
         listed = [m for m in listed if not m.labels <= set(labels)]
+        # One left undecided elsewhere ("spatter is present; porosity cannot be excluded"), or a Japanese noun that
+        # is an argument of a clause of its own (ゴキブリの死骸とネズミの糞が, ピンホールが見られ、スパッタも), is
+        # another thing the answer may name, unless it could be the named label itself.
+        others = [m for m in found if m.kind != NAME and not any(m.inside(n) or n.inside(m) or (m.start, m.end) == (
+            n.start, n.end) for n in names) and m.labels.isdisjoint(labels) and not _where(parts, m)]
+        undecided += [m for m in others if self._reading(sentence, m) == structure.UNDECIDED]
+        listed += [m for m in others if m not in listed and _japanese_argument(parts, m) and self._reading(
+            sentence, m) == structure.AFFIRMED]
         if undecided and len(labels) == 1 and not listed:
             contrast = structure.contrast_at(parts)
             if contrast is not None and all(m.end <= contrast for m in undecided) and all(
@@ -733,10 +763,18 @@ class Normalizer:
                 undecided = []
         if undecided:
             return _proposal(text, ALTERNATIVES, affirmed + undecided)
+        contrast = structure.contrast_at(parts)
+        if contrast is not None and all(m.end <= contrast for m in affirmed) and not structure.settled_after(
+                parts, contrast):
+            # "probably a house fly, though a blow fly is possible": the answer leaves another thing open
+            return _proposal(text, ALTERNATIVES, affirmed)
         unsure = [m for m in names if read[m] in (QUALIFIED, SUBKIND) and not m.labels <= set(labels)]
         if unsure:
             return _proposal(text, read[unsure[0]], affirmed + unsure)
         if len(labels) == 1 and not listed:
+            scattered = self._scattered(sentence, names)
+            if scattered:  # "the can is swollen and has a seam defect": a swollen can too
+                return _proposal(text, SEVERAL, affirmed + scattered)
             if _everyday_in_sentence(parts, affirmed) and any(
                     labels[0] in self._index.names.get(parts[m.start].text, ()) for m in affirmed):
                 return _proposal(text, EVERYDAY, affirmed)
@@ -750,6 +788,39 @@ class Normalizer:
                 for one, other in itertools.pairwise(mentioned)):
             return _proposal(text, ALTERNATIVES, mentioned)
         return _several(text, mentioned, _SCORES.get(method) or max(0.5, 0.9 - 0.07 * names[0].edits))
+
+    def _scattered(self, sentence: _Sentence, mentions: list[_Match]) -> list[_Match]:
+        """Another label's name said with its words apart, all in one clause, none of them in a name found (a
+        group word may be one: 缶) and none denied: "the can is swollen" (swollen can), 缶が膨張している (膨張缶).
+        The answer may name two things: the label it names in so many words is not sure."""
+        parts = sentence.parts
+        taken = {position for m in mentions for position in range(m.start, m.end)}
+        named = {label for m in mentions for label in m.labels}
+        found: list[_Match] = []
+        clause_start = 0
+        for end in range(1, len(parts) + 1):
+            if end < len(parts) and not _ends_clause(parts[end]):
+                continue
+            where: dict[str, list[int]] = defaultdict(list)
+            for position in range(clause_start, end):
+                if position not in taken:
+                    where[parts[position].text].append(position)
+            seen = set()
+            for word in where:
+                for label, words in self._index.name_words.get(word, ()):
+                    if label in named or (label, words) in seen or not words <= where.keys():
+                        continue
+                    seen.add((label, words))
+                    positions = sorted(where[w][0] for w in words)
+                    if all(p in positions or textnorm.is_particle_no(parts[p])
+                           for p in range(positions[0], positions[-1] + 1)):
+                        continue  # side by side: a name the rules read (or set aside) already
+                    if any(self._reading(sentence, _Match(p, p + 1, frozenset([label]), HEAD)) == structure.DENIED
+                           for p in positions):
+                        continue
+                    found.append(_Match(positions[0], positions[-1] + 1, frozenset([label]), NAME))
+            clause_start = end
+        return found
 
     @staticmethod
     def _placed(parts: Sequence[Token], match: _Match, mentions: list[_Match]) -> bool:
@@ -927,8 +998,10 @@ class Normalizer:
                 after_genus or not everyday.is_real_word(first.surface.casefold()))
         # A katakana word Sudachi knows is a real word (ヒメコガネ), never a typo of a name. Kanji are another
         # matter: an input-method slip writes a real word of the same reading (癒合 for 融合), so a run of kanji
-        # is corrected unless every word of it is the vocabulary's own.
-        return not (first.written == "katakana" and len(unit) == 1 and first.known)
+        # is corrected unless every word of it is the vocabulary's own. A word Sudachi knows that holds katakana is
+        # a real compound (ガラス瓶 is a glass bottle, not a slip for ガラス片): the kana part was typed right.
+        return not (len(unit) == 1 and first.known and (first.written == "katakana" or any(
+            "\u30a0" <= char <= "\u30ff" for char in first.surface)))
 
     def _corrections(self, word: str) -> list[tuple[str, int]]:
         """Vocabulary words within the allowed edits of `word`, the nearest ones only."""
@@ -1085,6 +1158,36 @@ def _where(parts: Sequence[Token], match: _Match) -> bool:
     return before >= 0 and parts[before].text in textnorm.PREPOSITIONS and parts[before].text != "of"
 
 
+def _asked(text: str, parts: Sequence[Token], match: _Match) -> bool:
+    """Does the clause of a name ask a question: the answer ends with a question mark after it, or a Japanese
+    final particle か ends its clause (ガラス片でしょうか; not ではないか, a guess that it is)?"""
+    rest = parts[match.end:]
+    end = next((i for i, token in enumerate(rest) if _ends_clause(token)), len(rest))
+    if (end == len(rest) and text.rstrip().endswith(("?", "？"))) or (
+            end < len(rest) and any(char in "?？" for char in rest[end].mark)):
+        return True
+    return any(token.text == "カ" and token.detail == "final" for token in rest[:end]) and not any(
+        token.text in structure.JA_NEGATIONS for token in rest[:end])
+
+
+def _japanese_argument(parts: Sequence[Token], match: _Match) -> bool:
+    """Is a Japanese group or head word a noun of its own standing as the subject, topic or object of a clause
+    (ピンホールが, ゴキブリの死骸と…が: through の-phrases and と/や lists), not a piece of a longer word?"""
+    if not parts[match.start].japanese or parts[match.end - 1].word_class not in ("noun", "process") or (
+            match.start > 0 and parts[match.start].joined and parts[match.start - 1].word_class in (
+            "noun", "process", "prefix", "suffix")):
+        return False
+    for token in parts[match.end:match.end + 6]:
+        if token.word_class == "particle":
+            if token.text in ("ガ", "ハ", "モ", "ヲ"):
+                return True
+            if token.text not in ("ノ", "ト", "ヤ"):
+                return False
+        elif token.word_class not in ("noun", "suffix") or token.mark:
+            return False
+    return False
+
+
 def _graded(parts: Sequence[Token], match: _Match) -> bool:
     """An adverb of degree before a name of several English words grades its first word ("partially intergrown
     knot", "slightly loose knot"): a state between the named kinds, which the image must settle."""
@@ -1149,7 +1252,7 @@ def _noun_only(token: Token) -> bool:
 
 def _object_of_another_noun(parts: Sequence[Token], start: int) -> bool:
     """Is the name what another thing is for or against ("ELISA kit for cucumber mosaic virus", "spray against
-    fire blight")? ("of" is left alone: "a box of saury", "larvae in the viscera of a mackerel" name it.)"""
+    fire blight"), or the of-object of a noun that is no part, sign or stage of it ("the vector of TYLCV")?"""
     before = start - 1
     while before > 0 and parts[before].text in _DETERMINERS:
         before -= 1
@@ -1157,12 +1260,23 @@ def _object_of_another_noun(parts: Sequence[Token], start: int) -> bool:
         return False
     if parts[before].text in ("for", "against"):
         return True
-    # "the vector of TYLCV": the object of a noun that is no part, sign or stage of it ("the viscera of a
-    # mackerel" is a part: the mackerel is there)
     noun = parts[before - 1]
-    return parts[before].text == "of" and not noun.japanese and noun.text not in _EVIDENCE_OF and (
-        noun.text not in textnorm.FUNCTION_WORDS and noun.text not in textnorm.COMMON_WORDS) and (
-        "NOUN" in textnorm.lemmas(noun.surface.casefold()))
+    if parts[before].text != "of" or noun.japanese or noun.text in _EVIDENCE_OF or (
+            noun.text in textnorm.FUNCTION_WORDS or noun.text in textnorm.COMMON_WORDS) or (
+            "NOUN" not in textnorm.lemmas(noun.surface.casefold())):
+        return False
+    return not _partitive(parts, before - 1, start)
+
+
+def _partitive(parts: Sequence[Token], noun: int, name: int) -> bool:
+    """Does "N of X" say how much of X, or which one, so that X itself is there? The grammar of English noun
+    phrases, not the nouns: an indefinite or counting determiner before N makes it a measure or container ("a
+    box of saury", "a couple of black tiger shrimp", "two bags of", "a piece of glove"), and an indefinite article
+    before X an individual that is there ("the viscera of a mackerel"). "The vector of TYLCV" is neither."""
+    if name > 0 and parts[name - 1].text in ("a", "an") and parts[name - 1].joined:
+        return True
+    determiner = parts[noun - 1] if noun > 0 and parts[noun].joined else None
+    return determiner is not None and (determiner.text in _COUNTING or determiner.script == "number")
 
 
 def _ends_clause(token: Token) -> bool:

@@ -237,6 +237,8 @@ def singular(word: str) -> str:
     if len(word) < 4 or not word.isalpha():
         return word
     nouns = lemmas(word).get("NOUN")
+    if nouns and nouns[0] == word and word.endswith("ings"):
+        return word[:-1]  # a plural lemminflect keeps as its own noun, of an -ing noun: "droppings", "shavings"
     if nouns:
         return nouns[0]
     if word.endswith("ies") and len(word) > 4:
