@@ -38,6 +38,9 @@ def list_columns(prediction: StudioPrediction, control: Control) -> dict[str, An
     value = next((item.get("value") for item in prediction.result
                   if item.get("from_name") == control.from_name and isinstance(item.get("value"), dict)), None)
     labels = _labels(value, control) if value is not None else []
+    if control.regions is not None and not control.has_choices:  # regions alone: the labels of the boxes
+        labels = list(dict.fromkeys(label for item in prediction.result if item.get("type") == "rectanglelabels"
+                                    and (label := control.regions.label_of(item.get("value") or {}))))
     return {SUGGESTED: ", ".join(control.display(label) for label in labels) or NO_CHOICE,
             SCORE: round(min(max(prediction.score, 0.0), 1.0), 2)}
 

@@ -339,9 +339,9 @@ def make_label_config(vocabulary: Vocabulary, none_choice: str = DEFAULT_NONE_CH
 
     `language` (e.g. "ja"): each choice shows the label's first common name in that language and stores the
     label as its alias (labels without one, or whose name another label already shows, show the label).
-    `regions`: the region layout: above the image a <RectangleLabels> with the same labels and one for findings
-    outside the vocabulary, and under the evidence the selected region's own evidence line; the image-level
-    choice stays (Prelabel derives it from the regions)."""
+    `regions`: the region layout: under the image (which stays in view) a <RectangleLabels> with the same labels
+    and one for findings outside the vocabulary, and under the evidence the selected region's own evidence line;
+    the image-level choice stays (Prelabel derives it from the regions)."""
     choices: list[tuple[str, str | None]] = []  # (value, alias)
     taken: set[str] = set()
     for entry in vocabulary:
@@ -384,8 +384,8 @@ def make_label_config(vocabulary: Vocabulary, none_choice: str = DEFAULT_NONE_CH
     return ('<View>\n'
             '  <View style="display: flex; gap: 16px; align-items: flex-start">\n'
             '    <View style="flex: 3; min-width: 0">\n'
-            f"{rectangles}"
             '      <Image name="image" value="$image" zoom="true"/>\n'
+            f"{rectangles}"
             '    </View>\n'
             '    <View style="flex: 2; min-width: 320px">\n'
             '      <Header value="Label"/>\n'
