@@ -100,7 +100,7 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
         columns(task_id, found, prediction)
         _progress(job, predictions, prediction)
 
-    pipeline.predict(inputs, progress=done, until=until)
+    pipeline.predict(inputs, progress=done, until=until, urgent=urgent)
     ctx.parts.store.save_prediction_evidence([evidence_row(p, project_id, version, pipeline.vocabulary.version)
                                               for p in predictions])
     results.clear_pending(version, task_ids)
