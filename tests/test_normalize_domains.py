@@ -365,6 +365,8 @@ def test_the_object_of_another_noun_is_not_what_is_there(vocab, text, candidates
     # A group word left undecided beside a name, or a Japanese one standing as its own clause's argument.
     ("Spatter is present; porosity cannot be excluded.", {"weld spatter", "weld porosity"}),
     ("溶接ビードにピンホールが見られ、スパッタも付着しています。", {"weld spatter"}),
+    # "to" before a name of several words is a preposition, not a verb's infinitive: the name is read.
+    ("Surface rust that has led to paint peeling.", {"corrosion", "paint peeling"}),
 ])
 def test_another_thing_left_open_beside_a_name_keeps_it_unsure(text, alternatives):
     result = Normalizer(load_vocabulary(ROOT / "vocab" / "manufacturing-defects.yaml")).normalize(text)
@@ -395,6 +397,7 @@ def test_partitive_of_names_what_is_there(vocab, text, labels):
     # Another label's name said with its words apart in the clause: the answer may name two things.
     ("The can is swollen and also has a seam defect.", "several", {"swollen can", "seam defect"}),
     ("缶が膨張しており、巻締不良もあります。", "several", {"swollen can", "seam defect"}),
+    ("The can swelled because of a seam defect.", "several", {"swollen can", "seam defect"}),
     # の + a noun of place + a locative particle: the name is where something is, not what is there.
     ("石の上にも三年", "described", {"stone"}),
     # A word Sudachi knows that holds katakana is a real compound, not a slip (ガラス瓶 is no ガラス片).

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,12 +38,17 @@ class WorkerContext:
         self.results = parts.results
         self.metrics = parts.metrics
         self._pipeline: Pipeline | None = None
+        self._building = threading.Lock()
         self._learning: Learning | None = None
         self._controls: dict[int, tuple[float, str, Control, str | None, str]] = {}
 
     def pipeline(self) -> Pipeline:
         """The pipeline for the vocabulary in force now (the one the service versions predictions with), rebuilt
         without reloading models when it or its class descriptions changed."""
+        with self._building:  # the main worker and its interactive lane (prelabel.jobs.worker) both ask
+            return self._pipeline_now()
+
+    def _pipeline_now(self) -> Pipeline:
         current = self.parts.in_force.current()
         if self._pipeline is None:
             self._pipeline = build_pipeline(self.settings, current.vocabulary, class_texts=current.class_texts)

@@ -66,9 +66,10 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
                   if results.handed_over(version, task_id)]
     ctx.writer.submit(project_id, delivering, urgent)
 
-    def columns(task_id: int, found: StudioPrediction) -> None:
+    def columns(task_id: int, found: StudioPrediction, made_from: ImagePrediction | None = None) -> None:
         if ctx.settings.list_columns:  # the suggestion in Label Studio's task list (prelabel.studio.columns)
-            ctx.writer.submit_columns(project_id, task_id, tasks[task_id], list_columns(found, control), urgent)
+            ctx.writer.submit_columns(project_id, task_id, tasks[task_id], list_columns(found, control, made_from),
+                                      urgent)
 
     for item in delivering:
         columns(item.task_id, item.prediction)
@@ -96,10 +97,10 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
             ctx.writer.submit(project_id, [delivering[-1]], urgent)
         elif prediction.state != FAILED:  # a /predict response delivers it: the failure it heals goes
             ctx.writer.submit_replaced(project_id, task_id, predicting)
-        columns(task_id, found)
+        columns(task_id, found, prediction)
         _progress(job, predictions, prediction)
 
-    pipeline.predict(inputs, progress=done, until=until)
+    pipeline.predict(inputs, progress=done, until=until, urgent=urgent)
     ctx.parts.store.save_prediction_evidence([evidence_row(p, project_id, version, pipeline.vocabulary.version)
                                               for p in predictions])
     results.clear_pending(version, task_ids)

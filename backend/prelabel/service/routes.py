@@ -32,11 +32,6 @@ FEEDBACK_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPD
                     "START_TRAINING"}
 
 
-# Label Studio names every annotation of a bulk deletion in one webhook; more than this is not a deletion
-# anyone made in the Data Manager, and each id costs a read of Label Studio.
-MAX_WEBHOOK_IDS = 100_000
-
-
 class BadRequest(HTTPException):
     code = 400
 
@@ -229,9 +224,12 @@ def webhook() -> Response | tuple[Response, int]:
         listed = body.get("annotation")
     if not isinstance(listed, list):
         listed = [listed]
-    if len(listed) > MAX_WEBHOOK_IDS:
-        return jsonify(error=f"{action} names {len(listed)} annotations; at most {MAX_WEBHOOK_IDS} are read "
-                             "back per webhook"), 413
+    # Label Studio names every annotation of a bulk deletion in one webhook; past the setting, the body is not
+    # a deletion anyone made in the Data Manager of projects this size.
+    most = backend().settings.webhook_max_ids
+    if len(listed) > most:
+        return jsonify(error=f"{action} names {len(listed)} annotations; at most {most} are read back per "
+                             "webhook (PRELABEL_WEBHOOK_MAX_IDS)"), 413
     ids = [found for a in listed if isinstance(a, dict) and (found := database_id(a.get("id"))) is not None]
     if action != "START_TRAINING" and not ids:
         raise BadRequest(f"{action} without annotation ids")

@@ -257,7 +257,7 @@ class Normalizer:
         index.words.update(part.text for part in parts)
         for part in parts:
             index.word_labels[part.text].add(label)
-        content = frozenset(part.text for part in parts if part.text not in _DETERMINERS and (
+        content = frozenset(_word_key(part) for part in parts if part.text not in _DETERMINERS and (
             part.text not in textnorm.PREPOSITIONS) and part.word_class not in _FUNCTION_CLASSES and (
             part.script != "number"))
         if len(content) >= 2 and (label, content) not in index.name_words[next(iter(content))]:
@@ -804,7 +804,7 @@ class Normalizer:
             where: dict[str, list[int]] = defaultdict(list)
             for position in range(clause_start, end):
                 if position not in taken:
-                    where[parts[position].text].append(position)
+                    where[_word_key(parts[position])].append(position)
             seen = set()
             for word in where:
                 for label, words in self._index.name_words.get(word, ()):
@@ -812,8 +812,7 @@ class Normalizer:
                         continue
                     seen.add((label, words))
                     positions = sorted(where[w][0] for w in words)
-                    if all(p in positions or textnorm.is_particle_no(parts[p])
-                           for p in range(positions[0], positions[-1] + 1)):
+                    if label in self._index.names.get(textnorm.compact(parts[positions[0]:positions[-1] + 1]), ()):
                         continue  # side by side: a name the rules read (or set aside) already
                     if any(self._reading(sentence, _Match(p, p + 1, frozenset([label]), HEAD)) == structure.DENIED
                            for p in positions):
@@ -888,7 +887,8 @@ class Normalizer:
                 before -= 1
             if found == structure.AFFIRMED and before >= 0 and parts[before].text in _FROM_PLACE:
                 found = structure.PLACE
-            if found == structure.AFFIRMED and match.start > 0 and parts[match.start - 1].text in _MODALS:
+            if found == structure.AFFIRMED and match.start > 0 and parts[match.start - 1].text in _MODALS and (
+                    match.end - match.start == 1):
                 return ""  # a verb: "it might collapse", "likely to twist"
         if found != structure.AFFIRMED or match.kind != NAME:
             return found
@@ -1156,6 +1156,15 @@ def _where(parts: Sequence[Token], match: _Match) -> bool:
     while before >= 0 and parts[before].text in _DETERMINERS:
         before -= 1
     return before >= 0 and parts[before].text in textnorm.PREPOSITIONS and parts[before].text != "of"
+
+
+def _word_key(part: Token) -> str:
+    """A word as a scattered name is looked for: a Latin word as its verb's lemma where it has one, so that "the
+    can swelled" meets "swollen can" and "the paint peeled" "paint peeling"; any other word as it is."""
+    if part.japanese or part.script != "latin":
+        return part.text
+    verbs = textnorm.lemmas(part.surface.casefold() or part.text).get("VERB")
+    return verbs[0] if verbs else part.text
 
 
 def _asked(text: str, parts: Sequence[Token], match: _Match) -> bool:
