@@ -299,3 +299,43 @@ class StubLLM:
 
 # werkzeug logs one line per request; in a test run that is only noise.
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+
+# ---- a grounding model: boxes as each provider family writes them (region projects, docs/regions.md) -------------
+
+def _qwen_processor_size(height: int, width: int, factor: int = 28) -> tuple[int, int]:
+    """The picture Qwen2.5-VL's image processor makes of what it is sent (transformers' smart_resize, for images
+    within its pixel bounds): sides rounded to multiples of 28. The model's own rule, written here apart from
+    Prelabel's so that the stand-in does not borrow what it checks."""
+    return max(factor, round(height / factor) * factor), max(factor, round(width / factor) * factor)
+
+
+def grounding_answer(provider: str, picture: tuple[int, int], objects: list[tuple[str, tuple]]) -> str:
+    """What `provider` answers when asked for boxes: `objects` are (name, (left, top, right, bottom) as fractions
+    of the picture received, `picture` its (width, height)).
+    - qwen2.5-vl (vLLM, no schema): a fenced bare list, "bbox_2d" in pixels of its processor's picture;
+    - gemini: a fenced bare list, "box_2d" as [ymin, xmin, ymax, xmax] on a 0-1000 grid;
+    - pixels: the stage-1 object with "findings", "bbox_2d" in pixels of the picture received, prose around it;
+    - normalized: the stage-1 object with "findings", "bbox" as fractions (a schema-following API)."""
+    width, height = picture
+    found = []
+    for name, (left, top, right, bottom) in objects:
+        if provider == "qwen2.5-vl":
+            high, wide = _qwen_processor_size(height, width)
+            found.append({"bbox_2d": [round(left * wide), round(top * high), round(right * wide),
+                                      round(bottom * high)], "label": name})
+        elif provider == "gemini":
+            found.append({"box_2d": [round(top * 1000), round(left * 1000), round(bottom * 1000),
+                                     round(right * 1000)], "label": name})
+        elif provider == "pixels":
+            found.append({"label": name, "bbox_2d": [round(left * width), round(top * height), round(right * width),
+                                                     round(bottom * height)]})
+        else:
+            found.append({"label": name, "bbox": [left, top, right, bottom]})
+    if provider in ("qwen2.5-vl", "gemini"):
+        return "```json\n" + json.dumps(found, indent=2, ensure_ascii=False) + "\n```"
+    names = [name for name, _ in objects]
+    answer = json.dumps({"description": f"{len(objects)} thing(s): {', '.join(names)}.",
+                         "classification": names[0] if names else "none", "candidates": names, "findings": found},
+                        ensure_ascii=False)
+    return answer if provider == "normalized" else f"Here are the findings with their boxes:\n{answer}\nDone."

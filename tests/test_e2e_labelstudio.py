@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
 from redis import Redis
+from rq.job import Job
 from rq.registry import FinishedJobRegistry, StartedJobRegistry
 
 from helpers import (
@@ -303,3 +305,35 @@ def test_reviewers_teach_a_synonym_that_re_predictions_use(label_studio, backend
     wait_until(lambda: current_version(backend_url) == before, 90, what="the demotion to restore the version")
     assert store.synonyms_in_force() == []
     assert [what for _, what, *_ in store.query("SELECT at, what FROM changes ORDER BY id")] == ["promoted", "demoted"]
+
+
+def test_a_burst_of_single_task_requests_becomes_few_jobs(label_studio, backend_url, worker, project, redis):
+    """50 reviewers open 50 new tasks at once (50 Retrieves of one task each; the images are `project`'s): the
+    tasks are predicted in a few batches, not 50 one-task jobs (prelabel.jobs.bursts), and each ends with
+    exactly one prediction."""
+    client = label_studio.client()
+    created = client.projects.create(title="Burst", label_config=CONFIG)
+    client.import_storage.local.create(project=created.id, path=str(label_studio.files_root / "e2e"))
+    names = [*COLOURS]
+    client.projects.import_tasks(id=created.id, request=[
+        {"image": f"/data/local-files/?d=e2e/{names[n % len(names)]}.jpg", "n": n} for n in range(50)])
+    task_ids = sorted(task.id for task in client.tasks.list(project=created.id))
+    client.ml.create(project=created.id, url=backend_url, title="Prelabel", is_interactive=False)
+    version = current_version(backend_url)
+    with ThreadPoolExecutor(50) as pool:
+        list(pool.map(lambda task_id: retrieve(label_studio, created.id, [task_id]), task_ids))
+
+    def held() -> dict[int, list[str]]:
+        found: dict[int, list[str]] = {}
+        for prediction in requests.get(f"{label_studio.url}/api/predictions/", params={"project": created.id},
+                                       headers=label_studio.headers, timeout=30).json():
+            found.setdefault(prediction["task"], []).append(prediction["model_version"])
+        return found
+
+    wait_until(lambda: idle(redis) and len(held()) == 50, 120, what="every task of the burst to be predicted")
+    assert held() == {task_id: [version] for task_id in task_ids}
+    jobs = [job for name in (queues.INTERACTIVE, queues.PREDICT)
+            for job in Job.fetch_many(FinishedJobRegistry(queue=queues.queue(redis, name)).get_job_ids(), redis)
+            if job is not None and job.meta.get("project") == created.id]
+    assert sum(job.return_value()["tasks"] for job in jobs) == 50
+    assert len(jobs) <= 10, [job.meta.get("total") for job in jobs]

@@ -57,6 +57,7 @@ def test_the_region_figures_of_a_reviewed_project(tmp_path):
     paths = output.write(built, tmp_path)
     page = paths["html"].read_text(encoding="utf-8")
     assert "<h2>Regions</h2>" in page and "of the 5 predicted boxes right" in page
+    assert regions["image_level"] is False and "This project labels regions only" in page
     assert "<b>B</b> &rarr; <b>C</b> (1)" in page
     assert json.loads(paths["metrics"].read_text(encoding="utf-8"))["regions"]["drawn"] == 1
 

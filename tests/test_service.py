@@ -11,7 +11,7 @@ from rq.job import Job
 from helpers import EXAMPLE_VOCAB, TEST_REDIS_URL, wait_until
 from prelabel.delivery.ledger import persistence_warning
 from prelabel.delivery.results import ResultStore, made_from
-from prelabel.jobs import queues
+from prelabel.jobs import bursts, queues
 from prelabel.service.app import create_app
 from prelabel.settings import Settings
 from prelabel.studio.predictions import StudioPrediction
@@ -123,7 +123,7 @@ def test_setup_returns_the_model_version_and_reports_label_mismatches(client, ap
     assert body["model_version"] == version(app)
     assert body["config"]["missing_from_vocabulary"] == ["Cat"]
     assert len(body["config"]["missing_from_config"]) == 28
-    queued = queues.queue(redis_conn, queues.INTERACTIVE).jobs
+    queued = queues.queue(redis_conn, queues.PREDICT).jobs
     assert [(j.func_name, j.args) for j in queued] == [("prelabel.jobs.predict.sync_model_version", (3, version(app)))]
 
 
@@ -165,7 +165,9 @@ def test_one_bad_task_costs_only_itself(client, redis_conn):
     response = client.post("/predict", json={"tasks": bad, "label_config": CONFIG, "project": "7.1"})
     assert response.status_code == 200 and response.json["results"] == [[]] * 6
     [job] = queues.queue(redis_conn, queues.PREDICT).jobs
-    assert job.kwargs["task_ids"] == [4]  # the only usable one: its data is read back from Label Studio
+    assert job.kwargs["project_id"] == 7
+    # the only usable one: its data is read back from Label Studio
+    assert bursts.waiting(redis_conn, queues.PREDICT, 7, job.kwargs["model_version"]) == [4]
 
 
 def test_predict_answers_known_results_once_and_queues_the_rest(client, app, redis_conn):
@@ -179,7 +181,8 @@ def test_predict_answers_known_results_once_and_queues_the_rest(client, app, red
     assert response.json["results"] == [prediction, none, [], []]  # one item per task, in order
     assert response.json["model_version"] == version(app)
     [job] = queues.queue(redis_conn, queues.PREDICT).jobs  # no worker is running: nothing waits, all is queued
-    assert job.kwargs == {"project_id": 7, "task_ids": [3, 4], "model_version": version(app)}
+    assert job.kwargs == {"queue_name": queues.PREDICT, "project_id": 7, "model_version": version(app)}
+    assert bursts.waiting(redis_conn, queues.PREDICT, 7, version(app)) == [3, 4]
     assert store.handed_over(version(app), 3) and store.handed_over(version(app), 4)
     # Both answers are in the ledger: the reconciler checks later that Label Studio stored them.
     assert redis_conn.zcard("prelabel:ledger") == 2
@@ -216,7 +219,25 @@ def test_posted_data_cannot_take_another_callers_result(client, app, redis_conn)
     response = client.post("/predict", json={"tasks": [forged], "label_config": CONFIG, "project": "7.1"})
     assert response.json["results"] == [[]]
     [job] = queues.queue(redis_conn, queues.PREDICT).jobs
-    assert job.kwargs["task_ids"] == [1] and "attacker" not in json.dumps(job.kwargs)
+    assert bursts.waiting(redis_conn, queues.PREDICT, 7, version(app)) == [1]
+    assert "attacker" not in json.dumps(job.kwargs)
+
+
+def test_small_requests_arriving_together_wait_for_one_job(client, app, redis_conn):
+    """Twenty one-task requests are one job; the job, when it starts, takes them all (up to a job's worth), and a
+    request after that take queues a job of its own: no task waits without one."""
+    for task_id in range(1, 21):
+        client.post("/predict", json={"tasks": tasks(task_id), "label_config": CONFIG, "project": "7.1"})
+    [job] = queues.queue(redis_conn, queues.PREDICT).jobs
+    results = ResultStore(redis_conn)
+    assert bursts.take(redis_conn, results, job, queues.PREDICT, 7, version(app)) == list(range(1, 21))
+    assert Job.fetch(job.id, connection=redis_conn).meta["task_ids"] == list(range(1, 21))  # a retry's tasks
+    assert bursts.take(redis_conn, results, job, queues.PREDICT, 7, version(app)) == list(range(1, 21))
+    client.post("/predict", json={"tasks": tasks(21, 3), "label_config": CONFIG, "project": "7.1"})
+    [_, later] = queues.queue(redis_conn, queues.PREDICT).jobs
+    assert bursts.waiting(redis_conn, queues.PREDICT, 7, version(app)) == [21]  # 3 is pending in the first job
+    assert bursts.take(redis_conn, results, later, queues.PREDICT, 7, version(app)) == [21]
+    assert bursts.waiting(redis_conn, queues.PREDICT, 7, version(app)) == []
 
 
 def test_oversize_batches_are_split_into_jobs(client, redis_conn):

@@ -86,6 +86,10 @@ class Settings:
     image_detail: str = field(default="auto", metadata=_predicts(
         "PRELABEL_IMAGE_DETAIL", "The image detail the MLLM is asked to use (OpenAI's low, high or auto); low costs "
         "fewest tokens. Counted in the PoC report's cost."))
+    box_convention: str = field(default="auto", metadata=_runs(
+        "PRELABEL_BOX_CONVENTION", "How the MLLM writes boxes in region projects (docs/regions.md): pixels (of the "
+        "image sent), qwen2.5-vl (pixels of the image as Qwen2.5-VL resizes it), yxyx-1000 (Gemini), "
+        "xyxy-normalized (fractions), or auto (read off each answer); `prelabel check` tells which."))
     fetch_concurrency: int = field(default=4, metadata=_runs(
         "PRELABEL_FETCH_CONCURRENCY", "Images downloaded at once per worker (measured fastest against Label "
         "Studio: docs/benchmarks.md)."))
@@ -161,6 +165,10 @@ class Settings:
     reconcile_after: float = field(default=90.0, metadata=_runs(
         "PRELABEL_RECONCILE_AFTER", "Seconds after a /predict response until a worker checks that Label Studio "
         "stored its predictions, and writes what a lost response lost."))
+    abandoned_after: float = field(default=40.0, metadata=_runs(
+        "PRELABEL_ABANDONED_AFTER", "Seconds a running job may go unheard of before it is taken as abandoned (its "
+        "worker died) and retried; workers look for such jobs, and run the reconciler, every half of it (at least "
+        "15: workers beat every 5 s)."))
     keep_superseded: bool = field(default=False, metadata=_runs(
         "PRELABEL_KEEP_SUPERSEDED", "Keep Prelabel's older predictions of a task when a new model_version predicts "
         "it (by default they are removed from tasks nobody has annotated yet)."))
@@ -170,6 +178,12 @@ class Settings:
     feedback_queue_max: int = field(default=1000, metadata=_runs(
         "PRELABEL_FEEDBACK_QUEUE_MAX", "Feedback jobs waiting at most; beyond, /webhook answers 503 (a flood of "
         "webhooks cannot grow Redis without bound)."))
+    webhook_max_ids: int = field(default=100_000, metadata=_runs(
+        "PRELABEL_WEBHOOK_MAX_IDS", "Annotations one webhook may name (a bulk deletion in the Data Manager names "
+        "every one); more are refused with 413 and nothing is read back. Raise it for projects with more."))
+    result_days: float = field(default=7.0, metadata=_runs(
+        "PRELABEL_RESULT_DAYS", "Days Redis keeps each task's result per model_version, to deliver it again without "
+        "asking the MLLM (a deleted prediction, `prelabel run --all`); fewer: less Redis memory, more MLLM calls."))
     webhook_window: float = field(default=300.0, metadata=_runs(
         "PRELABEL_WEBHOOK_WINDOW", "Seconds a webhook naming the same action and annotations as one still "
         "waiting queues no second job."))

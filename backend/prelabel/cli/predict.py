@@ -109,7 +109,8 @@ def predict(vocab_path: str | None, images: tuple[str, ...], out_path: str, conf
             pipeline = build_pipeline(settings, vocabulary)
         except SETUP_ERRORS as exc:
             raise BadInput(str(exc)) from None
-        inputs = [ImageInput(str(path), path.read_bytes, ref=path) for path in paths]
+        inputs = [ImageInput(str(path), path.read_bytes, ref=path, regions=control.regions is not None)
+                  for path in paths]
         started = time.perf_counter()
         with tqdm(total=len(inputs), unit="image", file=sys.stderr, disable=None) as bar:
             predictions = pipeline.predict(inputs, progress=lambda _: bar.update())

@@ -2,6 +2,7 @@
 
 - `queues`: the queueing API: queue names, `enqueue_predictions`, `enqueue_feedback` (jobs named by path, so the
   service imports no pipeline).
+- `bursts`: small /predict requests arriving together, gathered into one job per (queue, project, version).
 - `admission`: what /webhook lets onto the feedback queue: no duplicate of a waiting job, a bound.
 - `worker`: `prelabel worker`, an rq SimpleWorker that loads the models once for every job it runs.
 - `context`: what a worker keeps between jobs: the parts, the pipeline, the learning rules.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +40,7 @@ class WorkerContext:
         self.metrics = parts.metrics
         self._pipeline: Pipeline | None = None
         self._projects: dict[int, Pipeline] = {}  # projects scored by their own calibration
+        self._building = threading.Lock()
         self._learning: Learning | None = None
         self._controls: dict[int, tuple[float, str, Control, str | None, str]] = {}
 
@@ -46,24 +48,25 @@ class WorkerContext:
         """The pipeline for the vocabulary in force now (the one the service versions predictions with), rebuilt
         without reloading models when it or its class descriptions changed; for a project with its own calibration
         (learning/calibrating.py), the same pipeline scoring with it."""
-        base = self._base_pipeline()
         own = self.parts.in_force.project_calibration(project_id)
-        if own is None or project_id is None:
-            return base
-        found = self._projects.get(project_id)
-        if found is None or found.calibration != own[0] or found.normalizer is not base.normalizer:
-            found = self._projects[project_id] = base.scoring_with(own[0])
-        return found
+        with self._building:  # the main worker and its interactive lane (prelabel.jobs.worker) both ask
+            base = self._pipeline_now()
+            if own is None or project_id is None:
+                return base
+            found = self._projects.get(project_id)
+            if found is None or found.calibration != own[0] or found.normalizer is not base.normalizer:
+                found = self._projects[project_id] = base.scoring_with(own[0])
+            return found
 
     def versions_alike(self, project_id: int | None) -> list[ModelVersion]:
         """model_versions a job for this project may have been queued under and still be served at the current
         one: the deployment's scores, and the project's previous own model (a refit since the job was queued)."""
-        base = self._base_pipeline()
+        base = self.pipeline()
         own = self.parts.in_force.project_calibration(project_id)
         return [base.model_version, *([self.parts.in_force.model_version_for(project_id, calibration=own[1])]
                                       if own is not None and own[1] else [])]
 
-    def _base_pipeline(self) -> Pipeline:
+    def _pipeline_now(self) -> Pipeline:
         current = self.parts.in_force.current()
         if self._pipeline is None:
             self._pipeline = build_pipeline(self.settings, current.vocabulary, class_texts=current.class_texts)

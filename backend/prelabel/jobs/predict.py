@@ -20,6 +20,7 @@ from rq.job import Job
 
 from prelabel.delivery.results import made_from
 from prelabel.delivery.writer import Outgoing
+from prelabel.jobs import bursts
 from prelabel.jobs.context import WorkerContext, worker_context
 from prelabel.jobs.queues import INTERACTIVE, PredictionJobResult
 from prelabel.pipeline.identity import ModelVersion
@@ -56,7 +57,7 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
     reused = {task_id: found for task_id in tasks
               if (found := results.get(version, task_id, hashes[task_id])) is not None}
     inputs = [ImageInput(_source(data, control), _loader(ctx, project_id, task_id, data, control, until),
-                         ref=task_id)
+                         ref=task_id, regions=control.regions is not None)
               for task_id, data in tasks.items() if task_id not in reused]
     predictions: list[ImagePrediction] = []
     # A person waits on an interactive job (a task opened, a Retrieve): its predictions are written at once.
@@ -65,9 +66,10 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
                   if results.handed_over(version, task_id)]
     ctx.writer.submit(project_id, delivering, urgent)
 
-    def columns(task_id: int, found: StudioPrediction) -> None:
+    def columns(task_id: int, found: StudioPrediction, made_from: ImagePrediction | None = None) -> None:
         if ctx.settings.list_columns:  # the suggestion in Label Studio's task list (prelabel.studio.columns)
-            ctx.writer.submit_columns(project_id, task_id, tasks[task_id], list_columns(found, control), urgent)
+            ctx.writer.submit_columns(project_id, task_id, tasks[task_id], list_columns(found, control, made_from),
+                                      urgent)
 
     for item in delivering:
         columns(item.task_id, item.prediction)
@@ -95,10 +97,10 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
             ctx.writer.submit(project_id, [delivering[-1]], urgent)
         elif prediction.state != FAILED:  # a /predict response delivers it: the failure it heals goes
             ctx.writer.submit_replaced(project_id, task_id, predicting)
-        columns(task_id, found)
+        columns(task_id, found, prediction)
         _progress(job, predictions, prediction)
 
-    pipeline.predict(inputs, progress=done, until=until)
+    pipeline.predict(inputs, progress=done, until=until, urgent=urgent)
     ctx.parts.store.save_prediction_evidence([evidence_row(p, project_id, version, pipeline.vocabulary.version)
                                               for p in predictions])
     results.clear_pending(version, task_ids)
@@ -118,6 +120,15 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
         failures_by_cause=dict(Counter(str(p.failure_cause) for p in predictions if p.failed)),
         failures_shown=sum(item.prediction.failed for item in delivering),
         cached=sum(p.cached for p in predictions)).to_json()
+
+
+def predict_waiting(queue_name: str, project_id: int, model_version: str) -> dict:
+    """Pre-label the tasks small requests left waiting for this project (prelabel.jobs.bursts), as one batch."""
+    ctx = worker_context()
+    task_ids = bursts.take(ctx.parts.redis, ctx.results, get_current_job(), queue_name, project_id, model_version)
+    if not task_ids:  # an earlier drain job took them all
+        return PredictionJobResult(model_version).to_json()
+    return predict_tasks(project_id, task_ids, model_version)
 
 
 def _progress(job: Job | None, predictions: list[ImagePrediction], prediction: ImagePrediction) -> None:

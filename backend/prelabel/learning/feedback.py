@@ -29,8 +29,15 @@ LISTED_IDS_CUT = 500
 def annotated_label(annotation, control) -> str | None:
     """The label a reviewer chose, or None when the annotation holds no classification for our control. Only
     the choices/taxonomy result counts: the evidence TextArea's text (Prelabel's, carried along when the
-    reviewer submits) and any other result are ignored."""
-    for region in annotation.result or []:
+    reviewer submits) and any other result are ignored. A runner-up ticked (the config's runner-ups control, a
+    correction in two actions) is the reviewer's label, whatever the label control still holds: it stores the
+    label itself."""
+    regions = annotation.result or []
+    for region in regions:
+        choices = (region.get("value") or {}).get("choices") if isinstance(region.get("value"), dict) else None
+        if control.runner_ups and region.get("from_name") == control.runner_ups and choices:
+            return clean(choices[0], NAME) if isinstance(choices[0], str) else None
+    for region in regions:
         if region.get("from_name") == control.from_name and region.get("type") == control.kind:
             label = control.label_of(region.get("value") or {})
             # A label outside the vocabulary is kept as a "new class" for the expert: a name, never more.
@@ -203,6 +210,6 @@ def _regions(studio: LabelStudio, project_id: int, annotation, control: RegionCo
     def label_of(stored: str | None) -> str | None:
         return control.label_of({"rectanglelabels": [stored]}) if stored is not None else None
 
-    taught = region_verdicts(matching, region_words(kept["evidence"] if kept else None), label_of,
+    taught = region_verdicts(matching, region_words(kept["evidence"] if kept else None, predicted), label_of,
                              labels.__contains__, learning.normalizer)
     return summary(matching), taught

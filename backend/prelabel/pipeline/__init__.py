@@ -9,6 +9,8 @@
 - `images`: image bytes -> an upright, downscaled RGB picture with a content hash and a JPEG data URL.
 - `mllm`, `prompts`, `cache`: the multimodal LLM through `openai`; what it is asked; its answers kept in SQLite.
 - `shortlist`: the labels a prompt carries when the vocabulary is large.
+- `boxes`, `regions`: a region project's boxes, read in each provider's convention and mapped onto the original
+  image; each finding named through the normaliser, and the image-level label derived from them.
 - `clip`, `fusion`, `encoders`: open_clip models (the one loading door); class and query features, fused
   scores; text encoders for the normaliser's embedding stage.
 - `summary`: the end-of-run summary, and the line that says every image failed.

@@ -63,6 +63,7 @@ class PreparedImage:
     content_hash: str  # sha256 of the original bytes: the MLLM cache key, so a renamed file is still a hit
     image: Image.Image  # RGB, EXIF orientation applied, longest side at most max_side
     data_url: str
+    original_size: tuple[int, int] = (0, 0)  # the original's (width, height) turned upright: as browsers show it
 
     @property
     def size(self) -> tuple[int, int]:
@@ -94,6 +95,7 @@ def prepare_image(data: bytes, source: str, max_side: int = 1024, limits: Decode
             turn = _orientation(image)
             image = _downscaled_rgb(image, max_side)
         image = image.transpose(turn) if turn is not None else image  # on the small picture: no full-size copy
+        upright = claimed[::-1] if turn in _QUARTER_TURNS else claimed
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image, or in a format Pillow cannot read") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
@@ -103,7 +105,7 @@ def prepare_image(data: bytes, source: str, max_side: int = 1024, limits: Decode
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=90)
     data_url = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-    return PreparedImage(source, hashlib.sha256(data).hexdigest(), image, data_url)
+    return PreparedImage(source, hashlib.sha256(data).hexdigest(), image, data_url, (upright[0], upright[1]))
 
 
 def _downscaled_rgb(image: Image.Image, max_side: int) -> Image.Image:
@@ -126,6 +128,10 @@ _TRANSPOSE = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
+
+
+_QUARTER_TURNS = frozenset({Image.Transpose.TRANSPOSE, Image.Transpose.ROTATE_270, Image.Transpose.TRANSVERSE,
+                            Image.Transpose.ROTATE_90})  # orientations 5-8: width and height trade places
 
 
 def _orientation(image: Image.Image) -> Image.Transpose | None:

@@ -29,13 +29,17 @@ from typing import Any, TypeVar
 import openai
 
 from prelabel import text as strings
+from prelabel.pipeline.boxes import read_findings, salvage
 from prelabel.pipeline.cache import ResponseCache, cache_key
 from prelabel.pipeline.prompts import (
     DESCRIBE_VERSION,
     DESCRIPTION_PROMPTS,
+    REGION_BOXES,
     SHORTLIST_NOTE,
     STAGE1_OPEN_PROMPT,
     STAGE1_PROMPT,
+    STAGE1_REGIONS_PROMPT,
+    STAGE1_REGIONS_VERSION,
     STAGE1_SCHEMA,
     STAGE1_VERSION,
     STAGE2_IMAGE_PROMPT,
@@ -45,6 +49,7 @@ from prelabel.pipeline.prompts import (
     SUGGEST_PROMPT,
     SUGGEST_SCHEMA,
     SUGGEST_VERSION,
+    stage1_regions_schema,
 )
 from prelabel.pipeline.result import Stage1Answer
 from prelabel.redact import redact_url
@@ -145,6 +150,25 @@ class MLLMClient:
         messages = self.stage1_messages(data_url, labels, shortlist)
         return self._cached(key, lambda: self.chat(messages, STAGE1), parse_stage1,
                             lambda answer: json.dumps(answer.to_dict(), ensure_ascii=False))
+
+    def stage1_regions(self, image_hash: str, data_url: str, labels: list[str], shortlist: bool,
+                       convention: str) -> tuple[Stage1Answer, Usage]:
+        """Stage 1 of a region project: the three fields and each finding with its box, asked in `convention`
+        (pipeline/boxes.py), read however the model wrote it."""
+        key = cache_key("stage1-regions", STAGE1_REGIONS_VERSION, *self.identity, self.image_detail, image_hash,
+                        labels, shortlist, convention)
+        messages, schema = self.stage1_regions_question(data_url, labels, shortlist, convention)
+        return self._cached(key, lambda: self.chat(messages, schema), parse_stage1_regions,
+                            lambda answer: json.dumps(answer.to_dict(), ensure_ascii=False))
+
+    def stage1_regions_question(self, data_url: str, labels: list[str], shortlist: bool,
+                                convention: str) -> tuple[list[Any], tuple[str, dict]]:
+        """The region question's messages and its structured-output request (`prelabel check --regions` asks
+        it too)."""
+        key, box = REGION_BOXES[convention]
+        text = STAGE1_REGIONS_PROMPT.format(labels=", ".join(labels) or "(name them freely)", key=key, box=box)
+        return (self._with_image(data_url, text + (SHORTLIST_NOTE if shortlist else "")),
+                ("stage1_regions", stage1_regions_schema(key)))
 
     def stage1_messages(self, data_url: str | None, labels: list[str], shortlist: bool = False) -> list[Any]:
         """The stage-1 question; without `data_url`, the same words alone (`prelabel check` measures what the
@@ -526,3 +550,34 @@ def parse_stage1(content: str) -> Stage1Answer:
         raise MLLMError("no_image", "the model says it did not see the image (does the model take images? "
                                     f"`prelabel check` tells): {answer.description[:160]!r}")
     return answer
+
+
+def parse_stage1_regions(content: str) -> Stage1Answer:
+    """Read a region project's stage 1: an object with the three fields and `findings`, or a bare list of
+    findings (what grounding models write when asked for boxes alone); tolerant of code fences, prose, a
+    reasoning block and an answer cut off at the token limit (every complete finding before the cut is kept,
+    and the cut counted). An answer with neither a finding nor a name is malformed or refused, as in stage 1."""
+    text = without_thinking(content).strip()
+    data, cut_off = salvage(text)
+    if data is None:
+        return parse_stage1(content)  # no JSON at all: stage 1's own errors (no_image, malformed)
+    findings, skipped = read_findings(data, cut_off)
+    if isinstance(data, dict):
+        kept = data.get("skipped")
+        if isinstance(kept, dict):  # a cached answer: what was skipped when it was asked
+            for reason, count in kept.items():
+                if isinstance(count, int) and not isinstance(count, bool):
+                    skipped[str(reason)] = skipped.get(str(reason), 0) + count
+        fields = {key: value for key, value in data.items() if key not in ("findings", "skipped")}
+        try:
+            answer = parse_stage1(json.dumps(fields, ensure_ascii=False))
+        except MLLMError as exc:
+            if exc.cause != "refused" or not (findings or "findings" in data):
+                raise
+            answer = Stage1Answer("", "" if findings else "none", ())  # {"findings": []}: nothing there
+    else:
+        answer = Stage1Answer("", "" if findings else "none", ())  # a bare list; [] says nothing is there
+    if cut_off and not findings:
+        raise MLLMError("malformed", f"no complete finding in the answer: {content[:200]!r}")
+    return Stage1Answer(answer.description, answer.classification, answer.candidates, tuple(findings),
+                        tuple(sorted(skipped.items())))

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from prelabel.pipeline import fusion
+from prelabel.pipeline.boxes import AUTO, CONVENTIONS
 from prelabel.pipeline.calibration import Calibration, prior
 from prelabel.pipeline.clip import ClipModel
 from prelabel.pipeline.decision import (
@@ -35,6 +36,7 @@ from prelabel.pipeline.decision import (
 from prelabel.pipeline.identity import ModelVersion, version_of
 from prelabel.pipeline.images import DecodeLimits, ImageError, PreparedImage, prepare_image
 from prelabel.pipeline.mllm import MLLMClient, MLLMError, Usage
+from prelabel.pipeline.regions import derive_label, name_regions
 from prelabel.pipeline.result import (
     DEADLINE,
     ImageInput,
@@ -73,13 +75,15 @@ class PipelineOptions:
     clip_enabled: bool
     clip_identity: str  # names the cached class features: model and weights
     predicting: Mapping[str, object]  # the settings that enter model_version (Settings.predicting)
+    box_convention: str = AUTO  # how the MLLM writes boxes in region projects (pipeline/boxes.py)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PipelineOptions:
         s = settings
         return cls(s.llm_concurrency, s.fetch_concurrency, s.image_max_side, s.image_max_pixels, s.image_decodes,
                    s.stage2, s.stage2_below, s.shortlist_above, s.shortlist_size, s.clip_weight,
-                   s.fusion_feature_set, s.clip_enabled, f"{s.clip_model}:{s.clip_pretrained}", s.predicting())
+                   s.fusion_feature_set, s.clip_enabled, f"{s.clip_model}:{s.clip_pretrained}", s.predicting(),
+                   s.box_convention)
 
 
 @dataclass
@@ -94,6 +98,7 @@ class _Work:
     by_image: list[str] = field(default_factory=list)  # CLIP's shortlist for the image
     fused: np.ndarray | None = None  # the fused CLIP distribution over labels
     started: float = 0.0
+    regions: bool = False  # a region project: the label is derived from the named regions
 
 
 class Pipeline:
@@ -112,12 +117,18 @@ class Pipeline:
         if unknown:
             raise ValueError(f"PRELABEL_FUSION_FEATURES: unknown feature(s) {sorted(unknown)}; "
                              f"expected any of {', '.join(fusion.FEATURES)}")
+        if options.box_convention not in CONVENTIONS:
+            raise ValueError(f"PRELABEL_BOX_CONVENTION: {quote(options.box_convention, 40)} is none of "
+                             f"{', '.join(CONVENTIONS)}")
         self.feature_store = feature_store or fusion.ClassFeatureStore(None)
         self.calibration = calibration or prior()  # scores as probabilities: the shipped prior, or a project's
         self._labels = vocabulary.label_values
         self._label_lines = {entry.label: _label_line(entry) for entry in vocabulary}
         self._shortlisting = len(self._labels) > options.shortlist_above
         self._fetching = threading.BoundedSemaphore(max(1, options.fetch_concurrency))
+        # Urgent work (a reviewer waiting, prelabel.jobs.worker's interactive lane) downloads in slots of its own:
+        # a bulk job's slow downloads must not make it wait.
+        self._fetching_urgent = threading.BoundedSemaphore(max(1, options.fetch_concurrency))
         self._clip_lock = threading.Lock()  # one CLIP call at a time: threads would only oversubscribe the cores
         self._class_matrix: list[np.ndarray | None] = []
         # One per pipeline: its threads share the slots.
@@ -151,12 +162,13 @@ class Pipeline:
         return self._class_matrix[0]
 
     def predict(self, inputs: Iterable[ImageInput], progress: Callable[[ImagePrediction], None] | None = None,
-                until: JobDeadline | None = None) -> list[ImagePrediction]:
+                until: JobDeadline | None = None, urgent: bool = False) -> list[ImagePrediction]:
         """Run every image; results in input order. MLLM calls run concurrently; CLIP encodes in batches as
         images come back; memory holds only the images in flight, for ten images or a hundred thousand.
         `until`: the job's deadline. An image not done by then fails with that reason and what it was waiting
         for, the others are returned at once; its thread ends on its own bounds, unwaited for (its download at
-        the same deadline, when the loader was given it; an MLLM call within PRELABEL_LLM_TIMEOUT)."""
+        the same deadline, when the loader was given it; an MLLM call within PRELABEL_LLM_TIMEOUT). `urgent`: a
+        person waits; its downloads do not queue behind other calls' ones."""
         inputs = list(inputs)
         results: list[ImagePrediction | None] = [None] * len(inputs)
         batch: list[tuple[int, _Work]] = []
@@ -181,10 +193,11 @@ class Pipeline:
         running: dict = {}
         doing: dict[int, tuple[str, float]] = {}  # image -> (the stage it is in, when it started), set by its thread
         pool = ThreadPoolExecutor(max_workers=threads)
+        fetching = self._fetching_urgent if urgent else self._fetching
 
         def top_up() -> None:
             for index, item in itertools.islice(waiting, max(0, in_flight - len(running) - len(batch))):
-                running[pool.submit(self._guarded_first_stages, item, until,
+                running[pool.submit(self._guarded_first_stages, item, until, fetching,
                                     functools.partial(doing.__setitem__, index))] = index
 
         try:
@@ -213,24 +226,24 @@ class Pipeline:
 
     # ---- stages -----------------------------------------------------------------------------------------
 
-    def _guarded_first_stages(self, item: ImageInput, until: JobDeadline | None,
+    def _guarded_first_stages(self, item: ImageInput, until: JobDeadline | None, fetching: threading.Semaphore,
                               mark: Callable[[tuple[str, float]], None]) -> _Work:
         try:
-            return self._first_stages(item, until, mark)
+            return self._first_stages(item, until, fetching, mark)
         except Exception as exc:  # a bug must cost one image, not a bulk run of thousands
             log.exception("pipeline failed on %s", quote(item.source))
             work = _Work(ImagePrediction(_shown(item.source), item.ref), started=time.perf_counter())
             work.prediction.errors["pipeline"] = clean(f"internal: {type(exc).__name__}: {exc}", MESSAGE)
             return work
 
-    def _first_stages(self, item: ImageInput, until: JobDeadline | None,
+    def _first_stages(self, item: ImageInput, until: JobDeadline | None, fetching: threading.Semaphore,
                       mark: Callable[[tuple[str, float]], None]) -> _Work:
         """Per image, in a worker thread: load, stage 1, normalise, stage 2. `mark` says which stage it is in."""
         work = _Work(ImagePrediction(_shown(item.source), item.ref), started=time.perf_counter())
         errors = work.prediction.errors
         mark(("image", work.started))
         try:
-            with self._fetching:  # Label Studio serves images fastest at a bounded concurrency (docs/benchmarks.md)
+            with fetching:  # Label Studio serves images fastest at a bounded concurrency (docs/benchmarks.md)
                 raw = item.load()
             work.image = prepare_image(raw, item.source, self.options.image_max_side, self.decode_limits)
         except ImageError as exc:
@@ -246,8 +259,13 @@ class Pipeline:
             return work
         mark(("stage1", work.started))
         labels, shortlist = self._stage1_labels(work)
+        work.regions = item.regions
         try:
-            answer, usage = self.mllm.stage1(work.image.content_hash, work.image.data_url, labels, shortlist)
+            if item.regions:
+                answer, usage = self.mllm.stage1_regions(work.image.content_hash, work.image.data_url, labels,
+                                                         shortlist, self.options.box_convention)
+            else:
+                answer, usage = self.mllm.stage1(work.image.content_hash, work.image.data_url, labels, shortlist)
         except MLLMError as exc:
             errors["stage1"] = str(exc)
             _count(work.prediction, exc.usage)  # failed calls cost too
@@ -256,8 +274,20 @@ class Pipeline:
         work.prediction.cached = usage.cached
         _count(work.prediction, usage)
         work.prediction.evidence.stage1 = answer
+        if item.regions:
+            self._name_regions(work, answer, len(labels) or len(self._labels))
         self._normalise_answer(work, answer, self.mllm)
         return work
+
+    def _name_regions(self, work: _Work, answer: Stage1Answer, among: int) -> None:
+        """A region project: each finding's box placed on the image, its name normalised and its label's
+        probability calibrated (pipeline/regions.py); the image-level label is derived from them in _rank."""
+        assert work.image is not None
+        prediction = work.prediction
+        prediction.regions, prediction.regions_dropped = name_regions(
+            list(answer.findings), dict(answer.skipped), self.options.box_convention, work.image.size,
+            self.normalizer, self.calibration, among)
+        prediction.image_size = work.image.original_size
 
     def _normalise_answer(self, work: _Work, answer: Stage1Answer, mllm: MLLMClient) -> None:
         named = [(text, "candidate", 1.0) for text in dict.fromkeys(answer.candidates) if text]
@@ -278,7 +308,8 @@ class Pipeline:
         work.prediction.evidence.candidates = found
         # Stage 2 settles an unsure stage 1; an explicit none with nothing named is not unsure: it is the answer.
         explicit_none = is_none_answer(answer.classification) and not work.credits.by_label
-        if self.options.stage2 and work.credits.best() < self.options.stage2_below and not explicit_none:
+        if (self.options.stage2 and not work.regions and work.credits.best() < self.options.stage2_below
+                and not explicit_none):  # a region project: the regions decide, not the image-level words
             shortlist = list(dict.fromkeys(proposed))[:max(2, self.options.shortlist_size)]
             if shortlist and work.image is not None:
                 # The words fit several labels, which differ in what is visible: the image decides.
@@ -393,6 +424,8 @@ class Pipeline:
     def _rank(self, work: _Work) -> None:
         conclude(work.prediction, self._labels, work.credits, work.fused, self.options.clip_weight,
                  mllm_configured=self.mllm is not None, model=self.calibration)
+        if work.regions and work.prediction.regions is not None:
+            derive_label(work.prediction)
 
     def _top(self, scores: np.ndarray) -> dict[str, float]:
         return top(self._labels, scores)

@@ -34,16 +34,52 @@ STAGE1_OPEN_PROMPT = """Look at the image and answer with a JSON object with thr
 (scientific or common names, in any language).
 If you see none, say so in the description and give "none" as the classification."""
 
+STAGE1_PROPERTIES: dict[str, dict] = {
+    "description": {"type": "string"},
+    "classification": {"type": "string"},
+    "candidates": {"type": "array", "items": {"type": "string"}},
+}
 STAGE1_SCHEMA = {
     "type": "object",
-    "properties": {
-        "description": {"type": "string"},
-        "classification": {"type": "string"},
-        "candidates": {"type": "array", "items": {"type": "string"}},
-    },
+    "properties": STAGE1_PROPERTIES,
     "required": ["description", "classification", "candidates"],
     "additionalProperties": False,
 }
+
+# A region project (docs/regions.md): the same three fields and every finding with its box, in the box
+# convention the endpoint is set to (PRELABEL_BOX_CONVENTION); the key is the one each model family writes.
+STAGE1_REGIONS_VERSION = "stage1-regions-v1"
+STAGE1_REGIONS_PROMPT = """Look at the image and find every organism, disease or defect in it. Answer with a JSON \
+object with four fields:
+"description": What do you see? Describe any object precisely, including its type or class.
+"classification": Classify the image as a whole given the class labels. Answer using a single word if possible. \
+Here are the class labels: {labels}
+"candidates": the names of the organisms, diseases or defects you see, most likely first, as you would name them \
+(scientific or common names, in any language).
+"findings": one object per individual organism, lesion or defect you see, each with "label": its name (the class \
+label where one fits, else your own name for it) and "{key}": {box}, tight around it.
+If nothing in the image fits, say so in the description, give "none" as the classification and no findings."""
+
+# What the prompt asks for each box convention: (key, how the box is written).
+REGION_BOXES = {
+    "pixels": ("bbox_2d", "[x0, y0, x1, y1] in pixels of this image"),
+    "qwen2.5-vl": ("bbox_2d", "[x0, y0, x1, y1] in pixels of this image"),
+    "yxyx-1000": ("box_2d", "[ymin, xmin, ymax, xmax] normalised to 0-1000"),
+    "xyxy-normalized": ("bbox", "[x0, y0, x1, y1] as fractions (0 to 1) of the image's width and height"),
+}
+REGION_BOXES["auto"] = REGION_BOXES["pixels"]
+
+
+def stage1_regions_schema(key: str) -> dict:
+    """Stage 1's JSON schema with the findings, their boxes under `key`."""
+    finding = {"type": "object",
+               "properties": {"label": {"type": "string"},
+                              key: {"type": "array", "items": {"type": "number"}}},
+               "required": ["label", key], "additionalProperties": False}
+    return {**STAGE1_SCHEMA,
+            "properties": {**STAGE1_PROPERTIES, "findings": {"type": "array", "items": finding}},
+            "required": [*STAGE1_PROPERTIES, "findings"]}
+
 
 STAGE2_PROMPT = """You are given a list of class labels, with other names for each in parentheses, and an answer \
 that describes an image. Return the exact class label from the list that matches the answer, or the semantically \

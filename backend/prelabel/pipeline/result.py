@@ -37,6 +37,7 @@ class ImageInput:
     source: str  # what people know the image by: a path, a task's image URL
     load: Callable[[], bytes]
     ref: Any = None  # the caller's handle: a Label Studio task id, a file path
+    regions: bool = False  # a region project: stage 1 asks for each finding's box (docs/regions.md)
 
 
 # What Prelabel concluded for an image. LABEL: a decision, `label` is set. NONE: Prelabel looked and nothing in
@@ -48,23 +49,84 @@ LABEL, NONE, FAILED = "label", "none", "failed"
 
 
 @dataclass(frozen=True)
+class BoxFinding:
+    """One finding of a region project's stage 1: its name and its box's four numbers, as the MLLM wrote them
+    (pipeline/boxes.py reads the convention); `key` is the box's key as written (box_2d, bbox_2d...)."""
+
+    name: str
+    box: tuple[float, float, float, float]
+    key: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "box": list(self.box), "key": self.key}
+
+    @classmethod
+    def from_dict(cls, data: object) -> BoxFinding | None:
+        box = data.get("box") if isinstance(data, Mapping) else None
+        if not isinstance(data, Mapping) or not isinstance(box, list) or len(box) != 4 or not all(
+                isinstance(n, int | float) and not isinstance(n, bool) for n in box):
+            return None
+        return cls(_text(data.get("name")), (float(box[0]), float(box[1]), float(box[2]), float(box[3])),
+                   _text(data.get("key")))
+
+
+@dataclass(frozen=True)
 class Stage1Answer:
-    """What the MLLM said about the image in stage 1."""
+    """What the MLLM said about the image in stage 1; in a region project also the findings with their boxes,
+    and how many it wrote that could not be read (`skipped`: reason -> count)."""
 
     description: str
     classification: str
     candidates: tuple[str, ...]
+    findings: tuple[BoxFinding, ...] = ()
+    skipped: tuple[tuple[str, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"description": self.description, "classification": self.classification,
-                "candidates": list(self.candidates)}
+        found: dict[str, Any] = {"description": self.description, "classification": self.classification,
+                                 "candidates": list(self.candidates)}
+        if self.findings or self.skipped:
+            found.update(findings=[finding.to_dict() for finding in self.findings], skipped=dict(self.skipped))
+        return found
 
     @classmethod
     def from_dict(cls, data: object) -> Stage1Answer | None:
         if not isinstance(data, Mapping):
             return None
+        skipped = data.get("skipped")
         return cls(_text(data.get("description")), _text(data.get("classification")),
-                   tuple(_text(c) for c in _list(data.get("candidates")) if isinstance(c, str)))
+                   tuple(_text(c) for c in _list(data.get("candidates")) if isinstance(c, str)),
+                   tuple(found for item in _list(data.get("findings")) if (found := BoxFinding.from_dict(item))),
+                   tuple((str(reason), int(_number(count))) for reason, count in skipped.items())
+                   if isinstance(skipped, Mapping) else ())
+
+
+@dataclass(frozen=True)
+class Region:
+    """One region of a region project's prediction: the box in percent of the original image as Label Studio
+    shows it (upright), the MLLM's name for what is in it, the vocabulary label that name normalised to (None: no
+    label fits, shown as such), the probability that the label is right, and how the name matched."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+    name: str
+    label: str | None
+    score: float
+    method: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"x": round(self.x, 4), "y": round(self.y, 4), "width": round(self.width, 4),
+                "height": round(self.height, 4), "name": self.name, "label": self.label,
+                "score": round(self.score, 4), "method": self.method}
+
+    @classmethod
+    def from_dict(cls, data: object) -> Region | None:
+        if not isinstance(data, Mapping):
+            return None
+        return cls(_number(data.get("x")), _number(data.get("y")), _number(data.get("width")),
+                   _number(data.get("height")), _text(data.get("name")), _label(data.get("label")),
+                   _number(data.get("score")), _text(data.get("method")) or "none")
 
 
 @dataclass(frozen=True)
@@ -217,6 +279,11 @@ class ImagePrediction:
     # label, but what a multi-choice config checks (studio/predictions.py).
     labels: list[tuple[str, float]] = field(default_factory=list)
     finding: Finding | None = None  # how the label was found: what its score (a probability) was computed from
+    # A region project: one region per finding, the boxes dropped by reason (outside, degenerate, duplicate...),
+    # and the original's upright size in pixels (Label Studio's original_width, original_height).
+    regions: list[Region] | None = None
+    regions_dropped: dict[str, int] = field(default_factory=dict)
+    image_size: tuple[int, int] | None = None
     # Which calibration model made the scores: "prior" (the shipped one: the normaliser's precision, not measured
     # on this project) or "project" (fitted on this project's reviews); "" from Prelabel before it was kept.
     scored_by: str = ""
@@ -241,7 +308,13 @@ class ImagePrediction:
                                  for stage, scores in self.stage_scores.items()},
                 "evidence": self.evidence.to_dict(), "errors": self.errors, "usage": self.usage,
                 **({"finding": self.finding.to_dict()} if self.finding else {}),
-                **({"scored_by": self.scored_by} if self.scored_by else {})}
+                **({"scored_by": self.scored_by} if self.scored_by else {}), **self._regions_json()}
+
+    def _regions_json(self) -> dict[str, Any]:
+        if self.regions is None:
+            return {}
+        return {"regions": [region.to_dict() for region in self.regions], "regions_dropped": self.regions_dropped,
+                "image_size": list(self.image_size) if self.image_size else None}
 
     def evidence_json(self) -> dict[str, Any]:
         """The learned store's row: the evidence flat beside the outcome, as rows have been from the start."""
@@ -252,7 +325,7 @@ class ImagePrediction:
                 "score": round(self.score, 4), "ranking": [[label, round(score, 4)] for label, score in self.ranking],
                 "errors": self.errors, "usage": self.usage,
                 **({"finding": self.finding.to_dict()} if self.finding else {}),
-                **({"scored_by": self.scored_by} if self.scored_by else {})}
+                **({"scored_by": self.scored_by} if self.scored_by else {}), **self._regions_json()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], ref: Any = None) -> ImagePrediction:
@@ -277,7 +350,20 @@ class ImagePrediction:
             if isinstance(usage, Mapping) else {},
             labels=_ranked(data.get("labels")),
             finding=Finding.from_dict(data.get("finding") or inner.get("finding")),
-            scored_by=_text(data.get("scored_by") or inner.get("scored_by")))
+            scored_by=_text(data.get("scored_by") or inner.get("scored_by")),
+            **_regions_of(data))
+
+
+def _regions_of(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The region fields of to_dict's JSON, where it has them."""
+    if not isinstance(data.get("regions"), list):
+        return {}
+    dropped, size = data.get("regions_dropped"), data.get("image_size")
+    return {"regions": [region for item in data["regions"] if (region := Region.from_dict(item))],
+            "regions_dropped": {str(reason): int(_number(count)) for reason, count in dropped.items()}
+            if isinstance(dropped, Mapping) else {},
+            "image_size": (int(_number(size[0])), int(_number(size[1])))
+            if isinstance(size, list) and len(size) == 2 else None}
 
 
 def _ranked(value: object) -> list[tuple[str, float]]:

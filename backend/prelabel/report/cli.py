@@ -106,10 +106,11 @@ def report(project_id, export_path, model_version, compare, out_dir, policy, tar
 
     built, paths = _guarded(work)
     top1 = built.metrics["accuracy"]["top1"]
-    _echo(f"{built.metrics['model_version']}: top-1 accuracy {top1['value']:.1%} "
-          f"({top1['low']:.1%} to {top1['high']:.1%}, 95%) on {top1['n']} reviewed task(s) it answered"
-          + (", weighted to the whole project" if built.metrics["weighted"] else ""))
     regions = built.metrics.get("regions")
+    if regions is None or regions["image_level"]:  # a regions-only project's image-level figures say nothing
+        _echo(f"{built.metrics['model_version']}: top-1 accuracy {top1['value']:.1%} "
+              f"({top1['low']:.1%} to {top1['high']:.1%}, 95%) on {top1['n']} reviewed task(s) it answered"
+              + (", weighted to the whole project" if built.metrics["weighted"] else ""))
     if regions is not None:
         precision, recall = (regions[key]["value"] for key in ("precision", "recall"))
         _echo(f"regions: {'-' if precision is None else f'{precision:.1%}'} of {regions['predicted']} predicted "

@@ -96,7 +96,7 @@ def build(records: Sequence[TaskRecord], options: Options, stored: Iterable[Stor
     })
     boxed = reviewed_regions(in_scope, version, options.annotation_policy)
     if has_regions(boxed):  # a region project: the image-level figures stay as they are, these come beside
-        found["regions"] = region_figures(boxed)
+        found["regions"] = {**region_figures(boxed), "image_level": any(record.classified for record in in_scope)}
     found["auto_accepted"] = auto_accepted(records, rows)
     found["compare"] = compare(annotated, options) if options.compare else None
     found["policies"] = policies(found, options)

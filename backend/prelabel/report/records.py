@@ -106,6 +106,7 @@ class TaskRecord:
     predictions: dict[str, Prediction] = field(default_factory=dict)  # by model_version
     sample: SampleMark | None = None
     auto_accepted: AutoAccepted | None = None  # `prelabel accept` annotated it: not a review, never counted as one
+    classified: bool = False  # an annotation or prediction holds an image-level choice (False: regions only)
 
     @property
     def annotated(self) -> bool:

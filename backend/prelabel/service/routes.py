@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from prelabel.delivery.ledger import persistence_warning
 from prelabel.delivery.results import made_from
-from prelabel.jobs import admission, queues
+from prelabel.jobs import admission, bursts, queues
 from prelabel.service.backend import Backend, backend
 from prelabel.studio.labelconfig import LabelConfigError
 from prelabel.studio.predictions import StudioPrediction
@@ -30,11 +30,6 @@ MAX_ID_DIGITS = len(str(MAX_ID))
 # ANNOTATIONS_CREATED comes from the "predictions to annotations" action: reviewers accepting pre-labels in bulk.
 FEEDBACK_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED",
                     "START_TRAINING"}
-
-
-# Label Studio names every annotation of a bulk deletion in one webhook; more than this is not a deletion
-# anyone made in the Data Manager, and each id costs a read of Label Studio.
-MAX_WEBHOOK_IDS = 100_000
 
 
 class BadRequest(HTTPException):
@@ -148,11 +143,11 @@ def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]
                    and this.wait_slots.acquire(blocking=False))
         if not waiting:
             results.hand_over(version, missing)
-            queues.enqueue_predictions(this.redis, results, project_id, missing, version, queues.PREDICT)
+            _enqueue(this, project_id, missing, version, queues.PREDICT)
         else:
             try:
                 results.take_back(version, missing)
-                queues.enqueue_predictions(this.redis, results, project_id, missing, version, queues.INTERACTIVE)
+                _enqueue(this, project_id, missing, version, queues.INTERACTIVE)
                 answers.update(_wait_for(this, version, project_id,
                                          {task_id: tasks[task_id] for task_id in missing}))
             finally:
@@ -162,6 +157,15 @@ def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]
     # reconciler checks it did, and writes what a lost response lost (prelabel.delivery.reconciler).
     this.parts.ledger.add(version, project_id, delivered, due_in=this.settings.reconcile_after)
     return answers
+
+
+def _enqueue(this: Backend, project_id: int, task_ids: list[int], version: str, queue_name: str) -> None:
+    """A request of less than a job's worth joins the tasks others' requests left waiting (one job drains them
+    together: prelabel.jobs.bursts); a larger one is queued in jobs of its own."""
+    if len(task_ids) < queues.TASKS_PER_JOB:
+        bursts.enqueue_burst(this.redis, this.parts.results, project_id, task_ids, version, queue_name)
+    else:
+        queues.enqueue_predictions(this.redis, this.parts.results, project_id, task_ids, version, queue_name)
 
 
 def _wait_for(this: Backend, version: str, project_id: int,
@@ -220,9 +224,12 @@ def webhook() -> Response | tuple[Response, int]:
         listed = body.get("annotation")
     if not isinstance(listed, list):
         listed = [listed]
-    if len(listed) > MAX_WEBHOOK_IDS:
-        return jsonify(error=f"{action} names {len(listed)} annotations; at most {MAX_WEBHOOK_IDS} are read "
-                             "back per webhook"), 413
+    # Label Studio names every annotation of a bulk deletion in one webhook; past the setting, the body is not
+    # a deletion anyone made in the Data Manager of projects this size.
+    most = backend().settings.webhook_max_ids
+    if len(listed) > most:
+        return jsonify(error=f"{action} names {len(listed)} annotations; at most {most} are read back per "
+                             "webhook (PRELABEL_WEBHOOK_MAX_IDS)"), 413
     ids = [found for a in listed if isinstance(a, dict) and (found := database_id(a.get("id"))) is not None]
     if action != "START_TRAINING" and not ids:
         raise BadRequest(f"{action} without annotation ids")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import unicodedata
 
 from prelabel.pipeline.calibration import PRIOR, PRIOR_NOTE
-from prelabel.pipeline.result import FAILED, LABEL, NONE, ImagePrediction, NamedMatch, Stage2Match
+from prelabel.pipeline.result import FAILED, LABEL, NONE, ImagePrediction, NamedMatch, Region, Stage2Match
 from prelabel.studio.labelconfig import Control
 
 MAX_WORDS = 160  # characters of one quoted MLLM string
@@ -99,6 +99,8 @@ def evidence_text(prediction: ImagePrediction, model_version: str, control: Cont
         lines.append(f"{say['why']}: {clean(prediction.reason, MAX_DESCRIPTION)}")
     for label, _ in several:
         lines.append(f"{say['why']} {clean(control.display(label), MAX_WORDS)}: {_affirmed_by(prediction, label)}")
+    if prediction.regions is not None and prediction.state != FAILED:
+        lines += _regions(prediction, name)
     lines += _words(prediction, name, say)
     # A runner-up under 1% is no alternative worth a reviewer's look: left out, not listed as 0%.
     runners = [(label, score) for label, score in prediction.ranking if label != prediction.label
@@ -111,6 +113,34 @@ def evidence_text(prediction: ImagePrediction, model_version: str, control: Cont
                                                  for label, score in runners[:MAX_RUNNER_UPS]))
     lines.append(f"{say['stages']}: " + "; ".join(_stages(prediction)))
     return _bounded(lines)
+
+
+DROPPED = {"outside": "outside the photo", "degenerate": "too small to be a box", "duplicate": "duplicates",
+           "malformed": "unreadable", "cut_off": "the answer was cut off"}
+
+
+def region_line(region: Region, name=None) -> str:
+    """One region's evidence: the MLLM's name for it, and the label it normalised to with its probability, or
+    why it has none. `name` shows a label as the reviewer reads it."""
+    words = quoted(region.name)
+    if region.label is None:
+        why = "no match" if region.method == "none" else clean(region.method, 20)
+        return f"{words} -> no vocabulary label ({why})"
+    shown = name(region.label) if name else clean(region.label, MAX_WORDS)
+    return f"{words} -> {shown}: {clean(region.method, 20)} match, {percent(region.score)}"
+
+
+def _regions(prediction: ImagePrediction, name) -> list[str]:
+    """A region project: each region's line, then the boxes left out and why."""
+    regions = prediction.regions or []
+    lines = [f"Regions ({len(regions)}):"] + [f"- {n}. {region_line(region, name)}"
+                                              for n, region in enumerate(regions[:MAX_LINES_OF_WORDS * 3], 1)]
+    dropped = prediction.regions_dropped
+    if dropped:
+        lines.append("Boxes left out: " + ", ".join(
+            f"{count} {DROPPED.get(reason, clean(reason, 20))}" if reason != "cut_off" else DROPPED[reason]
+            for reason, count in sorted(dropped.items())))
+    return lines
 
 
 def shown_together(prediction: ImagePrediction, control: Control) -> list[tuple[str, float]]:

@@ -11,6 +11,8 @@ Every image Prelabel looked at gets a prediction, in one of three states (pipeli
 - FAILED: the evidence alone (what failed and why), score 0, written with the model_version's failure() version:
   that is not the project's model_version, so Label Studio asks the backend again for the task and the failure
   heals.
+A region project (the config has <RectangleLabels> over the image) also gets one rectanglelabels result per
+region (region_results), and the choice derived from them (pipeline/regions.py).
 Items for tags the config lacks are left out (Label Studio's import/predictions drops a prediction whole when
 one of its items names an unknown tag).
 """
@@ -25,10 +27,10 @@ from urllib.parse import quote
 
 from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.result import FAILED, LABEL, ImagePrediction
-from prelabel.studio.evidence import evidence_text, shown_together
+from prelabel.studio.evidence import evidence_text, region_line, shown_together
 from prelabel.studio.labelconfig import Control
 
-CHOICE_ID, EVIDENCE_ID = "prelabel", "prelabel-evidence"
+CHOICE_ID, EVIDENCE_ID, REGION_ID = "prelabel", "prelabel-evidence", "prelabel-r"
 
 
 @dataclass(frozen=True)
@@ -67,16 +69,43 @@ def studio_prediction(prediction: ImagePrediction, model_version: ModelVersion, 
     value = (control.value(label) if shown and label is not None
              else control.values([name for name, _ in several]) if several
              else control.none_value() if prediction.state != FAILED else None)
+    if value is not None and shown and control.multiple and prediction.regions:
+        # A region project's multi-choice label checks every label its regions show, the best first.
+        value = control.values([name for name, _ in prediction.ranking if control.can_show(name)])
     result: list[dict[str, Any]] = []
-    if value is not None:
+    if value is not None and control.has_choices:
         result.append({"id": CHOICE_ID, "from_name": control.from_name, "to_name": control.to_name,
                        "type": control.kind, "value": value})
     if control.evidence:
         result.append({"id": EVIDENCE_ID, "from_name": control.evidence, "to_name": control.to_name,
                        "type": "textarea", "readonly": True,
                        "value": {"text": [evidence_text(prediction, str(version), control)]}})
+    if prediction.state != FAILED:
+        result += region_results(prediction, control)
     score = prediction.score if shown else min(score for _, score in several) if several else 0.0
     return StudioPrediction(version, round(score, 4), tuple(result))
+
+
+def region_results(prediction: ImagePrediction, control: Control) -> list[dict[str, Any]]:
+    """A region project's boxes: one rectanglelabels result per region, in Label Studio's standard format (x, y,
+    width, height in percent of the original image, upright; original_width/height its pixels), its label's
+    probability as the region's score; a region no vocabulary label names carries the config's label for that
+    (or none at all). With a per-region evidence TextArea, each region's evidence line under the same id."""
+    regions = control.regions
+    if regions is None or not prediction.regions:
+        return []
+    width, height = prediction.image_size or (0, 0)
+    found: list[dict[str, Any]] = []
+    for number, region in enumerate(prediction.regions, 1):
+        box = {"x": region.x, "y": region.y, "width": region.width, "height": region.height, "rotation": 0}
+        common = {"id": f"{REGION_ID}{number}", "to_name": regions.to_name, "original_width": width,
+                  "original_height": height, "image_rotation": 0}
+        found.append({**common, "from_name": regions.from_name, "type": "rectanglelabels", "score": region.score,
+                      "value": {**box, "rectanglelabels": regions.labels_of(region.label)}})
+        if regions.evidence:
+            found.append({**common, "from_name": regions.evidence, "type": "textarea", "readonly": True,
+                          "value": {**box, "text": [region_line(region, control.display)]}})
+    return found
 
 
 def prediction_json(prediction: ImagePrediction, model_version: ModelVersion, control: Control) -> dict[str, Any]:
