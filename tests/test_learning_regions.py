@@ -8,16 +8,17 @@ import pytest
 from prelabel.learning.regions import predicted_boxes, region_verdicts, region_words
 from prelabel.learning.rules import Learning, Verdict
 from prelabel.learning.store import LearnedStore
-from prelabel.pipeline.result import NamedMatch
 from prelabel.studio.boxes import Box, match
 
 BMSB, NEZARA = "Halyomorpha halys", "Nezara viridula"
 UNNAMED = "Not in the vocabulary"
 
 
-def said(text, normalizer, region_id):
+def said(text, normalizer, box):
+    """A region as the workers keep it (pipeline/result.py's Region JSON)."""
     found = normalizer.normalize(text)
-    return {"id": region_id, **NamedMatch(text, "region", found.label, found.score, found.method).to_dict()}
+    return {"x": box.x, "y": box.y, "width": box.width, "height": box.height, "name": text, "label": found.label,
+            "score": found.score, "method": found.method}
 
 
 def label_of(stored):
@@ -25,8 +26,10 @@ def label_of(stored):
 
 
 def lessons(normalizer, predicted, reviewed, words):
-    evidence = {"regions": [said(text, normalizer, region_id) for region_id, text in words.items()]}
-    return region_verdicts(match(predicted, reviewed), region_words(evidence), label_of,
+    # kept in the opposite order to Label Studio's: regions pair with boxes by where they are, not by order
+    evidence = {"regions": [said(words[box.region_id], normalizer, box) for box in reversed(predicted)
+                            if box.region_id in words]}
+    return region_verdicts(match(predicted, reviewed), region_words(evidence, predicted), label_of,
                            set(normalizer.vocabulary.label_values).__contains__, normalizer)
 
 
@@ -84,6 +87,8 @@ def test_relabelled_boxes_promote_under_the_same_rule(store_url, normalizer):
     assert learning.retract(5) == [f"promoted: 'marble bug' -> {BMSB}"]
 
 
-@pytest.mark.parametrize("evidence", [None, {}, {"regions": "x"}, {"regions": [1, {"text": "a"}, {"id": 3}]}])
+@pytest.mark.parametrize("evidence", [None, {}, {"regions": "x"}, {"regions": [1, {"name": "a"}, {"x": 0, "y": 0,
+                                      "width": 5, "height": 5}, {"x": 0, "y": 0, "width": 5, "height": 5, "name": " "},
+                                      {"x": 50, "y": 50, "width": 5, "height": 5, "name": "far away"}]}])
 def test_region_words_of_odd_evidence_are_empty(evidence):
-    assert region_words(evidence) == {}
+    assert region_words(evidence, [Box(0, 0, 5, 5, BMSB)]) == {}

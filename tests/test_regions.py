@@ -216,3 +216,34 @@ def test_the_prediction_carries_one_standard_region_per_finding(tmp_path, stub_l
     result = studio_prediction(found, version, alone).to_json()["result"]
     assert [(item["type"], item["value"]["rectanglelabels"]) for item in result] == [
         ("rectanglelabels", [BMSB]), ("rectanglelabels", [])]  # no choice to fill; the unnamed box has no label
+    from prelabel.studio.columns import list_columns
+
+    columns = list_columns(studio_prediction(found, version, alone), alone)  # the task list's column: the boxes'
+    assert columns == {"prelabel_suggested": BMSB, "prelabel_score": round(found.score, 2)}
+
+
+# ---- prelabel check --regions ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("provider, told", [("gemini", YXYX_1000), ("normalized", NORMALIZED), ("pixels", PIXELS),
+                                            ("qwen2.5-vl", QWEN)])
+def test_check_tells_which_convention_the_model_writes(tmp_path, stub_llm, provider, told):
+    """The drawing's bug is where prelabel check knows it is: the reading that puts the model's box on it is the
+    convention, also where the numbers fit both pixels and the 0-1000 grid (Gemini's 380..620 here)."""
+    from PIL import Image
+
+    from helpers import invoke
+    from prelabel.pipeline.probe import BUG
+    from stub_llm import request_text
+
+    def handler(body: dict) -> str:
+        if '"findings"' not in request_text(body):
+            return json.dumps({"description": "a bug on a leaf", "classification": "stink bug", "candidates": []})
+        return grounding_answer(provider, Image.open(io.BytesIO(request_images(body)[0])).size, [("stink bug", BUG)])
+
+    stub_llm.handler = handler
+    result = invoke("check", "--regions", env={
+        "PRELABEL_DATA_DIR": str(tmp_path / "var"), "PRELABEL_VOCAB": str(EXAMPLE_VOCAB), "PRELABEL_CLIP_MODEL": "",
+        "PRELABEL_LLM_BASE_URL": stub_llm.url, "PRELABEL_LLM_MODEL": "stub-vision"})
+    assert result.exit_code == 0, result.output
+    boxes = next(line for line in result.stdout.splitlines() if line.startswith("boxes"))
+    assert f"1 box(es), written as {told} " in boxes and f"set PRELABEL_BOX_CONVENTION={told}" in boxes
