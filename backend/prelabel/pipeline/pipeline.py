@@ -7,6 +7,7 @@ ranks the labels.
 
 from __future__ import annotations
 
+import copy
 import functools
 import itertools
 import logging
@@ -132,6 +133,13 @@ class Pipeline:
         self._class_matrix: list[np.ndarray | None] = []
         # One per pipeline: its threads share the slots.
         self.decode_limits = DecodeLimits(options.image_max_pixels, options.image_decodes)
+
+    def scoring_with(self, calibration: Calibration) -> Pipeline:
+        """This pipeline (its models, normaliser and limits shared) with another calibration model making the
+        scores: a project's own (learning/calibrating.py)."""
+        found = copy.copy(self)
+        found.calibration = calibration
+        return found
 
     @property
     def model_version(self) -> ModelVersion:
