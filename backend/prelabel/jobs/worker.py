@@ -38,6 +38,7 @@ from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.queue import Queue
 from rq.scheduler import RQScheduler
+from rq.timeouts import TimerDeathPenalty
 from rq.worker import WorkerStatus
 
 from prelabel.delivery import reconciler
@@ -53,17 +54,23 @@ log = logging.getLogger(__name__)
 # delay a beat or two without a live job being taken for abandoned.
 BEATS_PER_TTL = 3
 RECONNECT_DELAYS = (1, 2, 4, 8, 15)  # seconds between tries to reach Redis again; the last repeats
+LANE_POLL = 1  # seconds an interactive lane waits for a job before it looks whether to stop
 AFTER_DEADLINE = 300  # seconds a prediction job has past PRELABEL_JOB_DEADLINE (its writes) before rq ends it
 
 
 class PrelabelWorker(SimpleWorker):
-    def __init__(self, queues: list[Queue], context: WorkerContext, **kwargs: Any):
+    def __init__(self, queues: list[Queue], context: WorkerContext, lane_of: str | None = None, **kwargs: Any):
+        """`lane_of`: the worker this one is the interactive lane of (_InteractiveLane), run in a thread of its
+        process: that one beats, cleans and schedules for both, and handles the signals."""
         # A job not heard of for this long is abandoned (its worker died) and retried; rq's registry cleanups and
         # the reconciler run every half of it.
         self.heartbeat_ttl = int(context.settings.abandoned_after)
         self.maintenance_every = max(1, self.heartbeat_ttl // 2)
         super().__init__(queues, connection=context.parts.redis, maintenance_interval=self.maintenance_every,
                          **kwargs)
+        self.lane_of = lane_of
+        if lane_of is not None:
+            self.death_penalty_class = TimerDeathPenalty  # rq's default uses SIGALRM: the main thread's only
         self.context = context
         self.redact = Redactor(secrets_of(context.settings))
         self.registry = context.parts.workers
@@ -121,13 +128,24 @@ class PrelabelWorker(SimpleWorker):
         host, pid = (value.decode() if isinstance(value, bytes) else value
                      for value in self.connection.hmget(self.key, "hostname", "pid"))
         gone_here = host == self.hostname and str(pid).isdigit() and not process_exists(int(str(pid)))
-        if gone_here or not self.registry.alive(self.name):
+        if gone_here or not self.registry.alive(self.lane_of or self.name):
             log.info("freeing the name %s: the worker that held it is gone", self.name)
             self.register_death()
 
     def dequeue_job_and_maintain_ttl(self, *args: Any, **kwargs: Any) -> Any:
         with self._noting_redis():
-            return super().dequeue_job_and_maintain_ttl(*args, **kwargs)
+            if self.lane_of is None:
+                return super().dequeue_job_and_maintain_ttl(*args, **kwargs)
+            # No signal ends a lane's wait for a job: it waits in short turns and looks whether to stop.
+            while not self._stop_requested:
+                found = super().dequeue_job_and_maintain_ttl(LANE_POLL, LANE_POLL)
+                if found is not None:
+                    return found
+            return None
+
+    def _install_signal_handlers(self) -> None:
+        if self.lane_of is None:  # a lane is told to stop by its main worker (signals reach the main thread only)
+            super()._install_signal_handlers()
 
     def check_for_suspension(self, *args: Any, **kwargs: Any) -> Any:
         with self._noting_redis():
@@ -173,13 +191,15 @@ class PrelabelWorker(SimpleWorker):
         while not self._stopped.wait(0 if beats == 0 else BEAT_EVERY):
             beats += 1
             try:
+                running = self._running
+                if running is not None:
+                    self.maintain_heartbeats(*running)
+                if self.lane_of is not None:
+                    continue  # its main worker beats, schedules and cleans for both
                 self.registry.beat(self.name, self.queue_names())
                 self._hold_retry_locks()
                 if self.retries.acquired_locks:
                     self.retries.enqueue_scheduled_jobs()
-                running = self._running
-                if running is not None:
-                    self.maintain_heartbeats(*running)
                 if beats % max(1, int(self.maintenance_every / BEAT_EVERY)) == 0:
                     # rq cleans its registries (and retries abandoned jobs) only between jobs and after a long
                     # idle wait: here it happens every maintenance_every seconds, busy or idle.
@@ -220,6 +240,7 @@ def run_worker(settings: Settings, queue_names: list[str], burst: bool = False, 
                             f"{BEATS_PER_TTL * BEAT_EVERY:g} seconds (workers beat every {BEAT_EVERY:g} s)")
     protect_logs(settings, ("rq.worker",))  # no credential in any log line, tracebacks included
     context = WorkerContext(Parts(settings))
+    lane: _InteractiveLane | None = None
     try:
         if INTERACTIVE in queue_names or PREDICT in queue_names:
             pipeline = context.pipeline()  # load the models now, once, before the first job waits for them
@@ -227,6 +248,8 @@ def run_worker(settings: Settings, queue_names: list[str], burst: bool = False, 
         worked = False
         while True:
             worker = PrelabelWorker([queue(context.parts.redis, n) for n in queue_names], context, name=name)
+            if lane is None and not burst and INTERACTIVE in queue_names and len(queue_names) > 1:
+                lane = _InteractiveLane(context, worker.name)
             try:
                 worked = worker.work(burst=burst, logging_level="INFO") or worked
             except RedisError:
@@ -241,7 +264,48 @@ def run_worker(settings: Settings, queue_names: list[str], burst: bool = False, 
                 worker.register_death()
                 worker.retries.release_locks()  # else the next scheduler waits for them to lapse
     finally:
+        if lane is not None:
+            lane.stop()  # after its running job, as the main worker's warm shutdown
         context.close()
+
+
+class _InteractiveLane:
+    """A worker slot only the interactive queue reaches, in the same process, sharing its models: while the
+    main worker runs a bulk job, a feedback job or a model_version update (minutes, with a slow MLLM), a
+    reviewer's retrieve is still answered in its usual time. A thread runs a second rq worker on
+    prelabel-interactive alone, named after the main one; it comes back by itself after a Redis outage."""
+
+    def __init__(self, context: WorkerContext, main_name: str):
+        self.context = context
+        self.main_name = main_name
+        self._stop = threading.Event()
+        self._worker: PrelabelWorker | None = None
+        self._thread = threading.Thread(target=self._run, name="prelabel-interactive-lane", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        redis = self.context.parts.redis
+        for attempt in itertools.count():
+            worker = PrelabelWorker([queue(redis, INTERACTIVE)], self.context, lane_of=self.main_name,
+                                    name=f"{self.main_name}-interactive")
+            self._worker = worker
+            if self._stop.is_set():  # stop() came before this worker existed: it could not tell it
+                return
+            try:
+                worker.work(logging_level="INFO")
+            except Exception:  # Redis away, most likely: tried again after a pause, as the main worker does
+                log.warning("the interactive lane stopped", exc_info=True)
+            if self._stop.is_set() or self._stop.wait(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]):
+                return
+            with contextlib.suppress(RedisError):
+                redis.ping()
+                worker.retry_interrupted()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._worker is not None:
+            self._worker._stop_requested = True
+        self._thread.join()
 
 
 def _reconnect(worker: PrelabelWorker) -> bool:
