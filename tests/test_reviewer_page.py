@@ -352,16 +352,26 @@ def test_a_japanese_config_selects_the_choice_by_its_alias(page, label_studio, j
     lines = seen["evidence"].splitlines()
     assert lines[0].startswith(f"提案: クサギカメムシ ({BMSB}), ")  # headings in the language reviewers read
     assert lines[0].endswith(f"% ({PRIOR_NOTE['ja']})")  # what the prior's score is, in their language too
-    assert "MLLMの言葉と語彙との照合:" in lines and any(line.startswith("処理の経過: ") for line in lines)
-    assert f'- classification "クサギカメムシ" -> クサギカメムシ ({BMSB}): exact 100%' in lines
-    assert any(line.startswith('- description "クサギカメムシの成虫が葉の上にいる。" -> ') for line in lines)
-    assert seen["evidence_box"]["head_visible"]
+    assert lines[1] == "理由: MLLMが挙げた（'クサギカメムシ' との完全一致）"  # the sentences too (issue 21)
+    assert "MLLMの言葉と語彙との照合:" in lines
+    assert f'- 分類 "クサギカメムシ" -> クサギカメムシ ({BMSB}): 完全一致 100%' in lines
+    assert any(line.startswith('- 説明 "クサギカメムシの成虫が葉の上にいる。" -> ') for line in lines)
+    assert lines[-1].startswith("処理の経過: 写真を読んだ、MLLMが写真を説明した")
+    assert english_left(lines) == [] and seen["evidence_box"]["head_visible"]
+
+
+def english_left(lines: list[str]) -> list[str]:
+    """Lines with English words outside the MLLM's quoted words, the labels' own names and product names."""
+    return [line for line in lines if re.search(r"[a-z]{3,}", re.sub(
+        r'"[^"]*"|\'[^\']*\'|\([A-Z][a-z]+ [a-z]+\)|[A-Z][a-z]+ [a-z]+|MLLM|CLIP|Prelabel', "", line))]
 
 
 def test_a_japanese_none_is_the_japanese_none_choice(page, label_studio, japanese):
     seen = open_task(page, label_studio, japanese, "green", ".lsf-choices input:checked")
     assert seen["checked"] == ["該当なし"]
-    assert seen["evidence"].startswith("提案: 該当なし. The MLLM saw nothing from the label list")
+    lines = seen["evidence"].splitlines()  # the reason and the match in Japanese too (issue 21)
+    assert lines[0] == "提案: 該当なし。MLLMはラベル一覧のどれも写っていないと答えた（答え: 'none'）"
+    assert '- 分類 "none" -> ラベルなし: 一致なし' in lines and english_left(lines) == []
 
 
 # ---- issue 19: several labels in one answer, and stage 2 with the image ---------------------------------------
