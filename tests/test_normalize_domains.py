@@ -365,6 +365,10 @@ def test_the_object_of_another_noun_is_not_what_is_there(vocab, text, candidates
     # A group word left undecided beside a name, or a Japanese one standing as its own clause's argument.
     ("Spatter is present; porosity cannot be excluded.", {"weld spatter", "weld porosity"}),
     ("溶接ビードにピンホールが見られ、スパッタも付着しています。", {"weld spatter"}),
+    # A Japanese group word that is its clause's predicate; a negation that ends with its relative clause.
+    ("主な欠陥はブローホールです。スパッタも少し見られます。", {"weld spatter"}),
+    ("The weld bead has some spatter, which is not a defect of concern, and a clear undercut.",
+     {"weld spatter", "undercut"}),
     # "to" before a name of several words is a preposition, not a verb's infinitive: the name is read.
     ("Surface rust that has led to paint peeling.", {"corrosion", "paint peeling"}),
 ])
@@ -394,6 +398,8 @@ def test_partitive_of_names_what_is_there(vocab, text, labels):
 @pytest.mark.parametrize("text, method, candidates", [
     # Two names complete "piece" from one phrase: the phrase does not say which.
     ("A piece of a rubber glove, blue nitrile.", "ambiguous", {"glove fragment", "rubber fragment"}),
+    # A head word completed by one of two coordinated nouns: it is both nouns' ("fragments of glass and plastic").
+    ("Fragments of glass and plastic.", "ambiguous", {"glass fragment", "hard plastic fragment"}),
     # Another label's name said with its words apart in the clause: the answer may name two things.
     ("The can is swollen and also has a seam defect.", "several", {"swollen can", "seam defect"}),
     ("缶が膨張しており、巻締不良もあります。", "several", {"swollen can", "seam defect"}),

@@ -131,6 +131,9 @@ class Settings:
     promote_after: int = field(default=3, metadata=_runs(
         "PRELABEL_PROMOTE_AFTER", "Agreeing annotations (from at least two reviewers) that promote a learned "
         "synonym without an expert."))
+    calibrate_after: int = field(default=200, metadata=_runs(
+        "PRELABEL_CALIBRATE_AFTER", "Reviewed pre-labels of a project (with a label, right and wrong among them) "
+        "after which its own calibration model is refitted from them and makes its scores; 0: never."))
     auto_promote: bool = field(default=True, metadata=_runs(
         "PRELABEL_AUTO_PROMOTE", "true: learned synonyms are promoted automatically by agreeing annotations of "
         "reviewers Label Studio vouches for (docs/security.md); false: only an expert (`vocab accept`) puts one in "

@@ -7,6 +7,7 @@ ranks the labels.
 
 from __future__ import annotations
 
+import copy
 import functools
 import itertools
 import logging
@@ -33,7 +34,7 @@ from prelabel.pipeline.decision import (
     top,
 )
 from prelabel.pipeline.identity import ModelVersion, version_of
-from prelabel.pipeline.images import DecodeLimits, ImageError, PreparedImage, prepare_image
+from prelabel.pipeline.images import DecodeLimits, ImageError, PreparedImage, crop, prepare_image
 from prelabel.pipeline.mllm import MLLMClient, MLLMError, Usage
 from prelabel.pipeline.regions import derive_label, name_regions
 from prelabel.pipeline.result import (
@@ -132,6 +133,13 @@ class Pipeline:
         self._class_matrix: list[np.ndarray | None] = []
         # One per pipeline: its threads share the slots.
         self.decode_limits = DecodeLimits(options.image_max_pixels, options.image_decodes)
+
+    def scoring_with(self, calibration: Calibration) -> Pipeline:
+        """This pipeline (its models, normaliser and limits shared) with another calibration model making the
+        scores: a project's own (learning/calibrating.py)."""
+        found = copy.copy(self)
+        found.calibration = calibration
+        return found
 
     @property
     def model_version(self) -> ModelVersion:
@@ -275,11 +283,27 @@ class Pipeline:
         """A region project: each finding's box placed on the image, its name normalised and its label's
         probability calibrated (pipeline/regions.py); the image-level label is derived from them in _rank."""
         assert work.image is not None
-        prediction = work.prediction
+        prediction, image, mllm = work.prediction, work.image, self.mllm
+
+        def second_look(box: tuple[float, float, float, float], name: str, candidates: list[str]) -> str | None:
+            """Stage 2 on the region's crop: the MLLM chooses among the labels its name fits, or none."""
+            assert mllm is not None
+            named, data_url = crop(image, box)
+            try:
+                reply, usage = mllm.stage2_image(named, data_url, name, [self._label_lines[label]
+                                                                           for label in candidates],
+                                                 self.vocabulary.version)
+            except MLLMError as exc:
+                prediction.errors["stage2"] = str(exc)  # this region keeps no label; the others go on
+                _count(prediction, exc.usage)
+                return None
+            _count(prediction, usage)
+            return self.normalizer.normalize(reply).label
+
         prediction.regions, prediction.regions_dropped = name_regions(
-            list(answer.findings), dict(answer.skipped), self.options.box_convention, work.image.size,
-            self.normalizer, self.calibration, among)
-        prediction.image_size = work.image.original_size
+            list(answer.findings), dict(answer.skipped), self.options.box_convention, image.size,
+            self.normalizer, self.calibration, among, second_look if self.options.stage2 else None)
+        prediction.image_size = image.original_size
 
     def _normalise_answer(self, work: _Work, answer: Stage1Answer, mllm: MLLMClient) -> None:
         named = [(text, "candidate", 1.0) for text in dict.fromkeys(answer.candidates) if text]

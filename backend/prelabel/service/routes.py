@@ -73,9 +73,9 @@ def setup() -> Response | tuple[Response, int]:
     body = json_body()
     this = backend()
     in_force = this.parts.in_force.current()
-    version = str(in_force.model_version)
     none_choice = this.settings.none_choice
     project_id = _project_id(body.get("project"))
+    version = str(this.parts.in_force.model_version_for(project_id, in_force))  # the project's own scores
     try:
         report = this.configs.read(body.get("schema") or "", in_force.vocabulary, none_choice)
     except LabelConfigError as exc:
@@ -103,11 +103,11 @@ def predict() -> Response:
         raise BadRequest("expected 'tasks': a list of tasks, each with an integer 'id'")
     this = backend()
     in_force = this.parts.in_force.current()
-    version = str(in_force.model_version)
     project_id = _project_id(body.get("project")) or next(
         (found for task in tasks if isinstance(task, dict) and (found := _project_id(task.get("project")))), None)
     if project_id is None:
         raise BadRequest("no project: expected 'project' (Label Studio sends '<id>.<timestamp>')")
+    version = str(this.parts.in_force.model_version_for(project_id, in_force))  # the project's own scores
     try:
         this.configs.read(body.get("label_config") or "", in_force.vocabulary)
     except LabelConfigError as exc:

@@ -165,9 +165,11 @@ def english_readings(parts: Sequence[Token]) -> list[str]:
             after = position + preceding
             undecided = (after < len(parts) and parts[after].text in _JUDGING) or (
                 after + 1 < len(parts) and parts[after].text in ("be", "to") and parts[after + 1].text in _JUDGING)
+            relative = _in_relative_clause(parts, position)
             end = after
             while end < len(parts) and not (end > after and (_ends_clause_before(parts, end) or _list_ends(
-                    parts, end))) and not _phrase_at(parts, end, lists["termination"]):
+                    parts, end) or (relative and "," in parts[end].mark))) and not _phrase_at(
+                    parts, end, lists["termination"]):
                 end += 1
             for index in range(after, end):
                 readings[index] = UNDECIDED if undecided else DENIED
@@ -181,6 +183,15 @@ def english_readings(parts: Sequence[Token]) -> list[str]:
         position += 1
     _offered(parts, readings)
     return readings
+
+
+def _in_relative_clause(parts: Sequence[Token], position: int) -> bool:
+    """Is the word inside a clause set off by ", which" or ", who" ("spatter, which is not a defect of concern,
+    and an undercut")? Its negation ends at the comma that closes it."""
+    for index in range(position, -1, -1):
+        if "," in parts[index].mark or _ends_clause_before(parts, index):
+            return parts[index].text in ("which", "who") and "," in parts[index].mark
+    return False
 
 
 def _clause_ends_at(parts: Sequence[Token], position: int) -> bool:
