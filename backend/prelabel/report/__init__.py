@@ -3,7 +3,8 @@ auto-accept it recommends (`prelabel accept`), and a project's own calibration (
 
 Data flows one way: sources (Label Studio, an export file, the learned store) -> records (one per task) ->
 figures (pure metrics over rows) -> plots, html, metrics.json, tasks.csv. Only `sources` imports other
-prelabel modules, so the rest reads and tests on its own. What the report shows and why: docs/report.md.
+prelabel modules (besides the calibration's names for what made a score, pipeline/calibration.py), so the rest
+reads and tests on its own. What the report shows and why: docs/report.md.
 
 - `records`: what the report knows about a task (annotations, predictions by model_version, evidence, sample
   mark), and a row.
