@@ -398,6 +398,8 @@ def test_partitive_of_names_what_is_there(vocab, text, labels):
 @pytest.mark.parametrize("text, method, candidates", [
     # Two names complete "piece" from one phrase: the phrase does not say which.
     ("A piece of a rubber glove, blue nitrile.", "ambiguous", {"glove fragment", "rubber fragment"}),
+    # A head word completed by one of two coordinated nouns: it is both nouns' ("fragments of glass and plastic").
+    ("Fragments of glass and plastic.", "ambiguous", {"glass fragment", "hard plastic fragment"}),
     # Another label's name said with its words apart in the clause: the answer may name two things.
     ("The can is swollen and also has a seam defect.", "several", {"swollen can", "seam defect"}),
     ("缶が膨張しており、巻締不良もあります。", "several", {"swollen can", "seam defect"}),

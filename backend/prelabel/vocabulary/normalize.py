@@ -662,6 +662,10 @@ class Normalizer:
                     break  # "a piece of a rubber glove": rubber piece or glove piece; the phrase does not say
                 if completions:
                     (label, words), = completions.items()
+                    following = words[-1] + 1
+                    if following + 1 < len(parts) and parts[following].text in ("and", "or") and (
+                            parts[following].joined and parts[following + 1].joined):
+                        break  # "fragments of glass and plastic": the head word is each noun's, not one's
                     resolved.append(_Match(match.start, match.end, frozenset([label]), NAME))
                     used.append((words[0], words[-1] + 1))
                     break
