@@ -12,6 +12,7 @@ import pytest
 
 from helpers import EXAMPLE_VOCAB, TEST_REDIS_URL, TINY_CLIP_CONFIG, fresh_postgres_database
 from labelstudio import LabelStudio, launch_label_studio
+from quickstart import QUICK_START, QuickStart
 
 # Nothing in the tests may reach a model hub: a download attempt fails instead of hanging.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -26,20 +27,29 @@ os.environ["PRELABEL_DATA_DIR"] = TEST_DATA_DIR
 _LABEL_STUDIO = pytest.StashKey[tuple[LabelStudio, Path]]()
 
 
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected what will not run
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """One real Label Studio for the session, launched as soon as collection shows a test needs it: its first
-    start (migrations, about 50 s on one core) overlaps with the tests that do not need it, which run first
-    (a stable sort keeps every module's own order)."""
+    """What takes minutes of waiting starts in the background as soon as collection shows a test needs it, and
+    those tests run last (a stable sort keeps every module's own order): one real Label Studio for the session
+    (its first start, migrations, is about 50 s on one core), and the quick start in a fresh clone (its install
+    and its own Label Studio: tests/quickstart.py), after which the clone tests run."""
     needs = [item for item in items if "label_studio" in getattr(item, "fixturenames", ())]
-    if not needs:
+    clone = [item for item in items if item.get_closest_marker("clone") is not None]
+    items[:] = [item for item in items if item not in needs and item not in clone] + needs + clone
+    if config.option.collectonly:
         return
-    items[:] = [item for item in items if item not in needs] + needs
-    base_dir = Path(tempfile.mkdtemp(prefix="prelabel-label-studio-"))
-    config.stash[_LABEL_STUDIO] = (launch_label_studio(base_dir), base_dir)
+    if needs:
+        base_dir = Path(tempfile.mkdtemp(prefix="prelabel-label-studio-"))
+        config.stash[_LABEL_STUDIO] = (launch_label_studio(base_dir), base_dir)
+    if clone:
+        config.stash[QUICK_START] = QuickStart(Path(tempfile.mkdtemp(prefix="prelabel-fresh-clone-")))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(TEST_DATA_DIR, ignore_errors=True)
+    quick_start = config.stash.get(QUICK_START, None)
+    if quick_start is not None:
+        quick_start.close()
     launched = config.stash.get(_LABEL_STUDIO, None)
     if launched is not None:
         launched[0].stop()

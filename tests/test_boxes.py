@@ -40,6 +40,12 @@ def test_iou_of_axis_aligned_boxes():
     assert iou(a, Box(10, 0, 10, 10)) == 0.0
 
 
+def test_a_box_that_does_not_say_its_image_size_is_compared_in_percent():
+    # the same 10% x 20% box, once with the image's size (100 x 100 px) and once without
+    assert iou(Box(10, 20, 10, 20, image_width=1000, image_height=500), Box(10, 20, 10, 20)) == 1.0
+    assert iou(Box(10, 20, 10, 20, image_width=1000, image_height=500), Box(15, 20, 10, 20)) == pytest.approx(1 / 3)
+
+
 def test_iou_is_taken_in_pixels_when_a_box_turns():
     # A 10% x 20% box of a 1000x500 image is 100x100 px. Turned 90 degrees about its top-left corner (x=100 px,
     # y=100 px) it covers x 0..100, y 100..200 px: no overlap with the unturned one (x 100..200).

@@ -81,6 +81,38 @@ def test_only_the_choice_counts_never_the_evidence_text(vocabulary, learning):
     assert rows(learning) == [("synonym", "brown marble bug", "Nezara viridula")]
 
 
+def test_a_runner_up_ticked_is_the_reviewer_s_label(vocabulary, learning):
+    """The correction in two actions (labelconfig.RUNNER_UPS_NAME): the taxonomy still holds the suggestion,
+    the ticked runner-up wins, for the learning and for the report alike."""
+    from prelabel.report.parse import classification
+    from prelabel.studio.columns import RUNNER_UPS, list_columns, runner_up_options
+
+    config = make_label_config(vocabulary)
+    control = read_label_config(config, vocabulary).control
+    ticked = {"id": "r", "from_name": control.runner_ups, "to_name": "image", "type": "choices",
+              "value": {"choices": ["Nezara viridula"]}}
+    corrected = annotation(1, taxonomy(BMSB, origin="prediction"), EVIDENCE, ticked)
+    assert annotated_label(corrected, control) == "Nezara viridula"
+    assert classification(corrected.result, "None of these", "label") == (True, "Nezara viridula")
+    untouched = annotation(2, taxonomy(BMSB, origin="prediction"), {**ticked, "value": {"choices": []}})
+    assert annotated_label(untouched, control) == BMSB
+    assert classification(untouched.result, "None of these", "label") == (True, BMSB)
+    outcome = record_feedback(FakeStudio(config, {1: corrected}), learning, "ANNOTATION_UPDATED", PROJECT, [1])
+    [event] = outcome["events"]
+    assert (event["status"], event["label"], event["predicted"]) == ("corrected", "Nezara viridula", BMSB)
+    # The options: runner-ups of at least 1% the config shows, with their scores, never the suggestion itself.
+    from prelabel.pipeline.identity import ModelVersion
+    from prelabel.pipeline.result import LABEL, ImagePrediction
+    from prelabel.studio.predictions import studio_prediction
+
+    prediction = ImagePrediction(source="a.jpg", ref=1, state=LABEL, label=BMSB, score=0.8,
+                                 ranking=[(BMSB, 0.8), ("Nezara viridula", 0.15), ("Sitophilus oryzae", 0.004)])
+    assert runner_up_options(prediction, control) == [{"value": "Nezara viridula 15%", "alias": "Nezara viridula"}]
+    version = ModelVersion.parse("prelabel-1a2b3c4d-5e6f7a8b")
+    assert list_columns(studio_prediction(prediction, version, control), control, prediction)[RUNNER_UPS] == [
+        {"value": "Nezara viridula 15%", "alias": "Nezara viridula"}]
+
+
 @pytest.mark.parametrize("language, stored", [(None, "None of these"), ("ja", "None of these")])
 def test_none_of_these_is_a_verdict_never_a_synonym(vocabulary, learning, language, stored):
     config = make_label_config(vocabulary, language=language)

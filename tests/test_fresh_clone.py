@@ -1,68 +1,41 @@
 """The quick start as a new user runs it: `git clone` (the committed HEAD), `make demo`, `make up IMAGES=...`, then
-`make down`, in a clone with its own fresh .venv.
-
-What it may reuse from this machine, as a user may: Label Studio's venv (PRELABEL_LABEL_STUDIO_VENV pointing at
-.venvs-ls, which `make test` installs). The MLLM is the stub; CLIP is off (PRELABEL_CLIP_MODEL empty), so the
-clone installs the core only: installing the `clip` extra (torch) costs minutes and gigabytes per run, and CLIP
-under `prelabel up` is covered by test_local_up.py.
-"""
+`make down`, in a clone with its own fresh .venv. The commands run in the background from collection on
+(tests/quickstart.py, started by tests/conftest.py); these tests, run last, check what they did."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 
 import pytest
 from label_studio_sdk import LabelStudio
 
-from helpers import ROOT
-from stub_llm import StubLLM
+from quickstart import QUICK_START, QuickStart
 
 pytestmark = pytest.mark.clone
 
-ANSWER = json.dumps({"description": "A brown shield-shaped bug on a leaf.",
-                     "classification": "Halyomorpha halys", "candidates": []})
-# The caller's make, venv and Python path, and the test run's data folder (tests/conftest.py), must not leak into
-# the new user's shell: the clone keeps its data in its own var/, as a new user's would.
-LEAKS = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PRELABEL_DATA_DIR")
-
 
 @pytest.fixture(scope="module")
-def clone(tmp_path_factory):
-    path = tmp_path_factory.mktemp("fresh") / "prelabel"
-    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(path)], check=True, timeout=120)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)  # its .venv is hundreds of MB
+def quick_start(request: pytest.FixtureRequest) -> QuickStart:
+    return request.config.stash[QUICK_START]
 
 
-@pytest.fixture(scope="module")
-def env():
-    with StubLLM(lambda body: ANSWER) as stub:
-        environ = {name: value for name, value in os.environ.items() if name not in LEAKS}
-        yield {**environ, "PRELABEL_LLM_BASE_URL": stub.url, "PRELABEL_CLIP_MODEL": "",
-               "PRELABEL_LABEL_STUDIO_VENV": str(ROOT / ".venvs-ls"), "HF_HUB_OFFLINE": "1"}
-
-
-def make(clone, env, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", *args], cwd=clone, env=env, capture_output=True, text=True, timeout=900,
-                          stdin=subprocess.DEVNULL)
-
-
-def test_make_demo_normalises_the_examples_offline(clone, env):
-    demo = make(clone, env, "demo")
+def test_make_demo_normalises_the_examples_offline(quick_start):
+    cloned = quick_start.cloned.result()
+    assert cloned.returncode == 0, cloned.stderr
+    demo = quick_start.demo.result()
     assert demo.returncode == 0, demo.stderr[-3000:]
     results = [json.loads(line) for line in demo.stdout.splitlines() if line.startswith("{")]
+    clone = quick_start.clone
     assert len(results) == len((clone / "examples" / "answers.txt").read_text(encoding="utf-8").splitlines())
     assert any(result["label"] for result in results)
     assert "make up IMAGES=DIR" in demo.stderr
     assert not (clone / ".venv" / ".installed-clip").exists()  # the core only
 
 
-def test_make_up_pre_labels_the_example_images(clone, env):
+def test_make_up_pre_labels_the_example_images(quick_start):
+    clone = quick_start.clone
     try:
-        up = make(clone, env, "up", "IMAGES=examples/images")
+        up = quick_start.up.result()
         assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-3000:]
         assert not (clone / ".venv" / ".installed-clip").exists()  # CLIP off: no torch
         directory = clone / "var" / "up"
@@ -75,5 +48,5 @@ def test_make_up_pre_labels_the_example_images(clone, env):
         versions = [p.model_version for p in studio.predictions.list(project=project.id)]
         assert versions == [project.model_version] * len(tasks)
     finally:
-        down = make(clone, env, "down")
+        down = quick_start.down()
     assert down.returncode == 0 and "4 process(es) stopped" in down.stderr, down.stderr

@@ -10,6 +10,7 @@ from prelabel.studio.labelconfig import (
     DEFAULT_UNNAMED_REGION,
     EVIDENCE_NAME,
     REGION_EVIDENCE_NAME,
+    RUNNER_UPS_NAME,
     Control,
     LabelConfigError,
     make_label_config,
@@ -88,6 +89,7 @@ def test_the_shipped_configs_are_what_prelabel_vocab_labelconfig_prints(config, 
     assert (control.kind, control.evidence, control.none) == (
         "taxonomy", EVIDENCE_NAME, "該当なし" if language else "None of these")
     assert control.none_value() == {"taxonomy": [["None of these"]]}  # what the result stores: the alias
+    assert control.runner_ups == RUNNER_UPS_NAME  # a correction in two actions (test_reviewer_page)
     assert all(control.can_show(label) for label in vocabulary.label_values) and not control.can_show(control.none)
 
 

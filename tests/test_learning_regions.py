@@ -3,21 +3,26 @@ screening and promotion rule), a moved box nothing about names, a drawn box noth
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
+from prelabel.learning.feedback import record_feedback
 from prelabel.learning.regions import predicted_boxes, region_verdicts, region_words
 from prelabel.learning.rules import Learning, Verdict
 from prelabel.learning.store import LearnedStore
-from prelabel.pipeline.result import NamedMatch
 from prelabel.studio.boxes import Box, match
+from prelabel.studio.labelconfig import make_label_config, read_label_config
 
 BMSB, NEZARA = "Halyomorpha halys", "Nezara viridula"
 UNNAMED = "Not in the vocabulary"
 
 
-def said(text, normalizer, region_id):
+def said(text, normalizer, box):
+    """A region as the workers keep it (pipeline/result.py's Region JSON)."""
     found = normalizer.normalize(text)
-    return {"id": region_id, **NamedMatch(text, "region", found.label, found.score, found.method).to_dict()}
+    return {"x": box.x, "y": box.y, "width": box.width, "height": box.height, "name": text, "label": found.label,
+            "score": found.score, "method": found.method}
 
 
 def label_of(stored):
@@ -25,8 +30,10 @@ def label_of(stored):
 
 
 def lessons(normalizer, predicted, reviewed, words):
-    evidence = {"regions": [said(text, normalizer, region_id) for region_id, text in words.items()]}
-    return region_verdicts(match(predicted, reviewed), region_words(evidence), label_of,
+    # kept in the opposite order to Label Studio's: regions pair with boxes by where they are, not by order
+    evidence = {"regions": [said(words[box.region_id], normalizer, box) for box in reversed(predicted)
+                            if box.region_id in words]}
+    return region_verdicts(match(predicted, reviewed), region_words(evidence, predicted), label_of,
                            set(normalizer.vocabulary.label_values).__contains__, normalizer)
 
 
@@ -84,6 +91,56 @@ def test_relabelled_boxes_promote_under_the_same_rule(store_url, normalizer):
     assert learning.retract(5) == [f"promoted: 'marble bug' -> {BMSB}"]
 
 
-@pytest.mark.parametrize("evidence", [None, {}, {"regions": "x"}, {"regions": [1, {"text": "a"}, {"id": 3}]}])
+@pytest.mark.parametrize("evidence", [None, {}, {"regions": "x"}, {"regions": [1, {"name": "a"}, {"x": 0, "y": 0,
+                                      "width": 5, "height": 5}, {"x": 0, "y": 0, "width": 5, "height": 5, "name": " "},
+                                      {"x": 50, "y": 50, "width": 5, "height": 5, "name": "far away"}]}])
 def test_region_words_of_odd_evidence_are_empty(evidence):
-    assert region_words(evidence) == {}
+    assert region_words(evidence, [Box(0, 0, 5, 5, BMSB)]) == {}
+
+
+class RegionStudio:
+    """The reads a feedback job makes in a region project: the annotation, its project, its task's predictions."""
+
+    def __init__(self, config, annotation, predictions):
+        self.config, self.annotation_read, self.predictions = config, annotation, predictions
+
+    def annotation(self, annotation_id):
+        return self.annotation_read
+
+    def project(self, project_id):
+        return SimpleNamespace(id=project_id, label_config=self.config)
+
+    def list_tasks(self, project_id, include, ids=None):
+        return [{"id": ids[0], "predictions": self.predictions}]
+
+
+def test_a_layout_with_a_choice_and_regions_learns_from_both(tmp_path, normalizer):
+    """The shipped region layout: the image-level choice is judged as ever, each box beside it."""
+    config = make_label_config(normalizer.vocabulary, regions=True)
+    box = Box(10, 10, 20, 20)
+    store = LearnedStore(f"sqlite:///{tmp_path / 'learned.sqlite'}")
+    store.save_prediction_evidence([{
+        "task_id": 5, "project_id": 2, "model_version": "prelabel-a-1", "vocabulary_version": "v", "label": NEZARA,
+        "evidence": {"candidates": [{"text": "southern green stink bug", "source": "classification",
+                                     "label": NEZARA, "method": "exact"}],
+                     "regions": [said("marble bug", normalizer, box)]}}])
+
+    def region(label):
+        return {"id": "prelabel-r1", "from_name": "region", "to_name": "image", "type": "rectanglelabels",
+                "value": {"x": 10, "y": 10, "width": 20, "height": 20, "rotation": 0, "rectanglelabels": [label]}}
+
+    control = read_label_config(config, normalizer.vocabulary).control  # 16 labels: a <Taxonomy>
+    choice = {"id": "prelabel", "from_name": control.from_name, "to_name": "image", "type": control.kind,
+              "value": control.value(BMSB)}
+    evidence_line = {**region(BMSB), "from_name": "prelabel_region_evidence", "type": "textarea",
+                     "value": {"x": 10, "y": 10, "width": 20, "height": 20, "text": ["\"marble bug\" -> none"]}}
+    annotation = SimpleNamespace(id=9, task=5, project=2, completed_by=7, updated_by=7, was_cancelled=False,
+                                 result=[choice, region(BMSB), evidence_line])
+    studio = RegionStudio(config, annotation, [{"id": 1, "model_version": "prelabel-a-1",
+                                                "result": [region(UNNAMED)]}])
+    learning = Learning(store, normalizer, min_agreements=3)
+    event = record_feedback(studio, learning, "ANNOTATION_CREATED", 2, [9])["events"][0]
+    assert (event["status"], event["label"], event["predicted"]) == ("corrected", BMSB, NEZARA)
+    assert event["regions"] == {"kept": 0, "moved": 0, "relabelled": 1, "deleted": 0, "drawn": 0}
+    assert sorted(store.query("SELECT kind, string, label FROM annotation_evidence")) == [
+        ("synonym", "marble bug", BMSB), ("synonym", "southern green stink bug", BMSB)]

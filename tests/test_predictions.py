@@ -5,6 +5,7 @@ against the shipped, a Japanese-alias, a subset and a bare labeling config; and 
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 
 import pytest
@@ -165,7 +166,40 @@ def test_a_japanese_config_gets_the_alias_and_the_reviewer_reads_japanese(predic
     assert text_of(written).startswith(f"提案: クサギカメムシ ({BMSB}), ")  # the headings in the reviewers' language
     none = prediction_json(predictions["green"], TYPED, control)
     assert none["result"][0]["value"] == {"choices": ["None of these"]}  # the alias 該当なし stores
-    assert text_of(none).startswith("提案: 該当なし. ")
+    text = text_of(none)  # the reason and every sentence in Japanese too, not only the headings
+    assert text.startswith("提案: 該当なし。MLLMはラベル一覧のどれも写っていないと答えた（答え: 'none'）\n")
+    assert '- 分類 "none" -> ラベルなし: 一致なし' in text.splitlines()
+    assert text.splitlines()[-1].startswith("処理の経過: 写真を読んだ、MLLMが写真を説明した")
+    failed = text_of(prediction_json(predictions["broken"], TYPED, control)).splitlines()
+    assert failed[0].startswith("事前ラベルなし: 画像を使えなかった（") and failed[1].startswith("対処: ")
+    for line in [*text.splitlines(), *failed]:  # no English left, but the MLLM's own words and the labels' names
+        words = re.sub(r'"[^"]*"|\'[^\']*\'|\([A-Z][a-z]+ [a-z]+\)|[A-Z][a-z]+ [a-z]+|MLLM|CLIP|Prelabel|Retrieve '
+                       r"Predictions|Label All Tasks|unreadable[^）]*", "", line)
+        assert not re.search(r"[a-z]{3,}", words), line
+
+
+@pytest.mark.parametrize("reason", [
+    "stage 2 answered 'a shield bug', which contradicts the weaker match to Halyomorpha halys, Nezara viridula",
+    "'stink bug' fits 2 labels and nothing named one of them",
+    "'no BMSB' names no label for sure (negated: the name is denied)",
+    "no name the MLLM used is in the vocabulary, and stage 2 answered 'none'",
+    "no name the MLLM used is in the vocabulary",
+    "no single label: the MLLM named 2 labels side by side (Halyomorpha halys, Nezara viridula)",
+    "named by the MLLM (fuzzy match of 'brown marmorated stinkbug')",
+    "chosen by the MLLM from 4 candidates after seeing the image",
+    "the MLLM did not answer (timeout)",
+])
+def test_each_reason_the_pipeline_writes_reads_japanese(reason, vocabulary):
+    """The sentences pipeline/decision.py writes, as a Japanese team's evidence says them: Japanese, with the
+    labels named as their choices show them."""
+    from prelabel.studio.wording import reason as in_japanese
+
+    control = control_for(JA_CONFIG, vocabulary)
+    said = in_japanese(reason, "ja", lambda label: control.display(label))
+    assert re.search("[\u3040-\u30ff\u4e00-\u9fff]", said) and said != reason
+    assert not re.search(r"[a-z]{3,}", re.sub(r"'[^']*'", "", said)), said  # English only inside the MLLM's quotes
+    if BMSB in reason:
+        assert "クサギカメムシ" in said and BMSB not in said
 
 
 def test_tags_the_config_lacks_are_left_out(predictions, vocabulary):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import EXAMPLE_VOCAB, ROOT
+from helpers import EXAMPLE_VOCAB, ROOT, is_stage2_image
 from prelabel.pipeline.boxes import (
     NORMALIZED,
     PIXELS,
@@ -64,15 +64,18 @@ def photos(folder: Path) -> list[Path]:
     return [photo(folder / "rotated.jpg", (1200, 800), orientation=6), photo(folder / "resized.jpg", (900, 600))]
 
 
-def grounding(provider: str):
-    """A stub handler: the stand-in answers with OBJECTS in `provider`'s convention, for the picture it got."""
+def grounding(provider: str, objects: list | None = None, second_look: str = "none"):
+    """A stub handler: the stand-in answers with `objects` (OBJECTS) in `provider`'s convention, for the picture
+    it got; asked to choose among labels after seeing a region's crop, `second_look`."""
     from PIL import Image
 
     def handler(body: dict) -> str:
         images = request_images(body)
         if not images:
             return "none"
-        return grounding_answer(provider, Image.open(io.BytesIO(images[0])).size, OBJECTS)
+        if is_stage2_image(body):
+            return second_look
+        return grounding_answer(provider, Image.open(io.BytesIO(images[0])).size, objects or OBJECTS)
 
     return handler
 
@@ -109,7 +112,8 @@ def test_each_convention_lands_exactly_on_the_original(tmp_path, stub_llm, provi
         assert (prediction.state, prediction.label) == (LABEL, BMSB)  # the image-level label from the regions
         assert prediction.score == prediction.regions[0].score > 0
         assert prediction.regions[1].score == 0.0  # no label: no probability of one
-    assert stub_llm.calls == 2  # one stage-1 call per photo: the regions decide, no image-level stage 2
+    # One stage-1 call per photo: the regions decide (no image-level stage 2), and no name fits several labels.
+    assert stub_llm.calls == 2
     assert '"bbox_2d"' in stub_llm.requests[0]["messages"][0]["content"][1]["text"] or provider in (
         "gemini", "normalized")
 
@@ -117,7 +121,27 @@ def test_each_convention_lands_exactly_on_the_original(tmp_path, stub_llm, provi
 def _sent_pictures(stub):
     from PIL import Image
 
-    return [Image.open(io.BytesIO(request_images(body)[0])) for body in stub.requests]
+    return [Image.open(io.BytesIO(request_images(body)[0])) for body in stub.requests if not is_stage2_image(body)]
+
+
+def test_a_name_that_fits_several_labels_gets_a_second_look_at_its_crop(tmp_path, stub_llm):
+    """Stage 2 with the image, on the box alone: the MLLM chooses among exactly the labels "stink bug" fits."""
+    from PIL import Image
+
+    stub_llm.handler = grounding("gemini", [("stink bug", (0.25, 0.25, 0.5, 0.5))], second_look="Nezara viridula")
+    pipeline = region_pipeline(tmp_path, stub_llm, YXYX_1000)
+    [prediction] = pipeline.predict([ImageInput("r.jpg", photos(tmp_path)[0].read_bytes, ref=1, regions=True)])
+    [region] = prediction.regions or []
+    assert (region.label, region.method, prediction.label) == ("Nezara viridula", "image_choice", "Nezara viridula")
+    assert 0 < region.score == prediction.score
+    [asked] = [body for body in stub_llm.requests if is_stage2_image(body)]
+    assert Image.open(io.BytesIO(request_images(asked)[0])).size == (150, 100)  # the box of the 600 x 400 photo
+    text = asked["messages"][0]["content"][1]["text"]
+    assert "Halyomorpha halys" in text and "Nezara viridula" in text and "stink bug" in text
+    stub_llm.reset()
+    [again] = region_pipeline(tmp_path, stub_llm, YXYX_1000).predict(
+        [ImageInput("r.jpg", photos(tmp_path)[0].read_bytes, ref=1, regions=True)])
+    assert again.regions == prediction.regions and stub_llm.calls == 0  # both looks come from the MLLM cache
 
 
 def test_auto_reads_the_convention_off_each_answer(tmp_path, stub_llm):
@@ -160,6 +184,20 @@ def test_findings_are_read_however_they_are_written(answer, names):
     assert [finding.name for finding in parsed.findings] == names
     assert all(finding.box == (1.0, 2.0, 3.0, 4.0) for finding in parsed.findings)
     assert dict(parsed.skipped).get("malformed", 0) == answer.count("label") + answer.count('"name"') - len(names)
+
+
+@pytest.mark.parametrize("hostile, kept", [
+    ('{"a":[' * 30000, 0),  # nested past the JSON decoder's depth
+    ("[" + '{"label": "x", "bbox": [1, 2, 3, 4]},' * 10000, 100),  # thousands of boxes, cut off: the first 100
+    ('{"findings": [' + '{"label": "a", "bbox": [1, 2, 3,' * 20000, 0),  # every finding cut
+])
+def test_hostile_answers_cost_a_clear_failure_or_a_bounded_read(hostile, kept):
+    try:
+        parsed = parse_stage1_regions(hostile)
+    except MLLMError as exc:
+        assert kept == 0 and exc.cause == "malformed"
+    else:
+        assert len(parsed.findings) == kept and dict(parsed.skipped) == {"cut_off": 1}
 
 
 def test_conversions_by_hand():
@@ -216,3 +254,34 @@ def test_the_prediction_carries_one_standard_region_per_finding(tmp_path, stub_l
     result = studio_prediction(found, version, alone).to_json()["result"]
     assert [(item["type"], item["value"]["rectanglelabels"]) for item in result] == [
         ("rectanglelabels", [BMSB]), ("rectanglelabels", [])]  # no choice to fill; the unnamed box has no label
+    from prelabel.studio.columns import list_columns
+
+    columns = list_columns(studio_prediction(found, version, alone), alone)  # the task list's column: the boxes'
+    assert columns == {"prelabel_suggested": BMSB, "prelabel_score": round(found.score, 2)}
+
+
+# ---- prelabel check --regions ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("provider, told", [("gemini", YXYX_1000), ("normalized", NORMALIZED), ("pixels", PIXELS),
+                                            ("qwen2.5-vl", QWEN)])
+def test_check_tells_which_convention_the_model_writes(tmp_path, stub_llm, provider, told):
+    """The drawing's bug is where prelabel check knows it is: the reading that puts the model's box on it is the
+    convention, also where the numbers fit both pixels and the 0-1000 grid (Gemini's 380..620 here)."""
+    from PIL import Image
+
+    from helpers import invoke
+    from prelabel.pipeline.probe import BUG
+    from stub_llm import request_text
+
+    def handler(body: dict) -> str:
+        if '"findings"' not in request_text(body):
+            return json.dumps({"description": "a bug on a leaf", "classification": "stink bug", "candidates": []})
+        return grounding_answer(provider, Image.open(io.BytesIO(request_images(body)[0])).size, [("stink bug", BUG)])
+
+    stub_llm.handler = handler
+    result = invoke("check", "--regions", env={
+        "PRELABEL_DATA_DIR": str(tmp_path / "var"), "PRELABEL_VOCAB": str(EXAMPLE_VOCAB), "PRELABEL_CLIP_MODEL": "",
+        "PRELABEL_LLM_BASE_URL": stub_llm.url, "PRELABEL_LLM_MODEL": "stub-vision"})
+    assert result.exit_code == 0, result.output
+    boxes = next(line for line in result.stdout.splitlines() if line.startswith("boxes"))
+    assert f"1 box(es), written as {told} " in boxes and f"set PRELABEL_BOX_CONVENTION={told}" in boxes

@@ -37,6 +37,7 @@ from labelstudio import LabelStudio
 from prelabel.report.marking import replace_views
 from prelabel.report.sample import Design
 from prelabel.studio.client import LabelStudio as Studio
+from prelabel.studio.columns import RUNNER_UPS
 from prelabel.studio.labelconfig import make_label_config
 from prelabel.studio.setup import REVIEW_TAB
 from stub_llm import StubLLM
@@ -107,6 +108,10 @@ def test_the_review_tab_lists_suggestion_and_score_failed_and_least_sure_first(p
     assert written[ids["green"]] == ("Sitophilus oryzae", round(predictions[ids["green"]].score, 2))
     assert written[ids["blue"]] == ("None of these", 0.0)
     assert written[ids["broken"]] == written[ids["stuck"]] == ("not pre-labelled", 0.0)
+    data = {task.id: task.data for task in label_studio.client().tasks.list(project=project_id, include="id,data")}
+    closest = data[ids["blue"]][RUNNER_UPS]  # the options of the runner-ups control: a none's closest labels
+    assert closest and all(option["value"].startswith(option["alias"] + " ") for option in closest)
+    assert data[ids["broken"]][RUNNER_UPS] == []
     [tab] = [v for v in label_studio.client().views.list(project=project_id) if v.data["title"] == REVIEW_TAB]
 
     page.goto(f"{label_studio.url}/projects/{project_id}/data?tab={tab.id}")
@@ -116,7 +121,7 @@ def test_the_review_tab_lists_suggestion_and_score_failed_and_least_sure_first(p
         shutil.copy(ARTIFACTS / "review-list.png", ROOT / "docs" / "reviewer-list.png")
     headers = page.eval_on_selector_all(".lsf-th-content", "l => l.map(e => e.innerText.trim())")
     assert "prelabel_suggested" in headers and "prelabel_score" in headers
-    assert "Prediction results" not in headers  # raw JSON: hidden in this tab
+    assert "Prediction results" not in headers and RUNNER_UPS not in headers  # JSON: hidden in this tab
     rows = page.eval_on_selector_all(".lsf-table-row", "l => l.map(e => e.innerText.split('\\n').map(s => s.trim()))")
     shown = [(int(row[0]), next(cell for cell in row if cell in {s for s, _ in written.values()})) for row in rows]
     assert {task_id for task_id, _ in shown[:3]} == {ids["broken"], ids["stuck"], ids["blue"]}  # 0: failed, none

@@ -15,6 +15,7 @@ import importlib.util
 import io
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,8 +30,9 @@ from prelabel.pipeline.factory import build_pipeline
 from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.result import FAILED, LABEL, NONE, ImageInput, ImagePrediction
 from prelabel.settings import Settings
+from prelabel.studio.columns import list_columns
 from prelabel.studio.labelconfig import Control, make_label_config, read_label_config
-from prelabel.studio.predictions import import_task, local_files_url
+from prelabel.studio.predictions import import_task, local_files_url, studio_prediction
 from prelabel.vocabulary.vocab import Vocabulary, load_vocabulary, parse_vocabulary
 from stub_llm import StubLLM, request_images
 
@@ -130,6 +132,8 @@ def make_project(label_studio: LabelStudio, title: str, config: str, vocabulary:
     version = ModelVersion.parse(ran["version"])
     tasks = [import_task(p, local_files_url(p.ref, label_studio.files_root), version, control)
              for p in ran["predictions"].values()]
+    for task, prediction in zip(tasks, ran["predictions"].values(), strict=True):  # what the worker writes
+        task["data"].update(list_columns(studio_prediction(prediction, version, control), control, prediction))
     client.projects.import_tasks(id=project.id, request=tasks)
     ids = {Path(task.data["image"]).stem: task.id for task in client.tasks.list(project=project.id)}
     return Project(project.id, control, ids, ran["predictions"], ran["version"])
@@ -272,6 +276,62 @@ def test_a_failed_task_shows_what_failed(page, label_studio, shipped):
     assert seen["taxonomy"] == "Search 30 labels"  # nothing decided: the input shows its placeholder
 
 
+class Actions:
+    """A reviewer's actions on the page, counted: a click, a key, a word typed is one each."""
+
+    def __init__(self, page):
+        self.page, self.count = page, 0
+
+    def click(self, selector: str) -> None:
+        self.page.click(selector)
+        self.count += 1
+
+    def type(self, selector: str, text: str) -> None:
+        self.page.fill(selector, text)
+        self.count += 1
+
+
+def test_a_correction_to_a_runner_up_takes_two_actions(page, label_studio, shipped):
+    """Issue 21: with 30 labels (a Taxonomy) a correction took five actions: remove the tag, open the dropdown,
+    type, tick, Submit. The runner-ups control under it makes it two when the right label is a runner-up (or,
+    for a none, one of the closest labels): tick it, Submit. Both done here, in the browser, and read back as the
+    learning and the report read them."""
+    from prelabel.learning.feedback import annotated_label
+    from prelabel.report.parse import classification
+
+    client = label_studio.client()
+
+    def annotation(name: str):
+        [found] = wait_until(lambda: list(client.annotations.list(id=shipped.tasks[name])), 30, what="annotation")
+        return found
+
+    before = Actions(page)  # the label task, corrected through the taxonomy's search
+    open_task(page, label_studio, shipped, "red", f".htx-taxonomy :text('{BMSB}')")
+    before.click(".htx-taxonomy .ant-select-selection-item-remove")
+    before.click(".htx-taxonomy")
+    before.type("[data-testid=taxonomy-search]", "nezara")
+    before.click(".htx-taxonomy-dropdown .ant-select-tree-title:text-is('Nezara viridula')")
+    before.click("button:has-text('Submit')")
+    assert annotated_label(annotation("red"), shipped.control) == "Nezara viridula"
+
+    prediction = shipped.predictions["green"]  # the none task: its closest labels, one click away
+    closest = [label for label, score in prediction.ranking if score >= 0.005]
+    seen = open_task(page, label_studio, shipped, "green", f".lsf-choices label:has-text('{closest[0]} ')")
+    options = page.eval_on_selector_all(".lsf-choices label", "l => l.map(e => e.innerText.trim())")
+    shown = [re.match(r"(.+) (?:<1|\d+)%", option) for option in options]  # the label, its score (and hotkey)
+    assert [found and found.group(1) for found in shown] == closest[:4]  # as the evidence lists them
+    assert seen["taxonomy"] == "None of these"
+    after = Actions(page)
+    after.click(f".lsf-choices label:has-text('{closest[1]} ')")
+    page.wait_for_selector(".lsf-choices input:checked")
+    page.screenshot(path=str(ARTIFACTS / f"{shipped.id}-runner-up.png"))
+    after.click("button:has-text('Submit')")
+    corrected = annotation("green")
+    assert annotated_label(corrected, shipped.control) == closest[1]  # the runner-up overrides the taxonomy
+    assert classification(corrected.result, "None of these", "label") == (True, closest[1])
+    print(f"\nactions per correction: {before.count} through the taxonomy, {after.count} to a runner-up")
+
+
 # ---- a Japanese-valued config with aliases: checkboxes ----------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -292,16 +352,26 @@ def test_a_japanese_config_selects_the_choice_by_its_alias(page, label_studio, j
     lines = seen["evidence"].splitlines()
     assert lines[0].startswith(f"提案: クサギカメムシ ({BMSB}), ")  # headings in the language reviewers read
     assert lines[0].endswith(f"% ({PRIOR_NOTE['ja']})")  # what the prior's score is, in their language too
-    assert "MLLMの言葉と語彙との照合:" in lines and any(line.startswith("処理の経過: ") for line in lines)
-    assert f'- classification "クサギカメムシ" -> クサギカメムシ ({BMSB}): exact 100%' in lines
-    assert any(line.startswith('- description "クサギカメムシの成虫が葉の上にいる。" -> ') for line in lines)
-    assert seen["evidence_box"]["head_visible"]
+    assert lines[1] == "理由: MLLMが挙げた（'クサギカメムシ' との完全一致）"  # the sentences too (issue 21)
+    assert "MLLMの言葉と語彙との照合:" in lines
+    assert f'- 分類 "クサギカメムシ" -> クサギカメムシ ({BMSB}): 完全一致 100%' in lines
+    assert any(line.startswith('- 説明 "クサギカメムシの成虫が葉の上にいる。" -> ') for line in lines)
+    assert lines[-1].startswith("処理の経過: 写真を読んだ、MLLMが写真を説明した")
+    assert english_left(lines) == [] and seen["evidence_box"]["head_visible"]
+
+
+def english_left(lines: list[str]) -> list[str]:
+    """Lines with English words outside the MLLM's quoted words, the labels' own names and product names."""
+    return [line for line in lines if re.search(r"[a-z]{3,}", re.sub(
+        r'"[^"]*"|\'[^\']*\'|\([A-Z][a-z]+ [a-z]+\)|[A-Z][a-z]+ [a-z]+|MLLM|CLIP|Prelabel', "", line))]
 
 
 def test_a_japanese_none_is_the_japanese_none_choice(page, label_studio, japanese):
     seen = open_task(page, label_studio, japanese, "green", ".lsf-choices input:checked")
     assert seen["checked"] == ["該当なし"]
-    assert seen["evidence"].startswith("提案: 該当なし. The MLLM saw nothing from the label list")
+    lines = seen["evidence"].splitlines()  # the reason and the match in Japanese too (issue 21)
+    assert lines[0] == "提案: 該当なし。MLLMはラベル一覧のどれも写っていないと答えた（答え: 'none'）"
+    assert '- 分類 "none" -> ラベルなし: 一致なし' in lines and english_left(lines) == []
 
 
 # ---- issue 19: several labels in one answer, and stage 2 with the image ---------------------------------------

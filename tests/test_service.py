@@ -123,7 +123,7 @@ def test_setup_returns_the_model_version_and_reports_label_mismatches(client, ap
     assert body["model_version"] == version(app)
     assert body["config"]["missing_from_vocabulary"] == ["Cat"]
     assert len(body["config"]["missing_from_config"]) == 28
-    queued = queues.queue(redis_conn, queues.INTERACTIVE).jobs
+    queued = queues.queue(redis_conn, queues.PREDICT).jobs
     assert [(j.func_name, j.args) for j in queued] == [("prelabel.jobs.predict.sync_model_version", (3, version(app)))]
 
 

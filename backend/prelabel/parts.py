@@ -42,7 +42,7 @@ class Parts:
     @functools.cached_property
     def results(self) -> ResultStore:
         """Each task's result, claim, hand-over and pending job, per model_version (prelabel.delivery)."""
-        return ResultStore(self.redis)
+        return ResultStore(self.redis, keep=max(1, round(self.settings.result_days * 24 * 3600)))
 
     @functools.cached_property
     def ledger(self) -> Ledger:

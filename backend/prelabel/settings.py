@@ -131,6 +131,9 @@ class Settings:
     promote_after: int = field(default=3, metadata=_runs(
         "PRELABEL_PROMOTE_AFTER", "Agreeing annotations (from at least two reviewers) that promote a learned "
         "synonym without an expert."))
+    calibrate_after: int = field(default=200, metadata=_runs(
+        "PRELABEL_CALIBRATE_AFTER", "Reviewed pre-labels of a project (with a label, right and wrong among them) "
+        "after which its own calibration model is refitted from them and makes its scores; 0: never."))
     auto_promote: bool = field(default=True, metadata=_runs(
         "PRELABEL_AUTO_PROMOTE", "true: learned synonyms are promoted automatically by agreeing annotations of "
         "reviewers Label Studio vouches for (docs/security.md); false: only an expert (`vocab accept`) puts one in "
@@ -162,6 +165,10 @@ class Settings:
     reconcile_after: float = field(default=90.0, metadata=_runs(
         "PRELABEL_RECONCILE_AFTER", "Seconds after a /predict response until a worker checks that Label Studio "
         "stored its predictions, and writes what a lost response lost."))
+    abandoned_after: float = field(default=40.0, metadata=_runs(
+        "PRELABEL_ABANDONED_AFTER", "Seconds a running job may go unheard of before it is taken as abandoned (its "
+        "worker died) and retried; workers look for such jobs, and run the reconciler, every half of it (at least "
+        "15: workers beat every 5 s)."))
     keep_superseded: bool = field(default=False, metadata=_runs(
         "PRELABEL_KEEP_SUPERSEDED", "Keep Prelabel's older predictions of a task when a new model_version predicts "
         "it (by default they are removed from tasks nobody has annotated yet)."))
@@ -171,6 +178,12 @@ class Settings:
     feedback_queue_max: int = field(default=1000, metadata=_runs(
         "PRELABEL_FEEDBACK_QUEUE_MAX", "Feedback jobs waiting at most; beyond, /webhook answers 503 (a flood of "
         "webhooks cannot grow Redis without bound)."))
+    webhook_max_ids: int = field(default=100_000, metadata=_runs(
+        "PRELABEL_WEBHOOK_MAX_IDS", "Annotations one webhook may name (a bulk deletion in the Data Manager names "
+        "every one); more are refused with 413 and nothing is read back. Raise it for projects with more."))
+    result_days: float = field(default=7.0, metadata=_runs(
+        "PRELABEL_RESULT_DAYS", "Days Redis keeps each task's result per model_version, to deliver it again without "
+        "asking the MLLM (a deleted prediction, `prelabel run --all`); fewer: less Redis memory, more MLLM calls."))
     webhook_window: float = field(default=300.0, metadata=_runs(
         "PRELABEL_WEBHOOK_WINDOW", "Seconds a webhook naming the same action and annotations as one still "
         "waiting queues no second job."))

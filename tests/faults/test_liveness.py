@@ -23,6 +23,7 @@ from helpers import (
     TcpProxy,
     answer_by_colour,
     image_project,
+    invoke,
     start_service,
     start_worker,
     stop_process,
@@ -63,13 +64,14 @@ def queue_like_prelabel_run(redis: Redis, project_id: int, task_ids: list[int], 
 
 def test_a_killed_workers_job_is_run_by_another_worker(label_studio, stub_llm, redis, tmp_path):
     """SIGKILL mid-job: rq finds the job abandoned once its short heartbeat lapses, and retries it; another
-    worker predicts every task. (Measured: about a minute from the kill; the design bound is JOB_HEARTBEAT_TTL
-    + MAINTENANCE_EVERY + the first retry interval, 65 s, plus the work itself.)"""
+    worker predicts every task. The design bound is PRELABEL_ABANDONED_AFTER, plus the cleanup's period (half of
+    it), plus the first retry interval (5 s), plus the work itself: 65 s by default (67 s measured), 27 s with
+    the shortest TTL a worker accepts, used here."""
     stub_llm.handler = answer_by_colour(ANSWERS)
     stub_llm.latency = 1.5
     config = make_label_config(load_vocabulary(EXAMPLE_VOCAB))
     project_id, ids = image_project(label_studio, "Killed worker", config, COLOURS, "killed")
-    env = stub_env(label_studio, stub_llm, tmp_path, PRELABEL_LLM_CONCURRENCY="1")
+    env = stub_env(label_studio, stub_llm, tmp_path, PRELABEL_LLM_CONCURRENCY="1", PRELABEL_ABANDONED_AFTER="15")
     version = current_version(env)
     first = start_worker(env, "doomed", tmp_path / "doomed.log")
     [job] = queue_like_prelabel_run(redis, project_id, list(ids.values()), version)
@@ -87,6 +89,16 @@ def test_a_killed_workers_job_is_run_by_another_worker(label_studio, stub_llm, r
         assert WorkerRegistry(redis).serving() == {name: 1 for name in queues.QUEUES}
     finally:
         stop_process(second)
+
+
+def test_a_heartbeat_ttl_shorter_than_three_beats_is_refused_in_one_line(tmp_path):
+    """A TTL that a busy machine's late beat could outlast would have live jobs taken for abandoned and run
+    twice: the worker refuses to start, before it connects to anything."""
+    answer = invoke("worker", "--name", "hasty", env={"PRELABEL_ABANDONED_AFTER": "10", "REDIS_URL": TEST_REDIS_URL,
+                                                      "PRELABEL_DATA_DIR": str(tmp_path)})
+    assert answer.exit_code != 0
+    assert answer.stderr.strip().splitlines()[-1].endswith(
+        "PRELABEL_ABANDONED_AFTER=10: expected at least 15 seconds (workers beat every 5 s)")
 
 
 def test_workers_are_counted_again_after_redis_forgets_them(label_studio, stub_llm, redis, tmp_path):
@@ -111,7 +123,8 @@ def test_a_response_nobody_received_is_written_by_the_reconciler(label_studio, s
     stub_llm.latency = 2.0
     config = make_label_config(load_vocabulary(EXAMPLE_VOCAB))
     project_id, ids = image_project(label_studio, "Lost response", config, {"red": PALETTE["red"]}, "lost")
-    env = stub_env(label_studio, stub_llm, tmp_path, PRELABEL_RECONCILE_AFTER="2", PRELABEL_SYNC_BUDGET="30")
+    env = stub_env(label_studio, stub_llm, tmp_path, PRELABEL_RECONCILE_AFTER="2", PRELABEL_SYNC_BUDGET="30",
+                   PRELABEL_ABANDONED_AFTER="15")
     version = current_version(env)
     service, url = start_service(env, tmp_path / "serve.log")
     worker = start_worker(env, "reconciler", tmp_path / "worker.log")

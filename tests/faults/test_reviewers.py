@@ -86,3 +86,24 @@ def test_two_people_promote_only_while_automatic_promotion_is_on(label_studio, p
     assert all(event["vouched"] for event in result["events"])
     assert expert_only.store.synonyms_in_force() == []
     assert [entry["count"] for entry in expert_only.review()["pending"]] == [3]
+
+
+def test_an_annotation_another_member_changed_counts_for_nobody(label_studio, project):
+    """Label Studio Community has no roles (every permission is `is_authenticated`: core/permissions.py), so any
+    member may change any annotation of the organisation. A reviewer's own annotation counts for them; once
+    another self-registered account has changed it (Label Studio lets it, and records that account in
+    `updated_by`), it counts for nobody: neither the author, who did not write what it says now, nor the writer,
+    whom it does not name."""
+    project_id, tasks = project
+    reviewer, as_reviewer = label_studio.account("careful-reviewer")
+    other, as_other = label_studio.account("meddling-member")
+    annotation = as_reviewer.annotations.create(id=tasks[5], result=choice(WRONG)).id
+    learning = learning_over([tasks[5]], project_id)
+    [event] = feedback(label_studio, learning, project_id, [annotation])["events"]
+    assert (event["reviewer"], event["vouched"]) == (reviewer, True)
+    as_other.annotations.update(id=annotation, result=choice("Halyomorpha halys"))  # no role forbids it
+    stored = label_studio.client().annotations.get(id=annotation)
+    assert (stored.completed_by, stored.updated_by) == (reviewer, other)
+    [event] = feedback(label_studio, learning, project_id, [annotation])["events"]
+    assert (event["reviewer"], event["vouched"], event["label"]) == (None, False, "Halyomorpha halys")
+    assert learning.store.synonyms_in_force() == []

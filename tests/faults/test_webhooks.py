@@ -4,32 +4,28 @@ must queue one job per distinct effect, within a bound. Real Label Studio, Redis
 from __future__ import annotations
 
 import pytest
-import requests
 from redis import Redis
 from rq.registry import ScheduledJobRegistry
 
-from faults.support import CONFIG, always, base_env, choice, run_burst
+from faults.support import CONFIG, base_env, choice, run_burst
 from helpers import (
     EXAMPLE_VOCAB,
     TEST_REDIS_URL,
     fresh_postgres_database,
-    image_project,
-    start_service,
-    start_worker,
-    stop_process,
-    wait_until,
 )
 from prelabel.jobs import queues
 from prelabel.jobs.worker import run_worker
 from prelabel.learning.feedback import record_feedback
 from prelabel.learning.rules import Learning, Verdict
 from prelabel.learning.store import LearnedStore
+from prelabel.parts import Parts
+from prelabel.pipeline.identity import ModelVersion
 from prelabel.service.app import create_app
 from prelabel.settings import Settings
 from prelabel.studio.client import LabelStudio as Studio
+from prelabel.studio.predictions import StudioPrediction
 from prelabel.vocabulary.normalize import Normalizer
 from prelabel.vocabulary.vocab import load_vocabulary
-from stub_llm import StubLLM
 
 BMSB = "Halyomorpha halys"
 
@@ -122,14 +118,38 @@ def test_feedback_results_are_kept_minutes_not_days(app, redis_conn):
 
 def test_setup_queues_one_model_version_update_per_project_and_version(app, redis_conn):
     """300 /setup calls for one project (Label Studio sends one at each project open and config save) queued 300
-    jobs on the interactive queue, kept a year when they failed: now one, whose failure is kept a day."""
+    jobs on the interactive queue, kept a year when they failed: now one, whose failure is kept a day, on the
+    prediction queue (the interactive one is kept for reviewers waiting)."""
     client = app.test_client()
     for _ in range(300):
         assert client.post("/setup", json={"project": "7.1699999999", "schema": CONFIG}).status_code == 200
-    [job] = queues.queue(redis_conn, queues.INTERACTIVE).jobs
+    [job] = queues.queue(redis_conn, queues.PREDICT).jobs
     assert job.func_name == "prelabel.jobs.predict.sync_model_version" and job.failure_ttl == 24 * 3600
     assert client.post("/setup", json={"project": 8, "schema": CONFIG}).status_code == 200
-    assert queues.queue(redis_conn, queues.INTERACTIVE).count == 2  # another project is another update
+    assert queues.queue(redis_conn, queues.PREDICT).count == 2  # another project is another update
+    assert queues.queue(redis_conn, queues.INTERACTIVE).count == 0
+
+
+def test_the_webhook_id_cap_and_the_result_keep_time_are_settings(tmp_path, redis_conn):
+    """Limits an operator may need to move: a project with more annotations than the default cap deletes them in
+    one webhook (PRELABEL_WEBHOOK_MAX_IDS); Redis memory against MLLM calls again (PRELABEL_RESULT_DAYS)."""
+    settings = Settings.from_env({"PRELABEL_WEBHOOK_MAX_IDS": "10", "PRELABEL_RESULT_DAYS": "0.5"},
+                                 vocab=str(EXAMPLE_VOCAB), redis_url=TEST_REDIS_URL, clip_model="",
+                                 data_dir=str(tmp_path))
+    client = create_app(settings).test_client()
+    body = {"action": "ANNOTATIONS_DELETED", "project": {"id": 7}, "annotations": [{"id": n} for n in range(1, 12)]}
+    answer = client.post("/webhook", json=body)
+    assert answer.status_code == 413 and "at most 10 " in answer.json["error"]
+    assert "PRELABEL_WEBHOOK_MAX_IDS" in answer.json["error"]
+    body["annotations"] = body["annotations"][:10]
+    assert client.post("/webhook", json=body).status_code == 202
+    parts = Parts(settings)
+    try:
+        parts.results.put("prelabel-0badc0de-5eedf00d", 3, "made-from", StudioPrediction(
+            ModelVersion("0badc0de", "5eedf00d"), 0.9, ()))
+        assert 43_000 < redis_conn.ttl("prelabel:result:prelabel-0badc0de-5eedf00d") <= 43_200
+    finally:
+        parts.close()
 
 
 def test_a_bulk_deletion_is_split_into_jobs_with_a_deadline(app, redis_conn):
@@ -258,33 +278,3 @@ def test_a_100000_id_deletion_reads_label_studio_by_page_not_by_id(label_studio,
     assert [e["status"] for e in result["events"]] == ["still exists", "still exists", "deleted"]
     assert result["not_recorded"] == 100_000 - 3
     assert dict(studio.calls) == {"read /api/tasks/": 1}
-
-
-def test_a_reviewers_retrieve_is_answered_during_a_100000_id_deletion(label_studio, tmp_path, redis_conn):
-    """An unauthenticated ANNOTATIONS_DELETED naming 100,000 ids held the only worker for rq's 180 s timeout, 5
-    times, and a reviewer's retrieve waited 182 s. Real service, real worker: the 20 deletion jobs cost the
-    learned store a query each, and the retrieve posted right after gets its prediction in its answer."""
-    project_id, ids = image_project(label_studio, "Retrieve during a deletion", CONFIG, {"leaf": (200, 30, 30)},
-                                    "retrieve-deletion")
-    with StubLLM(always("BMSB")) as stub:
-        env = base_env(label_studio, tmp_path / "var", PRELABEL_LLM_BASE_URL=stub.url)
-        service, url = start_service(env, tmp_path / "serve.log")
-        worker = start_worker(env, "deletion-and-retrieve", tmp_path / "worker.log")
-        try:
-            deletion = requests.post(f"{url}/webhook", timeout=120, json={
-                "action": "ANNOTATIONS_DELETED", "project": {"id": project_id},
-                "annotations": [{"id": n} for n in range(1, 100_001)]})
-            assert deletion.status_code == 202 and len(deletion.json()["jobs"]) == 20
-            task = label_studio.client().tasks.get(id=ids["leaf"])
-            answer = requests.post(f"{url}/predict", timeout=120, json={
-                "tasks": [{"id": task.id, "data": task.data}], "project": f"{project_id}.1700000000",
-                "label_config": CONFIG})
-            assert answer.status_code == 200
-            [prediction] = answer.json()["results"]
-            assert prediction and prediction["result"][0]["value"]["choices"] == [BMSB], answer.text[:500]
-            feedback = queues.queue(redis_conn, queues.FEEDBACK)
-            wait_until(lambda: feedback.finished_job_registry.count == 20, 120, what="the 20 deletion jobs")
-            assert feedback.failed_job_registry.count == 0
-        finally:
-            stop_process(worker)
-            stop_process(service)

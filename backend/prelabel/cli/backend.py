@@ -104,12 +104,16 @@ def worker(queues: str, burst: bool, name: str | None, supervise: bool) -> None:
 Examples:
   prelabel check
   prelabel check --prompt-price 0.15 --completion-price 0.60    # gpt-4o-mini's prices, per million tokens
+  prelabel check --regions    # which box convention the model writes, for region projects
 """)
 @VOCAB_OPTION
 @click.option("--prompt-price", type=float, default=None, help="Price per million prompt tokens.")
 @click.option("--completion-price", type=float, default=None, help="Price per million completion tokens.")
 @click.option("--no-clip", is_flag=True, help="Skip loading CLIP (it takes seconds to minutes).")
-def check(vocab_path: str | None, prompt_price: float | None, completion_price: float | None, no_clip: bool) -> None:
+@click.option("--regions", is_flag=True,
+              help="Also ask for boxes, and tell which PRELABEL_BOX_CONVENTION the model writes (region projects).")
+def check(vocab_path: str | None, prompt_price: float | None, completion_price: float | None, no_clip: bool,
+          regions: bool) -> None:
     """Ask the configured MLLM endpoint one question about a generated image, and say what a run needs to know.
 
     Reachable or not (the URL and the setting), the model, whether it takes images, whether it honours
@@ -123,7 +127,7 @@ def check(vocab_path: str | None, prompt_price: float | None, completion_price: 
     vocabulary = read_vocabulary(settings.vocab)
     prices = (Prices(prompt_price or 0.0, completion_price or 0.0, settings.price_currency)
               if prompt_price or completion_price else None)
-    findings = check_endpoint(settings, vocabulary, prices, clip=not no_clip)
+    findings = check_endpoint(settings, vocabulary, prices, clip=not no_clip, regions=regions)
     for finding in findings:
         click.echo(f"{finding.topic:<11} {finding.text}")
     fatal = [finding for finding in findings if finding.fatal]

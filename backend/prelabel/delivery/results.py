@@ -15,7 +15,7 @@ from redis import Redis
 from prelabel.studio.columns import without_columns
 from prelabel.studio.predictions import StudioPrediction
 
-RESULT_TTL = 7 * 24 * 3600
+RESULT_TTL = 7 * 24 * 3600  # the default of PRELABEL_RESULT_DAYS
 FAILURE_TTL = 300
 CLAIM_TTL = 120  # a delivery in flight; after it, Label Studio's own record decides
 ANSWERED = "response"  # what a /predict response's claim holds; a writer's holds WRITING
@@ -42,9 +42,11 @@ def made_from(data: object, label_config: str) -> str:
 
 
 class ResultStore:
-    def __init__(self, redis: Redis, prefix: str = "prelabel"):
+    def __init__(self, redis: Redis, prefix: str = "prelabel", keep: int = RESULT_TTL):
+        """`keep`: seconds a result (and a hand-over) is kept after its last write (PRELABEL_RESULT_DAYS)."""
         self.redis = redis
         self.prefix = prefix
+        self.keep = keep
         self._claim_answer = redis.register_script(_CLAIM_ANSWER)
 
     def _key(self, kind: str, model_version: str) -> str:
@@ -56,7 +58,7 @@ class ResultStore:
         """Keep a task's decided prediction (a label or an honest none), for the task data it was made from."""
         key = self._key("result", model_version)
         self.redis.hset(key, str(task_id), _kept(data, prediction))
-        self.redis.expire(key, RESULT_TTL)
+        self.redis.expire(key, self.keep)
 
     def get(self, model_version: str, task_id: int, data: str) -> StudioPrediction | None:
         """The prediction made for exactly this task data, or None."""
@@ -103,7 +105,7 @@ class ResultStore:
         if task_ids:
             key = self._key("worker-delivers", model_version)
             self.redis.sadd(key, *map(str, task_ids))
-            self.redis.expire(key, RESULT_TTL)
+            self.redis.expire(key, self.keep)
 
     def take_back(self, model_version: str, task_ids: list[int]) -> None:
         """A /predict waits on these tasks now: its response delivers them, not a worker (an earlier hand-over,

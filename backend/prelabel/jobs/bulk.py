@@ -32,7 +32,7 @@ def queue_project(parts: Parts, project_id: int, wanted: set[int] | None) -> Que
     listing asks Label Studio for ids and prediction versions only, and jobs are queued page by page while it
     goes on."""
     in_force = parts.in_force.current()
-    version, studio = str(in_force.model_version), parts.studio
+    version, studio = str(parts.in_force.model_version_for(project_id, in_force)), parts.studio
     project = studio.project(project_id)
     read_label_config(project.label_config or "", in_force.vocabulary)  # a config Prelabel cannot use stops here
     results = parts.results

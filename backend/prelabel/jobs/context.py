@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from prelabel.jobs.readahead import ReadAheads
 from prelabel.learning.rules import Learning
 from prelabel.parts import Parts
 from prelabel.pipeline.factory import build_pipeline
+from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.pipeline import Pipeline
 from prelabel.studio.labelconfig import Control, read_label_config
 from prelabel.vocabulary.normalize import Normalizer
@@ -38,12 +40,34 @@ class WorkerContext:
         self.results = parts.results
         self.metrics = parts.metrics
         self._pipeline: Pipeline | None = None
+        self._projects: dict[int, Pipeline] = {}  # projects scored by their own calibration
+        self._building = threading.Lock()
         self._learning: Learning | None = None
         self._controls: dict[int, tuple[float, str, Control, str | None, str]] = {}
 
-    def pipeline(self) -> Pipeline:
+    def pipeline(self, project_id: int | None = None) -> Pipeline:
         """The pipeline for the vocabulary in force now (the one the service versions predictions with), rebuilt
-        without reloading models when it or its class descriptions changed."""
+        without reloading models when it or its class descriptions changed; for a project with its own calibration
+        (learning/calibrating.py), the same pipeline scoring with it."""
+        own = self.parts.in_force.project_calibration(project_id)
+        with self._building:  # the main worker and its interactive lane (prelabel.jobs.worker) both ask
+            base = self._pipeline_now()
+            if own is None or project_id is None:
+                return base
+            found = self._projects.get(project_id)
+            if found is None or found.calibration != own[0] or found.normalizer is not base.normalizer:
+                found = self._projects[project_id] = base.scoring_with(own[0])
+            return found
+
+    def versions_alike(self, project_id: int | None) -> list[ModelVersion]:
+        """model_versions a job for this project may have been queued under and still be served at the current
+        one: the deployment's scores, and the project's previous own model (a refit since the job was queued)."""
+        base = self.pipeline()
+        own = self.parts.in_force.project_calibration(project_id)
+        return [base.model_version, *([self.parts.in_force.model_version_for(project_id, calibration=own[1])]
+                                      if own is not None and own[1] else [])]
+
+    def _pipeline_now(self) -> Pipeline:
         current = self.parts.in_force.current()
         if self._pipeline is None:
             self._pipeline = build_pipeline(self.settings, current.vocabulary, class_texts=current.class_texts)

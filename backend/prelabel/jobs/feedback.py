@@ -11,4 +11,4 @@ def handle_feedback(action: str, project_id: int | None, annotation_ids: list[in
     ctx = worker_context()
     admission.started(ctx.parts.redis, action, project_id, annotation_ids)  # an identical webhook is news again
     return record_feedback(ctx.parts.studio, ctx.learning, action, project_id, annotation_ids,
-                           ctx.settings.none_choice)
+                           ctx.settings.none_choice, ctx.settings.calibrate_after)

@@ -45,9 +45,9 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
     PredictionJobResult's JSON."""
     ctx = worker_context()
     until = JobDeadline.after(ctx.settings.job_deadline)  # a slow image costs its own task, never the job
-    pipeline = ctx.pipeline()
+    pipeline = ctx.pipeline(project_id)  # scoring with the project's own calibration, where it has one
     job = get_current_job()
-    predicting = _version_to_predict(ctx, pipeline, task_ids, model_version, job)
+    predicting = _version_to_predict(ctx, pipeline, task_ids, model_version, job, project_id)
     version = str(predicting)
     control = ctx.control_of(project_id, pipeline.vocabulary)
     started, before, calls_before = time.perf_counter(), _mllm_counts(pipeline), Counter(ctx.parts.studio.calls)
@@ -71,9 +71,10 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
                   if results.handed_over(version, task_id)]
     ctx.writer.submit(project_id, delivering, urgent)
 
-    def columns(task_id: int, found: StudioPrediction) -> None:
+    def columns(task_id: int, found: StudioPrediction, made_from: ImagePrediction | None = None) -> None:
         if ctx.settings.list_columns:  # the suggestion in Label Studio's task list (prelabel.studio.columns)
-            ctx.writer.submit_columns(project_id, task_id, tasks[task_id], list_columns(found, control), urgent)
+            ctx.writer.submit_columns(project_id, task_id, tasks[task_id], list_columns(found, control, made_from),
+                                      urgent)
 
     for item in delivering:
         columns(item.task_id, item.prediction)
@@ -101,10 +102,10 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
             ctx.writer.submit(project_id, [delivering[-1]], urgent)
         elif prediction.state != FAILED:  # a /predict response delivers it: the failure it heals goes
             ctx.writer.submit_replaced(project_id, task_id, predicting)
-        columns(task_id, found)
+        columns(task_id, found, prediction)
         _progress(job, predictions, prediction)
 
-    pipeline.predict(inputs, progress=done, until=until)
+    pipeline.predict(inputs, progress=done, until=until, urgent=urgent)
     ctx.parts.store.save_prediction_evidence([evidence_row(p, project_id, version, pipeline.vocabulary.version)
                                               for p in predictions])
     results.clear_pending(version, task_ids)
@@ -183,15 +184,16 @@ def _loader(ctx: WorkerContext, project_id: int, task_id: int, data: dict, contr
 
 
 def _version_to_predict(ctx: WorkerContext, pipeline: Pipeline, task_ids: list[int], queued: str,
-                        job: Job | None) -> ModelVersion:
-    """The job's model_version, or the current one when only the vocabulary moved on since it was queued (a
-    synonym promoted meanwhile): the tasks are still wanted, at the version in force. Different settings would
-    mislabel predictions: that fails for good."""
+                        job: Job | None, project_id: int | None = None) -> ModelVersion:
+    """The job's model_version, or the current one when only the vocabulary or the project's own calibration
+    moved on since it was queued (a synonym promoted, a refit meanwhile): the tasks are still wanted, at the
+    version in force. Different settings would mislabel predictions: that fails for good."""
     current = pipeline.model_version
     if str(current) == queued:
         return current
     asked = ModelVersion.parse(queued)
-    if asked is None or not current.same_settings(asked):
+    alike = [current, *(ctx.versions_alike(project_id) if asked is not None else ())]
+    if asked is None or not any(version.same_settings(asked) for version in alike):
         if job is not None:
             job.retries_left = 0  # a retry would meet the same settings: fail for good, visibly
         raise VersionMismatch(f"this worker predicts as {current}, the job asks for {queued}: give the service "

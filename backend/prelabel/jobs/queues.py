@@ -122,6 +122,8 @@ def enqueue_version_sync(redis: Redis, project_id: int, version: str) -> Job:
         waiting = Job.fetch(job_id, connection=redis)
         if waiting.get_status(refresh=False) in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED):
             return waiting
-    return queue(redis, INTERACTIVE).enqueue(
+    # Not on the interactive queue: its worker slot is kept for the reviewers waiting (anyone who reaches /setup
+    # can queue these, and the writer sets model_version after every write anyway).
+    return queue(redis, PREDICT).enqueue(
         "prelabel.jobs.predict.sync_model_version", project_id, version,
         job_id=job_id, result_ttl=3600, failure_ttl=SYNC_FAILURE_TTL)

@@ -6,10 +6,11 @@ job it runs (prelabel.jobs.context.worker_context, a ContextVar as rq's own curr
 anything from the environment and nothing is kept in a module global. Run one per GPU or CPU box; all of them
 share the one Redis (docs/operations.md, "Scaling out").
 
-Liveness: a thread beats every few seconds, for rq (the running job's execution, with a short TTL) and for
-Prelabel (the worker registry the service counts); every MAINTENANCE_EVERY seconds it runs rq's registry
-cleanup, which retries a job whose worker was killed once its heartbeat lapses (within about a minute), and the
-reconciler (prelabel.delivery.reconciler). rq alone cleans only between jobs or after a seven-minute idle wait.
+Liveness: a thread beats every few seconds, for rq (the running job's execution, with a TTL of
+PRELABEL_ABANDONED_AFTER) and for Prelabel (the worker registry the service counts); every half of that TTL it
+runs rq's registry cleanup, which retries a job whose worker was killed once its heartbeat lapses (within about a
+minute by default), and the reconciler (prelabel.delivery.reconciler). rq alone cleans only between jobs or after
+a seven-minute idle wait.
 
 Redis away: rq's work loop quits on any error it did not expect ("found an unhandled exception, quitting"), and
 a Redis error as a job starts, runs, ends or beats is one. The worker notes it, waits for Redis with backoff
@@ -37,6 +38,7 @@ from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.queue import Queue
 from rq.scheduler import RQScheduler
+from rq.timeouts import TimerDeathPenalty
 from rq.worker import WorkerStatus
 
 from prelabel.delivery import reconciler
@@ -44,25 +46,37 @@ from prelabel.jobs.context import WorkerContext, serving
 from prelabel.jobs.queues import INTERACTIVE, PREDICT, PREDICT_JOB, enqueue_predictions, queue
 from prelabel.parts import Parts
 from prelabel.redact import Redactor, protect_logs, secrets_of
-from prelabel.settings import Settings
+from prelabel.settings import Settings, SettingsError
 from prelabel.workers import BEAT_EVERY, process_exists
 
 log = logging.getLogger(__name__)
-JOB_HEARTBEAT_TTL = 40  # a job not heard of for this long is abandoned (its worker died) and retried
-MAINTENANCE_EVERY = 20  # seconds between rq's registry cleanups and reconciler runs, across all workers
+# A running job's heartbeat TTL (PRELABEL_ABANDONED_AFTER) spans at least this many beats: a busy machine may
+# delay a beat or two without a live job being taken for abandoned.
+BEATS_PER_TTL = 3
 RECONNECT_DELAYS = (1, 2, 4, 8, 15)  # seconds between tries to reach Redis again; the last repeats
+LANE_POLL = 1  # seconds an interactive lane waits for a job before it looks whether to stop
 AFTER_DEADLINE = 300  # seconds a prediction job has past PRELABEL_JOB_DEADLINE (its writes) before rq ends it
 
 
 class PrelabelWorker(SimpleWorker):
-    def __init__(self, queues: list[Queue], context: WorkerContext, **kwargs: Any):
-        super().__init__(queues, connection=context.parts.redis, maintenance_interval=MAINTENANCE_EVERY, **kwargs)
+    def __init__(self, queues: list[Queue], context: WorkerContext, lane_of: str | None = None, **kwargs: Any):
+        """`lane_of`: the worker this one is the interactive lane of (_InteractiveLane), run in a thread of its
+        process: that one beats, cleans and schedules for both, and handles the signals."""
+        # A job not heard of for this long is abandoned (its worker died) and retried; rq's registry cleanups and
+        # the reconciler run every half of it.
+        self.heartbeat_ttl = int(context.settings.abandoned_after)
+        self.maintenance_every = max(1, self.heartbeat_ttl // 2)
+        super().__init__(queues, connection=context.parts.redis, maintenance_interval=self.maintenance_every,
+                         **kwargs)
+        self.lane_of = lane_of
+        if lane_of is not None:
+            self.death_penalty_class = TimerDeathPenalty  # rq's default uses SIGALRM: the main thread's only
         self.context = context
         self.redact = Redactor(secrets_of(context.settings))
         self.registry = context.parts.workers
         # rq's scheduler (retries after their backoff), run by the heartbeat thread rather than in a forked process:
         # a killed worker's forked scheduler held its lock and delayed every retry by minutes; here the lock lasts
-        # a minute and is refreshed at every beat.
+        # as long as a job's heartbeat (rq's own lasts a minute) and is refreshed at every beat.
         self.retries = RQScheduler([q.name for q in queues], connection=context.parts.redis)
         self._running: tuple[Job, Execution] | None = None
         self._stopped = threading.Event()
@@ -114,13 +128,24 @@ class PrelabelWorker(SimpleWorker):
         host, pid = (value.decode() if isinstance(value, bytes) else value
                      for value in self.connection.hmget(self.key, "hostname", "pid"))
         gone_here = host == self.hostname and str(pid).isdigit() and not process_exists(int(str(pid)))
-        if gone_here or not self.registry.alive(self.name):
+        if gone_here or not self.registry.alive(self.lane_of or self.name):
             log.info("freeing the name %s: the worker that held it is gone", self.name)
             self.register_death()
 
     def dequeue_job_and_maintain_ttl(self, *args: Any, **kwargs: Any) -> Any:
         with self._noting_redis():
-            return super().dequeue_job_and_maintain_ttl(*args, **kwargs)
+            if self.lane_of is None:
+                return super().dequeue_job_and_maintain_ttl(*args, **kwargs)
+            # No signal ends a lane's wait for a job: it waits in short turns and looks whether to stop.
+            while not self._stop_requested:
+                found = super().dequeue_job_and_maintain_ttl(LANE_POLL, LANE_POLL)
+                if found is not None:
+                    return found
+            return None
+
+    def _install_signal_handlers(self) -> None:
+        if self.lane_of is None:  # a lane is told to stop by its main worker (signals reach the main thread only)
+            super()._install_signal_handlers()
 
     def check_for_suspension(self, *args: Any, **kwargs: Any) -> Any:
         with self._noting_redis():
@@ -159,27 +184,35 @@ class PrelabelWorker(SimpleWorker):
             self.set_state(WorkerStatus.IDLE)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
-        return JOB_HEARTBEAT_TTL  # kept fresh by _beat while the job runs, however long it takes
+        return self.heartbeat_ttl  # kept fresh by _beat while the job runs, however long it takes
 
     def _beat(self) -> None:
         beats = 0
         while not self._stopped.wait(0 if beats == 0 else BEAT_EVERY):
             beats += 1
             try:
-                self.registry.beat(self.name, self.queue_names())
-                self.retries.acquire_locks()
-                if self.retries.acquired_locks:
-                    self.retries.enqueue_scheduled_jobs()
                 running = self._running
                 if running is not None:
                     self.maintain_heartbeats(*running)
-                if beats % int(MAINTENANCE_EVERY / BEAT_EVERY) == 0:
+                if self.lane_of is not None:
+                    continue  # its main worker beats, schedules and cleans for both
+                self.registry.beat(self.name, self.queue_names())
+                self._hold_retry_locks()
+                if self.retries.acquired_locks:
+                    self.retries.enqueue_scheduled_jobs()
+                if beats % max(1, int(self.maintenance_every / BEAT_EVERY)) == 0:
                     # rq cleans its registries (and retries abandoned jobs) only between jobs and after a long
-                    # idle wait: here it happens every MAINTENANCE_EVERY seconds, busy or idle.
+                    # idle wait: here it happens every maintenance_every seconds, busy or idle.
                     self.clean_registries()
                     self._reconcile()
             except Exception:  # Redis or Label Studio away for a moment: the next beat tries again
                 log.warning("heartbeat or maintenance failed", exc_info=True)
+
+    def _hold_retry_locks(self) -> None:
+        """Take or refresh the scheduler's locks, each to lapse with a job's heartbeat rather than after rq's
+        minute: a killed worker's lock would hold up the retry of the very job it abandoned."""
+        for name in self.retries.acquire_locks():
+            self.connection.expire(self.retries.get_locking_key(name), self.heartbeat_ttl)
 
     def _reconcile(self) -> None:
         parts = self.context.parts
@@ -202,8 +235,12 @@ class PrelabelWorker(SimpleWorker):
 
 
 def run_worker(settings: Settings, queue_names: list[str], burst: bool = False, name: str | None = None) -> bool:
+    if settings.abandoned_after < BEATS_PER_TTL * BEAT_EVERY:
+        raise SettingsError(f"PRELABEL_ABANDONED_AFTER={settings.abandoned_after:g}: expected at least "
+                            f"{BEATS_PER_TTL * BEAT_EVERY:g} seconds (workers beat every {BEAT_EVERY:g} s)")
     protect_logs(settings, ("rq.worker",))  # no credential in any log line, tracebacks included
     context = WorkerContext(Parts(settings))
+    lane: _InteractiveLane | None = None
     try:
         if INTERACTIVE in queue_names or PREDICT in queue_names:
             pipeline = context.pipeline()  # load the models now, once, before the first job waits for them
@@ -211,6 +248,8 @@ def run_worker(settings: Settings, queue_names: list[str], burst: bool = False, 
         worked = False
         while True:
             worker = PrelabelWorker([queue(context.parts.redis, n) for n in queue_names], context, name=name)
+            if lane is None and not burst and INTERACTIVE in queue_names and len(queue_names) > 1:
+                lane = _InteractiveLane(context, worker.name)
             try:
                 worked = worker.work(burst=burst, logging_level="INFO") or worked
             except RedisError:
@@ -223,9 +262,50 @@ def run_worker(settings: Settings, queue_names: list[str], burst: bool = False, 
             with contextlib.suppress(RedisError):
                 worker.retry_interrupted()
                 worker.register_death()
-                worker.retries.release_locks()  # else the next scheduler waits a minute for them
+                worker.retries.release_locks()  # else the next scheduler waits for them to lapse
     finally:
+        if lane is not None:
+            lane.stop()  # after its running job, as the main worker's warm shutdown
         context.close()
+
+
+class _InteractiveLane:
+    """A worker slot only the interactive queue reaches, in the same process, sharing its models: while the
+    main worker runs a bulk job, a feedback job or a model_version update (minutes, with a slow MLLM), a
+    reviewer's retrieve is still answered in its usual time. A thread runs a second rq worker on
+    prelabel-interactive alone, named after the main one; it comes back by itself after a Redis outage."""
+
+    def __init__(self, context: WorkerContext, main_name: str):
+        self.context = context
+        self.main_name = main_name
+        self._stop = threading.Event()
+        self._worker: PrelabelWorker | None = None
+        self._thread = threading.Thread(target=self._run, name="prelabel-interactive-lane", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        redis = self.context.parts.redis
+        for attempt in itertools.count():
+            worker = PrelabelWorker([queue(redis, INTERACTIVE)], self.context, lane_of=self.main_name,
+                                    name=f"{self.main_name}-interactive")
+            self._worker = worker
+            if self._stop.is_set():  # stop() came before this worker existed: it could not tell it
+                return
+            try:
+                worker.work(logging_level="INFO")
+            except Exception:  # Redis away, most likely: tried again after a pause, as the main worker does
+                log.warning("the interactive lane stopped", exc_info=True)
+            if self._stop.is_set() or self._stop.wait(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]):
+                return
+            with contextlib.suppress(RedisError):
+                redis.ping()
+                worker.retry_interrupted()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._worker is not None:
+            self._worker._stop_requested = True
+        self._thread.join()
 
 
 def _reconnect(worker: PrelabelWorker) -> bool:

@@ -4,9 +4,10 @@ synonyms under rules the domain expert controls; the vocabulary in force that re
 - `feedback`: what a reviewer's annotation says about a pre-label (a confirmation, a synonym's evidence, a
   verdict that nothing fits, a new class).
 - `regions`: what corrected regions teach: a relabelled box like a corrected choice, a moved one nothing.
+- `calibrating`: each project's own calibration, refitted from its reviewers' verdicts on its pre-labels.
 - `rules`: when a string becomes a learned synonym, and when it never does.
 - `store`: the durable store of evidence, synonyms and their change log (SQLite on one machine, PostgreSQL for
   several).
 - `in_force`: the vocabulary in force (the expert's file, accepted suggested names, learned synonyms in force)
-  and the model_version it makes.
+  and the model_version it makes (per project, where a project has its own calibration).
 """

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 
+from prelabel.learning import calibrating
 from prelabel.learning.regions import predicted_boxes, region_verdicts, region_words, summary
 from prelabel.learning.rules import Learning, Verdict, verdicts
+from prelabel.pipeline.calibration import MIN_REVIEWED
 from prelabel.pipeline.result import Evidence, ImagePrediction
 from prelabel.studio.accepted import auto_accepted
 from prelabel.studio.boxes import boxes, match
@@ -27,8 +29,15 @@ LISTED_IDS_CUT = 500
 def annotated_label(annotation, control) -> str | None:
     """The label a reviewer chose, or None when the annotation holds no classification for our control. Only
     the choices/taxonomy result counts: the evidence TextArea's text (Prelabel's, carried along when the
-    reviewer submits) and any other result are ignored."""
-    for region in annotation.result or []:
+    reviewer submits) and any other result are ignored. A runner-up ticked (the config's runner-ups control, a
+    correction in two actions) is the reviewer's label, whatever the label control still holds: it stores the
+    label itself."""
+    regions = annotation.result or []
+    for region in regions:
+        choices = (region.get("value") or {}).get("choices") if isinstance(region.get("value"), dict) else None
+        if control.runner_ups and region.get("from_name") == control.runner_ups and choices:
+            return clean(choices[0], NAME) if isinstance(choices[0], str) else None
+    for region in regions:
         if region.get("from_name") == control.from_name and region.get("type") == control.kind:
             label = control.label_of(region.get("value") or {})
             # A label outside the vocabulary is kept as a "new class" for the expert: a name, never more.
@@ -56,18 +65,27 @@ def _user_id(value) -> int | None:
 
 
 def record_feedback(studio: LabelStudio, learning: Learning, action: str, project_id: int | None,
-                    annotation_ids: list[int], none_choice: str = DEFAULT_NONE_CHOICE) -> dict:
+                    annotation_ids: list[int], none_choice: str = DEFAULT_NONE_CHOICE,
+                    calibrate_after: int = MIN_REVIEWED) -> dict:
     """Created or updated annotations replace what they contributed; deleted ones retract it; START_TRAINING
-    settles every learned synonym again (after PRELABEL_PROMOTE_AFTER changed, say)."""
+    settles every learned synonym again (after PRELABEL_PROMOTE_AFTER changed, say). Then the project's own
+    calibration is refitted once it has `calibrate_after` reviewed pre-labels (learning/calibrating.py)."""
     if action == "START_TRAINING":
         return {"action": action, "project": project_id, "changes": learning.settle_all()}
     if action == "ANNOTATIONS_DELETED":
         events = _deleted(studio, learning, annotation_ids)
         # Ids that contributed nothing are counted, not listed: a forged list must not make a large job result.
-        return {"action": action, "project": project_id, "events": events,
-                "not_recorded": len(set(annotation_ids)) - len(events)}
-    events = [_annotation(studio, learning, annotation_id, project_id, none_choice) for annotation_id in annotation_ids]
-    return {"action": action, "project": project_id, "events": events}
+        found: dict[str, object] = {"action": action, "project": project_id, "events": events,
+                                    "not_recorded": len(set(annotation_ids)) - len(events)}
+    else:
+        events = [_annotation(studio, learning, annotation_id, project_id, none_choice)
+                  for annotation_id in annotation_ids]
+        found = {"action": action, "project": project_id, "events": events}
+    if calibrate_after > 0:
+        projects = {event["project"] for event in events if isinstance(event.get("project"), int)}
+        found["calibration"] = {project: calibrating.refit(learning.store, project, calibrate_after)
+                                for project in sorted(projects | ({project_id} if project_id is not None else set()))}
+    return found
 
 
 def _gone(studio: LabelStudio, annotation_id: int):
@@ -115,7 +133,9 @@ def _deleted(studio: LabelStudio, learning: Learning, annotation_ids: list[int])
             events.append({"annotation": annotation_id, "status": "still exists", "changes": []})
         else:
             changes = learning.retract(annotation_id)
-            events.append({"annotation": annotation_id, "status": "deleted", "changes": changes})
+            learning.store.forget_review(annotation_id=annotation_id)
+            events.append({"annotation": annotation_id, "status": "deleted", "changes": changes,
+                           "project": recorded[annotation_id][1]})
     return events
 
 
@@ -130,9 +150,11 @@ def _annotation(studio: LabelStudio, learning: Learning, annotation_id: int, pro
                 none_choice: str = DEFAULT_NONE_CHOICE) -> dict:
     annotation = _gone(studio, annotation_id)
     if annotation is None:  # deleted since, or never there (a spoofed id): whatever it contributed goes
+        learning.store.forget_review(annotation_id=annotation_id)
         return {"annotation": annotation_id, "status": "not found", "changes": learning.retract(annotation_id)}
     if auto_accepted(annotation.result) is not None:
         # Prelabel's own (`prelabel accept`): nobody confirmed anything, so nothing is learned from it.
+        learning.store.forget_review(annotation_id=annotation_id)
         return {"annotation": annotation_id, "status": "auto-accepted", "changes": learning.retract(annotation_id)}
     project_id = annotation.project or project_id
     if project_id is None:
@@ -159,13 +181,17 @@ def _annotation(studio: LabelStudio, learning: Learning, annotation_id: int, pro
             found += taught
     reviewer = vouched_reviewer(annotation)
     changes = learning.record(annotation_id, annotation.task, project_id, reviewer, found)
+    # The verdict on the pre-label's score, for the project's own calibration (a choice only: regions have none).
+    calibrating.record_verdict(learning.store, project_id, annotation.task, annotation_id, kept,
+                               label if control.has_choices else None, bool(annotation.was_cancelled))
     predicted = kept["label"] if kept else None
     status = ("cancelled" if annotation.was_cancelled else "regions" if not control.has_choices
               else "no classification" if label is None
               else "nothing fits" if nothing_fits else "new class" if label not in vocabulary.label_values
               else "confirmed" if label == predicted else "corrected")
     log.info("feedback on task %s: %s (%s -> %s) %s", annotation.task, status, predicted, label, changes)
-    return {"annotation": annotation_id, "task": annotation.task, "label": label, "predicted": predicted,
+    return {"annotation": annotation_id, "task": annotation.task, "project": project_id, "label": label,
+            "predicted": predicted,
             "status": status, "reviewer": reviewer, "vouched": reviewer is not None,
             "evidence": [v.kind for v in found], "changes": changes,
             **({"regions": boxes_done} if boxes_done is not None else {})}
@@ -184,6 +210,6 @@ def _regions(studio: LabelStudio, project_id: int, annotation, control: RegionCo
     def label_of(stored: str | None) -> str | None:
         return control.label_of({"rectanglelabels": [stored]}) if stored is not None else None
 
-    taught = region_verdicts(matching, region_words(kept["evidence"] if kept else None), label_of,
+    taught = region_verdicts(matching, region_words(kept["evidence"] if kept else None, predicted), label_of,
                              labels.__contains__, learning.normalizer)
     return summary(matching), taught

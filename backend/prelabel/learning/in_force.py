@@ -16,8 +16,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from prelabel.learning import calibrating
 from prelabel.learning.store import LearnedStore
-from prelabel.pipeline.identity import ModelVersion, model_version
+from prelabel.pipeline.calibration import Calibration
+from prelabel.pipeline.identity import ModelVersion, model_version, version_of
 from prelabel.settings import Settings
 from prelabel.vocabulary.descriptions import DescriptionsError, class_texts_for, descriptions_path
 from prelabel.vocabulary.suggested import SuggestedError, accepted_names, load_suggestions, suggested_path
@@ -94,3 +96,24 @@ class VocabularyInForce:
             self._current = InForce(vocabulary, model_version(self.settings, vocabulary, self.class_texts), synonyms,
                                     self.class_texts)
         return self._current
+
+    def project_calibration(self, project_id: int | None) -> tuple[Calibration, str | None] | None:
+        """The project's own calibration model (fitted by the feedback jobs: learning/calibrating.py) and the
+        version of the one it replaced; None where it has none yet (the deployment's scores)."""
+        try:
+            return calibrating.project_model(self.store, project_id)
+        except Exception:  # the store away: the deployment's scores, as before the project had its own
+            log.warning("learned store unreachable; project %s scored by the deployment's calibration", project_id,
+                        exc_info=True)
+            return None
+
+    def model_version_for(self, project_id: int | None, current: InForce | None = None,
+                          calibration: str | None = None) -> ModelVersion:
+        """The model_version of a project's predictions: the vocabulary in force, scored by the project's own
+        calibration where it has one (`calibration`: that version instead)."""
+        current = current or self.current()
+        own = self.project_calibration(project_id) if calibration is None else None
+        if calibration is None and own is None:
+            return current.model_version
+        return version_of(self.settings.predicting(), self.settings.clip_enabled, current.vocabulary,
+                          current.class_texts, calibration or own[0].version)  # type: ignore[index]

@@ -10,8 +10,7 @@ annotation's (studio/boxes.py, IoU >= 0.5), each predicted box carrying the MLLM
   no MLLM name, and a deleted one may be a false find as much as a wrong name.
 
 The MLLM's name of each predicted box comes from the prediction evidence the workers kept (learning/store.py):
-its `regions`, each the finding's name as it normalised (NamedMatch's JSON) with the region's `id` in Label
-Studio's result.
+its `regions`, each a box with the finding's name and how it normalised, paired with Label Studio's boxes by IoU.
 """
 
 from __future__ import annotations
@@ -20,21 +19,26 @@ from collections.abc import Callable, Iterable, Mapping
 
 from prelabel.learning.rules import Verdict, verdicts
 from prelabel.pipeline.result import NamedMatch
-from prelabel.studio.boxes import Box, Matching, boxes
+from prelabel.studio.boxes import Box, Matching, boxes, match
 from prelabel.vocabulary.normalize import Normalizer
 
 
-def region_words(evidence: Mapping | None) -> dict[str, NamedMatch]:
-    """region id -> the MLLM's name of its finding, from kept prediction evidence (entries without an id or a
-    name are left out)."""
-    found: dict[str, NamedMatch] = {}
+def region_words(evidence: Mapping | None, predicted: list[Box]) -> dict[Box, NamedMatch]:
+    """Each predicted box -> the MLLM's name of its finding, from kept prediction evidence: its `regions` (the
+    box in percent, the name, its label, score and method: pipeline/result.py's Region) paired with the boxes
+    Label Studio shows by IoU (studio/boxes.match), so neither order nor ids need to agree. Entries without a
+    name or a box are left out."""
     regions = evidence.get("regions") if isinstance(evidence, Mapping) else None
+    kept: list[tuple[Box, NamedMatch]] = []
     for entry in regions if isinstance(regions, list) else []:
-        said = NamedMatch.from_dict(entry)
-        region_id = entry.get("id") if isinstance(entry, Mapping) else None
-        if said is not None and said.text.strip() and isinstance(region_id, str):
-            found[region_id] = said
-    return found
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str) or not entry["name"].strip():
+            continue
+        found = boxes([{"type": "rectangle", "id": str(len(kept)), "value": entry}])
+        said = NamedMatch.from_dict({**entry, "text": entry["name"], "source": "region"})
+        if found and said is not None:
+            kept.append((found[0], said))
+    pairs = match(predicted, [box for box, _ in kept]).pairs
+    return {pair.predicted: kept[int(pair.reviewed.region_id or 0)][1] for pair in pairs}
 
 
 def predicted_boxes(predictions: Iterable[object], from_name: str, model_version: str | None) -> list[Box]:
@@ -51,7 +55,7 @@ def predicted_boxes(predictions: Iterable[object], from_name: str, model_version
     return max(with_boxes, key=lambda pair: int(pair[0].get("id") or 0))[1]
 
 
-def region_verdicts(matching: Matching, words: Mapping[str, NamedMatch], label_of: Callable[[str | None], str | None],
+def region_verdicts(matching: Matching, words: Mapping[Box, NamedMatch], label_of: Callable[[str | None], str | None],
                     in_vocabulary: Callable[[str], bool], normalizer: Normalizer) -> list[Verdict]:
     """The verdicts of one annotation's boxes. `label_of`: the vocabulary label a stored box label stands for
     (None: "Not in the vocabulary", or no label)."""
@@ -61,7 +65,7 @@ def region_verdicts(matching: Matching, words: Mapping[str, NamedMatch], label_o
         if label is None:
             found.append(Verdict("nothing_fits"))
             continue
-        said = words.get(pair.predicted.region_id or "")
+        said = words.get(pair.predicted)
         found += verdicts(label, False, in_vocabulary(label), [said] if said else [], normalizer)
     found += [Verdict("region_deleted", label=label_of(box.label)) for box in matching.deleted]
     found += [Verdict("region_drawn", label=label_of(box.label)) for box in matching.drawn]

@@ -39,6 +39,15 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS synonyms (
         key TEXT NOT NULL, string TEXT NOT NULL, label TEXT NOT NULL, status TEXT NOT NULL,
         decided_by TEXT NOT NULL, decided DOUBLE PRECISION NOT NULL, PRIMARY KEY (key, label))""",
+    # A project's reviewed pre-labels (one per task, its latest annotation's verdict) and the calibration model
+    # refitted from them (learning/calibrating.py).
+    """CREATE TABLE IF NOT EXISTS calibration_reviews (
+        task_id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, annotation_id INTEGER NOT NULL,
+        finding TEXT NOT NULL, kept INTEGER NOT NULL, created DOUBLE PRECISION NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS calibration_reviews_project ON calibration_reviews (project_id)",
+    """CREATE TABLE IF NOT EXISTS calibrations (
+        project_id INTEGER PRIMARY KEY, model TEXT NOT NULL, reviewed INTEGER NOT NULL, previous TEXT,
+        fitted DOUBLE PRECISION NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS changes (
         id {serial}, at DOUBLE PRECISION NOT NULL, what TEXT NOT NULL, string TEXT, label TEXT,
         source TEXT NOT NULL)""",
@@ -153,6 +162,41 @@ class LearnedStore:
         return [(task_id, version, state, cause, json.loads(usage)) for task_id, version, state, cause, usage
                 in self.query("SELECT task_id, model_version, state, cause, usage FROM prediction_attempts "
                               "WHERE project_id = ? ORDER BY created, task_id", (project_id,))]
+
+    # ---- a project's own calibration (learning/calibrating.py) ---------------------------------------------
+
+    def save_review(self, task_id: int, project_id: int, annotation_id: int, finding: dict, kept: bool) -> None:
+        """The verdict on a task's pre-label: its latest annotation's replaces any earlier one."""
+        with self.transaction() as run:
+            run("DELETE FROM calibration_reviews WHERE task_id = ?", (task_id,))
+            run("INSERT INTO calibration_reviews (task_id, project_id, annotation_id, finding, kept, created) "
+                "VALUES (?, ?, ?, ?, ?, ?)", (task_id, project_id, annotation_id, json.dumps(finding), int(kept),
+                                              time.time()))
+
+    def forget_review(self, task_id: int | None = None, annotation_id: int | None = None) -> None:
+        """A task whose annotation no longer judges its pre-label (deleted, cancelled, not a verdict)."""
+        with self.transaction() as run:
+            run("DELETE FROM calibration_reviews WHERE task_id = ? OR annotation_id = ?",
+                (-1 if task_id is None else task_id, -1 if annotation_id is None else annotation_id))
+
+    def reviews(self, project_id: int) -> list[tuple[dict, bool]]:
+        """(finding, kept by the reviewer) of the project's reviewed pre-labels, by task."""
+        return [(json.loads(finding), bool(kept)) for finding, kept in self.query(
+            "SELECT finding, kept FROM calibration_reviews WHERE project_id = ? ORDER BY task_id", (project_id,))]
+
+    def save_calibration(self, project_id: int, model: dict, reviewed: int, previous: str | None) -> None:
+        """The project's model, fitted on `reviewed` reviews; `previous`: the version of the one it replaces (jobs
+        queued under it are still served)."""
+        with self.transaction() as run:
+            run("DELETE FROM calibrations WHERE project_id = ?", (project_id,))
+            run("INSERT INTO calibrations (project_id, model, reviewed, previous, fitted) VALUES (?, ?, ?, ?, ?)",
+                (project_id, json.dumps(model, sort_keys=True), reviewed, previous, time.time()))
+
+    def calibration(self, project_id: int) -> tuple[str, int, str | None] | None:
+        """The project's own calibration model (its JSON), how many reviews it was fitted on, the version of the
+        model it replaced."""
+        rows = self.query("SELECT model, reviewed, previous FROM calibrations WHERE project_id = ?", (project_id,))
+        return (rows[0][0], int(rows[0][1]), rows[0][2]) if rows else None
 
     # ---- synonyms in force -------------------------------------------------------------------------------
 

@@ -108,6 +108,19 @@ def prepare_image(data: bytes, source: str, max_side: int = 1024, limits: Decode
     return PreparedImage(source, hashlib.sha256(data).hexdigest(), image, data_url, (upright[0], upright[1]))
 
 
+def crop(prepared: PreparedImage, box: tuple[float, float, float, float]) -> tuple[str, str]:
+    """A box of the picture sent (left, top, width, height in percent) as (content hash, JPEG data URL): what a
+    region's second look shows the MLLM. The hash names the photo and the box, for the MLLM cache."""
+    width, height = prepared.size
+    left, top, wide, high = box
+    pixels = (round(left * width / 100), round(top * height / 100), round((left + wide) * width / 100),
+              round((top + high) * height / 100))
+    buffer = io.BytesIO()
+    prepared.image.crop(pixels).save(buffer, format="JPEG", quality=90)
+    named = hashlib.sha256(f"{prepared.content_hash}:{pixels}".encode()).hexdigest()
+    return named, "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 def _downscaled_rgb(image: Image.Image, max_side: int) -> Image.Image:
     """RGB, longest side at most max_side. Downscaled first (thumbnail reduces by whole factors, then resamples),
     so the conversion works on the small picture; palette and bilevel images are converted first, since they

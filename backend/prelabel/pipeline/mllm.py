@@ -155,13 +155,20 @@ class MLLMClient:
                        convention: str) -> tuple[Stage1Answer, Usage]:
         """Stage 1 of a region project: the three fields and each finding with its box, asked in `convention`
         (pipeline/boxes.py), read however the model wrote it."""
+        key = cache_key("stage1-regions", STAGE1_REGIONS_VERSION, *self.identity, self.image_detail, image_hash,
+                        labels, shortlist, convention)
+        messages, schema = self.stage1_regions_question(data_url, labels, shortlist, convention)
+        return self._cached(key, lambda: self.chat(messages, schema), parse_stage1_regions,
+                            lambda answer: json.dumps(answer.to_dict(), ensure_ascii=False))
+
+    def stage1_regions_question(self, data_url: str, labels: list[str], shortlist: bool,
+                                convention: str) -> tuple[list[Any], tuple[str, dict]]:
+        """The region question's messages and its structured-output request (`prelabel check --regions` asks
+        it too)."""
         key, box = REGION_BOXES[convention]
-        key_ = cache_key("stage1-regions", STAGE1_REGIONS_VERSION, *self.identity, self.image_detail, image_hash,
-                         labels, shortlist, convention)
         text = STAGE1_REGIONS_PROMPT.format(labels=", ".join(labels) or "(name them freely)", key=key, box=box)
-        messages = self._with_image(data_url, text + (SHORTLIST_NOTE if shortlist else ""))
-        return self._cached(key_, lambda: self.chat(messages, ("stage1_regions", stage1_regions_schema(key))),
-                            parse_stage1_regions, lambda answer: json.dumps(answer.to_dict(), ensure_ascii=False))
+        return (self._with_image(data_url, text + (SHORTLIST_NOTE if shortlist else "")),
+                ("stage1_regions", stage1_regions_schema(key)))
 
     def stage1_messages(self, data_url: str | None, labels: list[str], shortlist: bool = False) -> list[Any]:
         """The stage-1 question; without `data_url`, the same words alone (`prelabel check` measures what the

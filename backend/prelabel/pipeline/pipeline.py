@@ -7,6 +7,7 @@ ranks the labels.
 
 from __future__ import annotations
 
+import copy
 import functools
 import itertools
 import logging
@@ -33,7 +34,7 @@ from prelabel.pipeline.decision import (
     top,
 )
 from prelabel.pipeline.identity import ModelVersion, version_of
-from prelabel.pipeline.images import DecodeLimits, ImageError, PreparedImage, prepare_image
+from prelabel.pipeline.images import DecodeLimits, ImageError, PreparedImage, crop, prepare_image
 from prelabel.pipeline.mllm import MLLMClient, MLLMError, Usage
 from prelabel.pipeline.regions import derive_label, name_regions
 from prelabel.pipeline.result import (
@@ -125,10 +126,20 @@ class Pipeline:
         self._label_lines = {entry.label: _label_line(entry) for entry in vocabulary}
         self._shortlisting = len(self._labels) > options.shortlist_above
         self._fetching = threading.BoundedSemaphore(max(1, options.fetch_concurrency))
+        # Urgent work (a reviewer waiting, prelabel.jobs.worker's interactive lane) downloads in slots of its own:
+        # a bulk job's slow downloads must not make it wait.
+        self._fetching_urgent = threading.BoundedSemaphore(max(1, options.fetch_concurrency))
         self._clip_lock = threading.Lock()  # one CLIP call at a time: threads would only oversubscribe the cores
         self._class_matrix: list[np.ndarray | None] = []
         # One per pipeline: its threads share the slots.
         self.decode_limits = DecodeLimits(options.image_max_pixels, options.image_decodes)
+
+    def scoring_with(self, calibration: Calibration) -> Pipeline:
+        """This pipeline (its models, normaliser and limits shared) with another calibration model making the
+        scores: a project's own (learning/calibrating.py)."""
+        found = copy.copy(self)
+        found.calibration = calibration
+        return found
 
     @property
     def model_version(self) -> ModelVersion:
@@ -151,12 +162,13 @@ class Pipeline:
         return self._class_matrix[0]
 
     def predict(self, inputs: Iterable[ImageInput], progress: Callable[[ImagePrediction], None] | None = None,
-                until: JobDeadline | None = None) -> list[ImagePrediction]:
+                until: JobDeadline | None = None, urgent: bool = False) -> list[ImagePrediction]:
         """Run every image; results in input order. MLLM calls run concurrently; CLIP encodes in batches as
         images come back; memory holds only the images in flight, for ten images or a hundred thousand.
         `until`: the job's deadline. An image not done by then fails with that reason and what it was waiting
         for, the others are returned at once; its thread ends on its own bounds, unwaited for (its download at
-        the same deadline, when the loader was given it; an MLLM call within PRELABEL_LLM_TIMEOUT)."""
+        the same deadline, when the loader was given it; an MLLM call within PRELABEL_LLM_TIMEOUT). `urgent`: a
+        person waits; its downloads do not queue behind other calls' ones."""
         inputs = list(inputs)
         results: list[ImagePrediction | None] = [None] * len(inputs)
         batch: list[tuple[int, _Work]] = []
@@ -181,10 +193,11 @@ class Pipeline:
         running: dict = {}
         doing: dict[int, tuple[str, float]] = {}  # image -> (the stage it is in, when it started), set by its thread
         pool = ThreadPoolExecutor(max_workers=threads)
+        fetching = self._fetching_urgent if urgent else self._fetching
 
         def top_up() -> None:
             for index, item in itertools.islice(waiting, max(0, in_flight - len(running) - len(batch))):
-                running[pool.submit(self._guarded_first_stages, item, until,
+                running[pool.submit(self._guarded_first_stages, item, until, fetching,
                                     functools.partial(doing.__setitem__, index))] = index
 
         try:
@@ -213,24 +226,24 @@ class Pipeline:
 
     # ---- stages -----------------------------------------------------------------------------------------
 
-    def _guarded_first_stages(self, item: ImageInput, until: JobDeadline | None,
+    def _guarded_first_stages(self, item: ImageInput, until: JobDeadline | None, fetching: threading.Semaphore,
                               mark: Callable[[tuple[str, float]], None]) -> _Work:
         try:
-            return self._first_stages(item, until, mark)
+            return self._first_stages(item, until, fetching, mark)
         except Exception as exc:  # a bug must cost one image, not a bulk run of thousands
             log.exception("pipeline failed on %s", quote(item.source))
             work = _Work(ImagePrediction(_shown(item.source), item.ref), started=time.perf_counter())
             work.prediction.errors["pipeline"] = clean(f"internal: {type(exc).__name__}: {exc}", MESSAGE)
             return work
 
-    def _first_stages(self, item: ImageInput, until: JobDeadline | None,
+    def _first_stages(self, item: ImageInput, until: JobDeadline | None, fetching: threading.Semaphore,
                       mark: Callable[[tuple[str, float]], None]) -> _Work:
         """Per image, in a worker thread: load, stage 1, normalise, stage 2. `mark` says which stage it is in."""
         work = _Work(ImagePrediction(_shown(item.source), item.ref), started=time.perf_counter())
         errors = work.prediction.errors
         mark(("image", work.started))
         try:
-            with self._fetching:  # Label Studio serves images fastest at a bounded concurrency (docs/benchmarks.md)
+            with fetching:  # Label Studio serves images fastest at a bounded concurrency (docs/benchmarks.md)
                 raw = item.load()
             work.image = prepare_image(raw, item.source, self.options.image_max_side, self.decode_limits)
         except ImageError as exc:
@@ -270,11 +283,27 @@ class Pipeline:
         """A region project: each finding's box placed on the image, its name normalised and its label's
         probability calibrated (pipeline/regions.py); the image-level label is derived from them in _rank."""
         assert work.image is not None
-        prediction = work.prediction
+        prediction, image, mllm = work.prediction, work.image, self.mllm
+
+        def second_look(box: tuple[float, float, float, float], name: str, candidates: list[str]) -> str | None:
+            """Stage 2 on the region's crop: the MLLM chooses among the labels its name fits, or none."""
+            assert mllm is not None
+            named, data_url = crop(image, box)
+            try:
+                reply, usage = mllm.stage2_image(named, data_url, name, [self._label_lines[label]
+                                                                           for label in candidates],
+                                                 self.vocabulary.version)
+            except MLLMError as exc:
+                prediction.errors["stage2"] = str(exc)  # this region keeps no label; the others go on
+                _count(prediction, exc.usage)
+                return None
+            _count(prediction, usage)
+            return self.normalizer.normalize(reply).label
+
         prediction.regions, prediction.regions_dropped = name_regions(
-            list(answer.findings), dict(answer.skipped), self.options.box_convention, work.image.size,
-            self.normalizer, self.calibration, among)
-        prediction.image_size = work.image.original_size
+            list(answer.findings), dict(answer.skipped), self.options.box_convention, image.size,
+            self.normalizer, self.calibration, among, second_look if self.options.stage2 else None)
+        prediction.image_size = image.original_size
 
     def _normalise_answer(self, work: _Work, answer: Stage1Answer, mllm: MLLMClient) -> None:
         named = [(text, "candidate", 1.0) for text in dict.fromkeys(answer.candidates) if text]

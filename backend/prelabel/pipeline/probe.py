@@ -17,9 +17,10 @@ from dataclasses import dataclass, replace
 
 from PIL import Image, ImageDraw
 
+from prelabel.pipeline.boxes import AUTO, NORMALIZED, PIXELS, QWEN, YXYX_1000, detect_convention, overlap, place
 from prelabel.pipeline.factory import clip_model, response_cache
-from prelabel.pipeline.images import prepare_image
-from prelabel.pipeline.mllm import STAGE1, MLLMClient, MLLMError, parse_stage1
+from prelabel.pipeline.images import PreparedImage, prepare_image
+from prelabel.pipeline.mllm import STAGE1, MLLMClient, MLLMError, parse_stage1, parse_stage1_regions
 from prelabel.pipeline.summary import endpoint_of
 from prelabel.settings import Settings
 from prelabel.vocabulary.vocab import Vocabulary
@@ -45,24 +46,69 @@ class Prices:
     currency: str = "USD"  # PRELABEL_PRICE_CURRENCY, as the report shows prices
 
 
+BUG = (0.42, 0.38, 0.58, 0.62)  # the probe drawing's bug: left, top, right, bottom as fractions of the picture
+
+
 def probe_image(max_side: int) -> str:
     """A data URL of a drawing as large as the photos Prelabel sends (a brown bug on a green leaf), so the
     tokens an image costs are measured at the size that is paid for."""
+    return probe_picture(max_side).data_url
+
+
+def probe_picture(max_side: int) -> PreparedImage:
     width, height = max_side, max_side * 3 // 4
     picture = Image.new("RGB", (width, height), (236, 236, 226))
     draw = ImageDraw.Draw(picture)
     draw.ellipse((width * 0.1, height * 0.2, width * 0.9, height * 0.8), fill=(70, 150, 60))
-    draw.ellipse((width * 0.42, height * 0.38, width * 0.58, height * 0.62), fill=(110, 72, 40))
+    draw.ellipse((width * BUG[0], height * BUG[1], width * BUG[2], height * BUG[3]), fill=(110, 72, 40))
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
-    return prepare_image(buffer.getvalue(), "prelabel-check.png", max_side).data_url
+    return prepare_image(buffer.getvalue(), "prelabel-check.png", max_side)
+
+
+def box_convention_finding(settings: Settings, labels: list[str]) -> Finding:
+    """`prelabel check --regions`: the region question about the drawing, and which box convention puts the
+    model's box on the bug (the numbers alone tell fractions and pixels over 1000; where they fit both pixels
+    and the 0-1000 grid, the drawing's known bug tells them apart). Never fatal: image-level projects need no
+    boxes."""
+    mllm = MLLMClient.from_settings(replace(settings, llm_retries=min(settings.llm_retries, 1)), cache=None)
+    picture = probe_picture(settings.image_max_side)
+    asked = settings.box_convention
+    messages, schema = mllm.stage1_regions_question(picture.data_url, labels, False, asked)
+    try:
+        answer = parse_stage1_regions(mllm.chat(messages, schema)["content"])
+    except MLLMError as exc:
+        return Finding("boxes", f"not usable: {exc}")
+    if not answer.findings:
+        return Finding("boxes", "none: the model named no finding with a box in the drawing of a bug on a leaf; "
+                                "region projects may get no regions from it")
+    truth = (BUG[0] * 100, BUG[1] * 100, (BUG[2] - BUG[0]) * 100, (BUG[3] - BUG[1]) * 100)
+    fits = {}
+    for convention in (PIXELS, QWEN, YXYX_1000, NORMALIZED):
+        placed = place(list(answer.findings), convention, picture.size, {})
+        fits[convention] = max((overlap(box, truth) for _, box in placed), default=0.0)
+    by_numbers = detect_convention([n for finding in answer.findings for n in finding.box], picture.size)
+    best = max(fits, key=lambda convention: fits[convention])
+    found = by_numbers if by_numbers is not None else best if fits[best] >= 0.3 else None
+    if found is None:
+        return Finding("boxes", f"{len(answer.findings)} box(es), convention not told apart: no reading puts a box "
+                                "on the drawing's bug; set PRELABEL_BOX_CONVENTION (docs/regions.md)")
+    advice = ("as set" if asked == found or (asked == QWEN and found == PIXELS) else
+              f"set PRELABEL_BOX_CONVENTION={found}" + (f" (it is {asked})" if asked != AUTO else ""))
+    return Finding("boxes", f"{len(answer.findings)} box(es), written as {found} "
+                            f"(the bug's box overlaps {fits[found]:.0%} read so): {advice}")
 
 
 def check_endpoint(settings: Settings, vocabulary: Vocabulary | None, prices: Prices | None = None,
-                   clip: bool = True, clock: Callable[[], float] = time.perf_counter) -> list[Finding]:
-    """The findings, in the order they are printed; the first fatal one ends the MLLM's part."""
+                   clip: bool = True, clock: Callable[[], float] = time.perf_counter,
+                   regions: bool = False) -> list[Finding]:
+    """The findings, in the order they are printed; the first fatal one ends the MLLM's part. `regions` also
+    asks the region question (box_convention_finding)."""
     if settings.mllm_enabled:
         found = _mllm_findings(settings, vocabulary, prices, clock)
+        if regions and not any(finding.fatal for finding in found):
+            found.append(box_convention_finding(settings, list(vocabulary.label_values)[:settings.shortlist_size]
+                                                if vocabulary is not None else []))
     else:
         found = [Finding("endpoint", "off: PRELABEL_LLM_BASE_URL is empty, so CLIP alone ranks the labels",
                          fatal=not settings.clip_enabled)]

@@ -11,38 +11,59 @@ boxes never disagree (docs/regions.md).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from prelabel.pipeline.boxes import DUPLICATE, Box, overlap, place
-from prelabel.pipeline.calibration import Calibration
+from prelabel.pipeline.calibration import IMAGE_CHOICE, STAGE2, Calibration
 from prelabel.pipeline.result import LABEL, NONE, BoxFinding, Finding, ImagePrediction, Region
 from prelabel.vocabulary.normalize import Normalizer
 
 DUPLICATE_IOU = 0.7  # two boxes of one name overlapping this much are one finding written twice
 
 
+# A region's second look (stage 2 on its crop): (its box, the MLLM's name for it, the labels that name fits) ->
+# the label the MLLM chose among them after seeing the crop, or None.
+SecondLook = Callable[[Box, str, list[str]], str | None]
+
+
 def name_regions(findings: list[BoxFinding], skipped: dict[str, int], convention: str, sent: tuple[int, int],
-                 normalizer: Normalizer, calibration: Calibration, among: int) -> tuple[list[Region], dict[str, int]]:
-    """The regions of an answer's findings, in the order written, and the boxes dropped by reason."""
+                 normalizer: Normalizer, calibration: Calibration, among: int,
+                 second_look: SecondLook | None = None) -> tuple[list[Region], dict[str, int]]:
+    """The regions of an answer's findings, in the order written, and the boxes dropped by reason. A name that
+    fits several labels (a proposal: "stink bug") gets `second_look` where stage 2 is on: the MLLM chooses among
+    exactly those labels after seeing the box's crop, as stage 2 with the image does for a whole photo."""
     dropped = dict(skipped)
     named = []
     for finding, box in place(findings, convention, sent, dropped):
         result = normalizer.normalize(finding.name)
-        named.append((finding, box, result))
-    support = Counter(result.label for _, _, result in named if result.label)
+        chosen: tuple[str, int] | None = None  # the label chosen on the crop, and among how many
+        if result.proposal and second_look is not None:
+            candidates = [alternative.label for alternative in result.alternatives]
+            pick = second_look(box, finding.name, candidates)
+            chosen = (pick, len(candidates)) if pick is not None and pick in candidates else None
+        named.append((finding, box, result, chosen))
+    support = Counter(chosen[0] if chosen else result.label for _, _, result, chosen in named
+                      if chosen or result.label)
     kept: list[tuple[str, Box]] = []
     regions = []
-    for finding, box, result in named:
-        key = result.label or finding.name.casefold()
+    for finding, box, result, chosen in named:
+        label = chosen[0] if chosen else result.label
+        key = label or finding.name.casefold()
         if any(other == key and overlap(box, seen) >= DUPLICATE_IOU for other, seen in kept):
             dropped[DUPLICATE] = dropped.get(DUPLICATE, 0) + 1
             continue
         kept.append((key, box))
-        score = 0.0
-        if result.label:
+        score, method = 0.0, result.method
+        if chosen:
+            # Chosen from its candidates after seeing the crop: calibrated as stage 2 with the image is.
+            method = IMAGE_CHOICE
+            score = calibration.probability(Finding(IMAGE_CHOICE, STAGE2, 1.0, support[chosen[0]], 0, chosen[1],
+                                                    stage2="image"))
+        elif label:
             # Each region shows one thing: no rivals within it, whatever the other regions show.
-            score = calibration.probability(Finding(result.method, "candidate", result.score,
-                                                    support[result.label], 0, among))
-        regions.append(Region(*box, finding.name, result.label, round(score, 4), result.method))
+            score = calibration.probability(Finding(result.method, "candidate", result.score, support[label], 0,
+                                                    among))
+        regions.append(Region(*box, finding.name, label, round(score, 4), method))
     return regions, {reason: count for reason, count in dropped.items() if count}
 
 

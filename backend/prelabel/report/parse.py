@@ -15,6 +15,7 @@ from prelabel.pipeline.result import ImagePrediction
 from prelabel.report.records import Annotation, Evidence, Prediction, ReportInputError, SampleMark, TaskRecord
 from prelabel.studio.accepted import auto_accepted
 from prelabel.studio.boxes import boxes
+from prelabel.studio.labelconfig import RUNNER_UPS_NAME
 
 CLASSIFICATIONS = ("choices", "taxonomy")
 SAMPLE_KEY = "prelabel_sample"  # where `prelabel sample` marks a task in its meta
@@ -41,11 +42,15 @@ def classification(result: Iterable[Mapping] | None, none_choice: str,
                    from_name: str | None = None) -> tuple[bool, str | None]:
     """(found, label) from a result list: the first <Choices> or <Taxonomy> region (of `from_name`, if given).
     The none choice gives (True, None); no such region gives (False, None). Other regions (an "evidence"
-    textarea next to the choices, say) are ignored."""
-    for region in result or []:
-        if not isinstance(region, Mapping) or region.get("type") not in CLASSIFICATIONS:
+    textarea next to the choices, say) are ignored. A runner-up ticked (labelconfig.RUNNER_UPS_NAME: a correction
+    in two actions) is the reviewer's label, whatever the label control still holds."""
+    regions = [region for region in result or [] if isinstance(region, Mapping)]
+    ticked = [region for region in regions if region.get("from_name") == RUNNER_UPS_NAME
+              and isinstance(region.get("value"), Mapping) and region["value"].get("choices")]
+    for region in ticked or regions:
+        if region.get("type") not in CLASSIFICATIONS or (not ticked and region.get("from_name") == RUNNER_UPS_NAME):
             continue
-        if from_name is not None and region.get("from_name") != from_name:
+        if not ticked and from_name is not None and region.get("from_name") != from_name:
             continue
         value = region.get("value") or {}
         if region["type"] == "taxonomy":

@@ -32,11 +32,6 @@ FEEDBACK_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPD
                     "START_TRAINING"}
 
 
-# Label Studio names every annotation of a bulk deletion in one webhook; more than this is not a deletion
-# anyone made in the Data Manager, and each id costs a read of Label Studio.
-MAX_WEBHOOK_IDS = 100_000
-
-
 class BadRequest(HTTPException):
     code = 400
 
@@ -78,9 +73,9 @@ def setup() -> Response | tuple[Response, int]:
     body = json_body()
     this = backend()
     in_force = this.parts.in_force.current()
-    version = str(in_force.model_version)
     none_choice = this.settings.none_choice
     project_id = _project_id(body.get("project"))
+    version = str(this.parts.in_force.model_version_for(project_id, in_force))  # the project's own scores
     try:
         report = this.configs.read(body.get("schema") or "", in_force.vocabulary, none_choice)
     except LabelConfigError as exc:
@@ -108,11 +103,11 @@ def predict() -> Response:
         raise BadRequest("expected 'tasks': a list of tasks, each with an integer 'id'")
     this = backend()
     in_force = this.parts.in_force.current()
-    version = str(in_force.model_version)
     project_id = _project_id(body.get("project")) or next(
         (found for task in tasks if isinstance(task, dict) and (found := _project_id(task.get("project")))), None)
     if project_id is None:
         raise BadRequest("no project: expected 'project' (Label Studio sends '<id>.<timestamp>')")
+    version = str(this.parts.in_force.model_version_for(project_id, in_force))  # the project's own scores
     try:
         this.configs.read(body.get("label_config") or "", in_force.vocabulary)
     except LabelConfigError as exc:
@@ -229,9 +224,12 @@ def webhook() -> Response | tuple[Response, int]:
         listed = body.get("annotation")
     if not isinstance(listed, list):
         listed = [listed]
-    if len(listed) > MAX_WEBHOOK_IDS:
-        return jsonify(error=f"{action} names {len(listed)} annotations; at most {MAX_WEBHOOK_IDS} are read "
-                             "back per webhook"), 413
+    # Label Studio names every annotation of a bulk deletion in one webhook; past the setting, the body is not
+    # a deletion anyone made in the Data Manager of projects this size.
+    most = backend().settings.webhook_max_ids
+    if len(listed) > most:
+        return jsonify(error=f"{action} names {len(listed)} annotations; at most {most} are read back per "
+                             "webhook (PRELABEL_WEBHOOK_MAX_IDS)"), 413
     ids = [found for a in listed if isinstance(a, dict) and (found := database_id(a.get("id"))) is not None]
     if action != "START_TRAINING" and not ids:
         raise BadRequest(f"{action} without annotation ids")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 MIN_IOU = 0.5
 UNCHANGED_IOU = 0.9999
@@ -80,7 +80,10 @@ def boxes(result: Iterable[object] | None, from_name: str | None = None) -> list
 
 
 def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes (rotated ones as polygons)."""
+    """Intersection over union of two boxes (rotated ones as polygons). In pixels where both say the same image
+    size, else in percent (the same figure while neither box turns)."""
+    if (a.image_width, a.image_height) != (b.image_width, b.image_height):
+        a, b = replace(a, image_width=None, image_height=None), replace(b, image_width=None, image_height=None)
     first, second = a.corners(), b.corners()
     if not a.rotation and not b.rotation:
         inter_w = min(first[2][0], second[2][0]) - max(first[0][0], second[0][0])

@@ -10,7 +10,11 @@ data:
   none choice's, or "not pre-labelled" for a failure);
 - `prelabel_score`: the prediction's score, 0 to 1 in two decimals (0 for none and failed, as the prediction's).
   Numbers in [0, 1] sort the same as numbers and as text, so the column sorts right whether or not the view
-  treats it as a number.
+  treats it as a number;
+- `prelabel_runner_ups`, where the config has the runner-ups control (labelconfig.RUNNER_UPS_NAME): its options,
+  the prediction's runner-ups (at least 1%, the best first) as the reviewer reads them, with their scores
+  (`{"value": "Nezara viridula 15%", "alias": "Nezara viridula"}`: the alias, the label, is what a tick stores).
+  Hidden in the review tab; not shown in the list.
 
 The cost: one task update per prediction (Label Studio has no bulk update of task data; each also updates the
 project's column summary), and the fields travel in exports. They are Prelabel's: the task data hash that keys
@@ -22,24 +26,47 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from prelabel.studio.labelconfig import Control
+from prelabel.pipeline.result import FAILED, LABEL, ImagePrediction
+from prelabel.studio.evidence import MAX_RUNNER_UPS, MIN_RUNNER_UP, percent
+from prelabel.studio.labelconfig import RUNNER_UPS_NAME, Control
 from prelabel.studio.predictions import StudioPrediction
 
-SUGGESTED, SCORE = "prelabel_suggested", "prelabel_score"
-KEYS = (SUGGESTED, SCORE)
+SUGGESTED, SCORE, RUNNER_UPS = "prelabel_suggested", "prelabel_score", RUNNER_UPS_NAME
+KEYS = (SUGGESTED, SCORE, RUNNER_UPS)
 NOT_PRELABELLED = "not pre-labelled"
 NO_CHOICE = "none"  # a none where the config has no none choice: nothing is selected on the page
 
 
-def list_columns(prediction: StudioPrediction, control: Control) -> dict[str, Any]:
-    """The two fields for one prediction."""
-    if prediction.failed:
-        return {SUGGESTED: NOT_PRELABELLED, SCORE: 0.0}
-    value = next((item.get("value") for item in prediction.result
-                  if item.get("from_name") == control.from_name and isinstance(item.get("value"), dict)), None)
-    labels = _labels(value, control) if value is not None else []
-    return {SUGGESTED: ", ".join(control.display(label) for label in labels) or NO_CHOICE,
-            SCORE: round(min(max(prediction.score, 0.0), 1.0), 2)}
+def list_columns(prediction: StudioPrediction, control: Control,
+                 made_from: ImagePrediction | None = None) -> dict[str, Any]:
+    """The fields for one prediction; the runner-ups where the config shows them and the pipeline's prediction
+    (`made_from`) is at hand (a result kept from earlier has them written already)."""
+    found: dict[str, Any] = {SUGGESTED: NOT_PRELABELLED, SCORE: 0.0}
+    if not prediction.failed:
+        value = next((item.get("value") for item in prediction.result
+                      if item.get("from_name") == control.from_name and isinstance(item.get("value"), dict)), None)
+        labels = _labels(value, control) if value is not None else []
+        if control.regions is not None and not control.has_choices:  # regions alone: the labels of the boxes
+            labels = list(dict.fromkeys(label for item in prediction.result if item.get("type") == "rectanglelabels"
+                                        and (label := control.regions.label_of(item.get("value") or {}))))
+        found = {SUGGESTED: ", ".join(control.display(label) for label in labels) or NO_CHOICE,
+                 SCORE: round(min(max(prediction.score, 0.0), 1.0), 2)}
+    if control.runner_ups and made_from is not None:
+        found[RUNNER_UPS] = runner_up_options(made_from, control)
+    return found
+
+
+def runner_up_options(prediction: ImagePrediction, control: Control) -> list[dict[str, str]]:
+    """The runner-ups control's options: the labels the evidence lists as runner-ups (or closest labels), that the
+    config can show; none for a failure."""
+    if prediction.state == FAILED:
+        return []
+    suggested = prediction.label if prediction.state == LABEL else None
+    options = []
+    for label, score in prediction.ranking:
+        if label != suggested and score >= MIN_RUNNER_UP and control.can_show(label):
+            options.append({"value": f"{control.display(label)} {percent(score)}", "alias": label})
+    return options[:MAX_RUNNER_UPS]
 
 
 def with_columns(data: Mapping[str, Any], columns: Mapping[str, Any]) -> dict[str, Any] | None:

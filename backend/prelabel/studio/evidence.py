@@ -2,8 +2,8 @@
 in the config's evidence TextArea (labelconfig.EVIDENCE_NAME), read-only.
 
 Plain lines (Label Studio shows each on its own line and drops leading spaces, hence the dashes), readable at a
-glance, the decision first; the headings in the language the project's choices are shown in (Japanese where the
-config shows Japanese names: 提案, 理由..., English otherwise):
+glance, the decision first; in the language the project's choices are shown in (Japanese where the config shows
+Japanese names: 提案, 理由..., the reasons and sentences too; English otherwise; prelabel.studio.wording):
 
     Suggested: Halyomorpha halys, 86% (prior: the normaliser's precision, not yet measured on this project)
     Why: named by the MLLM (alias match of 'BMSB')
@@ -25,6 +25,7 @@ import unicodedata
 from prelabel.pipeline.calibration import PRIOR, PRIOR_NOTE
 from prelabel.pipeline.result import FAILED, LABEL, NONE, ImagePrediction, NamedMatch, Region, Stage2Match
 from prelabel.studio.labelconfig import Control
+from prelabel.studio.wording import PHRASES, cause, method, reason, source
 
 MAX_WORDS = 160  # characters of one quoted MLLM string
 MAX_DESCRIPTION = 300  # characters of the description
@@ -34,22 +35,6 @@ MAX_RUNNER_UPS = 4
 MIN_RUNNER_UP = 0.005  # a score shown as at least 1%
 MAX_ALTERNATIVES = 4  # labels listed for an ambiguous name
 MAX_TEXT = 4000  # characters of the whole text
-HEADINGS = {
-    "en": {"suggested": "Suggested", "why": "Why", "none": "none of these", "not": "Not pre-labelled",
-           "words": "MLLM's words, and how each matched the vocabulary:", "runners": "Runner-ups",
-           "closest": "Closest labels", "clip": " (CLIP alone)", "stages": "How Prelabel looked",
-           "no_choice": "[no choice in this config]", "nothing": "nothing in the vocabulary fits"},
-    "ja": {"suggested": "提案", "why": "理由", "none": "該当なし", "not": "事前ラベルなし",
-           "words": "MLLMの言葉と語彙との照合:", "runners": "次点", "closest": "近いラベル", "clip": "（CLIPのみ）",
-           "stages": "処理の経過", "no_choice": "[この設定に選択肢なし]", "nothing": "語彙に該当するラベルなし"},
-}
-# A failure promises nothing: it says what the reviewer can do now, and when Prelabel asks again (Label Studio
-# 1.23.2 asks the backend for a task lacking a prediction of the project's model_version when the label stream
-# serves it, and on Retrieve Predictions; not when a task with any prediction is opened from the list).
-WHAT_TO_DO = ("What to do: choose the label yourself. Prelabel tries again each time the label stream serves this "
-              "task, or Retrieve Predictions is run on it; if many tasks say this, tell whoever runs Prelabel.")
-
-
 def clean(text: object, limit: int) -> str:
     """One line: no control or formatting characters (bidi overrides, zero-width), whitespace collapsed, at most
     `limit` characters (an ellipsis marks a cut)."""
@@ -80,7 +65,7 @@ def evidence_text(prediction: ImagePrediction, model_version: str, control: Cont
     """The evidence for one prediction, as the reviewer reads it. `model_version` (the prediction carries it) is
     not shown: a version hash means nothing to a reviewer."""
     control = control or Control()
-    say = HEADINGS[control.language]
+    say = PHRASES[control.language]
 
     def name(label: str) -> str:
         shown = control.display(label)
@@ -94,14 +79,15 @@ def evidence_text(prediction: ImagePrediction, model_version: str, control: Cont
     lines = [_headline(prediction, control, name, say, note)] if not several else [
         f"{say['suggested']}: {name(label)}, {percent(score)}{note}" for label, score in several]
     if prediction.state == FAILED:
-        lines.append(WHAT_TO_DO)
+        lines.append(say["what_to_do"])
     if prediction.state == LABEL and prediction.reason:
-        lines.append(f"{say['why']}: {clean(prediction.reason, MAX_DESCRIPTION)}")
+        lines.append(f"{say['why']}: {clean(reason(prediction.reason, control.language, name), MAX_DESCRIPTION)}")
     for label, _ in several:
-        lines.append(f"{say['why']} {clean(control.display(label), MAX_WORDS)}: {_affirmed_by(prediction, label)}")
+        lines.append(f"{say['why']} {clean(control.display(label), MAX_WORDS)}: "
+                     f"{_affirmed_by(prediction, label, say)}")
     if prediction.regions is not None and prediction.state != FAILED:
         lines += _regions(prediction, name)
-    lines += _words(prediction, name, say)
+    lines += _words(prediction, name, say, control.language)
     # A runner-up under 1% is no alternative worth a reviewer's look: left out, not listed as 0%.
     runners = [(label, score) for label, score in prediction.ranking if label != prediction.label
                and score >= MIN_RUNNER_UP]
@@ -109,9 +95,10 @@ def evidence_text(prediction: ImagePrediction, model_version: str, control: Cont
         heading = say["runners"] if prediction.state == LABEL else say["closest"]
         if "mllm" not in prediction.stage_scores and "fused" in prediction.stage_scores:
             heading += say["clip"]  # the MLLM named none of them: a picture's likeness, not a finding
-        lines.append(f"{heading}: " + ", ".join(f"{name(label)} {percent(score)}"
-                                                 for label, score in runners[:MAX_RUNNER_UPS]))
-    lines.append(f"{say['stages']}: " + "; ".join(_stages(prediction)))
+        lines.append(f"{heading}: " + say["sep"].join(f"{name(label)} {percent(score)}"
+                                                      for label, score in runners[:MAX_RUNNER_UPS]))
+    lines.append(f"{say['stages']}: " + ("; " if control.language == "en" else "、").join(
+        _stages(prediction, say, control.language)))
     return _bounded(lines)
 
 
@@ -150,31 +137,33 @@ def shown_together(prediction: ImagePrediction, control: Control) -> list[tuple[
     return prediction.labels if all(control.can_show(label) for label, _ in prediction.labels) else []
 
 
-def _affirmed_by(prediction: ImagePrediction, label: str) -> str:
+def _affirmed_by(prediction: ImagePrediction, label: str, say: dict[str, str]) -> str:
     """The MLLM's words that affirmed this label beside the others."""
     for candidate in prediction.evidence.candidates:
         if label in candidate.labels:
-            return f"named by the MLLM beside {len(candidate.labels) - 1} other label(s) in {quoted(candidate.text)}"
-    return "named by the MLLM"
+            return say["beside"].format(others=len(candidate.labels) - 1, words=quoted(candidate.text))
+    return say["named"]
 
 
 def _headline(prediction: ImagePrediction, control: Control, name, say: dict[str, str], note: str) -> str:
     if prediction.state == FAILED:
         errors = prediction.errors
+        language = control.language
         if "stage1" in errors and "image" not in errors and "pipeline" not in errors:  # the cause in words
-            return f"{say['not']}: the MLLM gave no usable answer ({_in_words(errors['stage1'])})"
-        return f"{say['not']}: {clean(prediction.reason or 'a stage failed', MAX_DESCRIPTION)}"
+            return f"{say['not']}: " + say["no_answer"].format(cause=_in_words(errors["stage1"], language))
+        return f"{say['not']}: {clean(reason(prediction.reason or 'a stage failed', language, name), MAX_DESCRIPTION)}"
     label = prediction.label
     if prediction.state == LABEL and label is not None:
         if control.can_show(label):
             return f"{say['suggested']}: {name(label)}, {percent(prediction.score)}{note}"
-        return (f"{say['suggested']}: {say['none']}. Prelabel found {clean(label, MAX_WORDS)} "
-                f"({percent(prediction.score)}), but this project's labeling config has no choice for it")
-    reason = clean(prediction.reason or say["nothing"], MAX_DESCRIPTION)
-    return f"{say['suggested']}: {say['none']}. {reason[:1].upper()}{reason[1:]}"
+        return f"{say['suggested']}: {say['none']}{say['full_stop']}" + say["not_shown"].format(
+            label=clean(label, MAX_WORDS), score=percent(prediction.score))
+    why = clean(reason(prediction.reason, control.language, name) if prediction.reason else say["nothing"],
+                MAX_DESCRIPTION)
+    return f"{say['suggested']}: {say['none']}{say['full_stop']}{why[:1].upper()}{why[1:]}"
 
 
-def _words(prediction: ImagePrediction, name, say: dict[str, str]) -> list[str]:
+def _words(prediction: ImagePrediction, name, say: dict[str, str], language: str) -> list[str]:
     """The MLLM's own words, each with how it matched; then stage 2's answer."""
     evidence = prediction.evidence
     vetoed = set(evidence.vetoed)
@@ -186,82 +175,74 @@ def _words(prediction: ImagePrediction, name, say: dict[str, str]) -> list[str]:
             distinct.append(candidate)
     lines = []
     for candidate in distinct[:MAX_LINES_OF_WORDS]:
-        source = candidate.source or "candidate"
-        limit = MAX_DESCRIPTION if source == "description" else MAX_WORDS
-        line = f"- {clean(source, 20)} {quoted(candidate.text, limit)} -> {_match(candidate, name)}"
+        where = candidate.source or "candidate"
+        limit = MAX_DESCRIPTION if where == "description" else MAX_WORDS
+        line = f"- {clean(source(where, language), 20)} {quoted(candidate.text, limit)} -> "
+        line += _match(candidate, name, say, language)
         if candidate.label in vetoed:
-            line += ", vetoed by stage 2"
+            line += say["vetoed"]
         lines.append(line)
     if len(distinct) > MAX_LINES_OF_WORDS:
-        lines.append(f"- … and {len(distinct) - MAX_LINES_OF_WORDS} more")
+        lines.append(say["more_words"].format(count=len(distinct) - MAX_LINES_OF_WORDS))
     stage1 = evidence.stage1
     if not lines and stage1 is not None:
-        lines = [f"- {key} {quoted(words)}" for key, words in (("classification", stage1.classification),
-                                                                ("description", stage1.description)) if words]
+        lines = [f"- {source(key, language)} {quoted(words)}"
+                 for key, words in (("classification", stage1.classification), ("description", stage1.description))
+                 if words]
     stage2 = evidence.stage2
     if stage2 is not None and stage2.with_image:
         among = stage2.candidates
-        chosen = (f"{name(stage2.label)}: chosen by the MLLM from {among} candidates after seeing the image"
-                  if stage2.label else f"no label: none of {among} candidates, after seeing the image")
-        lines.append(f"- stage 2 with the image {quoted(stage2.answer)} -> {chosen}")
+        chosen = (f"{name(stage2.label)}: " + say["chosen"].format(among=among)
+                  if stage2.label else say["none_chosen"].format(among=among))
+        lines.append(f"- {say['stage2_image']} {quoted(stage2.answer)} -> {chosen}")
     elif stage2 is not None:
-        lines.append(f"- stage 2 {quoted(stage2.answer)} -> {_match(stage2, name)}")
+        lines.append(f"- {say['stage2']} {quoted(stage2.answer)} -> {_match(stage2, name, say, language)}")
     return [say["words"], *lines] if lines else []
 
 
-def _match(found: NamedMatch | Stage2Match, name) -> str:
-    method = clean(found.method or "none", 20)
+def _match(found: NamedMatch | Stage2Match, name, say: dict[str, str], language: str) -> str:
+    how = clean(found.method or "none", 20)
+    shown = method(how, language)
     label = found.label
     if label:
-        return f"{name(label)}: {method} {percent(found.score)}"
+        return f"{name(label)}: {shown} {percent(found.score)}"
     alternatives = [alternative for alternative, _ in found.alternatives] if isinstance(found, NamedMatch) else []
-    if alternatives and method != "none":  # a proposal: why no label, and its candidates
+    if alternatives and how != "none":  # a proposal: why no label, and its candidates
         more = len(alternatives) - MAX_ALTERNATIVES
-        return (f"no label: {method}, fits {', '.join(name(a) for a in alternatives[:MAX_ALTERNATIVES])}"
-                + (f" and {more} more" if more > 0 else ""))
-    nearest = f" (nearest: {', '.join(name(a) for a in alternatives[:2])})" if alternatives else ""
-    return f"no label: {'no match' if method == 'none' else method}{nearest}"
+        fits = say["fits"].format(labels=say["sep"].join(name(a) for a in alternatives[:MAX_ALTERNATIVES]))
+        return f"{say['no_label']}: {shown}{say['sep']}{fits}" + (say["more"].format(count=more) if more > 0 else "")
+    nearest = say["nearest"].format(labels=say["sep"].join(name(a) for a in alternatives[:2])) if alternatives else ""
+    return f"{say['no_label']}: {say['no_match'] if how == 'none' else shown}{nearest}"
 
 
-def _stages(prediction: ImagePrediction) -> list[str]:
+def _stages(prediction: ImagePrediction, say: dict[str, str], language: str) -> list[str]:
     """What ran and what failed, in the reviewer's words (the causes in developers' words stay in the logs)."""
     errors, evidence = prediction.errors, prediction.evidence
     found = []
     if "pipeline" in errors:
-        found.append(f"Prelabel itself failed ({clean(errors['pipeline'], MAX_ERROR)})")
-    found.append("photo not usable" if "image" in errors else "photo read")  # why: the headline says
+        found.append(say["self_failed"].format(error=clean(errors["pipeline"], MAX_ERROR)))
+    found.append(say["photo_bad"] if "image" in errors else say["photo_read"])  # why: the headline says
     if "stage1" in errors:
-        found.append(f"the MLLM gave no usable answer ({_in_words(errors['stage1'])})")
+        found.append(say["no_answer"].format(cause=_in_words(errors["stage1"], language)))
     elif evidence.stage1 is not None:
-        found.append("the MLLM described the photo" + (" (its answer from an earlier look)" if prediction.cached
-                                                      else ""))
+        found.append(say["described"] + (say["earlier"] if prediction.cached else ""))
     elif "image" not in errors and "pipeline" not in errors:
-        found.append("no MLLM set up")
+        found.append(say["no_mllm"])
     if "stage2" in errors:
-        found.append(f"asking the MLLM again failed ({_in_words(errors['stage2'])})")
+        found.append(say["again_failed"].format(cause=_in_words(errors["stage2"], language)))
     elif evidence.stage2 is not None:
-        found.append("asked the MLLM again with the label list" + (" and the photo" if evidence.stage2.with_image
-                                                                  else ""))
+        found.append(say["asked_again"] + (say["and_photo"] if evidence.stage2.with_image else ""))
     if evidence.fusion_features:
-        found.append("compared the photo with each label (CLIP)")
+        found.append(say["clip_ran"])
     for stage, message in errors.items():
         if stage not in ("pipeline", "image", "stage1", "stage2"):
-            found.append(f"{clean(stage, 20)} failed ({clean(message, MAX_ERROR)})")
+            found.append(say["stage_failed"].format(stage=clean(stage, 20), error=clean(message, MAX_ERROR)))
     return found
 
 
-CAUSES = {  # MLLMError's causes (pipeline/mllm.py) and the job's deadline, as a reviewer reads them
-    "timeout": "it took too long", "rate_limited": "the MLLM service was busy",
-    "server_error": "the MLLM service had an error", "connection": "the MLLM service could not be reached",
-    "rejected": "the MLLM service refused the request", "malformed": "its answer could not be read",
-    "truncated": "its answer was cut off", "refused": "it declined to answer", "no_image": "it did not see the photo",
-    "deadline": "the job's time ran out first",
-}
-
-
-def _in_words(message: str) -> str:
-    cause = message.split(":", 1)[0].strip()
-    return CAUSES.get(cause, clean(cause, 40))
+def _in_words(message: str, language: str = "en") -> str:
+    named = message.split(":", 1)[0].strip()
+    return cause(named, language) or clean(named, 40)
 
 
 def _bounded(lines: list[str]) -> str:

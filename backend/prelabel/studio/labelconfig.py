@@ -17,6 +17,18 @@ with its hotkey shown. More: a <Taxonomy> with `maxUsages="1"`: the selected lab
 view however many labels there are) and its dropdown has a search box; it has no hotkeys. A <Choices
 layout="select"> was rejected: no search box, and its auto-assigned hotkeys stay active unseen (pressing 1
 silently changes the selection); vertical or inline checkboxes put a suggestion among 30 or 300 below the fold.
+
+A correction in two actions. With checkboxes, clicking another choice (or its hotkey) replaces the suggestion;
+then Submit. A Taxonomy takes five (remove the tag, open the dropdown, type, tick, Submit), so under it the
+shipped config has a small second control, RUNNER_UPS_NAME: a <Choices> whose choices Label Studio loads from
+the task's data (`Value="$prelabel_runner_ups"`, written with each prediction: prelabel.studio.columns), the
+prediction's runner-ups with their scores. `Value`, capitalised: Label Studio's editor reads attribute names in
+any case, while its server (core/label_config.py, extract_data_types, case-sensitive `@value`) would otherwise
+count the key as task data every imported task must carry ('"prelabel_runner_ups" key is expected in task
+data'); its schema then wants a child, an empty <View/>. A task without the key shows no runner-ups, and
+imports stay as they were. Ticking one, then
+Submit, corrects the label: a runner-up ticked overrides the label control when an annotation is read
+(prelabel.learning.feedback, prelabel.report.parse).
 """
 
 from __future__ import annotations
@@ -34,6 +46,7 @@ REGIONS_NAME = "region"  # the shipped <RectangleLabels name>
 DEFAULT_UNNAMED_REGION = "Not in the vocabulary"  # the region label of a finding no vocabulary label fits
 DEFAULT_NONE_CHOICE = "None of these"  # PRELABEL_NONE_CHOICE's default
 CHECKBOXES_UP_TO = 10  # choices (the none included) shown as checkboxes; more become a searchable Taxonomy
+RUNNER_UPS_NAME = "prelabel_runner_ups"  # the <Choices name> of the runner-ups (their options in the task's data)
 
 
 _JAPANESE = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]")  # kana, kanji
@@ -87,6 +100,7 @@ class Control:
     none: str | None = None
     evidence: str | None = None
     multiple: bool = False  # <Choices choice="multiple">, or a <Taxonomy> without maxUsages="1"
+    runner_ups: str | None = None  # the name of the runner-ups <Choices> over the same image (RUNNER_UPS_NAME)
     regions: RegionControl | None = None
 
     @property
@@ -141,7 +155,7 @@ class Control:
     def to_dict(self) -> dict:
         return {"from_name": self.from_name, "to_name": self.to_name, "data_key": self.data_key, "kind": self.kind,
                 "results": self.results, "paths": self.paths, "shown": self.shown, "none": self.none,
-                "evidence": self.evidence, "multiple": self.multiple,
+                "evidence": self.evidence, "multiple": self.multiple, "runner_ups": self.runner_ups,
                 "regions": None if self.regions is None else vars(self.regions)}
 
     @classmethod
@@ -225,7 +239,7 @@ def read_label_config(config: str, vocabulary: Vocabulary, none_choice: str = DE
     known = set(vocabulary.label_values)
     regions = _region_controls(interface, images, known)
     for control in interface.controls:
-        if control.tag not in ("Choices", "Taxonomy"):
+        if control.tag not in ("Choices", "Taxonomy") or control.name == RUNNER_UPS_NAME:
             continue
         target = next((name for name in control.to_name if name in images), None)
         if target is None:
@@ -255,8 +269,11 @@ def read_label_config(config: str, vocabulary: Vocabulary, none_choice: str = DE
                 paths[label] = path
             if value != label:
                 shown[label] = value
+        runner_ups = next((c.name for c in interface.controls if c.tag == "Choices" and c.name == RUNNER_UPS_NAME
+                           and target in c.to_name), None)
         made = Control(control.name, target, data_key, kind, results=results, paths=paths, shown=shown, none=none,
-                       evidence=_evidence(interface, target), multiple=multiple, regions=regions.get(target))
+                       evidence=_evidence(interface, target), multiple=multiple, runner_ups=runner_ups,
+                       regions=regions.get(target))
         labels = [label for label in (paths if kind == "taxonomy" else results) if label != none]
         return _report(made, labels, vocabulary)
     if regions:  # a region project without image-level choices: the first <RectangleLabels> over an <Image>
@@ -339,9 +356,9 @@ def make_label_config(vocabulary: Vocabulary, none_choice: str = DEFAULT_NONE_CH
 
     `language` (e.g. "ja"): each choice shows the label's first common name in that language and stores the
     label as its alias (labels without one, or whose name another label already shows, show the label).
-    `regions`: the region layout: above the image a <RectangleLabels> with the same labels and one for findings
-    outside the vocabulary, and under the evidence the selected region's own evidence line; the image-level
-    choice stays (Prelabel derives it from the regions)."""
+    `regions`: the region layout: under the image (which stays in view) a <RectangleLabels> with the same labels
+    and one for findings outside the vocabulary, and under the evidence the selected region's own evidence line;
+    the image-level choice stays (Prelabel derives it from the regions)."""
     choices: list[tuple[str, str | None]] = []  # (value, alias)
     taken: set[str] = set()
     for entry in vocabulary:
@@ -367,7 +384,10 @@ def make_label_config(vocabulary: Vocabulary, none_choice: str = DEFAULT_NONE_CH
     else:
         items = "\n".join(indent + tag(*choice) for choice in [none, *choices])
         control = (f'      <Taxonomy name="label" toName="image" maxUsages="1" '
-                   f'placeholder="Search {len(choices)} labels">\n{items}\n      </Taxonomy>\n')
+                   f'placeholder="Search {len(choices)} labels">\n{items}\n      </Taxonomy>\n'
+                   '      <Header value="Or a runner-up (replaces the label above)" size="6"/>\n'
+                   f'      <Choices name="{RUNNER_UPS_NAME}" toName="image" Value="${RUNNER_UPS_NAME}" choice="single" '
+                   'showInline="true"><View/></Choices>\n')
     rectangles = region_evidence = ""
     if regions:
         unnamed = {"ja": "語彙にない"}.get(language or "", DEFAULT_UNNAMED_REGION)
@@ -384,8 +404,8 @@ def make_label_config(vocabulary: Vocabulary, none_choice: str = DEFAULT_NONE_CH
     return ('<View>\n'
             '  <View style="display: flex; gap: 16px; align-items: flex-start">\n'
             '    <View style="flex: 3; min-width: 0">\n'
-            f"{rectangles}"
             '      <Image name="image" value="$image" zoom="true"/>\n'
+            f"{rectangles}"
             '    </View>\n'
             '    <View style="flex: 2; min-width: 320px">\n'
             '      <Header value="Label"/>\n'

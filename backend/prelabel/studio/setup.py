@@ -198,7 +198,7 @@ def _review_tab(call: Caller, project_id: int, data_key: str, changed: Callable[
     if any((view.data or {}).get("title") == REVIEW_TAB for view in call("list tabs", views.list, project=project_id)
            if isinstance(view.data, dict)):
         return
-    hidden = [f"tasks:{column}" for column in NOT_FOR_REVIEW]
+    hidden = [f"tasks:{column}" for column in NOT_FOR_REVIEW] + [f"tasks:data.{columns.RUNNER_UPS}"]
     score = f"tasks:data.{columns.SCORE}"
     call("save the review tab", views.create, project=project_id, data={
         "title": REVIEW_TAB, "ordering": [score], "columnsDisplayType": {score: "Number"},

@@ -80,6 +80,7 @@ _EVIDENCE_OF = frozenset(["damage", "symptom", "sign", "lesion", "spot", "mark",
 _FROM_PLACE = frozenset(["from", "toward", "towards", "into", "onto", "through"])
 _DETERMINERS = frozenset(["the", "a", "an", "this", "that", "its", "their", "these", "those"])
 # Determiners that count or pick out an indefinite amount: "a box of X", "two bags of X", "a few".
+_JA_COPULAS = frozenset(["デス", "ダ", "デアル", "デシ", "ダッ"])  # です, だ, である, でした, だった
 _COUNTING = frozenset(["a", "an", "one", "two", "three", "several", "few", "many", "some", "each", "every"])
 _MODALS = frozenset(["may", "might", "could", "would", "will", "can", "should", "must", "to", "shall"])
 # Japanese nouns after a name that say it is there or name its part or stage (成虫, 被害, 切り身).
@@ -200,9 +201,6 @@ class _Index:
     groups: dict[str, frozenset[str]] = field(default_factory=dict)
     heads: dict[str, _Head] = field(default_factory=dict)
     loanwords: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # English tails by sound
-    # A content word of a name of several words -> (label, all that name's content words): "can" -> (swollen can,
-    # {swollen, can}), to see a name said in other words' order ("the can is swollen").
-    name_words: dict[str, list[tuple[str, frozenset[str]]]] = field(default_factory=lambda: defaultdict(list))
 
 
 class Normalizer:
@@ -257,12 +255,6 @@ class Normalizer:
         index.words.update(part.text for part in parts)
         for part in parts:
             index.word_labels[part.text].add(label)
-        content = frozenset(part.text for part in parts if part.text not in _DETERMINERS and (
-            part.text not in textnorm.PREPOSITIONS) and part.word_class not in _FUNCTION_CLASSES and (
-            part.script != "number"))
-        if len(content) >= 2 and (label, content) not in index.name_words[next(iter(content))]:
-            for word in content:
-                index.name_words[word].append((label, content))
         for unit in _units(parts):
             index.units.setdefault(textnorm.compact(parts[unit[0]:unit[1]]), tuple(parts[unit[0]:unit[1]]))
         if not key or (len(key) < _MIN_PHRASE and not is_japanese):
@@ -401,6 +393,24 @@ class Normalizer:
         if self.text_encoder is not None:
             return self._embedding(text, light)
         return self._described(text, parts)
+
+    @functools.cached_property
+    def _name_words(self) -> dict[str, list[tuple[str, frozenset[str]]]]:
+        """A content word of a name of several words -> (label, all that name's content words): "can" -> (swollen
+        can, {swell, can}), to see a name said in other words' order ("the can is swollen"). Built on the first
+        answer that needs it, like the description index."""
+        found: dict[str, list[tuple[str, frozenset[str]]]] = defaultdict(list)
+        seen: set[tuple[str, frozenset[str]]] = set()
+        for entry in self.vocabulary:
+            for name in entry.names():
+                content = frozenset(_word_key(part) for part in textnorm.tokens(name.text) if (
+                    part.text not in _DETERMINERS and part.text not in textnorm.PREPOSITIONS and (
+                        part.word_class not in _FUNCTION_CLASSES) and part.script != "number"))
+                if len(content) >= 2 and (entry.label, content) not in seen:
+                    seen.add((entry.label, content))
+                    for word in content:
+                        found[word].append((entry.label, content))
+        return found
 
     @functools.cached_property
     def _describing(self) -> dict[str, dict[str, float]]:
@@ -652,6 +662,10 @@ class Normalizer:
                     break  # "a piece of a rubber glove": rubber piece or glove piece; the phrase does not say
                 if completions:
                     (label, words), = completions.items()
+                    following = words[-1] + 1
+                    if following + 1 < len(parts) and parts[following].text in ("and", "or") and (
+                            parts[following].joined and parts[following + 1].joined):
+                        break  # "fragments of glass and plastic": the head word is each noun's, not one's
                     resolved.append(_Match(match.start, match.end, frozenset([label]), NAME))
                     used.append((words[0], words[-1] + 1))
                     break
@@ -716,6 +730,14 @@ class Normalizer:
                 if placed is not None:  # "void in the solder joint": a solder void
                     names[names.index(m)] = placed
                     read[placed] = structure.AFFIRMED
+        for m in names:
+            if read[m] == structure.AFFIRMED and _asked(text, parts, m):
+                read[m] = structure.UNDECIDED  # "Is it a glass fragment?", ガラス片でしょうか
+        if any(read[m] == structure.AFFIRMED for m in names) and structure.doubted(
+                parts, [(m.start, m.end) for m in found]):
+            for m in names:  # "I cannot identify it; maybe A", 「Aと思われますが、確証はありません」
+                if read[m] == structure.AFFIRMED:
+                    read[m] = structure.UNDECIDED
         affirmed = [m for m in names if read[m] == structure.AFFIRMED]
         undecided = [m for m in names if read[m] == structure.UNDECIDED]
         located = [m for m in names if read[m] == LOCATION]
@@ -739,6 +761,14 @@ class Normalizer:
             n.start, n.end) for n in names) and any(_listed_together(parts, m, n) for n in affirmed)
             and self._reading(sentence, m) == structure.AFFIRMED]
         listed = [m for m in listed if not m.labels <= set(labels)]
+        # One left undecided elsewhere ("spatter is present; porosity cannot be excluded"), or a Japanese noun that
+        # is an argument of a clause of its own (ゴキブリの死骸とネズミの糞が, ピンホールが見られ、スパッタも), is
+        # another thing the answer may name, unless it could be the named label itself.
+        others = [m for m in found if m.kind != NAME and not any(m.inside(n) or n.inside(m) or (m.start, m.end) == (
+            n.start, n.end) for n in names) and m.labels.isdisjoint(labels) and not _where(parts, m)]
+        undecided += [m for m in others if self._reading(sentence, m) == structure.UNDECIDED]
+        listed += [m for m in others if m not in listed and _japanese_argument(parts, m) and self._reading(
+            sentence, m) == structure.AFFIRMED]
         if undecided and len(labels) == 1 and not listed:
             contrast = structure.contrast_at(parts)
             if contrast is not None and all(m.end <= contrast for m in undecided) and all(
@@ -747,6 +777,11 @@ class Normalizer:
                 undecided = []
         if undecided:
             return _proposal(text, ALTERNATIVES, affirmed + undecided)
+        contrast = structure.contrast_at(parts)
+        if contrast is not None and all(m.end <= contrast for m in affirmed) and not structure.settled_after(
+                parts, contrast):
+            # "probably a house fly, though a blow fly is possible": the answer leaves another thing open
+            return _proposal(text, ALTERNATIVES, affirmed)
         unsure = [m for m in names if read[m] in (QUALIFIED, SUBKIND) and not m.labels <= set(labels)]
         if unsure:
             return _proposal(text, read[unsure[0]], affirmed + unsure)
@@ -783,16 +818,15 @@ class Normalizer:
             where: dict[str, list[int]] = defaultdict(list)
             for position in range(clause_start, end):
                 if position not in taken:
-                    where[parts[position].text].append(position)
+                    where[_word_key(parts[position])].append(position)
             seen = set()
             for word in where:
-                for label, words in self._index.name_words.get(word, ()):
+                for label, words in self._name_words.get(word, ()):
                     if label in named or (label, words) in seen or not words <= where.keys():
                         continue
                     seen.add((label, words))
                     positions = sorted(where[w][0] for w in words)
-                    if all(p in positions or textnorm.is_particle_no(parts[p])
-                           for p in range(positions[0], positions[-1] + 1)):
+                    if label in self._index.names.get(textnorm.compact(parts[positions[0]:positions[-1] + 1]), ()):
                         continue  # side by side: a name the rules read (or set aside) already
                     if any(self._reading(sentence, _Match(p, p + 1, frozenset([label]), HEAD)) == structure.DENIED
                            for p in positions):
@@ -867,7 +901,8 @@ class Normalizer:
                 before -= 1
             if found == structure.AFFIRMED and before >= 0 and parts[before].text in _FROM_PLACE:
                 found = structure.PLACE
-            if found == structure.AFFIRMED and match.start > 0 and parts[match.start - 1].text in _MODALS:
+            if found == structure.AFFIRMED and match.start > 0 and parts[match.start - 1].text in _MODALS and (
+                    match.end - match.start == 1):
                 return ""  # a verb: "it might collapse", "likely to twist"
         if found != structure.AFFIRMED or match.kind != NAME:
             return found
@@ -1135,6 +1170,48 @@ def _where(parts: Sequence[Token], match: _Match) -> bool:
     while before >= 0 and parts[before].text in _DETERMINERS:
         before -= 1
     return before >= 0 and parts[before].text in textnorm.PREPOSITIONS and parts[before].text != "of"
+
+
+def _word_key(part: Token) -> str:
+    """A word as a scattered name is looked for: a Latin word as its verb's lemma where it has one, so that "the
+    can swelled" meets "swollen can" and "the paint peeled" "paint peeling"; any other word as it is."""
+    if part.japanese or part.script != "latin" or not part.text.endswith(("ed", "en", "ing")):
+        return part.text
+    verbs = textnorm.lemmas(part.surface.casefold() or part.text).get("VERB")
+    return verbs[0] if verbs else part.text
+
+
+def _asked(text: str, parts: Sequence[Token], match: _Match) -> bool:
+    """Does the clause of a name ask a question: the answer ends with a question mark after it, or a Japanese
+    final particle か ends its clause (ガラス片でしょうか; not ではないか, a guess that it is)?"""
+    rest = parts[match.end:]
+    end = next((i for i, token in enumerate(rest) if _ends_clause(token)), len(rest))
+    if (end == len(rest) and text.rstrip().endswith(("?", "？"))) or (
+            end < len(rest) and any(char in "?？" for char in rest[end].mark)):
+        return True
+    return any(token.text == "カ" and token.detail == "final" for token in rest[:end]) and not any(
+        token.text in structure.JA_NEGATIONS for token in rest[:end])
+
+
+def _japanese_argument(parts: Sequence[Token], match: _Match) -> bool:
+    """Is a Japanese group or head word a noun of its own standing as the subject, topic or object of a clause
+    (ピンホールが, ゴキブリの死骸と…が: through の-phrases and と/や lists) or its predicate (…はブローホールです),
+    not a piece of a longer word?"""
+    if not parts[match.start].japanese or parts[match.end - 1].word_class not in ("noun", "process") or (
+            match.start > 0 and parts[match.start].joined and parts[match.start - 1].word_class in (
+            "noun", "process", "prefix", "suffix")):
+        return False
+    for token in parts[match.end:match.end + 6]:
+        if token.word_class == "auxiliary" and token.text in _JA_COPULAS:
+            return True  # 主な欠陥はブローホールです: the noun the clause predicates
+        if token.word_class == "particle":
+            if token.text in ("ガ", "ハ", "モ", "ヲ"):
+                return True
+            if token.text not in ("ノ", "ト", "ヤ"):
+                return False
+        elif token.word_class not in ("noun", "suffix") or token.mark:
+            return False
+    return False
 
 
 def _graded(parts: Sequence[Token], match: _Match) -> bool:

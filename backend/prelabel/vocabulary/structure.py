@@ -44,7 +44,8 @@ AFFIRMED, DENIED, UNDECIDED, PLACE = "affirmed", "denied", "undecided", "place"
 # Punctuation that ends a clause: a trigger's scope ends there.
 _CLAUSE_MARKS = frozenset(".;:!?。；：！？")
 # Our additions to NegEx's lists (see the module docstring).
-_PRECEDING_EXTRA = ("rather than", "neither", "nor", "other than", "except", "excluding")
+_PRECEDING_EXTRA = ("rather than", "neither", "nor", "other than", "except", "excluding", "unlikely to be",
+                    "lacks", "lacking")
 _FOLLOWING_EXTRA = ("is not", "are not", "isnt", "arent", "is absent", "are absent", "absent", "ruled out",
                     "excluded")
 # What leaves the names before it undecided: "A cannot be ruled out" (NegEx counts it as no negation).
@@ -64,7 +65,7 @@ _ALTERNATIVE_MARKS = frozenset("/／?？")
 
 # Japanese: the words of a clause after a name, by what they do.
 # ない, 無い, ません, ず, ぬ, なかった, なし
-_JA_NEGATIONS = frozenset(["ナイ", "ナク", "ナケレ", "ナサ", "無", "ン", "ズ", "ヌ", "ナカッ", "ナシ"])
+JA_NEGATIONS = frozenset(["ナイ", "ナク", "ナケレ", "ナサ", "無", "ン", "ズ", "ヌ", "ナカッ", "ナシ"])
 _JA_BEING = frozenset(["有", "アル", "アリ", "ゴザイ"])  # ではありません
 _JA_DOUBLE = frozenset(["否定", "排除", "除外", "否", "捨切"])  # 否定できない, 否めない: cannot be ruled out
 _JA_JUDGING = frozenset(["判断", "断定", "特定", "判別", "区別", "識別", "判定", "見分"])
@@ -73,6 +74,12 @@ _JA_ALTERNATIVES = frozenset(["カ", "又", "マタ", "若", "モシクハ", "�
 _JA_FROM = frozenset(["カラ", "ヨリ", "マデ", "沿"])  # from, along: where the thing named is, not what it is
 _JA_LOCATIVE = frozenset(["ニ", "デ", "カラ", "ヘ"])  # at, in, from, towards
 _JA_UNLIKELY = frozenset(["低", "少", "薄"])  # 可能性は低い, 少ない, 薄い
+_JA_HARDLY = frozenset(["ニクイ", "ニク", "難", "ガタイ", "ガタ"])  # 考えにくい, 考え難い: hard to believe
+# Words of certainty: negated in a clause of their own (確証はありません), they leave the whole answer open.
+_JA_CERTAINTY = frozenset(["確証", "自信", "確信", "断言"])
+# English clauses that say the answer is not sure, whatever they name ("I am not sure", "hard to say").
+_EN_DOUBT = ("not sure", "not certain", "unsure", "uncertain", "unclear", "hard to say", "hard to tell",
+             "difficult to say", "difficult to tell", "no way to tell", "not confident")
 _JA_EXCEPT = frozenset(["ナシ", "以外", "除"])  # なし, 以外, 除く: the name is what is not there
 _JA_CLAUSE_ENDS = frozenset(["ガ", "ケド", "ケレド", "ケレドモ", "ノデ", "カラ", "ノニ", "シ", "ナガラ"])
 
@@ -158,9 +165,11 @@ def english_readings(parts: Sequence[Token]) -> list[str]:
             after = position + preceding
             undecided = (after < len(parts) and parts[after].text in _JUDGING) or (
                 after + 1 < len(parts) and parts[after].text in ("be", "to") and parts[after + 1].text in _JUDGING)
+            relative = _in_relative_clause(parts, position)
             end = after
             while end < len(parts) and not (end > after and (_ends_clause_before(parts, end) or _list_ends(
-                    parts, end))) and not _phrase_at(parts, end, lists["termination"]):
+                    parts, end) or (relative and "," in parts[end].mark))) and not _phrase_at(
+                    parts, end, lists["termination"]):
                 end += 1
             for index in range(after, end):
                 readings[index] = UNDECIDED if undecided else DENIED
@@ -174,6 +183,15 @@ def english_readings(parts: Sequence[Token]) -> list[str]:
         position += 1
     _offered(parts, readings)
     return readings
+
+
+def _in_relative_clause(parts: Sequence[Token], position: int) -> bool:
+    """Is the word inside a clause set off by ", which" or ", who" ("spatter, which is not a defect of concern,
+    and an undercut")? Its negation ends at the comma that closes it."""
+    for index in range(position, -1, -1):
+        if "," in parts[index].mark or _ends_clause_before(parts, index):
+            return parts[index].text in ("which", "who") and "," in parts[index].mark
+    return False
 
 
 def _clause_ends_at(parts: Sequence[Token], position: int) -> bool:
@@ -209,10 +227,14 @@ def japanese_reading(parts: Sequence[Token], start: int, end: int) -> str:
     """What the clause says of the name at parts[start:end]: AFFIRMED, DENIED or UNDECIDED."""
     following = parts[end:]
     if len(following) >= 3 and following[0].text == "デ" and following[1].text in ("ハ", "モ"):
-        # AではなくB, Aではない, Aではありません, Aでもありません
-        for at in range(2, min(len(following), 6)):
+        # AではなくB, Aではない, Aではありません, Aでもありません, AでもBでもなく
+        skip = 2
+        while skip + 2 < len(following) and following[skip].word_class in ("noun", "suffix") and (
+                following[skip + 1].text == "デ" and following[skip + 2].text == "モ"):
+            skip += 3
+        for at in range(skip, min(len(following), skip + 4)):
             token = following[at]
-            if token.text in _JA_NEGATIONS:
+            if token.text in JA_NEGATIONS:
                 return AFFIRMED if _asks(following, at + 1) else DENIED
             if not (token.text in _JA_BEING or token.word_class == "auxiliary"):
                 break
@@ -277,7 +299,9 @@ def _predicate(following: Sequence[Token], start: int) -> str:
         if token.text in _JA_UNLIKELY and token.word_class == "adjective" and any(
                 t.text == "可能性" for t in following[:start]):
             return DENIED  # Aの可能性は低い: unlikely
-        if token.text in _JA_NEGATIONS and token.word_class in ("auxiliary", "adjective", "noun"):
+        if token.text in _JA_HARDLY and token.word_class in ("suffix", "adjective", "auxiliary") and not judged:
+            return DENIED  # Aとは考えにくい
+        if token.text in JA_NEGATIONS and token.word_class in ("auxiliary", "adjective", "noun"):
             if _asks(following, position + 1):
                 return AFFIRMED
             negated = True
@@ -289,6 +313,44 @@ def _predicate(following: Sequence[Token], start: int) -> str:
 def _asks(following: Sequence[Token], position: int) -> bool:
     """A negation read as a question or a guess: ではないか, ではないでしょうか."""
     return any(token.text == "カ" and token.word_class == "particle" for token in following[position:position + 4])
+
+
+def doubted(parts: Sequence[Token], mentioned: Sequence[tuple[int, int]]) -> bool:
+    """Does a clause that names nothing say the answer is unsure ("I cannot identify it; maybe A", "A, I am
+    not sure", 「Aと思われますが、確証はありません」)? Then no name in the answer is sure."""
+    lists = _negex()
+    doubt = _doubt_phrases()
+    start = 0
+    for end in range(1, len(parts) + 1):
+        if end < len(parts) and not (_ends_clause_before(parts, end) or "," in parts[end].mark or "、" in parts[
+                end].mark or (parts[end].word_class == "particle" and parts[end].detail == "conjunctive"
+                              and parts[end].text in _JA_CLAUSE_ENDS)):
+            continue
+        if not any(first < end and start < last for first, last in mentioned):
+            clause = parts[start:end]
+            japanese = [token.text for token in clause if token.japanese]
+            if (any(text in _JA_JUDGING or text in _JA_CERTAINTY for text in japanese) and any(
+                    text in JA_NEGATIONS for text in japanese)):
+                return True
+            for position in range(start, end):
+                if parts[position].japanese:
+                    continue
+                if _phrase_at(parts, position, doubt):
+                    return True
+                preceding = _phrase_at(parts, position, lists["preceding"])
+                if preceding and position + preceding < end and parts[position + preceding].text in _JUDGING:
+                    return True
+        start = end
+    return False
+
+
+@functools.lru_cache(maxsize=1)
+def _doubt_phrases() -> Phrases:
+    found: dict[str, set[tuple[str, ...]]] = {}
+    for phrase in _EN_DOUBT:
+        folded = tuple(token.text for token in tokens(phrase))
+        found.setdefault(folded[0], set()).add(folded)
+    return {first: tuple(sorted(group, key=len, reverse=True)) for first, group in found.items()}
 
 
 def alternatives_between(parts: Sequence[Token], first_end: int, second_start: int) -> bool:
@@ -370,7 +432,7 @@ _JA_CONTRAST_PARTICLES = frozenset(["ガ", "ケド", "ケレド", "ケレドモ"
 _JA_CONTRAST_CONJUNCTIONS = frozenset(["シカシ", "ダガ", "デモ", "タダ", "トコロガ"])
 # Words that leave a second clause open too: "but it could also be B", 「Bかもしれない」, 「Bの可能性もある」.
 _EN_HEDGES = frozenset(["possibly", "maybe", "perhaps", "could", "might", "may", "also", "or", "either",
-                        "whether", "unclear", "uncertain"])
+                        "whether", "unclear", "uncertain", "possible"])
 
 
 def contrast_at(parts: Sequence[Token]) -> int | None:
