@@ -3,12 +3,16 @@ screening and promotion rule), a moved box nothing about names, a drawn box noth
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
+from prelabel.learning.feedback import record_feedback
 from prelabel.learning.regions import predicted_boxes, region_verdicts, region_words
 from prelabel.learning.rules import Learning, Verdict
 from prelabel.learning.store import LearnedStore
 from prelabel.studio.boxes import Box, match
+from prelabel.studio.labelconfig import make_label_config, read_label_config
 
 BMSB, NEZARA = "Halyomorpha halys", "Nezara viridula"
 UNNAMED = "Not in the vocabulary"
@@ -92,3 +96,51 @@ def test_relabelled_boxes_promote_under_the_same_rule(store_url, normalizer):
                                       {"x": 50, "y": 50, "width": 5, "height": 5, "name": "far away"}]}])
 def test_region_words_of_odd_evidence_are_empty(evidence):
     assert region_words(evidence, [Box(0, 0, 5, 5, BMSB)]) == {}
+
+
+class RegionStudio:
+    """The reads a feedback job makes in a region project: the annotation, its project, its task's predictions."""
+
+    def __init__(self, config, annotation, predictions):
+        self.config, self.annotation_read, self.predictions = config, annotation, predictions
+
+    def annotation(self, annotation_id):
+        return self.annotation_read
+
+    def project(self, project_id):
+        return SimpleNamespace(id=project_id, label_config=self.config)
+
+    def list_tasks(self, project_id, include, ids=None):
+        return [{"id": ids[0], "predictions": self.predictions}]
+
+
+def test_a_layout_with_a_choice_and_regions_learns_from_both(tmp_path, normalizer):
+    """The shipped region layout: the image-level choice is judged as ever, each box beside it."""
+    config = make_label_config(normalizer.vocabulary, regions=True)
+    box = Box(10, 10, 20, 20)
+    store = LearnedStore(f"sqlite:///{tmp_path / 'learned.sqlite'}")
+    store.save_prediction_evidence([{
+        "task_id": 5, "project_id": 2, "model_version": "prelabel-a-1", "vocabulary_version": "v", "label": NEZARA,
+        "evidence": {"candidates": [{"text": "southern green stink bug", "source": "classification",
+                                     "label": NEZARA, "method": "exact"}],
+                     "regions": [said("marble bug", normalizer, box)]}}])
+
+    def region(label):
+        return {"id": "prelabel-r1", "from_name": "region", "to_name": "image", "type": "rectanglelabels",
+                "value": {"x": 10, "y": 10, "width": 20, "height": 20, "rotation": 0, "rectanglelabels": [label]}}
+
+    control = read_label_config(config, normalizer.vocabulary).control  # 16 labels: a <Taxonomy>
+    choice = {"id": "prelabel", "from_name": control.from_name, "to_name": "image", "type": control.kind,
+              "value": control.value(BMSB)}
+    evidence_line = {**region(BMSB), "from_name": "prelabel_region_evidence", "type": "textarea",
+                     "value": {"x": 10, "y": 10, "width": 20, "height": 20, "text": ["\"marble bug\" -> none"]}}
+    annotation = SimpleNamespace(id=9, task=5, project=2, completed_by=7, updated_by=7, was_cancelled=False,
+                                 result=[choice, region(BMSB), evidence_line])
+    studio = RegionStudio(config, annotation, [{"id": 1, "model_version": "prelabel-a-1",
+                                                "result": [region(UNNAMED)]}])
+    learning = Learning(store, normalizer, min_agreements=3)
+    event = record_feedback(studio, learning, "ANNOTATION_CREATED", 2, [9])["events"][0]
+    assert (event["status"], event["label"], event["predicted"]) == ("corrected", BMSB, NEZARA)
+    assert event["regions"] == {"kept": 0, "moved": 0, "relabelled": 1, "deleted": 0, "drawn": 0}
+    assert sorted(store.query("SELECT kind, string, label FROM annotation_evidence")) == [
+        ("synonym", "marble bug", BMSB), ("synonym", "southern green stink bug", BMSB)]

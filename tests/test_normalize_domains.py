@@ -369,6 +369,9 @@ def test_the_object_of_another_noun_is_not_what_is_there(vocab, text, candidates
     ("主な欠陥はブローホールです。スパッタも少し見られます。", {"weld spatter"}),
     ("The weld bead has some spatter, which is not a defect of concern, and a clear undercut.",
      {"weld spatter", "undercut"}),
+    # A second thing named by its sign after "with"; a Japanese name asked about (の有無) or requested (ください).
+    ("Porosity with signs of corrosion.", {"corrosion", "weld porosity"}),
+    ("アンダーカット。念のため溶込不良の有無をUTで確認してください。", {"undercut", "incomplete penetration"}),
     # "to" before a name of several words is a preposition, not a verb's infinitive: the name is read.
     ("Surface rust that has led to paint peeling.", {"corrosion", "paint peeling"}),
 ])
@@ -398,6 +401,8 @@ def test_partitive_of_names_what_is_there(vocab, text, labels):
 @pytest.mark.parametrize("text, method, candidates", [
     # Two names complete "piece" from one phrase: the phrase does not say which.
     ("A piece of a rubber glove, blue nitrile.", "ambiguous", {"glove fragment", "rubber fragment"}),
+    # A head word completed by one of two coordinated nouns: it is both nouns' ("fragments of glass and plastic").
+    ("Fragments of glass and plastic.", "ambiguous", {"glass fragment", "hard plastic fragment"}),
     # Another label's name said with its words apart in the clause: the answer may name two things.
     ("The can is swollen and also has a seam defect.", "several", {"swollen can", "seam defect"}),
     ("缶が膨張しており、巻締不良もあります。", "several", {"swollen can", "seam defect"}),

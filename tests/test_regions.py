@@ -186,6 +186,20 @@ def test_findings_are_read_however_they_are_written(answer, names):
     assert dict(parsed.skipped).get("malformed", 0) == answer.count("label") + answer.count('"name"') - len(names)
 
 
+@pytest.mark.parametrize("hostile, kept", [
+    ('{"a":[' * 30000, 0),  # nested past the JSON decoder's depth
+    ("[" + '{"label": "x", "bbox": [1, 2, 3, 4]},' * 10000, 100),  # thousands of boxes, cut off: the first 100
+    ('{"findings": [' + '{"label": "a", "bbox": [1, 2, 3,' * 20000, 0),  # every finding cut
+])
+def test_hostile_answers_cost_a_clear_failure_or_a_bounded_read(hostile, kept):
+    try:
+        parsed = parse_stage1_regions(hostile)
+    except MLLMError as exc:
+        assert kept == 0 and exc.cause == "malformed"
+    else:
+        assert len(parsed.findings) == kept and dict(parsed.skipped) == {"cut_off": 1}
+
+
 def test_conversions_by_hand():
     finding = BoxFinding("x", (147, 98, 294, 196), "bbox_2d")
     assert smart_resize(400, 600) == (392, 588)  # Qwen2.5-VL's picture of a 600 x 400 photo

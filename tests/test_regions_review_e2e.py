@@ -22,8 +22,6 @@ from prelabel.pipeline.result import LABEL, ImagePrediction, Region
 from prelabel.studio.client import LabelStudio
 from prelabel.studio.labelconfig import read_label_config
 from prelabel.studio.predictions import studio_prediction
-from prelabel.vocabulary.normalize import Normalizer
-from prelabel.vocabulary.vocab import load_vocabulary
 
 BMSB, NEZARA, RICE = "Halyomorpha halys", "Nezara viridula", "Sitophilus oryzae"
 UNNAMED = "Not in the vocabulary"
@@ -56,7 +54,7 @@ def rectangle(region_id, x, y, label):
 
 
 @pytest.fixture(scope="module")
-def reviewed(label_studio, tmp_path_factory):
+def reviewed(label_studio, normalizer, tmp_path_factory):
     """The project predicted, its evidence kept, and reviewed: (project id, annotation ids, store url)."""
     client = label_studio.client()
     project = client.projects.create(title="Regions reviewed", label_config=CONFIG)
@@ -64,8 +62,7 @@ def reviewed(label_studio, tmp_path_factory):
     tasks = {task.data["image"].rsplit("/", 1)[1][0]: task.id for task in client.tasks.list(project=project.id)}
     url = f"sqlite:///{tmp_path_factory.mktemp('regions-review') / 'learned.sqlite'}"
     store = LearnedStore(url)
-    vocabulary = load_vocabulary(EXAMPLE_VOCAB)
-    normalizer, control = Normalizer(vocabulary), read_label_config(CONFIG, vocabulary).control
+    control = read_label_config(CONFIG, normalizer.vocabulary).control
     version = ModelVersion.parse(VERSION)
     assert version is not None
     for name, boxes in PREDICTED.items():
@@ -88,10 +85,10 @@ def reviewed(label_studio, tmp_path_factory):
     return project.id, annotations, url
 
 
-def test_corrected_regions_teach_and_the_report_counts_them(label_studio, reviewed, tmp_path):
+def test_corrected_regions_teach_and_the_report_counts_them(label_studio, normalizer, reviewed, tmp_path):
     project_id, annotations, url = reviewed
     studio = LabelStudio(label_studio.url, label_studio.token)
-    learning = Learning(LearnedStore(url), Normalizer(load_vocabulary(EXAMPLE_VOCAB)), min_agreements=2)
+    learning = Learning(LearnedStore(url), normalizer, min_agreements=2)
     first = record_feedback(studio, learning, "ANNOTATION_CREATED", project_id, [annotations["a"]])["events"][0]
     assert first["status"] == "regions" and first["vouched"]
     assert first["regions"] == {"kept": 1, "moved": 1, "relabelled": 1, "deleted": 1, "drawn": 1}

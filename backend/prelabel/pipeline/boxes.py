@@ -115,14 +115,16 @@ def salvage(text: str) -> tuple[object, bool]:
     decoder = json.JSONDecoder()
     try:
         return decoder.raw_decode(text, min(starts))[0], False
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # cut off; or nested past the decoder's depth (hostile)
         pass
     found: list[object] = []
     position = text.find("{")
-    while position >= 0:
+    for _ in range(4 * MAX_FINDINGS):  # each try may read to the cut: bounded, whatever the answer holds
+        if position < 0:
+            break
         try:
             item, end = decoder.raw_decode(text, position)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             end = position + 1  # this object is the one cut off (or holds the cut): look inside it
         else:
             if isinstance(item, dict) and any(key in item for key in _BOX_KEYS):
