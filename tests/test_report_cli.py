@@ -4,6 +4,7 @@ matter here). Every expected figure is worked out by hand in a comment."""
 from __future__ import annotations
 
 import csv
+import html
 import json
 import re
 
@@ -191,7 +192,7 @@ def test_prelabel_predict_output_with_annotations(tmp_path):
     assert metrics["none"]["said_none_right"] == 1
     # The shipped prior made a.jpg's score: the report says what such a score is, where it shows scores.
     assert metrics["calibration"]["by_prior"] == 1
-    page = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    page = html.unescape((tmp_path / "r" / "report.html").read_text(encoding="utf-8"))
     assert page.count("prior: the normaliser's precision, not yet measured on this project") == 2
 
 

@@ -131,7 +131,7 @@ def test_a_reviewers_retrieve_keeps_its_time_during_a_bulk_run_and_a_100000_id_d
     answered with its prediction in its usual time (the un-loaded retrieve's, measured first, with a generous
     factor), by the worker's interactive slot, which takes none of that work. Without the slot it waited for
     the bulk job (PRELABEL_SYNC_BUDGET, then `[]`)."""
-    photos = {"open-1": RED, "open-2": RED, **{f"bulk-{n}": BLUE for n in range(6)}}
+    photos = {"open-0": RED, "open-1": RED, "open-2": RED, **{f"bulk-{n}": BLUE for n in range(6)}}
     project_id, ids = image_project(label_studio, "Retrieve under load", CONFIG, photos, "retrieve-under-load")
     bulk = [ids[name] for name in photos if name.startswith("bulk")]
     release = threading.Event()
@@ -141,6 +141,9 @@ def test_a_reviewers_retrieve_keeps_its_time_during_a_bulk_run_and_a_100000_id_d
         service, url = start_service(env, tmp_path / "serve.log")
         worker = start_worker(env, "one-worker", tmp_path / "worker.log")
         try:
+            # The first retrieve warms the service and the worker up (7.2 s, against 0.2 s after, measured):
+            # the usual time is the second's.
+            assert chosen(retrieve(url, label_studio, project_id, ids["open-0"])[1]) == ["Halyomorpha halys"]
             unloaded, results = retrieve(url, label_studio, project_id, ids["open-1"])
             assert chosen(results) == ["Halyomorpha halys"], results
             version = version_for(env)
@@ -160,7 +163,7 @@ def test_a_reviewers_retrieve_keeps_its_time_during_a_bulk_run_and_a_100000_id_d
             assert job.get_status(refresh=True) == "started"
             assert queues.queue(redis_conn, queues.FEEDBACK).count == 20
             assert queues.queue(redis_conn, queues.PREDICT).count == 1  # the model_version update
-            assert loaded < 10 * unloaded, f"{loaded:.2f} s under load, {unloaded:.2f} s without"
+            assert loaded < 20 * unloaded, f"{loaded:.2f} s under load, {unloaded:.2f} s without"
             release.set()
             feedback = queues.queue(redis_conn, queues.FEEDBACK)
             wait_until(lambda: feedback.finished_job_registry.count == 20, 120, what="the 20 deletion jobs")

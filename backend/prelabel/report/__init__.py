@@ -3,7 +3,8 @@ auto-accept it recommends (`prelabel accept`), and a project's own calibration (
 
 Data flows one way: sources (Label Studio, an export file, the learned store) -> records (one per task) ->
 figures (pure metrics over rows) -> plots, html, metrics.json, tasks.csv. Only `sources` imports other
-prelabel modules, so the rest reads and tests on its own. What the report shows and why: docs/report.md.
+prelabel modules (besides the calibration's names for what made a score, pipeline/calibration.py), so the rest
+reads and tests on its own. What the report shows and why: docs/report.md.
 
 - `records`: what the report knows about a task (annotations, predictions by model_version, evidence, sample
   mark), and a row.
@@ -15,6 +16,7 @@ prelabel modules, so the rest reads and tests on its own. What the report shows 
   recall, boxes drawn and deleted, reviewer time.
 - `sample`, `marking`: the sample's allocation and choice; its marks and saved views in Label Studio.
 - `plots`, `fonts`, `html`, `templates/`, `output`: the plots, the embedded font, the page, the three files.
+- `words`: the page's headings and introductions in the project's language (English, Japanese).
 - `accept`: `prelabel accept`: unreviewed pre-labels above a threshold made into annotations marked as Prelabel's.
 - `calibrate`: `prelabel calibrate`: the project's calibration model, fitted on its reviewers' verdicts.
 - `cli`: `prelabel report`, `prelabel sample`, `prelabel accept` and `prelabel calibrate`.

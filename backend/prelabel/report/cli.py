@@ -90,6 +90,8 @@ def report(project_id, export_path, model_version, compare, out_dir, policy, tar
         none = sources.none_choice(settings)
         vocabulary = sources.vocabulary_labels(settings, vocab_path)
         records, project, where, preferred, store = _reviewed(parts, project_id, export_path, from_name)
+        language, shown = (sources.reviewers_words(sources.open_studio(parts), project_id, settings, vocab_path)
+                           if project_id is not None else ("en", {}))
         stored, teaching = [], {}
         if store is not None:
             stored = sources.stored_attempts(store, project)
@@ -100,7 +102,8 @@ def report(project_id, export_path, model_version, compare, out_dir, policy, tar
                                   target_accuracy=target_accuracy, prompt_price=prompt_price,
                                   completion_price=completion_price, use_sample=not unweighted,
                                   vocabulary=vocabulary, could_name=sources.name_screen(settings, vocab_path),
-                                  none_choice=none, source=where, currency=settings.price_currency)
+                                  none_choice=none, source=where, currency=settings.price_currency,
+                                  language=language, shown=shown)
         built = figures.build(records, options, stored)
         return built, output.write(built, out_dir)
 

@@ -42,6 +42,8 @@ class Options:
     none_choice: str = "None of these"
     source: str = ""  # where the records came from, in words
     currency: str = "USD"  # of the prices
+    language: str = "en"  # the page's words: the project's reviewers' ("ja" for a Japanese config)
+    shown: Mapping[str, str] = field(default_factory=dict)  # label -> the choice its reviewers read, where different
 
 
 @dataclass
@@ -92,7 +94,7 @@ def build(records: Sequence[TaskRecord], options: Options, stored: Iterable[Stor
         "outside_vocabulary": _outside(rows, options.vocabulary),
         "vocabulary_known": options.vocabulary is not None,
         "annotation_policy": options.annotation_policy, "none_choice": options.none_choice,
-        "currency": options.currency,
+        "currency": options.currency, "language": options.language, "shown": dict(options.shown),
     })
     boxed = reviewed_regions(in_scope, version, options.annotation_policy)
     if has_regions(boxed):  # a region project: the image-level figures stay as they are, these come beside

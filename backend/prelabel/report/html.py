@@ -11,6 +11,7 @@ import jinja2
 from prelabel.report import plots
 from prelabel.report.fonts import HTML_FAMILY, font_face_css
 from prelabel.report.records import NONE_NAME
+from prelabel.report.words import words
 
 TEMPLATES = Path(__file__).parent / "templates"
 FONT_SLOT = "/*prelabel-font-face*/"
@@ -27,11 +28,18 @@ def _number(value: float | None) -> str:
     return UNDEFINED if value is None else f"{value:,.0f}"
 
 
-def environment() -> jinja2.Environment:
+def shown_as(names: dict[str, str]):
+    """A label as the project's reviewers read it: the config's choice (the vocabulary label beside it) where the
+    two differ, the label itself elsewhere."""
+    return lambda label: f"{names[label]} ({label})" if label in names else label
+
+
+def environment(names: dict[str, str] | None = None) -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = _percent
     env.filters["num"] = _number
+    env.filters["shown"] = shown_as(names or {})
     return env
 
 
@@ -43,15 +51,19 @@ def draw(metrics: dict) -> dict[str, str]:
                                          metrics["calibration"]["threshold"]),
     }
     if metrics["confusion"]["labels"]:  # none when Prelabel answered no reviewed task (every one failed)
-        found["confusion"] = plots.confusion_matrix(metrics["confusion"]["labels"], metrics["confusion"]["counts"])
+        shown = shown_as(metrics.get("shown") or {})
+        found["confusion"] = plots.confusion_matrix([shown(label) for label in metrics["confusion"]["labels"]],
+                                                    metrics["confusion"]["counts"])
     if metrics["ablation"]:
         found["stages"] = plots.stage_bars(metrics["ablation"])
     return {name: base64.b64encode(png).decode("ascii") for name, png in found.items()}
 
 
 def render(metrics: dict) -> str:
-    page = environment().get_template("report.html.j2").render(
-        m=metrics, plots=draw(metrics), font_css=FONT_SLOT, cjk_family=HTML_FAMILY, none_name=NONE_NAME,
+    language = metrics.get("language", "en")
+    page = environment(metrics.get("shown")).get_template("report.html.j2").render(
+        m={**metrics, "language": language}, w=words(language), plots=draw(metrics), font_css=FONT_SLOT,
+        cjk_family=HTML_FAMILY, none_name=NONE_NAME,
         outside={entry["label"] for entry in metrics["outside_vocabulary"]})
     # The font subset holds exactly the characters the finished page uses.
     return page.replace(FONT_SLOT, font_face_css(page), 1)

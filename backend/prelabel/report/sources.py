@@ -187,3 +187,20 @@ def teaching_tasks(store: LearnedStore, project_id: int) -> dict[int, list[tuple
             "AND s.status IN ('promoted', 'accepted') ORDER BY a.task_id, s.string", (project_id,)):
         found.setdefault(task_id, []).append((string, label))
     return found
+
+
+def reviewers_words(studio: LabelStudio, project_id: int, settings: Settings, path: str | None
+                    ) -> tuple[str, dict[str, str]]:
+    """The project's language and the names its reviewers read for labels (its labeling config's choice values,
+    where they differ from the vocabulary label): what the report speaks. English and the labels themselves for a
+    config or vocabulary the report cannot read."""
+    from prelabel.studio.labelconfig import LabelConfigError, read_label_config
+
+    try:
+        vocabulary = load_vocabulary(path or settings.vocab)
+        config = studio.sdk.projects.get(id=project_id).label_config or ""
+        control = read_label_config(config, vocabulary, none_choice(settings)).control
+    except (VocabError, LabelConfigError, OSError):
+        return "en", {}
+    shown = {label: control.display(label) for label in vocabulary.label_values}
+    return control.language, {label: name for label, name in shown.items() if name != label}
