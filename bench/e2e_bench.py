@@ -3,14 +3,17 @@
 Set-up: the test harness's headless Label Studio (tests/labelstudio.py), 1,000 JPEGs of about 19 KB served by
 it as local files, the stub MLLM at --latency seconds (0.3) with PRELABEL_LLM_CONCURRENCY=16, the tiny CLIP,
 Redis, and one then two `prelabel worker` processes (a fresh project and data directory for each, so no answer
-is cached). Reported per run: tasks/s and its share of the MLLM limit (16 / 0.3 = 53 tasks/s), Label Studio
-calls per task by kind (the workers count them), and that every task ends with exactly one prediction of the
-current model_version. A last run has one worker read Label Studio's local files from disk
-(PRELABEL_LOCAL_FILES_ROOT). Then what Label Studio itself allows: images served per second at 1 to 16
-concurrent downloads.
+is cached). Reported per run: tasks/s and its share of the MLLM limit (concurrency x workers / latency: 16 / 0.3
+= 53 tasks/s for one worker, 107 for two), Label Studio calls per task by kind (the workers count them), and
+that every task ends with exactly one prediction of the current model_version. A last run has one worker read
+Label Studio's local files from disk (PRELABEL_LOCAL_FILES_ROOT). Then what Label Studio itself allows: images
+served per second at 1 to 16 concurrent downloads.
 
-Run: .venv/bin/python bench/e2e_bench.py [--tasks 1000] [--latency 0.3] [--workers 1,2]
-Needs Redis on 127.0.0.1:6379 (database 9 is used and emptied) and Label Studio in .venvs-ls (make services).
+Run: .venv/bin/python bench/e2e_bench.py [--tasks 1000] [--latency 0.3] [--workers 1,2] [--runs 3] [--no-disk]
+[--redis-url redis://127.0.0.1:6379/9] [--backends BEFORE/backend,backend]. With --runs N each set-up runs N
+times and min/median/max are printed; with several --backends (another checkout's, e.g. before a change) their
+runs alternate, so both meet the same load.
+Needs Redis (the database named is emptied; 9 by default) and Label Studio in .venvs-ls (make services).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import json
 import os
 import random
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,9 +56,7 @@ NAMES = ["BMSB", "rice weevil", "maize weevil", "codling moth", "GPA", "medfly",
 
 def photo(seed: int) -> bytes:
     """A JPEG of about 19 KB: noise compresses badly, like a photo. Its first pixel row says which name."""
-    rng = random.Random(seed)
-    image = Image.new("RGB", (240, 180))
-    image.putdata([(rng.randrange(256), rng.randrange(256), rng.randrange(256)) for _ in range(240 * 180)])
+    image = Image.frombytes("RGB", (240, 180), random.Random(seed).randbytes(240 * 180 * 3))
     image.paste((seed % len(NAMES) * 30, 0, 0), (0, 0, 240, 4))
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=40)
@@ -83,15 +85,16 @@ def project(ls, title: str, folder: str, count: int) -> int:
     return created.id
 
 
-def run(ls, stub_url: str, workers: int, count: int, workdir: Path, from_disk: bool = False) -> dict:
-    redis = Redis.from_url(REDIS_URL)
+def run(ls, stub_url: str, workers: int, count: int, workdir: Path, from_disk: bool = False,
+        redis_url: str = REDIS_URL, attempt: int = 0, backend: Path = ROOT / "backend") -> dict:
+    redis = Redis.from_url(redis_url)
     redis.flushdb()
-    name = f"bench{workers}{'disk' if from_disk else ''}"
+    name = f"bench{workers}{'disk' if from_disk else ''}{attempt or ''}{abs(hash(str(backend))) % 1000}"
     project_id = project(ls, f"bench {workers} worker(s){' from disk' if from_disk else ''}", name, count)
-    env = {**os.environ, "LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": ls.token, "REDIS_URL": REDIS_URL,
+    env = {**os.environ, "LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": ls.token, "REDIS_URL": redis_url,
            "PRELABEL_VOCAB": str(VOCAB), "PRELABEL_LLM_BASE_URL": stub_url, "PRELABEL_LLM_CONCURRENCY": "16",
            "PRELABEL_CLIP_MODEL": str(TINY_CLIP), "PRELABEL_CLIP_PRETRAINED": "", "PRELABEL_DEVICE": "cpu",
-           "PRELABEL_DATA_DIR": str(workdir / f"var-{name}"), "PYTHONPATH": str(ROOT / "backend"),
+           "PRELABEL_DATA_DIR": str(workdir / f"var-{name}"), "PYTHONPATH": str(backend),
            "PRELABEL_LOCAL_FILES_ROOT": str(ls.files_root) if from_disk else ""}
     processes = [subprocess.Popen([str(BIN / "prelabel"), "worker", "--name", f"{name}-{n}"], env=env,
                                   stdout=(workdir / f"{name}-{n}.log").open("w"), stderr=subprocess.STDOUT,
@@ -120,12 +123,17 @@ def run(ls, stub_url: str, workers: int, count: int, workdir: Path, from_disk: b
             if prediction["model_version"] == version:
                 per_task[prediction["task"]] = per_task.get(prediction["task"], 0) + 1
         return {"workers": workers, "from_disk": from_disk, "seconds": seconds, "tasks_per_s": count / seconds,
-                "summary": completed.stderr.strip().splitlines()[-1], "calls": calls,
+                "summary": completed.stderr.strip().splitlines()[-1], "calls": calls, "folder": name,
                 "exactly_once": len(per_task) == count and set(per_task.values()) == {1}}
     finally:
         for process in processes:
             os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=60)
+        for process in processes:
+            try:
+                process.wait(timeout=180)  # a stopping worker writes what waits: slow on a loaded machine
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=60)
 
 
 def images_served(ls, folder: str, count: int) -> dict[int, float]:
@@ -146,22 +154,41 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--latency", type=float, default=0.3)
     parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--runs", type=int, default=1, help="runs of each set-up (min/median/max printed)")
+    parser.add_argument("--no-disk", action="store_true", help="skip the run that reads images from disk")
+    parser.add_argument("--redis-url", default=REDIS_URL, help="a Redis database of the bench's own: emptied")
+    parser.add_argument("--backends", default=str(ROOT / "backend"),
+                        help="comma-separated backend folders (another checkout's, e.g. before a change): the "
+                             "workers and `prelabel run` import prelabel from each in turn, run by run")
     args = parser.parse_args()
-    limit = 16 / args.latency
     with tempfile.TemporaryDirectory() as directory, StubLLM(answer, latency=args.latency) as stub:
         workdir = Path(directory)
-        ls = start_label_studio(workdir / "ls")
+        ls = start_label_studio(workdir / "ls", timeout=900)  # migrations take minutes on a loaded machine
         try:
-            runs = [(int(n), False) for n in args.workers.split(",")] + [(1, True)]
-            for workers, from_disk in runs:
-                row = run(ls, stub.url, workers, args.tasks, workdir, from_disk)
+            setups = [(int(n), False) for n in args.workers.split(",")] + ([] if args.no_disk else [(1, True)])
+            for workers, from_disk in setups:
+                limit = 16 * workers / args.latency  # every worker has its own 16 MLLM slots
                 where = "images read from disk (PRELABEL_LOCAL_FILES_ROOT)" if from_disk else "images downloaded"
-                print(f"{workers} worker(s), {where}: {row['seconds']:.1f} s, {row['tasks_per_s']:.1f} tasks/s "
-                      f"({row['tasks_per_s'] / limit:.0%} of the MLLM limit {limit:.1f}); exactly once: "
-                      f"{row['exactly_once']}; {row['summary']}")
-                for what, count in sorted(row["calls"].items()):
-                    print(f"    {what}: {count / args.tasks:.3f} per task")
-            rates = images_served(ls, "bench1", min(args.tasks, 400))
+                backends = [Path(folder) for folder in args.backends.split(",")]
+                rates: dict[Path, list[float]] = {backend: [] for backend in backends}
+                for attempt in range(args.runs):
+                    for backend in backends:  # interleaved: the machine's load changes within minutes
+                        row = run(ls, stub.url, workers, args.tasks, workdir, from_disk, args.redis_url, attempt,
+                                  backend)
+                        rates[backend].append(row["tasks_per_s"])
+                        print(f"{backend}: {workers} worker(s), {where}: {row['seconds']:.1f} s, "
+                              f"{row['tasks_per_s']:.1f} tasks/s "
+                              f"({row['tasks_per_s'] / limit:.0%} of the MLLM limit {limit:.1f}); exactly once: "
+                              f"{row['exactly_once']}; load average {os.getloadavg()[0]:.1f}; {row['summary']}",
+                              flush=True)
+                        for what, count in sorted(row["calls"].items()):
+                            print(f"    {what}: {count / args.tasks:.3f} per task")
+                for backend, found in rates.items():
+                    low, middle, high = min(found), statistics.median(found), max(found)
+                    print(f"{backend}: {workers} worker(s), {where}, {len(found)} run(s): tasks/s min {low:.1f} / "
+                          f"median {middle:.1f} / max {high:.1f} = {low / limit:.0%} / {middle / limit:.0%} / "
+                          f"{high / limit:.0%} of {limit:.1f}", flush=True)
+            rates = images_served(ls, row["folder"], min(args.tasks, 400))
             print("images served by Label Studio per second, by concurrent downloads: "
                   + ", ".join(f"{c}: {r:.0f}" for c, r in rates.items()))
         finally:

@@ -369,6 +369,9 @@ def test_the_object_of_another_noun_is_not_what_is_there(vocab, text, candidates
     ("主な欠陥はブローホールです。スパッタも少し見られます。", {"weld spatter"}),
     ("The weld bead has some spatter, which is not a defect of concern, and a clear undercut.",
      {"weld spatter", "undercut"}),
+    # A second thing named by its sign after "with"; a Japanese name asked about (の有無) or requested (ください).
+    ("Porosity with signs of corrosion.", {"corrosion", "weld porosity"}),
+    ("アンダーカット。念のため溶込不良の有無をUTで確認してください。", {"undercut", "incomplete penetration"}),
     # "to" before a name of several words is a preposition, not a verb's infinitive: the name is read.
     ("Surface rust that has led to paint peeling.", {"corrosion", "paint peeling"}),
 ])

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from prelabel.delivery.writer import BatchWriter
+from prelabel.jobs.readahead import ReadAheads
 from prelabel.learning.rules import Learning
 from prelabel.parts import Parts
 from prelabel.pipeline.factory import build_pipeline
@@ -85,6 +86,11 @@ class WorkerContext:
         return BatchWriter(self.parts.studio, self.results, self.parts.ledger, self.settings.keep_superseded,
                            after_write=self.ensure_model_version, after_refusal=self.forget_config)
 
+    @functools.cached_property
+    def read_ahead(self) -> ReadAheads:
+        """The next job's tasks and first images, read while the current job runs (prelabel.jobs.readahead)."""
+        return ReadAheads(self.parts.studio, self.parts.redis, self.parts.workers, self.settings.llm_concurrency)
+
     @property
     def learning(self) -> Learning:
         """The rules for learned synonyms, over the expert's vocabulary as written now (read again when its
@@ -132,6 +138,8 @@ class WorkerContext:
             self.writer.flush()
 
     def close(self) -> None:
+        if "read_ahead" in self.__dict__:
+            self.read_ahead.join(timeout=10)
         if "writer" in self.__dict__:
             self.writer.close()  # what the last jobs handed over, written before the worker leaves
         if self._pipeline is not None:

@@ -23,6 +23,7 @@ from prelabel.delivery.writer import Outgoing
 from prelabel.jobs import bursts
 from prelabel.jobs.context import WorkerContext, worker_context
 from prelabel.jobs.queues import INTERACTIVE, PredictionJobResult
+from prelabel.jobs.readahead import TASK_FIELDS
 from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.pipeline import Pipeline
 from prelabel.pipeline.result import FAILED, LABEL, NONE, ImageInput, ImagePrediction, JobDeadline
@@ -51,15 +52,19 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
                                      control.regions is not None)
     version = str(predicting)
     started, before, calls_before = time.perf_counter(), _mllm_counts(pipeline), Counter(ctx.parts.studio.calls)
-    tasks, outcome = _read_back(ctx, project_id, task_ids, version)
+    tasks, outcome = _read_back(ctx, job, project_id, task_ids, version)
     results = ctx.results
     config = ctx.config_of(project_id)  # what control_of read: results are kept for the config they were made for
     hashes = {task_id: made_from(data, config) for task_id, data in tasks.items()}
     reused = {task_id: found for task_id in tasks
               if (found := results.get(version, task_id, hashes[task_id])) is not None}
-    inputs = [ImageInput(_source(data, control), _loader(ctx, project_id, task_id, data, control, until),
+    ahead = ctx.read_ahead.images({task_id: str(data.get(control.data_key)) for task_id, data in tasks.items()})
+    inputs = [ImageInput(_source(data, control),
+                         _loader(ctx, project_id, task_id, data, control, until, ahead.get(task_id)),
                          ref=task_id, regions=control.regions is not None)
               for task_id, data in tasks.items() if task_id not in reused]
+    # The next job's tasks and first images are read while this one's MLLM calls run: it starts at full speed.
+    ctx.read_ahead.start(job, lambda project: control.data_key if project == project_id else None)
     predictions: list[ImagePrediction] = []
     # A person waits on an interactive job (a task opened, a Retrieve): its predictions are written at once.
     urgent = job is None or job.origin == INTERACTIVE
@@ -139,11 +144,14 @@ def _progress(job: Job | None, predictions: list[ImagePrediction], prediction: I
         job.save_meta()
 
 
-def _read_back(ctx: WorkerContext, project_id: int, task_ids: list[int],
+def _read_back(ctx: WorkerContext, job: Job | None, project_id: int, task_ids: list[int],
                version: str) -> tuple[dict[int, dict], dict[int, str]]:
-    """The tasks' data as Label Studio holds it, less those that already carry this model_version; and why
-    any other task cannot be predicted (one Label Studio cannot list costs only itself)."""
-    found, problems = ctx.parts.studio.read_tasks(project_id, "id,data,predictions_model_versions", task_ids)
+    """The tasks' data as Label Studio holds it (read while the job before ran, when it could be), less those
+    that already carry this model_version; and why any other task cannot be predicted (one Label Studio cannot
+    list costs only itself)."""
+    found, problems = ctx.read_ahead.tasks(job, project_id, task_ids) or ctx.parts.studio.read_tasks(
+        project_id, TASK_FIELDS, task_ids)
+    problems = dict(problems)
     tasks: dict[int, dict] = {}
     for task_id in task_ids:
         task = found.get(task_id)
@@ -165,12 +173,14 @@ def _source(data: dict, control: Control) -> str:
 
 
 def _loader(ctx: WorkerContext, project_id: int, task_id: int, data: dict, control: Control,
-            until: JobDeadline) -> Callable[[], bytes]:
+            until: JobDeadline, ahead: bytes | None) -> Callable[[], bytes]:
     value = data.get(control.data_key)
     if not isinstance(value, str) or not value:
         def missing() -> bytes:
             raise StudioError(f"task {task_id} has no '{control.data_key}' image in its data")
         return missing
+    if ahead is not None:  # downloaded while the job before ran
+        return lambda: ahead
     return lambda: ctx.parts.studio.fetch_image(value, task_id, project_id, until)
 
 

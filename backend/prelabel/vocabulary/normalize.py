@@ -1372,8 +1372,12 @@ def _listed_together(parts: Sequence[Token], one: _Match, other: _Match) -> bool
     between = parts[first.end:second.start]
     if not between:
         return not parts[second.start].joined  # only punctuation between: "ハジキ、膨れ"
-    return len(between) <= 3 and all(part.text in textnorm.COORDINATORS or part.text in _JA_COORDINATORS
-                                     for part in between)
+    return (len(between) <= 3 and all(part.text in textnorm.COORDINATORS or part.text in _JA_COORDINATORS
+                                     for part in between)) or (
+        # "porosity with signs of corrosion": a list whose second item is named by its sign
+        len(between) <= 4 and between[0].text in textnorm.COORDINATORS and not between[0].japanese and all(
+            part.text in textnorm.COORDINATORS or part.text in _EVIDENCE_OF or part.text in ("of", "some", "a")
+            for part in between))
 
 
 def _units(parts: Sequence[Token]) -> list[tuple[int, int]]:

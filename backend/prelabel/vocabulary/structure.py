@@ -240,6 +240,10 @@ def japanese_reading(parts: Sequence[Token], start: int, end: int) -> str:
                 break
     if following and not following[0].mark and following[0].text in _JA_EXCEPT:  # 錆なし, ニジマス以外
         return DENIED
+    if len(following) >= 2 and following[0].text == "ノ" and following[1].text == "有無":
+        return UNDECIDED  # 溶込不良の有無を確認: whether it is there is the question
+    if _requested(following):
+        return UNDECIDED  # …を確認してください: a request names what to look for, not what was found
     if following and not following[0].mark and following[0].text in _JA_FROM:  # 髄から放射状に割れ
         return PLACE
     if len(following) >= 3 and following[0].text == "ノ" and following[1].word_class == "adverbial" and (
@@ -280,6 +284,17 @@ def japanese_reading(parts: Sequence[Token], start: int, end: int) -> str:
             return _predicate(following, position)
         return AFFIRMED
     return AFFIRMED
+
+
+def _requested(following: Sequence[Token]) -> bool:
+    """Does the name's clause end in a request (してください, 下さい)?"""
+    for position, token in enumerate(following):
+        if token.mark and any(char in _CLAUSE_MARKS for char in token.mark):
+            return False
+        if token.word_class in ("verb", "auxiliary") and (token.text == "クダサイ" or (
+                token.text == "下" and position and following[position - 1].text in ("テ", "デ"))):
+            return True
+    return False
 
 
 def _predicate(following: Sequence[Token], start: int) -> str:
