@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 IMAGES ?= examples/images
 UP_ARGS ?=
 
-.PHONY: demo up down check test lint bench install services
+.PHONY: demo up down check test test-clone lint bench install services system-services label-studio
 
 # One stamp per part: the core (normaliser, CLI, backend, worker), CLIP (torch: several GB), the test tools
 # (with CLIP). Installing a larger part stamps the smaller ones it contains.
@@ -49,22 +49,33 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint services
+# On a fresh machine the installs take minutes: .venv (lint and the tests need it), Label Studio's venv and Debian's
+# packages are installed side by side (--jobs; --output-sync keeps each part's output together), then pytest.
+PREPARE := $(MAKE) --no-print-directory --jobs=3 --output-sync=target
+
+test:
+	$(PREPARE) lint services
 	$(BIN)/python -m pytest
 
 # The fresh-clone test alone (make demo and make up in a new clone with its own venv), after a change to the
 # Makefile, pyproject.toml or the quick start; `make test` runs it too.
-test-clone: install services
+test-clone:
+	$(PREPARE) install services
 	$(BIN)/python -m pytest -m clone
 
 # What the tests talk to: Redis on 127.0.0.1:6379, PostgreSQL on 127.0.0.1:5432 (the learned store's
 # several-machine mode), Label Studio 1.23.2 in its own venv (.venvs-ls; `prelabel up` uses it too), and headless
-# Chromium (the report's screenshot, the labeling page).
-services:
+# Chromium (the report's screenshot, the labeling page). Label Studio's venv (pip) installs beside the Debian
+# packages (apt, one at a time: dpkg has one lock).
+services: system-services label-studio
+
+system-services:
 	scripts/ensure-redis.sh
 	scripts/ensure-postgres.sh
-	scripts/install-label-studio.sh
 	scripts/ensure-chromium.sh
+
+label-studio:
+	scripts/install-label-studio.sh
 
 bench: install
 	$(BIN)/python bench/normalize_bench.py

@@ -65,13 +65,18 @@ PALETTE = {"red": (220, 20, 20), "green": (20, 220, 20), "blue": (20, 20, 220), 
            "magenta": (220, 20, 220), "cyan": (20, 220, 220)}
 
 
+def colour_of(image: bytes, palette: dict[str, tuple[int, int, int]] | None = None) -> str:
+    """The name of the PALETTE colour (or `palette`'s) nearest the image's mean colour."""
+    pixel = Image.open(io.BytesIO(image)).convert("RGB").resize((1, 1)).getpixel((0, 0))
+    palette = palette or PALETTE
+    return min(palette, key=lambda name: sum((a - b) ** 2 for a, b in zip(palette[name], pixel, strict=True)))
+
+
 def answer_by_colour(answers: dict[str, str], stage2: str = "none",
                      stage2_image: str | None = None) -> Callable[[dict], str]:
     """A stub handler: stage-1 JSON chosen by the image's colour (the nearest of PALETTE), `stage2` for the
     text-only stage-2 question, `stage2_image` (by default `stage2`) for the stage-2 question with the image. An
     answer starting "RAW:" is sent as it is (malformed answers)."""
-    from PIL import Image
-
     from stub_llm import request_images
 
     def handler(body: dict) -> str:
@@ -80,9 +85,7 @@ def answer_by_colour(answers: dict[str, str], stage2: str = "none",
             return stage2
         if is_stage2_image(body):
             return stage2 if stage2_image is None else stage2_image
-        pixel = Image.open(io.BytesIO(images[0])).convert("RGB").resize((1, 1)).getpixel((0, 0))
-        colour = min(PALETTE, key=lambda name: sum((a - b) ** 2 for a, b in zip(PALETTE[name], pixel, strict=True)))
-        answer = answers.get(colour)
+        answer = answers.get(colour_of(images[0]))
         if answer is None or answer.startswith("{") or answer.startswith("RAW:"):
             return answer.removeprefix("RAW:") if answer else "{}"
         return json.dumps({"description": f"A photo of a {answer} on a leaf.", "classification": answer,

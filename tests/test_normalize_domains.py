@@ -369,6 +369,13 @@ def test_the_object_of_another_noun_is_not_what_is_there(vocab, text, candidates
     ("主な欠陥はブローホールです。スパッタも少し見られます。", {"weld spatter"}),
     ("The weld bead has some spatter, which is not a defect of concern, and a clear undercut.",
      {"weld spatter", "undercut"}),
+    # A place that may be a finding too; a first impression a contrast revises; whether, before, unknown.
+    ("大きな打痕の中に小さな擦り傷があります。", {"dent", "scratch"}),
+    ("錆のように見えますが、実際は汚れです。", {"corrosion"}),
+    ("腐食が進行する前に補修が必要です。", {"corrosion"}),
+    # A second thing named by its sign after "with"; a Japanese name asked about (の有無) or requested (ください).
+    ("Porosity with signs of corrosion.", {"corrosion", "weld porosity"}),
+    ("アンダーカット。念のため溶込不良の有無をUTで確認してください。", {"undercut", "incomplete penetration"}),
     # "to" before a name of several words is a preposition, not a verb's infinitive: the name is read.
     ("Surface rust that has led to paint peeling.", {"corrosion", "paint peeling"}),
 ])
@@ -415,6 +422,9 @@ def test_partitive_of_names_what_is_there(vocab, text, labels):
     ("I cannot identify it; maybe a glass fragment.", "alternatives", {"glass fragment"}),
     ("ネズミの糞と思われますが、確証はありません。", "alternatives", {"rodent dropping"}),
     ("The fly is probably a house fly, though a blow fly is possible.", "alternatives", {"house fly"}),
+    ("ガラス片と思いましたが、よく見ると氷の結晶でした。", "alternatives", {"glass fragment"}),
+    ("カビのようなものが見えますが、粉の塊の可能性があります。", "alternatives", {"mould growth"}),
+    ("カビが生えているかどうかは不明です。", "alternatives", {"mould growth"}),
     # Negations beyond NegEx's lists: "unlikely to be", "lacks", 考えにくい, AでもBでもなく.
     ("It is unlikely to be a glass fragment.", "negated", set()),
     ("It lacks the features of a glass fragment.", "negated", set()),

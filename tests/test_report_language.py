@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import html
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from helpers import ROOT, screenshot
+from prelabel.cli import main
 from prelabel.pipeline.calibration import PRIOR_NOTE
 
-PRELABEL = str(Path(sys.executable).parent / "prelabel")
 ARTIFACTS = ROOT / "tests" / "artifacts" / "report-language"
 BMSB, NEZARA = "Halyomorpha halys", "Nezara viridula"
 VERSION = "prelabel-aaaa1111-bbbb2222"
@@ -46,13 +44,12 @@ def reviewed_project(client, config: Path) -> int:
 def test_the_report_speaks_the_project_s_language(label_studio, tmp_path, language):
     config = ROOT / "plugin" / f"plant-quarantine-pests{'.ja' if language == 'ja' else ''}.labeling-config.xml"
     project_id = reviewed_project(label_studio.client(), config)
-    env = {**os.environ, "LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.token,
+    env = {"LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.token,
            "PRELABEL_VOCAB": str(ROOT / "vocab" / "plant-quarantine-pests.yaml"), "PRELABEL_CLIP_MODEL": "",
-           "PRELABEL_DATA_DIR": str(tmp_path / "var"), "HOME": str(tmp_path)}
+           "PRELABEL_DATA_DIR": str(tmp_path / "var")}
     out = tmp_path / "report"
-    done = subprocess.run([PRELABEL, "report", "--project", str(project_id), "--out", str(out)], env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    done = CliRunner().invoke(main, ["report", "--project", str(project_id), "--out", str(out)], env=env)
+    assert done.exit_code == 0, done.output
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["language"] == language and metrics["accuracy"]["top1"]["value"] == 0.75
     page = html.unescape((out / "report.html").read_text(encoding="utf-8"))

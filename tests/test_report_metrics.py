@@ -36,6 +36,13 @@ def test_wilson_all_correct_and_none_correct():
     assert metrics.wilson(0, 0) == (0.0, 1.0)  # nothing reviewed: nothing known
 
 
+def test_wilson_holds_its_share_exactly_at_none_and_all():
+    """Rounding once left 0 of 3 with a low end of 5.6e-17 and 10 of 10 with a high end of 0.9999999999999999:
+    the report's stage bars drew a negative error bar and failed (a region project's report, issue 26)."""
+    assert metrics.wilson(0, 3)[0] == 0.0 and metrics.wilson(10, 10)[1] == 1.0
+    assert all(metrics.wilson(0, n)[0] == 0.0 and metrics.wilson(n, n)[1] == 1.0 for n in range(1, 200))
+
+
 def test_tasks_for_margin():
     # p = 1: half-width = z^2 / (2 (n + z^2)) <= 0.03  <=>  n >= z^2 / 0.06 - z^2 = 64.024 - 3.841 = 60.18: 61
     assert metrics.tasks_for_margin(1.0, 0.03) == 61

@@ -20,6 +20,7 @@ import requests
 from redis import Redis
 
 from helpers import (
+    DEFECTS_VOCAB,
     EXAMPLE_VOCAB,
     ROOT,
     TEST_REDIS_URL,
@@ -203,3 +204,33 @@ def test_the_sample_tab_s_stream_serves_exactly_the_sampled_tasks(page, label_st
     page.screenshot(path=str(ARTIFACTS / "sample-stream-end.png"))
     assert sorted(answer.json()["id"] for answer in answers[:-1]) == sampled
     assert answers[-1].status == 404  # then it ends: no task outside the sample
+
+
+def test_another_vocabulary_s_project_stays_apart(page, label_studio, env, deployed, reviewed):  # noqa: F811
+    """Issue 21: two projects, two vocabularies, one Label Studio. A `setup` of the defects vocabulary's photos
+    against this deployment (it serves the pests vocabulary: the wrong --backend-url) is refused in one line;
+    the defects project gets no prediction, model_version or pests label, and the pests project keeps its own."""
+    project_id, _ = reviewed
+    client = label_studio.client()
+
+    def state(project: int) -> tuple:
+        return (client.projects.get(id=project).model_version,
+                sorted((p.task, p.model_version, p.score) for p in client.predictions.list(project=project)))
+
+    before = state(project_id)
+    folder = label_studio.files_root / "review-defects"
+    solid_image(folder / "grey.jpg", (128, 128, 128))
+    made = invoke("setup", "--title", "Review defects", "--images", str(folder), "--backend-url", deployed[0],
+                  env={**env, "PRELABEL_VOCAB": str(DEFECTS_VOCAB)})
+    [refusal] = [line for line in made.stderr.splitlines() if line.startswith("Error: ")]
+    assert made.exit_code != 0 and refusal.startswith(f"Error: the backend at {deployed[0]} refuses project ")
+    assert "the project belongs to another vocabulary" in refusal  # its own reason, not Label Studio's guess
+    [other] = [p for p in client.projects.list() if p.title == "Review defects"]
+    assert list(client.ml.list(project=other.id)) == []  # not connected: it never asks this backend
+    [task] = list(client.tasks.list(project=other.id))
+    page.goto(f"{label_studio.url}/projects/{other.id}/data?task={task.id}")
+    page.wait_for_selector(".htx-taxonomy")
+    page.screenshot(path=str(ARTIFACTS / "another-vocabulary.png"))
+    assert "Halyomorpha" not in page.inner_text(".htx-taxonomy")
+    assert state(other.id) == (other.model_version, []) and not other.model_version  # nothing of this backend's
+    assert state(project_id) == before  # the pests project: same model_version, same predictions

@@ -10,7 +10,7 @@ import pytest
 
 from helpers import EXAMPLE_VOCAB
 from prelabel.pipeline.calibration import PRIOR_PATH
-from prelabel.pipeline.identity import model_version
+from prelabel.pipeline.identity import ModelVersion, model_version
 from prelabel.settings import ALWAYS, ENTERS, Settings
 from prelabel.vocabulary.vocab import load_vocabulary
 
@@ -39,7 +39,7 @@ def other_value(name: str, value: object) -> object:
 
 def test_every_setting_declares_whether_it_enters_model_version():
     undeclared = [spec.name for spec in fields(Settings) if spec.metadata.get(ENTERS) not in ("", ALWAYS, "mllm",
-                                                                                               "clip")]
+                                                                                               "clip", "regions")]
     assert undeclared == []
 
 
@@ -52,7 +52,25 @@ def test_a_setting_changes_model_version_exactly_when_declared_to(spec, vocabula
     before = model_version(BASE, vocabulary, DESCRIPTIONS)
     changed = replace(BASE, **{spec.name: other_value(spec.name, getattr(BASE, spec.name))})
     after = model_version(changed, vocabulary, DESCRIPTIONS)
-    assert (after != before) == bool(spec.metadata[ENTERS]), spec.metadata["env"]
+    # Image-level projects: a region-only setting leaves their version as it is.
+    assert (after != before) == (spec.metadata[ENTERS] not in ("", "regions")), spec.metadata["env"]
+    regions_before = before.for_config(True, BASE.box_convention)
+    regions_after = after.for_config(True, changed.box_convention)
+    assert (regions_after != regions_before) == bool(spec.metadata[ENTERS]), spec.metadata["env"]
+
+
+def test_a_region_projects_version_holds_the_box_convention_and_image_level_ones_do_not(vocabulary):
+    """Issue 26: changing PRELABEL_BOX_CONVENTION re-predicts region projects and no image-level project."""
+    gemini = replace(BASE, box_convention="yxyx-1000")
+    image_level = model_version(BASE, vocabulary, DESCRIPTIONS)
+    assert model_version(gemini, vocabulary, DESCRIPTIONS) == image_level
+    assert image_level.for_config(False, "yxyx-1000") == image_level.for_config(False, "auto") == image_level
+    regions = image_level.for_config(True, BASE.box_convention)
+    assert regions.vocabulary == image_level.vocabulary  # only the settings half moves: learned synonyms alike
+    assert regions.settings != image_level.settings
+    assert regions != image_level.for_config(True, "yxyx-1000")
+    assert ModelVersion.parse(str(regions)) == regions
+    assert regions.failure().real() == regions and regions.failure() != image_level.failure()
 
 
 def test_a_stages_own_settings_enter_only_while_it_is_on(vocabulary):

@@ -60,3 +60,28 @@ def test_uploaded_images_and_refusals_against_a_real_label_studio(label_studio):
     refused = LabelStudio(label_studio.url, "wrong-token")
     with pytest.raises(StudioError, match="HTTP 401"):
         refused.fetch_image(task.data["image"], task.id)
+
+
+def test_predictions_the_config_cannot_show_are_never_written(label_studio):
+    """Prelabel's Label Studio imports predictions on its memory-efficient path (local/labelstudio.py,
+    IMPORT_FLAG: it recounts only the tasks written), which stores a prediction naming a control or a choice the
+    labeling config lacks. The client checks them against the config itself, as the legacy path did: only those
+    the config can show are written, and the count says so."""
+    client = label_studio.client()
+    project = client.projects.create(title="Config check", label_config=(
+        '<View><Image name="image" value="$image"/><Choices name="label" toName="image">'
+        '<Choice value="A"/></Choices></View>'))
+    tasks = [client.tasks.create(project=project.id, data={"image": f"/data/upload/{n}.jpg"}).id for n in range(4)]
+
+    def prediction(task: int, control: str = "label", choice: str = "A") -> dict:
+        return {"task": task, "model_version": "check", "score": 0.5, "result": [
+            {"from_name": control, "to_name": "image", "type": "choices", "value": {"choices": [choice]}}]}
+
+    unchecked = client.projects.import_predictions(id=project.id, request=[prediction(tasks[0], control="gone")])
+    assert unchecked.created == 1  # the flag is on: Label Studio itself no longer checks
+    studio = LabelStudio(label_studio.url, label_studio.token)
+    written = studio.import_predictions(project.id, [
+        prediction(tasks[1]), prediction(tasks[2], control="gone"), prediction(tasks[3], choice="B")])
+    assert written == 1
+    held = {task: len(list(client.predictions.list(task=task))) for task in tasks[1:]}
+    assert held == {tasks[1]: 1, tasks[2]: 0, tasks[3]: 0}

@@ -20,7 +20,8 @@ class SettingsError(ValueError):
 # Every setting declares whether it enters model_version (prelabel.pipeline.identity builds the version from
 # these declarations; tests/test_settings_version.py fails on a setting that declares neither):
 # - _predicts: it changes what Prelabel predicts, so predictions made with another value are another model's.
-#   when="mllm" or "clip": only while that stage is on (an unused model name changes nothing).
+#   when="mllm" or "clip": only while that stage is on (an unused model name changes nothing); when="regions":
+#   only in projects whose labeling config has regions (ModelVersion.for_config adds it, not predicting()).
 # - _runs: it changes how Prelabel runs (where, how fast, how safely, what it keeps), never what it predicts;
 #   secrets are always of these. Two judgement calls: PRELABEL_DEVICE (half precision on a GPU moves CLIP's
 #   scores in the third decimal, and workers on a GPU and on a CPU must agree on one version) and
@@ -86,10 +87,10 @@ class Settings:
     image_detail: str = field(default="auto", metadata=_predicts(
         "PRELABEL_IMAGE_DETAIL", "The image detail the MLLM is asked to use (OpenAI's low, high or auto); low costs "
         "fewest tokens. Counted in the PoC report's cost."))
-    box_convention: str = field(default="auto", metadata=_runs(
+    box_convention: str = field(default="auto", metadata=_predicts(
         "PRELABEL_BOX_CONVENTION", "How the MLLM writes boxes in region projects (docs/regions.md): pixels (of the "
         "image sent), qwen2.5-vl (pixels of the image as Qwen2.5-VL resizes it), yxyx-1000 (Gemini), "
-        "xyxy-normalized (fractions), or auto (read off each answer); `prelabel check` tells which."))
+        "xyxy-normalized (fractions), or auto (read off each answer); `prelabel check` tells which.", when="regions"))
     fetch_concurrency: int = field(default=4, metadata=_runs(
         "PRELABEL_FETCH_CONCURRENCY", "Images downloaded at once per worker (measured fastest against Label "
         "Studio: docs/benchmarks.md)."))
@@ -224,7 +225,7 @@ class Settings:
     def predicting(self) -> dict[str, object]:
         """The settings that enter model_version (declared _predicts), by name, as they enter: a stage's own
         settings only while it is on, the fusion features as a set."""
-        on = {ALWAYS: True, "mllm": self.mllm_enabled, "clip": self.clip_enabled}
+        on = {ALWAYS: True, "mllm": self.mllm_enabled, "clip": self.clip_enabled, "regions": False}
         entering = [spec.name for spec in fields(self) if spec.metadata[ENTERS] and on[spec.metadata[ENTERS]]]
         return {name: sorted(self.fusion_feature_set) if name == "fusion_features" else getattr(self, name)
                 for name in entering}

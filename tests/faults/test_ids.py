@@ -9,7 +9,7 @@ import pytest
 
 from faults.support import CONFIG
 from helpers import EXAMPLE_VOCAB, TEST_REDIS_URL
-from prelabel.jobs import queues
+from prelabel.jobs import bursts, queues
 from prelabel.service.app import create_app
 from prelabel.settings import Settings
 
@@ -50,8 +50,9 @@ def test_task_ids_that_are_no_integers_get_an_empty_answer_each(client, redis_co
     tasks.append({"id": 11, "data": {"image": "/data/upload/1/b.jpg"}})
     response = client.post("/predict", json={"tasks": tasks, "label_config": CONFIG, "project": "7"})
     assert response.status_code == 200 and response.json["results"] == [[]] * len(tasks)
-    [job] = queued(redis_conn, queues.PREDICT)
-    assert job.kwargs["task_ids"] == [11]  # the one task Label Studio could have made
+    [job] = queued(redis_conn, queues.PREDICT)  # a burst's drain job: the tasks wait in the project's set
+    waiting = bursts.waiting(redis_conn, queues.PREDICT, 7, job.kwargs["model_version"])
+    assert waiting == [11]  # the one task Label Studio could have made
 
 
 @pytest.mark.parametrize("project", ["²", "١٢", True, {"id": "²"}, {"id": True}], ids=repr)

@@ -115,7 +115,7 @@ def predict(vocab_path: str | None, images: tuple[str, ...], out_path: str, conf
         with tqdm(total=len(inputs), unit="image", file=sys.stderr, disable=None) as bar:
             predictions = pipeline.predict(inputs, progress=lambda _: bar.update())
         pipeline.close()
-    version = pipeline.model_version
+    version = pipeline.model_version.for_config(control.regions is not None, settings.box_convention)
     tasks = [import_task(p, local_files_url(p.ref, Path(image_root)) if image_root else str(p.ref),
                          version, control) for p in predictions]
     Path(out_path).write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")

@@ -32,9 +32,11 @@ def queue_project(parts: Parts, project_id: int, wanted: set[int] | None) -> Que
     listing asks Label Studio for ids and prediction versions only, and jobs are queued page by page while it
     goes on."""
     in_force = parts.in_force.current()
-    version, studio = str(parts.in_force.model_version_for(project_id, in_force)), parts.studio
+    studio = parts.studio
     project = studio.project(project_id)
-    read_label_config(project.label_config or "", in_force.vocabulary)  # a config Prelabel cannot use stops here
+    # A config Prelabel cannot use stops here.
+    control = read_label_config(project.label_config or "", in_force.vocabulary).control
+    version = str(parts.in_force.model_version_for(project_id, in_force, regions=control.regions is not None))
     results = parts.results
     selected, skipped, jobs = 0, 0, []
     batch: list[int] = []

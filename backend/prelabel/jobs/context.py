@@ -59,13 +59,15 @@ class WorkerContext:
                 found = self._projects[project_id] = base.scoring_with(own[0])
             return found
 
-    def versions_alike(self, project_id: int | None) -> list[ModelVersion]:
+    def versions_alike(self, project_id: int | None, regions: bool = False) -> list[ModelVersion]:
         """model_versions a job for this project may have been queued under and still be served at the current
-        one: the deployment's scores, and the project's previous own model (a refit since the job was queued)."""
+        one: the deployment's scores, and the project's previous own model (a refit since the job was queued);
+        `regions`: the project's config has regions (ModelVersion.for_config)."""
         base = self.pipeline()
         own = self.parts.in_force.project_calibration(project_id)
-        return [base.model_version, *([self.parts.in_force.model_version_for(project_id, calibration=own[1])]
-                                      if own is not None and own[1] else [])]
+        return [base.model_version.for_config(regions, base.options.box_convention),
+                *([self.parts.in_force.model_version_for(project_id, calibration=own[1], regions=regions)]
+                  if own is not None and own[1] else [])]
 
     def _pipeline_now(self) -> Pipeline:
         current = self.parts.in_force.current()

@@ -47,9 +47,10 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
     until = JobDeadline.after(ctx.settings.job_deadline)  # a slow image costs its own task, never the job
     pipeline = ctx.pipeline(project_id)  # scoring with the project's own calibration, where it has one
     job = get_current_job()
-    predicting = _version_to_predict(ctx, pipeline, task_ids, model_version, job, project_id)
-    version = str(predicting)
     control = ctx.control_of(project_id, pipeline.vocabulary)
+    predicting = _version_to_predict(ctx, pipeline, task_ids, model_version, job, project_id,
+                                     control.regions is not None)
+    version = str(predicting)
     started, before, calls_before = time.perf_counter(), _mllm_counts(pipeline), Counter(ctx.parts.studio.calls)
     tasks, outcome = _read_back(ctx, job, project_id, task_ids, version)
     results = ctx.results
@@ -184,15 +185,16 @@ def _loader(ctx: WorkerContext, project_id: int, task_id: int, data: dict, contr
 
 
 def _version_to_predict(ctx: WorkerContext, pipeline: Pipeline, task_ids: list[int], queued: str,
-                        job: Job | None, project_id: int | None = None) -> ModelVersion:
+                        job: Job | None, project_id: int | None = None, regions: bool = False) -> ModelVersion:
     """The job's model_version, or the current one when only the vocabulary or the project's own calibration
     moved on since it was queued (a synonym promoted, a refit meanwhile): the tasks are still wanted, at the
-    version in force. Different settings would mislabel predictions: that fails for good."""
-    current = pipeline.model_version
+    version in force. Different settings would mislabel predictions: that fails for good. `regions`: the
+    project's config has regions, whose version also holds the region prompt and the box convention."""
+    current = pipeline.model_version.for_config(regions, pipeline.options.box_convention)
     if str(current) == queued:
         return current
     asked = ModelVersion.parse(queued)
-    alike = [current, *(ctx.versions_alike(project_id) if asked is not None else ())]
+    alike = [current, *(ctx.versions_alike(project_id, regions) if asked is not None else ())]
     if asked is None or not any(version.same_settings(asked) for version in alike):
         if job is not None:
             job.retries_left = 0  # a retry would meet the same settings: fail for good, visibly

@@ -108,12 +108,15 @@ class VocabularyInForce:
             return None
 
     def model_version_for(self, project_id: int | None, current: InForce | None = None,
-                          calibration: str | None = None) -> ModelVersion:
+                          calibration: str | None = None, regions: bool = False) -> ModelVersion:
         """The model_version of a project's predictions: the vocabulary in force, scored by the project's own
-        calibration where it has one (`calibration`: that version instead)."""
+        calibration where it has one (`calibration`: that version instead); `regions`: its labeling config has
+        regions (ModelVersion.for_config)."""
         current = current or self.current()
         own = self.project_calibration(project_id) if calibration is None else None
         if calibration is None and own is None:
-            return current.model_version
-        return version_of(self.settings.predicting(), self.settings.clip_enabled, current.vocabulary,
-                          current.class_texts, calibration or own[0].version)  # type: ignore[index]
+            version = current.model_version
+        else:
+            version = version_of(self.settings.predicting(), self.settings.clip_enabled, current.vocabulary,
+                                 current.class_texts, calibration or own[0].version)  # type: ignore[index]
+        return version.for_config(regions, self.settings.box_convention)

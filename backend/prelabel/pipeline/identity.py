@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from prelabel.pipeline.calibration import load as load_calibration
 from prelabel.pipeline.calibration import prior
-from prelabel.pipeline.prompts import STAGE1_VERSION, STAGE2_IMAGE_VERSION, STAGE2_VERSION
+from prelabel.pipeline.prompts import STAGE1_REGIONS_VERSION, STAGE1_VERSION, STAGE2_IMAGE_VERSION, STAGE2_VERSION
 from prelabel.settings import Settings
 from prelabel.vocabulary.vocab import Vocabulary
 
@@ -51,6 +51,16 @@ class ModelVersion:
     def real(self) -> ModelVersion:
         """The version of a real prediction (a label or an honest none) this one stands for."""
         return replace(self, failed=False)
+
+    def for_config(self, regions: bool, box_convention: str) -> ModelVersion:
+        """The version of a project whose labeling config has regions or not. A region project's predictions also
+        depend on the region prompt and on how boxes are read (PRELABEL_BOX_CONVENTION), so both enter its
+        version; an image-level project's version is this one, unchanged by either."""
+        if not regions:
+            return self
+        knobs = {"settings": self.settings, "prompt": STAGE1_REGIONS_VERSION, "box_convention": box_convention}
+        digest = hashlib.sha256(json.dumps(knobs, sort_keys=True).encode()).hexdigest()
+        return replace(self, settings=digest[:8])
 
     def same_settings(self, other: ModelVersion) -> bool:
         """Only the vocabulary differs: predictions of one can stand in for the other's."""

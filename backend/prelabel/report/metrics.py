@@ -31,7 +31,8 @@ def wilson(successes: float, n: float, z: float = Z95) -> tuple[float, float]:
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # The interval holds p; at p = 0 or 1 rounding can leave an end a hair beyond it (a negative error bar).
+    return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))
 
 
 def wilson_half_width(p: float, n: float, z: float = Z95) -> float:

@@ -75,11 +75,12 @@ def setup() -> Response | tuple[Response, int]:
     in_force = this.parts.in_force.current()
     none_choice = this.settings.none_choice
     project_id = _project_id(body.get("project"))
-    version = str(this.parts.in_force.model_version_for(project_id, in_force))  # the project's own scores
     try:
         report = this.configs.read(body.get("schema") or "", in_force.vocabulary, none_choice)
     except LabelConfigError as exc:
         return jsonify(error=str(exc)), 400
+    version = str(this.parts.in_force.model_version_for(  # the project's own scores, its regions
+        project_id, in_force, regions=report.control.regions is not None))
     for problem in report.problems(none_choice):  # the same sentences as config.problems in the answer
         log.warning("labeling config of project %s: %s", project_id, quote(problem, 500))
     if project_id is not None:
@@ -107,11 +108,12 @@ def predict() -> Response:
         (found for task in tasks if isinstance(task, dict) and (found := _project_id(task.get("project")))), None)
     if project_id is None:
         raise BadRequest("no project: expected 'project' (Label Studio sends '<id>.<timestamp>')")
-    version = str(this.parts.in_force.model_version_for(project_id, in_force))  # the project's own scores
     try:
-        this.configs.read(body.get("label_config") or "", in_force.vocabulary)
+        report = this.configs.read(body.get("label_config") or "", in_force.vocabulary)
     except LabelConfigError as exc:
         raise BadRequest(str(exc)) from None
+    version = str(this.parts.in_force.model_version_for(  # the project's own scores, its regions
+        project_id, in_force, regions=report.control.regions is not None))
     config = body.get("label_config") or ""  # Label Studio sends project.label_config (ml/api_connector.py)
     usable = {task["id"]: made_from(task.get("data"), config) for task in tasks if _usable(task)}
     answers = _predict(this, version, project_id, usable)

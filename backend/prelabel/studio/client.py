@@ -183,17 +183,43 @@ class LabelStudio:
 
     def import_predictions(self, project_id: int, predictions: list[dict]) -> int:
         """Many predictions in one call (each with its "task"); Label Studio refuses the whole call when one
-        names a task of another project. Returns how many Label Studio says it created.
+        names a task of another project. Returns how many Label Studio says it created: those the project's
+        labeling config does not fit are never sent (valid_for_config).
 
         Never retried here (the SDK retries a 5xx or a dropped connection twice by default): Label Studio may
         have stored a call it answered with an error, or not at all (a gateway timing out after the commit), and
         a blind retry stores it again. The caller reads back what Label Studio holds before writing again."""
+        predictions = self.valid_for_config(project_id, predictions)
         if not predictions:
             return 0
         body = self._call("write predictions", self.sdk.projects.import_predictions, id=project_id,
                           request=predictions, request_options={"max_retries": 0})
         created = getattr(body, "created", None)
         return created if isinstance(created, int) else 0
+
+    def valid_for_config(self, project_id: int, predictions: list[dict]) -> list[dict]:
+        """The predictions the project's labeling config, read now, can show: checked here with the SDK's
+        LabelInterface, the check Label Studio makes only on its legacy import path. Prelabel's Label Studio runs
+        the memory-efficient path (local/labelstudio.py, IMPORT_FLAG), whose cost does not grow with the project
+        but which stores a prediction naming a control the config no longer has. A config the SDK cannot parse
+        leaves the check to Label Studio."""
+        from label_studio_sdk.label_interface import LabelInterface
+
+        if not predictions:
+            return []
+        config = self.project(project_id).label_config or ""
+        try:
+            interface = LabelInterface(config)
+        except Exception:  # the SDK's parser raises anything on a config it cannot read
+            return predictions
+
+        def fits(prediction: dict) -> bool:
+            try:
+                return not interface.validate_prediction(prediction, return_errors=True)
+            except Exception:  # a malformed result is one Label Studio would refuse too
+                return False
+
+        return [prediction for prediction in predictions if fits(prediction)]
 
     def prediction_ids(self, project_id: int, task_id: int, model_version: object) -> list[int]:
         """The ids of a task's predictions of one model_version."""

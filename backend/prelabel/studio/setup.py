@@ -19,8 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from prelabel.studio import columns
 from prelabel.studio.client import LabelStudio, StudioError
+from prelabel.text import quote
 
 # The files a storage sync turns into tasks (Label Studio matches the regex against the file name).
 IMAGE_FILES = r"(?i).*\.(jpe?g|png|gif|bmp|webp|tiff?)$"
@@ -154,8 +157,17 @@ def _backend(call: Caller, studio: LabelStudio, project_id: int, wanted: Wanted,
     call.backend_url = url
     found = [b for b in call("list ML backends", ml.list, project=project_id) if (b.url or "").rstrip("/") == url]
     if not found:
-        backend = call("connect the ML backend", ml.create, project=project_id, url=url, title=BACKEND_TITLE,
-                       is_interactive=False, **auth)
+        try:
+            backend = call("connect the ML backend", ml.create, project=project_id, url=url, title=BACKEND_TITLE,
+                           is_interactive=False, **auth)
+        except SetupRefused:
+            # Label Studio says only "doesn't look like a valid ML backend"; the backend says why (a project of
+            # another vocabulary, issue 21), in one line.
+            config = call("read the project", studio.sdk.projects.get, id=project_id).label_config or ""
+            said = _backend_refusal(url, wanted.basic_auth, project_id, config, studio.timeout)
+            if said is None:
+                raise
+            raise SetupRefused(f"the backend at {url} refuses project {project_id}: {said}") from None
         changed(f"project {project_id}: ML backend {backend.id} at {url}")
     else:
         backend = found[0]
@@ -170,6 +182,19 @@ def _backend(call: Caller, studio: LabelStudio, project_id: int, wanted: Wanted,
     if version and call("read the project", studio.sdk.projects.get, id=project_id).model_version != version:
         studio.ensure_model_version(project_id, version)
         changed(f"project {project_id}: model_version {version}")
+
+
+def _backend_refusal(url: str, basic_auth: tuple[str, str] | None, project_id: int, config: str,
+                     timeout: float) -> str | None:
+    """The backend's own reason for refusing the project, asked as Label Studio asks it (POST /setup), or None
+    when it gives none."""
+    try:
+        answer = requests.post(f"{url}/setup", json={"project": f"{project_id}.0", "schema": config},
+                               auth=basic_auth, timeout=timeout)
+        said = answer.json().get("error") if answer.status_code == 400 else None
+    except (requests.RequestException, ValueError, AttributeError):  # no answer, not JSON, not an object
+        return None
+    return quote(said, 400) if isinstance(said, str) and said.strip() else None
 
 
 def _webhook(call: Caller, project_id: int, backend_url: str, changed: Callable[[str], None]) -> None:

@@ -739,7 +739,8 @@ class Normalizer:
                 if read[m] == structure.AFFIRMED:
                     read[m] = structure.UNDECIDED
         affirmed = [m for m in names if read[m] == structure.AFFIRMED]
-        undecided = [m for m in names if read[m] == structure.UNDECIDED]
+        undecided = [m for m in names if read[m] == structure.UNDECIDED or (
+            affirmed and read[m] == structure.WITHIN)]  # 大きな打痕の中に擦り傷: the dent may be a finding too
         located = [m for m in names if read[m] == LOCATION]
         if located:
             return _proposal(text, LOCATION, located + [n for n in mentions if n not in located and any(
@@ -748,7 +749,7 @@ class Normalizer:
             for reason, kept in ((ALTERNATIVES, undecided), (SUBKIND, [m for m in names if read[m] == SUBKIND])):
                 if kept:
                     return _proposal(text, reason, kept)
-            if all(reading == structure.PLACE for reading in read.values()):
+            if all(reading in (structure.PLACE, structure.WITHIN) for reading in read.values()):
                 return None  # the group or head word placed there decides (heads)
             qualified = [m for m in names if read[m] == QUALIFIED]
             if qualified:  # "rust inhibitor", 検定キット: whether the thing itself is there is the image's to say
@@ -778,7 +779,7 @@ class Normalizer:
         if undecided:
             return _proposal(text, ALTERNATIVES, affirmed + undecided)
         contrast = structure.contrast_at(parts)
-        if contrast is not None and all(m.end <= contrast for m in affirmed) and not structure.settled_after(
+        if contrast is not None and all(m.end <= contrast for m in affirmed) and structure.revised_after(
                 parts, contrast):
             # "probably a house fly, though a blow fly is possible": the answer leaves another thing open
             return _proposal(text, ALTERNATIVES, affirmed)
@@ -1372,8 +1373,12 @@ def _listed_together(parts: Sequence[Token], one: _Match, other: _Match) -> bool
     between = parts[first.end:second.start]
     if not between:
         return not parts[second.start].joined  # only punctuation between: "ハジキ、膨れ"
-    return len(between) <= 3 and all(part.text in textnorm.COORDINATORS or part.text in _JA_COORDINATORS
-                                     for part in between)
+    return (len(between) <= 3 and all(part.text in textnorm.COORDINATORS or part.text in _JA_COORDINATORS
+                                     for part in between)) or (
+        # "porosity with signs of corrosion": a list whose second item is named by its sign
+        len(between) <= 4 and between[0].text in textnorm.COORDINATORS and not between[0].japanese and all(
+            part.text in textnorm.COORDINATORS or part.text in _EVIDENCE_OF or part.text in ("of", "some", "a")
+            for part in between))
 
 
 def _units(parts: Sequence[Token]) -> list[tuple[int, int]]:

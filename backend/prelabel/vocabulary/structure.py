@@ -39,7 +39,7 @@ from prelabel.vocabulary.textnorm import (
     tokens,
 )
 
-AFFIRMED, DENIED, UNDECIDED, PLACE = "affirmed", "denied", "undecided", "place"
+AFFIRMED, DENIED, UNDECIDED, PLACE, WITHIN = "affirmed", "denied", "undecided", "place", "within"
 
 # Punctuation that ends a clause: a trigger's scope ends there.
 _CLAUSE_MARKS = frozenset(".;:!?。；：！？")
@@ -240,11 +240,17 @@ def japanese_reading(parts: Sequence[Token], start: int, end: int) -> str:
                 break
     if following and not following[0].mark and following[0].text in _JA_EXCEPT:  # 錆なし, ニジマス以外
         return DENIED
+    if len(following) >= 2 and following[0].text == "ノ" and following[1].text == "有無":
+        return UNDECIDED  # 溶込不良の有無を確認: whether it is there is the question
+    if _requested(following):
+        return UNDECIDED  # …を確認してください: a request names what to look for, not what was found
     if following and not following[0].mark and following[0].text in _JA_FROM:  # 髄から放射状に割れ
         return PLACE
     if len(following) >= 3 and following[0].text == "ノ" and following[1].word_class == "adverbial" and (
             following[2].word_class == "particle" and following[2].text in _JA_LOCATIVE):
-        return PLACE  # 石の上に, 缶の中で: the name is where something is (Sudachi: a noun that may be adverbial)
+        # 石の上に, 打痕の中に擦り傷: where something is (Sudachi: a noun that may be adverbial). Whether the place
+        # is itself a finding, rules cannot say: never a label decided beside it.
+        return WITHIN
     if len(following) >= 2 and following[0].text == "ニ" and following[0].word_class == "particle" and (
             following[1].text == "似" and following[1].word_class == "verb"):
         return UNDECIDED  # Aに似ている: it resembles A, which is no identification
@@ -282,6 +288,17 @@ def japanese_reading(parts: Sequence[Token], start: int, end: int) -> str:
     return AFFIRMED
 
 
+def _requested(following: Sequence[Token]) -> bool:
+    """Does the name's clause end in a request (してください, 下さい)?"""
+    for position, token in enumerate(following):
+        if token.mark and any(char in _CLAUSE_MARKS for char in token.mark):
+            return False
+        if token.word_class in ("verb", "auxiliary") and (token.text == "クダサイ" or (
+                token.text == "下" and position and following[position - 1].text in ("テ", "デ"))):
+            return True
+    return False
+
+
 def _predicate(following: Sequence[Token], start: int) -> str:
     """Read the clause's predicate after a name's argument particle: denied, undecided or affirmed."""
     negated = judged = double = False
@@ -294,6 +311,12 @@ def _predicate(following: Sequence[Token], start: int) -> str:
             break
         if token.text in _JA_DOUBLE:
             double = True
+        if token.text == "前" and position > start and following[position - 1].word_class == "verb":
+            return UNDECIDED  # 腐食が進行する前に: before it happens, it is not there
+        if token.text == "ドウ" and position > start and following[position - 1].text == "カ":
+            return UNDECIDED  # 生えているかどうか: whether it is there
+        if token.text == "不明":
+            return UNDECIDED
         if token.text in _JA_JUDGING:
             judged = True
         if token.text in _JA_UNLIKELY and token.word_class == "adjective" and any(
@@ -448,6 +471,21 @@ def contrast_at(parts: Sequence[Token]) -> int | None:
         elif token.text in _EN_CONTRAST:
             found = position + 1
     return found
+
+
+# Words that say a second look revised the first: "but it is actually B", 「が、実際は／よく見ると」.
+_REVISING = frozenset(["actually", "fact", "turned", "closer", "実際", "実", "本当", "見"])
+
+
+def revised_after(parts: Sequence[Token], start: int) -> bool:
+    """Does the clause after a contrast say the first impression was wrong (or leave it open with a hedge), so
+    that a name before the contrast is no finding: 「錆のように見えますが、実際は汚れです」, "it looks like glass,
+    but it is actually ice", 「カビのようなものが見えますが、粉の塊の可能性があります」?"""
+    after = parts[start:]
+    return not settled_after(parts, start) or any(token.text == "可能性" for token in after) or any(
+        token.text in _REVISING and (not token.japanese or token.word_class in ("adverbial", "noun", "prefix")
+                                     or (token.text == "見" and index and after[index - 1].text == "ヨク"))
+        for index, token in enumerate(after))
 
 
 def settled_after(parts: Sequence[Token], start: int) -> bool:
