@@ -16,12 +16,14 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length",
 
 
 class StudioProxy:
-    """`after_commit`: None (honest), "500" or "hang" for prediction writes; `unlistable`: task ids whose
-    presence in a task list's selection makes it answer 500."""
+    """`after_commit`: None (honest), "500" or "hang" for prediction writes; `refuse_writes`: prediction writes
+    answered 500 without reaching Label Studio; `unlistable`: task ids whose presence in a task list's selection
+    makes it answer 500."""
 
     def __init__(self, target: str):
         self.target = target.rstrip("/")
         self.after_commit: str | None = None
+        self.refuse_writes = False
         self.hang_seconds = 5.0
         self.unlistable: set[int] = set()
         self.writes = 0  # prediction writes received
@@ -68,11 +70,14 @@ class StudioProxy:
             if self.unlistable & set(selected):
                 self._answer(handler, 500, b'{"detail": "Internal Server Error"}')
                 return
-        headers = {k: v for k, v in handler.headers.items() if k.lower() not in HOP_BY_HOP | {"host"}}
-        answer = requests.request(method, self.target + handler.path, data=body, headers=headers, timeout=120)
         writing = method == "POST" and path.path.endswith("/import/predictions")
         if writing:
             self.writes += 1
+        if writing and self.refuse_writes:
+            self._answer(handler, 500, b'{"detail": "Internal Server Error"}')
+            return
+        headers = {k: v for k, v in handler.headers.items() if k.lower() not in HOP_BY_HOP | {"host"}}
+        answer = requests.request(method, self.target + handler.path, data=body, headers=headers, timeout=120)
         if writing and self.after_commit == "500":
             self._answer(handler, 500, b"<html>502 Bad Gateway: upstream timed out</html>")
         elif writing and self.after_commit == "hang":

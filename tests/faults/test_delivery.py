@@ -81,14 +81,12 @@ def test_a_write_that_stored_nothing_and_failed_is_left_to_the_reconciler(label_
     project_id, *task_ids = tasks_of(label_studio, "Failed write", 3)
     proxy.unlistable = set()
     studio = LabelStudio(proxy.url, label_studio.token, timeout=2.0)
-    proxy.after_commit = "500"
+    proxy.refuse_writes = True
     writer_items = [Outgoing(task_id, prediction()) for task_id in task_ids]
-    label_studio.client().projects.update(id=project_id, label_config=CONFIG.replace('"label"', '"kind"'))
     ledger = write(studio, redis_conn, project_id, writer_items)
     assert ledger.waiting(str(VERSION), project_id, task_ids) == 3
     assert "HTTP 500" in (ledger.why(project_id) or "") and "holds 0 of the 3" in (ledger.why(project_id) or "")
-    label_studio.client().projects.update(id=project_id, label_config=CONFIG)
-    proxy.after_commit = None
+    proxy.refuse_writes = False
     ledger = write(studio, redis_conn, project_id, writer_items)
     assert versions_held(label_studio, task_ids) == {task_id: [str(VERSION)] for task_id in task_ids}
     assert ledger.why(project_id) is None
