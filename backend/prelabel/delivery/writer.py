@@ -1,8 +1,9 @@
 """Writing predictions back into Label Studio in bulk, gathered across a worker's jobs.
 
-One bulk import (`POST /api/projects/<id>/import/predictions`) costs about as much as one single write, and
-each call makes Label Studio recount the whole project (0.03 s into an empty project, 0.5-0.7 s into one of
-1,000 tasks), so predictions are gathered and written in few, large calls: a flush when `max_items` are
+One bulk import (`POST /api/projects/<id>/import/predictions`) costs about as much as one single write (0.4-0.5 s
+on a 2-core VM with Label Studio's flat import path, which prelabel.local.labelstudio switches on; without it
+each call recounts the whole project: 2.7 s at 1,000 tasks, 44 s at 20,000, docs/benchmarks.md), so
+predictions are gathered and written in few, large calls: a flush when `max_items` are
 waiting or the oldest has waited `max_wait` seconds, at once for an interactive job, in a thread of its own.
 A job hands its predictions over and ends: its last writes overlap the next job's first MLLM calls.
 
