@@ -144,6 +144,85 @@ def test_a_name_that_fits_several_labels_gets_a_second_look_at_its_crop(tmp_path
     assert again.regions == prediction.regions and stub_llm.calls == 0  # both looks come from the MLLM cache
 
 
+class SeeingClip:
+    """The tiny open_clip model, recording each picture it is given (its size and its centre's colour)."""
+
+    def __init__(self, clip):
+        self.clip, self.seen = clip, []
+
+    def __getattr__(self, name):
+        return getattr(self.clip, name)
+
+    def encode_images(self, images):
+        self.seen.extend((image.size, image.getpixel((image.width // 2, image.height // 2))) for image in images)
+        return self.clip.encode_images(images)
+
+
+def test_clip_sees_each_regions_crop_and_its_evidence_says_what_it_saw(tmp_path, stub_llm, tiny_clip):
+    """CLIP on: each box's crop of the picture sent (not the whole photo) is fused with the box's name, as the
+    image level fuses the photo with the first guess; the region keeps the MLLM's label (CLIP re-ranks, never
+    names) and its evidence line says what CLIP saw on the crop."""
+    from prelabel.pipeline.result import Region
+    from prelabel.studio.evidence import region_line
+
+    stub_llm.handler = grounding("gemini")
+    settings = Settings.from_env({}, vocab=str(EXAMPLE_VOCAB), data_dir=str(tmp_path / "var"),
+                                 llm_base_url=stub_llm.url, clip_model="tiny-clip.json", llm_retries=0,
+                                 image_max_side=600, box_convention=YXYX_1000)
+    seeing = SeeingClip(tiny_clip)
+    pipeline = build_pipeline(settings, load_vocabulary(settings.vocab), clip=seeing)
+    [with_clip] = pipeline.predict([ImageInput("r.jpg", photos(tmp_path)[0].read_bytes, ref=1, regions=True)])
+    pipeline.close()
+    crops = [(size, colour) for size, colour in seeing.seen if size != SENT]
+    # The stink bug's box over the red patch, the beetle's over the green leaf: 150 x 100 of the 600 x 400 sent.
+    assert [size for size, _ in crops] == [(150, 100), (150, 100)]
+    (red, green, _), (red2, green2, _) = crops[0][1], crops[1][1]
+    assert red > 180 > green and green2 > 100 > red2
+    assert SENT in {size for size, _ in seeing.seen}  # the image-level fusion still sees the whole photo
+    bug, beetle = with_clip.regions or []
+    assert (bug.label, beetle.label, with_clip.label) == (BMSB, None, BMSB)
+    assert bug.clip is not None and beetle.clip is not None and bug.clip[0] in pipeline.vocabulary.label_values
+    assert 0 < bug.score == with_clip.score <= 1 and beetle.score == 0.0
+    line = region_line(bug)
+    assert line.startswith('"brown marmorated stink bug" -> Halyomorpha halys') and (
+        f"CLIP on the crop: {bug.clip[0]}" in line)
+    assert "CLIP on the crop" in region_line(beetle)
+    assert Region.from_dict(bug.to_dict()) == bug  # kept with the evidence as it was
+    without = regions_of(tmp_path, stub_llm, "gemini", YXYX_1000)["rotated"]  # CLIP off: no CLIP in the line
+    assert without.regions and without.regions[0].clip is None and "CLIP" not in region_line(without.regions[0])
+    assert "clip" not in without.regions[0].to_dict()
+
+
+def test_a_regions_clip_margin_is_scored_by_the_calibration_as_at_the_image_level(normalizer):
+    """CLIP's margin on the crop enters the region's Finding: a model that weighs CLIP's margin scores a region
+    CLIP agrees with above one it does not, exactly as its logistic says; the MLLM's label stays."""
+    import numpy as np
+
+    from prelabel.pipeline.calibration import FEATURES, Calibration
+    from prelabel.pipeline.regions import name_regions
+
+    labels = normalizer.vocabulary.label_values
+    weighs_clip = Calibration(tuple(2.0 if name in ("clip_on", "clip_margin") else 0.0 for name in FEATURES), 0.0,
+                              {"exact": 100}, "test")
+
+    def region_with(favoured: str, calibration: Calibration):
+        def crop_look(box, name):
+            return np.array([0.9 if label == favoured else 0.1 / (len(labels) - 1) for label in labels])
+
+        [region], _ = name_regions([BoxFinding("Halyomorpha halys", (0.1, 0.1, 0.5, 0.5))], {}, NORMALIZED,
+                                   SENT, normalizer, calibration, len(labels), None, crop_look, labels)
+        return region
+
+    agrees, disagrees = region_with(BMSB, weighs_clip), region_with("Nezara viridula", weighs_clip)
+    assert (agrees.label, disagrees.label) == (BMSB, BMSB)  # CLIP never renames what the MLLM named
+    assert agrees.clip == (BMSB, 0.9) and disagrees.clip == ("Nezara viridula", 0.9)
+    rest = 0.1 / (len(labels) - 1)  # each other label's share of CLIP's distribution
+    # The model's logit is 2 (CLIP on) + 2 x the margin: 0.9 less the best other label's share, or the reverse.
+    assert agrees.score == pytest.approx(1 / (1 + np.exp(-(2 + 2 * (0.9 - rest)))), abs=1e-4)
+    assert disagrees.score == pytest.approx(1 / (1 + np.exp(-(2 + 2 * (rest - 0.9)))), abs=1e-4)
+    assert agrees.score > disagrees.score
+
+
 def test_auto_reads_the_convention_off_each_answer(tmp_path, stub_llm):
     for provider in ("gemini", "normalized", "pixels"):  # box_2d; numbers within 0-1; anything else
         (tmp_path / provider).mkdir()

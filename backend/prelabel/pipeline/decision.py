@@ -171,6 +171,12 @@ def conclude(prediction: ImagePrediction, labels: list[str], credits: Credits, f
                          else f"named by the MLLM ({credit.method} match of {credit.text[:80]!r})")
 
 
+def clip_margin(fused: np.ndarray, index: int) -> float:
+    """CLIP's fused probability for the label at `index` less the best other label's (a calibration feature)."""
+    other = next((int(j) for j in np.argsort(-fused, kind="stable")[:2] if j != index), None)
+    return float(fused[index] - (fused[other] if other is not None else 0.0))
+
+
 def findings(labels: list[str], in_play: list[str], credits: Credits, evidence: Evidence,
              fused: np.ndarray | None) -> dict[str, Finding]:
     """How each label in play was found: what its probability is computed from (pipeline/calibration.py). Stage
@@ -182,14 +188,9 @@ def findings(labels: list[str], in_play: list[str], credits: Credits, evidence: 
     by_stage2 = stage2.label if stage2 is not None else None
     if by_stage2:
         named[by_stage2] += 1
-    best_two = [int(i) for i in np.argsort(-fused, kind="stable")[:2]] if fused is not None else []
     found = {}
     for label in dict.fromkeys(in_play):
-        margin = None
-        if fused is not None:
-            i = labels.index(label)
-            other = next((j for j in best_two if j != i), None)
-            margin = float(fused[i] - (fused[other] if other is not None else 0.0))
+        margin = None if fused is None else clip_margin(fused, labels.index(label))
         confirmed = "" if stage2 is None or by_stage2 != label else "image" if stage2.with_image else "text"
         first = max((c for c in evidence.candidates if c.label == label and c.method not in PROPOSALS
                      and label not in evidence.vetoed), key=lambda c: c.score, default=None)

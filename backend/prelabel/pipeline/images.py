@@ -111,14 +111,23 @@ def prepare_image(data: bytes, source: str, max_side: int = 1024, limits: Decode
 def crop(prepared: PreparedImage, box: tuple[float, float, float, float]) -> tuple[str, str]:
     """A box of the picture sent (left, top, width, height in percent) as (content hash, JPEG data URL): what a
     region's second look shows the MLLM. The hash names the photo and the box, for the MLLM cache."""
-    width, height = prepared.size
-    left, top, wide, high = box
-    pixels = (round(left * width / 100), round(top * height / 100), round((left + wide) * width / 100),
-              round((top + high) * height / 100))
+    pixels = _box_pixels(prepared, box)
     buffer = io.BytesIO()
     prepared.image.crop(pixels).save(buffer, format="JPEG", quality=90)
     named = hashlib.sha256(f"{prepared.content_hash}:{pixels}".encode()).hexdigest()
     return named, "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def crop_picture(prepared: PreparedImage, box: tuple[float, float, float, float]) -> Image.Image:
+    """A box of the picture sent (left, top, width, height in percent) as a picture: what CLIP sees of a region."""
+    return prepared.image.crop(_box_pixels(prepared, box))
+
+
+def _box_pixels(prepared: PreparedImage, box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+    width, height = prepared.size
+    left, top, wide, high = box
+    return (round(left * width / 100), round(top * height / 100), round((left + wide) * width / 100),
+            round((top + high) * height / 100))
 
 
 def _downscaled_rgb(image: Image.Image, max_side: int) -> Image.Image:

@@ -34,7 +34,7 @@ from prelabel.pipeline.decision import (
     top,
 )
 from prelabel.pipeline.identity import ModelVersion, version_of
-from prelabel.pipeline.images import DecodeLimits, ImageError, PreparedImage, crop, prepare_image
+from prelabel.pipeline.images import DecodeLimits, ImageError, PreparedImage, crop, crop_picture, prepare_image
 from prelabel.pipeline.mllm import MLLMClient, MLLMError, Usage
 from prelabel.pipeline.regions import derive_label, name_regions
 from prelabel.pipeline.result import (
@@ -302,8 +302,28 @@ class Pipeline:
 
         prediction.regions, prediction.regions_dropped = name_regions(
             list(answer.findings), dict(answer.skipped), self.options.box_convention, image.size,
-            self.normalizer, self.calibration, among, second_look if self.options.stage2 else None)
+            self.normalizer, self.calibration, among, second_look if self.options.stage2 else None,
+            self._crop_look(image) if self.clip is not None else None, self._labels)
         prediction.image_size = image.original_size
+
+    def _crop_look(self, image: PreparedImage) -> Callable[[tuple[float, float, float, float], str],
+                                                           np.ndarray | None]:
+        """CLIP on a region's crop of the picture sent, fused as _clip_stage fuses a whole image: the crop is the
+        image feature, the MLLM's name for the region its first guess (no description: it describes the photo)."""
+        clip, class_matrix = self.clip, self.class_matrix()
+        assert clip is not None and class_matrix is not None
+
+        def look(box: tuple[float, float, float, float], name: str) -> np.ndarray | None:
+            parts = []
+            with self._clip_lock:
+                if "image" in self.features:
+                    parts.append(clip.encode_images([crop_picture(image, box)])[0])
+                if "guess" in self.features:
+                    parts.append(clip.encode_texts([name])[0])
+            query = fusion.mean_direction(parts)
+            return fusion.probabilities(class_matrix, query) if query is not None else None
+
+        return look
 
     def _normalise_answer(self, work: _Work, answer: Stage1Answer, mllm: MLLMClient) -> None:
         named = [(text, "candidate", 1.0) for text in dict.fromkeys(answer.candidates) if text]

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
 
 from prelabel.pipeline.boxes import DUPLICATE, Box, overlap, place
-from prelabel.pipeline.calibration import IMAGE_CHOICE, STAGE2, Calibration
+from prelabel.pipeline.calibration import CLIP, IMAGE_CHOICE, STAGE2, Calibration
+from prelabel.pipeline.decision import clip_margin, top
 from prelabel.pipeline.result import LABEL, NONE, BoxFinding, Finding, ImagePrediction, Region
 from prelabel.vocabulary.normalize import Normalizer
 
@@ -24,14 +28,20 @@ DUPLICATE_IOU = 0.7  # two boxes of one name overlapping this much are one findi
 # A region's second look (stage 2 on its crop): (its box, the MLLM's name for it, the labels that name fits) ->
 # the label the MLLM chose among them after seeing the crop, or None.
 SecondLook = Callable[[Box, str, list[str]], str | None]
+# CLIP on a region's crop (when CLIP is on): (its box, the MLLM's name for it) -> the fused distribution over the
+# vocabulary's labels (in order) of the crop's image and the name as first guess; None when neither feature is on.
+CropLook = Callable[[Box, str], np.ndarray | None]
 
 
 def name_regions(findings: list[BoxFinding], skipped: dict[str, int], convention: str, sent: tuple[int, int],
                  normalizer: Normalizer, calibration: Calibration, among: int,
-                 second_look: SecondLook | None = None) -> tuple[list[Region], dict[str, int]]:
+                 second_look: SecondLook | None = None, crop_look: CropLook | None = None,
+                 labels: list[str] | None = None) -> tuple[list[Region], dict[str, int]]:
     """The regions of an answer's findings, in the order written, and the boxes dropped by reason. A name that
     fits several labels (a proposal: "stink bug") gets `second_look` where stage 2 is on: the MLLM chooses among
-    exactly those labels after seeing the box's crop, as stage 2 with the image does for a whole photo."""
+    exactly those labels after seeing the box's crop, as stage 2 with the image does for a whole photo.
+    `crop_look` (CLIP on, with the vocabulary's `labels`): CLIP on each kept box's crop, fused as the image level
+    fuses; as there, it re-ranks but never names a region the MLLM's name did not (pipeline/decision.py)."""
     dropped = dict(skipped)
     named = []
     for finding, box in place(findings, convention, sent, dropped):
@@ -54,16 +64,28 @@ def name_regions(findings: list[BoxFinding], skipped: dict[str, int], convention
             continue
         kept.append((key, box))
         score, method = 0.0, result.method
+        fused = crop_look(box, finding.name) if crop_look is not None and labels else None
+        found: dict[str, Finding] = {}
         if chosen:
             # Chosen from its candidates after seeing the crop: calibrated as stage 2 with the image is.
             method = IMAGE_CHOICE
-            score = calibration.probability(Finding(IMAGE_CHOICE, STAGE2, 1.0, support[chosen[0]], 0, chosen[1],
-                                                    stage2="image"))
+            found[chosen[0]] = Finding(IMAGE_CHOICE, STAGE2, 1.0, support[chosen[0]], 0, chosen[1], stage2="image")
         elif label:
             # Each region shows one thing: no rivals within it, whatever the other regions show.
-            score = calibration.probability(Finding(result.method, "candidate", result.score, support[label], 0,
-                                                    among))
-        regions.append(Region(*box, finding.name, label, round(score, 4), method))
+            found[label] = Finding(result.method, "candidate", result.score, support[label], 0, among)
+        clip_says = None
+        if fused is not None and labels:
+            found = {name: replace(way, clip_margin=clip_margin(fused, labels.index(name)))
+                     for name, way in found.items()}
+            # CLIP's own best labels are in play as at the image level: scored as its unmeasured way is, they take
+            # their share of the probability within what the named label leaves.
+            for other in top(labels, fused):
+                found.setdefault(other, Finding(CLIP, CLIP, 0.0, 0, 0, among, clip_margin(fused, labels.index(other))))
+            best = int(np.argmax(fused))
+            clip_says = (labels[best], round(float(fused[best]), 4))
+        if label:
+            score = calibration.probabilities(found)[label] if clip_says else calibration.probability(found[label])
+        regions.append(Region(*box, finding.name, label, round(score, 4), method, clip_says))
     return regions, {reason: count for reason, count in dropped.items() if count}
 
 

@@ -114,11 +114,15 @@ class Region:
     label: str | None
     score: float
     method: str
+    clip: tuple[str, float] | None = None  # CLIP on the box's crop (CLIP on): its best label and fused probability
 
     def to_dict(self) -> dict[str, Any]:
-        return {"x": round(self.x, 4), "y": round(self.y, 4), "width": round(self.width, 4),
-                "height": round(self.height, 4), "name": self.name, "label": self.label,
-                "score": round(self.score, 4), "method": self.method}
+        found = {"x": round(self.x, 4), "y": round(self.y, 4), "width": round(self.width, 4),
+                 "height": round(self.height, 4), "name": self.name, "label": self.label,
+                 "score": round(self.score, 4), "method": self.method}
+        if self.clip is not None:
+            found["clip"] = [self.clip[0], round(self.clip[1], 4)]
+        return found
 
     @classmethod
     def from_dict(cls, data: object) -> Region | None:
@@ -126,7 +130,7 @@ class Region:
             return None
         return cls(_number(data.get("x")), _number(data.get("y")), _number(data.get("width")),
                    _number(data.get("height")), _text(data.get("name")), _label(data.get("label")),
-                   _number(data.get("score")), _text(data.get("method")) or "none")
+                   _number(data.get("score")), _text(data.get("method")) or "none", _clip_said(data.get("clip")))
 
 
 @dataclass(frozen=True)
@@ -378,6 +382,11 @@ def _text(value: object) -> str:
 
 def _label(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _clip_said(value: object) -> tuple[str, float] | None:
+    items = _list(value)
+    return (items[0], _number(items[1])) if len(items) == 2 and _label(items[0]) else None
 
 
 def _number(value: object) -> float:

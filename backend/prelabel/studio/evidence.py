@@ -110,11 +110,15 @@ def region_line(region: Region, name=None) -> str:
     """One region's evidence: the MLLM's name for it, and the label it normalised to with its probability, or
     why it has none. `name` shows a label as the reviewer reads it."""
     words = quoted(region.name)
+    clip = ""
+    if region.clip is not None:  # CLIP ran on the box's crop: what it saw there, whatever the name says
+        seen = name(region.clip[0]) if name else clean(region.clip[0], MAX_WORDS)
+        clip = f"; CLIP on the crop: {seen} {percent(region.clip[1])}"
     if region.label is None:
         why = "no match" if region.method == "none" else clean(region.method, 20)
-        return f"{words} -> no vocabulary label ({why})"
+        return f"{words} -> no vocabulary label ({why}){clip}"
     shown = name(region.label) if name else clean(region.label, MAX_WORDS)
-    return f"{words} -> {shown}: {clean(region.method, 20)} match, {percent(region.score)}"
+    return f"{words} -> {shown}: {clean(region.method, 20)} match, {percent(region.score)}{clip}"
 
 
 def _regions(prediction: ImagePrediction, name) -> list[str]:
