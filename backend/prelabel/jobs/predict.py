@@ -47,6 +47,7 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
     until = JobDeadline.after(ctx.settings.job_deadline)  # a slow image costs its own task, never the job
     pipeline = ctx.pipeline(project_id)  # scoring with the project's own calibration, where it has one
     job = get_current_job()
+    _refuse_other_settings(ctx, pipeline, model_version, job, project_id)  # before Label Studio is asked anything
     control = ctx.control_of(project_id, pipeline.vocabulary)
     predicting = _version_to_predict(ctx, pipeline, task_ids, model_version, job, project_id,
                                      control.regions is not None)
@@ -196,13 +197,30 @@ def _version_to_predict(ctx: WorkerContext, pipeline: Pipeline, task_ids: list[i
     asked = ModelVersion.parse(queued)
     alike = [current, *(ctx.versions_alike(project_id, regions) if asked is not None else ())]
     if asked is None or not any(version.same_settings(asked) for version in alike):
-        if job is not None:
-            job.retries_left = 0  # a retry would meet the same settings: fail for good, visibly
-        raise VersionMismatch(f"this worker predicts as {current}, the job asks for {queued}: give the service "
-                              "and the workers the same settings and class descriptions")
+        raise _mismatch(current, queued, job)
     log.info("the vocabulary moved on since this job was queued: predicting as %s, not %s", current, queued)
     ctx.results.hand_over(str(current), [t for t in task_ids if ctx.results.handed_over(queued, t)])
     return current
+
+
+def _refuse_other_settings(ctx: WorkerContext, pipeline: Pipeline, queued: str, job: Job | None,
+                           project_id: int) -> None:
+    """A job whose settings no version of this worker shares, whichever layout the project's config has, fails
+    for good at once: reading the config first would turn a settings mismatch into retries whenever Label Studio
+    is away."""
+    asked = ModelVersion.parse(queued)
+    servable = [version for regions in (False, True)
+                for version in (pipeline.model_version.for_config(regions, pipeline.options.box_convention),
+                                *(ctx.versions_alike(project_id, regions) if asked is not None else ()))]
+    if asked is None or not any(version.same_settings(asked) for version in servable):
+        raise _mismatch(pipeline.model_version, queued, job)
+
+
+def _mismatch(current: ModelVersion, queued: str, job: Job | None) -> VersionMismatch:
+    if job is not None:
+        job.retries_left = 0  # a retry would meet the same settings: fail for good, visibly
+    return VersionMismatch(f"this worker predicts as {current}, the job asks for {queued}: give the service "
+                           "and the workers the same settings and class descriptions")
 
 
 def evidence_row(prediction: ImagePrediction, project_id: int, version: str, vocabulary_version: str) -> dict:
