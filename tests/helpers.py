@@ -327,8 +327,8 @@ def screenshot(page: Path, png: Path) -> np.ndarray:
 
 
 # Words a Japanese page may show in Latin letters: product and button names, what Label Studio's own buttons say.
-PROPER_NAMES = ("MLLM", "CLIP", "Prelabel", "Retrieve Predictions", "Label All Tasks", "PoC", "ECE", "F1", "IoU",
-                "McNemar", "model_version", "metrics.json", "tasks.csv", "prelabel")
+PROPER_NAMES = ("MLLM", "CLIP", "Prelabel", "Retrieve Predictions", "Label All Tasks", "Label Studio", "PoC", "ECE",
+                "F1", "IoU", "McNemar", "model_version", "metrics.json", "tasks.csv", "prelabel")
 
 
 def english_left(text: str, names: Any = ()) -> list[str]:
