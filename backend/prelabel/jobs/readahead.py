@@ -63,16 +63,31 @@ class ReadAheads:
         self._tasks: ReadAhead | None = None
         self._bytes: dict[tuple[int, str], bytes] = {}
         self._thread: threading.Thread | None = None
+        self._reading = False  # a thread reads ahead now
+        self._waiting: tuple | None = None  # the read-ahead asked for meanwhile
 
     def start(self, current: Job | None, data_key: Callable[[int], str | None],
               then: Callable[[], None] | None = None) -> None:
         """Read, in a thread, what the job queued next needs; `data_key(project)`: the task data key that holds
-        the image (None: read no image); `then`: called once the tasks are read (prelabel.jobs.headstart)."""
-        if self._thread is not None and self._thread.is_alive():
-            return  # the last read-ahead still runs: the next job reads for itself
-        self._thread = threading.Thread(target=self._read, args=(current.id if current else None, data_key, then),
-                                        name="prelabel-read-ahead", daemon=True)
+        the image (None: read no image); `then`: called when that is done, if the tasks were read
+        (prelabel.jobs.headstart). While the last read-ahead still runs (short jobs), this one waits for it:
+        only the latest waits."""
+        request = (current.id if current else None, data_key, then)
+        with self._lock:
+            if self._reading:
+                self._waiting = request
+                return
+            self._reading = True
+        self._thread = threading.Thread(target=self._run, args=(request,), name="prelabel-read-ahead", daemon=True)
         self._thread.start()
+
+    def _run(self, request: tuple[str | None, Callable[[int], str | None], Callable[[], None] | None]) -> None:
+        next_request: tuple | None = request
+        while next_request is not None:
+            self._read(*next_request)
+            with self._lock:
+                next_request, self._waiting = self._waiting, None
+                self._reading = next_request is not None
 
     def tasks(self, job: Job | None, project_id: int, task_ids: list[int]) -> tuple[dict[int, dict],
                                                                                    dict[int, str]] | None:
