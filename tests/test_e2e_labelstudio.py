@@ -295,8 +295,8 @@ def test_reviewers_teach_a_synonym_that_re_predictions_use(label_studio, backend
     assert prediction.model_version == after
     assert prediction.result[0]["value"]["choices"] == ["Halyomorpha halys"]
     kept = store.prediction_evidence(yellow[3])
-    assert kept["model_version"] == after
-    assert kept["evidence"]["candidates"][0] == {
+    assert kept is not None and kept.model_version == after
+    assert kept.evidence["candidates"][0] == {
         "text": "brown marble bug", "source": "classification", "label": "Halyomorpha halys", "score": 0.95,
         "method": "learned", "alternatives": []}
     # A reviewer deletes one annotation: Label Studio's ANNOTATIONS_DELETED webhook retracts its evidence, the

@@ -24,6 +24,7 @@ from prelabel.jobs import bursts
 from prelabel.jobs.context import WorkerContext, worker_context
 from prelabel.jobs.queues import INTERACTIVE, PredictionJobResult
 from prelabel.jobs.readahead import TASK_FIELDS
+from prelabel.learning.rows import EvidenceRow
 from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.pipeline import Pipeline
 from prelabel.pipeline.result import FAILED, LABEL, NONE, ImageInput, ImagePrediction, JobDeadline
@@ -108,7 +109,7 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
         _progress(job, predictions, prediction)
 
     pipeline.predict(inputs, progress=done, until=until, urgent=urgent)
-    ctx.parts.store.save_prediction_evidence([evidence_row(p, project_id, version, pipeline.vocabulary.version)
+    ctx.parts.store.save_prediction_evidence([EvidenceRow.of(p, project_id, version, pipeline.vocabulary.version)
                                               for p in predictions])
     results.clear_pending(version, task_ids)
     _count(ctx, before, pipeline, predictions, time.perf_counter() - started)
@@ -221,14 +222,6 @@ def _mismatch(current: ModelVersion, queued: str, job: Job | None) -> VersionMis
         job.retries_left = 0  # a retry would meet the same settings: fail for good, visibly
     return VersionMismatch(f"this worker predicts as {current}, the job asks for {queued}: give the service "
                            "and the workers the same settings and class descriptions")
-
-
-def evidence_row(prediction: ImagePrediction, project_id: int, version: str, vocabulary_version: str) -> dict:
-    """What feedback and the PoC report need later: raw MLLM strings, how each normalised, the stage scores,
-    the outcome and its reason, and what it cost."""
-    return {"task_id": prediction.ref, "project_id": project_id, "model_version": version,
-            "vocabulary_version": vocabulary_version, "label": prediction.label, "evidence": prediction.evidence_json(),
-            "failure_cause": prediction.failure_cause}
 
 
 def _count(ctx: WorkerContext, before: tuple[int, int, int], pipeline: Pipeline,

@@ -4,13 +4,14 @@ from the metrics dict alone, so it opens offline and renders the same on any mac
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import jinja2
 
 from prelabel.report import plots
 from prelabel.report.fonts import HTML_FAMILY, font_face_css
-from prelabel.report.records import NONE_NAME
+from prelabel.report.records import NONE_NAME, MetricsJson
 from prelabel.report.words import words
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -28,7 +29,7 @@ def _number(value: float | None) -> str:
     return UNDEFINED if value is None else f"{value:,.0f}"
 
 
-def shown_as(names: dict[str, str]):
+def shown_as(names: Mapping[str, str]) -> Callable[[str], str]:
     """A label as the project's reviewers read it: the config's choice (the vocabulary label beside it) where the
     two differ, the label itself elsewhere."""
     return lambda label: f"{names[label]} ({label})" if label in names else label
@@ -43,7 +44,7 @@ def environment(names: dict[str, str] | None = None) -> jinja2.Environment:
     return env
 
 
-def draw(metrics: dict) -> dict[str, str]:
+def draw(metrics: MetricsJson) -> dict[str, str]:
     """Every plot of the page, base64 PNG."""
     found = {
         "reliability": plots.reliability_diagram(metrics["calibration"]["bins"]),
@@ -59,8 +60,8 @@ def draw(metrics: dict) -> dict[str, str]:
     return {name: base64.b64encode(png).decode("ascii") for name, png in found.items()}
 
 
-def render(metrics: dict) -> str:
-    language = metrics.get("language", "en")
+def render(metrics: MetricsJson) -> str:
+    language = str(metrics.get("language", "en"))
     page = environment(metrics.get("shown")).get_template("report.html.j2").render(
         m={**metrics, "language": language}, w=words(language), plots=draw(metrics), font_css=FONT_SLOT,
         cjk_family=HTML_FAMILY, none_name=NONE_NAME,
