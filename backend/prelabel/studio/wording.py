@@ -38,7 +38,11 @@ PHRASES = {
            "stage_failed": "{stage} failed ({error})", "sep": ", ", "full_stop": ". ", "stages_sep": "; ",
            "regions": "Regions ({count}):", "left_out": "Boxes left out: ", "crop": "; CLIP on the crop: {seen}",
            "region_none": "{words} -> no vocabulary label ({why}){clip}",
-           "region": "{words} -> {label}: {method} match, {score}{clip}"},
+           "region": "{words} -> {label}: {method} match, {score}{clip}",
+           # The labeling config's own words (labelconfig.make_label_config).
+           "h_label": "Label", "h_why": "Why Prelabel suggests it", "h_runner": "Or a runner-up (replaces the label "
+           "above)", "h_region": "Why this region", "p_search": "Search {count} labels",
+           "p_evidence": "No evidence: Prelabel has not pre-labelled this task", "p_region": "Select a region"},
     "ja": {"suggested": "提案", "why": "理由", "none": "該当なし", "not": "事前ラベルなし",
            "words": "MLLMの言葉と語彙との照合:", "runners": "次点", "closest": "近いラベル", "clip": "（CLIPのみ）",
            "stages": "処理の経過", "no_choice": "[この設定に選択肢なし]", "nothing": "語彙に該当するラベルなし",
@@ -62,7 +66,12 @@ PHRASES = {
            "stage_failed": "{stage} の失敗（{error}）", "sep": "、", "full_stop": "。", "stages_sep": "、",
            "regions": "領域（{count}）:", "left_out": "除いた枠: ", "crop": "、切り抜きへのCLIP: {seen}",
            "region_none": "{words} -> 語彙のラベルなし（{why}）{clip}",
-           "region": "{words} -> {label}: {method} {score}{clip}"},
+           "region": "{words} -> {label}: {method} {score}{clip}",
+           "h_label": "ラベル", "h_why": "Prelabel の提案の理由",
+           "h_runner": "または次点から選ぶ（上のラベルを置き換えます）", "h_region": "この領域の理由",
+           "p_search": "{count} 個のラベルから検索",
+           "p_evidence": "根拠なし: Prelabel はこのタスクにまだ事前ラベルを付けていません",
+           "p_region": "領域を選んでください"},
 }
 SOURCES = {"en": {"classification": "classification", "candidate": "candidate", "description": "description"},
            "ja": {"classification": "分類", "candidate": "候補", "description": "説明"}}
