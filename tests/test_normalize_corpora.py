@@ -25,7 +25,7 @@ PRECISION, HANDLED, NAMED = 0.995, 0.92, 0.75
 OLD_WRONG = {"pests": 0, "pests-extra": 0, "defects": 1}
 # Where the targets are not met yet: strict, so that meeting them turns the test red until this line goes.
 NOT_MET = {"civil-infrastructure": "held out: precision 95.6%, handled 89.3% (docs/normalisation.md)",
-           "food-contamination": "precision 98.6%: 軽石 (pumice) read as stone, a metaphorical 'bruise' named"}
+           "food-contamination": "precision 99.3%: a metaphorical 'bruise' named"}
 
 
 def _figures(name):

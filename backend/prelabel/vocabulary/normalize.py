@@ -78,6 +78,10 @@ _EVIDENCE_OF = frozenset(["damage", "symptom", "sign", "lesion", "spot", "mark",
                           "surface", "edge", "face", "root", "toe"])
 # English prepositions whose object is where something is, never what it is ("cracks radiating from the pith").
 _FROM_PLACE = frozenset(["from", "toward", "towards", "into", "onto", "through"])
+# Words that open a phrase saying where or with what a thing is, not what it is ("next to the knot").
+_PLACE_PREPOSITIONS = (textnorm.PREPOSITIONS - {"of"}) | frozenset(["to", "with", "by", "beyond", "below", "above"])
+_COPULAS = frozenset(["is", "are", "was", "were", "be", "been", "being", "seems", "seem", "appears", "appear",
+                      "looks", "look"])
 _DETERMINERS = frozenset(["the", "a", "an", "this", "that", "its", "their", "these", "those"])
 # Determiners that count or pick out an indefinite amount: "a box of X", "two bags of X", "a few".
 _JA_COPULAS = frozenset(["デス", "ダ", "デアル", "デシ", "ダッ"])  # です, だ, である, でした, だった
@@ -149,6 +153,7 @@ class _Match:
     edits: int = 0
     accepted: bool = True  # HEAD: may decide a label on its own
     another_species: bool = False  # HEAD: a genus the vocabulary has, with an epithet it lacks
+    compound: bool = False  # NAME: a kanji name ending a longer word (赤錆): a kind of it, never the name itself
 
     def inside(self, other: _Match) -> bool:
         return other.start <= self.start and self.end <= other.end and (self.start, self.end) != (
@@ -532,12 +537,14 @@ class Normalizer:
         return _Match(first, last, labels, HEAD, accepted=not another_species, another_species=another_species)
 
     def _names_ending_a_word(self, part: Token, position: int) -> Iterable[_Match]:
-        """A kanji name that ends a longer word and is read the same there is that word's head: 擦り傷 is a 傷,
-        赤錆 a 錆; 損傷 (ソンショウ) is not a 傷 (キズ)."""
+        """A kanji name that ends a longer word and is read the same there is that word's head word, not its
+        name: 擦り傷 is a kind of 傷, 赤錆 of 錆, but 軽石 (pumice) is no stone the vocabulary means; 損傷 (ソンショウ)
+        is not a 傷 (キズ) at all. The longer word names a kind the vocabulary does not list: a sub-kind, proposed
+        and never decided (methods.md, section 4: this path named 2 right of 3 on the tuning corpora)."""
         for length in range(1, len(part.text)):
             found = self._index.kanji_names.get(part.text[-length:])
             if found and part.reading.endswith(found[1]):
-                yield _Match(position, position + 1, frozenset(found[0]), NAME)
+                yield _Match(position, position + 1, frozenset(found[0]), NAME, compound=True)
 
     def _hiragana_substrings(self, parts: Sequence[Token]) -> Iterable[_Match]:
         """Kana names inside a run of hiragana, where Sudachi's word boundaries are unreliable: a name written
@@ -746,7 +753,9 @@ class Normalizer:
             return _proposal(text, LOCATION, located + [n for n in mentions if n not in located and any(
                 self._placed(parts, m, [n]) for m in located)])
         if not affirmed:
+            within = [m for m in names if read[m] == structure.WITHIN]  # 打痕の中に擦り傷: the dent may be one too
             for reason, kept in ((ALTERNATIVES, undecided), (SUBKIND, [m for m in names if read[m] == SUBKIND])):
+                kept += within if kept else []
                 if kept:
                     return _proposal(text, reason, kept)
             if all(reading in (structure.PLACE, structure.WITHIN) for reading in read.values()):
@@ -793,6 +802,9 @@ class Normalizer:
             if _everyday_in_sentence(parts, affirmed) and any(
                     labels[0] in self._index.names.get(parts[m.start].text, ()) for m in affirmed):
                 return _proposal(text, EVERYDAY, affirmed)
+            beside = [m for m in others if self._stands_apart(sentence, m, affirmed)]
+            if beside:  # "Mouse droppings next to a dead German cockroach": the answer may be about either
+                return _proposal(text, SEVERAL, affirmed + beside)
             return Normalized(text, labels[0], _SCORES.get(method) or max(0.5, 0.9 - 0.07 * names[0].edits), method)
         if any(len(m.labels) > 1 for m in affirmed) or any(
                 one.overlaps(other.start, other.end) for one, other in itertools.combinations(affirmed, 2)):
@@ -835,6 +847,34 @@ class Normalizer:
                     found.append(_Match(positions[0], positions[-1] + 1, frozenset([label]), NAME))
             clause_start = end
         return found
+
+    def _stands_apart(self, sentence: _Sentence, match: _Match, names: list[_Match]) -> bool:
+        """Is an English group or head word another thing the sentence affirms beside the one name it affirms: a
+        noun heading a phrase of its own (not touching a name, not a modifier of the next noun, not a verb), not
+        in a prepositional phrase (a place or an attribute: "in the BGA solder balls", "at the end of fill",
+        "with a dark bark ring"), not the subject the name is said of ("the dark streaks are blue stain")? The
+        answer may be about that thing (the image says which); the name alone decides only when nothing else the
+        vocabulary knows stands beside it."""
+        parts = sentence.parts
+        if parts[match.start].japanese or match.end - match.start == len(parts):
+            return False
+        if any(match.end == n.start or n.end == match.start for n in names):
+            return False  # one phrase with the name: "flash rust", "moth caterpillars"
+        head = parts[match.end - 1]
+        kinds = textnorm.lemmas(head.surface.casefold() or head.text)
+        if "NOUN" not in kinds or (match.start > 0 and "VERB" in kinds and parts[match.start - 1].text not in (
+                _DETERMINERS | textnorm.FUNCTION_WORDS)):
+            return False  # a verb after its subject: "a crack runs along the weld"
+        if head.text in _EVIDENCE_OF or structure.qualifies_next_noun(parts, match.end, self._index.words,
+                                                                       _EVIDENCE_OF):
+            return False
+        if _in_prepositional_phrase(parts, match.start):
+            return False
+        name = min(n.start for n in names)
+        if match.end <= name and any(p.text in _COPULAS for p in parts[match.end:name]) and not any(
+                _ends_clause(p) for p in parts[match.end:name + 1]):
+            return False  # "the dark streaks are not decay but blue stain": what the name is said of
+        return self._reading(sentence, match) == structure.AFFIRMED
 
     @staticmethod
     def _placed(parts: Sequence[Token], match: _Match, mentions: list[_Match]) -> bool:
@@ -892,7 +932,7 @@ class Normalizer:
         QUALIFIED noun's modifier or a SUBKIND of its label."""
         parts = sentence.parts
         if len(parts) == match.end - match.start:
-            return structure.AFFIRMED  # the whole answer
+            return SUBKIND if match.compound else structure.AFFIRMED  # the whole answer
         if parts[match.start].japanese:
             found = structure.japanese_reading(parts, match.start, match.end)
         else:
@@ -907,6 +947,8 @@ class Normalizer:
                 return ""  # a verb: "it might collapse", "likely to twist"
         if found != structure.AFFIRMED or match.kind != NAME:
             return found
+        if match.compound:
+            return SUBKIND  # 青カビが生えています: a kind of the name (_names_ending_a_word)
         binomial = not match.labels.isdisjoint(self._index.binomial_labels) and _is_binomial(parts, match)
         if _subkind_after(parts, match, binomial) or self._kind_before(parts, match):
             return SUBKIND
@@ -1171,6 +1213,20 @@ def _where(parts: Sequence[Token], match: _Match) -> bool:
     while before >= 0 and parts[before].text in _DETERMINERS:
         before -= 1
     return before >= 0 and parts[before].text in textnorm.PREPOSITIONS and parts[before].text != "of"
+
+
+def _in_prepositional_phrase(parts: Sequence[Token], start: int) -> bool:
+    """Does an English noun phrase starting at `start` stand in a prepositional phrase, through its modifiers
+    and of-chains ("in the BGA solder balls", "at the end of fill", "away from any knot", "next to the knot")?"""
+    before = start - 1
+    while before >= 0 and not parts[before + 1].mark and not parts[before].japanese:
+        word = parts[before].text
+        if word in _PLACE_PREPOSITIONS:
+            return True
+        if word in _COPULAS or word in ("and", "or", "but", "nor"):
+            return False
+        before -= 1
+    return False
 
 
 def _word_key(part: Token) -> str:

@@ -16,6 +16,10 @@ of CPU per Japanese answer and 4.6 s to load, where the normaliser's budget is h
   の-phrases: Aの症状は) is denied when the clause's predicate is: ない, ず, ません, なし (錆は見当たりません,
   Aの症状はまだ確認できません); AではなくB denies A. A question (ではないか) or a double negation (否定できない)
   denies nothing.
+- Hypothetical: ConText's (Harkema et al. 2009, NegEx's extension) forward HYPOTHETICAL triggers that fit an
+  inspection answer, as medspaCy 1.3.1 (MIT) publishes them in resources/en/context_rules.json: "if", "should
+  there", "risk of", "risks of". A name in their scope is not claimed to be there: undecided ("if there is
+  undercut, grind it", "a risk of corrosion").
 - Undecided: a judgement that cannot be made ("cannot tell whether", 判断できない) leaves the names of its clause
   undecided: alternatives, not denials.
 - Alternatives and several: two names joined by "or", "either", "possibly", "/", か, または, もしくは, あるいは are
@@ -55,6 +59,9 @@ _LIKENESS = ("resembles", "resemble", "resembling", "similar to", "mimics", "mis
 _UNDECIDED_FOLLOWING = ("cannot be ruled out", "can not be ruled out", "cant be ruled out", "not ruled out",
                         "not be ruled out", "not been ruled out", "cannot be excluded", "not excluded",
                         "cannot be confirmed", "not confirmed", "unconfirmed", "to be confirmed")
+# ConText's HYPOTHETICAL triggers with a forward scope, less the clinical ones ("as needed", "come back for",
+# "return", "should he", "should the patient"): what follows is not claimed to be there.
+_HYPOTHETICAL = ("if", "should there", "risk of", "risks of")
 # A judgement that cannot be made: the names it is about are undecided, not denied.
 _JUDGING = frozenset(["tell", "determine", "distinguish", "say", "decide", "identify", "differentiate", "judge",
                       "rule", "exclude", "confirm", "certain", "sure"])
@@ -81,6 +88,7 @@ _JA_CERTAINTY = frozenset(["確証", "自信", "確信", "断言"])
 _EN_DOUBT = ("not sure", "not certain", "unsure", "uncertain", "unclear", "hard to say", "hard to tell",
              "difficult to say", "difficult to tell", "no way to tell", "not confident")
 _JA_EXCEPT = frozenset(["ナシ", "以外", "除"])  # なし, 以外, 除く: the name is what is not there
+_JA_HYPOTHETICAL = frozenset(["恐", "オソレ", "懸念", "場合"])  # 恐れ, おそれ, 懸念, 場合: ConText's "risk of", "if"
 _JA_CLAUSE_ENDS = frozenset(["ガ", "ケド", "ケレド", "ケレドモ", "ノデ", "カラ", "ノニ", "シ", "ナガラ"])
 
 
@@ -104,6 +112,7 @@ def _negex() -> dict[str, Phrases]:
         return {first: tuple(sorted(group, key=len, reverse=True)) for first, group in found.items()}
 
     return {"undecided": phrases(_UNDECIDED_FOLLOWING), "likeness": phrases(_LIKENESS),
+            "hypothetical": phrases(_HYPOTHETICAL),
             "pseudo": phrases(lists["pseudo_negations"]),
             "preceding": phrases([*lists["preceding_negations"], *_PRECEDING_EXTRA]),
             "following": phrases([*lists["following_negations"], *_FOLLOWING_EXTRA]),
@@ -160,10 +169,11 @@ def english_readings(parts: Sequence[Token]) -> list[str]:
             clause_start = position + terminated
             position += terminated
             continue
-        preceding = _phrase_at(parts, position, lists["preceding"])
+        hypothetical = _phrase_at(parts, position, lists["hypothetical"])
+        preceding = hypothetical or _phrase_at(parts, position, lists["preceding"])
         if preceding and not _clause_ends_at(parts, position + preceding):
             after = position + preceding
-            undecided = (after < len(parts) and parts[after].text in _JUDGING) or (
+            undecided = bool(hypothetical) or (after < len(parts) and parts[after].text in _JUDGING) or (
                 after + 1 < len(parts) and parts[after].text in ("be", "to") and parts[after + 1].text in _JUDGING)
             relative = _in_relative_clause(parts, position)
             end = after
@@ -244,6 +254,8 @@ def japanese_reading(parts: Sequence[Token], start: int, end: int) -> str:
         return UNDECIDED  # 溶込不良の有無を確認: whether it is there is the question
     if _requested(following):
         return UNDECIDED  # …を確認してください: a request names what to look for, not what was found
+    if _hypothetical(following):
+        return UNDECIDED  # 腐食が発生する恐れ, 錆がある場合, 錆があれば: not claimed to be there
     if following and not following[0].mark and following[0].text in _JA_FROM:  # 髄から放射状に割れ
         return PLACE
     if len(following) >= 3 and following[0].text == "ノ" and following[1].word_class == "adverbial" and (
@@ -286,6 +298,19 @@ def japanese_reading(parts: Sequence[Token], start: int, end: int) -> str:
             return _predicate(following, position)
         return AFFIRMED
     return AFFIRMED
+
+
+def _hypothetical(following: Sequence[Token]) -> bool:
+    """Does the name's clause, up to its first comma, say what may be rather than what is: ConText's
+    HYPOTHETICAL triggers in Japanese ("risk of": 恐れ, おそれ, 懸念; "if": 場合, conjunctive ば, たら)?"""
+    for token in following:
+        if token.mark and any(char in _CLAUSE_MARKS or char in "、," for char in token.mark):
+            return False
+        if (token.text in _JA_HYPOTHETICAL and token.word_class in ("noun", "process", "adverbial")) or (
+                token.text == "バ" and token.detail == "conjunctive") or (
+                token.text == "タラ" and token.word_class == "auxiliary"):
+            return True
+    return False
 
 
 def _requested(following: Sequence[Token]) -> bool:
