@@ -104,7 +104,7 @@ def region_results(prediction: ImagePrediction, control: Control) -> list[dict[s
                       "value": {**box, "rectanglelabels": regions.labels_of(region.label)}})
         if regions.evidence:
             found.append({**common, "from_name": regions.evidence, "type": "textarea", "readonly": True,
-                          "value": {**box, "text": [region_line(region, control.display)]}})
+                          "value": {**box, "text": [region_line(region, control.display, control.language)]}})
     return found
 
 
