@@ -428,6 +428,31 @@ def test_a_hypothetical_clause_leaves_the_name_before_its_comma_affirmed():
     assert (result.label, result.method) == ("corrosion", "rule"), result
 
 
+@pytest.mark.parametrize("vocab, text, method", [
+    # Written on the meat-inspection and solar PV corpora after their first run: sentence structures, no words
+    # of those domains. A strain code or a -type in the name's own compound is a sub-kind ...
+    ("meat-inspection", "旋毛虫 T9", "subkind"),
+    ("meat-inspection", "豚丹毒菌 血清型1a", "subkind"),
+    # ... a gloss in brackets is not: ナミハダニ（赤色型） is still the name (tested with the pests).
+    # A compound after の whose head is a verbal noun, through the name's own stage word; どちらか, いずれか.
+    ("meat-inspection", "牛結核のツベルクリン検査", "qualified"),
+    ("meat-inspection", "ウシバエ幼虫の駆除剤", "qualified"),
+    ("meat-inspection", "単包虫と多包虫のどちらか判別できません。", "alternatives"),
+    ("fish-seafood", "マダイとチダイのどちらかです。", "alternatives"),
+    # A Latin name heading a Japanese compound qualifies it.
+    ("solar-pv", "PID対策モジュールです。", "qualified"),
+])
+def test_structures_of_the_later_blind_corpora(vocab, text, method):
+    result = Normalizer(load_vocabulary(ROOT / "tests" / "data" / "domains" / f"{vocab}.yaml")).normalize(text)
+    assert (result.label, result.method) == (None, method), result
+
+
+def test_a_gloss_in_brackets_leaves_the_name():
+    result = Normalizer(load_vocabulary(ROOT / "vocab" / "plant-quarantine-pests.yaml")).normalize(
+        "ナミハダニ（赤色型）の雌成虫です。")
+    assert (result.label, result.method) == ("Tetranychus urticae", "rule"), result
+
+
 @pytest.mark.parametrize("text, label", [
     # A kanji name ending a longer word names a kind of it the vocabulary does not list: proposed, never named.
     ("軽石", "stone"),

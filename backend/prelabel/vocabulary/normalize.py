@@ -80,6 +80,9 @@ _EVIDENCE_OF = frozenset(["damage", "symptom", "sign", "lesion", "spot", "mark",
 _FROM_PLACE = frozenset(["from", "toward", "towards", "into", "onto", "through"])
 # Words that open a phrase saying where or with what a thing is, not what it is ("next to the knot").
 _PLACE_PREPOSITIONS = (textnorm.PREPOSITIONS - {"of"}) | frozenset(["to", "with", "by", "beyond", "below", "above"])
+# Phrases before a name that say what the things described before it are ("flukes, consistent with X").
+_IDENTIFYING = frozenset([("consistent", "with"), ("compatible", "with"), ("typical", "of"), ("characteristic", "of"),
+                          ("indicative", "of"), ("caused", "by"), ("due", "to"), ("diagnostic", "of")])
 _COPULAS = frozenset(["is", "are", "was", "were", "be", "been", "being", "seems", "seem", "appears", "appear",
                       "looks", "look"])
 _DETERMINERS = frozenset(["the", "a", "an", "this", "that", "its", "their", "these", "those"])
@@ -592,6 +595,9 @@ class Normalizer:
                     return ""  # an everyday word as the head of another noun: "coffee cup"
             if after is not None and after.text in textnorm.NOT_AFTER:
                 return NEGATED if after.text in _EN_DENYING_AFTER else QUALIFIED if after.text != "like" else ""
+            if after is not None and after.japanese and after.word_class == "noun" and after.known and (
+                    after.text not in _JA_EVIDENCE_OF) and not after.mark:
+                return QUALIFIED  # PID + 対策モジュール: a Latin name heading a Japanese compound qualifies it
             return None
         if before is not None and before.word_class == "prefix" and before.text in _JA_NOT_BEFORE:
             return QUALIFIED
@@ -605,7 +611,8 @@ class Normalizer:
                 return ""  # another process's defect: 溶接 + 焼け
         if after is not None and after.word_class in ("noun", "process", "suffix") and (
                 after.text not in _JA_EXISTENCE) and after.text not in _JA_EVIDENCE_OF and (
-                after.written == last.written or (after.known and after.written == "kanji")
+                after.text not in _JA_RANKS) and (
+                after.written == last.written or (after.known and after.written in ("kanji", "katakana"))
                 or after.text in _JA_FOR):
             # The name qualifies the noun that follows: 変色 + 防止剤, ブリッジ + ダイオード, 傷 + 跡, サンマ +
             # 漁船. Not a process noun (錆 + 発生: rust occurring), "present" (傷 + 有り) nor a stage or part.
@@ -871,6 +878,8 @@ class Normalizer:
         if _in_prepositional_phrase(parts, match.start):
             return False
         name = min(n.start for n in names)
+        if any(tuple(p.text for p in parts[max(0, name - 2):name]) == phrase for phrase in _IDENTIFYING):
+            return False  # "leaf-shaped flukes, consistent with Fasciola hepatica": the name says what they are
         if match.end <= name and any(p.text in _COPULAS for p in parts[match.end:name]) and not any(
                 _ends_clause(p) for p in parts[match.end:name + 1]):
             return False  # "the dark streaks are not decay but blue stain": what the name is said of
@@ -1388,9 +1397,12 @@ def _subkind_after(parts: Sequence[Token], match: _Match, binomial: bool) -> boo
         return True  # シュードテラノーバ・アザラシ: a genus, then another epithet
     if parts[end - 1].japanese:
         # Within the name's noun phrase: up to the next particle but の, or four words.
+        compound = True  # still in the name's own compound: no particle, no bracket yet
         for part in parts[end:end + 4]:
-            if part.text in _JA_RANKS or part.text in _RANKS:
-                return True
+            compound = compound and not part.mark and part.word_class != "particle"
+            if part.text in _JA_RANKS or part.text in _RANKS or (compound and (_code(part) or (
+                    part.text == "型" and part.word_class == "suffix"))):
+                return True  # 亜種, レース; a strain code (旋毛虫 T9) or a -type (血清型1a) in its compound
             if (part.word_class == "particle" and part.text != "ノ") or part.word_class in ("verb", "auxiliary"):
                 break
         return False
@@ -1407,6 +1419,13 @@ def _subkind_after(parts: Sequence[Token], match: _Match, binomial: bool) -> boo
     # A third epithet after a binomial: lower case, Latin, no English word.
     return binomial and following.surface.islower() and following.surface.isalpha() and not textnorm.lemmas(
         following.surface) and following.text not in textnorm.FUNCTION_WORDS
+
+
+def _code(part: Token) -> bool:
+    """A strain, genotype or serotype code: Latin letters and digits mixed, short ("T9", "G1", "1a", "MEAM1")."""
+    surface = part.surface
+    return surface.isascii() and surface.isalnum() and len(surface) <= 8 and any(
+        char.isdigit() for char in surface) and any(char.isalpha() for char in surface)
 
 
 def _compounds(neighbour: Token | None, after: bool) -> bool:

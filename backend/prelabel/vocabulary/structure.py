@@ -19,10 +19,11 @@ of CPU per Japanese answer and 4.6 s to load, where the normaliser's budget is h
 - Hypothetical: ConText's (Harkema et al. 2009, NegEx's extension) forward HYPOTHETICAL triggers that fit an
   inspection answer, as medspaCy 1.3.1 (MIT) publishes them in resources/en/context_rules.json: "if", "should
   there", "risk of", "risks of". A name in their scope is not claimed to be there: undecided ("if there is
-  undercut, grind it", "a risk of corrosion").
+  undercut, grind it", "a risk of corrosion"); in Japanese 恐れ, 懸念, 場合, ば and たら in the name's clause.
 - Undecided: a judgement that cannot be made ("cannot tell whether", 判断できない) leaves the names of its clause
   undecided: alternatives, not denials.
-- Alternatives and several: two names joined by "or", "either", "possibly", "/", か, または, もしくは, あるいは are
+- Alternatives and several: two names joined by "or", "either", "possibly", "/", か, または, もしくは, あるいは, or
+  asked about by どちらか, いずれか, どれか, are
   alternatives; joined by anything else (and, commas, と, や, another clause) they are several things named.
 - Contrast: the last "but", "however", conjunctive が/けど or しかし, and whether the clause after it hedges.
 - Japanese modifiers: a name that is the object of a verbal noun after の or of a relative clause's verb.
@@ -88,6 +89,7 @@ _JA_CERTAINTY = frozenset(["確証", "自信", "確信", "断言"])
 _EN_DOUBT = ("not sure", "not certain", "unsure", "uncertain", "unclear", "hard to say", "hard to tell",
              "difficult to say", "difficult to tell", "no way to tell", "not confident")
 _JA_EXCEPT = frozenset(["ナシ", "以外", "除"])  # なし, 以外, 除く: the name is what is not there
+_JA_WHICH = frozenset(["ドチラ", "イズレ", "ドレ", "ドッチ"])  # どちらか, いずれか, どれか: which of them
 _JA_HYPOTHETICAL = frozenset(["恐", "オソレ", "懸念", "場合"])  # 恐れ, おそれ, 懸念, 場合: ConText's "risk of", "if"
 _JA_CLAUSE_ENDS = frozenset(["ガ", "ケド", "ケレド", "ケレドモ", "ノデ", "カラ", "ノニ", "シ", "ナガラ"])
 
@@ -266,6 +268,8 @@ def japanese_reading(parts: Sequence[Token], start: int, end: int) -> str:
     if len(following) >= 2 and following[0].text == "ニ" and following[0].word_class == "particle" and (
             following[1].text == "似" and following[1].word_class == "verb"):
         return UNDECIDED  # Aに似ている: it resembles A, which is no identification
+    if _which_of(following):
+        return UNDECIDED  # AとBのどちらか: which of them is the question
     if following and following[0].text == "カ" and following[0].word_class == "particle" and not (
             len(following) > 1 and following[1].text == "モ"):  # AかBか, Aか? (but Aかも: maybe A)
         return UNDECIDED
@@ -298,6 +302,17 @@ def japanese_reading(parts: Sequence[Token], start: int, end: int) -> str:
             return _predicate(following, position)
         return AFFIRMED
     return AFFIRMED
+
+
+def _which_of(following: Sequence[Token]) -> bool:
+    """Is the name one of a list that どちらか, いずれか or どれか ask about (AとBのどちらか判別できません)?"""
+    for position, token in enumerate(following[:8]):
+        if token.text in _JA_WHICH and position + 1 < len(following) and following[position + 1].text == "カ":
+            return True
+        if token.mark or token.word_class not in ("noun", "prefix", "suffix", "particle") or (
+                token.word_class == "particle" and token.text not in ("ト", "ヤ", "ノ")):
+            return False
+    return False
 
 
 def _hypothetical(following: Sequence[Token]) -> bool:
@@ -434,8 +449,11 @@ def qualifies_next_noun(parts: Sequence[Token], end: int, vocabulary_words: set[
         return False
     if after.mark == "-" and after.surface.casefold().endswith("ed"):
         return True  # a compound adjective: "crook-necked", "rust-coloured"
-    if after.text in vocabulary_words or after.text in evidence:
+    if after.text in vocabulary_words:
         return False
+    if after.text in evidence:  # "tuberculosis skin test": the compound's last noun is its head
+        return end + 1 < len(parts) and parts[end + 1].text not in evidence and qualifies_next_noun(
+            parts, end + 1, vocabulary_words, evidence)
     surface = after.surface.casefold()
     found = lemmas(surface)
     if not found:  # a word lemminflect does not know: a technical noun ("inhibitor", "iridovirus"), not an author
@@ -453,6 +471,9 @@ def japanese_modifies(parts: Sequence[Token], end: int, evidence: frozenset[str]
       stage or sign (タラバガニの脚, マイワシの幼魚, 根こぶ病のこぶ): A is still what is there.
     - A relative clause: the name is the object (を) of a verb whose clause modifies the next noun
       (トマト黄化葉巻病を媒介するコナジラミ: the whitefly that carries it)."""
+    while end < len(parts) and parts[end].text in evidence and parts[end].word_class == "noun" and (
+            not parts[end].mark):
+        end += 1  # ウシバエ幼虫の駆除剤: the larvae's, still the name's phrase
     if end >= len(parts) or parts[end].mark:
         return False
     if parts[end].word_class == "particle" and parts[end].text == "ノ":
@@ -462,7 +483,9 @@ def japanese_modifies(parts: Sequence[Token], end: int, evidence: frozenset[str]
                 not run or not parts[position].mark):
             run.append(parts[position])
             position += 1
-        return bool(run) and run[0].word_class == "process" and not any(token.text in evidence for token in run)
+        heads = [token for token in run if token.word_class != "suffix"]  # 駆除 + 剤: the suffix rides on it
+        return bool(heads) and "process" in (heads[0].word_class, heads[-1].word_class) and not any(
+            token.text in evidence for token in run)  # 検定キット; ツベルクリン + 検査: the compound's head
     if parts[end].word_class == "particle" and parts[end].text == "ヲ":
         for position in range(end + 1, min(len(parts), end + 6)):
             token = parts[position]
