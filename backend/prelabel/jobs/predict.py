@@ -22,6 +22,7 @@ from prelabel.delivery.results import made_from
 from prelabel.delivery.writer import Outgoing
 from prelabel.jobs import bursts
 from prelabel.jobs.context import WorkerContext, worker_context
+from prelabel.jobs.headstart import Plan
 from prelabel.jobs.queues import INTERACTIVE, PredictionJobResult
 from prelabel.jobs.readahead import TASK_FIELDS
 from prelabel.pipeline.identity import ModelVersion
@@ -60,15 +61,28 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
     reused = {task_id: found for task_id in tasks
               if (found := results.get(version, task_id, hashes[task_id])) is not None}
     ahead = ctx.read_ahead.images({task_id: str(data.get(control.data_key)) for task_id, data in tasks.items()})
-    inputs = [ImageInput(_source(data, control),
-                         _loader(ctx, project_id, task_id, data, control, until, ahead.get(task_id)),
-                         ref=task_id, regions=control.regions is not None)
-              for task_id, data in tasks.items() if task_id not in reused]
-    # The next job's tasks and first images are read while this one's MLLM calls run: it starts at full speed.
-    ctx.read_ahead.start(job, lambda project: control.data_key if project == project_id else None)
-    predictions: list[ImagePrediction] = []
+
+    def image_input(task_id: int, data: dict, image: bytes | None = None) -> ImageInput:
+        return ImageInput(_source(data, control), _loader(ctx, project_id, task_id, data, control, until, image),
+                          ref=task_id, regions=control.regions is not None)
+
+    inputs = [image_input(task_id, data, ahead.get(task_id)) for task_id, data in tasks.items()
+              if task_id not in reused]
     # A person waits on an interactive job (a task opened, a Retrieve): its predictions are written at once.
     urgent = job is None or job.origin == INTERACTIVE
+    # A bulk job runs in the worker's slots, which outlive it: the job before may have started its first images
+    # in them (prelabel.jobs.headstart), and this one starts the next job's as its own last ones finish.
+    begun = None if urgent else ctx.head_start.take(job, version, {task_id: hashes[task_id] for task_id in tasks
+                                                                  if task_id not in reused})
+    if not urgent:
+        ctx.head_start.plan(Plan(job.id if job else None, project_id, model_version, version, pipeline,
+                                 lambda task_id, data: image_input(task_id, data, ctx.read_ahead.images(
+                                     {task_id: str(data.get(control.data_key))}).get(task_id)),
+                                 lambda data: made_from(data, config)))
+    # The next job's tasks and first images are read while this one's MLLM calls run: it starts at full speed.
+    ctx.read_ahead.start(job, lambda project: control.data_key if project == project_id else None,
+                         None if urgent else ctx.head_start.tasks_read)
+    predictions: list[ImagePrediction] = []
     delivering = [Outgoing(task_id, found) for task_id, found in reused.items()
                   if results.handed_over(version, task_id)]
     ctx.writer.submit(project_id, delivering, urgent)
@@ -107,7 +121,12 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
         columns(task_id, found, prediction)
         _progress(job, predictions, prediction)
 
-    pipeline.predict(inputs, progress=done, until=until, urgent=urgent)
+    try:
+        pipeline.predict(inputs, progress=done, until=until, urgent=urgent, slots=None if urgent else ctx.slots,
+                         started=begun, on_free=None if urgent else ctx.head_start.slots_free)
+    finally:
+        if not urgent:
+            ctx.head_start.plan(None)
     ctx.parts.store.save_prediction_evidence([evidence_row(p, project_id, version, pipeline.vocabulary.version)
                                               for p in predictions])
     results.clear_pending(version, task_ids)
@@ -238,9 +257,9 @@ def _count(ctx: WorkerContext, before: tuple[int, int, int], pipeline: Pipeline,
     metrics.add("images_total", len(predictions))
     for cause, count in Counter(p.failure_cause for p in predictions if p.failed).items():
         metrics.add("images_failed_total", count, cause=str(cause))
-    for name, old, new in zip(("mllm_calls_total", "mllm_cache_hits_total", "mllm_tokens_total"), before,
-                              _mllm_counts(pipeline), strict=True):
-        metrics.add(name, new - old)
+    for name, count in zip(("mllm_calls_total", "mllm_cache_hits_total", "mllm_tokens_total"),
+                           ctx.mllm_counted(before, _mllm_counts(pipeline)), strict=True):
+        metrics.add(name, count)
 
 
 def _mllm_counts(pipeline: Pipeline) -> tuple[int, int, int]:
