@@ -19,7 +19,7 @@ from prelabel.pipeline.result import FAILED, LABEL, NONE, Evidence, ImageInput, 
 from prelabel.settings import Settings
 from prelabel.studio.evidence import MAX_DESCRIPTION, MAX_TEXT, MAX_WORDS, evidence_text
 from prelabel.studio.labelconfig import Control, make_label_config, read_label_config
-from prelabel.studio.predictions import import_task, prediction_json
+from prelabel.studio.predictions import import_task, prediction_json, studio_prediction
 from prelabel.vocabulary.vocab import load_vocabulary
 
 VERSION = "prelabel-1a2b3c4d-5e6f7a8b"
@@ -146,6 +146,17 @@ def test_a_failure_is_evidence_only_under_the_failure_version(predictions, shipp
                         if name == "yellow" else f"Not pre-labelled: {found.reason}")
     assert lines[1].startswith("What to do: choose the label yourself.")  # no promise that it will heal
     assert stage in lines[-1] and FAILURE not in text_of(written) and "malformed" not in text_of(written)
+
+
+def test_a_task_that_keeps_failing_says_to_label_it_by_hand_and_promises_nothing(predictions, shipped):
+    found = predictions["broken"]
+    second = text_of(studio_prediction(found, TYPED, shipped, failures=2).to_json()).splitlines()
+    assert second[1].startswith("What to do: choose the label yourself.")
+    third = text_of(studio_prediction(found, TYPED, shipped, failures=3).to_json()).splitlines()
+    assert third[0] == second[0] == f"Not pre-labelled: {found.reason}"  # the cause, in the reviewer's words
+    assert third[1] == ("What to do: Prelabel failed 3 times in a row on this image: label it by hand. If many "
+                        "tasks say this, tell whoever runs Prelabel.")
+    assert "again" not in third[1]
 
 
 def test_a_label_the_config_cannot_show_becomes_the_none_state(predictions, vocabulary):

@@ -22,6 +22,9 @@ PHRASES = {
            "what_to_do": "What to do: choose the label yourself. Prelabel tries again each time the label stream "
                          "serves this task, or Retrieve Predictions is run on it; if many tasks say this, tell "
                          "whoever runs Prelabel.",
+           # After GIVE_UP_AFTER failures in a row the same try is unlikely to work: no promise, only what to do.
+           "gave_up": "What to do: Prelabel failed {count} times in a row on this image: label it by hand. If many "
+                      "tasks say this, tell whoever runs Prelabel.",
            "no_answer": "the MLLM gave no usable answer ({cause})",
            "not_shown": "Prelabel found {label} ({score}), but this project's labeling config has no choice for it",
            "beside": "named by the MLLM beside {others} other label(s) in {words}", "named": "named by the MLLM",
@@ -49,6 +52,8 @@ PHRASES = {
            "what_to_do": "対処: ラベルはご自身で選んでください。ラベリングの流れ（Label All Tasks）がこのタスクを出す"
                          "たび、または Retrieve Predictions を実行するたびに Prelabel は再試行します。多くのタスクで"
                          "これが出るときは Prelabel の運用担当に知らせてください。",
+           "gave_up": "対処: Prelabel はこの写真で {count} 回続けて失敗しました。ラベルはご自身で付けてください。"
+                      "多くのタスクでこれが出るときは Prelabel の運用担当に知らせてください。",
            "no_answer": "MLLMから使える答えがなかった（{cause}）",
            "not_shown": "Prelabel は {label}（{score}）を見つけたが、このプロジェクトの設定にその選択肢がない",
            "beside": "MLLMが {words} の中で他の {others} ラベルと並べて挙げた", "named": "MLLMが挙げた",
