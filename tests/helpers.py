@@ -324,3 +324,20 @@ def screenshot(page: Path, png: Path) -> np.ndarray:
     found = found[: ink[-1] + 24]
     Image.fromarray(found).save(png)
     return found
+
+
+# Words a Japanese page may show in Latin letters: product and button names, what Label Studio's own buttons say.
+PROPER_NAMES = ("MLLM", "CLIP", "Prelabel", "Retrieve Predictions", "Label All Tasks", "Label Studio", "PoC", "ECE",
+                "F1", "IoU", "McNemar", "model_version", "metrics.json", "tasks.csv", "prelabel")
+
+
+def english_left(text: str, names: Any = ()) -> list[str]:
+    """The English words of a Japanese text once the MLLM's quoted words, the labels' names (`names`: the
+    vocabulary's labels, longest first so that a name inside another goes with it) and PROPER_NAMES are left out:
+    what a Japanese reader would find untranslated."""
+    import re
+
+    text = re.sub(r'"[^"\n]*"|\'[^\'\n]*\'|“[^”\n]*”|https?://\S+', " ", text)  # quoted words, addresses
+    for name in sorted({*names, *PROPER_NAMES}, key=len, reverse=True):
+        text = text.replace(name, " ")
+    return re.findall(r"[A-Za-z]{3,}", text)

@@ -144,6 +144,7 @@ class StubLLM:
         # False: a text-only model behind a server that drops image parts (the prompt's tokens count no image).
         self.sees_images = sees_images
         self.requests: list[dict] = []
+        self.arrived: list[float] = []  # when each of `requests` arrived (time.time(): comparable with rq's times)
         self._queue: deque[_Scripted] = deque()
         self._lock = threading.Lock()
         self._server: Any = None
@@ -213,6 +214,7 @@ class StubLLM:
         with self._lock:
             self._queue.clear()
             self.requests.clear()
+            self.arrived.clear()
 
     # -- HTTP -------------------------------------------------------------------------------------------------------
 
@@ -229,6 +231,7 @@ class StubLLM:
             body = request.get_json(force=True, silent=True) or {}
             with self._lock:
                 self.requests.append(body)
+                self.arrived.append(time.time())
                 scripted = self._queue.popleft() if self._queue else None
             time.sleep(self.latency + (scripted.delay if scripted else 0.0))
             return self._answer(body, scripted)

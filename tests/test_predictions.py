@@ -5,20 +5,21 @@ against the shipped, a Japanese-alias, a subset and a bare labeling config; and 
 from __future__ import annotations
 
 import json
-import re
 import unicodedata
 
 import pytest
 
-from helpers import EXAMPLE_VOCAB, TINY_CLIP_CONFIG, answer_by_colour, solid_image
+from helpers import EXAMPLE_VOCAB, TINY_CLIP_CONFIG, answer_by_colour, english_left, solid_image
+from prelabel.pipeline import reasons
 from prelabel.pipeline.calibration import PRIOR_NOTE
 from prelabel.pipeline.factory import build_pipeline
 from prelabel.pipeline.identity import ModelVersion
+from prelabel.pipeline.reasons import Reason
 from prelabel.pipeline.result import FAILED, LABEL, NONE, Evidence, ImageInput, ImagePrediction
 from prelabel.settings import Settings
 from prelabel.studio.evidence import MAX_DESCRIPTION, MAX_TEXT, MAX_WORDS, evidence_text
 from prelabel.studio.labelconfig import Control, make_label_config, read_label_config
-from prelabel.studio.predictions import import_task, prediction_json
+from prelabel.studio.predictions import import_task, prediction_json, studio_prediction
 from prelabel.vocabulary.vocab import load_vocabulary
 
 VERSION = "prelabel-1a2b3c4d-5e6f7a8b"
@@ -147,6 +148,17 @@ def test_a_failure_is_evidence_only_under_the_failure_version(predictions, shipp
     assert stage in lines[-1] and FAILURE not in text_of(written) and "malformed" not in text_of(written)
 
 
+def test_a_task_that_keeps_failing_says_to_label_it_by_hand_and_promises_nothing(predictions, shipped):
+    found = predictions["broken"]
+    second = text_of(studio_prediction(found, TYPED, shipped, failures=2).to_json()).splitlines()
+    assert second[1].startswith("What to do: choose the label yourself.")
+    third = text_of(studio_prediction(found, TYPED, shipped, failures=3).to_json()).splitlines()
+    assert third[0] == second[0] == f"Not pre-labelled: {found.reason}"  # the cause, in the reviewer's words
+    assert third[1] == ("What to do: Prelabel failed 3 times in a row on this image: label it by hand. If many "
+                        "tasks say this, tell whoever runs Prelabel.")
+    assert "again" not in third[1]
+
+
 def test_a_label_the_config_cannot_show_becomes_the_none_state(predictions, vocabulary):
     found = predictions["red"]
     written = prediction_json(found, TYPED, control_for(SUBSET_CONFIG, vocabulary))
@@ -172,34 +184,12 @@ def test_a_japanese_config_gets_the_alias_and_the_reviewer_reads_japanese(predic
     assert text.splitlines()[-1].startswith("処理の経過: 写真を読んだ、MLLMが写真を説明した")
     failed = text_of(prediction_json(predictions["broken"], TYPED, control)).splitlines()
     assert failed[0].startswith("事前ラベルなし: 画像を使えなかった（") and failed[1].startswith("対処: ")
-    for line in [*text.splitlines(), *failed]:  # no English left, but the MLLM's own words and the labels' names
-        words = re.sub(r'"[^"]*"|\'[^\']*\'|\([A-Z][a-z]+ [a-z]+\)|[A-Z][a-z]+ [a-z]+|MLLM|CLIP|Prelabel|Retrieve '
-                       r"Predictions|Label All Tasks|unreadable[^）]*", "", line)
-        assert not re.search(r"[a-z]{3,}", words), line
-
-
-@pytest.mark.parametrize("reason", [
-    "stage 2 answered 'a shield bug', which contradicts the weaker match to Halyomorpha halys, Nezara viridula",
-    "'stink bug' fits 2 labels and nothing named one of them",
-    "'no BMSB' names no label for sure (negated: the name is denied)",
-    "no name the MLLM used is in the vocabulary, and stage 2 answered 'none'",
-    "no name the MLLM used is in the vocabulary",
-    "no single label: the MLLM named 2 labels side by side (Halyomorpha halys, Nezara viridula)",
-    "named by the MLLM (fuzzy match of 'brown marmorated stinkbug')",
-    "chosen by the MLLM from 4 candidates after seeing the image",
-    "the MLLM did not answer (timeout)",
-])
-def test_each_reason_the_pipeline_writes_reads_japanese(reason, vocabulary):
-    """The sentences pipeline/decision.py writes, as a Japanese team's evidence says them: Japanese, with the
-    labels named as their choices show them."""
-    from prelabel.studio.wording import reason as in_japanese
-
-    control = control_for(JA_CONFIG, vocabulary)
-    said = in_japanese(reason, "ja", lambda label: control.display(label))
-    assert re.search("[\u3040-\u30ff\u4e00-\u9fff]", said) and said != reason
-    assert not re.search(r"[a-z]{3,}", re.sub(r"'[^']*'", "", said)), said  # English only inside the MLLM's quotes
-    if BMSB in reason:
-        assert "クサギカメムシ" in said and BMSB not in said
+    # No English left, but the MLLM's own words and the labels' names, and those only where no choice shows them.
+    assert english_left("\n".join([*text.splitlines(), *failed]), vocabulary.label_values) == []
+    # The labels named as their choices show them; the vocabulary label it stores once, beside the suggestion.
+    later = text_of(written).splitlines()[1:]
+    assert any("-> クサギカメムシ: 別名一致" in line for line in later) and not any(BMSB in line for line in later)
+    assert english_left(text_of(written), vocabulary.label_values) == []
 
 
 def test_tags_the_config_lacks_are_left_out(predictions, vocabulary):
@@ -226,7 +216,8 @@ def hostile() -> ImagePrediction:
     words = "クサギカメムシ\u200b\u202e<script>alert(1)</script>\x00\x07\x1b[31m\ttab\r\nnext line" + "x" * 5000
     candidates = [{"text": f"{words} {n}", "source": "candidate", "label": None, "score": 0.0, "method": "none",
                    "alternatives": []} for n in range(40)]
-    return ImagePrediction("s", 1, state=NONE, reason="no name the MLLM used is in the vocabulary\x00" + "y" * 900,
+    return ImagePrediction("s", 1, state=NONE,
+                           why=Reason.text("no name the MLLM used is in the vocabulary\x00" + "y" * 900),
                            evidence=Evidence.from_dict({
                                "stage1": {"classification": words, "description": words, "candidates": []},
                                "candidates": [{"text": words, "source": "description", "label": None, "score": 0,
@@ -250,7 +241,7 @@ def test_hostile_words_are_cleaned_cut_and_bounded():
 
 
 def test_long_words_are_cut_with_an_ellipsis():
-    prediction = ImagePrediction("s", 1, state=NONE, reason="r", evidence=Evidence.from_dict({"candidates": [
+    prediction = ImagePrediction("s", 1, state=NONE, why=Reason.text("r"), evidence=Evidence.from_dict({"candidates": [
         {"text": "w" * 1000, "source": "candidate", "label": None, "method": "none", "alternatives": []}]}))
     line = next(line for line in evidence_text(prediction, VERSION).splitlines() if line.startswith("- candidate"))
     assert f'"{"w" * (MAX_WORDS - 1)}…"' in line
@@ -258,7 +249,7 @@ def test_long_words_are_cut_with_an_ellipsis():
 
 def test_ambiguous_names_list_the_labels_they_fit(normalizer):
     result = normalizer.normalize("weevil")
-    prediction = ImagePrediction("s", 1, state=NONE, reason="'weevil' fits 3 labels and nothing named one of them",
+    prediction = ImagePrediction("s", 1, state=NONE, why=Reason(reasons.AMBIGUOUS, words="weevil", count=3),
                                  evidence=Evidence.from_dict({"candidates": [{
                                      "text": "weevil", "source": "classification",
                                      **{k: v for k, v in result.to_dict().items() if k != "input"}}]}))
@@ -276,8 +267,8 @@ def several_named() -> ImagePrediction:
     """What the pipeline concludes when one answer affirms two labels side by side (decision.conclude)."""
     text = "a brown marmorated stink bug and a southern green stink bug on the leaf"
     return ImagePrediction(
-        "s", 1, state=NONE, reason="no single label: the MLLM named 2 labels side by side (Halyomorpha halys, "
-        "Nezara viridula)", labels=[(BMSB, 0.61), ("Nezara viridula", 0.58)],
+        "s", 1, state=NONE, why=Reason(reasons.SIDE_BY_SIDE, (BMSB, "Nezara viridula"), count=2),
+        labels=[(BMSB, 0.61), ("Nezara viridula", 0.58)],
         ranking=[(BMSB, 0.61), ("Nezara viridula", 0.58), ("Sitophilus oryzae", 0.02)],
         evidence=Evidence.from_dict({"candidates": [{"text": text, "source": "classification", "label": None,
                                                      "score": 0.92, "method": "several",

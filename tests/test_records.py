@@ -8,6 +8,7 @@ import json
 
 from prelabel.jobs.queues import PredictionJobResult
 from prelabel.pipeline.identity import ModelVersion, is_ours
+from prelabel.pipeline.reasons import NAMED, Reason
 from prelabel.pipeline.result import (
     FAILED,
     LABEL,
@@ -31,7 +32,8 @@ def full() -> ImagePrediction:
         Stage2Match("Halyomorpha halys", "Halyomorpha halys", "exact", 1.0), ["Nezara viridula"],
         ["Halyomorpha halys", "Nezara viridula"], ["description", "image"])
     return ImagePrediction("photo.jpg", 7, "Halyomorpha halys", 0.86, [("Halyomorpha halys", 0.86)],
-                           {"final": {"Halyomorpha halys": 0.86}}, evidence, {}, state=LABEL, reason="named",
+                           {"final": {"Halyomorpha halys": 0.86}}, evidence, {}, state=LABEL,
+                           why=Reason(NAMED, words="BMSB", method="alias"),
                            usage={"mllm_calls": 2, "prompt_tokens": 900})
 
 
@@ -42,15 +44,17 @@ def test_an_image_prediction_round_trips_nested_and_flat():
     for kept, evidence in ((prediction.to_dict(), prediction.evidence), (prediction.evidence_json(), flat)):
         back = ImagePrediction.from_dict(json.loads(json.dumps(kept)), ref=7)
         assert back.evidence == evidence
-        assert (back.stage_scores, back.ranking, back.usage, back.state) == (
-            prediction.stage_scores, prediction.ranking, prediction.usage, prediction.state)
+        assert (back.stage_scores, back.ranking, back.usage, back.state, back.why) == (
+            prediction.stage_scores, prediction.ranking, prediction.usage, prediction.state, prediction.why)
     assert ImagePrediction.from_dict(prediction.to_dict()).to_dict() == prediction.to_dict()
 
 
 def test_evidence_json_keeps_the_shape_of_the_stored_rows():
     row = full().evidence_json()
     assert sorted(row) == ["candidates", "errors", "ranking", "reason", "score", "stage1", "stage2", "stage_scores",
-                           "state", "usage", "vetoed"]
+                           "state", "usage", "vetoed", "why"]
+    assert row["why"] == {"code": "named", "words": "BMSB", "method": "alias"}  # the record beside its sentence
+    assert row["reason"] == "named by the MLLM (alias match of 'BMSB')"
     assert row["candidates"][1] == {"text": "weevil", "source": "candidate", "label": None, "score": 0.0,
                                     "method": "ambiguous", "alternatives": [{"label": "Sitophilus oryzae",
                                                                              "score": 0.33},
@@ -95,7 +99,7 @@ def test_a_studio_prediction_round_trips_as_label_studio_reads_it():
 
 def test_a_job_result_round_trips_and_reads_an_older_one():
     result = PredictionJobResult(VERSION, tasks=3, labelled=1, none=1, delivering=2, failed={9: "image: 404"},
-                                 failures_by_cause={"image:unavailable": 1}, failures_shown=1, cached=2)
+                                 failures_by_cause={"image:unavailable": 1}, cached=2)
     assert PredictionJobResult.from_json(json.loads(json.dumps(result.to_json()))) == result
     assert PredictionJobResult.from_json(None) == PredictionJobResult("None")
     older = {"tasks": 2, "labelled": 2, "none": 0, "delivering": 2, "failed": {}, "model_version": VERSION}

@@ -224,8 +224,8 @@ def test_a_sample_weights_the_strata_back(tmp_path):
     assert {s["label"]: s["weight"] for s in metrics["sample"]["strata"]} == {
         "傷": 5.0, "汚れ": 1.0, "(none)": 6.0, "へこみ": None}
     assert metrics["sample"]["unreviewed_population"] == 3
-    assert any("hold 3 task(s): the estimates do not cover them" in line for line in metrics["policies"])
-    assert any("weighted estimates for the whole project" in line for line in metrics["policies"])
+    assert {"code": "unreviewed_strata", "tasks": 3} in metrics["policies"]  # records the page words
+    assert any(policy["code"] == "weighted" for policy in metrics["policies"])
     # 汚れ recall, weighted: reviewed 汚れ are task 2 (weight 5, missed) and 3-6 (weight 1, found): 4 / 9
     assert {c["label"]: c["recall"] for c in metrics["classes"]}["汚れ"] == pytest.approx(4 / 9)
     assert "weighted estimates for the whole project" in (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
@@ -333,7 +333,8 @@ def test_without_a_vocabulary_labels_outside_it_are_unknown(tmp_path):
     assert completed.exit_code == 0, completed.output
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["outside_vocabulary"] == [] and not metrics["vocabulary_known"]
-    assert any("vocabulary was not available" in line for line in metrics["policies"])
+    assert {"code": "outside_unknown"} in metrics["policies"]
+    assert "vocabulary was not available" in (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
 
 
 def test_failed_tasks_are_their_own_state(tmp_path):

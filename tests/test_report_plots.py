@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from prelabel.report import fonts, plots
+from prelabel.report.words import words
 
 
 def render(text: str, family: list[str]) -> np.ndarray:
@@ -36,14 +37,16 @@ def test_the_fallback_font_draws_japanese_glyphs():
     assert not np.array_equal(glyph_a, box_a) and (glyph_a < 128).sum() > 20  # ink, not an empty image
 
 
-def test_plots_with_japanese_labels_miss_no_glyph():
+def test_plots_with_japanese_labels_and_words_miss_no_glyph():
+    say = words("ja")  # the axes and legends in Japanese too
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        pngs = [plots.confusion_matrix(["傷", "汚れ", "(none)"], [[3, 1, 0], [0, 2, 1], [1, 0, 4]]),
-                plots.stage_bars({"mllm": {"name": "MLLM + 正規化", "value": 0.8, "low": 0.7, "high": 0.9}}),
-                plots.reliability_diagram([{"low": 0.9, "high": 1.0, "tasks": 2, "score": 0.95, "accuracy": 1.0}]),
+        pngs = [plots.confusion_matrix(["傷", "汚れ", "(none)"], [[3, 1, 0], [0, 2, 1], [1, 0, 4]], say),
+                plots.stage_bars({"mllm": {"value": 0.8, "low": 0.7, "high": 0.9}}, say),
+                plots.reliability_diagram([{"low": 0.9, "high": 1.0, "tasks": 2, "score": 0.95, "accuracy": 1.0}],
+                                          say),
                 plots.coverage_curve([{"coverage": 0.5, "accuracy": 1.0, "threshold": 0.9}], 0.95,
-                                     {"coverage": 0.5, "accuracy": 1.0, "threshold": 0.9})]
+                                     {"coverage": 0.5, "accuracy": 1.0, "threshold": 0.9}, say)]
     assert not [w for w in caught if "missing from" in str(w.message)]
     for png in pngs:
         assert Image.open(io.BytesIO(png)).format == "PNG"

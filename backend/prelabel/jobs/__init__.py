@@ -7,6 +7,7 @@
 - `worker`: `prelabel worker`, an rq SimpleWorker that loads the models once for every job it runs.
 - `context`: what a worker keeps between jobs: the parts, the pipeline, the learning rules.
 - `readahead`: the next job's tasks and first images, read while the current job runs.
+- `headstart`: the next job's first images started in the MLLM slots the current job's last ones leave free.
 - `predict`, `feedback`: the job bodies: pre-label tasks and deliver them; record a reviewer's annotation.
 - `bulk`: `prelabel run` and `prelabel jobs`.
 """

@@ -17,12 +17,14 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from prelabel.delivery.writer import BatchWriter
+from prelabel.jobs.headstart import HeadStart
 from prelabel.jobs.readahead import ReadAheads
 from prelabel.learning.rules import Learning
 from prelabel.parts import Parts
 from prelabel.pipeline.factory import build_pipeline
 from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.pipeline import Pipeline
+from prelabel.pipeline.slots import Slots
 from prelabel.studio.labelconfig import Control, read_label_config
 from prelabel.vocabulary.normalize import Normalizer
 from prelabel.vocabulary.vocab import Vocabulary
@@ -44,6 +46,8 @@ class WorkerContext:
         self._building = threading.Lock()
         self._learning: Learning | None = None
         self._controls: dict[int, tuple[float, str, Control, str | None, str]] = {}
+        self._counting = threading.Lock()
+        self._counted: tuple[int, ...] | None = None  # the MLLM's counts when a job last counted them
 
     def pipeline(self, project_id: int | None = None) -> Pipeline:
         """The pipeline for the vocabulary in force now (the one the service versions predictions with), rebuilt
@@ -91,6 +95,28 @@ class WorkerContext:
         """The next job's tasks and first images, read while the current job runs (prelabel.jobs.readahead)."""
         return ReadAheads(self.parts.studio, self.parts.redis, self.parts.workers, self.settings.llm_concurrency)
 
+    def mllm_counted(self, before: tuple[int, ...], now: tuple[int, ...]) -> tuple[int, ...]:
+        """The MLLM's calls, cache hits and tokens since a job last counted them (`before`: this job's start,
+        for the first): a job's window ends where the next one's begins, so calls made between two jobs (the
+        next job's images started early, prelabel.jobs.headstart) or by the interactive lane meanwhile count
+        once."""
+        with self._counting:
+            last = self._counted if self._counted is not None else before
+            self._counted = now
+        return tuple(new - old for new, old in zip(now, last, strict=True))
+
+    @functools.cached_property
+    def slots(self) -> Slots:
+        """The MLLM slots of the main worker's bulk jobs, kept across them (prelabel.pipeline.slots)."""
+        return Slots(self.settings.llm_concurrency)
+
+    @functools.cached_property
+    def head_start(self) -> HeadStart:
+        """The next bulk job's first images, started in the slots the running one leaves free
+        (prelabel.jobs.headstart)."""
+        return HeadStart(self.slots, self.read_ahead, self.results, self.settings.job_deadline,
+                         lambda count: self.metrics.add("head_start_dropped_total", count))
+
     @property
     def learning(self) -> Learning:
         """The rules for learned synonyms, over the expert's vocabulary as written now (read again when its
@@ -133,13 +159,20 @@ class WorkerContext:
             self._controls[project_id] = (*cached[:3], version, cached[4])
 
     def idle(self) -> None:
-        """No job waits: what the writer holds has nothing left to overlap with, so it goes now."""
+        """No job waits: what the writer holds has nothing left to overlap with, so it goes now; images
+        started for a job that is no longer queued will not be taken."""
+        if "head_start" in self.__dict__:
+            self.head_start.drop()
         if "writer" in self.__dict__:
             self.writer.flush()
 
     def close(self) -> None:
         if "read_ahead" in self.__dict__:
             self.read_ahead.join(timeout=10)
+        if "head_start" in self.__dict__:
+            self.head_start.drop()
+        if "slots" in self.__dict__:
+            self.slots.close(wait=False)  # a call still running ends on its own bounds
         if "writer" in self.__dict__:
             self.writer.close()  # what the last jobs handed over, written before the worker leaves
         if self._pipeline is not None:

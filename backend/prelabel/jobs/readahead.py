@@ -46,7 +46,12 @@ class ReadAhead:
     task_ids: tuple[int, ...]
     found: dict[int, dict]
     problems: dict[int, str]
+    model_version: str = ""  # the version the job was queued with
+    queue: str = ""  # the queue it waits in
     at: float = field(default_factory=time.monotonic)
+
+    def fresh(self) -> bool:
+        return time.monotonic() - self.at <= AHEAD_TTL
 
 
 class ReadAheads:
@@ -59,12 +64,13 @@ class ReadAheads:
         self._bytes: dict[tuple[int, str], bytes] = {}
         self._thread: threading.Thread | None = None
 
-    def start(self, current: Job | None, data_key: Callable[[int], str | None]) -> None:
+    def start(self, current: Job | None, data_key: Callable[[int], str | None],
+              then: Callable[[], None] | None = None) -> None:
         """Read, in a thread, what the job queued next needs; `data_key(project)`: the task data key that holds
-        the image (None: read no image)."""
+        the image (None: read no image); `then`: called once the tasks are read (prelabel.jobs.headstart)."""
         if self._thread is not None and self._thread.is_alive():
             return  # the last read-ahead still runs: the next job reads for itself
-        self._thread = threading.Thread(target=self._read, args=(current.id if current else None, data_key),
+        self._thread = threading.Thread(target=self._read, args=(current.id if current else None, data_key, then),
                                         name="prelabel-read-ahead", daemon=True)
         self._thread.start()
 
@@ -74,9 +80,15 @@ class ReadAheads:
         with self._lock:
             ahead, self._tasks = self._tasks, None
         if (job is None or ahead is None or ahead.job_id != job.id or ahead.project_id != project_id
-                or list(ahead.task_ids) != task_ids or time.monotonic() - ahead.at > AHEAD_TTL):
+                or list(ahead.task_ids) != task_ids or not ahead.fresh()):
             return None
         return ahead.found, ahead.problems
+
+    def peek(self) -> ReadAhead | None:
+        """The tasks read ahead, left for their job; None when none are, or too old."""
+        with self._lock:
+            ahead = self._tasks
+        return ahead if ahead is not None and ahead.fresh() else None
 
     def images(self, tasks: dict[int, str]) -> dict[int, bytes]:
         """The images downloaded ahead for these tasks ({task: image value}), handed over once; call before
@@ -89,7 +101,9 @@ class ReadAheads:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def _read(self, current_id: str | None, data_key: Callable[[int], str | None]) -> None:
+    def _read(self, current_id: str | None, data_key: Callable[[int], str | None],
+              then: Callable[[], None] | None) -> None:
+        read = False
         try:
             job = self._next(current_id)
             if job is None or not self.redis.set(f"{CLAIM}:{job.id}", 1, nx=True, ex=int(AHEAD_TTL)):
@@ -97,8 +111,10 @@ class ReadAheads:
             project_id, task_ids = int(job.kwargs["project_id"]), [int(t) for t in job.kwargs["task_ids"]]
             found, problems = self.studio.read_tasks(project_id, TASK_FIELDS, task_ids)
             with self._lock:
-                self._tasks = ReadAhead(job.id, project_id, tuple(task_ids), found, problems)
+                self._tasks = ReadAhead(job.id, project_id, tuple(task_ids), found, problems,
+                                        str(job.kwargs.get("model_version", "")), job.origin)
                 self._bytes = {}
+            read = True
             key = data_key(project_id)
             if key is None or self.workers.serving().get(job.origin, 0) > 1:
                 return
@@ -111,6 +127,9 @@ class ReadAheads:
                         self._bytes[(task_id, value)] = image
         except Exception as exc:  # the job reads for itself: only the time saved is lost
             log.info("reading the next job's tasks ahead failed: %s", exc)
+        finally:
+            if read and then is not None:
+                then()
 
     def _next(self, current_id: str | None) -> Job | None:
         """The prediction job a worker takes next (people waiting first), if it names its tasks."""

@@ -3,7 +3,9 @@
 - `factory`: builds a pipeline from settings: the one place that decides which models to load.
 - `pipeline`, `result`: per image, concurrently, the stages in order; their input and output types, light
   enough for the rest of Prelabel to read without openai or torch.
+- `slots`: the MLLM slots (threads) a worker keeps across jobs, and images started ahead of their job.
 - `decision`: what the stages found -> a label, an honest none or a failure, with a score and a reason.
+- `reasons`: that reason as a record (a code and its values), and its sentence in each language reviewers read.
 - `calibration`: how a label was found -> the probability that it is right (the score); the shipped prior.
 - `identity`: `ModelVersion`, `prelabel-<vocabulary>-<settings>`, computed without loading a model.
 - `images`: image bytes -> an upright, downscaled RGB picture with a content hash and a JPEG data URL.

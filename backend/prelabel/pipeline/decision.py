@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from prelabel.pipeline import calibration
+from prelabel.pipeline import calibration, reasons
 from prelabel.pipeline.calibration import Calibration
+from prelabel.pipeline.reasons import Reason
 from prelabel.pipeline.result import DEADLINE, FAILED, LABEL, NONE, Evidence, Finding, ImagePrediction
 from prelabel.vocabulary.normalize import AMBIGUOUS, EMBEDDING, FUZZY, PROPOSALS, SEVERAL, Normalized
 
@@ -140,35 +141,34 @@ def conclude(prediction: ImagePrediction, labels: list[str], credits: Credits, f
     errors = prediction.errors
     if "image" in errors or "pipeline" in errors:
         prediction.state = FAILED
-        prediction.reason = f"the image could not be used ({errors.get('image') or errors.get('pipeline')})"
+        error = errors.get("image") or errors.get("pipeline") or ""
+        prediction.why = Reason(reasons.IMAGE_UNUSABLE, method=error.split(":", 1)[0].strip(), detail=error)
         return
     if mllm_configured and "stage1" in errors:
         prediction.state = FAILED
         cause, _, detail = errors["stage1"].partition(":")
-        prediction.reason = (f"the MLLM did not answer: {detail.strip()}" if cause == DEADLINE
-                             else f"the MLLM did not answer ({cause})")
+        prediction.why = (Reason(reasons.DEADLINE_PASSED, method=cause, detail=detail.strip()) if cause == DEADLINE
+                          else Reason(reasons.NO_ANSWER, method=cause))
         return
     if final is None and not mllm_configured:
         # With the MLLM on, no score at all means it named nothing: none_reason below says why.
-        prediction.state, prediction.reason = NONE, "no stage ran: neither an MLLM nor CLIP is configured"
+        prediction.state, prediction.why = NONE, Reason(reasons.NO_STAGE)
         return
     decisive = credits.decisive()
     allowed = [label for label in ordered if label in decisive] if mllm_configured else ordered
     if not allowed or final is None:
-        prediction.state, prediction.reason = NONE, none_reason(prediction)
+        prediction.state, prediction.why = NONE, none_reason(prediction)
         if credits.several:
             prediction.labels = [(label, probabilities[label]) for label in credits.several if label in probabilities]
-            prediction.reason = (f"no single label: the MLLM named {len(credits.several)} labels side by side "
-                                 f"({', '.join(credits.several[:4])})")
+            prediction.why = Reason(reasons.SIDE_BY_SIDE, tuple(credits.several[:4]), count=len(credits.several))
         return
     label = allowed[0]  # the most probable of the labels that may decide
     prediction.state, prediction.label, prediction.score = LABEL, label, probabilities[label]
     prediction.finding = found[label]
     credit = credits.by_label.get(label)
-    prediction.reason = ("CLIP alone (no MLLM configured)" if credit is None
-                         else f"chosen by the MLLM from {credit.among} candidates after seeing the image"
-                         if credit.method == IMAGE_CHOICE
-                         else f"named by the MLLM ({credit.method} match of {credit.text[:80]!r})")
+    prediction.why = (Reason(reasons.CLIP_ALONE) if credit is None
+                      else Reason(reasons.CHOSEN, count=credit.among) if credit.method == IMAGE_CHOICE
+                      else Reason(reasons.NAMED, words=credit.text[:80], method=credit.method))
 
 
 def clip_margin(fused: np.ndarray, index: int) -> float:
@@ -213,35 +213,24 @@ def is_none_answer(text: str) -> bool:
     return " ".join(text.lower().split()).strip(".。!") in NONE_ANSWERS
 
 
-_WHY = {"negated": "the name is denied", "alternatives": "undecided between labels",
-        "several": "several labels named", "qualified": "the name qualifies another noun",
-        "subkind": "a sub-kind the vocabulary does not list", "head_word": "a head word alone",
-        "everyday": "the name is also an everyday word", "location": "where it sits may change the label"}
-
-
-def _why(method: str) -> str:
-    return _WHY.get(method, method)
-
-
-def none_reason(prediction: ImagePrediction) -> str:
-    """Why nothing the MLLM said became a label, in the reviewer's words."""
+def none_reason(prediction: ImagePrediction) -> Reason:
+    """Why nothing the MLLM said became a label."""
     evidence = prediction.evidence
     classification = evidence.stage1.classification if evidence.stage1 is not None else ""
     if is_none_answer(classification):
-        return f"the MLLM saw nothing from the label list (it answered {classification!r})"
+        return Reason(reasons.SAW_NOTHING, words=classification)
     stage2, vetoed = evidence.stage2, evidence.vetoed
     if vetoed and stage2 is not None:
-        return (f"stage 2 answered {stage2.answer[:60]!r}, which contradicts the weaker match to "
-                f"{', '.join(vetoed[:3])}")
+        return Reason(reasons.CONTRADICTED, tuple(vetoed[:3]), words=stage2.answer[:60])
     ambiguous = [c for c in evidence.candidates if c.method == AMBIGUOUS]
     if ambiguous:
         first = ambiguous[0]
-        return f"{first.text[:60]!r} fits {len(first.alternatives)} labels and nothing named one of them"
+        return Reason(reasons.AMBIGUOUS, words=first.text[:60], count=len(first.alternatives))
     # A proposal with no candidate left (a denied name: "no BMSB here") still says why no label was named.
     proposals = sorted((c for c in evidence.candidates if c.method in PROPOSALS), key=lambda c: not c.alternatives)
     if proposals:
         first = proposals[0]
-        return f"{first.text[:60]!r} names no label for sure ({first.method}: {_why(first.method)})"
+        return Reason(reasons.UNSURE, words=first.text[:60], method=first.method)
     if stage2 is not None and (stage2.method == NONE or stage2.label is None):
-        return f"no name the MLLM used is in the vocabulary, and stage 2 answered {stage2.answer[:60]!r}"
-    return "no name the MLLM used is in the vocabulary"
+        return Reason(reasons.UNKNOWN_NAMES_STAGE2, words=stage2.answer[:60])
+    return Reason(reasons.UNKNOWN_NAMES)

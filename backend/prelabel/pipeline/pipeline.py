@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,6 +47,7 @@ from prelabel.pipeline.result import (
     Stage2Match,
 )
 from prelabel.pipeline.shortlist import image_shortlist, stage2_shortlist
+from prelabel.pipeline.slots import Slots, Started
 from prelabel.settings import Settings
 from prelabel.text import MESSAGE, clean, quote
 from prelabel.vocabulary.normalize import NONE as NO_MATCH
@@ -162,13 +163,17 @@ class Pipeline:
         return self._class_matrix[0]
 
     def predict(self, inputs: Iterable[ImageInput], progress: Callable[[ImagePrediction], None] | None = None,
-                until: JobDeadline | None = None, urgent: bool = False) -> list[ImagePrediction]:
+                until: JobDeadline | None = None, urgent: bool = False, slots: Slots | None = None,
+                started: Started | None = None, on_free: Callable[[], None] | None = None) -> list[ImagePrediction]:
         """Run every image; results in input order. MLLM calls run concurrently; CLIP encodes in batches as
         images come back; memory holds only the images in flight, for ten images or a hundred thousand.
         `until`: the job's deadline. An image not done by then fails with that reason and what it was waiting
         for, the others are returned at once; its thread ends on its own bounds, unwaited for (its download at
         the same deadline, when the loader was given it; an MLLM call within PRELABEL_LLM_TIMEOUT). `urgent`: a
-        person waits; its downloads do not queue behind other calls' ones."""
+        person waits; its downloads do not queue behind other calls' ones. `slots`: the worker's MLLM slots,
+        kept across jobs (pipeline/slots.py; else a pool of this call's own); `started`: images of these inputs
+        already started in them (`start`), by ref; `on_free`: called while every image of these inputs is
+        under way and a slot may be free (the next job's images may start in it)."""
         inputs = list(inputs)
         results: list[ImagePrediction | None] = [None] * len(inputs)
         batch: list[tuple[int, _Work]] = []
@@ -189,20 +194,30 @@ class Pipeline:
         # batches. Topping up before each CLIP batch keeps every MLLM thread busy while CLIP runs.
         threads = max(1, self.options.llm_concurrency)
         in_flight = threads + 2 * batch_size
-        waiting = iter(enumerate(inputs))
         running: dict = {}
         doing: dict[int, tuple[str, float]] = {}  # image -> (the stage it is in, when it started), set by its thread
-        pool = ThreadPoolExecutor(max_workers=threads)
+        ahead = Started() if started is None else started
+        for index, item in enumerate(inputs):
+            if item.ref is not None and item.ref in ahead.futures:
+                running[ahead.futures[item.ref]] = index
+        begun = set(running.values())
+        waiting = iter([(index, item) for index, item in enumerate(inputs) if index not in begun])
+        unsubmitted = len(inputs) - len(running)
+        pool = slots or Slots(threads)
         fetching = self._fetching_urgent if urgent else self._fetching
 
         def top_up() -> None:
+            nonlocal unsubmitted
             for index, item in itertools.islice(waiting, max(0, in_flight - len(running) - len(batch))):
                 running[pool.submit(self._guarded_first_stages, item, until, fetching,
                                     functools.partial(doing.__setitem__, index))] = index
+                unsubmitted -= 1
 
         try:
             top_up()
             while running:
+                if on_free is not None and not unsubmitted and pool.free() > 0:
+                    on_free()
                 left = None if until is None else until.left()
                 if left is not None and left <= 0:
                     break
@@ -215,14 +230,29 @@ class Pipeline:
                     top_up()  # the batch's room is free again: without this the loop could end early
         finally:
             # Past the deadline nobody waits for the images still in flight, and those not started never start.
-            pool.shutdown(wait=until is None, cancel_futures=True)
+            if slots is None:
+                pool.close(wait=until is None)
+            else:
+                for future in running:
+                    future.cancel()
         if until is not None:
             batch.extend((running.pop(future), future.result()) for future in [f for f in running if f.done()])
             late = [*running.values(), *(index for index, _ in waiting)]
-            batch.extend((index, _late(inputs[index], *doing.get(index, ("image", time.perf_counter())), until))
+            batch.extend((index, _late(inputs[index], *(doing.get(index) or ahead.marks.get(inputs[index].ref)
+                                                        or ("image", time.perf_counter())), until))
                          for index in late)
         finish(batch)
         return [result for result in results if result is not None]
+
+    def start(self, inputs: Iterable[ImageInput], slots: Slots, until: JobDeadline | None = None,
+              started: Started | None = None) -> Started:
+        """Start these images' first stages (load, stage 1, normalise, stage 2) in the worker's slots now, for a
+        job that has not begun: its `predict` takes them (`started`), CLIP and the ranking run there."""
+        started = Started() if started is None else started
+        for item in inputs:
+            started.futures[item.ref] = slots.submit(self._guarded_first_stages, item, until, self._fetching,
+                                                     functools.partial(started.marks.__setitem__, item.ref))
+        return started
 
     # ---- stages -----------------------------------------------------------------------------------------
 

@@ -16,9 +16,11 @@ from dataclasses import replace
 
 import numpy as np
 
+from prelabel.pipeline import reasons
 from prelabel.pipeline.boxes import DUPLICATE, Box, overlap, place
 from prelabel.pipeline.calibration import CLIP, IMAGE_CHOICE, STAGE2, Calibration
 from prelabel.pipeline.decision import clip_margin, top
+from prelabel.pipeline.reasons import Reason
 from prelabel.pipeline.result import LABEL, NONE, BoxFinding, Finding, ImagePrediction, Region
 from prelabel.vocabulary.normalize import Normalizer
 
@@ -106,9 +108,8 @@ def derive_label(prediction: ImagePrediction) -> None:
     if not order:
         prediction.state, prediction.label, prediction.score, prediction.labels = NONE, None, 0.0, []
         prediction.finding = None
-        prediction.reason = ("no region: the MLLM found nothing in the image" if not regions else
-                             f"none of the {len(regions)} region(s) is named by a vocabulary label")
+        prediction.why = (Reason(reasons.NO_REGION) if not regions
+                          else Reason(reasons.NO_REGION_LABEL, total=len(regions)))
         return
     prediction.state, prediction.label, prediction.score, prediction.labels = LABEL, order[0], best[order[0]], []
-    prediction.reason = (f"{counts[order[0]]} of {len(regions)} region(s) are {order[0]}"
-                         + (f"; also {', '.join(order[1:])}" if len(order) > 1 else ""))
+    prediction.why = Reason(reasons.REGIONS, tuple(order), count=counts[order[0]], total=len(regions))

@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from prelabel.pipeline.reasons import Reason, render
+
 DEADLINE = "deadline"  # the cause of a stage the job's deadline cut short (ImagePrediction.failure_cause)
 
 
@@ -277,7 +279,7 @@ class ImagePrediction:
     cached: bool = False
     seconds: float = 0.0
     state: str = NONE
-    reason: str = ""  # for people: why this state ("the MLLM answered none", "image unavailable: HTTP 404")
+    why: Reason | None = None  # why this state, a record each reader renders in its language (pipeline/reasons.py)
     usage: dict[str, float] = field(default_factory=dict)  # mllm_calls, cache_hits, prompt/completion tokens
     # State NONE, several labels affirmed side by side in one answer, with final scores, as written: no single
     # label, but what a multi-choice config checks (studio/predictions.py).
@@ -293,6 +295,11 @@ class ImagePrediction:
     scored_by: str = ""
 
     @property
+    def reason(self) -> str:
+        """Why this state, in English: for logs, `prelabel run`'s summary, and readers older than `why`."""
+        return render(self.why, "en") if self.why is not None else ""
+
+    @property
     def failed(self) -> bool:
         """No prediction could be made: the image was unusable, or a stage it needs failed (tried again later)."""
         return self.state == FAILED
@@ -306,13 +313,17 @@ class ImagePrediction:
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "state": self.state, "label": self.label, "score": round(self.score, 4),
-                "reason": self.reason, "ranking": [[label, round(score, 4)] for label, score in self.ranking],
+                "reason": self.reason, **self._why_json(),
+                "ranking": [[label, round(score, 4)] for label, score in self.ranking],
                 **({"labels": [[label, round(score, 4)] for label, score in self.labels]} if self.labels else {}),
                 "stage_scores": {stage: {k: round(v, 4) for k, v in scores.items()}
                                  for stage, scores in self.stage_scores.items()},
                 "evidence": self.evidence.to_dict(), "errors": self.errors, "usage": self.usage,
                 **({"finding": self.finding.to_dict()} if self.finding else {}),
                 **({"scored_by": self.scored_by} if self.scored_by else {}), **self._regions_json()}
+
+    def _why_json(self) -> dict[str, Any]:
+        return {"why": self.why.to_dict()} if self.why is not None else {}
 
     def _regions_json(self) -> dict[str, Any]:
         if self.regions is None:
@@ -325,7 +336,7 @@ class ImagePrediction:
         evidence = self.evidence.to_dict()
         return {"candidates": evidence.get("candidates", []), "stage1": evidence.get("stage1"),
                 "stage2": evidence.get("stage2"), "vetoed": evidence.get("vetoed", []),
-                "stage_scores": self.stage_scores, "state": self.state, "reason": self.reason,
+                "stage_scores": self.stage_scores, "state": self.state, "reason": self.reason, **self._why_json(),
                 "score": round(self.score, 4), "ranking": [[label, round(score, 4)] for label, score in self.ranking],
                 "errors": self.errors, "usage": self.usage,
                 **({"finding": self.finding.to_dict()} if self.finding else {}),
@@ -348,7 +359,7 @@ class ImagePrediction:
             evidence=Evidence.from_dict(inner),
             errors={str(stage): str(message) for stage, message in errors.items()}
             if isinstance(errors, Mapping) else {},
-            state=_text(data.get("state")) or NONE, reason=_text(data.get("reason")),
+            state=_text(data.get("state")) or NONE, why=Reason.from_dict(data.get("why"), data.get("reason")),
             usage={str(name): value for name, value in usage.items()
                    if isinstance(value, int | float) and not isinstance(value, bool)}
             if isinstance(usage, Mapping) else {},

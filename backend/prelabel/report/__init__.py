@@ -15,7 +15,8 @@ reads and tests on its own. What the report shows and why: docs/report.md.
 - `regions`: a region project's figures: predicted and reviewed boxes matched by IoU, per-label precision and
   recall, boxes drawn and deleted, reviewer time.
 - `sample`, `marking`: the sample's allocation and choice; its marks and saved views in Label Studio.
-- `plots`, `fonts`, `html`, `templates/`, `output`: the plots, the embedded font, the page, the three files.
+- `plots`, `fonts`, `html`, `templates/`, `output`: the plots, the embedded font, the page (its sentences per
+  language in `templates/say.<language>.j2`), the three files.
 - `words`: the page's headings and introductions in the project's language (English, Japanese).
 - `accept`: `prelabel accept`: unreviewed pre-labels above a threshold made into annotations marked as Prelabel's.
 - `calibrate`: `prelabel calibrate`: the project's calibration model, fitted on its reviewers' verdicts.

@@ -325,45 +325,31 @@ def compare(annotated: Sequence[TaskRecord], options: Options) -> MetricsJson:
 
 # ---- what the report says about itself ---------------------------------------------------------------------
 
-def policies(found: MetricsJson, options: Options) -> list[str]:
-    counts = found["counts"]
-    said = [
-        f"Counted: tasks with at least one annotation that is not cancelled ({counts['annotated']} of "
-        f"{counts['tasks']} task(s) read; {counts['cancelled_only']} with cancelled annotations only left out).",
-        f"Several annotations on a task ({counts['several_annotations']} task(s)): the {options.annotation_policy} "
-        "one counts" + (" (the label most reviewers gave, ties to the latest)." if options.annotation_policy ==
-                        "majority" else "."),
-        f"None: a reviewer choosing \"{options.none_choice}\", or submitting no choice, says none of the labels "
-        f"fits; Prelabel says none when its prediction has no choice or that one, or it kept no label.",
+def policies(found: MetricsJson, options: Options) -> list[MetricsJson]:
+    """What the report counts and how, as records (a code and its figures) the page says in its language
+    (templates/say.*.j2, `policy`)."""
+    counts, sample, accepted = found["counts"], found["sample"], found["auto_accepted"]["tasks"]
+    said: list[MetricsJson] = [
+        {"code": "counted", "annotated": counts["annotated"], "tasks": counts["tasks"],
+         "cancelled_only": counts["cancelled_only"]},
+        {"code": "several", "tasks": counts["several_annotations"], "policy": options.annotation_policy},
+        {"code": "none", "none_choice": options.none_choice},
+        {"code": "outside", "tasks": sum(entry["tasks"] for entry in found["outside_vocabulary"])}
+        if found["vocabulary_known"] else {"code": "outside_unknown"},
+        {"code": "version", "model_version": found["model_version"], "rows": counts["rows"],
+         "other_version": counts["other_version"]},
+        {"code": "answered", "answered": counts["answered"], "failed": counts["failed"]},
     ]
-    outside = found["outside_vocabulary"]
-    if not found["vocabulary_known"]:
-        said.append("Labels outside the vocabulary: the vocabulary was not available, so they cannot be told apart.")
-    else:
-        said.append(f"Labels outside the vocabulary ({sum(e['tasks'] for e in outside)} task(s)) count as errors: "
-                    "Prelabel cannot give them; they are listed as new classes to consider.")
-    said.append(f"Model version: {found['model_version']} ({counts['rows']} reviewed task(s) with its pre-label"
-                + (f"; {counts['other_version']} reviewed task(s) only have other versions" if counts['other_version']
-                   else "") + ").")
-    said.append(f"Answered: accuracy and every figure about Prelabel's answers are over the {counts['answered']} "
-                "reviewed task(s) it answered (a label or none)"
-                + (f"; the {counts['failed']} it could not pre-label (no answer: a failure) are counted apart, under "
-                   "Failures, as labelled by hand." if counts["failed"] else "; it failed on none of them."))
-    if found["auto_accepted"]["tasks"]:
-        said.append(f"Auto-accepted: {found['auto_accepted']['tasks']} task(s) annotated by `prelabel accept` "
-                    "(marked as Prelabel's) are not reviews: they count in no figure but their own section.")
-    sample = found["sample"]
+    if accepted:
+        said.append({"code": "auto_accepted", "tasks": accepted})
     if sample:
-        said.append(f"Figures are weighted estimates for the whole project: sample {sample['id']} "
-                    f"({sample['sampled']} of {sample['population']} pre-labelled tasks, stratified by predicted "
-                    f"label), each reviewed task weighted by its stratum's tasks / reviewed tasks; "
-                    f"{counts['outside_sample']} reviewed task(s) outside the sample are left out.")
+        said.append({"code": "weighted", "sample": sample["id"], "sampled": sample["sampled"],
+                     "population": sample["population"], "outside_sample": counts["outside_sample"]})
         if sample["unreviewed_population"]:
-            said.append(f"Strata with no reviewed task yet hold {sample['unreviewed_population']} task(s): "
-                        "the estimates do not cover them.")
+            said.append({"code": "unreviewed_strata", "tasks": sample["unreviewed_population"]})
     else:
-        said.append("Figures are unweighted: over the reviewed tasks as they are (no `prelabel sample` found).")
-    said.append("Intervals are 95% Wilson score intervals" + (" at the Kish effective sample size." if sample else "."))
+        said.append({"code": "unweighted"})
+    said.append({"code": "intervals", "weighted": sample is not None})
     return said
 
 

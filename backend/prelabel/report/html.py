@@ -9,10 +9,11 @@ from pathlib import Path
 
 import jinja2
 
+from prelabel.pipeline import reasons
 from prelabel.report import plots
 from prelabel.report.fonts import HTML_FAMILY, font_face_css
 from prelabel.report.records import NONE_NAME, MetricsJson
-from prelabel.report.words import words
+from prelabel.report.words import LANGUAGES, words
 
 TEMPLATES = Path(__file__).parent / "templates"
 FONT_SLOT = "/*prelabel-font-face*/"
@@ -29,41 +30,46 @@ def _number(value: float | None) -> str:
     return UNDEFINED if value is None else f"{value:,.0f}"
 
 
-def shown_as(names: Mapping[str, str]) -> Callable[[str], str]:
+def shown_as(names: Mapping[str, str], none: str = NONE_NAME) -> Callable[[str], str]:
     """A label as the project's reviewers read it: the config's choice (the vocabulary label beside it) where the
-    two differ, the label itself elsewhere."""
-    return lambda label: f"{names[label]} ({label})" if label in names else label
+    two differ, the label itself elsewhere; the none answer in the page's words."""
+    return lambda label: none if label == NONE_NAME else f"{names[label]} ({label})" if label in names else label
 
 
-def environment(names: dict[str, str] | None = None) -> jinja2.Environment:
+def environment(names: dict[str, str] | None = None, none: str = NONE_NAME) -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = _percent
     env.filters["num"] = _number
-    env.filters["shown"] = shown_as(names or {})
+    env.filters["shown"] = shown_as(names or {}, none)
+    # The names a reason's sentences use too (pipeline/reasons.py): a normaliser method, a failure's cause.
+    env.filters["method_in"] = lambda name, language: reasons.method(str(name), language)
+    env.filters["cause_in"] = lambda name, language: reasons.cause(str(name), language) or name
     return env
 
 
-def draw(metrics: MetricsJson) -> dict[str, str]:
-    """Every plot of the page, base64 PNG."""
+def draw(metrics: MetricsJson, say: Mapping[str, str]) -> dict[str, str]:
+    """Every plot of the page, base64 PNG, its words in the page's language."""
     found = {
-        "reliability": plots.reliability_diagram(metrics["calibration"]["bins"]),
+        "reliability": plots.reliability_diagram(metrics["calibration"]["bins"], say),
         "coverage": plots.coverage_curve(metrics["calibration"]["curve"], metrics["calibration"]["target"],
-                                         metrics["calibration"]["threshold"]),
+                                         metrics["calibration"]["threshold"], say),
     }
     if metrics["confusion"]["labels"]:  # none when Prelabel answered no reviewed task (every one failed)
-        shown = shown_as(metrics.get("shown") or {})
+        shown = shown_as(metrics.get("shown") or {}, say["none_name"])
         found["confusion"] = plots.confusion_matrix([shown(label) for label in metrics["confusion"]["labels"]],
-                                                    metrics["confusion"]["counts"])
+                                                    metrics["confusion"]["counts"], say)
     if metrics["ablation"]:
-        found["stages"] = plots.stage_bars(metrics["ablation"])
+        found["stages"] = plots.stage_bars(metrics["ablation"], say)
     return {name: base64.b64encode(png).decode("ascii") for name, png in found.items()}
 
 
 def render(metrics: MetricsJson) -> str:
     language = str(metrics.get("language", "en"))
-    page = environment(metrics.get("shown")).get_template("report.html.j2").render(
-        m={**metrics, "language": language}, w=words(language), plots=draw(metrics), font_css=FONT_SLOT,
+    language = language if language in LANGUAGES else "en"
+    say = words(language)
+    page = environment(metrics.get("shown"), say["none_name"]).get_template("report.html.j2").render(
+        m={**metrics, "language": language}, w=say, plots=draw(metrics, say), font_css=FONT_SLOT,
         cjk_family=HTML_FAMILY, none_name=NONE_NAME,
         outside={entry["label"] for entry in metrics["outside_vocabulary"]})
     # The font subset holds exactly the characters the finished page uses.

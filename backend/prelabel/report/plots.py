@@ -58,7 +58,7 @@ def _styled(draw: Callable[P, bytes]) -> Callable[P, bytes]:
 
 
 @_styled
-def confusion_matrix(labels: Sequence[str], counts: Sequence[Sequence[int]]) -> bytes:
+def confusion_matrix(labels: Sequence[str], counts: Sequence[Sequence[int]], say: Mapping[str, str]) -> bytes:
     """Rows: the reviewers' labels; columns: Prelabel's. Colour: the row's share (recall on the diagonal);
     numbers: reviewed tasks."""
     size = len(labels)
@@ -69,59 +69,62 @@ def confusion_matrix(labels: Sequence[str], counts: Sequence[Sequence[int]]) -> 
     image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     axes.set_xticks(range(size), [_short(label) for label in labels], rotation=45, ha="right")
     axes.set_yticks(range(size), [_short(label) for label in labels])
-    axes.set_xlabel("Prelabel's label")
-    axes.set_ylabel("reviewer's label")
+    axes.set_xlabel(say["plot_predicted"])
+    axes.set_ylabel(say["plot_reviewer"])
     for i, row in enumerate(counts):
         for j, value in enumerate(row):
             if value:
                 axes.text(j, i, str(value), ha="center", va="center", fontsize=8,
                           color="white" if shares[i][j] > 0.55 else "black")
-    figure.colorbar(image, ax=axes, shrink=0.6, label="share of the row")
+    figure.colorbar(image, ax=axes, shrink=0.6, label=say["plot_row_share"])
     return _png(figure)
 
 
 @_styled
-def reliability_diagram(bins: Sequence[MetricsJson]) -> bytes:
+def reliability_diagram(bins: Sequence[MetricsJson], say: Mapping[str, str]) -> bytes:
     """Accuracy per score bin against the diagonal a calibrated score would follow."""
     figure = _figure(4.6, 4.0)
     axes = figure.add_subplot()
     filled = [b for b in bins if b["tasks"]]
-    axes.plot([0, 1], [0, 1], color=GREY, linestyle="--", linewidth=1, label="perfectly calibrated")
+    axes.plot([0, 1], [0, 1], color=GREY, linestyle="--", linewidth=1, label=say["plot_calibrated"])
     axes.bar([b["low"] for b in filled], [b["accuracy"] for b in filled],
              width=[b["high"] - b["low"] for b in filled], align="edge", color=ACCENT, alpha=0.8,
-             edgecolor="white", label="accuracy in the bin")
+             edgecolor="white", label=say["plot_bin"])
     axes.plot([b["score"] for b in filled], [b["accuracy"] for b in filled], "o", color="black", markersize=3,
-              label="mean score, accuracy")
+              label=say["plot_mean"])
     axes.set_xlim(0, 1)
     axes.set_ylim(0, 1.02)
-    axes.set_xlabel("Prelabel's score")
-    axes.set_ylabel("share correct")
+    axes.set_xlabel(say["plot_score"])
+    axes.set_ylabel(say["plot_correct"])
     axes.legend(loc="upper left", fontsize=8, frameon=False)
     return _png(figure)
 
 
 @_styled
-def coverage_curve(curve: Sequence[MetricsJson], target: float, threshold: MetricsJson | None) -> bytes:
+def coverage_curve(curve: Sequence[MetricsJson], target: float, threshold: MetricsJson | None,
+                   say: Mapping[str, str]) -> bytes:
     """Accepting every pre-label scored at or above a threshold: how many tasks that covers, how accurate."""
     figure = _figure(4.6, 4.0)
     axes = figure.add_subplot()
     axes.plot([p["coverage"] for p in curve], [p["accuracy"] for p in curve], color=ACCENT, linewidth=1.8)
-    axes.axhline(target, color=GREY, linestyle="--", linewidth=1, label=f"target {target:.0%}")
+    axes.axhline(target, color=GREY, linestyle="--", linewidth=1,
+                 label=say["plot_target"].format(target=f"{target:.0%}"))
     if threshold:
         axes.plot([threshold["coverage"]], [threshold["accuracy"]], "o", color=GOOD,
-                  label=f"score >= {threshold['threshold']:.2f}: {threshold['coverage']:.0%} of tasks")
+                  label=say["plot_threshold"].format(threshold=f"{threshold['threshold']:.2f}",
+                                                     coverage=f"{threshold['coverage']:.0%}"))
     axes.set_xlim(0, 1)
     axes.set_ylim(min([0.5] + [p["accuracy"] for p in curve]) - 0.02, 1.01)
-    axes.set_xlabel("share of tasks auto-accepted (coverage)")
-    axes.set_ylabel("accuracy of the accepted")
+    axes.set_xlabel(say["plot_coverage"])
+    axes.set_ylabel(say["plot_accepted"])
     axes.legend(loc="lower left", fontsize=8, frameon=False)
     return _png(figure)
 
 
 @_styled
-def stage_bars(stages: Mapping[str, MetricsJson]) -> bytes:
+def stage_bars(stages: Mapping[str, MetricsJson], say: Mapping[str, str]) -> bytes:
     """How often each stage's first choice was right, with its 95% interval, on the same tasks."""
-    names = [entry["name"] for entry in stages.values()]
+    names = [say[f"stage_{stage}"] for stage in stages]
     values = [entry["value"] for entry in stages.values()]
     errors = [[v - e["low"] for v, e in zip(values, stages.values(), strict=True)],
               [e["high"] - v for v, e in zip(values, stages.values(), strict=True)]]
@@ -131,7 +134,7 @@ def stage_bars(stages: Mapping[str, MetricsJson]) -> bytes:
     axes.barh(positions, values, xerr=errors, color=[ACCENT] * (len(names) - 1) + [GOOD], capsize=3, height=0.6)
     axes.set_yticks(positions, names)
     axes.set_xlim(0, 1)
-    axes.set_xlabel("right, first choice (95% interval)")
+    axes.set_xlabel(say["plot_stage_right"])
     for position, value, entry in zip(positions, values, stages.values(), strict=True):
         axes.text(min(entry["high"] + 0.02, 0.93), position + 0.32, f"{value:.0%}", va="center", fontsize=8)
     return _png(figure)

@@ -1,7 +1,8 @@
 """The report's words in the project's language (issue 21): English, or Japanese for a project whose labeling
 config shows Japanese names (studio/labelconfig.py, Control.language). Headings, the headline cards, the section
-introductions and the table headings a customer reads first; the figures' own sentences stay English. Labels are
-named as the reviewers saw them: the config's choice value, the vocabulary label beside it (html.py)."""
+introductions and the plots' words; the sentences with figures in them are templates/say.<language>.j2's macros,
+rendered from the same figures in each language (tests/test_report_words.py). Labels are named as the reviewers
+saw them: the config's choice value, the vocabulary label beside it (html.py)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ PHRASES: dict[str, tuple[str, str]] = {
         "choice, or its none) was what the reviewer kept. The interval is where the project's true accuracy lies with "
         "95% confidence; to narrow it, review more tasks.",
         "<b>トップ1正解率</b>（このページ唯一の正解率）: 事前ラベル（Prelabel の第一候補、または該"
-        "当なし）をレビュー担当者がそのまま残した割合。区間は、プロジェクト全体の真の正解率が95%の確からしさで入る"
+        "当なし）をレビュー担当者がそのまま残した割合。区間は、プロジェクト全体の真の正解率が 95% の確からしさで入る"
         "範囲です。狭めるにはレビューを増やしてください。",
     ),
     "why_per_label": (
@@ -53,7 +54,8 @@ PHRASES: dict[str, tuple[str, str]] = {
         "Is a score of 0.9 right 90% of the time? The reliability diagram compares; the expected calibration error "
         "(ECE) is the average gap. The coverage curve shows what accepting every pre-label above a score threshold "
         "would give.",
-        "スコア0.9のラベルは9割正しいか。信頼性図がそれを比べ、期待較正誤差（ECE）が平均のずれです。カバレッジ"
+        "スコア 0.9 のラベルは 90% の確率で正しいか。信頼性図がそれを比べ、期待較正誤差（ECE）が平均のずれで"
+        "す。カバレッジ"
         "曲線は、しきい値以上の事前ラベルをすべて承認した場合を示します。",
     ),
     "label": ("label", "ラベル"),
@@ -62,6 +64,25 @@ PHRASES: dict[str, tuple[str, str]] = {
     "support": ("support", "件数"),
     "predicted": ("predicted", "予測数"),
     "prior_note": (PRIOR_NOTE["en"], PRIOR_NOTE["ja"]),
+    # The stages (figures.STAGES) and the plots' words.
+    "stage_mllm": ("MLLM + normaliser alone", "MLLM＋語彙照合のみ"),
+    "stage_clip_image": ("CLIP image alone", "CLIP（画像のみ）"),
+    "stage_fused": ("fused CLIP", "CLIPの融合"),
+    "stage_final": ("final (what Prelabel predicts)", "最終（Prelabel の予測）"),
+    "plot_predicted": ("Prelabel's label", "Prelabel のラベル"),
+    "plot_reviewer": ("reviewer's label", "レビュー担当者のラベル"),
+    "plot_row_share": ("share of the row", "行に占める割合"),
+    "plot_calibrated": ("perfectly calibrated", "完全に較正された場合"),
+    "plot_bin": ("accuracy in the bin", "区間内の正解率"),
+    "plot_mean": ("mean score, accuracy", "平均スコアと正解率"),
+    "plot_score": ("Prelabel's score", "Prelabel のスコア"),
+    "plot_correct": ("share correct", "正解の割合"),
+    "plot_target": ("target {target}", "目標 {target}"),
+    "plot_threshold": ("score >= {threshold}: {coverage} of tasks", "スコア >= {threshold}: タスクの {coverage}"),
+    "plot_coverage": ("share of tasks auto-accepted (coverage)", "自動承認するタスクの割合（カバレッジ）"),
+    "plot_accepted": ("accuracy of the accepted", "承認したものの正解率"),
+    "none_name": ("(none)", "（該当なし）"),  # the none answer in tables (records.NONE_NAME)
+    "plot_stage_right": ("right, first choice (95% interval)", "第一候補の正解率（95%区間）"),
 }
 LANGUAGES = ("en", "ja")
 

@@ -8,7 +8,8 @@
   box; the shipped config.
 - `predictions`: the prediction JSON Label Studio reads, holding only what the project's config can show.
 - `evidence`: the reviewer's text: why this label (or none, or failed), the MLLM's words, how each matched.
-- `wording`: that text's phrases and the pipeline's reasons in the reviewers' language (English, Japanese).
+- `wording`: that text's phrases in the reviewers' language (English, Japanese); the reasons' own sentences
+  are pipeline/reasons.py's.
 - `columns`: the suggestion and its score written into each task's data, for Label Studio's task list.
 - `boxes`: rectangle regions read from a result; a prediction's boxes matched with a reviewer's by IoU (kept,
   moved, relabelled, deleted, drawn), for the learning and the report.

@@ -23,9 +23,10 @@ from __future__ import annotations
 import unicodedata
 
 from prelabel.pipeline.calibration import PRIOR, PRIOR_NOTE
+from prelabel.pipeline.reasons import STAGE_FAILED, Reason, render
 from prelabel.pipeline.result import FAILED, LABEL, NONE, ImagePrediction, NamedMatch, Region, Stage2Match
 from prelabel.studio.labelconfig import Control
-from prelabel.studio.wording import PHRASES, cause, method, reason, source
+from prelabel.studio.wording import DROPPED, PHRASES, cause, method, source
 
 MAX_WORDS = 160  # characters of one quoted MLLM string
 MAX_DESCRIPTION = 300  # characters of the description
@@ -35,6 +36,7 @@ MAX_RUNNER_UPS = 4
 MIN_RUNNER_UP = 0.005  # a score shown as at least 1%
 MAX_ALTERNATIVES = 4  # labels listed for an ambiguous name
 MAX_TEXT = 4000  # characters of the whole text
+GIVE_UP_AFTER = 3  # failures in a row after which a failure promises no retry (wording.PHRASES "gave_up")
 def clean(text: object, limit: int) -> str:
     """One line: no control or formatting characters (bidi overrides, zero-width), whitespace collapsed, at most
     `limit` characters (an ellipsis marks a cut)."""
@@ -61,33 +63,44 @@ def quoted(text: object, limit: int = MAX_WORDS) -> str:
     return f'"{clean(text, limit)}"'
 
 
-def evidence_text(prediction: ImagePrediction, model_version: str, control: Control | None = None) -> str:
+def evidence_text(prediction: ImagePrediction, model_version: str, control: Control | None = None,
+                  failures: int = 1) -> str:
     """The evidence for one prediction, as the reviewer reads it. `model_version` (the prediction carries it) is
-    not shown: a version hash means nothing to a reviewer."""
+    not shown: a version hash means nothing to a reviewer. `failures`: for a failure, how many tries at this task
+    failed in a row, this one included."""
     control = control or Control()
-    say = PHRASES[control.language]
+    language = control.language
+    say = PHRASES[language]
 
     def name(label: str) -> str:
-        shown = control.display(label)
-        text = clean(label, MAX_WORDS) if shown == label else f"{clean(shown, MAX_WORDS)} ({clean(label, MAX_WORDS)})"
+        """A label as the reviewer's choices show it (気孔, not the alias it stores)."""
+        text = clean(control.display(label), MAX_WORDS)
         knows_choices = bool(control.results or control.paths)  # Control() alone knows no config
         return f"{text} {say['no_choice']}" if knows_choices and not control.can_show(label) else text
+
+    def headline_name(label: str) -> str:
+        """The suggestion once with the vocabulary label it stores beside it, where the choice shows another."""
+        shown = control.display(label)
+        return name(label) if shown == label else f"{name(label)} ({clean(label, MAX_WORDS)})"
+
+    def why(reason: Reason | None) -> str:
+        return clean(render(reason, language, name), MAX_DESCRIPTION) if reason is not None else ""
 
     several = shown_together(prediction, control)
     # The prior knows the normaliser's precision, not this project's MLLM: said where the score is read.
     note = f" ({PRIOR_NOTE[control.language]})" if prediction.scored_by == PRIOR else ""
-    lines = [_headline(prediction, control, name, say, note)] if not several else [
+    lines = [_headline(prediction, control, headline_name, why, note)] if not several else [
         f"{say['suggested']}: {name(label)}, {percent(score)}{note}" for label, score in several]
     if prediction.state == FAILED:
-        lines.append(say["what_to_do"])
-    if prediction.state == LABEL and prediction.reason:
-        lines.append(f"{say['why']}: {clean(reason(prediction.reason, control.language, name), MAX_DESCRIPTION)}")
+        lines.append(say["gave_up"].format(count=failures) if failures >= GIVE_UP_AFTER else say["what_to_do"])
+    if prediction.state == LABEL and prediction.why is not None:
+        lines.append(f"{say['why']}: {why(prediction.why)}")
     for label, _ in several:
         lines.append(f"{say['why']} {clean(control.display(label), MAX_WORDS)}: "
                      f"{_affirmed_by(prediction, label, say)}")
     if prediction.regions is not None and prediction.state != FAILED:
-        lines += _regions(prediction, name)
-    lines += _words(prediction, name, say, control.language)
+        lines += _regions(prediction, name, language)
+    lines += _words(prediction, name, say, language)
     # A runner-up under 1% is no alternative worth a reviewer's look: left out, not listed as 0%.
     runners = [(label, score) for label, score in prediction.ranking if label != prediction.label
                and score >= MIN_RUNNER_UP]
@@ -97,39 +110,36 @@ def evidence_text(prediction: ImagePrediction, model_version: str, control: Cont
             heading += say["clip"]  # the MLLM named none of them: a picture's likeness, not a finding
         lines.append(f"{heading}: " + say["sep"].join(f"{name(label)} {percent(score)}"
                                                       for label, score in runners[:MAX_RUNNER_UPS]))
-    lines.append(f"{say['stages']}: " + ("; " if control.language == "en" else "、").join(
-        _stages(prediction, say, control.language)))
+    lines.append(f"{say['stages']}: " + say["stages_sep"].join(_stages(prediction, say, language)))
     return _bounded(lines)
 
 
-DROPPED = {"outside": "outside the photo", "degenerate": "too small to be a box", "duplicate": "duplicates",
-           "malformed": "unreadable", "cut_off": "the answer was cut off"}
-
-
-def region_line(region: Region, name=None) -> str:
+def region_line(region: Region, name=None, language: str = "en") -> str:
     """One region's evidence: the MLLM's name for it, and the label it normalised to with its probability, or
     why it has none. `name` shows a label as the reviewer reads it."""
+    say = PHRASES[language]
     words = quoted(region.name)
     clip = ""
     if region.clip is not None:  # CLIP ran on the box's crop: what it saw there, whatever the name says
         seen = name(region.clip[0]) if name else clean(region.clip[0], MAX_WORDS)
-        clip = f"; CLIP on the crop: {seen} {percent(region.clip[1])}"
+        clip = say["crop"].format(seen=f"{seen} {percent(region.clip[1])}")
+    how = method(clean(region.method, 20), language)
     if region.label is None:
-        why = "no match" if region.method == "none" else clean(region.method, 20)
-        return f"{words} -> no vocabulary label ({why}){clip}"
+        return say["region_none"].format(words=words, why=say["no_match"] if region.method == "none" else how,
+                                         clip=clip)
     shown = name(region.label) if name else clean(region.label, MAX_WORDS)
-    return f"{words} -> {shown}: {clean(region.method, 20)} match, {percent(region.score)}{clip}"
+    return say["region"].format(words=words, label=shown, method=how, score=percent(region.score), clip=clip)
 
 
-def _regions(prediction: ImagePrediction, name) -> list[str]:
+def _regions(prediction: ImagePrediction, name, language: str) -> list[str]:
     """A region project: each region's line, then the boxes left out and why."""
-    regions = prediction.regions or []
-    lines = [f"Regions ({len(regions)}):"] + [f"- {n}. {region_line(region, name)}"
-                                              for n, region in enumerate(regions[:MAX_LINES_OF_WORDS * 3], 1)]
+    regions, say, dropped_as = prediction.regions or [], PHRASES[language], DROPPED[language]
+    lines = [say["regions"].format(count=len(regions))] + [
+        f"- {n}. {region_line(region, name, language)}" for n, region in enumerate(regions[:MAX_LINES_OF_WORDS * 3], 1)]
     dropped = prediction.regions_dropped
     if dropped:
-        lines.append("Boxes left out: " + ", ".join(
-            f"{count} {DROPPED.get(reason, clean(reason, 20))}" if reason != "cut_off" else DROPPED[reason]
+        lines.append(say["left_out"] + say["sep"].join(
+            f"{count} {dropped_as.get(reason, clean(reason, 20))}" if reason != "cut_off" else dropped_as[reason]
             for reason, count in sorted(dropped.items())))
     return lines
 
@@ -149,22 +159,21 @@ def _affirmed_by(prediction: ImagePrediction, label: str, say: dict[str, str]) -
     return say["named"]
 
 
-def _headline(prediction: ImagePrediction, control: Control, name, say: dict[str, str], note: str) -> str:
+def _headline(prediction: ImagePrediction, control: Control, name, why, note: str) -> str:
+    say = PHRASES[control.language]
     if prediction.state == FAILED:
         errors = prediction.errors
-        language = control.language
         if "stage1" in errors and "image" not in errors and "pipeline" not in errors:  # the cause in words
-            return f"{say['not']}: " + say["no_answer"].format(cause=_in_words(errors["stage1"], language))
-        return f"{say['not']}: {clean(reason(prediction.reason or 'a stage failed', language, name), MAX_DESCRIPTION)}"
+            return f"{say['not']}: " + say["no_answer"].format(cause=_in_words(errors["stage1"], control.language))
+        return f"{say['not']}: {why(prediction.why or Reason(STAGE_FAILED))}"
     label = prediction.label
     if prediction.state == LABEL and label is not None:
         if control.can_show(label):
             return f"{say['suggested']}: {name(label)}, {percent(prediction.score)}{note}"
         return f"{say['suggested']}: {say['none']}{say['full_stop']}" + say["not_shown"].format(
             label=clean(label, MAX_WORDS), score=percent(prediction.score))
-    why = clean(reason(prediction.reason, control.language, name) if prediction.reason else say["nothing"],
-                MAX_DESCRIPTION)
-    return f"{say['suggested']}: {say['none']}{say['full_stop']}{why[:1].upper()}{why[1:]}"
+    said = why(prediction.why) or say["nothing"]
+    return f"{say['suggested']}: {say['none']}{say['full_stop']}{said[:1].upper()}{said[1:]}"
 
 
 def _words(prediction: ImagePrediction, name, say: dict[str, str], language: str) -> list[str]:

@@ -1,16 +1,14 @@
 """The evidence's words in the language reviewers read the project's choices in (prelabel.studio.evidence):
 English, or Japanese where the config shows Japanese names (Control.language).
 
-Fixed phrases are looked up per language (PHRASES, METHODS, CAUSES, SOURCES). The reasons are the pipeline's
-English sentences (pipeline/decision.py writes them into each prediction, and the report reads them in
-English); `reason` says each known sentence again in Japanese, with the labels in it named as the reviewer's
-choices show them; a sentence it does not know is shown as written rather than half translated.
+Fixed phrases are looked up per language (PHRASES, SOURCES, DROPPED), each phrase's languages side by side;
+tests/test_reasons.py fails when a phrase lacks one. Why the pipeline reached its state is a record rendered
+where its sentences live (pipeline/reasons.py), as are the methods' and the MLLM failures' names.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
+from prelabel.pipeline.reasons import LANGUAGES, cause, method
 
 PHRASES = {
     "en": {"suggested": "Suggested", "why": "Why", "none": "none of these", "not": "Not pre-labelled",
@@ -24,6 +22,9 @@ PHRASES = {
            "what_to_do": "What to do: choose the label yourself. Prelabel tries again each time the label stream "
                          "serves this task, or Retrieve Predictions is run on it; if many tasks say this, tell "
                          "whoever runs Prelabel.",
+           # After GIVE_UP_AFTER failures in a row the same try is unlikely to work: no promise, only what to do.
+           "gave_up": "What to do: Prelabel failed {count} times in a row on this image: label it by hand. If many "
+                      "tasks say this, tell whoever runs Prelabel.",
            "no_answer": "the MLLM gave no usable answer ({cause})",
            "not_shown": "Prelabel found {label} ({score}), but this project's labeling config has no choice for it",
            "beside": "named by the MLLM beside {others} other label(s) in {words}", "named": "named by the MLLM",
@@ -37,13 +38,22 @@ PHRASES = {
            "earlier": " (its answer from an earlier look)", "no_mllm": "no MLLM set up",
            "again_failed": "asking the MLLM again failed ({cause})", "asked_again": "asked the MLLM again with the "
            "label list", "and_photo": " and the photo", "clip_ran": "compared the photo with each label (CLIP)",
-           "stage_failed": "{stage} failed ({error})", "sep": ", ", "full_stop": ". "},
+           "stage_failed": "{stage} failed ({error})", "sep": ", ", "full_stop": ". ", "stages_sep": "; ",
+           "regions": "Regions ({count}):", "left_out": "Boxes left out: ", "crop": "; CLIP on the crop: {seen}",
+           "region_none": "{words} -> no vocabulary label ({why}){clip}",
+           "region": "{words} -> {label}: {method} match, {score}{clip}",
+           # The labeling config's own words (labelconfig.make_label_config).
+           "h_label": "Label", "h_why": "Why Prelabel suggests it", "h_runner": "Or a runner-up (replaces the label "
+           "above)", "h_region": "Why this region", "p_search": "Search {count} labels",
+           "p_evidence": "No evidence: Prelabel has not pre-labelled this task", "p_region": "Select a region"},
     "ja": {"suggested": "提案", "why": "理由", "none": "該当なし", "not": "事前ラベルなし",
            "words": "MLLMの言葉と語彙との照合:", "runners": "次点", "closest": "近いラベル", "clip": "（CLIPのみ）",
            "stages": "処理の経過", "no_choice": "[この設定に選択肢なし]", "nothing": "語彙に該当するラベルなし",
            "what_to_do": "対処: ラベルはご自身で選んでください。ラベリングの流れ（Label All Tasks）がこのタスクを出す"
                          "たび、または Retrieve Predictions を実行するたびに Prelabel は再試行します。多くのタスクで"
                          "これが出るときは Prelabel の運用担当に知らせてください。",
+           "gave_up": "対処: Prelabel はこの写真で {count} 回続けて失敗しました。ラベルはご自身で付けてください。"
+                      "多くのタスクでこれが出るときは Prelabel の運用担当に知らせてください。",
            "no_answer": "MLLMから使える答えがなかった（{cause}）",
            "not_shown": "Prelabel は {label}（{score}）を見つけたが、このプロジェクトの設定にその選択肢がない",
            "beside": "MLLMが {words} の中で他の {others} ラベルと並べて挙げた", "named": "MLLMが挙げた",
@@ -58,80 +68,25 @@ PHRASES = {
            "earlier": "（以前の答えを再利用）", "no_mllm": "MLLM未設定",
            "again_failed": "MLLMへの再質問に失敗（{cause}）", "asked_again": "ラベル一覧でMLLMに再質問した",
            "and_photo": "（写真つき）", "clip_ran": "写真を各ラベルと比べた（CLIP）",
-           "stage_failed": "{stage} の失敗（{error}）", "sep": "、", "full_stop": "。"},
+           "stage_failed": "{stage} の失敗（{error}）", "sep": "、", "full_stop": "。", "stages_sep": "、",
+           "regions": "領域（{count}）:", "left_out": "除いた枠: ", "crop": "、切り抜きへのCLIP: {seen}",
+           "region_none": "{words} -> 語彙のラベルなし（{why}）{clip}",
+           "region": "{words} -> {label}: {method} {score}{clip}",
+           "h_label": "ラベル", "h_why": "Prelabel の提案の理由",
+           "h_runner": "または次点から選ぶ（上のラベルを置き換えます）", "h_region": "この領域の理由",
+           "p_search": "{count} 個のラベルから検索",
+           "p_evidence": "根拠なし: Prelabel はこのタスクにまだ事前ラベルを付けていません",
+           "p_region": "領域を選んでください"},
 }
-# How an MLLM string matched the vocabulary (vocabulary/normalize.py's methods).
-METHODS = {"ja": {"exact": "完全一致", "alias": "別名一致", "suggested": "提案名一致", "learned": "学習済みの一致",
-                  "rule": "規則による一致", "fuzzy": "近似一致", "embedding": "意味の近さ", "ambiguous": "曖昧",
-                  "negated": "名前が否定されている", "alternatives": "ラベルの間で決めかねている",
-                  "several": "複数のラベルが挙がった", "qualified": "名前が別の名詞を修飾している",
-                  "subkind": "語彙にない下位の種類", "head_word": "主要語だけ", "location": "位置でラベルが変わりうる",
-                  "everyday": "日常語でもある", "described": "説明の言葉のみ", "none": "一致なし"}}
-SOURCES = {"ja": {"classification": "分類", "candidate": "候補", "description": "説明"}}
-CAUSES = {  # MLLMError's causes (pipeline/mllm.py) and the job's deadline, as a reviewer reads them
-    "en": {"timeout": "it took too long", "rate_limited": "the MLLM service was busy",
-           "server_error": "the MLLM service had an error", "connection": "the MLLM service could not be reached",
-           "rejected": "the MLLM service refused the request", "malformed": "its answer could not be read",
-           "truncated": "its answer was cut off", "refused": "it declined to answer",
-           "no_image": "it did not see the photo", "deadline": "the job's time ran out first"},
-    "ja": {"timeout": "時間切れ", "rate_limited": "MLLMサービスが混雑", "server_error": "MLLMサービスのエラー",
-           "connection": "MLLMサービスにつながらない", "rejected": "MLLMサービスが要求を拒否",
-           "malformed": "答えを読めない", "truncated": "答えが途中で切れた", "refused": "回答を断った",
-           "no_image": "写真が見えていない", "deadline": "先に処理の制限時間が尽きた"},
-}
-Name = Callable[[str], str]
-
-
-def method(name: str, language: str) -> str:
-    return METHODS.get(language, {}).get(name, name)
+SOURCES = {"en": {"classification": "classification", "candidate": "candidate", "description": "description"},
+           "ja": {"classification": "分類", "candidate": "候補", "description": "説明"}}
+# Why a region project's box was left out (pipeline/boxes.py), as a count of them reads.
+DROPPED = {"en": {"outside": "outside the photo", "degenerate": "too small to be a box", "duplicate": "duplicates",
+                  "malformed": "unreadable", "cut_off": "the answer was cut off"},
+           "ja": {"outside": "写真の外", "degenerate": "枠として小さすぎる", "duplicate": "重複",
+                  "malformed": "読めない", "cut_off": "答えが途中で切れた"}}
+__all__ = ["DROPPED", "LANGUAGES", "PHRASES", "SOURCES", "cause", "method", "source"]
 
 
 def source(name: str, language: str) -> str:
-    return SOURCES.get(language, {}).get(name, name)
-
-
-def cause(name: str, language: str) -> str | None:
-    return CAUSES[language].get(name)
-
-
-def _labels(text: str, name: Name) -> str:
-    return "、".join(name(label.strip()) for label in text.split(","))
-
-
-# (the pipeline's English sentence, its Japanese; groups: q quoted words, n a number, l labels, m a method)
-_REASONS_JA: list[tuple[re.Pattern[str], Callable[[re.Match[str], Name], str]]] = [
-    (re.compile(r"the MLLM saw nothing from the label list \(it answered (?P<q>.+)\)$"),
-     lambda m, name: f"MLLMはラベル一覧のどれも写っていないと答えた（答え: {m['q']}）"),
-    (re.compile(r"stage 2 answered (?P<q>.+), which contradicts the weaker match to (?P<l>.+)$"),
-     lambda m, name: f"第2段階の答え {m['q']} が、より弱い一致 {_labels(m['l'], name)} と矛盾する"),
-    (re.compile(r"(?P<q>.+) fits (?P<n>\d+) labels and nothing named one of them$"),
-     lambda m, name: f"{m['q']} は {m['n']} 個のラベルに当てはまり、どれか一つを挙げた言葉がない"),
-    (re.compile(r"(?P<q>.+) names no label for sure \((?P<m>[a-z_]+): (?P<w>.+)\)$"),
-     lambda m, name: f"{m['q']} はどのラベルとも決められない（{method(m['m'], 'ja')}）"),
-    (re.compile(r"no name the MLLM used is in the vocabulary, and stage 2 answered (?P<q>.+)$"),
-     lambda m, name: f"MLLMが使った名前は語彙にない。第2段階の答え: {m['q']}"),
-    (re.compile(r"no name the MLLM used is in the vocabulary$"), lambda m, name: "MLLMが使った名前は語彙にない"),
-    (re.compile(r"no single label: the MLLM named (?P<n>\d+) labels side by side \((?P<l>.+)\)$"),
-     lambda m, name: f"ラベルが一つに決まらない: MLLMが {m['n']} 個のラベルを並べて挙げた（{_labels(m['l'], name)}）"),
-    (re.compile(r"named by the MLLM \((?P<m>[a-z_]+) match of (?P<q>.+)\)$"),
-     lambda m, name: f"MLLMが挙げた（{m['q']} との{method(m['m'], 'ja')}）"),
-    (re.compile(r"chosen by the MLLM from (?P<n>\d+) candidates after seeing the image$"),
-     lambda m, name: f"MLLMが画像を見て {m['n']} 個の候補から選んだ"),
-    (re.compile(r"CLIP alone \(no MLLM configured\)$"), lambda m, name: "CLIPのみ（MLLM未設定）"),
-    (re.compile(r"no stage ran: neither an MLLM nor CLIP is configured$"),
-     lambda m, name: "どの段階も動いていない: MLLMもCLIPも未設定"),
-    (re.compile(r"the image could not be used \((?P<q>.+)\)$"), lambda m, name: f"画像を使えなかった（{m['q']}）"),
-    (re.compile(r"the MLLM did not answer \((?P<m>[a-z_]+)\)$"),
-     lambda m, name: f"MLLMが答えなかった（{cause(m['m'], 'ja') or m['m']}）"),
-]
-
-
-def reason(text: str, language: str, name: Name) -> str:
-    """The pipeline's reason in the reviewer's language (as written where none is known)."""
-    if language != "ja":
-        return text
-    for pattern, say in _REASONS_JA:
-        found = pattern.match(text)
-        if found:
-            return say(found, name)
-    return text
+    return SOURCES.get(language, SOURCES["en"]).get(name, name)
