@@ -212,6 +212,23 @@ def test_prediction_evidence_is_kept_per_task(store_url):
     assert store.prediction_evidence(6) is None
 
 
+def test_failures_in_a_row_count_back_to_the_last_success(store_url):
+    store = LearnedStore(store_url)
+
+    def attempt(task_id: int, state: str) -> None:
+        store.save_prediction_evidence([{"task_id": task_id, "project_id": 1, "model_version": "v1",
+                                         "vocabulary_version": "abc", "label": None, "evidence": {"state": state},
+                                         "failure_cause": "image:unreadable" if state == "failed" else None}])
+
+    for state in ("failed", "label", "failed", "failed"):
+        attempt(5, state)
+    attempt(6, "failed")  # another task's failures are not this one's
+    assert (store.failures_in_a_row(1, 5), store.failures_in_a_row(1, 6), store.failures_in_a_row(1, 7)) == (2, 1, 0)
+    assert store.failures_in_a_row(2, 5) == 0  # another project's task 5
+    attempt(5, "none")
+    assert store.failures_in_a_row(1, 5) == 0
+
+
 def test_bad_store_urls():
     with pytest.raises(ValueError, match="expected sqlite:///PATH or postgresql://"):
         LearnedStore("mysql://x")

@@ -31,6 +31,7 @@ SCHEMA = [
         task_id INTEGER NOT NULL, model_version TEXT NOT NULL, project_id INTEGER, state TEXT NOT NULL,
         cause TEXT, usage TEXT NOT NULL, created DOUBLE PRECISION NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS prediction_attempts_project ON prediction_attempts (project_id)",
+    "CREATE INDEX IF NOT EXISTS prediction_attempts_task ON prediction_attempts (task_id)",
     """CREATE TABLE IF NOT EXISTS annotation_evidence (
         annotation_id INTEGER NOT NULL, task_id INTEGER NOT NULL, project_id INTEGER, reviewer INTEGER,
         kind TEXT NOT NULL, string TEXT, key TEXT, label TEXT, created DOUBLE PRECISION NOT NULL)""",
@@ -162,6 +163,12 @@ class LearnedStore:
         return [(task_id, version, state, cause, json.loads(usage)) for task_id, version, state, cause, usage
                 in self.query("SELECT task_id, model_version, state, cause, usage FROM prediction_attempts "
                               "WHERE project_id = ? ORDER BY created, task_id", (project_id,))]
+
+    def failures_in_a_row(self, project_id: int, task_id: int, most: int = 100) -> int:
+        """How many of the task's latest attempts failed, counting back to its last success (at most `most`)."""
+        rows = self.query("SELECT state FROM prediction_attempts WHERE task_id = ? AND project_id = ? "
+                          "ORDER BY created DESC LIMIT ?", (task_id, project_id, most))
+        return next((count for count, (state,) in enumerate(rows) if state != "failed"), len(rows))
 
     # ---- a project's own calibration (learning/calibrating.py) ---------------------------------------------
 

@@ -136,7 +136,8 @@ def _reviewed(parts, project_id: int | None, export_path: Path | None, from_name
         preferred = sources.project_model_version(studio, project_id)
         tasks = sources.export_project(studio, project_id, True, _bytes_bar)
         records = read_tasks(tasks, none, from_name, _tasks_bar)
-        where = f"Label Studio project {project_id} ({settings.label_studio_url})"
+        # The project's address: the page's first line reads the same in every language.
+        where = f"{settings.label_studio_url.rstrip('/')}/projects/{project_id}"
     else:
         assert export_path is not None  # the commands ask for one or the other
         records, project = sources.read_export_file(export_path, none, from_name, _tasks_bar)
