@@ -441,6 +441,8 @@ def test_a_hypothetical_clause_leaves_the_name_before_its_comma_affirmed():
     ("fish-seafood", "マダイとチダイのどちらかです。", "alternatives"),
     # A Latin name heading a Japanese compound qualifies it.
     ("solar-pv", "PID対策モジュールです。", "qualified"),
+    # An English compound is headed by its last noun, past a part word or a word of the vocabulary.
+    ("meat-inspection", "bovine tuberculosis skin test", "qualified"),
 ])
 def test_structures_of_the_later_blind_corpora(vocab, text, method):
     result = Normalizer(load_vocabulary(ROOT / "tests" / "data" / "domains" / f"{vocab}.yaml")).normalize(text)

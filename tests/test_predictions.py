@@ -17,6 +17,7 @@ from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.reasons import Reason
 from prelabel.pipeline.result import FAILED, LABEL, NONE, Evidence, ImageInput, ImagePrediction
 from prelabel.settings import Settings
+from prelabel.studio.columns import SUGGESTED, list_columns
 from prelabel.studio.evidence import MAX_DESCRIPTION, MAX_TEXT, MAX_WORDS, evidence_text
 from prelabel.studio.labelconfig import Control, make_label_config, read_label_config
 from prelabel.studio.predictions import import_task, prediction_json, studio_prediction
@@ -190,6 +191,12 @@ def test_a_japanese_config_gets_the_alias_and_the_reviewer_reads_japanese(predic
     later = text_of(written).splitlines()[1:]
     assert any("-> クサギカメムシ: 別名一致" in line for line in later) and not any(BMSB in line for line in later)
     assert english_left(text_of(written), vocabulary.label_values) == []
+    # The task list's column in the reviewers' language too: the suggestion as its choice shows it, a failure.
+    broken = predictions["broken"]
+    assert list_columns(studio_prediction(predictions["red"], TYPED, control), control)[SUGGESTED] == "クサギカメムシ"
+    assert list_columns(studio_prediction(broken, TYPED, control), control)[SUGGESTED] == "事前ラベルなし"
+    english = control_for(make_label_config(vocabulary), vocabulary)
+    assert list_columns(studio_prediction(broken, TYPED, english), english)[SUGGESTED] == "not pre-labelled"
 
 
 def test_tags_the_config_lacks_are_left_out(predictions, vocabulary):

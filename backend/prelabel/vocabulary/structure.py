@@ -449,9 +449,7 @@ def qualifies_next_noun(parts: Sequence[Token], end: int, vocabulary_words: set[
         return False
     if after.mark == "-" and after.surface.casefold().endswith("ed"):
         return True  # a compound adjective: "crook-necked", "rust-coloured"
-    if after.text in vocabulary_words:
-        return False
-    if after.text in evidence:  # "tuberculosis skin test": the compound's last noun is its head
+    if after.text in evidence or after.text in vocabulary_words:  # "tuberculosis skin test": the last noun heads
         return end + 1 < len(parts) and parts[end + 1].text not in evidence and qualifies_next_noun(
             parts, end + 1, vocabulary_words, evidence)
     surface = after.surface.casefold()
