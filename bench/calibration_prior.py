@@ -41,7 +41,7 @@ TUNING = {name: paths for name, paths in CORPORA.items() if name not in HELDOUT 
 # The commit each blind corpus arrived in (its vocabulary has not changed since; fish gained three answers later,
 # written blind too; one food answer was edited since): the normaliser of that commit had never read it.
 FIRST_MEETING = {"timber-grading": "6195998", "fish-seafood": "6e060f5", "plant-pathology": "7170a17",
-                 "food-contamination": "7810fd9"}
+                 "food-contamination": "7810fd9", "meat-inspection": "98f317a", "solar-pv": "3662fd9"}
 # Logistic regression's C (inverse L2 strength) tried, strongest first; the intercept is not penalised, so strong
 # regularisation shrinks every way towards the pooled rate of right labels.
 STRENGTHS = (0.01, 0.03, 0.1, 0.3, 1.0)

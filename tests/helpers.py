@@ -337,7 +337,7 @@ def english_left(text: str, names: Any = ()) -> list[str]:
     what a Japanese reader would find untranslated."""
     import re
 
-    text = re.sub(r'"[^"\n]*"|\'[^\'\n]*\'|“[^”\n]*”', " ", text)
+    text = re.sub(r'"[^"\n]*"|\'[^\'\n]*\'|“[^”\n]*”|https?://\S+', " ", text)  # quoted words, addresses
     for name in sorted({*names, *PROPER_NAMES}, key=len, reverse=True):
         text = text.replace(name, " ")
     return re.findall(r"[A-Za-z]{3,}", text)

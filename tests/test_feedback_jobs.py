@@ -14,6 +14,7 @@ from rq.registry import FailedJobRegistry
 
 from helpers import EXAMPLE_VOCAB, TEST_REDIS_URL
 from prelabel.jobs import queues
+from prelabel.learning.rows import EvidenceRow
 from prelabel.learning.rules import Learning
 from prelabel.learning.store import LearnedStore
 from prelabel.vocabulary.normalize import Normalizer
@@ -60,12 +61,12 @@ def test_many_feedback_jobs_at_once_count_each_annotation_once(store_url, annota
     url = store_url
     store = LearnedStore(url)
     # What prediction jobs kept for each task: the MLLM said a string the vocabulary does not know, and BMSB.
-    store.save_prediction_evidence([{
-        "task_id": task, "project_id": project_id, "model_version": "v1", "vocabulary_version": "x", "label": None,
-        "evidence": {"candidates": [
+    store.save_prediction_evidence([EvidenceRow(
+        task_id=task, project_id=project_id, model_version="v1", vocabulary_version="x", label=None,
+        evidence={"candidates": [
             {"text": "marble bug", "source": "classification", "label": None, "method": "none"},
             {"text": "BMSB", "source": "candidate", "label": BMSB, "method": "alias"},
-            {"text": "A bug on a leaf.", "source": "description", "label": None, "method": "ambiguous"}]}}
+            {"text": "A bug on a leaf.", "source": "description", "label": None, "method": "ambiguous"}]})
         for task in annotations.values()])
     redis = Redis.from_url(TEST_REDIS_URL)
     redis.flushdb()
@@ -89,9 +90,9 @@ def test_many_feedback_jobs_at_once_count_each_annotation_once(store_url, annota
     assert sorted(per_annotation) == sorted((a, 2) for a in ids)
     assert store.synonyms_in_force() == [("marble bug", BMSB)]
     learning = Learning(store, Normalizer(load_vocabulary(EXAMPLE_VOCAB)))
-    assert [row[1] for row in learning.changes()] == ["promoted"]  # promoted once, however many jobs raced
+    assert [change.what for change in learning.changes()] == ["promoted"]  # promoted once, however many jobs raced
     review = learning.review()
-    assert review["pending"] == [] and review["conflicts"] == []  # the synonym is in force, nothing else
+    assert review.pending == review.conflicts == ()  # the synonym is in force, nothing else
 
     # Reviewers delete all but two annotations: their evidence is retracted, and the rule no longer holds.
     client = label_studio.client()
@@ -103,7 +104,7 @@ def test_many_feedback_jobs_at_once_count_each_annotation_once(store_url, annota
     counts = dict(store.query("SELECT kind, count(*) FROM annotation_evidence GROUP BY kind"))
     assert counts == {"synonym": 2, "confirmation": 2}
     assert store.synonyms_in_force() == []
-    assert [row[1] for row in learning.changes()] == ["demoted", "promoted"]
+    assert [change.what for change in learning.changes()] == ["demoted", "promoted"]
     # Put the annotations back for the other database's run.
     for annotation_id in ids[2:]:
         task = annotations.pop(annotation_id)

@@ -11,6 +11,7 @@ import pytest
 
 from helpers import EXAMPLE_VOCAB
 from prelabel.learning.feedback import annotated_label, record_feedback
+from prelabel.learning.rows import EvidenceRow
 from prelabel.learning.rules import Learning, Verdict, verdicts
 from prelabel.learning.store import LearnedStore
 from prelabel.studio.labelconfig import make_label_config, read_label_config
@@ -55,11 +56,11 @@ def vocabulary():
 @pytest.fixture
 def learning(tmp_path, normalizer):
     store = LearnedStore(f"sqlite:///{tmp_path / 'learned.sqlite'}")
-    store.save_prediction_evidence([{
-        "task_id": TASK, "project_id": PROJECT, "model_version": "prelabel-1a2b3c4d-5e6f7a8b",
-        "vocabulary_version": "v", "label": BMSB,
-        "evidence": {"candidates": [{"text": "brown marble bug", "source": "classification", "label": None,
-                                     "method": "none"}]}}])
+    store.save_prediction_evidence([EvidenceRow(
+        task_id=TASK, project_id=PROJECT, model_version="prelabel-1a2b3c4d-5e6f7a8b",
+        vocabulary_version="v", label=BMSB,
+        evidence={"candidates": [{"text": "brown marble bug", "source": "classification", "label": None,
+                                  "method": "none"}]})])
     return Learning(store, normalizer, min_agreements=3)
 
 
@@ -75,8 +76,8 @@ def test_only_the_choice_counts_never_the_evidence_text(vocabulary, learning):
     assert annotated_label(corrected, control) == "Nezara viridula"
     assert annotated_label(annotation(2, EVIDENCE), control) is None  # the evidence alone is no classification
     outcome = record_feedback(FakeStudio(config, {1: corrected}), learning, "ANNOTATION_UPDATED", PROJECT, [1])
-    [event] = outcome["events"]
-    assert (event["status"], event["label"], event["predicted"]) == ("corrected", "Nezara viridula", BMSB)
+    [event] = outcome.events
+    assert (event.status, event.label, event.predicted) == ("corrected", "Nezara viridula", BMSB)
     # Learned from the MLLM's words Prelabel kept for the task, never from the text in the annotation.
     assert rows(learning) == [("synonym", "brown marble bug", "Nezara viridula")]
 
@@ -98,8 +99,8 @@ def test_a_runner_up_ticked_is_the_reviewer_s_label(vocabulary, learning):
     assert annotated_label(untouched, control) == BMSB
     assert classification(untouched.result, "None of these", "label") == (True, BMSB)
     outcome = record_feedback(FakeStudio(config, {1: corrected}), learning, "ANNOTATION_UPDATED", PROJECT, [1])
-    [event] = outcome["events"]
-    assert (event["status"], event["label"], event["predicted"]) == ("corrected", "Nezara viridula", BMSB)
+    [event] = outcome.events
+    assert (event.status, event.label, event.predicted) == ("corrected", "Nezara viridula", BMSB)
     # The options: runner-ups of at least 1% the config shows, with their scores, never the suggestion itself.
     from prelabel.pipeline.identity import ModelVersion
     from prelabel.pipeline.result import LABEL, ImagePrediction
@@ -118,18 +119,18 @@ def test_none_of_these_is_a_verdict_never_a_synonym(vocabulary, learning, langua
     config = make_label_config(vocabulary, language=language)
     nothing = annotation(3, taxonomy(stored), EVIDENCE)
     outcome = record_feedback(FakeStudio(config, {3: nothing}), learning, "ANNOTATION_CREATED", PROJECT, [3])
-    [event] = outcome["events"]
-    assert (event["status"], event["predicted"], event["evidence"]) == ("nothing fits", BMSB, ["nothing_fits"])
+    [event] = outcome.events
+    assert (event.status, event.predicted, event.evidence) == ("nothing fits", BMSB, ("nothing_fits",))
     assert rows(learning) == [("nothing_fits", None, None)]
-    assert learning.review()["pending"] == [] and learning.review()["new_classes"] == []
+    assert learning.review().pending == () and learning.review().new_classes == ()
 
 
 def test_a_japanese_choice_is_read_back_as_its_label(vocabulary, learning):
     config = make_label_config(vocabulary, language="ja")
     accepted = annotation(4, EVIDENCE, taxonomy(BMSB, origin="prediction"))  # shown as クサギカメムシ, stores the alias
     [event] = record_feedback(FakeStudio(config, {4: accepted}), learning, "ANNOTATION_CREATED", PROJECT,
-                              [4])["events"]
-    assert (event["status"], event["label"]) == ("confirmed", BMSB)
+                              [4]).events
+    assert (event.status, event.label) == ("confirmed", BMSB)
 
 
 def test_a_custom_none_choice_name(vocabulary, learning):
@@ -139,11 +140,11 @@ def test_a_custom_none_choice_name(vocabulary, learning):
                             "value": {"choices": ["Nothing fits"]}})
     studio = FakeStudio(config, {5: chosen})
     [event] = record_feedback(studio, learning, "ANNOTATION_CREATED", PROJECT, [5],
-                              none_choice="Nothing fits")["events"]
-    assert event["status"] == "nothing fits"
+                              none_choice="Nothing fits").events
+    assert event.status == "nothing fits"
     # Under another PRELABEL_NONE_CHOICE it is just a label outside the vocabulary: a new class for the expert.
-    [event] = record_feedback(studio, learning, "ANNOTATION_UPDATED", PROJECT, [5])["events"]
-    assert event["status"] == "new class"
+    [event] = record_feedback(studio, learning, "ANNOTATION_UPDATED", PROJECT, [5]).events
+    assert event.status == "new class"
 
 
 def test_verdicts_for_nothing_fits(normalizer):
@@ -162,10 +163,10 @@ def test_prelabels_own_annotations_teach_nothing(vocabulary, learning):
     made = annotation(6, *accepted_result([taxonomy("Nezara viridula"), EVIDENCE], mark))
     assert [region["type"] for region in made.result] == ["taxonomy"]  # the evidence stays with the prediction
     [event] = record_feedback(FakeStudio(config, {6: made}), learning, "ANNOTATION_CREATED", PROJECT,
-                              [6])["events"]
-    assert event["status"] == "auto-accepted" and rows(learning) == []
+                              [6]).events
+    assert event.status == "auto-accepted" and rows(learning) == []
     # A reviewer who submits it again saves it without the mark: now it is theirs, and teaches
     reviewed = annotation(6, taxonomy("Nezara viridula"), EVIDENCE)
     [event] = record_feedback(FakeStudio(config, {6: reviewed}), learning, "ANNOTATION_UPDATED", PROJECT,
-                              [6])["events"]
-    assert event["status"] == "corrected" and rows(learning) == [("synonym", "brown marble bug", "Nezara viridula")]
+                              [6]).events
+    assert event.status == "corrected" and rows(learning) == [("synonym", "brown marble bug", "Nezara viridula")]

@@ -111,11 +111,10 @@ def test_a_run_where_every_task_failed_says_so_with_the_endpoint():
     from prelabel.pipeline.summary import every_image_failed
 
     settings = Settings.from_env({"PRELABEL_LLM_BASE_URL": "http://user:secret-pw@10.0.0.7:8000/v1"})
-    outcome = Outcome(tasks=4, causes=Counter({"stage1:connection": 3, "image:unreadable": 1}), failures_shown=4,
-                      cached=0)
+    outcome = Outcome(tasks=4, causes=Counter({"stage1:connection": 3, "image:unreadable": 1}), cached=0)
     assert outcome.summary() == ("done: 4 task(s): 0 labelled, 4 failed (stage1:connection 3, image:unreadable 1); "
-                                 "0 prediction(s) in Label Studio, and 4 failure(s) shown there as failed (asked "
-                                 "again when next opened)")
+                                 "0 prediction(s) in Label Studio; the failed ones hold no prediction: Prelabel "
+                                 "tries again when one is opened, and on the next run")
     line = every_image_failed(outcome.tasks, outcome.causes, settings)
     assert line is not None and line.startswith("every image failed (stage1:connection 3, image:unreadable 1): ")
     assert "http://user:***@10.0.0.7:8000/v1" in line and "PRELABEL_LLM_BASE_URL" in line

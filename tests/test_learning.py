@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
 from helpers import EXAMPLE_VOCAB, invoke
+from prelabel.learning.review import NewClass
+from prelabel.learning.rows import EvidenceRow
 from prelabel.learning.rules import Learning, Verdict, learnable, verdicts
 from prelabel.learning.store import LearnedStore
 from prelabel.pipeline.result import NamedMatch
@@ -84,7 +87,7 @@ def test_promotion_needs_k_annotations_from_two_reviewers(learning):
 
 def test_the_same_string_twice_in_one_answer_counts_once(learning):
     assert learning.record(1, 10, 1, 100, synonym("marble bug") * 2 + synonym("Marble Bug")) == []
-    assert learning.review()["pending"][0]["count"] == 1
+    assert learning.review().pending[0].count == 1
 
 
 def test_a_string_pointing_at_two_labels_is_a_conflict(learning):
@@ -92,9 +95,9 @@ def test_a_string_pointing_at_two_labels_is_a_conflict(learning):
         learning.record(annotation, annotation, 1, reviewer, synonym("garden shieldbug"))
     learning.record(4, 4, 1, 103, synonym("garden shieldbug", "Nezara viridula"))
     assert learning.store.synonyms_in_force() == []  # demoted? never promoted: the conflict came last here
-    [conflict] = learning.review()["conflicts"]  # one string, one entry, every label it points at
-    assert conflict["string"] == "garden shieldbug"
-    assert [(entry["label"], entry["count"]) for entry in conflict["labels"]] == [(BMSB, 3), ("Nezara viridula", 1)]
+    [conflict] = learning.review().conflicts  # one string, one entry, every label it points at
+    assert conflict.string == "garden shieldbug"
+    assert [(entry.label, entry.count) for entry in conflict.labels] == [(BMSB, 3), ("Nezara viridula", 1)]
 
 
 def test_a_conflict_demotes_an_automatic_promotion(learning):
@@ -114,14 +117,14 @@ def test_contradicting_the_vocabulary_is_a_model_error(learning):
     learning.record(4, 4, 1, 100, synonym("maize grain beetle", "Sitophilus zeamais"))
     assert learning.store.synonyms_in_force() == []
     review = learning.review()
-    [error] = review["model_errors"]
-    assert (error["string"], error["label"], error["named"], error["count"]) == (
+    [error] = review.model_errors
+    assert (error.string, error.label, error.named, error.count) == (
         "rice weevil", "Sitophilus zeamais", "Sitophilus oryzae", 3)
-    assert [e["string"] for e in review["pending"]] == ["maize grain beetle"] and review["conflicts"] == []
+    assert [e.string for e in review.pending] == ["maize grain beetle"] and review.conflicts == ()
     # Rejected by an expert, the pair is listed as rejected.
     learning.decide("rice weevil", "Sitophilus zeamais", accept=False, by="expert")
     review = learning.review()
-    assert review["model_errors"] == [] and [e["string"] for e in review["rejected"]] == ["rice weevil"]
+    assert review.model_errors == () and [e.string for e in review.rejected] == ["rice weevil"]
 
 
 def test_the_queue_leaves_out_what_the_screening_refuses(learning):
@@ -133,8 +136,8 @@ def test_the_queue_leaves_out_what_the_screening_refuses(learning):
         learning.record(20 + annotation, annotation, 1, reviewer, synonym("none"))
     assert learning.store.synonyms_in_force() == []
     review = learning.review()
-    assert review["pending"] == review["conflicts"] == review["model_errors"] == []
-    assert review["left_out"] == {"group word": 1, "names several labels": 1, "no answer": 1}
+    assert review.pending == review.conflicts == review.model_errors == ()
+    assert review.left_out == {"group word": 1, "names several labels": 1, "no answer": 1}
 
 
 def test_updates_replace_and_deletions_retract(learning):
@@ -143,12 +146,12 @@ def test_updates_replace_and_deletions_retract(learning):
     assert learning.store.synonyms_in_force() == [("marble bug", BMSB)]
     # Annotation 3 is updated to a cancelled one: its evidence is replaced, counts fall to 2, the rule fails.
     assert learning.record(3, 3, 1, 102, [Verdict("cancelled")]) == [f"demoted: 'marble bug' -> {BMSB}"]
-    assert learning.review()["pending"][0]["count"] == 2
+    assert learning.review().pending[0].count == 2
     learning.record(5, 5, 1, 103, synonym("marble bug"))
     assert learning.store.synonyms_in_force() == [("marble bug", BMSB)]
     assert learning.retract(5) == [f"demoted: 'marble bug' -> {BMSB}"]
     assert learning.retract(5) == []  # deleting twice changes nothing
-    evidence = learning.review()["evidence"]
+    evidence = learning.review().evidence
     assert evidence == {"synonym": 2, "cancelled": 1}  # always what the current annotations say
 
 
@@ -167,7 +170,7 @@ def test_experts_decide_over_the_rule(learning):
     assert learning.store.synonyms_in_force() == [("marble bug", "Nezara viridula")]
     with pytest.raises(ValueError, match="not a label of the vocabulary"):
         learning.decide("x", "No such label", accept=True, by="expert")
-    whats = [row[1] for row in learning.changes()]
+    whats = [change.what for change in learning.changes()]
     assert whats == ["accepted", "rejected", "rejected", "accepted"]
 
 
@@ -183,9 +186,8 @@ def test_settling_again_after_the_rule_changed(store_url, normalizer):
 def test_new_classes_are_collected_for_the_expert(learning):
     learning.record(1, 7, 2, 100, [Verdict("new_class", "yellow-legged hornet", "Vespa velutina")])
     learning.record(2, 8, 2, 101, [Verdict("new_class", "Asian hornet", "Vespa velutina")])
-    [entry] = learning.review()["new_classes"]
-    assert entry == {"label": "Vespa velutina", "count": 2, "strings": ["yellow-legged hornet", "Asian hornet"],
-                     "tasks": [(2, 7), (2, 8)]}
+    [entry] = learning.review().new_classes
+    assert entry == NewClass("Vespa velutina", 2, ("yellow-legged hornet", "Asian hornet"), ((2, 7), (2, 8)))
 
 
 def test_every_change_bumps_the_vocabulary_version(learning, normalizer):
@@ -201,15 +203,30 @@ def test_every_change_bumps_the_vocabulary_version(learning, normalizer):
 
 def test_prediction_evidence_is_kept_per_task(store_url):
     store = LearnedStore(store_url)
-    row = {"task_id": 5, "project_id": 1, "model_version": "v1", "vocabulary_version": "abc", "label": BMSB,
-           "evidence": {"candidates": [{"text": "BMSB", "label": BMSB}]}}
+    row = EvidenceRow(5, 1, "v1", "abc", BMSB, {"candidates": [{"text": "BMSB", "label": BMSB}]})
     store.save_prediction_evidence([row])
-    store.save_prediction_evidence([{**row, "model_version": "v2", "label": "Nezara viridula"}])
+    store.save_prediction_evidence([replace(row, model_version="v2", label="Nezara viridula")])
     store.save_prediction_evidence([row])  # idempotent: a re-run job replaces its row
     kept = store.prediction_evidence(5)
-    assert kept["model_version"] == "v1" and kept["evidence"]["candidates"][0]["text"] == "BMSB"
+    assert kept is not None and kept.model_version == "v1" and kept.prediction().evidence.candidates[0].text == "BMSB"
     assert store.query("SELECT count(*) FROM prediction_evidence")[0][0] == 2
     assert store.prediction_evidence(6) is None
+
+
+def test_failures_in_a_row_count_back_to_the_last_success(store_url):
+    store = LearnedStore(store_url)
+
+    def attempt(task_id: int, state: str) -> None:
+        store.save_prediction_evidence([EvidenceRow(task_id, 1, "v1", "abc", None, {"state": state},
+                                                    "image:unreadable" if state == "failed" else None)])
+
+    for state in ("failed", "label", "failed", "failed"):
+        attempt(5, state)
+    attempt(6, "failed")  # another task's failures are not this one's
+    assert (store.failures_in_a_row(1, 5), store.failures_in_a_row(1, 6), store.failures_in_a_row(1, 7)) == (2, 1, 0)
+    assert store.failures_in_a_row(2, 5) == 0  # another project's task 5
+    attempt(5, "none")
+    assert store.failures_in_a_row(1, 5) == 0
 
 
 def test_bad_store_urls():

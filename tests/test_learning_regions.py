@@ -8,7 +8,9 @@ from types import SimpleNamespace
 import pytest
 
 from prelabel.learning.feedback import record_feedback
+from prelabel.learning.outcome import RegionSummary
 from prelabel.learning.regions import predicted_boxes, region_verdicts, region_words
+from prelabel.learning.rows import EvidenceRow
 from prelabel.learning.rules import Learning, Verdict
 from prelabel.learning.store import LearnedStore
 from prelabel.studio.boxes import Box, match
@@ -119,11 +121,11 @@ def test_a_layout_with_a_choice_and_regions_learns_from_both(tmp_path, normalize
     config = make_label_config(normalizer.vocabulary, regions=True)
     box = Box(10, 10, 20, 20)
     store = LearnedStore(f"sqlite:///{tmp_path / 'learned.sqlite'}")
-    store.save_prediction_evidence([{
-        "task_id": 5, "project_id": 2, "model_version": "prelabel-a-1", "vocabulary_version": "v", "label": NEZARA,
-        "evidence": {"candidates": [{"text": "southern green stink bug", "source": "classification",
-                                     "label": NEZARA, "method": "exact"}],
-                     "regions": [said("marble bug", normalizer, box)]}}])
+    store.save_prediction_evidence([EvidenceRow(
+        task_id=5, project_id=2, model_version="prelabel-a-1", vocabulary_version="v", label=NEZARA,
+        evidence={"candidates": [{"text": "southern green stink bug", "source": "classification",
+                                  "label": NEZARA, "method": "exact"}],
+                  "regions": [said("marble bug", normalizer, box)]})])
 
     def region(label):
         return {"id": "prelabel-r1", "from_name": "region", "to_name": "image", "type": "rectanglelabels",
@@ -139,8 +141,8 @@ def test_a_layout_with_a_choice_and_regions_learns_from_both(tmp_path, normalize
     studio = RegionStudio(config, annotation, [{"id": 1, "model_version": "prelabel-a-1",
                                                 "result": [region(UNNAMED)]}])
     learning = Learning(store, normalizer, min_agreements=3)
-    event = record_feedback(studio, learning, "ANNOTATION_CREATED", 2, [9])["events"][0]
-    assert (event["status"], event["label"], event["predicted"]) == ("corrected", BMSB, NEZARA)
-    assert event["regions"] == {"kept": 0, "moved": 0, "relabelled": 1, "deleted": 0, "drawn": 0}
+    event = record_feedback(studio, learning, "ANNOTATION_CREATED", 2, [9]).events[0]
+    assert (event.status, event.label, event.predicted) == ("corrected", BMSB, NEZARA)
+    assert event.regions == RegionSummary(relabelled=1)
     assert sorted(store.query("SELECT kind, string, label FROM annotation_evidence")) == [
         ("synonym", "marble bug", BMSB), ("synonym", "southern green stink bug", BMSB)]

@@ -17,9 +17,10 @@ from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.reasons import Reason
 from prelabel.pipeline.result import FAILED, LABEL, NONE, Evidence, ImageInput, ImagePrediction
 from prelabel.settings import Settings
+from prelabel.studio.columns import SUGGESTED, list_columns
 from prelabel.studio.evidence import MAX_DESCRIPTION, MAX_TEXT, MAX_WORDS, evidence_text
 from prelabel.studio.labelconfig import Control, make_label_config, read_label_config
-from prelabel.studio.predictions import import_task, prediction_json
+from prelabel.studio.predictions import import_task, prediction_json, studio_prediction
 from prelabel.vocabulary.vocab import load_vocabulary
 
 VERSION = "prelabel-1a2b3c4d-5e6f7a8b"
@@ -148,6 +149,17 @@ def test_a_failure_is_evidence_only_under_the_failure_version(predictions, shipp
     assert stage in lines[-1] and FAILURE not in text_of(written) and "malformed" not in text_of(written)
 
 
+def test_a_task_that_keeps_failing_says_to_label_it_by_hand_and_promises_nothing(predictions, shipped):
+    found = predictions["broken"]
+    second = text_of(studio_prediction(found, TYPED, shipped, failures=2).to_json()).splitlines()
+    assert second[1].startswith("What to do: choose the label yourself.")
+    third = text_of(studio_prediction(found, TYPED, shipped, failures=3).to_json()).splitlines()
+    assert third[0] == second[0] == f"Not pre-labelled: {found.reason}"  # the cause, in the reviewer's words
+    assert third[1] == ("What to do: Prelabel failed 3 times in a row on this image: label it by hand. If many "
+                        "tasks say this, tell whoever runs Prelabel.")
+    assert "again" not in third[1]
+
+
 def test_a_label_the_config_cannot_show_becomes_the_none_state(predictions, vocabulary):
     found = predictions["red"]
     written = prediction_json(found, TYPED, control_for(SUBSET_CONFIG, vocabulary))
@@ -179,6 +191,12 @@ def test_a_japanese_config_gets_the_alias_and_the_reviewer_reads_japanese(predic
     later = text_of(written).splitlines()[1:]
     assert any("-> クサギカメムシ: 別名一致" in line for line in later) and not any(BMSB in line for line in later)
     assert english_left(text_of(written), vocabulary.label_values) == []
+    # The task list's column in the reviewers' language too: the suggestion as its choice shows it, a failure.
+    broken = predictions["broken"]
+    assert list_columns(studio_prediction(predictions["red"], TYPED, control), control)[SUGGESTED] == "クサギカメムシ"
+    assert list_columns(studio_prediction(broken, TYPED, control), control)[SUGGESTED] == "事前ラベルなし"
+    english = control_for(make_label_config(vocabulary), vocabulary)
+    assert list_columns(studio_prediction(broken, TYPED, english), english)[SUGGESTED] == "not pre-labelled"
 
 
 def test_tags_the_config_lacks_are_left_out(predictions, vocabulary):

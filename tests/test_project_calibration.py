@@ -20,6 +20,8 @@ from rq.registry import FailedJobRegistry
 from helpers import EXAMPLE_VOCAB, TEST_REDIS_URL
 from prelabel.jobs import queues
 from prelabel.jobs.context import WorkerContext
+from prelabel.learning.outcome import FeedbackOutcome, RefitOutcome
+from prelabel.learning.rows import EvidenceRow
 from prelabel.learning.store import LearnedStore
 from prelabel.parts import Parts
 from prelabel.pipeline.calibration import PRIOR, PROJECT, Calibration, fit, prior
@@ -76,9 +78,9 @@ def test_a_project_s_reviews_fit_its_own_scores_and_another_project_keeps_the_pr
     store = LearnedStore(store_url)
     (a_id, a_tasks, a_annotations), (b_id, b_tasks, b_annotations) = projects["A"], projects["B"]
     # What prediction jobs kept: every task pre-labelled BMSB, each with the Finding its score came from.
-    store.save_prediction_evidence([{
-        "task_id": task, "project_id": project, "model_version": "v1", "vocabulary_version": "x", "label": BMSB,
-        "evidence": {"state": "label", "score": 0.9, "finding": finding.to_dict(), "candidates": []}}
+    store.save_prediction_evidence([EvidenceRow(
+        task_id=task, project_id=project, model_version="v1", vocabulary_version="x", label=BMSB,
+        evidence={"state": "label", "score": 0.9, "finding": finding.to_dict(), "candidates": []})
         for project, tasks, findings in ((a_id, a_tasks, [f for f, _ in REVIEWED]), (b_id, b_tasks, [REVIEWED[0][0]]))
         for task, finding in zip(tasks, findings, strict=True)])
     redis = Redis.from_url(TEST_REDIS_URL)
@@ -90,11 +92,12 @@ def test_a_project_s_reviews_fit_its_own_scores_and_another_project_keeps_the_pr
     jobs = [queues.enqueue_feedback(redis, "ANNOTATION_CREATED", project, [annotation])
             for project, annotations in ((a_id, a_annotations), (b_id, b_annotations)) for annotation in annotations]
     run_worker(env, redis, queues.FEEDBACK)  # one worker, one job at a time: the reviews arrive in order
-    done = [job.latest_result().return_value["calibration"] for job in jobs]  # type: ignore[union-attr]
-    assert [found[a_id].get("version") is not None for found in done[:len(REVIEWED)]] == [
+    done = [FeedbackOutcome.from_json(job.latest_result().return_value).calibration  # type: ignore[union-attr]
+            for job in jobs]
+    assert [found[a_id].version is not None for found in done[:len(REVIEWED)]] == [
         False] * (AFTER - 1) + [True] + [False] * (len(REVIEWED) - AFTER)  # fitted at AFTER; again at twice that
-    assert done[AFTER - 2][a_id] == {"reviewed": AFTER - 1, "refit_at": AFTER}
-    assert done[-1][b_id] == {"reviewed": 1, "refit_at": AFTER}
+    assert done[AFTER - 2][a_id] == RefitOutcome(AFTER - 1, refit_at=AFTER)
+    assert done[-1][b_id] == RefitOutcome(1, refit_at=AFTER)
     stored = store.calibration(a_id)
     assert stored is not None and stored[1] == AFTER and store.calibration(b_id) is None
     own = Calibration.from_dict(json.loads(stored[0]))

@@ -99,7 +99,7 @@ def test_a_studio_prediction_round_trips_as_label_studio_reads_it():
 
 def test_a_job_result_round_trips_and_reads_an_older_one():
     result = PredictionJobResult(VERSION, tasks=3, labelled=1, none=1, delivering=2, failed={9: "image: 404"},
-                                 failures_by_cause={"image:unavailable": 1}, failures_shown=1, cached=2)
+                                 failures_by_cause={"image:unavailable": 1}, cached=2)
     assert PredictionJobResult.from_json(json.loads(json.dumps(result.to_json()))) == result
     assert PredictionJobResult.from_json(None) == PredictionJobResult("None")
     older = {"tasks": 2, "labelled": 2, "none": 0, "delivering": 2, "failed": {}, "model_version": VERSION}

@@ -22,6 +22,7 @@ from rq.registry import FailedJobRegistry
 from helpers import BIN, EXAMPLE_VOCAB, PALETTE, TEST_REDIS_URL, colour_of, image_project, invoke, is_stage2_image
 from prelabel.jobs import queues
 from prelabel.learning.feedback import record_feedback
+from prelabel.learning.outcome import RegionSummary
 from prelabel.learning.rules import Learning
 from prelabel.learning.store import LearnedStore
 from prelabel.pipeline.identity import model_version
@@ -128,19 +129,18 @@ def test_corrected_regions_teach_and_the_report_counts_them(label_studio, normal
     project_id, _, annotations, url, _ = reviewed
     studio = LabelStudio(label_studio.url, label_studio.token)
     learning = Learning(LearnedStore(url), normalizer, min_agreements=2)
-    first = record_feedback(studio, learning, "ANNOTATION_CREATED", project_id, [annotations["a"]])["events"][0]
-    assert first["status"] == "regions" and first["vouched"]
-    assert first["regions"] == {"kept": 1, "moved": 1, "relabelled": 1, "deleted": 1, "drawn": 1}
+    first = record_feedback(studio, learning, "ANNOTATION_CREATED", project_id, [annotations["a"]]).events[0]
+    assert first.status == "regions" and first.vouched
+    assert first.regions == RegionSummary(kept=1, moved=1, relabelled=1, deleted=1, drawn=1)
     # kept and moved confirm their names, the relabelled box teaches "marble bug" -> BMSB; the deleted and drawn
     # boxes teach no string
-    assert sorted(first["evidence"]) == ["confirmation", "confirmation", "region_deleted", "region_drawn",
-                                         "synonym"]
-    assert first["changes"] == []  # one reviewer: not yet
+    assert sorted(first.evidence) == ["confirmation", "confirmation", "region_deleted", "region_drawn", "synonym"]
+    assert first.changes == ()  # one reviewer: not yet
     second = record_feedback(studio, learning, "ANNOTATION_CREATED", project_id,
-                             [annotations["b"], annotations["c"]])["events"]
-    assert second[0]["regions"] == {"kept": 1, "moved": 0, "relabelled": 1, "deleted": 0, "drawn": 0}
-    assert second[0]["changes"] == [f"promoted: 'marble bug' -> {BMSB}"]  # two vouched reviewers agree
-    assert second[1]["regions"] == {"kept": 1, "moved": 0, "relabelled": 0, "deleted": 0, "drawn": 0}
+                             [annotations["b"], annotations["c"]]).events
+    assert second[0].regions == RegionSummary(kept=1, relabelled=1)
+    assert second[0].changes == (f"promoted: 'marble bug' -> {BMSB}",)  # two vouched reviewers agree
+    assert second[1].regions == RegionSummary(kept=1)
     assert learning.store.synonyms_in_force() == [("marble bug", BMSB)]
     moved = learning.store.query("SELECT kind, string, label FROM annotation_evidence WHERE annotation_id = ? "
                                  "ORDER BY kind", (annotations["a"],))

@@ -26,6 +26,7 @@ from click.testing import CliRunner
 
 from helpers import ROOT, screenshot
 from prelabel.cli import main
+from prelabel.learning.rows import EvidenceRow
 from prelabel.learning.store import LearnedStore
 
 ARTIFACTS = ROOT / "tests" / "artifacts" / "report-accept"
@@ -103,15 +104,15 @@ def project(label_studio, tmp_path_factory):
     return created.id, kinds, env, folder
 
 
-def attempt(project_id: int, task_id: int, cause: str | None, calls: int) -> dict:
-    """A learned-store row as the prediction job writes it (jobs/predict.py evidence_row)."""
+def attempt(project_id: int, task_id: int, cause: str | None, calls: int) -> EvidenceRow:
+    """A learned-store row as the prediction job writes it (learning/rows.py EvidenceRow.of)."""
     stage, what = cause.split(":") if cause else ("", "")
-    return {"task_id": task_id, "project_id": project_id, "model_version": V, "vocabulary_version": "v",
-            "label": None if cause else "Aphid", "failure_cause": cause,
-            "evidence": {"candidates": [], "stage2": None, "stage_scores": {}, "state": "failed" if cause else "label",
-                         "errors": {stage: f"{what}: detail"} if cause else {}, "score": 0.0 if cause else 0.97,
-                         "usage": {"mllm_calls": calls, "cache_hits": 0, "prompt_tokens": 0 if cause else 900,
-                                   "completion_tokens": 0 if cause else 30}}}
+    return EvidenceRow(
+        task_id, project_id, V, "v", None if cause else "Aphid", failure_cause=cause,
+        evidence={"candidates": [], "stage2": None, "stage_scores": {}, "state": "failed" if cause else "label",
+                  "errors": {stage: f"{what}: detail"} if cause else {}, "score": 0.0 if cause else 0.97,
+                  "usage": {"mllm_calls": calls, "cache_hits": 0, "prompt_tokens": 0 if cause else 900,
+                            "completion_tokens": 0 if cause else 30}})
 
 
 def prelabel(env: dict, *args: str):

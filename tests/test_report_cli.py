@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from prelabel.cli import main
+from prelabel.learning.rows import EvidenceRow
 from prelabel.learning.store import LearnedStore
 
 V1, V2 = "prelabel-aaaa-1111", "prelabel-bbbb-2222"
@@ -273,15 +274,12 @@ def test_evidence_from_the_learned_store(tmp_path):
     # The workers keep evidence in the store and write no prediction when Prelabel says none: task 2.
     store = LearnedStore(f"sqlite:///{tmp_path / 'var' / 'learned.sqlite'}")
     store.save_prediction_evidence([
-        {"task_id": 1, "project_id": 3, "model_version": V1, "vocabulary_version": "v", "label": "傷",
-         "evidence": {"candidates": [{"text": "scratch", "source": "classification", "label": "傷", "score": 0.97,
-                                      "method": "alias", "alternatives": []}], "stage2": None,
-                      "stage_scores": SCORES_RIGHT, "errors": {}}},
-        {"task_id": 2, "project_id": 3, "model_version": V1, "vocabulary_version": "v", "label": None,
-         "evidence": {"candidates": [], "stage2": {"answer": "none", "label": None, "method": "none", "score": 0},
-                      "stage_scores": {"clip_image": {"汚れ": 0.4}}, "errors": {}}},
-        {"task_id": 1, "project_id": 99, "model_version": "other", "vocabulary_version": "v", "label": "傷",
-         "evidence": {"candidates": [], "stage2": None, "stage_scores": {}, "errors": {}}}])
+        EvidenceRow(1, 3, V1, "v", "傷", {"candidates": [{"text": "scratch", "source": "classification", "label": "傷",
+                                                          "score": 0.97, "method": "alias", "alternatives": []}],
+                                          "stage2": None, "stage_scores": SCORES_RIGHT, "errors": {}}),
+        EvidenceRow(2, 3, V1, "v", None, {"candidates": [], "stage_scores": {"clip_image": {"汚れ": 0.4}}, "errors": {},
+                                          "stage2": {"answer": "none", "label": None, "method": "none", "score": 0}}),
+        EvidenceRow(1, 99, "other", "v", "傷", {"candidates": [], "stage2": None, "stage_scores": {}, "errors": {}})])
     tasks = [task(1, [annotation("傷")], [prediction("傷", 0.9)]), task(2, [annotation("汚れ")], [])]
     completed = run(tmp_path, "--export", str(write(tmp_path, tasks)), "--out", str(tmp_path / "r"))
     assert completed.exit_code == 0, completed.output
@@ -350,11 +348,11 @@ def test_failed_tasks_are_their_own_state(tmp_path):
     def attempt(task_id, label, cause=None, calls=1, tokens=0):
         state = "failed" if cause else "label"
         errors = {cause.split(":")[0]: cause.split(":")[1] + ": detail"} if cause else {}
-        store.save_prediction_evidence([{
-            "task_id": task_id, "project_id": 3, "model_version": version, "vocabulary_version": "v",
-            "label": label, "failure_cause": cause, "evidence": {
+        store.save_prediction_evidence([EvidenceRow(
+            task_id=task_id, project_id=3, model_version=version, vocabulary_version="v",
+            label=label, failure_cause=cause, evidence={
                 "candidates": [], "stage2": None, "stage_scores": {}, "errors": errors, "state": state,
-                "usage": {"mllm_calls": calls, "cache_hits": 0, "prompt_tokens": tokens, "completion_tokens": 0}}}])
+                "usage": {"mllm_calls": calls, "cache_hits": 0, "prompt_tokens": tokens, "completion_tokens": 0}})])
 
     attempt(2, None, "stage1:timeout", calls=5)
     attempt(2, None, "stage1:timeout", calls=5)

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from helpers import ROOT, screenshot
+from helpers import ROOT, english_left, screenshot
 from prelabel.cli import main
 from prelabel.pipeline.calibration import PRIOR_NOTE
 
@@ -59,6 +60,9 @@ def test_the_report_speaks_the_project_s_language(label_studio, tmp_path, langua
         assert metrics["shown"][BMSB] == "クサギカメムシ"
         assert f"クサギカメムシ ({BMSB})" in page and f"ミナミアオカメムシ ({NEZARA})" in page
         assert "<h2>Accuracy</h2>" not in page
+        # Every sentence in Japanese too, not only the headings: no English word but labels and names.
+        text = re.sub(r"<style>.*?</style>|<head>.*?</head>|<code>.*?</code>|<[^>]+>", " ", page, flags=re.S)
+        assert english_left(text, [*metrics["shown"], VERSION, "UTC", "Wilson", "Kish"]) == [], text
     else:
         assert '<html lang="en">' in page and "<h2>Accuracy</h2>" in page and metrics["shown"] == {}
         assert "クサギカメムシ" not in page

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import pytest
 from rq.job import Job
@@ -13,6 +14,7 @@ from prelabel.delivery.ledger import persistence_warning
 from prelabel.delivery.results import ResultStore, made_from
 from prelabel.jobs import bursts, queues
 from prelabel.service.app import create_app
+from prelabel.service.routes import RECENT_FAILURE
 from prelabel.settings import Settings
 from prelabel.studio.predictions import StudioPrediction
 from prelabel.workers import WorkerRegistry
@@ -192,6 +194,23 @@ def test_predict_answers_known_results_once_and_queues_the_rest(client, app, red
     assert again.json["results"] == [prediction, none, [], []]
     assert len(queues.queue(redis_conn, queues.PREDICT).jobs) == 1
     assert redis_conn.zcard("prelabel:ledger") == 2  # the same two deliveries, checked later
+
+
+def test_a_request_for_several_tasks_never_waits_on_a_failed_one(client, app, redis_conn):
+    """A failed task has no prediction, so Label Studio's list page asks for it with the page's other tasks: such
+    a request hands it to the workers, never waits on it, and leaves it alone moments after it failed."""
+    WorkerRegistry(redis_conn).beat("w1", list(queues.QUEUES))  # a request of two new tasks would wait
+    store, now = ResultStore(redis_conn), time.time()
+    store.mark_failed(version(app), 1, now)
+    store.mark_failed(version(app), 2, now - RECENT_FAILURE - 1)
+    response = client.post("/predict", json={"tasks": tasks(1, 2), "label_config": CONFIG, "project": "7.1"})
+    assert response.json["results"] == [[], []]
+    assert queues.queue(redis_conn, queues.INTERACTIVE).jobs == []  # nothing waited on
+    assert bursts.waiting(redis_conn, queues.PREDICT, 7, version(app)) == [2]  # 1 failed moments ago
+    assert store.handed_over(version(app), 2) and not store.handed_over(version(app), 1)
+    store.put(version(app), 2, made_from(tasks(2)[0]["data"], CONFIG),
+              StudioPrediction.from_json({"model_version": version(app), "score": 0.9, "result": []}))
+    assert list(store.failed_at(version(app), [1, 2])) == [1]  # healed: no longer a failed task
 
 
 def test_a_task_a_worker_is_writing_is_not_answered_too(client, app, redis_conn):

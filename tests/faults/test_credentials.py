@@ -151,7 +151,7 @@ def test_job_results_and_evidence_hold_no_mllm_key_that_the_server_echoes(tmp_pa
     [(kept,)] = store.query("SELECT evidence FROM prediction_evidence")
     assert "Incorrect API key provided: ***" in kept  # the server's echo, masked
     shown = [p.model_dump() for task in label_studio.client().tasks.list(project=project_id)
-             for p in label_studio.client().predictions.list(task=task.id)]  # the failure shown to reviewers
+             for p in label_studio.client().predictions.list(task=task.id)]  # whatever Label Studio holds
     assert leaked(repr(outcome) + kept + repr(shown) + (tmp_path / "worker.log").read_text()) == []
 
 

@@ -11,6 +11,7 @@ import pytest
 from faults.support import CONFIG, choice
 from helpers import EXAMPLE_VOCAB, fresh_postgres_database
 from prelabel.learning.feedback import record_feedback
+from prelabel.learning.rows import EvidenceRow
 from prelabel.learning.rules import Learning
 from prelabel.learning.store import LearnedStore
 from prelabel.studio.client import LabelStudio as Studio
@@ -32,9 +33,9 @@ def project(label_studio):
 
 def learning_over(tasks: list[int], project_id: int, automatic: bool = True) -> Learning:
     store = LearnedStore(fresh_postgres_database(f"reviewers_{automatic}_{tasks[0]}"))
-    store.save_prediction_evidence([{
-        "task_id": task, "project_id": project_id, "model_version": "v1", "vocabulary_version": "x", "label": None,
-        "evidence": {"candidates": [{"text": SAID, "source": "classification", "label": None, "method": "none"}]}}
+    store.save_prediction_evidence([EvidenceRow(
+        task_id=task, project_id=project_id, model_version="v1", vocabulary_version="x", label=None,
+        evidence={"candidates": [{"text": SAID, "source": "classification", "label": None, "method": "none"}]})
         for task in tasks])
     return Learning(store, Normalizer(load_vocabulary(EXAMPLE_VOCAB)), min_agreements=3, automatic=automatic)
 
@@ -61,11 +62,11 @@ def test_one_account_cannot_teach_a_synonym_by_writing_in_anothers_name(label_st
     assert [(a.completed_by, a.updated_by) for a in stored.values()] == [(admin, member), (admin, member)]
     learning = learning_over(tasks[:3], project_id)
     result = feedback(label_studio, learning, project_id, [mine, named, patched])
-    assert [(event["reviewer"], event["vouched"]) for event in result["events"]] == [
+    assert [(event.reviewer, event.vouched) for event in result.events] == [
         (member, True), (None, False), (None, False)]
     assert learning.store.synonyms_in_force() == []
-    [pending] = learning.review()["pending"]
-    assert (pending["string"], pending["label"], pending["count"], pending["reviewers"]) == (SAID, WRONG, 3, [member])
+    [pending] = learning.review().pending
+    assert (pending.string, pending.label, pending.count, pending.reviewers) == (SAID, WRONG, 3, (member,))
     learning.decide(SAID, WRONG, accept=True, by="expert")  # the expert may still decide
     assert learning.store.synonyms_in_force() == [(SAID, WRONG)]
 
@@ -83,9 +84,9 @@ def test_two_people_promote_only_while_automatic_promotion_is_on(label_studio, p
     assert automatic.store.synonyms_in_force() == [(SAID, WRONG)]
     expert_only = learning_over(tasks[3:], project_id, automatic=False)
     result = feedback(label_studio, expert_only, project_id, annotations)
-    assert all(event["vouched"] for event in result["events"])
+    assert all(event.vouched for event in result.events)
     assert expert_only.store.synonyms_in_force() == []
-    assert [entry["count"] for entry in expert_only.review()["pending"]] == [3]
+    assert [entry.count for entry in expert_only.review().pending] == [3]
 
 
 def test_an_annotation_another_member_changed_counts_for_nobody(label_studio, project):
@@ -99,11 +100,11 @@ def test_an_annotation_another_member_changed_counts_for_nobody(label_studio, pr
     other, as_other = label_studio.account("meddling-member")
     annotation = as_reviewer.annotations.create(id=tasks[5], result=choice(WRONG)).id
     learning = learning_over([tasks[5]], project_id)
-    [event] = feedback(label_studio, learning, project_id, [annotation])["events"]
-    assert (event["reviewer"], event["vouched"]) == (reviewer, True)
+    [event] = feedback(label_studio, learning, project_id, [annotation]).events
+    assert (event.reviewer, event.vouched) == (reviewer, True)
     as_other.annotations.update(id=annotation, result=choice("Halyomorpha halys"))  # no role forbids it
     stored = label_studio.client().annotations.get(id=annotation)
     assert (stored.completed_by, stored.updated_by) == (reviewer, other)
-    [event] = feedback(label_studio, learning, project_id, [annotation])["events"]
-    assert (event["reviewer"], event["vouched"], event["label"]) == (None, False, "Halyomorpha halys")
+    [event] = feedback(label_studio, learning, project_id, [annotation]).events
+    assert (event.reviewer, event.vouched, event.label) == (None, False, "Halyomorpha halys")
     assert learning.store.synonyms_in_force() == []

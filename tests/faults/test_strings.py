@@ -22,6 +22,7 @@ from faults.support import (
 )
 from helpers import EXAMPLE_VOCAB, fresh_postgres_database, solid_image
 from prelabel import text
+from prelabel.learning.rows import EvidenceRow
 from prelabel.learning.store import LearnedStore
 from prelabel.pipeline.factory import build_pipeline
 from prelabel.pipeline.mllm import parse_stage1, parse_stage2
@@ -104,9 +105,10 @@ def test_hostile_candidates_through_the_pipeline_cache_and_store(tmp_path, store
     assert "\\ud800" not in content and "\x1b" not in content and "x" * 300 not in content
     assert json.loads(content)["candidates"] == ["\ufffdbug", "brown marmorated[31m stink bug", "marble bug here",
                                                  "BMSB"]
-    store.save_prediction_evidence([{"task_id": 1, "project_id": 1, "model_version": "v", "vocabulary_version": "x",
-                                     "label": first.label, "evidence": first.evidence.to_dict()}])
-    assert store.prediction_evidence(1)["evidence"] == json.loads(json.dumps(first.evidence.to_dict()))
+    store.save_prediction_evidence([EvidenceRow(task_id=1, project_id=1, model_version="v", vocabulary_version="x",
+                                                label=first.label, evidence=first.evidence.to_dict())])
+    kept = store.prediction_evidence(1)
+    assert kept is not None and kept.evidence == json.loads(json.dumps(first.evidence.to_dict()))
 
 
 def test_a_10_mb_data_url_becomes_a_short_reason_and_short_log_lines(tmp_path, caplog):

@@ -16,6 +16,8 @@ from helpers import (
 from prelabel.jobs import queues
 from prelabel.jobs.worker import run_worker
 from prelabel.learning.feedback import record_feedback
+from prelabel.learning.outcome import FeedbackEvent, FeedbackOutcome
+from prelabel.learning.rows import EvidenceRow
 from prelabel.learning.rules import Learning, Verdict
 from prelabel.learning.store import LearnedStore
 from prelabel.parts import Parts
@@ -30,10 +32,10 @@ from prelabel.vocabulary.vocab import load_vocabulary
 BMSB = "Halyomorpha halys"
 
 
-def feedback_results(redis: Redis) -> list[dict]:
+def feedback_results(redis: Redis) -> list[FeedbackOutcome]:
     queue = queues.queue(redis, queues.FEEDBACK)
     registry = queue.finished_job_registry
-    return [queue.fetch_job(job_id).return_value() for job_id in registry.get_job_ids()]
+    return [FeedbackOutcome.from_json(queue.fetch_job(job_id).return_value()) for job_id in registry.get_job_ids()]
 
 
 # ---- floods (the service and Redis; no worker needed) -----------------------------------------------------------
@@ -190,10 +192,10 @@ def annotated(label_studio, tmp_path_factory):
     annotations = [reviewer.annotations.create(id=task, result=choice(BMSB)).id
                    for task, reviewer in zip(tasks, (client, other, client), strict=True)]
     database = fresh_postgres_database("sec_webhooks")
-    LearnedStore(database).save_prediction_evidence([{
-        "task_id": task, "project_id": project.id, "model_version": "v1", "vocabulary_version": "x", "label": None,
-        "evidence": {"candidates": [{"text": "marble bug", "source": "classification", "label": None,
-                                     "method": "none"}]}} for task in tasks])
+    LearnedStore(database).save_prediction_evidence([EvidenceRow(
+        task_id=task, project_id=project.id, model_version="v1", vocabulary_version="x", label=None,
+        evidence={"candidates": [{"text": "marble bug", "source": "classification", "label": None,
+                                  "method": "none"}]}) for task in tasks])
     data_dir = tmp_path_factory.mktemp("webhooks")
     settings = Settings.from_env({}, vocab=str(EXAMPLE_VOCAB), redis_url=TEST_REDIS_URL, clip_model="",
                                  data_dir=str(data_dir), database_url=database, label_studio_url=label_studio.url,
@@ -224,8 +226,8 @@ def test_a_spoofed_deletion_changes_nothing_while_the_annotation_exists(annotate
              "annotations": [{"id": annotation_id} for annotation_id in annotations]}
     assert client.post("/webhook", json=spoof).status_code == 202
     run_burst(env, queues.FEEDBACK, "webhooks-2")
-    [result] = [r for r in feedback_results(redis) if r["action"] == "ANNOTATIONS_DELETED"]
-    assert [event["status"] for event in result["events"]] == ["still exists"] * 3
+    [result] = [r for r in feedback_results(redis) if r.action == "ANNOTATIONS_DELETED"]
+    assert [event.status for event in result.events] == ["still exists"] * 3
     assert store.synonyms_in_force() == [("marble bug", BMSB)]
     assert str(in_force.current().model_version) == promoted
     assert store.query("SELECT count(*) FROM annotation_evidence") == evidence
@@ -238,9 +240,9 @@ def test_a_spoofed_deletion_changes_nothing_while_the_annotation_exists(annotate
     run_burst(env, queues.FEEDBACK, "webhooks-3")
     assert store.synonyms_in_force() == []
     assert str(in_force.current().model_version) == before
-    deleted = [r for r in feedback_results(redis) if r["action"] == "ANNOTATIONS_DELETED"
-               and r["events"][0]["status"] == "deleted"]
-    assert len(deleted) == 1 and any("demoted" in change for change in deleted[0]["events"][0]["changes"])
+    deleted = [r for r in feedback_results(redis) if r.action == "ANNOTATIONS_DELETED"
+               and r.events[0].status == "deleted"]
+    assert len(deleted) == 1 and any("demoted" in change for change in deleted[0].events[0].changes)
 
 
 def test_a_webhook_for_an_annotation_that_never_existed_records_nothing(annotated):
@@ -253,7 +255,7 @@ def test_a_webhook_for_an_annotation_that_never_existed_records_nothing(annotate
     assert client.post("/webhook", json=body).json["status"] == "duplicate"  # the first is still waiting
     run_burst(env, queues.FEEDBACK, "webhooks-4")
     [result] = feedback_results(redis)
-    assert result["events"] == [{"annotation": 987654, "status": "not found", "changes": []}]
+    assert result.events == (FeedbackEvent(987654, "not found"),)
     # The job started, so the same webhook is news again (an update after a read must be read too).
     assert client.post("/webhook", json=body).status_code == 202
 
@@ -275,6 +277,6 @@ def test_a_100000_id_deletion_reads_label_studio_by_page_not_by_id(label_studio,
     forged = [n for n in range(10_000_000, 10_100_000) if n not in real][:100_000 - 3]
     studio = Studio(label_studio.url, label_studio.token)
     result = record_feedback(studio, learning, "ANNOTATIONS_DELETED", project.id, [*real, *forged])
-    assert [e["status"] for e in result["events"]] == ["still exists", "still exists", "deleted"]
-    assert result["not_recorded"] == 100_000 - 3
+    assert [e.status for e in result.events] == ["still exists", "still exists", "deleted"]
+    assert result.not_recorded == 100_000 - 3
     assert dict(studio.calls) == {"read /api/tasks/": 1}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import getpass
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,13 +22,14 @@ from prelabel.cli.common import (
     read_settings,
 )
 from prelabel.learning.in_force import expert_vocabulary
+from prelabel.learning.review import ReviewEntry, SynonymReview, TaskRef
 from prelabel.learning.rules import Learning
 from prelabel.redact import redact_url
 from prelabel.settings import Settings
 from prelabel.text import quote
 from prelabel.vocabulary import suggested as suggestions_file
 from prelabel.vocabulary.normalize import Normalizer
-from prelabel.vocabulary.vocab import VocabError, Vocabulary
+from prelabel.vocabulary.vocab import Label, VocabError, Vocabulary
 
 
 @click.group(epilog="""\b
@@ -76,7 +77,7 @@ def describe(vocab_path: str | None, force: bool) -> None:
     normalizer = Normalizer(vocabulary)
     path = descriptions_path(settings.vocab)
 
-    def describe_one(entry):
+    def describe_one(entry: Label) -> list[tuple[str, object | None]]:
         return client.describe_class(class_name(entry), force=force,
                                      check=lambda text: check_description(text, entry.label, normalizer))
 
@@ -129,7 +130,7 @@ def suggest(vocab_path: str | None, only: str | None, force: bool) -> None:
     languages = sorted({language for entry in vocabulary for language in entry.common}) or ["en"]
     path = suggestions_file.suggested_path(settings.vocab)
 
-    def ask(entry) -> list[suggestions_file.Suggestion]:
+    def ask(entry: Label) -> list[suggestions_file.Suggestion]:
         try:
             found = client.suggest_names(entry.label, [name.text for name in entry.names()], vocabulary.domain,
                                          languages, force=force)
@@ -196,52 +197,50 @@ def review(vocab_path: str | None) -> None:
         suggested = suggestions_file.load_suggestions(suggestions_file.suggested_path(settings.vocab))
     except suggestions_file.SuggestedError as exc:
         raise BadInput(str(exc)) from None
-    if not any(found[part] for part in ("in_force", "pending", "conflicts", "model_errors", "rejected",
-                                        "left_out", "new_classes")) and not suggested:
+    if found.empty() and not suggested:
         click.echo("nothing to review yet: no synonyms learned from reviewers and no suggested names "
                    "(`prelabel vocab suggest` asks the MLLM for some)")
         return
     base = settings.label_studio_url.rstrip("/")
 
-    def evidence(entry: dict) -> str:
-        if not entry["count"]:
+    def links(tasks: Iterable[TaskRef]) -> str:
+        return " ".join(f"{base}/projects/{project}/data?task={task}" for project, task in tasks)
+
+    def evidence(entry: ReviewEntry) -> str:
+        if not entry.count:
             return ""
-        links = " ".join(f"{base}/projects/{project}/data?task={task}" for project, task in entry["tasks"])
-        who = ", ".join(names.get(reviewer, f"user {reviewer}") for reviewer in entry["reviewers"])
-        return f"{entry['count']} annotation(s), reviewers {who}  {links}"
+        who = ", ".join(names.get(reviewer, f"user {reviewer}") for reviewer in entry.reviewers)
+        return f"{entry.count} annotation(s), reviewers {who}  {links(entry.tasks)}"
 
-    def decided(entry: dict) -> str:
-        who = "reviewers' agreement" if entry["decided_by"] == "reviewers" else entry["decided_by"]
-        return f"{entry['status']} by {who}"
+    def decided(entry: ReviewEntry) -> str:
+        who = "reviewers' agreement" if entry.decided_by == "reviewers" else entry.decided_by
+        return f"{entry.status} by {who}"
 
-    click.echo(f"in force (predictions use them): {len(found['in_force'])}")
-    for entry in found["in_force"]:
-        click.echo(f"  {entry['string']!r} -> {entry['label']}: {decided(entry)}; {evidence(entry)}".rstrip("; "))
+    click.echo(f"in force (predictions use them): {len(found.in_force)}")
+    for entry in found.in_force:
+        click.echo(f"  {entry.string!r} -> {entry.label}: {decided(entry)}; {evidence(entry)}".rstrip("; "))
     click.echo(f"pending (names the vocabulary lacks; in force after {settings.promote_after} agreeing "
-               f"annotations from 2+ reviewers, or `prelabel vocab accept`): {len(found['pending'])}")
-    for entry in found["pending"]:
-        click.echo(f"  {entry['string']!r} -> {entry['label']}: {evidence(entry)}")
-    click.echo(f"conflicts (never in force by themselves; accept or reject): {len(found['conflicts'])}")
-    for conflict in found["conflicts"]:
-        points = "; ".join(f"{entry['label']}: {evidence(entry)}" for entry in conflict["labels"])
-        also = f" (in force for {', '.join(conflict['in_force'])})" if conflict["in_force"] else ""
-        click.echo(f"  {conflict['string']!r}: {points}{also}")
+               f"annotations from 2+ reviewers, or `prelabel vocab accept`): {len(found.pending)}")
+    for entry in found.pending:
+        click.echo(f"  {entry.string!r} -> {entry.label}: {evidence(entry)}")
+    click.echo(f"conflicts (never in force by themselves; accept or reject): {len(found.conflicts)}")
+    for conflict in found.conflicts:
+        points = "; ".join(f"{entry.label}: {evidence(entry)}" for entry in conflict.labels)
+        also = f" (in force for {', '.join(conflict.in_force)})" if conflict.in_force else ""
+        click.echo(f"  {conflict.string!r}: {points}{also}")
     click.echo(f"model errors (the MLLM named another label than reviewers chose: its mistake, not vocabulary "
-               f"work; never learned): {len(found['model_errors'])}")
-    for entry in found["model_errors"]:
-        click.echo(f"  {entry['string']!r} names {entry['named']}, reviewers chose {entry['label']}: "
-                   f"{evidence(entry)}")
-    click.echo(f"rejected (never used): {len(found['rejected'])}")
-    for entry in found["rejected"]:
-        click.echo(f"  {entry['string']!r} -> {entry['label']}: {decided(entry)}; {evidence(entry)}".rstrip("; "))
-    left_out = found["left_out"]
-    click.echo(f"left out (not names by the screening suggested names pass): {sum(left_out.values())}")
-    if left_out:
-        click.echo("  " + ", ".join(f"{count} {kind}" for kind, count in sorted(left_out.items())))
-    click.echo(f"new class? (labels outside the vocabulary): {len(found['new_classes'])}")
-    for entry in found["new_classes"]:
-        links = " ".join(f"{base}/projects/{project}/data?task={task}" for project, task in entry["tasks"])
-        click.echo(f"  {entry['label']!r}: {entry['count']} annotation(s), MLLM said {entry['strings']}  {links}")
+               f"work; never learned): {len(found.model_errors)}")
+    for entry in found.model_errors:
+        click.echo(f"  {entry.string!r} names {entry.named}, reviewers chose {entry.label}: {evidence(entry)}")
+    click.echo(f"rejected (never used): {len(found.rejected)}")
+    for entry in found.rejected:
+        click.echo(f"  {entry.string!r} -> {entry.label}: {decided(entry)}; {evidence(entry)}".rstrip("; "))
+    click.echo(f"left out (not names by the screening suggested names pass): {sum(found.left_out.values())}")
+    if found.left_out:
+        click.echo("  " + ", ".join(f"{count} {kind}" for kind, count in sorted(found.left_out.items())))
+    click.echo(f"new class? (labels outside the vocabulary): {len(found.new_classes)}")
+    for new in found.new_classes:
+        click.echo(f"  {new.label!r}: {new.count} annotation(s), MLLM said {list(new.strings)}  {links(new.tasks)}")
     by_status = Counter(s.status for s in suggested)
     click.echo(f"suggested names: {by_status['pending']} to decide, {by_status['flagged']} flagged (never used), "
                f"{by_status['accepted']} accepted, {by_status['rejected']} rejected")
@@ -250,22 +249,21 @@ def review(vocab_path: str | None) -> None:
             if s.status == status:
                 where = s.kind + (f", {s.language}" if s.language else "")
                 click.echo(f"  {status:8} {s.name!r} -> {s.label} ({where})" + (f": {s.reason}" if s.reason else ""))
-    click.echo("evidence: " + (", ".join(f"{kind} {count}" for kind, count in sorted(found["evidence"].items()))
+    click.echo("evidence: " + (", ".join(f"{kind} {count}" for kind, count in sorted(found.evidence.items()))
                                or "none yet"))
 
 
-def reviewer_names(settings: Settings, found: dict) -> dict[int, str]:
+def reviewer_names(settings: Settings, found: SynonymReview) -> dict[int, str]:
     """Reviewers as Label Studio knows them (email or username), for the ids in the review; {} (ids shown as
     "user N") when there are none or Label Studio cannot say, which is said in one line."""
-    entries = [*found["in_force"], *found["pending"], *found["rejected"], *found["model_errors"],
-               *(entry for conflict in found["conflicts"] for entry in conflict["labels"])]
-    if not any(entry["reviewers"] for entry in entries):
+    if not any(entry.reviewers for entry in found.entries()):
         return {}
     from prelabel.studio.client import StudioError
 
     try:
         with open_parts(settings) as parts:
-            return parts.studio.user_names()
+            names: dict[int, str] = parts.studio.user_names()
+            return names
     except StudioError as exc:
         echo_err(f"reviewers shown by id: {exc}")
         return {}
@@ -366,9 +364,9 @@ def change_log(vocab_path: str | None, limit: int) -> None:
     if not changes:
         click.echo("no changes yet: nothing was promoted, accepted or rejected")
         return
-    for at, what, string, label, source in changes:
-        when = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        click.echo(f"{when}  {what:9} {string!r} -> {label}  ({source})")
+    for change in changes:
+        when = datetime.fromtimestamp(change.at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        click.echo(f"{when}  {change.what:9} {change.string!r} -> {change.label}  ({change.source})")
 
 
 @vocab.command("labelconfig", epilog="""\b

@@ -59,6 +59,7 @@ class ResultStore:
         key = self._key("result", model_version)
         self.redis.hset(key, str(task_id), _kept(data, prediction))
         self.redis.expire(key, self.keep)
+        self.redis.hdel(self._key("failed-at", model_version), str(task_id))
 
     def get(self, model_version: str, task_id: int, data: str) -> StudioPrediction | None:
         """The prediction made for exactly this task data, or None."""
@@ -69,6 +70,19 @@ class ResultStore:
         and the next request asks again."""
         key = f"{self._key('failure', model_version)}:{task_id}"
         self.redis.set(key, _kept(data, prediction), ex=FAILURE_TTL)
+
+    def mark_failed(self, model_version: str, task_id: int, at: float) -> None:
+        """When the task's last try failed (Label Studio holds no prediction for it: see failed_recently)."""
+        key = self._key("failed-at", model_version)
+        self.redis.hset(key, str(task_id), repr(at))
+        self.redis.expire(key, self.keep)
+
+    def failed_at(self, model_version: str, task_ids: list[int]) -> dict[int, float]:
+        """When each of these tasks' last try failed, for those whose last try did."""
+        if not task_ids:
+            return {}
+        found = self.redis.hmget(self._key("failed-at", model_version), [str(task_id) for task_id in task_ids])
+        return {task_id: float(at) for task_id, at in zip(task_ids, found, strict=True) if at is not None}
 
     def get_failure(self, model_version: str, task_id: int, data: str) -> StudioPrediction | None:
         return _found(self.redis.get(f"{self._key('failure', model_version)}:{task_id}"), data)

@@ -68,11 +68,10 @@ class Outcome:
     tasks: int = 0
     labelled: int = 0
     none: int = 0
-    delivered: int = 0  # predictions handed to the workers' writers (not the failures shown: counted by cause)
+    delivered: int = 0  # predictions handed to the workers' writers (failures are counted by cause, not written)
     unconfirmed: int = 0  # of them, not seen in Label Studio yet when the run ended
     stored: int = 0  # the run's tasks holding a prediction of its model_version: read back, never computed
     why: list[str] = field(default_factory=list)  # why the last writes into the run's projects failed
-    failures_shown: int = 0  # failure-state predictions written too: the reviewer sees why, Label Studio asks again
     cached: int = 0  # images whose MLLM answer came from the cache, not the endpoint
     causes: Counter = field(default_factory=Counter)  # failures by cause
     failed_jobs: list[str] = field(default_factory=list)
@@ -82,7 +81,6 @@ class Outcome:
         self.labelled += result.labelled
         self.none += result.none
         self.delivered += result.delivering
-        self.failures_shown += result.failures_shown
         self.cached += result.cached
         self.causes.update(result.failures_by_cause)
         unexplained = len(result.failed) - sum(result.failures_by_cause.values())
@@ -96,8 +94,9 @@ class Outcome:
             causes = ", ".join(f"{cause} {count}" for cause, count in self.causes.most_common())
             parts.append(f"{failed} failed ({causes})")
         text = f"done: {self.tasks} task(s): {', '.join(parts)}; {self.stored} prediction(s) in Label Studio"
-        if self.failures_shown:
-            text += f", and {self.failures_shown} failure(s) shown there as failed (asked again when next opened)"
+        if failed:
+            text += ("; the failed ones hold no prediction: Prelabel tries again when one is opened, and on the "
+                     "next run")
         if self.cached:
             text += f"; {self.cached} MLLM answer(s) from the cache (PRELABEL_DATA_DIR/mllm-cache.sqlite)"
         if self.unconfirmed:

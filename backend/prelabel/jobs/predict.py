@@ -25,6 +25,7 @@ from prelabel.jobs.context import WorkerContext, worker_context
 from prelabel.jobs.headstart import Plan
 from prelabel.jobs.queues import INTERACTIVE, PredictionJobResult
 from prelabel.jobs.readahead import TASK_FIELDS
+from prelabel.learning.rows import EvidenceRow
 from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.pipeline import Pipeline
 from prelabel.pipeline.result import FAILED, LABEL, NONE, ImageInput, ImagePrediction, JobDeadline
@@ -54,7 +55,8 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
                                      control.regions is not None)
     version = str(predicting)
     started, before, calls_before = time.perf_counter(), _mllm_counts(pipeline), Counter(ctx.parts.studio.calls)
-    tasks, outcome = _read_back(ctx, job, project_id, task_ids, version)
+    tasks, outcome, failed_before = _read_back(ctx, job, project_id, task_ids, version,
+                                               str(predicting.failure()))
     results = ctx.results
     config = ctx.config_of(project_id)  # what control_of read: results are kept for the config they were made for
     hashes = {task_id: made_from(data, config) for task_id, data in tasks.items()}
@@ -97,26 +99,19 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
 
     def done(prediction: ImagePrediction) -> None:
         task_id = prediction.ref
-        found = studio_prediction(prediction, predicting, control)
-        if prediction.state == FAILED:
-            # Shown to the reviewer, never cached: kept minutes for a /predict that waits on the task, which
-            # answers it (the reviewer sees why at once); written here when the task was handed over (the
-            # writer reads back what Label Studio holds, so a failure repeated is not written twice).
-            if not results.handed_over(version, task_id):
-                # Label Studio stores the answered failure beside the one it holds: the old one goes. Read
-                # before the answer can exist, so only the old ones are named.
-                try:
-                    ctx.writer.submit_removal(ctx.parts.studio.prediction_ids(project_id, task_id,
-                                                                              found.model_version))
-                except StudioError as exc:  # only tidiness is at stake: the failure is still answered
-                    log.warning("could not read task %s's earlier failures: %s", task_id, exc)
-            results.put_failure(version, task_id, hashes[task_id], found)
+        failed = prediction.state == FAILED
+        # A failure says how many tries failed in a row (this one's attempt is stored when the job ends).
+        found = studio_prediction(prediction, predicting, control,
+                                  1 + ctx.parts.store.failures_in_a_row(project_id, task_id) if failed else 1)
+        if failed:
+            _failed(ctx, project_id, task_id, found, hashes[task_id], held_failure=task_id in failed_before)
         else:
             results.put(version, task_id, hashes[task_id], found)
         if results.handed_over(version, task_id):
-            delivering.append(Outgoing(task_id, found))
-            ctx.writer.submit(project_id, [delivering[-1]], urgent)
-        elif prediction.state != FAILED:  # a /predict response delivers it: the failure it heals goes
+            if not failed:  # nobody waits: a failure is not written (the task stays without a prediction)
+                delivering.append(Outgoing(task_id, found))
+                ctx.writer.submit(project_id, [delivering[-1]], urgent)
+        elif not failed:  # a /predict response delivers it: the failure it heals goes
             ctx.writer.submit_replaced(project_id, task_id, predicting)
         columns(task_id, found, prediction)
         _progress(job, predictions, prediction)
@@ -127,7 +122,7 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
     finally:
         if not urgent:
             ctx.head_start.plan(None)
-    ctx.parts.store.save_prediction_evidence([evidence_row(p, project_id, version, pipeline.vocabulary.version)
+    ctx.parts.store.save_prediction_evidence([EvidenceRow.of(p, project_id, version, pipeline.vocabulary.version)
                                               for p in predictions])
     results.clear_pending(version, task_ids)
     _count(ctx, before, pipeline, predictions, time.perf_counter() - started)
@@ -142,9 +137,8 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
     states = Counter(p.state for p in predictions)
     return PredictionJobResult(
         version, tasks=len(task_ids), labelled=states[LABEL], none=states[NONE], reused=len(reused),
-        delivering=sum(not item.prediction.failed for item in delivering), failed=outcome,
+        delivering=len(delivering), failed=outcome,
         failures_by_cause=dict(Counter(str(p.failure_cause) for p in predictions if p.failed)),
-        failures_shown=sum(item.prediction.failed for item in delivering),
         cached=sum(p.cached for p in predictions)).to_json()
 
 
@@ -164,15 +158,16 @@ def _progress(job: Job | None, predictions: list[ImagePrediction], prediction: I
         job.save_meta()
 
 
-def _read_back(ctx: WorkerContext, job: Job | None, project_id: int, task_ids: list[int],
-               version: str) -> tuple[dict[int, dict], dict[int, str]]:
+def _read_back(ctx: WorkerContext, job: Job | None, project_id: int, task_ids: list[int], version: str,
+               failure: str) -> tuple[dict[int, dict], dict[int, str], set[int]]:
     """The tasks' data as Label Studio holds it (read while the job before ran, when it could be), less those
-    that already carry this model_version; and why any other task cannot be predicted (one Label Studio cannot
-    list costs only itself)."""
+    that already carry this model_version; why any other task cannot be predicted (one Label Studio cannot
+    list costs only itself); and which of them hold a failure of this version (`failure`)."""
     found, problems = ctx.read_ahead.tasks(job, project_id, task_ids) or ctx.parts.studio.read_tasks(
         project_id, TASK_FIELDS, task_ids)
     problems = dict(problems)
     tasks: dict[int, dict] = {}
+    failed_before: set[int] = set()
     for task_id in task_ids:
         task = found.get(task_id)
         if task_id in problems:
@@ -181,9 +176,30 @@ def _read_back(ctx: WorkerContext, job: Job | None, project_id: int, task_ids: l
             problems[task_id] = f"not a task of project {project_id} in Label Studio"
         elif not isinstance(task.get("data"), dict):
             problems[task_id] = "its data is not an object"
-        elif version not in prediction_versions(task):
+        elif version not in (held := prediction_versions(task)):
             tasks[task_id] = task["data"]
-    return tasks, problems
+            if failure in held:
+                failed_before.add(task_id)
+    return tasks, problems, failed_before
+
+
+def _failed(ctx: WorkerContext, project_id: int, task_id: int, found: StudioPrediction, data: str,
+            held_failure: bool) -> None:
+    """A failed try. Label Studio asks the backend when a task with no prediction at all is opened from the list
+    (tasks/api.py), so no failure is written: it is kept minutes for a /predict that waits on the task, which
+    answers it if it asked for this task alone (the reviewer who opened it sees why at once); and when it failed
+    is kept, so that a /predict of several tasks (the list page's) never waits on it (prelabel.service.routes).
+    A failure Label Studio still holds (answered earlier) goes: the task then asks again when opened."""
+    results = ctx.results
+    version = str(found.model_version.real())
+    if held_failure or not results.handed_over(version, task_id):
+        # Read before this failure can be answered and stored, so only the earlier ones are named.
+        try:
+            ctx.writer.submit_removal(ctx.parts.studio.prediction_ids(project_id, task_id, found.model_version))
+        except StudioError as exc:  # only tidiness is at stake: the failure is still answered
+            log.warning("could not read task %s's earlier failures: %s", task_id, exc)
+    results.mark_failed(version, task_id, time.time())
+    results.put_failure(version, task_id, data, found)
 
 
 def _source(data: dict, control: Control) -> str:
@@ -240,14 +256,6 @@ def _mismatch(current: ModelVersion, queued: str, job: Job | None) -> VersionMis
         job.retries_left = 0  # a retry would meet the same settings: fail for good, visibly
     return VersionMismatch(f"this worker predicts as {current}, the job asks for {queued}: give the service "
                            "and the workers the same settings and class descriptions")
-
-
-def evidence_row(prediction: ImagePrediction, project_id: int, version: str, vocabulary_version: str) -> dict:
-    """What feedback and the PoC report need later: raw MLLM strings, how each normalised, the stage scores,
-    the outcome and its reason, and what it cost."""
-    return {"task_id": prediction.ref, "project_id": project_id, "model_version": version,
-            "vocabulary_version": vocabulary_version, "label": prediction.label, "evidence": prediction.evidence_json(),
-            "failure_cause": prediction.failure_cause}
 
 
 def _count(ctx: WorkerContext, before: tuple[int, int, int], pipeline: Pipeline,

@@ -57,10 +57,9 @@ class PredictionJobResult:
     labelled: int = 0
     none: int = 0
     reused: int = 0  # kept results delivered again, not predicted
-    delivering: int = 0  # predictions handed to the worker's writer (not the failures shown)
+    delivering: int = 0  # predictions handed to the worker's writer (failures are never written)
     failed: dict[int, str] = field(default_factory=dict)  # task -> why it was not pre-labelled
     failures_by_cause: dict[str, int] = field(default_factory=dict)  # "stage:cause" -> images
-    failures_shown: int = 0  # failure-state predictions handed to the writer (the reviewer sees why)
     cached: int = 0  # images whose stage-1 answer came from the MLLM cache, not the endpoint
 
     def to_json(self) -> dict[str, Any]:
@@ -73,7 +72,7 @@ class PredictionJobResult:
                    int(data.get("none", 0)), int(data.get("reused", 0)), int(data.get("delivering", 0)),
                    {int(task): str(why) for task, why in (data.get("failed") or {}).items()},
                    {str(cause): int(count) for cause, count in (data.get("failures_by_cause") or {}).items()},
-                   int(data.get("failures_shown", 0)), int(data.get("cached", 0)))
+                   int(data.get("cached", 0)))
 
 
 def queue(redis: Redis, name: str) -> Queue:

@@ -15,50 +15,53 @@ import functools
 import json
 import logging
 
+from prelabel.learning.outcome import RefitOutcome
+from prelabel.learning.rows import KeptPrediction
 from prelabel.learning.store import LearnedStore
 from prelabel.pipeline.calibration import Calibration, fit
-from prelabel.pipeline.result import Finding, ImagePrediction
+from prelabel.pipeline.result import Finding
 
 log = logging.getLogger(__name__)
 
 
-def record_verdict(store: LearnedStore, project_id: int, task_id: int, annotation_id: int, kept: dict | None,
-                   label: str | None, cancelled: bool) -> bool:
+def record_verdict(store: LearnedStore, project_id: int, task_id: int, annotation_id: int,
+                   kept: KeptPrediction | None, label: str | None, cancelled: bool) -> bool:
     """Keep what this annotation says of the task's pre-label (`kept`: the learned store's prediction evidence),
     or forget the task's verdict where it says nothing (cancelled, no classification, no labelled pre-label with
     its finding). True when a verdict was kept."""
-    finding = ImagePrediction.from_dict(kept["evidence"]).finding if kept else None
-    if cancelled or label is None or kept is None or kept.get("label") is None or finding is None:
+    finding = kept.prediction().finding if kept else None
+    if cancelled or label is None or kept is None or kept.label is None or finding is None:
         store.forget_review(task_id=task_id)
         return False
-    store.save_review(task_id, project_id, annotation_id, finding.to_dict(), label == kept["label"])
+    store.save_review(task_id, project_id, annotation_id, finding.to_dict(), label == kept.label)
     return True
 
 
-def refit(store: LearnedStore, project_id: int, after: int) -> dict:
+def refit(store: LearnedStore, project_id: int, after: int) -> RefitOutcome:
     """The project's model fitted and stored once it has `after` verdicts with both outcomes, and again each
     time they have doubled since; what was done, for the job's result."""
     reviews = [(found, kept) for finding, kept in store.reviews(project_id)
                if (found := Finding.from_dict(finding)) is not None]
     before = store.calibration(project_id)
-    if len(reviews) < max(after, 2 * before[1] if before else 0):
-        return {"reviewed": len(reviews), "refit_at": max(after, 2 * before[1] if before else 0)}
+    due = max(after, 2 * before.reviewed if before else 0)
+    if len(reviews) < due:
+        return RefitOutcome(len(reviews), refit_at=due)
     if len({kept for _, kept in reviews}) < 2:
-        return {"reviewed": len(reviews), "detail": "every reviewed pre-label was kept, or none was: a probability "
-                "needs both outcomes"}
+        return RefitOutcome(len(reviews), detail="every reviewed pre-label was kept, or none was: a probability "
+                            "needs both outcomes")
     model = fit([finding for finding, _ in reviews], [kept for _, kept in reviews],
                 f"project {project_id}: {len(reviews)} reviewed tasks (fitted by Prelabel's feedback jobs)")
-    store.save_calibration(project_id, model.to_dict(), len(reviews), _parsed(before[0]).version if before else None)
+    store.save_calibration(project_id, model.to_dict(), len(reviews), _parsed(before.model).version if before else None)
     log.info("project %s: its own calibration fitted on %s reviewed tasks (%s)", project_id, len(reviews),
              model.version)
-    return {"reviewed": len(reviews), "version": model.version}
+    return RefitOutcome(len(reviews), version=model.version)
 
 
 def project_model(store: LearnedStore, project_id: int | None) -> tuple[Calibration, str | None] | None:
     """The project's own model and the version of the one it replaced; None: it has none (the deployment's
     scores: PRELABEL_CALIBRATION's file, or the prior)."""
     found = store.calibration(project_id) if project_id is not None else None
-    return (_parsed(found[0]), found[2]) if found else None
+    return (_parsed(found.model), found.previous) if found else None
 
 
 @functools.lru_cache(maxsize=64)

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import logging
 
+from label_studio_sdk.types import Annotation
+
 from prelabel.learning import calibrating
+from prelabel.learning.outcome import FeedbackEvent, FeedbackOutcome, RegionSummary
 from prelabel.learning.regions import predicted_boxes, region_verdicts, region_words, summary
+from prelabel.learning.rows import KeptPrediction
 from prelabel.learning.rules import Learning, Verdict, verdicts
 from prelabel.pipeline.calibration import MIN_REVIEWED
-from prelabel.pipeline.result import Evidence, ImagePrediction
+from prelabel.pipeline.result import Evidence
 from prelabel.studio.accepted import auto_accepted
 from prelabel.studio.boxes import boxes, match
 from prelabel.studio.client import LabelStudio, StudioError
-from prelabel.studio.labelconfig import DEFAULT_NONE_CHOICE, LabelConfigError, RegionControl, read_label_config
+from prelabel.studio.labelconfig import DEFAULT_NONE_CHOICE, Control, LabelConfigError, RegionControl, read_label_config
 from prelabel.text import NAME, clean
 
 log = logging.getLogger(__name__)
@@ -26,7 +30,7 @@ log = logging.getLogger(__name__)
 LISTED_IDS_CUT = 500
 
 
-def annotated_label(annotation, control) -> str | None:
+def annotated_label(annotation: Annotation, control: Control) -> str | None:
     """The label a reviewer chose, or None when the annotation holds no classification for our control. Only
     the choices/taxonomy result counts: the evidence TextArea's text (Prelabel's, carried along when the
     reviewer submits) and any other result are ignored. A runner-up ticked (the config's runner-ups control, a
@@ -45,7 +49,7 @@ def annotated_label(annotation, control) -> str | None:
     return None
 
 
-def vouched_reviewer(annotation) -> int | None:
+def vouched_reviewer(annotation: Annotation) -> int | None:
     """The annotation's author, where Label Studio vouches for it; None where one account may pass for another.
 
     Label Studio 1.23.2 (tasks/api.py, tasks/serializers.py) lets the client set `completed_by` on create and on
@@ -58,7 +62,7 @@ def vouched_reviewer(annotation) -> int | None:
     return author if author is not None and author == writer else None
 
 
-def _user_id(value) -> int | None:
+def _user_id(value: object) -> int | None:
     """A user id as the SDK gives it: an int, or an object (expanded) with an id."""
     value = getattr(value, "id", value)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
@@ -66,40 +70,40 @@ def _user_id(value) -> int | None:
 
 def record_feedback(studio: LabelStudio, learning: Learning, action: str, project_id: int | None,
                     annotation_ids: list[int], none_choice: str = DEFAULT_NONE_CHOICE,
-                    calibrate_after: int = MIN_REVIEWED) -> dict:
+                    calibrate_after: int = MIN_REVIEWED) -> FeedbackOutcome:
     """Created or updated annotations replace what they contributed; deleted ones retract it; START_TRAINING
     settles every learned synonym again (after PRELABEL_PROMOTE_AFTER changed, say). Then the project's own
     calibration is refitted once it has `calibrate_after` reviewed pre-labels (learning/calibrating.py)."""
     if action == "START_TRAINING":
-        return {"action": action, "project": project_id, "changes": learning.settle_all()}
+        return FeedbackOutcome(action, project_id, changes=tuple(learning.settle_all()))
+    not_recorded = None
     if action == "ANNOTATIONS_DELETED":
         events = _deleted(studio, learning, annotation_ids)
         # Ids that contributed nothing are counted, not listed: a forged list must not make a large job result.
-        found: dict[str, object] = {"action": action, "project": project_id, "events": events,
-                                    "not_recorded": len(set(annotation_ids)) - len(events)}
+        not_recorded = len(set(annotation_ids)) - len(events)
     else:
         events = [_annotation(studio, learning, annotation_id, project_id, none_choice)
                   for annotation_id in annotation_ids]
-        found = {"action": action, "project": project_id, "events": events}
-    if calibrate_after > 0:
-        projects = {event["project"] for event in events if isinstance(event.get("project"), int)}
-        found["calibration"] = {project: calibrating.refit(learning.store, project, calibrate_after)
-                                for project in sorted(projects | ({project_id} if project_id is not None else set()))}
-    return found
+    projects = {event.project for event in events if event.project is not None}
+    calibration = {project: calibrating.refit(learning.store, project, calibrate_after)
+                   for project in sorted(projects | ({project_id} if project_id is not None else set()))
+                   } if calibrate_after > 0 else {}
+    return FeedbackOutcome(action, project_id, tuple(events), not_recorded, calibration=calibration)
 
 
-def _gone(studio: LabelStudio, annotation_id: int):
+def _gone(studio: LabelStudio, annotation_id: int) -> Annotation | None:
     """The annotation as Label Studio holds it, or None when Label Studio says it does not exist (404). Any
     other failure raises: the job is retried, and nothing changes meanwhile."""
     try:
-        return studio.annotation(annotation_id)
+        found: Annotation = studio.annotation(annotation_id)
+        return found
     except StudioError as exc:
         if exc.status == 404:
             return None
         raise
 
 
-def _deleted(studio: LabelStudio, learning: Learning, annotation_ids: list[int]) -> list[dict]:
+def _deleted(studio: LabelStudio, learning: Learning, annotation_ids: list[int]) -> list[FeedbackEvent]:
     """ANNOTATIONS_DELETED arrives unauthenticated: only an annotation Label Studio no longer has is retracted.
 
     Only annotations that contributed evidence can change anything, and only they get an event; the others (a
@@ -125,21 +129,20 @@ def _deleted(studio: LabelStudio, learning: Learning, annotation_ids: list[int])
                 existing |= _ids(listed)
     existing |= {annotation for annotation, (task, _) in recorded.items()
                  if task in one_by_one and _gone(studio, annotation) is not None}
-    events = []
+    events: list[FeedbackEvent] = []
     for annotation_id in dict.fromkeys(a for a in annotation_ids if a in recorded):
         if annotation_id in existing:
             log.warning("ANNOTATIONS_DELETED names annotation %s, which Label Studio still holds: nothing retracted "
                         "(a spoofed webhook?)", annotation_id)
-            events.append({"annotation": annotation_id, "status": "still exists", "changes": []})
+            events.append(FeedbackEvent(annotation_id, "still exists"))
         else:
             changes = learning.retract(annotation_id)
             learning.store.forget_review(annotation_id=annotation_id)
-            events.append({"annotation": annotation_id, "status": "deleted", "changes": changes,
-                           "project": recorded[annotation_id][1]})
+            events.append(FeedbackEvent(annotation_id, "deleted", tuple(changes), project=recorded[annotation_id][1]))
     return events
 
 
-def _ids(value) -> set[int]:
+def _ids(value: object) -> set[int]:
     """Label Studio's `annotations_ids` of a listed task: "12,13" on SQLite, [12, 13] on PostgreSQL
     (data_manager/managers.py: GroupConcat or ArrayAgg, then _pretty_results)."""
     items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else []
@@ -147,69 +150,69 @@ def _ids(value) -> set[int]:
 
 
 def _annotation(studio: LabelStudio, learning: Learning, annotation_id: int, project_id: int | None,
-                none_choice: str = DEFAULT_NONE_CHOICE) -> dict:
+                none_choice: str = DEFAULT_NONE_CHOICE) -> FeedbackEvent:
     annotation = _gone(studio, annotation_id)
-    if annotation is None:  # deleted since, or never there (a spoofed id): whatever it contributed goes
+    if annotation is None or annotation.task is None:
+        # Deleted since, or never there (a spoofed id): whatever it contributed goes. (Label Studio gives every
+        # annotation its task; one without is read as not there.)
         learning.store.forget_review(annotation_id=annotation_id)
-        return {"annotation": annotation_id, "status": "not found", "changes": learning.retract(annotation_id)}
+        return FeedbackEvent(annotation_id, "not found", tuple(learning.retract(annotation_id)))
     if auto_accepted(annotation.result) is not None:
         # Prelabel's own (`prelabel accept`): nobody confirmed anything, so nothing is learned from it.
         learning.store.forget_review(annotation_id=annotation_id)
-        return {"annotation": annotation_id, "status": "auto-accepted", "changes": learning.retract(annotation_id)}
+        return FeedbackEvent(annotation_id, "auto-accepted", tuple(learning.retract(annotation_id)))
     project_id = annotation.project or project_id
     if project_id is None:
-        return {"annotation": annotation_id, "status": "no project", "detail": "the annotation names no project"}
+        return FeedbackEvent(annotation_id, "no project", detail="the annotation names no project")
     project = studio.project(project_id)
     vocabulary = learning.normalizer.vocabulary
     try:
         control = read_label_config(project.label_config, vocabulary, none_choice).control
     except LabelConfigError as exc:
-        return {"annotation": annotation_id, "status": "unusable config", "detail": str(exc)}
+        return FeedbackEvent(annotation_id, "unusable config", detail=str(exc))
+    task_id = annotation.task
     label = annotated_label(annotation, control) if control.has_choices else None
-    kept = learning.store.prediction_evidence(annotation.task)
-    evidence = ImagePrediction.from_dict(kept["evidence"]).evidence if kept else Evidence()
+    kept = learning.store.prediction_evidence(task_id)
+    evidence = kept.prediction().evidence if kept else Evidence()
     candidates = [c for c in evidence.candidates if c.source != "description"]
     nothing_fits = control.is_none(label)
     found = verdicts(label, bool(annotation.was_cancelled), label in vocabulary.label_values, candidates,
                      learning.normalizer, nothing_fits=nothing_fits) if control.has_choices else []
-    boxes_done = None
+    boxes_done: RegionSummary | None = None
     if control.regions is not None:
         if annotation.was_cancelled:
             found = found or [Verdict("cancelled")]
         else:
-            boxes_done, taught = _regions(studio, project_id, annotation, control.regions, kept, learning)
+            boxes_done, taught = _regions(studio, project_id, task_id, annotation, control.regions, kept, learning)
             found += taught
     reviewer = vouched_reviewer(annotation)
-    changes = learning.record(annotation_id, annotation.task, project_id, reviewer, found)
+    changes = learning.record(annotation_id, task_id, project_id, reviewer, found)
     # The verdict on the pre-label's score, for the project's own calibration (a choice only: regions have none).
-    calibrating.record_verdict(learning.store, project_id, annotation.task, annotation_id, kept,
+    calibrating.record_verdict(learning.store, project_id, task_id, annotation_id, kept,
                                label if control.has_choices else None, bool(annotation.was_cancelled))
-    predicted = kept["label"] if kept else None
+    predicted = kept.label if kept else None
     status = ("cancelled" if annotation.was_cancelled else "regions" if not control.has_choices
               else "no classification" if label is None
               else "nothing fits" if nothing_fits else "new class" if label not in vocabulary.label_values
               else "confirmed" if label == predicted else "corrected")
-    log.info("feedback on task %s: %s (%s -> %s) %s", annotation.task, status, predicted, label, changes)
-    return {"annotation": annotation_id, "task": annotation.task, "project": project_id, "label": label,
-            "predicted": predicted,
-            "status": status, "reviewer": reviewer, "vouched": reviewer is not None,
-            "evidence": [v.kind for v in found], "changes": changes,
-            **({"regions": boxes_done} if boxes_done is not None else {})}
+    log.info("feedback on task %s: %s (%s -> %s) %s", task_id, status, predicted, label, changes)
+    return FeedbackEvent(annotation_id, status, tuple(changes), task_id, project_id, label, predicted, reviewer,
+                         tuple(v.kind for v in found), boxes_done)
 
 
-def _regions(studio: LabelStudio, project_id: int, annotation, control: RegionControl, kept: dict | None,
-             learning: Learning) -> tuple[dict[str, int], list[Verdict]]:
+def _regions(studio: LabelStudio, project_id: int, task_id: int, annotation: Annotation, control: RegionControl,
+             kept: KeptPrediction | None, learning: Learning) -> tuple[RegionSummary, list[Verdict]]:
     """The annotation's boxes matched with those of the prediction it was made on (read from Label Studio, as
     the reviewer saw them), and what they teach (learning/regions.py)."""
-    listed = studio.list_tasks(project_id, "id,predictions", ids=[annotation.task])
+    listed = studio.list_tasks(project_id, "id,predictions", ids=[task_id])
     predictions = [p for task in listed for p in task.get("predictions") or []]
-    predicted = predicted_boxes(predictions, control.from_name, kept["model_version"] if kept else None)
+    predicted = predicted_boxes(predictions, control.from_name, kept.model_version if kept else None)
     matching = match(predicted, boxes(annotation.result, control.from_name))
     labels = set(learning.normalizer.vocabulary.label_values)
 
     def label_of(stored: str | None) -> str | None:
         return control.label_of({"rectanglelabels": [stored]}) if stored is not None else None
 
-    taught = region_verdicts(matching, region_words(kept["evidence"] if kept else None, predicted), label_of,
+    taught = region_verdicts(matching, region_words(kept.evidence if kept else None, predicted), label_of,
                              labels.__contains__, learning.normalizer)
     return summary(matching), taught

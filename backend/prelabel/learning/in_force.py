@@ -63,7 +63,7 @@ class VocabularyInForce:
         self.store = store
         self._current: InForce | None = None
 
-    def _read_stamps(self) -> tuple:
+    def _read_stamps(self) -> tuple[tuple[int, int] | None, ...]:
         return tuple(_stamp(path) for path in self.files)
 
     def _reload_files(self) -> bool:

@@ -16,14 +16,16 @@ its `regions`, each a box with the finding's name and how it normalised, paired 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
+from prelabel.learning.outcome import RegionSummary
 from prelabel.learning.rules import Verdict, verdicts
 from prelabel.pipeline.result import NamedMatch
 from prelabel.studio.boxes import Box, Matching, boxes, match
 from prelabel.vocabulary.normalize import Normalizer
 
 
-def region_words(evidence: Mapping | None, predicted: list[Box]) -> dict[Box, NamedMatch]:
+def region_words(evidence: Mapping[str, Any] | None, predicted: list[Box]) -> dict[Box, NamedMatch]:
     """Each predicted box -> the MLLM's name of its finding, from kept prediction evidence: its `regions` (the
     box in percent, the name, its label, score and method: pipeline/result.py's Region) paired with the boxes
     Label Studio shows by IoU (studio/boxes.match), so neither order nor ids need to agree. Entries without a
@@ -72,8 +74,8 @@ def region_verdicts(matching: Matching, words: Mapping[Box, NamedMatch], label_o
     return found
 
 
-def summary(matching: Matching) -> dict[str, int]:
+def summary(matching: Matching) -> RegionSummary:
     """What the reviewer did to the boxes, for the feedback job's result."""
-    return {"kept": len(matching.kept), "moved": len(matching.moved), "relabelled": len(matching.relabelled),
-            "deleted": len(matching.deleted), "drawn": len(matching.drawn)}
+    return RegionSummary(len(matching.kept), len(matching.moved), len(matching.relabelled), len(matching.deleted),
+                         len(matching.drawn))
 

@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from prelabel import text
-from prelabel.learning.store import LearnedStore
+from prelabel.learning.review import Conflict, NewClass, ReviewEntry, Support, SynonymReview, TaskRef
+from prelabel.learning.rows import Change
+from prelabel.learning.store import LearnedStore, Run
 from prelabel.pipeline.result import NamedMatch
 from prelabel.vocabulary import textnorm
 from prelabel.vocabulary.normalize import ALIAS, EXACT, Normalizer
@@ -144,7 +147,7 @@ class Learning:
             return self._settle(run, keys, "settled again")
 
     @staticmethod
-    def _drop(run, annotation_id: int) -> set[str]:
+    def _drop(run: Run, annotation_id: int) -> set[str]:
         keys = {key for (key,) in run("SELECT DISTINCT key FROM annotation_evidence WHERE annotation_id = ? "
                                       "AND key IS NOT NULL", (annotation_id,))}
         run("DELETE FROM annotation_evidence WHERE annotation_id = ?", (annotation_id,))
@@ -152,12 +155,12 @@ class Learning:
 
     # ---- promotion ---------------------------------------------------------------------------------------
 
-    def _settle(self, run, keys: set[str], source: str) -> list[str]:
+    def _settle(self, run: Run, keys: set[str], source: str) -> list[str]:
         """Promote what now meets the rule, demote automatic promotions that no longer do."""
         changes = []
         for key in sorted(keys):
             support = self._support(run, key)
-            decided = dict(run("SELECT label, status FROM synonyms WHERE key = ?", (key,)))
+            decided: dict[str, str] = dict(run("SELECT label, status FROM synonyms WHERE key = ?", (key,)))
             conflict = len(support) > 1
             for label in set(support) | set(decided):
                 count, reviewers, string, tasks = support.get(label, (0, set(), None, []))
@@ -180,9 +183,9 @@ class Learning:
         return changes
 
     @staticmethod
-    def _support(run, key: str) -> dict[str, tuple[int, set, str, list[int]]]:
+    def _support(run: Run, key: str) -> dict[str, tuple[int, set[int | None], str, list[int]]]:
         """label -> (agreeing annotations, reviewers, the string as first written, their task ids)."""
-        found: dict[str, tuple[int, set, str, list[int]]] = {}
+        found: dict[str, tuple[int, set[int | None], str, list[int]]] = {}
         for label, reviewer, string, task in run(
                 "SELECT label, reviewer, string, task_id FROM annotation_evidence "
                 "WHERE key = ? AND kind = 'synonym' ORDER BY created, annotation_id", (key,)):
@@ -195,7 +198,7 @@ class Learning:
         return check_name(string, label, self.normalizer) if string else None
 
     @staticmethod
-    def _log(run, what: str, string: str | None, label: str | None, source: str) -> str:
+    def _log(run: Run, what: str, string: str | None, label: str | None, source: str) -> str:
         run("INSERT INTO changes (at, what, string, label, source) VALUES (?, ?, ?, ?, ?)",
             (time.time(), what, string, label, source))
         return f"{what}: {string!r} -> {label}"
@@ -243,7 +246,7 @@ class Learning:
 
     # ---- what the expert reviews -------------------------------------------------------------------------
 
-    def review(self) -> dict:
+    def review(self) -> SynonymReview:
         """Every learned string once, in the state the rule and the experts' decisions leave it, with counts,
         reviewers and example tasks: in force (promoted or accepted), pending (names the vocabulary lacks),
         conflicts (one entry per string, every label it points at), model errors (strings the vocabulary gives
@@ -255,77 +258,80 @@ class Learning:
         decided = {(key, label): (status, string, by) for key, label, status, string, by in self.store.query(
             "SELECT key, label, status, string, decided_by FROM synonyms")}
         support = self._review_support()
-        pairs = set(support) | set(decided)
         in_force_labels: dict[str, set[str]] = {}
         for (key, label), (status, _, _) in decided.items():
             if status in ("promoted", "accepted"):
                 in_force_labels.setdefault(key, set()).add(label)
-        in_force, pending, rejected, model_errors = [], [], [], []
+        kept: dict[str, list[ReviewEntry]] = {"in_force": [], "pending": [], "rejected": [], "model_errors": []}
         left_out: dict[str, int] = {}
-        conflicts: dict[str, dict] = {}
-        for key, label in sorted(pairs):
+        conflicts: dict[str, list[ReviewEntry]] = {}
+        for key, label in sorted(set(support) | set(decided)):
             status, decided_string, by = decided.get((key, label), ("pending", None, None))
-            entry = {"string": decided_string, "label": label, "status": status, "decided_by": by, "count": 0,
-                     "reviewers": [], "tasks": [], **support.get((key, label), {})}
-            if status in ("promoted", "accepted"):
-                in_force.append(entry)
+            found = support.get((key, label))
+            entry = ReviewEntry(found.string if found else decided_string, label, status, by, found)
+            if status in ("promoted", "accepted", "rejected"):
+                kept["rejected" if status == "rejected" else "in_force"].append(entry)
                 continue
-            if status == "rejected":
-                rejected.append(entry)
-                continue
-            flag = self.screen(entry["string"], label)
+            flag = self.screen(entry.string, label)
             if flag is not None and flag.kind == NAMES_ANOTHER:
-                model_errors.append({**entry, "named": flag.detail})
-                continue
-            if flag is not None:
+                kept["model_errors"].append(replace(entry, named=flag.detail))
+            elif flag is not None:
                 left_out[flag.kind] = left_out.get(flag.kind, 0) + 1
-                continue
-            pending_elsewhere = {other for k, other in support if k == key and other != label
-                                 and decided.get((k, other), ("pending",))[0] == "pending"}
-            if pending_elsewhere | (in_force_labels.get(key, set()) - {label}):
-                conflicts.setdefault(key, {"string": entry["string"], "labels": [],
-                                           "in_force": sorted(in_force_labels.get(key, ()))})["labels"].append(entry)
+            elif self._points_elsewhere(key, label, support, decided, in_force_labels):
+                conflicts.setdefault(key, []).append(entry)
             else:
-                pending.append(entry)
-        counts = dict(self.store.query("SELECT kind, count(*) FROM annotation_evidence GROUP BY kind"))
-        return {"in_force": in_force, "pending": sorted(pending, key=lambda e: -e["count"]),
-                "conflicts": list(conflicts.values()), "model_errors": sorted(model_errors, key=lambda e: -e["count"]),
-                "rejected": rejected, "left_out": left_out, "new_classes": self._new_classes(), "evidence": counts}
+                kept["pending"].append(entry)
+        counts = {str(kind): int(count) for kind, count in self.store.query(
+            "SELECT kind, count(*) FROM annotation_evidence GROUP BY kind")}
+        return SynonymReview(
+            tuple(kept["in_force"]), tuple(sorted(kept["pending"], key=lambda e: -e.count)),
+            tuple(Conflict(entries[0].string, tuple(entries), tuple(sorted(in_force_labels.get(key, ()))))
+                  for key, entries in conflicts.items()),
+            tuple(sorted(kept["model_errors"], key=lambda e: -e.count)), tuple(kept["rejected"]), left_out,
+            self._new_classes(), counts)
 
-    def _review_support(self) -> dict[tuple[str, str], dict]:
+    @staticmethod
+    def _points_elsewhere(key: str, label: str, support: Mapping[tuple[str, str], Support],
+                          decided: Mapping[tuple[str, str], tuple[str, str | None, str | None]],
+                          in_force_labels: Mapping[str, set[str]]) -> bool:
+        """Does the string also point at another label: pending evidence for it, or in force for it?"""
+        pending_elsewhere = {other for k, other in support if k == key and other != label
+                             and decided.get((k, other), ("pending", None, None))[0] == "pending"}
+        return bool(pending_elsewhere | (in_force_labels.get(key, set()) - {label}))
+
+    def _review_support(self) -> dict[tuple[str, str], Support]:
         """(key, label) -> the string as first written, annotations, reviewers and up to five example tasks."""
-        grouped: dict[tuple[str, str], dict] = {}
+        grouped: dict[tuple[str, str], tuple[str, int, set[int], list[TaskRef]]] = {}
         for key, label, string, reviewer, task, project in self.store.query(
                 "SELECT key, label, string, reviewer, task_id, project_id FROM annotation_evidence "
                 "WHERE kind = 'synonym' ORDER BY created, annotation_id"):
-            entry = grouped.setdefault((key, label), {"string": string, "count": 0, "reviewers": set(), "tasks": []})
-            entry["count"] += 1
+            first, count, reviewers, tasks = grouped.setdefault((key, label), (string, 0, set(), []))
             if reviewer is not None:
-                entry["reviewers"].add(reviewer)
-            if len(entry["tasks"]) < 5 and (project, task) not in entry["tasks"]:
-                entry["tasks"].append((project, task))
-        for entry in grouped.values():
-            entry["reviewers"] = sorted(entry["reviewers"])
-        return grouped
+                reviewers.add(reviewer)
+            if len(tasks) < 5 and (project, task) not in tasks:
+                tasks.append((project, task))
+            grouped[(key, label)] = (first, count + 1, reviewers, tasks)
+        return {pair: Support(string, count, tuple(sorted(reviewers)), tuple(tasks))
+                for pair, (string, count, reviewers, tasks) in grouped.items()}
 
-    def _new_classes(self) -> list[dict]:
-        new_classes: dict[str, dict] = {}
+    def _new_classes(self) -> tuple[NewClass, ...]:
+        found: dict[str, tuple[int, list[str], list[TaskRef]]] = {}
         for label, string, task, project in self.store.query(
                 "SELECT label, string, task_id, project_id FROM annotation_evidence WHERE kind = 'new_class' "
                 "ORDER BY created"):
-            entry = new_classes.setdefault(label, {"label": label, "count": 0, "strings": [], "tasks": []})
-            entry["count"] += 1
-            if string and string not in entry["strings"]:
-                entry["strings"].append(string)
-            if len(entry["tasks"]) < 5 and (project, task) not in entry["tasks"]:
-                entry["tasks"].append((project, task))
-        return list(new_classes.values())
+            count, strings, tasks = found.setdefault(label, (0, [], []))
+            if string and string not in strings:
+                strings.append(string)
+            if len(tasks) < 5 and (project, task) not in tasks:
+                tasks.append((project, task))
+            found[label] = (count + 1, strings, tasks)
+        return tuple(NewClass(label, count, tuple(strings), tuple(tasks))
+                     for label, (count, strings, tasks) in found.items())
 
     def log_change(self, what: str, string: str | None, label: str | None, source: str) -> str:
         """Log a change made elsewhere (an expert's decision on a suggested name) with the others."""
         with self.store.transaction(exclusive=True) as run:
             return self._log(run, what, string, label, source)
 
-    def changes(self, limit: int = 50) -> list[tuple]:
-        return self.store.query("SELECT at, what, string, label, source FROM changes ORDER BY id DESC LIMIT ?",
-                                (limit,))
+    def changes(self, limit: int = 50) -> list[Change]:
+        return self.store.changes(limit)

@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Protocol
 
+from prelabel.learning.rows import Attempt, Change, EvidenceRow, KeptPrediction, Review, StoredCalibration, Taught
 from prelabel.perthread import PerThread
 from prelabel.sqlite import use_wal
 
@@ -31,6 +33,7 @@ SCHEMA = [
         task_id INTEGER NOT NULL, model_version TEXT NOT NULL, project_id INTEGER, state TEXT NOT NULL,
         cause TEXT, usage TEXT NOT NULL, created DOUBLE PRECISION NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS prediction_attempts_project ON prediction_attempts (project_id)",
+    "CREATE INDEX IF NOT EXISTS prediction_attempts_task ON prediction_attempts (task_id)",
     """CREATE TABLE IF NOT EXISTS annotation_evidence (
         annotation_id INTEGER NOT NULL, task_id INTEGER NOT NULL, project_id INTEGER, reviewer INTEGER,
         kind TEXT NOT NULL, string TEXT, key TEXT, label TEXT, created DOUBLE PRECISION NOT NULL)""",
@@ -53,6 +56,13 @@ SCHEMA = [
         source TEXT NOT NULL)""",
 ]
 FEEDBACK_LOCK = 7_314_159  # any constant: the advisory lock all feedback transactions take on PostgreSQL
+Row = tuple[Any, ...]  # what the database answers: its column types, not ours
+
+
+class Run(Protocol):
+    """A transaction's statement runner: the rows a statement answers (none for a write)."""
+
+    def __call__(self, sql: str, params: Sequence[object] = ..., /) -> list[Row]: ...
 
 
 class LearnedStore:
@@ -71,7 +81,7 @@ class LearnedStore:
             for statement in SCHEMA:
                 run(statement.format(serial=serial))
 
-    def _connect(self):
+    def _connect(self) -> Any:
         if self.postgres:
             import psycopg
 
@@ -88,7 +98,7 @@ class LearnedStore:
         self._connections.close()
 
     @contextmanager
-    def transaction(self, exclusive: bool = False) -> Iterator:
+    def transaction(self, exclusive: bool = False) -> Iterator[Run]:
         """Yields run(sql, params) -> rows. exclusive: one such transaction at a time, on any machine."""
         connection = self._connections.get()
         if self.postgres:
@@ -106,11 +116,11 @@ class LearnedStore:
             raise
         connection.commit()
 
-    def _run(self, cursor, sql: str, params) -> list[tuple]:
+    def _run(self, cursor: Any, sql: str, params: Sequence[object]) -> list[Row]:
         cursor.execute(sql.replace("?", "%s") if self.postgres else sql, tuple(params))
-        return cursor.fetchall() if cursor.description else []
+        return list(cursor.fetchall()) if cursor.description else []
 
-    def query(self, sql: str, params=()) -> list[tuple]:
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         with self.transaction() as run:
             return run(sql, params)
 
@@ -131,41 +141,49 @@ class LearnedStore:
 
     # ---- prediction evidence (written by prediction jobs) --------------------------------------------------
 
-    def save_prediction_evidence(self, rows: list[dict]) -> None:
+    def save_prediction_evidence(self, rows: Sequence[EvidenceRow]) -> None:
         with self.transaction() as run:
             for row in rows:
                 run("DELETE FROM prediction_evidence WHERE task_id = ? AND model_version = ?",
-                    (row["task_id"], row["model_version"]))
+                    (row.task_id, row.model_version))
                 run("INSERT INTO prediction_evidence (task_id, model_version, project_id, vocabulary_version, label, "
                     "evidence, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (row["task_id"], row["model_version"], row.get("project_id"), row["vocabulary_version"],
-                     row.get("label"), json.dumps(row["evidence"], ensure_ascii=False), time.time()))
-                evidence = row["evidence"]
+                    (row.task_id, row.model_version, row.project_id, row.vocabulary_version, row.label,
+                     json.dumps(row.evidence, ensure_ascii=False), time.time()))
                 run("INSERT INTO prediction_attempts (task_id, model_version, project_id, state, cause, usage, "
                     "created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (row["task_id"], row["model_version"], row.get("project_id"), str(evidence.get("state") or ""),
-                     row.get("failure_cause"), json.dumps(evidence.get("usage") or {}), time.time()))
+                    (row.task_id, row.model_version, row.project_id, str(row.evidence.get("state") or ""),
+                     row.failure_cause, json.dumps(row.evidence.get("usage") or {}), time.time()))
 
-    def prediction_evidence(self, task_id: int) -> dict | None:
+    def prediction_evidence(self, task_id: int) -> KeptPrediction | None:
         """The latest prediction evidence kept for a task, whatever its model_version."""
-        rows = self.query("SELECT model_version, vocabulary_version, label, evidence FROM prediction_evidence "
+        rows = self.query("SELECT task_id, model_version, vocabulary_version, label, evidence FROM prediction_evidence "
                           "WHERE task_id = ? ORDER BY created DESC LIMIT 1", (task_id,))
-        if not rows:
-            return None
-        version, vocabulary_version, label, evidence = rows[0]
-        return {"model_version": version, "vocabulary_version": vocabulary_version, "label": label,
-                "evidence": json.loads(evidence)}
+        return _kept(rows[0]) if rows else None
 
-    def prediction_attempts(self, project_id: int) -> list[tuple[int, str, str, str | None, dict]]:
-        """(task, model_version, state, failure cause, usage) of every attempt at the project's tasks, oldest
-        first."""
-        return [(task_id, version, state, cause, json.loads(usage)) for task_id, version, state, cause, usage
+    def project_evidence(self, project_id: int) -> list[KeptPrediction]:
+        """Every prediction evidence kept for the project's tasks, each model_version's."""
+        return [_kept(row) for row in self.query(
+            "SELECT task_id, model_version, vocabulary_version, label, evidence FROM prediction_evidence "
+            "WHERE project_id = ? ORDER BY task_id, created", (project_id,))]
+
+    def prediction_attempts(self, project_id: int) -> list[Attempt]:
+        """Every attempt at the project's tasks, oldest first."""
+        return [Attempt(int(task_id), str(version), str(state), cause, _json_object(usage))
+                for task_id, version, state, cause, usage
                 in self.query("SELECT task_id, model_version, state, cause, usage FROM prediction_attempts "
                               "WHERE project_id = ? ORDER BY created, task_id", (project_id,))]
 
+    def failures_in_a_row(self, project_id: int, task_id: int, most: int = 100) -> int:
+        """How many of the task's latest attempts failed, counting back to its last success (at most `most`)."""
+        rows = self.query("SELECT state FROM prediction_attempts WHERE task_id = ? AND project_id = ? "
+                          "ORDER BY created DESC LIMIT ?", (task_id, project_id, most))
+        return next((count for count, (state,) in enumerate(rows) if state != "failed"), len(rows))
+
     # ---- a project's own calibration (learning/calibrating.py) ---------------------------------------------
 
-    def save_review(self, task_id: int, project_id: int, annotation_id: int, finding: dict, kept: bool) -> None:
+    def save_review(self, task_id: int, project_id: int, annotation_id: int, finding: Mapping[str, Any],
+                    kept: bool) -> None:
         """The verdict on a task's pre-label: its latest annotation's replaces any earlier one."""
         with self.transaction() as run:
             run("DELETE FROM calibration_reviews WHERE task_id = ?", (task_id,))
@@ -179,12 +197,13 @@ class LearnedStore:
             run("DELETE FROM calibration_reviews WHERE task_id = ? OR annotation_id = ?",
                 (-1 if task_id is None else task_id, -1 if annotation_id is None else annotation_id))
 
-    def reviews(self, project_id: int) -> list[tuple[dict, bool]]:
-        """(finding, kept by the reviewer) of the project's reviewed pre-labels, by task."""
-        return [(json.loads(finding), bool(kept)) for finding, kept in self.query(
+    def reviews(self, project_id: int) -> list[Review]:
+        """The project's reviewed pre-labels, by task."""
+        return [Review(_json_object(finding), bool(kept)) for finding, kept in self.query(
             "SELECT finding, kept FROM calibration_reviews WHERE project_id = ? ORDER BY task_id", (project_id,))]
 
-    def save_calibration(self, project_id: int, model: dict, reviewed: int, previous: str | None) -> None:
+    def save_calibration(self, project_id: int, model: Mapping[str, Any], reviewed: int,
+                         previous: str | None) -> None:
         """The project's model, fitted on `reviewed` reviews; `previous`: the version of the one it replaces (jobs
         queued under it are still served)."""
         with self.transaction() as run:
@@ -192,11 +211,10 @@ class LearnedStore:
             run("INSERT INTO calibrations (project_id, model, reviewed, previous, fitted) VALUES (?, ?, ?, ?, ?)",
                 (project_id, json.dumps(model, sort_keys=True), reviewed, previous, time.time()))
 
-    def calibration(self, project_id: int) -> tuple[str, int, str | None] | None:
-        """The project's own calibration model (its JSON), how many reviews it was fitted on, the version of the
-        model it replaced."""
+    def calibration(self, project_id: int) -> StoredCalibration | None:
+        """The project's own calibration model, if it has one."""
         rows = self.query("SELECT model, reviewed, previous FROM calibrations WHERE project_id = ?", (project_id,))
-        return (rows[0][0], int(rows[0][1]), rows[0][2]) if rows else None
+        return StoredCalibration(str(rows[0][0]), int(rows[0][1]), rows[0][2]) if rows else None
 
     # ---- synonyms in force -------------------------------------------------------------------------------
 
@@ -204,3 +222,27 @@ class LearnedStore:
         """(string, label) pairs that predictions use: promoted by reviewers' agreement or accepted by experts."""
         return [(string, label) for string, label in self.query(
             "SELECT string, label FROM synonyms WHERE status IN ('promoted', 'accepted') ORDER BY key, label")]
+
+    def teaching(self, project_id: int) -> list[Taught]:
+        """The project's tasks whose annotations taught a synonym now in force (promoted by reviewers or accepted
+        by an expert), with what they taught."""
+        return [Taught(int(task_id), str(string), str(label)) for task_id, string, label in self.query(
+            "SELECT DISTINCT a.task_id, s.string, s.label FROM annotation_evidence a JOIN synonyms s "
+            "ON a.key = s.key AND a.label = s.label WHERE a.kind = 'synonym' AND a.project_id = ? "
+            "AND s.status IN ('promoted', 'accepted') ORDER BY a.task_id, s.string", (project_id,))]
+
+    def changes(self, limit: int) -> list[Change]:
+        """The latest changes to the synonyms in force, newest first."""
+        return [Change(*row) for row in self.query(
+            "SELECT at, what, string, label, source FROM changes ORDER BY id DESC LIMIT ?", (limit,))]
+
+
+def _kept(row: Row) -> KeptPrediction:
+    task_id, version, vocabulary_version, label, evidence = row
+    return KeptPrediction(int(task_id), str(version), str(vocabulary_version), label, _json_object(evidence))
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    """A JSON object column; anything else (a row a hand edited) reads as empty."""
+    found = json.loads(text)
+    return found if isinstance(found, dict) else {}

@@ -11,10 +11,13 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from prelabel.report.parse import classification
+from prelabel.report.records import Exported, Progress
 from prelabel.report.sources import call
 from prelabel.studio.accepted import AutoAccepted, accepted_result, auto_accepted
+from prelabel.studio.client import LabelStudio
 
 
 @dataclass(frozen=True)
@@ -25,10 +28,10 @@ class Acceptance:
     prediction_id: int | None
     label: str
     score: float
-    result: list[dict]
+    result: list[dict[str, Any]]
 
 
-def choose(tasks: Sequence[Mapping], version: str, above: float, none_choice: str,
+def choose(tasks: Sequence[Exported], version: str, above: float, none_choice: str,
            from_name: str | None = None) -> list[Acceptance]:
     """The tasks to accept: no annotation at all (a skipped task was looked at: a person decides it), a
     prediction of `version` with a label (never none: "nothing fits" is for a person to say) scored >= above."""
@@ -52,13 +55,13 @@ def choose(tasks: Sequence[Mapping], version: str, above: float, none_choice: st
     return found
 
 
-def made(tasks: Sequence[Mapping]) -> list[tuple[int, int]]:
+def made(tasks: Sequence[Exported]) -> list[tuple[int, int]]:
     """(task, annotation) of every annotation `prelabel accept` made that nobody has submitted again since."""
     return [(int(task["id"]), int(entry["id"])) for task in tasks for entry in task.get("annotations") or []
             if isinstance(entry, Mapping) and auto_accepted(entry.get("result")) is not None]
 
 
-def create(studio, chosen: Sequence[Acceptance], progress=lambda items: items) -> int:
+def create(studio: LabelStudio, chosen: Sequence[Acceptance], progress: Progress = lambda items: items) -> int:
     for acceptance in progress(chosen):
         call(studio, f"annotate task {acceptance.task_id}", studio.sdk.annotations.create, id=acceptance.task_id,
              result=acceptance.result, was_cancelled=False, ground_truth=False,
@@ -66,7 +69,8 @@ def create(studio, chosen: Sequence[Acceptance], progress=lambda items: items) -
     return len(chosen)
 
 
-def delete(studio, annotations: Sequence[tuple[int, int]], progress=lambda items: items) -> int:
+def delete(studio: LabelStudio, annotations: Sequence[tuple[int, int]],
+           progress: Progress = lambda items: items) -> int:
     for _, annotation_id in progress(annotations):
         call(studio, f"delete annotation {annotation_id}", studio.sdk.annotations.delete, id=annotation_id)
     return len(annotations)
@@ -76,6 +80,6 @@ def summary(chosen: Sequence[Acceptance]) -> list[tuple[str, int]]:
     return Counter(acceptance.label for acceptance in chosen).most_common()
 
 
-def _regions(result, from_name: str | None) -> list:
-    regions = [region for region in result or [] if isinstance(region, Mapping)]
+def _regions(result: object, from_name: str | None) -> list[Exported]:
+    regions = [region for region in result if isinstance(region, Mapping)] if isinstance(result, list) else []
     return [region for region in regions if from_name is None or region.get("from_name") == from_name]

@@ -4,13 +4,24 @@ figures, sample, accept, calibrate and output."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from prelabel.report import figures
-from prelabel.report.records import ReportInputError
+from prelabel.report.records import Attempt, ReportInputError, TaskRecord
 from prelabel.report.sample import DEFAULT_MINIMUM, Design, allocate, choose
+
+if TYPE_CHECKING:  # imported where used: `prelabel --help` starts without Label Studio's client or matplotlib
+    from prelabel.learning.store import LearnedStore
+    from prelabel.parts import Parts
+    from prelabel.report.accept import Acceptance
+    from prelabel.report.calibrate import Refit
+    from prelabel.report.figures import Report
+
+T = TypeVar("T")
 
 
 class BadReportInput(click.ClickException):
@@ -23,13 +34,14 @@ def _echo(text: str) -> None:
     click.echo(text, err=True)
 
 
-def _tasks_bar(items):
+def _tasks_bar(items: Iterable[Any]) -> Iterable[Any]:
     from tqdm import tqdm
 
-    return tqdm(items, unit="task", desc="reading", file=sys.stderr, disable=None)
+    bar: Iterable[Any] = tqdm(items, unit="task", desc="reading", file=sys.stderr, disable=None)
+    return bar
 
 
-def _bytes_bar(chunks):
+def _bytes_bar(chunks: Iterator[bytes]) -> Iterator[bytes]:
     from tqdm import tqdm
 
     with tqdm(unit="B", unit_scale=True, desc="downloading", file=sys.stderr, disable=None) as bar:
@@ -38,15 +50,15 @@ def _bytes_bar(chunks):
             yield chunk
 
 
-def _guarded(work):
+def _guarded(work: Callable[[], T]) -> T:
     """Bad input -> exit 2 with its message; Label Studio or the store failing -> exit 1 with its message."""
-    from prelabel.report import sources
+    from prelabel.studio.client import StudioError
 
     try:
         return work()
     except ReportInputError as exc:
         raise BadReportInput(str(exc)) from None
-    except sources.StudioError as exc:
+    except StudioError as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -73,13 +85,15 @@ Examples:
 @click.option("--vocab", "vocab_path", default=None, help="Vocabulary YAML file (default: PRELABEL_VOCAB).")
 @click.option("--from-name", default=None, help="The <Choices> to read (default: the first choices result).")
 @click.option("--unweighted", is_flag=True, help="Ignore a sample: every reviewed task counts once.")
-def report(project_id, export_path, model_version, compare, out_dir, policy, target_accuracy, prompt_price,
-           completion_price, vocab_path, from_name, unweighted) -> None:
+def report(project_id: int | None, export_path: Path | None, model_version: str | None,
+           compare: tuple[str, str] | None, out_dir: Path, policy: str, target_accuracy: float,
+           prompt_price: float | None, completion_price: float | None, vocab_path: str | None,
+           from_name: str | None, unweighted: bool) -> None:
     """The PoC accuracy report from what reviewers accepted and corrected."""
     if (project_id is None) == (export_path is None):
         raise click.UsageError("give either --project ID or --export FILE")
 
-    def work():
+    def work() -> tuple[Report, dict[str, Path]]:
         # Imported here: `prelabel --help` and every other command start without Label Studio's client or
         # matplotlib.
         from prelabel.parts import Parts
@@ -92,12 +106,13 @@ def report(project_id, export_path, model_version, compare, out_dir, policy, tar
         records, project, where, preferred, store = _reviewed(parts, project_id, export_path, from_name)
         language, shown = (sources.reviewers_words(sources.open_studio(parts), project_id, settings, vocab_path)
                            if project_id is not None else ("en", {}))
-        stored, teaching = [], {}
-        if store is not None:
+        stored: list[tuple[int, str, Attempt]] = []
+        teaching: dict[int, list[tuple[str, str]]] = {}
+        if store is not None and project is not None:
             stored = sources.stored_attempts(store, project)
             teaching = sources.teaching_tasks(store, project)
         options = figures.Options(model_version=model_version, preferred_version=preferred,
-                                  compare=tuple(compare) if compare else None, teaching=teaching,
+                                  compare=compare or None, teaching=teaching,
                                   annotation_policy=policy,
                                   target_accuracy=target_accuracy, prompt_price=prompt_price,
                                   completion_price=completion_price, use_sample=not unweighted,
@@ -122,7 +137,8 @@ def report(project_id, export_path, model_version, compare, out_dir, policy, tar
     _echo("wrote " + ", ".join(str(path) for path in paths.values()))
 
 
-def _reviewed(parts, project_id: int | None, export_path: Path | None, from_name: str | None):
+def _reviewed(parts: Parts, project_id: int | None, export_path: Path | None, from_name: str | None
+              ) -> tuple[list[TaskRecord], int | None, str, str | None, LearnedStore | None]:
     """(records, project id, where they come from, the project's model_version, the learned store) of a Label
     Studio project's annotated tasks or of an export file; the store's prediction evidence added."""
     from prelabel.report import sources
@@ -136,7 +152,8 @@ def _reviewed(parts, project_id: int | None, export_path: Path | None, from_name
         preferred = sources.project_model_version(studio, project_id)
         tasks = sources.export_project(studio, project_id, True, _bytes_bar)
         records = read_tasks(tasks, none, from_name, _tasks_bar)
-        where = f"Label Studio project {project_id} ({settings.label_studio_url})"
+        # The project's address: the page's first line reads the same in every language.
+        where = f"{settings.label_studio_url.rstrip('/')}/projects/{project_id}"
     else:
         assert export_path is not None  # the commands ask for one or the other
         records, project = sources.read_export_file(export_path, none, from_name, _tasks_bar)
@@ -161,7 +178,8 @@ Examples:
 @click.option("--from-name", default=None, help="The <Choices> to read (default: the first choices result).")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the model (JSON), for PRELABEL_CALIBRATION.")
-def calibrate(project_id, export_path, model_version, policy, from_name, out_path) -> None:
+def calibrate(project_id: int | None, export_path: Path | None, model_version: str | None, policy: str,
+              from_name: str | None, out_path: Path) -> None:
     """Fit the project's own calibration from its reviews: the scores become its measured probabilities.
 
     Needs 200 reviewed tasks pre-labelled with a label (fewer: the shipped prior, fitted on the repository's
@@ -172,7 +190,7 @@ def calibrate(project_id, export_path, model_version, policy, from_name, out_pat
     if (project_id is None) == (export_path is None):
         raise click.UsageError("give either --project ID or --export FILE")
 
-    def work():
+    def work() -> Refit:
         import json
 
         from prelabel.parts import Parts
@@ -206,13 +224,14 @@ Example:
 @click.option("--min-per-stratum", type=click.IntRange(min=1), default=DEFAULT_MINIMUM, show_default=True,
               help="Tasks every predicted label (none included) gets at least, where it has them.")
 @click.option("--from-name", default=None, help="The <Choices> to read (default: the first choices result).")
-def sample(project_id, size, seed, model_version, min_per_stratum, from_name) -> None:
+def sample(project_id: int, size: int, seed: int | None, model_version: str | None, min_per_stratum: int,
+           from_name: str | None) -> None:
     """Pick a stratified review sample of the project's pre-labelled tasks and make it reviewable."""
     import random
 
     seed = random.SystemRandom().randrange(1_000_000) if seed is None else seed
 
-    def work():
+    def work() -> tuple[Design, int, int, list[tuple[int, str]], str]:
         from prelabel.parts import Parts
         from prelabel.report import marking, sources
         from prelabel.report.parse import read_tasks
@@ -266,7 +285,8 @@ Examples:
 @click.option("--undo", is_flag=True, help="Delete the annotations `prelabel accept` made that nobody "
               "submitted again since.")
 @click.option("--from-name", default=None, help="The <Choices> to read (default: the first choices result).")
-def accept(project_id, above, model_version, dry_run, undo, from_name) -> None:
+def accept(project_id: int, above: float | None, model_version: str | None, dry_run: bool, undo: bool,
+           from_name: str | None) -> None:
     """Annotate unreviewed tasks with their pre-label where its score is at or above a threshold.
 
     The annotations are marked as Prelabel's: nothing is learned from them, the report counts them apart
@@ -275,7 +295,7 @@ def accept(project_id, above, model_version, dry_run, undo, from_name) -> None:
     if (above is None) == (not undo):
         raise click.UsageError("give --above SCORE to accept, or --undo to delete what was accepted")
 
-    def work():
+    def work() -> tuple[list[tuple[int, int]], list[Acceptance], int, str | None]:
         from prelabel.parts import Parts
         from prelabel.report import accept as accepting
         from prelabel.report import sources
@@ -285,17 +305,17 @@ def accept(project_id, above, model_version, dry_run, undo, from_name) -> None:
         preferred = sources.project_model_version(studio, project_id)  # a project it does not have: exit 2
         tasks = sources.export_project(studio, project_id, False, _bytes_bar)
         if undo:
-            found = accepting.made(tasks)
-            return "undo", found, (0 if dry_run else accepting.delete(studio, found, _tasks_bar)), None
+            made = accepting.made(tasks)
+            return made, [], (0 if dry_run else accepting.delete(studio, made, _tasks_bar)), None
         version = model_version or preferred
-        if not version:
+        if not version or above is None:
             raise ReportInputError(f"project {project_id} has no model_version: give --model-version")
         chosen = accepting.choose(tasks, version, above, sources.none_choice(settings), from_name)
-        return "accept", chosen, (0 if dry_run else accepting.create(studio, chosen, _tasks_bar)), version
+        return [], chosen, (0 if dry_run else accepting.create(studio, chosen, _tasks_bar)), version
 
-    what, found, done, version = _guarded(work)
-    if what == "undo":
-        _echo(f"{len(found)} annotation(s) made by `prelabel accept` in project {project_id}: "
+    made, found, done, version = _guarded(work)
+    if undo:
+        _echo(f"{len(made)} annotation(s) made by `prelabel accept` in project {project_id}: "
               + ("none deleted (--dry-run)" if dry_run else f"{done} deleted"))
         return
     from prelabel.report.accept import summary

@@ -13,7 +13,16 @@ from datetime import UTC, datetime
 
 from prelabel.pipeline.calibration import PRIOR
 from prelabel.report import metrics
-from prelabel.report.records import Annotation, Attempt, Evidence, ReportInputError, Row, SampleMark, TaskRecord
+from prelabel.report.records import (
+    Annotation,
+    Attempt,
+    Evidence,
+    MetricsJson,
+    ReportInputError,
+    Row,
+    SampleMark,
+    TaskRecord,
+)
 from prelabel.report.records import name as _name
 from prelabel.report.regions import ReviewedRegions, has_regions, region_figures
 
@@ -48,7 +57,7 @@ class Options:
 
 @dataclass
 class Report:
-    metrics: dict
+    metrics: MetricsJson
     rows: list[Row] = field(default_factory=list)
     records: dict[int, TaskRecord] = field(default_factory=dict)
 
@@ -105,7 +114,7 @@ def build(records: Sequence[TaskRecord], options: Options, stored: Iterable[Stor
     return Report(found, every_row, {record.task_id: record for record in in_scope})
 
 
-def figures(rows: Sequence[Row], without_prelabel: Sequence[float], options: Options) -> dict:
+def figures(rows: Sequence[Row], without_prelabel: Sequence[float], options: Options) -> MetricsJson:
     top1 = metrics.accuracy(rows)
     classes = metrics.per_class(rows)
     bins, ece = metrics.reliability(rows)
@@ -164,7 +173,7 @@ def attempts_for(records: Sequence[TaskRecord], version: str,
     return dict(found)
 
 
-def auto_accepted(records: Sequence[TaskRecord], rows: Sequence[Row]) -> dict:
+def auto_accepted(records: Sequence[TaskRecord], rows: Sequence[Row]) -> MetricsJson:
     """Tasks `prelabel accept` annotated (nobody reviewed them: they are in no other figure), by model_version
     and threshold, beside the pre-labels reviewers confirmed."""
     made = [record for record in records if record.auto_accepted is not None]
@@ -190,7 +199,7 @@ def pick_annotation(annotations: Sequence[Annotation], policy: str) -> Annotatio
     return annotations[-1]
 
 
-def versions_found(records: Sequence[TaskRecord]) -> Counter:
+def versions_found(records: Sequence[TaskRecord]) -> Counter[str]:
     return Counter(version for record in records for version in record.predictions)
 
 
@@ -202,7 +211,7 @@ def choose_version(annotated: Sequence[TaskRecord], options: Options) -> str:
                          options.preferred_version], f"{len(annotated)} reviewed task(s)")
 
 
-def pick_version(found: Counter, required: Sequence[str], preferred: Sequence[str | None], what: str) -> str:
+def pick_version(found: Counter[str], required: Sequence[str], preferred: Sequence[str | None], what: str) -> str:
     """The first preferred version some task has, else the most frequent; every required one must exist."""
     listing = ", ".join(f"{version} ({count} task(s))" for version, count in found.most_common()) or "none"
     for version in required:
@@ -290,7 +299,7 @@ def task_method(evidence: Evidence) -> str | None:
 
 # ---- comparing two versions --------------------------------------------------------------------------------
 
-def compare(annotated: Sequence[TaskRecord], options: Options) -> dict:
+def compare(annotated: Sequence[TaskRecord], options: Options) -> MetricsJson:
     """The two versions on the reviewed tasks both answered, less those whose annotations taught a synonym now
     in force: a version using it has learned their answer, and would be graded on what it was taught."""
     first, second = options.compare  # type: ignore[misc]
@@ -316,11 +325,11 @@ def compare(annotated: Sequence[TaskRecord], options: Options) -> dict:
 
 # ---- what the report says about itself ---------------------------------------------------------------------
 
-def policies(found: dict, options: Options) -> list[dict]:
+def policies(found: MetricsJson, options: Options) -> list[MetricsJson]:
     """What the report counts and how, as records (a code and its figures) the page says in its language
     (templates/say.*.j2, `policy`)."""
     counts, sample, accepted = found["counts"], found["sample"], found["auto_accepted"]["tasks"]
-    said: list[dict] = [
+    said: list[MetricsJson] = [
         {"code": "counted", "annotated": counts["annotated"], "tasks": counts["tasks"],
          "cancelled_only": counts["cancelled_only"]},
         {"code": "several", "tasks": counts["several_annotations"], "policy": options.annotation_policy},
@@ -344,7 +353,8 @@ def policies(found: dict, options: Options) -> list[dict]:
     return said
 
 
-def _counts(records, annotated, in_scope, rows, version) -> dict:
+def _counts(records: Sequence[TaskRecord], annotated: Sequence[TaskRecord], in_scope: Sequence[TaskRecord],
+            rows: Sequence[Row], version: str) -> MetricsJson:
     return {"tasks": len(records), "annotated": len(annotated),
             "cancelled_only": sum(1 for r in records if r.cancelled and not r.annotated),
             "several_annotations": sum(1 for r in annotated if len(r.annotations) > 1),
@@ -354,7 +364,7 @@ def _counts(records, annotated, in_scope, rows, version) -> dict:
             "without_prelabel": sum(1 for r in in_scope if not r.predictions)}
 
 
-def _sample(sample: SampleMark | None, rows: Sequence[Row]) -> dict | None:
+def _sample(sample: SampleMark | None, rows: Sequence[Row]) -> MetricsJson | None:
     if sample is None:
         return None
     reviewed = Counter(row.stratum for row in rows)
@@ -367,14 +377,14 @@ def _sample(sample: SampleMark | None, rows: Sequence[Row]) -> dict | None:
             "unreviewed_population": sum(s["population"] for s in strata if not s["reviewed"])}
 
 
-def _outside(rows: Sequence[Row], vocabulary: frozenset[str] | None) -> list[dict]:
+def _outside(rows: Sequence[Row], vocabulary: frozenset[str] | None) -> list[MetricsJson]:
     if vocabulary is None:
         return []
     counts = Counter(row.truth for row in rows if row.truth is not None and row.truth not in vocabulary)
     return [{"label": label, "tasks": n} for label, n in counts.most_common()]
 
 
-def _thin(curve: list[dict]) -> list[dict]:
+def _thin(curve: list[MetricsJson]) -> list[MetricsJson]:
     if len(curve) <= CURVE_POINTS:
         return curve
     step = len(curve) / CURVE_POINTS

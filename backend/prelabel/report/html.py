@@ -4,6 +4,7 @@ from the metrics dict alone, so it opens offline and renders the same on any mac
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import jinja2
@@ -11,7 +12,7 @@ import jinja2
 from prelabel.pipeline import reasons
 from prelabel.report import plots
 from prelabel.report.fonts import HTML_FAMILY, font_face_css
-from prelabel.report.records import NONE_NAME
+from prelabel.report.records import NONE_NAME, MetricsJson
 from prelabel.report.words import LANGUAGES, words
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -29,7 +30,7 @@ def _number(value: float | None) -> str:
     return UNDEFINED if value is None else f"{value:,.0f}"
 
 
-def shown_as(names: dict[str, str], none: str = NONE_NAME):
+def shown_as(names: Mapping[str, str], none: str = NONE_NAME) -> Callable[[str], str]:
     """A label as the project's reviewers read it: the config's choice (the vocabulary label beside it) where the
     two differ, the label itself elsewhere; the none answer in the page's words."""
     return lambda label: none if label == NONE_NAME else f"{names[label]} ({label})" if label in names else label
@@ -47,7 +48,7 @@ def environment(names: dict[str, str] | None = None, none: str = NONE_NAME) -> j
     return env
 
 
-def draw(metrics: dict, say: dict[str, str]) -> dict[str, str]:
+def draw(metrics: MetricsJson, say: Mapping[str, str]) -> dict[str, str]:
     """Every plot of the page, base64 PNG, its words in the page's language."""
     found = {
         "reliability": plots.reliability_diagram(metrics["calibration"]["bins"], say),
@@ -63,8 +64,8 @@ def draw(metrics: dict, say: dict[str, str]) -> dict[str, str]:
     return {name: base64.b64encode(png).decode("ascii") for name, png in found.items()}
 
 
-def render(metrics: dict) -> str:
-    language = metrics.get("language", "en")
+def render(metrics: MetricsJson) -> str:
+    language = str(metrics.get("language", "en"))
     language = language if language in LANGUAGES else "en"
     say = words(language)
     page = environment(metrics.get("shown"), say["none_name"]).get_template("report.html.j2").render(

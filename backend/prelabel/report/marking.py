@@ -9,18 +9,20 @@ SQLite refuses expressions deeper than 1,000.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Mapping, Sequence
 
 from prelabel.report.parse import SAMPLE_KEY
+from prelabel.report.records import Exported, Progress
 from prelabel.report.sample import Design
 from prelabel.report.sources import call
+from prelabel.studio.client import LabelStudio
 
 VIEW_PREFIX = "Prelabel sample"
 VIEW_SIZE = 400
 
 
-def mark_tasks(studio, tasks: Sequence[dict], chosen: dict[int, str | None], design: Design,
-               progress: Callable[[Iterable], Iterable] = lambda items: items) -> tuple[int, int]:
+def mark_tasks(studio: LabelStudio, tasks: Sequence[Exported], chosen: Mapping[int, str | None], design: Design,
+               progress: Progress = lambda items: items) -> tuple[int, int]:
     """Mark the chosen tasks (their other meta kept, meta.prelabel included); unmark tasks of an older sample.
     Returns (marked, unmarked)."""
     marked = unmarked = 0
@@ -38,7 +40,8 @@ def mark_tasks(studio, tasks: Sequence[dict], chosen: dict[int, str | None], des
     return marked, unmarked
 
 
-def replace_views(studio, project_id: int, design: Design, task_ids: Sequence[int]) -> list[tuple[int, str]]:
+def replace_views(studio: LabelStudio, project_id: int, design: Design,
+                  task_ids: Sequence[int]) -> list[tuple[int, str]]:
     """Delete the project's older sample views, save new ones; returns (view id, title) of each."""
     for view in call(studio, "list views", studio.sdk.views.list, project=project_id):
         title = (view.data or {}).get("title", "") if isinstance(view.data, dict) else ""

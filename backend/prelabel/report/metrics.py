@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from prelabel.report.records import Attempt, Row
+from prelabel.report.records import Attempt, MetricsJson, Row
 
 Z95 = 1.959963984540054  # the normal quantile of a two-sided 95% interval
 
@@ -124,11 +124,11 @@ def per_class(rows: Sequence[Row]) -> list[ClassScore]:
     """Precision, recall and F1 per label (none included, as its own class), from weighted counts. A share
     with nothing to divide is undefined (None), not 0: a label never predicted has no precision, one no reviewer
     gave no recall; F1 is undefined where either is."""
-    true_positive: dict = defaultdict(float)
-    predicted: dict = defaultdict(float)
-    actual: dict = defaultdict(float)
-    support: Counter = Counter()
-    predicted_count: Counter = Counter()
+    true_positive: dict[str | None, float] = defaultdict(float)
+    predicted: dict[str | None, float] = defaultdict(float)
+    actual: dict[str | None, float] = defaultdict(float)
+    support: Counter[str | None] = Counter()
+    predicted_count: Counter[str | None] = Counter()
     for row in rows:
         predicted[row.predicted] += row.weight
         actual[row.truth] += row.weight
@@ -184,7 +184,7 @@ def none_answers(rows: Sequence[Row]) -> dict[str, float | int]:
     }
 
 
-def frequent_confusions(rows: Sequence[Row], limit: int = 10) -> list[dict]:
+def frequent_confusions(rows: Sequence[Row], limit: int = 10) -> list[MetricsJson]:
     """The most frequent (reviewed label, predicted label) mistakes, most weighted tasks first."""
     cells = [(truth, predicted, count, weight) for (truth, predicted), (count, weight) in confusion(rows).items()
              if truth != predicted]
@@ -209,7 +209,7 @@ def stage_accuracy(rows: Sequence[Row], stages: Sequence[str]) -> dict[str, Esti
     return found
 
 
-def methods(rows: Sequence[Row]) -> list[dict]:
+def methods(rows: Sequence[Row]) -> list[MetricsJson]:
     """Per match method: share of tasks, and how often the MLLM + normaliser's label was the reviewed one."""
     with_method = [row for row in rows if row.method is not None]
     total = sum(row.weight for row in with_method)
@@ -225,14 +225,14 @@ def methods(rows: Sequence[Row]) -> list[dict]:
 
 
 def unmatched_strings(rows: Sequence[Row], limit: int = 20,
-                      could_name: Callable[[str, str], bool] | None = None) -> list[dict]:
+                      could_name: Callable[[str, str], bool] | None = None) -> list[MetricsJson]:
     """MLLM strings (classification and candidates, not free descriptions) that normalised to no label,
     most frequent first, with the labels reviewers gave those tasks: what the vocabulary should learn.
     `could_name(string, label)`: whether the string could be a name of the label reviewers gave most (the
     screening `prelabel vocab accept` applies); the others (group words, none words...) are left out."""
-    counts: Counter = Counter()
-    labels: dict[str, Counter] = defaultdict(Counter)
-    spelled: dict[str, Counter] = defaultdict(Counter)
+    counts: Counter[str] = Counter()
+    labels: dict[str, Counter[str | None]] = defaultdict(Counter)
+    spelled: dict[str, Counter[str]] = defaultdict(Counter)
     for row in rows:
         seen = set()
         for candidate in row.candidates:
@@ -263,10 +263,10 @@ def scored(rows: Sequence[Row]) -> list[Row]:
     return [row for row in rows if row.predicted is not None and row.score is not None]
 
 
-def reliability(rows: Sequence[Row], bins: int = 10) -> tuple[list[dict], float]:
+def reliability(rows: Sequence[Row], bins: int = 10) -> tuple[list[MetricsJson], float]:
     """Equal-width score bins [i/bins, (i+1)/bins) (the last one closed) with their mean score and
     accuracy; the expected calibration error sum_b (w_b / w) |accuracy_b - score_b|."""
-    table: list[dict] = []
+    table: list[MetricsJson] = []
     pairs = [(row.score or 0.0, row) for row in scored(rows)]
     total = sum(row.weight for _, row in pairs)
     ece = 0.0
@@ -284,7 +284,7 @@ def reliability(rows: Sequence[Row], bins: int = 10) -> tuple[list[dict], float]
     return table, ece
 
 
-def coverage_curve(rows: Sequence[Row]) -> list[dict]:
+def coverage_curve(rows: Sequence[Row]) -> list[MetricsJson]:
     """For each score threshold t (the scores found): the share of all tasks with a label scored >= t
     (coverage; tasks where Prelabel said none are never covered) and the accuracy on them."""
     total = sum(row.weight for row in rows)
@@ -300,7 +300,7 @@ def coverage_curve(rows: Sequence[Row]) -> list[dict]:
     return points
 
 
-def threshold_for(points: Sequence[dict], target: float) -> dict | None:
+def threshold_for(points: Sequence[MetricsJson], target: float) -> MetricsJson | None:
     """The lowest threshold whose covered tasks reach the target accuracy (so the most tasks), or None."""
     reaching = [point for point in points if point["accuracy"] >= target]
     return min(reaching, key=lambda point: point["threshold"]) if reaching else None
@@ -326,7 +326,7 @@ def tasks_for_lower_bound(p: float, target: float, z: float = Z95) -> int | None
     return low
 
 
-def auto_accept(rows: Sequence[Row], target: float) -> dict:
+def auto_accept(rows: Sequence[Row], target: float) -> MetricsJson:
     """The score threshold above which pre-labels may be accepted unreviewed: the lowest one (so the most tasks)
     whose covered tasks' accuracy has a 95% Wilson lower bound (at the Kish effective size) at or above the
     target. An observed accuracy at the target is not enough: with 9 right of 9 the project's could be 70%.
@@ -372,11 +372,11 @@ def mcnemar_exact(only_first: int, only_second: int) -> float:
     n = only_first + only_second
     if n == 0:
         return 1.0
-    tail = sum(math.comb(n, i) for i in range(min(only_first, only_second) + 1)) / 2 ** n
+    tail: float = sum(math.comb(n, i) for i in range(min(only_first, only_second) + 1)) / 2 ** n
     return min(1.0, 2 * tail)
 
 
-def paired_difference(pairs: Sequence[tuple[bool, bool]], z: float = Z95) -> dict:
+def paired_difference(pairs: Sequence[tuple[bool, bool]], z: float = Z95) -> MetricsJson:
     """Accuracy of the second version minus the first on the same tasks, a Wald interval for a paired
     difference, and McNemar's exact test. Unweighted: the test counts tasks."""
     n = len(pairs)
@@ -394,7 +394,7 @@ def paired_difference(pairs: Sequence[tuple[bool, bool]], z: float = Z95) -> dic
 
 # ---- reviewer time and cost --------------------------------------------------------------------------------------
 
-def reviewer_time(rows: Sequence[Row], without_prelabel: Sequence[float]) -> dict:
+def reviewer_time(rows: Sequence[Row], without_prelabel: Sequence[float]) -> MetricsJson:
     """Lead times of accepted and corrected pre-labels (and of tasks reviewed without one). Medians, so one
     task left open over lunch does not decide; the time saved per 1,000 images compares the expected time
     per image with pre-labels (accuracy x accepted + (1 - accuracy) x corrected) with the time without:
@@ -429,7 +429,7 @@ def price(prompt_tokens: float, completion_tokens: float, prompt_price: float | 
 
 
 def cost(attempts: Mapping[int, Sequence[Attempt]], prompt_price: float | None = None,
-         completion_price: float | None = None) -> dict:
+         completion_price: float | None = None) -> MetricsJson:
     """What pre-labelling cost, over every attempt at every task (failed ones and retries included), per image
     of the tasks that kept their usage. Per image as a fresh run would pay: a cache hit is a call and its
     tokens again (the cache keeps what the answer took); what the cache saved this time is apart. With prices
@@ -462,7 +462,7 @@ def cost(attempts: Mapping[int, Sequence[Attempt]], prompt_price: float | None =
 
 # ---- failures ----------------------------------------------------------------------------------------------------
 
-def failures(attempts: Mapping[int, Sequence[Attempt]], rows: Sequence[Row]) -> dict:
+def failures(attempts: Mapping[int, Sequence[Attempt]], rows: Sequence[Row]) -> MetricsJson:
     """Tasks Prelabel could not pre-label, as counts over every task it tried (not estimates: each is known):
     on the first attempt, and still after the retries (Label Studio asks again for a failed task); by cause.
     Reviewed failed tasks were labelled by hand: they are in no accuracy figure."""
@@ -494,7 +494,7 @@ def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def _times(values: Sequence[float]) -> dict:
+def _times(values: Sequence[float]) -> MetricsJson:
     if not values:
         return {"tasks": 0, "median": None, "mean": None}
     return {"tasks": len(values), "median": statistics.median(values), "mean": statistics.fmean(values)}

@@ -7,12 +7,21 @@ annotation keeps of the prediction it was made on (`annotation.prediction`), els
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.result import ImagePrediction
-from prelabel.report.records import Annotation, Evidence, Prediction, ReportInputError, SampleMark, TaskRecord
+from prelabel.report.records import (
+    Annotation,
+    Evidence,
+    Exported,
+    Prediction,
+    Progress,
+    ReportInputError,
+    SampleMark,
+    TaskRecord,
+)
 from prelabel.studio.accepted import auto_accepted
 from prelabel.studio.boxes import boxes
 from prelabel.studio.labelconfig import RUNNER_UPS_NAME
@@ -23,7 +32,7 @@ WRONG_FORMAT = ("export the project as JSON (Label Studio: Export > JSON, not JS
                 "`prelabel predict` output with annotations added")
 
 
-def check_export(data: Any, where: str) -> list[dict]:
+def check_export(data: Any, where: str) -> list[Exported]:
     """The tasks of a Label Studio JSON export, or ReportInputError saying why this is not one."""
     if not isinstance(data, list):
         raise ReportInputError(f"{where}: expected a JSON list of tasks, found a JSON {type(data).__name__}: "
@@ -38,7 +47,7 @@ def check_export(data: Any, where: str) -> list[dict]:
     return data
 
 
-def classification(result: Iterable[Mapping] | None, none_choice: str,
+def classification(result: Iterable[Exported] | None, none_choice: str,
                    from_name: str | None = None) -> tuple[bool, str | None]:
     """(found, label) from a result list: the first <Choices> or <Taxonomy> region (of `from_name`, if given).
     The none choice gives (True, None); no such region gives (False, None). Other regions (an "evidence"
@@ -63,13 +72,13 @@ def classification(result: Iterable[Mapping] | None, none_choice: str,
     return False, None
 
 
-def read_tasks(tasks: Iterable[dict], none_choice: str, from_name: str | None = None,
-               progress: Callable[[Iterable], Iterable] = lambda items: items) -> list[TaskRecord]:
+def read_tasks(tasks: Iterable[Exported], none_choice: str, from_name: str | None = None,
+               progress: Progress = lambda items: items) -> list[TaskRecord]:
     return [read_task(task, number, none_choice, from_name) for number, task in enumerate(progress(tasks), 1)]
 
 
-def read_task(task: dict, number: int, none_choice: str, from_name: str | None = None) -> TaskRecord:
-    meta: dict = task["meta"] if isinstance(task.get("meta"), dict) else {}
+def read_task(task: Exported, number: int, none_choice: str, from_name: str | None = None) -> TaskRecord:
+    meta: Exported = task["meta"] if isinstance(task.get("meta"), dict) else {}
     record = TaskRecord(task_id=int(task.get("id") or number), source=_source(task.get("data") or {}))
     counted, snapshots = [], []
     for entry in task.get("annotations") or []:
@@ -132,7 +141,7 @@ def attach_evidence(record: TaskRecord, version: str, evidence: Evidence) -> Non
                                                  evidence if not evidence.failed else None, boxes=shown.boxes)
 
 
-def evidence_from(entry: Mapping, label: str | None, origin: str) -> Evidence:
+def evidence_from(entry: Exported, label: str | None, origin: str) -> Evidence:
     """From `meta.prelabel` (ImagePrediction.to_dict: evidence nested) or a learned-store row (flat), of any
     version (ImagePrediction.from_dict reads them all)."""
     kept = ImagePrediction.from_dict(entry)
@@ -156,13 +165,13 @@ def sample_mark(entry: Any) -> SampleMark | None:
                       entry.get("seed"))
 
 
-def _source(data: Mapping) -> str:
+def _source(data: Exported) -> str:
     if isinstance(data.get("image"), str):
-        return data["image"]
+        return str(data["image"])
     return next((value for value in data.values() if isinstance(value, str)), "")
 
 
-def _created(prediction: Mapping) -> tuple[str, int]:
+def _created(prediction: Exported) -> tuple[str, int]:
     return str(prediction.get("created_at") or ""), int(prediction.get("id") or 0)
 
 

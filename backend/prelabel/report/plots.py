@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import functools
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import ParamSpec
 
 from matplotlib import font_manager
 from matplotlib.figure import Figure
 
 from prelabel.report.fonts import cjk_font_path
+from prelabel.report.records import MetricsJson
 
+P = ParamSpec("P")
 DPI = 110
 LONGEST_LABEL = 28
 ACCENT, GREY, GOOD = "#1f5f99", "#9aa5b1", "#2e7d32"
@@ -42,12 +45,12 @@ def _short(label: str) -> str:
     return label if len(label) <= LONGEST_LABEL else label[:LONGEST_LABEL - 1] + "…"
 
 
-def _styled(draw):
+def _styled(draw: Callable[P, bytes]) -> Callable[P, bytes]:
     """Run a drawing function with the report's fonts (matplotlib reads rcParams when text is made)."""
     from matplotlib import rc_context
 
     @functools.wraps(draw)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> bytes:
         with rc_context({"font.family": font_family(), "font.size": 9, "axes.spines.top": False,
                          "axes.spines.right": False}):
             return draw(*args, **kwargs)
@@ -78,7 +81,7 @@ def confusion_matrix(labels: Sequence[str], counts: Sequence[Sequence[int]], say
 
 
 @_styled
-def reliability_diagram(bins: Sequence[Mapping], say: Mapping[str, str]) -> bytes:
+def reliability_diagram(bins: Sequence[MetricsJson], say: Mapping[str, str]) -> bytes:
     """Accuracy per score bin against the diagonal a calibrated score would follow."""
     figure = _figure(4.6, 4.0)
     axes = figure.add_subplot()
@@ -98,7 +101,7 @@ def reliability_diagram(bins: Sequence[Mapping], say: Mapping[str, str]) -> byte
 
 
 @_styled
-def coverage_curve(curve: Sequence[Mapping], target: float, threshold: Mapping | None,
+def coverage_curve(curve: Sequence[MetricsJson], target: float, threshold: MetricsJson | None,
                    say: Mapping[str, str]) -> bytes:
     """Accepting every pre-label scored at or above a threshold: how many tasks that covers, how accurate."""
     figure = _figure(4.6, 4.0)
@@ -119,7 +122,7 @@ def coverage_curve(curve: Sequence[Mapping], target: float, threshold: Mapping |
 
 
 @_styled
-def stage_bars(stages: Mapping[str, Mapping], say: Mapping[str, str]) -> bytes:
+def stage_bars(stages: Mapping[str, MetricsJson], say: Mapping[str, str]) -> bytes:
     """How often each stage's first choice was right, with its 95% interval, on the same tasks."""
     names = [say[f"stage_{stage}"] for stage in stages]
     values = [entry["value"] for entry in stages.values()]

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prelabel.report.metrics import wilson
+from prelabel.report.records import MetricsJson
 from prelabel.studio.boxes import MIN_IOU, Box, Matching, match
 
 NO_LABEL = "(no label)"  # a box without a label (a finding no vocabulary label fits), in tables and metrics.json
@@ -41,16 +42,16 @@ def has_regions(tasks: Sequence[ReviewedRegions]) -> bool:
     return any(task.predicted or task.reviewed for task in tasks)
 
 
-def region_figures(tasks: Sequence[ReviewedRegions]) -> dict:
+def region_figures(tasks: Sequence[ReviewedRegions]) -> MetricsJson:
     matched = [(task, match(list(task.predicted), list(task.reviewed))) for task in tasks]
-    predicted: Counter = Counter(box.label for task in tasks for box in task.predicted)
-    reviewed: Counter = Counter(box.label for task in tasks for box in task.reviewed)
-    right: Counter = Counter(pair.reviewed.label for _, found in matched for pair in found.pairs
-                             if not pair.relabelled)
-    drawn: Counter = Counter(box.label for _, found in matched for box in found.drawn)
-    deleted: Counter = Counter(box.label for _, found in matched for box in found.deleted)
-    relabellings: Counter = Counter((pair.predicted.label, pair.reviewed.label) for _, found in matched
-                                    for pair in found.relabelled)
+    predicted: Counter[str | None] = Counter(box.label for task in tasks for box in task.predicted)
+    reviewed: Counter[str | None] = Counter(box.label for task in tasks for box in task.reviewed)
+    right: Counter[str | None] = Counter(pair.reviewed.label for _, found in matched for pair in found.pairs
+                                         if not pair.relabelled)
+    drawn: Counter[str | None] = Counter(box.label for _, found in matched for box in found.drawn)
+    deleted: Counter[str | None] = Counter(box.label for _, found in matched for box in found.deleted)
+    relabellings: Counter[tuple[str | None, str | None]] = Counter(
+        (pair.predicted.label, pair.reviewed.label) for _, found in matched for pair in found.relabelled)
     labels = sorted(set(predicted) | set(reviewed), key=lambda label: (-reviewed[label], label is None, label or ""))
     hits = sum(right.values())
     return {
@@ -69,7 +70,7 @@ def region_figures(tasks: Sequence[ReviewedRegions]) -> dict:
     }
 
 
-def _times(matched: list[tuple[ReviewedRegions, Matching]]) -> dict:
+def _times(matched: list[tuple[ReviewedRegions, Matching]]) -> MetricsJson:
     timed = [(task, found) for task, found in matched if task.lead_time is not None]
     untouched = [task.lead_time for task, found in timed
                  if not found.deleted and not found.drawn and len(found.kept) == len(found.pairs)]
@@ -81,12 +82,12 @@ def _times(matched: list[tuple[ReviewedRegions, Matching]]) -> dict:
             "seconds": total, "per_reviewed_box": total / boxes if boxes else None}
 
 
-def _median(values: list[float | None]) -> dict:
+def _median(values: list[float | None]) -> MetricsJson:
     found = [value for value in values if value is not None]
     return {"tasks": len(found), "median": statistics.median(found) if found else None}
 
 
-def _share(hits: int, n: int) -> dict:
+def _share(hits: int, n: int) -> MetricsJson:
     """hits / n with its 95% Wilson interval; value None when there is nothing to divide (undefined, not 0)."""
     if n == 0:
         return {"value": None, "low": None, "high": None, "n": 0}

@@ -14,6 +14,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from prelabel.report.records import ReportInputError
 
@@ -69,7 +70,8 @@ class Design:
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return cls(f"{stamp}-seed{seed}", seed, model_version, dict(population), dict(sampled))
 
-    def mark(self, stratum: str | None) -> dict:
+    def mark(self, stratum: str | None) -> dict[str, Any]:
+        """What meta.prelabel_sample holds: this sample, the task's stratum, every stratum's size."""
         return {"id": self.sample_id, "seed": self.seed, "model_version": self.model_version, "stratum": stratum,
                 "strata": [{"label": s, "population": self.population[s], "sampled": self.sampled.get(s, 0)}
                            for s in sorted(self.population, key=_key)]}

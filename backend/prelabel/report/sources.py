@@ -11,13 +11,15 @@ import contextlib
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from prelabel.learning.store import LearnedStore
 from prelabel.parts import Parts
+from prelabel.pipeline.result import FAILED
 from prelabel.report.parse import WRONG_FORMAT, attach_evidence, check_export, evidence_from, read_tasks
-from prelabel.report.records import Attempt, ReportInputError, TaskRecord
+from prelabel.report.records import Attempt, Exported, Progress, ReportInputError, TaskRecord
 from prelabel.settings import Settings, SettingsError
 from prelabel.studio.client import LabelStudio, StudioError
 from prelabel.vocabulary.vocab import VocabError, load_vocabulary
@@ -25,7 +27,6 @@ from prelabel.vocabulary.vocab import VocabError, load_vocabulary
 DEFAULT_NONE_CHOICE = "None of these"
 EXPORT_TIMEOUT = 1800.0  # seconds a large project's export snapshot may take on the server
 
-Progress = Callable[[Iterable], Iterable]
 ByteProgress = Callable[[Iterator[bytes]], Iterator[bytes]]
 
 
@@ -96,7 +97,7 @@ def open_studio(parts: Parts) -> LabelStudio:
         raise ReportInputError(str(exc)) from None
 
 
-def call(studio: LabelStudio, what: str, function, **kwargs):
+def call(studio: LabelStudio, what: str, function: Callable[..., Any], **kwargs: Any) -> Any:
     """An SDK call; its failure is a StudioError that names what failed and Label Studio's answer."""
     try:
         return function(**kwargs)
@@ -115,7 +116,8 @@ def project_model_version(studio: LabelStudio, project_id: int) -> str | None:
         raise StudioError(f"Label Studio at {studio.url}: cannot read project {project_id} ({exc})") from exc
 
 
-def export_project(studio: LabelStudio, project_id: int, annotated_only: bool, downloading: ByteProgress) -> list[dict]:
+def export_project(studio: LabelStudio, project_id: int, annotated_only: bool, downloading: ByteProgress
+                   ) -> list[Exported]:
     """The project's tasks as Label Studio exports them, in one export snapshot: annotations, full predictions
     (the quick export lists them by id only) and meta. annotated_only: tasks with annotations, cancelled ones
     included (the report says how many it left out)."""
@@ -160,32 +162,27 @@ def add_store_evidence(records: list[TaskRecord], store: LearnedStore, project_i
     workers write none when Prelabel says none). Returns how many task versions it added."""
     by_id = {record.task_id: record for record in records}
     found = 0
-    for task_id, version, label, evidence in store.query(
-            "SELECT task_id, model_version, label, evidence FROM prediction_evidence WHERE project_id = ?",
-            (project_id,)):
-        record = by_id.get(task_id)
+    for kept in store.project_evidence(project_id):
+        record = by_id.get(kept.task_id)
         if record is None:
             continue
-        attach_evidence(record, version, evidence_from(json.loads(evidence), label, "store"))
+        attach_evidence(record, kept.model_version, evidence_from(kept.evidence, kept.label, "store"))
         found += 1
     return found
 
 
 def stored_attempts(store: LearnedStore, project_id: int) -> list[tuple[int, str, Attempt]]:
     """Every attempt the workers made at the project's tasks, oldest first: (task, model_version, attempt)."""
-    return [(task_id, version, Attempt(state == "failed", cause, usage))
-            for task_id, version, state, cause, usage in store.prediction_attempts(project_id)]
+    return [(row.task_id, row.model_version, Attempt(row.state == FAILED, row.cause, row.usage))
+            for row in store.prediction_attempts(project_id)]
 
 
 def teaching_tasks(store: LearnedStore, project_id: int) -> dict[int, list[tuple[str, str]]]:
     """The project's tasks whose annotations taught a synonym now in force (promoted by reviewers or accepted by
     an expert), with what they taught: a version that uses the synonym has seen their answer."""
     found: dict[int, list[tuple[str, str]]] = {}
-    for task_id, string, label in store.query(
-            "SELECT DISTINCT a.task_id, s.string, s.label FROM annotation_evidence a JOIN synonyms s "
-            "ON a.key = s.key AND a.label = s.label WHERE a.kind = 'synonym' AND a.project_id = ? "
-            "AND s.status IN ('promoted', 'accepted') ORDER BY a.task_id, s.string", (project_id,)):
-        found.setdefault(task_id, []).append((string, label))
+    for taught in store.teaching(project_id):
+        found.setdefault(taught.task_id, []).append((taught.string, taught.label))
     return found
 
 

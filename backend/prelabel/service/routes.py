@@ -27,6 +27,9 @@ api = Blueprint("api", __name__)
 POLL = 0.1
 MAX_ID = 2 ** 63  # ids are 64-bit signed integers in Label Studio's database and in ours
 MAX_ID_DIGITS = len(str(MAX_ID))
+# Seconds after a task's failure during which a many-task /predict does not queue it again: a list page reloaded
+# while the MLLM is down then costs one try a minute per failed task, not one per load.
+RECENT_FAILURE = 60
 # ANNOTATIONS_CREATED comes from the "predictions to annotations" action: reviewers accepting pre-labels in bulk.
 FEEDBACK_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED",
                     "START_TRAINING"}
@@ -139,6 +142,18 @@ def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]
             missing.append(task_id)
         elif results.claim_answer(version, task_id):
             answers[task_id] = found
+    alone = len(tasks) == 1  # the task opened (quick view, label stream), or a Retrieve on one task
+    if missing and not alone:
+        # A failed task has no prediction (prelabel.jobs.predict), and Label Studio's list page, where
+        # evaluate_predictions_automatically is on, asks with every page for each task without one: such a
+        # request never waits on a failed task. It is queued for the workers unless it failed moments ago.
+        failed_at, now = results.failed_at(version, missing), time.time()
+        missing = [task_id for task_id in missing if task_id not in failed_at]
+        retrying = [task_id for task_id, at in failed_at.items() if now - at >= RECENT_FAILURE]
+        if retrying:
+            results.clear_failures(version, retrying)
+            results.hand_over(version, retrying)
+            _enqueue(this, project_id, retrying, version, queues.PREDICT)
     if missing:
         results.clear_failures(version, missing)  # tried again now: only the new try's failure answers
         waiting = (len(missing) <= this.settings.sync_tasks and this.workers(queues.INTERACTIVE) > 0
@@ -151,7 +166,7 @@ def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]
                 results.take_back(version, missing)
                 _enqueue(this, project_id, missing, version, queues.INTERACTIVE)
                 answers.update(_wait_for(this, version, project_id,
-                                         {task_id: tasks[task_id] for task_id in missing}))
+                                         {task_id: tasks[task_id] for task_id in missing}, answer_failures=alone))
             finally:
                 this.wait_slots.release()
     delivered = [task_id for task_id, answer in answers.items() if str(answer.model_version) == version]
@@ -170,9 +185,11 @@ def _enqueue(this: Backend, project_id: int, task_ids: list[int], version: str, 
         queues.enqueue_predictions(this.redis, this.parts.results, project_id, task_ids, version, queue_name)
 
 
-def _wait_for(this: Backend, version: str, project_id: int,
-              tasks: dict[int, str]) -> dict[int, StudioPrediction]:
-    """Wait up to the budget; on giving up, hand the rest to the workers, then look once more (delivery.py)."""
+def _wait_for(this: Backend, version: str, project_id: int, tasks: dict[int, str],
+              answer_failures: bool) -> dict[int, StudioPrediction]:
+    """Wait up to the budget; on giving up, hand the rest to the workers, then look once more (delivery.py). A
+    failure is answered only with `answer_failures` (one task asked for: a reviewer opened it); otherwise the
+    task is left without a prediction, so that opening it asks again."""
     results = this.parts.results
     answers: dict[int, StudioPrediction] = {}
     waiting = dict(tasks)
@@ -187,9 +204,9 @@ def _wait_for(this: Backend, version: str, project_id: int,
                     answers[task_id] = found
             elif (failed := results.get_failure(version, task_id, data)) is not None:
                 # Tried and failed again: the reviewer waiting on the task sees why at once. Claimed like a
-                # result: a worker that found the task handed over (the budget ran out) writes it instead.
+                # result, so that two responses do not both deliver it.
                 del waiting[task_id]
-                if results.claim_answer(str(failed.model_version), task_id):
+                if answer_failures and results.claim_answer(str(failed.model_version), task_id):
                     answers[task_id] = failed
 
     while waiting and time.monotonic() < deadline:

@@ -7,7 +7,7 @@ the project's model_version (a failure's score is empty and sorts last: data_man
 data:
 
 - `prelabel_suggested`: the suggestion as the reviewer reads it on the labeling page (the choice's value, the
-  none choice's, or "not pre-labelled" for a failure);
+  none choice's, or "not pre-labelled" for a failure, 事前ラベルなし in a Japanese config);
 - `prelabel_score`: the prediction's score, 0 to 1 in two decimals (0 for none and failed, as the prediction's).
   Numbers in [0, 1] sort the same as numbers and as text, so the column sorts right whether or not the view
   treats it as a number;
@@ -33,15 +33,18 @@ from prelabel.studio.predictions import StudioPrediction
 
 SUGGESTED, SCORE, RUNNER_UPS = "prelabel_suggested", "prelabel_score", RUNNER_UPS_NAME
 KEYS = (SUGGESTED, SCORE, RUNNER_UPS)
-NOT_PRELABELLED = "not pre-labelled"
-NO_CHOICE = "none"  # a none where the config has no none choice: nothing is selected on the page
+# In the choices' language (Control.language), as the evidence says it: a failure, and a none where the config has
+# no none choice (nothing is selected on the page).
+NOT_PRELABELLED = {"en": "not pre-labelled", "ja": "事前ラベルなし"}
+NO_CHOICE = {"en": "none", "ja": "該当なし"}
 
 
 def list_columns(prediction: StudioPrediction, control: Control,
                  made_from: ImagePrediction | None = None) -> dict[str, Any]:
     """The fields for one prediction; the runner-ups where the config shows them and the pipeline's prediction
     (`made_from`) is at hand (a result kept from earlier has them written already)."""
-    found: dict[str, Any] = {SUGGESTED: NOT_PRELABELLED, SCORE: 0.0}
+    language = control.language if control.language in NOT_PRELABELLED else "en"
+    found: dict[str, Any] = {SUGGESTED: NOT_PRELABELLED[language], SCORE: 0.0}
     if not prediction.failed:
         value = next((item.get("value") for item in prediction.result
                       if item.get("from_name") == control.from_name and isinstance(item.get("value"), dict)), None)
@@ -49,7 +52,7 @@ def list_columns(prediction: StudioPrediction, control: Control,
         if control.regions is not None and not control.has_choices:  # regions alone: the labels of the boxes
             labels = list(dict.fromkeys(label for item in prediction.result if item.get("type") == "rectanglelabels"
                                         and (label := control.regions.label_of(item.get("value") or {}))))
-        found = {SUGGESTED: ", ".join(control.display(label) for label in labels) or NO_CHOICE,
+        found = {SUGGESTED: ", ".join(control.display(label) for label in labels) or NO_CHOICE[language],
                  SCORE: round(min(max(prediction.score, 0.0), 1.0), 2)}
     if control.runner_ups and made_from is not None:
         found[RUNNER_UPS] = runner_up_options(made_from, control)

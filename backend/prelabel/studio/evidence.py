@@ -36,6 +36,7 @@ MAX_RUNNER_UPS = 4
 MIN_RUNNER_UP = 0.005  # a score shown as at least 1%
 MAX_ALTERNATIVES = 4  # labels listed for an ambiguous name
 MAX_TEXT = 4000  # characters of the whole text
+GIVE_UP_AFTER = 3  # failures in a row after which a failure promises no retry (wording.PHRASES "gave_up")
 def clean(text: object, limit: int) -> str:
     """One line: no control or formatting characters (bidi overrides, zero-width), whitespace collapsed, at most
     `limit` characters (an ellipsis marks a cut)."""
@@ -62,9 +63,11 @@ def quoted(text: object, limit: int = MAX_WORDS) -> str:
     return f'"{clean(text, limit)}"'
 
 
-def evidence_text(prediction: ImagePrediction, model_version: str, control: Control | None = None) -> str:
+def evidence_text(prediction: ImagePrediction, model_version: str, control: Control | None = None,
+                  failures: int = 1) -> str:
     """The evidence for one prediction, as the reviewer reads it. `model_version` (the prediction carries it) is
-    not shown: a version hash means nothing to a reviewer."""
+    not shown: a version hash means nothing to a reviewer. `failures`: for a failure, how many tries at this task
+    failed in a row, this one included."""
     control = control or Control()
     language = control.language
     say = PHRASES[language]
@@ -89,7 +92,7 @@ def evidence_text(prediction: ImagePrediction, model_version: str, control: Cont
     lines = [_headline(prediction, control, headline_name, why, note)] if not several else [
         f"{say['suggested']}: {name(label)}, {percent(score)}{note}" for label, score in several]
     if prediction.state == FAILED:
-        lines.append(say["what_to_do"])
+        lines.append(say["gave_up"].format(count=failures) if failures >= GIVE_UP_AFTER else say["what_to_do"])
     if prediction.state == LABEL and prediction.why is not None:
         lines.append(f"{say['why']}: {why(prediction.why)}")
     for label, _ in several:

@@ -37,6 +37,7 @@ import re
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 
+from prelabel.studio.wording import PHRASES
 from prelabel.text import quote
 from prelabel.vocabulary.vocab import Vocabulary
 
@@ -369,6 +370,7 @@ def make_label_config(vocabulary: Vocabulary, none_choice: str = DEFAULT_NONE_CH
         else:
             choices.append((entry.label, None))
             taken.add(entry.label)
+    say = PHRASES[language if language in PHRASES else "en"]  # the config's own words in the choices' language
     none_shown = {"ja": "該当なし"}.get(language or "", none_choice)
     none = (none_shown, none_choice if none_shown != none_choice else None)
     checkboxes = len(choices) + 1 <= CHECKBOXES_UP_TO
@@ -384,8 +386,8 @@ def make_label_config(vocabulary: Vocabulary, none_choice: str = DEFAULT_NONE_CH
     else:
         items = "\n".join(indent + tag(*choice) for choice in [none, *choices])
         control = (f'      <Taxonomy name="label" toName="image" maxUsages="1" '
-                   f'placeholder="Search {len(choices)} labels">\n{items}\n      </Taxonomy>\n'
-                   '      <Header value="Or a runner-up (replaces the label above)" size="6"/>\n'
+                   f'placeholder="{say["p_search"].format(count=len(choices))}">\n{items}\n      </Taxonomy>\n'
+                   f'      <Header value="{say["h_runner"]}" size="6"/>\n'
                    f'      <Choices name="{RUNNER_UPS_NAME}" toName="image" Value="${RUNNER_UPS_NAME}" choice="single" '
                    'showInline="true"><View/></Choices>\n')
     rectangles = region_evidence = ""
@@ -398,9 +400,9 @@ def make_label_config(vocabulary: Vocabulary, none_choice: str = DEFAULT_NONE_CH
                                        else None)[len("<Choice"):-2] + grey + "/>"])
         rectangles = (f'      <RectangleLabels name="{REGIONS_NAME}" toName="image" showInline="true">\n'
                       f"{items}\n      </RectangleLabels>\n")
-        region_evidence = ('      <Header value="Why this region"/>\n'
+        region_evidence = (f'      <Header value="{say["h_region"]}"/>\n'
                            f'      <TextArea name="{REGION_EVIDENCE_NAME}" toName="image" perRegion="true" '
-                           'editable="false" maxSubmissions="1" rows="2" placeholder="Select a region"/>\n')
+                           f'editable="false" maxSubmissions="1" rows="2" placeholder="{say["p_region"]}"/>\n')
     return ('<View>\n'
             '  <View style="display: flex; gap: 16px; align-items: flex-start">\n'
             '    <View style="flex: 3; min-width: 0">\n'
@@ -408,11 +410,11 @@ def make_label_config(vocabulary: Vocabulary, none_choice: str = DEFAULT_NONE_CH
             f"{rectangles}"
             '    </View>\n'
             '    <View style="flex: 2; min-width: 320px">\n'
-            '      <Header value="Label"/>\n'
+            f'      <Header value="{say["h_label"]}"/>\n'
             f"{control}"
-            '      <Header value="Why Prelabel suggests it"/>\n'
+            f'      <Header value="{say["h_why"]}"/>\n'
             f'      <TextArea name="{EVIDENCE_NAME}" toName="image" editable="false" maxSubmissions="1" rows="3" '
-            'placeholder="No evidence: Prelabel has not pre-labelled this task"/>\n'
+            f'placeholder="{say["p_evidence"]}"/>\n'
             f"{region_evidence}"
             '    </View>\n'
             '  </View>\n'

@@ -8,9 +8,10 @@ Every image Prelabel looked at gets a prediction, in one of three states (pipeli
   labels), score 0: Label Studio's prediction-score column then sorts these first, with the tasks that most
   need a person. But where one answer affirmed several labels side by side (prediction.labels) and the control
   is multi-choice, those labels' choices are all checked, with the lowest of their scores.
-- FAILED: the evidence alone (what failed and why), score 0, written with the model_version's failure() version:
-  that is not the project's model_version, so Label Studio asks the backend again for the task and the failure
-  heals.
+- FAILED: the evidence alone (what failed and why, and what to do), score 0, with the model_version's failure()
+  version. Only a /predict of one task (the task opened) is answered with it: workers write no failure, so
+  Label Studio, which asks the backend for a task with no prediction at all when it is opened, asks again
+  (prelabel.jobs.predict); and, answered, it is not the project's model_version, so the label stream asks again.
 A region project (the config has <RectangleLabels> over the image) also gets one rectanglelabels result per
 region (region_results), and the choice derived from them (pipeline/regions.py).
 Items for tags the config lacks are left out (Label Studio's import/predictions drops a prediction whole when
@@ -60,8 +61,9 @@ class StudioPrediction:
         return cls(version, float(data.get("score") or 0.0), tuple(data.get("result") or ()))
 
 
-def studio_prediction(prediction: ImagePrediction, model_version: ModelVersion, control: Control) -> StudioPrediction:
-    """The Label Studio prediction for one image, whatever its state."""
+def studio_prediction(prediction: ImagePrediction, model_version: ModelVersion, control: Control,
+                      failures: int = 1) -> StudioPrediction:
+    """The Label Studio prediction for one image, whatever its state; `failures`: a failure's count in a row."""
     label = prediction.label if prediction.state == LABEL else None
     shown = label is not None and control.can_show(label)
     version = model_version.failure() if prediction.state == FAILED else model_version
@@ -79,7 +81,7 @@ def studio_prediction(prediction: ImagePrediction, model_version: ModelVersion, 
     if control.evidence:
         result.append({"id": EVIDENCE_ID, "from_name": control.evidence, "to_name": control.to_name,
                        "type": "textarea", "readonly": True,
-                       "value": {"text": [evidence_text(prediction, str(version), control)]}})
+                       "value": {"text": [evidence_text(prediction, str(version), control, failures)]}})
     if prediction.state != FAILED:
         result += region_results(prediction, control)
     score = prediction.score if shown else min(score for _, score in several) if several else 0.0

@@ -22,6 +22,9 @@ PHRASES = {
            "what_to_do": "What to do: choose the label yourself. Prelabel tries again each time the label stream "
                          "serves this task, or Retrieve Predictions is run on it; if many tasks say this, tell "
                          "whoever runs Prelabel.",
+           # After GIVE_UP_AFTER failures in a row the same try is unlikely to work: no promise, only what to do.
+           "gave_up": "What to do: Prelabel failed {count} times in a row on this image: label it by hand. If many "
+                      "tasks say this, tell whoever runs Prelabel.",
            "no_answer": "the MLLM gave no usable answer ({cause})",
            "not_shown": "Prelabel found {label} ({score}), but this project's labeling config has no choice for it",
            "beside": "named by the MLLM beside {others} other label(s) in {words}", "named": "named by the MLLM",
@@ -38,13 +41,19 @@ PHRASES = {
            "stage_failed": "{stage} failed ({error})", "sep": ", ", "full_stop": ". ", "stages_sep": "; ",
            "regions": "Regions ({count}):", "left_out": "Boxes left out: ", "crop": "; CLIP on the crop: {seen}",
            "region_none": "{words} -> no vocabulary label ({why}){clip}",
-           "region": "{words} -> {label}: {method} match, {score}{clip}"},
+           "region": "{words} -> {label}: {method} match, {score}{clip}",
+           # The labeling config's own words (labelconfig.make_label_config).
+           "h_label": "Label", "h_why": "Why Prelabel suggests it", "h_runner": "Or a runner-up (replaces the label "
+           "above)", "h_region": "Why this region", "p_search": "Search {count} labels",
+           "p_evidence": "No evidence: Prelabel has not pre-labelled this task", "p_region": "Select a region"},
     "ja": {"suggested": "提案", "why": "理由", "none": "該当なし", "not": "事前ラベルなし",
            "words": "MLLMの言葉と語彙との照合:", "runners": "次点", "closest": "近いラベル", "clip": "（CLIPのみ）",
            "stages": "処理の経過", "no_choice": "[この設定に選択肢なし]", "nothing": "語彙に該当するラベルなし",
            "what_to_do": "対処: ラベルはご自身で選んでください。ラベリングの流れ（Label All Tasks）がこのタスクを出す"
                          "たび、または Retrieve Predictions を実行するたびに Prelabel は再試行します。多くのタスクで"
                          "これが出るときは Prelabel の運用担当に知らせてください。",
+           "gave_up": "対処: Prelabel はこの写真で {count} 回続けて失敗しました。ラベルはご自身で付けてください。"
+                      "多くのタスクでこれが出るときは Prelabel の運用担当に知らせてください。",
            "no_answer": "MLLMから使える答えがなかった（{cause}）",
            "not_shown": "Prelabel は {label}（{score}）を見つけたが、このプロジェクトの設定にその選択肢がない",
            "beside": "MLLMが {words} の中で他の {others} ラベルと並べて挙げた", "named": "MLLMが挙げた",
@@ -62,7 +71,12 @@ PHRASES = {
            "stage_failed": "{stage} の失敗（{error}）", "sep": "、", "full_stop": "。", "stages_sep": "、",
            "regions": "領域（{count}）:", "left_out": "除いた枠: ", "crop": "、切り抜きへのCLIP: {seen}",
            "region_none": "{words} -> 語彙のラベルなし（{why}）{clip}",
-           "region": "{words} -> {label}: {method} {score}{clip}"},
+           "region": "{words} -> {label}: {method} {score}{clip}",
+           "h_label": "ラベル", "h_why": "Prelabel の提案の理由",
+           "h_runner": "または次点から選ぶ（上のラベルを置き換えます）", "h_region": "この領域の理由",
+           "p_search": "{count} 個のラベルから検索",
+           "p_evidence": "根拠なし: Prelabel はこのタスクにまだ事前ラベルを付けていません",
+           "p_region": "領域を選んでください"},
 }
 SOURCES = {"en": {"classification": "classification", "candidate": "candidate", "description": "description"},
            "ja": {"classification": "分類", "candidate": "候補", "description": "説明"}}

@@ -78,6 +78,13 @@ _EVIDENCE_OF = frozenset(["damage", "symptom", "sign", "lesion", "spot", "mark",
                           "surface", "edge", "face", "root", "toe"])
 # English prepositions whose object is where something is, never what it is ("cracks radiating from the pith").
 _FROM_PLACE = frozenset(["from", "toward", "towards", "into", "onto", "through"])
+# Words that open a phrase saying where or with what a thing is, not what it is ("next to the knot").
+_PLACE_PREPOSITIONS = (textnorm.PREPOSITIONS - {"of"}) | frozenset(["to", "with", "by", "beyond", "below", "above"])
+# Phrases before a name that say what the things described before it are ("flukes, consistent with X").
+_IDENTIFYING = frozenset([("consistent", "with"), ("compatible", "with"), ("typical", "of"), ("characteristic", "of"),
+                          ("indicative", "of"), ("caused", "by"), ("due", "to"), ("diagnostic", "of")])
+_COPULAS = frozenset(["is", "are", "was", "were", "be", "been", "being", "seems", "seem", "appears", "appear",
+                      "looks", "look"])
 _DETERMINERS = frozenset(["the", "a", "an", "this", "that", "its", "their", "these", "those"])
 # Determiners that count or pick out an indefinite amount: "a box of X", "two bags of X", "a few".
 _JA_COPULAS = frozenset(["デス", "ダ", "デアル", "デシ", "ダッ"])  # です, だ, である, でした, だった
@@ -149,6 +156,7 @@ class _Match:
     edits: int = 0
     accepted: bool = True  # HEAD: may decide a label on its own
     another_species: bool = False  # HEAD: a genus the vocabulary has, with an epithet it lacks
+    compound: bool = False  # NAME: a kanji name ending a longer word (赤錆): a kind of it, never the name itself
 
     def inside(self, other: _Match) -> bool:
         return other.start <= self.start and self.end <= other.end and (self.start, self.end) != (
@@ -532,12 +540,14 @@ class Normalizer:
         return _Match(first, last, labels, HEAD, accepted=not another_species, another_species=another_species)
 
     def _names_ending_a_word(self, part: Token, position: int) -> Iterable[_Match]:
-        """A kanji name that ends a longer word and is read the same there is that word's head: 擦り傷 is a 傷,
-        赤錆 a 錆; 損傷 (ソンショウ) is not a 傷 (キズ)."""
+        """A kanji name that ends a longer word and is read the same there is that word's head word, not its
+        name: 擦り傷 is a kind of 傷, 赤錆 of 錆, but 軽石 (pumice) is no stone the vocabulary means; 損傷 (ソンショウ)
+        is not a 傷 (キズ) at all. The longer word names a kind the vocabulary does not list: a sub-kind, proposed
+        and never decided (methods.md, section 4: this path named 2 right of 3 on the tuning corpora)."""
         for length in range(1, len(part.text)):
             found = self._index.kanji_names.get(part.text[-length:])
             if found and part.reading.endswith(found[1]):
-                yield _Match(position, position + 1, frozenset(found[0]), NAME)
+                yield _Match(position, position + 1, frozenset(found[0]), NAME, compound=True)
 
     def _hiragana_substrings(self, parts: Sequence[Token]) -> Iterable[_Match]:
         """Kana names inside a run of hiragana, where Sudachi's word boundaries are unreliable: a name written
@@ -585,6 +595,9 @@ class Normalizer:
                     return ""  # an everyday word as the head of another noun: "coffee cup"
             if after is not None and after.text in textnorm.NOT_AFTER:
                 return NEGATED if after.text in _EN_DENYING_AFTER else QUALIFIED if after.text != "like" else ""
+            if after is not None and after.japanese and after.word_class == "noun" and after.known and (
+                    after.text not in _JA_EVIDENCE_OF) and not after.mark:
+                return QUALIFIED  # PID + 対策モジュール: a Latin name heading a Japanese compound qualifies it
             return None
         if before is not None and before.word_class == "prefix" and before.text in _JA_NOT_BEFORE:
             return QUALIFIED
@@ -598,7 +611,8 @@ class Normalizer:
                 return ""  # another process's defect: 溶接 + 焼け
         if after is not None and after.word_class in ("noun", "process", "suffix") and (
                 after.text not in _JA_EXISTENCE) and after.text not in _JA_EVIDENCE_OF and (
-                after.written == last.written or (after.known and after.written == "kanji")
+                after.text not in _JA_RANKS) and (
+                after.written == last.written or (after.known and after.written in ("kanji", "katakana"))
                 or after.text in _JA_FOR):
             # The name qualifies the noun that follows: 変色 + 防止剤, ブリッジ + ダイオード, 傷 + 跡, サンマ +
             # 漁船. Not a process noun (錆 + 発生: rust occurring), "present" (傷 + 有り) nor a stage or part.
@@ -746,7 +760,9 @@ class Normalizer:
             return _proposal(text, LOCATION, located + [n for n in mentions if n not in located and any(
                 self._placed(parts, m, [n]) for m in located)])
         if not affirmed:
+            within = [m for m in names if read[m] == structure.WITHIN]  # 打痕の中に擦り傷: the dent may be one too
             for reason, kept in ((ALTERNATIVES, undecided), (SUBKIND, [m for m in names if read[m] == SUBKIND])):
+                kept += within if kept else []
                 if kept:
                     return _proposal(text, reason, kept)
             if all(reading in (structure.PLACE, structure.WITHIN) for reading in read.values()):
@@ -793,6 +809,9 @@ class Normalizer:
             if _everyday_in_sentence(parts, affirmed) and any(
                     labels[0] in self._index.names.get(parts[m.start].text, ()) for m in affirmed):
                 return _proposal(text, EVERYDAY, affirmed)
+            beside = [m for m in others if self._stands_apart(sentence, m, affirmed)]
+            if beside:  # "Mouse droppings next to a dead German cockroach": the answer may be about either
+                return _proposal(text, SEVERAL, affirmed + beside)
             return Normalized(text, labels[0], _SCORES.get(method) or max(0.5, 0.9 - 0.07 * names[0].edits), method)
         if any(len(m.labels) > 1 for m in affirmed) or any(
                 one.overlaps(other.start, other.end) for one, other in itertools.combinations(affirmed, 2)):
@@ -835,6 +854,36 @@ class Normalizer:
                     found.append(_Match(positions[0], positions[-1] + 1, frozenset([label]), NAME))
             clause_start = end
         return found
+
+    def _stands_apart(self, sentence: _Sentence, match: _Match, names: list[_Match]) -> bool:
+        """Is an English group or head word another thing the sentence affirms beside the one name it affirms: a
+        noun heading a phrase of its own (not touching a name, not a modifier of the next noun, not a verb), not
+        in a prepositional phrase (a place or an attribute: "in the BGA solder balls", "at the end of fill",
+        "with a dark bark ring"), not the subject the name is said of ("the dark streaks are blue stain")? The
+        answer may be about that thing (the image says which); the name alone decides only when nothing else the
+        vocabulary knows stands beside it."""
+        parts = sentence.parts
+        if parts[match.start].japanese or match.end - match.start == len(parts):
+            return False
+        if any(match.end == n.start or n.end == match.start for n in names):
+            return False  # one phrase with the name: "flash rust", "moth caterpillars"
+        head = parts[match.end - 1]
+        kinds = textnorm.lemmas(head.surface.casefold() or head.text)
+        if "NOUN" not in kinds or (match.start > 0 and "VERB" in kinds and parts[match.start - 1].text not in (
+                _DETERMINERS | textnorm.FUNCTION_WORDS)):
+            return False  # a verb after its subject: "a crack runs along the weld"
+        if head.text in _EVIDENCE_OF or structure.qualifies_next_noun(parts, match.end, self._index.words,
+                                                                       _EVIDENCE_OF):
+            return False
+        if _in_prepositional_phrase(parts, match.start):
+            return False
+        name = min(n.start for n in names)
+        if any(tuple(p.text for p in parts[max(0, name - 2):name]) == phrase for phrase in _IDENTIFYING):
+            return False  # "leaf-shaped flukes, consistent with Fasciola hepatica": the name says what they are
+        if match.end <= name and any(p.text in _COPULAS for p in parts[match.end:name]) and not any(
+                _ends_clause(p) for p in parts[match.end:name + 1]):
+            return False  # "the dark streaks are not decay but blue stain": what the name is said of
+        return self._reading(sentence, match) == structure.AFFIRMED
 
     @staticmethod
     def _placed(parts: Sequence[Token], match: _Match, mentions: list[_Match]) -> bool:
@@ -892,7 +941,7 @@ class Normalizer:
         QUALIFIED noun's modifier or a SUBKIND of its label."""
         parts = sentence.parts
         if len(parts) == match.end - match.start:
-            return structure.AFFIRMED  # the whole answer
+            return SUBKIND if match.compound else structure.AFFIRMED  # the whole answer
         if parts[match.start].japanese:
             found = structure.japanese_reading(parts, match.start, match.end)
         else:
@@ -907,6 +956,8 @@ class Normalizer:
                 return ""  # a verb: "it might collapse", "likely to twist"
         if found != structure.AFFIRMED or match.kind != NAME:
             return found
+        if match.compound:
+            return SUBKIND  # 青カビが生えています: a kind of the name (_names_ending_a_word)
         binomial = not match.labels.isdisjoint(self._index.binomial_labels) and _is_binomial(parts, match)
         if _subkind_after(parts, match, binomial) or self._kind_before(parts, match):
             return SUBKIND
@@ -1173,6 +1224,20 @@ def _where(parts: Sequence[Token], match: _Match) -> bool:
     return before >= 0 and parts[before].text in textnorm.PREPOSITIONS and parts[before].text != "of"
 
 
+def _in_prepositional_phrase(parts: Sequence[Token], start: int) -> bool:
+    """Does an English noun phrase starting at `start` stand in a prepositional phrase, through its modifiers
+    and of-chains ("in the BGA solder balls", "at the end of fill", "away from any knot", "next to the knot")?"""
+    before = start - 1
+    while before >= 0 and not parts[before + 1].mark and not parts[before].japanese:
+        word = parts[before].text
+        if word in _PLACE_PREPOSITIONS:
+            return True
+        if word in _COPULAS or word in ("and", "or", "but", "nor"):
+            return False
+        before -= 1
+    return False
+
+
 def _word_key(part: Token) -> str:
     """A word as a scattered name is looked for: a Latin word as its verb's lemma where it has one, so that "the
     can swelled" meets "swollen can" and "the paint peeled" "paint peeling"; any other word as it is."""
@@ -1332,9 +1397,12 @@ def _subkind_after(parts: Sequence[Token], match: _Match, binomial: bool) -> boo
         return True  # シュードテラノーバ・アザラシ: a genus, then another epithet
     if parts[end - 1].japanese:
         # Within the name's noun phrase: up to the next particle but の, or four words.
+        compound = True  # still in the name's own compound: no particle, no bracket yet
         for part in parts[end:end + 4]:
-            if part.text in _JA_RANKS or part.text in _RANKS:
-                return True
+            compound = compound and not part.mark and part.word_class != "particle"
+            if part.text in _JA_RANKS or part.text in _RANKS or (compound and (_code(part) or (
+                    part.text == "型" and part.word_class == "suffix"))):
+                return True  # 亜種, レース; a strain code (旋毛虫 T9) or a -type (血清型1a) in its compound
             if (part.word_class == "particle" and part.text != "ノ") or part.word_class in ("verb", "auxiliary"):
                 break
         return False
@@ -1351,6 +1419,13 @@ def _subkind_after(parts: Sequence[Token], match: _Match, binomial: bool) -> boo
     # A third epithet after a binomial: lower case, Latin, no English word.
     return binomial and following.surface.islower() and following.surface.isalpha() and not textnorm.lemmas(
         following.surface) and following.text not in textnorm.FUNCTION_WORDS
+
+
+def _code(part: Token) -> bool:
+    """A strain, genotype or serotype code: Latin letters and digits mixed, short ("T9", "G1", "1a", "MEAM1")."""
+    surface = part.surface
+    return surface.isascii() and surface.isalnum() and len(surface) <= 8 and any(
+        char.isdigit() for char in surface) and any(char.isalpha() for char in surface)
 
 
 def _compounds(neighbour: Token | None, after: bool) -> bool:

@@ -16,9 +16,14 @@ of CPU per Japanese answer and 4.6 s to load, where the normaliser's budget is h
   の-phrases: Aの症状は) is denied when the clause's predicate is: ない, ず, ません, なし (錆は見当たりません,
   Aの症状はまだ確認できません); AではなくB denies A. A question (ではないか) or a double negation (否定できない)
   denies nothing.
+- Hypothetical: ConText's (Harkema et al. 2009, NegEx's extension) forward HYPOTHETICAL triggers that fit an
+  inspection answer, as medspaCy 1.3.1 (MIT) publishes them in resources/en/context_rules.json: "if", "should
+  there", "risk of", "risks of". A name in their scope is not claimed to be there: undecided ("if there is
+  undercut, grind it", "a risk of corrosion"); in Japanese 恐れ, 懸念, 場合, ば and たら in the name's clause.
 - Undecided: a judgement that cannot be made ("cannot tell whether", 判断できない) leaves the names of its clause
   undecided: alternatives, not denials.
-- Alternatives and several: two names joined by "or", "either", "possibly", "/", か, または, もしくは, あるいは are
+- Alternatives and several: two names joined by "or", "either", "possibly", "/", か, または, もしくは, あるいは, or
+  asked about by どちらか, いずれか, どれか, are
   alternatives; joined by anything else (and, commas, と, や, another clause) they are several things named.
 - Contrast: the last "but", "however", conjunctive が/けど or しかし, and whether the clause after it hedges.
 - Japanese modifiers: a name that is the object of a verbal noun after の or of a relative clause's verb.
@@ -55,6 +60,9 @@ _LIKENESS = ("resembles", "resemble", "resembling", "similar to", "mimics", "mis
 _UNDECIDED_FOLLOWING = ("cannot be ruled out", "can not be ruled out", "cant be ruled out", "not ruled out",
                         "not be ruled out", "not been ruled out", "cannot be excluded", "not excluded",
                         "cannot be confirmed", "not confirmed", "unconfirmed", "to be confirmed")
+# ConText's HYPOTHETICAL triggers with a forward scope, less the clinical ones ("as needed", "come back for",
+# "return", "should he", "should the patient"): what follows is not claimed to be there.
+_HYPOTHETICAL = ("if", "should there", "risk of", "risks of")
 # A judgement that cannot be made: the names it is about are undecided, not denied.
 _JUDGING = frozenset(["tell", "determine", "distinguish", "say", "decide", "identify", "differentiate", "judge",
                       "rule", "exclude", "confirm", "certain", "sure"])
@@ -81,6 +89,8 @@ _JA_CERTAINTY = frozenset(["確証", "自信", "確信", "断言"])
 _EN_DOUBT = ("not sure", "not certain", "unsure", "uncertain", "unclear", "hard to say", "hard to tell",
              "difficult to say", "difficult to tell", "no way to tell", "not confident")
 _JA_EXCEPT = frozenset(["ナシ", "以外", "除"])  # なし, 以外, 除く: the name is what is not there
+_JA_WHICH = frozenset(["ドチラ", "イズレ", "ドレ", "ドッチ"])  # どちらか, いずれか, どれか: which of them
+_JA_HYPOTHETICAL = frozenset(["恐", "オソレ", "懸念", "場合"])  # 恐れ, おそれ, 懸念, 場合: ConText's "risk of", "if"
 _JA_CLAUSE_ENDS = frozenset(["ガ", "ケド", "ケレド", "ケレドモ", "ノデ", "カラ", "ノニ", "シ", "ナガラ"])
 
 
@@ -104,6 +114,7 @@ def _negex() -> dict[str, Phrases]:
         return {first: tuple(sorted(group, key=len, reverse=True)) for first, group in found.items()}
 
     return {"undecided": phrases(_UNDECIDED_FOLLOWING), "likeness": phrases(_LIKENESS),
+            "hypothetical": phrases(_HYPOTHETICAL),
             "pseudo": phrases(lists["pseudo_negations"]),
             "preceding": phrases([*lists["preceding_negations"], *_PRECEDING_EXTRA]),
             "following": phrases([*lists["following_negations"], *_FOLLOWING_EXTRA]),
@@ -160,10 +171,11 @@ def english_readings(parts: Sequence[Token]) -> list[str]:
             clause_start = position + terminated
             position += terminated
             continue
-        preceding = _phrase_at(parts, position, lists["preceding"])
+        hypothetical = _phrase_at(parts, position, lists["hypothetical"])
+        preceding = hypothetical or _phrase_at(parts, position, lists["preceding"])
         if preceding and not _clause_ends_at(parts, position + preceding):
             after = position + preceding
-            undecided = (after < len(parts) and parts[after].text in _JUDGING) or (
+            undecided = bool(hypothetical) or (after < len(parts) and parts[after].text in _JUDGING) or (
                 after + 1 < len(parts) and parts[after].text in ("be", "to") and parts[after + 1].text in _JUDGING)
             relative = _in_relative_clause(parts, position)
             end = after
@@ -244,6 +256,8 @@ def japanese_reading(parts: Sequence[Token], start: int, end: int) -> str:
         return UNDECIDED  # 溶込不良の有無を確認: whether it is there is the question
     if _requested(following):
         return UNDECIDED  # …を確認してください: a request names what to look for, not what was found
+    if _hypothetical(following):
+        return UNDECIDED  # 腐食が発生する恐れ, 錆がある場合, 錆があれば: not claimed to be there
     if following and not following[0].mark and following[0].text in _JA_FROM:  # 髄から放射状に割れ
         return PLACE
     if len(following) >= 3 and following[0].text == "ノ" and following[1].word_class == "adverbial" and (
@@ -254,6 +268,8 @@ def japanese_reading(parts: Sequence[Token], start: int, end: int) -> str:
     if len(following) >= 2 and following[0].text == "ニ" and following[0].word_class == "particle" and (
             following[1].text == "似" and following[1].word_class == "verb"):
         return UNDECIDED  # Aに似ている: it resembles A, which is no identification
+    if _which_of(following):
+        return UNDECIDED  # AとBのどちらか: which of them is the question
     if following and following[0].text == "カ" and following[0].word_class == "particle" and not (
             len(following) > 1 and following[1].text == "モ"):  # AかBか, Aか? (but Aかも: maybe A)
         return UNDECIDED
@@ -286,6 +302,30 @@ def japanese_reading(parts: Sequence[Token], start: int, end: int) -> str:
             return _predicate(following, position)
         return AFFIRMED
     return AFFIRMED
+
+
+def _which_of(following: Sequence[Token]) -> bool:
+    """Is the name one of a list that どちらか, いずれか or どれか ask about (AとBのどちらか判別できません)?"""
+    for position, token in enumerate(following[:8]):
+        if token.text in _JA_WHICH and position + 1 < len(following) and following[position + 1].text == "カ":
+            return True
+        if token.mark or token.word_class not in ("noun", "prefix", "suffix", "particle") or (
+                token.word_class == "particle" and token.text not in ("ト", "ヤ", "ノ")):
+            return False
+    return False
+
+
+def _hypothetical(following: Sequence[Token]) -> bool:
+    """Does the name's clause, up to its first comma, say what may be rather than what is: ConText's
+    HYPOTHETICAL triggers in Japanese ("risk of": 恐れ, おそれ, 懸念; "if": 場合, conjunctive ば, たら)?"""
+    for token in following:
+        if token.mark and any(char in _CLAUSE_MARKS or char in "、," for char in token.mark):
+            return False
+        if (token.text in _JA_HYPOTHETICAL and token.word_class in ("noun", "process", "adverbial")) or (
+                token.text == "バ" and token.detail == "conjunctive") or (
+                token.text == "タラ" and token.word_class == "auxiliary"):
+            return True
+    return False
 
 
 def _requested(following: Sequence[Token]) -> bool:
@@ -409,8 +449,9 @@ def qualifies_next_noun(parts: Sequence[Token], end: int, vocabulary_words: set[
         return False
     if after.mark == "-" and after.surface.casefold().endswith("ed"):
         return True  # a compound adjective: "crook-necked", "rust-coloured"
-    if after.text in vocabulary_words or after.text in evidence:
-        return False
+    if after.text in evidence or after.text in vocabulary_words:  # "tuberculosis skin test": the last noun heads
+        return end + 1 < len(parts) and parts[end + 1].text not in evidence and qualifies_next_noun(
+            parts, end + 1, vocabulary_words, evidence)
     surface = after.surface.casefold()
     found = lemmas(surface)
     if not found:  # a word lemminflect does not know: a technical noun ("inhibitor", "iridovirus"), not an author
@@ -428,6 +469,9 @@ def japanese_modifies(parts: Sequence[Token], end: int, evidence: frozenset[str]
       stage or sign (タラバガニの脚, マイワシの幼魚, 根こぶ病のこぶ): A is still what is there.
     - A relative clause: the name is the object (を) of a verb whose clause modifies the next noun
       (トマト黄化葉巻病を媒介するコナジラミ: the whitefly that carries it)."""
+    while end < len(parts) and parts[end].text in evidence and parts[end].word_class == "noun" and (
+            not parts[end].mark):
+        end += 1  # ウシバエ幼虫の駆除剤: the larvae's, still the name's phrase
     if end >= len(parts) or parts[end].mark:
         return False
     if parts[end].word_class == "particle" and parts[end].text == "ノ":
@@ -437,7 +481,9 @@ def japanese_modifies(parts: Sequence[Token], end: int, evidence: frozenset[str]
                 not run or not parts[position].mark):
             run.append(parts[position])
             position += 1
-        return bool(run) and run[0].word_class == "process" and not any(token.text in evidence for token in run)
+        heads = [token for token in run if token.word_class != "suffix"]  # 駆除 + 剤: the suffix rides on it
+        return bool(heads) and "process" in (heads[0].word_class, heads[-1].word_class) and not any(
+            token.text in evidence for token in run)  # 検定キット; ツベルクリン + 検査: the compound's head
     if parts[end].word_class == "particle" and parts[end].text == "ヲ":
         for position in range(end + 1, min(len(parts), end + 6)):
             token = parts[position]
