@@ -24,7 +24,7 @@ PRECISION, HANDLED, NAMED = 0.995, 0.92, 0.75
 # extra pests 0 of 63, defects 1 of 341 (99.7%). None may name more wrong labels, nor fall below the target.
 OLD_WRONG = {"pests": 0, "pests-extra": 0, "defects": 1}
 # Where the targets are not met yet: strict, so that meeting them turns the test red until this line goes.
-NOT_MET = {"civil-infrastructure": "held out: precision 95.6%, handled 89.3% (docs/normalisation.md)",
+NOT_MET = {"civil-infrastructure": "held out: precision 96.0%, handled 89.3% (docs/normalisation.md)",
            "food-contamination": "precision 99.3%: a metaphorical 'bruise' named",
            "meat-inspection": "98.1% (first run 93.2%): 'pleurisy root', 多包条虫の抗体検査 and ウシバエ類 (a "
                               "group) named (tests/data/domains/README.md)"}
