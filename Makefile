@@ -55,7 +55,7 @@ PREPARE := $(MAKE) --no-print-directory --jobs=3 --output-sync=target
 
 test:
 	$(PREPARE) lint services
-	$(BIN)/python -m pytest
+	scripts/pytest-in-two
 
 # The fresh-clone test alone (make demo and make up in a new clone with its own venv), after a change to the
 # Makefile, pyproject.toml or the quick start; `make test` runs it too.
