@@ -535,3 +535,33 @@ def test_a_contrast_settles_what_its_first_clause_left_open(text, label):
     assert result.label == label, result
     if label is None:
         assert result.method == "alternatives", result
+
+
+_KIN = """domain: parasites
+labels:
+  - label: Hypoderma bovis
+    scientific: [Hypoderma bovis]
+    common: {ja: [ウシバエ]}
+  - label: Hypoderma lineatum
+    scientific: [Hypoderma lineatum]
+    common: {ja: [キスジウシバエ]}
+  - label: Echinococcus multilocularis
+    scientific: [Echinococcus multilocularis]
+    common: {ja: [多包条虫]}
+"""
+
+
+@pytest.mark.parametrize("text, label, method, candidates", [
+    # A group suffix (〜類, 〜科, 〜属) after a name that other labels' names end with names the whole group.
+    ("食道壁にウシバエ類の幼虫がいます。", None, "ambiguous", {"Hypoderma bovis", "Hypoderma lineatum"}),
+    ("ウシバエ属", None, "ambiguous", {"Hypoderma bovis", "Hypoderma lineatum"}),
+    ("キスジウシバエ類", "Hypoderma lineatum", "rule", set()),  # no other label's name ends with it
+    # AのB, B one long unit of Sudachi's headed by a verbal noun: a test of A, not A.
+    ("多包条虫の抗体検査", None, "qualified", {"Echinococcus multilocularis"}),
+    ("多包条虫の二次感染です。", "Echinococcus multilocularis", "rule", set()),  # 感染: A is still there
+])
+def test_a_group_suffix_and_a_compound_head_after_a_name(text, label, method, candidates):
+    """ウシバエ類 and 多包条虫の抗体検査 named a wrong label on the meat-inspection corpus."""
+    result = Normalizer(parse_vocabulary(_KIN)).normalize(text)
+    assert (result.label, result.method) == (label, method), result
+    assert {a.label for a in result.alternatives} == candidates, result

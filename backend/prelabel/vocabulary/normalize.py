@@ -101,6 +101,7 @@ _JA_RANKS = frozenset(textnorm.fold_kana(word) for word in [
     "亜種", "変種", "品種", "系統", "病原型", "生理型", "菌株", "株", "レース", "ファイロタイプ", "タイプ",
     "サブグループ", "バイオバー", "広義", "狭義", "病原性型"])
 _JA_KIND_SUFFIXES = frozenset(["類"])
+_JA_GROUP_SUFFIXES = frozenset(["類", "科", "属"])  # a kind, a family, a genus: the name and its kin
 # Suffixes that make a noun a modifier of kind: 孔状 (pocket-like), ブリッジ型, 耐熱性: before a name, another kind.
 _JA_KIND_MAKERS = frozenset(["状", "型", "性", "様"])
 _JA_EXISTENCE = frozenset(["有", "アリ", "在"])  # 有り, あり: present  # ハダニ類: spider mites, as a kind
@@ -470,6 +471,7 @@ class Normalizer:
         another thing's name, which makes it no candidate)."""
         found = []
         for match in self._matches(parts):
+            match = self._as_group(parts, match)
             reason = self._set_aside_by_neighbours(parts, match) if match.kind == NAME else None
             if reason is not None:
                 if set_aside is not None:
@@ -477,6 +479,20 @@ class Normalizer:
             elif match.kind != GROUP or self._group_stands(parts, match):
                 found.append(match)
         return self._resolve_prepositions(parts, found)
+
+    def _as_group(self, parts: Sequence[Token], match: _Match) -> _Match:
+        """A name with a group suffix after it (〜類, 〜科, 〜属: "X and its kin") names every label whose names
+        end with it: ウシバエ類 is ウシバエ and キスジウシバエ, a group word, not the one label named ウシバエ. A name
+        no other label's name ends with keeps its label (タバココナジラミ類)."""
+        if match.kind != NAME or match.end >= len(parts) or not parts[match.start].japanese:
+            return match
+        after = parts[match.end]
+        if not after.joined or after.mark or after.text not in _JA_GROUP_SUFFIXES:
+            return match
+        kin = self._index.tails.get(textnorm.compact(parts[match.start:match.end]), set())
+        if not kin - match.labels:
+            return match
+        return dataclasses.replace(match, labels=frozenset(match.labels | kin), kind=GROUP)
 
     def _matches(self, parts: Sequence[Token]) -> list[_Match]:
         """Every name, group word and head word found in the answer, with its position."""

@@ -34,6 +34,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
+from prelabel.vocabulary.japanese import compound_head
 from prelabel.vocabulary.textnorm import (
     COMMON_WORDS,
     COORDINATORS,
@@ -482,6 +483,14 @@ def japanese_modifies(parts: Sequence[Token], end: int, evidence: frozenset[str]
             run.append(parts[position])
             position += 1
         heads = [token for token in run if token.word_class != "suffix"]  # 駆除 + 剤: the suffix rides on it
+        head = compound_head(heads[-1].surface) if heads and heads[-1].script == "kanji" else None
+        if head is not None:
+            # One long unit of Sudachi's, read by its own head: 抗体検査 (抗体 + 検査) is a test of A, 二次感染
+            # (二次 + 感染) still A's infection.
+            if head[0] in evidence:
+                return False
+            if head[1] == "process" and heads[-1].word_class == "noun":
+                return not any(token.text in evidence for token in run)
         return bool(heads) and "process" in (heads[0].word_class, heads[-1].word_class) and not any(
             token.text in evidence for token in run)  # 検定キット; ツベルクリン + 検査: the compound's head
     if parts[end].word_class == "particle" and parts[end].text == "ヲ":
