@@ -565,3 +565,23 @@ def test_a_group_suffix_and_a_compound_head_after_a_name(text, label, method, ca
     result = Normalizer(parse_vocabulary(_KIN)).normalize(text)
     assert (result.label, result.method) == (label, method), result
     assert {a.label for a in result.alternatives} == candidates, result
+
+
+@pytest.mark.parametrize("text, label", [
+    # What an act is for is not what is there: an infinitive or a gerund after "for", Aを…ための/ために.
+    ("A coating applied to prevent delamination.", None),
+    ("Equipment for detecting delamination.", None),
+    ("剥離を防ぐための部品です。", None),
+    ("剥離を検出するために設置されたカメラ", None),
+    # A verb that says it is there, or a claim ("seems to"), still names it.
+    ("The module seems to have delamination.", "delamination"),
+    ("It appears to show delamination.", "delamination"),
+    ("剥離が発生しています。", "delamination"),
+])
+def test_the_object_of_a_purpose_is_not_what_is_there(text, label):
+    vocabulary = parse_vocabulary("domain: d\nlabels:\n  - label: delamination\n    common: {ja: [剥離]}\n"
+                                  "  - label: soiling\n")
+    result = Normalizer(vocabulary).normalize(text)
+    assert result.label == label, result
+    if label is None:
+        assert (result.method, [a.label for a in result.alternatives]) == ("qualified", ["delamination"]), result

@@ -981,7 +981,7 @@ class Normalizer:
             if structure.japanese_modifies(parts, match.end, _JA_EVIDENCE_OF):
                 return QUALIFIED
         elif structure.qualifies_next_noun(parts, match.end, self._index.words, _EVIDENCE_OF) or (
-                _object_of_another_noun(parts, match.start)):
+                _object_of_another_noun(parts, match.start)) or _object_of_a_purpose(parts, match.start):
             return QUALIFIED
         return found
 
@@ -1374,6 +1374,35 @@ def _object_of_another_noun(parts: Sequence[Token], start: int) -> bool:
             "NOUN" not in textnorm.lemmas(noun.surface.casefold())):
         return False
     return not _partitive(parts, before - 1, start)
+
+
+def _object_of_a_purpose(parts: Sequence[Token], start: int) -> bool:
+    """Is the name the object of an act that something is for: an infinitive after a noun or verb ("a coating
+    applied to prevent delamination", "a camera used to find hot spots") or a gerund after "for" ("equipment for
+    detecting hot spots")? What the act aims at is not said to be there. Not a verb that says something is
+    there or shows it ("seems to have", "appears to show")."""
+    verb = start - 1
+    while verb > 0 and parts[verb].text in _DETERMINERS:
+        verb -= 1
+    if verb < 1 or parts[verb].japanese or not parts[verb].joined or not parts[start].joined:
+        return False
+    surface = parts[verb].surface.casefold()
+    marker = parts[verb - 1].text
+    base = textnorm.lemmas(surface).get("VERB", ())
+    if not base or any(lemma in _SHOWING for lemma in base) or not parts[verb - 1].joined:
+        return False
+    if marker == "to":
+        return verb >= 2 and parts[verb - 2].text not in _SEEMING
+    return marker in ("for", "by") and surface.endswith("ing")
+
+
+# Verbs whose object is there: "appears to have X", "seems to show X", "for showing X".
+_SHOWING = frozenset(["be", "have", "show", "contain", "exhibit", "display", "indicate", "suggest", "reveal",
+                      "represent", "include", "involve", "bear", "carry", "host", "harbour", "harbor", "present",
+                      "feature", "suffer", "undergo", "develop", "form", "become", "remain", "match", "resemble"])
+# Words before an infinitive that make it a claim of what is there: "seems to be", "likely to have".
+_SEEMING = frozenset(["seem", "seems", "seemed", "appear", "appears", "appeared", "likely", "ought", "going",
+                      "tend", "tends", "known", "said", "found", "thought", "believed", "due"])
 
 
 def _partitive(parts: Sequence[Token], noun: int, name: int) -> bool:

@@ -92,6 +92,7 @@ _EN_DOUBT = ("not sure", "not certain", "unsure", "uncertain", "unclear", "hard 
 _JA_EXCEPT = frozenset(["ナシ", "以外", "除"])  # なし, 以外, 除く: the name is what is not there
 _JA_WHICH = frozenset(["ドチラ", "イズレ", "ドレ", "ドッチ"])  # どちらか, いずれか, どれか: which of them
 _JA_HYPOTHETICAL = frozenset(["恐", "オソレ", "懸念", "場合"])  # 恐れ, おそれ, 懸念, 場合: ConText's "risk of", "if"
+_JA_PURPOSE = frozenset(["タメ", "為"])  # ため: the clause before it says what an act is for
 _JA_CLAUSE_ENDS = frozenset(["ガ", "ケド", "ケレド", "ケレドモ", "ノデ", "カラ", "ノニ", "シ", "ナガラ"])
 
 
@@ -497,6 +498,8 @@ def japanese_modifies(parts: Sequence[Token], end: int, evidence: frozenset[str]
         for position in range(end + 1, min(len(parts), end + 6)):
             token = parts[position]
             if token.word_class not in ("verb", "auxiliary", "process"):
+                if token.text in _JA_PURPOSE and position > end + 1 and not token.mark:
+                    return True  # Aを防ぐための部品, Aを検出するために: what the act is for, not what is there
                 return token.word_class == "noun" and not parts[position - 1].mark and token.text not in evidence and (
                     parts[position - 1].word_class in ("verb", "auxiliary"))
             if token.mark:
