@@ -585,3 +585,31 @@ def test_the_object_of_a_purpose_is_not_what_is_there(text, label):
     assert result.label == label, result
     if label is None:
         assert (result.method, [a.label for a in result.alternatives]) == ("qualified", ["delamination"]), result
+
+
+_SILVERFISH = """domain: textile
+labels:
+  - label: Lepisma saccharinum
+    scientific: [Lepisma saccharinum]
+    common: {en: [silverfish], ja: [セイヨウシミ]}
+  - label: pilling
+    common: {ja: [毛玉]}
+  - label: hole
+    common: {ja: [穴]}
+"""
+
+
+@pytest.mark.parametrize("text, label, method", [
+    # A binomial the vocabulary lacks is what is there; a common name beside it is its gloss.
+    ("Ctenolepisma longicaudata (grey silverfish).", None, "subkind"),
+    ("Lepisma saccharinum (silverfish).", "Lepisma saccharinum", "rule"),
+    ("Lepsma sacharinum (silverfish).", "Lepisma saccharinum", "rule"),  # a misspelt name is no other species
+    # A Japanese name as the object of a tool's verb (Noun + verb stem + 器/剤), or heading a hiragana noun.
+    ("毛玉取り器が写っています。", None, "qualified"),
+    ("穴かがり", None, "qualified"),
+    ("毛玉が発生しています。", "pilling", "rule"),
+])
+def test_an_unlisted_species_and_a_tools_object_name_no_label(text, label, method):
+    """Wrong labels of the textile corpus's first run."""
+    result = Normalizer(parse_vocabulary(_SILVERFISH)).normalize(text)
+    assert (result.label, result.method) == (label, method), result

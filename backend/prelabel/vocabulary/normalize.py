@@ -54,6 +54,8 @@ NAME, GROUP, HEAD = "name", "group", "head"
 # Japanese words after a name that deny it or make it part of a "prevention" word: 錆なし, 変色防止剤, 錆止め.
 _JA_NOT_AFTER = ("ナシ", "無", "ナイ", "防止", "止")
 _JA_PREVENTING = ("防止", "止")
+# Suffixes that make a verb's stem a tool or an agent: 取り器, 落とし剤, 抜き機 (the name is its object).
+_JA_AGENT_SUFFIXES = frozenset(["器", "機", "剤", "具", "装置", "材"])
 _JA_FOR = frozenset(["用", "向"])  # 灰色かび病用の殺菌剤: for, so the thing named is something else
 _JA_NOT_BEFORE = frozenset(["耐", "防", "非", "無", "抗"])  # prefixes: 耐食, 防錆, 非...
 # English words next to a name that deny it ("no rust", "without cracks", "rust-free").
@@ -625,10 +627,15 @@ class Normalizer:
                 return ""
             if before.word_class == "process" and self._names_none_of(before.text, match.labels):
                 return ""  # another process's defect: 溶接 + 焼け
+        if after is not None and after.word_class == "verb" and after.text not in _JA_EXISTENCE and (
+                match.end + 1 < len(parts)) and not parts[match.end + 1].mark and (
+                parts[match.end + 1].text in _JA_AGENT_SUFFIXES):
+            return QUALIFIED  # 毛玉 + 取り + 器: the name is the object of a tool's verb (a pill remover)
         if after is not None and after.word_class in ("noun", "process", "suffix") and (
                 after.text not in _JA_EXISTENCE) and after.text not in _JA_EVIDENCE_OF and (
                 after.text not in _JA_RANKS) and (
-                after.written == last.written or (after.known and after.written in ("kanji", "katakana"))
+                after.written == last.written or (after.known and after.written in ("kanji", "katakana")) or (
+                    after.known and after.written == "hiragana" and after.word_class == "noun")
                 or after.text in _JA_FOR):
             # The name qualifies the noun that follows: 変色 + 防止剤, ブリッジ + ダイオード, 傷 + 跡, サンマ +
             # 漁船. Not a process noun (錆 + 発生: rust occurring), "present" (傷 + 有り) nor a stage or part.
@@ -747,6 +754,10 @@ class Normalizer:
         # Another species of a genus ("Scomber colias") or a sub-kind beside a name of its label ("Atlantic
         # salmon, Salmo salar sebago"): the name is its gloss, not the label.
         kinds = [m.labels for m in found if m.another_species] + [m.labels for m in names if read[m] == SUBKIND]
+        if self._unlisted_species(parts, found):
+            # "Ctenolepisma longicaudata (grey silverfish)": a binomial the vocabulary lacks is what is there;
+            # an organism's name beside it is its gloss, another species than the label's.
+            kinds += [m.labels & self._index.binomial_labels for m in names]
         for m in names:
             if read[m] == structure.AFFIRMED and any(m.labels & labels for labels in kinds):
                 read[m] = SUBKIND
@@ -838,6 +849,26 @@ class Normalizer:
                 for one, other in itertools.pairwise(mentioned)):
             return _proposal(text, ALTERNATIVES, mentioned)
         return _several(text, mentioned, _SCORES.get(method) or max(0.5, 0.9 - 0.07 * names[0].edits))
+
+    def _unlisted_species(self, parts: Sequence[Token], found: list[_Match]) -> bool:
+        """Does the answer hold a binomial that is no name of the vocabulary, nor a misspelt one: a capitalised
+        word and a lower-case one, neither a word of its names nor an English word (lemminflect knows neither),
+        outside every name found?"""
+        words = self._index.words
+        for position, (first, second) in enumerate(itertools.pairwise(parts)):
+            if any(m.overlaps(position, position + 2) for m in found):
+                continue
+            genus, epithet = first.surface, second.surface
+            if first.japanese or second.japanese or not second.joined or second.mark or len(genus) < 4 or (
+                    len(epithet) < 4) or not (genus[0].isupper() and genus[1:].isalpha() and genus[1:].islower()
+                                              and epithet.isalpha() and epithet.islower()):
+                continue
+            if first.text in words or second.text in words or textnorm.lemmas(genus.casefold()) or textnorm.lemmas(
+                    epithet):
+                continue
+            if not any(m.overlaps(position, position + 2) for m in self._fuzzy_matches(parts)):
+                return True  # (a misspelt name of the vocabulary is no other species: "Lepsma sacharinum")
+        return False
 
     def _scattered(self, sentence: _Sentence, mentions: list[_Match]) -> list[_Match]:
         """Another label's name said with its words apart, all in one clause, none of them in a name found (a
