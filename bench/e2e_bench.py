@@ -167,7 +167,8 @@ def flatness(found: list[dict], version: str, window: int) -> tuple[float, float
 
 
 def run(ls, stub_url: str, workers: int, count: int, workdir: Path, from_disk: bool = False,
-        redis_url: str = REDIS_URL, attempt: int = 0, backend: Path = ROOT / "backend", window: int = 1000) -> dict:
+        redis_url: str = REDIS_URL, attempt: int = 0, backend: Path = ROOT / "backend", window: int = 1000,
+        settle: float = 900) -> dict:
     redis = Redis.from_url(redis_url)
     redis.flushdb()
     name = f"bench{workers}{'disk' if from_disk else ''}{attempt or ''}{abs(hash(str(backend))) % 1000}"
@@ -187,8 +188,18 @@ def run(ls, stub_url: str, workers: int, count: int, workdir: Path, from_disk: b
                  if field.startswith(b"studio_calls_total")}
         versions = [line for line in completed.stderr.splitlines() if "already pre-labelled as" in line]
         version = versions[0].rsplit(" ", 1)[-1] if versions else ""
+        # `prelabel run` ends when every task is decided; a write Label Studio was too slow for is tried again
+        # minutes later. Flatness and exactly-once are about what Label Studio holds: wait for all of it.
+        deadline, settled = time.monotonic() + settle, None
+        while settled is None and time.monotonic() < deadline:
+            held = requests.get(f"{ls.url}/api/projects/{project_id}/", headers=ls.headers, timeout=120).json()
+            if (held.get("total_predictions_number") or 0) >= count:
+                settled = time.perf_counter() - started
+            else:
+                time.sleep(2)
         found = predictions(ls, project_id)
-        return {"workers": workers, "from_disk": from_disk, "seconds": seconds, "tasks_per_s": count / seconds,
+        return {"settled": settled, "workers": workers, "from_disk": from_disk, "seconds": seconds,
+                "tasks_per_s": count / seconds,
                 "summary": completed.stderr.strip().splitlines()[-1], "calls": calls, "folder": name,
                 "setup_seconds": setup_seconds, "flatness": flatness(found, version, window),
                 "exactly_once": exactly_once(found, version, count)}
@@ -219,6 +230,8 @@ def main() -> int:
     parser.add_argument("--window", type=int, default=1000,
                         help="flatness: the rate of the first and of the last this many predictions (runs of at "
                              "least twice as many tasks)")
+    parser.add_argument("--settle", type=float, default=900,
+                        help="seconds to wait, after `prelabel run`, for Label Studio to hold every prediction")
     parser.add_argument("--redis-url", default=REDIS_URL, help="a Redis database of the bench's own: emptied")
     parser.add_argument("--backends", default=str(ROOT / "backend"),
                         help="comma-separated backend folders (another checkout's, e.g. before a change): the "
@@ -237,13 +250,17 @@ def main() -> int:
                 for attempt in range(args.runs):
                     for backend in backends:  # interleaved: the machine's load changes within minutes
                         row = run(ls, stub.url, workers, args.tasks, workdir, from_disk, args.redis_url, attempt,
-                                  backend, args.window)
+                                  backend, args.window, args.settle)
                         rates[backend].append(row["tasks_per_s"])
                         print(f"{backend}: {workers} worker(s), {where}: {row['seconds']:.1f} s, "
                               f"{row['tasks_per_s']:.1f} tasks/s "
                               f"({row['tasks_per_s'] / limit:.0%} of the MLLM limit {limit:.1f}); exactly once: "
                               f"{row['exactly_once']}; load average {os.getloadavg()[0]:.1f}; {row['summary']}",
                               flush=True)
+                        if row["settled"] is None or row["settled"] > row["seconds"] + 1:
+                            print(f"    all {args.tasks} predictions in Label Studio after "
+                                  + (f"{row['settled']:.1f} s" if row["settled"] is not None else
+                                     f"more than {args.settle:.0f} s more (not all written)"), flush=True)
                         print(f"    project set up in {row['setup_seconds']:.1f} s ({args.tasks} images written, "
                               f"tasks imported)")
                         if row["flatness"] is not None:
