@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC
 from pathlib import Path
 
 import requests
@@ -54,18 +55,22 @@ def idle(redis: Redis) -> bool:
                 for name in PREDICTION_QUEUES) and not redis.keys("prelabel:burst:*:tasks"))
 
 
-def jobs_of(redis: Redis, project_id: int) -> tuple[list[int], int]:
-    """(tasks of each finished prediction job of the project, failed jobs of the project)."""
-    done, failed = [], 0
+def jobs_of(redis: Redis, project_id: int) -> tuple[list[int], int, float | None]:
+    """(tasks of each finished prediction job of the project, failed jobs of the project, when the last finished
+    job ended: a Unix time)."""
+    done, failed, ended = [], 0, None
     for name in PREDICTION_QUEUES:
         queue = queues.queue(redis, name)
         for job in Job.fetch_many(FinishedJobRegistry(queue=queue).get_job_ids(), redis):
             if job is not None and job.meta.get("project") == project_id:
                 result = job.return_value()
                 done.append(result["tasks"] if isinstance(result, dict) and "tasks" in result else 0)
+                if job.ended_at is not None:
+                    at = job.ended_at.replace(tzinfo=job.ended_at.tzinfo or UTC).timestamp()
+                    ended = at if ended is None else max(ended, at)
         failed += sum(1 for job in Job.fetch_many(FailedJobRegistry(queue=queue).get_job_ids(), redis)
                       if job is not None and job.meta.get("project") == project_id)
-    return done, failed
+    return done, failed, ended
 
 
 def burst(ls, backend_url: str, redis: Redis, count: int, folder: str, poll: float) -> dict:
@@ -79,7 +84,7 @@ def burst(ls, backend_url: str, redis: Redis, count: int, folder: str, poll: flo
     session = requests.Session()
     session.mount("http://", requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=count))
 
-    def open_task(task: dict) -> dict:
+    def open_task(task: dict) -> tuple[dict, float]:
         """What Label Studio does when a reviewer opens a task without a prediction: /predict for it (ml/
         api_connector.py's body), and a prediction in the answer stored."""
         body = {"tasks": [task], "model_version": None, "project": f"{project_id}.{stamp}",
@@ -87,15 +92,15 @@ def burst(ls, backend_url: str, redis: Redis, count: int, folder: str, poll: flo
         found = session.post(f"{backend_url}/predict", json=body, timeout=300).json()
         if found["results"][0]:
             client.projects.import_predictions(id=project_id, request=[{**found["results"][0], "task": task["id"]}])
-        return found
+        return found, time.time()
 
     pool = ThreadPoolExecutor(count)
-    started = time.perf_counter()
+    started, wall = time.perf_counter(), time.time()
     answers = [pool.submit(open_task, task) for task in tasks]
     version = ""
     while True:
         if not version:
-            version = next((a.result()["model_version"] for a in answers if a.done() and not a.exception()), "")
+            version = next((a.result()[0]["model_version"] for a in answers if a.done() and not a.exception()), "")
         if version and len(per_task(predictions(ls, project_id), version)) == count:
             seconds = time.perf_counter() - started
             break
@@ -104,13 +109,14 @@ def burst(ls, backend_url: str, redis: Redis, count: int, folder: str, poll: flo
             raise RuntimeError(f"the burst did not finish: {errors[:3]}")
         time.sleep(poll)
     load = os.getloadavg()[0]
-    responses = [a.result() for a in answers]
+    responses = [a.result()[0] for a in answers]
+    last_response = max(a.result()[1] for a in answers) - wall
     pool.shutdown()
     deadline = time.monotonic() + 300
     while not idle(redis) and time.monotonic() < deadline:
         time.sleep(0.5)
     held = per_task(predictions(ls, project_id), version)
-    jobs, failed = jobs_of(redis, project_id)
+    jobs, failed, ended = jobs_of(redis, project_id)
     stored = {p["task"]: p for p in predictions(ls, project_id) if p["model_version"] == version}
 
     def ask_again(task: dict) -> bool:
@@ -123,7 +129,8 @@ def burst(ls, backend_url: str, redis: Redis, count: int, folder: str, poll: flo
         same = sum(repeat.map(ask_again, tasks))
     return {"seconds": seconds, "load": load, "version": version, "in_response": sum(
         1 for r in responses if r["results"][0]), "exactly_once": len(held) == count and set(held.values()) == {1},
-        "jobs": jobs, "failed_jobs": failed, "repeated_same": same}
+        "jobs": jobs, "failed_jobs": failed, "repeated_same": same, "last_response": last_response,
+        "last_job_ended": None if ended is None else ended - wall}
 
 
 def main() -> int:
@@ -167,6 +174,9 @@ def main() -> int:
                       f"(tasks each: {sorted(jobs, reverse=True)}; failed jobs {row['failed_jobs']}); exactly one "
                       f"prediction per task: {row['exactly_once']}; a repeated /predict returned the stored "
                       f"prediction for {row['repeated_same']} of {args.tasks}", flush=True)
+                print(f"    the last /predict answered after {row['last_response']:.1f} s; the worker's last job "
+                      f"ended after " + ("?" if row["last_job_ended"] is None else f"{row['last_job_ended']:.1f} s")
+                      + " (the rest, to all in Label Studio: the writer's bulk writes)", flush=True)
         finally:
             ls.stop()
     print(f"{len(seconds)} run(s): seconds min {min(seconds):.1f} / median {statistics.median(seconds):.1f} / max "

@@ -155,15 +155,15 @@ def exactly_once(found: list[dict], version: str, tasks: int) -> bool:
 
 def flatness(found: list[dict], version: str, window: int) -> tuple[float, float] | None:
     """Predictions per second over the first and over the last `window` predictions of the run, by the
-    created_at Label Studio gave each: window / (the created_at of prediction number window + 1 less that of
-    the first), and the same over the last window + 1. None when the run holds fewer than 2 x window + 1.
-    Predictions are written in bulk (up to 200 a call), so the clock ticks by writes: over 1,000 that is 5+."""
+    created_at Label Studio gave each: (window - 1) / (the created_at of prediction number `window` less that of
+    the first), and the same over the last `window`. None when the run holds fewer than 2 x window. Predictions
+    are written in bulk (up to 200 a call), so the clock ticks by writes: over 1,000 that is 5 or more."""
     moments = sorted(datetime.fromisoformat(p["created_at"].replace("Z", "+00:00")).timestamp()
                      for p in found if p["model_version"] == version)
-    if len(moments) < 2 * window + 1:
+    if len(moments) < 2 * window or window < 2:
         return None
-    first, last = moments[window] - moments[0], moments[-1] - moments[-window - 1]
-    return window / max(first, 1e-3), window / max(last, 1e-3)
+    first, last = moments[window - 1] - moments[0], moments[-1] - moments[-window]
+    return (window - 1) / max(first, 1e-3), (window - 1) / max(last, 1e-3)
 
 
 def run(ls, stub_url: str, workers: int, count: int, workdir: Path, from_disk: bool = False,
@@ -259,7 +259,8 @@ def main() -> int:
                               flush=True)
                         if row["settled"] is None or row["settled"] > row["seconds"] + 1:
                             print(f"    all {args.tasks} predictions in Label Studio after "
-                                  + (f"{row['settled']:.1f} s" if row["settled"] is not None else
+                                  + (f"{row['settled']:.1f} s ({args.tasks / row['settled']:.1f} tasks/s into Label "
+                                     "Studio)" if row["settled"] is not None else
                                      f"more than {args.settle:.0f} s more (not all written)"), flush=True)
                         print(f"    project set up in {row['setup_seconds']:.1f} s ({args.tasks} images written, "
                               f"tasks imported)")
