@@ -452,6 +452,8 @@ def qualifies_next_noun(parts: Sequence[Token], end: int, vocabulary_words: set[
     if after.mark == "-" and after.surface.casefold().endswith("ed"):
         return True  # a compound adjective: "crook-necked", "rust-coloured"
     if after.text in evidence or after.text in vocabulary_words:  # "tuberculosis skin test": the last noun heads
+        if end + 1 < len(parts) and after.text not in evidence and _compound_noun(parts[end + 1], evidence):
+            return True  # "slub yarn fabric": a compound of three nouns is headed by its last
         return end + 1 < len(parts) and parts[end + 1].text not in evidence and qualifies_next_noun(
             parts, end + 1, vocabulary_words, evidence)
     surface = after.surface.casefold()
@@ -461,6 +463,16 @@ def qualifies_next_noun(parts: Sequence[Token], end: int, vocabulary_words: set[
     if "NOUN" not in found and "PROPN" not in found:
         return False
     return not ("VERB" in found and surface.endswith("s") and not parts[end - 1].surface.casefold().endswith("s"))
+
+
+def _compound_noun(token: Token, evidence: frozenset[str]) -> bool:
+    """Is this word, joined to the one before, a noun that can head a compound (no verb, no function word, no
+    evidence word)?"""
+    if not token.joined or token.mark or token.japanese or token.text in evidence or token.text in FUNCTION_WORDS or (
+            token.text in COMMON_WORDS or token.text in PREPOSITIONS or token.text in COORDINATORS):
+        return False
+    found = lemmas(token.surface.casefold())
+    return set(found) == {"NOUN"}
 
 
 def japanese_modifies(parts: Sequence[Token], end: int, evidence: frozenset[str]) -> bool:
