@@ -15,7 +15,6 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from prelabel.jobs import queues
 from prelabel.parts import Parts
 from prelabel.redact import redact_url
-from prelabel.studio.client import prediction_versions
 from prelabel.studio.labelconfig import read_label_config
 
 
@@ -50,10 +49,10 @@ def queue_project(parts: Parts, project_id: int, wanted: set[int] | None) -> Que
 
     for task in studio.list_tasks(project_id, "id,predictions_model_versions",
                                   ids=sorted(wanted) if wanted is not None else None):
-        if version in prediction_versions(task):
+        if task.holds(version):
             skipped += 1
             continue
-        batch.append(task["id"])
+        batch.append(task.id)
         if len(batch) >= queues.TASKS_PER_JOB:
             flush()
     flush()
@@ -176,7 +175,7 @@ def held(parts: Parts, writing: list[tuple[str, int, list[int]]]) -> int:
     wanted: dict[tuple[str, int], list[int]] = {}
     for version, project_id, task_ids in writing:
         wanted.setdefault((version, project_id), []).extend(task_ids)
-    return sum(version in prediction_versions(task) for (version, project_id), task_ids in wanted.items()
+    return sum(task.holds(version) for (version, project_id), task_ids in wanted.items()
                for task in parts.studio.list_tasks(project_id, "id,predictions_model_versions", ids=task_ids))
 
 

@@ -28,6 +28,7 @@ from rq.job import Job
 
 from prelabel.jobs import queues
 from prelabel.studio.client import LabelStudio
+from prelabel.studio.tasks import Task
 from prelabel.workers import WorkerRegistry
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class ReadAhead:
     job_id: str
     project_id: int
     task_ids: tuple[int, ...]
-    found: dict[int, dict]
+    found: dict[int, Task]
     problems: dict[int, str]
     model_version: str = ""  # the version the job was queued with
     queue: str = ""  # the queue it waits in
@@ -89,8 +90,8 @@ class ReadAheads:
                 next_request, self._waiting = self._waiting, None
                 self._reading = next_request is not None
 
-    def tasks(self, job: Job | None, project_id: int, task_ids: list[int]) -> tuple[dict[int, dict],
-                                                                                   dict[int, str]] | None:
+    def tasks(self, job: Job | None, project_id: int,
+              task_ids: list[int]) -> tuple[dict[int, Task], dict[int, str]] | None:
         """The tasks read ahead for this job, or None (none read, for other tasks, or too old)."""
         with self._lock:
             ahead, self._tasks = self._tasks, None
@@ -134,8 +135,8 @@ class ReadAheads:
             if key is None or self.workers.serving().get(job.origin, 0) > 1:
                 return
             for task_id in task_ids[:self.ahead]:
-                data = (found.get(task_id) or {}).get("data")
-                value = data.get(key) if isinstance(data, dict) else None
+                task = found.get(task_id)
+                value = task.data.get(key) if task is not None and task.data is not None else None
                 if isinstance(value, str) and value:
                     image = self.studio.fetch_image(value, task_id, project_id)
                     with self._lock:
