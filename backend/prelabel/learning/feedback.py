@@ -156,7 +156,7 @@ def _annotation(studio: LabelStudio, learning: Learning, annotation_id: int, pro
     project = studio.project(project_id)
     vocabulary = learning.normalizer.vocabulary
     try:
-        control = read_label_config(project.label_config, vocabulary, none_choice).control
+        control = read_label_config(project.label_config or "", vocabulary, none_choice).control
     except LabelConfigError as exc:
         return FeedbackEvent(annotation_id, "unusable config", detail=str(exc))
     task_id = annotation.task

@@ -13,7 +13,8 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
 
@@ -23,8 +24,12 @@ from prelabel.studio.errors import StudioError
 from prelabel.studio.fetch import FetchError, FetchLimits, ImageFetcher
 from prelabel.studio.tasks import MalformedTask, Task
 
+if TYPE_CHECKING:
+    from label_studio_sdk import Annotation, LseProjectResponse
+
 __all__ = ["LabelStudio", "MalformedTask", "StudioError", "Task"]
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 TASK_PAGE = 500
 STORAGES_TTL = 60.0  # seconds a project's local-files storages are kept
 
@@ -41,7 +46,8 @@ class LabelStudio:
         self.url = url.rstrip("/")
         self.shown_url = redact_url(self.url)  # what messages say: a password in the URL stays out of them
         self.timeout = timeout
-        self.sdk = SDK(base_url=self.url, api_key=api_key, timeout=timeout)
+        # The SDK's LabelStudio.__init__ takes *args, **kwargs without annotations (its base class is typed).
+        self.sdk: SDK = SDK(base_url=self.url, api_key=api_key, timeout=timeout)  # type: ignore[no-untyped-call]
         self._session = requests.Session()
         self.calls: Counter[str] = Counter()  # HTTP calls made, by what they did (metrics, benchmarks)
         self._storages: dict[int, tuple[float, list[str]]] = {}
@@ -86,7 +92,7 @@ class LabelStudio:
 
     # ---- projects, tasks, predictions, annotations --------------------------------------------------------
 
-    def project(self, project_id: int):
+    def project(self, project_id: int) -> LseProjectResponse:
         return self._call("read project", self.sdk.projects.get, id=project_id)
 
     def ensure_model_version(self, project_id: int, model_version: str) -> None:
@@ -133,7 +139,7 @@ class LabelStudio:
 
     def _list_json(self, project_id: int, include: str, ids: list[int] | None,
                    page_size: int) -> Iterator[object]:
-        params: dict[str, object] = {"project": project_id, "include": include, "fields": "all",
+        params: dict[str, str | int] = {"project": project_id, "include": include, "fields": "all",
                                      "page_size": page_size}
         if ids is not None:
             if not ids:
@@ -195,7 +201,7 @@ class LabelStudio:
                 unreadable.update(bad)
         return found, unreadable
 
-    def import_predictions(self, project_id: int, predictions: list[dict]) -> int:
+    def import_predictions(self, project_id: int, predictions: list[dict[str, Any]]) -> int:
         """Many predictions in one call (each with its "task"); Label Studio refuses the whole call when one
         names a task of another project. Returns how many Label Studio says it created: those the project's
         labeling config does not fit are never sent (valid_for_config).
@@ -211,13 +217,13 @@ class LabelStudio:
         created = getattr(body, "created", None)
         return created if isinstance(created, int) else 0
 
-    def valid_for_config(self, project_id: int, predictions: list[dict]) -> list[dict]:
+    def valid_for_config(self, project_id: int, predictions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The predictions the project's labeling config, read now, can show: checked here with the SDK's
         LabelInterface, the check Label Studio makes only on its legacy import path. Prelabel's Label Studio runs
         the memory-efficient path (local/labelstudio.py, IMPORT_FLAG), whose cost does not grow with the project
         but which stores a prediction naming a control the config no longer has. A config the SDK cannot parse
         leaves the check to Label Studio."""
-        from label_studio_sdk.label_interface import LabelInterface
+        from label_studio_sdk.label_interface.interface import LabelInterface
 
         if not predictions:
             return []
@@ -227,9 +233,10 @@ class LabelStudio:
         except Exception:  # the SDK's parser raises anything on a config it cannot read
             return predictions
 
-        def fits(prediction: dict) -> bool:
-            try:
-                return not interface.validate_prediction(prediction, return_errors=True)
+        def fits(prediction: dict[str, Any]) -> bool:
+            try:  # the SDK's validate_prediction has no annotations
+                return not interface.validate_prediction(  # type: ignore[no-untyped-call]
+                    prediction, return_errors=True)
             except Exception:  # a malformed result is one Label Studio would refuse too
                 return False
 
@@ -240,7 +247,7 @@ class LabelStudio:
         return [p.id for task in self.list_tasks(project_id, "id,predictions", ids=[task_id])
                 for p in task.predictions if p.model_version == str(model_version) and p.id is not None]
 
-    def update_task_data(self, task_id: int, data: dict) -> None:
+    def update_task_data(self, task_id: int, data: dict[str, Any]) -> None:
         """Replace a task's data (Label Studio keeps its predictions and annotations)."""
         self._call("write list columns", self.sdk.tasks.update, id=str(task_id), data=data)
 
@@ -253,7 +260,7 @@ class LabelStudio:
                 raise StudioError(f"Label Studio at {self.shown_url}: cannot delete prediction {prediction_id} "
                                   f"({type(exc).__name__})", status=getattr(exc, "status_code", None)) from exc
 
-    def _get_json(self, path: str, params: dict) -> dict | list:
+    def _get_json(self, path: str, params: dict[str, str | int]) -> object:
         self.calls[f"read {path}"] += 1
         url = f"{self.url}{path}"
         try:
@@ -276,10 +283,11 @@ class LabelStudio:
                 for user in users if isinstance(user, dict) and isinstance(user.get("id"), int)} \
             if isinstance(users, list) else {}
 
-    def annotation(self, annotation_id: int):
-        return self._call("read annotation", self.sdk.annotations.get, id=annotation_id)
+    def annotation(self, annotation_id: int) -> Annotation:
+        found: Annotation = self._call("read annotation", self.sdk.annotations.get, id=annotation_id)
+        return found
 
-    def _call(self, what: str, function, **kwargs):
+    def _call(self, what: str, function: Callable[..., T], **kwargs: Any) -> T:
         self.calls[what] += 1
         try:
             return function(**kwargs)
