@@ -72,7 +72,7 @@ class Outcome:
     stored: int = 0  # the run's tasks holding a prediction of its model_version: read back, never computed
     why: list[str] = field(default_factory=list)  # why the last writes into the run's projects failed
     cached: int = 0  # images whose MLLM answer came from the cache, not the endpoint
-    causes: Counter = field(default_factory=Counter)  # failures by cause
+    causes: Counter[str] = field(default_factory=Counter)  # failures by cause
     failed_jobs: list[str] = field(default_factory=list)
 
     def add(self, result: queues.PredictionJobResult) -> None:
@@ -139,7 +139,7 @@ def _follow(parts: Parts, queued: list[Job], echo: Callable[[str], None], poll: 
     with tqdm(total=total, unit="task", disable=None) as bar:
         while True:
             for job in queued:
-                job.refresh()
+                job.refresh()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
             done = sum(job.meta.get("done", 0) for job in queued)
             bar.update(done - bar.n)
             statuses = [job.get_status(refresh=False) for job in queued]

@@ -43,7 +43,7 @@ class VersionMismatch(RuntimeError):
     """The worker's settings differ from the service's: its predictions would be mislabelled."""
 
 
-def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> dict:
+def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> dict[str, Any]:
     """Pre-label tasks of a project; keep every decision; write those handed over to workers. Returns a
     PredictionJobResult's JSON."""
     ctx = worker_context()
@@ -143,7 +143,7 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
         cached=sum(p.cached for p in predictions)).to_json()
 
 
-def predict_waiting(queue_name: str, project_id: int, model_version: str) -> dict:
+def predict_waiting(queue_name: str, project_id: int, model_version: str) -> dict[str, Any]:
     """Pre-label the tasks small requests left waiting for this project (prelabel.jobs.bursts), as one batch."""
     ctx = worker_context()
     task_ids = bursts.take(ctx.parts.redis, ctx.results, get_current_job(), queue_name, project_id, model_version)
@@ -156,7 +156,7 @@ def _progress(job: Job | None, predictions: list[ImagePrediction], prediction: I
     predictions.append(prediction)
     if job is not None:
         job.meta["done"] = job.meta.get("done", 0) + 1
-        job.save_meta()
+        job.save_meta()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
 
 
 def _read_back(ctx: WorkerContext, job: Job | None, project_id: int, task_ids: list[int], version: str,

@@ -36,6 +36,8 @@ AHEAD_TTL = 30.0  # seconds a read-ahead stays usable: the time a job or two tak
 PREDICT_TASKS = "prelabel.jobs.predict.predict_tasks"
 TASK_FIELDS = "id,data,predictions_model_versions"
 CLAIM = "prelabel:read-ahead"
+# What `start` was asked: the running job's id, the data key by project, what to call when the tasks are read.
+_Request = tuple[str | None, Callable[[int], str | None], Callable[[], None] | None]
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class ReadAheads:
         self._bytes: dict[tuple[int, str], bytes] = {}
         self._thread: threading.Thread | None = None
         self._reading = False  # a thread reads ahead now
-        self._waiting: tuple | None = None  # the read-ahead asked for meanwhile
+        self._waiting: _Request | None = None  # the read-ahead asked for meanwhile
 
     def start(self, current: Job | None, data_key: Callable[[int], str | None],
               then: Callable[[], None] | None = None) -> None:
@@ -82,8 +84,8 @@ class ReadAheads:
         self._thread = threading.Thread(target=self._run, args=(request,), name="prelabel-read-ahead", daemon=True)
         self._thread.start()
 
-    def _run(self, request: tuple[str | None, Callable[[int], str | None], Callable[[], None] | None]) -> None:
-        next_request: tuple | None = request
+    def _run(self, request: _Request) -> None:
+        next_request: _Request | None = request
         while next_request is not None:
             self._read(*next_request)
             with self._lock:
