@@ -262,7 +262,7 @@ def test_a_project_s_refitted_scores_are_calibrated_on_its_held_out_tasks(tmp_pa
     rows = _rows(checked, tasks)
     bins, ece = reliability(rows)
     assert len(rows) >= 0.9 * len(held_out) and ece <= 0.05, (ece, bins)
-    assert sum(1 for b in bins if b["tasks"]) >= 5, bins
+    assert sum(1 for b in bins if b.tasks) >= 5, bins
     # Per way of answering, the mean score is the share right.
     for kind in ERROR_RATES:
         mine = [row for row in rows if tasks[row.task_id].kind == kind]

@@ -5,6 +5,8 @@ z = 1.959964, z^2 = 3.841459 throughout.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pytest
 
 from prelabel.pipeline.result import NamedMatch
@@ -115,32 +117,32 @@ def test_macro_and_micro_averages():
     averages = metrics.averages(EIGHT, metrics.per_class(EIGHT))
     # macro over A, B, C (labels reviewers gave; none has its own section), of what is defined (C's precision
     # and F1 are not): P (0.5 + 0.5) / 2, R (2/3 + 1/2 + 0) / 3 = 7/18, F1 (4/7 + 1/2) / 2 = 0.535714
-    assert averages["macro"] == {"precision": 0.5, "recall": approx(7 / 18), "f1": approx(0.535714)}
+    assert asdict(averages.macro) == {"precision": 0.5, "recall": approx(7 / 18), "f1": approx(0.535714)}
     # micro: right with a label (rows 1, 2, 4) = 3; Prelabel gave a label on 6; reviewers gave one on 6
-    assert averages["micro"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5}
+    assert asdict(averages.micro) == {"precision": 0.5, "recall": 0.5, "f1": 0.5}
 
 
 def test_none_answers():
     found = metrics.none_answers(EIGHT)
     # said none on rows 5, 6 (2 of 8); right on row 6; row 5 the reviewer found B; reviewers said none on
     # rows 6, 7; row 7 Prelabel had given A
-    assert found == {"said_none": 2, "said_none_share": 0.25, "said_none_right": 1, "said_none_precision": 0.5,
+    assert asdict(found) == {"said_none": 2, "said_none_share": 0.25, "said_none_right": 1, "said_none_precision": 0.5,
                      "missed_labels": 1, "reviewer_none": 2, "none_recall": 0.5, "label_where_none": 1}
 
 
 def test_frequent_confusions():
     # four mistakes of one task each: ties ordered by the reviewed label, then the predicted one
-    assert [(c["truth"], c["predicted"], c["tasks"]) for c in metrics.frequent_confusions(EIGHT)] == [
+    assert [(c.truth, c.predicted, c.tasks) for c in metrics.frequent_confusions(EIGHT)] == [
         ("A", "B", 1), ("B", None, 1), ("C", "A", 1), (None, "A", 1)]
-    assert metrics.frequent_confusions(EIGHT)[0]["share"] == 1 / 8
+    assert metrics.frequent_confusions(EIGHT)[0].share == 1 / 8
 
 
 def test_no_none_anywhere_micro_equals_accuracy():
     rows = [row("A", "A"), row("A", "B"), row("B", "B"), row("C", "C"), row("C", "A")]
     averages = metrics.averages(rows, metrics.per_class(rows))
     # 3 right of 5 everywhere: micro P = 3/5 (5 labels given), micro R = 3/5 (5 labels reviewed) = accuracy
-    assert averages["micro"]["precision"] == averages["micro"]["recall"] == metrics.accuracy(rows).value == 0.6
-    assert metrics.none_answers(rows)["said_none"] == 0
+    assert averages.micro.precision == averages.micro.recall == metrics.accuracy(rows).value == 0.6
+    assert metrics.none_answers(rows).said_none == 0
     assert None not in {score.label for score in metrics.per_class(rows)}
 
 
@@ -148,7 +150,7 @@ def test_one_class_all_correct():
     rows = [row("A", "A")] * 4
     [score] = metrics.per_class(rows)
     assert (score.label, score.precision, score.recall, score.f1, score.support) == ("A", 1.0, 1.0, 1.0, 4)
-    assert metrics.averages(rows, [score])["macro"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+    assert asdict(metrics.averages(rows, [score]).macro) == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
     found = metrics.accuracy(rows)
     assert found.value == 1.0 and found.low == approx(4 / 7.841459)  # n / (n + z^2) = 0.510109
     assert metrics.frequent_confusions(rows) == []
@@ -182,12 +184,12 @@ def test_stage_accuracy_on_the_same_tasks():
 
 
 def test_methods_share_and_accuracy():
-    found = {entry["method"]: entry for entry in metrics.methods(STAGED)}
+    found = {entry.method: entry for entry in metrics.methods(STAGED)}
     # 3 tasks with a method: none 2 (row 2 wrong: MLLM none, reviewer B; row 3 right), exact 1 (right)
-    assert (found["none"]["tasks"], found["none"]["share"], found["none"]["accuracy"].value) == (2, approx(2 / 3), 0.5)
-    assert (found["exact"]["tasks"], found["exact"]["share"], found["exact"]["accuracy"].value) == (
+    assert (found["none"].tasks, found["none"].share, found["none"].accuracy.value) == (2, approx(2 / 3), 0.5)
+    assert (found["exact"].tasks, found["exact"].share, found["exact"].accuracy.value) == (
         1, approx(1 / 3), 1.0)
-    assert [entry["method"] for entry in metrics.methods(STAGED)] == ["none", "exact"]  # biggest share first
+    assert [entry.method for entry in metrics.methods(STAGED)] == ["none", "exact"]  # biggest share first
 
 
 def test_unmatched_strings_with_reviewers_labels():
@@ -199,7 +201,8 @@ def test_unmatched_strings_with_reviewers_labels():
         row("B", "B", candidates=(NamedMatch("Rice weevil", "classification", "B", 0.97, "exact"),)),
     ]
     # "BMSB-ish" in two tasks (case folded, counted once per task); descriptions and matched strings left out
-    assert metrics.unmatched_strings(rows) == [{"string": "BMSB-ish", "tasks": 2, "reviewed_as": [["A", 1], ["B", 1]]}]
+    assert [asdict(entry) for entry in metrics.unmatched_strings(rows)] == [
+        {"string": "BMSB-ish", "tasks": 2, "reviewed_as": (("A", 1), ("B", 1))}]
 
 
 def test_the_could_learn_list_holds_only_what_the_screening_lets_through(normalizer):
@@ -209,7 +212,7 @@ def test_the_could_learn_list_holds_only_what_the_screening_lets_through(normali
     rows = [row("Halyomorpha halys", None, candidates=tuple(NamedMatch(text, "candidate", None, 0.0, "none")
                                                              for text in said))]
     kept = metrics.unmatched_strings(rows, could_name=lambda s, label: check_name(s, label, normalizer) is None)
-    assert [entry["string"] for entry in kept] == ["marble bug"]
+    assert [entry.string for entry in kept] == ["marble bug"]
     assert len(metrics.unmatched_strings(rows)) == len(said)  # without a vocabulary, nothing to screen with
 
 
@@ -221,7 +224,7 @@ SCORED = [row("A", "A", score=0.95), row("B", "B", score=0.95), row("A", "B", sc
 
 def test_reliability_and_ece():
     bins, ece = metrics.reliability(SCORED)
-    filled = [(b["low"], b["tasks"], b["score"], b["accuracy"]) for b in bins if b["tasks"]]
+    filled = [(b.low, b.tasks, b.score, b.accuracy) for b in bins if b.tasks]
     assert filled == [(0.1, 1, 0.15, 0.0), (0.5, 1, 0.55, 1.0), (0.8, 2, approx(0.85), 0.5), (0.9, 2, 0.95, 1.0)]
     assert len(bins) == 10
     # 6 scored (the none answer has no score): (1 * |0 - 0.15| + 1 * |1 - 0.55| + 2 * |0.5 - 0.85|
@@ -231,7 +234,7 @@ def test_reliability_and_ece():
 
 def test_reliability_puts_a_score_of_one_in_the_last_bin():
     bins, ece = metrics.reliability([row("A", "A", score=1.0), row("A", "A", score=0.9)])
-    assert bins[-1]["tasks"] == 2 and ece == approx(0.05)  # mean score 0.95, accuracy 1: gap 0.05
+    assert bins[-1].tasks == 2 and ece == approx(0.05)  # mean score 0.95, accuracy 1: gap 0.05
 
 
 def test_auto_accept_needs_the_lower_bound_to_reach_the_target():
@@ -239,18 +242,18 @@ def test_auto_accept_needs_the_lower_bound_to_reach_the_target():
     # n / (n + z^2) >= 0.95 from n = 73 (72 / 75.84 = 0.9494, 73 / 76.84 = 0.9500): 64 more, all above it
     nine = [row("A", "A", score=0.9, task_id=i) for i in range(9)]
     found = metrics.auto_accept(nine, 0.95)
-    assert found["recommended"] is None and found["settle"]["low"] == approx(9 / (9 + 1.959964**2), abs=1e-6)
-    assert found["settle"]["more_tasks"] == 64 and metrics.tasks_for_lower_bound(1.0, 0.95) == 73
+    assert found.recommended is None and found.settle.low == approx(9 / (9 + 1.959964**2), abs=1e-6)
+    assert found.settle.more_tasks == 64 and metrics.tasks_for_lower_bound(1.0, 0.95) == 73
     # 300 reviewed: 200 at 0.95 all right, 100 at 0.5 with 60 right. >= 0.95: 200 / 203.84 = 98.1% >= 95%;
     # >= 0.5: 260 / 300 = 86.7%, under the target: 0.95 is recommended, covering 2/3 of the tasks
     many = ([row("A", "A", score=0.95, task_id=i) for i in range(200)]
             + [row("A", "A" if i < 60 else "B", score=0.5, task_id=200 + i) for i in range(100)])
     found = metrics.auto_accept(many, 0.95)
-    recommended = found["recommended"]
-    assert (recommended["threshold"], recommended["tasks"], recommended["coverage"]) == (0.95, 200, approx(2 / 3))
-    assert recommended["low"] == approx(200 / (200 + 1.959964**2), abs=1e-6) and recommended["low"] >= 0.95
+    recommended = found.recommended
+    assert (recommended.threshold, recommended.tasks, recommended.coverage) == (0.95, 200, approx(2 / 3))
+    assert recommended.low == approx(200 / (200 + 1.959964**2), abs=1e-6) and recommended.low >= 0.95
     # Accuracy at or under the target above every threshold: no number of tasks settles it
-    assert metrics.auto_accept([row("A", "B", score=0.9)], 0.95)["settle"] is None
+    assert metrics.auto_accept([row("A", "B", score=0.9)], 0.95).settle is None
     assert metrics.tasks_for_lower_bound(0.95, 0.95) is None
 
 
@@ -258,12 +261,12 @@ def test_coverage_curve_and_threshold():
     curve = metrics.coverage_curve(SCORED)
     # 7 tasks in all (the none answer is never covered). >= 0.95: 2 right of 2; >= 0.85: 3 of 4;
     # >= 0.55: 4 of 5; >= 0.15: 4 of 6
-    assert [(p["threshold"], p["tasks"], p["coverage"], p["accuracy"]) for p in curve] == [
+    assert [(p.threshold, p.tasks, p.coverage, p.accuracy) for p in curve] == [
         (0.95, 2, approx(2 / 7), 1.0), (0.85, 4, approx(4 / 7), 0.75), (0.55, 5, approx(5 / 7), 0.8),
         (0.15, 6, approx(6 / 7), approx(4 / 6))]
-    assert metrics.threshold_for(curve, 0.95)["threshold"] == 0.95
+    assert metrics.threshold_for(curve, 0.95).threshold == 0.95
     # accuracy is not monotone in the threshold: 0.55 reaches 80% (4 of 5) although 0.85 does not
-    assert metrics.threshold_for(curve, 0.8)["threshold"] == 0.55
+    assert metrics.threshold_for(curve, 0.8).threshold == 0.55
     assert metrics.threshold_for(metrics.coverage_curve([row("A", "B", score=0.9)]), 0.5) is None
 
 
@@ -282,11 +285,11 @@ def test_paired_difference():
     found = metrics.paired_difference(pairs)
     # 10 tasks: 4/10 vs 8/10; difference (5 - 1) / 10 = 0.4; se = sqrt(5 + 1 - 4^2 / 10) / 10 = sqrt(4.4) / 10
     # = 0.209762; 0.4 -+ 1.959964 * 0.209762 = 0.4 -+ 0.411126
-    assert (found["first_accuracy"], found["second_accuracy"], found["difference"]) == (0.4, 0.8, approx(0.4))
-    assert (found["low"], found["high"]) == (approx(-0.011126, abs=1e-6), approx(0.811126, abs=1e-6))
-    assert (found["both_right"], found["only_first_right"], found["only_second_right"], found["neither_right"]) == (
+    assert (found.first_accuracy, found.second_accuracy, found.difference) == (0.4, 0.8, approx(0.4))
+    assert (found.low, found.high) == (approx(-0.011126, abs=1e-6), approx(0.811126, abs=1e-6))
+    assert (found.both_right, found.only_first_right, found.only_second_right, found.neither_right) == (
         3, 1, 5, 1)
-    assert found["p_value"] == 14 / 64
+    assert found.p_value == 14 / 64
 
 
 # ---- reviewer time and cost ---------------------------------------------------------------------------------------
@@ -299,19 +302,19 @@ def test_reviewer_time_with_tasks_without_prelabels():
     found = metrics.reviewer_time(TIMED, [40.0, 50.0, 60.0])
     # accepted: 4, 6, 5 (median 5); corrected: 20, 30 (median 25); without: median 50; accepted share of the
     # timed tasks 3/5: with pre-labels 0.6 * 5 + 0.4 * 25 = 13 s; saved per 1,000: 1000 * (50 - 13) = 37,000 s
-    assert (found["accepted"]["median"], found["corrected"]["median"], found["without_prelabel"]["median"]) == (
+    assert (found.accepted.median, found.corrected.median, found.without_prelabel.median) == (
         5.0, 25.0, 50.0)
-    assert found["accepted"]["mean"] == 5.0 and found["corrected"]["tasks"] == 2
-    assert (found["seconds_per_image"], found["baseline"], found["saved_per_1000_seconds"]) == (
+    assert found.accepted.mean == 5.0 and found.corrected.tasks == 2
+    assert (found.seconds_per_image, found.baseline, found.saved_per_1000_seconds) == (
         approx(13.0), "without_prelabel", approx(37_000))
 
 
 def test_reviewer_time_without_a_baseline_uses_corrections():
     # no task without a pre-label: a correction stands for labelling from scratch: 1000 * (25 - 13) = 12,000 s
     found = metrics.reviewer_time(TIMED, [])
-    assert (found["baseline"], found["saved_per_1000_seconds"]) == ("corrected", approx(12_000))
+    assert (found.baseline, found.saved_per_1000_seconds) == ("corrected", approx(12_000))
     all_right = metrics.reviewer_time([row("A", "A", lead_time=3.0)], [])
-    assert all_right["saved_per_1000_seconds"] is None  # nothing corrected: no estimate
+    assert all_right.saved_per_1000_seconds is None  # nothing corrected: no estimate
 
 
 def test_cost_counts_every_attempt_and_prices_a_fresh_run():
@@ -330,16 +333,16 @@ def test_cost_counts_every_attempt_and_prices_a_fresh_run():
     # per image over 2 tasks: calls (3 + 2 + 1) / 2 = 3, hits 0.5, prompt 750, completion 75, 17 s.
     # A fresh run: calls 3 + 0.5 = 3.5, prompt 750 + 200 = 950, completion 75 + 20 = 95;
     # 1000 images: 1000 * (950 * 0.15 + 95 * 0.6) / 1e6 = 1000 * 199.5 / 1e6 = 0.1995
-    assert (found["tasks"], found["attempts"]) == (2, 3)
-    assert {key: found["per_image"][key] for key in metrics.USAGE_KEYS} == {
+    assert (found.tasks, found.attempts) == (2, 3)
+    assert {key: asdict(found.per_image)[key] for key in metrics.USAGE_KEYS} == {
         "mllm_calls": 3.0, "cache_hits": 0.5, "prompt_tokens": 750.0, "completion_tokens": 75.0, "seconds": 17.0}
-    assert found["fresh"] == {"mllm_calls": 3.5, "prompt_tokens": 950.0, "completion_tokens": 95.0}
-    assert found["price_per_1000_images"] == approx(0.1995)
+    assert asdict(found.fresh) == {"mllm_calls": 3.5, "prompt_tokens": 950.0, "completion_tokens": 95.0}
+    assert found.price_per_1000_images == approx(0.1995)
     # The cache saved 200 + 20 tokens an image: 1000 * (200 * 0.15 + 20 * 0.6) / 1e6 = 0.042
-    assert found["cache_savings"]["calls"] == 1 and found["cache_savings"]["price_per_1000_images"] == approx(0.042)
-    assert (found["failed"]["attempts"], found["failed"]["mllm_calls"], found["failed"]["price"]) == (1, 3, 0.0)
-    assert metrics.cost(attempts)["price_per_1000_images"] is None
-    assert metrics.cost({3: [Attempt(False, None, {})]})["tasks"] == 0
+    assert found.cache_savings.calls == 1 and found.cache_savings.price_per_1000_images == approx(0.042)
+    assert (found.failed.attempts, found.failed.mllm_calls, found.failed.price) == (1, 3, 0.0)
+    assert metrics.cost(attempts).price_per_1000_images is None
+    assert metrics.cost({3: [Attempt(False, None, {})]}).tasks == 0
 
 
 def test_failures_first_pass_after_retries_and_by_cause():
@@ -352,10 +355,10 @@ def test_failures_first_pass_after_retries_and_by_cause():
     rows = [row("A", None, task_id=2, failed=True), row(None, None, task_id=3, failed=True), row("A", "A", task_id=4)]
     found = metrics.failures(attempts, rows)
     # first attempt: 3 of 5 failed (60%); after retries: 2 (40%); one healed, two retried
-    assert (found["tasks"], found["first_pass"], found["first_pass_rate"]) == (5, 3, approx(0.6))
-    assert (found["still"], found["still_rate"], found["healed"], found["retried"]) == (2, approx(0.4), 1, 2)
-    assert found["by_cause"] == [{"cause": "stage1:timeout", "first_pass": 2, "still": 0},
+    assert (found.tasks, found.first_pass, found.first_pass_rate) == (5, 3, approx(0.6))
+    assert (found.still, found.still_rate, found.healed, found.retried) == (2, approx(0.4), 1, 2)
+    assert [asdict(entry) for entry in found.by_cause] == [{"cause": "stage1:timeout", "first_pass": 2, "still": 0},
                                  {"cause": "image:unavailable", "first_pass": 1, "still": 1},
                                  {"cause": "stage1:server_error", "first_pass": 0, "still": 1}]
-    assert (found["reviewed"], found["labelled_by_hand"], found["reviewed_none"]) == (2, 1, 1)
+    assert (found.reviewed, found.labelled_by_hand, found.reviewed_none) == (2, 1, 1)
     assert not rows[1].correct  # a failed task is never "accepted", whatever the reviewer chose

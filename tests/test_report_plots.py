@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from prelabel.report import fonts, plots
+from prelabel.report.metrics import Bin, CurvePoint, Estimate
 from prelabel.report.words import words
 
 
@@ -42,11 +43,11 @@ def test_plots_with_japanese_labels_and_words_miss_no_glyph():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         pngs = [plots.confusion_matrix(["傷", "汚れ", "(none)"], [[3, 1, 0], [0, 2, 1], [1, 0, 4]], say),
-                plots.stage_bars({"mllm": {"value": 0.8, "low": 0.7, "high": 0.9}}, say),
-                plots.reliability_diagram([{"low": 0.9, "high": 1.0, "tasks": 2, "score": 0.95, "accuracy": 1.0}],
-                                          say),
-                plots.coverage_curve([{"coverage": 0.5, "accuracy": 1.0, "threshold": 0.9}], 0.95,
-                                     {"coverage": 0.5, "accuracy": 1.0, "threshold": 0.9}, say)]
+                plots.stage_bars({"mllm": Estimate(value=0.8, low=0.7, high=0.9, n=10, n_effective=10.0,
+                                                   weight=10.0)}, say),
+                plots.reliability_diagram([Bin(low=0.9, high=1.0, tasks=2, score=0.95, accuracy=1.0)], say),
+                plots.coverage_curve([CurvePoint(coverage=0.5, accuracy=1.0, threshold=0.9, tasks=2)], 0.95,
+                                     CurvePoint(coverage=0.5, accuracy=1.0, threshold=0.9, tasks=2), say)]
     assert not [w for w in caught if "missing from" in str(w.message)]
     for png in pngs:
         assert Image.open(io.BytesIO(png)).format == "PNG"

@@ -1,6 +1,6 @@
 """The PoC report's sentences per language (report/templates/say.<language>.j2, report/words.py): each language
 says every sentence, a Japanese project's page has no English sentence left, and both pages show exactly the same
-figures, drawn from one metrics dict (the report's own figures code, on a hand-made export with two versions, a
+figures, drawn from one metrics record (the report's own figures code, on a hand-made export with two versions, a
 failure, a none, a correction and timed reviews)."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import re
 from collections import Counter
+from dataclasses import replace
 
 import jinja2
 import pytest
@@ -66,7 +67,7 @@ def pages(request) -> dict[str, str]:
     records = read_tasks(export(request.param == "sampled"), "None of these")
     metrics = build(records, Options(model_version=V2, compare=(V1, V2), vocabulary=frozenset(SHOWN) - {
         "None of these"}, prompt_price=0.15, completion_price=0.6, shown=SHOWN, target_accuracy=0.8)).metrics
-    return {language: report_html.render({**metrics, "language": language}) for language in LANGUAGES}
+    return {language: report_html.render(replace(metrics, language=language)) for language in LANGUAGES}
 
 
 def visible(page: str) -> str:

@@ -135,7 +135,7 @@ def test_a_write_label_studio_refuses_is_written_by_the_reconciler(label_studio,
         redis_conn.zadd("prelabel:ledger", {entry: 0})
     requeued = []
     done = reconcile(studio, results, Ledger(redis_conn), lambda *lost: requeued.append(lost))
-    assert done["written"] == 1 and versions(label_studio, ids["refused"]) == [V1] and not requeued
+    assert done.written == 1 and versions(label_studio, ids["refused"]) == [V1] and not requeued
     assert label_studio.client().projects.get(id=project_id).model_version == V1  # as the writer would have set
     assert Ledger(redis_conn).waiting(V1, project_id, [ids["refused"]]) == 0
 
@@ -167,5 +167,34 @@ def test_the_reconciler_removes_a_double_two_answers_at_once_left(label_studio, 
         client.projects.import_predictions(id=project_id, request=[prediction(V1).to_json(task=ids["twice"])])
     Ledger(redis_conn).add(V1, project_id, [ids["twice"]], due_in=0)
     done = reconcile(studio, ResultStore(redis_conn), Ledger(redis_conn), lambda *lost: None)
-    assert done["doubles"] == 1 and done["confirmed"] == 1
+    assert done.doubles == 1 and done.confirmed == 1
     assert versions(label_studio, ids["twice"]) == [V1]
+
+
+def test_a_slow_list_column_update_does_not_hold_back_the_next_bulk_write(label_studio, redis_conn):
+    """Label Studio updates task data one task at a time: those updates run beside the bulk writes, after their
+    own task's prediction, so 1,000 of them never leave predictions unwritten when a run ends."""
+    project_id, ids = image_project(label_studio, "Columns beside", CONFIG,
+                                    {"first": PALETTE["red"], "second": PALETTE["green"]}, "beside")
+    studio = LabelStudio(label_studio.url, label_studio.token)
+    held, updated = threading.Event(), []
+    real_update = studio.update_task_data
+
+    def slow_update(task_id: int, data: dict) -> None:
+        held.wait(60)
+        real_update(task_id, data)
+        updated.append(task_id)
+
+    studio.update_task_data = slow_update  # type: ignore[method-assign]
+    writer = BatchWriter(studio, ResultStore(redis_conn), Ledger(redis_conn), max_wait=60)
+    first, second = ids["first"], ids["second"]
+    writer.submit(project_id, [Outgoing(first, prediction(V1))], urgent=True)
+    writer.submit_columns(project_id, first, {"image": "x"}, {"prelabel_suggested": "Halyomorpha halys"})
+    wait_until(lambda: versions(label_studio, first) == [V1], what="the first prediction")
+    writer.submit(project_id, [Outgoing(second, prediction(V1))], urgent=True)
+    wait_until(lambda: versions(label_studio, second) == [V1], what="the second prediction, columns still held")
+    assert updated == []  # the column update is still held up
+    held.set()
+    writer.close()
+    assert updated == [first]
+    assert label_studio.client().tasks.get(id=first).data["prelabel_suggested"] == "Halyomorpha halys"

@@ -10,8 +10,10 @@ reads and tests on its own. What the report shows and why: docs/report.md.
   mark), and a row.
 - `parse`: Label Studio JSON (an export, or `prelabel predict` output) -> records.
 - `sources`: Label Studio, export files, the learned store: the one module that imports the rest of Prelabel.
-- `metrics`: the statistics, pure functions over rows.
-- `figures`: the policies, and every figure as one dict (metrics.json).
+- `metrics`: the statistics, pure functions over rows, each figure a frozen record.
+- `figures`: the policies, and every figure as one record (`document.ReportMetrics`).
+- `document`: the records of the report's document, the field names metrics.json's keys.
+- `jsonfile`: metrics.json written from the records and read back into them (the one place with string keys).
 - `regions`: a region project's figures: predicted and reviewed boxes matched by IoU, per-label precision and
   recall, boxes drawn and deleted, reviewer time.
 - `sample`, `marking`: the sample's allocation and choice; its marks and saved views in Label Studio.

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prelabel.report.parse import classification
-from prelabel.report.records import Exported, Progress
+from prelabel.report.records import Exported, Progress, quietly
 from prelabel.report.sources import call
 from prelabel.studio.accepted import AutoAccepted, accepted_result, auto_accepted
 from prelabel.studio.client import LabelStudio
@@ -28,7 +28,7 @@ class Acceptance:
     prediction_id: int | None
     label: str
     score: float
-    result: list[dict[str, Any]]
+    result: list[dict[str, Any]]  # Label Studio's annotation result JSON, as the SDK sends it (Any: JSON)
 
 
 def choose(tasks: Sequence[Exported], version: str, above: float, none_choice: str,
@@ -61,7 +61,7 @@ def made(tasks: Sequence[Exported]) -> list[tuple[int, int]]:
             if isinstance(entry, Mapping) and auto_accepted(entry.get("result")) is not None]
 
 
-def create(studio: LabelStudio, chosen: Sequence[Acceptance], progress: Progress = lambda items: items) -> int:
+def create(studio: LabelStudio, chosen: Sequence[Acceptance], progress: Progress = quietly) -> int:
     for acceptance in progress(chosen):
         call(studio, f"annotate task {acceptance.task_id}", studio.sdk.annotations.create, id=acceptance.task_id,
              result=acceptance.result, was_cancelled=False, ground_truth=False,
@@ -70,7 +70,7 @@ def create(studio: LabelStudio, chosen: Sequence[Acceptance], progress: Progress
 
 
 def delete(studio: LabelStudio, annotations: Sequence[tuple[int, int]],
-           progress: Progress = lambda items: items) -> int:
+           progress: Progress = quietly) -> int:
     for _, annotation_id in progress(annotations):
         call(studio, f"delete annotation {annotation_id}", studio.sdk.annotations.delete, id=annotation_id)
     return len(annotations)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -34,10 +34,10 @@ def _echo(text: str) -> None:
     click.echo(text, err=True)
 
 
-def _tasks_bar(items: Iterable[Any]) -> Iterable[Any]:
+def _tasks_bar(items: Iterable[T]) -> Iterable[T]:
     from tqdm import tqdm
 
-    bar: Iterable[Any] = tqdm(items, unit="task", desc="reading", file=sys.stderr, disable=None)
+    bar: Iterable[T] = tqdm(items, unit="task", desc="reading", file=sys.stderr, disable=None)
     return bar
 
 
@@ -123,17 +123,17 @@ def report(project_id: int | None, export_path: Path | None, model_version: str 
         return built, output.write(built, out_dir)
 
     built, paths = _guarded(work)
-    top1 = built.metrics["accuracy"]["top1"]
-    regions = built.metrics.get("regions")
-    if regions is None or regions["image_level"]:  # a regions-only project's image-level figures say nothing
-        _echo(f"{built.metrics['model_version']}: top-1 accuracy {top1['value']:.1%} "
-              f"({top1['low']:.1%} to {top1['high']:.1%}, 95%) on {top1['n']} reviewed task(s) it answered"
-              + (", weighted to the whole project" if built.metrics["weighted"] else ""))
+    top1 = built.metrics.accuracy.top1
+    regions = built.metrics.regions
+    if regions is None or regions.image_level:  # a regions-only project's image-level figures say nothing
+        _echo(f"{built.metrics.model_version}: top-1 accuracy {top1.value:.1%} "
+              f"({top1.low:.1%} to {top1.high:.1%}, 95%) on {top1.n} reviewed task(s) it answered"
+              + (", weighted to the whole project" if built.metrics.weighted else ""))
     if regions is not None:
-        precision, recall = (regions[key]["value"] for key in ("precision", "recall"))
-        _echo(f"regions: {'-' if precision is None else f'{precision:.1%}'} of {regions['predicted']} predicted "
-              f"box(es) right, {'-' if recall is None else f'{recall:.1%}'} of {regions['reviewed']} reviewed "
-              f"box(es) found (IoU >= {regions['iou']}); {regions['drawn']} drawn, {regions['deleted']} deleted")
+        precision, recall = regions.precision.value, regions.recall.value
+        _echo(f"regions: {'-' if precision is None else f'{precision:.1%}'} of {regions.predicted} predicted "
+              f"box(es) right, {'-' if recall is None else f'{recall:.1%}'} of {regions.reviewed} reviewed "
+              f"box(es) found (IoU >= {regions.iou}); {regions.drawn} drawn, {regions.deleted} deleted")
     _echo("wrote " + ", ".join(str(path) for path in paths.values()))
 
 

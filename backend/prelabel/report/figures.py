@@ -1,23 +1,25 @@
 """Every figure of the report from task records: the policies (which tasks and annotations count, which
 model_version, which weights) turn records into rows, and metrics.py turns rows into figures.
 
-The result is one JSON-able dict (metrics.json); the HTML page and its plots are drawn from it alone.
+The result is one typed record (document.ReportMetrics); the HTML page, its plots and metrics.json are drawn
+from it alone.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from prelabel.pipeline.calibration import PRIOR
-from prelabel.report import metrics
+from prelabel.report import document, metrics
+from prelabel.report.document import Policy, ReportMetrics
 from prelabel.report.records import (
     Annotation,
     Attempt,
     Evidence,
-    MetricsJson,
     ReportInputError,
     Row,
     SampleMark,
@@ -57,7 +59,7 @@ class Options:
 
 @dataclass
 class Report:
-    metrics: MetricsJson
+    metrics: ReportMetrics
     rows: list[Row] = field(default_factory=list)
     records: dict[int, TaskRecord] = field(default_factory=dict)
 
@@ -90,31 +92,62 @@ def build(records: Sequence[TaskRecord], options: Options, stored: Iterable[Stor
     without += [row.lead_time for row in every_row if row.failed and row.lead_time is not None]
     attempts = attempts_for(records, version, stored)
     found = figures(rows, without, options)
-    found["cost"] = metrics.cost(attempts, options.prompt_price, options.completion_price)
-    found["seen_other_version"] = sum(1 for record in in_scope if version in record.predictions and pick_annotation(
-        record.annotations, options.annotation_policy).seen not in ("", version))
-    found["failures"] = {**metrics.failures(attempts, every_row),
-                         "from_store": any(v == version for _, v, _ in stored)}
-    found.update({
-        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "source": options.source,
-        "model_version": version, "versions": dict(versions_found(annotated).most_common()),
-        "weighted": sample is not None, "sample": _sample(sample, every_row),
-        "counts": _counts(records, annotated, in_scope, every_row, version),
-        "outside_vocabulary": _outside(rows, options.vocabulary),
-        "vocabulary_known": options.vocabulary is not None,
-        "annotation_policy": options.annotation_policy, "none_choice": options.none_choice,
-        "currency": options.currency, "language": options.language, "shown": dict(options.shown),
-    })
     boxed = reviewed_regions(in_scope, version, options.annotation_policy)
-    if has_regions(boxed):  # a region project: the image-level figures stay as they are, these come beside
-        found["regions"] = {**region_figures(boxed), "image_level": any(record.classified for record in in_scope)}
-    found["auto_accepted"] = auto_accepted(records, rows)
-    found["compare"] = compare(annotated, options) if options.compare else None
-    found["policies"] = policies(found, options)
-    return Report(found, every_row, {record.task_id: record for record in in_scope})
+    # A region project: the image-level figures stay as they are, these come beside.
+    regions = (replace(region_figures(boxed), image_level=any(record.classified for record in in_scope))
+               if has_regions(boxed) else None)
+    counts = _counts(records, annotated, in_scope, every_row, version)
+    said = Said(counts, _sample(sample, every_row), _outside(rows, options.vocabulary), auto_accepted(records, rows))
+    return Report(ReportMetrics(
+        accuracy=found.accuracy, classes=found.classes, averages=found.averages, none=found.none,
+        confusion=found.confusion, confusions=found.confusions, ablation=found.ablation, stages_on=found.stages_on,
+        methods=found.methods, unmatched=found.unmatched, calibration=found.calibration,
+        reviewer_time=found.reviewer_time,
+        cost=metrics.cost(attempts, options.prompt_price, options.completion_price),
+        seen_other_version=sum(1 for record in in_scope if version in record.predictions and pick_annotation(
+            record.annotations, options.annotation_policy).seen not in ("", version)),
+        failures=replace(metrics.failures(attempts, every_row), from_store=any(v == version for _, v, _ in stored)),
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), source=options.source,
+        model_version=version, versions=dict(versions_found(annotated).most_common()),
+        weighted=sample is not None, sample=said.sample, counts=counts, outside_vocabulary=said.outside,
+        vocabulary_known=options.vocabulary is not None,
+        annotation_policy=options.annotation_policy, none_choice=options.none_choice,
+        currency=options.currency, language=options.language, shown=dict(options.shown),
+        regions=regions, auto_accepted=said.auto_accepted,
+        compare=compare(annotated, options) if options.compare else None,
+        policies=policies(said, version, options),
+    ), every_row, {record.task_id: record for record in in_scope})
 
 
-def figures(rows: Sequence[Row], without_prelabel: Sequence[float], options: Options) -> MetricsJson:
+@dataclass(frozen=True)
+class Figures:
+    """The figures of the answered rows: ReportMetrics. first fields, in its order."""
+
+    accuracy: document.Accuracy
+    classes: tuple[metrics.ClassScore, ...]
+    averages: metrics.Averages
+    none: metrics.NoneAnswers
+    confusion: document.ConfusionMatrix
+    confusions: tuple[document.NamedConfusion, ...]
+    ablation: dict[str, document.StageEstimate]
+    stages_on: document.StagesOn
+    methods: tuple[metrics.MethodShare, ...]
+    unmatched: tuple[document.UnmatchedString, ...]
+    calibration: document.Calibration
+    reviewer_time: metrics.ReviewerTime
+
+
+@dataclass(frozen=True)
+class Said:
+    """What the policies tell besides the options."""
+
+    counts: document.Counts
+    sample: document.Sample | None
+    outside: tuple[document.OutsideLabel, ...]
+    auto_accepted: document.AutoAccepted
+
+
+def figures(rows: Sequence[Row], without_prelabel: Sequence[float], options: Options) -> Figures:
     top1 = metrics.accuracy(rows)
     classes = metrics.per_class(rows)
     bins, ece = metrics.reliability(rows)
@@ -122,38 +155,40 @@ def figures(rows: Sequence[Row], without_prelabel: Sequence[float], options: Opt
     accept = metrics.auto_accept(rows, options.target_accuracy)
     cells = metrics.confusion(rows)
     labels = sorted({label for pair in cells for label in pair}, key=lambda label: (label is None, label or ""))
-    return {
-        "accuracy": {"top1": asdict(top1),
-                     "more_tasks": {f"{round(m * 100)}": top1.more_tasks_for(m) for m in MARGINS},
-                     "top_k": {str(k): asdict(value) for k, value in metrics.top_k(rows).items()}},
-        "classes": [{**asdict(score), "label": _name(score.label)} for score in classes],
-        "averages": metrics.averages(rows, classes),
-        "none": metrics.none_answers(rows),
-        "confusion": {"labels": [_name(label) for label in labels],
-                      "counts": [[cells.get((truth, predicted), (0, 0.0))[0] for predicted in labels]
-                                 for truth in labels]},
-        "confusions": [{**entry, "truth": _name(entry["truth"]), "predicted": _name(entry["predicted"])}
-                       for entry in metrics.frequent_confusions(rows)],
-        "ablation": {stage: {**asdict(value), "name": STAGE_NAMES[stage]}
-                     for stage, value in metrics.stage_accuracy(rows, STAGES).items()},
-        "stages_on": stages_on(rows),
-        "methods": [{**entry, "accuracy": asdict(entry["accuracy"])} for entry in metrics.methods(rows)],
-        "unmatched": [{**entry, "reviewed_as": [[_name(label), n] for label, n in entry["reviewed_as"]]}
-                      for entry in metrics.unmatched_strings(rows, could_name=options.could_name)],
-        "calibration": {"bins": bins, "ece": ece, "target": options.target_accuracy,
-                        "threshold": accept["recommended"],
-                        "auto_accept": {**accept, "points": _thin(accept["points"])},
-                        "curve": _thin(curve), "scored": len(metrics.scored(rows)),
-                        "by_prior": sum(row.scored_by == PRIOR for row in metrics.scored(rows))},
-        "reviewer_time": metrics.reviewer_time(rows, without_prelabel),
-    }
+    return Figures(
+        accuracy=document.Accuracy(top1, {round(m * 100): top1.more_tasks_for(m) for m in MARGINS},
+                                   metrics.top_k(rows)),
+        classes=tuple(replace(score, label=_name(score.label)) for score in classes),
+        averages=metrics.averages(rows, classes),
+        none=metrics.none_answers(rows),
+        confusion=document.ConfusionMatrix(tuple(_name(label) for label in labels), tuple(
+            tuple(cells.get((truth, predicted), (0, 0.0))[0] for predicted in labels) for truth in labels)),
+        confusions=tuple(document.NamedConfusion(_name(entry.truth), _name(entry.predicted), entry.tasks, entry.share)
+                         for entry in metrics.frequent_confusions(rows)),
+        ablation={stage: document.StageEstimate(value.value, value.low, value.high, value.n, value.n_effective,
+                                                value.weight, STAGE_NAMES[stage])
+                  for stage, value in metrics.stage_accuracy(rows, STAGES).items()},
+        stages_on=stages_on(rows),
+        methods=tuple(metrics.methods(rows)),
+        unmatched=tuple(document.UnmatchedString(entry.string, entry.tasks,
+                                                 tuple((_name(label), n) for label, n in entry.reviewed_as))
+                        for entry in metrics.unmatched_strings(rows, could_name=options.could_name)),
+        calibration=document.Calibration(
+            bins=tuple(bins), ece=ece, target=options.target_accuracy, threshold=accept.recommended,
+            auto_accept=document.AutoAcceptFigures(accept.target, accept.reviewed, accept.recommended,
+                                                   accept.settle, _thin(accept.points)),
+            curve=_thin(curve), scored=len(metrics.scored(rows)),
+            by_prior=sum(row.scored_by == PRIOR for row in metrics.scored(rows))),
+        reviewer_time=metrics.reviewer_time(rows, without_prelabel),
+    )
 
 
-def stages_on(rows: Sequence[Row]) -> dict[str, bool]:
+def stages_on(rows: Sequence[Row]) -> document.StagesOn:
     """Which stages ran for these tasks, as their kept scores and answers show."""
     kept = [row.stages or {} for row in rows]
-    return {"mllm": any(row.method is not None for row in rows) or any("mllm" in stages for stages in kept),
-            "clip": any("clip_image" in stages for stages in kept)}
+    return document.StagesOn(
+        mllm=any(row.method is not None for row in rows) or any("mllm" in stages for stages in kept),
+        clip=any("clip_image" in stages for stages in kept))
 
 
 def attempts_for(records: Sequence[TaskRecord], version: str,
@@ -173,16 +208,17 @@ def attempts_for(records: Sequence[TaskRecord], version: str,
     return dict(found)
 
 
-def auto_accepted(records: Sequence[TaskRecord], rows: Sequence[Row]) -> MetricsJson:
+def auto_accepted(records: Sequence[TaskRecord], rows: Sequence[Row]) -> document.AutoAccepted:
     """Tasks `prelabel accept` annotated (nobody reviewed them: they are in no other figure), by model_version
     and threshold, beside the pre-labels reviewers confirmed."""
     made = [record for record in records if record.auto_accepted is not None]
     groups = Counter((record.auto_accepted.model_version, record.auto_accepted.threshold)  # type: ignore[union-attr]
                      for record in made)
-    return {"tasks": len(made), "reviewed_since": sum(1 for record in made if record.annotated),
-            "by_threshold": [{"model_version": version, "threshold": threshold, "tasks": count}
-                             for (version, threshold), count in sorted(groups.items())],
-            "reviewer_confirmed": sum(1 for row in rows if row.correct)}
+    return document.AutoAccepted(
+        tasks=len(made), reviewed_since=sum(1 for record in made if record.annotated),
+        by_threshold=tuple(document.AutoAcceptedBy(version, threshold, count)
+                           for (version, threshold), count in sorted(groups.items())),
+        reviewer_confirmed=sum(1 for row in rows if row.correct))
 
 
 # ---- policies: which annotation, which version, which weights ----------------------------------------------
@@ -299,7 +335,7 @@ def task_method(evidence: Evidence) -> str | None:
 
 # ---- comparing two versions --------------------------------------------------------------------------------
 
-def compare(annotated: Sequence[TaskRecord], options: Options) -> MetricsJson:
+def compare(annotated: Sequence[TaskRecord], options: Options) -> document.Comparison:
     """The two versions on the reviewed tasks both answered, less those whose annotations taught a synonym now
     in force: a version using it has learned their answer, and would be graded on what it was taught."""
     first, second = options.compare  # type: ignore[misc]
@@ -307,85 +343,87 @@ def compare(annotated: Sequence[TaskRecord], options: Options) -> MetricsJson:
                 and not record.predictions[first].failed and not record.predictions[second].failed]
     both = [record for record in answered if record.task_id not in options.teaching]
     taught = sorted({pair for record in answered for pair in options.teaching.get(record.task_id, ())})
-    pairs, changed = [], []
+    pairs: list[tuple[bool, bool]] = []
+    changed: list[document.Changed] = []
     for record in both:
         truth = pick_annotation(record.annotations, options.annotation_policy).label
         a, b = record.predictions[first].label, record.predictions[second].label
         pairs.append((a == truth, b == truth))
         if a != b:
-            verdict = "fixed" if b == truth else "broken" if a == truth else "still wrong"
-            changed.append({"task_id": record.task_id, "first": _name(a), "second": _name(b),
-                            "truth": _name(truth), "verdict": verdict})
-    return {"first": first, "second": second, **metrics.paired_difference(pairs), "changed": changed,
-            "left_out_teaching": len(answered) - len(both),
-            "taught": [{"string": string, "label": label} for string, label in taught],
-            "left_out_failed": sum(1 for record in annotated if first in record.predictions
-                                   and second in record.predictions) - len(answered)}
+            verdict: document.Verdict = "fixed" if b == truth else "broken" if a == truth else "still wrong"
+            changed.append(document.Changed(record.task_id, _name(a), _name(b), _name(truth), verdict))
+    return document.Comparison(
+        first=first, second=second, paired=metrics.paired_difference(pairs), changed=tuple(changed),
+        left_out_teaching=len(answered) - len(both),
+        taught=tuple(document.Taught(string, label) for string, label in taught),
+        left_out_failed=sum(1 for record in annotated if first in record.predictions
+                            and second in record.predictions) - len(answered))
 
 
 # ---- what the report says about itself ---------------------------------------------------------------------
 
-def policies(found: MetricsJson, options: Options) -> list[MetricsJson]:
+def policies(said: Said, version: str, options: Options) -> tuple[Policy, ...]:
     """What the report counts and how, as records (a code and its figures) the page says in its language
     (templates/say.*.j2, `policy`)."""
-    counts, sample, accepted = found["counts"], found["sample"], found["auto_accepted"]["tasks"]
-    said: list[MetricsJson] = [
-        {"code": "counted", "annotated": counts["annotated"], "tasks": counts["tasks"],
-         "cancelled_only": counts["cancelled_only"]},
-        {"code": "several", "tasks": counts["several_annotations"], "policy": options.annotation_policy},
-        {"code": "none", "none_choice": options.none_choice},
-        {"code": "outside", "tasks": sum(entry["tasks"] for entry in found["outside_vocabulary"])}
-        if found["vocabulary_known"] else {"code": "outside_unknown"},
-        {"code": "version", "model_version": found["model_version"], "rows": counts["rows"],
-         "other_version": counts["other_version"]},
-        {"code": "answered", "answered": counts["answered"], "failed": counts["failed"]},
+    counts, sample, accepted = said.counts, said.sample, said.auto_accepted.tasks
+    found: list[Policy] = [
+        document.Counted(counts.annotated, counts.tasks, counts.cancelled_only),
+        document.Several(counts.several_annotations, options.annotation_policy),
+        document.NoneChoice(options.none_choice),
+        document.Outside(sum(entry.tasks for entry in said.outside))
+        if options.vocabulary is not None else document.OutsideUnknown(),
+        document.Version(version, counts.rows, counts.other_version),
+        document.Answered(counts.answered, counts.failed),
     ]
     if accepted:
-        said.append({"code": "auto_accepted", "tasks": accepted})
+        found.append(document.AutoAcceptedTasks(accepted))
     if sample:
-        said.append({"code": "weighted", "sample": sample["id"], "sampled": sample["sampled"],
-                     "population": sample["population"], "outside_sample": counts["outside_sample"]})
-        if sample["unreviewed_population"]:
-            said.append({"code": "unreviewed_strata", "tasks": sample["unreviewed_population"]})
+        found.append(document.Weighted(sample.id, sample.sampled, sample.population, counts.outside_sample))
+        if sample.unreviewed_population:
+            found.append(document.UnreviewedStrata(sample.unreviewed_population))
     else:
-        said.append({"code": "unweighted"})
-    said.append({"code": "intervals", "weighted": sample is not None})
-    return said
+        found.append(document.Unweighted())
+    found.append(document.Intervals(sample is not None))
+    return tuple(found)
 
 
 def _counts(records: Sequence[TaskRecord], annotated: Sequence[TaskRecord], in_scope: Sequence[TaskRecord],
-            rows: Sequence[Row], version: str) -> MetricsJson:
-    return {"tasks": len(records), "annotated": len(annotated),
-            "cancelled_only": sum(1 for r in records if r.cancelled and not r.annotated),
-            "several_annotations": sum(1 for r in annotated if len(r.annotations) > 1),
-            "outside_sample": len(annotated) - len(in_scope), "rows": len(rows),
-            "answered": sum(1 for row in rows if not row.failed), "failed": sum(1 for row in rows if row.failed),
-            "other_version": sum(1 for r in in_scope if r.predictions and version not in r.predictions),
-            "without_prelabel": sum(1 for r in in_scope if not r.predictions)}
+            rows: Sequence[Row], version: str) -> document.Counts:
+    return document.Counts(
+        tasks=len(records), annotated=len(annotated),
+        cancelled_only=sum(1 for r in records if r.cancelled and not r.annotated),
+        several_annotations=sum(1 for r in annotated if len(r.annotations) > 1),
+        outside_sample=len(annotated) - len(in_scope), rows=len(rows),
+        answered=sum(1 for row in rows if not row.failed), failed=sum(1 for row in rows if row.failed),
+        other_version=sum(1 for r in in_scope if r.predictions and version not in r.predictions),
+        without_prelabel=sum(1 for r in in_scope if not r.predictions))
 
 
-def _sample(sample: SampleMark | None, rows: Sequence[Row]) -> MetricsJson | None:
+def _sample(sample: SampleMark | None, rows: Sequence[Row]) -> document.Sample | None:
     if sample is None:
         return None
     reviewed = Counter(row.stratum for row in rows)
-    strata = [{"label": _name(stratum), "population": size, "sampled": taken, "reviewed": reviewed.get(stratum, 0),
-               "weight": size / reviewed[stratum] if reviewed.get(stratum) else None}
-              for stratum, (size, taken) in sorted(sample.strata.items(), key=lambda item: -item[1][0])]
-    return {"id": sample.sample_id, "seed": sample.seed, "model_version": sample.model_version,
-            "population": sum(s["population"] for s in strata), "sampled": sum(s["sampled"] for s in strata),
-            "strata": strata,
-            "unreviewed_population": sum(s["population"] for s in strata if not s["reviewed"])}
+    strata = tuple(document.Stratum(_name(stratum), size, taken, reviewed.get(stratum, 0),
+                                    size / reviewed[stratum] if reviewed.get(stratum) else None)
+                   for stratum, (size, taken) in sorted(sample.strata.items(), key=lambda item: -item[1][0]))
+    return document.Sample(
+        id=sample.sample_id, seed=sample.seed, model_version=sample.model_version,
+        population=sum(s.population for s in strata), sampled=sum(s.sampled for s in strata), strata=strata,
+        unreviewed_population=sum(s.population for s in strata if not s.reviewed))
 
 
-def _outside(rows: Sequence[Row], vocabulary: frozenset[str] | None) -> list[MetricsJson]:
+def _outside(rows: Sequence[Row], vocabulary: frozenset[str] | None) -> tuple[document.OutsideLabel, ...]:
     if vocabulary is None:
-        return []
+        return ()
     counts = Counter(row.truth for row in rows if row.truth is not None and row.truth not in vocabulary)
-    return [{"label": label, "tasks": n} for label, n in counts.most_common()]
+    return tuple(document.OutsideLabel(label, n) for label, n in counts.most_common())
 
 
-def _thin(curve: list[MetricsJson]) -> list[MetricsJson]:
+P = TypeVar("P")
+
+
+def _thin(curve: Sequence[P]) -> tuple[P, ...]:
     if len(curve) <= CURVE_POINTS:
-        return curve
+        return tuple(curve)
     step = len(curve) / CURVE_POINTS
-    return [curve[int(i * step)] for i in range(CURVE_POINTS)] + [curve[-1]]
+    return tuple([curve[int(i * step)] for i in range(CURVE_POINTS)] + [curve[-1]])

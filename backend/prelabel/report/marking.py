@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from prelabel.report.parse import SAMPLE_KEY
-from prelabel.report.records import Exported, Progress
+from prelabel.report.records import Exported, Progress, quietly
 from prelabel.report.sample import Design
 from prelabel.report.sources import call
 from prelabel.studio.client import LabelStudio
@@ -22,7 +22,7 @@ VIEW_SIZE = 400
 
 
 def mark_tasks(studio: LabelStudio, tasks: Sequence[Exported], chosen: Mapping[int, str | None], design: Design,
-               progress: Progress = lambda items: items) -> tuple[int, int]:
+               progress: Progress = quietly) -> tuple[int, int]:
     """Mark the chosen tasks (their other meta kept, meta.prelabel included); unmark tasks of an older sample.
     Returns (marked, unmarked)."""
     marked = unmarked = 0

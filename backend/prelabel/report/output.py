@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
-from prelabel.report import html
+from prelabel.report import html, jsonfile
 from prelabel.report.figures import STAGES, Report
 from prelabel.report.records import FAILED, Row, name
 
@@ -19,14 +18,14 @@ CSV_COLUMNS = ["task_id", "source", "model_version", "stratum", "weight", "predi
 def write(report: Report, folder: Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"html": folder / "report.html", "metrics": folder / "metrics.json", "tasks": folder / "tasks.csv"}
-    paths["metrics"].write_text(json.dumps(report.metrics, ensure_ascii=False, indent=1), encoding="utf-8")
+    paths["metrics"].write_text(jsonfile.dumps(report.metrics), encoding="utf-8")
     write_tasks(report, paths["tasks"])
     paths["html"].write_text(html.render(report.metrics), encoding="utf-8")
     return paths
 
 
 def write_tasks(report: Report, path: Path) -> None:
-    version = report.metrics["model_version"]
+    version = report.metrics.model_version
     # utf-8-sig: spreadsheet programs then read Japanese labels right.
     with path.open("w", newline="", encoding="utf-8-sig") as file:
         writer = csv.DictWriter(file, CSV_COLUMNS)
@@ -36,7 +35,7 @@ def write_tasks(report: Report, path: Path) -> None:
             evidence = record.predictions[version].evidence
             stage_scores = evidence.stage_scores if evidence else {}
             line = {"task_id": row.task_id, "source": record.source, "model_version": version,
-                    "stratum": name(row.stratum) if report.metrics["weighted"] else "",
+                    "stratum": name(row.stratum) if report.metrics.weighted else "",
                     "weight": round(row.weight, 4), "predicted": FAILED if row.failed else name(row.predicted),
                     "score": "" if row.score is None else round(row.score, 4), "method": row.method or "",
                     "annotation": name(row.truth), "correct": int(row.correct),

@@ -8,7 +8,6 @@ annotation keeps of the prediction it was made on (`annotation.prediction`), els
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.result import ImagePrediction
@@ -21,6 +20,7 @@ from prelabel.report.records import (
     ReportInputError,
     SampleMark,
     TaskRecord,
+    quietly,
 )
 from prelabel.studio.accepted import auto_accepted
 from prelabel.studio.boxes import boxes
@@ -32,7 +32,7 @@ WRONG_FORMAT = ("export the project as JSON (Label Studio: Export > JSON, not JS
                 "`prelabel predict` output with annotations added")
 
 
-def check_export(data: Any, where: str) -> list[Exported]:
+def check_export(data: object, where: str) -> list[Exported]:
     """The tasks of a Label Studio JSON export, or ReportInputError saying why this is not one."""
     if not isinstance(data, list):
         raise ReportInputError(f"{where}: expected a JSON list of tasks, found a JSON {type(data).__name__}: "
@@ -73,7 +73,7 @@ def classification(result: Iterable[Exported] | None, none_choice: str,
 
 
 def read_tasks(tasks: Iterable[Exported], none_choice: str, from_name: str | None = None,
-               progress: Progress = lambda items: items) -> list[TaskRecord]:
+               progress: Progress = quietly) -> list[TaskRecord]:
     return [read_task(task, number, none_choice, from_name) for number, task in enumerate(progress(tasks), 1)]
 
 
@@ -156,7 +156,7 @@ def evidence_from(entry: Exported, label: str | None, origin: str) -> Evidence:
                     finding=kept.finding, scored_by=kept.scored_by)
 
 
-def sample_mark(entry: Any) -> SampleMark | None:
+def sample_mark(entry: object) -> SampleMark | None:
     if not isinstance(entry, dict) or "id" not in entry:
         return None
     strata = {stratum["label"]: (int(stratum["population"]), int(stratum["sampled"]))
@@ -175,5 +175,5 @@ def _created(prediction: Exported) -> tuple[str, int]:
     return str(prediction.get("created_at") or ""), int(prediction.get("id") or 0)
 
 
-def _number(value: Any) -> float | None:
+def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

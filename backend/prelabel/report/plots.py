@@ -15,7 +15,7 @@ from matplotlib import font_manager
 from matplotlib.figure import Figure
 
 from prelabel.report.fonts import cjk_font_path
-from prelabel.report.records import MetricsJson
+from prelabel.report.metrics import Bin, CurvePoint, Estimate
 
 P = ParamSpec("P")
 DPI = 110
@@ -81,17 +81,18 @@ def confusion_matrix(labels: Sequence[str], counts: Sequence[Sequence[int]], say
 
 
 @_styled
-def reliability_diagram(bins: Sequence[MetricsJson], say: Mapping[str, str]) -> bytes:
+def reliability_diagram(bins: Sequence[Bin], say: Mapping[str, str]) -> bytes:
     """Accuracy per score bin against the diagonal a calibrated score would follow."""
     figure = _figure(4.6, 4.0)
     axes = figure.add_subplot()
-    filled = [b for b in bins if b["tasks"]]
+    # (low, high, mean score, accuracy) of the bins with tasks (only those have a score and an accuracy)
+    filled = [(b.low, b.high, b.score, b.accuracy) for b in bins if b.score is not None and b.accuracy is not None]
     axes.plot([0, 1], [0, 1], color=GREY, linestyle="--", linewidth=1, label=say["plot_calibrated"])
-    axes.bar([b["low"] for b in filled], [b["accuracy"] for b in filled],
-             width=[b["high"] - b["low"] for b in filled], align="edge", color=ACCENT, alpha=0.8,
+    axes.bar([low for low, _, _, _ in filled], [accuracy for _, _, _, accuracy in filled],
+             width=[high - low for low, high, _, _ in filled], align="edge", color=ACCENT, alpha=0.8,
              edgecolor="white", label=say["plot_bin"])
-    axes.plot([b["score"] for b in filled], [b["accuracy"] for b in filled], "o", color="black", markersize=3,
-              label=say["plot_mean"])
+    axes.plot([score for _, _, score, _ in filled], [accuracy for _, _, _, accuracy in filled], "o", color="black",
+              markersize=3, label=say["plot_mean"])
     axes.set_xlim(0, 1)
     axes.set_ylim(0, 1.02)
     axes.set_xlabel(say["plot_score"])
@@ -101,20 +102,20 @@ def reliability_diagram(bins: Sequence[MetricsJson], say: Mapping[str, str]) -> 
 
 
 @_styled
-def coverage_curve(curve: Sequence[MetricsJson], target: float, threshold: MetricsJson | None,
+def coverage_curve(curve: Sequence[CurvePoint], target: float, threshold: CurvePoint | None,
                    say: Mapping[str, str]) -> bytes:
     """Accepting every pre-label scored at or above a threshold: how many tasks that covers, how accurate."""
     figure = _figure(4.6, 4.0)
     axes = figure.add_subplot()
-    axes.plot([p["coverage"] for p in curve], [p["accuracy"] for p in curve], color=ACCENT, linewidth=1.8)
+    axes.plot([p.coverage for p in curve], [p.accuracy for p in curve], color=ACCENT, linewidth=1.8)
     axes.axhline(target, color=GREY, linestyle="--", linewidth=1,
                  label=say["plot_target"].format(target=f"{target:.0%}"))
     if threshold:
-        axes.plot([threshold["coverage"]], [threshold["accuracy"]], "o", color=GOOD,
-                  label=say["plot_threshold"].format(threshold=f"{threshold['threshold']:.2f}",
-                                                     coverage=f"{threshold['coverage']:.0%}"))
+        axes.plot([threshold.coverage], [threshold.accuracy], "o", color=GOOD,
+                  label=say["plot_threshold"].format(threshold=f"{threshold.threshold:.2f}",
+                                                     coverage=f"{threshold.coverage:.0%}"))
     axes.set_xlim(0, 1)
-    axes.set_ylim(min([0.5] + [p["accuracy"] for p in curve]) - 0.02, 1.01)
+    axes.set_ylim(min([0.5] + [p.accuracy for p in curve]) - 0.02, 1.01)
     axes.set_xlabel(say["plot_coverage"])
     axes.set_ylabel(say["plot_accepted"])
     axes.legend(loc="lower left", fontsize=8, frameon=False)
@@ -122,12 +123,12 @@ def coverage_curve(curve: Sequence[MetricsJson], target: float, threshold: Metri
 
 
 @_styled
-def stage_bars(stages: Mapping[str, MetricsJson], say: Mapping[str, str]) -> bytes:
+def stage_bars(stages: Mapping[str, Estimate], say: Mapping[str, str]) -> bytes:
     """How often each stage's first choice was right, with its 95% interval, on the same tasks."""
     names = [say[f"stage_{stage}"] for stage in stages]
-    values = [entry["value"] for entry in stages.values()]
-    errors = [[v - e["low"] for v, e in zip(values, stages.values(), strict=True)],
-              [e["high"] - v for v, e in zip(values, stages.values(), strict=True)]]
+    values = [entry.value for entry in stages.values()]
+    errors = [[v - e.low for v, e in zip(values, stages.values(), strict=True)],
+              [e.high - v for v, e in zip(values, stages.values(), strict=True)]]
     figure = _figure(5.6, 0.5 * len(names) + 1.2)
     axes = figure.add_subplot()
     positions = list(range(len(names)))[::-1]
@@ -136,5 +137,5 @@ def stage_bars(stages: Mapping[str, MetricsJson], say: Mapping[str, str]) -> byt
     axes.set_xlim(0, 1)
     axes.set_xlabel(say["plot_stage_right"])
     for position, value, entry in zip(positions, values, stages.values(), strict=True):
-        axes.text(min(entry["high"] + 0.02, 0.93), position + 0.32, f"{value:.0%}", va="center", fontsize=8)
+        axes.text(min(entry.high + 0.02, 0.93), position + 0.32, f"{value:.0%}", va="center", fontsize=8)
     return _png(figure)

@@ -6,20 +6,29 @@ other value is a label as Label Studio stores it (the <Choice> value).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from prelabel.pipeline.result import Finding, NamedMatch, Stage2Match
 from prelabel.studio.accepted import AutoAccepted
 from prelabel.studio.boxes import Box
 
 # Label Studio's JSON objects as an export holds them (a task, a prediction, an annotation, a result item): read
-# with .get and checked field by field (report/parse.py), never trusted whole.
+# with .get and checked field by field (report/parse.py), never trusted whole. Any: JSON from outside, unchecked.
 Exported = Mapping[str, Any]
-# A part of metrics.json, the report's own document: what figures.py computes and html.py's template shows.
-MetricsJson = dict[str, Any]
-Progress = Callable[[Iterable[Any]], Iterable[Any]]  # tqdm, or nothing
+T = TypeVar("T")
+
+
+class Progress(Protocol):
+    """tqdm, or nothing: the items as they are worked through."""
+
+    def __call__(self, items: Iterable[T], /) -> Iterable[T]: ...
+
+
+def quietly(items: Iterable[T]) -> Iterable[T]:
+    """No progress shown."""
+    return items
 
 NONE_NAME = "(none)"  # how the none answer is written in tables, metrics.json keys and tasks.csv
 FAILED = "(failed)"  # the sample's stratum of tasks Prelabel could not pre-label (no answer: neither label nor none)

@@ -71,7 +71,8 @@ class Design:
         return cls(f"{stamp}-seed{seed}", seed, model_version, dict(population), dict(sampled))
 
     def mark(self, stratum: str | None) -> dict[str, Any]:
-        """What meta.prelabel_sample holds: this sample, the task's stratum, every stratum's size."""
+        """What meta.prelabel_sample holds: this sample, the task's stratum, every stratum's size (JSON for Label
+        Studio's task meta: Any, as the SDK takes it)."""
         return {"id": self.sample_id, "seed": self.seed, "model_version": self.model_version, "stratum": stratum,
                 "strata": [{"label": s, "population": self.population[s], "sampled": self.sampled.get(s, 0)}
                            for s in sorted(self.population, key=_key)]}

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from prelabel.learning.store import LearnedStore
 from prelabel.parts import Parts
@@ -28,6 +28,7 @@ DEFAULT_NONE_CHOICE = "None of these"
 EXPORT_TIMEOUT = 1800.0  # seconds a large project's export snapshot may take on the server
 
 ByteProgress = Callable[[Iterator[bytes]], Iterator[bytes]]
+R = TypeVar("R")
 
 
 def read_settings() -> Settings:
@@ -97,8 +98,9 @@ def open_studio(parts: Parts) -> LabelStudio:
         raise ReportInputError(str(exc)) from None
 
 
-def call(studio: LabelStudio, what: str, function: Callable[..., Any], **kwargs: Any) -> Any:
-    """An SDK call; its failure is a StudioError that names what failed and Label Studio's answer."""
+def call(studio: LabelStudio, what: str, function: Callable[..., R], **kwargs: Any) -> R:
+    """An SDK call; its failure is a StudioError that names what failed and Label Studio's answer. kwargs: the
+    call's own arguments, JSON for Label Studio among them (Any, as the SDK's signatures take them)."""
     try:
         return function(**kwargs)
     except Exception as exc:  # the SDK raises httpx errors and its own ApiError
@@ -125,6 +127,9 @@ def export_project(studio: LabelStudio, project_id: int, annotated_only: bool, d
     created = call(studio, "create an export snapshot", exports.create, id=project_id, title="prelabel report",
                    task_filter_options={"only_with_annotations": annotated_only},
                    serialization_options={"predictions": {"only_id": False}})
+    snapshot = created.id
+    if snapshot is None:  # the SDK's type allows it; a snapshot Label Studio made has its id
+        raise StudioError(f"Label Studio at {studio.url}: the export snapshot of project {project_id} has no id")
     try:
         deadline = time.monotonic() + EXPORT_TIMEOUT
         status = created.status
@@ -133,13 +138,13 @@ def export_project(studio: LabelStudio, project_id: int, annotated_only: bool, d
                 raise StudioError(f"Label Studio at {studio.url}: the export snapshot of project {project_id} "
                                   f"{'failed' if status == 'failed' else 'did not finish in time'}")
             time.sleep(1.0)  # Label Studio builds snapshots in a background job where it has Redis
-            status = call(studio, "read the export snapshot", exports.get, id=project_id, export_pk=created.id).status
-        chunks = call(studio, "download the export", exports.download, id=project_id, export_pk=created.id,
+            status = call(studio, "read the export snapshot", exports.get, id=project_id, export_pk=snapshot).status
+        chunks = call(studio, "download the export", exports.download, id=project_id, export_pk=snapshot,
                       export_type="JSON")
         data = json.loads(b"".join(downloading(chunks)))
     finally:
         with contextlib.suppress(Exception):  # a snapshot left behind costs disk space, not the report
-            exports.delete(id=project_id, export_pk=created.id)  # snapshots stay on the server otherwise
+            exports.delete(id=project_id, export_pk=snapshot)  # snapshots stay on the server otherwise
     return check_export(data, f"the export of project {project_id}")
 
 
