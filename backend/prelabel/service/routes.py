@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from redis.exceptions import RedisError
@@ -39,7 +40,7 @@ class BadRequest(HTTPException):
     code = 400
 
 
-def json_body() -> dict:
+def json_body() -> dict[str, Any]:
     try:
         body = request.get_json(silent=True)
     except RecursionError:  # nested deeper than Python's JSON reader goes: no request of Label Studio's is
@@ -54,7 +55,7 @@ def json_body() -> dict:
 def health() -> Response:
     """Always 200 when the service runs (Label Studio waits one second): what is missing is said, not failed."""
     this = backend()
-    answer: dict = {"status": "UP", "model_class": "Prelabel",
+    answer: dict[str, Any] = {"status": "UP", "model_class": "Prelabel",
                     "model_version": str(this.parts.in_force.current().model_version)}
     try:
         serving = this.parts.workers.serving()
@@ -281,7 +282,7 @@ def _admit(action: str, project_id: int | None, ids: list[int]) -> tuple[Respons
 
 
 @api.get("/metrics")
-def metrics() -> tuple[str, int, dict]:
+def metrics() -> tuple[str, int, dict[str, str]]:
     this = backend()
     gauges: dict[str, float] = {}
     for name in queues.QUEUES:
