@@ -608,8 +608,44 @@ labels:
     ("毛玉取り器が写っています。", None, "qualified"),
     ("穴かがり", None, "qualified"),
     ("毛玉が発生しています。", "pilling", "rule"),
+    ("毛玉、穴ともに見られます。", None, "several"),  # ともに (both) is adverbial: no compound's head
 ])
 def test_an_unlisted_species_and_a_tools_object_name_no_label(text, label, method):
     """Wrong labels of the textile corpus's first run."""
     result = Normalizer(parse_vocabulary(_SILVERFISH)).normalize(text)
+    assert (result.label, result.method) == (label, method), result
+
+
+_BEES = """domain: bees
+labels:
+  - label: deformed wing virus
+    common: {en: [deformed wing virus], ja: [変形翅ウイルス]}
+    aliases: [DWV]
+  - label: sacbrood virus
+  - label: Varroa destructor
+    scientific: [Varroa destructor]
+    common: {ja: [ミツバチヘギイタダニ]}
+  - label: Varroa jacobsoni
+    scientific: [Varroa jacobsoni]
+  - label: Acarapis woodi
+    scientific: [Acarapis woodi]
+    common: {en: [tracheal mite]}
+"""
+
+
+@pytest.mark.parametrize("text, label, method", [
+    # A variant code (after a hyphen, after "type", before 型), a haplotype, a proper adjective: a sub-kind.
+    ("DWV-B", None, "subkind"),
+    ("Deformed wing virus type A, probably.", None, "subkind"),
+    ("変形翅ウイルスB型が検出されました。", None, "subkind"),
+    ("ミツバチヘギイタダニ（韓国型ハプロタイプ）", None, "subkind"),
+    ("Thai sacbrood virus in the brood.", None, "subkind"),
+    ("Deformed wing virus in the brood.", "deformed wing virus", "rule"),  # an English word starts the sentence
+    ("The sacbrood virus is visible.", "sacbrood virus", "rule"),
+    # A coordinator before a group word is no modifier of it: two things named.
+    ("Tracheal mites plus varroa, a double infestation.", None, "several"),
+])
+def test_variants_proper_adjectives_and_coordinated_groups(text, label, method):
+    """Wrong labels of the apiary corpus's first run."""
+    result = Normalizer(parse_vocabulary(_BEES)).normalize(text)
     assert (result.label, result.method) == (label, method), result

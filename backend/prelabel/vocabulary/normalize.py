@@ -65,7 +65,7 @@ _EN_DENYING_AFTER = frozenset(["free", "less"])
 _RANKS = frozenset(["subsp", "ssp", "var", "f", "forma", "pv", "pathovar", "bv", "biovar", "race", "strain",
                     "biotype", "serotype", "serovar", "sv", "cv", "cultivar", "isolate", "genotype", "clade",
                     "sensu", "morphotype", "ecotype", "subspecies", "variety", "pathotype", "phylotype",
-                    "subgroup", "lineage", "variant", "vcg"])
+                    "subgroup", "lineage", "variant", "vcg", "haplotype", "haplogroup"])
 # Nouns after a name that say the named thing is there ("rust stains", "weevil damage", "blight symptoms"): the
 # name still heads what is meant. Any other noun after it makes it a qualifier ("rust inhibitor", "crack gauge").
 _EVIDENCE_OF = frozenset(["damage", "symptom", "sign", "lesion", "spot", "mark", "stain", "staining", "colony",
@@ -101,7 +101,7 @@ _JA_EVIDENCE_OF = frozenset(["成虫", "幼虫", "蛹", "卵", "卵塊", "被害
 # Japanese words after a name (and の) that make it a sub-kind: 亜種, 変種, 品種, 系統, 病原型.
 _JA_RANKS = frozenset(textnorm.fold_kana(word) for word in [
     "亜種", "変種", "品種", "系統", "病原型", "生理型", "菌株", "株", "レース", "ファイロタイプ", "タイプ",
-    "サブグループ", "バイオバー", "広義", "狭義", "病原性型"])
+    "サブグループ", "バイオバー", "広義", "狭義", "病原性型", "ハプロタイプ", "遺伝子型", "血清型", "変異株"])
 _JA_KIND_SUFFIXES = frozenset(["類"])
 _JA_GROUP_SUFFIXES = frozenset(["類", "科", "属"])  # a kind, a family, a genus: the name and its kin
 # Suffixes that make a noun a modifier of kind: 孔状 (pocket-like), ブリッジ型, 耐熱性: before a name, another kind.
@@ -635,7 +635,8 @@ class Normalizer:
                 after.text not in _JA_EXISTENCE) and after.text not in _JA_EVIDENCE_OF and (
                 after.text not in _JA_RANKS) and (
                 after.written == last.written or (after.known and after.written in ("kanji", "katakana")) or (
-                    after.known and after.written == "hiragana" and after.word_class == "noun")
+                    after.known and after.written == "hiragana" and after.word_class == "noun" and not (
+                    match.end + 1 < len(parts) and parts[match.end + 1].text == "ニ"))
                 or after.text in _JA_FOR):
             # The name qualifies the noun that follows: 変色 + 防止剤, ブリッジ + ダイオード, 傷 + 跡, サンマ +
             # 漁船. Not a process noun (錆 + 発生: rust occurring), "present" (傷 + 有り) nor a stage or part.
@@ -653,8 +654,9 @@ class Normalizer:
         casting defect). Its labels would be unrelated guesses: none, rather than ambiguous."""
         before = parts[match.start - 1] if match.start > 0 and parts[match.start].joined else None
         if before is None or (before.japanese and before.word_class not in _COMPOUNDING) or (
-                not before.japanese and (before.text in textnorm.FUNCTION_WORDS or before.script == "number")):
-            return True
+                not before.japanese and (before.text in textnorm.FUNCTION_WORDS or before.script == "number" or (
+                    before.text in textnorm.COORDINATORS or before.text in textnorm.PREPOSITIONS))):
+            return True  # (a coordinator or preposition is no modifier: "tracheal mites plus varroa")
         return not self._names_none_of(before.text, match.labels)
 
     def _names_none_of(self, word: str, labels: frozenset[str]) -> bool:
@@ -1017,7 +1019,20 @@ class Normalizer:
         return found
 
     def _kind_before(self, parts: Sequence[Token], match: _Match) -> bool:
-        return _graded(parts, match) or self._kind_prefix(parts, match)
+        return _graded(parts, match) or self._kind_prefix(parts, match) or self._proper_before(parts, match)
+
+    def _proper_before(self, parts: Sequence[Token], match: _Match) -> bool:
+        """A proper adjective or noun before an English name, that none of the vocabulary's names has, makes a
+        named kind of it, as "American" and "European" make two foulbroods: "Thai sacbrood virus", "Chinese
+        sacbrood virus". Read off the writing: capitalised, and a word lemminflect does not know (demonyms and
+        place names; "Severe", "Deformed" at a sentence's start are English words)."""
+        if match.start == 0 or parts[match.start].japanese or not parts[match.start].joined:
+            return False
+        before = parts[match.start - 1]
+        surface = before.surface
+        return not before.japanese and len(surface) >= 3 and surface[0].isupper() and surface[1:].islower() and (
+            surface.isalpha()) and before.text not in self._index.words and before.text not in _DETERMINERS and (
+            before.text not in textnorm.FUNCTION_WORDS) and not textnorm.lemmas(surface.casefold())
 
     def _kind_prefix(self, parts: Sequence[Token], match: _Match) -> bool:
         """A Japanese compound whose first noun the vocabulary uses to tell other labels apart, before a name of
@@ -1476,8 +1491,7 @@ def _subkind_after(parts: Sequence[Token], match: _Match, binomial: bool) -> boo
         compound = True  # still in the name's own compound: no particle, no bracket yet
         for part in parts[end:end + 4]:
             compound = compound and not part.mark and part.word_class != "particle"
-            if part.text in _JA_RANKS or part.text in _RANKS or (compound and (_code(part) or (
-                    part.text == "型" and part.word_class == "suffix"))):
+            if part.text in _JA_RANKS or part.text in _RANKS or (compound and (_code(part) or part.text == "型")):
                 return True  # 亜種, レース; a strain code (旋毛虫 T9) or a -type (血清型1a) in its compound
             if (part.word_class == "particle" and part.text != "ノ") or part.word_class in ("verb", "auxiliary"):
                 break
@@ -1486,15 +1500,26 @@ def _subkind_after(parts: Sequence[Token], match: _Match, binomial: bool) -> boo
         part = parts[index]
         if index > end and _ends_clause(part):
             break
-        if part.text in _RANKS:
-            return True
+        if part.text in _RANKS or (part.text == "type" and index + 1 < len(parts) and parts[index + 1].joined and (
+                _variant_code(parts[index + 1]))):
+            return True  # "deformed wing virus type A": a type named by a code is a sub-kind
     if not following.joined:
         return False
+    if "-" in following.mark and _variant_code(following):
+        return True  # "DWV-B", "PVY-N": a variant letter or number after a hyphen
     if following.capitals and len(following.surface) <= 8 and following.surface.isalnum():
         return True  # a strain or biotype code: MED, MEAM1, NTN
     # A third epithet after a binomial: lower case, Latin, no English word.
     return binomial and following.surface.islower() and following.surface.isalpha() and not textnorm.lemmas(
         following.surface) and following.text not in textnorm.FUNCTION_WORDS
+
+
+def _variant_code(part: Token) -> bool:
+    """A code naming a type or variant: one capital letter, a number, a roman numeral or a strain code ("A",
+    "2", "II", "1a")."""
+    surface = part.surface
+    return _code(part) or (surface.isascii() and (surface.isdigit() or (
+        surface.isalpha() and surface.isupper() and (len(surface) == 1 or set(surface) <= set("IVX")))))
 
 
 def _code(part: Token) -> bool:
