@@ -124,7 +124,7 @@ def test_a_write_label_studio_refuses_is_written_by_the_reconciler(label_studio,
     project_id, ids = image_project(label_studio, "Refused", CONFIG, {"refused": PALETTE["magenta"]}, "refused")
     results, studio = ResultStore(redis_conn), LabelStudio(label_studio.url, label_studio.token)
     [task] = studio.list_tasks(project_id, "id,data", ids=[ids["refused"]])
-    results.put(V1, ids["refused"], made_from(task["data"], CONFIG), prediction(V1))  # what the job kept
+    results.put(V1, ids["refused"], made_from(task.data, CONFIG), prediction(V1))  # what the job kept
     refusing = LabelStudio(label_studio.url, "not-a-valid-token")
     writer = BatchWriter(refusing, results, Ledger(redis_conn))
     writer.submit(project_id, [Outgoing(ids["refused"], prediction(V1))], urgent=True)

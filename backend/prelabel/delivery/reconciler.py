@@ -19,7 +19,7 @@ from redis import Redis
 from prelabel.delivery.ledger import Ledger
 from prelabel.delivery.results import ResultStore, made_from
 from prelabel.delivery.writer import Outgoing, double_ids, write_batch
-from prelabel.studio.client import LabelStudio, prediction_versions
+from prelabel.studio.client import LabelStudio
 
 log = logging.getLogger(__name__)
 MAINTENANCE_LOCK_TTL = 25
@@ -74,14 +74,14 @@ def reconcile(studio: LabelStudio, results: ResultStore, ledger: Ledger, requeue
         config = studio.project(project_id).label_config or "" if held else ""
         for task_id in task_ids:
             task = held.get(task_id)
-            if task is not None and version in prediction_versions(task):
+            if task is not None and task.holds(version):
                 # A response answered twice (two requests at once) and Label Studio stored both: one goes.
-                if int(task.get("total_predictions") or 0) > len(prediction_versions(task)):
+                if task.total_predictions > len(task.versions):
                     doubled.append(task_id)
                 continue
             if task is None:
                 continue  # the task is gone: nothing to do
-            kept = results.get(version, task_id, made_from(task.get("data"), config))
+            kept = results.get(version, task_id, made_from(task.data, config))
             if kept is not None:
                 rewrite.append(Outgoing(task_id, kept))
             else:
@@ -111,7 +111,7 @@ def reconcile(studio: LabelStudio, results: ResultStore, ledger: Ledger, requeue
 def _remove_doubles(studio: LabelStudio, project_id: int, task_ids: list[int]) -> int:
     """Remove the second prediction of one version these tasks hold; returns how many went."""
     doubles = [prediction_id for task in studio.list_tasks(project_id, "id,predictions", ids=task_ids)
-               for prediction_id in double_ids([p for p in task.get("predictions") or [] if isinstance(p, dict)])]
+               for prediction_id in double_ids(task.predictions)]
     for prediction_id in doubles:
         studio.delete_prediction(prediction_id)
     return len(doubles)
