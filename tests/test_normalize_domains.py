@@ -609,6 +609,8 @@ labels:
     ("穴かがり", None, "qualified"),
     ("毛玉が発生しています。", "pilling", "rule"),
     ("毛玉、穴ともに見られます。", None, "several"),  # ともに (both) is adverbial: no compound's head
+    ("毛玉ができやすい素材です。", None, "alternatives"),  # やすい, がち: prone to it, no finding
+    ("毛玉が出がちです。", None, "alternatives"),
 ])
 def test_an_unlisted_species_and_a_tools_object_name_no_label(text, label, method):
     """Wrong labels of the textile corpus's first run."""

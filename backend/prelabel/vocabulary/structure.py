@@ -88,6 +88,7 @@ _JA_ALTERNATIVES = frozenset(["カ", "又", "マタ", "若", "モシクハ", "�
 _JA_FROM = frozenset(["カラ", "ヨリ", "マデ", "沿"])  # from, along: where the thing named is, not what it is
 _JA_LOCATIVE = frozenset(["ニ", "デ", "カラ", "ヘ"])  # at, in, from, towards
 _JA_UNLIKELY = frozenset(["低", "少", "薄"])  # 可能性は低い, 少ない, 薄い
+_JA_PRONE = frozenset(["ヤスイ", "易", "ガチ"])  # できやすい, 出がち: a propensity, not a finding
 _JA_HARDLY = frozenset(["ニクイ", "ニク", "難", "ガタイ", "ガタ"])  # 考えにくい, 考え難い: hard to believe
 # Words of certainty: negated in a clause of their own (確証はありません), they leave the whole answer open.
 _JA_CERTAINTY = frozenset(["確証", "自信", "確信", "断言"])
@@ -382,6 +383,9 @@ def _predicate(following: Sequence[Token], start: int) -> str:
             return UNDECIDED  # 生えているかどうか: whether it is there
         if token.text == "不明":
             return UNDECIDED
+        if token.text in _JA_PRONE and token.word_class in ("suffix", "adjective") and position > start and (
+                following[position - 1].word_class == "verb"):
+            return UNDECIDED  # 毛玉ができやすい, 出がち: prone to it, which says nothing of this item
         if token.text in _JA_JUDGING:
             judged = True
         if token.text in _JA_UNLIKELY and token.word_class == "adjective" and any(
