@@ -268,7 +268,8 @@ def main() -> int:
                             first, last = row["flatness"]
                             print(f"    flatness: first {args.window} predictions {first:.1f}/s, last {args.window} "
                                   f"{last:.1f}/s: last / first = {last / first:.2f} "
-                                  f"({'within' if last >= 0.9 * first else 'NOT within'} 10%)", flush=True)
+                                  f"(target: last >= 0.9 x first: {'met' if last >= 0.9 * first else 'NOT met'})",
+                                  flush=True)
                         for what, count in sorted(row["calls"].items()):
                             print(f"    {what}: {count / args.tasks:.3f} per task")
                 for backend, found in rates.items():
