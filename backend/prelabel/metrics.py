@@ -3,11 +3,13 @@ same numbers, and /metrics on any backend instance shows them all."""
 
 from __future__ import annotations
 
+from redis import Redis
+
 KEY = "prelabel:metrics"
 
 
 class Metrics:
-    def __init__(self, redis, key: str = KEY):
+    def __init__(self, redis: Redis, key: str = KEY) -> None:
         self.redis = redis
         self.key = key
 

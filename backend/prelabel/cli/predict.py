@@ -8,6 +8,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -129,7 +130,8 @@ def predict(vocab_path: str | None, images: tuple[str, ...], out_path: str, conf
         raise click.ClickException(everything_failed)
 
 
-def report_summary(summary: dict, predictions: list[ImagePrediction], out_path: str, model_version: str) -> None:
+def report_summary(summary: dict[str, Any], predictions: list[ImagePrediction], out_path: str,
+                   model_version: str) -> None:
     echo_err(f"wrote {summary['images']} tasks to {out_path} (model_version {model_version})")
     echo_err(f"images: {summary['images']}, labelled: {summary['labelled']}, failed: {summary['failed']}"
              + (f" {summary['failures_by_cause']}" if summary["failures_by_cause"] else ""))

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from prelabel.workers import process_exists
 
@@ -43,11 +44,11 @@ class Started:
     port: int | None = None
     fingerprint: str = ""  # what it was started with (settings), to notice a change
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> Started:
+    def from_dict(cls, data: dict[str, Any]) -> Started:
         return cls(**data)
 
 
@@ -59,7 +60,8 @@ def start(name: str, command: list[str], env: dict[str, str], log: Path, cwd: Pa
     with os.fdopen(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
         process = subprocess.Popen(command, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True, umask=UMASK)
-    return Started(name, process.pid, _stat(process.pid).get("start", 0), command, str(log), port, fingerprint)
+    stat = _stat(process.pid)
+    return Started(name, process.pid, stat.start if stat else 0, command, str(log), port, fingerprint)
 
 
 def members(started: Started) -> list[int]:
@@ -67,22 +69,23 @@ def members(started: Started) -> list[int]:
     if not PROC.is_dir():  # no /proc (macOS): the leader, if it is still there
         return [started.pid] if process_exists(started.pid) else []
     leader = _stat(started.pid)
-    if leader and leader["start"] != started.start_time:
+    if leader and leader.start != started.start_time:
         return []  # the pid is another process's now
     found = []
     for entry in PROC.iterdir():
         if not entry.name.isdigit():
             continue
         stat = _stat(int(entry.name))
-        if stat and stat["session"] == started.pid and stat["start"] >= started.start_time and stat["state"] != "Z":
+        if stat and stat.session == started.pid and stat.start >= started.start_time and stat.state != "Z":
             found.append(int(entry.name))
     return found
 
 
 def alive(started: Started) -> bool:
     """The very process we started is still running (not another one that got its pid)."""
-    stat = _stat(started.pid) if PROC.is_dir() else ({"start": 0, "state": "R"} if process_exists(started.pid) else {})
-    return bool(stat) and stat["start"] == started.start_time and stat["state"] != "Z"
+    stat = (_stat(started.pid) if PROC.is_dir()
+            else _Stat("R", started.pid, 0) if process_exists(started.pid) else None)
+    return stat is not None and stat.start == started.start_time and stat.state != "Z"
 
 
 def stop(started: Started, timeout: float = 20.0) -> list[int]:
@@ -134,7 +137,8 @@ def free_port(preferred: int = 0) -> int:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return sock.getsockname()[1]
+            bound: int = sock.getsockname()[1]  # (host, port) for AF_INET
+            return bound
     raise OSError("no free port on 127.0.0.1")
 
 
@@ -160,12 +164,18 @@ def _signal(pids: list[int], sig: signal.Signals) -> None:
             os.kill(pid, sig)
 
 
-def _stat(pid: int) -> dict:
-    """state, session and start time of a process from /proc/<pid>/stat; {} when it is gone."""
+class _Stat(NamedTuple):
+    state: str  # R, S, Z...
+    session: int
+    start: int  # clock ticks after boot
+
+
+def _stat(pid: int) -> _Stat | None:
+    """State, session and start time of a process from /proc/<pid>/stat; None when it is gone."""
     try:
         text = (PROC / str(pid) / "stat").read_text()
     except OSError:
-        return {}
+        return None
     # The command name (field 2) is in parentheses and may hold spaces: read the fields after the last ")".
     fields = text[text.rindex(")") + 2:].split()
-    return {"state": fields[0], "session": int(fields[3]), "start": int(fields[19])}
+    return _Stat(fields[0], int(fields[3]), int(fields[19]))

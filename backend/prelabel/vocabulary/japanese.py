@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 
 import jaconv
-from sudachipy import Dictionary, SplitMode
+from sudachipy import Dictionary, SplitMode, Tokenizer
 
 
 def is_kanji(char: str) -> bool:
@@ -74,7 +74,7 @@ class _Analyser:
         self._lock = threading.Lock()
         self._local = threading.local()
 
-    def tokenizer(self):
+    def tokenizer(self) -> Tokenizer:
         found = getattr(self._local, "tokenizer", None)
         if found is None:
             with self._lock:

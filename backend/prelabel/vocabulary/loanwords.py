@@ -33,7 +33,7 @@ _BOTH = [(re.compile(r"l"), "r"), (re.compile(r"v"), "b"), (re.compile(r"[wy]"),
          (re.compile(r"(.)\1+"), r"\1")]
 
 
-def _apply(text: str, rules: list[tuple[re.Pattern, str]]) -> str:
+def _apply(text: str, rules: list[tuple[re.Pattern[str], str]]) -> str:
     for pattern, replacement in rules:
         text = pattern.sub(replacement, text)
     return text

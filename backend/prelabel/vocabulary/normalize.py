@@ -24,8 +24,10 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 from rapidfuzz.distance import DamerauLevenshtein, Levenshtein
 
 from prelabel.vocabulary import everyday, japanese, loanwords, structure, textnorm
@@ -137,7 +139,7 @@ class Normalized:
         """No label, but candidates for stage 2 (or a reviewer) to choose from."""
         return self.label is None and self.method in PROPOSALS and bool(self.alternatives)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         found: dict[str, object] = {
             "input": self.input,
             "label": self.label,
@@ -214,6 +216,15 @@ class _Index:
     loanwords: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # English tails by sound
 
 
+class TextEncoder(Protocol):
+    """What the embedding stage needs of a text encoder (prelabel.pipeline.encoders makes them; a
+    `default_threshold` attribute, when it has one, is the cosine above which a nearest name is trusted)."""
+
+    def encode(self, texts: list[str]) -> NDArray[np.floating[Any]]:
+        """Texts -> L2-normalised rows."""
+        ...
+
+
 class Normalizer:
     """Maps answers onto one vocabulary. Build it once (indexing is the slow part); normalize() is cheap.
 
@@ -225,7 +236,7 @@ class Normalizer:
     def __init__(
         self,
         vocabulary: Vocabulary,
-        text_encoder=None,
+        text_encoder: TextEncoder | None = None,
         embedding_threshold: float | None = None,
         embedding_margin: float = 0.1,
     ):
@@ -247,7 +258,7 @@ class Normalizer:
             embedding_threshold if embedding_threshold is not None
             else getattr(text_encoder, "default_threshold", 0.65))
         self._embedding_margin = embedding_margin
-        self._name_matrix: np.ndarray | None = None
+        self._name_matrix: NDArray[np.floating[Any]] | None = None
         self._name_labels: list[str] = []
         if text_encoder is not None:
             self._name_matrix, self._name_labels = self._embed_names()
@@ -362,7 +373,7 @@ class Normalizer:
             for variant in _deletions(word[:_FUZZY_PREFIX], allowed_edits(word)):
                 deletes[variant].add(word)
 
-    def _embed_names(self) -> tuple[np.ndarray, list[str]]:
+    def _embed_names(self) -> tuple[NDArray[np.floating[Any]], list[str]]:
         texts, labels = [], []
         for entry in self.vocabulary:
             for name in entry.names():
@@ -370,6 +381,7 @@ class Normalizer:
                 if name.language in (None, "en") and name.text.isascii():
                     texts.append(textnorm.scientific_core(name.text))
                     labels.append(entry.label)
+        assert self.text_encoder is not None  # only called with one
         return self.text_encoder.encode(texts), labels
 
     # ---- normalising ----------------------------------------------------------------------------------
@@ -1159,6 +1171,7 @@ class Normalizer:
     # ---- embedding --------------------------------------------------------------------------------------
 
     def _embedding(self, text: str, light: str) -> Normalized:
+        assert self.text_encoder is not None and self._name_matrix is not None  # only called with one
         query = self.text_encoder.encode([light])[0]
         similarity = self._name_matrix @ query
         best: dict[str, float] = {}

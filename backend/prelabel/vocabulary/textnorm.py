@@ -224,7 +224,8 @@ def lemmas(word: str) -> dict[str, tuple[str, ...]]:
     # answer /health.
     from lemminflect import getAllLemmas
 
-    return getAllLemmas(word)
+    found: dict[str, tuple[str, ...]] = getAllLemmas(word)  # lemminflect is untyped
+    return found
 
 
 def singular(word: str) -> str:

@@ -32,10 +32,14 @@ class _YAML_LOADER(_BASE_LOADER):
 
     _triggers = frozenset(_BASE_LOADER.yaml_implicit_resolvers)
 
-    def resolve(self, kind, value, implicit):
-        if kind is yaml.ScalarNode and implicit[0] and value and value[0] not in self._triggers:
+    def resolve(self, kind: type[yaml.Node], value: str | None, implicit: tuple[bool, bool] | bool) -> str:
+        # A scalar's `implicit` is (plain, quoted); a sequence's or mapping's a bool, with value None.
+        if (kind is yaml.ScalarNode and isinstance(implicit, tuple) and implicit[0] and value
+                and value[0] not in self._triggers):
             return "tag:yaml.org,2002:str"
-        return super().resolve(kind, value, implicit)
+        # types-PyYAML leaves BaseResolver.resolve unannotated; it returns the tag, a str.
+        tag: str = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+        return tag
 
 LABEL_FIELDS = {
     "label": "string",
@@ -167,7 +171,7 @@ def dump_vocabulary(vocabulary: Vocabulary) -> str:
     left_out = _unwritable_learned(vocabulary)
     entries = []
     for entry in vocabulary:
-        item: dict = {"label": entry.label}
+        item: dict[str, str | list[str] | dict[str, list[str]]] = {"label": entry.label}
         suggested = {kind: [n.text for n in entry.suggested if n.kind == kind] for kind in ("scientific", "alias")}
         if entry.scientific or suggested["scientific"]:
             item["scientific"] = list(dict.fromkeys([*entry.scientific, *suggested["scientific"]]))
@@ -346,7 +350,7 @@ class _Checker:
         if node is None:
             return None
         if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:str":
-            value = node.value.strip()
+            value: str = node.value.strip()  # a str tag's value is a str (types-PyYAML leaves it untyped)
             if value:
                 return value
         where = where if index is None else f"{where}[{index}]"
