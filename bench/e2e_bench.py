@@ -7,7 +7,10 @@ is cached). Reported per run: tasks/s and its share of the MLLM limit (concurren
 = 53 tasks/s for one worker, 107 for two), Label Studio calls per task by kind (the workers count them), and
 that every task ends with exactly one prediction of the current model_version. A last run has one worker read
 Label Studio's local files from disk (PRELABEL_LOCAL_FILES_ROOT). Then what Label Studio itself allows: images
-served per second at 1 to 16 concurrent downloads.
+served per second at 1 to 16 concurrent downloads. Each run also prints the CPU-seconds per task of each process
+it started, from the kernel's account (/proc, getrusage): Label Studio, each worker, `prelabel run`, and this process
+(the bench and the stub MLLM), from the workers' first beat to the end of `prelabel run`; then what Label Studio
+and the workers spent after it, until the workers stopped (what a stopping worker still writes).
 
 Run: .venv/bin/python bench/e2e_bench.py [--tasks 1000] [--latency 0.3] [--workers 1,2] [--runs 3] [--no-disk]
 [--redis-url redis://127.0.0.1:6379/9] [--backends BEFORE/backend,backend]. With --runs N each set-up runs N
@@ -23,6 +26,7 @@ import io
 import json
 import os
 import random
+import resource
 import signal
 import statistics
 import subprocess
@@ -85,6 +89,34 @@ def project(ls, title: str, folder: str, count: int) -> int:
     return created.id
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu(pgid: int) -> float:
+    """CPU-seconds (user + system, with reaped children) of every live process in a process group, from /proc."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # gone meanwhile
+                continue
+            if int(fields[2]) == pgid:  # pgrp; utime, stime, cutime, cstime follow at 11-14
+                total += sum(int(value) for value in fields[11:15])
+    return total / TICKS
+
+
+def own_cpu() -> float:
+    """This process's CPU-seconds: the bench and the stub MLLM (threads of it)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run(ls, stub_url: str, workers: int, count: int, workdir: Path, from_disk: bool = False,
         redis_url: str = REDIS_URL, attempt: int = 0, backend: Path = ROOT / "backend") -> dict:
     redis = Redis.from_url(redis_url)
@@ -96,6 +128,7 @@ def run(ls, stub_url: str, workers: int, count: int, workdir: Path, from_disk: b
            "PRELABEL_CLIP_MODEL": str(TINY_CLIP), "PRELABEL_CLIP_PRETRAINED": "", "PRELABEL_DEVICE": "cpu",
            "PRELABEL_DATA_DIR": str(workdir / f"var-{name}"), "PYTHONPATH": str(backend),
            "PRELABEL_LOCAL_FILES_ROOT": str(ls.files_root) if from_disk else ""}
+    row: dict = {}
     processes = [subprocess.Popen([str(BIN / "prelabel"), "worker", "--name", f"{name}-{n}"], env=env,
                                   stdout=(workdir / f"{name}-{n}.log").open("w"), stderr=subprocess.STDOUT,
                                   start_new_session=True) for n in range(workers)]
@@ -106,10 +139,16 @@ def run(ls, stub_url: str, workers: int, count: int, workdir: Path, from_disk: b
                 logs = "\n".join((workdir / f"{name}-{n}.log").read_text()[-2000:] for n in range(workers))
                 raise RuntimeError(f"workers did not start; their logs end:\n{logs}")
             time.sleep(0.2)
+        before = {"label studio": group_cpu(ls.process.pid), "bench + stub MLLM": own_cpu(),
+                  **{f"worker {n}": group_cpu(process.pid) for n, process in enumerate(processes)}}
+        reaped = children_cpu()  # `prelabel run` is the only child reaped meanwhile
         started = time.perf_counter()
         completed = subprocess.run([str(BIN / "prelabel"), "run", "--project", str(project_id), "--all"], env=env,
                                    capture_output=True, text=True, timeout=1800)
         seconds = time.perf_counter() - started
+        at_end = {"label studio": group_cpu(ls.process.pid), "bench + stub MLLM": own_cpu(),
+                  **{f"worker {n}": group_cpu(process.pid) for n, process in enumerate(processes)}}
+        cpu = {what: at_end[what] - before[what] for what in before} | {"prelabel run": children_cpu() - reaped}
         if completed.returncode != 0:
             raise RuntimeError(completed.stderr)
         calls = {field.decode(): float(value) for field, value in redis.hgetall("prelabel:metrics").items()
@@ -122,18 +161,35 @@ def run(ls, stub_url: str, workers: int, count: int, workdir: Path, from_disk: b
         for prediction in predictions:
             if prediction["model_version"] == version:
                 per_task[prediction["task"]] = per_task.get(prediction["task"], 0) + 1
-        return {"workers": workers, "from_disk": from_disk, "seconds": seconds, "tasks_per_s": count / seconds,
-                "summary": completed.stderr.strip().splitlines()[-1], "calls": calls, "folder": name,
+        row = {"workers": workers, "from_disk": from_disk, "seconds": seconds, "tasks_per_s": count / seconds,
+                "summary": completed.stderr.strip().splitlines()[-1], "calls": calls, "folder": name, "cpu": cpu,
                 "exactly_once": len(per_task) == count and set(per_task.values()) == {1}}
     finally:
+        stopping = time.perf_counter()
         for process in processes:
             os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=180)  # a stopping worker writes what waits: slow on a loaded machine
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=60)
+        # A stopping worker writes what waits (list columns, last predictions): slow on a loaded machine. Its CPU
+        # until it exits, from the kernel's account of it when reaped.
+        lives = [reap(process, 180) for process in processes]
+        if row:
+            row["stop_seconds"] = time.perf_counter() - stopping
+            row["cpu_after"] = {"label studio": group_cpu(ls.process.pid) - at_end["label studio"],
+                                **{f"worker {n}": life - at_end[f"worker {n}"] for n, life in enumerate(lives)}}
+    return row
+
+
+def reap(process: subprocess.Popen, timeout: float) -> float:
+    """Wait for a process (killed after `timeout` s) and return the CPU-seconds of its whole life."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            process.returncode = os.waitstatus_to_exitcode(status)
+            return usage.ru_utime + usage.ru_stime
+        if time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGKILL)
+            deadline = float("inf")
+        time.sleep(0.1)
 
 
 def images_served(ls, folder: str, count: int) -> dict[int, float]:
@@ -171,6 +227,7 @@ def main() -> int:
                 where = "images read from disk (PRELABEL_LOCAL_FILES_ROOT)" if from_disk else "images downloaded"
                 backends = [Path(folder) for folder in args.backends.split(",")]
                 rates: dict[Path, list[float]] = {backend: [] for backend in backends}
+                cpus: dict[Path, list[dict[str, float]]] = {backend: [] for backend in backends}
                 for attempt in range(args.runs):
                     for backend in backends:  # interleaved: the machine's load changes within minutes
                         row = run(ls, stub.url, workers, args.tasks, workdir, from_disk, args.redis_url, attempt,
@@ -181,6 +238,14 @@ def main() -> int:
                               f"({row['tasks_per_s'] / limit:.0%} of the MLLM limit {limit:.1f}); exactly once: "
                               f"{row['exactly_once']}; load average {os.getloadavg()[0]:.1f}; {row['summary']}",
                               flush=True)
+                        cpu = row["cpu"]
+                        cpus[backend].append(cpu)
+                        print("    CPU ms per task: " + ", ".join(
+                            f"{what} {seconds * 1000 / args.tasks:.1f}" for what, seconds in cpu.items())
+                            + f"; all {sum(cpu.values()) * 1000 / args.tasks:.1f}", flush=True)
+                        print(f"    after the run, until the workers stopped ({row['stop_seconds']:.0f} s), CPU ms "
+                              "per task: " + ", ".join(f"{what} {seconds * 1000 / args.tasks:.1f}"
+                                                        for what, seconds in row["cpu_after"].items()), flush=True)
                         for what, count in sorted(row["calls"].items()):
                             print(f"    {what}: {count / args.tasks:.3f} per task")
                 for backend, found in rates.items():
@@ -188,6 +253,9 @@ def main() -> int:
                     print(f"{backend}: {workers} worker(s), {where}, {len(found)} run(s): tasks/s min {low:.1f} / "
                           f"median {middle:.1f} / max {high:.1f} = {low / limit:.0%} / {middle / limit:.0%} / "
                           f"{high / limit:.0%} of {limit:.1f}", flush=True)
+                    print("    CPU ms per task, median: " + ", ".join(
+                        f"{what} {statistics.median(cpu[what] for cpu in cpus[backend]) * 1000 / args.tasks:.1f}"
+                        for what in cpus[backend][0]), flush=True)
             rates = images_served(ls, row["folder"], min(args.tasks, 400))
             print("images served by Label Studio per second, by concurrent downloads: "
                   + ", ".join(f"{c}: {r:.0f}" for c, r in rates.items()))
