@@ -10,12 +10,17 @@ Label Studio's local files from disk (PRELABEL_LOCAL_FILES_ROOT). Then what Labe
 served per second at 1 to 16 concurrent downloads. Each run also prints the CPU-seconds per task of each process
 it started, from the kernel's account (/proc, getrusage): Label Studio, each worker, `prelabel run`, and this process
 (the bench and the stub MLLM), from the workers' first beat to the end of `prelabel run`; then what Label Studio
-and the workers spent after it, until the workers stopped (what a stopping worker still writes).
+and the workers spent after it, until the workers stopped (what they still wrote: list columns, the last writes).
 
 Run: .venv/bin/python bench/e2e_bench.py [--tasks 1000] [--latency 0.3] [--workers 1,2] [--runs 3] [--no-disk]
-[--redis-url redis://127.0.0.1:6379/9] [--backends BEFORE/backend,backend]. With --runs N each set-up runs N
-times and min/median/max are printed; with several --backends (another checkout's, e.g. before a change) their
-runs alternate, so both meet the same load.
+[--window 1000] [--redis-url redis://127.0.0.1:6379/9] [--backends BEFORE/backend,backend]. With --runs N each
+set-up runs N times and min/median/max are printed; with several --backends (another checkout's, e.g. before a
+change) their runs alternate, so both meet the same load.
+
+Flatness (issue 24: the last 1,000 of 20,000 tasks within 10% of the first 1,000): a run of at least 2 x --window
+tasks also prints the rate of its first and of its last --window predictions, from the created_at Label Studio
+gave each (see flatness()), e.g. `--tasks 20000 --workers 1 --runs 1 --no-disk`. Setting up the project (writing
+the JPEGs, 0.7 ms each, and Label Studio's task import, 500 a call) is timed and printed too.
 Needs Redis (the database named is emptied; 9 by default) and Label Studio in .venvs-ls (make services).
 """
 
@@ -34,6 +39,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -89,6 +95,57 @@ def project(ls, title: str, folder: str, count: int) -> int:
     return created.id
 
 
+def worker_env(ls, stub_url: str, redis_url: str, data_dir: Path, backend: Path = ROOT / "backend",
+               from_disk: bool = False) -> dict[str, str]:
+    """The environment of the workers, `prelabel serve` and `prelabel run`: the stub MLLM with 16 slots, the tiny
+    CLIP, a data directory of the run's own (no answer cached from an earlier run)."""
+    return {**os.environ, "LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": ls.token, "REDIS_URL": redis_url,
+            "PRELABEL_VOCAB": str(VOCAB), "PRELABEL_LLM_BASE_URL": stub_url, "PRELABEL_LLM_CONCURRENCY": "16",
+            "PRELABEL_CLIP_MODEL": str(TINY_CLIP), "PRELABEL_CLIP_PRETRAINED": "", "PRELABEL_DEVICE": "cpu",
+            "PRELABEL_DATA_DIR": str(data_dir), "PYTHONPATH": str(backend),
+            "PRELABEL_LOCAL_FILES_ROOT": str(ls.files_root) if from_disk else ""}
+
+
+def start_workers(env: dict[str, str], names: list[str], workdir: Path) -> list[subprocess.Popen]:
+    """`prelabel worker` processes, returned once each beats (its models are loaded by then)."""
+    redis = Redis.from_url(env["REDIS_URL"])
+    processes = [subprocess.Popen([str(BIN / "prelabel"), "worker", "--name", name], env=env,
+                                  stdout=(workdir / f"{name}.log").open("w"), stderr=subprocess.STDOUT,
+                                  start_new_session=True) for name in names]
+    try:
+        deadline = time.monotonic() + 180
+        while not all(redis.hexists("prelabel:workers", name) for name in names):
+            if time.monotonic() > deadline:
+                logs = "\n".join((workdir / f"{name}.log").read_text()[-2000:] for name in names)
+                raise RuntimeError(f"workers did not start; their logs end:\n{logs}")
+            time.sleep(0.2)
+    except BaseException:
+        stop_workers(processes)
+        raise
+    return processes
+
+
+def stop_workers(processes: list[subprocess.Popen]) -> list[float]:
+    """Stop the workers; the CPU-seconds of each one's whole life, from the kernel's account when it is reaped."""
+    for process in processes:
+        os.killpg(process.pid, signal.SIGTERM)
+    return [reap(process, 180) for process in processes]  # a stopping worker writes what waits: slow when busy
+
+
+def reap(process: subprocess.Popen, timeout: float) -> float:
+    """Wait for a process (killed after `timeout` s); the CPU-seconds of its whole life."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            process.returncode = os.waitstatus_to_exitcode(status)
+            return usage.ru_utime + usage.ru_stime
+        if time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGKILL)
+            deadline = float("inf")
+        time.sleep(0.1)
+
+
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -106,90 +163,98 @@ def group_cpu(pgid: int) -> float:
     return total / TICKS
 
 
-def own_cpu() -> float:
-    """This process's CPU-seconds: the bench and the stub MLLM (threads of it)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+def cpu_now(ls, processes: list[subprocess.Popen]) -> dict[str, float]:
+    """CPU-seconds so far of Label Studio, this process (the bench and the stub MLLM's threads), each worker, and
+    the children reaped so far (`prelabel run`, once it ended)."""
+    own, reaped = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"label studio": group_cpu(ls.process.pid), "bench + stub MLLM": own.ru_utime + own.ru_stime,
+            **{f"worker {n}": group_cpu(process.pid) for n, process in enumerate(processes)},
+            "prelabel run": reaped.ru_utime + reaped.ru_stime}
 
 
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def predictions(ls, project_id: int) -> list[dict]:
+    """Every prediction Label Studio holds in the project, through its own API."""
+    return requests.get(f"{ls.url}/api/predictions/", params={"project": project_id}, headers=ls.headers,
+                        timeout=300).json()
+
+
+def per_task(found: list[dict], version: str) -> dict[int, int]:
+    """How many predictions of this model_version each task holds (tasks without one are absent)."""
+    counts: dict[int, int] = {}
+    for prediction in found:
+        if prediction["model_version"] == version:
+            counts[prediction["task"]] = counts.get(prediction["task"], 0) + 1
+    return counts
+
+
+def exactly_once(found: list[dict], version: str, tasks: int) -> bool:
+    """`tasks` tasks of the project hold a prediction of this model_version, each exactly one."""
+    counts = per_task(found, version)
+    return len(counts) == tasks and set(counts.values()) == {1}
+
+
+def flatness(found: list[dict], version: str, window: int) -> tuple[float, float] | None:
+    """Predictions per second over the first and over the last `window` predictions of the run, by the
+    created_at Label Studio gave each: (window - 1) / (the created_at of prediction number `window` less that of
+    the first), and the same over the last `window`. None when the run holds fewer than 2 x window. Predictions
+    are written in bulk (up to 200 a call), so the clock ticks by writes: over 1,000 that is 5 or more."""
+    moments = sorted(datetime.fromisoformat(p["created_at"].replace("Z", "+00:00")).timestamp()
+                     for p in found if p["model_version"] == version)
+    if len(moments) < 2 * window or window < 2:
+        return None
+    first, last = moments[window - 1] - moments[0], moments[-1] - moments[-window]
+    return (window - 1) / max(first, 1e-3), (window - 1) / max(last, 1e-3)
 
 
 def run(ls, stub_url: str, workers: int, count: int, workdir: Path, from_disk: bool = False,
-        redis_url: str = REDIS_URL, attempt: int = 0, backend: Path = ROOT / "backend") -> dict:
+        redis_url: str = REDIS_URL, attempt: int = 0, backend: Path = ROOT / "backend", window: int = 1000,
+        settle: float = 900) -> dict:
     redis = Redis.from_url(redis_url)
     redis.flushdb()
     name = f"bench{workers}{'disk' if from_disk else ''}{attempt or ''}{abs(hash(str(backend))) % 1000}"
+    made = time.perf_counter()
     project_id = project(ls, f"bench {workers} worker(s){' from disk' if from_disk else ''}", name, count)
-    env = {**os.environ, "LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": ls.token, "REDIS_URL": redis_url,
-           "PRELABEL_VOCAB": str(VOCAB), "PRELABEL_LLM_BASE_URL": stub_url, "PRELABEL_LLM_CONCURRENCY": "16",
-           "PRELABEL_CLIP_MODEL": str(TINY_CLIP), "PRELABEL_CLIP_PRETRAINED": "", "PRELABEL_DEVICE": "cpu",
-           "PRELABEL_DATA_DIR": str(workdir / f"var-{name}"), "PYTHONPATH": str(backend),
-           "PRELABEL_LOCAL_FILES_ROOT": str(ls.files_root) if from_disk else ""}
+    setup_seconds = time.perf_counter() - made
+    env = worker_env(ls, stub_url, redis_url, workdir / f"var-{name}", backend, from_disk)
+    processes = start_workers(env, [f"{name}-{n}" for n in range(workers)], workdir)
     row: dict = {}
-    processes = [subprocess.Popen([str(BIN / "prelabel"), "worker", "--name", f"{name}-{n}"], env=env,
-                                  stdout=(workdir / f"{name}-{n}.log").open("w"), stderr=subprocess.STDOUT,
-                                  start_new_session=True) for n in range(workers)]
     try:
-        deadline = time.monotonic() + 180
-        while len(redis.hkeys("prelabel:workers")) < workers:  # each beats once its models are loaded
-            if time.monotonic() > deadline:
-                logs = "\n".join((workdir / f"{name}-{n}.log").read_text()[-2000:] for n in range(workers))
-                raise RuntimeError(f"workers did not start; their logs end:\n{logs}")
-            time.sleep(0.2)
-        before = {"label studio": group_cpu(ls.process.pid), "bench + stub MLLM": own_cpu(),
-                  **{f"worker {n}": group_cpu(process.pid) for n, process in enumerate(processes)}}
-        reaped = children_cpu()  # `prelabel run` is the only child reaped meanwhile
+        before = cpu_now(ls, processes)
         started = time.perf_counter()
         completed = subprocess.run([str(BIN / "prelabel"), "run", "--project", str(project_id), "--all"], env=env,
-                                   capture_output=True, text=True, timeout=1800)
+                                   capture_output=True, text=True, timeout=7200)
         seconds = time.perf_counter() - started
-        at_end = {"label studio": group_cpu(ls.process.pid), "bench + stub MLLM": own_cpu(),
-                  **{f"worker {n}": group_cpu(process.pid) for n, process in enumerate(processes)}}
-        cpu = {what: at_end[what] - before[what] for what in before} | {"prelabel run": children_cpu() - reaped}
+        at_end = cpu_now(ls, processes)
+        cpu = {what: at_end[what] - before[what] for what in before}
         if completed.returncode != 0:
             raise RuntimeError(completed.stderr)
         calls = {field.decode(): float(value) for field, value in redis.hgetall("prelabel:metrics").items()
                  if field.startswith(b"studio_calls_total")}
         versions = [line for line in completed.stderr.splitlines() if "already pre-labelled as" in line]
         version = versions[0].rsplit(" ", 1)[-1] if versions else ""
-        predictions = requests.get(f"{ls.url}/api/predictions/", params={"project": project_id},
-                                   headers=ls.headers, timeout=120).json()
-        per_task: dict[int, int] = {}
-        for prediction in predictions:
-            if prediction["model_version"] == version:
-                per_task[prediction["task"]] = per_task.get(prediction["task"], 0) + 1
-        row = {"workers": workers, "from_disk": from_disk, "seconds": seconds, "tasks_per_s": count / seconds,
-                "summary": completed.stderr.strip().splitlines()[-1], "calls": calls, "folder": name, "cpu": cpu,
-                "exactly_once": len(per_task) == count and set(per_task.values()) == {1}}
+        # `prelabel run` ends when every task is decided; a write Label Studio was too slow for is tried again
+        # minutes later. Flatness and exactly-once are about what Label Studio holds: wait for all of it.
+        deadline, settled = time.monotonic() + settle, None
+        while settled is None and time.monotonic() < deadline:
+            held = requests.get(f"{ls.url}/api/projects/{project_id}/", headers=ls.headers, timeout=120).json()
+            if (held.get("total_predictions_number") or 0) >= count:
+                settled = time.perf_counter() - started
+            else:
+                time.sleep(2)
+        found = predictions(ls, project_id)
+        row = {"cpu": cpu, "settled": settled, "workers": workers, "from_disk": from_disk, "seconds": seconds,
+                "tasks_per_s": count / seconds,
+                "summary": completed.stderr.strip().splitlines()[-1], "calls": calls, "folder": name,
+                "setup_seconds": setup_seconds, "flatness": flatness(found, version, window),
+                "exactly_once": exactly_once(found, version, count)}
     finally:
         stopping = time.perf_counter()
-        for process in processes:
-            os.killpg(process.pid, signal.SIGTERM)
-        # A stopping worker writes what waits (list columns, last predictions): slow on a loaded machine. Its CPU
-        # until it exits, from the kernel's account of it when reaped.
-        lives = [reap(process, 180) for process in processes]
+        lives = stop_workers(processes)
         if row:
             row["stop_seconds"] = time.perf_counter() - stopping
             row["cpu_after"] = {"label studio": group_cpu(ls.process.pid) - at_end["label studio"],
                                 **{f"worker {n}": life - at_end[f"worker {n}"] for n, life in enumerate(lives)}}
     return row
-
-
-def reap(process: subprocess.Popen, timeout: float) -> float:
-    """Wait for a process (killed after `timeout` s) and return the CPU-seconds of its whole life."""
-    deadline = time.monotonic() + timeout
-    while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            process.returncode = os.waitstatus_to_exitcode(status)
-            return usage.ru_utime + usage.ru_stime
-        if time.monotonic() > deadline:
-            os.killpg(process.pid, signal.SIGKILL)
-            deadline = float("inf")
-        time.sleep(0.1)
 
 
 def images_served(ls, folder: str, count: int) -> dict[int, float]:
@@ -212,6 +277,11 @@ def main() -> int:
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--runs", type=int, default=1, help="runs of each set-up (min/median/max printed)")
     parser.add_argument("--no-disk", action="store_true", help="skip the run that reads images from disk")
+    parser.add_argument("--window", type=int, default=1000,
+                        help="flatness: the rate of the first and of the last this many predictions (runs of at "
+                             "least twice as many tasks)")
+    parser.add_argument("--settle", type=float, default=900,
+                        help="seconds to wait, after `prelabel run`, for Label Studio to hold every prediction")
     parser.add_argument("--redis-url", default=REDIS_URL, help="a Redis database of the bench's own: emptied")
     parser.add_argument("--backends", default=str(ROOT / "backend"),
                         help="comma-separated backend folders (another checkout's, e.g. before a change): the "
@@ -231,21 +301,34 @@ def main() -> int:
                 for attempt in range(args.runs):
                     for backend in backends:  # interleaved: the machine's load changes within minutes
                         row = run(ls, stub.url, workers, args.tasks, workdir, from_disk, args.redis_url, attempt,
-                                  backend)
+                                  backend, args.window, args.settle)
                         rates[backend].append(row["tasks_per_s"])
                         print(f"{backend}: {workers} worker(s), {where}: {row['seconds']:.1f} s, "
                               f"{row['tasks_per_s']:.1f} tasks/s "
                               f"({row['tasks_per_s'] / limit:.0%} of the MLLM limit {limit:.1f}); exactly once: "
                               f"{row['exactly_once']}; load average {os.getloadavg()[0]:.1f}; {row['summary']}",
                               flush=True)
+                        if row["settled"] is None or row["settled"] > row["seconds"] + 1:
+                            print(f"    all {args.tasks} predictions in Label Studio after "
+                                  + (f"{row['settled']:.1f} s ({args.tasks / row['settled']:.1f} tasks/s into Label "
+                                     "Studio)" if row["settled"] is not None else
+                                     f"more than {args.settle:.0f} s more (not all written)"), flush=True)
+                        print(f"    project set up in {row['setup_seconds']:.1f} s ({args.tasks} images written, "
+                              f"tasks imported)")
+                        if row["flatness"] is not None:
+                            first, last = row["flatness"]
+                            print(f"    flatness: first {args.window} predictions {first:.1f}/s, last {args.window} "
+                                  f"{last:.1f}/s: last / first = {last / first:.2f} "
+                                  f"(target: last >= 0.9 x first: {'met' if last >= 0.9 * first else 'NOT met'})",
+                                  flush=True)
                         cpu = row["cpu"]
                         cpus[backend].append(cpu)
-                        print("    CPU ms per task: " + ", ".join(
+                        print("    CPU ms per task to the end of the run: " + ", ".join(
                             f"{what} {seconds * 1000 / args.tasks:.1f}" for what, seconds in cpu.items())
                             + f"; all {sum(cpu.values()) * 1000 / args.tasks:.1f}", flush=True)
-                        print(f"    after the run, until the workers stopped ({row['stop_seconds']:.0f} s), CPU ms "
-                              "per task: " + ", ".join(f"{what} {seconds * 1000 / args.tasks:.1f}"
-                                                        for what, seconds in row["cpu_after"].items()), flush=True)
+                        print(f"    after it, until the workers stopped ({row['stop_seconds']:.0f} s): " + ", ".join(
+                            f"{what} {seconds * 1000 / args.tasks:.1f}" for what, seconds in row["cpu_after"].items()),
+                            flush=True)
                         for what, count in sorted(row["calls"].items()):
                             print(f"    {what}: {count / args.tasks:.3f} per task")
                 for backend, found in rates.items():
@@ -253,7 +336,7 @@ def main() -> int:
                     print(f"{backend}: {workers} worker(s), {where}, {len(found)} run(s): tasks/s min {low:.1f} / "
                           f"median {middle:.1f} / max {high:.1f} = {low / limit:.0%} / {middle / limit:.0%} / "
                           f"{high / limit:.0%} of {limit:.1f}", flush=True)
-                    print("    CPU ms per task, median: " + ", ".join(
+                    print("    CPU ms per task to the end of the run, median: " + ", ".join(
                         f"{what} {statistics.median(cpu[what] for cpu in cpus[backend]) * 1000 / args.tasks:.1f}"
                         for what in cpus[backend][0]), flush=True)
             rates = images_served(ls, row["folder"], min(args.tasks, 400))

@@ -161,15 +161,15 @@ def stop_process(process: Any, signal_number: int = 15) -> None:
             process.wait(timeout=20)
 
 
-def start_service(env: dict[str, str], log: Path) -> tuple[Any, str]:
-    """`prelabel serve` on a free port, once /health answers: (process, url)."""
+def start_service(env: dict[str, str], log: Path, workers: int = 1) -> tuple[Any, str]:
+    """`prelabel serve` (gunicorn, `workers` processes) on a free port, once /health answers: (process, url)."""
     import requests
 
     from labelstudio import free_port
 
     port = free_port()
     process = start_process([str(BIN / "prelabel"), "serve", "--host", "127.0.0.1", "--port", str(port),
-                             "--workers", "1"], env, log)
+                             "--workers", str(workers)], env, log)
     url = f"http://127.0.0.1:{port}"
 
     def up() -> bool:

@@ -156,6 +156,16 @@ def test_bulk_predictions_are_written_by_the_worker(label_studio, backend_url, w
     assert predictions_of(label_studio, ids["broken"]) == []
     assert list(ResultStore(redis).failed_at(version, [ids["broken"]])) == [ids["broken"]]  # when, for /predict
     assert "not pre-labelled" in worker.read_text()  # the reason is logged
+    # Asked again for a task the worker wrote (a reviewer opens it; Label Studio lost nothing here, but a second
+    # Label Studio or a race asks): the stored prediction, not an empty answer, once the writer let go of the task
+    # (its claim, held while it writes, was kept for 120 s before issue 24: the wait below is 60).
+    [written] = predictions_of(label_studio, ids["green"])
+    wait_until(lambda: not redis.exists(f"prelabel:claim:{version}:{ids['green']}"), 60, what="the writer's claim")
+    task = label_studio.client().tasks.get(id=ids["green"])
+    again = requests.post(f"{backend_url}/predict", timeout=30, json={
+        "tasks": [{"id": task.id, "data": task.data}], "label_config": CONFIG, "project": f"{project_id}.1"})
+    [answer] = again.json()["results"]
+    assert answer["model_version"] == written.model_version and answer["result"] == written.result
 
 
 def test_a_handful_of_tasks_is_answered_in_the_response(label_studio, backend_url, worker, project, redis):

@@ -15,6 +15,7 @@ from prelabel.learning.rules import Learning, Verdict
 from prelabel.learning.store import LearnedStore
 from prelabel.studio.boxes import Box, match
 from prelabel.studio.labelconfig import make_label_config, read_label_config
+from prelabel.studio.tasks import HeldPrediction, Task
 
 BMSB, NEZARA = "Halyomorpha halys", "Nezara viridula"
 UNNAMED = "Not in the vocabulary"
@@ -72,7 +73,8 @@ def test_the_prediction_the_reviewer_worked_on():
             {"id": "r", "from_name": "region", "type": "rectanglelabels",
              "value": {"x": x, "y": 0, "width": 5, "height": 5, "rectanglelabels": [BMSB]}}]}
 
-    predictions = [prediction(1, "prelabel-a-1", 1), prediction(2, "prelabel-b-2", 2), {"id": 3, "result": []}]
+    predictions = [HeldPrediction.from_json(p) for p in (
+        prediction(1, "prelabel-a-1", 1), prediction(2, "prelabel-b-2", 2), {"id": 3, "result": []})]
     assert predicted_boxes(predictions, "region", "prelabel-a-1")[0].x == 1  # the kept evidence's version
     assert predicted_boxes(predictions, "region", "prelabel-c-3")[0].x == 2  # else the latest with boxes
     assert predicted_boxes(predictions, "other", None) == []
@@ -113,7 +115,7 @@ class RegionStudio:
         return SimpleNamespace(id=project_id, label_config=self.config)
 
     def list_tasks(self, project_id, include, ids=None):
-        return [{"id": ids[0], "predictions": self.predictions}]
+        return [Task.from_json({"id": ids[0], "predictions": self.predictions}, project_id)]
 
 
 def test_a_layout_with_a_choice_and_regions_learns_from_both(tmp_path, normalizer):

@@ -535,3 +535,117 @@ def test_a_contrast_settles_what_its_first_clause_left_open(text, label):
     assert result.label == label, result
     if label is None:
         assert result.method == "alternatives", result
+
+
+_KIN = """domain: parasites
+labels:
+  - label: Hypoderma bovis
+    scientific: [Hypoderma bovis]
+    common: {ja: [ウシバエ]}
+  - label: Hypoderma lineatum
+    scientific: [Hypoderma lineatum]
+    common: {ja: [キスジウシバエ]}
+  - label: Echinococcus multilocularis
+    scientific: [Echinococcus multilocularis]
+    common: {ja: [多包条虫]}
+"""
+
+
+@pytest.mark.parametrize("text, label, method, candidates", [
+    # A group suffix (〜類, 〜科, 〜属) after a name that other labels' names end with names the whole group.
+    ("食道壁にウシバエ類の幼虫がいます。", None, "ambiguous", {"Hypoderma bovis", "Hypoderma lineatum"}),
+    ("ウシバエ属", None, "ambiguous", {"Hypoderma bovis", "Hypoderma lineatum"}),
+    ("キスジウシバエ類", "Hypoderma lineatum", "rule", set()),  # no other label's name ends with it
+    # AのB, B one long unit of Sudachi's headed by a verbal noun: a test of A, not A.
+    ("多包条虫の抗体検査", None, "qualified", {"Echinococcus multilocularis"}),
+    ("多包条虫の二次感染です。", "Echinococcus multilocularis", "rule", set()),  # 感染: A is still there
+])
+def test_a_group_suffix_and_a_compound_head_after_a_name(text, label, method, candidates):
+    """ウシバエ類 and 多包条虫の抗体検査 named a wrong label on the meat-inspection corpus."""
+    result = Normalizer(parse_vocabulary(_KIN)).normalize(text)
+    assert (result.label, result.method) == (label, method), result
+    assert {a.label for a in result.alternatives} == candidates, result
+
+
+@pytest.mark.parametrize("text, label", [
+    # What an act is for is not what is there: an infinitive or a gerund after "for", Aを…ための/ために.
+    ("A coating applied to prevent delamination.", None),
+    ("Equipment for detecting delamination.", None),
+    ("剥離を防ぐための部品です。", None),
+    ("剥離を検出するために設置されたカメラ", None),
+    # A verb that says it is there, or a claim ("seems to"), still names it.
+    ("The module seems to have delamination.", "delamination"),
+    ("It appears to show delamination.", "delamination"),
+    ("剥離が発生しています。", "delamination"),
+])
+def test_the_object_of_a_purpose_is_not_what_is_there(text, label):
+    vocabulary = parse_vocabulary("domain: d\nlabels:\n  - label: delamination\n    common: {ja: [剥離]}\n"
+                                  "  - label: soiling\n")
+    result = Normalizer(vocabulary).normalize(text)
+    assert result.label == label, result
+    if label is None:
+        assert (result.method, [a.label for a in result.alternatives]) == ("qualified", ["delamination"]), result
+
+
+_SILVERFISH = """domain: textile
+labels:
+  - label: Lepisma saccharinum
+    scientific: [Lepisma saccharinum]
+    common: {en: [silverfish], ja: [セイヨウシミ]}
+  - label: pilling
+    common: {ja: [毛玉]}
+  - label: hole
+    common: {ja: [穴]}
+"""
+
+
+@pytest.mark.parametrize("text, label, method", [
+    # A binomial the vocabulary lacks is what is there; a common name beside it is its gloss.
+    ("Ctenolepisma longicaudata (grey silverfish).", None, "subkind"),
+    ("Lepisma saccharinum (silverfish).", "Lepisma saccharinum", "rule"),
+    ("Lepsma sacharinum (silverfish).", "Lepisma saccharinum", "rule"),  # a misspelt name is no other species
+    # A Japanese name as the object of a tool's verb (Noun + verb stem + 器/剤), or heading a hiragana noun.
+    ("毛玉取り器が写っています。", None, "qualified"),
+    ("穴かがり", None, "qualified"),
+    ("毛玉が発生しています。", "pilling", "rule"),
+    ("毛玉、穴ともに見られます。", None, "several"),  # ともに (both) is adverbial: no compound's head
+])
+def test_an_unlisted_species_and_a_tools_object_name_no_label(text, label, method):
+    """Wrong labels of the textile corpus's first run."""
+    result = Normalizer(parse_vocabulary(_SILVERFISH)).normalize(text)
+    assert (result.label, result.method) == (label, method), result
+
+
+_BEES = """domain: bees
+labels:
+  - label: deformed wing virus
+    common: {en: [deformed wing virus], ja: [変形翅ウイルス]}
+    aliases: [DWV]
+  - label: sacbrood virus
+  - label: Varroa destructor
+    scientific: [Varroa destructor]
+    common: {ja: [ミツバチヘギイタダニ]}
+  - label: Varroa jacobsoni
+    scientific: [Varroa jacobsoni]
+  - label: Acarapis woodi
+    scientific: [Acarapis woodi]
+    common: {en: [tracheal mite]}
+"""
+
+
+@pytest.mark.parametrize("text, label, method", [
+    # A variant code (after a hyphen, after "type", before 型), a haplotype, a proper adjective: a sub-kind.
+    ("DWV-B", None, "subkind"),
+    ("Deformed wing virus type A, probably.", None, "subkind"),
+    ("変形翅ウイルスB型が検出されました。", None, "subkind"),
+    ("ミツバチヘギイタダニ（韓国型ハプロタイプ）", None, "subkind"),
+    ("Thai sacbrood virus in the brood.", None, "subkind"),
+    ("Deformed wing virus in the brood.", "deformed wing virus", "rule"),  # an English word starts the sentence
+    ("The sacbrood virus is visible.", "sacbrood virus", "rule"),
+    # A coordinator before a group word is no modifier of it: two things named.
+    ("Tracheal mites plus varroa, a double infestation.", None, "several"),
+])
+def test_variants_proper_adjectives_and_coordinated_groups(text, label, method):
+    """Wrong labels of the apiary corpus's first run."""
+    result = Normalizer(parse_vocabulary(_BEES)).normalize(text)
+    assert (result.label, result.method) == (label, method), result

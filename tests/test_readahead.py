@@ -26,7 +26,7 @@ def test_the_next_jobs_tasks_and_first_images_are_read_ahead(label_studio, redis
     ahead.start(None, lambda project: "image" if project == project_id else None)
     ahead.join(timeout=60)
     assert studio.calls["read /api/tasks/"] == 1 and studio.calls["fetch image"] == 2
-    values = {task["id"]: task["data"]["image"] for task in studio.list_tasks(project_id, "id,data", ids=task_ids)}
+    values = {task.id: task.data["image"] for task in studio.list_tasks(project_id, "id,data", ids=task_ids)}
     images = ahead.images(values)
     assert sorted(images) == task_ids[:2]
     assert all(image == studio.fetch_image(values[t], t, project_id) for t, image in images.items())

@@ -10,6 +10,37 @@ import requests
 from PIL import Image
 
 from prelabel.studio.client import LabelStudio, StudioError
+from prelabel.studio.tasks import LISTED_IDS_CUT, MalformedTask, Task
+
+
+def test_a_listed_task_read_into_its_record():
+    """Label Studio lists versions and annotation ids comma-joined on SQLite and as lists on PostgreSQL; whole
+    versions compare, never substrings; a cut list of ids is no list; what a listing left out reads empty."""
+    sqlite = Task.from_json({"id": 7, "data": {"image": "a.jpg"}, "total_predictions": 2,
+                             "predictions_model_versions": "prelabel-a-b-failed, x", "annotations_ids": "12,13",
+                             "predictions": [{"id": 3, "model_version": "x", "result": [{"type": "choices"}, 5]},
+                                             "junk", {"model_version": 4}]}, project=2)
+    assert (sqlite.id, sqlite.project, sqlite.data, sqlite.total_predictions) == (7, 2, {"image": "a.jpg"}, 2)
+    assert sqlite.holds("x") and sqlite.holds("prelabel-a-b-failed") and not sqlite.holds("prelabel-a-b")
+    assert sqlite.annotation_ids == {12, 13} and sqlite.total_annotations == 0
+    assert [(p.id, p.model_version, len(p.result)) for p in sqlite.predictions] == [(3, "x", 1), (None, None, 0)]
+    postgres = Task.from_json({"id": 7, "predictions_model_versions": ["x"], "annotations_ids": [12, 13]}, project=2)
+    assert postgres.versions == {"x"} and postgres.annotation_ids == {12, 13} and postgres.data is None
+    cut = Task.from_json({"id": 7, "annotations_ids": "1," * (LISTED_IDS_CUT // 2)}, project=2)
+    assert cut.annotation_ids is None and Task.from_json({"id": 7}, project=2).annotation_ids is None
+
+
+@pytest.mark.parametrize(("value", "task_id", "message"), [
+    ({"id": True, "data": {}}, None, "without an integer id (True)"),
+    ({"id": "7", "data": {}}, None, "without an integer id ('7')"),
+    ({"data": {}}, None, "without an integer id (None)"),
+    (["not", "a", "task"], None, "not an object (list)"),
+    ({"id": 7, "data": "a string"}, 7, "its data is not an object"),
+])
+def test_a_malformed_task_names_itself(value, task_id, message):
+    with pytest.raises(MalformedTask) as raised:
+        Task.from_json(value, project=2)
+    assert raised.value.task_id == task_id and message in str(raised.value)
 
 
 def test_image_urls_of_every_kind():

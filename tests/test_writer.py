@@ -124,7 +124,7 @@ def test_a_write_label_studio_refuses_is_written_by_the_reconciler(label_studio,
     project_id, ids = image_project(label_studio, "Refused", CONFIG, {"refused": PALETTE["magenta"]}, "refused")
     results, studio = ResultStore(redis_conn), LabelStudio(label_studio.url, label_studio.token)
     [task] = studio.list_tasks(project_id, "id,data", ids=[ids["refused"]])
-    results.put(V1, ids["refused"], made_from(task["data"], CONFIG), prediction(V1))  # what the job kept
+    results.put(V1, ids["refused"], made_from(task.data, CONFIG), prediction(V1))  # what the job kept
     refusing = LabelStudio(label_studio.url, "not-a-valid-token")
     writer = BatchWriter(refusing, results, Ledger(redis_conn))
     writer.submit(project_id, [Outgoing(ids["refused"], prediction(V1))], urgent=True)
@@ -135,7 +135,7 @@ def test_a_write_label_studio_refuses_is_written_by_the_reconciler(label_studio,
         redis_conn.zadd("prelabel:ledger", {entry: 0})
     requeued = []
     done = reconcile(studio, results, Ledger(redis_conn), lambda *lost: requeued.append(lost))
-    assert done["written"] == 1 and versions(label_studio, ids["refused"]) == [V1] and not requeued
+    assert done.written == 1 and versions(label_studio, ids["refused"]) == [V1] and not requeued
     assert label_studio.client().projects.get(id=project_id).model_version == V1  # as the writer would have set
     assert Ledger(redis_conn).waiting(V1, project_id, [ids["refused"]]) == 0
 
@@ -167,7 +167,7 @@ def test_the_reconciler_removes_a_double_two_answers_at_once_left(label_studio, 
         client.projects.import_predictions(id=project_id, request=[prediction(V1).to_json(task=ids["twice"])])
     Ledger(redis_conn).add(V1, project_id, [ids["twice"]], due_in=0)
     done = reconcile(studio, ResultStore(redis_conn), Ledger(redis_conn), lambda *lost: None)
-    assert done["doubles"] == 1 and done["confirmed"] == 1
+    assert done.doubles == 1 and done.confirmed == 1
     assert versions(label_studio, ids["twice"]) == [V1]
 
 

@@ -18,7 +18,8 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length",
 class StudioProxy:
     """`after_commit`: None (honest), "500" or "hang" for prediction writes; `refuse_writes`: prediction writes
     answered 500 without reaching Label Studio; `unlistable`: task ids whose presence in a task list's selection
-    makes it answer 500."""
+    makes it answer 500; `malformed`: task ids whose listed `data` is replaced by the value given; `stray`:
+    entries added to every task list."""
 
     def __init__(self, target: str):
         self.target = target.rstrip("/")
@@ -26,6 +27,8 @@ class StudioProxy:
         self.refuse_writes = False
         self.hang_seconds = 5.0
         self.unlistable: set[int] = set()
+        self.malformed: dict[int, object] = {}
+        self.stray: list[object] = []
         self.writes = 0  # prediction writes received
         self.lists: list[list[int]] = []  # the selections of task lists received
         self._released = threading.Event()
@@ -83,8 +86,15 @@ class StudioProxy:
         elif writing and self.after_commit == "hang":
             self._released.wait(self.hang_seconds)  # the caller gives up first; Label Studio has committed
             self._answer(handler, 504, b"")
+        elif path.path == "/api/tasks/" and answer.status_code == 200 and (self.malformed or self.stray):
+            self._answer(handler, 200, self._mangled(answer.json()))
         else:
             self._answer(handler, answer.status_code, answer.content, answer.headers.get("Content-Type"))
+
+    def _mangled(self, body: dict) -> bytes:
+        tasks = [{**task, "data": self.malformed[task["id"]]} if task.get("id") in self.malformed else task
+                 for task in body.get("tasks", [])]
+        return json.dumps({**body, "tasks": [*tasks, *self.stray]}).encode()
 
     @staticmethod
     def _selected(query: str) -> list[int]:

@@ -1,8 +1,8 @@
 """Fault catalogue, delivery: exactly once and never a silent no-op when Label Studio's answer to a write lies
 (stored, then a 500; stored, then no answer), when it holds a duplicate, and when it stores fewer predictions
-than it was sent; one task Label Studio cannot list costs only itself. The real Label Studio, behind a real
-HTTP proxy (studio_proxy.py) where it must misbehave; the real Redis; the worker's own writer (BatchWriter, in
-process: the process boundary plays no part there), and a real worker for whole jobs."""
+than it was sent; one task Label Studio cannot list, or that Prelabel cannot read, costs only itself. The real
+Label Studio, behind a real HTTP proxy (studio_proxy.py) where it must misbehave; the real Redis; the worker's own
+writer (BatchWriter, in process: the process boundary plays no part there), and a real worker for whole jobs."""
 
 from __future__ import annotations
 
@@ -163,6 +163,20 @@ def test_one_task_label_studio_cannot_list_costs_only_itself(label_studio, redis
     version = version_for(env)
     wait_until(lambda: versions_held(label_studio, list(good.values())) == {
         task_id: [version] for task_id in good.values()}, 60, what="the good tasks' predictions")
+
+
+def test_a_task_prelabel_cannot_read_costs_only_itself(label_studio, proxy):
+    """A task list whose entries are not what Label Studio's API promises (one task's data a string; entries
+    without an id), as a proxy or another Label Studio version could answer: the malformed task is a problem with
+    its reason (the job fails it alone), the others are read; an entry without an id is left out."""
+    project_id, *task_ids = tasks_of(label_studio, "Malformed task", 3)
+    proxy.malformed = {task_ids[1]: "not an object"}
+    proxy.stray = [{"data": {"image": "/data/upload/1/x.jpg"}}, "a string", {"id": True, "data": {}}]
+    studio = LabelStudio(proxy.url, label_studio.token)
+    found, problems = studio.read_tasks(project_id, "id,data,predictions_model_versions", task_ids)
+    assert sorted(found) == [task_ids[0], task_ids[2]] and problems == {task_ids[1]: "its data is not an object"}
+    assert found[task_ids[0]].data["image"].startswith("https://photos.example/Malformed task/")
+    assert sorted(task.id for task in studio.list_tasks(project_id, "id", ids=task_ids)) == [task_ids[0], task_ids[2]]
 
 
 def test_a_result_made_for_another_labeling_config_is_not_delivered(label_studio, redis_conn, worker):

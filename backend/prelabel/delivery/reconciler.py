@@ -12,13 +12,14 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from redis import Redis
 
 from prelabel.delivery.ledger import Ledger
 from prelabel.delivery.results import ResultStore, made_from
 from prelabel.delivery.writer import Outgoing, double_ids, write_batch
-from prelabel.studio.client import LabelStudio, prediction_versions
+from prelabel.studio.client import LabelStudio
 
 log = logging.getLogger(__name__)
 MAINTENANCE_LOCK_TTL = 25
@@ -29,8 +30,22 @@ ROUND_SECONDS = 10.0  # no new group after this: a group's writes end well insid
 Requeue = Callable[[int, list[int], str], object]
 
 
+@dataclass(frozen=True)
+class Reconciled:
+    """What one round did, in ledger entries (tasks)."""
+
+    confirmed: int = 0  # entries done with: Label Studio holds the prediction, or the task is dealt with
+    written: int = 0  # predictions written from the kept result
+    requeued: int = 0  # tasks handed back to be predicted again (no result kept, or the data changed)
+    doubles: int = 0  # second predictions of one version removed
+
+    def __add__(self, other: Reconciled) -> Reconciled:
+        return Reconciled(self.confirmed + other.confirmed, self.written + other.written,
+                          self.requeued + other.requeued, self.doubles + other.doubles)
+
+
 def run_if_due(redis: Redis, studio: LabelStudio, results: ResultStore, ledger: Ledger, requeue: Requeue,
-               keep_superseded: bool) -> dict[str, int] | None:
+               keep_superseded: bool) -> Reconciled | None:
     """Reconcile, if no other worker is doing it now (a lock in Redis)."""
     if not redis.set("prelabel:maintenance", 1, nx=True, ex=MAINTENANCE_LOCK_TTL):
         return None
@@ -38,7 +53,7 @@ def run_if_due(redis: Redis, studio: LabelStudio, results: ResultStore, ledger: 
 
 
 def reconcile(studio: LabelStudio, results: ResultStore, ledger: Ledger, requeue: Requeue,
-              keep_superseded: bool = False) -> dict[str, int]:
+              keep_superseded: bool = False) -> Reconciled:
     """Check due ledger entries against Label Studio; deliver what it lacks. Returns what was done. A round takes
     at most ROUND_ENTRIES entries and starts no group after ROUND_SECONDS, so it ends inside the maintenance lock
     (no two rounds ever deliver the same entry) and the heartbeat it runs in is not held up; the rest waits for
@@ -46,7 +61,7 @@ def reconcile(studio: LabelStudio, results: ResultStore, ledger: Ledger, requeue
     groups: dict[tuple[str, int], list[int]] = defaultdict(list)
     for version, project_id, task_id in ledger.due(limit=ROUND_ENTRIES):
         groups[(version, project_id)].append(task_id)
-    done = {"confirmed": 0, "written": 0, "requeued": 0, "doubles": 0}
+    done = Reconciled()
     deadline = time.monotonic() + ROUND_SECONDS
     for (version, project_id), task_ids in groups.items():
         if time.monotonic() > deadline:
@@ -59,25 +74,25 @@ def reconcile(studio: LabelStudio, results: ResultStore, ledger: Ledger, requeue
         config = studio.project(project_id).label_config or "" if held else ""
         for task_id in task_ids:
             task = held.get(task_id)
-            if task is not None and version in prediction_versions(task):
+            if task is not None and task.holds(version):
                 # A response answered twice (two requests at once) and Label Studio stored both: one goes.
-                if int(task.get("total_predictions") or 0) > len(prediction_versions(task)):
+                if task.total_predictions > len(task.versions):
                     doubled.append(task_id)
                 continue
             if task is None:
                 continue  # the task is gone: nothing to do
-            kept = results.get(version, task_id, made_from(task.get("data"), config))
+            kept = results.get(version, task_id, made_from(task.data, config))
             if kept is not None:
                 rewrite.append(Outgoing(task_id, kept))
             else:
                 lost.append(task_id)
-        done["doubles"] += _remove_doubles(studio, project_id, doubled)
+        done += Reconciled(doubles=_remove_doubles(studio, project_id, doubled))
         handled = [task_id for task_id in task_ids if task_id not in {item.task_id for item in rewrite}]
         if rewrite:
             # The response's claim kept others off while Label Studio could still store it; it is due now.
             results.release(version, [item.task_id for item in rewrite])
             outcome = write_batch(studio, results, project_id, rewrite, keep_superseded)
-            done["written"] += outcome.written
+            done += Reconciled(written=outcome.written)
             if outcome.current:
                 studio.ensure_model_version(project_id, version)  # as a job's writer would have
             if not outcome.busy:  # someone else delivering right now: check again on the next round
@@ -85,10 +100,10 @@ def reconcile(studio: LabelStudio, results: ResultStore, ledger: Ledger, requeue
         if lost:
             results.hand_over(version, lost)
             requeue(project_id, lost, version)
-            done["requeued"] += len(lost)
+            done += Reconciled(requeued=len(lost))
         ledger.confirm(version, project_id, handled)
-        done["confirmed"] += len(handled)
-    if done["written"] or done["requeued"] or done["doubles"]:
+        done += Reconciled(confirmed=len(handled))
+    if done.written or done.requeued or done.doubles:
         log.warning("reconciled deliveries Label Studio did not hold: %s", done)
     return done
 
@@ -96,7 +111,7 @@ def reconcile(studio: LabelStudio, results: ResultStore, ledger: Ledger, requeue
 def _remove_doubles(studio: LabelStudio, project_id: int, task_ids: list[int]) -> int:
     """Remove the second prediction of one version these tasks hold; returns how many went."""
     doubles = [prediction_id for task in studio.list_tasks(project_id, "id,predictions", ids=task_ids)
-               for prediction_id in double_ids([p for p in task.get("predictions") or [] if isinstance(p, dict)])]
+               for prediction_id in double_ids(task.predictions)]
     for prediction_id in doubles:
         studio.delete_prediction(prediction_id)
     return len(doubles)

@@ -22,16 +22,17 @@ import threading
 import time
 import xml.etree.ElementTree as ElementTree
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from prelabel.delivery.ledger import Ledger
 from prelabel.delivery.results import CLAIM_TTL, ResultStore
 from prelabel.pipeline.identity import ModelVersion
-from prelabel.studio.client import LabelStudio, StudioError, prediction_versions
+from prelabel.studio.client import LabelStudio, StudioError
 from prelabel.studio.columns import with_columns
 from prelabel.studio.predictions import StudioPrediction
+from prelabel.studio.tasks import HeldPrediction, Task
 
 log = logging.getLogger(__name__)
 MAX_ITEMS = 200
@@ -39,7 +40,7 @@ MAX_WAIT = 1.0
 # When the reconciler takes over what a writer has not confirmed: long after the writer's claims have lapsed, so
 # the two never write the same prediction.
 LEDGER_DUE = 2 * CLAIM_TTL
-Row = dict[str, Any]  # a task's data, or the list columns written into it
+Row = Mapping[str, Any]  # a task's data, or the list columns written into it
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def write_batch(studio: LabelStudio, results: ResultStore, project_id: int, item
     if not claimed:
         return outcome
     try:
-        held = {task["id"]: task for task in studio.list_tasks(
+        held = {task.id: task for task in studio.list_tasks(
             project_id, "id,predictions,total_annotations", ids=[item.task_id for item in claimed])}
         fresh: list[StudioPrediction] = []
         imported: list[dict[str, Any]] = []
@@ -94,9 +95,8 @@ def write_batch(studio: LabelStudio, results: ResultStore, project_id: int, item
             task = held.get(item.task_id)
             if task is None:
                 continue  # not (or no longer) a task of this project: nothing to write
-            predictions = [p for p in task.get("predictions") or [] if isinstance(p, dict)]
-            doubles.extend(double_ids(predictions))
-            held_versions = {p.get("model_version") for p in predictions}
+            doubles.extend(double_ids(task.predictions))
+            held_versions = {p.model_version for p in task.predictions}
             if str(version) in held_versions or str(version.real()) in held_versions:
                 outcome.present += 1  # delivered before (a failure never replaces a real prediction)
                 continue
@@ -147,7 +147,7 @@ def _stored(studio: LabelStudio, project_id: int, predictions: list[dict[str, An
     """How many of these predictions (task, model_version) Label Studio holds now."""
     wanted = {(p["task"], p["model_version"]) for p in predictions}
     held = studio.list_tasks(project_id, "id,predictions_model_versions", ids=[task for task, _ in wanted])
-    return sum((task["id"], version) in wanted for task in held for version in prediction_versions(task))
+    return sum((task.id, version) in wanted for task in held for version in task.versions)
 
 
 def _why_refused(studio: LabelStudio, project_id: int, predictions: list[dict[str, Any]]) -> str:
@@ -163,28 +163,28 @@ def _why_refused(studio: LabelStudio, project_id: int, predictions: list[dict[st
             "made; they are predicted again for the new one)") if gone else ": it rejected them as invalid"
 
 
-def double_ids(predictions: list[dict[str, Any]]) -> list[int]:
+def double_ids(predictions: Iterable[HeldPrediction]) -> list[int]:
     """Prelabel's predictions a task holds twice for one model_version (written before this check existed, or
     by a call Label Studio stored and answered with an error): all but the first."""
     seen: set[str] = set()
     doubles = []
-    for prediction in sorted(predictions, key=lambda p: p.get("id") or 0):
-        version = str(prediction.get("model_version"))
-        if ModelVersion.parse(version) is None or not isinstance(prediction.get("id"), int):
+    for prediction in sorted(predictions, key=lambda p: p.id or 0):
+        version = str(prediction.model_version)
+        if ModelVersion.parse(version) is None or prediction.id is None:
             continue  # not ours: never touched
         if version in seen:
-            doubles.append(prediction["id"])
+            doubles.append(prediction.id)
         seen.add(version)
     return doubles
 
 
-def _stale(task: dict[str, Any], version: ModelVersion) -> list[int]:
+def _stale(task: Task, version: ModelVersion) -> list[int]:
     """The ids of older predictions of ours that a prediction of `version` replaces, on a task nobody has
     annotated yet."""
-    if task.get("total_annotations"):
+    if task.total_annotations:
         return []
-    return [p["id"] for p in task.get("predictions") or [] if isinstance(p, dict)
-            and (old := ModelVersion.parse(p.get("model_version"))) and version.supersedes(old)]
+    return [p.id for p in task.predictions if p.id is not None
+            and (old := ModelVersion.parse(p.model_version)) and version.supersedes(old)]
 
 
 def remove_superseded(studio: LabelStudio, project_id: int, replaced: dict[int, ModelVersion]) -> int:
@@ -192,7 +192,7 @@ def remove_superseded(studio: LabelStudio, project_id: int, replaced: dict[int, 
     stores the response itself and removes nothing. Returns how many were removed."""
     stale = [prediction_id for task in studio.list_tasks(project_id, "id,predictions,total_annotations",
                                                          ids=list(replaced))
-             for prediction_id in _stale(task, replaced[task["id"]])]
+             for prediction_id in _stale(task, replaced[task.id])]
     for prediction_id in stale:
         studio.delete_prediction(prediction_id)
     return len(stale)

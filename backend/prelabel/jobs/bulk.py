@@ -15,7 +15,6 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from prelabel.jobs import queues
 from prelabel.parts import Parts
 from prelabel.redact import redact_url
-from prelabel.studio.client import prediction_versions
 from prelabel.studio.labelconfig import read_label_config
 
 
@@ -50,10 +49,10 @@ def queue_project(parts: Parts, project_id: int, wanted: set[int] | None) -> Que
 
     for task in studio.list_tasks(project_id, "id,predictions_model_versions",
                                   ids=sorted(wanted) if wanted is not None else None):
-        if version in prediction_versions(task):
+        if task.holds(version):
             skipped += 1
             continue
-        batch.append(task["id"])
+        batch.append(task.id)
         if len(batch) >= queues.TASKS_PER_JOB:
             flush()
     flush()
@@ -73,7 +72,7 @@ class Outcome:
     stored: int = 0  # the run's tasks holding a prediction of its model_version: read back, never computed
     why: list[str] = field(default_factory=list)  # why the last writes into the run's projects failed
     cached: int = 0  # images whose MLLM answer came from the cache, not the endpoint
-    causes: Counter = field(default_factory=Counter)  # failures by cause
+    causes: Counter[str] = field(default_factory=Counter)  # failures by cause
     failed_jobs: list[str] = field(default_factory=list)
 
     def add(self, result: queues.PredictionJobResult) -> None:
@@ -140,7 +139,7 @@ def _follow(parts: Parts, queued: list[Job], echo: Callable[[str], None], poll: 
     with tqdm(total=total, unit="task", disable=None) as bar:
         while True:
             for job in queued:
-                job.refresh()
+                job.refresh()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
             done = sum(job.meta.get("done", 0) for job in queued)
             bar.update(done - bar.n)
             statuses = [job.get_status(refresh=False) for job in queued]
@@ -176,7 +175,7 @@ def held(parts: Parts, writing: list[tuple[str, int, list[int]]]) -> int:
     wanted: dict[tuple[str, int], list[int]] = {}
     for version, project_id, task_ids in writing:
         wanted.setdefault((version, project_id), []).extend(task_ids)
-    return sum(version in prediction_versions(task) for (version, project_id), task_ids in wanted.items()
+    return sum(task.holds(version) for (version, project_id), task_ids in wanted.items()
                for task in parts.studio.list_tasks(project_id, "id,predictions_model_versions", ids=task_ids))
 
 

@@ -78,7 +78,7 @@ def take(redis: Redis, results: ResultStore, job: Job | None, queue_name: str, p
     taken = sorted(int(task_id) for task_id in redis.spop(tasks_key, queues.TASKS_PER_JOB) or [])
     if job is not None:
         job.meta.update(task_ids=taken, total=len(taken))
-        job.save_meta()
+        job.save_meta()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
         for task_id in taken:  # pending in this job now: a request meanwhile does not queue it again
             results.mark_pending(version, task_id, job.id)
     if redis.scard(tasks_key):

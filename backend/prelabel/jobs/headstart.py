@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from rq.job import Job
 
@@ -31,7 +32,6 @@ from prelabel.jobs.readahead import ReadAheads
 from prelabel.pipeline.pipeline import Pipeline
 from prelabel.pipeline.result import ImageInput, JobDeadline
 from prelabel.pipeline.slots import Slots, Started
-from prelabel.studio.client import prediction_versions
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,8 @@ class Plan:
     queued_version: str  # what the running job was queued with: the next job must ask the same
     version: str  # what it predicts
     pipeline: Pipeline
-    image_input: Callable[[int, dict], ImageInput]  # a task's image, as the next job would make it
-    digest: Callable[[dict], str]  # the hash of a task's data its result is kept under (made_from)
+    image_input: Callable[[int, Mapping[str, Any]], ImageInput]  # a task's image, as the next job would make it
+    digest: Callable[[Mapping[str, Any]], str]  # the hash of a task's data its result is kept under (made_from)
 
 
 @dataclass
@@ -135,18 +135,17 @@ class HeadStart:
             if len(inputs) >= room:
                 break
             task = next_job.found.get(task_id)
-            data = task.get("data") if task is not None else None
             if task_id in ahead.digests or task_id in ahead.passed:
                 continue
-            if (task is None or task_id in next_job.problems or not isinstance(data, dict)
-                    or plan.version in prediction_versions(task)):  # the next job will not predict it
+            if (task is None or task_id in next_job.problems or task.data is None
+                    or task.holds(plan.version)):  # the next job will not predict it
                 ahead.passed.add(task_id)
                 continue
-            digest = plan.digest(data)
+            digest = plan.digest(task.data)
             if self.results.get(plan.version, task_id, digest) is not None:
                 ahead.passed.add(task_id)  # kept from an earlier run: the next job delivers it without a call
                 continue
             ahead.digests[task_id] = digest
-            inputs.append(plan.image_input(task_id, data))
+            inputs.append(plan.image_input(task_id, task.data))
         if inputs:
             plan.pipeline.start(inputs, self.slots, JobDeadline.after(self.deadline), ahead.started)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from rq import get_current_job
 from rq.job import Job
@@ -29,7 +30,7 @@ from prelabel.learning.rows import EvidenceRow
 from prelabel.pipeline.identity import ModelVersion
 from prelabel.pipeline.pipeline import Pipeline
 from prelabel.pipeline.result import FAILED, LABEL, NONE, ImageInput, ImagePrediction, JobDeadline
-from prelabel.studio.client import StudioError, prediction_versions
+from prelabel.studio.client import StudioError
 from prelabel.studio.columns import list_columns
 from prelabel.studio.labelconfig import Control
 from prelabel.studio.predictions import StudioPrediction, studio_prediction
@@ -42,7 +43,7 @@ class VersionMismatch(RuntimeError):
     """The worker's settings differ from the service's: its predictions would be mislabelled."""
 
 
-def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> dict:
+def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> dict[str, Any]:
     """Pre-label tasks of a project; keep every decision; write those handed over to workers. Returns a
     PredictionJobResult's JSON."""
     ctx = worker_context()
@@ -63,7 +64,7 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
     reused = results.get_many(version, hashes)
     ahead = ctx.read_ahead.images({task_id: str(data.get(control.data_key)) for task_id, data in tasks.items()})
 
-    def image_input(task_id: int, data: dict, image: bytes | None = None) -> ImageInput:
+    def image_input(task_id: int, data: Mapping[str, Any], image: bytes | None = None) -> ImageInput:
         return ImageInput(_source(data, control), _loader(ctx, project_id, task_id, data, control, until, image),
                           ref=task_id, regions=control.regions is not None)
 
@@ -142,7 +143,7 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
         cached=sum(p.cached for p in predictions)).to_json()
 
 
-def predict_waiting(queue_name: str, project_id: int, model_version: str) -> dict:
+def predict_waiting(queue_name: str, project_id: int, model_version: str) -> dict[str, Any]:
     """Pre-label the tasks small requests left waiting for this project (prelabel.jobs.bursts), as one batch."""
     ctx = worker_context()
     task_ids = bursts.take(ctx.parts.redis, ctx.results, get_current_job(), queue_name, project_id, model_version)
@@ -155,18 +156,18 @@ def _progress(job: Job | None, predictions: list[ImagePrediction], prediction: I
     predictions.append(prediction)
     if job is not None:
         job.meta["done"] = job.meta.get("done", 0) + 1
-        job.save_meta()
+        job.save_meta()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
 
 
 def _read_back(ctx: WorkerContext, job: Job | None, project_id: int, task_ids: list[int], version: str,
-               failure: str) -> tuple[dict[int, dict], dict[int, str], set[int]]:
+               failure: str) -> tuple[dict[int, Mapping[str, Any]], dict[int, str], set[int]]:
     """The tasks' data as Label Studio holds it (read while the job before ran, when it could be), less those
     that already carry this model_version; why any other task cannot be predicted (one Label Studio cannot
     list costs only itself); and which of them hold a failure of this version (`failure`)."""
     found, problems = ctx.read_ahead.tasks(job, project_id, task_ids) or ctx.parts.studio.read_tasks(
         project_id, TASK_FIELDS, task_ids)
     problems = dict(problems)
-    tasks: dict[int, dict] = {}
+    tasks: dict[int, Mapping[str, Any]] = {}
     failed_before: set[int] = set()
     for task_id in task_ids:
         task = found.get(task_id)
@@ -174,11 +175,11 @@ def _read_back(ctx: WorkerContext, job: Job | None, project_id: int, task_ids: l
             continue
         if task is None:
             problems[task_id] = f"not a task of project {project_id} in Label Studio"
-        elif not isinstance(task.get("data"), dict):
+        elif task.data is None:
             problems[task_id] = "its data is not an object"
-        elif version not in (held := prediction_versions(task)):
-            tasks[task_id] = task["data"]
-            if failure in held:
+        elif not task.holds(version):
+            tasks[task_id] = task.data
+            if task.holds(failure):
                 failed_before.add(task_id)
     return tasks, problems, failed_before
 
@@ -202,13 +203,13 @@ def _failed(ctx: WorkerContext, project_id: int, task_id: int, found: StudioPred
     results.put_failure(version, task_id, data, found)
 
 
-def _source(data: dict, control: Control) -> str:
+def _source(data: Mapping[str, Any], control: Control) -> str:
     """What people know the image by, short enough for evidence and logs."""
     value = str(data.get(control.data_key, ""))
     return value if len(value) <= MAX_SOURCE else value[:MAX_SOURCE] + "..."
 
 
-def _loader(ctx: WorkerContext, project_id: int, task_id: int, data: dict, control: Control,
+def _loader(ctx: WorkerContext, project_id: int, task_id: int, data: Mapping[str, Any], control: Control,
             until: JobDeadline, ahead: bytes | None) -> Callable[[], bytes]:
     value = data.get(control.data_key)
     if not isinstance(value, str) or not value:

@@ -28,6 +28,7 @@ from rq.job import Job
 
 from prelabel.jobs import queues
 from prelabel.studio.client import LabelStudio
+from prelabel.studio.tasks import Task
 from prelabel.workers import WorkerRegistry
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ AHEAD_TTL = 30.0  # seconds a read-ahead stays usable: the time a job or two tak
 PREDICT_TASKS = "prelabel.jobs.predict.predict_tasks"
 TASK_FIELDS = "id,data,predictions_model_versions"
 CLAIM = "prelabel:read-ahead"
+# What `start` was asked: the running job's id, the data key by project, what to call when the tasks are read.
+_Request = tuple[str | None, Callable[[int], str | None], Callable[[], None] | None]
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class ReadAhead:
     job_id: str
     project_id: int
     task_ids: tuple[int, ...]
-    found: dict[int, dict]
+    found: dict[int, Task]
     problems: dict[int, str]
     model_version: str = ""  # the version the job was queued with
     queue: str = ""  # the queue it waits in
@@ -64,7 +67,7 @@ class ReadAheads:
         self._bytes: dict[tuple[int, str], bytes] = {}
         self._thread: threading.Thread | None = None
         self._reading = False  # a thread reads ahead now
-        self._waiting: tuple | None = None  # the read-ahead asked for meanwhile
+        self._waiting: _Request | None = None  # the read-ahead asked for meanwhile
 
     def start(self, current: Job | None, data_key: Callable[[int], str | None],
               then: Callable[[], None] | None = None) -> None:
@@ -81,16 +84,16 @@ class ReadAheads:
         self._thread = threading.Thread(target=self._run, args=(request,), name="prelabel-read-ahead", daemon=True)
         self._thread.start()
 
-    def _run(self, request: tuple[str | None, Callable[[int], str | None], Callable[[], None] | None]) -> None:
-        next_request: tuple | None = request
+    def _run(self, request: _Request) -> None:
+        next_request: _Request | None = request
         while next_request is not None:
             self._read(*next_request)
             with self._lock:
                 next_request, self._waiting = self._waiting, None
                 self._reading = next_request is not None
 
-    def tasks(self, job: Job | None, project_id: int, task_ids: list[int]) -> tuple[dict[int, dict],
-                                                                                   dict[int, str]] | None:
+    def tasks(self, job: Job | None, project_id: int,
+              task_ids: list[int]) -> tuple[dict[int, Task], dict[int, str]] | None:
         """The tasks read ahead for this job, or None (none read, for other tasks, or too old)."""
         with self._lock:
             ahead, self._tasks = self._tasks, None
@@ -134,8 +137,8 @@ class ReadAheads:
             if key is None or self.workers.serving().get(job.origin, 0) > 1:
                 return
             for task_id in task_ids[:self.ahead]:
-                data = (found.get(task_id) or {}).get("data")
-                value = data.get(key) if isinstance(data, dict) else None
+                task = found.get(task_id)
+                value = task.data.get(key) if task is not None and task.data is not None else None
                 if isinstance(value, str) and value:
                     image = self.studio.fetch_image(value, task_id, project_id)
                     with self._lock:

@@ -37,6 +37,7 @@ from rq import SimpleWorker
 from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.queue import Queue
+from rq.registry import StartedJobRegistry
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import WorkerStatus
@@ -98,7 +99,7 @@ class PrelabelWorker(SimpleWorker):
             beating.join(timeout=10)
             try:
                 self.registry.leave(self.name)
-                self.retries.release_locks()
+                self.retries.release_locks()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
             except RedisError:
                 pass  # Redis away: the heartbeat lapses, and the name is freed when the worker comes back
 
@@ -131,7 +132,7 @@ class PrelabelWorker(SimpleWorker):
         gone_here = host == self.hostname and str(pid).isdigit() and not process_exists(int(str(pid)))
         if gone_here or not self.registry.alive(self.lane_of or self.name):
             log.info("freeing the name %s: the worker that held it is gone", self.name)
-            self.register_death()
+            self.register_death()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
 
     def dequeue_job_and_maintain_ttl(self, *args: Any, **kwargs: Any) -> Any:
         with self._noting_redis():
@@ -146,7 +147,7 @@ class PrelabelWorker(SimpleWorker):
 
     def _install_signal_handlers(self) -> None:
         if self.lane_of is None:  # a lane is told to stop by its main worker (signals reach the main thread only)
-            super()._install_signal_handlers()
+            super()._install_signal_handlers()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
 
     def check_for_suspension(self, *args: Any, **kwargs: Any) -> Any:
         with self._noting_redis():
@@ -154,7 +155,7 @@ class PrelabelWorker(SimpleWorker):
 
     def run_maintenance_tasks(self) -> None:
         with self._noting_redis():
-            super().run_maintenance_tasks()
+            super().run_maintenance_tasks()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
 
     def heartbeat(self, *args: Any, **kwargs: Any) -> Any:
         with self._noting_redis():
@@ -200,11 +201,11 @@ class PrelabelWorker(SimpleWorker):
                 self.registry.beat(self.name, self.queue_names())
                 self._hold_retry_locks()
                 if self.retries.acquired_locks:
-                    self.retries.enqueue_scheduled_jobs()
+                    self.retries.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
                 if beats % max(1, int(self.maintenance_every / BEAT_EVERY)) == 0:
                     # rq cleans its registries (and retries abandoned jobs) only between jobs and after a long
                     # idle wait: here it happens every maintenance_every seconds, busy or idle.
-                    self.clean_registries()
+                    self.clean_registries()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
                     self._reconcile()
             except Exception:  # Redis or Label Studio away for a moment: the next beat tries again
                 log.warning("heartbeat or maintenance failed", exc_info=True)
@@ -212,7 +213,7 @@ class PrelabelWorker(SimpleWorker):
     def _hold_retry_locks(self) -> None:
         """Take or refresh the scheduler's locks, each to lapse with a job's heartbeat rather than after rq's
         minute: a killed worker's lock would hold up the retry of the very job it abandoned."""
-        for name in self.retries.acquire_locks():
+        for name in self.retries.acquire_locks():  # type: ignore[no-untyped-call]  # rq leaves it unannotated
             self.connection.expire(self.retries.get_locking_key(name), self.heartbeat_ttl)
 
     def _reconcile(self) -> None:
@@ -224,8 +225,8 @@ class PrelabelWorker(SimpleWorker):
         reconciler.run_if_due(parts.redis, parts.studio, parts.results, parts.ledger, requeue,
                               parts.settings.keep_superseded)
 
-    def handle_job_failure(self, job: Job, queue: Queue, started_job_registry=None, exc_string: str = "",
-                           execution=None) -> None:
+    def handle_job_failure(self, job: Job, queue: Queue, started_job_registry: StartedJobRegistry | None = None,
+                           exc_string: str = "", execution: Execution | None = None) -> None:
         """The traceback rq keeps with a failed job (`prelabel jobs` shows it) leaves with credentials masked. A
         job cancelled while it ran (rq's cancel) is not retried: rq would schedule its retries all the same."""
         with contextlib.suppress(RedisError):
@@ -266,8 +267,9 @@ def run_worker(settings: Settings, queue_names: list[str], burst: bool = False, 
             name = worker.name
             with contextlib.suppress(RedisError):
                 worker.retry_interrupted()
-                worker.register_death()
-                worker.retries.release_locks()  # else the next scheduler waits for them to lapse
+                worker.register_death()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
+                # rq leaves it unannotated; else the next scheduler waits for the locks to lapse
+                worker.retries.release_locks()  # type: ignore[no-untyped-call]
     finally:
         if lane is not None:
             lane.stop()  # after its running job, as the main worker's warm shutdown

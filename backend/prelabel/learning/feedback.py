@@ -25,9 +25,6 @@ from prelabel.studio.labelconfig import DEFAULT_NONE_CHOICE, Control, LabelConfi
 from prelabel.text import NAME, clean
 
 log = logging.getLogger(__name__)
-# Label Studio cuts a listed task's `annotations_ids` at 500 characters (data_manager/serializers.py,
-# CHAR_LIMITS): a list that long is read annotation by annotation instead.
-LISTED_IDS_CUT = 500
 
 
 def annotated_label(annotation: Annotation, control: Control) -> str | None:
@@ -122,11 +119,10 @@ def _deleted(studio: LabelStudio, learning: Learning, annotation_ids: list[int])
             one_by_one |= task_ids
             continue
         for task in studio.list_tasks(project_id, "id,annotations_ids", ids=sorted(task_ids)):
-            listed = task.get("annotations_ids")
-            if not isinstance(listed, str | list) or (isinstance(listed, str) and len(listed) >= LISTED_IDS_CUT):
-                one_by_one.add(int(task["id"]))  # not listed, or cut by Label Studio (the last id may be a part)
+            if task.annotation_ids is None:  # not listed, or cut by Label Studio: read one by one instead
+                one_by_one.add(task.id)
             else:
-                existing |= _ids(listed)
+                existing |= task.annotation_ids
     existing |= {annotation for annotation, (task, _) in recorded.items()
                  if task in one_by_one and _gone(studio, annotation) is not None}
     events: list[FeedbackEvent] = []
@@ -140,13 +136,6 @@ def _deleted(studio: LabelStudio, learning: Learning, annotation_ids: list[int])
             learning.store.forget_review(annotation_id=annotation_id)
             events.append(FeedbackEvent(annotation_id, "deleted", tuple(changes), project=recorded[annotation_id][1]))
     return events
-
-
-def _ids(value: object) -> set[int]:
-    """Label Studio's `annotations_ids` of a listed task: "12,13" on SQLite, [12, 13] on PostgreSQL
-    (data_manager/managers.py: GroupConcat or ArrayAgg, then _pretty_results)."""
-    items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else []
-    return {int(item) for item in (str(i).strip() for i in items) if item.isascii() and item.isdigit()}
 
 
 def _annotation(studio: LabelStudio, learning: Learning, annotation_id: int, project_id: int | None,
@@ -167,7 +156,7 @@ def _annotation(studio: LabelStudio, learning: Learning, annotation_id: int, pro
     project = studio.project(project_id)
     vocabulary = learning.normalizer.vocabulary
     try:
-        control = read_label_config(project.label_config, vocabulary, none_choice).control
+        control = read_label_config(project.label_config or "", vocabulary, none_choice).control
     except LabelConfigError as exc:
         return FeedbackEvent(annotation_id, "unusable config", detail=str(exc))
     task_id = annotation.task
@@ -205,7 +194,7 @@ def _regions(studio: LabelStudio, project_id: int, task_id: int, annotation: Ann
     """The annotation's boxes matched with those of the prediction it was made on (read from Label Studio, as
     the reviewer saw them), and what they teach (learning/regions.py)."""
     listed = studio.list_tasks(project_id, "id,predictions", ids=[task_id])
-    predictions = [p for task in listed for p in task.get("predictions") or []]
+    predictions = [p for task in listed for p in task.predictions]
     predicted = predicted_boxes(predictions, control.from_name, kept.model_version if kept else None)
     matching = match(predicted, boxes(annotation.result, control.from_name))
     labels = set(learning.normalizer.vocabulary.label_values)

@@ -22,6 +22,7 @@ from prelabel.learning.outcome import RegionSummary
 from prelabel.learning.rules import Verdict, verdicts
 from prelabel.pipeline.result import NamedMatch
 from prelabel.studio.boxes import Box, Matching, boxes, match
+from prelabel.studio.tasks import HeldPrediction
 from prelabel.vocabulary.normalize import Normalizer
 
 
@@ -43,18 +44,18 @@ def region_words(evidence: Mapping[str, Any] | None, predicted: list[Box]) -> di
     return {pair.predicted: kept[int(pair.reviewed.region_id or 0)][1] for pair in pairs}
 
 
-def predicted_boxes(predictions: Iterable[object], from_name: str, model_version: str | None) -> list[Box]:
+def predicted_boxes(predictions: Iterable[HeldPrediction], from_name: str, model_version: str | None) -> list[Box]:
     """The boxes of the task's prediction the reviewer worked on: the one of the kept evidence's model_version
     where Label Studio holds it, else the latest with boxes."""
-    with_boxes = [(prediction, found) for prediction in predictions if isinstance(prediction, Mapping)
-                  and (found := boxes(prediction.get("result"), from_name))]
+    with_boxes = [(prediction, found) for prediction in predictions
+                  if (found := boxes(prediction.result, from_name))]
     if not with_boxes:
         return []
     chosen = [found for prediction, found in with_boxes if model_version
-              and prediction.get("model_version") == model_version]
+              and prediction.model_version == model_version]
     if chosen:
         return chosen[-1]
-    return max(with_boxes, key=lambda pair: int(pair[0].get("id") or 0))[1]
+    return max(with_boxes, key=lambda pair: pair[0].id or 0)[1]
 
 
 def region_verdicts(matching: Matching, words: Mapping[Box, NamedMatch], label_of: Callable[[str | None], str | None],

@@ -13,6 +13,7 @@ import json
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 from prelabel.perthread import PerThread
 from prelabel.sqlite import use_wal
@@ -45,14 +46,14 @@ class ResponseCache:
     def close(self) -> None:
         self._connections.close()
 
-    def get(self, key: str) -> dict | None:
+    def get(self, key: str) -> dict[str, Any] | None:
         row = self._connection().execute("SELECT value FROM responses WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else None
 
-    def put(self, key: str, value: dict) -> None:
+    def put(self, key: str, value: dict[str, Any]) -> None:
         with self._connection() as connection:
             connection.execute("INSERT OR REPLACE INTO responses (key, value, created) VALUES (?, ?, ?)",
                                (key, json.dumps(value, ensure_ascii=False), time.time()))
 
     def __len__(self) -> int:
-        return self._connection().execute("SELECT count(*) FROM responses").fetchone()[0]
+        return int(self._connection().execute("SELECT count(*) FROM responses").fetchone()[0])

@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prelabel.pipeline.result import Finding
 
@@ -108,13 +108,13 @@ class Calibration:
         found.update(_within(unmeasured, max(0.0, 1.0 - sum(found.values()))))
         return {label: found[label] for label in findings}
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"features": list(FEATURES), "coefficients": list(self.coefficients),
                 "intercept": self.intercept, "measured": dict(sorted(self.measured.items())),
                 "fitted_on": self.fitted_on}
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> Calibration:
+    def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
         if list(data["features"]) != list(FEATURES):
             raise ValueError("the calibration model was fitted on other features: refit it "
                              "(bench/calibration_prior.py for the prior)")

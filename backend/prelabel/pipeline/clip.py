@@ -13,12 +13,13 @@ import functools
 import importlib.util
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*")
 
@@ -75,7 +76,7 @@ class ClipModel:
     def context_length(self) -> int:
         return int(getattr(self.tokenizer, "context_length", 77))
 
-    def encode_images(self, images: Sequence) -> np.ndarray:
+    def encode_images(self, images: Sequence[Any]) -> NDArray[Any]:
         """PIL images -> L2-normalised rows."""
         import torch
 
@@ -85,7 +86,7 @@ class ClipModel:
             rows.append(self._run(self.model.encode_image, batch.to(self.device)))
         return _normalise(np.concatenate(rows)) if rows else np.zeros((0, self.dimension), np.float32)
 
-    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+    def encode_texts(self, texts: Sequence[str]) -> NDArray[Any]:
         """Texts -> L2-normalised rows. A text longer than the text tower's context is split into sentences
         (then word chunks) whose embeddings are averaged, so nothing is cut off."""
         chunks, owner = [], []
@@ -140,11 +141,12 @@ class ClipModel:
             return 2 * len(text.split()) + 2 <= self.context_length
         return len(encode(text)) + 2 <= self.context_length  # +2: start and end tokens
 
-    def _run(self, encode, batch) -> np.ndarray:
+    def _run(self, encode: Callable[[Any], Any], batch: Any) -> NDArray[Any]:
         import torch
 
         with torch.inference_mode(), torch.autocast(self.device, enabled=self.device == "cuda"):
-            return encode(batch).float().cpu().numpy()
+            found: NDArray[Any] = encode(batch).float().cpu().numpy()
+            return found
 
 
 def load_clip(model: str, pretrained: str | None = None, device: str = "auto",
@@ -180,6 +182,6 @@ def load_clip(model: str, pretrained: str | None = None, device: str = "auto",
     return ClipModel(clip_model, preprocess, tokenizer, chosen, model_name, batch_size)
 
 
-def _normalise(rows: np.ndarray) -> np.ndarray:
+def _normalise(rows: NDArray[Any]) -> NDArray[Any]:
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return (rows / np.where(norms == 0, 1, norms)).astype(np.float32)
+    return np.asarray(rows / np.where(norms == 0, 1, norms), dtype=np.float32)

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from prelabel.pipeline import calibration, reasons
 from prelabel.pipeline.calibration import Calibration
@@ -98,26 +100,26 @@ class Credits:
         """Labels the MLLM named specifically: the only ones that can become the decision."""
         return {label for label, credit in self.by_label.items() if credit.method not in PROPOSALS}
 
-    def vector(self, labels: list[str]) -> np.ndarray | None:
+    def vector(self, labels: list[str]) -> NDArray[Any] | None:
         if not self.by_label:
             return None
         return np.array([self.by_label[label].score if label in self.by_label else 0.0 for label in labels])
 
 
-def final_scores(fused: np.ndarray | None, mllm: np.ndarray | None, clip_weight: float) -> np.ndarray | None:
+def final_scores(fused: NDArray[Any] | None, mllm: NDArray[Any] | None, clip_weight: float) -> NDArray[Any] | None:
     """clip_weight x fused CLIP + (1 - clip_weight) x MLLM-normalised; either alone when the other is absent."""
     if fused is not None and mllm is not None:
         return clip_weight * fused + (1 - clip_weight) * mllm
     return fused if fused is not None else mllm
 
 
-def top(labels: list[str], scores: np.ndarray, k: int = TOP_K, among: set[str] | None = None) -> dict[str, float]:
+def top(labels: list[str], scores: NDArray[Any], k: int = TOP_K, among: set[str] | None = None) -> dict[str, float]:
     order = np.argsort(-scores, kind="stable")
     picked = [i for i in order if among is None or labels[i] in among][:k]
     return {labels[i]: float(scores[i]) for i in picked}
 
 
-def conclude(prediction: ImagePrediction, labels: list[str], credits: Credits, fused: np.ndarray | None,
+def conclude(prediction: ImagePrediction, labels: list[str], credits: Credits, fused: NDArray[Any] | None,
              clip_weight: float, mllm_configured: bool, model: Calibration) -> None:
     """Set the prediction's state, label, score (the probability that the label is right), ranking and reason
     from the stages' findings."""
@@ -171,14 +173,14 @@ def conclude(prediction: ImagePrediction, labels: list[str], credits: Credits, f
                       else Reason(reasons.NAMED, words=credit.text[:80], method=credit.method))
 
 
-def clip_margin(fused: np.ndarray, index: int) -> float:
+def clip_margin(fused: NDArray[Any], index: int) -> float:
     """CLIP's fused probability for the label at `index` less the best other label's (a calibration feature)."""
     other = next((int(j) for j in np.argsort(-fused, kind="stable")[:2] if j != index), None)
     return float(fused[index] - (fused[other] if other is not None else 0.0))
 
 
 def findings(labels: list[str], in_play: list[str], credits: Credits, evidence: Evidence,
-             fused: np.ndarray | None) -> dict[str, Finding]:
+             fused: NDArray[Any] | None) -> dict[str, Finding]:
     """How each label in play was found: what its probability is computed from (pipeline/calibration.py). Stage
     1's strongest specific match names the way even where stage 2 confirmed it; stage 2 is a feature of its own."""
     shown = len(evidence.shortlist or labels)

@@ -7,10 +7,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 from prelabel.pipeline.clip import ClipLoadError, ClipModel, load_clip
 
@@ -23,7 +25,7 @@ class TextEncoder(Protocol):
     name: str
     default_threshold: float  # cosine similarity above which a nearest name is trusted
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str]) -> NDArray[Any]:
         """Texts -> L2-normalised rows."""
         ...
 
@@ -39,7 +41,7 @@ class ClipTextEncoder:
         self.clip = clip
         self.name = f"open_clip:{clip.name}"
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str]) -> NDArray[Any]:
         return self.clip.encode_texts([self.template.format(text) for text in texts])
 
 
@@ -51,11 +53,13 @@ class SentenceTransformerEncoder:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
 
-        transformers_logging.disable_progress_bar()  # its bar would mix into a CLI's stderr
+        # transformers leaves it unannotated; typed here, so that --strict holds with or without the clip extra.
+        disable_progress_bar: Callable[[], None] = transformers_logging.disable_progress_bar
+        disable_progress_bar()  # its bar would mix into a CLI's stderr
         self.model = SentenceTransformer(path, device=device, local_files_only=True)
         self.name = f"sentence-transformers:{path}"
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str]) -> NDArray[Any]:
         rows = self.model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True,
                                  show_progress_bar=False)
         return np.asarray(rows, dtype=np.float32)

@@ -12,8 +12,10 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from prelabel.pipeline.clip import ClipModel
 from prelabel.vocabulary.vocab import Vocabulary
@@ -23,18 +25,18 @@ LOGIT_SCALE = 100.0  # CLIP's learned temperature, as the released models have i
 FEATURES = ("image", "description", "guess")
 
 
-def normalise(vector: np.ndarray) -> np.ndarray:
+def normalise(vector: NDArray[Any]) -> NDArray[Any]:
     norm = float(np.linalg.norm(vector))
     return vector / norm if norm else vector
 
 
-def mean_direction(vectors: Sequence[np.ndarray | None]) -> np.ndarray | None:
+def mean_direction(vectors: Sequence[NDArray[Any] | None]) -> NDArray[Any] | None:
     """The normalised mean of the normalised vectors present; None when none is."""
     present = [normalise(v) for v in vectors if v is not None]
     return normalise(np.sum(present, axis=0)) if present else None
 
 
-def class_features(clip: ClipModel, vocabulary: Vocabulary, texts: dict[str, list[str]]) -> np.ndarray:
+def class_features(clip: ClipModel, vocabulary: Vocabulary, texts: dict[str, list[str]]) -> NDArray[Any]:
     """One L2-normalised row per label, in vocabulary order."""
     labels = vocabulary.label_values
     label_rows = clip.encode_texts(labels)
@@ -45,7 +47,7 @@ def class_features(clip: ClipModel, vocabulary: Vocabulary, texts: dict[str, lis
     return np.stack([row for row in rows if row is not None]).astype(np.float32)  # the label row is never None
 
 
-def _mean_rows(clip: ClipModel, groups: list[list[str]]) -> list[np.ndarray | None]:
+def _mean_rows(clip: ClipModel, groups: list[list[str]]) -> list[NDArray[Any] | None]:
     """Encode every text of every group in one batch run; the mean direction per group (None if empty)."""
     flat = [text for group in groups for text in group]
     encoded = clip.encode_texts(flat) if flat else np.zeros((0, 0), np.float32)
@@ -56,12 +58,12 @@ def _mean_rows(clip: ClipModel, groups: list[list[str]]) -> list[np.ndarray | No
     return rows
 
 
-def probabilities(class_matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
+def probabilities(class_matrix: NDArray[Any], query: NDArray[Any]) -> NDArray[Any]:
     """Cosines of the query with every class, as a softmax distribution at CLIP's logit scale."""
     logits = LOGIT_SCALE * (class_matrix @ query)
     logits -= logits.max()
     weights = np.exp(logits)
-    return weights / weights.sum()
+    return np.asarray(weights / weights.sum())
 
 
 class ClassFeatureStore:
@@ -70,10 +72,10 @@ class ClassFeatureStore:
 
     def __init__(self, directory: str | Path | None):
         self.directory = Path(directory) if directory else None
-        self._memory: dict[str, np.ndarray] = {}
+        self._memory: dict[str, NDArray[Any]] = {}
 
     def get(self, clip: ClipModel, clip_identity: str, vocabulary: Vocabulary,
-            texts: dict[str, list[str]]) -> np.ndarray:
+            texts: dict[str, list[str]]) -> NDArray[Any]:
         # Keyed by what the features are made of, not the vocabulary version: a learned synonym changes the
         # version but not one class feature.
         made_of = [(entry.label, entry.english_names()) for entry in vocabulary]
@@ -83,7 +85,7 @@ class ClassFeatureStore:
             return self._memory[key]
         path = self.directory / f"{key}.npy" if self.directory else None
         if path is not None and path.exists():
-            matrix = np.load(path)
+            matrix: NDArray[Any] = np.load(path)
         else:
             matrix = class_features(clip, vocabulary, texts)
             if path is not None:

@@ -22,9 +22,9 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import openai
 
@@ -53,6 +53,9 @@ from prelabel.pipeline.prompts import (
 )
 from prelabel.pipeline.result import Stage1Answer
 from prelabel.redact import redact_url
+
+if TYPE_CHECKING:
+    from prelabel.settings import Settings
 
 T = TypeVar("T")
 MAX_BACKOFF = 30.0
@@ -133,7 +136,7 @@ class MLLMClient:
         return str(self.client.base_url).rstrip("/"), self.model
 
     @classmethod
-    def from_settings(cls, settings, cache: ResponseCache | None = None) -> MLLMClient:
+    def from_settings(cls, settings: Settings, cache: ResponseCache | None = None) -> MLLMClient:
         # The client's own retries are off: ours honour Retry-After and count what they do.
         client = openai.OpenAI(base_url=settings.llm_base_url, api_key=settings.llm_api_key or "none",
                                timeout=settings.llm_timeout, max_retries=0)
@@ -162,7 +165,7 @@ class MLLMClient:
                             lambda answer: json.dumps(answer.to_dict(), ensure_ascii=False))
 
     def stage1_regions_question(self, data_url: str, labels: list[str], shortlist: bool,
-                                convention: str) -> tuple[list[Any], tuple[str, dict]]:
+                                convention: str) -> tuple[list[Any], tuple[str, dict[str, Any]]]:
         """The region question's messages and its structured-output request (`prelabel check --regions` asks
         it too)."""
         key, box = REGION_BOXES[convention]
@@ -228,7 +231,7 @@ class MLLMClient:
         return found
 
     def suggest_names(self, label: str, names: list[str], domain: str, languages: list[str],
-                      force: bool = False) -> list[dict]:
+                      force: bool = False) -> list[dict[str, Any]]:
         """TLAC's first stage: the other names of a class, as {"name", "kind", "language"}. A malformed answer is
         an MLLMError and is not cached; `force` asks past the cache."""
         prompt = SUGGEST_PROMPT.format(domain=domain, label=label, names="; ".join(names) or "(none)",
@@ -240,7 +243,7 @@ class MLLMClient:
 
     # ---- calling ----------------------------------------------------------------------------------------
 
-    def _cached(self, key: str, call: Callable[[], dict], parse: Callable[[str], T],
+    def _cached(self, key: str, call: Callable[[], dict[str, Any]], parse: Callable[[str], T],
                 store: Callable[[T], str], force: bool = False) -> tuple[T, Usage]:
         """(parsed answer, its cost). Only answers that parse are cached, and what is cached is the parsed,
         sanitised answer (`store` writes it back as text `parse` reads), never the raw reply: a malformed one
@@ -270,7 +273,7 @@ class MLLMClient:
                                  "completion_tokens": reply["completion_tokens"]})
         return parsed, Usage(False, reply["calls"], reply["prompt_tokens"], reply["completion_tokens"])
 
-    def chat(self, messages: list[Any], schema: tuple[str, dict] | None = None) -> dict:
+    def chat(self, messages: list[Any], schema: tuple[str, dict[str, Any]] | None = None) -> dict[str, Any]:
         """One chat completion past the cache, with retries: {"content", "prompt_tokens", "completion_tokens",
         "finish_reason", "model" (as the server names it), "calls"}. `schema` asks for structured output, unless
         this endpoint refused it before."""
@@ -313,7 +316,7 @@ class MLLMClient:
             except openai.APIStatusError as exc:
                 raise self._failure("rejected", exc, calls) from None
 
-    def _reply(self, response) -> dict:
+    def _reply(self, response: object) -> dict[str, Any]:
         # The client does not validate bodies: a text/plain body comes back as a bare string, and a JSON body of
         # the wrong shape as a ChatCompletion holding whatever the server sent. Read it defensively.
         choices = getattr(response, "choices", None)
@@ -340,7 +343,7 @@ class MLLMClient:
                 "finish_reason": finish_reason if isinstance(finish_reason, str) else None,
                 "model": strings.clean(model, strings.NAME) if isinstance(model, str) else None}
 
-    def _text_of_parts(self, parts: list) -> str:
+    def _text_of_parts(self, parts: list[Any]) -> str:
         """The text of a content given as parts ({"type": "text", "text": ...}); a refusal part is a refusal,
         anything that is not a part at all is malformed."""
         texts = []
@@ -387,7 +390,7 @@ class MLLMClient:
         if retry_after is not None:
             return min(retry_after, MAX_BACKOFF)
         backoff = self._backoff_base * 2 ** attempt
-        return min(backoff + random.uniform(0, backoff), MAX_BACKOFF)
+        return float(min(backoff + random.uniform(0, backoff), MAX_BACKOFF))
 
 
 def _tokens(value: object) -> int:
@@ -405,7 +408,7 @@ def _transient_cause(exc: Exception) -> str:
     return "connection"
 
 
-def retry_after_seconds(headers) -> float | None:
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     """Retry-After in seconds or as an HTTP date, or OpenAI's retry-after-ms."""
     milliseconds = headers.get("retry-after-ms")
     if milliseconds:
@@ -454,7 +457,7 @@ def without_thinking(content: str) -> str:
     return text[found[-1].end():] if found else text
 
 
-def _json_object(content: str) -> dict:
+def _json_object(content: str) -> dict[str, Any]:
     """The JSON object in an answer; tolerant of code fences, text around it and a reasoning block before it,
     not of an answer that holds no JSON object at all."""
     text = _FENCE.sub("", without_thinking(content).strip())
@@ -473,7 +476,7 @@ def _json_object(content: str) -> dict:
     return data
 
 
-def parse_suggestions(content: str) -> list[dict]:
+def parse_suggestions(content: str) -> list[dict[str, Any]]:
     """The names of a suggest answer, each {"name", "kind", "language"}; plain strings are common names."""
     names = _json_object(content).get("names")
     if not isinstance(names, list):

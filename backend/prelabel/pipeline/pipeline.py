@@ -14,10 +14,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import FIRST_COMPLETED, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from prelabel.pipeline import fusion
 from prelabel.pipeline.boxes import AUTO, CONVENTIONS
@@ -52,7 +54,7 @@ from prelabel.settings import Settings
 from prelabel.text import MESSAGE, clean, quote
 from prelabel.vocabulary.normalize import NONE as NO_MATCH
 from prelabel.vocabulary.normalize import SEVERAL, Normalizer
-from prelabel.vocabulary.vocab import Vocabulary
+from prelabel.vocabulary.vocab import Label, Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +97,9 @@ class _Work:
     image: PreparedImage | None = None
     answer: Stage1Answer | None = None
     credits: Credits = field(default_factory=Credits)
-    image_row: np.ndarray | None = None  # CLIP's image embedding, when a shortlist needed it before stage 1
+    image_row: NDArray[Any] | None = None  # CLIP's image embedding, when a shortlist needed it before stage 1
     by_image: list[str] = field(default_factory=list)  # CLIP's shortlist for the image
-    fused: np.ndarray | None = None  # the fused CLIP distribution over labels
+    fused: NDArray[Any] | None = None  # the fused CLIP distribution over labels
     started: float = 0.0
     regions: bool = False  # a region project: the label is derived from the named regions
 
@@ -131,7 +133,7 @@ class Pipeline:
         # a bulk job's slow downloads must not make it wait.
         self._fetching_urgent = threading.BoundedSemaphore(max(1, options.fetch_concurrency))
         self._clip_lock = threading.Lock()  # one CLIP call at a time: threads would only oversubscribe the cores
-        self._class_matrix: list[np.ndarray | None] = []
+        self._class_matrix: list[NDArray[Any] | None] = []
         # One per pipeline: its threads share the slots.
         self.decode_limits = DecodeLimits(options.image_max_pixels, options.image_decodes)
 
@@ -152,7 +154,7 @@ class Pipeline:
         if self.mllm is not None and self.mllm.cache is not None:
             self.mllm.cache.close()
 
-    def class_matrix(self) -> np.ndarray | None:
+    def class_matrix(self) -> NDArray[Any] | None:
         """Computed once (or read from the feature store), by whichever thread needs it first."""
         if self.clip is None:
             return None
@@ -194,7 +196,7 @@ class Pipeline:
         # batches. Topping up before each CLIP batch keeps every MLLM thread busy while CLIP runs.
         threads = max(1, self.options.llm_concurrency)
         in_flight = threads + 2 * batch_size
-        running: dict = {}
+        running: dict[Future[Any], int] = {}
         doing: dict[int, tuple[str, float]] = {}  # image -> (the stage it is in, when it started), set by its thread
         ahead = Started() if started is None else started
         for index, item in enumerate(inputs):
@@ -337,13 +339,13 @@ class Pipeline:
         prediction.image_size = image.original_size
 
     def _crop_look(self, image: PreparedImage) -> Callable[[tuple[float, float, float, float], str],
-                                                           np.ndarray | None]:
+                                                           NDArray[Any] | None]:
         """CLIP on a region's crop of the picture sent, fused as _clip_stage fuses a whole image: the crop is the
         image feature, the MLLM's name for the region its first guess (no description: it describes the photo)."""
         clip, class_matrix = self.clip, self.class_matrix()
         assert clip is not None and class_matrix is not None
 
-        def look(box: tuple[float, float, float, float], name: str) -> np.ndarray | None:
+        def look(box: tuple[float, float, float, float], name: str) -> NDArray[Any] | None:
             parts = []
             with self._clip_lock:
                 if "image" in self.features:
@@ -430,7 +432,7 @@ class Pipeline:
                 work.prediction.evidence.vetoed = vetoed
         work.credits.add(result, STAGE2_WEIGHT, STAGE2_SOURCE)
 
-    def _clip_stage(self, pending: list[tuple[int, _Work]], class_matrix: np.ndarray | None) -> None:
+    def _clip_stage(self, pending: list[tuple[int, _Work]], class_matrix: NDArray[Any] | None) -> None:
         pictured = [(work, work.image) for _, work in pending if work.image is not None]
         clip = self.clip
         if clip is None or class_matrix is None or not pictured:
@@ -450,7 +452,7 @@ class Pipeline:
                     slots.append((number, feature))
         with self._clip_lock:
             encoded = clip.encode_texts(texts) if texts else np.zeros((0, 0), np.float32)
-        by_image: dict[int, dict[str, np.ndarray]] = {}
+        by_image: dict[int, dict[str, NDArray[Any]]] = {}
         for (number, feature), row in zip(slots, encoded, strict=True):
             by_image.setdefault(number, {})[feature] = row
         for number, work in enumerate(usable):
@@ -493,7 +495,7 @@ class Pipeline:
         if work.regions and work.prediction.regions is not None:
             derive_label(work.prediction)
 
-    def _top(self, scores: np.ndarray) -> dict[str, float]:
+    def _top(self, scores: NDArray[Any]) -> dict[str, float]:
         return top(self._labels, scores)
 
 
@@ -530,6 +532,6 @@ def _shown(source: str) -> str:
     return source if len(source) <= 1000 and source.isprintable() else quote(source, 1000)
 
 
-def _label_line(entry) -> str:
+def _label_line(entry: Label) -> str:
     others = [name.text for name in entry.names() if name.kind != "label" and name.text != entry.label]
     return f"{entry.label} ({'; '.join(others)})" if others else entry.label

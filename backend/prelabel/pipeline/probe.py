@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from PIL import Image, ImageDraw
 
@@ -169,7 +170,7 @@ def _failure_text(exc: MLLMError) -> str:
            f"{SETTINGS_HINT.get(exc.cause, 'PRELABEL_LLM_BASE_URL')}"
 
 
-def _image_finding(mllm: MLLMClient, labels: list[str], reply: dict) -> Finding:
+def _image_finding(mllm: MLLMClient, labels: list[str], reply: dict[str, Any]) -> Finding:
     """Whether the model saw the image: the same words without it must cost fewer prompt tokens. A server that
     drops image parts for a text-only model answers, and its model talks about an image it never saw."""
     try:
@@ -207,7 +208,7 @@ def _structured_finding(mllm: MLLMClient, asked: bool, content: str, settings: S
                    "accepted but not honoured: the answer is not bare JSON; the tolerant parser reads it")
 
 
-def _cost_finding(reply: dict, prices: Prices | None) -> Finding:
+def _cost_finding(reply: dict[str, Any], prices: Prices | None) -> Finding:
     prompt, completion = reply["prompt_tokens"], reply["completion_tokens"]
     if not prompt:
         return Finding("cost", "unknown: the server reports no token counts")

@@ -7,6 +7,8 @@ TLAC for stage 2.
 
 from __future__ import annotations
 
+from typing import Any
+
 STAGE1_VERSION = "stage1-v2"
 STAGE2_VERSION = "stage2-v2"
 STAGE2_IMAGE_VERSION = "stage2-image-v1"
@@ -34,7 +36,7 @@ STAGE1_OPEN_PROMPT = """Look at the image and answer with a JSON object with thr
 (scientific or common names, in any language).
 If you see none, say so in the description and give "none" as the classification."""
 
-STAGE1_PROPERTIES: dict[str, dict] = {
+STAGE1_PROPERTIES: dict[str, dict[str, Any]] = {
     "description": {"type": "string"},
     "classification": {"type": "string"},
     "candidates": {"type": "array", "items": {"type": "string"}},
@@ -70,7 +72,7 @@ REGION_BOXES = {
 REGION_BOXES["auto"] = REGION_BOXES["pixels"]
 
 
-def stage1_regions_schema(key: str) -> dict:
+def stage1_regions_schema(key: str) -> dict[str, Any]:
     """Stage 1's JSON schema with the findings, their boxes under `key`."""
     finding = {"type": "object",
                "properties": {"label": {"type": "string"},

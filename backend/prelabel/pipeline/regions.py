@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from prelabel.pipeline import reasons
 from prelabel.pipeline.boxes import DUPLICATE, Box, overlap, place
@@ -32,7 +34,7 @@ DUPLICATE_IOU = 0.7  # two boxes of one name overlapping this much are one findi
 SecondLook = Callable[[Box, str, list[str]], str | None]
 # CLIP on a region's crop (when CLIP is on): (its box, the MLLM's name for it) -> the fused distribution over the
 # vocabulary's labels (in order) of the crop's image and the name as first guess; None when neither feature is on.
-CropLook = Callable[[Box, str], np.ndarray | None]
+CropLook = Callable[[Box, str], NDArray[Any] | None]
 
 
 def name_regions(findings: list[BoxFinding], skipped: dict[str, int], convention: str, sent: tuple[int, int],

@@ -9,13 +9,16 @@ shortlist is found when the MLLM names it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from prelabel.pipeline.decision import Credits
 from prelabel.pipeline.result import NamedMatch
 
 
-def image_shortlist(labels: list[str], class_matrix: np.ndarray, image_row: np.ndarray, size: int) -> list[str]:
+def image_shortlist(labels: list[str], class_matrix: NDArray[Any], image_row: NDArray[Any], size: int) -> list[str]:
     """The `size` labels whose class features are nearest the image, best first."""
     order = np.argsort(-(class_matrix @ image_row), kind="stable")[:size]
     return [labels[i] for i in order]

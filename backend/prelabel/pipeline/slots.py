@@ -28,7 +28,7 @@ class Slots:
         self._lock = threading.Lock()
         self._busy = 0
 
-    def submit(self, call: Callable[..., Any], *args: Any) -> Future:
+    def submit(self, call: Callable[..., Any], *args: Any) -> Future[Any]:
         with self._lock:
             self._busy += 1
         try:
@@ -58,11 +58,11 @@ class Started:
     """Images whose first stages were started before their job began: ref -> the future of their work (the
     pipeline's own record), and the stage each is in (for a deadline's reason)."""
 
-    futures: dict[Any, Future] = field(default_factory=dict)
+    futures: dict[Any, Future[Any]] = field(default_factory=dict)
     marks: dict[Any, tuple[str, float]] = field(default_factory=dict)
     at: float = field(default_factory=time.monotonic)
 
-    def only(self, refs: set) -> Started:
+    def only(self, refs: set[Any]) -> Started:
         """These refs' work; the rest is dropped (cancelled where not begun)."""
         Started({ref: future for ref, future in self.futures.items() if ref not in refs}).drop()
         # The marks stay one dict: the threads still write to it.

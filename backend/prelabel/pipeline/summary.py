@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from typing import Any
 
 from prelabel.pipeline.mllm import MLLMClient
 from prelabel.pipeline.result import ImagePrediction
@@ -13,7 +14,7 @@ from prelabel.settings import Settings
 MLLM_STAGES = ("stage1:", "stage2:")
 
 
-def summarise(predictions: list[ImagePrediction], mllm: MLLMClient | None, seconds: float) -> dict:
+def summarise(predictions: list[ImagePrediction], mllm: MLLMClient | None, seconds: float) -> dict[str, Any]:
     """The end-of-run summary: images, failures by cause, MLLM calls, cache hits, tokens, seconds."""
     failures = Counter(p.failure_cause for p in predictions if p.failed)
     stage_errors = Counter(f"{stage}:{message.split(':', 1)[0]}" for p in predictions

@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None, parts: Parts | None = None) -> 
     return app
 
 
-def check_auth() -> tuple[Response, int, dict] | None:
+def check_auth() -> tuple[Response, int, dict[str, str]] | None:
     g.started = time.perf_counter()
     settings = backend().settings
     # Label Studio sends Basic auth on every call but webhooks, which carry none: /webhook is only a hint anyway.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from redis.exceptions import RedisError
@@ -20,12 +21,12 @@ from prelabel.jobs import admission, bursts, queues
 from prelabel.service.backend import Backend, backend
 from prelabel.studio.labelconfig import LabelConfigError
 from prelabel.studio.predictions import StudioPrediction
+from prelabel.studio.tasks import MAX_ID, MalformedTask, Task, studio_id
 from prelabel.text import quote
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
 POLL = 0.1
-MAX_ID = 2 ** 63  # ids are 64-bit signed integers in Label Studio's database and in ours
 MAX_ID_DIGITS = len(str(MAX_ID))
 # Seconds after a task's failure during which a many-task /predict does not queue it again: a list page reloaded
 # while the MLLM is down then costs one try a minute per failed task, not one per load.
@@ -39,7 +40,7 @@ class BadRequest(HTTPException):
     code = 400
 
 
-def json_body() -> dict:
+def json_body() -> dict[str, Any]:
     try:
         body = request.get_json(silent=True)
     except RecursionError:  # nested deeper than Python's JSON reader goes: no request of Label Studio's is
@@ -54,7 +55,7 @@ def json_body() -> dict:
 def health() -> Response:
     """Always 200 when the service runs (Label Studio waits one second): what is missing is said, not failed."""
     this = backend()
-    answer: dict = {"status": "UP", "model_class": "Prelabel",
+    answer: dict[str, Any] = {"status": "UP", "model_class": "Prelabel",
                     "model_version": str(this.parts.in_force.current().model_version)}
     try:
         serving = this.parts.workers.serving()
@@ -118,16 +119,21 @@ def predict() -> Response:
     version = str(this.parts.in_force.model_version_for(  # the project's own scores, its regions
         project_id, in_force, regions=report.control.regions is not None))
     config = body.get("label_config") or ""  # Label Studio sends project.label_config (ml/api_connector.py)
-    usable = {task["id"]: made_from(task.get("data"), config) for task in tasks if _usable(task)}
+    readable = [_readable(task, project_id) for task in tasks]
+    usable = {task.id: made_from(task.data, config) for task in readable if task is not None}
     answers = _predict(this, version, project_id, usable)
-    return jsonify(results=[answers[task["id"]].to_json() if _usable(task) and task["id"] in answers else []
-                            for task in tasks], model_version=version)
+    return jsonify(results=[answers[task.id].to_json() if task is not None and task.id in answers else []
+                            for task in readable], model_version=version)
 
 
-def _usable(task: object) -> bool:
-    """A task this backend can look at: an object with a task id Label Studio could have made. Anything else
-    gets an empty answer of its own; the rest of the request goes on."""
-    return isinstance(task, dict) and database_id(task.get("id")) is not None and isinstance(task.get("data"), dict)
+def _readable(task: object, project_id: int) -> Task | None:
+    """A task this backend can look at (prelabel.studio.tasks): an object with a task id Label Studio could
+    have made, and data. Anything else gets an empty answer of its own; the rest of the request goes on."""
+    try:
+        found = Task.from_json(task, project_id)
+    except MalformedTask:
+        return None
+    return found if found.data is not None else None
 
 
 def _predict(this: Backend, version: str, project_id: int, tasks: dict[int, str]) -> dict[int, StudioPrediction]:
@@ -249,7 +255,7 @@ def webhook() -> Response | tuple[Response, int]:
     if len(listed) > most:
         return jsonify(error=f"{action} names {len(listed)} annotations; at most {most} are read back per "
                              "webhook (PRELABEL_WEBHOOK_MAX_IDS)"), 413
-    ids = [found for a in listed if isinstance(a, dict) and (found := database_id(a.get("id"))) is not None]
+    ids = [found for a in listed if isinstance(a, dict) and (found := studio_id(a.get("id"))) is not None]
     if action != "START_TRAINING" and not ids:
         raise BadRequest(f"{action} without annotation ids")
     return _admit(action, project_id, ids)
@@ -276,7 +282,7 @@ def _admit(action: str, project_id: int | None, ids: list[int]) -> tuple[Respons
 
 
 @api.get("/metrics")
-def metrics() -> tuple[str, int, dict]:
+def metrics() -> tuple[str, int, dict[str, str]]:
     this = backend()
     gauges: dict[str, float] = {}
     for name in queues.QUEUES:
@@ -290,18 +296,10 @@ def metrics() -> tuple[str, int, dict]:
     return this.parts.metrics.render(gauges), 200, {"Content-Type": "text/plain; version=0.0.4"}
 
 
-def database_id(value: object) -> int | None:
-    """An id Label Studio's database could have made (a positive 64-bit integer, sent as a JSON integer), or
-    None. A boolean is no id (`true` is not project 1)."""
-    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < MAX_ID:
-        return value
-    return None
-
-
 def _project_id(value: object) -> int | None:
     """Label Studio names a project 12, '12' or '12.1699999999' (id.created timestamp). Only ASCII digits make
     an id: '²' and '١٢' are digits to str.isdigit() and no number to int()."""
     if isinstance(value, str):
         head = value.split(".", 1)[0]
-        return database_id(int(head)) if head.isascii() and head.isdigit() and len(head) <= MAX_ID_DIGITS else None
-    return database_id(value)
+        return studio_id(int(head)) if head.isascii() and head.isdigit() and len(head) <= MAX_ID_DIGITS else None
+    return studio_id(value)

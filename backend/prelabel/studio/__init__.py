@@ -2,6 +2,8 @@
 
 - `client`, `errors`: the API (tasks, images, predictions, annotations, the project's model_version);
   `StudioError`, one line that says what failed and why.
+- `tasks`: a listed task as Prelabel reads it (`Task`: id, project, data, the versions and predictions it holds,
+  its annotations' ids), built and checked once where it enters; a malformed one costs only itself.
 - `fetch`: a task's image: which hosts, which paths get the token, redirects, private addresses, bytes, deadline.
 - `setup`: `prelabel setup`: a project made ready, idempotently; each refusal in one sentence.
 - `labelconfig`: which <Choices>/<Taxonomy> over which <Image> gets the label, the none choice, the evidence

@@ -37,7 +37,7 @@ class AutoAccepted:
             return None
 
 
-def accepted_result(prediction_result: Iterable[Any], mark: AutoAccepted) -> list[dict]:
+def accepted_result(prediction_result: Iterable[Any], mark: AutoAccepted) -> list[dict[str, Any]]:
     """An annotation's result from a prediction's: its classification regions, marked. The evidence text and
     any other region stay with the prediction."""
     return [{**region, MARK: asdict(mark)} for region in prediction_result

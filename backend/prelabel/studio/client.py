@@ -9,10 +9,12 @@ unexchanged and is refused (docs/label-studio-testing.md).
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
 
@@ -20,19 +22,16 @@ from prelabel.pipeline.result import JobDeadline
 from prelabel.redact import redact_url
 from prelabel.studio.errors import StudioError
 from prelabel.studio.fetch import FetchError, FetchLimits, ImageFetcher
+from prelabel.studio.tasks import MalformedTask, Task
 
-__all__ = ["LabelStudio", "StudioError", "prediction_versions"]
+if TYPE_CHECKING:
+    from label_studio_sdk import Annotation, LseProjectResponse
+
+__all__ = ["LabelStudio", "MalformedTask", "StudioError", "Task"]
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 TASK_PAGE = 500
 STORAGES_TTL = 60.0  # seconds a project's local-files storages are kept
-
-
-def prediction_versions(task: dict) -> set[str]:
-    """The model_versions of a listed task's predictions. Label Studio's task list gives them as one string,
-    comma-joined (data_manager/serializers.py, _pretty_results), not as a list: compare whole versions, never
-    substrings ("prelabel-a-b" is inside "prelabel-a-b-failed")."""
-    value = task.get("predictions_model_versions") or ""
-    items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else []
-    return {str(item).strip() for item in items if str(item).strip()}
 
 
 class LabelStudio:
@@ -47,7 +46,8 @@ class LabelStudio:
         self.url = url.rstrip("/")
         self.shown_url = redact_url(self.url)  # what messages say: a password in the URL stays out of them
         self.timeout = timeout
-        self.sdk = SDK(base_url=self.url, api_key=api_key, timeout=timeout)
+        # The SDK's LabelStudio.__init__ takes *args, **kwargs without annotations (its base class is typed).
+        self.sdk: SDK = SDK(base_url=self.url, api_key=api_key, timeout=timeout)  # type: ignore[no-untyped-call]
         self._session = requests.Session()
         self.calls: Counter[str] = Counter()  # HTTP calls made, by what they did (metrics, benchmarks)
         self._storages: dict[int, tuple[float, list[str]]] = {}
@@ -92,7 +92,7 @@ class LabelStudio:
 
     # ---- projects, tasks, predictions, annotations --------------------------------------------------------
 
-    def project(self, project_id: int):
+    def project(self, project_id: int) -> LseProjectResponse:
         return self._call("read project", self.sdk.projects.get, id=project_id)
 
     def ensure_model_version(self, project_id: int, model_version: str) -> None:
@@ -120,12 +120,27 @@ class LabelStudio:
         if self.project(project_id).model_version != model_version:
             self._call("update project", self.sdk.projects.update, id=project_id, model_version=model_version)
 
-    def list_tasks(self, project_id: int, include: str, ids: list[int] | None = None,
-                   page_size: int = TASK_PAGE) -> Iterator[dict]:
-        """The project's tasks (or those of `ids`) as JSON, page by page, only the fields in `include` (e.g.
+    def list_tasks(self, project_id: int, include: str, ids: list[int] | None = None, page_size: int = TASK_PAGE,
+                   malformed: dict[int, str] | None = None) -> Iterator[Task]:
+        """The project's tasks (or those of `ids`), page by page, with only the fields in `include` (e.g.
         "id,data,predictions_model_versions"): a 1,000-task project lists in 0.3 s this way against 3.5 s with
-        every field (docs/label-studio-testing.md). Predictions and annotations need fields=all."""
-        params: dict = {"project": project_id, "include": include, "fields": "all", "page_size": page_size}
+        every field (docs/label-studio-testing.md). Predictions and annotations need fields=all. A task Prelabel
+        cannot read (prelabel.studio.tasks) costs only itself: it is left out, and why goes into `malformed`
+        (by its id) when given, else into the log."""
+        for value in self._list_json(project_id, include, ids, page_size):
+            try:
+                yield Task.from_json(value, project_id)
+            except MalformedTask as exc:
+                if malformed is not None and exc.task_id is not None:
+                    malformed[exc.task_id] = str(exc)
+                else:
+                    log.warning("a task of project %s left out: %s", project_id,
+                                f"task {exc.task_id}: {exc}" if exc.task_id is not None else exc)
+
+    def _list_json(self, project_id: int, include: str, ids: list[int] | None,
+                   page_size: int) -> Iterator[object]:
+        params: dict[str, str | int] = {"project": project_id, "include": include, "fields": "all",
+                                     "page_size": page_size}
         if ids is not None:
             if not ids:
                 return
@@ -139,20 +154,24 @@ class LabelStudio:
                     return
                 raise
             tasks = body.get("tasks", []) if isinstance(body, dict) else []
-            yield from (task for task in tasks if isinstance(task, dict))
+            tasks = tasks if isinstance(tasks, list) else []
+            yield from tasks
             if len(tasks) < page_size:
                 return
             page += 1
 
-    def read_tasks(self, project_id: int, include: str, ids: list[int]) -> tuple[dict[int, dict], dict[int, str]]:
+    def read_tasks(self, project_id: int, include: str, ids: list[int]) -> tuple[dict[int, Task], dict[int, str]]:
         """These tasks by id (as list_tasks), and why any of them cannot be read. Label Studio answers 500 to a
         whole list when one task in it cannot be serialised (it accepts a lone surrogate in task data on import,
         then fails every list with the data that includes it): the ids are read in halves until the bad ones
         are isolated, so one bad task costs only itself. When none can be read, the error is raised as it is
-        (Label Studio itself is failing: the caller tries again later)."""
+        (Label Studio itself is failing: the caller tries again later). A task Prelabel cannot read
+        (MalformedTask) is one of those that cannot be read."""
         ids = sorted(set(ids))
+        malformed: dict[int, str] = {}
         try:
-            return {task["id"]: task for task in self.list_tasks(project_id, include, ids=ids)}, {}
+            return {task.id: task for task in self.list_tasks(project_id, include, ids=ids,
+                                                              malformed=malformed)}, malformed
         except StudioError as exc:
             if exc.status is None or exc.status < 500:
                 raise
@@ -163,16 +182,17 @@ class LabelStudio:
         return found, unreadable
 
     def _halves(self, project_id: int, include: str, ids: list[int],
-                failed: StudioError) -> tuple[dict[int, dict], dict[int, str]]:
+                failed: StudioError) -> tuple[dict[int, Task], dict[int, str]]:
         """Read `ids`, whose list failed with `failed`, as two lists, each split again while it fails."""
         if len(ids) == 1:
             return {}, {ids[0]: f"Label Studio answers HTTP {failed.status} to any task list that includes this "
                                 f"task (its data holds what Label Studio cannot serialise, such as a lone surrogate)"}
-        found: dict[int, dict] = {}
+        found: dict[int, Task] = {}
         unreadable: dict[int, str] = {}
         for half in (ids[:len(ids) // 2], ids[len(ids) // 2:]):
             try:
-                found.update((task["id"], task) for task in self.list_tasks(project_id, include, ids=half))
+                found.update((task.id, task) for task in self.list_tasks(project_id, include, ids=half,
+                                                                         malformed=unreadable))
             except StudioError as exc:
                 if exc.status is None or exc.status < 500:
                     raise
@@ -181,7 +201,7 @@ class LabelStudio:
                 unreadable.update(bad)
         return found, unreadable
 
-    def import_predictions(self, project_id: int, predictions: list[dict]) -> int:
+    def import_predictions(self, project_id: int, predictions: list[dict[str, Any]]) -> int:
         """Many predictions in one call (each with its "task"); Label Studio refuses the whole call when one
         names a task of another project. Returns how many Label Studio says it created: those the project's
         labeling config does not fit are never sent (valid_for_config).
@@ -197,13 +217,13 @@ class LabelStudio:
         created = getattr(body, "created", None)
         return created if isinstance(created, int) else 0
 
-    def valid_for_config(self, project_id: int, predictions: list[dict]) -> list[dict]:
+    def valid_for_config(self, project_id: int, predictions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The predictions the project's labeling config, read now, can show: checked here with the SDK's
         LabelInterface, the check Label Studio makes only on its legacy import path. Prelabel's Label Studio runs
         the memory-efficient path (local/labelstudio.py, IMPORT_FLAG), whose cost does not grow with the project
         but which stores a prediction naming a control the config no longer has. A config the SDK cannot parse
         leaves the check to Label Studio."""
-        from label_studio_sdk.label_interface import LabelInterface
+        from label_studio_sdk.label_interface.interface import LabelInterface
 
         if not predictions:
             return []
@@ -213,9 +233,10 @@ class LabelStudio:
         except Exception:  # the SDK's parser raises anything on a config it cannot read
             return predictions
 
-        def fits(prediction: dict) -> bool:
-            try:
-                return not interface.validate_prediction(prediction, return_errors=True)
+        def fits(prediction: dict[str, Any]) -> bool:
+            try:  # the SDK's validate_prediction has no annotations
+                return not interface.validate_prediction(  # type: ignore[no-untyped-call]
+                    prediction, return_errors=True)
             except Exception:  # a malformed result is one Label Studio would refuse too
                 return False
 
@@ -223,11 +244,10 @@ class LabelStudio:
 
     def prediction_ids(self, project_id: int, task_id: int, model_version: object) -> list[int]:
         """The ids of a task's predictions of one model_version."""
-        return [p["id"] for task in self.list_tasks(project_id, "id,predictions", ids=[task_id])
-                for p in task.get("predictions") or [] if isinstance(p, dict)
-                and p.get("model_version") == str(model_version) and isinstance(p.get("id"), int)]
+        return [p.id for task in self.list_tasks(project_id, "id,predictions", ids=[task_id])
+                for p in task.predictions if p.model_version == str(model_version) and p.id is not None]
 
-    def update_task_data(self, task_id: int, data: dict) -> None:
+    def update_task_data(self, task_id: int, data: dict[str, Any]) -> None:
         """Replace a task's data (Label Studio keeps its predictions and annotations)."""
         self._call("write list columns", self.sdk.tasks.update, id=str(task_id), data=data)
 
@@ -240,7 +260,7 @@ class LabelStudio:
                 raise StudioError(f"Label Studio at {self.shown_url}: cannot delete prediction {prediction_id} "
                                   f"({type(exc).__name__})", status=getattr(exc, "status_code", None)) from exc
 
-    def _get_json(self, path: str, params: dict) -> dict | list:
+    def _get_json(self, path: str, params: dict[str, str | int]) -> object:
         self.calls[f"read {path}"] += 1
         url = f"{self.url}{path}"
         try:
@@ -263,10 +283,11 @@ class LabelStudio:
                 for user in users if isinstance(user, dict) and isinstance(user.get("id"), int)} \
             if isinstance(users, list) else {}
 
-    def annotation(self, annotation_id: int):
-        return self._call("read annotation", self.sdk.annotations.get, id=annotation_id)
+    def annotation(self, annotation_id: int) -> Annotation:
+        found: Annotation = self._call("read annotation", self.sdk.annotations.get, id=annotation_id)
+        return found
 
-    def _call(self, what: str, function, **kwargs):
+    def _call(self, what: str, function: Callable[..., T], **kwargs: Any) -> T:
         self.calls[what] += 1
         try:
             return function(**kwargs)

@@ -17,8 +17,10 @@ data:
   Hidden in the review tab; not shown in the list.
 
 The cost: one task update per prediction (Label Studio has no bulk update of task data; each also updates the
-project's column summary), and the fields travel in exports. They are Prelabel's: the task data hash that keys
-kept results leaves them out (prelabel.delivery.results.made_from), and they are never read back as input.
+project's column summary), written by a thread of their own after the prediction (delivery.writer.ColumnWriter,
+so the bulk writes never wait behind them), and the fields travel in exports. They are Prelabel's: the task
+data hash that keys kept results leaves them out (prelabel.delivery.results.made_from), and they are never read
+back as input.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ only the choice of an annotation, never this text.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 
 from prelabel.pipeline.calibration import PRIOR, PRIOR_NOTE
 from prelabel.pipeline.reasons import STAGE_FAILED, Reason, render
@@ -114,7 +115,7 @@ def evidence_text(prediction: ImagePrediction, model_version: str, control: Cont
     return _bounded(lines)
 
 
-def region_line(region: Region, name=None, language: str = "en") -> str:
+def region_line(region: Region, name: Callable[[str], str] | None = None, language: str = "en") -> str:
     """One region's evidence: the MLLM's name for it, and the label it normalised to with its probability, or
     why it has none. `name` shows a label as the reviewer reads it."""
     say = PHRASES[language]
@@ -131,7 +132,7 @@ def region_line(region: Region, name=None, language: str = "en") -> str:
     return say["region"].format(words=words, label=shown, method=how, score=percent(region.score), clip=clip)
 
 
-def _regions(prediction: ImagePrediction, name, language: str) -> list[str]:
+def _regions(prediction: ImagePrediction, name: Callable[[str], str], language: str) -> list[str]:
     """A region project: each region's line, then the boxes left out and why."""
     regions, say, dropped_as = prediction.regions or [], PHRASES[language], DROPPED[language]
     lines = [say["regions"].format(count=len(regions))] + [
@@ -159,7 +160,8 @@ def _affirmed_by(prediction: ImagePrediction, label: str, say: dict[str, str]) -
     return say["named"]
 
 
-def _headline(prediction: ImagePrediction, control: Control, name, why, note: str) -> str:
+def _headline(prediction: ImagePrediction, control: Control, name: Callable[[str], str],
+              why: Callable[[Reason | None], str], note: str) -> str:
     say = PHRASES[control.language]
     if prediction.state == FAILED:
         errors = prediction.errors
@@ -176,7 +178,7 @@ def _headline(prediction: ImagePrediction, control: Control, name, why, note: st
     return f"{say['suggested']}: {say['none']}{say['full_stop']}{said[:1].upper()}{said[1:]}"
 
 
-def _words(prediction: ImagePrediction, name, say: dict[str, str], language: str) -> list[str]:
+def _words(prediction: ImagePrediction, name: Callable[[str], str], say: dict[str, str], language: str) -> list[str]:
     """The MLLM's own words, each with how it matched; then stage 2's answer."""
     evidence = prediction.evidence
     vetoed = set(evidence.vetoed)
@@ -213,7 +215,7 @@ def _words(prediction: ImagePrediction, name, say: dict[str, str], language: str
     return [say["words"], *lines] if lines else []
 
 
-def _match(found: NamedMatch | Stage2Match, name, say: dict[str, str], language: str) -> str:
+def _match(found: NamedMatch | Stage2Match, name: Callable[[str], str], say: dict[str, str], language: str) -> str:
     how = clean(found.method or "none", 20)
     shown = method(how, language)
     label = found.label

@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from prelabel import text
@@ -97,7 +98,7 @@ class ImageFetcher:
     """Thread-safe: the pipeline's threads fetch through one fetcher."""
 
     def __init__(self, studio_url: str, authorization: Callable[[], str], limits: FetchLimits | None = None,
-                 resolve: Callable[..., list] = socket.getaddrinfo,
+                 resolve: Callable[..., list[Any]] = socket.getaddrinfo,
                  storages: Callable[[int], list[str]] = lambda project_id: []):
         self.studio_url = studio_url.rstrip("/")
         studio = urlsplit(self.studio_url)
@@ -224,7 +225,7 @@ class ImageFetcher:
             found = self._resolve(origin.host, origin.port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError) as exc:
             raise FetchError(f"cannot resolve {origin.host}: {exc}", transient=True) from None
-        addresses = [info[4][0] for info in found]
+        addresses = [str(info[4][0]) for info in found]
         if not addresses:
             raise FetchError(f"cannot resolve {origin.host}", transient=True)
         if not private_ok:

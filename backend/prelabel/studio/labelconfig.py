@@ -35,11 +35,16 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from prelabel.studio.wording import PHRASES
 from prelabel.text import quote
 from prelabel.vocabulary.vocab import Vocabulary
+
+if TYPE_CHECKING:
+    from label_studio_sdk.label_interface.interface import LabelInterface
 
 EVIDENCE_NAME = "prelabel_evidence"  # the <TextArea name> Prelabel fills with its evidence
 REGION_EVIDENCE_NAME = "prelabel_region_evidence"  # the per-region <TextArea name>: each region's evidence line
@@ -72,7 +77,7 @@ class RegionControl:
             return [self.results[label]]
         return [self.unnamed] if self.unnamed is not None else []
 
-    def label_of(self, value: dict) -> str | None:
+    def label_of(self, value: Mapping[str, Any]) -> str | None:
         """The vocabulary label a rectanglelabels value names (the reverse of labels_of), or its stored value."""
         stored = (value.get("rectanglelabels") or [None])[0]
         back = {kept: label for label, kept in self.results.items()}
@@ -122,20 +127,20 @@ class Control:
         """What the reviewer reads for a label: its choice's value."""
         return self.shown.get(label, label)
 
-    def value(self, label: str) -> dict:
+    def value(self, label: str) -> dict[str, Any]:
         return self.values([label])
 
-    def values(self, labels: list[str]) -> dict:
+    def values(self, labels: list[str]) -> dict[str, Any]:
         """The result value selecting these labels (several only where the control is `multiple`)."""
         if self.kind == "taxonomy":
             return {"taxonomy": [self.paths.get(label, [label]) for label in labels]}
         return {"choices": [self.results.get(label, label) for label in labels]}
 
-    def none_value(self) -> dict | None:
+    def none_value(self) -> dict[str, Any] | None:
         """The result value of the "none of these" choice, or None when the config has no such choice."""
         return self.value(self.none) if self.none is not None else None
 
-    def label_of(self, value: dict) -> str | None:
+    def label_of(self, value: Mapping[str, Any]) -> str | None:
         """The label a result value names (the reverse of value()): a vocabulary label, the none choice's key, or
         the value of a choice outside the vocabulary."""
         if self.kind == "taxonomy":
@@ -143,24 +148,24 @@ class Control:
             if not paths or not paths[0]:
                 return None
             by_path = {tuple(path): label for label, path in self.paths.items()}
-            return by_path.get(tuple(paths[0]), paths[0][-1])
+            return str(by_path.get(tuple(paths[0]), paths[0][-1]))
         choices = value.get("choices") or []
         if not choices:
             return None
         back = {stored: label for label, stored in self.results.items()}
-        return back.get(choices[0], choices[0])
+        return str(back.get(choices[0], choices[0]))
 
     def is_none(self, label: str | None) -> bool:
         return label is not None and label == self.none
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"from_name": self.from_name, "to_name": self.to_name, "data_key": self.data_key, "kind": self.kind,
                 "results": self.results, "paths": self.paths, "shown": self.shown, "none": self.none,
                 "evidence": self.evidence, "multiple": self.multiple, "runner_ups": self.runner_ups,
                 "regions": None if self.regions is None else vars(self.regions)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> Control:
+    def from_dict(cls, data: Mapping[str, Any]) -> Control:
         regions = data.get("regions")
         return cls(**{**data, "regions": RegionControl(**regions) if regions else None})
 
@@ -202,7 +207,7 @@ class ConfigReport:
                          "do not see why a label was suggested; `prelabel vocab labelconfig` makes a config with one")
         return found
 
-    def to_dict(self, none_choice: str = DEFAULT_NONE_CHOICE) -> dict:
+    def to_dict(self, none_choice: str = DEFAULT_NONE_CHOICE) -> dict[str, Any]:
         return {"from_name": self.control.from_name, "to_name": self.control.to_name, "type": self.control.kind,
                 "multiple": self.control.multiple, "labels": len(self.labels),
                 "missing_from_vocabulary": self.missing_from_vocabulary,
@@ -227,7 +232,7 @@ def read_label_config(config: str, vocabulary: Vocabulary, none_choice: str = DE
     """Find the first Choices or Taxonomy control over an Image; compare its labels with the vocabulary; find
     its "none of these" choice (value or alias `none_choice`, when that is no vocabulary label) and the evidence
     TextArea over the same image."""
-    from label_studio_sdk.label_interface import LabelInterface
+    from label_studio_sdk.label_interface.interface import LabelInterface
 
     if not config or not config.strip():
         raise LabelConfigError("the labeling config is empty")
@@ -286,7 +291,7 @@ def read_label_config(config: str, vocabulary: Vocabulary, none_choice: str = DE
                            "an <Image>: Prelabel pre-labels image classification and region projects")
 
 
-def _evidence(interface, target: str) -> str | None:
+def _evidence(interface: LabelInterface, target: str) -> str | None:
     return next((c.name for c in interface.controls if c.tag == "TextArea" and c.name == EVIDENCE_NAME
                  and target in c.to_name), None)
 
@@ -304,7 +309,7 @@ def _report(made: Control, labels: list[str], vocabulary: Vocabulary) -> ConfigR
                         [label for label in vocabulary.label_values if label not in set(labels)])
 
 
-def _region_controls(interface, images: dict, known: set[str]) -> dict[str, RegionControl]:
+def _region_controls(interface: LabelInterface, images: dict[str, Any], known: set[str]) -> dict[str, RegionControl]:
     """The first <RectangleLabels> over each <Image>, by the image's name: its labels (value, else alias, as for
     choices), its label for findings outside the vocabulary, and its per-region evidence TextArea."""
     found: dict[str, RegionControl] = {}

@@ -110,6 +110,23 @@ def analyse(text: str) -> tuple[Morpheme, ...]:
     return tuple(found)
 
 
+@functools.lru_cache(maxsize=1 << 14)
+def compound_head(word: str) -> tuple[str, str] | None:
+    """The head of a compound noun Sudachi reads as one long unit, from its short units (SplitMode.A): the last
+    one that is no suffix, as (its text less okurigana, its word class): 抗体検査 -> (検査, process), 寄生部位 ->
+    (部位, noun). None for a word of one short unit."""
+    units = [morpheme for morpheme in _ANALYSER.tokenizer().tokenize(word, SplitMode.A)]
+    if len(units) < 2:
+        return None
+    for unit in reversed(units):
+        pos = unit.part_of_speech()
+        if pos[0] == "接尾辞":
+            continue
+        word_class = "process" if pos[0] == "名詞" and pos[2] == "サ変可能" else _CLASSES.get(pos[0], "other")
+        return without_okurigana(unit.normalized_form()), word_class
+    return None
+
+
 def without_okurigana(word: str) -> str:
     """The kanji of a word that has any, less the kana written after them (okurigana): 溶け込み -> 溶込,
     剥がれる -> 剥. Hiragana only: a katakana part of a word is part of its name (ガス焼け keeps ガス)."""

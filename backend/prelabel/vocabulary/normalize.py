@@ -54,6 +54,8 @@ NAME, GROUP, HEAD = "name", "group", "head"
 # Japanese words after a name that deny it or make it part of a "prevention" word: 錆なし, 変色防止剤, 錆止め.
 _JA_NOT_AFTER = ("ナシ", "無", "ナイ", "防止", "止")
 _JA_PREVENTING = ("防止", "止")
+# Suffixes that make a verb's stem a tool or an agent: 取り器, 落とし剤, 抜き機 (the name is its object).
+_JA_AGENT_SUFFIXES = frozenset(["器", "機", "剤", "具", "装置", "材"])
 _JA_FOR = frozenset(["用", "向"])  # 灰色かび病用の殺菌剤: for, so the thing named is something else
 _JA_NOT_BEFORE = frozenset(["耐", "防", "非", "無", "抗"])  # prefixes: 耐食, 防錆, 非...
 # English words next to a name that deny it ("no rust", "without cracks", "rust-free").
@@ -63,7 +65,7 @@ _EN_DENYING_AFTER = frozenset(["free", "less"])
 _RANKS = frozenset(["subsp", "ssp", "var", "f", "forma", "pv", "pathovar", "bv", "biovar", "race", "strain",
                     "biotype", "serotype", "serovar", "sv", "cv", "cultivar", "isolate", "genotype", "clade",
                     "sensu", "morphotype", "ecotype", "subspecies", "variety", "pathotype", "phylotype",
-                    "subgroup", "lineage", "variant", "vcg"])
+                    "subgroup", "lineage", "variant", "vcg", "haplotype", "haplogroup"])
 # Nouns after a name that say the named thing is there ("rust stains", "weevil damage", "blight symptoms"): the
 # name still heads what is meant. Any other noun after it makes it a qualifier ("rust inhibitor", "crack gauge").
 _EVIDENCE_OF = frozenset(["damage", "symptom", "sign", "lesion", "spot", "mark", "stain", "staining", "colony",
@@ -99,8 +101,9 @@ _JA_EVIDENCE_OF = frozenset(["成虫", "幼虫", "蛹", "卵", "卵塊", "被害
 # Japanese words after a name (and の) that make it a sub-kind: 亜種, 変種, 品種, 系統, 病原型.
 _JA_RANKS = frozenset(textnorm.fold_kana(word) for word in [
     "亜種", "変種", "品種", "系統", "病原型", "生理型", "菌株", "株", "レース", "ファイロタイプ", "タイプ",
-    "サブグループ", "バイオバー", "広義", "狭義", "病原性型"])
+    "サブグループ", "バイオバー", "広義", "狭義", "病原性型", "ハプロタイプ", "遺伝子型", "血清型", "変異株"])
 _JA_KIND_SUFFIXES = frozenset(["類"])
+_JA_GROUP_SUFFIXES = frozenset(["類", "科", "属"])  # a kind, a family, a genus: the name and its kin
 # Suffixes that make a noun a modifier of kind: 孔状 (pocket-like), ブリッジ型, 耐熱性: before a name, another kind.
 _JA_KIND_MAKERS = frozenset(["状", "型", "性", "様"])
 _JA_EXISTENCE = frozenset(["有", "アリ", "在"])  # 有り, あり: present  # ハダニ類: spider mites, as a kind
@@ -470,6 +473,7 @@ class Normalizer:
         another thing's name, which makes it no candidate)."""
         found = []
         for match in self._matches(parts):
+            match = self._as_group(parts, match)
             reason = self._set_aside_by_neighbours(parts, match) if match.kind == NAME else None
             if reason is not None:
                 if set_aside is not None:
@@ -477,6 +481,20 @@ class Normalizer:
             elif match.kind != GROUP or self._group_stands(parts, match):
                 found.append(match)
         return self._resolve_prepositions(parts, found)
+
+    def _as_group(self, parts: Sequence[Token], match: _Match) -> _Match:
+        """A name with a group suffix after it (〜類, 〜科, 〜属: "X and its kin") names every label whose names
+        end with it: ウシバエ類 is ウシバエ and キスジウシバエ, a group word, not the one label named ウシバエ. A name
+        no other label's name ends with keeps its label (タバココナジラミ類)."""
+        if match.kind != NAME or match.end >= len(parts) or not parts[match.start].japanese:
+            return match
+        after = parts[match.end]
+        if not after.joined or after.mark or after.text not in _JA_GROUP_SUFFIXES:
+            return match
+        kin = self._index.tails.get(textnorm.compact(parts[match.start:match.end]), set())
+        if not kin - match.labels:
+            return match
+        return dataclasses.replace(match, labels=frozenset(match.labels | kin), kind=GROUP)
 
     def _matches(self, parts: Sequence[Token]) -> list[_Match]:
         """Every name, group word and head word found in the answer, with its position."""
@@ -609,10 +627,16 @@ class Normalizer:
                 return ""
             if before.word_class == "process" and self._names_none_of(before.text, match.labels):
                 return ""  # another process's defect: 溶接 + 焼け
+        if after is not None and after.word_class == "verb" and after.text not in _JA_EXISTENCE and (
+                match.end + 1 < len(parts)) and not parts[match.end + 1].mark and (
+                parts[match.end + 1].text in _JA_AGENT_SUFFIXES):
+            return QUALIFIED  # 毛玉 + 取り + 器: the name is the object of a tool's verb (a pill remover)
         if after is not None and after.word_class in ("noun", "process", "suffix") and (
                 after.text not in _JA_EXISTENCE) and after.text not in _JA_EVIDENCE_OF and (
                 after.text not in _JA_RANKS) and (
-                after.written == last.written or (after.known and after.written in ("kanji", "katakana"))
+                after.written == last.written or (after.known and after.written in ("kanji", "katakana")) or (
+                    after.known and after.written == "hiragana" and after.word_class == "noun" and not (
+                    match.end + 1 < len(parts) and parts[match.end + 1].text == "ニ"))
                 or after.text in _JA_FOR):
             # The name qualifies the noun that follows: 変色 + 防止剤, ブリッジ + ダイオード, 傷 + 跡, サンマ +
             # 漁船. Not a process noun (錆 + 発生: rust occurring), "present" (傷 + 有り) nor a stage or part.
@@ -630,8 +654,9 @@ class Normalizer:
         casting defect). Its labels would be unrelated guesses: none, rather than ambiguous."""
         before = parts[match.start - 1] if match.start > 0 and parts[match.start].joined else None
         if before is None or (before.japanese and before.word_class not in _COMPOUNDING) or (
-                not before.japanese and (before.text in textnorm.FUNCTION_WORDS or before.script == "number")):
-            return True
+                not before.japanese and (before.text in textnorm.FUNCTION_WORDS or before.script == "number" or (
+                    before.text in textnorm.COORDINATORS or before.text in textnorm.PREPOSITIONS))):
+            return True  # (a coordinator or preposition is no modifier: "tracheal mites plus varroa")
         return not self._names_none_of(before.text, match.labels)
 
     def _names_none_of(self, word: str, labels: frozenset[str]) -> bool:
@@ -731,6 +756,10 @@ class Normalizer:
         # Another species of a genus ("Scomber colias") or a sub-kind beside a name of its label ("Atlantic
         # salmon, Salmo salar sebago"): the name is its gloss, not the label.
         kinds = [m.labels for m in found if m.another_species] + [m.labels for m in names if read[m] == SUBKIND]
+        if self._unlisted_species(parts, found):
+            # "Ctenolepisma longicaudata (grey silverfish)": a binomial the vocabulary lacks is what is there;
+            # an organism's name beside it is its gloss, another species than the label's.
+            kinds += [m.labels & self._index.binomial_labels for m in names]
         for m in names:
             if read[m] == structure.AFFIRMED and any(m.labels & labels for labels in kinds):
                 read[m] = SUBKIND
@@ -822,6 +851,26 @@ class Normalizer:
                 for one, other in itertools.pairwise(mentioned)):
             return _proposal(text, ALTERNATIVES, mentioned)
         return _several(text, mentioned, _SCORES.get(method) or max(0.5, 0.9 - 0.07 * names[0].edits))
+
+    def _unlisted_species(self, parts: Sequence[Token], found: list[_Match]) -> bool:
+        """Does the answer hold a binomial that is no name of the vocabulary, nor a misspelt one: a capitalised
+        word and a lower-case one, neither a word of its names nor an English word (lemminflect knows neither),
+        outside every name found?"""
+        words = self._index.words
+        for position, (first, second) in enumerate(itertools.pairwise(parts)):
+            if any(m.overlaps(position, position + 2) for m in found):
+                continue
+            genus, epithet = first.surface, second.surface
+            if first.japanese or second.japanese or not second.joined or second.mark or len(genus) < 4 or (
+                    len(epithet) < 4) or not (genus[0].isupper() and genus[1:].isalpha() and genus[1:].islower()
+                                              and epithet.isalpha() and epithet.islower()):
+                continue
+            if first.text in words or second.text in words or textnorm.lemmas(genus.casefold()) or textnorm.lemmas(
+                    epithet):
+                continue
+            if not any(m.overlaps(position, position + 2) for m in self._fuzzy_matches(parts)):
+                return True  # (a misspelt name of the vocabulary is no other species: "Lepsma sacharinum")
+        return False
 
     def _scattered(self, sentence: _Sentence, mentions: list[_Match]) -> list[_Match]:
         """Another label's name said with its words apart, all in one clause, none of them in a name found (a
@@ -965,12 +1014,25 @@ class Normalizer:
             if structure.japanese_modifies(parts, match.end, _JA_EVIDENCE_OF):
                 return QUALIFIED
         elif structure.qualifies_next_noun(parts, match.end, self._index.words, _EVIDENCE_OF) or (
-                _object_of_another_noun(parts, match.start)):
+                _object_of_another_noun(parts, match.start)) or _object_of_a_purpose(parts, match.start):
             return QUALIFIED
         return found
 
     def _kind_before(self, parts: Sequence[Token], match: _Match) -> bool:
-        return _graded(parts, match) or self._kind_prefix(parts, match)
+        return _graded(parts, match) or self._kind_prefix(parts, match) or self._proper_before(parts, match)
+
+    def _proper_before(self, parts: Sequence[Token], match: _Match) -> bool:
+        """A proper adjective or noun before an English name, that none of the vocabulary's names has, makes a
+        named kind of it, as "American" and "European" make two foulbroods: "Thai sacbrood virus", "Chinese
+        sacbrood virus". Read off the writing: capitalised, and a word lemminflect does not know (demonyms and
+        place names; "Severe", "Deformed" at a sentence's start are English words)."""
+        if match.start == 0 or parts[match.start].japanese or not parts[match.start].joined:
+            return False
+        before = parts[match.start - 1]
+        surface = before.surface
+        return not before.japanese and len(surface) >= 3 and surface[0].isupper() and surface[1:].islower() and (
+            surface.isalpha()) and before.text not in self._index.words and before.text not in _DETERMINERS and (
+            before.text not in textnorm.FUNCTION_WORDS) and not textnorm.lemmas(surface.casefold())
 
     def _kind_prefix(self, parts: Sequence[Token], match: _Match) -> bool:
         """A Japanese compound whose first noun the vocabulary uses to tell other labels apart, before a name of
@@ -1360,6 +1422,35 @@ def _object_of_another_noun(parts: Sequence[Token], start: int) -> bool:
     return not _partitive(parts, before - 1, start)
 
 
+def _object_of_a_purpose(parts: Sequence[Token], start: int) -> bool:
+    """Is the name the object of an act that something is for: an infinitive after a noun or verb ("a coating
+    applied to prevent delamination", "a camera used to find hot spots") or a gerund after "for" ("equipment for
+    detecting hot spots")? What the act aims at is not said to be there. Not a verb that says something is
+    there or shows it ("seems to have", "appears to show")."""
+    verb = start - 1
+    while verb > 0 and parts[verb].text in _DETERMINERS:
+        verb -= 1
+    if verb < 1 or parts[verb].japanese or not parts[verb].joined or not parts[start].joined:
+        return False
+    surface = parts[verb].surface.casefold()
+    marker = parts[verb - 1].text
+    base = textnorm.lemmas(surface).get("VERB", ())
+    if not base or any(lemma in _SHOWING for lemma in base) or not parts[verb - 1].joined:
+        return False
+    if marker == "to":
+        return verb >= 2 and parts[verb - 2].text not in _SEEMING
+    return marker in ("for", "by") and surface.endswith("ing")
+
+
+# Verbs whose object is there: "appears to have X", "seems to show X", "for showing X".
+_SHOWING = frozenset(["be", "have", "show", "contain", "exhibit", "display", "indicate", "suggest", "reveal",
+                      "represent", "include", "involve", "bear", "carry", "host", "harbour", "harbor", "present",
+                      "feature", "suffer", "undergo", "develop", "form", "become", "remain", "match", "resemble"])
+# Words before an infinitive that make it a claim of what is there: "seems to be", "likely to have".
+_SEEMING = frozenset(["seem", "seems", "seemed", "appear", "appears", "appeared", "likely", "ought", "going",
+                      "tend", "tends", "known", "said", "found", "thought", "believed", "due"])
+
+
 def _partitive(parts: Sequence[Token], noun: int, name: int) -> bool:
     """Does "N of X" say how much of X, or which one, so that X itself is there? The grammar of English noun
     phrases, not the nouns: an indefinite or counting determiner before N makes it a measure or container ("a
@@ -1400,8 +1491,7 @@ def _subkind_after(parts: Sequence[Token], match: _Match, binomial: bool) -> boo
         compound = True  # still in the name's own compound: no particle, no bracket yet
         for part in parts[end:end + 4]:
             compound = compound and not part.mark and part.word_class != "particle"
-            if part.text in _JA_RANKS or part.text in _RANKS or (compound and (_code(part) or (
-                    part.text == "型" and part.word_class == "suffix"))):
+            if part.text in _JA_RANKS or part.text in _RANKS or (compound and (_code(part) or part.text == "型")):
                 return True  # 亜種, レース; a strain code (旋毛虫 T9) or a -type (血清型1a) in its compound
             if (part.word_class == "particle" and part.text != "ノ") or part.word_class in ("verb", "auxiliary"):
                 break
@@ -1410,15 +1500,26 @@ def _subkind_after(parts: Sequence[Token], match: _Match, binomial: bool) -> boo
         part = parts[index]
         if index > end and _ends_clause(part):
             break
-        if part.text in _RANKS:
-            return True
+        if part.text in _RANKS or (part.text == "type" and index + 1 < len(parts) and parts[index + 1].joined and (
+                _variant_code(parts[index + 1]))):
+            return True  # "deformed wing virus type A": a type named by a code is a sub-kind
     if not following.joined:
         return False
+    if "-" in following.mark and _variant_code(following):
+        return True  # "DWV-B", "PVY-N": a variant letter or number after a hyphen
     if following.capitals and len(following.surface) <= 8 and following.surface.isalnum():
         return True  # a strain or biotype code: MED, MEAM1, NTN
     # A third epithet after a binomial: lower case, Latin, no English word.
     return binomial and following.surface.islower() and following.surface.isalpha() and not textnorm.lemmas(
         following.surface) and following.text not in textnorm.FUNCTION_WORDS
+
+
+def _variant_code(part: Token) -> bool:
+    """A code naming a type or variant: one capital letter, a number, a roman numeral or a strain code ("A",
+    "2", "II", "1a")."""
+    surface = part.surface
+    return _code(part) or (surface.isascii() and (surface.isdigit() or (
+        surface.isalpha() and surface.isupper() and (len(surface) == 1 or set(surface) <= set("IVX")))))
 
 
 def _code(part: Token) -> bool:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
+from prelabel.vocabulary.japanese import compound_head
 from prelabel.vocabulary.textnorm import (
     COMMON_WORDS,
     COORDINATORS,
@@ -91,6 +92,7 @@ _EN_DOUBT = ("not sure", "not certain", "unsure", "uncertain", "unclear", "hard 
 _JA_EXCEPT = frozenset(["ナシ", "以外", "除"])  # なし, 以外, 除く: the name is what is not there
 _JA_WHICH = frozenset(["ドチラ", "イズレ", "ドレ", "ドッチ"])  # どちらか, いずれか, どれか: which of them
 _JA_HYPOTHETICAL = frozenset(["恐", "オソレ", "懸念", "場合"])  # 恐れ, おそれ, 懸念, 場合: ConText's "risk of", "if"
+_JA_PURPOSE = frozenset(["タメ", "為"])  # ため: the clause before it says what an act is for
 _JA_CLAUSE_ENDS = frozenset(["ガ", "ケド", "ケレド", "ケレドモ", "ノデ", "カラ", "ノニ", "シ", "ナガラ"])
 
 
@@ -482,12 +484,22 @@ def japanese_modifies(parts: Sequence[Token], end: int, evidence: frozenset[str]
             run.append(parts[position])
             position += 1
         heads = [token for token in run if token.word_class != "suffix"]  # 駆除 + 剤: the suffix rides on it
+        head = compound_head(heads[-1].surface) if heads and heads[-1].script == "kanji" else None
+        if head is not None:
+            # One long unit of Sudachi's, read by its own head: 抗体検査 (抗体 + 検査) is a test of A, 二次感染
+            # (二次 + 感染) still A's infection.
+            if head[0] in evidence:
+                return False
+            if head[1] == "process" and heads[-1].word_class == "noun":
+                return not any(token.text in evidence for token in run)
         return bool(heads) and "process" in (heads[0].word_class, heads[-1].word_class) and not any(
             token.text in evidence for token in run)  # 検定キット; ツベルクリン + 検査: the compound's head
     if parts[end].word_class == "particle" and parts[end].text == "ヲ":
         for position in range(end + 1, min(len(parts), end + 6)):
             token = parts[position]
             if token.word_class not in ("verb", "auxiliary", "process"):
+                if token.text in _JA_PURPOSE and position > end + 1 and not token.mark:
+                    return True  # Aを防ぐための部品, Aを検出するために: what the act is for, not what is there
                 return token.word_class == "noun" and not parts[position - 1].mark and token.text not in evidence and (
                     parts[position - 1].word_class in ("verb", "auxiliary"))
             if token.mark:
