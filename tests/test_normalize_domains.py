@@ -609,6 +609,8 @@ labels:
     ("穴かがり", None, "qualified"),
     ("毛玉が発生しています。", "pilling", "rule"),
     ("毛玉、穴ともに見られます。", None, "several"),  # ともに (both) is adverbial: no compound's head
+    ("毛玉ができやすい素材です。", None, "alternatives"),  # やすい, がち: prone to it, no finding
+    ("毛玉が出がちです。", None, "alternatives"),
 ])
 def test_an_unlisted_species_and_a_tools_object_name_no_label(text, label, method):
     """Wrong labels of the textile corpus's first run."""
@@ -649,3 +651,31 @@ def test_variants_proper_adjectives_and_coordinated_groups(text, label, method):
     """Wrong labels of the apiary corpus's first run."""
     result = Normalizer(parse_vocabulary(_BEES)).normalize(text)
     assert (result.label, result.method) == (label, method), result
+
+
+@pytest.mark.parametrize("text, label", [
+    # An English compound of a name and two more nouns is headed by its last noun, even past a vocabulary word.
+    ("Intentional slub yarn fabric, a design feature.", None),
+    ("Slub yarn in the weft.", "slub"),
+    ("Slub damage on the fabric.", "slub"),
+])
+def test_a_compound_of_three_nouns_is_headed_by_its_last(text, label):
+    vocabulary = parse_vocabulary("domain: d\nlabels:\n  - label: slub\n  - label: uneven yarn\n")
+    result = Normalizer(vocabulary).normalize(text)
+    assert result.label == label, result
+
+
+@pytest.mark.parametrize("text, method", [
+    # ConText's HISTORICAL triggers: what was there before is not claimed to be there now.
+    ("Previously had sacbrood virus, now clear.", "alternatives"),
+    ("Sacbrood virus was present last year.", "alternatives"),
+    ("以前は変形翅ウイルスが出ていました。", "alternatives"),
+    # A test's negative result denies (NegEx's "negative"; 陰性), a positive one names.
+    ("The sample tested negative for sacbrood virus.", "negated"),
+    ("変形翅ウイルスは陰性です。", "negated"),
+    ("変形翅ウイルスは陽性です。", "rule"),
+])
+def test_a_past_finding_or_a_negative_test_names_no_label(text, method):
+    result = Normalizer(parse_vocabulary(_BEES)).normalize(text)
+    assert result.method == method, result
+    assert (result.label is None) == (method != "rule"), result

@@ -8,9 +8,10 @@ Only the fields Prelabel reads, each in the one form the rest of the code handle
 
 Why not label-studio-sdk's types (`LseTask`, `Prediction`): they are Fern's UncheckedBaseModel, built without
 validation (an `id` of "abc" and `data` of 5 go through as they are), their `id` is optional, `data` is required
-even when the listing left it out, and the comma-joined strings stay strings; building one costs about 200 µs
-(measured 2026-12-07, this 2-core VM) against a few µs for this record. So Prelabel keeps its own small frozen
-record and checks it once, here; the SDK stays the way predictions are written (prelabel.studio.client).
+even when the listing left it out, and the comma-joined strings stay strings; building one costs 200-400 µs
+against about 20 µs for this record with its checks (2026-12-07, a 2-core shared VM, load average 5.6). So Prelabel
+keeps its own small frozen record and checks it once, here; the SDK stays the way predictions are written and
+single objects are read (prelabel.studio.client).
 """
 
 from __future__ import annotations

@@ -53,17 +53,22 @@ _CLAUSE_MARKS = frozenset(".;:!?。；：！？")
 _PRECEDING_EXTRA = ("rather than", "neither", "nor", "other than", "except", "excluding", "unlikely to be",
                     "lacks", "lacking")
 _FOLLOWING_EXTRA = ("is not", "are not", "isnt", "arent", "is absent", "are absent", "absent", "ruled out",
-                    "excluded")
+                    "excluded", "tested negative", "is negative", "was negative", "are negative", "were negative",
+                    "tests negative")  # a test's result
 # What leaves the names before it undecided: "A cannot be ruled out" (NegEx counts it as no negation).
 # A likeness is no identification: "it resembles grey mould, but...".
 _LIKENESS = ("resembles", "resemble", "resembling", "similar to", "mimics", "mistaken for", "confused with",
              "reminiscent of")
 _UNDECIDED_FOLLOWING = ("cannot be ruled out", "can not be ruled out", "cant be ruled out", "not ruled out",
                         "not be ruled out", "not been ruled out", "cannot be excluded", "not excluded",
-                        "cannot be confirmed", "not confirmed", "unconfirmed", "to be confirmed")
+                        "cannot be confirmed", "not confirmed", "unconfirmed", "to be confirmed",
+                        # ConText's HISTORICAL, as a time after the clause it dates
+                        "last year", "last season", "last month", "last week", "in the past")
 # ConText's HYPOTHETICAL triggers with a forward scope, less the clinical ones ("as needed", "come back for",
 # "return", "should he", "should the patient"): what follows is not claimed to be there.
-_HYPOTHETICAL = ("if", "should there", "risk of", "risks of")
+_HYPOTHETICAL = ("if", "should there", "risk of", "risks of",
+                 # and its HISTORICAL triggers: what was there before is not claimed to be there now
+                 "history of", "previous", "previously", "prior", "formerly", "in the past")
 # A judgement that cannot be made: the names it is about are undecided, not denied.
 _JUDGING = frozenset(["tell", "determine", "distinguish", "say", "decide", "identify", "differentiate", "judge",
                       "rule", "exclude", "confirm", "certain", "sure"])
@@ -83,6 +88,7 @@ _JA_ALTERNATIVES = frozenset(["カ", "又", "マタ", "若", "モシクハ", "�
 _JA_FROM = frozenset(["カラ", "ヨリ", "マデ", "沿"])  # from, along: where the thing named is, not what it is
 _JA_LOCATIVE = frozenset(["ニ", "デ", "カラ", "ヘ"])  # at, in, from, towards
 _JA_UNLIKELY = frozenset(["低", "少", "薄"])  # 可能性は低い, 少ない, 薄い
+_JA_PRONE = frozenset(["ヤスイ", "易", "ガチ"])  # できやすい, 出がち: a propensity, not a finding
 _JA_HARDLY = frozenset(["ニクイ", "ニク", "難", "ガタイ", "ガタ"])  # 考えにくい, 考え難い: hard to believe
 # Words of certainty: negated in a clause of their own (確証はありません), they leave the whole answer open.
 _JA_CERTAINTY = frozenset(["確証", "自信", "確信", "断言"])
@@ -93,6 +99,7 @@ _JA_EXCEPT = frozenset(["ナシ", "以外", "除"])  # なし, 以外, 除く: t
 _JA_WHICH = frozenset(["ドチラ", "イズレ", "ドレ", "ドッチ"])  # どちらか, いずれか, どれか: which of them
 _JA_HYPOTHETICAL = frozenset(["恐", "オソレ", "懸念", "場合"])  # 恐れ, おそれ, 懸念, 場合: ConText's "risk of", "if"
 _JA_PURPOSE = frozenset(["タメ", "為"])  # ため: the clause before it says what an act is for
+_JA_PAST = frozenset(["以前", "昨年", "去年", "前回", "カツテ", "過去", "先月", "先週", "昨シーズン"])
 _JA_CLAUSE_ENDS = frozenset(["ガ", "ケド", "ケレド", "ケレドモ", "ノデ", "カラ", "ノニ", "シ", "ナガラ"])
 
 
@@ -260,6 +267,13 @@ def japanese_reading(parts: Sequence[Token], start: int, end: int) -> str:
         return UNDECIDED  # …を確認してください: a request names what to look for, not what was found
     if _hypothetical(following):
         return UNDECIDED  # 腐食が発生する恐れ, 錆がある場合, 錆があれば: not claimed to be there
+    if _historical(parts[:start]):
+        return UNDECIDED  # 以前は腐蛆病がありました, 昨年チョーク病: ConText's HISTORICAL, not what is there now
+    for token in following:  # Aは陰性です, A陰性: a test's negative result (NegEx's "negative")
+        if token.mark and any(char in _CLAUSE_MARKS or char in "、," for char in token.mark):
+            break
+        if token.text == "陰性" and token.word_class in ("noun", "adjective"):
+            return DENIED
     if following and not following[0].mark and following[0].text in _JA_FROM:  # 髄から放射状に割れ
         return PLACE
     if len(following) >= 3 and following[0].text == "ノ" and following[1].word_class == "adverbial" and (
@@ -330,6 +344,16 @@ def _hypothetical(following: Sequence[Token]) -> bool:
     return False
 
 
+def _historical(before: Sequence[Token]) -> bool:
+    """Does the name's clause open with a time in the past (以前, 昨年, 去年, 前回, かつて, 過去)?"""
+    for token in reversed(before):
+        if token.mark and any(char in _CLAUSE_MARKS for char in token.mark):
+            return token.text in _JA_PAST
+        if token.text in _JA_PAST and token.word_class in ("noun", "adverbial", "adverb"):
+            return True
+    return False
+
+
 def _requested(following: Sequence[Token]) -> bool:
     """Does the name's clause end in a request (してください, 下さい)?"""
     for position, token in enumerate(following):
@@ -359,6 +383,9 @@ def _predicate(following: Sequence[Token], start: int) -> str:
             return UNDECIDED  # 生えているかどうか: whether it is there
         if token.text == "不明":
             return UNDECIDED
+        if token.text in _JA_PRONE and token.word_class in ("suffix", "adjective") and position > start and (
+                following[position - 1].word_class == "verb"):
+            return UNDECIDED  # 毛玉ができやすい, 出がち: prone to it, which says nothing of this item
         if token.text in _JA_JUDGING:
             judged = True
         if token.text in _JA_UNLIKELY and token.word_class == "adjective" and any(
@@ -452,6 +479,8 @@ def qualifies_next_noun(parts: Sequence[Token], end: int, vocabulary_words: set[
     if after.mark == "-" and after.surface.casefold().endswith("ed"):
         return True  # a compound adjective: "crook-necked", "rust-coloured"
     if after.text in evidence or after.text in vocabulary_words:  # "tuberculosis skin test": the last noun heads
+        if end + 1 < len(parts) and after.text not in evidence and _compound_noun(parts[end + 1], evidence):
+            return True  # "slub yarn fabric": a compound of three nouns is headed by its last
         return end + 1 < len(parts) and parts[end + 1].text not in evidence and qualifies_next_noun(
             parts, end + 1, vocabulary_words, evidence)
     surface = after.surface.casefold()
@@ -461,6 +490,16 @@ def qualifies_next_noun(parts: Sequence[Token], end: int, vocabulary_words: set[
     if "NOUN" not in found and "PROPN" not in found:
         return False
     return not ("VERB" in found and surface.endswith("s") and not parts[end - 1].surface.casefold().endswith("s"))
+
+
+def _compound_noun(token: Token, evidence: frozenset[str]) -> bool:
+    """Is this word, joined to the one before, a noun that can head a compound (no verb, no function word, no
+    evidence word)?"""
+    if not token.joined or token.mark or token.japanese or token.text in evidence or token.text in FUNCTION_WORDS or (
+            token.text in COMMON_WORDS or token.text in PREPOSITIONS or token.text in COORDINATORS):
+        return False
+    found = lemmas(token.surface.casefold())
+    return set(found) == {"NOUN"}
 
 
 def japanese_modifies(parts: Sequence[Token], end: int, evidence: frozenset[str]) -> bool:
