@@ -7,7 +7,10 @@ is cached). Reported per run: tasks/s and its share of the MLLM limit (concurren
 = 53 tasks/s for one worker, 107 for two), Label Studio calls per task by kind (the workers count them), and
 that every task ends with exactly one prediction of the current model_version. A last run has one worker read
 Label Studio's local files from disk (PRELABEL_LOCAL_FILES_ROOT). Then what Label Studio itself allows: images
-served per second at 1 to 16 concurrent downloads.
+served per second at 1 to 16 concurrent downloads. Each run also prints the CPU-seconds per task of each process
+it started, from the kernel's account (/proc, getrusage): Label Studio, each worker, `prelabel run`, and this process
+(the bench and the stub MLLM), from the workers' first beat to the end of `prelabel run`; then what Label Studio
+and the workers spent after it, until the workers stopped (what they still wrote: list columns, the last writes).
 
 Run: .venv/bin/python bench/e2e_bench.py [--tasks 1000] [--latency 0.3] [--workers 1,2] [--runs 3] [--no-disk]
 [--window 1000] [--redis-url redis://127.0.0.1:6379/9] [--backends BEFORE/backend,backend]. With --runs N each
@@ -28,6 +31,7 @@ import io
 import json
 import os
 import random
+import resource
 import signal
 import statistics
 import subprocess
@@ -121,15 +125,51 @@ def start_workers(env: dict[str, str], names: list[str], workdir: Path) -> list[
     return processes
 
 
-def stop_workers(processes: list[subprocess.Popen]) -> None:
+def stop_workers(processes: list[subprocess.Popen]) -> list[float]:
+    """Stop the workers; the CPU-seconds of each one's whole life, from the kernel's account when it is reaped."""
     for process in processes:
         os.killpg(process.pid, signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=180)  # a stopping worker writes what waits: slow on a loaded machine
-        except subprocess.TimeoutExpired:
+    return [reap(process, 180) for process in processes]  # a stopping worker writes what waits: slow when busy
+
+
+def reap(process: subprocess.Popen, timeout: float) -> float:
+    """Wait for a process (killed after `timeout` s); the CPU-seconds of its whole life."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            process.returncode = os.waitstatus_to_exitcode(status)
+            return usage.ru_utime + usage.ru_stime
+        if time.monotonic() > deadline:
             os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=60)
+            deadline = float("inf")
+        time.sleep(0.1)
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu(pgid: int) -> float:
+    """CPU-seconds (user + system, with reaped children) of every live process in a process group, from /proc."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # gone meanwhile
+                continue
+            if int(fields[2]) == pgid:  # pgrp; utime, stime, cutime, cstime follow at 11-14
+                total += sum(int(value) for value in fields[11:15])
+    return total / TICKS
+
+
+def cpu_now(ls, processes: list[subprocess.Popen]) -> dict[str, float]:
+    """CPU-seconds so far of Label Studio, this process (the bench and the stub MLLM's threads), each worker, and
+    the children reaped so far (`prelabel run`, once it ended)."""
+    own, reaped = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"label studio": group_cpu(ls.process.pid), "bench + stub MLLM": own.ru_utime + own.ru_stime,
+            **{f"worker {n}": group_cpu(process.pid) for n, process in enumerate(processes)},
+            "prelabel run": reaped.ru_utime + reaped.ru_stime}
 
 
 def predictions(ls, project_id: int) -> list[dict]:
@@ -177,11 +217,15 @@ def run(ls, stub_url: str, workers: int, count: int, workdir: Path, from_disk: b
     setup_seconds = time.perf_counter() - made
     env = worker_env(ls, stub_url, redis_url, workdir / f"var-{name}", backend, from_disk)
     processes = start_workers(env, [f"{name}-{n}" for n in range(workers)], workdir)
+    row: dict = {}
     try:
+        before = cpu_now(ls, processes)
         started = time.perf_counter()
         completed = subprocess.run([str(BIN / "prelabel"), "run", "--project", str(project_id), "--all"], env=env,
                                    capture_output=True, text=True, timeout=7200)
         seconds = time.perf_counter() - started
+        at_end = cpu_now(ls, processes)
+        cpu = {what: at_end[what] - before[what] for what in before}
         if completed.returncode != 0:
             raise RuntimeError(completed.stderr)
         calls = {field.decode(): float(value) for field, value in redis.hgetall("prelabel:metrics").items()
@@ -198,13 +242,19 @@ def run(ls, stub_url: str, workers: int, count: int, workdir: Path, from_disk: b
             else:
                 time.sleep(2)
         found = predictions(ls, project_id)
-        return {"settled": settled, "workers": workers, "from_disk": from_disk, "seconds": seconds,
+        row = {"cpu": cpu, "settled": settled, "workers": workers, "from_disk": from_disk, "seconds": seconds,
                 "tasks_per_s": count / seconds,
                 "summary": completed.stderr.strip().splitlines()[-1], "calls": calls, "folder": name,
                 "setup_seconds": setup_seconds, "flatness": flatness(found, version, window),
                 "exactly_once": exactly_once(found, version, count)}
     finally:
-        stop_workers(processes)
+        stopping = time.perf_counter()
+        lives = stop_workers(processes)
+        if row:
+            row["stop_seconds"] = time.perf_counter() - stopping
+            row["cpu_after"] = {"label studio": group_cpu(ls.process.pid) - at_end["label studio"],
+                                **{f"worker {n}": life - at_end[f"worker {n}"] for n, life in enumerate(lives)}}
+    return row
 
 
 def images_served(ls, folder: str, count: int) -> dict[int, float]:
@@ -247,6 +297,7 @@ def main() -> int:
                 where = "images read from disk (PRELABEL_LOCAL_FILES_ROOT)" if from_disk else "images downloaded"
                 backends = [Path(folder) for folder in args.backends.split(",")]
                 rates: dict[Path, list[float]] = {backend: [] for backend in backends}
+                cpus: dict[Path, list[dict[str, float]]] = {backend: [] for backend in backends}
                 for attempt in range(args.runs):
                     for backend in backends:  # interleaved: the machine's load changes within minutes
                         row = run(ls, stub.url, workers, args.tasks, workdir, from_disk, args.redis_url, attempt,
@@ -270,6 +321,14 @@ def main() -> int:
                                   f"{last:.1f}/s: last / first = {last / first:.2f} "
                                   f"(target: last >= 0.9 x first: {'met' if last >= 0.9 * first else 'NOT met'})",
                                   flush=True)
+                        cpu = row["cpu"]
+                        cpus[backend].append(cpu)
+                        print("    CPU ms per task to the end of the run: " + ", ".join(
+                            f"{what} {seconds * 1000 / args.tasks:.1f}" for what, seconds in cpu.items())
+                            + f"; all {sum(cpu.values()) * 1000 / args.tasks:.1f}", flush=True)
+                        print(f"    after it, until the workers stopped ({row['stop_seconds']:.0f} s): " + ", ".join(
+                            f"{what} {seconds * 1000 / args.tasks:.1f}" for what, seconds in row["cpu_after"].items()),
+                            flush=True)
                         for what, count in sorted(row["calls"].items()):
                             print(f"    {what}: {count / args.tasks:.3f} per task")
                 for backend, found in rates.items():
@@ -277,6 +336,9 @@ def main() -> int:
                     print(f"{backend}: {workers} worker(s), {where}, {len(found)} run(s): tasks/s min {low:.1f} / "
                           f"median {middle:.1f} / max {high:.1f} = {low / limit:.0%} / {middle / limit:.0%} / "
                           f"{high / limit:.0%} of {limit:.1f}", flush=True)
+                    print("    CPU ms per task to the end of the run, median: " + ", ".join(
+                        f"{what} {statistics.median(cpu[what] for cpu in cpus[backend]) * 1000 / args.tasks:.1f}"
+                        for what in cpus[backend][0]), flush=True)
             rates = images_served(ls, row["folder"], min(args.tasks, 400))
             print("images served by Label Studio per second, by concurrent downloads: "
                   + ", ".join(f"{c}: {r:.0f}" for c, r in rates.items()))

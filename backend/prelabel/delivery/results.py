@@ -56,14 +56,30 @@ class ResultStore:
 
     def put(self, model_version: str, task_id: int, data: str, prediction: StudioPrediction) -> None:
         """Keep a task's decided prediction (a label or an honest none), for the task data it was made from."""
+        self.put_handed_over(model_version, task_id, data, prediction)
+
+    def put_handed_over(self, model_version: str, task_id: int, data: str, prediction: StudioPrediction) -> bool:
+        """put(), then handed_over(), in one round trip (a job's every prediction: not four)."""
         key = self._key("result", model_version)
-        self.redis.hset(key, str(task_id), _kept(data, prediction))
-        self.redis.expire(key, self.keep)
-        self.redis.hdel(self._key("failed-at", model_version), str(task_id))
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(key, str(task_id), _kept(data, prediction))
+            pipe.expire(key, self.keep)
+            pipe.hdel(self._key("failed-at", model_version), str(task_id))
+            pipe.sismember(self._key("worker-delivers", model_version), str(task_id))
+            return bool(pipe.execute()[-1])
 
     def get(self, model_version: str, task_id: int, data: str) -> StudioPrediction | None:
         """The prediction made for exactly this task data, or None."""
         return _found(self.redis.hget(self._key("result", model_version), str(task_id)), data)
+
+    def get_many(self, model_version: str, data: dict[int, str]) -> dict[int, StudioPrediction]:
+        """get() for each task of `data` (task id: the data its result must be made from), in one round trip:
+        those that have one."""
+        if not data:
+            return {}
+        raw = self.redis.hmget(self._key("result", model_version), [str(task_id) for task_id in data])
+        return {task_id: found for (task_id, made), kept in zip(data.items(), raw, strict=True)
+                if (found := _found(kept, made)) is not None}
 
     def put_failure(self, model_version: str, task_id: int, data: str, prediction: StudioPrediction) -> None:
         """A failure, kept only minutes and only for a /predict waiting on this task: it shows the reviewer why,

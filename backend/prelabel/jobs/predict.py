@@ -61,8 +61,7 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
     results = ctx.results
     config = ctx.config_of(project_id)  # what control_of read: results are kept for the config they were made for
     hashes = {task_id: made_from(data, config) for task_id, data in tasks.items()}
-    reused = {task_id: found for task_id in tasks
-              if (found := results.get(version, task_id, hashes[task_id])) is not None}
+    reused = results.get_many(version, hashes)
     ahead = ctx.read_ahead.images({task_id: str(data.get(control.data_key)) for task_id, data in tasks.items()})
 
     def image_input(task_id: int, data: Mapping[str, Any], image: bytes | None = None) -> ImageInput:
@@ -106,9 +105,10 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
                                   1 + ctx.parts.store.failures_in_a_row(project_id, task_id) if failed else 1)
         if failed:
             _failed(ctx, project_id, task_id, found, hashes[task_id], held_failure=task_id in failed_before)
+            handed_over = results.handed_over(version, task_id)
         else:
-            results.put(version, task_id, hashes[task_id], found)
-        if results.handed_over(version, task_id):
+            handed_over = results.put_handed_over(version, task_id, hashes[task_id], found)
+        if handed_over:
             if not failed:  # nobody waits: a failure is not written (the task stays without a prediction)
                 delivering.append(Outgoing(task_id, found))
                 ctx.writer.submit(project_id, [delivering[-1]], urgent)

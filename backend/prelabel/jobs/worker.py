@@ -48,6 +48,7 @@ from prelabel.jobs.queues import INTERACTIVE, PREDICT, PREDICT_JOB, enqueue_pred
 from prelabel.parts import Parts
 from prelabel.redact import Redactor, protect_logs, secrets_of
 from prelabel.settings import Settings, SettingsError
+from prelabel.studio.client import StudioError
 from prelabel.workers import BEAT_EVERY, process_exists
 
 log = logging.getLogger(__name__)
@@ -246,6 +247,10 @@ def run_worker(settings: Settings, queue_names: list[str], burst: bool = False, 
         if INTERACTIVE in queue_names or PREDICT in queue_names:
             pipeline = context.pipeline()  # load the models now, once, before the first job waits for them
             log.info("pipeline ready: %s", pipeline.model_version)
+        # Label Studio's client too (its SDK's imports: seconds of CPU on a busy machine), not in the first job
+        # or beat; one that cannot be built now says why in the job that needs it.
+        with contextlib.suppress(StudioError):
+            context.parts.studio  # noqa: B018
         worked = False
         while True:
             worker = PrelabelWorker([queue(context.parts.redis, n) for n in queue_names], context, name=name)
