@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+from urllib.parse import urlencode
 
 import pytest
 import requests
 from PIL import Image
 
-from prelabel.studio.client import LabelStudio, StudioError
+from prelabel.studio import client as studio_client
+from prelabel.studio.client import LabelStudio, StudioError, id_queries
 from prelabel.studio.tasks import LISTED_IDS_CUT, MalformedTask, Task
 
 
@@ -116,3 +119,27 @@ def test_predictions_the_config_cannot_show_are_never_written(label_studio):
     assert written == 1
     held = {task: len(list(client.predictions.list(task=task))) for task in tasks[1:]}
     assert held == {tasks[1]: 1, tasks[2]: 0, tasks[3]: 0}
+
+
+def test_task_ids_are_read_a_few_hundred_at_a_time():
+    """20,000 ids in one listing URL got HTTP 414 from Label Studio (a 20,000-task `prelabel run`): each query
+    stays within the 4,094-byte request line gunicorn accepts, and together they select every id once."""
+    ids = list(range(900_000, 920_000))
+    queries = list(id_queries(ids + ids[:10]))
+    assert max(len(urlencode({"query": query})) for query in queries) < 3_000
+    selected = [task_id for query in queries for task_id in json.loads(query)["selectedItems"]["included"]]
+    assert selected == ids
+
+
+def test_a_listing_by_ids_spans_several_reads(label_studio, monkeypatch):
+    client = label_studio.client()
+    project = client.projects.create(title="Ids in reads", label_config=(
+        '<View><Image name="image" value="$image"/><Choices name="label" toName="image">'
+        '<Choice value="A"/></Choices></View>'))
+    client.projects.import_tasks(id=project.id, request=[{"image": f"http://example.com/{n}.jpg"} for n in range(5)])
+    ids = [task.id for task in client.tasks.list(project=project.id)]
+    monkeypatch.setattr(studio_client, "IDS_PER_READ", 2)
+    studio = LabelStudio(label_studio.url, label_studio.token)
+    listed = list(studio.list_tasks(project.id, "id,data", ids=ids))
+    assert sorted(task.id for task in listed) == sorted(ids)
+    assert studio.calls["read /api/tasks/"] == 3
