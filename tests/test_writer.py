@@ -198,3 +198,18 @@ def test_a_slow_list_column_update_does_not_hold_back_the_next_bulk_write(label_
     writer.close()
     assert updated == [first]
     assert label_studio.client().tasks.get(id=first).data["prelabel_suggested"] == "Halyomorpha halys"
+
+
+def test_a_refused_list_column_update_costs_only_its_own_task(label_studio, redis_conn):
+    """Label Studio answers 404 for a task deleted since it was predicted: that update is logged and dropped, and
+    the next task's columns are still written."""
+    project_id, ids = image_project(label_studio, "Columns refused", CONFIG,
+                                    {"kept": PALETTE["red"], "deleted": PALETTE["green"]}, "refused")
+    label_studio.client().tasks.delete(id=ids["deleted"])
+    writer = BatchWriter(LabelStudio(label_studio.url, label_studio.token), ResultStore(redis_conn),
+                         Ledger(redis_conn))
+    for task_id in (ids["deleted"], ids["kept"]):
+        writer.submit_columns(project_id, task_id, {"image": "x"}, {"prelabel_suggested": "Nezara viridula"},
+                              urgent=True)
+    writer.close()
+    assert label_studio.client().tasks.get(id=ids["kept"]).data["prelabel_suggested"] == "Nezara viridula"

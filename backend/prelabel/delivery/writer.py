@@ -202,8 +202,9 @@ class ColumnWriter:
     """Tasks' list columns (prelabel.studio.columns), written by a thread of their own, one task update each.
 
     Why apart from the predictions: Label Studio has no bulk update of task data, and one task update costs it
-    about as much as a bulk write of 200 predictions. Written by the same thread as the predictions, 1,000 tasks'
-    updates held the next bulk write back until the run had ended: a third of the predictions reached Label
+    38-54 ms of CPU (a quiet 2-core VM, 2026-12-07), more than the rest of a task's work in Label Studio.
+    Written by the same thread as the predictions, 1,000 tasks' updates held the next bulk write back until the
+    run had ended: a third of the predictions reached Label
     Studio after `prelabel run` had counted its tasks done (bench/e2e_bench.py, 2026-12-07). Handed over only
     after their predictions were written, so the list never suggests what Label Studio does not hold yet."""
 
