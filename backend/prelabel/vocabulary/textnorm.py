@@ -10,9 +10,13 @@ large kana, okurigana, kanji vs kana writings.
 from __future__ import annotations
 
 import functools
+import importlib.abc
+import importlib.machinery
 import re
+import sys
+import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import jaconv
@@ -220,12 +224,37 @@ def fold_word(word: str) -> str:
 
 @functools.lru_cache(maxsize=1 << 14)
 def lemmas(word: str) -> dict[str, tuple[str, ...]]:
-    # Imported on first use: lemminflect's import costs a quarter of a second the web service need not pay to
-    # answer /health.
-    from lemminflect import getAllLemmas
-
-    found: dict[str, tuple[str, ...]] = getAllLemmas(word)  # lemminflect is untyped
+    found: dict[str, tuple[str, ...]] = _all_lemmas()(word)  # lemminflect is untyped
     return found
+
+
+class _NoSpacy(importlib.abc.MetaPathFinder):
+    """Refuses spaCy to whoever imports it while it is in sys.meta_path."""
+
+    def find_spec(self, name: str, path: Sequence[str] | None,
+                  target: object = None) -> importlib.machinery.ModuleSpec | None:
+        if name == "spacy" or name.startswith("spacy."):
+            raise ImportError("spaCy is not loaded for lemminflect (prelabel.vocabulary.textnorm)")
+        return None
+
+
+_IMPORTING = threading.Lock()
+
+
+@functools.cache
+def _all_lemmas() -> Callable[[str], dict[str, tuple[str, ...]]]:
+    """lemminflect's getAllLemmas, imported on first use (the web service need not pay for it to answer
+    /health), without its spaCy hook: where spaCy is installed (negspacy requires it) lemminflect's import
+    loads spaCy, thinc and torch, 4-6 s of CPU that `prelabel run` paid before queueing its first job (issue 24,
+    2026-12-07); without spaCy it takes a tenth of a second. A spaCy already loaded is hooked as before."""
+    with _IMPORTING:
+        hide = _NoSpacy()
+        sys.meta_path.insert(0, hide)
+        try:
+            from lemminflect import getAllLemmas
+        finally:
+            sys.meta_path.remove(hide)
+    return getAllLemmas  # type: ignore[no-any-return]  # lemminflect is untyped
 
 
 def singular(word: str) -> str:
