@@ -107,8 +107,9 @@ class WorkerContext:
 
     @functools.cached_property
     def slots(self) -> Slots:
-        """The MLLM slots of the main worker's bulk jobs, kept across them (prelabel.pipeline.slots)."""
-        return Slots(self.settings.llm_concurrency)
+        """The MLLM slots of the main worker's bulk jobs, kept across them, and their image loaders
+        (prelabel.pipeline.slots)."""
+        return Slots(self.settings.llm_concurrency, self.settings.fetch_concurrency)
 
     @functools.cached_property
     def head_start(self) -> HeadStart:

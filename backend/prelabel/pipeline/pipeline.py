@@ -104,6 +104,12 @@ class _Work:
     regions: bool = False  # a region project: the label is derived from the named regions
 
 
+@dataclass(frozen=True)
+class _Loaded:
+    data: bytes
+    started: float  # time.perf_counter() when its load began: the image's time counts from there
+
+
 class Pipeline:
     def __init__(self, vocabulary: Vocabulary, normalizer: Normalizer, options: PipelineOptions,
                  mllm: MLLMClient | None = None, clip: ClipModel | None = None,
@@ -205,14 +211,15 @@ class Pipeline:
         begun = set(running.values())
         waiting = iter([(index, item) for index, item in enumerate(inputs) if index not in begun])
         unsubmitted = len(inputs) - len(running)
-        pool = slots or Slots(threads)
+        pool = slots or Slots(threads, self.options.fetch_concurrency)
         fetching = self._fetching_urgent if urgent else self._fetching
 
         def top_up() -> None:
             nonlocal unsubmitted
             for index, item in itertools.islice(waiting, max(0, in_flight - len(running) - len(batch))):
-                running[pool.submit(self._guarded_first_stages, item, until, fetching,
-                                    functools.partial(doing.__setitem__, index))] = index
+                mark = functools.partial(doing.__setitem__, index)
+                running[pool.submit(self._guarded_first_stages, item, until, mark,
+                                    load=functools.partial(self._load, item, fetching, mark))] = index
                 unsubmitted -= 1
 
         try:
@@ -252,32 +259,41 @@ class Pipeline:
         job that has not begun: its `predict` takes them (`started`), CLIP and the ranking run there."""
         started = Started() if started is None else started
         for item in inputs:
-            started.futures[item.ref] = slots.submit(self._guarded_first_stages, item, until, self._fetching,
-                                                     functools.partial(started.marks.__setitem__, item.ref))
+            mark = functools.partial(started.marks.__setitem__, item.ref)
+            started.futures[item.ref] = slots.submit(self._guarded_first_stages, item, until, mark,
+                                                     load=functools.partial(self._load, item, self._fetching, mark))
         return started
 
     # ---- stages -----------------------------------------------------------------------------------------
 
-    def _guarded_first_stages(self, item: ImageInput, until: JobDeadline | None, fetching: threading.Semaphore,
-                              mark: Callable[[tuple[str, float]], None]) -> _Work:
+    @staticmethod
+    def _load(item: ImageInput, fetching: threading.Semaphore, mark: Callable[[tuple[str, float]], None]) -> _Loaded:
+        """An image's bytes, in a loader thread (pipeline/slots.py) before it takes an MLLM slot; when it started."""
+        started = time.perf_counter()
+        mark(("image", started))
+        with fetching:  # Label Studio serves images fastest at a bounded concurrency (docs/benchmarks.md)
+            return _Loaded(item.load(), started)
+
+    def _guarded_first_stages(self, item: ImageInput, until: JobDeadline | None,
+                              mark: Callable[[tuple[str, float]], None], loaded: Callable[[], _Loaded]) -> _Work:
         try:
-            return self._first_stages(item, until, fetching, mark)
+            return self._first_stages(item, until, mark, loaded)
         except Exception as exc:  # a bug must cost one image, not a bulk run of thousands
             log.exception("pipeline failed on %s", quote(item.source))
             work = _Work(ImagePrediction(_shown(item.source), item.ref), started=time.perf_counter())
             work.prediction.errors["pipeline"] = clean(f"internal: {type(exc).__name__}: {exc}", MESSAGE)
             return work
 
-    def _first_stages(self, item: ImageInput, until: JobDeadline | None, fetching: threading.Semaphore,
-                      mark: Callable[[tuple[str, float]], None]) -> _Work:
-        """Per image, in a worker thread: load, stage 1, normalise, stage 2. `mark` says which stage it is in."""
+    def _first_stages(self, item: ImageInput, until: JobDeadline | None, mark: Callable[[tuple[str, float]], None],
+                      loaded: Callable[[], _Loaded]) -> _Work:
+        """Per image, in an MLLM slot: the image loaded before (`loaded`), stage 1, normalise, stage 2. `mark`
+        says which stage it is in."""
         work = _Work(ImagePrediction(_shown(item.source), item.ref), started=time.perf_counter())
         errors = work.prediction.errors
-        mark(("image", work.started))
         try:
-            with fetching:  # Label Studio serves images fastest at a bounded concurrency (docs/benchmarks.md)
-                raw = item.load()
-            work.image = prepare_image(raw, item.source, self.options.image_max_side, self.decode_limits)
+            raw = loaded()
+            work.started = raw.started
+            work.image = prepare_image(raw.data, item.source, self.options.image_max_side, self.decode_limits)
         except ImageError as exc:
             errors["image"] = clean(f"unreadable: {exc}", MESSAGE)
             return work
