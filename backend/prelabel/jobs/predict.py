@@ -81,8 +81,10 @@ def predict_tasks(project_id: int, task_ids: list[int], model_version: str) -> d
                                  lambda task_id, data: image_input(task_id, data, ctx.read_ahead.images(
                                      {task_id: str(data.get(control.data_key))}).get(task_id)),
                                  lambda data: made_from(data, config)))
-    # The next job's tasks and first images are read while this one's MLLM calls run: it starts at full speed.
-    ctx.read_ahead.start(job, lambda project: control.data_key if project == project_id else None,
+    # The next job's tasks are read while this one's MLLM calls run: it starts at full speed. After an urgent
+    # job, its first images too; after a bulk job the head start loads them, in the slots' loaders (read ahead
+    # as well, one image in five was downloaded twice: issue 24, 2026-12-07).
+    ctx.read_ahead.start(job, lambda project: control.data_key if urgent and project == project_id else None,
                          None if urgent else ctx.head_start.tasks_read)
     predictions: list[ImagePrediction] = []
     delivering = [Outgoing(task_id, found) for task_id, found in reused.items()

@@ -51,6 +51,7 @@ class ReadAhead:
     problems: dict[int, str]
     model_version: str = ""  # the version the job was queued with
     queue: str = ""  # the queue it waits in
+    alone: bool = False  # this worker was the only one serving that queue: no other can take the job
     at: float = field(default_factory=time.monotonic)
 
     def fresh(self) -> bool:
@@ -128,13 +129,14 @@ class ReadAheads:
                 return  # nothing to read, or another worker reads it
             project_id, task_ids = int(job.kwargs["project_id"]), [int(t) for t in job.kwargs["task_ids"]]
             found, problems = self.studio.read_tasks(project_id, TASK_FIELDS, task_ids)
+            alone = self.workers.serving().get(job.origin, 0) <= 1
             with self._lock:
                 self._tasks = ReadAhead(job.id, project_id, tuple(task_ids), found, problems,
-                                        str(job.kwargs.get("model_version", "")), job.origin)
+                                        str(job.kwargs.get("model_version", "")), job.origin, alone)
                 self._bytes = {}
             read = True
             key = data_key(project_id)
-            if key is None or self.workers.serving().get(job.origin, 0) > 1:
+            if key is None or not alone:
                 return
             for task_id in task_ids[:self.ahead]:
                 task = found.get(task_id)
