@@ -61,6 +61,9 @@ def queue_project(parts: Parts, project_id: int, wanted: set[int] | None) -> Que
 
 
 WRITE_WAIT = 30.0  # seconds a run waits, after its jobs, for their predictions to be seen in Label Studio
+# Seconds between two looks at the jobs, and at the last writes: a run ends on average half of each after its
+# jobs and its writes are done (0.5 s for both cost a 1,000-task run about 2%); a look at 313 jobs costs 6 ms of CPU.
+POLL, WRITE_POLL = 0.25, 0.1
 
 
 @dataclass
@@ -112,7 +115,7 @@ class RunLost(RuntimeError):
     finishes the work."""
 
 
-def follow(parts: Parts, queued: list[Job], echo: Callable[[str], None], poll: float = 0.5,
+def follow(parts: Parts, queued: list[Job], echo: Callable[[str], None], poll: float = POLL,
            write_wait: float = WRITE_WAIT) -> Outcome:
     """A progress bar until every job has finished or failed for good; then the jobs' predictions, until Label
     Studio holds them (the workers write them in bulk after their jobs end) or `write_wait` seconds have passed.
@@ -165,7 +168,7 @@ def _follow(parts: Parts, queued: list[Job], echo: Callable[[str], None], poll: 
         outcome.unconfirmed = sum(ledger.waiting(*entry) for entry in writing)
         if not outcome.unconfirmed or time.monotonic() > deadline:
             break
-        time.sleep(poll)
+        time.sleep(min(poll, WRITE_POLL))
     outcome.stored = held(parts, writing)
     if outcome.unconfirmed:
         outcome.why = sorted({why for _, project_id, _ in writing if (why := ledger.why(project_id))})
