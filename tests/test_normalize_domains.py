@@ -679,3 +679,26 @@ def test_a_past_finding_or_a_negative_test_names_no_label(text, method):
     result = Normalizer(parse_vocabulary(_BEES)).normalize(text)
     assert result.method == method, result
     assert (result.label is None) == (method != "rule"), result
+
+
+@pytest.mark.parametrize("domain, text, label, alternatives", [
+    # Round five: an everyday word (wordfreq) that the sentence does not assert as a finding is a proposal ...
+    (DEFECTS, "醤油のタレが皿にこぼれています。", None, {"paint run"}),  # the subject of a verb of no presence
+    (DEFECTS, "傷の入ったガラスのコップです。", None, {"scratch"}),  # a relative clause on another noun
+    (DEFECTS, "A dent is hammered into the sheet for the test.", None, {"dent"}),  # a thing handled, passive
+    (DEFECTS, "A burr was used as the trademark.", None, {"burr"}),
+    # ... and decides in a finding's frame, in any domain: presence, predicate, a noun phrase, the verb itself
+    (DEFECTS, "A dent remains on the door panel.", "dent", set()),
+    (DEFECTS, "A small dent in the door.", "dent", set()),
+    (DEFECTS, "錆が認められます。", "corrosion", set()),
+    (DEFECTS, "扉の塗装にタレがあります。", "paint run", set()),
+    (DEFECTS, "部品が錆びています。", "corrosion", set()),
+    # A name ruled out by the verb (否定されました) is denied; 否定できません leaves it open
+    (PESTS, "ナシ火傷病は否定されました。", None, set()),
+    (PESTS, "火傷病は否定できません。", None, {"Erwinia amylovora"}),
+    # The の-modifier of the predicate noun: the answer is that other thing, or a kind (a rank word in it)
+    (PESTS, "クサギカメムシの誘引剤入りトラップです。", None, {"Halyomorpha halys"}),
+    (PESTS, "クサギカメムシの成虫です。", "Halyomorpha halys", set()),
+])
+def test_round_five_sentence_frames(normalizers, domain, text, label, alternatives):
+    check(normalizers, domain, text, label, alternatives)

@@ -641,8 +641,10 @@ class Normalizer:
                 return ""  # another process's defect: 溶接 + 焼け
         if after is not None and after.word_class == "verb" and after.text not in _JA_EXISTENCE and (
                 match.end + 1 < len(parts)) and not parts[match.end + 1].mark and (
-                parts[match.end + 1].text in _JA_AGENT_SUFFIXES):
-            return QUALIFIED  # 毛玉 + 取り + 器: the name is the object of a tool's verb (a pill remover)
+                parts[match.end + 1].text in _JA_AGENT_SUFFIXES or parts[match.end + 1].text in _JA_FOR):
+            # 毛玉 + 取り + 器: the name is the object of a tool's verb (a pill remover); バフ目 + 消し + 用: for
+            # removing it
+            return QUALIFIED
         if after is not None and after.word_class in ("noun", "process", "suffix") and (
                 after.text not in _JA_EXISTENCE) and after.text not in _JA_EVIDENCE_OF and (
                 after.text not in _JA_RANKS) and (
@@ -849,6 +851,14 @@ class Normalizer:
                 return _proposal(text, SEVERAL, affirmed + scattered)
             if _everyday_in_sentence(parts, affirmed) and any(
                     labels[0] in self._index.names.get(parts[m.start].text, ()) for m in affirmed):
+                return _proposal(text, EVERYDAY, affirmed)
+            owner = _owner_after_no(parts, affirmed, mentions)
+            if owner:  # マツノマダラカミキリの誘引剤入りトラップです: the answer is the trap; 〜の弱病原力系統です
+                return _proposal(text, owner, affirmed)
+            if method == RULE and not any(read[m] == structure.DENIED for m in names) and _everyday_unframed(
+                    parts, affirmed):  # (after a denied name, "not A, just a B" asserts B)
+                # "A coat hanger is hooked on a branch", 焼き肉のタレがシートにこぼれています: an everyday word in a
+                # sentence that does not assert it as a finding: which sense it has is the image's to say
                 return _proposal(text, EVERYDAY, affirmed)
             beside = [m for m in others if self._stands_apart(sentence, m, affirmed)]
             if beside:  # "Mouse droppings next to a dead German cockroach": the answer may be about either
@@ -1408,6 +1418,142 @@ def _everyday_in_sentence(parts: Sequence[Token], mentions: list[_Match]) -> boo
         later += 1
     return any(part.text not in textnorm.FUNCTION_WORDS and part.text not in textnorm.COMMON_WORDS
                for part in (*parts[clause:start], *parts[end:later]))
+
+
+# Japanese predicates that say a thing is there (ある, 見られる, 認める, 出る, 生じる, 発生する, 付着する ...):
+# the frame of a finding, in every domain. Verbs as Sudachi's normalised stems (okurigana left out).
+_JA_FINDING = frozenset(["アリ", "アル", "有", "在", "見", "認", "出", "生", "入", "残", "起", "デキ", "目立", "広",
+                         "多", "発生", "付着", "確認", "散見", "混入", "進行", "観察", "検出", "点在", "残存", "存在",
+                         "形成", "発見", "拡大", "見受", "伴", "示", "呈", "露出", "大", "著", "思", "考", "推定"])
+_JA_AUXILIARY = frozenset(["テ", "イ", "マス", "マシ", "タ", "ラレ", "レ", "シ", "サ", "ル", "イル", "オリ", "オル",
+                           "デス", "ダ", "ナイ", "ヨウ", "ソウ", "ダロウ", "デショウ"])
+# English participles that report a thing seen or where it is ("is seen on", "found in"), not a thing handled.
+_EN_FINDING_PARTICIPLES = frozenset(["seen", "visible", "observed", "noted", "found", "present", "detected",
+                                     "evident", "apparent", "located", "spread", "covered", "concentrated",
+                                     "distributed", "confined", "limited", "caused", "scattered", "developed",
+                                     "formed", "shown", "seated", "situated", "centred", "centered"])
+_EN_RELATIVES = frozenset(["that", "which", "who", "where", "when", "whose", "while", "and", "but", "or"])
+
+
+def _everyday_unframed(parts: Sequence[Token], mentions: list[_Match]) -> bool:
+    """Is the one name a sentence affirms an everyday word (wordfreq, Zipf >= 3 in its language) that the
+    sentence does not assert as a finding? A finding's frame is the same in every domain: the name ends the
+    answer or its phrase (a noun phrase, "Corrosion on the pins", 加工穴のかえり), is the predicate (Xです, Xと思われ
+    ます, Xの所見です), the subject of a predicate of presence (Xが見られます, Xがあります, Xが発生しています, "a burr
+    remains", "the crack is in the glass") or the verb itself (錆びています). Anything else, the sentence is about
+    something else that the word describes or acts on: "A coat hanger is hooked on a low branch", "A hollow log
+    used as a planter", 亀裂の入ったアスファルト舗装です (a relative clause on another noun), タレがシートに
+    こぼれています, ワキ上がっていました (a verb's part), 弓なりに結ばれています."""
+    spans = {(m.start, m.end) for m in mentions}
+    if len(spans) != 1:
+        return False
+    ((start, end),) = spans
+    if start == 0 and end == len(parts):
+        return False
+    if parts[start].japanese:
+        return _ja_everyday(parts[start:end]) and not _ja_framed(parts, start, end)
+    if end - start != 1 or not everyday.is_real_word(parts[start].surface.casefold()):
+        return False
+    return not _en_framed(parts, end)
+
+
+def _owner_after_no(parts: Sequence[Token], mentions: list[_Match], found: list[_Match]) -> str | None:
+    """Is the one Japanese name the の-modifier of the answer's predicate noun, a compound no name of the
+    vocabulary, no evidence of the thing (成虫, 被害, 所見) and no place: Xの誘引剤入りトラップです, Xの弱病原力
+    系統です? The answer names that other thing (QUALIFIED), or a kind of X (SUBKIND, a rank word in it)."""
+    spans = {(m.start, m.end) for m in mentions}
+    if len(spans) != 1:
+        return None
+    ((start, end),) = spans
+    if not parts[start].japanese or end + 2 > len(parts) or parts[end].text != "ノ" or parts[end + 1].mark:
+        return None
+    position = end + 1
+    while position < len(parts) and not parts[position].mark and parts[position].word_class in _COMPOUNDING:
+        if parts[position].text in _JA_EVIDENCE_OF or any(m.start <= position < m.end for m in found):
+            return None
+        position += 1
+    if position - (end + 1) < 2 or not (position == len(parts) or parts[position].text in _JA_COPULAS):
+        return None  # a one-word owner (ブリの若魚) may be a part or a stage of it
+    if position < len(parts) and not all(part.text in _JA_COPULAS or part.word_class == "auxiliary"
+                                         for part in parts[position:]):
+        return None
+    owner = parts[end + 1:position]
+    return SUBKIND if any(part.text in _JA_RANKS or part.text.endswith(tuple(_JA_RANKS)) for part in owner) else (
+        QUALIFIED)
+
+
+def _ja_everyday(mention: Sequence[Token]) -> bool:
+    surface = "".join(part.surface for part in mention)
+    if everyday.is_real_word(surface, "ja"):
+        return True
+    head = mention[0]  # 穴の開い: its head noun; 弓なり: its written stem
+    return (len(mention) == 1 or any(part.word_class in ("particle", "verb") for part in mention)) and any(
+        everyday.is_real_word(form, "ja") for form in (head.surface, head.text, *japanese.writings(head.text)))
+
+
+def _ja_framed(parts: Sequence[Token], start: int, end: int) -> bool:
+    """The Japanese frames of a finding for the name at parts[start:end] (see _everyday_unframed)."""
+    last = parts[end - 1]
+    if end == len(parts) or parts[end].mark:
+        return True  # the answer or its phrase ends with the name
+    after = parts[end]
+    if after.text in _JA_COPULAS or after.text in _JA_EVIDENCE_OF or after.text in _JA_EXISTENCE or (
+            after.text == "ト" and end + 1 < len(parts) and parts[end + 1].word_class == "verb"):
+        return True  # Xです, X有り, Xと思われます
+    if end + 1 < len(parts) and ((after.text == "ノ" and parts[end + 1].text in _JA_EVIDENCE_OF) or (
+            after.text == "ニ" and parts[end + 1].text in ("ヨル", "ヨリ", "ヨッ", "ヨ"))):
+        return True  # Xの所見です, Xの可能性が高い, Xの跡があります; Xによる変形 (a cause)
+    if last.word_class == "verb" or (last.word_class == "process" and after.text in ("シ", "サ", "スル")):
+        return _main_predicate(parts, end)  # 錆びています, 腐食しています (not 穴の開いたデザイン)
+    if after.text in ("ガ", "ハ", "モ", "ヲ", "ノ"):  # the subject or object: its predicate says whether it is there
+        for position in range(end + 1, len(parts)):
+            part = parts[position]
+            if part.mark:
+                return False
+            if part.text in _JA_COPULAS:
+                return True
+            if part.word_class in ("verb", "process", "adjective") and part.text not in _JA_AUXILIARY:
+                return part.text in _JA_FINDING and _main_predicate(parts, position + 1)
+        return True  # a noun phrase to the end: 傷が多数
+    return False  # Xに (a manner or a place), X + a verb (ワキ上がる), X + another noun
+
+
+def _main_predicate(parts: Sequence[Token], position: int) -> bool:
+    """Is the predicate that ends before `position` the clause's own, not a relative clause on a noun after it
+    (亀裂の入った舗装, 傾斜のある公園)?"""
+    while position < len(parts) and not parts[position].mark and (
+            parts[position].text in _JA_AUXILIARY or parts[position].word_class == "auxiliary"):
+        if parts[position].text == "テ":
+            return True  # 剥がれて素地が見えています: the clause goes on
+        position += 1
+    return position == len(parts) or bool(parts[position].mark) or parts[position].word_class not in (
+        "noun", "process", "prefix")
+
+
+def _en_framed(parts: Sequence[Token], end: int) -> bool:
+    """The English frames of a finding after a one-word name (see _everyday_unframed): up to the next
+    preposition, relative word or punctuation, no verb but a copula with a place or a participle of presence
+    ("is in the glass", "is seen on"), "has", or a verb in -s ("remains", "runs")."""
+    for position in range(end, len(parts)):
+        part = parts[position]
+        word = part.surface.casefold()
+        if part.mark or part.japanese or word in textnorm.PREPOSITIONS or word in _EN_RELATIVES:
+            return True
+        if word in ("is", "are", "was", "were", "be", "been", "'s"):
+            following = parts[position + 1].surface.casefold() if position + 1 < len(parts) else ""
+            return not (_participle(following) and following not in _EN_FINDING_PARTICIPLES)
+        if word in ("has", "have", "had"):
+            return True
+        if _participle(word):
+            return word in _EN_FINDING_PARTICIPLES  # "a log used as a planter", "a hanger caught in the crown"
+    return True
+
+
+def _participle(word: str) -> bool:
+    """A past participle or past form (lemminflect knows it as a verb form other than its lemma, not in -s or
+    -ing): "hooked", "used", "caught"."""
+    verbs = textnorm.lemmas(word).get("VERB", ())
+    return bool(verbs) and word not in verbs and not word.endswith(("s", "ing"))
 
 
 def _noun_only(token: Token) -> bool:
