@@ -693,6 +693,10 @@ def test_a_past_finding_or_a_negative_test_names_no_label(text, method):
     (DEFECTS, "錆が認められます。", "corrosion", set()),
     (DEFECTS, "扉の塗装にタレがあります。", "paint run", set()),
     (DEFECTS, "部品が錆びています。", "corrosion", set()),
+    # After a denied name the answer is an identification: the name affirmed is the finding
+    (DEFECTS, "A dent hammered in by a tool.", None, {"dent"}),
+    (DEFECTS, "Not scratch, a dent hammered in by a tool.", "dent", set()),
+    (DEFECTS, "Not a scratch, just a dent hammered in by a tool.", "dent", set()),
     # A name ruled out by the verb (否定されました) is denied; 否定できません leaves it open
     (PESTS, "ナシ火傷病は否定されました。", None, set()),
     (PESTS, "火傷病は否定できません。", None, {"Erwinia amylovora"}),

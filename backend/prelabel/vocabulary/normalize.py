@@ -397,7 +397,7 @@ class Normalizer:
         parts = textnorm.tokens(text)
         set_aside: list[tuple[_Match, str]] = []
         found = self._read(parts, set_aside)
-        sentence = _Sentence(parts)
+        sentence = _Sentence(parts, [aside for aside, reason in set_aside if reason == NEGATED])
         decided = self._decide_names(text, sentence, found, RULE)
         if decided:
             return self._in_context(decided, parts)
@@ -849,14 +849,17 @@ class Normalizer:
             scattered = self._scattered(sentence, names)
             if scattered:  # "the can is swollen and has a seam defect": a swollen can too
                 return _proposal(text, SEVERAL, affirmed + scattered)
-            if _everyday_in_sentence(parts, affirmed) and any(
+            # A name denied before it ("not A, just a B", "Not twist, bow along the length") puts the one affirmed
+            # in the frame of an identification: it is the finding, whatever else the word may mean.
+            contrasted = any(m.end <= affirmed[0].start for m in sentence.denied) or any(
+                read[m] == structure.DENIED and m.end <= affirmed[0].start for m in names)
+            if not contrasted and _everyday_in_sentence(parts, affirmed) and any(
                     labels[0] in self._index.names.get(parts[m.start].text, ()) for m in affirmed):
                 return _proposal(text, EVERYDAY, affirmed)
             owner = _owner_after_no(parts, affirmed, mentions)
             if owner:  # マツノマダラカミキリの誘引剤入りトラップです: the answer is the trap; 〜の弱病原力系統です
                 return _proposal(text, owner, affirmed)
-            if method == RULE and not any(read[m] == structure.DENIED for m in names) and _everyday_unframed(
-                    parts, affirmed):  # (after a denied name, "not A, just a B" asserts B)
+            if method == RULE and not contrasted and _everyday_unframed(parts, affirmed):
                 # "A coat hanger is hooked on a branch", 焼き肉のタレがシートにこぼれています: an everyday word in a
                 # sentence that does not assert it as a finding: which sense it has is the image's to say
                 return _proposal(text, EVERYDAY, affirmed)
@@ -1256,8 +1259,9 @@ def _is_everyday(word: str) -> bool:
 class _Sentence:
     """An answer's tokens, and the English negation readings, worked out once when first asked."""
 
-    def __init__(self, parts: Sequence[Token]):
+    def __init__(self, parts: Sequence[Token], denied: Sequence[_Match] = ()):
         self.parts = parts
+        self.denied = denied  # names set aside as denied ("not twist"): a contrast for the names after them
         self._english: list[str] | None = None
 
     def english(self) -> list[str]:
@@ -1424,14 +1428,25 @@ def _everyday_in_sentence(parts: Sequence[Token], mentions: list[_Match]) -> boo
 # the frame of a finding, in every domain. Verbs as Sudachi's normalised stems (okurigana left out).
 _JA_FINDING = frozenset(["アリ", "アル", "有", "在", "見", "認", "出", "生", "入", "残", "起", "デキ", "目立", "広",
                          "多", "発生", "付着", "確認", "散見", "混入", "進行", "観察", "検出", "点在", "残存", "存在",
-                         "形成", "発見", "拡大", "見受", "伴", "示", "呈", "露出", "大", "著", "思", "考", "推定"])
+                         "形成", "発見", "拡大", "見受", "伴", "示", "呈", "露出", "大", "著", "思", "考", "推定",
+                         "疑", "写", "見エ", "付", "含", "進", "感染", "寄生", "群生", "散", "発症", "出現", "進展",
+                         "現", "走", "伸", "覆", "分布", "集中", "密集", "集", "判明", "観測", "貫通", "成長", "増加",
+                         "増", "深", "長", "激", "顕著", "目立"])
 _JA_AUXILIARY = frozenset(["テ", "イ", "マス", "マシ", "タ", "ラレ", "レ", "シ", "サ", "ル", "イル", "オリ", "オル",
                            "デス", "ダ", "ナイ", "ヨウ", "ソウ", "ダロウ", "デショウ"])
 # English participles that report a thing seen or where it is ("is seen on", "found in"), not a thing handled.
 _EN_FINDING_PARTICIPLES = frozenset(["seen", "visible", "observed", "noted", "found", "present", "detected",
                                      "evident", "apparent", "located", "spread", "covered", "concentrated",
                                      "distributed", "confined", "limited", "caused", "scattered", "developed",
-                                     "formed", "shown", "seated", "situated", "centred", "centered"])
+                                     "formed", "shown", "seated", "situated", "centred", "centered", "revealed",
+                                     "exposed", "embedded", "lodged", "attached", "deposited", "trapped", "stuck",
+                                     "left", "buried", "clustered", "affected", "infected", "infested",
+                                     "suspected", "identified", "confirmed", "diagnosed", "recognised",
+                                     "recognized", "spotted", "indicated", "suggested", "raised", "produced",
+                                     # the thing's own events: "a crack opened", "corrosion started"
+                                     "occurred", "appeared", "emerged", "grew", "grown", "started", "began", "begun",
+                                     "opened", "widened", "propagated", "extended", "progressed", "increased",
+                                     "worsened", "recurred", "reappeared", "continued", "persisted", "remained"])
 _EN_RELATIVES = frozenset(["that", "which", "who", "where", "when", "whose", "while", "and", "but", "or"])
 
 
@@ -1498,8 +1513,8 @@ def _ja_framed(parts: Sequence[Token], start: int, end: int) -> bool:
         return True  # the answer or its phrase ends with the name
     after = parts[end]
     if after.text in _JA_COPULAS or after.text in _JA_EVIDENCE_OF or after.text in _JA_EXISTENCE or (
-            after.text == "ト" and end + 1 < len(parts) and parts[end + 1].word_class == "verb"):
-        return True  # Xです, X有り, Xと思われます
+            after.text == "ト" and end + 1 < len(parts) and parts[end + 1].word_class in ("verb", "process")):
+        return True  # Xです, X有り, Xと思われます, Xと判断します
     if end + 1 < len(parts) and ((after.text == "ノ" and parts[end + 1].text in _JA_EVIDENCE_OF) or (
             after.text == "ニ" and parts[end + 1].text in ("ヨル", "ヨリ", "ヨッ", "ヨ"))):
         return True  # Xの所見です, Xの可能性が高い, Xの跡があります; Xによる変形 (a cause)
@@ -1537,7 +1552,8 @@ def _en_framed(parts: Sequence[Token], end: int) -> bool:
     for position in range(end, len(parts)):
         part = parts[position]
         word = part.surface.casefold()
-        if part.mark or part.japanese or word in textnorm.PREPOSITIONS or word in _EN_RELATIVES:
+        if part.mark or part.japanese or word in textnorm.PREPOSITIONS or word in _PLACE_PREPOSITIONS or (
+                word in _FROM_PLACE or word in _EN_RELATIVES):
             return True
         if word in ("is", "are", "was", "were", "be", "been", "'s"):
             following = parts[position + 1].surface.casefold() if position + 1 < len(parts) else ""
