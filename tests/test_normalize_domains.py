@@ -706,3 +706,26 @@ def test_a_past_finding_or_a_negative_test_names_no_label(text, method):
 ])
 def test_round_five_sentence_frames(normalizers, domain, text, label, alternatives):
     check(normalizers, domain, text, label, alternatives)
+
+
+def test_a_label_with_listed_kinds_is_a_proposal_where_the_answer_says_where():
+    """The vocabulary lists kinds of a label (its value and more words); an answer that names the label and says
+    where may mean one of them: a `location` proposal with both. Without a place, or as the whole answer, the
+    label."""
+    vocabulary = parse_vocabulary("""
+domain: plants
+labels:
+  - label: Fusarium oxysporum f. sp. cubense
+    common: {en: [Panama disease]}
+  - label: Fusarium oxysporum f. sp. cubense tropical race 4
+  - label: Ralstonia solanacearum
+    common: {en: [bacterial wilt]}
+""")
+    normalizer = Normalizer(vocabulary)
+    found = normalizer.normalize("Panama disease on Cavendish bananas in Mindanao.")
+    assert (found.label, found.method) == (None, "location")
+    assert [a.label for a in found.alternatives] == ["Fusarium oxysporum f. sp. cubense",
+                                                    "Fusarium oxysporum f. sp. cubense tropical race 4"]
+    assert normalizer.normalize("Panama disease").label == "Fusarium oxysporum f. sp. cubense"
+    assert normalizer.normalize("The plant shows Panama disease.").label == "Fusarium oxysporum f. sp. cubense"
+    assert normalizer.normalize("bacterial wilt on tomato").label == "Ralstonia solanacearum"  # no kinds listed

@@ -418,6 +418,18 @@ class Normalizer:
         return self._described(text, parts)
 
     @functools.cached_property
+    def _narrower(self) -> dict[str, frozenset[str]]:
+        """The labels that are kinds of a label: their value is its value and more words ("Fusarium oxysporum f.
+        sp. cubense tropical race 4" of "Fusarium oxysporum f. sp. cubense"), or their parent is it."""
+        values = {entry.label.casefold(): entry.label for entry in self.vocabulary}
+        kinds: dict[str, set[str]] = defaultdict(set)
+        for entry in self.vocabulary:
+            for value, label in values.items():
+                if entry.label.casefold().startswith(value + " ") or entry.parent == label:
+                    kinds[label].add(entry.label)
+        return {label: frozenset(found) for label, found in kinds.items()}
+
+    @functools.cached_property
     def _name_words(self) -> dict[str, list[tuple[str, frozenset[str]]]]:
         """A content word of a name of several words -> (label, all that name's content words): "can" -> (swollen
         can, {swell, can}), to see a name said in other words' order ("the can is swollen"). Built on the first
@@ -856,6 +868,11 @@ class Normalizer:
             if not contrasted and _everyday_in_sentence(parts, affirmed) and any(
                     labels[0] in self._index.names.get(parts[m.start].text, ()) for m in affirmed):
                 return _proposal(text, EVERYDAY, affirmed)
+            narrower = self._narrower.get(labels[0], frozenset()) - {label for m in found for label in m.labels}
+            if narrower and method == RULE and _says_where(parts, affirmed):
+                # "Panama disease on Cavendish bananas in Mindanao": the vocabulary lists kinds of the label named
+                # (… tropical race 4); the words around the name may say which: the image's to decide
+                return _proposal(text, LOCATION, [*affirmed, dataclasses.replace(affirmed[0], labels=narrower)])
             owner = _owner_after_no(parts, affirmed, mentions)
             if owner:  # マツノマダラカミキリの誘引剤入りトラップです: the answer is the trap; 〜の弱病原力系統です
                 return _proposal(text, owner, affirmed)
@@ -1470,6 +1487,14 @@ def _everyday_unframed(parts: Sequence[Token], mentions: list[_Match]) -> bool:
     if end - start != 1 or not everyday.is_real_word(parts[start].surface.casefold()):
         return False
     return not _en_framed(parts, end)
+
+
+def _says_where(parts: Sequence[Token], mentions: list[_Match]) -> bool:
+    """Does the answer say where the thing named is, on what or in which place ("on Cavendish bananas in
+    Mindanao", 沖縄のバナナで)? A word outside the names: in, on, at, from; Japanese locative に, で."""
+    return any(not any(m.start <= position < m.end for m in mentions) and (
+        part.text in ("ニ", "デ") and part.word_class == "particle" if part.japanese else part.text in (
+            "in", "on", "at", "from")) for position, part in enumerate(parts))
 
 
 def _owner_after_no(parts: Sequence[Token], mentions: list[_Match], found: list[_Match]) -> str | None:
