@@ -697,6 +697,9 @@ def test_a_past_finding_or_a_negative_test_names_no_label(text, method):
     (DEFECTS, "A dent hammered in by a tool.", None, {"dent"}),
     (DEFECTS, "Not scratch, a dent hammered in by a tool.", "dent", set()),
     (DEFECTS, "Not a scratch, just a dent hammered in by a tool.", "dent", set()),
+    # Another label's name as the source of the one affirmed is a finding too; a plain place is not
+    (DEFECTS, "打痕から錆が広がっています。", None, {"dent", "corrosion"}),
+    (DEFECTS, "Rust is bleeding from the bolt hole.", "corrosion", set()),
     # A name ruled out by the verb (否定されました) is denied; 否定できません leaves it open
     (PESTS, "ナシ火傷病は否定されました。", None, set()),
     (PESTS, "火傷病は否定できません。", None, {"Erwinia amylovora"}),

@@ -827,6 +827,11 @@ class Normalizer:
                 return _proposal(text, QUALIFIED, qualified)
             return Normalized(text, None, 0.0, NEGATED)
         labels = _ranked_labels(affirmed)
+        # Another label's name as where the one affirmed comes from (凍裂からスライムフラックスが流れています, "slime
+        # flux from a frost crack"): a place that is itself a finding, so the answer names two.
+        sources = [m for m in names if read[m] == structure.PLACE and m.labels.isdisjoint(labels)]
+        if sources and len(labels) == 1:
+            return _proposal(text, SEVERAL, affirmed + sources)
         # A group or head word listed with a name ("sink marks and flash", "porosity and undercut") is a second
         # thing named: the answer names two defects, whichever way the head word alone would be read.
         listed = [m for m in found if m.kind != NAME and not any(m.inside(n) or (m.start, m.end) == (
