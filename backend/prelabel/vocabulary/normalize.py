@@ -422,11 +422,16 @@ class Normalizer:
         """The labels that are kinds of a label: their value is its value and more words ("Fusarium oxysporum f.
         sp. cubense tropical race 4" of "Fusarium oxysporum f. sp. cubense"), or their parent is it."""
         values = {entry.label.casefold(): entry.label for entry in self.vocabulary}
+        labels = set(values.values())
         kinds: dict[str, set[str]] = defaultdict(set)
         for entry in self.vocabulary:
-            for value, label in values.items():
-                if entry.label.casefold().startswith(value + " ") or entry.parent == label:
-                    kinds[label].add(entry.label)
+            words = entry.label.casefold().split(" ")
+            for cut in range(1, len(words)):  # each shorter value it begins with, word by word
+                shorter = values.get(" ".join(words[:cut]))
+                if shorter is not None:
+                    kinds[shorter].add(entry.label)
+            if entry.parent is not None and entry.parent in labels:
+                kinds[entry.parent].add(entry.label)
         return {label: frozenset(found) for label, found in kinds.items()}
 
     @functools.cached_property
