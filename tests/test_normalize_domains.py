@@ -693,6 +693,9 @@ def test_a_past_finding_or_a_negative_test_names_no_label(text, method):
     (DEFECTS, "錆が認められます。", "corrosion", set()),
     (DEFECTS, "扉の塗装にタレがあります。", "paint run", set()),
     (DEFECTS, "部品が錆びています。", "corrosion", set()),
+    (DEFECTS, "錆がみられます。", "corrosion", set()),  # the predicates written in hiragana
+    (DEFECTS, "傷がついています", "scratch", set()),
+    (DEFECTS, "Rust was noticed on the bolt heads.", "corrosion", set()),  # what an inspector does to a finding
     # After a denied name the answer is an identification: the name affirmed is the finding
     (DEFECTS, "A dent hammered in by a tool.", None, {"dent"}),
     (DEFECTS, "Not scratch, a dent hammered in by a tool.", "dent", set()),

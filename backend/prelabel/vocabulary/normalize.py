@@ -1458,7 +1458,11 @@ _JA_FINDING = frozenset(["アリ", "アル", "有", "在", "見", "認", "出", 
                          "形成", "発見", "拡大", "見受", "伴", "示", "呈", "露出", "大", "著", "思", "考", "推定",
                          "疑", "写", "見エ", "付", "含", "進", "感染", "寄生", "群生", "散", "発症", "出現", "進展",
                          "現", "走", "伸", "覆", "分布", "集中", "密集", "集", "判明", "観測", "貫通", "成長", "増加",
-                         "増", "深", "長", "激", "顕著", "目立"])
+                         "増", "深", "長", "激", "顕著", "目立", "浮", "ヒドイ"])
+# The same verbs written in hiragana (Sudachi gives their conjugated kana): みられる, でている, ついている, ...
+_JA_FINDING_KANA = ("ミ", "デ", "ツ", "ノコ", "ハイ", "オキ", "オコ", "ショウジ", "ハエ", "ヒロガ", "メダ", "スス",
+                    "オオ", "ミト", "アラワ", "ハシ", "ノビ", "フク", "ウタガ", "ウツ", "アツ", "フエ", "フカ", "ナガ",
+                    "ヒド", "デキ", "ウイ", "ウカ", "アリ", "アル", "イ")
 _JA_AUXILIARY = frozenset(["テ", "イ", "マス", "マシ", "タ", "ラレ", "レ", "シ", "サ", "ル", "イル", "オリ", "オル",
                            "デス", "ダ", "ナイ", "ヨウ", "ソウ", "ダロウ", "デショウ"])
 # English participles that report a thing seen or where it is ("is seen on", "found in"), not a thing handled.
@@ -1473,7 +1477,10 @@ _EN_FINDING_PARTICIPLES = frozenset(["seen", "visible", "observed", "noted", "fo
                                      # the thing's own events: "a crack opened", "corrosion started"
                                      "occurred", "appeared", "emerged", "grew", "grown", "started", "began", "begun",
                                      "opened", "widened", "propagated", "extended", "progressed", "increased",
-                                     "worsened", "recurred", "reappeared", "continued", "persisted", "remained"])
+                                     "worsened", "recurred", "reappeared", "continued", "persisted", "remained",
+                                     # and what an inspector does to a finding: "noticed", "recorded"
+                                     "noticed", "recorded", "reported", "documented", "measured", "photographed",
+                                     "pictured", "captured", "imaged", "highlighted", "circled", "flagged"])
 _EN_RELATIVES = frozenset(["that", "which", "who", "where", "when", "whose", "while", "and", "but", "or"])
 
 
@@ -1563,7 +1570,8 @@ def _ja_framed(parts: Sequence[Token], start: int, end: int) -> bool:
             if part.text in _JA_COPULAS:
                 return True
             if part.word_class in ("verb", "process", "adjective") and part.text not in _JA_AUXILIARY:
-                return part.text in _JA_FINDING and _main_predicate(parts, position + 1)
+                return (part.text in _JA_FINDING or (part.written == "hiragana" and part.text.startswith(
+                    _JA_FINDING_KANA))) and _main_predicate(parts, position + 1)
         return True  # a noun phrase to the end: 傷が多数
     return False  # Xに (a manner or a place), X + a verb (ワキ上がる), X + another noun
 
