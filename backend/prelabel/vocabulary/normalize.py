@@ -878,7 +878,9 @@ class Normalizer:
             if not contrasted and _everyday_in_sentence(parts, affirmed) and any(
                     labels[0] in self._index.names.get(parts[m.start].text, ()) for m in affirmed):
                 return _proposal(text, EVERYDAY, affirmed)
-            narrower = self._narrower.get(labels[0], frozenset()) - {label for m in found for label in m.labels}
+            narrower = self._narrower.get(labels[0], frozenset())
+            if narrower:  # (a group word found may hold thousands of labels: only asked when there are kinds)
+                narrower = narrower.difference(*(m.labels for m in found))
             if narrower and method == RULE and _says_where(parts, affirmed):
                 # "Panama disease on Cavendish bananas in Mindanao": the vocabulary lists kinds of the label named
                 # (… tropical race 4); the words around the name may say which: the image's to decide
