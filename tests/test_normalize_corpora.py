@@ -24,7 +24,8 @@ PRECISION, HANDLED, NAMED = 0.995, 0.92, 0.75
 # extra pests 0 of 63, defects 1 of 341 (99.7%). None may name more wrong labels, nor fall below the target.
 OLD_WRONG = {"pests": 0, "pests-extra": 0, "defects": 1}
 # Where the targets are not met yet: strict, so that meeting them turns the test red until this line goes.
-NOT_MET = {"civil-infrastructure": "held out: precision 96.0%, handled 89.3% (docs/normalisation.md)",
+NOT_MET = {"civil-infrastructure": "held out: precision 96.0%, named right 74.7%, handled 89.3% "
+                                   "(docs/normalisation.md)",
            "food-contamination": "precision 99.3%: a metaphorical 'bruise' named",
            "meat-inspection": "99.3% (first run 93.2%): 'pleurisy root' named (tests/data/domains/README.md)",
            "forest": "99.0% (first run 95.0%): a bench 傾斜 (lean) and ヤドリギ類 named (docs/normalisation.md)",
