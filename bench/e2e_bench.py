@@ -10,7 +10,8 @@ Label Studio's local files from disk (PRELABEL_LOCAL_FILES_ROOT). Then what Labe
 served per second at 1 to 16 concurrent downloads. Each run also prints the CPU-seconds per task of each process
 it started, from the kernel's account (/proc, getrusage): Label Studio, each worker, `prelabel run`, and this process
 (the bench and the stub MLLM), from the workers' first beat to the end of `prelabel run`; then what Label Studio
-and the workers spent after it, until the workers stopped (what they still wrote: list columns, the last writes).
+and the workers spent after it, until the workers stopped (what they still wrote: list columns, the last writes),
+and how many tasks hold their list columns once the workers have stopped.
 
 Run: .venv/bin/python bench/e2e_bench.py [--tasks 1000] [--latency 0.3] [--workers 1,2] [--runs 3] [--no-disk]
 [--window 1000] [--redis-url redis://127.0.0.1:6379/9] [--backends BEFORE/backend,backend]. With --runs N each
@@ -178,6 +179,14 @@ def predictions(ls, project_id: int) -> list[dict]:
                         timeout=300).json()
 
 
+def columns_written(ls, project_id: int) -> int:
+    """How many of the project's tasks hold their list columns (prelabel.studio.columns), through Label Studio's
+    own API."""
+    tasks = requests.get(f"{ls.url}/api/tasks/", headers=ls.headers, timeout=300,
+                         params={"project": project_id, "fields": "task_only", "page_size": 100000}).json()["tasks"]
+    return sum("prelabel_suggested" in task["data"] for task in tasks)
+
+
 def per_task(found: list[dict], version: str) -> dict[int, int]:
     """How many predictions of this model_version each task holds (tasks without one are absent)."""
     counts: dict[int, int] = {}
@@ -252,6 +261,7 @@ def run(ls, stub_url: str, workers: int, count: int, workdir: Path, from_disk: b
         lives = stop_workers(processes)
         if row:
             row["stop_seconds"] = time.perf_counter() - stopping
+            row["columns"] = columns_written(ls, project_id)
             row["cpu_after"] = {"label studio": group_cpu(ls.process.pid) - at_end["label studio"],
                                 **{f"worker {n}": life - at_end[f"worker {n}"] for n, life in enumerate(lives)}}
     return row
@@ -329,6 +339,8 @@ def main() -> int:
                         print(f"    after it, until the workers stopped ({row['stop_seconds']:.0f} s): " + ", ".join(
                             f"{what} {seconds * 1000 / args.tasks:.1f}" for what, seconds in row["cpu_after"].items()),
                             flush=True)
+                        print(f"    list columns in Label Studio when the workers had stopped: {row['columns']} of "
+                              f"{args.tasks} tasks", flush=True)
                         for what, count in sorted(row["calls"].items()):
                             print(f"    {what}: {count / args.tasks:.3f} per task")
                 for backend, found in rates.items():
