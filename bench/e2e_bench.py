@@ -50,6 +50,7 @@ for folder in (ROOT / "tests", ROOT / "backend"):
         sys.path.insert(0, str(folder))
 
 import requests  # noqa: E402
+import yaml  # noqa: E402
 from PIL import Image  # noqa: E402
 from redis import Redis  # noqa: E402
 
@@ -82,9 +83,21 @@ def answer(body: dict) -> str:
     return json.dumps({"description": f"A {name} on a leaf.", "classification": name, "candidates": [name]})
 
 
-def project(ls, title: str, folder: str, count: int) -> int:
+def checkbox_vocabulary(folder: Path) -> Path:
+    """The pest vocabulary cut to the labels the stub names: 8 labels and none, so the shipped config shows them
+    as checkboxes, without the Taxonomy's runner-ups control (and its list column, one task update per task)."""
+    document = yaml.safe_load(VOCAB.read_text(encoding="utf-8"))
+    named = set(NAMES)
+    document["labels"] = [entry for entry in document["labels"]
+                          if named & {*entry.get("aliases", []), *entry.get("common", {}).get("en", [])}]
+    path = folder / "checkbox-vocabulary.yaml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def project(ls, title: str, folder: str, count: int, vocab: Path = VOCAB) -> int:
     client = ls.client()
-    created = client.projects.create(title=title, label_config=make_label_config(load_vocabulary(VOCAB)))
+    created = client.projects.create(title=title, label_config=make_label_config(load_vocabulary(vocab)))
     root = ls.files_root / folder
     root.mkdir(parents=True, exist_ok=True)
     for number in range(count):
@@ -97,11 +110,11 @@ def project(ls, title: str, folder: str, count: int) -> int:
 
 
 def worker_env(ls, stub_url: str, redis_url: str, data_dir: Path, backend: Path = ROOT / "backend",
-               from_disk: bool = False) -> dict[str, str]:
+               from_disk: bool = False, vocab: Path = VOCAB) -> dict[str, str]:
     """The environment of the workers, `prelabel serve` and `prelabel run`: the stub MLLM with 16 slots, the tiny
     CLIP, a data directory of the run's own (no answer cached from an earlier run)."""
     return {**os.environ, "LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": ls.token, "REDIS_URL": redis_url,
-            "PRELABEL_VOCAB": str(VOCAB), "PRELABEL_LLM_BASE_URL": stub_url, "PRELABEL_LLM_CONCURRENCY": "16",
+            "PRELABEL_VOCAB": str(vocab), "PRELABEL_LLM_BASE_URL": stub_url, "PRELABEL_LLM_CONCURRENCY": "16",
             "PRELABEL_CLIP_MODEL": str(TINY_CLIP), "PRELABEL_CLIP_PRETRAINED": "", "PRELABEL_DEVICE": "cpu",
             "PRELABEL_DATA_DIR": str(data_dir), "PYTHONPATH": str(backend),
             "PRELABEL_LOCAL_FILES_ROOT": str(ls.files_root) if from_disk else ""}
@@ -217,14 +230,14 @@ def flatness(found: list[dict], version: str, window: int) -> tuple[float, float
 
 def run(ls, stub_url: str, workers: int, count: int, workdir: Path, from_disk: bool = False,
         redis_url: str = REDIS_URL, attempt: int = 0, backend: Path = ROOT / "backend", window: int = 1000,
-        settle: float = 900) -> dict:
+        settle: float = 900, vocab: Path = VOCAB) -> dict:
     redis = Redis.from_url(redis_url)
     redis.flushdb()
     name = f"bench{workers}{'disk' if from_disk else ''}{attempt or ''}{abs(hash(str(backend))) % 1000}"
     made = time.perf_counter()
-    project_id = project(ls, f"bench {workers} worker(s){' from disk' if from_disk else ''}", name, count)
+    project_id = project(ls, f"bench {workers} worker(s){' from disk' if from_disk else ''}", name, count, vocab)
     setup_seconds = time.perf_counter() - made
-    env = worker_env(ls, stub_url, redis_url, workdir / f"var-{name}", backend, from_disk)
+    env = worker_env(ls, stub_url, redis_url, workdir / f"var-{name}", backend, from_disk, vocab)
     processes = start_workers(env, [f"{name}-{n}" for n in range(workers)], workdir)
     row: dict = {}
     try:
@@ -292,6 +305,8 @@ def main() -> int:
                              "least twice as many tasks)")
     parser.add_argument("--settle", type=float, default=900,
                         help="seconds to wait, after `prelabel run`, for Label Studio to hold every prediction")
+    parser.add_argument("--checkboxes", action="store_true",
+                        help="a vocabulary of the 8 labels the stub names: a checkbox config, no runner-ups column")
     parser.add_argument("--redis-url", default=REDIS_URL, help="a Redis database of the bench's own: emptied")
     parser.add_argument("--backends", default=str(ROOT / "backend"),
                         help="comma-separated backend folders (another checkout's, e.g. before a change): the "
@@ -299,6 +314,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory, StubLLM(answer, latency=args.latency) as stub:
         workdir = Path(directory)
+        vocab = checkbox_vocabulary(workdir) if args.checkboxes else VOCAB
         ls = start_label_studio(workdir / "ls", timeout=900)  # migrations take minutes on a loaded machine
         try:
             setups = [(int(n), False) for n in args.workers.split(",")] + ([] if args.no_disk else [(1, True)])
@@ -311,7 +327,7 @@ def main() -> int:
                 for attempt in range(args.runs):
                     for backend in backends:  # interleaved: the machine's load changes within minutes
                         row = run(ls, stub.url, workers, args.tasks, workdir, from_disk, args.redis_url, attempt,
-                                  backend, args.window, args.settle)
+                                  backend, args.window, args.settle, vocab)
                         rates[backend].append(row["tasks_per_s"])
                         print(f"{backend}: {workers} worker(s), {where}: {row['seconds']:.1f} s, "
                               f"{row['tasks_per_s']:.1f} tasks/s "
