@@ -17,7 +17,7 @@ from prelabel.vocabulary.vocab import load_vocabulary
 
 CORPUS_DIRS = (ROOT / "tests" / "data" / "heldout", ROOT / "tests" / "data" / "domains")
 EXPECTED = {"civil-infrastructure", "timber-grading", "fish-seafood", "plant-pathology", "meat-inspection",
-            "textile", "apiary", "paint", "forest"}
+            "textile", "apiary", "paint", "forest", "pharma", "pcb"}
 HELD_OUT = ROOT / "tests" / "data" / "heldout"
 SEVEN_FORMS = ("contrast_negation", "alternatives", "several", "qualified_noun", "subkind", "head_group", "location")
 CASE_KEYS = {"form", "input", "label", "alternatives", "labels"}
