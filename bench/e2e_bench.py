@@ -10,7 +10,8 @@ Label Studio's local files from disk (PRELABEL_LOCAL_FILES_ROOT). Then what Labe
 served per second at 1 to 16 concurrent downloads. Each run also prints the CPU-seconds per task of each process
 it started, from the kernel's account (/proc, getrusage): Label Studio, each worker, `prelabel run`, and this process
 (the bench and the stub MLLM), from the workers' first beat to the end of `prelabel run`; then what Label Studio
-and the workers spent after it, until the workers stopped (what they still wrote: list columns, the last writes).
+and the workers spent after it, until the workers stopped (what they still wrote: list columns, the last writes),
+and how many tasks hold their list columns once the workers have stopped.
 
 Run: .venv/bin/python bench/e2e_bench.py [--tasks 1000] [--latency 0.3] [--workers 1,2] [--runs 3] [--no-disk]
 [--window 1000] [--redis-url redis://127.0.0.1:6379/9] [--backends BEFORE/backend,backend]. With --runs N each
@@ -49,6 +50,7 @@ for folder in (ROOT / "tests", ROOT / "backend"):
         sys.path.insert(0, str(folder))
 
 import requests  # noqa: E402
+import yaml  # noqa: E402
 from PIL import Image  # noqa: E402
 from redis import Redis  # noqa: E402
 
@@ -81,9 +83,21 @@ def answer(body: dict) -> str:
     return json.dumps({"description": f"A {name} on a leaf.", "classification": name, "candidates": [name]})
 
 
-def project(ls, title: str, folder: str, count: int) -> int:
+def checkbox_vocabulary(folder: Path) -> Path:
+    """The pest vocabulary cut to the labels the stub names: 8 labels and none, so the shipped config shows them
+    as checkboxes, without the Taxonomy's runner-ups control (and its list column, one task update per task)."""
+    document = yaml.safe_load(VOCAB.read_text(encoding="utf-8"))
+    named = set(NAMES)
+    document["labels"] = [entry for entry in document["labels"]
+                          if named & {*entry.get("aliases", []), *entry.get("common", {}).get("en", [])}]
+    path = folder / "checkbox-vocabulary.yaml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def project(ls, title: str, folder: str, count: int, vocab: Path = VOCAB) -> int:
     client = ls.client()
-    created = client.projects.create(title=title, label_config=make_label_config(load_vocabulary(VOCAB)))
+    created = client.projects.create(title=title, label_config=make_label_config(load_vocabulary(vocab)))
     root = ls.files_root / folder
     root.mkdir(parents=True, exist_ok=True)
     for number in range(count):
@@ -96,11 +110,11 @@ def project(ls, title: str, folder: str, count: int) -> int:
 
 
 def worker_env(ls, stub_url: str, redis_url: str, data_dir: Path, backend: Path = ROOT / "backend",
-               from_disk: bool = False) -> dict[str, str]:
+               from_disk: bool = False, vocab: Path = VOCAB) -> dict[str, str]:
     """The environment of the workers, `prelabel serve` and `prelabel run`: the stub MLLM with 16 slots, the tiny
     CLIP, a data directory of the run's own (no answer cached from an earlier run)."""
     return {**os.environ, "LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": ls.token, "REDIS_URL": redis_url,
-            "PRELABEL_VOCAB": str(VOCAB), "PRELABEL_LLM_BASE_URL": stub_url, "PRELABEL_LLM_CONCURRENCY": "16",
+            "PRELABEL_VOCAB": str(vocab), "PRELABEL_LLM_BASE_URL": stub_url, "PRELABEL_LLM_CONCURRENCY": "16",
             "PRELABEL_CLIP_MODEL": str(TINY_CLIP), "PRELABEL_CLIP_PRETRAINED": "", "PRELABEL_DEVICE": "cpu",
             "PRELABEL_DATA_DIR": str(data_dir), "PYTHONPATH": str(backend),
             "PRELABEL_LOCAL_FILES_ROOT": str(ls.files_root) if from_disk else ""}
@@ -178,6 +192,14 @@ def predictions(ls, project_id: int) -> list[dict]:
                         timeout=300).json()
 
 
+def columns_written(ls, project_id: int) -> int:
+    """How many of the project's tasks hold their list columns (prelabel.studio.columns), through Label Studio's
+    own API."""
+    tasks = requests.get(f"{ls.url}/api/tasks/", headers=ls.headers, timeout=300,
+                         params={"project": project_id, "fields": "task_only", "page_size": 100000}).json()["tasks"]
+    return sum("prelabel_suggested" in task["data"] for task in tasks)
+
+
 def per_task(found: list[dict], version: str) -> dict[int, int]:
     """How many predictions of this model_version each task holds (tasks without one are absent)."""
     counts: dict[int, int] = {}
@@ -208,14 +230,14 @@ def flatness(found: list[dict], version: str, window: int) -> tuple[float, float
 
 def run(ls, stub_url: str, workers: int, count: int, workdir: Path, from_disk: bool = False,
         redis_url: str = REDIS_URL, attempt: int = 0, backend: Path = ROOT / "backend", window: int = 1000,
-        settle: float = 900) -> dict:
+        settle: float = 900, vocab: Path = VOCAB) -> dict:
     redis = Redis.from_url(redis_url)
     redis.flushdb()
     name = f"bench{workers}{'disk' if from_disk else ''}{attempt or ''}{abs(hash(str(backend))) % 1000}"
     made = time.perf_counter()
-    project_id = project(ls, f"bench {workers} worker(s){' from disk' if from_disk else ''}", name, count)
+    project_id = project(ls, f"bench {workers} worker(s){' from disk' if from_disk else ''}", name, count, vocab)
     setup_seconds = time.perf_counter() - made
-    env = worker_env(ls, stub_url, redis_url, workdir / f"var-{name}", backend, from_disk)
+    env = worker_env(ls, stub_url, redis_url, workdir / f"var-{name}", backend, from_disk, vocab)
     processes = start_workers(env, [f"{name}-{n}" for n in range(workers)], workdir)
     row: dict = {}
     try:
@@ -252,6 +274,7 @@ def run(ls, stub_url: str, workers: int, count: int, workdir: Path, from_disk: b
         lives = stop_workers(processes)
         if row:
             row["stop_seconds"] = time.perf_counter() - stopping
+            row["columns"] = columns_written(ls, project_id)
             row["cpu_after"] = {"label studio": group_cpu(ls.process.pid) - at_end["label studio"],
                                 **{f"worker {n}": life - at_end[f"worker {n}"] for n, life in enumerate(lives)}}
     return row
@@ -282,6 +305,8 @@ def main() -> int:
                              "least twice as many tasks)")
     parser.add_argument("--settle", type=float, default=900,
                         help="seconds to wait, after `prelabel run`, for Label Studio to hold every prediction")
+    parser.add_argument("--checkboxes", action="store_true",
+                        help="a vocabulary of the 8 labels the stub names: a checkbox config, no runner-ups column")
     parser.add_argument("--redis-url", default=REDIS_URL, help="a Redis database of the bench's own: emptied")
     parser.add_argument("--backends", default=str(ROOT / "backend"),
                         help="comma-separated backend folders (another checkout's, e.g. before a change): the "
@@ -289,6 +314,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory, StubLLM(answer, latency=args.latency) as stub:
         workdir = Path(directory)
+        vocab = checkbox_vocabulary(workdir) if args.checkboxes else VOCAB
         ls = start_label_studio(workdir / "ls", timeout=900)  # migrations take minutes on a loaded machine
         try:
             setups = [(int(n), False) for n in args.workers.split(",")] + ([] if args.no_disk else [(1, True)])
@@ -301,7 +327,7 @@ def main() -> int:
                 for attempt in range(args.runs):
                     for backend in backends:  # interleaved: the machine's load changes within minutes
                         row = run(ls, stub.url, workers, args.tasks, workdir, from_disk, args.redis_url, attempt,
-                                  backend, args.window, args.settle)
+                                  backend, args.window, args.settle, vocab)
                         rates[backend].append(row["tasks_per_s"])
                         print(f"{backend}: {workers} worker(s), {where}: {row['seconds']:.1f} s, "
                               f"{row['tasks_per_s']:.1f} tasks/s "
@@ -329,6 +355,8 @@ def main() -> int:
                         print(f"    after it, until the workers stopped ({row['stop_seconds']:.0f} s): " + ", ".join(
                             f"{what} {seconds * 1000 / args.tasks:.1f}" for what, seconds in row["cpu_after"].items()),
                             flush=True)
+                        print(f"    list columns in Label Studio when the workers had stopped: {row['columns']} of "
+                              f"{args.tasks} tasks", flush=True)
                         for what, count in sorted(row["calls"].items()):
                             print(f"    {what}: {count / args.tasks:.3f} per task")
                 for backend, found in rates.items():

@@ -24,15 +24,13 @@ PRECISION, HANDLED, NAMED = 0.995, 0.92, 0.75
 # extra pests 0 of 63, defects 1 of 341 (99.7%). None may name more wrong labels, nor fall below the target.
 OLD_WRONG = {"pests": 0, "pests-extra": 0, "defects": 1}
 # Where the targets are not met yet: strict, so that meeting them turns the test red until this line goes.
-NOT_MET = {"civil-infrastructure": "held out: precision 96.0%, handled 89.3% (docs/normalisation.md)",
+NOT_MET = {"civil-infrastructure": "held out: precision 96.0%, named right 74.7%, handled 89.3% "
+                                   "(docs/normalisation.md)",
            "food-contamination": "precision 99.3%: a metaphorical 'bruise' named",
            "meat-inspection": "99.3% (first run 93.2%): 'pleurisy root' named (tests/data/domains/README.md)",
-           "textile": "98.2% (first run 96.0%): 穴の開いたデザイン, 弓なり and a hole beside a seam named "
-                      "(tests/data/domains/README.md)",
-           "forest": "first run 95.0%: everyday hanger, hollow, 傾斜, 亀裂 and five Japanese clauses named "
-                     "(tests/data/domains/README.md)",
-           "paint": "first run 96.7%: タレ (sauce), ワキ上がる, a plant-layout 'mapping', バフ目消し用 and hail dents "
-                    "named (tests/data/domains/README.md)",
+           "forest": "99.0% (first run 95.0%): a bench 傾斜 (lean) and ヤドリギ類 named (docs/normalisation.md)",
+           "paint": "98.7% (first run 96.7%): a plant-layout 'mapping' and hail dents named "
+                    "(docs/normalisation.md)",
            "pharma": "first run 96.1%: 欠け錠 read as 欠錠, orange peel oil, capping jars, empty capsule shells, "
                      "a 黒点 sample book, 化学繊維の異物 and a peeling blister foil named",
            "pcb": "first run 96.0%: everyday tombstone, black pad, ツノ, つらら, 目に異物, 亜鉛ウィスカ, coating "

@@ -679,3 +679,59 @@ def test_a_past_finding_or_a_negative_test_names_no_label(text, method):
     result = Normalizer(parse_vocabulary(_BEES)).normalize(text)
     assert result.method == method, result
     assert (result.label is None) == (method != "rule"), result
+
+
+@pytest.mark.parametrize("domain, text, label, alternatives", [
+    # Round five: an everyday word (wordfreq) that the sentence does not assert as a finding is a proposal ...
+    (DEFECTS, "醤油のタレが皿にこぼれています。", None, {"paint run"}),  # the subject of a verb of no presence
+    (DEFECTS, "傷の入ったガラスのコップです。", None, {"scratch"}),  # a relative clause on another noun
+    (DEFECTS, "A dent is hammered into the sheet for the test.", None, {"dent"}),  # a thing handled, passive
+    (DEFECTS, "A burr was used as the trademark.", None, {"burr"}),
+    # ... and decides in a finding's frame, in any domain: presence, predicate, a noun phrase, the verb itself
+    (DEFECTS, "A dent remains on the door panel.", "dent", set()),
+    (DEFECTS, "A small dent in the door.", "dent", set()),
+    (DEFECTS, "錆が認められます。", "corrosion", set()),
+    (DEFECTS, "扉の塗装にタレがあります。", "paint run", set()),
+    (DEFECTS, "部品が錆びています。", "corrosion", set()),
+    (DEFECTS, "錆がみられます。", "corrosion", set()),  # the predicates written in hiragana
+    (DEFECTS, "傷がついています", "scratch", set()),
+    (DEFECTS, "Rust was noticed on the bolt heads.", "corrosion", set()),  # what an inspector does to a finding
+    # After a denied name the answer is an identification: the name affirmed is the finding
+    (DEFECTS, "A dent hammered in by a tool.", None, {"dent"}),
+    (DEFECTS, "Not scratch, a dent hammered in by a tool.", "dent", set()),
+    (DEFECTS, "Not a scratch, just a dent hammered in by a tool.", "dent", set()),
+    # Another label's name as the source of the one affirmed is a finding too; a plain place is not
+    (DEFECTS, "打痕から錆が広がっています。", None, {"dent", "corrosion"}),
+    (DEFECTS, "Rust is bleeding from the bolt hole.", "corrosion", set()),
+    # A name ruled out by the verb (否定されました) is denied; 否定できません leaves it open
+    (PESTS, "ナシ火傷病は否定されました。", None, set()),
+    (PESTS, "火傷病は否定できません。", None, {"Erwinia amylovora"}),
+    # The の-modifier of the predicate noun: the answer is that other thing, or a kind (a rank word in it)
+    (PESTS, "クサギカメムシの誘引剤入りトラップです。", None, {"Halyomorpha halys"}),
+    (PESTS, "クサギカメムシの成虫です。", "Halyomorpha halys", set()),
+])
+def test_round_five_sentence_frames(normalizers, domain, text, label, alternatives):
+    check(normalizers, domain, text, label, alternatives)
+
+
+def test_a_label_with_listed_kinds_is_a_proposal_where_the_answer_says_where():
+    """The vocabulary lists kinds of a label (its value and more words); an answer that names the label and says
+    where may mean one of them: a `location` proposal with both. Without a place, or as the whole answer, the
+    label."""
+    vocabulary = parse_vocabulary("""
+domain: plants
+labels:
+  - label: Fusarium oxysporum f. sp. cubense
+    common: {en: [Panama disease]}
+  - label: Fusarium oxysporum f. sp. cubense tropical race 4
+  - label: Ralstonia solanacearum
+    common: {en: [bacterial wilt]}
+""")
+    normalizer = Normalizer(vocabulary)
+    found = normalizer.normalize("Panama disease on Cavendish bananas in Mindanao.")
+    assert (found.label, found.method) == (None, "location")
+    assert [a.label for a in found.alternatives] == ["Fusarium oxysporum f. sp. cubense",
+                                                    "Fusarium oxysporum f. sp. cubense tropical race 4"]
+    assert normalizer.normalize("Panama disease").label == "Fusarium oxysporum f. sp. cubense"
+    assert normalizer.normalize("The plant shows Panama disease.").label == "Fusarium oxysporum f. sp. cubense"
+    assert normalizer.normalize("bacterial wilt on tomato").label == "Ralstonia solanacearum"  # no kinds listed

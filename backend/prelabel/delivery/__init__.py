@@ -18,6 +18,8 @@ not (a prediction deleted there is simply missing, and is delivered again). Redi
 - the ledger (`ledger.py`): every delivery not yet confirmed by Label Studio (a response Label Studio may never
   have stored, a write a worker died before making).
 - the writer (`writer.py`): a worker's predictions, written in bulk under their claims.
+- the list columns (`columns.py`): the suggestion and score each prediction also writes into its task's data,
+  one Data Manager action per distinct value, after the predictions.
 - the reconciler (`reconciler.py`): checks the ledger's due entries against Label Studio and delivers what is
   missing, so a lost response or a killed worker loses nothing.
 

@@ -22,15 +22,15 @@ import threading
 import time
 import xml.etree.ElementTree as ElementTree
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from prelabel.delivery.columns import ColumnQueue, ColumnWriter, Row
 from prelabel.delivery.ledger import Ledger
 from prelabel.delivery.results import CLAIM_TTL, ResultStore
 from prelabel.pipeline.identity import ModelVersion
 from prelabel.studio.client import LabelStudio, StudioError
-from prelabel.studio.columns import with_columns
 from prelabel.studio.predictions import StudioPrediction
 from prelabel.studio.tasks import HeldPrediction, Task
 
@@ -40,7 +40,6 @@ MAX_WAIT = 1.0
 # When the reconciler takes over what a writer has not confirmed: long after the writer's claims have lapsed, so
 # the two never write the same prediction.
 LEDGER_DUE = 2 * CLAIM_TTL
-Row = Mapping[str, Any]  # a task's data, or the list columns written into it
 
 
 @dataclass(frozen=True)
@@ -198,66 +197,14 @@ def remove_superseded(studio: LabelStudio, project_id: int, replaced: dict[int, 
     return len(stale)
 
 
-class ColumnWriter:
-    """Tasks' list columns (prelabel.studio.columns), written by a thread of their own, one task update each.
-
-    Why apart from the predictions: Label Studio has no bulk update of task data, and one task update costs it
-    38-54 ms of CPU (a quiet 2-core VM, 2026-12-07), more than the rest of a task's work in Label Studio.
-    Written by the same thread as the predictions, 1,000 tasks' updates held the next bulk write back until the
-    run had ended: a third of the predictions reached Label
-    Studio after `prelabel run` had counted its tasks done (bench/e2e_bench.py, 2026-12-07). Handed over only
-    after their predictions were written, so the list never suggests what Label Studio does not hold yet."""
-
-    def __init__(self, studio: LabelStudio):
-        self.studio = studio
-        self._waiting: dict[int, tuple[Row, Row]] = {}  # task: (data as read, columns); the latest wins
-        self._closing = False
-        self._condition = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="prelabel-columns", daemon=True)
-        self._thread.start()
-
-    def submit(self, tasks: dict[int, tuple[Row, Row]]) -> None:
-        with self._condition:
-            self._waiting.update(tasks)
-            self._condition.notify()
-
-    def close(self) -> None:
-        """Write what waits, then stop."""
-        with self._condition:
-            self._closing = True
-            self._condition.notify()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while True:
-            with self._condition:
-                while not self._waiting and not self._closing:
-                    self._condition.wait()
-                if not self._waiting:
-                    return
-                task_id = next(iter(self._waiting))  # the oldest first
-                data, columns = self._waiting.pop(task_id)
-            self._write(task_id, data, columns)
-
-    def _write(self, task_id: int, data: Row, columns: Row) -> None:
-        """A failed update is only logged (the list shows the task without its suggestion until it is predicted
-        again: the prediction itself is not at stake)."""
-        changed = with_columns(data, columns)
-        if changed is None:
-            return
-        try:
-            self.studio.update_task_data(task_id, changed)
-        except Exception as exc:
-            log.warning("writing the list columns of task %s failed: %s", task_id, exc)
-
-
 class BatchWriter:
     """A worker's outgoing predictions, written in bulk from a background thread; one per worker process, for
     every project. `close()` writes what is left."""
 
     def __init__(self, studio: LabelStudio, results: ResultStore, ledger: Ledger, keep_superseded: bool = False,
                  after_write: Callable[[int, str], None] | None = None, max_items: int = MAX_ITEMS,
-                 max_wait: float = MAX_WAIT, after_refusal: Callable[[int], None] | None = None):
+                 max_wait: float = MAX_WAIT, after_refusal: Callable[[int], None] | None = None, *,
+                 column_queue: ColumnQueue):
         self.studio, self.results, self.ledger, self.keep_superseded = studio, results, ledger, keep_superseded
         self.after_write = after_write  # (project, model_version) once Label Studio holds a current prediction
         self.after_refusal = after_refusal  # (project) when Label Studio stored fewer than it was sent
@@ -271,7 +218,7 @@ class BatchWriter:
         self._urgent = self._closing = False
         self._urgent_projects: set[int] = set()
         self._condition = threading.Condition()
-        self._column_writer = ColumnWriter(studio)
+        self._column_writer = ColumnWriter(studio, column_queue)
         self._thread = threading.Thread(target=self._run, name="prelabel-writer", daemon=True)
         self._thread.start()
 
@@ -358,7 +305,7 @@ class BatchWriter:
                 for start in range(0, len(batch), self.max_items):
                     self._write(project_id, batch[start:start + self.max_items])
             for project_id in sorted(columns, key=lambda project: project not in urgent_projects):
-                self._column_writer.submit(columns[project_id])
+                self._column_writer.submit(project_id, columns[project_id])
             for project_id, tasks in replaced.items():
                 try:
                     remove_superseded(self.studio, project_id, tasks)

@@ -261,6 +261,22 @@ class LabelStudio:
         self._call("write list columns", self.sdk.tasks.update, id=str(task_id), data=data,
                    request_options={"additional_query_parameters": {"review": "true"}})
 
+    def set_data_field(self, project_id: int, key: str, value: str | float, task_ids: list[int]) -> None:
+        """Set one field of these tasks' data to one value, in one call: the Data Manager's `add_data_field`
+        action (Label Studio 1.23.2 data_manager/actions/experimental.py; listed in its menu only with
+        experimental features on, but run for any caller who may change the project). It sets the one key in
+        the stored data and leaves the rest as it is. The selection is always explicit: Label Studio reads a
+        missing one as every task of the project."""
+        if not task_ids:
+            raise ValueError("set_data_field needs at least one task id")
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise TypeError(f"set_data_field sets a string or a number, not {type(value).__name__}")
+        value_type = "String" if isinstance(value, str) else "Number"
+        self._call("write list columns in bulk", self.sdk.actions.create, id="add_data_field", project=project_id,
+                   selected_items={"all": False, "included": sorted(set(task_ids))},
+                   request_options={"additional_body_parameters": {
+                       "value_name": key, "value_type": value_type, "value": value}})
+
     def delete_prediction(self, prediction_id: int) -> None:
         self.calls["delete prediction"] += 1
         try:

@@ -16,9 +16,10 @@ data:
   (`{"value": "Nezara viridula 15%", "alias": "Nezara viridula"}`: the alias, the label, is what a tick stores).
   Hidden in the review tab; not shown in the list.
 
-The cost: one task update per prediction (Label Studio has no bulk update of task data; each also updates the
-project's column summary), written by a thread of their own after the prediction (delivery.writer.ColumnWriter,
-so the bulk writes never wait behind them), and the fields travel in exports. They are Prelabel's: the task
+The cost: Label Studio has no bulk update of task data; prelabel.delivery.columns writes the suggestion and
+the score with one Data Manager action per distinct value over all the tasks waiting, the runner-ups with one
+task update per task, by a thread of their own after the predictions (so the bulk writes never wait behind
+them); the fields travel in exports. They are Prelabel's: the task
 data hash that keys kept results leaves them out (prelabel.delivery.results.made_from), and they are never read
 back as input.
 """

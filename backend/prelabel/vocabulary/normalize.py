@@ -397,7 +397,7 @@ class Normalizer:
         parts = textnorm.tokens(text)
         set_aside: list[tuple[_Match, str]] = []
         found = self._read(parts, set_aside)
-        sentence = _Sentence(parts)
+        sentence = _Sentence(parts, [aside for aside, reason in set_aside if reason == NEGATED])
         decided = self._decide_names(text, sentence, found, RULE)
         if decided:
             return self._in_context(decided, parts)
@@ -416,6 +416,23 @@ class Normalizer:
         if self.text_encoder is not None:
             return self._embedding(text, light)
         return self._described(text, parts)
+
+    @functools.cached_property
+    def _narrower(self) -> dict[str, frozenset[str]]:
+        """The labels that are kinds of a label: their value is its value and more words ("Fusarium oxysporum f.
+        sp. cubense tropical race 4" of "Fusarium oxysporum f. sp. cubense"), or their parent is it."""
+        values = {entry.label.casefold(): entry.label for entry in self.vocabulary}
+        labels = set(values.values())
+        kinds: dict[str, set[str]] = defaultdict(set)
+        for entry in self.vocabulary:
+            words = entry.label.casefold().split(" ")
+            for cut in range(1, len(words)):  # each shorter value it begins with, word by word
+                shorter = values.get(" ".join(words[:cut]))
+                if shorter is not None:
+                    kinds[shorter].add(entry.label)
+            if entry.parent is not None and entry.parent in labels:
+                kinds[entry.parent].add(entry.label)
+        return {label: frozenset(found) for label, found in kinds.items()}
 
     @functools.cached_property
     def _name_words(self) -> dict[str, list[tuple[str, frozenset[str]]]]:
@@ -641,8 +658,10 @@ class Normalizer:
                 return ""  # another process's defect: 溶接 + 焼け
         if after is not None and after.word_class == "verb" and after.text not in _JA_EXISTENCE and (
                 match.end + 1 < len(parts)) and not parts[match.end + 1].mark and (
-                parts[match.end + 1].text in _JA_AGENT_SUFFIXES):
-            return QUALIFIED  # 毛玉 + 取り + 器: the name is the object of a tool's verb (a pill remover)
+                parts[match.end + 1].text in _JA_AGENT_SUFFIXES or parts[match.end + 1].text in _JA_FOR):
+            # 毛玉 + 取り + 器: the name is the object of a tool's verb (a pill remover); バフ目 + 消し + 用: for
+            # removing it
+            return QUALIFIED
         if after is not None and after.word_class in ("noun", "process", "suffix") and (
                 after.text not in _JA_EXISTENCE) and after.text not in _JA_EVIDENCE_OF and (
                 after.text not in _JA_RANKS) and (
@@ -813,6 +832,11 @@ class Normalizer:
                 return _proposal(text, QUALIFIED, qualified)
             return Normalized(text, None, 0.0, NEGATED)
         labels = _ranked_labels(affirmed)
+        # Another label's name as where the one affirmed comes from (凍裂からスライムフラックスが流れています, "slime
+        # flux from a frost crack"): a place that is itself a finding, so the answer names two.
+        sources = [m for m in names if read[m] == structure.PLACE and m.labels.isdisjoint(labels)]
+        if sources and len(labels) == 1:
+            return _proposal(text, SEVERAL, affirmed + sources)
         # A group or head word listed with a name ("sink marks and flash", "porosity and undercut") is a second
         # thing named: the answer names two defects, whichever way the head word alone would be read.
         listed = [m for m in found if m.kind != NAME and not any(m.inside(n) or (m.start, m.end) == (
@@ -847,8 +871,26 @@ class Normalizer:
             scattered = self._scattered(sentence, names)
             if scattered:  # "the can is swollen and has a seam defect": a swollen can too
                 return _proposal(text, SEVERAL, affirmed + scattered)
-            if _everyday_in_sentence(parts, affirmed) and any(
+            # A name denied before it ("not A, just a B", "Not twist, bow along the length") puts the one affirmed
+            # in the frame of an identification: it is the finding, whatever else the word may mean.
+            contrasted = any(m.end <= affirmed[0].start for m in sentence.denied) or any(
+                read[m] == structure.DENIED and m.end <= affirmed[0].start for m in names)
+            if not contrasted and _everyday_in_sentence(parts, affirmed) and any(
                     labels[0] in self._index.names.get(parts[m.start].text, ()) for m in affirmed):
+                return _proposal(text, EVERYDAY, affirmed)
+            narrower = self._narrower.get(labels[0], frozenset())
+            if narrower:  # (a group word found may hold thousands of labels: only asked when there are kinds)
+                narrower = narrower.difference(*(m.labels for m in found))
+            if narrower and method == RULE and _says_where(parts, affirmed):
+                # "Panama disease on Cavendish bananas in Mindanao": the vocabulary lists kinds of the label named
+                # (… tropical race 4); the words around the name may say which: the image's to decide
+                return _proposal(text, LOCATION, [*affirmed, dataclasses.replace(affirmed[0], labels=narrower)])
+            owner = _owner_after_no(parts, affirmed, mentions)
+            if owner:  # マツノマダラカミキリの誘引剤入りトラップです: the answer is the trap; 〜の弱病原力系統です
+                return _proposal(text, owner, affirmed)
+            if method == RULE and not contrasted and _everyday_unframed(parts, affirmed):
+                # "A coat hanger is hooked on a branch", 焼き肉のタレがシートにこぼれています: an everyday word in a
+                # sentence that does not assert it as a finding: which sense it has is the image's to say
                 return _proposal(text, EVERYDAY, affirmed)
             beside = [m for m in others if self._stands_apart(sentence, m, affirmed)]
             if beside:  # "Mouse droppings next to a dead German cockroach": the answer may be about either
@@ -1246,8 +1288,9 @@ def _is_everyday(word: str) -> bool:
 class _Sentence:
     """An answer's tokens, and the English negation readings, worked out once when first asked."""
 
-    def __init__(self, parts: Sequence[Token]):
+    def __init__(self, parts: Sequence[Token], denied: Sequence[_Match] = ()):
         self.parts = parts
+        self.denied = denied  # names set aside as denied ("not twist"): a contrast for the names after them
         self._english: list[str] | None = None
 
     def english(self) -> list[str]:
@@ -1408,6 +1451,170 @@ def _everyday_in_sentence(parts: Sequence[Token], mentions: list[_Match]) -> boo
         later += 1
     return any(part.text not in textnorm.FUNCTION_WORDS and part.text not in textnorm.COMMON_WORDS
                for part in (*parts[clause:start], *parts[end:later]))
+
+
+# Japanese predicates that say a thing is there (ある, 見られる, 認める, 出る, 生じる, 発生する, 付着する ...):
+# the frame of a finding, in every domain. Verbs as Sudachi's normalised stems (okurigana left out).
+_JA_FINDING = frozenset(["アリ", "アル", "有", "在", "見", "認", "出", "生", "入", "残", "起", "デキ", "目立", "広",
+                         "多", "発生", "付着", "確認", "散見", "混入", "進行", "観察", "検出", "点在", "残存", "存在",
+                         "形成", "発見", "拡大", "見受", "伴", "示", "呈", "露出", "大", "著", "思", "考", "推定",
+                         "疑", "写", "見エ", "付", "含", "進", "感染", "寄生", "群生", "散", "発症", "出現", "進展",
+                         "現", "走", "伸", "覆", "分布", "集中", "密集", "集", "判明", "観測", "貫通", "成長", "増加",
+                         "増", "深", "長", "激", "顕著", "目立", "浮", "ヒドイ"])
+# The same verbs written in hiragana (Sudachi gives their conjugated kana): みられる, でている, ついている, ...
+_JA_FINDING_KANA = ("ミ", "デ", "ツ", "ノコ", "ハイ", "オキ", "オコ", "ショウジ", "ハエ", "ヒロガ", "メダ", "スス",
+                    "オオ", "ミト", "アラワ", "ハシ", "ノビ", "フク", "ウタガ", "ウツ", "アツ", "フエ", "フカ", "ナガ",
+                    "ヒド", "デキ", "ウイ", "ウカ", "アリ", "アル", "イ")
+_JA_AUXILIARY = frozenset(["テ", "イ", "マス", "マシ", "タ", "ラレ", "レ", "シ", "サ", "ル", "イル", "オリ", "オル",
+                           "デス", "ダ", "ナイ", "ヨウ", "ソウ", "ダロウ", "デショウ"])
+# English participles that report a thing seen or where it is ("is seen on", "found in"), not a thing handled.
+_EN_FINDING_PARTICIPLES = frozenset(["seen", "visible", "observed", "noted", "found", "present", "detected",
+                                     "evident", "apparent", "located", "spread", "covered", "concentrated",
+                                     "distributed", "confined", "limited", "caused", "scattered", "developed",
+                                     "formed", "shown", "seated", "situated", "centred", "centered", "revealed",
+                                     "exposed", "embedded", "lodged", "attached", "deposited", "trapped", "stuck",
+                                     "left", "buried", "clustered", "affected", "infected", "infested",
+                                     "suspected", "identified", "confirmed", "diagnosed", "recognised",
+                                     "recognized", "spotted", "indicated", "suggested", "raised", "produced",
+                                     # the thing's own events: "a crack opened", "corrosion started"
+                                     "occurred", "appeared", "emerged", "grew", "grown", "started", "began", "begun",
+                                     "opened", "widened", "propagated", "extended", "progressed", "increased",
+                                     "worsened", "recurred", "reappeared", "continued", "persisted", "remained",
+                                     # and what an inspector does to a finding: "noticed", "recorded"
+                                     "noticed", "recorded", "reported", "documented", "measured", "photographed",
+                                     "pictured", "captured", "imaged", "highlighted", "circled", "flagged"])
+_EN_RELATIVES = frozenset(["that", "which", "who", "where", "when", "whose", "while", "and", "but", "or"])
+
+
+def _everyday_unframed(parts: Sequence[Token], mentions: list[_Match]) -> bool:
+    """Is the one name a sentence affirms an everyday word (wordfreq, Zipf >= 3 in its language) that the
+    sentence does not assert as a finding? A finding's frame is the same in every domain: the name ends the
+    answer or its phrase (a noun phrase, "Corrosion on the pins", 加工穴のかえり), is the predicate (Xです, Xと思われ
+    ます, Xの所見です), the subject of a predicate of presence (Xが見られます, Xがあります, Xが発生しています, "a burr
+    remains", "the crack is in the glass") or the verb itself (錆びています). Anything else, the sentence is about
+    something else that the word describes or acts on: "A coat hanger is hooked on a low branch", "A hollow log
+    used as a planter", 亀裂の入ったアスファルト舗装です (a relative clause on another noun), タレがシートに
+    こぼれています, ワキ上がっていました (a verb's part), 弓なりに結ばれています."""
+    spans = {(m.start, m.end) for m in mentions}
+    if len(spans) != 1:
+        return False
+    ((start, end),) = spans
+    if start == 0 and end == len(parts):
+        return False
+    if parts[start].japanese:
+        return _ja_everyday(parts[start:end]) and not _ja_framed(parts, start, end)
+    if end - start != 1 or not everyday.is_real_word(parts[start].surface.casefold()):
+        return False
+    return not _en_framed(parts, end)
+
+
+def _says_where(parts: Sequence[Token], mentions: list[_Match]) -> bool:
+    """Does the answer say where the thing named is, on what or in which place ("on Cavendish bananas in
+    Mindanao", 沖縄のバナナで)? A word outside the names: in, on, at, from; Japanese locative に, で."""
+    return any(not any(m.start <= position < m.end for m in mentions) and (
+        part.text in ("ニ", "デ") and part.word_class == "particle" if part.japanese else part.text in (
+            "in", "on", "at", "from")) for position, part in enumerate(parts))
+
+
+def _owner_after_no(parts: Sequence[Token], mentions: list[_Match], found: list[_Match]) -> str | None:
+    """Is the one Japanese name the の-modifier of the answer's predicate noun, a compound no name of the
+    vocabulary, no evidence of the thing (成虫, 被害, 所見) and no place: Xの誘引剤入りトラップです, Xの弱病原力
+    系統です? The answer names that other thing (QUALIFIED), or a kind of X (SUBKIND, a rank word in it)."""
+    spans = {(m.start, m.end) for m in mentions}
+    if len(spans) != 1:
+        return None
+    ((start, end),) = spans
+    if not parts[start].japanese or end + 2 > len(parts) or parts[end].text != "ノ" or parts[end + 1].mark:
+        return None
+    position = end + 1
+    while position < len(parts) and not parts[position].mark and parts[position].word_class in _COMPOUNDING:
+        if parts[position].text in _JA_EVIDENCE_OF or any(m.start <= position < m.end for m in found):
+            return None
+        position += 1
+    if position - (end + 1) < 2 or not (position == len(parts) or parts[position].text in _JA_COPULAS):
+        return None  # a one-word owner (ブリの若魚) may be a part or a stage of it
+    if position < len(parts) and not all(part.text in _JA_COPULAS or part.word_class == "auxiliary"
+                                         for part in parts[position:]):
+        return None
+    owner = parts[end + 1:position]
+    return SUBKIND if any(part.text in _JA_RANKS or part.text.endswith(tuple(_JA_RANKS)) for part in owner) else (
+        QUALIFIED)
+
+
+def _ja_everyday(mention: Sequence[Token]) -> bool:
+    surface = "".join(part.surface for part in mention)
+    if everyday.is_real_word(surface, "ja"):
+        return True
+    head = mention[0]  # 穴の開い: its head noun; 弓なり: its written stem
+    return (len(mention) == 1 or any(part.word_class in ("particle", "verb") for part in mention)) and any(
+        everyday.is_real_word(form, "ja") for form in (head.surface, head.text, *japanese.writings(head.text)))
+
+
+def _ja_framed(parts: Sequence[Token], start: int, end: int) -> bool:
+    """The Japanese frames of a finding for the name at parts[start:end] (see _everyday_unframed)."""
+    last = parts[end - 1]
+    if end == len(parts) or parts[end].mark:
+        return True  # the answer or its phrase ends with the name
+    after = parts[end]
+    if after.text in _JA_COPULAS or after.text in _JA_EVIDENCE_OF or after.text in _JA_EXISTENCE or (
+            after.text == "ト" and end + 1 < len(parts) and parts[end + 1].word_class in ("verb", "process")):
+        return True  # Xです, X有り, Xと思われます, Xと判断します
+    if end + 1 < len(parts) and ((after.text == "ノ" and parts[end + 1].text in _JA_EVIDENCE_OF) or (
+            after.text == "ニ" and parts[end + 1].text in ("ヨル", "ヨリ", "ヨッ", "ヨ"))):
+        return True  # Xの所見です, Xの可能性が高い, Xの跡があります; Xによる変形 (a cause)
+    if last.word_class == "verb" or (last.word_class == "process" and after.text in ("シ", "サ", "スル")):
+        return _main_predicate(parts, end)  # 錆びています, 腐食しています (not 穴の開いたデザイン)
+    if after.text in ("ガ", "ハ", "モ", "ヲ", "ノ"):  # the subject or object: its predicate says whether it is there
+        for position in range(end + 1, len(parts)):
+            part = parts[position]
+            if part.mark:
+                return False
+            if part.text in _JA_COPULAS:
+                return True
+            if part.word_class in ("verb", "process", "adjective") and part.text not in _JA_AUXILIARY:
+                return (part.text in _JA_FINDING or (part.written == "hiragana" and part.text.startswith(
+                    _JA_FINDING_KANA))) and _main_predicate(parts, position + 1)
+        return True  # a noun phrase to the end: 傷が多数
+    return False  # Xに (a manner or a place), X + a verb (ワキ上がる), X + another noun
+
+
+def _main_predicate(parts: Sequence[Token], position: int) -> bool:
+    """Is the predicate that ends before `position` the clause's own, not a relative clause on a noun after it
+    (亀裂の入った舗装, 傾斜のある公園)?"""
+    while position < len(parts) and not parts[position].mark and (
+            parts[position].text in _JA_AUXILIARY or parts[position].word_class == "auxiliary"):
+        if parts[position].text == "テ":
+            return True  # 剥がれて素地が見えています: the clause goes on
+        position += 1
+    return position == len(parts) or bool(parts[position].mark) or parts[position].word_class not in (
+        "noun", "process", "prefix")
+
+
+def _en_framed(parts: Sequence[Token], end: int) -> bool:
+    """The English frames of a finding after a one-word name (see _everyday_unframed): up to the next
+    preposition, relative word or punctuation, no verb but a copula with a place or a participle of presence
+    ("is in the glass", "is seen on"), "has", or a verb in -s ("remains", "runs")."""
+    for position in range(end, len(parts)):
+        part = parts[position]
+        word = part.surface.casefold()
+        if part.mark or part.japanese or word in textnorm.PREPOSITIONS or word in _PLACE_PREPOSITIONS or (
+                word in _FROM_PLACE or word in _EN_RELATIVES):
+            return True
+        if word in ("is", "are", "was", "were", "be", "been", "'s"):
+            following = parts[position + 1].surface.casefold() if position + 1 < len(parts) else ""
+            return not (_participle(following) and following not in _EN_FINDING_PARTICIPLES)
+        if word in ("has", "have", "had"):
+            return True
+        if _participle(word):
+            return word in _EN_FINDING_PARTICIPLES  # "a log used as a planter", "a hanger caught in the crown"
+    return True
+
+
+def _participle(word: str) -> bool:
+    """A past participle or past form (lemminflect knows it as a verb form other than its lemma, not in -s or
+    -ing): "hooked", "used", "caught"."""
+    verbs = textnorm.lemmas(word).get("VERB", ())
+    return bool(verbs) and word not in verbs and not word.endswith(("s", "ing"))
 
 
 def _noun_only(token: Token) -> bool:

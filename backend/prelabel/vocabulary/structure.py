@@ -397,8 +397,8 @@ def _predicate(following: Sequence[Token], start: int) -> str:
             if _asks(following, position + 1):
                 return AFFIRMED
             negated = True
-    if not negated:
-        return AFFIRMED
+    if not negated:  # 否定されました, 除外された: ruled out (NegEx's "ruled out"); 否定できない is the double
+        return DENIED if double and not judged else AFFIRMED
     return UNDECIDED if judged or double else DENIED
 
 
