@@ -1,6 +1,7 @@
-"""The list columns' writer (prelabel.delivery.columns) against the real Label Studio: one Data Manager action per
-distinct value instead of one task update per task, the runner-ups (a list) one task at a time, beside the bulk
-prediction writes and never ahead of them, and a Label Studio that refuses the action still gets every column."""
+"""The list columns' writer (prelabel.delivery.columns) against the real Label Studio and Redis: one Data Manager
+action per distinct value instead of one task update per task, the runner-ups (a list) one task at a time, beside
+the bulk prediction writes and never ahead of them; a Label Studio that refuses the action still gets every
+column, and columns a stopped worker did not write wait in Redis for the next."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import threading
 import pytest
 
 from helpers import PALETTE, image_project, wait_until
-from prelabel.delivery.columns import IDS_PER_CALL, ColumnWriter, FieldWrite, plan
+from prelabel.delivery import columns as column_module
+from prelabel.delivery.columns import IDS_PER_CALL, ColumnQueue, ColumnWriter, FieldWrite, plan
 from prelabel.delivery.ledger import Ledger
 from prelabel.delivery.results import ResultStore
 from prelabel.delivery.writer import BatchWriter, Outgoing
@@ -60,7 +62,7 @@ def test_columns_are_written_with_one_call_per_distinct_value(label_studio, redi
     wanted = {task_id: {SUGGESTED: "Halyomorpha halys" if n % 2 else "Nezara viridula", SCORE: (0.9, 0.75, 0.5)[n % 3]}
               for n, task_id in enumerate(ids.values())}
     before = {task_id: data_of(label_studio, task_id) for task_id in wanted}
-    writer = ColumnWriter(studio)
+    writer = ColumnWriter(studio, ColumnQueue(redis_conn))
     writer.submit(project_id, {task_id: (before[task_id], columns) for task_id, columns in wanted.items()})
     writer.close()
     for task_id, columns in wanted.items():
@@ -75,7 +77,7 @@ def test_runner_ups_are_written_one_task_at_a_time(label_studio, redis_conn):
     task_id = ids["listed"]
     columns = {SUGGESTED: "Nezara viridula", SCORE: 0.81,
                RUNNER_UPS: [{"value": "Halyomorpha halys 12%", "alias": "Halyomorpha halys"}]}
-    writer = ColumnWriter(studio)
+    writer = ColumnWriter(studio, ColumnQueue(redis_conn))
     writer.submit(project_id, {task_id: (data_of(label_studio, task_id), columns)})
     writer.close()
     assert {key: data_of(label_studio, task_id)[key] for key in columns} == columns
@@ -97,7 +99,7 @@ def test_a_label_studio_that_refuses_the_action_gets_the_columns_one_task_at_a_t
                      project=project, selected_items={"all": False, "included": task_ids})
 
     studio.set_data_field = unknown_action  # type: ignore[assignment,method-assign]
-    writer = ColumnWriter(studio)
+    writer = ColumnWriter(studio, ColumnQueue(redis_conn))
     first, *rest = ids.values()
     writer.submit(project_id, {first: (data_of(label_studio, first), {SUGGESTED: "Nezara viridula", SCORE: 0.6})})
     wait_until(lambda: data_of(label_studio, first).get(SCORE) == 0.6, what="the first task, one by one")
@@ -127,7 +129,8 @@ def test_list_columns_do_not_hold_back_the_next_bulk_write(label_studio, redis_c
         written.extend(task_ids)
 
     studio.set_data_field = slow_set  # type: ignore[method-assign]
-    writer = BatchWriter(studio, ResultStore(redis_conn), Ledger(redis_conn), max_wait=60)
+    writer = BatchWriter(studio, ResultStore(redis_conn), Ledger(redis_conn), max_wait=60,
+                         column_queue=ColumnQueue(redis_conn))
     first, second = ids["first"], ids["second"]
     writer.submit(project_id, [Outgoing(first, prediction(V1))], urgent=True)
     writer.submit_columns(project_id, first, data_of(label_studio, first), {SUGGESTED: "Halyomorpha halys"})
@@ -151,10 +154,49 @@ def test_a_deleted_task_costs_only_itself(label_studio, redis_conn, deleted_firs
     kept_data = data_of(label_studio, ids["kept"])
     label_studio.client().tasks.delete(id=ids["deleted"])
     writer = BatchWriter(LabelStudio(label_studio.url, label_studio.token), ResultStore(redis_conn),
-                         Ledger(redis_conn))
+                         Ledger(redis_conn), column_queue=ColumnQueue(redis_conn))
     order = ("deleted", "kept") if deleted_first else ("kept", "deleted")
     for name in order:
         writer.submit_columns(project_id, ids[name], kept_data if name == "kept" else {"image": "x"},
                               {SUGGESTED: "Nezara viridula"}, urgent=True)
     writer.close()
     assert data_of(label_studio, ids["kept"]) == {**kept_data, SUGGESTED: "Nezara viridula"}
+
+
+def test_two_takes_share_nothing_and_miss_nothing(redis_conn):
+    queue = ColumnQueue(redis_conn)
+    queue.add(7, {task: ({"image": f"{task}.jpg"}, {SUGGESTED: "rust"}) for task in range(1, 1201)})
+    first, second, third = queue.take(7, 500), queue.take(7, 500), queue.take(7, 500)
+    assert (len(first), len(second), len(third)) == (500, 500, 200)
+    assert set(first) | set(second) | set(third) == set(range(1, 1201))
+    assert not set(first) & set(second) and queue.take(7) == {}
+    assert queue.projects() == []  # forgotten once empty
+    assert {**first, **second, **third}[1200] == ({"image": "1200.jpg"}, {SUGGESTED: "rust"})
+
+
+def test_a_malformed_queue_entry_is_dropped_and_the_rest_taken(redis_conn, caplog):
+    queue = ColumnQueue(redis_conn)
+    queue.add(8, {1: ({"image": "a"}, {SUGGESTED: "rust"})})
+    redis_conn.hset("prelabel:columns:8", mapping={"2": "{not json", "x": "[{}, {}]", "3": "[1, 2]"})
+    assert queue.take(8) == {1: ({"image": "a"}, {SUGGESTED: "rust"})}
+    assert caplog.text.count("malformed: dropped") == 3
+
+
+def test_columns_a_stopped_worker_left_are_written_by_the_next(label_studio, redis_conn, monkeypatch):
+    """A worker killed (or out of time as it stops) with columns it has not written leaves them in Redis; the
+    next worker's column thread finds them on its own and writes them."""
+    colours = {f"s{n}": (n * 40, 70, 150) for n in range(3)}
+    project_id, ids = image_project(label_studio, "Columns left", CONFIG, colours, "left")
+    studio = LabelStudio(label_studio.url, label_studio.token)
+    wanted = {task: (data_of(label_studio, task), {SUGGESTED: "Nezara viridula", SCORE: 0.66}) for task in ids.values()}
+    ColumnQueue(redis_conn).add(project_id, wanted)  # what a worker's submit queues; then the worker was killed
+    assert ColumnQueue(redis_conn).waiting(project_id) == len(wanted)
+    assert all(SUGGESTED not in data_of(label_studio, task) for task in wanted)
+    monkeypatch.setattr(column_module, "LOOK_EVERY", 0.2)
+    following = ColumnWriter(studio, ColumnQueue(redis_conn))  # nothing submitted to it
+    try:
+        for task in wanted:
+            wait_until(lambda task=task: data_of(label_studio, task).get(SCORE) == 0.66, what="the columns left")
+    finally:
+        following.close()
+    assert ColumnQueue(redis_conn).waiting(project_id) == 0

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "backend" / "prelabel"
 # The shared parts of a process: built by prelabel.parts.Parts alone, from Settings, and passed down.
 PARTS = {"Redis", "StrictRedis", "from_url", "ResultStore", "Ledger", "Metrics", "WorkerRegistry", "LabelStudio",
-         "LearnedStore", "VocabularyInForce"}
+         "LearnedStore", "VocabularyInForce", "ColumnQueue"}
 
 
 def layered() -> set[str]:

@@ -9,6 +9,7 @@ import threading
 from redis import Redis
 
 from helpers import PALETTE, TEST_REDIS_URL, image_project, wait_until
+from prelabel.delivery.columns import ColumnQueue
 from prelabel.delivery.ledger import Ledger
 from prelabel.delivery.reconciler import reconcile
 from prelabel.delivery.results import ResultStore, made_from
@@ -94,7 +95,7 @@ def test_the_writer_gathers_several_jobs_predictions_into_one_bulk_write(label_s
     studio, results = LabelStudio(label_studio.url, label_studio.token), ResultStore(redis_conn)
     made_current = []
     writer = BatchWriter(studio, results, Ledger(redis_conn), after_write=lambda *pair: made_current.append(pair),
-                         max_wait=60)
+                         max_wait=60, column_queue=ColumnQueue(redis_conn))
     writer.submit(project_id, [Outgoing(ids["first"], prediction(V1))])  # one job ends...
     writer.submit(project_id, [Outgoing(ids["second"], prediction(V1))])  # ...the next hands over its first
     assert Ledger(redis_conn).waiting(V1, project_id, ids.values()) == 2  # handed over: in the ledger until written
@@ -109,7 +110,7 @@ def test_an_interactive_job_and_the_last_job_before_idling_are_written_at_once(l
     project_id, ids = image_project(label_studio, "At once", CONFIG,
                                     {"opened": PALETTE["cyan"], "last": PALETTE["yellow"]}, "atonce")
     writer = BatchWriter(LabelStudio(label_studio.url, label_studio.token), ResultStore(redis_conn), Ledger(redis_conn),
-                         max_wait=600)
+                         max_wait=600, column_queue=ColumnQueue(redis_conn))
     try:  # each written within 60 s, though a bulk prediction may wait 600 s here
         writer.submit(project_id, [Outgoing(ids["opened"], prediction(V1))], urgent=True)
         wait_until(lambda: versions(label_studio, ids["opened"]) == [V1], 60, what="the interactive prediction")
@@ -126,7 +127,7 @@ def test_a_write_label_studio_refuses_is_written_by_the_reconciler(label_studio,
     [task] = studio.list_tasks(project_id, "id,data", ids=[ids["refused"]])
     results.put(V1, ids["refused"], made_from(task.data, CONFIG), prediction(V1))  # what the job kept
     refusing = LabelStudio(label_studio.url, "not-a-valid-token")
-    writer = BatchWriter(refusing, results, Ledger(redis_conn))
+    writer = BatchWriter(refusing, results, Ledger(redis_conn), column_queue=ColumnQueue(redis_conn))
     writer.submit(project_id, [Outgoing(ids["refused"], prediction(V1))], urgent=True)
     writer.close()
     assert refusing.calls and versions(label_studio, ids["refused"]) == []
@@ -151,7 +152,8 @@ def test_no_bulk_write_carries_more_than_max_items(label_studio, redis_conn):
     project_id, ids = image_project(label_studio, "Capped", CONFIG,
                                     {"a": PALETTE["red"], "b": PALETTE["green"], "c": PALETTE["blue"]}, "capped")
     studio = LabelStudio(label_studio.url, label_studio.token)
-    writer = BatchWriter(studio, ResultStore(redis_conn), Ledger(redis_conn), max_items=2, max_wait=60)
+    writer = BatchWriter(studio, ResultStore(redis_conn), Ledger(redis_conn), max_items=2, max_wait=60,
+                         column_queue=ColumnQueue(redis_conn))
     writer.submit(project_id, [Outgoing(task_id, prediction(V1)) for task_id in ids.values()])
     writer.close()
     assert studio.calls["write predictions"] == 2  # 2 + 1

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from redis import Redis
 
+from prelabel.delivery.columns import ColumnQueue
 from prelabel.delivery.ledger import Ledger
 from prelabel.delivery.results import ResultStore
 from prelabel.learning.in_force import VocabularyInForce
@@ -48,6 +49,11 @@ class Parts:
     def ledger(self) -> Ledger:
         """Deliveries Label Studio has not been seen to hold yet (prelabel.delivery.ledger)."""
         return Ledger(self.redis)
+
+    @functools.cached_property
+    def column_queue(self) -> ColumnQueue:
+        """Tasks' list columns waiting to be written, any worker's (prelabel.delivery.columns)."""
+        return ColumnQueue(self.redis)
 
     @functools.cached_property
     def metrics(self) -> Metrics:

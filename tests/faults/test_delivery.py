@@ -15,6 +15,7 @@ from redis import Redis
 from faults.studio_proxy import StudioProxy
 from faults.support import CONFIG, WorkerProcess, always, base_env, finished, import_values, new_project, version_for
 from helpers import PALETTE, TEST_REDIS_URL, image_project, start_service, stop_process, wait_until
+from prelabel.delivery.columns import ColumnQueue
 from prelabel.delivery.ledger import Ledger
 from prelabel.delivery.results import ResultStore
 from prelabel.delivery.writer import BatchWriter, Outgoing
@@ -47,7 +48,7 @@ def versions_held(label_studio, task_ids: list[int]) -> dict[int, list[str]]:
 def write(studio: LabelStudio, redis_conn, project_id: int, items: list[Outgoing]) -> Ledger:
     """What a worker does with its predictions: hand them to its writer, which writes them and closes."""
     ledger = Ledger(redis_conn)
-    writer = BatchWriter(studio, ResultStore(redis_conn), ledger)
+    writer = BatchWriter(studio, ResultStore(redis_conn), ledger, column_queue=ColumnQueue(redis_conn))
     writer.submit(project_id, items)
     writer.close()
     return ledger

@@ -9,20 +9,27 @@ among the tasks waiting, however many tasks share them (bench/ls_columns_bench.p
 runner-ups are a list, which the action cannot set: a task that has some is updated whole, on its own, as before
 (a task with none, and none before, is not: a task without the key shows none).
 
-The columns are written by a thread of their own, after their predictions (so the list never suggests what Label
-Studio does not hold yet, and the bulk prediction writes never wait behind them), and what waits is written when
-the worker stops. A failed write is only logged: the list shows the task without its suggestion until it is
-predicted again; the prediction itself is not at stake.
+The columns are handed over after their predictions are written (so the list never suggests what Label Studio
+does not hold yet) and wait in Redis (ColumnQueue), not in a worker's memory: a 20,000-task run once ended with
+18,120 tasks' columns lost when the worker stopped (docs/benchmarks.md). Each worker's column thread writes what
+waits (so the bulk prediction writes never wait behind them), its own and what a stopped worker left. A failed
+write is only logged: the list shows the task without its suggestion until it is predicted again; the prediction
+itself is not at stake.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
 
 from prelabel.studio.client import LabelStudio, StudioError
 from prelabel.studio.columns import with_columns
@@ -74,23 +81,102 @@ def _scalar(value: object) -> bool:
     return isinstance(value, (str, int, float)) and not isinstance(value, bool)
 
 
-class ColumnWriter:
-    """A worker's list columns, written by a thread of their own: everything that waits at once, grouped
-    (module docstring). `close()` writes what waits, then stops."""
+# The queue's shape in Redis: one hash per project (task id: [data as read, columns]) and the set of projects
+# with something waiting.
+QUEUE_PREFIX = "prelabel:columns"
+TAKE = 500  # tasks one round takes: what a worker killed mid-round can lose at most
+LOOK_EVERY = 5.0  # seconds between a column thread's looks for what other (or stopped) workers left
+DRAIN_ON_CLOSE = 60.0  # seconds a stopping worker goes on writing; the rest stays queued for the next worker
+# Takes up to ARGV[1] entries of a project's hash and deletes them, at once (two workers never take the same
+# entry); forgets the project once its hash is empty.
+_TAKE = """
+local taken, cursor = {}, '0'
+repeat
+  local found = redis.call('HSCAN', KEYS[1], cursor, 'COUNT', ARGV[1])
+  cursor = found[1]
+  for i = 1, #found[2], 2 do
+    if #taken < 2 * tonumber(ARGV[1]) then
+      taken[#taken + 1] = found[2][i]
+      taken[#taken + 1] = found[2][i + 1]
+      redis.call('HDEL', KEYS[1], found[2][i])
+    end
+  end
+until cursor == '0' or #taken >= 2 * tonumber(ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[2]) end
+return taken
+"""
 
-    def __init__(self, studio: LabelStudio):
+
+class ColumnQueue:
+    """Tasks' list columns waiting to be written, kept in Redis rather than in a worker's memory: a worker that
+    stops (or is killed) before writing them leaves them to the next, and any worker's column thread writes
+    them. A task's latest columns replace what waits for it."""
+
+    def __init__(self, redis: Redis, prefix: str = QUEUE_PREFIX):
+        self.redis = redis
+        self.prefix = prefix
+        self._take = redis.register_script(_TAKE)
+
+    def _key(self, project_id: int) -> str:
+        return f"{self.prefix}:{project_id}"
+
+    def add(self, project_id: int, tasks: Mapping[int, tuple[Row, Row]]) -> None:
+        if not tasks:
+            return
+        pipe = self.redis.pipeline(transaction=True)  # the hash and the set together: a take sees both or neither
+        pipe.hset(self._key(project_id), mapping={str(task_id): json.dumps([dict(data), dict(columns)])
+                                                  for task_id, (data, columns) in tasks.items()})
+        pipe.sadd(f"{self.prefix}:projects", project_id)
+        pipe.execute()
+
+    def projects(self) -> list[int]:
+        """The projects with columns waiting."""
+        return sorted(int(member) for member in self.redis.smembers(f"{self.prefix}:projects")
+                      if member.isdigit())
+
+    def take(self, project_id: int, count: int = TAKE) -> dict[int, tuple[Row, Row]]:
+        """Up to `count` tasks' columns of a project, removed from the queue: the caller writes them."""
+        found = self._take(keys=[self._key(project_id), f"{self.prefix}:projects"], args=[count, project_id])
+        taken: dict[int, tuple[Row, Row]] = {}
+        for field, value in zip(found[::2], found[1::2], strict=True):
+            try:
+                data, columns = json.loads(value)
+                if isinstance(data, dict) and isinstance(columns, dict):
+                    taken[int(field)] = (data, columns)
+                    continue
+            except ValueError:
+                pass
+            log.warning("list columns queued for task %r of project %s are malformed: dropped", field, project_id)
+        return taken
+
+    def waiting(self, project_id: int) -> int:
+        return int(self.redis.hlen(self._key(project_id)))
+
+
+class ColumnWriter:
+    """A worker's column thread: writes what waits in the ColumnQueue, TAKE tasks of a project at a time, grouped
+    (module docstring); looks every LOOK_EVERY seconds for what others left. `close()` goes on writing for up to
+    DRAIN_ON_CLOSE seconds and leaves the rest queued."""
+
+    def __init__(self, studio: LabelStudio, queue: ColumnQueue):
         self.studio = studio
-        self._waiting: dict[int, dict[int, tuple[Row, Row]]] = defaultdict(dict)  # project: task: (data, columns)
-        self._closing = False
+        self.queue = queue
+        self._due = self._closing = False
         self._bulk = True  # until Label Studio answers the action with an error but takes the same tasks one by one
         self._condition = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="prelabel-columns", daemon=True)
         self._thread.start()
 
     def submit(self, project_id: int, tasks: Mapping[int, tuple[Row, Row]]) -> None:
-        """Hand over tasks' columns (task: (data as read, columns)); a task's latest columns win."""
+        """Queue tasks' columns (task: (data as read, columns)); a task's latest columns win."""
+        try:
+            self.queue.add(project_id, tasks)
+        except RedisError as exc:  # only the list's suggestion is at stake, not the prediction
+            log.warning("the list columns of %d task(s) of project %s could not be queued: %s", len(tasks),
+                        project_id, exc)
+            return
         with self._condition:
-            self._waiting[project_id].update(tasks)
+            self._due = True
             self._condition.notify()
 
     def close(self) -> None:
@@ -102,13 +188,35 @@ class ColumnWriter:
     def _run(self) -> None:
         while True:
             with self._condition:
-                while not self._waiting and not self._closing:
-                    self._condition.wait()
-                if not self._waiting:
+                if not self._due and not self._closing:
+                    self._condition.wait(LOOK_EVERY)
+                self._due, closing = False, self._closing
+            self._drain(time.monotonic() + DRAIN_ON_CLOSE if closing else None)
+            if closing:
+                return
+
+    def _drain(self, deadline: float | None) -> None:
+        """Write what waits, a take per project in turn, until nothing does (or the deadline passes)."""
+        taken_any = True
+        while taken_any:
+            taken_any = False
+            try:
+                projects = self.queue.projects()
+            except RedisError as exc:
+                log.warning("cannot read the list columns' queue: %s", exc)
+                return
+            for project_id in projects:
+                if deadline is not None and time.monotonic() > deadline:
+                    log.warning("stopping with list columns still queued: the next worker writes them")
                     return
-                waiting, self._waiting = self._waiting, defaultdict(dict)
-            for project_id, tasks in waiting.items():
-                self._write(project_id, tasks)
+                try:
+                    tasks = self.queue.take(project_id)
+                except RedisError as exc:
+                    log.warning("cannot take list columns of project %s: %s", project_id, exc)
+                    return
+                if tasks:
+                    taken_any = True
+                    self._write(project_id, tasks)
 
     def _write(self, project_id: int, tasks: Mapping[int, tuple[Row, Row]]) -> None:
         found = plan(tasks) if self._bulk else ColumnPlan([], {})

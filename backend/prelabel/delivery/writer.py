@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from prelabel.delivery.columns import ColumnWriter, Row
+from prelabel.delivery.columns import ColumnQueue, ColumnWriter, Row
 from prelabel.delivery.ledger import Ledger
 from prelabel.delivery.results import CLAIM_TTL, ResultStore
 from prelabel.pipeline.identity import ModelVersion
@@ -203,7 +203,8 @@ class BatchWriter:
 
     def __init__(self, studio: LabelStudio, results: ResultStore, ledger: Ledger, keep_superseded: bool = False,
                  after_write: Callable[[int, str], None] | None = None, max_items: int = MAX_ITEMS,
-                 max_wait: float = MAX_WAIT, after_refusal: Callable[[int], None] | None = None):
+                 max_wait: float = MAX_WAIT, after_refusal: Callable[[int], None] | None = None, *,
+                 column_queue: ColumnQueue):
         self.studio, self.results, self.ledger, self.keep_superseded = studio, results, ledger, keep_superseded
         self.after_write = after_write  # (project, model_version) once Label Studio holds a current prediction
         self.after_refusal = after_refusal  # (project) when Label Studio stored fewer than it was sent
@@ -217,7 +218,7 @@ class BatchWriter:
         self._urgent = self._closing = False
         self._urgent_projects: set[int] = set()
         self._condition = threading.Condition()
-        self._column_writer = ColumnWriter(studio)
+        self._column_writer = ColumnWriter(studio, column_queue)
         self._thread = threading.Thread(target=self._run, name="prelabel-writer", daemon=True)
         self._thread.start()
 

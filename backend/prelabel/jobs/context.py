@@ -88,7 +88,8 @@ class WorkerContext:
     def writer(self) -> BatchWriter:
         """Every job's outgoing predictions, written in bulk across jobs (prelabel.delivery.writer)."""
         return BatchWriter(self.parts.studio, self.results, self.parts.ledger, self.settings.keep_superseded,
-                           after_write=self.ensure_model_version, after_refusal=self.forget_config)
+                           after_write=self.ensure_model_version, after_refusal=self.forget_config,
+                           column_queue=self.parts.column_queue)
 
     @functools.cached_property
     def read_ahead(self) -> ReadAheads:
