@@ -5,7 +5,11 @@ column, and columns a stopped worker did not write wait in Redis for the next.""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -18,6 +22,31 @@ from prelabel.delivery.writer import BatchWriter, Outgoing
 from prelabel.studio.client import LabelStudio
 from prelabel.studio.columns import RUNNER_UPS, SCORE, SUGGESTED
 from test_writer import CONFIG, V1, prediction, versions
+
+
+@contextlib.contextmanager
+def unavailable_server() -> Iterator[str]:
+    """A real HTTP server that answers every request 503, as a Label Studio behind a proxy that lost it does."""
+
+    class Unavailable(BaseHTTPRequestHandler):
+        def do_PATCH(self) -> None:
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST = do_PATCH
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Unavailable)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def data_of(label_studio, task_id: int) -> dict:
@@ -200,3 +229,48 @@ def test_columns_a_stopped_worker_left_are_written_by_the_next(label_studio, red
     finally:
         following.close()
     assert ColumnQueue(redis_conn).waiting(project_id) == 0
+
+
+def test_a_project_deleted_in_label_studio_drops_its_queued_columns(label_studio, redis_conn, caplog):
+    project_id, ids = image_project(label_studio, "Columns of a deleted project", CONFIG,
+                                    {"gone": PALETTE["red"]}, "goneproject")
+    queue = ColumnQueue(redis_conn)
+    queue.add(project_id, {ids["gone"]: ({"image": "x"}, {SUGGESTED: "Nezara viridula"})})
+    label_studio.client().projects.delete(id=project_id)
+    studio = LabelStudio(label_studio.url, label_studio.token)
+    writer = ColumnWriter(studio, queue)
+    writer.close()
+    assert queue.waiting(project_id) == 0 and project_id not in queue.projects()
+    assert "gone from Label Studio: 1 task(s)' list columns dropped" in caplog.text
+    assert studio.calls["write list columns"] == 0  # no task-by-task tries on a project that is gone
+
+
+def test_columns_wait_in_the_queue_while_label_studio_is_away(redis_conn, caplog):
+    """Label Studio not answering (nothing listens on its port): the take goes back to the queue, and the
+    thread backs off instead of dropping it."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    queue = ColumnQueue(redis_conn)
+    wanted = {task: ({"image": f"{task}.jpg"}, {SUGGESTED: "rust", SCORE: 0.5}) for task in (11, 12, 13)}
+    queue.add(99, wanted)
+    writer = ColumnWriter(LabelStudio(f"http://127.0.0.1:{port}", "token"), queue)
+    wait_until(lambda: "queued again" in caplog.text, what="the first failed try")
+    writer.close()  # tries once more as it stops, and leaves them queued
+    assert queue.take(99) == wanted
+
+
+def test_task_updates_failing_in_a_row_go_back_to_the_queue(redis_conn, caplog):
+    """Runner-ups are written task by task: when Label Studio fails three in a row (here: a 503 from a real
+    HTTP server), the rest of the take is not tried one by one for nothing: it goes back to the queue."""
+    with unavailable_server() as url:
+        queue = ColumnQueue(redis_conn)
+        listed = [{"value": "dent 8%", "alias": "dent"}]
+        wanted = {task: ({"image": f"{task}.jpg"}, {SUGGESTED: "rust", RUNNER_UPS: listed}) for task in range(1, 9)}
+        queue.add(5, wanted)
+        studio = LabelStudio(url, "token")
+        writer = ColumnWriter(studio, queue)
+        wait_until(lambda: "queued again" in caplog.text, what="three failed updates")
+        writer.close()
+    assert studio.calls["write list columns"] <= 2 * column_module.FAILURES_IN_A_ROW  # as it ran, and as it stopped
+    assert queue.take(5) == wanted

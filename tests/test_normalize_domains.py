@@ -714,6 +714,24 @@ def test_round_five_sentence_frames(normalizers, domain, text, label, alternativ
     check(normalizers, domain, text, label, alternatives)
 
 
+@pytest.mark.parametrize("domain, text, label, alternatives", [
+    # Round six: an everyday word whose sentence's other nouns are all off the vocabulary's domain (no text of
+    # the vocabulary uses them; not generic by wordfreq) is a proposal, even in a finding's frame ...
+    (DEFECTS, "The toddler made a dent in the sofa cushion.", None, {"dent"}),
+    (DEFECTS, "The boxer's nose has a dent.", None, {"dent"}),
+    (DEFECTS, "犬が涙を流し、目ヤニと錆が見られます。", None, {"corrosion"}),
+    # ... not when one of them is the domain's, when they only say where it is or whose it is, when the name is
+    # the predicate or the verb, nor when the answer is the name
+    (DEFECTS, "The toddler made a dent in the casting.", "dent", set()),
+    (DEFECTS, "A dent remains on the door panel.", "dent", set()),
+    (DEFECTS, "ボルトに錆が出ています。", "corrosion", set()),
+    (DEFECTS, "部品が錆びています。", "corrosion", set()),
+    (DEFECTS, "犬の首輪の金具は錆です。", "corrosion", set()),
+])
+def test_round_six_an_everyday_word_among_another_worlds_nouns(normalizers, domain, text, label, alternatives):
+    check(normalizers, domain, text, label, alternatives)
+
+
 def test_a_label_with_listed_kinds_is_a_proposal_where_the_answer_says_where():
     """The vocabulary lists kinds of a label (its value and more words); an answer that names the label and says
     where may mean one of them: a `location` proposal with both. Without a place, or as the whole answer, the

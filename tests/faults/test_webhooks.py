@@ -3,6 +3,8 @@ must queue one job per distinct effect, within a bound. Real Label Studio, Redis
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 from redis import Redis
 from rq.registry import ScheduledJobRegistry
@@ -173,7 +175,14 @@ def test_a_cancelled_feedback_job_is_not_retried(tmp_path, redis_conn):
                                  data_dir=str(tmp_path))
     job = queues.queue(redis_conn, queues.FEEDBACK).enqueue("faults.support.cancelled_then_failing",
                                                             retry=queues.RETRY)
-    run_worker(settings, [queues.FEEDBACK], burst=True, name="cancel-test")
+    # rq's worker installs SIGTERM and SIGINT handlers in its process: this pytest's, here. Put pytest's back, so
+    # a later test (or Ctrl-C) is not taken for a worker's shutdown request.
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        run_worker(settings, [queues.FEEDBACK], burst=True, name="cancel-test")
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
     assert job.get_status(refresh=True) in ("canceled", "failed")
     assert ScheduledJobRegistry(queue=queues.queue(redis_conn, queues.FEEDBACK)).count == 0
     assert queues.queue(redis_conn, queues.FEEDBACK).count == 0

@@ -19,6 +19,7 @@ itself is not at stake.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -87,6 +88,8 @@ QUEUE_PREFIX = "prelabel:columns"
 TAKE = 500  # tasks one round takes: what a worker killed mid-round can lose at most
 LOOK_EVERY = 5.0  # seconds between a column thread's looks for what other (or stopped) workers left
 DRAIN_ON_CLOSE = 60.0  # seconds a stopping worker goes on writing; the rest stays queued for the next worker
+FAILURES_IN_A_ROW = 3  # task updates failing one after another: Label Studio is failing, not the tasks
+BACKOFF = 30.0  # seconds the column thread waits after Label Studio failed it
 # Takes up to ARGV[1] entries of a project's hash and deletes them, at once (two workers never take the same
 # entry); forgets the project once its hash is empty.
 _TAKE = """
@@ -149,6 +152,22 @@ class ColumnQueue:
             log.warning("list columns queued for task %r of project %s are malformed: dropped", field, project_id)
         return taken
 
+    def put_back(self, project_id: int, tasks: Mapping[int, tuple[Row, Row]]) -> None:
+        """Queue taken columns again, unless newer ones for the same task were queued meanwhile."""
+        pipe = self.redis.pipeline(transaction=True)
+        for task_id, (data, columns) in tasks.items():
+            pipe.hsetnx(self._key(project_id), str(task_id), json.dumps([dict(data), dict(columns)]))
+        pipe.sadd(f"{self.prefix}:projects", project_id)
+        pipe.execute()
+
+    def forget(self, project_id: int) -> int:
+        """Drop what waits for a project (gone from Label Studio); how many tasks' columns were dropped."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hlen(self._key(project_id))
+        pipe.delete(self._key(project_id))
+        pipe.srem(f"{self.prefix}:projects", project_id)
+        return int(pipe.execute()[0])
+
     def waiting(self, project_id: int) -> int:
         return int(self.redis.hlen(self._key(project_id)))
 
@@ -186,17 +205,22 @@ class ColumnWriter:
         self._thread.join()
 
     def _run(self) -> None:
+        resume_at = 0.0  # after Label Studio failed the thread: not before then, unless the worker stops
         while True:
             with self._condition:
-                if not self._due and not self._closing:
-                    self._condition.wait(LOOK_EVERY)
+                while not self._closing and (not self._due or time.monotonic() < resume_at):
+                    self._condition.wait(max(resume_at - time.monotonic(), 0.0) or LOOK_EVERY)
+                    if time.monotonic() >= resume_at:
+                        break  # a look for what others left
                 self._due, closing = False, self._closing
-            self._drain(time.monotonic() + DRAIN_ON_CLOSE if closing else None)
+            if not self._drain(time.monotonic() + DRAIN_ON_CLOSE if closing else None):
+                resume_at = time.monotonic() + BACKOFF
             if closing:
                 return
 
-    def _drain(self, deadline: float | None) -> None:
-        """Write what waits, a take per project in turn, until nothing does (or the deadline passes)."""
+    def _drain(self, deadline: float | None) -> bool:
+        """Write what waits, a take per project in turn, until nothing does (or the deadline passes). False when
+        Label Studio failed it (the thread backs off)."""
         taken_any = True
         while taken_any:
             taken_any = False
@@ -204,43 +228,76 @@ class ColumnWriter:
                 projects = self.queue.projects()
             except RedisError as exc:
                 log.warning("cannot read the list columns' queue: %s", exc)
-                return
+                return True
             for project_id in projects:
                 if deadline is not None and time.monotonic() > deadline:
                     log.warning("stopping with list columns still queued: the next worker writes them")
-                    return
+                    return True
                 try:
                     tasks = self.queue.take(project_id)
                 except RedisError as exc:
                     log.warning("cannot take list columns of project %s: %s", project_id, exc)
-                    return
+                    return True
                 if tasks:
                     taken_any = True
-                    self._write(project_id, tasks)
+                    if not self._write(project_id, tasks):
+                        return False
+        return True
 
-    def _write(self, project_id: int, tasks: Mapping[int, tuple[Row, Row]]) -> None:
+    def _write(self, project_id: int, tasks: Mapping[int, tuple[Row, Row]]) -> bool:
+        """Write one take. False when Label Studio is away or keeps failing: what is not written goes back to
+        the queue (never over newer columns) and the thread waits BACKOFF seconds."""
         found = plan(tasks) if self._bulk else ColumnPlan([], {})
         refused: set[int] = set() if self._bulk else set(tasks)
         for write in found.fields:
             try:
                 self.studio.set_data_field(project_id, write.key, write.value, list(write.task_ids))
             except Exception as exc:  # StudioError, or anything else: the thread must go on
+                status = exc.status if isinstance(exc, StudioError) else None
+                if status == 404:  # Label Studio has no such project: nothing of it is left to write
+                    dropped = len(tasks)
+                    with contextlib.suppress(RedisError):  # what waits is dropped on the next take's 404
+                        dropped += self.queue.forget(project_id)
+                    log.warning("project %s is gone from Label Studio: %d task(s)' list columns dropped",
+                                project_id, dropped)
+                    return True
+                if status is None:  # no answer: Label Studio away
+                    return self._put_back(project_id, tasks, exc)
                 log.warning("writing %s of %d task(s) of project %s in one call failed: %s", write.key,
                             len(write.task_ids), project_id, exc)
-                if isinstance(exc, StudioError) and exc.status is not None:  # answered: try them one by one
-                    refused.update(write.task_ids)
+                refused.update(write.task_ids)  # answered: try them one by one
         for task_id in refused:
             data, columns = tasks[task_id]
             if (changed := with_columns(data, columns)) is not None:
                 found.whole[task_id] = changed
-        for task_id, data in found.whole.items():
+        failures = 0
+        for number, (task_id, data) in enumerate(found.whole.items()):
             try:
                 self.studio.update_task_data(task_id, data)
-            except Exception as exc:  # one bad task costs only itself
+            except Exception as exc:
+                if isinstance(exc, StudioError) and exc.status == 404:  # deleted since: costs only itself
+                    continue
+                failures += 1
                 log.warning("writing the list columns of task %s failed: %s", task_id, exc)
-            else:
-                if self._bulk and task_id in refused:  # the action, not the task, is what failed
-                    self._bulk = False
-                    log.warning("Label Studio at %s refused the Data Manager's add_data_field action but takes "
-                                "task updates: this worker writes list columns one task at a time from now on",
-                                self.studio.shown_url)
+                if failures == FAILURES_IN_A_ROW:
+                    left = list(found.whole)[number + 1 - failures:]  # the failed run and what is untried
+                    return self._put_back(project_id, {task: tasks[task] for task in left}, exc)
+                continue
+            failures = 0
+            if self._bulk and task_id in refused:  # the action, not the task, is what failed
+                self._bulk = False
+                log.warning("Label Studio at %s refused the Data Manager's add_data_field action but takes "
+                            "task updates: this worker writes list columns one task at a time from now on",
+                            self.studio.shown_url)
+        return True
+
+    def _put_back(self, project_id: int, tasks: Mapping[int, tuple[Row, Row]], reason: Exception) -> bool:
+        try:
+            self.queue.put_back(project_id, tasks)
+        except RedisError as exc:
+            log.warning("the list columns of %d task(s) of project %s are lost (Redis: %s)", len(tasks),
+                        project_id, exc)
+            return False
+        log.warning("Label Studio is not taking list columns (%s): %d task(s) of project %s queued again, next try "
+                    "in %.0f s", reason, len(tasks), project_id, BACKOFF)
+        return False

@@ -453,6 +453,56 @@ class Normalizer:
         return found
 
     @functools.cached_property
+    def _lexicon(self) -> frozenset[str]:
+        """Every word of the vocabulary's own text (names, aliases, synonyms, parents, descriptions), as the
+        normaliser compares words (and an English word's lemmas too): the project's domain, read off its
+        vocabulary. Built on the first answer that needs it."""
+        return frozenset(key for entry in self.vocabulary for text in (
+            *(name.text for name in entry.names()), entry.parent or "", entry.description or "")
+            for piece in (text.split() if text.isascii() else [text])
+            for part in textnorm.tokens(piece) for key in _lexicon_keys(part))
+
+    def _off_domain(self, parts: Sequence[Token], mentions: list[_Match]) -> bool:
+        """Is the one name a sentence affirms also an everyday word (wordfreq, Zipf >= 3: each of its words in
+        English), and are the other nouns of its clause off the vocabulary's domain: one at least that no text of
+        the vocabulary uses, none that it does? Generic nouns (wordfreq Zipf >= _GENERIC: photo, area, 写真,
+        部分) count neither way."""
+        span = _inside_sentence(parts, mentions)
+        if span is None:
+            return False
+        start, end = span
+        mention = parts[start:end]
+        if mention[0].japanese:
+            after = parts[end] if end < len(parts) and not parts[end].mark else None
+            if not _ja_everyday(mention) or mention[-1].word_class == "verb" or (after is not None and (
+                    after.text in _JA_COPULAS or (
+                    after.text == "ト" and end + 1 < len(parts) and parts[end + 1].word_class in ("verb", "process")))):
+                return False  # Xです, Xと考えられます, 錆びています: the answer's finding, whatever else it says
+        elif not all(part.script == "latin" and everyday.is_real_word(part.surface.casefold()) for part in mention):
+            return False
+        first, last = start, end  # the name's own clause (a token's mark is the punctuation before it)
+        while first > 0 and not any(char in _CLAUSE_ENDS for char in parts[first].mark):
+            first -= 1
+        while last < len(parts) and not any(char in _CLAUSE_ENDS for char in parts[last].mark):
+            last += 1
+        lexicon = self._lexicon
+        off = False
+        for position in range(first, last):
+            part = parts[position]
+            if start <= position < end or _generic(part):
+                continue
+            if _content_word(part) and any(key in lexicon for key in _lexicon_keys(part)):
+                return False  # a word of the domain, whatever its class: 錆びて, "delaminating"
+            if not _noun(part) or part.text in _JA_EVIDENCE_OF or not _argument(parts, position) or _compounded(
+                    parts, position, start, end):
+                continue  # where the thing is ("on the flange", ボルト周辺に), its owner, a word of its own compound
+            if part.word_class == "process" and position + 1 < len(parts) and parts[position + 1].word_class == (
+                    "verb") and not parts[position + 1].mark:
+                continue  # 発生しています, 付着して: the predicate, not a thing
+            off = True
+        return off
+
+    @functools.cached_property
     def _describing(self) -> dict[str, dict[str, float]]:
         """Built on the first answer that needs it: start-up does not pay for reading every description."""
         return _describing_words(self.vocabulary)
@@ -891,6 +941,11 @@ class Normalizer:
             if method == RULE and not contrasted and _everyday_unframed(parts, affirmed):
                 # "A coat hanger is hooked on a branch", 焼き肉のタレがシートにこぼれています: an everyday word in a
                 # sentence that does not assert it as a finding: which sense it has is the image's to say
+                return _proposal(text, EVERYDAY, affirmed)
+            if method == RULE and not contrasted and self._off_domain(parts, affirmed):
+                # "The operator is capping the sample jars", 鬼のツノのイラストです: a name that is also an everyday
+                # word, among nouns the vocabulary never uses and none it does: the clause is about another world
+                # than the project's, and which sense the word has is the image's to say
                 return _proposal(text, EVERYDAY, affirmed)
             beside = [m for m in others if self._stands_apart(sentence, m, affirmed)]
             if beside:  # "Mouse droppings next to a dead German cockroach": the answer may be about either
@@ -1424,6 +1479,75 @@ def _describing_words(vocabulary: Vocabulary) -> dict[str, dict[str, float]]:
             if len(labels) < count / 2}  # a word half the labels use tells none apart
 
 
+_CLAUSE_ENDS = ".;!?。！？,、"
+_GENERIC = 5.0  # a noun this frequent (wordfreq Zipf) is any domain's: photo, area, 写真, 部分
+
+
+def _lexicon_keys(part: Token) -> set[str]:
+    """A word as the lexicon compares it: its folded form, and an English word's lemmas ("delaminating" is
+    also "delaminate")."""
+    if part.japanese or part.script != "latin":
+        return {part.text}
+    word = part.surface.casefold()
+    return {part.text, word, *(lemma for forms in textnorm.lemmas(word).values() for lemma in forms)}
+
+
+def _noun(part: Token) -> bool:
+    """A content noun of an answer: a Japanese noun Sudachi knows (名詞, a verbal noun too); an English content
+    word that lemminflect reads as a noun and not as an adjective ("old", "heavy" are not counted)."""
+    if part.japanese:
+        return part.word_class in ("noun", "process") and part.known
+    if not _content_word(part) or part.capitals:
+        return False
+    found = textnorm.lemmas(part.surface.casefold())
+    return "NOUN" in found and "ADJ" not in found
+
+
+_JA_NOT_ARGUMENT = frozenset(["ニ", "デ", "カラ", "ノ", "ヘ", "マデ", "ヨリ"])
+
+
+def _argument(parts: Sequence[Token], position: int) -> bool:
+    """Is the noun at `position` an argument of the sentence (its subject, object, predicate), not a place or
+    an owner: in Japanese its compound is followed by が, は, を, も, a copula or nothing, not に, で, から, の; in
+    English no preposition heads its noun phrase."""
+    first = position
+    while first > 0 and not parts[first].mark and parts[first - 1].word_class in _COMPOUNDING:
+        first -= 1  # (a Japanese compound; an English word has no word class)
+    if any(char in "(（[［" for char in parts[first].mark):
+        return False  # a gloss in brackets: 亀裂（シームクラック）
+    if parts[position].japanese:
+        after = position + 1
+        while after < len(parts) and not parts[after].mark and parts[after].word_class in _COMPOUNDING:
+            after += 1
+        return after == len(parts) or parts[after].mark != "" or parts[after].text not in _JA_NOT_ARGUMENT
+    before = position
+    while before > 0 and not parts[before].mark:  # back over the phrase: "on the planed poplar surface"
+        word = parts[before - 1].text
+        if word in textnorm.PREPOSITIONS and word != "of":  # "a pad of sticky notes": its complement
+            return False
+        if word in _EN_RELATIVES or word in _EN_CLAUSE_VERBS:
+            return True
+        before -= 1
+    return True
+
+
+def _compounded(parts: Sequence[Token], position: int, start: int, end: int) -> bool:
+    """Is the noun at `position` part of one compound with the name at parts[start:end] (nouns side by side, no
+    mark or particle between): "cotton fibre nib", "rust stains"?"""
+    between = range(position + 1, start) if position < start else range(end, position)
+    edge = parts[start] if position < start else parts[position]
+    return not edge.mark and all(_noun(parts[p]) and not parts[p].mark for p in between)
+
+
+_EN_CLAUSE_VERBS = frozenset(["is", "are", "was", "were", "be", "been", "has", "have", "had"])
+
+
+def _generic(part: Token) -> bool:
+    if part.japanese:
+        return max(everyday.zipf(part.surface, "ja"), everyday.zipf(part.text, "ja")) >= _GENERIC
+    return max(everyday.zipf(part.surface.casefold()), everyday.zipf(part.text)) >= _GENERIC
+
+
 def _content_word(part: Token) -> bool:
     if part.japanese:
         return (part.word_class in ("noun", "process", "verb", "adjective") and len(part.text) > 1) or (
@@ -1486,6 +1610,15 @@ _EN_FINDING_PARTICIPLES = frozenset(["seen", "visible", "observed", "noted", "fo
 _EN_RELATIVES = frozenset(["that", "which", "who", "where", "when", "whose", "while", "and", "but", "or"])
 
 
+def _inside_sentence(parts: Sequence[Token], mentions: list[_Match]) -> tuple[int, int] | None:
+    """Where the one name the mentions make sits, when it is not the whole answer (start, end); else None."""
+    spans = {(m.start, m.end) for m in mentions}
+    if len(spans) != 1:
+        return None
+    ((start, end),) = spans
+    return None if start == 0 and end == len(parts) else (start, end)
+
+
 def _everyday_unframed(parts: Sequence[Token], mentions: list[_Match]) -> bool:
     """Is the one name a sentence affirms an everyday word (wordfreq, Zipf >= 3 in its language) that the
     sentence does not assert as a finding? A finding's frame is the same in every domain: the name ends the
@@ -1495,12 +1628,10 @@ def _everyday_unframed(parts: Sequence[Token], mentions: list[_Match]) -> bool:
     something else that the word describes or acts on: "A coat hanger is hooked on a low branch", "A hollow log
     used as a planter", 亀裂の入ったアスファルト舗装です (a relative clause on another noun), タレがシートに
     こぼれています, ワキ上がっていました (a verb's part), 弓なりに結ばれています."""
-    spans = {(m.start, m.end) for m in mentions}
-    if len(spans) != 1:
+    span = _inside_sentence(parts, mentions)
+    if span is None:
         return False
-    ((start, end),) = spans
-    if start == 0 and end == len(parts):
-        return False
+    start, end = span
     if parts[start].japanese:
         return _ja_everyday(parts[start:end]) and not _ja_framed(parts, start, end)
     if end - start != 1 or not everyday.is_real_word(parts[start].surface.casefold()):
