@@ -245,7 +245,9 @@ class Pipeline:
                 for future in running:
                     future.cancel()
         if until is not None:
-            batch.extend((running.pop(future), future.result()) for future in [f for f in running if f.done()])
+            # A call cancelled just above (its image still loading) is done too, with no result: it is late.
+            finished = [f for f in running if f.done() and not f.cancelled()]
+            batch.extend((running.pop(future), future.result()) for future in finished)
             late = [*running.values(), *(index for index, _ in waiting)]
             batch.extend((index, _late(inputs[index], *(doing.get(index) or ahead.marks.get(inputs[index].ref)
                                                         or ("image", time.perf_counter())), until))
