@@ -274,3 +274,28 @@ def test_task_updates_failing_in_a_row_go_back_to_the_queue(redis_conn, caplog):
         writer.close()
     assert studio.calls["write list columns"] <= 2 * column_module.FAILURES_IN_A_ROW  # as it ran, and as it stopped
     assert queue.take(5) == wanted
+
+
+def test_columns_put_back_never_replace_newer_ones(redis_conn):
+    queue = ColumnQueue(redis_conn)
+    queue.add(4, {1: ({}, {SUGGESTED: "rust"}), 2: ({}, {SUGGESTED: "rust"})})
+    taken = queue.take(4)
+    queue.add(4, {1: ({}, {SUGGESTED: "dent"})})  # task 1 predicted again meanwhile
+    queue.put_back(4, taken)
+    assert queue.take(4) == {1: ({}, {SUGGESTED: "dent"}), 2: ({}, {SUGGESTED: "rust"})}
+
+
+def test_a_stop_out_of_time_leaves_the_columns_queued(redis_conn, monkeypatch, caplog):
+    """A stopping worker writes for DRAIN_ON_CLOSE seconds at most; what it could not reach stays for the next
+    (here no time at all: nothing is written, nothing is lost)."""
+    monkeypatch.setattr(column_module, "DRAIN_ON_CLOSE", 0.0)
+    queue = ColumnQueue(redis_conn)
+    with unavailable_server() as url:
+        studio = LabelStudio(url, "token")
+        writer = ColumnWriter(studio, queue)
+        wanted = {3: ({"image": "3.jpg"}, {SUGGESTED: "rust"})}
+        queue.add(6, wanted)  # queued as by a job's submit, not yet looked at
+        writer.close()
+    assert "still queued: the next worker writes them" in caplog.text
+    assert studio.calls["write list columns in bulk"] == 0
+    assert queue.take(6) == wanted

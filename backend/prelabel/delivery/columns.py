@@ -124,11 +124,19 @@ class ColumnQueue:
         return f"{self.prefix}:{project_id}"
 
     def add(self, project_id: int, tasks: Mapping[int, tuple[Row, Row]]) -> None:
+        self._store(project_id, tasks, replace=True)
+
+    def put_back(self, project_id: int, tasks: Mapping[int, tuple[Row, Row]]) -> None:
+        """Queue taken columns again, unless newer ones for the same task were queued meanwhile."""
+        self._store(project_id, tasks, replace=False)
+
+    def _store(self, project_id: int, tasks: Mapping[int, tuple[Row, Row]], replace: bool) -> None:
         if not tasks:
             return
         pipe = self.redis.pipeline(transaction=True)  # the hash and the set together: a take sees both or neither
-        pipe.hset(self._key(project_id), mapping={str(task_id): json.dumps([dict(data), dict(columns)])
-                                                  for task_id, (data, columns) in tasks.items()})
+        for task_id, (data, columns) in tasks.items():
+            entry = json.dumps([dict(data), dict(columns)])
+            (pipe.hset if replace else pipe.hsetnx)(self._key(project_id), str(task_id), entry)
         pipe.sadd(f"{self.prefix}:projects", project_id)
         pipe.execute()
 
@@ -151,14 +159,6 @@ class ColumnQueue:
                 pass
             log.warning("list columns queued for task %r of project %s are malformed: dropped", field, project_id)
         return taken
-
-    def put_back(self, project_id: int, tasks: Mapping[int, tuple[Row, Row]]) -> None:
-        """Queue taken columns again, unless newer ones for the same task were queued meanwhile."""
-        pipe = self.redis.pipeline(transaction=True)
-        for task_id, (data, columns) in tasks.items():
-            pipe.hsetnx(self._key(project_id), str(task_id), json.dumps([dict(data), dict(columns)]))
-        pipe.sadd(f"{self.prefix}:projects", project_id)
-        pipe.execute()
 
     def forget(self, project_id: int) -> int:
         """Drop what waits for a project (gone from Label Studio); how many tasks' columns were dropped."""
